@@ -1,0 +1,1 @@
+"""sybilscope's user-facing parts: the CLI, the web UI and the briefings."""

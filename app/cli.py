@@ -1,0 +1,73 @@
+"""The ``sybilscope`` command line: a thin layer over ``ingest`` and ``graph``.
+
+Each command lives in its own module under :mod:`app.commands` and calls the
+same functions the web UI calls. Errors sybilscope expects print as one line
+and exit non-zero; ``--verbose`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+
+import click
+
+from app.context import CliContext
+from graph import __version__
+from graph.errors import SybilscopeError
+
+__all__ = ["cli", "main"]
+
+# module name under app.commands -> its click command is `command`
+COMMAND_MODULES = ("status",)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--workspace",
+    "-w",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Investigation folder. Default: $SYBILSCOPE_WORKSPACE, else ./sybilscope-workspace.",
+)
+@click.option("--verbose", "-v", is_flag=True, help="Show tracebacks and debug detail.")
+@click.version_option(__version__, prog_name="sybilscope")
+@click.pass_context
+def cli(ctx: click.Context, workspace: str | None, verbose: bool) -> None:
+    """Investigate fake-account networks that abuse phone-number lookup APIs.
+
+    Typical case: `sybilscope ingest CASE_DIR`, `sybilscope detect`,
+    `sybilscope serve`, `sybilscope export --format csv --out DIR`.
+    """
+    ctx.obj = CliContext(workspace_flag=workspace, verbose=verbose)
+    ctx.call_on_close(ctx.obj.close)
+
+
+for _name in COMMAND_MODULES:
+    cli.add_command(importlib.import_module(f"app.commands.{_name}").command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turning expected errors into one clear line."""
+    verbose = "--verbose" in (argv or sys.argv) or "-v" in (argv or sys.argv)
+    try:
+        cli.main(args=argv, prog_name="sybilscope", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except SybilscopeError as exc:
+        if verbose:
+            traceback.print_exc()
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    except Exception as exc:  # noqa: BLE001 - last line of defence for users
+        if verbose:
+            traceback.print_exc()
+        click.echo(f"Error: {type(exc).__name__}: {exc} (run with --verbose for the traceback)", err=True)
+        sys.exit(1)

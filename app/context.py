@@ -1,0 +1,41 @@
+"""What every CLI command shares: the workspace and its store, opened on demand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rich.console import Console
+
+from graph import warehouse
+from graph.store import GraphStore, open_store
+from graph.workspace import Workspace
+
+__all__ = ["CliContext"]
+
+
+@dataclass
+class CliContext:
+    workspace_flag: str | None = None
+    verbose: bool = False
+    console: Console = field(default_factory=Console)
+    err: Console = field(default_factory=lambda: Console(stderr=True))
+    _workspace: Workspace | None = None
+    _store: GraphStore | None = None
+
+    @property
+    def workspace(self) -> Workspace:
+        if self._workspace is None:
+            self._workspace = Workspace.open(self.workspace_flag)
+        return self._workspace
+
+    @property
+    def store(self) -> GraphStore:
+        if self._store is None:
+            self._store = open_store(self.workspace)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        warehouse.close_all()

@@ -1,0 +1,1 @@
+"""Detection of coordinated abuse networks: projection, signals, clustering, scoring."""

@@ -1,0 +1,186 @@
+"""The one interface every graph store implements.
+
+Two backends implement it: :mod:`graph.store.embedded` (DuckDB in the
+workspace, the default) and :mod:`graph.store.neo4j` (any Neo4j 5 compatible
+server over Bolt). One contract test suite (``tests/test_store_contract.py``)
+runs against both, so the rest of sybilscope never asks which one it has.
+
+Conventions shared by every method:
+
+* Node rows are dicts keyed by the schema's property names; the node kind's
+  key property is required. Relationship rows carry ``src`` and ``dst`` (the
+  key values of the two endpoints) plus the relationship's properties.
+* Timestamps are timezone-aware UTC ``datetime`` in and out; ``json``
+  properties are plain Python values in and out.
+* Writes are atomic a call: a batch lands whole or not at all.
+* Labels and audit events are append-only: there is no method to change or
+  delete them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+__all__ = ["GraphStore", "Neighbourhood"]
+
+
+@dataclass
+class Neighbourhood:
+    """An entity's bounded neighbourhood.
+
+    ``nodes`` are dicts with ``_label`` and ``_key`` added; ``edges`` are dicts
+    with ``type``, ``src``, ``dst``, ``src_label``, ``dst_label`` and the
+    relationship's properties. ``total`` counts every matching relationship,
+    ``truncated`` says whether ``limit`` cut the list.
+    """
+
+    center: dict | None
+    nodes: list[dict] = field(default_factory=list)
+    edges: list[dict] = field(default_factory=list)
+    total: int = 0
+    truncated: bool = False
+
+
+class GraphStore(ABC):
+    """Batched upserts, streaming reads and append-only records over the schema."""
+
+    #: ``"embedded"`` or ``"neo4j"``
+    backend: str
+
+    # -- set-up ---------------------------------------------------------------
+    @abstractmethod
+    def ensure_schema(self) -> None:
+        """Create tables or constraints and indexes that are missing (idempotent)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    def __enter__(self) -> GraphStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writes ---------------------------------------------------------------
+    @abstractmethod
+    def upsert_nodes(self, label: str, rows: Sequence[Mapping]) -> int:
+        """Create or update nodes by key; returns the number of rows written.
+
+        A property that is ``None`` or absent in a row leaves the stored value
+        alone, so partial knowledge (an account seen only as a lookup match)
+        never erases fuller knowledge. Rows with the same key in one batch are
+        merged, later rows winning.
+        """
+
+    @abstractmethod
+    def upsert_edges(self, rel_type: str, rows: Sequence[Mapping]) -> int:
+        """Create or update relationships by ``(src, dst)``; returns rows written.
+
+        Missing endpoint nodes are created with their key only. Properties
+        given replace the stored ones (``None`` leaves them): request edges are
+        aggregates that ingest recomputes, so setting (not adding) keeps
+        re-ingest idempotent.
+        """
+
+    @abstractmethod
+    def save_run(self, run: Mapping, clusters: Sequence[Mapping], members: Sequence[Mapping]) -> None:
+        """Store a detection run with its clusters and memberships, atomically.
+
+        ``run`` is a :data:`~graph.schema.RUN` row; each cluster row a
+        :data:`~graph.schema.CLUSTER` row without ``cluster_key`` and
+        ``run_id`` (they are filled in); each member row has ``account_id``,
+        ``cluster_id``, ``member_score`` and optional ``reasons``. Saving a
+        run id that exists replaces its clusters and memberships whole.
+        """
+
+    @abstractmethod
+    def append_labels(self, rows: Sequence[Mapping]) -> int:
+        """Append labels (never update): ``label_id`` and ``created_at`` are filled in when absent."""
+
+    @abstractmethod
+    def append_audit(self, rows: Sequence[Mapping]) -> int:
+        """Append audit events (never update): ``event_id`` and ``at`` are filled in when absent."""
+
+    # -- reads ----------------------------------------------------------------
+    @abstractmethod
+    def get_nodes(self, label: str, keys: Sequence[str]) -> list[dict]:
+        """The nodes with these keys that exist, in no particular order."""
+
+    def get_node(self, label: str, key: str) -> dict | None:
+        found = self.get_nodes(label, [key])
+        return found[0] if found else None
+
+    @abstractmethod
+    def iter_nodes(self, label: str, *, batch_size: int = 50_000) -> Iterator[list[dict]]:
+        """Every node of a label, in batches (for projection and export)."""
+
+    @abstractmethod
+    def iter_edges(
+        self,
+        rel_type: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        batch_size: int = 50_000,
+    ) -> Iterator[list[dict]]:
+        """Every relationship of a type, in batches of dicts with ``src``, ``dst`` and properties.
+
+        With ``since``/``until``, only relationships whose ``[first_seen,
+        last_seen]`` overlaps the window (types without those properties
+        ignore the window).
+        """
+
+    @abstractmethod
+    def neighbourhood(
+        self,
+        label: str,
+        key: str,
+        *,
+        rel_types: Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 200,
+    ) -> Neighbourhood:
+        """The node and up to ``limit`` of its relationships (both directions), busiest first."""
+
+    @abstractmethod
+    def neighbour_counts(
+        self, label: str, key: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> dict[str, int]:
+        """How many relationships of each type the node has: shown before expanding."""
+
+    @abstractmethod
+    def runs(self) -> list[dict]:
+        """Detection runs, newest first."""
+
+    def latest_run(self) -> dict | None:
+        found = self.runs()
+        return found[0] if found else None
+
+    @abstractmethod
+    def clusters(self, run_id: str | None = None) -> list[dict]:
+        """The clusters of a run (the latest run when ``None``), highest score first."""
+
+    @abstractmethod
+    def cluster_history(self, cluster_id: str) -> list[dict]:
+        """The cluster's rows across every run that found it, oldest run first."""
+
+    @abstractmethod
+    def members(self, cluster_id: str, run_id: str | None = None) -> list[dict]:
+        """Member rows (``account_id``, ``member_score``, ``reasons``), strongest first."""
+
+    @abstractmethod
+    def labels(self, entity: str | None = None, entity_id: str | None = None) -> list[dict]:
+        """Labels, oldest first, optionally for one entity kind or one entity."""
+
+    @abstractmethod
+    def audit_events(self, target: str | None = None, limit: int | None = None) -> list[dict]:
+        """Audit events, newest first, optionally for one target."""
+
+    @abstractmethod
+    def counts(self) -> dict[str, int]:
+        """Number of nodes per label and relationships per type (every schema name present)."""

@@ -1,0 +1,85 @@
+"""The workspace's embedded DuckDB database: one instance a process, a cursor a thread.
+
+DuckDB allows one writing process per database file. Inside that process
+many threads may read and write through their own cursors (MVCC), which is
+how the web UI reads while a label is written. A second process that finds
+the file locked gets :class:`~graph.errors.WorkspaceBusy` naming what to do.
+
+The request event table lives here whatever the graph store is: it is the
+columnar source for timelines, synchrony and enumeration statistics.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import duckdb
+
+from graph.errors import WorkspaceBusy
+
+__all__ = ["connect", "close_all", "EVENTS_TABLE", "EVENT_COLUMNS"]
+
+EVENTS_TABLE = "events"
+
+# The enriched request event table (one row a valid input row of `requests`).
+# Ingest writes it; detection and the UI read it. Phone columns are pseudonyms.
+EVENT_COLUMNS: dict[str, str] = {
+    "event_id": "VARCHAR",  # content hash of the normalized row: duplicates collapse
+    "ts": "TIMESTAMPTZ",
+    "ip": "VARCHAR",
+    "ip_prefix": "VARCHAR",  # /24 (IPv4) or /48 (IPv6)
+    "ip_country": "VARCHAR",
+    "ip_asn": "INTEGER",
+    "ip_kind": "VARCHAR",  # residential, mobile, hosting, vpn, tor, proxy, unknown
+    "endpoint": "VARCHAR",
+    "account_id": "VARCHAR",
+    "device_id": "VARCHAR",
+    "user_agent_family": "VARCHAR",
+    "app_version": "VARCHAR",
+    "os_family": "VARCHAR",
+    "status": "SMALLINT",
+    "phone_hash": "VARCHAR",
+    "block_hash": "VARCHAR",
+    "block_ordinal": "SMALLINT",  # last three digits, 0..999
+    "phone_calling_code": "SMALLINT",
+    "phone_region": "VARCHAR",
+    "phone_type": "VARCHAR",
+    "matched_account_id": "VARCHAR",
+    "request_id": "VARCHAR",
+    "batch_id": "VARCHAR",  # the ingest batch that wrote the row
+}
+
+_LOCK = threading.Lock()
+_DATABASES: dict[Path, duckdb.DuckDBPyConnection] = {}
+
+
+def connect(path: Path) -> duckdb.DuckDBPyConnection:
+    """A cursor on the process-wide connection to ``path`` (opened on first use).
+
+    Each caller (and each thread) should use its own cursor; cursors share the
+    database instance and see each other's committed writes.
+    """
+    path = Path(path).resolve()
+    with _LOCK:
+        conn = _DATABASES.get(path)
+        if conn is None:
+            try:
+                conn = duckdb.connect(str(path))
+            except duckdb.IOException as exc:
+                if "lock" in str(exc).lower():
+                    raise WorkspaceBusy(
+                        f"the workspace database {path} is in use by another sybilscope process "
+                        "(a running `serve` or `ingest`?): stop it or wait for it, then retry"
+                    ) from exc
+                raise
+            _DATABASES[path] = conn
+        return conn.cursor()
+
+
+def close_all() -> None:
+    """Close every database this process opened (tests and the end of a command)."""
+    with _LOCK:
+        for conn in _DATABASES.values():
+            conn.close()
+        _DATABASES.clear()

@@ -1,0 +1,192 @@
+"""Workspaces and settings: one investigation's folder and how to reach its store.
+
+A workspace holds its settings (``settings.json``), its embedded database
+(``sybilscope.duckdb``: request events, bookkeeping and, by default, the
+graph), its quarantine, its exports and the secret that keys phone-number
+pseudonymization. Settings come from three places, strongest first: command
+line flags, the environment (``SYBILSCOPE_*``), the workspace's
+``settings.json``. Passwords are never written to ``settings.json`` and never
+shown: they come from the environment or from a file named in the settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from graph.errors import ConfigError
+
+__all__ = ["Settings", "Workspace", "DEFAULT_WORKSPACE", "resolve_workspace_path"]
+
+DEFAULT_WORKSPACE = "./sybilscope-workspace"
+SETTINGS_FILE = "settings.json"
+SECRET_FILE = "secret.key"
+DB_FILE = "sybilscope.duckdb"
+
+_ENV = {
+    "neo4j_uri": "SYBILSCOPE_NEO4J_URI",
+    "neo4j_user": "SYBILSCOPE_NEO4J_USER",
+    "neo4j_database": "SYBILSCOPE_NEO4J_DATABASE",
+    "neo4j_password_file": "SYBILSCOPE_NEO4J_PASSWORD_FILE",
+}
+PASSWORD_ENV = "SYBILSCOPE_NEO4J_PASSWORD"
+
+
+def resolve_workspace_path(flag: str | os.PathLike[str] | None = None) -> Path:
+    """The workspace folder: the flag, else ``$SYBILSCOPE_WORKSPACE``, else the default."""
+    chosen = flag or os.environ.get("SYBILSCOPE_WORKSPACE") or DEFAULT_WORKSPACE
+    return Path(chosen).expanduser().resolve()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Which graph store a workspace uses and how to reach it.
+
+    ``store`` is ``"embedded"`` (DuckDB in the workspace) or ``"neo4j"`` (any
+    Neo4j 5 compatible Bolt server). Setting ``neo4j_uri`` selects Neo4j.
+    """
+
+    store: str = "embedded"
+    neo4j_uri: str | None = None
+    neo4j_user: str | None = None
+    neo4j_database: str = "neo4j"
+    neo4j_password_file: str | None = None
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.store not in ("embedded", "neo4j"):
+            raise ConfigError(f"store must be 'embedded' or 'neo4j', not {self.store!r}")
+        if self.store == "neo4j" and not self.neo4j_uri:
+            raise ConfigError(
+                "the neo4j store needs a URI: set SYBILSCOPE_NEO4J_URI (e.g. bolt://127.0.0.1:7687)"
+            )
+
+    def neo4j_password(self) -> str | None:
+        """The Neo4j password from ``$SYBILSCOPE_NEO4J_PASSWORD`` or the password file."""
+        if os.environ.get(PASSWORD_ENV):
+            return os.environ[PASSWORD_ENV]
+        if self.neo4j_password_file:
+            path = Path(self.neo4j_password_file).expanduser()
+            try:
+                return path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"cannot read the Neo4j password file {path}: {exc.strerror}") from exc
+        return None
+
+    def describe(self) -> dict[str, object]:
+        """What the settings say, safe to show: no password."""
+        shown: dict[str, object] = {"store": self.store}
+        if self.store == "neo4j":
+            shown.update(
+                uri=self.neo4j_uri,
+                user=self.neo4j_user,
+                database=self.neo4j_database,
+                password="(set)" if self.neo4j_password() else "(none)",
+            )
+        return shown
+
+    def __repr__(self) -> str:  # never leak a password file path's content; keep it short
+        return f"Settings({self.describe()})"
+
+    @classmethod
+    def load(cls, stored: Mapping[str, object] | None = None, **flags: object) -> Settings:
+        """Merge the stored settings, the environment and the flags (strongest last)."""
+        merged: dict[str, object] = {}
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        extra = {}
+        for key, value in (stored or {}).items():
+            if key in known:
+                merged[key] = value
+            else:
+                extra[key] = value
+        for key, env in _ENV.items():
+            if os.environ.get(env):
+                merged[key] = os.environ[env]
+        for key, value in flags.items():
+            if value is not None:
+                merged[key] = value
+        if merged.get("neo4j_uri") and "store" not in flags:
+            merged["store"] = "neo4j"
+        if os.environ.get(_ENV["neo4j_uri"]) and "store" not in flags:
+            merged["store"] = "neo4j"
+        return cls(**merged, extra=extra)
+
+    def to_stored(self) -> dict[str, object]:
+        """What goes into ``settings.json`` (no password, ever)."""
+        stored = {k: v for k, v in asdict(self).items() if k != "extra" and v is not None}
+        stored.update(self.extra)
+        return stored
+
+
+class Workspace:
+    """One investigation's folder. Opening it creates what is missing."""
+
+    def __init__(self, root: Path, settings: Settings):
+        self.root = root
+        self.settings = settings
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None, **flags: object) -> Workspace:
+        """Open (creating if needed) the workspace at ``path`` (see :func:`resolve_workspace_path`)."""
+        root = resolve_workspace_path(path)
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"workspace {root} is a file, not a folder: choose another --workspace")
+        root.mkdir(parents=True, exist_ok=True)
+        stored: dict[str, object] = {}
+        settings_path = root / SETTINGS_FILE
+        if settings_path.exists():
+            try:
+                stored = json.loads(settings_path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise ConfigError(
+                    f"{settings_path} is not valid JSON (line {exc.lineno}): fix or delete it"
+                ) from exc
+        settings = Settings.load(stored, **flags)
+        workspace = cls(root, settings)
+        if not settings_path.exists():
+            workspace.save_settings()
+        for sub in (workspace.quarantine_dir, workspace.exports_dir):
+            sub.mkdir(exist_ok=True)
+        return workspace
+
+    def with_settings(self, **changes: object) -> Workspace:
+        return Workspace(self.root, replace(self.settings, **changes))
+
+    def save_settings(self) -> None:
+        path = self.root / SETTINGS_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.settings.to_stored(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.replace(path)
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / DB_FILE
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.root / "quarantine"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.root / "exports"
+
+    def secret(self) -> bytes:
+        """The workspace's pseudonymization key, created on first use, readable by the owner only."""
+        path = self.root / SECRET_FILE
+        if not path.exists():
+            key = secrets.token_hex(32)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process created it first: use theirs
+                pass
+            else:
+                with os.fdopen(fd, "w", encoding="ascii") as handle:
+                    handle.write(key + "\n")
+        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.root)!r}, {self.settings!r})"

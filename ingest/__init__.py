@@ -1,0 +1,1 @@
+"""Ingest: platform logs into validated, enriched, pseudonymized events and graph."""
