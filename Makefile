@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   install into .venv, build the sample case, ingest, detect, serve the UI
-#   make test   install into .venv (and the headless browser), lint, run every test
+#   make test   install into .venv (and Debian's chromium, pango), lint, run every test
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,7 +10,7 @@ DEMO_WORKSPACE ?= demo-workspace
 HOST ?= 127.0.0.1
 PORT ?= 8050
 
-.PHONY: demo test lint browser clean bench
+.PHONY: demo test lint system-deps clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,15 +20,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Debian's chromium for the browser tests and poppler's pdftoppm for briefing pages.
-browser:
-	@if ! command -v chromium >/dev/null || ! command -v pdftoppm >/dev/null; then \
-		echo "installing chromium and poppler-utils (Debian packages) for the browser and PDF tests"; \
+# Debian packages: pango and fonts for PDF briefings (weasyprint), chromium for the
+# browser tests, poppler's pdftoppm to render briefing pages in the tests.
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core chromium chromium-driver poppler-utils
+system-deps:
+	@if ! command -v chromium >/dev/null || ! command -v pdftoppm >/dev/null \
+		|| ! /sbin/ldconfig -p | grep -q libpangoft2-1.0; then \
+		echo "installing Debian packages: $(SYSTEM_PACKAGES)"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver poppler-utils >/dev/null; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 	fi
 
-demo: $(STAMP)
+demo: $(STAMP) system-deps
 	rm -rf $(DEMO_WORKSPACE)
 	$(BIN)/sybilscope --workspace $(DEMO_WORKSPACE) ingest sample_data/case
 	$(BIN)/sybilscope --workspace $(DEMO_WORKSPACE) detect
@@ -37,7 +40,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP) browser lint
+test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -1,0 +1,196 @@
+"""Analyst judgements on clusters and entities, kept as append-only labels.
+
+Nothing here updates or deletes: a status change, an attribution, a tag or a
+comment is a new :data:`~graph.schema.LABEL` plus an :data:`~graph.schema.AUDIT`
+event with the state before and after. The current state is read back as the
+newest label of each kind. Because cluster ids are stable across detection
+runs, labels on a cluster stay attached after re-detection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from graph.schema import CLUSTER_STATUSES, ENTITY_KINDS
+from graph.store.base import GraphStore
+
+__all__ = [
+    "CONFIDENCE_LEVELS",
+    "EntityJudgement",
+    "judgement",
+    "current_statuses",
+    "set_status",
+    "set_attribution",
+    "add_tag",
+    "remove_tag",
+    "add_comment",
+    "record_audit",
+]
+
+CONFIDENCE_LEVELS = ("low", "moderate", "high")
+
+
+@dataclass
+class EntityJudgement:
+    """Where the analysts stand on one entity, folded from its labels."""
+
+    status: str = "new"
+    status_reason: str | None = None
+    attribution: dict | None = None
+    tags: list[str] = field(default_factory=list)
+    comments: list[dict] = field(default_factory=list)
+    labels: list[dict] = field(default_factory=list)
+
+
+def _fold(labels: Iterable[dict]) -> EntityJudgement:
+    folded = EntityJudgement()
+    tags: dict[str, None] = {}
+    for label in sorted(labels, key=lambda row: (row["created_at"], row["label_id"])):
+        kind = label.get("kind")
+        if kind == "status":
+            folded.status = label["value"]
+            folded.status_reason = label.get("note")
+        elif kind == "attribution":
+            folded.attribution = {
+                "actor": label.get("actor"),
+                "note": label.get("note"),
+                "created_by": label.get("created_by"),
+                "created_at": label.get("created_at"),
+                **(label.get("details") or {}),
+            }
+        elif kind == "tag":
+            if (label.get("details") or {}).get("removed"):
+                tags.pop(label["value"], None)
+            else:
+                tags[label["value"]] = None
+        elif kind == "comment":
+            folded.comments.append(
+                {"text": label["value"], "by": label.get("created_by"), "at": label.get("created_at")}
+            )
+        else:
+            folded.labels.append(label)
+    folded.tags = list(tags)
+    return folded
+
+
+def judgement(store: GraphStore, entity: str, entity_id: str) -> EntityJudgement:
+    """Current status, attribution, tags, comments and other labels of one entity."""
+    _check_entity(entity)
+    return _fold(store.labels(entity, entity_id))
+
+
+def current_statuses(store: GraphStore) -> dict[str, str]:
+    """Every labelled cluster's current status; clusters missing here are ``new``."""
+    latest: dict[str, tuple] = {}
+    for label in store.labels("cluster"):
+        if label.get("kind") != "status":
+            continue
+        stamp = (label["created_at"], label["label_id"])
+        if label["entity_id"] not in latest or stamp > latest[label["entity_id"]][0]:
+            latest[label["entity_id"]] = (stamp, label["value"])
+    return {cluster_id: value for cluster_id, (_, value) in latest.items()}
+
+
+def record_audit(
+    store: GraphStore, user: str, action: str, target: str, before: object, after: object
+) -> dict:
+    """Append one audit event and return it."""
+    event = {
+        "at": datetime.now(UTC),
+        "user": user,
+        "action": action,
+        "target": target,
+        "before": before,
+        "after": after,
+    }
+    store.append_audit([event])
+    return event
+
+
+def _append(store: GraphStore, user: str, action: str, row: dict, before: object, after: object) -> dict:
+    row = {"created_at": datetime.now(UTC), "created_by": user, "source": "analyst", **row}
+    store.append_labels([row])
+    record_audit(store, user, action, f"{row['entity']}:{row['entity_id']}", before, after)
+    return row
+
+
+def _check_entity(entity: str) -> None:
+    if entity not in ENTITY_KINDS:
+        raise ValueError(f"entity must be one of {', '.join(ENTITY_KINDS)}, not {entity!r}")
+
+
+def set_status(store: GraphStore, cluster_id: str, status: str, reason: str, user: str) -> dict:
+    """Change a cluster's triage status; a reason is required."""
+    if status not in CLUSTER_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(CLUSTER_STATUSES)}, not {status!r}")
+    if not reason or not reason.strip():
+        raise ValueError("a status change needs a reason")
+    before = judgement(store, "cluster", cluster_id).status
+    row = {"entity": "cluster", "entity_id": cluster_id, "kind": "status", "value": status, "note": reason.strip()}
+    return _append(store, user, "label.status", row, {"status": before}, {"status": status, "reason": reason.strip()})
+
+
+def set_attribution(
+    store: GraphStore,
+    entity: str,
+    entity_id: str,
+    *,
+    actor: str,
+    country: str | None,
+    confidence: str,
+    rationale: str,
+    user: str,
+) -> dict:
+    """Attribute an entity (usually a cluster) to an actor, with a confidence and a rationale."""
+    _check_entity(entity)
+    if confidence not in CONFIDENCE_LEVELS:
+        raise ValueError(f"confidence must be one of {', '.join(CONFIDENCE_LEVELS)}, not {confidence!r}")
+    if not actor or not actor.strip():
+        raise ValueError("an attribution needs an actor or intrusion-set name")
+    if not rationale or not rationale.strip():
+        raise ValueError("an attribution needs a rationale")
+    before = judgement(store, entity, entity_id).attribution
+    details = {"country": (country or "").upper() or None, "confidence": confidence}
+    row = {
+        "entity": entity,
+        "entity_id": entity_id,
+        "kind": "attribution",
+        "value": actor.strip(),
+        "actor": actor.strip(),
+        "note": rationale.strip(),
+        "details": details,
+    }
+    after = {"actor": actor.strip(), "rationale": rationale.strip(), **details}
+    return _append(store, user, "label.attribution", row, before, after)
+
+
+def add_tag(store: GraphStore, entity: str, entity_id: str, tag: str, user: str) -> dict:
+    """Add a tag (a taxonomy tag such as ``TLP:AMBER`` or a free tag)."""
+    _check_entity(entity)
+    tag = tag.strip()
+    if not tag:
+        raise ValueError("a tag cannot be empty")
+    before = judgement(store, entity, entity_id).tags
+    row = {"entity": entity, "entity_id": entity_id, "kind": "tag", "value": tag}
+    after = sorted({*before, tag})
+    return _append(store, user, "label.tag", row, {"tags": before}, {"tags": after})
+
+
+def remove_tag(store: GraphStore, entity: str, entity_id: str, tag: str, user: str) -> dict:
+    """Remove a tag by appending a removal (the history keeps both)."""
+    _check_entity(entity)
+    before = judgement(store, entity, entity_id).tags
+    row = {"entity": entity, "entity_id": entity_id, "kind": "tag", "value": tag, "details": {"removed": True}}
+    after = [t for t in before if t != tag]
+    return _append(store, user, "label.untag", row, {"tags": before}, {"tags": after})
+
+
+def add_comment(store: GraphStore, entity: str, entity_id: str, text: str, user: str) -> dict:
+    """Add a free-text comment to an entity."""
+    _check_entity(entity)
+    if not text or not text.strip():
+        raise ValueError("a comment cannot be empty")
+    row = {"entity": entity, "entity_id": entity_id, "kind": "comment", "value": text.strip()}
+    return _append(store, user, "label.comment", row, None, {"comment": text.strip()})
