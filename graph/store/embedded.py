@@ -1,0 +1,565 @@
+"""The embedded graph store: one DuckDB table a node label and a relationship type.
+
+Tables are derived from :mod:`graph.schema` (``NodeKind.table``,
+``RelKind.table``), columns from the properties' portable types. Keys are
+unique by construction rather than by a ``PRIMARY KEY``: every write goes
+through :meth:`EmbeddedStore._upsert`, which merges a batch's duplicate keys,
+matches the batch against the table once (a hash join that keeps the
+matched ``rowid``), updates the matched rows and inserts the rest, all in one
+transaction under a process-wide write lock. Measured here, DuckDB's ART
+index made the same bulk upserts three to four times slower
+(``INSERT ... ON CONFLICT``: about 200k rows/s; this: 0.6 to 1.3M rows/s).
+
+Readers never wait: each thread reads through its own cursor and sees the
+last committed state (DuckDB's MVCC), so the web UI can browse while ingest
+or a label write is running.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from graph import warehouse
+from graph.errors import StoreError
+from graph.schema import (
+    AUDIT,
+    CLUSTER,
+    FOUND_IN,
+    LABEL,
+    MEMBER_OF,
+    NODES,
+    RELATIONSHIPS,
+    RUN,
+    NodeKind,
+    RelKind,
+    node_kind,
+    rel_kind,
+)
+from graph.store import _rows
+from graph.store.base import GraphStore, Neighbourhood
+
+__all__ = ["EmbeddedStore", "SQL_TYPES"]
+
+#: portable property type -> DuckDB column type
+SQL_TYPES = {
+    "str": "VARCHAR",
+    "int": "BIGINT",
+    "float": "DOUBLE",
+    "bool": "BOOLEAN",
+    "timestamp": "TIMESTAMPTZ",
+    "json": "VARCHAR",
+}
+
+_ARROW_TYPES = {
+    "str": pa.string(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "bool": pa.bool_(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "json": pa.string(),
+}
+
+_WRITE_LOCKS: dict[Path, threading.RLock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+_BATCH = "_sybilscope_batch"
+_STAGED = "_sybilscope_staged"
+
+
+def _write_lock(path: Path) -> threading.RLock:
+    """One lock per database file: writers take turns, so they never conflict."""
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(path, threading.RLock())
+
+
+def _q(name: str) -> str:
+    """A quoted identifier (schema names only; ``count``, ``user``, ``at`` are keywords)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _run(cur: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> list[tuple]:
+    """Execute a statement to its end (DuckDB keeps a cursor busy until its result is read)."""
+    return cur.execute(sql, params).fetchall() if params is not None else cur.execute(sql).fetchall()
+
+
+def _props(kind: NodeKind | RelKind) -> dict[str, str]:
+    return {p.name: p.type for p in kind.properties}
+
+
+def _window(kind: RelKind, since: datetime | None, until: datetime | None, alias: str = "") -> tuple[str, list]:
+    """SQL condition for "``[first_seen, last_seen]`` overlaps the window" (types without them: none)."""
+    if "first_seen" not in kind.names:
+        return "TRUE", []
+    prefix = f"{alias}." if alias else ""
+    parts, params = [], []
+    since = _rows.as_utc(since, "since")
+    until = _rows.as_utc(until, "until")
+    if since is not None:
+        parts.append(f"{prefix}last_seen >= ?")
+        params.append(since)
+    if until is not None:
+        parts.append(f"{prefix}first_seen <= ?")
+        params.append(until)
+    return (" AND ".join(parts) or "TRUE"), params
+
+
+class EmbeddedStore(GraphStore):
+    """The graph in the workspace's DuckDB file (see the module docstring).
+
+    Parameters
+    ----------
+    db_path : path
+        The DuckDB database file, shared with the request event table
+        (:func:`graph.warehouse.connect` opens it once a process).
+    """
+
+    backend = "embedded"
+
+    def __init__(self, db_path: str | Path):
+        self.db_path = Path(db_path).resolve()
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._cursors_guard = threading.Lock()
+        self._write_lock = _write_lock(self.db_path)
+
+    def __repr__(self) -> str:
+        return f"EmbeddedStore({str(self.db_path)!r})"
+
+    # -- connections ----------------------------------------------------------
+    def _new_cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = warehouse.connect(self.db_path)
+        # TIMESTAMPTZ values come out in the session's zone: make it UTC whatever the machine's.
+        _run(cur, "SET TimeZone = 'UTC'")
+        with self._cursors_guard:
+            self._cursors.append(cur)
+        return cur
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor (DuckDB cursors must not be shared between threads)."""
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._local.cursor = self._new_cursor()
+        return cur
+
+    def _query(self, sql: str, params: Sequence | None = None) -> list[dict]:
+        cur = self._cursor()
+        return cur.sql(sql, params=list(params or [])).to_arrow_table().to_pylist()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One write transaction, alone among this process's writers; rolled back on any error."""
+        with self._write_lock:
+            cur = self._cursor()
+            _run(cur, "BEGIN TRANSACTION")
+            try:
+                yield cur
+            except BaseException as exc:
+                _run(cur, "ROLLBACK")
+                if isinstance(exc, duckdb.Error):
+                    raise StoreError(f"the embedded store {self.db_path} refused the write: {exc}") from exc
+                raise
+            try:
+                _run(cur, "COMMIT")
+            except duckdb.Error as exc:
+                raise StoreError(f"the embedded store {self.db_path} could not commit: {exc}") from exc
+
+    # -- set-up ---------------------------------------------------------------
+    def ensure_schema(self) -> None:
+        """Create missing tables, and add columns the schema gained since they were made."""
+        with self._transaction() as cur:
+            for kind in (*NODES, *RELATIONSHIPS):
+                keys = [kind.key] if isinstance(kind, NodeKind) else list(_rows.EDGE_KEYS)
+                columns = [f"{_q(k)} VARCHAR NOT NULL" for k in keys if k not in kind.names]
+                columns += [
+                    f"{_q(p.name)} {SQL_TYPES[p.type]}{' NOT NULL' if p.name in keys else ''}"
+                    for p in kind.properties
+                ]
+                _run(cur, f"CREATE TABLE IF NOT EXISTS {_q(kind.table)} ({', '.join(columns)})")
+                existing = {
+                    row[0]
+                    for row in _run(
+                        cur,
+                        "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                        [kind.table],
+                    )
+                }
+                for prop in kind.properties:
+                    if prop.name not in existing:
+                        _run(cur, f"ALTER TABLE {_q(kind.table)} ADD COLUMN {_q(prop.name)} {SQL_TYPES[prop.type]}")
+
+    def close(self) -> None:
+        """Close this store's cursors (the process-wide database stays open for others)."""
+        with self._cursors_guard:
+            cursors, self._cursors = self._cursors, []
+        for cur in cursors:
+            # a cursor may already be closed with its database by warehouse.close_all()
+            with suppress(duckdb.Error):
+                cur.close()
+        self._local = threading.local()
+
+    # -- writes ---------------------------------------------------------------
+    def _arrow_batch(
+        self, what: str, types: Mapping[str, str], keys: Sequence[str], rows: _rows.Rows
+    ) -> tuple[pa.Table, list[str]]:
+        """The rows as an Arrow table of the schema's types plus a row ordinal; keys checked."""
+        columns = _rows.columns_of(what, [*keys, *[n for n in types if n not in keys]], rows)
+        for key in keys:
+            if key not in columns:
+                raise ValueError(f"{what} rows need {key!r}")
+        arrays = {}
+        for name in columns:
+            type_ = "str" if name in keys else types[name]
+            try:
+                if isinstance(rows, pa.Table):
+                    if type_ == "json":
+                        values = [_rows.encode_json(v) for v in rows.column(name).to_pylist()]
+                        arrays[name] = pa.array(values, pa.string())
+                    else:
+                        arrays[name] = rows.column(name).cast(_ARROW_TYPES[type_])
+                else:
+                    values = [row.get(name) for row in rows]
+                    if type_ == "json":
+                        values = [_rows.encode_json(v) for v in values]
+                    arrays[name] = pa.array(values, _ARROW_TYPES[type_])
+            except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+                raise ValueError(f"{what}.{name} must hold {type_} values: {exc}") from exc
+        for key in keys:
+            array = arrays[key]
+            missing = array.null_count + (pc.sum(pc.equal(array, "")).as_py() or 0)
+            if missing:
+                raise ValueError(f"{what}: {missing} row(s) have no {key!r}; every row needs its key")
+        size = len(rows)
+        arrays["_ord"] = pa.array(np.arange(size, dtype=np.int64))
+        return pa.table(arrays), columns
+
+    def _upsert(
+        self, cur: duckdb.DuckDBPyConnection, table: str, keys: Sequence[str], columns: Sequence[str], batch: pa.Table
+    ) -> int:
+        """Merge ``batch`` into ``table`` inside the caller's transaction; returns distinct keys written."""
+        others = [c for c in columns if c not in keys]
+        key_list = ", ".join(_q(k) for k in keys)
+        merged = "".join(
+            f', arg_max({_q(c)}, _ord) FILTER (WHERE {_q(c)} IS NOT NULL) AS {_q(c)}' for c in others
+        )
+        join = " AND ".join(f"t.{_q(k)} = b.{_q(k)}" for k in keys)
+        cur.register(_BATCH, batch)
+        try:
+            _run(
+                cur,
+                f"CREATE OR REPLACE TEMP TABLE {_STAGED} AS SELECT b.*, t.rowid AS _rid "
+                f"FROM (SELECT {key_list}{merged} FROM {_BATCH} GROUP BY {key_list}) b "
+                f"LEFT JOIN {_q(table)} t ON {join}",
+            )
+        finally:
+            cur.unregister(_BATCH)
+        total, matched = _run(cur, f"SELECT count(*), count(_rid) FROM {_STAGED}")[0]
+        if matched and others:
+            sets = ", ".join(f"{_q(c)} = COALESCE(s.{_q(c)}, {_q(table)}.{_q(c)})" for c in others)
+            _run(cur, f"UPDATE {_q(table)} SET {sets} FROM {_STAGED} s WHERE {_q(table)}.rowid = s._rid")
+        if total > matched:
+            cols = ", ".join(_q(c) for c in columns)
+            _run(cur, f"INSERT INTO {_q(table)} ({cols}) SELECT {cols} FROM {_STAGED} WHERE _rid IS NULL")
+        _run(cur, f"DROP TABLE {_STAGED}")
+        return int(total)
+
+    def _ensure_endpoints(self, cur: duckdb.DuckDBPyConnection, kind: RelKind, batch: pa.Table) -> None:
+        """Create the missing endpoint nodes of a relationship batch, key only."""
+        for column, label in (("src", kind.src), ("dst", kind.dst)):
+            node = node_kind(label)
+            cur.register(_BATCH, batch.select([column]))
+            try:
+                _run(
+                    cur,
+                    f"INSERT INTO {_q(node.table)} ({_q(node.key)}) "
+                    f"SELECT DISTINCT b.{column} FROM {_BATCH} b "
+                    f"ANTI JOIN {_q(node.table)} n ON n.{_q(node.key)} = b.{column}",
+                )
+            finally:
+                cur.unregister(_BATCH)
+
+    def _upsert_nodes(self, cur: duckdb.DuckDBPyConnection, kind: NodeKind, rows: _rows.Rows) -> int:
+        batch, columns = self._arrow_batch(kind.label, _props(kind), [kind.key], rows)
+        return self._upsert(cur, kind.table, [kind.key], columns, batch)
+
+    def _upsert_edges(self, cur: duckdb.DuckDBPyConnection, kind: RelKind, rows: _rows.Rows) -> int:
+        batch, columns = self._arrow_batch(kind.type, _props(kind), _rows.EDGE_KEYS, rows)
+        self._ensure_endpoints(cur, kind, batch)
+        return self._upsert(cur, kind.table, _rows.EDGE_KEYS, columns, batch)
+
+    def upsert_nodes(self, label: str, rows: _rows.Rows) -> int:
+        """See :meth:`GraphStore.upsert_nodes`; ``rows`` may also be a ``pyarrow.Table``."""
+        kind = node_kind(label)
+        if len(rows) == 0:
+            return 0
+        batch, columns = self._arrow_batch(kind.label, _props(kind), [kind.key], rows)
+        with self._transaction() as cur:
+            return self._upsert(cur, kind.table, [kind.key], columns, batch)
+
+    def upsert_edges(self, rel_type: str, rows: _rows.Rows) -> int:
+        """See :meth:`GraphStore.upsert_edges`; ``rows`` may also be a ``pyarrow.Table``."""
+        kind = rel_kind(rel_type)
+        if len(rows) == 0:
+            return 0
+        batch, columns = self._arrow_batch(kind.type, _props(kind), _rows.EDGE_KEYS, rows)
+        with self._transaction() as cur:
+            self._ensure_endpoints(cur, kind, batch)
+            return self._upsert(cur, kind.table, _rows.EDGE_KEYS, columns, batch)
+
+    def save_run(self, run: Mapping, clusters: Sequence[Mapping], members: Sequence[Mapping]) -> None:
+        run_id = _rows.check_key("a detection run", run.get(node_kind(RUN).key))
+        cluster_rows = _rows.cluster_rows(run_id, clusters)
+        keys = {row["cluster_id"]: row["cluster_key"] for row in cluster_rows}
+        member_rows = _rows.member_rows(run_id, keys, members)
+        found_in = [{"src": row["cluster_key"], "dst": run_id} for row in cluster_rows]
+        run_kind, cluster_kind = node_kind(RUN), node_kind(CLUSTER)
+        member_kind, found_kind = rel_kind(MEMBER_OF), rel_kind(FOUND_IN)
+        # check every batch before the transaction opens, so a bad row changes nothing
+        batches = [
+            (run_kind.table, [run_kind.key], self._arrow_batch(RUN, _props(run_kind), [run_kind.key], [run])),
+        ]
+        if cluster_rows:
+            batches.append(
+                (cluster_kind.table, [cluster_kind.key],
+                 self._arrow_batch(CLUSTER, _props(cluster_kind), [cluster_kind.key], cluster_rows))
+            )
+        with self._transaction() as cur:
+            _run(cur, f"DELETE FROM {_q(member_kind.table)} WHERE run_id = ?", [run_id])
+            _run(cur, f"DELETE FROM {_q(found_kind.table)} WHERE dst = ?", [run_id])
+            _run(cur, f"DELETE FROM {_q(cluster_kind.table)} WHERE run_id = ?", [run_id])
+            _run(cur, f"DELETE FROM {_q(run_kind.table)} WHERE {_q(run_kind.key)} = ?", [run_id])
+            for table, keys_, (batch, columns) in batches:
+                self._upsert(cur, table, keys_, columns, batch)
+            if found_in:
+                self._upsert_edges(cur, found_kind, found_in)
+            if member_rows:
+                self._upsert_edges(cur, member_kind, member_rows)
+
+    def _append(self, kind: NodeKind, rows: list[dict]) -> int:
+        """Insert rows whose keys must all be new: labels and audit events are never updated."""
+        ids = [row[kind.key] for row in rows]
+        _rows.check_unique(kind.label, ids)
+        batch, columns = self._arrow_batch(kind.label, _props(kind), [kind.key], rows)
+        with self._transaction() as cur:
+            clash = _run(
+                cur,
+                f"SELECT {_q(kind.key)} FROM {_q(kind.table)} WHERE {_q(kind.key)} IN (SELECT unnest(?))",
+                [ids],
+            )
+            if clash:
+                raise ValueError(f"{kind.label} {clash[0][0]!r} exists already: {kind.label}s are append-only")
+            return self._upsert(cur, kind.table, [kind.key], columns, batch)
+
+    def append_labels(self, rows: Sequence[Mapping]) -> int:
+        if not rows:
+            return 0
+        return self._append(node_kind(LABEL), _rows.fill_labels(rows))
+
+    def append_audit(self, rows: Sequence[Mapping]) -> int:
+        if not rows:
+            return 0
+        return self._append(node_kind(AUDIT), _rows.fill_audit(rows))
+
+    # -- reads ----------------------------------------------------------------
+    def _nodes(self, kind: NodeKind, where: str = "TRUE", params: Sequence = (), tail: str = "") -> list[dict]:
+        found = self._query(f"SELECT * FROM {_q(kind.table)} WHERE {where} {tail}", params)
+        return [_rows.node_row(kind, row) for row in found]
+
+    def get_nodes(self, label: str, keys: Sequence[str]) -> list[dict]:
+        kind = node_kind(label)
+        if not keys:
+            return []
+        return self._nodes(kind, f"{_q(kind.key)} IN (SELECT unnest(?::VARCHAR[]))", [list(keys)])
+
+    def _stream(self, sql: str, params: Sequence, batch_size: int) -> Iterator[list[dict]]:
+        """Rows of one query in batches, through a cursor of its own (a generator may outlive a call)."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        cur = self._new_cursor()
+        try:
+            reader = cur.sql(sql, params=list(params)).to_arrow_reader(batch_size)
+            pending: list[dict] = []
+            for record_batch in reader:
+                pending.extend(record_batch.to_pylist())
+                while len(pending) >= batch_size:
+                    yield pending[:batch_size]
+                    pending = pending[batch_size:]
+            if pending:
+                yield pending
+        finally:
+            with self._cursors_guard:
+                if cur in self._cursors:
+                    self._cursors.remove(cur)
+            cur.close()
+
+    def iter_nodes(self, label: str, *, batch_size: int = 50_000) -> Iterator[list[dict]]:
+        kind = node_kind(label)
+        for batch in self._stream(f"SELECT * FROM {_q(kind.table)}", [], batch_size):
+            yield [_rows.node_row(kind, row) for row in batch]
+
+    def iter_edges(
+        self,
+        rel_type: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        batch_size: int = 50_000,
+    ) -> Iterator[list[dict]]:
+        kind = rel_kind(rel_type)
+        where, params = _window(kind, since, until)
+        for batch in self._stream(f"SELECT * FROM {_q(kind.table)} WHERE {where}", params, batch_size):
+            yield [_rows.rel_row(kind, row) for row in batch]
+
+    def neighbourhood(
+        self,
+        label: str,
+        key: str,
+        *,
+        rel_types: Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 200,
+    ) -> Neighbourhood:
+        kind = node_kind(label)
+        if limit < 0:
+            raise ValueError(f"limit must be 0 or more, not {limit}")
+        rels = _rows.touching(label, rel_types)
+        center = self.get_node(label, key)
+        if center is None:
+            return Neighbourhood(center=None)
+        edges: list[dict] = []
+        total = 0
+        for rel in rels:
+            side, window_params = _side_and_window(rel, label, since, until)
+            params = [key, key, *window_params] if rel.src == rel.dst else [key, *window_params]
+            total += self._query(f"SELECT count(*) AS n FROM {_q(rel.table)} WHERE {side}", params)[0]["n"]
+            order = "\"count\" DESC NULLS LAST, " if "count" in rel.names else ""
+            found = self._query(
+                f"SELECT * FROM {_q(rel.table)} WHERE {side} ORDER BY {order}src, dst LIMIT {int(limit)}", params
+            )
+            edges.extend(
+                {"type": rel.type, "src_label": rel.src, "dst_label": rel.dst, **_rows.rel_row(rel, row)}
+                for row in found
+            )
+        edges.sort(key=lambda e: (-_rows.weight(e), e["type"], e["src"], e["dst"]))
+        edges = edges[:limit]
+        return Neighbourhood(
+            center={"_label": kind.label, "_key": key, **center},
+            nodes=self._neighbour_nodes(label, key, edges),
+            edges=edges,
+            total=total,
+            truncated=total > len(edges),
+        )
+
+    def _neighbour_nodes(self, label: str, key: str, edges: Sequence[Mapping]) -> list[dict]:
+        """The nodes at the far end of ``edges``, in order of first appearance."""
+        wanted: dict[tuple[str, str], None] = {}
+        for edge in edges:
+            for end_label, end_key in ((edge["src_label"], edge["src"]), (edge["dst_label"], edge["dst"])):
+                if (end_label, end_key) != (label, key):
+                    wanted[(end_label, end_key)] = None
+        by_label: dict[str, list[str]] = {}
+        for end_label, end_key in wanted:
+            by_label.setdefault(end_label, []).append(end_key)
+        found: dict[tuple[str, str], dict] = {}
+        for end_label, keys in by_label.items():
+            end_kind = node_kind(end_label)
+            for node in self.get_nodes(end_label, keys):
+                found[(end_label, node[end_kind.key])] = {"_label": end_label, "_key": node[end_kind.key], **node}
+        return [found[ident] for ident in wanted if ident in found]
+
+    def neighbour_counts(
+        self, label: str, key: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> dict[str, int]:
+        node_kind(label)
+        counts = {}
+        for rel in _rows.touching(label, None):
+            side, window_params = _side_and_window(rel, label, since, until)
+            params = [key, key, *window_params] if rel.src == rel.dst else [key, *window_params]
+            counts[rel.type] = self._query(f"SELECT count(*) AS n FROM {_q(rel.table)} WHERE {side}", params)[0]["n"]
+        return counts
+
+    def runs(self) -> list[dict]:
+        kind = node_kind(RUN)
+        return self._nodes(kind, tail="ORDER BY started_at DESC NULLS LAST, run_id DESC")
+
+    def clusters(self, run_id: str | None = None) -> list[dict]:
+        if run_id is None:
+            latest = self.latest_run()
+            if latest is None:
+                return []
+            run_id = latest["run_id"]
+        return self._nodes(
+            node_kind(CLUSTER), "run_id = ?", [run_id], "ORDER BY score DESC NULLS LAST, cluster_id"
+        )
+
+    def cluster_history(self, cluster_id: str) -> list[dict]:
+        kind = node_kind(CLUSTER)
+        run = node_kind(RUN)
+        found = self._query(
+            f"SELECT c.* FROM {_q(kind.table)} c LEFT JOIN {_q(run.table)} r ON r.run_id = c.run_id "
+            "WHERE c.cluster_id = ? ORDER BY r.started_at ASC NULLS LAST, c.run_id",
+            [cluster_id],
+        )
+        return [_rows.node_row(kind, row) for row in found]
+
+    def members(self, cluster_id: str, run_id: str | None = None) -> list[dict]:
+        if run_id is None:
+            history = self.cluster_history(cluster_id)
+            if not history:
+                return []
+            run_id = history[-1]["run_id"]
+        kind = rel_kind(MEMBER_OF)
+        found = self._query(
+            f"SELECT src, member_score, reasons FROM {_q(kind.table)} WHERE dst = ? "
+            "ORDER BY member_score DESC NULLS LAST, src",
+            [_rows.cluster_key(run_id, cluster_id)],
+        )
+        return [_rows.member_out(row, cluster_id, run_id) for row in found]
+
+    def labels(self, entity: str | None = None, entity_id: str | None = None) -> list[dict]:
+        where, params = _label_filter(entity, entity_id)
+        return self._nodes(node_kind(LABEL), where, params, "ORDER BY created_at, label_id")
+
+    def audit_events(self, target: str | None = None, limit: int | None = None) -> list[dict]:
+        where, params = ("target = ?", [target]) if target is not None else ("TRUE", [])
+        tail = 'ORDER BY "at" DESC, event_id DESC'
+        if limit is not None:
+            tail += f" LIMIT {int(limit)}"
+        return self._nodes(node_kind(AUDIT), where, params, tail)
+
+    def counts(self) -> dict[str, int]:
+        kinds = [(n.label, n.table) for n in NODES] + [(r.type, r.table) for r in RELATIONSHIPS]
+        sql = " UNION ALL ".join(f"SELECT ? AS name, count(*) AS n FROM {_q(table)}" for _, table in kinds)
+        found = {row["name"]: row["n"] for row in self._query(sql, [name for name, _ in kinds])}
+        return {name: int(found[name]) for name, _ in kinds}
+
+
+def _side_and_window(
+    rel: RelKind, label: str, since: datetime | None, until: datetime | None
+) -> tuple[str, list]:
+    """SQL condition: the relationship touches the node (either end) and overlaps the window."""
+    ends = [end for end, end_label in (("src", rel.src), ("dst", rel.dst)) if end_label == label]
+    side = "(" + " OR ".join(f"{end} = ?" for end in ends) + ")"
+    window, params = _window(rel, since, until)
+    return f"{side} AND {window}", params
+
+
+def _label_filter(entity: str | None, entity_id: str | None) -> tuple[str, list]:
+    parts, params = [], []
+    if entity is not None:
+        parts.append("entity = ?")
+        params.append(entity)
+    if entity_id is not None:
+        parts.append("entity_id = ?")
+        params.append(entity_id)
+    return (" AND ".join(parts) or "TRUE"), params
+
