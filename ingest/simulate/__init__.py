@@ -1,0 +1,49 @@
+"""sybilscope's own incident simulator: a realistic case folder plus its ground truth.
+
+``simulate(out_dir, scenario=..., seed=..., scale=...)`` writes a case folder
+per ``CONTRACT.md`` (``requests``, ``accounts``, ``ip_intel``, ``labels``) for
+the two weeks 2019-12-18 .. 2019-12-31 UTC: a benign population (with the hard
+negatives of :mod:`ingest.simulate.population`) and abuse campaigns (see
+:mod:`ingest.simulate.campaigns`). Every id is random and drawn from one
+generator for all accounts, and rows are sorted by timestamp (ties in random
+order), so the case itself carries no trace of the truth.
+
+The ground truth is a JSON file written *outside* the case folder
+(default ``<out_dir>.truth.json``)::
+
+    {
+      "format": "sybilscope-simulation-truth/1",
+      "scenario": "default",
+      "description": "...",
+      "params": {"seed": 0, "scale": 1.0, "camouflage": false,
+                 "campaign_sizes": {...}, "hard_negative_scale": 1.0,
+                 "window": {"start": "2019-12-18T00:00:00Z", "end": "2020-01-01T00:00:00Z", ...}},
+      "accounts": {                       # every account that made at least one request
+        "<account_id>": {"group": "hosting_network" | "benign" | "cgnat" | ...,
+                         "kind": "campaign" | "benign",
+                         "hard_negative": "cgnat" | ... | null}
+      },
+      "campaigns": {
+        "<name>": {"tradecraft": "...", "origin_country": "IR",   # country most of its requests come from
+                   "operator_country": "IR", "utc_offset_hours": 3.5, "weekend": ["Fri"],
+                   "camouflage": false, "accounts": ["<account_id>", ...]}
+      },
+      "hard_negatives": ["cgnat", "corporate_nat", ...],
+      "matched_only_accounts": 7000,      # accounts that never call the API (all benign)
+      "passive_accounts": 2900,
+      "bad_rows": [{"kind": "invalid_ip", "row": 1234}, ...]   # 0-based data row in requests
+    }
+
+An account absent from ``accounts`` never made a request and is benign.
+"""
+
+from ingest.simulate.scenario import (
+    FORMATS,
+    SCENARIOS,
+    TRUTH_FORMAT,
+    Scenario,
+    SimulationSummary,
+    simulate,
+)
+
+__all__ = ["simulate", "SimulationSummary", "SCENARIOS", "Scenario", "FORMATS", "TRUTH_FORMAT"]
