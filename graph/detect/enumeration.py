@@ -1,0 +1,326 @@
+"""Enumeration of the number space: block coverage, hit ratio, volume and sharding.
+
+People look up the numbers in their address books: a few hundred numbers,
+scattered over the numbering plan, most of them belonging to someone they
+know (and so often to an account). An enumerator walks number *blocks* (the
+1,000 numbers sharing all but the last three digits), in whatever order it
+likes, and most of what it tries matches nobody. None of the published
+coordination detectors looks at this; it is the signature of the December
+2019 incident, and it is order-independent: it is measured on the set of
+numbers an account tried, never on their sequence.
+
+Per account (or per IP) this module measures
+
+* ``numbers_per_block``: distinct numbers tried per block touched;
+* ``block_fill``: the largest share of one block's 1,000 numbers tried;
+* ``hit_ratio``: the share of distinct numbers that matched an account;
+* ``phones``: how many distinct numbers, against the population's robust
+  baseline (median and MAD of the log, Hampel 1974).
+
+Between accounts it measures *sharding*: accounts that cover slices of the
+same blocks, with less overlap than independent enumerators would have, are
+dividing one job between them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from graph.detect.frames import EventsLike, as_events
+
+__all__ = [
+    "BLOCK_SIZE",
+    "lookup_stats",
+    "robust_z",
+    "enumeration_evidence",
+    "block_coverage",
+    "sharding_ties",
+]
+
+BLOCK_SIZE = 1000
+
+
+def lookup_stats(events: EventsLike, by: str = "account_id") -> pd.DataFrame:
+    """Requests, lookups and number-space coverage for each account (or IP, or device).
+
+    Parameters
+    ----------
+    events : Events or DataFrame
+        Request events with the warehouse's columns.
+    by : str
+        The event column to group by: ``"account_id"``, ``"ip"`` or ``"device_id"``.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by the key, sorted. Columns: ``requests``, ``lookups`` (rows
+        carrying a phone), ``phones`` and ``blocks`` (distinct), ``matched``
+        (distinct numbers that matched an account), ``max_block_numbers``,
+        ``numbers_per_block``, ``block_fill``, ``hit_ratio``, ``first_ms``,
+        ``last_ms`` and ``active_hours`` (distinct clock hours with a lookup).
+
+    Examples
+    --------
+    >>> from graph.detect.frames import events_frame
+    >>> rows = [{"ts": i * 1000, "ip": "1.1.1.1", "account_id": "enum", "phone_hash": f"p{i}",
+    ...          "block_hash": "b1", "block_ordinal": i} for i in range(200)]
+    >>> rows += [{"ts": 0, "ip": "2.2.2.2", "account_id": "friend", "phone_hash": f"q{i}",
+    ...           "block_hash": f"c{i}", "block_ordinal": 7, "matched_account_id": f"u{i}"} for i in range(20)]
+    >>> stats = lookup_stats(events_frame(rows))
+    >>> stats.loc["enum", ["phones", "blocks", "block_fill", "hit_ratio"]].tolist()
+    [200.0, 1.0, 0.2, 0.0]
+    >>> float(stats.loc["friend", "numbers_per_block"]), float(stats.loc["friend", "hit_ratio"])
+    (1.0, 1.0)
+    """
+    if by not in ("account_id", "ip", "device_id"):
+        raise ValueError(f"by must be account_id, ip or device_id, not {by!r}")
+    source = as_events(events)
+    stats = source.query(f"""
+        WITH per_block AS (
+            SELECT {by} AS key, block_hash, count(DISTINCT block_ordinal) AS numbers
+            FROM {{events}}
+            WHERE {by} IS NOT NULL AND phone_hash IS NOT NULL AND block_hash IS NOT NULL
+            GROUP BY 1, 2
+        ), blocks AS (
+            SELECT key, count(*) AS blocks, max(numbers) AS max_block_numbers FROM per_block GROUP BY 1
+        ), base AS (
+            SELECT {by} AS key,
+                   count(*) AS requests,
+                   count(phone_hash) AS lookups,
+                   count(DISTINCT phone_hash) AS phones,
+                   count(DISTINCT phone_hash) FILTER (WHERE matched_account_id IS NOT NULL) AS matched,
+                   min(epoch_ms(ts)) AS first_ms,
+                   max(epoch_ms(ts)) AS last_ms,
+                   count(DISTINCT epoch_ms(ts) // 3600000) FILTER (WHERE phone_hash IS NOT NULL) AS active_hours
+            FROM {{events}} WHERE {by} IS NOT NULL GROUP BY 1
+        )
+        SELECT base.*, coalesce(blocks.blocks, 0) AS blocks,
+               coalesce(blocks.max_block_numbers, 0) AS max_block_numbers
+        FROM base LEFT JOIN blocks USING (key)
+        ORDER BY key
+    """)
+    stats = stats.set_index("key")
+    stats.index.name = by
+    for column in ("requests", "lookups", "phones", "matched", "blocks", "max_block_numbers", "active_hours"):
+        stats[column] = stats[column].astype(float)
+    stats["numbers_per_block"] = (stats["phones"] / stats["blocks"]).where(stats["blocks"] > 0, 0.0)
+    stats["block_fill"] = stats["max_block_numbers"] / BLOCK_SIZE
+    stats["hit_ratio"] = (stats["matched"] / stats["phones"]).where(stats["phones"] > 0, np.nan)
+    columns = [
+        "requests", "lookups", "phones", "blocks", "matched", "max_block_numbers",
+        "numbers_per_block", "block_fill", "hit_ratio", "first_ms", "last_ms", "active_hours",
+    ]
+    return stats[columns]
+
+
+def robust_z(values: pd.Series | np.ndarray, *, min_scale: float = 0.1, reference: pd.Series | np.ndarray | None = None) -> np.ndarray:
+    """How far each value lies from the median, in robust standard deviations.
+
+    Parameters
+    ----------
+    values : array-like
+        The values to standardize (NaN stays NaN).
+    min_scale : float
+        Floor for the scale: when most of the population has the same value
+        (MAD = 0), a tiny difference must not look like a huge deviation.
+    reference : array-like, optional
+        The population whose median and MAD define "usual"; default ``values``.
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Examples
+    --------
+    >>> robust_z([1.0, 1.0, 1.2, 0.9, 1.1, 9.0]).round(1).tolist()
+    [-0.3, -0.3, 1.0, -1.0, 0.3, 53.6]
+
+    Notes
+    -----
+    The scale is 1.4826 x MAD, which equals the standard deviation for normal
+    data, but is not dragged up by the outliers it is meant to expose
+    (Rousseeuw and Croux 1993).
+    """
+    values = np.asarray(values, dtype=float)
+    ref = values if reference is None else np.asarray(reference, dtype=float)
+    ref = ref[~np.isnan(ref)]
+    if ref.size == 0:
+        return np.full(values.shape, np.nan)
+    median = float(np.median(ref))
+    scale = max(1.4826 * float(np.median(np.abs(ref - median))), min_scale)
+    return (values - median) / scale
+
+
+def enumeration_evidence(stats: pd.DataFrame, *, min_phones: int = 20) -> pd.DataFrame:
+    """Standardized enumeration evidence for each row of :func:`lookup_stats`.
+
+    Parameters
+    ----------
+    stats : DataFrame
+        From :func:`lookup_stats`.
+    min_phones : int
+        Rows with fewer distinct numbers carry no enumeration evidence: a
+        handful of lookups cannot show a pattern.
+
+    Returns
+    -------
+    DataFrame
+        Same index. ``volume_z`` (robust z of log distinct numbers among rows
+        with lookups), ``density_z`` (robust z of log numbers per block),
+        ``miss_z`` (robust z of how far the hit ratio falls below the usual
+        one; positive = fewer matches than usual) and ``evidence``: the
+        weakest of density and misses, plus a volume bonus, i.e. "covers
+        blocks densely AND mostly misses", which an address book never does.
+
+    Examples
+    --------
+    >>> stats = pd.DataFrame({
+    ...     "phones": [30.0, 25, 40, 35, 28, 5000],
+    ...     "numbers_per_block": [1.1, 1.0, 1.2, 1.1, 1.0, 250],
+    ...     "hit_ratio": [0.5, 0.45, 0.55, 0.5, 0.4, 0.02]}, index=list("abcdez"))
+    >>> evidence = enumeration_evidence(stats)
+    >>> evidence["evidence"].idxmax()
+    'z'
+    >>> bool(evidence.loc["a", "evidence"] < 1)
+    True
+    """
+    has = stats["phones"] >= min_phones
+    population = stats[stats["phones"] > 0]
+    log_phones = np.log1p(stats["phones"])
+    log_density = np.log(stats["numbers_per_block"].clip(lower=1.0))
+    miss = -np.log(stats["hit_ratio"].fillna(0.0) + 0.01)
+    out = pd.DataFrame(index=stats.index)
+    out["volume_z"] = robust_z(log_phones, min_scale=0.25, reference=np.log1p(population["phones"]))
+    out["density_z"] = robust_z(
+        log_density, min_scale=0.15, reference=np.log(population["numbers_per_block"].clip(lower=1.0))
+    )
+    out["miss_z"] = robust_z(
+        miss, min_scale=0.25, reference=-np.log(population["hit_ratio"].fillna(0.0) + 0.01)
+    )
+    core = np.minimum(out["density_z"], out["miss_z"]).clip(lower=0.0)
+    bonus = 0.25 * out["volume_z"].clip(lower=0.0, upper=8.0)
+    out["evidence"] = (core + bonus).where(has & (core > 0), 0.0)
+    return out
+
+
+def block_coverage(events: EventsLike, accounts: Collection[str], *, min_numbers: int = 2) -> pd.DataFrame:
+    """Which numbers of which blocks each of ``accounts`` tried (for sharding and evidence).
+
+    Parameters
+    ----------
+    events : Events or DataFrame
+    accounts : collection of str
+        The accounts to measure (candidates; the crowd is never expanded).
+    min_numbers : int
+        Keep only (account, block) pairs with at least this many numbers.
+
+    Returns
+    -------
+    DataFrame
+        ``account_id, block_hash, numbers, ordinals`` where ``ordinals`` is a
+        sorted numpy array of the block positions (0..999) tried, sorted by
+        account and block.
+
+    Examples
+    --------
+    >>> from graph.detect.frames import events_frame
+    >>> rows = [{"ts": 0, "ip": "1.1.1.1", "account_id": "a", "phone_hash": f"p{i}",
+    ...          "block_hash": "b", "block_ordinal": i} for i in range(3)]
+    >>> block_coverage(events_frame(rows), ["a"]).loc[0, "ordinals"].tolist()
+    [0, 1, 2]
+    """
+    source = as_events(events)
+    focus = pd.DataFrame({"account_id": sorted(set(accounts))}, dtype=object)
+    cover = source.query(
+        """
+        SELECT account_id, block_hash, count(DISTINCT block_ordinal) AS numbers,
+               list_sort(list(DISTINCT block_ordinal)) AS ordinals
+        FROM {events}
+        WHERE phone_hash IS NOT NULL AND block_hash IS NOT NULL AND block_ordinal IS NOT NULL
+          AND account_id IN (SELECT account_id FROM {focus})
+        GROUP BY 1, 2
+        HAVING count(DISTINCT block_ordinal) >= ?min
+        ORDER BY 1, 2
+        """.replace("?min", str(int(min_numbers))),
+        focus=focus,
+    )
+    cover["ordinals"] = [np.asarray(o, dtype=np.int16) for o in cover["ordinals"]]
+    cover["numbers"] = cover["numbers"].astype(int)
+    return cover
+
+
+def sharding_ties(coverage: pd.DataFrame, *, min_numbers: int = 5, max_accounts: int = 500) -> pd.DataFrame:
+    """Pairs of accounts working the same number blocks, and how complementary their slices are.
+
+    Parameters
+    ----------
+    coverage : DataFrame
+        From :func:`block_coverage`.
+    min_numbers : int
+        A block counts for an account only when it tried at least this many
+        of its numbers (one contact in a block is not working it).
+    max_accounts : int
+        Blocks worked by more accounts than this tie nobody.
+
+    Returns
+    -------
+    DataFrame
+        ``a, b`` (``a < b``), ``shared_blocks``, ``weight`` (sum over shared
+        blocks of ``1 / (accounts working the block - 1)``), ``overlap``
+        (numbers both tried), ``expected_overlap`` (what two independent
+        random enumerators with the same slice sizes would share) and
+        ``complementarity`` = ``1 - overlap / expected_overlap`` clipped to
+        [0, 1]: near 1 for accounts splitting blocks between them, near 0 for
+        independent ones.
+
+    Examples
+    --------
+    Two accounts splitting a block into halves are perfectly complementary:
+
+    >>> cover = pd.DataFrame({"account_id": ["a", "b"], "block_hash": ["x", "x"],
+    ...     "numbers": [500, 500], "ordinals": [np.arange(0, 1000, 2), np.arange(1, 1000, 2)]})
+    >>> ties = sharding_ties(cover)
+    >>> ties[["a", "b", "shared_blocks", "overlap", "complementarity"]].values.tolist()
+    [['a', 'b', 1, 0, 1.0]]
+    """
+    columns = ["a", "b", "shared_blocks", "weight", "overlap", "expected_overlap", "complementarity"]
+    worked = coverage[coverage["numbers"] >= min_numbers]
+    per_block = worked.groupby("block_hash")["account_id"].transform("size")
+    worked = worked[(per_block >= 2) & (per_block <= max_accounts)]
+    if worked.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object if c in "ab" else float) for c in columns})
+    account_codes, accounts = pd.factorize(worked["account_id"], sort=True)
+    block_codes, blocks = pd.factorize(worked["block_hash"], sort=True)
+    n_accounts, n_blocks = len(accounts), len(blocks)
+    rarity = 1.0 / (np.bincount(block_codes, minlength=n_blocks) - 1)
+    numbers = worked["numbers"].to_numpy(dtype=float)
+    shape = (n_accounts, n_blocks)
+    present = sparse.csr_matrix((np.ones(len(worked)), (account_codes, block_codes)), shape=shape)
+    weighted = sparse.csr_matrix((rarity[block_codes], (account_codes, block_codes)), shape=shape)
+    sized = sparse.csr_matrix((numbers, (account_codes, block_codes)), shape=shape)
+    lengths = worked["ordinals"].map(len).to_numpy()
+    cells = np.repeat(block_codes.astype(np.int64) * BLOCK_SIZE, lengths) + np.concatenate(
+        worked["ordinals"].to_list()
+    ).astype(np.int64)
+    tried = sparse.csr_matrix(
+        (np.ones(len(cells)), (np.repeat(account_codes, lengths), cells)), shape=(n_accounts, n_blocks * BLOCK_SIZE)
+    )
+    shared = sparse.triu(present @ present.T, k=1).tocoo()
+    weight = (weighted @ present.T).tocsr()
+    overlap = (tried @ tried.T).tocsr()
+    expected = (sized @ sized.T).tocsr()
+    i, j = shared.row, shared.col
+    ties = pd.DataFrame({
+        "a": accounts[i].astype(object),
+        "b": accounts[j].astype(object),
+        "shared_blocks": shared.data.astype(int),
+        "weight": np.asarray(weight[i, j]).ravel().round(9),
+        "overlap": np.asarray(overlap[i, j]).ravel().astype(int),
+        "expected_overlap": np.asarray(expected[i, j]).ravel() / BLOCK_SIZE,
+    }).sort_values(["a", "b"], ignore_index=True)
+    ties["complementarity"] = (1.0 - ties["overlap"] / ties["expected_overlap"]).clip(0.0, 1.0)
+    return ties[columns]

@@ -1,0 +1,139 @@
+"""Request events as detection reads them: a DuckDB relation with the event columns.
+
+Detection aggregates tens of millions of request rows. Doing that in pandas
+would hold every row in memory as Python objects; DuckDB aggregates the same
+rows columnar and in parallel, and hands pandas only the small per-account,
+per-IP or per-pair results. :class:`Events` wraps "a DuckDB connection plus
+the name of a relation holding :data:`graph.warehouse.EVENT_COLUMNS`": the
+workspace's ``events`` table in production, an in-memory DataFrame in tests
+and benchmarks. Algorithm functions take an :class:`Events` (or a DataFrame,
+converted on the way in) and return DataFrames; they never open files.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping
+
+import duckdb
+import pandas as pd
+
+from graph.warehouse import EVENT_COLUMNS
+
+__all__ = ["Events", "as_events", "events_frame", "EventsLike"]
+
+_PANDAS_TYPES = {
+    "VARCHAR": "object",
+    "INTEGER": "Int32",
+    "SMALLINT": "Int16",
+    "TIMESTAMPTZ": "datetime64[us, UTC]",
+}
+
+_NAMES = itertools.count()
+
+
+def events_frame(rows: pd.DataFrame | Iterable[Mapping] | None = None) -> pd.DataFrame:
+    """A DataFrame with exactly the event columns and their types, missing ones empty.
+
+    Parameters
+    ----------
+    rows : DataFrame or iterable of mappings, optional
+        Events with any subset of :data:`graph.warehouse.EVENT_COLUMNS`;
+        ``ts`` may be ISO 8601 strings, epoch milliseconds or datetimes.
+
+    Returns
+    -------
+    DataFrame
+        Columns in the warehouse's order, typed as the warehouse types them.
+
+    Examples
+    --------
+    >>> frame = events_frame([{"ts": "2019-12-24T06:00:00Z", "ip": "1.2.3.4", "account_id": "a"}])
+    >>> frame.loc[0, "ts"].isoformat()
+    '2019-12-24T06:00:00+00:00'
+    >>> frame["phone_hash"].isna().all()
+    np.True_
+    """
+    frame = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows or []))
+    out = {}
+    for name, sql_type in EVENT_COLUMNS.items():
+        dtype = _PANDAS_TYPES[sql_type]
+        if name not in frame.columns:
+            if sql_type == "TIMESTAMPTZ":
+                out[name] = pd.Series(pd.NaT, index=frame.index, dtype=dtype)
+            else:
+                out[name] = pd.Series(None, index=frame.index, dtype=dtype)
+            continue
+        column = frame[name]
+        if sql_type == "TIMESTAMPTZ":
+            if pd.api.types.is_integer_dtype(column):
+                column = pd.to_datetime(column, unit="ms", utc=True)
+            else:
+                column = pd.to_datetime(column, utc=True, format="ISO8601")
+            out[name] = column.astype(dtype)
+        elif dtype == "object":
+            out[name] = column.astype(object).where(column.notna(), None)
+        else:
+            out[name] = pd.array(column, dtype=dtype)
+    return pd.DataFrame(out, index=frame.index).reset_index(drop=True)
+
+
+class Events:
+    """Request events in DuckDB: a connection and the relation that holds them.
+
+    Parameters
+    ----------
+    connection : duckdb.DuckDBPyConnection
+        A connection (or cursor) that can read ``table``.
+    table : str
+        Name of a table or view with the event columns.
+
+    Notes
+    -----
+    SQL passed to :meth:`query` names the events as ``{events}`` and any extra
+    DataFrames by their keyword name in braces; each DataFrame is registered
+    under a private name for the duration of the query only.
+    """
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, table: str = "events"):
+        self.connection = connection
+        self.table = table
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> Events:
+        """Events held in memory, e.g. built by :func:`events_frame` in a test."""
+        connection = duckdb.connect()
+        connection.register("events", events_frame(frame))
+        return cls(connection, "events")
+
+    def query(self, sql: str, **frames: pd.DataFrame) -> pd.DataFrame:
+        """Run ``sql`` (with ``{events}`` and ``{name}`` placeholders) and return a DataFrame."""
+        names = {}
+        for key, frame in frames.items():
+            names[key] = f"_detect_{key}_{next(_NAMES)}"
+            self.connection.register(names[key], frame)
+        try:
+            return self.connection.execute(sql.format(events=self.table, **names)).df()
+        finally:
+            for name in names.values():
+                self.connection.unregister(name)
+
+    def scalar(self, sql: str) -> object:
+        """The single value ``sql`` (with ``{events}``) returns."""
+        row = self.connection.execute(sql.format(events=self.table)).fetchone()
+        return None if row is None else row[0]
+
+    def __len__(self) -> int:
+        return int(self.scalar("SELECT count(*) FROM {events}"))
+
+
+EventsLike = Events | pd.DataFrame
+
+
+def as_events(events: EventsLike) -> Events:
+    """Accept either :class:`Events` or a DataFrame of events."""
+    if isinstance(events, Events):
+        return events
+    if isinstance(events, pd.DataFrame):
+        return Events.from_frame(events)
+    raise TypeError(f"events must be an Events or a pandas DataFrame, not {type(events).__name__}")

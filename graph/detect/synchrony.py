@@ -1,0 +1,221 @@
+"""Synchronized activity: accounts that start the same work at the same moments, again and again.
+
+SynchroTrap (Cao et al. 2014) clusters accounts whose actions fall into the
+same time windows repeatedly; CopyCatch (Beutel et al. 2013) looks for
+lockstep groups of users acting on the same things within a short time.
+Both compare *actions*. On a lookup API an enumerator acts continuously (a
+lookup every few seconds for hours), so two unrelated enumerators that work
+overlapping hours would look perfectly synchronized bucket by bucket. What
+a shared operator, scheduler or cron table really synchronizes is when work
+*starts*. This module therefore compares session onsets: the first request
+to an endpoint after at least ``gap_seconds`` without one. People start
+sessions at random moments; accounts driven by one scheduler or one shift
+start them together, day after day.
+
+Jitter is handled the SynchroTrap way, with time buckets, but on two grids
+offset by half a bucket: two onsets less than half a bucket apart always
+share a bucket on at least one grid, whatever the jitter's direction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import duckdb
+import pandas as pd
+
+from graph.detect.frames import EventsLike, as_events
+
+__all__ = ["activity_onsets", "synchrony_ties", "synchronized_windows"]
+
+
+def activity_onsets(
+    events: EventsLike, accounts: Collection[str] | None = None, *, gap_seconds: int = 900
+) -> pd.DataFrame:
+    """Session onsets: each account's first request to an endpoint after a quiet gap.
+
+    Parameters
+    ----------
+    events : Events or DataFrame
+    accounts : collection of str, optional
+        Only these accounts (the candidates).
+    gap_seconds : int
+        Silence on that endpoint, by that account, before a request counts as
+        an onset.
+
+    Returns
+    -------
+    DataFrame
+        ``account_id, endpoint, ts_ms``, sorted.
+
+    Examples
+    --------
+    >>> from graph.detect.frames import events_frame
+    >>> rows = [{"ts": t * 1000, "ip": "1.1.1.1", "endpoint": "contacts/lookup", "account_id": "a"}
+    ...         for t in (0, 5, 10, 5000, 5003)]
+    >>> activity_onsets(events_frame(rows), gap_seconds=900)["ts_ms"].tolist()
+    [0, 5000000]
+    """
+    source = as_events(events)
+    frames = {}
+    focus = ""
+    if accounts is not None:
+        frames["focus"] = pd.DataFrame({"account_id": sorted(set(accounts))}, dtype=object)
+        focus = "AND account_id IN (SELECT account_id FROM {focus})"
+    gap_ms = int(gap_seconds * 1000)
+    return source.query(
+        f"""
+        SELECT account_id, endpoint, ts_ms FROM (
+            SELECT account_id, endpoint, epoch_ms(ts) AS ts_ms,
+                   lag(epoch_ms(ts)) OVER (PARTITION BY account_id, endpoint ORDER BY ts) AS previous
+            FROM {{events}}
+            WHERE account_id IS NOT NULL AND endpoint IS NOT NULL {focus}
+        )
+        WHERE previous IS NULL OR ts_ms - previous >= {gap_ms}
+        ORDER BY account_id, endpoint, ts_ms
+        """,
+        **frames,
+    )
+
+
+def synchrony_ties(
+    onsets: pd.DataFrame,
+    *,
+    bucket_seconds: int = 600,
+    min_shared: int = 2,
+    max_accounts: int = 200,
+) -> pd.DataFrame:
+    """Pairs of accounts whose session onsets fall into the same time buckets repeatedly.
+
+    Parameters
+    ----------
+    onsets : DataFrame
+        From :func:`activity_onsets`.
+    bucket_seconds : int
+        Bucket width; onsets less than half of it apart always match.
+    min_shared : int
+        Fewer shared (endpoint, bucket) onsets than this is coincidence.
+    max_accounts : int
+        A bucket in which more accounts start work than this ties nobody
+        (the evening peak, say).
+
+    Returns
+    -------
+    DataFrame
+        ``a, b`` (``a < b``), ``shared`` (shared onset buckets, on the better
+        grid), ``weight`` (sum over those buckets of ``1 / (accounts starting
+        in the bucket - 1)``) and ``jaccard`` (shared over the union of the
+        two accounts' onsets), sorted by ``a, b``.
+
+    Examples
+    --------
+    Two accounts whose cron starts them within seconds of each other on
+    three days, and a third that starts at random times:
+
+    >>> day = 86_400_000
+    >>> onsets = pd.DataFrame({
+    ...     "account_id": ["a"] * 3 + ["b"] * 3 + ["c"] * 3,
+    ...     "endpoint": "contacts/lookup",
+    ...     "ts_ms": [d * day + 9 * 3_600_000 for d in range(3)]
+    ...            + [d * day + 9 * 3_600_000 + 4_000 for d in range(3)]
+    ...            + [d * day + h * 3_600_000 for d, h in ((0, 3), (1, 15), (2, 20))]})
+    >>> synchrony_ties(onsets)[["a", "b", "shared"]].values.tolist()
+    [['a', 'b', 3]]
+    """
+    columns = ["a", "b", "shared", "weight", "jaccard"]
+    if bucket_seconds <= 0:
+        raise ValueError(f"bucket_seconds must be positive, not {bucket_seconds}")
+    if onsets.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object if c in "ab" else float) for c in columns})
+    bucket_ms = int(bucket_seconds * 1000)
+    con = duckdb.connect()
+    try:
+        con.register("onsets", onsets[["account_id", "endpoint", "ts_ms"]])
+        ties = con.execute(f"""
+            WITH tokens AS (
+                SELECT DISTINCT account_id, grid, endpoint, (ts_ms + grid * {bucket_ms // 2}) // {bucket_ms} AS bucket
+                FROM onsets, (SELECT unnest([0, 1]) AS grid)
+            ), sized AS (
+                SELECT *, count(*) OVER (PARTITION BY grid, endpoint, bucket) AS accounts FROM tokens
+            ), per_grid AS (
+                SELECT x.account_id AS a, y.account_id AS b, x.grid,
+                       count(*) AS shared, sum(1.0 / (x.accounts - 1)) AS weight
+                FROM sized x JOIN sized y
+                  ON x.grid = y.grid AND x.endpoint = y.endpoint AND x.bucket = y.bucket
+                 AND x.account_id < y.account_id
+                WHERE x.accounts <= {int(max_accounts)}
+                GROUP BY 1, 2, 3
+            ), best AS (
+                SELECT a, b, max(shared) AS shared, max(weight) AS weight FROM per_grid GROUP BY 1, 2
+            ), counts AS (
+                SELECT account_id, count(*) AS n FROM onsets GROUP BY 1
+            )
+            SELECT best.a, best.b, best.shared, best.weight,
+                   best.shared / (ca.n + cb.n - best.shared) AS jaccard
+            FROM best JOIN counts ca ON ca.account_id = best.a JOIN counts cb ON cb.account_id = best.b
+            WHERE best.shared >= {int(min_shared)}
+            ORDER BY 1, 2
+        """).df()
+    finally:
+        con.close()
+    ties["shared"] = ties["shared"].astype(int)
+    ties["weight"] = ties["weight"].astype(float).round(9)
+    ties["jaccard"] = ties["jaccard"].astype(float).clip(upper=1.0).round(9)
+    return ties[columns]
+
+
+def synchronized_windows(
+    onsets: pd.DataFrame, members: Collection[str], *, bucket_seconds: int = 600, top: int = 10
+) -> dict:
+    """The moments when most of a cluster's members started work together (evidence).
+
+    Parameters
+    ----------
+    onsets : DataFrame
+        From :func:`activity_onsets`.
+    members : collection of str
+        The cluster's accounts.
+    bucket_seconds : int
+        Window width.
+    top : int
+        How many windows to list.
+
+    Returns
+    -------
+    dict
+        ``total`` (windows in which at least two members started), and
+        ``top``: the windows with most members, each with ``start``, ``end``
+        (epoch ms), ``endpoint``, ``members`` and ``accounts`` (up to 10 ids).
+
+    Examples
+    --------
+    >>> onsets = pd.DataFrame({"account_id": ["a", "b", "c"], "endpoint": "auth/login",
+    ...                        "ts_ms": [1_000, 2_000, 9_000_000]})
+    >>> synchronized_windows(onsets, ["a", "b", "c"])["top"][0]["members"]
+    2
+    """
+    members = set(members)
+    bucket_ms = int(bucket_seconds * 1000)
+    mine = onsets[onsets["account_id"].isin(members)]
+    if mine.empty:
+        return {"total": 0, "top": []}
+    mine = mine.assign(bucket=(mine["ts_ms"] // bucket_ms))
+    grouped = (
+        mine.groupby(["endpoint", "bucket"], sort=True)
+        .agg(members=("account_id", "nunique"), accounts=("account_id", lambda s: sorted(set(s))[:10]))
+        .reset_index()
+    )
+    grouped = grouped[grouped["members"] >= 2].sort_values(
+        ["members", "bucket", "endpoint"], ascending=[False, True, True]
+    )
+    windows = [
+        {
+            "start": int(row.bucket * bucket_ms),
+            "end": int((row.bucket + 1) * bucket_ms),
+            "endpoint": row.endpoint,
+            "members": int(row.members),
+            "accounts": list(row.accounts),
+        }
+        for row in grouped.head(top).itertuples()
+    ]
+    return {"total": int(len(grouped)), "top": windows}
