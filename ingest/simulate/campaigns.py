@@ -204,15 +204,17 @@ def _sweep(world: World, rng: np.random.Generator, countries: tuple[str, ...], n
     A share of the blocks are ones where people live (where lookups can hit);
     the rest are valid but unpopulated ranges, as blind enumeration would try.
     """
-    n_blocks = int(np.ceil(n / 1000 / 0.97)) + 1
-    blocks: list[int] = []
-    for i in range(n_blocks):
-        country = countries[i % len(countries)]
-        if rng.random() < populated_share and world.blocks[country]:
-            blocks.append(world.blocks[country][int(rng.integers(len(world.blocks[country])))])
-        else:
-            blocks.append(int(world.random_blocks(country, 1)[0]))
-    blocks_arr = np.unique(np.array(blocks, dtype=np.int64))
+    n_blocks = int(np.ceil(n / 1000))
+    blocks: list[np.ndarray] = []
+    for i, country in enumerate(countries):
+        want = n_blocks // len(countries) + (1 if i < n_blocks % len(countries) else 0)
+        if not want:
+            continue
+        lived = np.asarray(world.blocks[country], dtype=np.int64)
+        n_lived = min(len(lived), int(rng.binomial(want, populated_share)))
+        blocks.append(rng.choice(lived, size=n_lived, replace=False))
+        blocks.append(world.random_blocks(country, want - n_lived, exclude=lived))
+    blocks_arr = np.concatenate(blocks)
     numbers = (blocks_arr[:, None] * 1000 + np.arange(1000)[None, :]).ravel()
     return rng.permutation(numbers)[:n]
 
@@ -406,7 +408,7 @@ def _targeted_unmasking(world: World, pop: Population, rng, scale: float, size: 
                                   signup_ip=signup_ip, signup_device=devices, followers_median=5)
     camp = Campaign("targeted_unmasking", "a leaked list of dissidents' numbers looked up through address-book uploads",
                     country, country, offset, weekend, accounts, camouflage=camouflage)
-    n_targets = max(40, int(150 * np.sqrt(scale) * size))
+    n_targets = max(40, int(80 * np.sqrt(scale) * size))
     parts = []
     for c, share in (("IR", 0.6), ("US", 0.1), ("GB", 0.08), ("DE", 0.07)):
         pool = pop.account_numbers[c]
@@ -419,14 +421,15 @@ def _targeted_unmasking(world: World, pop: Population, rng, scale: float, size: 
     ts, acc, ip, dev, books = [], [], [], [], []
     spread = 45 * 60_000 if camouflage else 8 * 60_000
     for i in range(k):
-        for d in rng.choice(chosen, size=2, replace=False):
+        n_uploads = 1 + int(rng.random() < 0.4)
+        for d in rng.choice(chosen, size=n_uploads, replace=False):
             slot = 10.0 if rng.random() < 0.5 else 14.5
             t = START_MS + int(d) * DAY_MS + int((slot - offset) * _HOUR_MS) + int(rng.normal(0, spread))
             ts.append(t)
             acc.append(accounts[i])
             ip.append(mobile[int(rng.integers(3))])
             dev.append(devices[i])
-            books.append(leaked[rng.choice(len(leaked), size=int(rng.integers(30, 70)), replace=False)])
+            books.append(leaked[rng.choice(len(leaked), size=min(len(leaked), int(rng.integers(20, 42))), replace=False)])
     camp.activities.append(UploadPlan(np.array(ts, dtype=np.int64), np.array(acc, dtype=np.int32), np.array(ip, dtype=np.int32),
                                       np.array(dev, dtype=np.int32), AddressBooks.from_lists(books)))
     # their ordinary-looking use of the app, in the operators' office hours

@@ -438,7 +438,7 @@ def build_population(world: World, scale: float, *, hard_negative_scale: float =
         pending.append(
             dict(accounts=club, country=c, hard_negative="social_circle", devices=world.new_devices(k), home_ips=campus[rng.integers(3, size=k)],
                  mobile_pool=country_mobile[c], mobile_share=0.35, sessions=rng.gamma(2.5, 0.6, size=k), upload_share=0.6,
-                 second=None, extra_circle=world.phones_of(club), circle_keep=0.95)
+                 second=None, own_circle=True, circle_keep=0.95)
         )
 
     # -- Iranian users through commercial VPN exits
@@ -456,19 +456,22 @@ def build_population(world: World, scale: float, *, hard_negative_scale: float =
     books: list[np.ndarray] = []
     book_index: dict[tuple[int, int], int] = {}
     for c in countries:
-        members = [(i, j) for i, j in member_rows if pending[i]["country"] == c]
+        members = [(i, j) for i, j in member_rows if pending[i]["country"] == c and not pending[i].get("own_circle")]
         order = rng.permutation(len(members))
-        members = [members[k] for k in order]
+        circles = []
+        pos = 0
+        while pos < len(members):
+            size = int(rng.integers(3, 13))
+            circles.append([members[k] for k in order[pos : pos + size]])
+            pos += size
+        # tight groups form a circle of their own
+        circles += [[(i, j) for j in range(len(p["accounts"]))] for i, p in enumerate(pending) if p["country"] == c and p.get("own_circle")]
         passive_numbers = passive_numbers_by_country[c].copy()
         rng.shuffle(passive_numbers)
         other_numbers = others[c].copy()
         rng.shuffle(other_numbers)
-        pos = 0
         p_cur = o_cur = 0
-        while pos < len(members):
-            size = int(rng.integers(3, 13))
-            circle = members[pos : pos + size]
-            pos += size
+        for circle in circles:
             own = world.phones_of(np.array([pending[i]["accounts"][j] for i, j in circle]))
             n_passive = int(rng.poisson(2 * len(circle)))
             n_other = int(rng.poisson(2.2 * len(circle)))
@@ -484,7 +487,7 @@ def build_population(world: World, scale: float, *, hard_negative_scale: float =
                 book = pool[(rng.random(len(pool)) < keep) & (pool != mine)]
                 extra = p.get("extra_circle")
                 if extra is not None:
-                    extra = extra[(extra > 0) & (extra != mine) & (rng.random(len(extra)) < p.get("circle_keep", 0.8))]
+                    extra = extra[(extra > 0) & (extra != mine) & (rng.random(len(extra)) < 0.8)]
                     book = np.concatenate([book, extra])
                 acquaint = np.take(other_numbers, rng.integers(len(other_numbers), size=int(rng.poisson(3))))
                 book = np.concatenate([book, acquaint])

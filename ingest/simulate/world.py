@@ -118,11 +118,11 @@ class World:
             self._block_ok[block] = known
         return known
 
-    def random_blocks(self, country: str, n: int) -> np.ndarray:
-        """``n`` distinct valid 1000-number blocks of ``country``'s mobile ranges."""
+    def random_blocks(self, country: str, n: int, exclude: np.ndarray | None = None) -> np.ndarray:
+        """``n`` distinct valid 1000-number blocks of ``country``'s mobile ranges, none in ``exclude``."""
         spec = COUNTRIES[country]
         out: list[int] = []
-        seen: set[int] = set()
+        seen: set[int] = set() if exclude is None else {int(b) for b in exclude}
         while len(out) < n:
             prefix = spec.prefixes[int(self.rng.integers(len(spec.prefixes)))]
             high = int(self.rng.integers(10 ** (spec.subscriber_digits - 3)))
