@@ -8,6 +8,8 @@ tests that need it fail under ``CI=true`` and are skipped otherwise.
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -15,11 +17,24 @@ from graph import warehouse
 from graph.store import open_store
 from graph.workspace import Workspace
 
-STORE_BACKENDS = ["embedded"]
+sys.path.insert(0, str(Path(__file__).parent))
+
+from bolt_server import BoltServer, BoltServerUnavailable  # noqa: E402
+
+STORE_BACKENDS = ["embedded", "neo4j"]
 
 
-def _in_ci() -> bool:
+def in_ci() -> bool:
+    """True under ``CI=true``: then a missing Bolt server or browser fails the run."""
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that run on the Neo4j backend need the Bolt server: mark them ``bolt``."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("store") == "neo4j":
+            item.add_marker(pytest.mark.bolt)
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +45,29 @@ def _isolated_environment(monkeypatch):
             monkeypatch.delenv(name)
 
 
+@pytest.fixture(scope="session")
+def bolt_server():
+    """One ArcadeDB Bolt server for the whole session (about 3 s to start)."""
+    server = BoltServer()
+    try:
+        server.start()
+    except BoltServerUnavailable as exc:
+        message = f"the Bolt test server is unavailable: {exc}"
+        if in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    yield server
+    server.stop()
+
+
+def wipe(server: BoltServer) -> None:
+    """Delete every node and relationship in the server's database (constraints stay)."""
+    from neo4j import GraphDatabase
+
+    with GraphDatabase.driver(server.uri, auth=(server.user, server.password)) as driver:
+        driver.execute_query("MATCH (n) DETACH DELETE n", database_=server.database)
+
+
 @pytest.fixture
 def workspace(tmp_path):
     """A fresh workspace on the embedded store."""
@@ -37,10 +75,26 @@ def workspace(tmp_path):
     warehouse.close_all()
 
 
+@pytest.fixture
+def neo4j_workspace(tmp_path, monkeypatch, bolt_server):
+    """A fresh workspace whose graph lives in the (emptied) Bolt test server, via ``SYBILSCOPE_NEO4J_*``."""
+    wipe(bolt_server)
+    for name, value in bolt_server.env().items():
+        monkeypatch.setenv(name, value)
+    yield Workspace.open(tmp_path / "neo4j-workspace")
+    warehouse.close_all()
+
+
 @pytest.fixture(params=STORE_BACKENDS)
-def store(request, tmp_path):
-    """A fresh, empty graph store on each backend."""
+def store(request, tmp_path, monkeypatch):
+    """A fresh, empty graph store on each backend, opened the way commands open it."""
+    if request.param == "neo4j":
+        server = request.getfixturevalue("bolt_server")
+        wipe(server)
+        for name, value in server.env().items():
+            monkeypatch.setenv(name, value)
     ws = Workspace.open(tmp_path / "store-workspace")
+    assert ws.settings.store == request.param
     opened = open_store(ws)
     yield opened
     opened.close()

@@ -489,3 +489,15 @@ def test_a_reader_thread_reads_while_a_writer_writes(store):
     assert seen == sorted(seen)  # committed batches only, never going back
     assert all(count % size == 0 for count in seen)  # never a half-written batch
     assert store.counts()[USED_IP] == batches * size
+
+
+@pytest.mark.parametrize("store", ["neo4j"], indirect=True)
+def test_a_failure_late_in_a_chunked_neo4j_write_rolls_back_every_chunk(store):
+    store.chunk_size = 2  # several UNWIND statements in one transaction
+    store.append_labels([{"label_id": "lbl-taken", "entity": "ip", "entity_id": "1.1.1.1", "kind": "label",
+                          "value": "benign"}])
+    rows = [{"entity": "ip", "entity_id": f"10.0.0.{i}", "kind": "label", "value": "x"} for i in range(5)]
+    rows.append({"label_id": "lbl-taken", "entity": "ip", "entity_id": "1.1.1.1", "kind": "label", "value": "y"})
+    with pytest.raises(ValueError, match="append-only"):
+        store.append_labels(rows)  # the clash is found by the server only in the third chunk
+    assert [row["value"] for row in store.labels()] == ["benign"]

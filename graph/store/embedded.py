@@ -441,7 +441,7 @@ class EmbeddedStore(GraphStore):
             side, window_params = _side_and_window(rel, label, since, until)
             params = [key, key, *window_params] if rel.src == rel.dst else [key, *window_params]
             total += self._query(f"SELECT count(*) AS n FROM {_q(rel.table)} WHERE {side}", params)[0]["n"]
-            order = "\"count\" DESC NULLS LAST, " if "count" in rel.names else ""
+            order = 'COALESCE("count", 0) DESC, ' if "count" in rel.names else ""
             found = self._query(
                 f"SELECT * FROM {_q(rel.table)} WHERE {side} ORDER BY {order}src, dst LIMIT {int(limit)}", params
             )

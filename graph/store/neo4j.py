@@ -1,0 +1,621 @@
+"""The graph in a Neo4j 5 compatible server, through the official ``neo4j`` driver over Bolt.
+
+Rules this module keeps, because servers differ and data is hostile:
+
+* Labels, relationship types and property names come only from
+  :mod:`graph.schema` (checked with ``node_kind``/``rel_kind``); values travel
+  as parameters, never inside the Cypher text.
+* Every write is one managed transaction (``session.execute_write``): a call's
+  batch lands whole or not at all, and the driver retries transient
+  failures. Large batches are sent in chunks of ``chunk_size`` rows inside
+  that one transaction.
+* ``None`` never reaches ``SET n += row``: there it would delete the property,
+  and the contract says ``None`` leaves stored values alone.
+* Timestamps are native temporal values. Neo4j hands them back with their
+  zone; ArcadeDB's Bolt server hands them back as UTC wall-clock time
+  without a zone (checked with the server's JVM in UTC and in Asia/Tehran).
+  Both become timezone-aware UTC ``datetime`` here.
+* ``json`` properties are JSON strings (Neo4j has no map properties).
+* Every session names its database: a pooled connection otherwise keeps
+  the database it used last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from numbers import Integral, Real
+
+import neo4j
+from neo4j import GraphDatabase
+from neo4j import exceptions as neo4j_errors
+from neo4j.time import DateTime as Neo4jDateTime
+
+from graph.errors import StoreError
+from graph.schema import (
+    ACCOUNT,
+    AUDIT,
+    CLUSTER,
+    FOUND_IN,
+    LABEL,
+    MEMBER_OF,
+    NODES,
+    RELATIONSHIPS,
+    RUN,
+    NodeKind,
+    RelKind,
+    node_kind,
+    rel_kind,
+)
+from graph.store import _rows
+from graph.store.base import GraphStore, Neighbourhood
+
+__all__ = ["Neo4jStore", "index_name"]
+
+ENV_HINT = "SYBILSCOPE_NEO4J_URI, SYBILSCOPE_NEO4J_USER, SYBILSCOPE_NEO4J_PASSWORD and SYBILSCOPE_NEO4J_DATABASE"
+
+
+def _n(name: str) -> str:
+    """A schema name as a Cypher identifier (backquoted; schema names only, never data)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def index_name(kind: NodeKind, prop: str) -> str:
+    """The name of the index on an ``indexed=True`` property: named, so ``IF NOT EXISTS`` can see it."""
+    return f"{kind.label.lower()}_{prop}_index"
+
+
+def _check_value(what: str, type_: str, value: object) -> object:
+    """A property value as sent to the server, or ``ValueError`` (the embedded store refuses the same)."""
+    if type_ == "str":
+        if isinstance(value, str):
+            return value
+    elif type_ == "int":
+        if isinstance(value, Integral) and not isinstance(value, bool):
+            return int(value)
+    elif type_ == "float":
+        if isinstance(value, Real) and not isinstance(value, bool):
+            return float(value)
+    elif type_ == "bool":
+        if isinstance(value, bool) or type(value).__name__ == "bool_":
+            return bool(value)
+    elif type_ == "timestamp":
+        return _rows.as_utc(value, what)
+    elif type_ == "json":
+        try:
+            return _rows.encode_json(value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{what} must be JSON-serialisable: {exc}") from exc
+    raise ValueError(f"{what} must hold {type_} values, not {type(value).__name__} {value!r}")
+
+
+def _from_server(value: object) -> object:
+    """A value read from the server as callers expect it (temporal values to aware UTC datetimes)."""
+    if isinstance(value, Neo4jDateTime):
+        native = value.to_native()
+        return native.replace(tzinfo=UTC) if native.tzinfo is None else native.astimezone(UTC)
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value
+
+
+def _decoded(stored: Mapping) -> dict:
+    return {name: _from_server(value) for name, value in stored.items()}
+
+
+def _window(kind: RelKind, since: datetime | None, until: datetime | None) -> tuple[str, dict]:
+    """Cypher condition on ``r`` for "``[first_seen, last_seen]`` overlaps the window"."""
+    if "first_seen" not in kind.names:
+        return "true", {}
+    parts, params = [], {}
+    since, until = _rows.as_utc(since, "since"), _rows.as_utc(until, "until")
+    if since is not None:
+        parts.append("r.last_seen >= $since")
+        params["since"] = since
+    if until is not None:
+        parts.append("r.first_seen <= $until")
+        params["until"] = until
+    return (" AND ".join(parts) or "true"), params
+
+
+def _pattern(rel: RelKind, label: str) -> str:
+    """``MATCH`` pattern binding ``a`` (source), ``r``, ``b`` (target), with the node ``$key`` at its end(s)."""
+    src, dst = node_kind(rel.src), node_kind(rel.dst)
+    if rel.src == label and rel.dst != label:
+        return f"(a:{_n(src.label)} {{{_n(src.key)}: $key}})-[r:{_n(rel.type)}]->(b:{_n(dst.label)})"
+    if rel.dst == label and rel.src != label:
+        return f"(a:{_n(src.label)})-[r:{_n(rel.type)}]->(b:{_n(dst.label)} {{{_n(dst.key)}: $key}})"
+    return (
+        f"(a:{_n(src.label)})-[r:{_n(rel.type)}]->(b:{_n(dst.label)}) "
+        f"WHERE a.{_n(src.key)} = $key OR b.{_n(dst.key)} = $key"
+    )
+
+
+def _where(pattern: str, condition: str) -> str:
+    joiner = " AND " if " WHERE " in pattern else " WHERE "
+    return f"MATCH {pattern}{joiner}({condition})"
+
+
+def _ordered(rows: list[dict], *keys: tuple[str, bool]) -> list[dict]:
+    """Rows sorted like SQL ``ORDER BY k1 [DESC], k2 [DESC] ... NULLS LAST`` (what the embedded store does)."""
+    for name, descending in reversed(keys):
+        present = [row for row in rows if row.get(name) is not None]
+        missing = [row for row in rows if row.get(name) is None]
+        rows = sorted(present, key=lambda row, n=name: row[n], reverse=descending) + missing
+    return rows
+
+
+class Neo4jStore(GraphStore):
+    """The graph in a Neo4j 5 compatible server (see the module docstring).
+
+    Parameters
+    ----------
+    uri : str
+        Bolt URI, e.g. ``bolt://127.0.0.1:7687`` or ``neo4j+s://host``.
+    user, password : str or None
+        Credentials (basic auth); no user means no authentication.
+    database : str
+        The database every session names.
+    chunk_size : int
+        Rows per ``UNWIND`` statement inside a write transaction.
+    """
+
+    backend = "neo4j"
+
+    def __init__(
+        self,
+        uri: str,
+        user: str | None,
+        password: str | None,
+        database: str = "neo4j",
+        *,
+        chunk_size: int = 2_000,
+    ):
+        if not uri:
+            raise StoreError(f"no Neo4j URI: set SYBILSCOPE_NEO4J_URI (e.g. bolt://127.0.0.1:7687); see {ENV_HINT}")
+        self.uri = uri
+        self.user = user
+        self.database = database or "neo4j"
+        self.chunk_size = chunk_size
+        auth = neo4j.basic_auth(user, password or "") if user else None
+        try:
+            self._driver = GraphDatabase.driver(uri, auth=auth)
+        except (ValueError, neo4j_errors.ConfigurationError) as exc:
+            raise StoreError(f"{uri!r} is not a Bolt URI ({exc}): set SYBILSCOPE_NEO4J_URI to e.g. bolt://host:7687") from exc
+
+    def __repr__(self) -> str:
+        return f"Neo4jStore({self.uri!r}, database={self.database!r})"
+
+    # -- driver plumbing ------------------------------------------------------
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """Driver errors as one :class:`StoreError` sentence that says what to do."""
+        where = f"the Neo4j server at {self.uri}"
+        try:
+            yield
+        except neo4j_errors.AuthError as exc:
+            raise StoreError(
+                f"{where} refused the credentials of user {self.user!r} while {doing}: "
+                "check SYBILSCOPE_NEO4J_USER and SYBILSCOPE_NEO4J_PASSWORD"
+            ) from exc
+        except (neo4j_errors.ServiceUnavailable, neo4j_errors.SessionExpired, OSError) as exc:
+            raise StoreError(
+                f"cannot connect to {where} while {doing} ({exc}): is it running? Set {ENV_HINT}"
+            ) from exc
+        except neo4j_errors.Neo4jError as exc:
+            if "DatabaseNotFound" in (exc.code or ""):
+                raise StoreError(
+                    f"{where} has no database {self.database!r}: create it or set SYBILSCOPE_NEO4J_DATABASE"
+                ) from exc
+            raise StoreError(f"{where} (database {self.database!r}) failed while {doing}: {exc.message}") from exc
+        except neo4j_errors.DriverError as exc:
+            raise StoreError(f"the Neo4j driver failed while {doing} against {where}: {exc}") from exc
+
+    def _read(self, query: str, doing: str, **params: object) -> list[dict]:
+        with self._errors(doing):
+            records, _, _ = self._driver.execute_query(
+                query, params, database_=self.database, routing_=neo4j.RoutingControl.READ
+            )
+        return [record.data() for record in records]
+
+    def _write(self, work: Callable[[neo4j.ManagedTransaction], object], doing: str) -> object:
+        """Run ``work`` as one managed write transaction (retried by the driver on transient errors)."""
+        with self._errors(doing), self._driver.session(database=self.database) as session:
+            return session.execute_write(work)
+
+    def _chunks(self, rows: Sequence) -> Iterator[Sequence]:
+        for start in range(0, len(rows), self.chunk_size):
+            yield rows[start : start + self.chunk_size]
+
+    # -- set-up ---------------------------------------------------------------
+    def ensure_schema(self) -> None:
+        """Named uniqueness constraints on every node key and named indexes on indexed properties."""
+        statements = []
+        for kind in NODES:
+            statements.append(
+                f"CREATE CONSTRAINT {_n(kind.constraint_name)} IF NOT EXISTS "
+                f"FOR (n:{_n(kind.label)}) REQUIRE n.{_n(kind.key)} IS UNIQUE"
+            )
+            statements.extend(
+                f"CREATE INDEX {_n(index_name(kind, prop.name))} IF NOT EXISTS "
+                f"FOR (n:{_n(kind.label)}) ON (n.{_n(prop.name)})"
+                for prop in kind.properties
+                if prop.indexed
+            )
+        with self._errors("creating constraints and indexes"):
+            for statement in statements:
+                # schema changes cannot share a transaction with other statements in Neo4j
+                self._driver.execute_query(statement, database_=self.database)
+
+    def close(self) -> None:
+        self._driver.close()
+
+    # -- writes ---------------------------------------------------------------
+    def _prepare(self, what: str, kind: NodeKind | RelKind, keys: Sequence[str], rows: _rows.Rows) -> list[dict]:
+        """Rows checked and merged by key, as ``{keys..., "props": {non-None values}}``."""
+        types = {p.name: p.type for p in kind.properties}
+        _rows.columns_of(what, [*keys, *[n for n in types if n not in keys]], rows)
+        prepared = []
+        for row in _rows.merge_by_key(_rows.row_dicts(rows), tuple(keys)).values():
+            out: dict = {}
+            for key in keys:
+                out[key] = _rows.check_key(what, row.get(key))
+            out["props"] = {
+                name: _check_value(f"{what}.{name}", types[name], value)
+                for name, value in row.items()
+                if name not in keys
+            }
+            prepared.append(out)
+        return prepared
+
+    def _node_statement(self, kind: NodeKind) -> str:
+        return (
+            f"UNWIND $rows AS row MERGE (n:{_n(kind.label)} {{{_n(kind.key)}: row.key}}) SET n += row.props"
+        )
+
+    def _edge_statement(self, kind: RelKind) -> str:
+        src, dst = node_kind(kind.src), node_kind(kind.dst)
+        return (
+            f"UNWIND $rows AS row "
+            f"MERGE (a:{_n(src.label)} {{{_n(src.key)}: row.src}}) "
+            f"MERGE (b:{_n(dst.label)} {{{_n(dst.key)}: row.dst}}) "
+            f"MERGE (a)-[r:{_n(kind.type)}]->(b) SET r += row.props"
+        )
+
+    def _prepare_nodes(self, kind: NodeKind, rows: _rows.Rows) -> list[dict]:
+        prepared = self._prepare(kind.label, kind, [kind.key], rows)
+        # the key travels beside the properties, so it never hits SET
+        return [{"key": row[kind.key], "props": row["props"]} for row in prepared]
+
+    def upsert_nodes(self, label: str, rows: _rows.Rows) -> int:
+        """See :meth:`GraphStore.upsert_nodes`; ``rows`` may also be a ``pyarrow.Table``."""
+        kind = node_kind(label)
+        prepared = self._prepare_nodes(kind, rows)
+        if not prepared:
+            return 0
+        statement = self._node_statement(kind)
+
+        def work(tx: neo4j.ManagedTransaction) -> None:
+            for chunk in self._chunks(prepared):
+                tx.run(statement, rows=chunk).consume()
+
+        self._write(work, f"writing {kind.label} nodes")
+        return len(prepared)
+
+    def upsert_edges(self, rel_type: str, rows: _rows.Rows) -> int:
+        """See :meth:`GraphStore.upsert_edges`; ``rows`` may also be a ``pyarrow.Table``."""
+        kind = rel_kind(rel_type)
+        prepared = self._prepare(kind.type, kind, _rows.EDGE_KEYS, rows)
+        if not prepared:
+            return 0
+        statement = self._edge_statement(kind)
+
+        def work(tx: neo4j.ManagedTransaction) -> None:
+            for chunk in self._chunks(prepared):
+                tx.run(statement, rows=chunk).consume()
+
+        self._write(work, f"writing {kind.type} relationships")
+        return len(prepared)
+
+    def save_run(self, run: Mapping, clusters: Sequence[Mapping], members: Sequence[Mapping]) -> None:
+        run_kind, cluster_kind = node_kind(RUN), node_kind(CLUSTER)
+        run_id = _rows.check_key("a detection run", run.get(run_kind.key))
+        cluster_rows = _rows.cluster_rows(run_id, clusters)
+        cluster_keys = {row["cluster_id"]: row["cluster_key"] for row in cluster_rows}
+        member_kind = rel_kind(MEMBER_OF)
+        (run_row,) = self._prepare_nodes(run_kind, [run])
+        cluster_prepared = self._prepare_nodes(cluster_kind, cluster_rows)
+        member_prepared = self._prepare(
+            member_kind.type, member_kind, _rows.EDGE_KEYS, _rows.member_rows(run_id, cluster_keys, members)
+        )
+        found_in = rel_kind(FOUND_IN)
+        delete = (
+            f"MATCH (c:{_n(cluster_kind.label)} {{run_id: $run_id}}) DETACH DELETE c",
+            f"MATCH (r:{_n(run_kind.label)} {{{_n(run_kind.key)}: $run_id}}) DETACH DELETE r",
+        )
+        create_run = f"CREATE (r:{_n(run_kind.label)}) SET r = $props, r.{_n(run_kind.key)} = $run_id"
+        create_clusters = (
+            f"MATCH (r:{_n(run_kind.label)} {{{_n(run_kind.key)}: $run_id}}) "
+            f"UNWIND $rows AS row CREATE (c:{_n(cluster_kind.label)}) "
+            f"SET c = row.props, c.{_n(cluster_kind.key)} = row.key "
+            f"CREATE (c)-[:{_n(found_in.type)}]->(r)"
+        )
+        account = node_kind(ACCOUNT)
+        create_members = (
+            f"UNWIND $rows AS row MATCH (c:{_n(cluster_kind.label)} {{{_n(cluster_kind.key)}: row.dst}}) "
+            f"MERGE (a:{_n(account.label)} {{{_n(account.key)}: row.src}}) "
+            f"CREATE (a)-[m:{_n(member_kind.type)}]->(c) SET m = row.props"
+        )
+
+        def work(tx: neo4j.ManagedTransaction) -> None:
+            for statement in delete:
+                tx.run(statement, run_id=run_id).consume()
+            tx.run(create_run, props=run_row["props"], run_id=run_id).consume()
+            for chunk in self._chunks(cluster_prepared):
+                tx.run(create_clusters, rows=chunk, run_id=run_id).consume()
+            for chunk in self._chunks(member_prepared):
+                tx.run(create_members, rows=chunk).consume()
+
+        self._write(work, f"saving detection run {run_id}")
+
+    def _append(self, kind: NodeKind, rows: list[dict]) -> int:
+        """Create nodes whose keys must all be new: labels and audit events are never updated."""
+        prepared = self._prepare_nodes(kind, rows)
+        find = f"MATCH (n:{_n(kind.label)}) WHERE n.{_n(kind.key)} IN $keys RETURN n.{_n(kind.key)} AS key LIMIT 1"
+        create = f"UNWIND $rows AS row CREATE (n:{_n(kind.label)}) SET n = row.props, n.{_n(kind.key)} = row.key"
+
+        def work(tx: neo4j.ManagedTransaction) -> None:
+            for chunk in self._chunks(prepared):
+                clash = tx.run(find, keys=[row["key"] for row in chunk]).single()
+                if clash is not None:
+                    raise ValueError(f"{kind.label} {clash['key']!r} exists already: {kind.label}s are append-only")
+                tx.run(create, rows=chunk).consume()
+
+        self._write(work, f"appending {kind.label} nodes")
+        return len(prepared)
+
+    def append_labels(self, rows: Sequence[Mapping]) -> int:
+        if not rows:
+            return 0
+        filled = _rows.fill_labels(rows)
+        _rows.check_unique(LABEL, [row["label_id"] for row in filled])
+        return self._append(node_kind(LABEL), filled)
+
+    def append_audit(self, rows: Sequence[Mapping]) -> int:
+        if not rows:
+            return 0
+        filled = _rows.fill_audit(rows)
+        _rows.check_unique(AUDIT, [row["event_id"] for row in filled])
+        return self._append(node_kind(AUDIT), filled)
+
+    # -- reads ----------------------------------------------------------------
+    def _nodes(self, kind: NodeKind, where: str = "true", doing: str = "", **params: object) -> list[dict]:
+        found = self._read(
+            f"MATCH (n:{_n(kind.label)}) WHERE {where} RETURN properties(n) AS p",
+            doing or f"reading {kind.label} nodes",
+            **params,
+        )
+        return [_rows.node_row(kind, _decoded(row["p"])) for row in found]
+
+    def get_nodes(self, label: str, keys: Sequence[str]) -> list[dict]:
+        kind = node_kind(label)
+        if not keys:
+            return []
+        return self._nodes(kind, f"n.{_n(kind.key)} IN $keys", keys=list(keys))
+
+    def _stream(self, query: str, doing: str, batch_size: int, params: Mapping) -> Iterator[list[dict]]:
+        """One query's records in batches, streamed from the server (reads need no write transaction)."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        with self._errors(doing), self._driver.session(
+            database=self.database, fetch_size=batch_size, default_access_mode=neo4j.READ_ACCESS
+        ) as session:
+            batch: list[dict] = []
+            for record in session.run(query, dict(params)):
+                batch.append(record.data())
+                if len(batch) == batch_size:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
+
+    def iter_nodes(self, label: str, *, batch_size: int = 50_000) -> Iterator[list[dict]]:
+        kind = node_kind(label)
+        query = f"MATCH (n:{_n(kind.label)}) RETURN properties(n) AS p"
+        for batch in self._stream(query, f"reading {kind.label} nodes", batch_size, {}):
+            yield [_rows.node_row(kind, _decoded(row["p"])) for row in batch]
+
+    def iter_edges(
+        self,
+        rel_type: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        batch_size: int = 50_000,
+    ) -> Iterator[list[dict]]:
+        kind = rel_kind(rel_type)
+        src, dst = node_kind(kind.src), node_kind(kind.dst)
+        window, params = _window(kind, since, until)
+        query = (
+            f"MATCH (a:{_n(src.label)})-[r:{_n(kind.type)}]->(b:{_n(dst.label)}) WHERE {window} "
+            f"RETURN a.{_n(src.key)} AS src, b.{_n(dst.key)} AS dst, properties(r) AS p"
+        )
+        for batch in self._stream(query, f"reading {kind.type} relationships", batch_size, params):
+            yield [_rows.rel_row(kind, {**_decoded(row["p"]), "src": row["src"], "dst": row["dst"]}) for row in batch]
+
+    def neighbourhood(
+        self,
+        label: str,
+        key: str,
+        *,
+        rel_types: Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 200,
+    ) -> Neighbourhood:
+        kind = node_kind(label)
+        if limit < 0:
+            raise ValueError(f"limit must be 0 or more, not {limit}")
+        rels = _rows.touching(label, rel_types)
+        center = self.get_node(label, key)
+        if center is None:
+            return Neighbourhood(center=None)
+        edges: list[dict] = []
+        total = 0
+        for rel in rels:
+            window, params = _window(rel, since, until)
+            match = _where(_pattern(rel, label), window)
+            src, dst = node_kind(rel.src), node_kind(rel.dst)
+            doing = f"reading the neighbourhood of {label} {key}"
+            total += self._read(f"{match} RETURN count(r) AS n", doing, key=key, **params)[0]["n"]
+            found = self._read(
+                f"{match} RETURN a.{_n(src.key)} AS src, b.{_n(dst.key)} AS dst, properties(r) AS p "
+                "ORDER BY coalesce(r.count, 0) DESC, src, dst LIMIT $limit",
+                doing,
+                key=key,
+                limit=int(limit),
+                **params,
+            )
+            edges.extend(
+                {
+                    "type": rel.type,
+                    "src_label": rel.src,
+                    "dst_label": rel.dst,
+                    **_rows.rel_row(rel, {**_decoded(row["p"]), "src": row["src"], "dst": row["dst"]}),
+                }
+                for row in found
+            )
+        edges.sort(key=lambda e: (-_rows.weight(e), e["type"], e["src"], e["dst"]))
+        edges = edges[:limit]
+        return Neighbourhood(
+            center={"_label": kind.label, "_key": key, **center},
+            nodes=self._neighbour_nodes(label, key, edges),
+            edges=edges,
+            total=total,
+            truncated=total > len(edges),
+        )
+
+    def _neighbour_nodes(self, label: str, key: str, edges: Sequence[Mapping]) -> list[dict]:
+        """The nodes at the far end of ``edges``, in order of first appearance."""
+        wanted: dict[tuple[str, str], None] = {}
+        for edge in edges:
+            for end_label, end_key in ((edge["src_label"], edge["src"]), (edge["dst_label"], edge["dst"])):
+                if (end_label, end_key) != (label, key):
+                    wanted[(end_label, end_key)] = None
+        by_label: dict[str, list[str]] = {}
+        for end_label, end_key in wanted:
+            by_label.setdefault(end_label, []).append(end_key)
+        found: dict[tuple[str, str], dict] = {}
+        for end_label, keys in by_label.items():
+            end_kind = node_kind(end_label)
+            for node in self.get_nodes(end_label, keys):
+                found[(end_label, node[end_kind.key])] = {"_label": end_label, "_key": node[end_kind.key], **node}
+        return [found[ident] for ident in wanted if ident in found]
+
+    def neighbour_counts(
+        self, label: str, key: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> dict[str, int]:
+        kind = node_kind(label)
+        rels = _rows.touching(label, None)
+        counts = {rel.type: 0 for rel in rels}
+        parts, params = [], {}
+        for number, rel in enumerate(rels):
+            window, window_params = _window(rel, since, until)
+            params.update(window_params)
+            src, dst = node_kind(rel.src), node_kind(rel.dst)
+            near = f"(n)-[r:{_n(rel.type)}]->(:{_n(dst.label)})" if rel.src == label else (
+                f"(:{_n(src.label)})-[r:{_n(rel.type)}]->(n)"
+            )
+            parts.append(f"COUNT {{ MATCH {near} WHERE {window} }} AS c{number}")
+        found = self._read(
+            f"MATCH (n:{_n(kind.label)} {{{_n(kind.key)}: $key}}) RETURN {', '.join(parts)}",
+            f"counting the relationships of {label} {key}",
+            key=key,
+            **params,
+        )
+        if found:
+            counts = {rel.type: int(found[0][f"c{number}"]) for number, rel in enumerate(rels)}
+        return counts
+
+    def runs(self) -> list[dict]:
+        found = self._nodes(node_kind(RUN), doing="reading detection runs")
+        return _ordered(found, ("started_at", True), ("run_id", True))
+
+    def clusters(self, run_id: str | None = None) -> list[dict]:
+        if run_id is None:
+            latest = self.latest_run()
+            if latest is None:
+                return []
+            run_id = latest["run_id"]
+        found = self._nodes(node_kind(CLUSTER), "n.run_id = $run_id", "reading clusters", run_id=run_id)
+        return _ordered(found, ("score", True), ("cluster_id", False))
+
+    def cluster_history(self, cluster_id: str) -> list[dict]:
+        kind, run = node_kind(CLUSTER), node_kind(RUN)
+        found = self._read(
+            f"MATCH (c:{_n(kind.label)} {{cluster_id: $cluster_id}}) "
+            f"OPTIONAL MATCH (r:{_n(run.label)} {{{_n(run.key)}: c.run_id}}) "
+            "RETURN properties(c) AS p, r.started_at AS started_at",
+            f"reading the history of cluster {cluster_id}",
+            cluster_id=cluster_id,
+        )
+        rows = [{"row": _rows.node_row(kind, _decoded(f["p"])), "started_at": _from_server(f["started_at"])}
+                for f in found]
+        rows = _ordered([{**r, "run_id": r["row"]["run_id"]} for r in rows], ("started_at", False), ("run_id", False))
+        return [r["row"] for r in rows]
+
+    def members(self, cluster_id: str, run_id: str | None = None) -> list[dict]:
+        if run_id is None:
+            history = self.cluster_history(cluster_id)
+            if not history:
+                return []
+            run_id = history[-1]["run_id"]
+        kind, account = node_kind(CLUSTER), node_kind(ACCOUNT)
+        member = rel_kind(MEMBER_OF)
+        found = self._read(
+            f"MATCH (a:{_n(account.label)})-[m:{_n(member.type)}]->"
+            f"(c:{_n(kind.label)} {{{_n(kind.key)}: $cluster_key}}) "
+            f"RETURN a.{_n(account.key)} AS src, m.member_score AS member_score, m.reasons AS reasons",
+            f"reading the members of cluster {cluster_id}",
+            cluster_key=_rows.cluster_key(run_id, cluster_id),
+        )
+        ordered = _ordered(found, ("member_score", True), ("src", False))
+        return [_rows.member_out(row, cluster_id, run_id) for row in ordered]
+
+    def labels(self, entity: str | None = None, entity_id: str | None = None) -> list[dict]:
+        parts, params = [], {}
+        if entity is not None:
+            parts.append("n.entity = $entity")
+            params["entity"] = entity
+        if entity_id is not None:
+            parts.append("n.entity_id = $entity_id")
+            params["entity_id"] = entity_id
+        found = self._nodes(node_kind(LABEL), " AND ".join(parts) or "true", "reading labels", **params)
+        return _ordered(found, ("created_at", False), ("label_id", False))
+
+    def audit_events(self, target: str | None = None, limit: int | None = None) -> list[dict]:
+        kind = node_kind(AUDIT)
+        where = "n.target = $target" if target is not None else "true"
+        tail = " LIMIT $limit" if limit is not None else ""
+        found = self._read(
+            f"MATCH (n:{_n(kind.label)}) WHERE {where} RETURN properties(n) AS p "
+            f"ORDER BY n.at DESC, n.{_n(kind.key)} DESC{tail}",
+            "reading audit events",
+            target=target,
+            limit=None if limit is None else int(limit),
+        )
+        return [_rows.node_row(kind, _decoded(row["p"])) for row in found]
+
+    def counts(self) -> dict[str, int]:
+        counts = {}
+        for kind in NODES:
+            counts[kind.label] = self._read(
+                f"MATCH (n:{_n(kind.label)}) RETURN count(n) AS n", "counting nodes"
+            )[0]["n"]
+        for rel in RELATIONSHIPS:
+            counts[rel.type] = self._read(
+                f"MATCH ()-[r:{_n(rel.type)}]->() RETURN count(r) AS n", "counting relationships"
+            )[0]["n"]
+        return counts
+
