@@ -53,6 +53,7 @@ from graph.store.base import GraphStore, Neighbourhood
 
 __all__ = ["Neo4jStore", "index_name"]
 
+BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 ENV_HINT = "SYBILSCOPE_NEO4J_URI, SYBILSCOPE_NEO4J_USER, SYBILSCOPE_NEO4J_PASSWORD and SYBILSCOPE_NEO4J_DATABASE"
 
 
@@ -88,6 +89,11 @@ def _check_value(what: str, type_: str, value: object) -> object:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{what} must be JSON-serialisable: {exc}") from exc
     raise ValueError(f"{what} must hold {type_} values, not {type(value).__name__} {value!r}")
+
+
+def _one_line(message: object) -> str:
+    """Driver messages span lines; errors reach the user as one."""
+    return " ".join(str(message).split())
 
 
 def _from_server(value: object) -> object:
@@ -178,6 +184,12 @@ class Neo4jStore(GraphStore):
         self.user = user
         self.database = database or "neo4j"
         self.chunk_size = chunk_size
+        scheme = uri.split("://", 1)[0].lower() if "://" in uri else ""
+        if scheme not in BOLT_SCHEMES:
+            raise StoreError(
+                f"{uri!r} is not a Bolt URI: set SYBILSCOPE_NEO4J_URI to e.g. bolt://127.0.0.1:7687 "
+                f"(schemes: {', '.join(BOLT_SCHEMES)})"
+            )
         auth = neo4j.basic_auth(user, password or "") if user else None
         try:
             self._driver = GraphDatabase.driver(uri, auth=auth)
@@ -201,16 +213,16 @@ class Neo4jStore(GraphStore):
             ) from exc
         except (neo4j_errors.ServiceUnavailable, neo4j_errors.SessionExpired, OSError) as exc:
             raise StoreError(
-                f"cannot connect to {where} while {doing} ({exc}): is it running? Set {ENV_HINT}"
+                f"cannot reach {where} while {doing} ({_one_line(exc)}): is it running? Set {ENV_HINT}"
             ) from exc
         except neo4j_errors.Neo4jError as exc:
             if "DatabaseNotFound" in (exc.code or ""):
                 raise StoreError(
                     f"{where} has no database {self.database!r}: create it or set SYBILSCOPE_NEO4J_DATABASE"
                 ) from exc
-            raise StoreError(f"{where} (database {self.database!r}) failed while {doing}: {exc.message}") from exc
+            raise StoreError(f"{where} (database {self.database!r}) failed while {doing}: {_one_line(exc.message)}") from exc
         except neo4j_errors.DriverError as exc:
-            raise StoreError(f"the Neo4j driver failed while {doing} against {where}: {exc}") from exc
+            raise StoreError(f"the Neo4j driver failed while {doing} against {where}: {_one_line(exc)}") from exc
 
     def _read(self, query: str, doing: str, **params: object) -> list[dict]:
         with self._errors(doing):
@@ -243,6 +255,9 @@ class Neo4jStore(GraphStore):
                 for prop in kind.properties
                 if prop.indexed
             )
+        with self._errors("opening the graph store"):
+            # fails at once when the server is down, where execute_query would retry for 30 s
+            self._driver.verify_connectivity()
         with self._errors("creating constraints and indexes"):
             for statement in statements:
                 # schema changes cannot share a transaction with other statements in Neo4j

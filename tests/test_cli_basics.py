@@ -1,0 +1,133 @@
+"""The CLI skeleton: help, version, status on both stores, and errors as one clear line."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from app.cli import cli
+from graph import __version__, warehouse
+from graph.schema import ACCOUNT, IP, NODES, RELATIONSHIPS, USED_IP
+from graph.store import open_store
+from graph.workspace import Workspace
+
+SYBILSCOPE = Path(sys.executable).parent / "sybilscope"
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The installed console script, as a user runs it."""
+    return subprocess.run(
+        [str(SYBILSCOPE), *args], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})}
+    )
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_help_lists_the_options_and_commands():
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    for word in ("--workspace", "--verbose", "--version", "status"):
+        assert word in result.output
+
+
+def test_version():
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"sybilscope, version {__version__}"
+
+
+def _load_some(workspace: Workspace) -> None:
+    with open_store(workspace) as store:
+        store.upsert_nodes(ACCOUNT, [{"account_id": "u1"}, {"account_id": "u2"}])
+        store.upsert_edges(USED_IP, [{"src": "u1", "dst": "5.160.10.1", "count": 3}])
+    warehouse.close_all()
+
+
+def test_status_on_the_embedded_store(tmp_path):
+    root = tmp_path / "case"
+    _load_some(Workspace.open(root))
+    result = CliRunner().invoke(cli, ["--workspace", str(root), "status", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["workspace"] == str(root)
+    assert report["store"] == {"store": "embedded"}
+    assert set(report["counts"]) == {n.label for n in NODES} | {r.type for r in RELATIONSHIPS}
+    assert (report["counts"][ACCOUNT], report["counts"][IP], report["counts"][USED_IP]) == (2, 1, 1)
+    assert report["latest_run"] is None
+
+    human = CliRunner().invoke(cli, ["--workspace", str(root), "status"])
+    assert human.exit_code == 0
+    assert "embedded" in human.output
+    assert USED_IP in human.output
+
+
+@pytest.mark.bolt
+def test_status_on_the_bolt_server_through_the_environment(tmp_path, monkeypatch, bolt_server):
+    from conftest import wipe
+
+    wipe(bolt_server)
+    for name, value in bolt_server.env().items():
+        monkeypatch.setenv(name, value)
+    root = tmp_path / "case"
+    _load_some(Workspace.open(root))
+    result = CliRunner().invoke(cli, ["--workspace", str(root), "status", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["store"] == {
+        "store": "neo4j",
+        "uri": bolt_server.uri,
+        "user": bolt_server.user,
+        "database": bolt_server.database,
+        "password": "(set)",
+    }
+    assert (report["counts"][ACCOUNT], report["counts"][IP], report["counts"][USED_IP]) == (2, 1, 1)
+    assert bolt_server.password not in result.output
+    assert bolt_server.password not in (root / "settings.json").read_text()
+
+
+@pytest.mark.bolt
+def test_a_wrong_password_is_one_line_naming_the_variables(tmp_path, bolt_server):
+    env = {**bolt_server.env(), "SYBILSCOPE_NEO4J_PASSWORD": "not-the-password"}
+    result = run_cli("--workspace", str(tmp_path / "case"), "status", env=env)
+    assert result.returncode != 0
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("Error: ")
+    assert "SYBILSCOPE_NEO4J_PASSWORD" in result.stderr
+    assert "not-the-password" not in result.stderr
+
+
+def test_an_unreachable_server_is_one_line_and_verbose_adds_the_traceback(tmp_path):
+    env = {"SYBILSCOPE_NEO4J_URI": f"bolt://127.0.0.1:{closed_port()}"}
+    quiet = run_cli("--workspace", str(tmp_path / "case"), "status", env=env)
+    assert quiet.returncode != 0
+    assert quiet.stdout == ""
+    assert quiet.stderr.count("\n") == 1
+    assert quiet.stderr.startswith("Error: ")
+    assert "SYBILSCOPE_NEO4J_URI" in quiet.stderr
+    assert "Traceback" not in quiet.stderr
+
+    verbose = run_cli("--verbose", "--workspace", str(tmp_path / "case"), "status", env=env)
+    assert verbose.returncode == quiet.returncode
+    assert "Traceback (most recent call last)" in verbose.stderr
+    assert verbose.stderr.strip().splitlines()[-1] == quiet.stderr.strip()
+
+
+def test_broken_settings_are_one_line_naming_the_file(tmp_path):
+    root = tmp_path / "case"
+    root.mkdir()
+    (root / "settings.json").write_text("{oops")
+    result = run_cli("--workspace", str(root), "status")
+    assert result.returncode != 0
+    assert result.stderr.count("\n") == 1
+    assert str(root / "settings.json") in result.stderr
