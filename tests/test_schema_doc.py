@@ -1,0 +1,55 @@
+"""``docs/schema.md`` describes every name in ``graph/schema.py``, each in its own section."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from graph.schema import NODES, RELATIONSHIPS
+from graph.store.neo4j import index_name
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "schema.md"
+
+
+def sections() -> dict[str, str]:
+    """The document's ``### `Name`...`` sections, keyed by the name in the heading."""
+    text = DOC.read_text(encoding="utf-8")
+    found = {}
+    for match in re.finditer(r"^### `([^`]+)`.*?(?=^### |^## |\Z)", text, flags=re.M | re.S):
+        found[match.group(1)] = match.group(0)
+    return found
+
+
+@pytest.mark.parametrize("kind", NODES, ids=lambda k: k.label)
+def test_every_label_has_a_section_naming_each_property(kind):
+    section = sections().get(kind.label)
+    assert section is not None, f"docs/schema.md has no section for label {kind.label}"
+    for prop in kind.properties:
+        assert f"| `{prop.name}`" in section, f"{kind.label}.{prop.name} is not described in docs/schema.md"
+    assert kind.constraint_name in section
+    assert kind.table in section
+
+
+@pytest.mark.parametrize("kind", RELATIONSHIPS, ids=lambda k: k.type)
+def test_every_relationship_type_has_a_section_naming_each_property(kind):
+    section = sections().get(kind.type)
+    assert section is not None, f"docs/schema.md has no section for relationship type {kind.type}"
+    assert f"({kind.src})-[:{kind.type}]->({kind.dst})" in section
+    for prop in kind.properties:
+        assert f"| `{prop.name}`" in section, f"{kind.type}.{prop.name} is not described in docs/schema.md"
+    assert kind.table in section
+
+
+def test_every_index_is_listed():
+    text = DOC.read_text(encoding="utf-8")
+    for kind in NODES:
+        for prop in kind.properties:
+            if prop.indexed:
+                assert index_name(kind, prop.name) in text
+
+
+def test_no_section_describes_a_name_the_schema_lacks():
+    known = {k.label for k in NODES} | {r.type for r in RELATIONSHIPS}
+    assert set(sections()) <= known
