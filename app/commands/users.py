@@ -1,0 +1,74 @@
+"""``sybilscope users``: who may sign in to the web UI, and with which role."""
+
+from __future__ import annotations
+
+import click
+
+from app.context import CliContext
+from app.web import auth
+from graph import triage, warehouse
+
+
+@click.group("users")
+def command() -> None:
+    """Manage web UI users: viewers read, analysts label, admins also manage users."""
+
+
+def _password(value: str | None) -> str:
+    return value or click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@command.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(auth.ROLES), default="analyst", show_default=True, help="What the user may do.")
+@click.option("--password", default=None, help="The password (prompted for when absent; avoid it in shell history).")
+@click.pass_obj
+def add(ctx: CliContext, name: str, role: str, password: str | None) -> None:
+    """Add user NAME with a role."""
+    con = warehouse.connect(ctx.workspace.db_path)
+    try:
+        auth.create_user(con, name, _password(password), role)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    triage.record_audit(ctx.store, "cli", "users.add", f"user:{name}", None, {"role": role})
+    ctx.console.print(f"added {name} ({role})")
+
+
+@command.command("list")
+@click.pass_obj
+def list_(ctx: CliContext) -> None:
+    """List users and their roles."""
+    for user in auth.list_users(warehouse.connect(ctx.workspace.db_path)):
+        click.echo(f"{user['name']}\t{user['role']}\t{user['created_at']:%Y-%m-%d %H:%M}")
+
+
+@command.command("set-role")
+@click.argument("name")
+@click.argument("role", type=click.Choice(auth.ROLES))
+@click.pass_obj
+def set_role(ctx: CliContext, name: str, role: str) -> None:
+    """Change the role of user NAME."""
+    con = warehouse.connect(ctx.workspace.db_path)
+    before = auth.get_user(con, name)
+    if before is None:
+        raise click.BadParameter(f"no user {name!r} (see `sybilscope users list`)")
+    auth.set_role(con, name, role)
+    triage.record_audit(ctx.store, "cli", "users.role", f"user:{name}", {"role": before.role}, {"role": role})
+    ctx.console.print(f"{name} is now {role}")
+
+
+@command.command("passwd")
+@click.argument("name")
+@click.option("--password", default=None, help="The new password (prompted for when absent).")
+@click.pass_obj
+def passwd(ctx: CliContext, name: str, password: str | None) -> None:
+    """Set a new password for user NAME."""
+    con = warehouse.connect(ctx.workspace.db_path)
+    try:
+        auth.set_password(con, name, _password(password))
+    except KeyError as exc:
+        raise click.BadParameter(f"no user {name!r} (see `sybilscope users list`)") from exc
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    triage.record_audit(ctx.store, "cli", "users.passwd", f"user:{name}", None, None)
+    ctx.console.print(f"password of {name} changed")

@@ -1,0 +1,175 @@
+"""Small building blocks every page uses, so the pages stay short and look alike."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import dash_bootstrap_components as dbc
+import pandas as pd
+import plotly.graph_objects as go
+from dash import dash_table, html
+
+from app.web.taxonomy import tag_family
+
+__all__ = [
+    "STATUS_LABELS",
+    "card",
+    "kpi",
+    "status_badge",
+    "score_pill",
+    "fmt_time",
+    "fmt_int",
+    "txt",
+    "kv_list",
+    "table",
+    "empty_figure",
+    "style_figure",
+    "tag_chip",
+    "link",
+    "entity_href",
+]
+
+STATUS_LABELS = {"new": "New", "in_review": "In review", "confirmed": "Confirmed", "dismissed": "Dismissed"}
+_FONT = "Inter, Segoe UI, system-ui, -apple-system, Helvetica Neue, Arial, sans-serif"
+PALETTE = ["#2e5bff", "#f79009", "#12b76a", "#f04438", "#7a5af8", "#06aed4", "#ee46bc", "#667085"]
+
+
+def card(title: Any, body: Any, *, hint: str | None = None, extra: Any = None, body_class: str = "",
+         class_name: str = "section-gap", id: str | None = None) -> dbc.Card:  # noqa: A002 - Dash's word
+    """A titled card; ``hint`` is a muted note in the header, ``extra`` sits at its right."""
+    # the Dash renderer does not look for components inside nested lists: flatten the title
+    parts = list(title) if isinstance(title, list | tuple) else [title]
+    header = [html.Div([*parts, html.Span(f" · {hint}", className="hint") if hint else None])]
+    if extra is not None:
+        header.append(extra)
+    kwargs = {"id": id} if id else {}
+    return dbc.Card([dbc.CardHeader(header), dbc.CardBody(body, className=body_class)], className=class_name, **kwargs)
+
+
+def kpi(label: str, value: Any, id: str | None = None) -> html.Div:  # noqa: A002
+    kwargs = {"id": id} if id else {}
+    return html.Div([html.Div(label, className="kpi-label"), html.Div(value, className="kpi-value", **kwargs)],
+                    className="kpi")
+
+
+def status_badge(status: str, id: str | None = None) -> html.Span:  # noqa: A002
+    kwargs = {"id": id} if id else {}
+    return html.Span(STATUS_LABELS.get(status, status), className=f"status-badge status-{status}", **kwargs)
+
+
+def score_colour(score: float | None) -> str:
+    """Background for a score: red when it says "suspected network" (>= 0.5), amber, grey."""
+    score = score or 0.0
+    if score >= 0.8:
+        return "#fee4e2"
+    if score >= 0.5:
+        return "#fef0c7"
+    return "#f2f4f7"
+
+
+def score_pill(score: float | None) -> html.Span:
+    return html.Span(f"{(score or 0.0):.2f}", className="score-pill", style={"background": score_colour(score)})
+
+
+def fmt_time(value: datetime | None, *, seconds: bool = False) -> str:
+    """UTC time as analysts write it (``2019-12-24 06:01 UTC``); empty for ``None``."""
+    if value is None:
+        return ""
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+
+
+def txt(value: Any) -> str:
+    """A cell's text: empty for ``None``, NaN and pandas' NA (nullable columns from DuckDB)."""
+    if value is None:
+        return ""
+    try:
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):  # lists and other containers
+        pass
+    return str(value)
+
+
+def fmt_int(value: Any) -> str:
+    if not txt(value):
+        return ""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return "" if value is None else str(value)
+
+
+def kv_list(items: Mapping[str, Any] | Sequence[tuple[str, Any]]) -> html.Dl:
+    """A compact two-column definition list."""
+    pairs = items.items() if isinstance(items, Mapping) else items
+    children = []
+    for key, value in pairs:
+        if value is None or value == "":
+            continue
+        children += [html.Dt(key), html.Dd(value)]
+    return html.Dl(children, className="kv")
+
+
+def table(id: str, rows: Sequence[dict], columns: Sequence[tuple[str, str] | tuple[str, str, str]],  # noqa: A002
+          *, page_size: int = 15, **kwargs: Any) -> dash_table.DataTable:
+    """A sortable table; a column ``(field, title, "markdown")`` renders links."""
+    cols = []
+    for column in columns:
+        spec = {"id": column[0], "name": column[1]}
+        if len(column) > 2:
+            spec["presentation"] = column[2]
+        cols.append(spec)
+    defaults = dict(
+        sort_action="native",
+        page_action="native" if len(rows) > page_size else "none",
+        page_size=page_size,
+        markdown_options={"link_target": "_self"},
+        style_as_list_view=True,
+        style_cell={"fontFamily": _FONT, "padding": "6px 10px", "textAlign": "left", "border": "none",
+                    "borderBottom": "1px solid #eaecf0", "maxWidth": "320px", "overflow": "hidden",
+                    "textOverflow": "ellipsis"},
+        style_header={"borderBottom": "1px solid #d0d5dd"},
+        style_table={"overflowX": "auto"},
+        css=[{"selector": "p", "rule": "margin: 0;"}],
+    )
+    defaults.update(kwargs)
+    return dash_table.DataTable(id=id, data=list(rows), columns=cols, **defaults)
+
+
+def style_figure(fig: go.Figure, *, height: int = 300, legend: bool = True) -> go.Figure:
+    fig.update_layout(
+        template="plotly_white", height=height, margin={"l": 40, "r": 10, "t": 10, "b": 30},
+        font={"family": _FONT, "size": 11, "color": "#344054"}, colorway=PALETTE,
+        showlegend=legend, legend={"orientation": "h", "y": -0.18, "x": 0, "font": {"size": 10}},
+        paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+    )
+    return fig
+
+
+def empty_figure(message: str, *, height: int = 300) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, font={"color": "#98a2b3", "size": 13},
+                       xref="paper", yref="paper", x=0.5, y=0.5)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return style_figure(fig, height=height, legend=False)
+
+
+def tag_chip(tag: str, remove_id: dict | None = None) -> html.Span:
+    family = tag_family(tag).lower()
+    close = html.Button(className="btn-close", id=remove_id, n_clicks=0, title=f"remove {tag}") if remove_id else None
+    return html.Span([tag, close], className=f"tag-chip {family}")
+
+
+def entity_href(kind: str, key: str) -> str:
+    """The entity page of an account, IP or device (keys are quoted: devices may hold '/')."""
+    return f"/entity/{kind}/{quote(str(key), safe='')}"
+
+
+def link(text: str, href: str) -> str:
+    """A markdown link for table cells."""
+    safe = str(text).replace("[", "(").replace("]", ")")
+    return f"[{safe}]({href})"

@@ -1,0 +1,562 @@
+"""Cluster investigation: why these accounts are one network, and the analyst's judgement on it."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+import dash
+import dash_bootstrap_components as dbc
+import dash_cytoscape as cyto
+import flask_login
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+from dash import ALL, Input, Output, State, ctx, dcc, html
+
+from app.web import ids, queries
+from app.web.components import (
+    STATUS_LABELS,
+    card,
+    empty_figure,
+    entity_href,
+    fmt_int,
+    fmt_time,
+    kv_list,
+    link,
+    score_pill,
+    status_badge,
+    style_figure,
+    table,
+    tag_chip,
+    txt,
+)
+from app.web.geo import country_name
+from app.web.state import current
+from app.web.taxonomy import taxonomy_options
+from graph import triage
+from graph.schema import ACCOUNT, CLUSTER_STATUSES
+
+PATH_TEMPLATE = "/cluster/<cluster_id>"
+GRAPH_CAP = 1500
+GRAPH_CONFIG = {"displaylogo": False}
+
+STYLESHEET = [
+    {"selector": "node", "style": {"label": "data(label)", "font-size": 9, "color": "#344054",
+                                   "text-valign": "bottom", "text-margin-y": 3, "min-zoomed-font-size": 7}},
+    {"selector": ".box", "style": {"background-color": "#f2f5ff", "border-color": "#b3c2ff", "border-width": 1,
+                                   "shape": "round-rectangle", "text-valign": "top", "font-weight": 600,
+                                   "font-size": 11, "color": "#2e5bff", "padding": 14}},
+    {"selector": ".account", "style": {"background-color": "#2e5bff", "width": 14, "height": 14,
+                                       "label": "", "border-width": 0}},
+    {"selector": ".account:selected", "style": {"label": "data(label)", "border-width": 2, "border-color": "#101828"}},
+    {"selector": ".summary", "style": {"background-color": "#98a2b3", "shape": "round-rectangle", "width": 26,
+                                       "height": 14, "font-style": "italic"}},
+    {"selector": ".ip", "style": {"background-color": "#f79009", "shape": "round-rectangle", "width": 18, "height": 18}},
+    {"selector": ".device", "style": {"background-color": "#12b76a", "shape": "diamond", "width": 20, "height": 20}},
+    {"selector": ".hosting", "style": {"border-width": 3, "border-color": "#d92d20"}},
+    {"selector": ".hub", "style": {"width": 34, "height": 34, "font-weight": 700, "font-size": 10}},
+    {"selector": "edge", "style": {"width": 1, "line-color": "#c5cbd6", "curve-style": "haystack", "opacity": 0.8}},
+    {"selector": ".hub-edge", "style": {"width": 5, "line-color": "#f79009", "opacity": 0.6,
+                                        "curve-style": "bezier"}},
+]
+
+
+def _members(cluster: dict) -> list[dict]:
+    return current().store.members(cluster["cluster_id"], cluster["run_id"])
+
+
+def layout(cluster_id: str | None = None, **_query) -> html.Div:
+    cluster_id = unquote(cluster_id or "")
+    state = current()
+    cluster = queries.find_cluster(state.store, cluster_id)
+    if cluster is None:
+        return html.Div([html.H1("Cluster not found", className="page-title"),
+                         html.P(f"No detection run found a cluster {cluster_id!r}.", className="text-secondary"),
+                         dcc.Link("Back to the triage queue", href="/")])
+    con = state.con()
+    members = _members(cluster)
+    accounts = [m["account_id"] for m in members]
+    links = queries.member_links(con, accounts)
+    judgement = triage.judgement(state.store, "cluster", cluster_id)
+    user = flask_login.current_user
+
+    left = [
+        dbc.Row([
+            dbc.Col(graph_card(members, links), xl=7),
+            dbc.Col(tables_card(members, links), xl=5),
+        ]),
+        card("Member activity over time", dcc.Graph(id=ids.CLUSTER_HEATMAP, figure=heatmap_figure(
+            queries.member_activity(con, accounts)), config=GRAPH_CONFIG),
+            hint="one row a member, darker = more requests; vertical stripes are lockstep"),
+        mix_row(queries.traffic_mix(con, accounts)),
+        dbc.Row([
+            dbc.Col(card("Evidence", html.Div(evidence_view(cluster), id=ids.CLUSTER_EVIDENCE)), lg=6),
+            dbc.Col([
+                card("Attribution hints", html.Div(generic_view(cluster.get("attribution")),
+                                                   id=ids.CLUSTER_ATTRIBUTION_HINTS)),
+                card("Exposure", html.Div(exposure_view(cluster.get("exposure")), id=ids.CLUSTER_EXPOSURE),
+                     hint="accounts whose phone numbers the lookups matched"),
+            ], lg=6),
+        ]),
+        card("Underlying requests", html.Div(requests_table(queries.member_requests(con, accounts)),
+                                             id=ids.CLUSTER_REQUESTS),
+             hint="newest first; click an IP or device in the graph to filter"),
+        card("History across detection runs", html.Div(history_view(state.store.cluster_history(cluster_id)),
+                                                        id=ids.CLUSTER_HISTORY)),
+    ]
+    right = [
+        card("Analyst judgement", label_panel(cluster_id, judgement, user), id=ids.LABEL_PANEL,
+             class_name="section-gap label-panel"),
+        card("Audit trail", html.Div(audit_view(state.store.audit_events(target=f"cluster:{cluster_id}")),
+                                     id=ids.CLUSTER_AUDIT), hint="append-only"),
+    ]
+    return html.Div([
+        dcc.Store(id=ids.CLUSTER_ID, data=cluster_id),
+        header(cluster, judgement.status),
+        dbc.Row([dbc.Col(left, xxl=9, xl=8), dbc.Col(right, xxl=3, xl=4)]),
+    ])
+
+
+def header(cluster: dict, status: str) -> html.Div:
+    reasons = cluster.get("reasons") or []
+    facts = [
+        html.Span(["score ", score_pill(cluster.get("score"))], className="me-3"),
+        html.Span(f"{fmt_int(cluster.get('size'))} accounts", className="me-3"),
+        html.Span(cluster.get("kind") or "", className="me-3"),
+        html.Span(f"mostly {country_name(cluster.get('top_ip_country'))}", className="me-3")
+        if cluster.get("top_ip_country") else None,
+        html.Span(f"{fmt_time(cluster.get('first_seen'))} → {fmt_time(cluster.get('last_seen'))}",
+                  className="me-3"),
+        html.Span(f"run {cluster.get('run_id')}", className="text-secondary"),
+    ]
+    return html.Div([
+        dbc.Row([
+            dbc.Col([
+                html.Div([html.H1(["Cluster ", html.Span(cluster["cluster_id"], className="mono")],
+                                  className="page-title d-inline me-2"),
+                          html.Span(status_badge(status), id=ids.CLUSTER_STATUS_BADGE)],
+                         id=ids.CLUSTER_HEADER),
+                html.Div(facts, className="page-subtitle mt-1"),
+            ]),
+            dbc.Col(html.Div(id=ids.CLUSTER_ACTIONS, className="button-row justify-content-end"), width="auto"),
+        ], className="align-items-center"),
+        html.Ul([html.Li(reason) for reason in reasons], className="mt-2 mb-0 small") if reasons else None,
+    ], className="section-gap")
+
+
+# -- graph and tables --------------------------------------------------------------------
+
+
+def graph_card(members: list[dict], links) -> dbc.Card:
+    elements, stats = queries.cluster_graph_elements(members, links, cap=GRAPH_CAP)
+    note = [f"{stats['members']} members, {stats['infra']} IPs/devices, {stats['hubs']} hubs collapsed"]
+    if stats["members_hidden"] or stats["infra_hidden"]:
+        note.append(f" · not drawn: {stats['members_hidden']} weaker members, "
+                    f"{stats['infra_hidden']} IPs/devices (cap {GRAPH_CAP} elements)")
+    legend = html.Span([
+        html.Span("● account", style={"color": "#2e5bff"}), "  ",
+        html.Span("■ IP", style={"color": "#f79009"}), "  ",
+        html.Span("◆ device", style={"color": "#12b76a"}), "  ",
+        html.Span("red ring = hosting/VPN", style={"color": "#d92d20"}),
+    ], className="hint")
+    graph = cyto.Cytoscape(
+        id=ids.CLUSTER_GRAPH, elements=elements, stylesheet=STYLESHEET, className="cluster-graph",
+        layout={"name": "cose", "animate": False, "nodeRepulsion": 9000, "idealEdgeLength": 60, "numIter": 600},
+        minZoom=0.1, maxZoom=3, responsive=True,
+    )
+    return card("Members and shared infrastructure",
+                [graph, html.Div(note, id=ids.CLUSTER_GRAPH_NOTE, className="small text-secondary px-3 py-2")],
+                extra=legend, body_class="p-0")
+
+
+def tables_card(members: list[dict], links) -> dbc.Card:
+    infra = queries.infrastructure_table(links)
+    per_member = (links.groupby(["account_id", "kind"])["key"].nunique().unstack(fill_value=0)
+                  if not links.empty else None)
+    volume = links[links["kind"] == "ip"].groupby("account_id")["requests"].sum() if not links.empty else {}
+    nodes = {n["account_id"]: n for n in current().store.get_nodes(ACCOUNT, [m["account_id"] for m in members[:500]])}
+    member_rows = []
+    for m in members[:500]:
+        acct = m["account_id"]
+        node = nodes.get(acct, {})
+        member_rows.append({
+            "account": link(acct, entity_href("account", acct)),
+            "handle": f"@{node['handle']}" if node.get("handle") else "",
+            "score": round(m.get("member_score") or 0.0, 3),
+            "requests": int(volume.get(acct, 0)) if len(volume) else 0,
+            "ips": int(per_member.loc[acct].get("ip", 0)) if per_member is not None and acct in per_member.index else 0,
+            "devices": int(per_member.loc[acct].get("device", 0))
+            if per_member is not None and acct in per_member.index else 0,
+            "created": fmt_time(node.get("created_at")),
+        })
+    infra_rows = [{
+        "kind": r.kind, "key": link(r.key, entity_href("device" if r.kind == "device" else "ip", r.key)),
+        "members": int(r.members), "requests": int(r.requests),
+        "country": txt(r.country), "asn": fmt_int(r.asn), "network": txt(r.ip_kind),
+    } for r in infra.head(300).itertuples()]
+    tabs = dbc.Tabs([
+        dbc.Tab(table(ids.CLUSTER_MEMBERS, member_rows,
+                      [("account", "Account", "markdown"), ("handle", "Handle"), ("score", "Member score"),
+                       ("requests", "Requests"), ("ips", "IPs"), ("devices", "Devices"), ("created", "Created")],
+                      page_size=14), label=f"Members ({len(members)})", tab_id="members"),
+        dbc.Tab(table(ids.CLUSTER_INFRA, infra_rows,
+                      [("kind", "Kind"), ("key", "IP / device", "markdown"), ("members", "Members"),
+                       ("requests", "Requests"), ("country", "Country"), ("asn", "ASN"), ("network", "Network")],
+                      page_size=14), label=f"Infrastructure ({len(infra)})", tab_id="infra"),
+    ], active_tab="members")
+    return card("Accounts and infrastructure", tabs)
+
+
+# -- charts ---------------------------------------------------------------------------------
+
+
+def heatmap_figure(activity: dict) -> go.Figure:
+    if not activity["y"]:
+        return empty_figure("No requests from the members", height=260)
+    rows = len(activity["y"])
+    fig = go.Figure(go.Heatmap(
+        x=activity["x"], y=activity["y"], z=activity["z"], colorscale=[[0, "#ffffff"], [0.02, "#dbe4ff"],
+                                                                        [0.4, "#5b7cff"], [1, "#101a5e"]],
+        hovertemplate="%{y}<br>%{x}<br>%{z} requests<extra></extra>", colorbar={"thickness": 8, "title": None},
+        xgap=0, ygap=1,
+    ))
+    fig.update_yaxes(showticklabels=rows <= 40, tickfont={"size": 9}, autorange="reversed", title=None)
+    fig.update_xaxes(title=None)
+    fig = style_figure(fig, height=max(220, min(560, 60 + 9 * rows)), legend=False)
+    if activity["rows_hidden"]:
+        fig.add_annotation(text=f"busiest {rows} members shown; {activity['rows_hidden']} more not drawn",
+                           xref="paper", yref="paper", x=1, y=1.06, showarrow=False, font={"size": 10,
+                                                                                            "color": "#667085"},
+                           xanchor="right")
+    return fig
+
+
+def _bar(frame, column: str, title: str, labels=None) -> go.Figure:
+    if frame.empty:
+        return empty_figure("no data", height=220)
+    shown = frame.head(8).copy()
+    shown[column] = shown[column].map(labels) if labels else shown[column].astype(str)
+    fig = px.bar(shown.iloc[::-1], x="requests", y=column, orientation="h", text="requests")
+    fig.update_traces(marker_color="#5b7cff", texttemplate="%{text:,}", textposition="outside", cliponaxis=False)
+    fig.update_yaxes(title=None, type="category")
+    fig.update_xaxes(title=None, showticklabels=False)
+    return style_figure(fig, height=220, legend=False)
+
+
+def mix_row(mix: dict) -> dbc.Row:
+    names = queries.as_names(current().store, mix["asn"]["sample_ip"].tolist()) if not mix["asn"].empty else {}
+    return dbc.Row([
+        dbc.Col(card("By IP country", dcc.Graph(figure=_bar(mix["country"], "country", "country"),
+                                                config=GRAPH_CONFIG), id=ids.CLUSTER_MIX), md=4),
+        dbc.Col(card("By ASN", dcc.Graph(figure=_bar(mix["asn"], "asn", "ASN", labels=lambda a: (
+            f"AS{int(a)} {names.get(int(a), '')}".strip() if pd.notna(a) else "unknown")),
+            config=GRAPH_CONFIG)), md=4),
+        dbc.Col(card("By network kind", dcc.Graph(figure=_bar(mix["ip_kind"], "ip_kind", "kind"),
+                                                  config=GRAPH_CONFIG)), md=4),
+    ])
+
+
+# -- evidence, attribution, exposure, history -----------------------------------------
+
+
+def _title(key: str) -> str:
+    return str(key).replace("_", " ").capitalize()
+
+
+def generic_view(value) -> object:
+    """Render a JSON value from detection readably: lists, small tables, key/value pairs."""
+    if value in (None, {}, [], ""):
+        return html.Div("nothing recorded", className="text-secondary small")
+    if isinstance(value, dict):
+        if all(not isinstance(v, dict | list) for v in value.values()):
+            return kv_list({_title(k): _scalar(v) for k, v in value.items()})
+        return html.Div([html.Div([html.Div(_title(k), className="ev-title"), generic_view(v)],
+                                  className="evidence-item") for k, v in value.items()])
+    if isinstance(value, list):
+        if value and all(isinstance(v, dict) for v in value):
+            keys = list(dict.fromkeys(k for row in value[:20] for k in row))[:7]
+            head = html.Thead(html.Tr([html.Th(_title(k)) for k in keys]))
+            body = html.Tbody([html.Tr([html.Td(_scalar(row.get(k))) for k in keys]) for row in value[:20]])
+            more = html.Div(f"+{len(value) - 20} more", className="small text-secondary") if len(value) > 20 else None
+            return html.Div([dbc.Table([head, body], size="sm", hover=True, className="mb-1"), more])
+        shown = ", ".join(_scalar(v) for v in value[:30])
+        return html.Div(shown + (f" … (+{len(value) - 30})" if len(value) > 30 else ""), className="small mono")
+    return html.Span(_scalar(value))
+
+
+def _scalar(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, dict | list):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else ", ".join(map(str, value))
+    return "" if value is None else str(value)
+
+
+def evidence_view(cluster: dict) -> object:
+    return generic_view(cluster.get("evidence"))
+
+
+def exposure_view(exposure) -> object:
+    if isinstance(exposure, dict) and exposure and all(isinstance(v, int | float) for v in exposure.values()):
+        items = sorted(exposure.items(), key=lambda kv: -kv[1])
+        total = sum(v for _, v in items)
+        fig = px.bar(x=[v for _, v in items[:12]][::-1], y=[f"{k} · {country_name(k)}" for k, _ in items[:12]][::-1],
+                     orientation="h", text=[v for _, v in items[:12]][::-1])
+        fig.update_traces(marker_color="#f04438", texttemplate="%{text:,}", textposition="outside", cliponaxis=False)
+        fig.update_xaxes(title=None, showticklabels=False)
+        fig.update_yaxes(title=None)
+        return html.Div([html.Div(f"{fmt_int(total)} exposed accounts in {len(items)} countries",
+                                  className="small fw-semibold"),
+                         dcc.Graph(figure=style_figure(fig, height=40 + 22 * min(len(items), 12), legend=False),
+                                   config=GRAPH_CONFIG)])
+    return generic_view(exposure)
+
+
+def history_view(history: list[dict]) -> object:
+    if not history:
+        return html.Div("Only this run.", className="text-secondary small")
+    runs = {run["run_id"]: run for run in current().store.runs()}
+    rows = [{"run": h["run_id"], "started": fmt_time((runs.get(h["run_id"]) or {}).get("started_at")),
+             "score": round(h.get("score") or 0.0, 3), "size": h.get("size"), "kind": h.get("kind") or "",
+             "country": h.get("top_ip_country") or "", "last_seen": fmt_time(h.get("last_seen"))}
+            for h in history]
+    return table(ids.CLUSTER_HISTORY + "-table", rows[::-1],
+                 [("run", "Run"), ("started", "Run started"), ("score", "Score"), ("size", "Accounts"),
+                  ("kind", "Kind"), ("country", "Top country"), ("last_seen", "Last request")])
+
+
+def requests_table(frame) -> object:
+    if frame.empty:
+        return html.Div("No requests.", className="text-secondary small")
+    rows = []
+    for r in frame.itertuples():
+        ordinal = fmt_int(r.block_ordinal)
+        rows.append({
+            "ts": fmt_time(queries.as_utc(r.ts), seconds=True), "account": txt(r.account_id),
+            "endpoint": txt(r.endpoint), "ip": txt(r.ip), "country": txt(r.ip_country), "asn": fmt_int(r.ip_asn),
+            "network": txt(r.ip_kind), "device": txt(r.device_id), "client": txt(r.user_agent_family),
+            "status": fmt_int(r.status),
+            "phone": f"{txt(r.phone_region) or '?'} #{int(r.block_ordinal):03d}" if ordinal else "",
+            "matched": txt(r.matched_account_id),
+        })
+    return table(ids.CLUSTER_REQUESTS + "-table", rows,
+                 [("ts", "Time"), ("account", "Account"), ("endpoint", "Endpoint"), ("ip", "IP"),
+                  ("country", "Country"), ("asn", "ASN"), ("network", "Network"), ("device", "Device"),
+                  ("client", "Client"), ("status", "HTTP"), ("phone", "Number (region #pos in block)"),
+                  ("matched", "Matched account")], page_size=12)
+
+
+# -- labeling ---------------------------------------------------------------------------------
+
+
+def judgement_view(judgement: triage.EntityJudgement, can_label: bool) -> html.Div:
+    attribution = judgement.attribution
+    return html.Div([
+        kv_list([
+            ("Status", html.Span([status_badge(judgement.status), " ", judgement.status_reason or ""])),
+            ("Attribution", f"{attribution.get('actor')} ({attribution.get('country') or 'country ?'}, "
+                            f"{attribution.get('confidence')} confidence): {attribution.get('note') or ''}"
+             if attribution else None),
+        ]),
+        html.Div([tag_chip(tag, {"type": ids.TAG_REMOVE, "tag": tag} if can_label else None)
+                  for tag in judgement.tags], className="mt-2"),
+        html.Div([html.Div([html.Span(c["by"] or "", className="who"), " ",
+                            html.Span(fmt_time(c["at"]), className="when"), html.Div(c["text"])],
+                           className="audit-entry") for c in judgement.comments[::-1]],
+                 className="mt-1"),
+    ], id=ids.LABEL_CURRENT)
+
+
+def label_panel(cluster_id: str, judgement: triage.EntityJudgement, user) -> html.Div:
+    can_label = bool(getattr(user, "can_label", False))
+    off = not can_label
+    note = None if can_label else html.Div(
+        f"You are signed in as a {getattr(user, 'role', 'viewer')}: you can read but not label.",
+        className="readonly-note mb-2")
+    confidence_opts = [{"label": c, "value": c} for c in triage.CONFIDENCE_LEVELS]
+    return html.Div([
+        note,
+        html.Div(judgement_view(judgement, can_label), id=ids.LABEL_CURRENT + "-wrap"),
+        html.Div(id=ids.LABEL_FEEDBACK, className="mt-2"),
+        html.H6("Status", className="mt-3"),
+        dbc.Select(id=ids.STATUS_SELECT, value=judgement.status, disabled=off, size="sm",
+                   options=[{"label": STATUS_LABELS[s], "value": s} for s in CLUSTER_STATUSES]),
+        dbc.Textarea(id=ids.STATUS_REASON, placeholder="Reason for the change (required)", rows=2,
+                     disabled=off, className="mt-1 form-control-sm"),
+        dbc.Button("Set status", id=ids.STATUS_SUBMIT, size="sm", color="primary", disabled=off, className="mt-1"),
+        html.H6("Attribution"),
+        dbc.Input(id=ids.ATTR_ACTOR, placeholder="Actor or intrusion set", size="sm", disabled=off),
+        dbc.Row([
+            dbc.Col(dbc.Input(id=ids.ATTR_COUNTRY, placeholder="Country (ISO-2)", size="sm", maxLength=2,
+                              disabled=off)),
+            dbc.Col(dbc.Select(id=ids.ATTR_CONFIDENCE, options=confidence_opts, value="low", size="sm",
+                               disabled=off)),
+        ], className="g-1 mt-1"),
+        dbc.Textarea(id=ids.ATTR_RATIONALE, placeholder="Rationale (required)", rows=2, disabled=off,
+                     className="mt-1 form-control-sm"),
+        dbc.Button("Attribute", id=ids.ATTR_SUBMIT, size="sm", color="secondary", disabled=off, className="mt-1"),
+        html.H6("Tags"),
+        dcc.Dropdown(id=ids.TAG_SELECT, options=taxonomy_options(), placeholder="TLP marking or technique",
+                     disabled=off, optionHeight=30),
+        dbc.InputGroup([
+            dbc.Input(id=ids.TAG_FREE, placeholder="or a free tag", disabled=off),
+            dbc.Button("Add tag", id=ids.TAG_SUBMIT, color="secondary", disabled=off),
+        ], size="sm", className="mt-1"),
+        html.H6("Comment"),
+        dbc.Textarea(id=ids.COMMENT_TEXT, placeholder="Notes for the team", rows=2, disabled=off,
+                     className="form-control-sm"),
+        dbc.Button("Add comment", id=ids.COMMENT_SUBMIT, size="sm", color="secondary", disabled=off,
+                   className="mt-1"),
+    ])
+
+
+_ACTION_WORDS = {"label.status": "changed status", "label.attribution": "attributed", "label.tag": "tagged",
+                 "label.untag": "removed a tag", "label.comment": "commented", "export": "exported",
+                 "brief": "wrote a briefing"}
+
+
+def _change(event: dict) -> str:
+    before, after = event.get("before"), event.get("after")
+    if event.get("action") == "label.status":
+        return (f"{STATUS_LABELS.get((before or {}).get('status'), '?')} → "
+                f"{STATUS_LABELS.get((after or {}).get('status'), '?')}: {(after or {}).get('reason', '')}")
+    if event.get("action") in ("label.tag", "label.untag"):
+        old, new = set((before or {}).get("tags", [])), set((after or {}).get("tags", []))
+        return ", ".join([f"+{t}" for t in sorted(new - old)] + [f"-{t}" for t in sorted(old - new)])
+    if event.get("action") == "label.comment":
+        return (after or {}).get("comment", "")
+    if event.get("action") == "label.attribution":
+        return (f"{(after or {}).get('actor')} ({(after or {}).get('country') or '?'}, "
+                f"{(after or {}).get('confidence')})")
+    return _scalar(after)
+
+
+def audit_view(events: list[dict]) -> html.Div:
+    if not events:
+        return html.Div("No analyst actions yet.", className="text-secondary small")
+    return html.Div([
+        html.Div([
+            html.Span(event.get("user") or "?", className="who"), " ",
+            _ACTION_WORDS.get(event.get("action"), event.get("action")), " ",
+            html.Span(fmt_time(event.get("at"), seconds=True), className="when"),
+            html.Div(_change(event), className="small"),
+        ], className="audit-entry") for event in events[:50]
+    ])
+
+
+def apply_label_action(cluster_id: str, action: str, values: dict, user) -> str:
+    """Do one labeling action for ``user`` and say what was done; ``PermissionError`` for viewers.
+
+    ``values`` holds the form fields (``status``, ``reason``, ``actor``,
+    ``country``, ``confidence``, ``rationale``, ``tag``, ``free_tag``,
+    ``comment``, ``remove``). Validation errors from :mod:`graph.triage`
+    come out as ``ValueError``.
+    """
+    if not getattr(user, "can_label", False):
+        raise PermissionError("viewers cannot label: ask an admin for the analyst role")
+    store = current().store
+    if action == "status":
+        triage.set_status(store, cluster_id, values.get("status") or "", values.get("reason") or "", user.name)
+        return f"Status set to {STATUS_LABELS.get(values.get('status'), values.get('status'))}."
+    if action == "attribution":
+        triage.set_attribution(store, "cluster", cluster_id, actor=values.get("actor") or "",
+                               country=values.get("country"), confidence=values.get("confidence") or "",
+                               rationale=values.get("rationale") or "", user=user.name)
+        return f"Attributed to {values.get('actor')}."
+    if action == "tag":
+        tag = (values.get("free_tag") or "").strip() or values.get("tag") or ""
+        triage.add_tag(store, "cluster", cluster_id, tag, user.name)
+        return f"Tagged {tag}."
+    if action == "untag":
+        triage.remove_tag(store, "cluster", cluster_id, values["remove"], user.name)
+        return f"Removed tag {values['remove']}."
+    if action == "comment":
+        triage.add_comment(store, "cluster", cluster_id, values.get("comment") or "", user.name)
+        return "Comment added."
+    raise ValueError(f"unknown labeling action {action!r}")
+
+
+def register(app: dash.Dash) -> None:
+    dash.register_page(__name__, path_template=PATH_TEMPLATE, name="Cluster", title="Cluster · sybilscope",
+                       layout=layout)
+
+    triggers = {ids.STATUS_SUBMIT: "status", ids.ATTR_SUBMIT: "attribution", ids.TAG_SUBMIT: "tag",
+                ids.COMMENT_SUBMIT: "comment"}
+
+    @app.callback(
+        Output(ids.LABEL_FEEDBACK, "children"),
+        Output(ids.LABEL_CURRENT + "-wrap", "children"),
+        Output(ids.CLUSTER_AUDIT, "children"),
+        Output(ids.CLUSTER_STATUS_BADGE, "children"),
+        Output(ids.STATUS_REASON, "value"),
+        Output(ids.COMMENT_TEXT, "value"),
+        Output(ids.TAG_FREE, "value"),
+        Input(ids.STATUS_SUBMIT, "n_clicks"),
+        Input(ids.ATTR_SUBMIT, "n_clicks"),
+        Input(ids.TAG_SUBMIT, "n_clicks"),
+        Input(ids.COMMENT_SUBMIT, "n_clicks"),
+        Input({"type": ids.TAG_REMOVE, "tag": ALL}, "n_clicks"),
+        State(ids.CLUSTER_ID, "data"),
+        State(ids.STATUS_SELECT, "value"),
+        State(ids.STATUS_REASON, "value"),
+        State(ids.ATTR_ACTOR, "value"),
+        State(ids.ATTR_COUNTRY, "value"),
+        State(ids.ATTR_CONFIDENCE, "value"),
+        State(ids.ATTR_RATIONALE, "value"),
+        State(ids.TAG_SELECT, "value"),
+        State(ids.TAG_FREE, "value"),
+        State(ids.COMMENT_TEXT, "value"),
+        prevent_initial_call=True,
+    )
+    def label(_s, _a, _t, _c, _r, cluster_id, status, reason, actor, country, confidence, rationale, tag,
+              free_tag, comment):
+        trigger = ctx.triggered_id
+        if isinstance(trigger, dict):
+            if not ctx.triggered[0]["value"]:  # a remove button was (re)drawn, not clicked
+                raise dash.exceptions.PreventUpdate
+            action = "untag"
+        else:
+            action = triggers[trigger]
+        values = {"status": status, "reason": reason, "actor": actor, "country": country,
+                  "confidence": confidence, "rationale": rationale, "tag": tag, "free_tag": free_tag,
+                  "comment": comment, "remove": trigger.get("tag") if isinstance(trigger, dict) else None}
+        user = flask_login.current_user
+        clear = dash.no_update
+        try:
+            message = apply_label_action(cluster_id, action, values, user)
+            feedback = dbc.Alert(message, color="success", className="py-1 px-2 small mb-0", duration=6000)
+            clear = ""
+        except (ValueError, PermissionError) as exc:
+            feedback = dbc.Alert(str(exc), color="danger", className="py-1 px-2 small mb-0")
+        store = current().store
+        judgement = triage.judgement(store, "cluster", cluster_id)
+        return (feedback, judgement_view(judgement, user.can_label),
+                audit_view(store.audit_events(target=f"cluster:{cluster_id}")), status_badge(judgement.status),
+                clear if action == "status" else dash.no_update, clear if action == "comment" else dash.no_update,
+                clear if action == "tag" else dash.no_update)
+
+    @app.callback(
+        Output(ids.CLUSTER_REQUESTS, "children"),
+        Input(ids.CLUSTER_GRAPH, "tapNodeData"),
+        State(ids.CLUSTER_ID, "data"),
+        prevent_initial_call=True,
+    )
+    def requests_through(node, cluster_id):
+        if not node or node.get("kind") not in ("ip", "device", "account"):
+            raise dash.exceptions.PreventUpdate
+        state = current()
+        cluster = queries.find_cluster(state.store, cluster_id)
+        accounts = [m["account_id"] for m in _members(cluster)]
+        if node["kind"] == "account":
+            accounts = [node["key"]]
+        frame = queries.member_requests(state.con(), accounts, ip=node["key"] if node["kind"] == "ip" else None,
+                                        device_id=node["key"] if node["kind"] == "device" else None)
+        what = {"ip": "IP", "device": "device", "account": "account"}[node["kind"]]
+        return html.Div([
+            html.Div([f"Requests through {what} ", html.Span(node["key"], className="mono fw-semibold"), " · ",
+                      dcc.Link("open its page", href=entity_href(node["kind"], node["key"]))],
+                     className="small mb-2"),
+            requests_table(frame),
+        ])

@@ -1,0 +1,225 @@
+"""Entity page (account, IP, device): what it did, and its neighbourhood, expanded step by step.
+
+Expansion is bounded on purpose: the analyst picks a node, a relationship
+type and a time window, sees how many relationships that would add, and
+adds at most ``limit`` of them (busiest first). Each expansion is one step
+that Undo takes back, so exploring never leaves an unreadable hairball.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import unquote
+
+import dash
+import dash_bootstrap_components as dbc
+import dash_cytoscape as cyto
+from dash import Input, Output, State, ctx, dcc, html
+
+from app.web import cache, ids, queries
+from app.web.components import card, fmt_int, fmt_time, kv_list, status_badge, tag_chip
+from app.web.pages.overview import WINDOW_LABELS, window_for
+from app.web.state import current
+from graph import triage
+from graph.schema import ACCOUNT, DEVICE, IP, PHONE, node_kind
+
+PATH_TEMPLATE = "/entity/<kind>/<key>"
+MAX_ELEMENTS = 1500
+_LABEL_NAME = {ACCOUNT: "account", IP: "IP", DEVICE: "device", PHONE: "phone (pseudonym)"}
+
+STYLESHEET = [
+    {"selector": "node", "style": {"label": "data(label)", "font-size": 9, "color": "#344054",
+                                   "text-valign": "bottom", "text-margin-y": 3}},
+    {"selector": ".account", "style": {"background-color": "#2e5bff", "width": 16, "height": 16}},
+    {"selector": ".ip", "style": {"background-color": "#f79009", "shape": "round-rectangle"}},
+    {"selector": ".device", "style": {"background-color": "#12b76a", "shape": "diamond"}},
+    {"selector": ".phone", "style": {"background-color": "#7a5af8", "shape": "triangle", "width": 12, "height": 12}},
+    {"selector": ".cluster", "style": {"background-color": "#f04438", "shape": "hexagon"}},
+    {"selector": ".center", "style": {"width": 30, "height": 30, "border-width": 3, "border-color": "#101828",
+                                      "font-weight": 700}},
+    {"selector": ":selected", "style": {"border-width": 3, "border-color": "#d92d20"}},
+    {"selector": "edge", "style": {"width": 1.2, "line-color": "#c5cbd6", "curve-style": "bezier",
+                                   "target-arrow-shape": "triangle", "target-arrow-color": "#c5cbd6",
+                                   "arrow-scale": 0.6, "label": "data(rel)", "font-size": 7, "color": "#98a2b3",
+                                   "text-rotation": "autorotate"}},
+]
+
+
+def layout(kind: str | None = None, key: str | None = None, **_query) -> html.Div:
+    kind, key = (kind or "").lower(), unquote(key or "")
+    if kind not in queries.ENTITY_LABELS:
+        return html.Div([html.H1("Unknown entity kind", className="page-title"),
+                         html.P(f"Entities are accounts, IPs and devices, not {kind!r}.")])
+    state = current()
+    label = queries.ENTITY_LABELS[kind]
+    node = state.store.get_node(label, key)
+    activity = queries.entity_activity(state.con(), kind, key)
+    if node is None and not activity["requests"]:
+        return html.Div([html.H1("Not found", className="page-title"),
+                         html.P(f"No {kind} {key!r} in this workspace.", className="text-secondary"),
+                         dcc.Link("Back to the overview", href="/")])
+    center = {"_label": label, "_key": key, **(node or {})}
+    start = queries.neighbourhood_elements(queries.Neighbourhood(center=center))
+    start[0]["classes"] += " center"
+    cluster_id = cache.membership(cache.latest_run_id()).get(key) if kind == "account" else None
+    judgement = triage.judgement(state.store, kind, key)
+    controls = html.Div([
+        html.Div("Expand from", className="small fw-semibold text-secondary"),
+        html.Div(id=ids.ENTITY_STATUS, className="mono small mb-2"),
+        dbc.Row([
+            dbc.Col([dbc.Label("Relationship", className="small mb-0"),
+                     dbc.Select(id=ids.ENTITY_REL_TYPE, size="sm")], md=4),
+            dbc.Col([dbc.Label("Time window", className="small mb-0"),
+                     dbc.Select(id=ids.ENTITY_WINDOW, size="sm", value="all",
+                                options=[{"label": v, "value": k} for k, v in WINDOW_LABELS.items()])], md=3),
+            dbc.Col([dbc.Label("At most", className="small mb-0"),
+                     dbc.Input(id=ids.ENTITY_LIMIT, type="number", min=1, max=200, step=1, value=25, size="sm")],
+                    md=2),
+            dbc.Col(html.Div([
+                dbc.Button("Expand", id=ids.ENTITY_EXPAND, size="sm", color="primary"),
+                dbc.Button("Undo", id=ids.ENTITY_UNDO, size="sm", color="secondary", outline=True),
+            ], className="button-row"), md=3, className="d-flex align-items-end"),
+        ], className="g-2"),
+        html.Div(id=ids.ENTITY_COUNTS, className="mt-2"),
+    ])
+    graph = cyto.Cytoscape(id=ids.ENTITY_GRAPH, elements=start, stylesheet=STYLESHEET, className="entity-graph",
+                           layout={"name": "cose", "animate": False, "idealEdgeLength": 80}, responsive=True,
+                           minZoom=0.15, maxZoom=3)
+    focus = {"label": label, "key": key}
+    title = [html.H1([_LABEL_NAME[label].capitalize(), " ", html.Span(key, className="mono")],
+                     className="page-title d-inline me-2")]
+    if cluster_id:
+        title.append(dcc.Link(f"member of {cluster_id}", href=f"/cluster/{cluster_id}", className="small"))
+    return html.Div([
+        dcc.Store(id=ids.ENTITY_KEY, data={"kind": kind, "label": label, "key": key}),
+        dcc.Store(id=ids.ENTITY_ELEMENTS, data=start),
+        dcc.Store(id=ids.ENTITY_FOCUS, data=focus),
+        html.Div(title, className="section-gap"),
+        dbc.Row([
+            dbc.Col([card("Neighbourhood", [html.Div(controls, className="p-3 border-bottom"), graph],
+                          hint="click a node to expand from it", body_class="p-0")], xl=8),
+            dbc.Col([
+                card("What the requests say", activity_view(activity)),
+                card("Properties", html.Div(properties_view(node), id=ids.ENTITY_DETAILS)),
+                card("Analyst labels", judgement_view(judgement)),
+            ], xl=4),
+        ]),
+    ])
+
+
+def activity_view(activity: dict) -> object:
+    if not activity["requests"]:
+        return html.Div("No requests in the events table.", className="text-secondary small")
+    return html.Div([
+        kv_list([("Requests", fmt_int(activity["requests"])), ("First", fmt_time(activity["first_seen"])),
+                 ("Last", fmt_time(activity["last_seen"])), ("Callers", fmt_int(activity["accounts"])),
+                 ("IPs", fmt_int(activity["ips"])), ("Devices", fmt_int(activity["devices"]))]),
+        html.Div("Endpoints", className="small fw-semibold text-secondary mt-2"),
+        html.Ul([html.Li([html.Span(e), html.Span(fmt_int(n))]) for e, n in activity["endpoints"]],
+                className="count-list"),
+        html.Div("IP countries", className="small fw-semibold text-secondary mt-2"),
+        html.Ul([html.Li([html.Span(c), html.Span(fmt_int(n))]) for c, n in activity["countries"]],
+                className="count-list"),
+    ])
+
+
+def properties_view(node: dict | None) -> object:
+    if not node:
+        return html.Div("Not in the graph store.", className="text-secondary small")
+    return kv_list({k: (fmt_time(v) if isinstance(v, datetime) else str(v)) for k, v in node.items()
+                    if v not in (None, "", {}) and not k.startswith("_")})
+
+
+def judgement_view(judgement: triage.EntityJudgement) -> object:
+    parts = [kv_list([("Status", status_badge(judgement.status)) if judgement.status != "new" else ("", None)])]
+    parts += [tag_chip(t) for t in judgement.tags]
+    parts += [html.Div(f"{label.get('value')} ({label.get('source') or 'input'})", className="small")
+              for label in judgement.labels]
+    parts += [html.Div([html.B(c["by"] or ""), f": {c['text']}"], className="small") for c in judgement.comments]
+    if len(parts) == 1 and judgement.status == "new":
+        return html.Div("No labels.", className="text-secondary small")
+    return html.Div(parts)
+
+
+def _window_bounds(choice: str | None) -> tuple[datetime | None, datetime | None]:
+    window = window_for(choice)
+    return window.since, window.until
+
+
+def counts_view(label: str, key: str, choice: str | None) -> tuple[list[dict], object]:
+    """Relationship-type options with counts for the focused node, and the count summary."""
+    since, until = _window_bounds(choice)
+    counts = current().store.neighbour_counts(label, key, since=since, until=until)
+    options = [{"label": f"{rel} ({n:,})", "value": rel} for rel, n in counts.items() if n]
+    parts = [html.Span("Relationships in this window: ", className="text-secondary")]
+    for rel, n in counts.items():
+        parts += [html.Span(f"{rel} ", className="mono"), html.B(f"{n:,}"), html.Span(" · ")]
+    return options, html.Div(parts[:-1], className="small")
+
+
+def expand(elements: list[dict], label: str, key: str, rel: str, choice: str | None, limit: int) -> tuple[list, str]:
+    """Add one bounded expansion step to ``elements``; returns the elements and what happened."""
+    since, until = _window_bounds(choice)
+    limit = max(1, min(int(limit or 25), 200))
+    nb = current().store.neighbourhood(label, key, rel_types=[rel], since=since, until=until, limit=limit)
+    step = max((el["data"].get("step", 0) for el in elements), default=0) + 1
+    added = queries.neighbourhood_elements(nb, step=step)
+    merged = queries.merge_elements(elements, added)
+    if len(merged) > MAX_ELEMENTS:
+        return elements, f"Not expanded: the graph would exceed {MAX_ELEMENTS} elements. Undo a step or lower the limit."
+    new = len(merged) - len(elements)
+    shown = len(nb.edges)
+    more = f" ({nb.total - shown:,} more not added)" if nb.truncated else ""
+    return merged, f"Added {new} elements: {shown} of {nb.total:,} {rel} relationships{more}."
+
+
+def register(app: dash.Dash) -> None:
+    dash.register_page(__name__, path_template=PATH_TEMPLATE, name="Entity", title="Entity · sybilscope",
+                       layout=layout)
+
+    @app.callback(
+        Output(ids.ENTITY_FOCUS, "data"),
+        Input(ids.ENTITY_GRAPH, "tapNodeData"),
+        prevent_initial_call=True,
+    )
+    def focus(node):
+        if not node or node.get("node_label") is None:
+            raise dash.exceptions.PreventUpdate
+        return {"label": node["node_label"], "key": node["key"]}
+
+    @app.callback(
+        Output(ids.ENTITY_REL_TYPE, "options"),
+        Output(ids.ENTITY_REL_TYPE, "value"),
+        Output(ids.ENTITY_COUNTS, "children"),
+        Output(ids.ENTITY_STATUS, "children"),
+        Input(ids.ENTITY_FOCUS, "data"),
+        Input(ids.ENTITY_WINDOW, "value"),
+    )
+    def counts(focus_node, choice):
+        options, summary = counts_view(focus_node["label"], focus_node["key"], choice)
+        where = f"{node_kind(focus_node['label']).label} {focus_node['key']}"
+        return options, (options[0]["value"] if options else None), summary, where
+
+    @app.callback(
+        Output(ids.ENTITY_ELEMENTS, "data"),
+        Output(ids.ENTITY_GRAPH, "elements"),
+        Output(ids.ENTITY_COUNTS, "children", allow_duplicate=True),
+        Input(ids.ENTITY_EXPAND, "n_clicks"),
+        Input(ids.ENTITY_UNDO, "n_clicks"),
+        State(ids.ENTITY_ELEMENTS, "data"),
+        State(ids.ENTITY_FOCUS, "data"),
+        State(ids.ENTITY_REL_TYPE, "value"),
+        State(ids.ENTITY_WINDOW, "value"),
+        State(ids.ENTITY_LIMIT, "value"),
+        prevent_initial_call=True,
+    )
+    def change(_expand, _undo, elements, focus_node, rel, choice, limit):
+        if ctx.triggered_id == ids.ENTITY_UNDO:
+            kept = queries.undo_last_step(elements)
+            message = "Undid the last expansion." if len(kept) < len(elements) else "Nothing to undo."
+            return kept, kept, dbc.Alert(message, color="light", className="py-1 px-2 small mb-0")
+        if not rel:
+            return dash.no_update, dash.no_update, dbc.Alert("This node has no relationships in the window.",
+                                                             color="light", className="py-1 px-2 small mb-0")
+        merged, message = expand(elements, focus_node["label"], focus_node["key"], rel, choice, limit)
+        return merged, merged, dbc.Alert(message, color="info", className="py-1 px-2 small mb-0")

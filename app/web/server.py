@@ -1,0 +1,113 @@
+"""The web app factory: one Flask server, one Dash app, one workspace.
+
+:func:`create_app` wires the login (:mod:`app.web.auth`), the per-app state
+(:mod:`app.web.state`), the pages (:mod:`app.web.pages`) and two plain Flask
+routes (the audit log as JSON Lines, a health check). Every route but the
+login form and static files needs a signed-in user.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+import flask
+import flask_login
+from dash import html
+
+from app.web import auth, ids, queries
+from app.web.pages import PAGES
+from app.web.state import LockedStore, WebState, current, install
+from graph import triage, warehouse
+from graph.store import GraphStore, open_store
+from graph.workspace import Workspace
+
+__all__ = ["create_app"]
+
+_HERE = Path(__file__).parent
+
+
+def _navbar() -> html.Nav:
+    user = flask_login.current_user
+    links = [dbc.NavLink("Overview", href="/"),
+             dbc.NavLink("Audit log", href="/audit")]
+    if getattr(user, "is_admin", False):
+        links.append(dbc.NavLink("Users", href="/users"))
+    name = getattr(user, "name", "")
+    role = getattr(user, "role", "")
+    return html.Nav(
+        [
+            html.Div([
+                html.A(["sybilscope", html.Span(" · lookup-abuse investigations")], href="/", className="navbar-brand"),
+                html.Span(current().workspace.root.name, className="ss-workspace", title=str(current().workspace.root)),
+            ], className="d-flex align-items-center"),
+            dbc.Nav(links, className="me-auto ms-4"),
+            html.Div([html.Span([html.B(name), f" · {role}"], id=ids.USER_MENU), " · ",
+                      html.A("Sign out", href="/logout")], className="ss-user"),
+        ],
+        className="ss-navbar d-flex align-items-center",
+        id=ids.NAVBAR,
+    )
+
+
+def _shell() -> html.Div:
+    """The frame around every page (built per request: it shows who is signed in)."""
+    return html.Div([_navbar(), html.Div(dash.page_container, className="ss-page")])
+
+
+def _record_login(user: auth.User) -> None:
+    triage.record_audit(current().store, user.name, "auth.login", f"user:{user.name}", None, {"role": user.role})
+
+
+def create_app(workspace: Workspace, store: GraphStore | None = None) -> dash.Dash:
+    """The sybilscope web app for ``workspace`` (its store opened when not given).
+
+    The Dash app's ``server`` is a Flask app; serve it with any WSGI server
+    or ``app.run``. Users must exist (see :func:`app.web.auth.bootstrap_admin`).
+    """
+    server = flask.Flask("sybilscope.web", root_path=str(_HERE))
+    auth.ensure_users_table(warehouse.connect(workspace.db_path))
+    state = WebState(workspace=workspace, store=LockedStore.wrap(store if store is not None else open_store(workspace)))
+    install(server, state)
+    auth.init_login(server, workspace, on_login=_record_login)
+
+    app = dash.Dash(
+        "sybilscope",
+        server=server,
+        use_pages=True,
+        pages_folder="",
+        assets_folder=str(_HERE / "assets"),
+        title="sybilscope",
+        update_title=None,
+        suppress_callback_exceptions=True,
+        serve_locally=True,
+    )
+    for page in PAGES:
+        page.register(app)
+    app.layout = _shell
+    app.index_string = app.index_string.replace("{%favicon%}", "")
+
+    @server.route("/audit.jsonl")
+    def audit_download():
+        events = queries.audit_log(
+            current().store,
+            user=flask.request.args.get("user") or None,
+            action=flask.request.args.get("action") or None,
+            target=flask.request.args.get("target") or None,
+            limit=None,
+        )
+        user = flask_login.current_user
+        triage.record_audit(current().store, user.name, "audit.export", "audit", None,
+                            {"events": len(events), "filters": dict(flask.request.args)})
+        return flask.Response(
+            queries.audit_jsonl(events),
+            mimetype="application/x-ndjson",
+            headers={"Content-Disposition": f"attachment; filename=audit-{workspace.root.name}.jsonl"},
+        )
+
+    @server.route("/healthz")
+    def healthz():
+        return {"ok": True, "workspace": workspace.root.name}
+
+    return app
