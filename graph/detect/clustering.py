@@ -119,12 +119,23 @@ def detect_communities(
     H = canonical_graph(G, weight)
     if H.number_of_nodes() == 0:
         return []
-    if method == "louvain":
-        found = nx.community.louvain_communities(H, weight=weight, resolution=resolution, seed=seed)
+    if method in ("louvain", "greedy_modularity"):
+        # Modularity compares a community's weight with the whole graph's, so a
+        # heavy component elsewhere (one dense network) makes small groups merge
+        # across weak ties (the resolution limit, Fortunato and Barthelemy 2007).
+        # Components share no edge: partition each against its own weight.
+        found = []
+        for component in sorted(nx.connected_components(H), key=lambda c: min(map(str, c))):
+            if len(component) <= 2:
+                found.append(component)
+                continue
+            part = canonical_graph(H.subgraph(component), weight)
+            if method == "louvain":
+                found.extend(nx.community.louvain_communities(part, weight=weight, resolution=resolution, seed=seed))
+            else:
+                found.extend(nx.community.greedy_modularity_communities(part, weight=weight, resolution=resolution))
     elif method == "label_propagation":
         found = list(nx.community.asyn_lpa_communities(H, weight=weight, seed=seed))
-    elif method == "greedy_modularity":
-        found = nx.community.greedy_modularity_communities(H, weight=weight, resolution=resolution)
     elif method == "k_core":
         core = nx.k_core(H, k)
         found = list(nx.connected_components(core))

@@ -34,6 +34,7 @@ __all__ = [
     "ENTITY_TYPES",
     "DEFAULT_KIND_WEIGHTS",
     "DEFAULT_ENTITY_WEIGHTS",
+    "PREFIX_KINDS",
     "EDGE_COLUMNS",
     "infrastructure_edges",
     "entity_weights",
@@ -56,8 +57,15 @@ DEFAULT_KIND_WEIGHTS: dict[str, float] = {
 #: How much sharing each entity type says: a device is personal, a /24 is a neighbourhood.
 DEFAULT_ENTITY_WEIGHTS: dict[str, float] = {"ip": 1.0, "prefix": 0.25, "device": 2.0}
 
+#: Prefixes tie accounts only for these kinds: rotating addresses inside one
+#: hosting or VPN range is an operator's habit, while sharing a residential or
+#: mobile /24 only means living in the same neighbourhood.
+PREFIX_KINDS = frozenset({"hosting", "vpn", "tor", "proxy"})
+
 #: Columns of an account-to-infrastructure edge table.
-EDGE_COLUMNS = ("account_id", "entity_type", "entity", "requests", "lookups", "kind", "country", "asn")
+EDGE_COLUMNS = (
+    "account_id", "entity_type", "entity", "requests", "lookups", "kind", "country", "asn", "entity_accounts",
+)
 
 
 def infrastructure_edges(events: EventsLike, accounts: Collection[str] | None = None) -> pd.DataFrame:
@@ -74,8 +82,10 @@ def infrastructure_edges(events: EventsLike, accounts: Collection[str] | None = 
     -------
     DataFrame
         One row per (account, entity) with :data:`EDGE_COLUMNS`: requests and
-        lookups over it, and for IPs and prefixes the kind, country and ASN.
-        Device rows carry kind ``"device"``.
+        lookups over it, for IPs and prefixes the kind, country and ASN
+        (device rows carry kind ``"device"``), and ``entity_accounts``: how
+        many accounts use the entity in all the events, whatever ``accounts``
+        selects (that is what makes an entity rare or common).
 
     Examples
     --------
@@ -90,22 +100,28 @@ def infrastructure_edges(events: EventsLike, accounts: Collection[str] | None = 
     """
     source = as_events(events)
     frames = {}
-    where = "account_id IS NOT NULL"
+    focus = ""
     if accounts is not None:
         frames["focus"] = pd.DataFrame({"account_id": sorted(set(accounts))}, dtype=object)
-        where += " AND account_id IN (SELECT account_id FROM {focus})"
+        focus = "WHERE account_id IN (SELECT account_id FROM {focus})"
+    where = "account_id IS NOT NULL"
     sql = f"""
-        SELECT account_id, 'ip' AS entity_type, ip AS entity, count(*) AS requests,
-               count(phone_hash) AS lookups, coalesce(any_value(ip_kind), 'unknown') AS kind,
-               any_value(ip_country) AS country, any_value(ip_asn) AS asn
-        FROM {{events}} WHERE {where} AND ip IS NOT NULL GROUP BY account_id, ip
-        UNION ALL
-        SELECT account_id, 'prefix', ip_prefix, count(*), count(phone_hash),
-               coalesce(mode(ip_kind), 'unknown'), mode(ip_country), mode(ip_asn)
-        FROM {{events}} WHERE {where} AND ip_prefix IS NOT NULL GROUP BY account_id, ip_prefix
-        UNION ALL
-        SELECT account_id, 'device', device_id, count(*), count(phone_hash), 'device', NULL, NULL
-        FROM {{events}} WHERE {where} AND device_id IS NOT NULL GROUP BY account_id, device_id
+        WITH edges AS (
+            SELECT account_id, 'ip' AS entity_type, ip AS entity, count(*) AS requests,
+                   count(phone_hash) AS lookups, coalesce(any_value(ip_kind), 'unknown') AS kind,
+                   any_value(ip_country) AS country, any_value(ip_asn) AS asn
+            FROM {{events}} WHERE {where} AND ip IS NOT NULL GROUP BY account_id, ip
+            UNION ALL
+            SELECT account_id, 'prefix', ip_prefix, count(*), count(phone_hash),
+                   coalesce(mode(ip_kind), 'unknown'), mode(ip_country), mode(ip_asn)
+            FROM {{events}} WHERE {where} AND ip_prefix IS NOT NULL GROUP BY account_id, ip_prefix
+            UNION ALL
+            SELECT account_id, 'device', device_id, count(*), count(phone_hash), 'device', NULL, NULL
+            FROM {{events}} WHERE {where} AND device_id IS NOT NULL GROUP BY account_id, device_id
+        ), sized AS (
+            SELECT *, count(*) OVER (PARTITION BY entity_type, entity) AS entity_accounts FROM edges
+        )
+        SELECT * FROM sized {focus}
         ORDER BY entity_type, entity, account_id
     """
     edges = source.query(sql, **frames)
@@ -125,7 +141,8 @@ def entity_weights(
     Parameters
     ----------
     edges : DataFrame
-        Account-to-infrastructure edges (:data:`EDGE_COLUMNS`).
+        Account-to-infrastructure edges (:data:`EDGE_COLUMNS`); without an
+        ``entity_accounts`` column, the accounts present are counted.
     kind_weights : mapping, optional
         Weight of each IP kind; default :data:`DEFAULT_KIND_WEIGHTS`.
     entity_type_weights : mapping, optional
@@ -137,7 +154,8 @@ def entity_weights(
     -------
     DataFrame
         ``entity_type, entity, accounts, kind, weight`` for every entity with
-        at least two accounts.
+        at least two accounts; prefixes of kinds outside :data:`PREFIX_KINDS`
+        weigh 0.
 
     Examples
     --------
@@ -153,15 +171,25 @@ def entity_weights(
     type_weights = {**DEFAULT_ENTITY_WEIGHTS, **(entity_type_weights or {})}
     if max_accounts < 2:
         raise ValueError(f"max_accounts must be at least 2, not {max_accounts}")
-    grouped = (
-        edges.groupby(["entity_type", "entity"], sort=True)
-        .agg(accounts=("account_id", "nunique"), kind=("kind", "first"))
-        .reset_index()
-    )
+    if "entity_accounts" in edges.columns:
+        grouped = (
+            edges.groupby(["entity_type", "entity"], sort=True)
+            .agg(accounts=("entity_accounts", "max"), kind=("kind", "first"))
+            .reset_index()
+        )
+    else:
+        grouped = (
+            edges.groupby(["entity_type", "entity"], sort=True)
+            .agg(accounts=("account_id", "nunique"), kind=("kind", "first"))
+            .reset_index()
+        )
     grouped = grouped[grouped["accounts"] >= 2].copy()
-    kind_w = grouped["kind"].map(lambda k: kind_weights.get(k, 1.0))
-    type_w = grouped["entity_type"].map(lambda t: type_weights.get(t, 1.0))
-    grouped["weight"] = (type_w * kind_w / (grouped["accounts"] - 1)).where(grouped["accounts"] <= max_accounts, 0.0)
+    kind_w = grouped["kind"].map(lambda k: kind_weights.get(k, 1.0)).astype(float)
+    type_w = grouped["entity_type"].map(lambda t: type_weights.get(t, 1.0)).astype(float)
+    neighbourhood = (grouped["entity_type"] == "prefix") & ~grouped["kind"].isin(PREFIX_KINDS)
+    grouped["weight"] = (type_w * kind_w / (grouped["accounts"] - 1)).where(
+        (grouped["accounts"] <= max_accounts) & ~neighbourhood, 0.0
+    )
     return grouped.reset_index(drop=True)
 
 

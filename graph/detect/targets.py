@@ -16,17 +16,23 @@ without ever finding each other. This module measures both sides:
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 import pandas as pd
 
+from graph.detect.attribution import membership_frame
 from graph.detect.frames import EventsLike, as_events
 
-__all__ = ["target_ties", "reciprocity"]
+__all__ = ["target_ties", "reciprocity", "shared_target_share"]
 
 
 def target_ties(
-    events: EventsLike, *, max_lookers: int = 50, min_shared: int = 3, accounts: Collection[str] | None = None
+    events: EventsLike,
+    *,
+    max_lookers: int = 50,
+    min_shared: int = 3,
+    max_block_numbers: int = 20,
+    accounts: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """Pairs of accounts that looked up the same numbers.
 
@@ -38,6 +44,11 @@ def target_ties(
         or a customer hotline's number).
     min_shared : int
         Pairs sharing fewer numbers are left out.
+    max_block_numbers : int
+        Lookups inside a block where the account tried this many numbers or
+        more are enumeration, not a target list: two enumerators sweeping the
+        same block share numbers by construction, and
+        :func:`graph.detect.enumeration.sharding_ties` judges them instead.
     accounts : collection of str, optional
         Only pairs with at least one of these accounts.
 
@@ -45,8 +56,11 @@ def target_ties(
     -------
     DataFrame
         ``a, b`` (``a < b``), ``shared`` (numbers both looked up), ``weight``
-        (sum of their rarities) and ``mutual`` (True when one found the other
-        by its number), sorted by ``a, b``.
+        (sum of their rarities), ``overlap`` (the cosine of the two lists:
+        shared over the geometric mean of their sizes, near 1 for two
+        operators working one list, small for a friend who has a few of the
+        targets among many contacts) and ``mutual`` (True when one found the other by its
+        number), sorted by ``a, b``.
 
     Examples
     --------
@@ -64,9 +78,15 @@ def target_ties(
         focus = "AND (x.account_id IN (SELECT account_id FROM {focus}) OR y.account_id IN (SELECT account_id FROM {focus}))"
     ties = source.query(
         f"""
-        WITH looked AS (
-            SELECT DISTINCT account_id, phone_hash FROM {{events}}
-            WHERE account_id IS NOT NULL AND phone_hash IS NOT NULL
+        WITH per_block AS (
+            SELECT account_id, block_hash, count(DISTINCT phone_hash) AS numbers FROM {{events}}
+            WHERE account_id IS NOT NULL AND phone_hash IS NOT NULL GROUP BY 1, 2
+        ), looked AS (
+            SELECT DISTINCT e.account_id, e.phone_hash FROM {{events}} e
+            JOIN per_block p ON p.account_id = e.account_id AND p.block_hash IS NOT DISTINCT FROM e.block_hash
+            WHERE e.phone_hash IS NOT NULL AND p.numbers < {int(max_block_numbers)}
+        ), sizes AS (
+            SELECT account_id, count(*) AS numbers FROM looked GROUP BY 1
         ), rare AS (
             SELECT phone_hash, count(*) AS lookers FROM looked GROUP BY 1
             HAVING count(*) BETWEEN 2 AND {int(max_lookers)}
@@ -83,64 +103,123 @@ def target_ties(
             FROM {{events}}
             WHERE account_id IS NOT NULL AND matched_account_id IS NOT NULL AND account_id <> matched_account_id
         )
-        SELECT pairs.a, pairs.b, pairs.shared, pairs.weight, found.a IS NOT NULL AS mutual
+        SELECT pairs.a, pairs.b, pairs.shared, pairs.weight,
+               pairs.shared / sqrt(sa.numbers * sb.numbers) AS overlap, found.a IS NOT NULL AS mutual
         FROM pairs LEFT JOIN found ON pairs.a = found.a AND pairs.b = found.b
+        JOIN sizes sa ON sa.account_id = pairs.a JOIN sizes sb ON sb.account_id = pairs.b
         ORDER BY 1, 2
         """,
         **frames,
     )
     ties["shared"] = ties["shared"].astype(int)
     ties["weight"] = ties["weight"].astype(float).round(9)
+    ties["overlap"] = ties["overlap"].astype(float).round(9)
     ties["mutual"] = ties["mutual"].astype(bool)
-    return ties[["a", "b", "shared", "weight", "mutual"]]
+    return ties[["a", "b", "shared", "weight", "overlap", "mutual"]]
 
 
-def reciprocity(events: EventsLike, members: Collection[str]) -> dict:
-    """How much a group's lookups found the group itself.
+def reciprocity(events: EventsLike, clusters: Mapping[str, Collection[str]]) -> dict[str, dict]:
+    """How much each group's lookups found the group itself.
 
     Parameters
     ----------
     events : Events or DataFrame
-    members : collection of str
+    clusters : mapping of str to collection of str
+        Cluster key to member accounts.
 
     Returns
     -------
     dict
-        ``found_members``: members that another member's lookup matched;
-        ``share``: that over the group size; ``matched_accounts``: distinct
-        accounts the group's lookups matched; ``inside_share``: the share of
-        those that are members.
+        Cluster key to: ``found_members`` (members that another member's
+        lookup matched) and ``share`` (that over the group size).
 
     Examples
     --------
     >>> from graph.detect.frames import events_frame
     >>> rows = [{"ts": 0, "ip": "1.1.1.1", "account_id": "a", "phone_hash": "pb", "matched_account_id": "b"},
     ...         {"ts": 0, "ip": "1.1.1.1", "account_id": "b", "phone_hash": "pa", "matched_account_id": "a"}]
-    >>> reciprocity(events_frame(rows), ["a", "b"])["share"]
+    >>> reciprocity(events_frame(rows), {"c": ["a", "b"]})["c"]["share"]
     1.0
     """
-    members = sorted(set(members))
-    if not members:
-        return {"found_members": 0, "share": 0.0, "matched_accounts": 0, "inside_share": 0.0}
     source = as_events(events)
-    row = source.query(
+    members = membership_frame(clusters)
+    found = source.query(
         """
-        WITH mine AS (
-            SELECT DISTINCT account_id, matched_account_id FROM {events}
-            WHERE account_id IN (SELECT account_id FROM {members}) AND matched_account_id IS NOT NULL
-              AND account_id <> matched_account_id
-        )
-        SELECT count(DISTINCT matched_account_id)
-                   FILTER (WHERE matched_account_id IN (SELECT account_id FROM {members})) AS found,
-               count(DISTINCT matched_account_id) AS matched
-        FROM mine
+        SELECT m.cluster, count(DISTINCT e.matched_account_id) AS found
+        FROM {events} e JOIN {members} m USING (account_id)
+        JOIN {members} t ON t.account_id = e.matched_account_id AND t.cluster = m.cluster
+        WHERE e.matched_account_id <> e.account_id
+        GROUP BY 1
         """,
-        members=pd.DataFrame({"account_id": members}, dtype=object),
-    ).iloc[0]
-    found, matched = int(row["found"]), int(row["matched"])
-    return {
-        "found_members": found,
-        "share": found / len(members),
-        "matched_accounts": matched,
-        "inside_share": found / matched if matched else 0.0,
-    }
+        members=members,
+    ).set_index("cluster")["found"]
+    out = {}
+    for key, group in clusters.items():
+        n = int(found.get(key, 0))
+        size = len(set(group))
+        out[key] = {"found_members": n, "share": n / size if size else 0.0}
+    return out
+
+
+def shared_target_share(
+    events: EventsLike, clusters: Mapping[str, Collection[str]], *, max_block_numbers: int = 20
+) -> dict[str, dict]:
+    """For each cluster, how much of its members' looked-up numbers another member also looked up.
+
+    Lookups inside blocks an account enumerated are left out (see
+    :func:`target_ties`).
+
+    Returns
+    -------
+    dict
+        Cluster key to ``{"share": float, "members": {account: float}}``: the
+        share over all members' distinct (account, number) lookups, and each
+        member's own share (an operator working the list is near 1; a friend
+        of one of the targets, who has them among many contacts, is not).
+
+    Examples
+    --------
+    >>> from graph.detect.frames import events_frame
+    >>> rows = [{"ts": 0, "ip": "1.1.1.1", "account_id": acc, "phone_hash": f"t{i}", "block_hash": f"b{i}"}
+    ...         for acc in ("op1", "op2") for i in range(4)]
+    >>> rows.append({"ts": 0, "ip": "1.1.1.1", "account_id": "op1", "phone_hash": "own", "block_hash": "bx"})
+    >>> found = shared_target_share(events_frame(rows), {"c": ["op1", "op2"]})["c"]
+    >>> found["share"], found["members"]["op1"]
+    (0.8889, 0.8)
+    """
+    source = as_events(events)
+    shares = source.query(
+        f"""
+        WITH mine AS (
+            SELECT m.cluster, e.account_id, e.phone_hash, e.block_hash
+            FROM {{events}} e JOIN {{members}} m USING (account_id)
+            WHERE e.phone_hash IS NOT NULL
+        ), per_block AS (
+            SELECT cluster, account_id, block_hash, count(DISTINCT phone_hash) AS numbers FROM mine GROUP BY 1, 2, 3
+        ), looked AS (
+            SELECT DISTINCT mine.cluster, mine.account_id, mine.phone_hash FROM mine
+            JOIN per_block p ON p.cluster = mine.cluster AND p.account_id = mine.account_id
+             AND p.block_hash IS NOT DISTINCT FROM mine.block_hash
+            WHERE p.numbers < {int(max_block_numbers)}
+        ), lookers AS (
+            SELECT cluster, phone_hash, count(*) AS n FROM looked GROUP BY 1, 2
+        )
+        SELECT looked.cluster, looked.account_id, count(*) AS numbers,
+               sum(CASE WHEN lookers.n >= 2 THEN 1 ELSE 0 END) AS shared
+        FROM looked JOIN lookers USING (cluster, phone_hash)
+        GROUP BY 1, 2
+        """,
+        members=membership_frame(clusters),
+    )
+    out = {}
+    for key in clusters:
+        mine = shares[shares["cluster"] == key]
+        total = float(mine["numbers"].sum())
+        out[key] = {
+            "share": round(float(mine["shared"].sum()) / total, 4) if total else 0.0,
+            "members": {
+                a: round(float(s) / float(n), 4)
+                for a, s, n in zip(mine["account_id"], mine["shared"], mine["numbers"], strict=True)
+            },
+        }
+    return out

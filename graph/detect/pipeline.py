@@ -1,0 +1,647 @@
+"""From request events to scored, explained, attributed clusters: detection without I/O.
+
+:func:`find_networks` is the whole detection as one pure function of its
+inputs (events, account rows, infrastructure edges, labels and earlier runs'
+clusters); :mod:`graph.detect.run` reads those from a workspace and its
+store and saves the result. The steps:
+
+1. **Cheap statistics for everyone** (DuckDB over all events): lookups,
+   block coverage and hit ratio per account, standardized against the
+   population (:mod:`~graph.detect.enumeration`); sign-up bursts over all
+   accounts (:mod:`~graph.detect.behaviour`).
+2. **Seeds**: accounts with enumeration evidence, created in a burst, or
+   sharing a target list with someone they do not know. Everything costly
+   below only touches seeds and their neighbours, which is what keeps a
+   17-million-lookup case within minutes.
+3. **Ties** between seeds and anyone: shared rare infrastructure, sharded
+   blocks, shared targets, synchronized session onsets. Accounts tied
+   strongly enough to a seed become candidates; ties among all candidates
+   form the weighted coordination graph.
+4. **Communities** of that graph (Louvain with a seed by default).
+5. **Scores**: features per community, a logistic evidence sum with its
+   reasons (:mod:`~graph.detect.scoring`); weakly attached members of a
+   flagged cluster are pruned and judged alone; candidates outside any
+   community are judged alone (the lone enumerator).
+6. **Evidence, attribution and exposure** for every kept cluster, and
+   **stable ids** from earlier runs (:mod:`~graph.detect.identity`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from graph.detect import behaviour, enumeration, infrastructure, scoring, synchrony, targets
+from graph.detect.attribution import (
+    label_overlap,
+    membership_frame,
+    origin_mix,
+    utc_offset,
+    weekly_rhythm,
+)
+from graph.detect.clustering import METHODS, detect_communities
+from graph.detect.evidence import cluster_evidence
+from graph.detect.exposure import cluster_exposure
+from graph.detect.frames import EventsLike, as_events
+from graph.detect.identity import assign_cluster_ids
+
+__all__ = ["DetectionParams", "Cluster", "Detection", "find_networks", "coordination_graph"]
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass(frozen=True)
+class DetectionParams:
+    """Everything that changes what detection finds; stored with each run.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the community method.
+    method : str
+        Community method, one of :data:`graph.detect.clustering.METHODS`.
+    resolution : float
+        Modularity resolution (above 1: smaller communities).
+    keep_score : float
+        Clusters scoring below this are not kept in the run (the flag
+        threshold itself is fixed at 0.5: its meaning must not move).
+    seed_evidence : float
+        Enumeration evidence that makes an account a seed.
+    min_tie : float
+        Tie weight to a seed that makes an account a candidate.
+    max_entity_accounts : int
+        IPs, prefixes and devices shared by more accounts tie nobody.
+    max_lookers : int
+        Numbers looked up by more accounts tie nobody.
+    onset_gap_seconds, sync_bucket_seconds : int
+        Session onset gap and synchrony bucket width.
+    burst_window_hours : float
+        Sign-up burst window.
+    min_jaccard : float
+        Membership overlap for a cluster to keep an earlier run's id.
+    """
+
+    seed: int = 0
+    method: str = "louvain"
+    resolution: float = 1.0
+    keep_score: float = 0.2
+    seed_evidence: float = 1.0
+    min_tie: float = 0.05
+    max_entity_accounts: int = 2000
+    max_lookers: int = 50
+    onset_gap_seconds: int = 900
+    sync_bucket_seconds: int = 600
+    burst_window_hours: float = 2.0
+    min_jaccard: float = 0.3
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
+        if self.resolution <= 0:
+            raise ValueError(f"resolution must be positive, not {self.resolution}")
+        if not 0 <= self.keep_score <= scoring.FLAG_THRESHOLD:
+            raise ValueError(f"keep_score must be between 0 and {scoring.FLAG_THRESHOLD}, not {self.keep_score}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Cluster:
+    """One detected cluster: members, score, reasons and everything behind them."""
+
+    cluster_id: str
+    members: list[str]
+    score: float
+    kind: str
+    reasons: list[str]
+    features: dict
+    contributions: dict
+    member_scores: dict[str, float]
+    member_reasons: dict[str, list[str]]
+    evidence: dict = field(default_factory=dict)
+    attribution: dict = field(default_factory=dict)
+    exposure: dict = field(default_factory=dict)
+    top_ip_country: str | None = None
+    first_seen_ms: int | None = None
+    last_seen_ms: int | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.members)
+
+    @property
+    def flagged(self) -> bool:
+        return self.score >= scoring.FLAG_THRESHOLD
+
+
+@dataclass
+class Detection:
+    """What :func:`find_networks` found: kept clusters (highest score first) and run statistics."""
+
+    clusters: list[Cluster]
+    graph: nx.Graph
+    stats: dict
+    params: DetectionParams
+
+
+def _step(progress: Progress | None, name: str, done: float) -> None:
+    if progress is not None:
+        progress(name, done)
+
+
+def coordination_graph(
+    nodes: Collection[str],
+    infra: pd.DataFrame,
+    sharding: pd.DataFrame,
+    shared: pd.DataFrame,
+    sync: pd.DataFrame,
+) -> nx.Graph:
+    """The weighted account-to-account coordination graph from the four kinds of ties.
+
+    Parameters
+    ----------
+    nodes : collection of str
+        Accounts to include (ties to others are dropped).
+    infra : DataFrame
+        From :func:`graph.detect.infrastructure.infrastructure_ties`.
+    sharding : DataFrame
+        From :func:`graph.detect.enumeration.sharding_ties`.
+    shared : DataFrame
+        From :func:`graph.detect.targets.target_ties`.
+    sync : DataFrame
+        From :func:`graph.detect.synchrony.synchrony_ties`.
+
+    Returns
+    -------
+    networkx.Graph
+        Edge attribute ``weight`` is the sum of the tie weights; ``infra``,
+        ``sharding``, ``targets`` and ``sync`` keep each part.
+
+    Notes
+    -----
+    Infrastructure, shared-block and shared-target weights are all
+    resource-allocation sums (each shared entity gives its accounts a fixed
+    budget), and each is saturated as ``1 - exp(-w)``: one dense network
+    sharing hundreds of proxy exits must not outweigh every other tie in the
+    graph, or modularity would merge everything else. A sharding tie counts
+    only as far as the two accounts avoid each other's numbers where chance
+    would make them collide (``complementarity``, scaled by how many
+    collisions chance predicts), so independent enumerators of the same
+    blocks stay apart. Shared targets count in proportion to how much of the
+    smaller list the pair shares (a friend shares a few contacts, an operator
+    works through the same list) and less between mutual contacts. Synchrony
+    counts only for pairs in lockstep (Jaccard at least 0.2), because
+    overlapping office hours make weaker synchrony common between unrelated
+    operations.
+    """
+    keep = set(nodes)
+    weights: dict[tuple[str, str], dict[str, float]] = {}
+
+    def add(frame: pd.DataFrame, part: str, values: np.ndarray) -> None:
+        for a, b, w in zip(frame["a"], frame["b"], values, strict=True):
+            if w > 0 and a in keep and b in keep:
+                weights.setdefault((a, b), {})[part] = float(w)
+
+    def saturate(values: pd.Series) -> np.ndarray:
+        return 1.0 - np.exp(-values.to_numpy(dtype=float))
+
+    if not infra.empty:
+        add(infra, "infra", saturate(infra["ip"] + infra["prefix"] + infra["device"]))
+    if not sharding.empty:
+        strength = sharding["complementarity"] * (sharding["expected_overlap"] / 5.0).clip(upper=1.0)
+        add(sharding, "sharding", saturate(sharding["weight"] * strength))
+    if not shared.empty:
+        add(shared, "targets", saturate(shared["weight"] * shared["overlap"] * np.where(shared["mutual"], 0.3, 1.0)))
+    if not sync.empty:
+        add(sync, "sync", (0.5 * sync["jaccard"] * (sync["jaccard"] >= 0.2)).to_numpy())
+    G = nx.Graph()
+    G.add_nodes_from(sorted(keep))
+    for (a, b), parts in sorted(weights.items()):
+        G.add_edge(a, b, weight=round(sum(parts.values()), 9), **{k: round(v, 9) for k, v in parts.items()})
+    return G
+
+
+def _tie_table(infra, sharding, shared, sync) -> pd.DataFrame:
+    """Combined tie weight per pair, for candidate expansion."""
+    G = coordination_graph(
+        set(infra["a"]) | set(infra["b"]) | set(sharding["a"]) | set(sharding["b"])
+        | set(shared["a"]) | set(shared["b"]) | set(sync["a"]) | set(sync["b"]),
+        infra, sharding, shared, sync,
+    )
+    return pd.DataFrame([(a, b, w) for a, b, w in G.edges(data="weight")], columns=["a", "b", "weight"])
+
+
+def _epoch_ms(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.astype("datetime64[ms, UTC]").astype("int64").where(values.notna())
+    return pd.to_numeric(values, errors="coerce")
+
+
+def find_networks(
+    events: EventsLike,
+    *,
+    accounts: pd.DataFrame | None = None,
+    edges: pd.DataFrame | None = None,
+    labels: Sequence[Mapping] = (),
+    history: Sequence[Mapping[str, Collection[str]]] = (),
+    params: DetectionParams | None = None,
+    progress: Progress | None = None,
+) -> Detection:
+    """Find coordinated abuse networks (and lone abusers) in request events.
+
+    Parameters
+    ----------
+    events : Events or DataFrame
+        Request events with the warehouse's columns.
+    accounts : DataFrame, optional
+        Account rows with ``account_id``, ``created_at`` (datetime or epoch
+        ms) and optionally ``followers``; enables sign-up burst evidence.
+    edges : DataFrame, optional
+        Account-to-infrastructure edges (:data:`graph.detect.infrastructure.EDGE_COLUMNS`),
+        e.g. projected from the graph store; computed from ``events`` when absent.
+    labels : sequence of mappings
+        Prior and analyst labels (``entity``, ``entity_id``, ``value``, ``actor``, ``kind``).
+    history : sequence of mappings
+        Earlier runs' clusters (id to members), newest first, for stable ids.
+    params : DetectionParams, optional
+    progress : callable, optional
+        Called as ``progress(step_name, fraction_done)``.
+
+    Returns
+    -------
+    Detection
+        Clusters scoring at least ``params.keep_score``, highest first; each
+        account in at most one.
+
+    Examples
+    --------
+    >>> from graph.detect.frames import events_frame
+    >>> rows = [{"ts": i * 2000, "ip": "5.1.1.1", "ip_kind": "hosting", "account_id": "enum",
+    ...          "phone_hash": f"p{i}", "block_hash": f"b{i // 1000}", "block_ordinal": i % 1000}
+    ...         for i in range(3000)]
+    >>> rows += [{"ts": i * 60_000, "ip": f"7.1.{i}.1", "account_id": f"user{i}", "phone_hash": f"q{i}{j}",
+    ...           "block_hash": f"c{i}{j}", "block_ordinal": 5, "matched_account_id": f"m{i}{j}" if j % 2 else None}
+    ...          for i in range(60) for j in range(25)]
+    >>> found = find_networks(events_frame(rows))
+    >>> [(c.members, c.kind, c.flagged) for c in found.clusters]
+    [(['enum'], 'lone enumerator', True)]
+    """
+    params = params or DetectionParams()
+    source = as_events(events)
+    _step(progress, "account statistics", 0.0)
+    stats = enumeration.lookup_stats(source)
+    stats = stats.join(enumeration.enumeration_evidence(stats))
+    callers = set(stats.index)
+    population_hit = float(np.nanmedian(stats.loc[stats["phones"] > 0, "hit_ratio"])) if (stats["phones"] > 0).any() else 0.0
+
+    created = pd.Series(dtype="float64")
+    if accounts is not None and "created_at" in accounts.columns and not accounts.empty:
+        created = pd.Series(_epoch_ms(accounts["created_at"]).to_numpy(), index=accounts["account_id"].to_numpy())
+        created = created.dropna()
+    bursts = behaviour.burst_accounts(created, window_hours=params.burst_window_hours) & callers if len(created) else set()
+
+    _step(progress, "shared targets", 0.1)
+    all_targets = targets.target_ties(source, max_lookers=params.max_lookers)
+    listy = all_targets[(~all_targets["mutual"]) & (all_targets["shared"] >= 10)]
+    seeds = set(stats.index[stats["evidence"] >= params.seed_evidence]) | bursts
+    seeds |= set(listy["a"]) | set(listy["b"])
+
+    _step(progress, "block coverage", 0.2)
+    coverage = enumeration.block_coverage(source, stats.index[stats["phones"] >= 20], min_numbers=20)
+    sharding = enumeration.sharding_ties(coverage, min_numbers=20)
+
+    _step(progress, "shared infrastructure", 0.3)
+    seed_edges = infrastructure.infrastructure_edges(source, seeds) if edges is None else edges
+    infra_seed = infrastructure.infrastructure_ties(
+        edges if edges is not None else seed_edges, focus=seeds, max_accounts=params.max_entity_accounts
+    )
+    onsets_seed = synchrony.activity_onsets(source, seeds, gap_seconds=params.onset_gap_seconds)
+    sync_seed = synchrony.synchrony_ties(onsets_seed, bucket_seconds=params.sync_bucket_seconds, min_shared=3)
+
+    def touching(frame: pd.DataFrame, group: set) -> pd.DataFrame:
+        return frame[frame["a"].isin(group) | frame["b"].isin(group)]
+
+    ties = _tie_table(infra_seed, touching(sharding, seeds), touching(all_targets, seeds), sync_seed)
+    strong = ties[ties["weight"] >= params.min_tie]
+    candidates = set(seeds) | set(strong["a"]) | set(strong["b"])
+    candidates &= callers
+
+    _step(progress, "coordination graph", 0.45)
+    cand_edges = (
+        infrastructure.infrastructure_edges(source, candidates)
+        if edges is None
+        else edges[edges["account_id"].isin(candidates)]
+    )
+    infra = infrastructure.infrastructure_ties(
+        edges if edges is not None else cand_edges, focus=candidates, max_accounts=params.max_entity_accounts
+    )
+    onsets = synchrony.activity_onsets(source, candidates, gap_seconds=params.onset_gap_seconds)
+    sync = synchrony.synchrony_ties(onsets, bucket_seconds=params.sync_bucket_seconds, min_shared=3)
+    G = coordination_graph(candidates, infra, sharding, all_targets, sync)
+
+    _step(progress, "communities", 0.55)
+    communities = detect_communities(G, params.method, resolution=params.resolution, seed=params.seed)
+    groups = [sorted(c) for c in communities if len(c) >= 2 or stats.loc[next(iter(c)), "evidence"] > 0]
+
+    _step(progress, "scoring", 0.65)
+    context = _Context(
+        source=source, stats=stats, G=G, edges=cand_edges, coverage=coverage, sharding=sharding,
+        onsets=onsets, sync=sync, created=created, labels=labels, population_hit=population_hit,
+        params=params,
+    )
+    scored = context.score_groups(groups)
+    # prune weakly attached members of flagged clusters; judge them alone
+    final: list[tuple[list[str], float, dict, dict]] = []
+    pruned: list[list[str]] = []
+    for members, score, features, parts in scored:
+        if score >= params.keep_score and len(members) > 1:
+            weak = context.weak_members(members, features, parts)
+            if weak and len(weak) < len(members):
+                members = [m for m in members if m not in weak]
+                pruned.extend([m] for m in weak)
+                (members, score, features, parts), = context.score_groups([members])
+        final.append((members, score, features, parts))
+    final.extend(context.score_groups(pruned))
+    kept = [row for row in final if row[1] >= params.keep_score]
+    kept.sort(key=lambda r: (-r[1], -len(r[0]), r[0][0]))
+
+    _step(progress, "evidence and attribution", 0.8)
+    ids = assign_cluster_ids([set(r[0]) for r in kept], history, min_jaccard=params.min_jaccard)
+    clusters = context.describe(kept, ids)
+    stats_out = {
+        "events": int(len(source)),
+        "callers": len(callers),
+        "seeds": len(seeds),
+        "candidates": len(candidates),
+        "graph_nodes": G.number_of_nodes(),
+        "graph_edges": G.number_of_edges(),
+        "communities": len(groups),
+        "clusters_kept": len(clusters),
+        "clusters_flagged": sum(1 for c in clusters if c.flagged),
+        "accounts_flagged": sum(c.size for c in clusters if c.flagged),
+    }
+    _step(progress, "done", 1.0)
+    return Detection(clusters=clusters, graph=G, stats=stats_out, params=params)
+
+
+@dataclass
+class _Context:
+    """What scoring and describing clusters need, computed once per run."""
+
+    source: object
+    stats: pd.DataFrame
+    G: nx.Graph
+    edges: pd.DataFrame
+    coverage: pd.DataFrame
+    sharding: pd.DataFrame
+    onsets: pd.DataFrame
+    sync: pd.DataFrame
+    created: pd.Series
+    labels: Sequence[Mapping]
+    population_hit: float
+    params: DetectionParams
+    _builds: pd.Series | None = None
+    _benign: set | None = None
+
+    # -- features -----------------------------------------------------------
+    def belonging(self, account: str, members: Collection[str]) -> float:
+        """Share of the account's tie weight that lies inside ``members``."""
+        if account not in self.G:
+            return 0.0
+        inside = set(members)
+        total = within = 0.0
+        for other, data in self.G[account].items():
+            total += data["weight"]
+            if other in inside:
+                within += data["weight"]
+        return within / total if total else (1.0 if len(inside) == 1 else 0.0)
+
+    def weak_members(self, members: list[str], features: dict, parts: dict) -> list[str]:
+        """Members that do not share what makes the cluster suspicious.
+
+        A flagged cluster is judged on its strongest evidence; a member that
+        lacks it (a friend of one of the targets among list-working operators,
+        a neighbour among enumerators) and is only loosely tied is pruned and
+        judged on its own.
+        """
+        top = max(sorted(parts), key=lambda k: parts[k]) if parts else None
+        weak = []
+        for m in members:
+            own = float(self.stats.loc[m, "evidence"])
+            if top in ("enumerated_blocks", "enumeration_evidence", "sharding"):
+                lacks = own < self.params.seed_evidence
+            elif top == "shared_targets":
+                lacks = features.get("_member_shared", {}).get(m, 0.0) < 0.6
+            else:
+                lacks = own < self.params.seed_evidence and self.belonging(m, members) < 0.5
+            if lacks:
+                weak.append(m)
+        return weak
+
+    def builds(self) -> pd.Series:
+        if self._builds is None:
+            self._builds = behaviour.client_builds(self.source)
+        return self._builds
+
+    def benign_entities(self) -> set:
+        if self._benign is None:
+            self._benign = {
+                (row.get("entity"), row.get("entity_id", row.get("id")))
+                for row in self.labels
+                if (row.get("value") or row.get("label")) == "benign" and row.get("kind") in (None, "label")
+            }
+        return self._benign
+
+    def score_groups(self, groups: list[list[str]]) -> list[tuple[list[str], float, dict, dict]]:
+        if not groups:
+            return []
+        keys = {str(i): members for i, members in enumerate(groups)}
+        block_union = self._block_union(keys)
+        mix = origin_mix(self.source, keys)
+        recip = targets.reciprocity(self.source, keys)
+        shared = targets.shared_target_share(self.source, keys)
+        out = []
+        for key, members in keys.items():
+            features = self._features(members, block_union.get(key), mix[key], recip[key], shared[key]["share"])
+            features["_member_shared"] = shared[key]["members"]
+            score, parts = scoring.cluster_score(features)
+            out.append((members, score, features, parts))
+        return out
+
+    def _block_union(self, keys: Mapping[str, list[str]]) -> dict[str, pd.DataFrame]:
+        union = self.source.query(
+            """
+            SELECT m.cluster, e.block_hash, count(DISTINCT e.block_ordinal) AS numbers
+            FROM {events} e JOIN {members} m USING (account_id)
+            WHERE e.phone_hash IS NOT NULL AND e.block_hash IS NOT NULL
+            GROUP BY 1, 2
+            """,
+            members=membership_frame(keys),
+        )
+        return {key: frame for key, frame in union.groupby("cluster", sort=False)}
+
+    def _features(self, members, union, mix, recip, shared_share) -> dict:
+        stats = self.stats.loc[members]
+        size = len(members)
+        phones = float(stats["phones"].sum())
+        f: dict[str, float | str | None] = {"size": size}
+        # enumerated blocks: the cluster as a whole tried at least a tenth of them
+        if union is not None and phones > 0:
+            dense = union[union["numbers"] >= 100]
+            total = float(union["numbers"].sum())
+            f["enumerated_share"] = float(dense["numbers"].sum()) / total if total else 0.0
+            f["enumerated_blocks"] = int(len(dense))
+            f["enumerated_fill"] = float(dense["numbers"].mean() / enumeration.BLOCK_SIZE) if len(dense) else 0.0
+        weights = stats["phones"].clip(lower=1.0)
+        f["enumeration_evidence"] = float(np.average(stats["evidence"], weights=weights))
+        f["numbers_per_block"] = float(stats["phones"].sum() / max(stats["blocks"].sum(), 1))
+        matched = float(stats["matched"].sum())
+        f["hit_ratio"] = matched / phones if phones else 0.0
+        f["population_hit_ratio"] = self.population_hit
+        f["lookups"] = float(stats["lookups"].sum())
+        f["requests"] = float(stats["requests"].sum())
+        # sharding: pairs of members that split blocks with far less overlap than chance
+        if size > 1 and not self.sharding.empty:
+            inside = self.sharding[self.sharding["a"].isin(members) & self.sharding["b"].isin(members)]
+            real = inside[(inside["expected_overlap"] >= 5) & (inside["complementarity"] >= 0.8)]
+            sharded_members = set(real["a"]) | set(real["b"])
+            f["sharding"] = len(sharded_members) / size
+            f["sharded_pairs"] = int(len(real))
+            expected = float(real["expected_overlap"].sum())
+            f["shard_overlap_ratio"] = float(real["overlap"].sum()) / expected if expected else 0.0
+        f["shared_target_share"] = shared_share
+        f["reciprocity"] = recip["share"]
+        # sign-up burst and client monoculture against everyone
+        if len(self.created) and size >= 3:
+            member_created = self.created.reindex(members).dropna()
+            burst = behaviour.creation_burst(member_created, self.created, window_hours=self.params.burst_window_hours)
+            f["burst_members"] = burst["members"]
+            f["burst_share"] = burst["members"] / size
+            f["burst_log10_p"] = burst["log10_p"]
+            f["burst_expected"] = burst["expected"]
+            f["burst_window_hours"] = self.params.burst_window_hours
+        if size >= 3:
+            builds = self.builds()
+            mono = behaviour.monoculture(builds.reindex(members), builds.drop(index=members, errors="ignore"))
+            f["client_build"] = mono["value"]
+            f["client_share"] = mono["share"]
+            f["client_population_share"] = mono["population_share"]
+            f["client_log10_p"] = mono["log10_p"] if mono["share"] >= 0.6 else 0.0
+        f["hosting_share"] = mix["hosting_share"]
+        f["top_ip_country"] = mix["top_country"]
+        # infrastructure used by members and (almost) nobody else
+        if size > 1:
+            mine = self.edges[self.edges["account_id"].isin(members) & self.edges["entity_type"].isin(["ip", "device"])]
+            per_entity = mine.groupby(["entity_type", "entity"]).agg(
+                members=("account_id", "nunique"), outside=("entity_accounts", "max"), requests=("requests", "sum")
+            )
+            exclusive = per_entity[(per_entity["members"] >= 2) & (per_entity["members"] >= 0.8 * per_entity["outside"])]
+            ip_requests = float(mine.loc[mine["entity_type"] == "ip", "requests"].sum())
+            excl_ip = exclusive.loc[exclusive.index.get_level_values(0) == "ip", "requests"].sum()
+            f["exclusive_share"] = float(excl_ip) / ip_requests if ip_requests else 0.0
+            if "device" in exclusive.index.get_level_values(0):
+                dev_requests = float(mine.loc[mine["entity_type"] == "device", "requests"].sum())
+                excl_dev = exclusive.loc[exclusive.index.get_level_values(0) == "device", "requests"].sum()
+                f["exclusive_share"] = max(f["exclusive_share"], float(excl_dev) / dev_requests if dev_requests else 0.0)
+            f["exclusive_entities"] = int(len(exclusive))
+            inside = self.sync[self.sync["a"].isin(members) & self.sync["b"].isin(members) & (self.sync["jaccard"] >= 0.1)]
+            f["synchrony"] = len(set(inside["a"]) | set(inside["b"])) / size
+            f["synchronized_windows"] = int(inside["shared"].max()) if len(inside) else 0
+        if size >= 3:
+            f["synchronized_days"] = self._synchronized_days(members)
+        # prior benign labels on members or the addresses they use
+        benign = self.benign_entities()
+        if benign:
+            used = self.edges[self.edges["account_id"].isin(members) & self.edges["entity_type"].isin(["ip", "device"])]
+            flagged = {a for a in members if ("account", a) in benign}
+            flagged |= {a for a, t, e in zip(used["account_id"], used["entity_type"], used["entity"], strict=True) if (t, e) in benign}
+            f["benign_label_share"] = len(flagged) / size
+        return {k: (round(v, 6) if isinstance(v, float) and math.isfinite(v) else v) for k, v in f.items()}
+
+    def _synchronized_days(self, members: list[str]) -> int:
+        """Days on which at least three members (and a third of them) started one endpoint in one window.
+
+        The window is three synchrony buckets wide: a group told to work "at
+        ten" starts within a quarter of an hour of ten, not within a minute.
+        """
+        mine = self.onsets[self.onsets["account_id"].isin(members)]
+        if mine.empty:
+            return 0
+        bucket_ms = self.params.sync_bucket_seconds * 3000
+        need = max(3, math.ceil(len(members) / 3))
+        days = set()
+        for grid in (0, bucket_ms // 2):
+            buckets = (mine["ts_ms"] + grid) // bucket_ms
+            counts = mine.assign(bucket=buckets).groupby(["endpoint", "bucket"])["account_id"].nunique()
+            days.update(int(b * bucket_ms // 86_400_000) for (_, b) in counts[counts >= need].index)
+        return len(days)
+
+    # -- description ----------------------------------------------------------
+    def describe(self, kept, ids: list[str]) -> list[Cluster]:
+        if not kept:
+            return []
+        keys = {cid: row[0] for cid, row in zip(ids, kept, strict=True)}
+        mix = origin_mix(self.source, keys)
+        exposure = cluster_exposure(self.source, keys)
+        histograms = behaviour.weekly_histograms(self.source, set().union(*keys.values()))
+        evidence = cluster_evidence(
+            self.source, keys, edges=self.edges, onsets=self.onsets, sharding=self.sharding,
+            bucket_seconds=self.params.sync_bucket_seconds,
+        )
+        clusters = []
+        for cid, (members, score, features, parts) in zip(ids, kept, strict=True):
+            features = {k: v for k, v in features.items() if not k.startswith("_")}
+            week = sum((histograms[m] for m in members if m in histograms), np.zeros(behaviour.HALF_HOURS_PER_WEEK))
+            clock = utc_offset(week)
+            rhythm = weekly_rhythm(week, clock["offset_hours"])
+            attribution = {
+                "countries": mix[cid]["countries"],
+                "asns": mix[cid]["asns"],
+                "ip_kinds": mix[cid]["kinds"],
+                "hosting_share": mix[cid]["hosting_share"],
+                "utc_offset": clock,
+                "weekly_rhythm": rhythm,
+                "labels": label_overlap(members, self.edges, self.labels),
+            }
+            member_scores, member_reasons = {}, {}
+            for m in members:
+                belong = self.belonging(m, members) if len(members) > 1 else 1.0
+                own = float(self.stats.loc[m, "evidence"])
+                member_scores[m] = scoring.member_score(score, belong, own)
+                why = []
+                if len(members) > 1:
+                    why.append(f"{belong:.0%} of its coordination ties are inside the cluster")
+                if own > 0:
+                    row = self.stats.loc[m]
+                    why.append(
+                        f"own lookups: {int(row['phones'])} numbers, {row['numbers_per_block']:.0f} per block, "
+                        f"{row['hit_ratio']:.1%} matched"
+                    )
+                member_reasons[m] = why
+            stats = self.stats.loc[members]
+            clusters.append(
+                Cluster(
+                    cluster_id=cid,
+                    members=sorted(members, key=lambda m: (-member_scores[m], m)),
+                    score=score,
+                    kind=scoring.cluster_kind(features, parts),
+                    reasons=scoring.reasons(features, parts),
+                    features=features,
+                    contributions=parts,
+                    member_scores=member_scores,
+                    member_reasons=member_reasons,
+                    evidence={**evidence[cid], "statistics": features, "contributions": parts},
+                    attribution=attribution,
+                    exposure=exposure[cid],
+                    top_ip_country=mix[cid]["top_country"],
+                    first_seen_ms=int(stats["first_ms"].min()),
+                    last_seen_ms=int(stats["last_ms"].max()),
+                )
+            )
+        return clusters
