@@ -38,6 +38,7 @@ EVENT_COLUMNS: dict[str, str] = {
     "user_agent_family": "VARCHAR",
     "app_version": "VARCHAR",
     "os_family": "VARCHAR",
+    "device_family": "VARCHAR",  # hardware family from the user agent (Device nodes carry it)
     "status": "SMALLINT",
     "phone_hash": "VARCHAR",
     "block_hash": "VARCHAR",

@@ -1,0 +1,208 @@
+"""The graph as aggregates of the event table, written as SQL.
+
+Every request edge of the schema (``USED_IP``, ``USED_DEVICE``,
+``LOOKED_UP``, ``MATCHED``, ``DEVICE_ON_IP``) is a ``GROUP BY`` of the
+``events`` table on its two endpoint columns, with the count and first/last
+timestamp (and, for lookups, how many matched). Node properties are
+aggregates too: a device's latest user agent, an address's enrichment, a
+number's pseudonymized facts. Because they are plain SQL over one columnar
+table (:func:`edge_sql`, :func:`node_sql`), a distributed engine (Spark SQL,
+DuckDB on a bigger box, dask-sql) can run the same statements unchanged.
+
+Incremental: only what the batches being synced touched is recomputed, but
+always from the *whole* event table, and written with replace semantics
+(``GraphStore.upsert_edges`` sets properties). So a later batch of logs
+moves counts and last-seen forward correctly, and syncing the same batch
+twice (a resumed run) writes the same values again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import pyarrow as pa
+
+from graph.schema import (
+    ACCOUNT,
+    DEVICE,
+    DEVICE_ON_IP,
+    IP,
+    LOOKED_UP,
+    MATCHED,
+    PHONE,
+    USED_DEVICE,
+    USED_IP,
+)
+from graph.store.base import GraphStore
+from graph.warehouse import EVENTS_TABLE
+
+__all__ = ["EDGES", "edge_sql", "node_sql", "sync_graph"]
+
+#: relationship type -> (source column, target column) of the event table
+EDGES: dict[str, tuple[str, str]] = {
+    USED_IP: ("account_id", "ip"),
+    USED_DEVICE: ("account_id", "device_id"),
+    LOOKED_UP: ("account_id", "phone_hash"),
+    MATCHED: ("phone_hash", "matched_account_id"),
+    DEVICE_ON_IP: ("device_id", "ip"),
+}
+
+# The touched scope: the event rows of the batches being synced.
+_TOUCHED = f"(SELECT * FROM {EVENTS_TABLE} WHERE list_contains($batches, batch_id))"
+
+
+def edge_sql(rel_type: str, incremental: bool) -> str:
+    """SQL aggregating one relationship type from the events (``$batches`` bound when incremental).
+
+    Parameters
+    ----------
+    rel_type : str
+        A key of :data:`EDGES`.
+    incremental : bool
+        Only the (src, dst) pairs that appear in the batches ``$batches``,
+        each aggregated over all of its events. Otherwise every pair.
+    """
+    src, dst = EDGES[rel_type]
+    extra = ", count(e.matched_account_id) AS matched_count" if rel_type == LOOKED_UP else ""
+    scope = ""
+    if incremental:
+        scope = (f"SEMI JOIN (SELECT DISTINCT {src}, {dst} FROM {_TOUCHED}) t "
+                 f"ON e.{src} = t.{src} AND e.{dst} = t.{dst} ")
+    return (
+        f"SELECT e.{src} AS src, e.{dst} AS dst, count(*) AS count, min(e.ts) AS first_seen, "
+        f"max(e.ts) AS last_seen{extra} FROM {EVENTS_TABLE} e {scope}"
+        f"WHERE e.{src} IS NOT NULL AND e.{dst} IS NOT NULL GROUP BY e.{src}, e.{dst}"
+    )
+
+
+def node_sql(label: str, incremental: bool, ip_lookup: str = "ip_lookup",
+             dirty_ips: str = "ingest_dirty_ips") -> str:
+    """SQL computing the properties of one node label from the events.
+
+    ``IPAddress``: the offline/``ip_intel`` enrichment, overridden by the
+    country and ASN the requests themselves carried (the most common one;
+    ``country_source`` says ``input`` then). ``Device``: its latest user
+    agent. ``Phone``: its pseudonymized facts (never the number).
+    """
+    if label == IP:
+        scope = f"SELECT DISTINCT ip FROM {_TOUCHED if incremental else EVENTS_TABLE} WHERE ip IS NOT NULL"
+        if incremental:
+            scope += f" UNION SELECT ip FROM {dirty_ips} WHERE list_contains($batches, batch_id)"
+        return (
+            "WITH scope AS (" + scope + "), "
+            f"seen AS (SELECT ip, mode(ip_country) AS country, mode(ip_asn) AS asn FROM {EVENTS_TABLE} "
+            "SEMI JOIN scope USING (ip) GROUP BY ip), "
+            f"enriched AS (SELECT value AS ip, arg_min(raw, raw) AS raw FROM {ip_lookup} "
+            "WHERE value IS NOT NULL GROUP BY value) "
+            "SELECT s.ip, l.version::BIGINT AS version, l.prefix, "
+            "coalesce(seen.country, l.country) AS country, "
+            "CASE WHEN seen.country IS NOT NULL AND seen.country IS DISTINCT FROM l.country "
+            "THEN 'input' ELSE l.country_source END AS country_source, "
+            "coalesce(seen.asn, l.asn) AS asn, "
+            "CASE WHEN seen.asn IS NOT NULL AND seen.asn IS DISTINCT FROM l.asn THEN NULL "
+            "ELSE l.as_org END AS as_org, l.kind, l.kind_source "
+            f"FROM scope s JOIN enriched en ON en.ip = s.ip JOIN {ip_lookup} l ON l.raw = en.raw "
+            "LEFT JOIN seen ON seen.ip = s.ip"
+        )
+    source = _TOUCHED if incremental else EVENTS_TABLE
+    if label == DEVICE:
+        scope = (f"SEMI JOIN (SELECT DISTINCT device_id FROM {_TOUCHED}) t USING (device_id) "
+                 if incremental else "")
+        return (
+            "SELECT device_id, arg_max(user_agent_family, ts) AS user_agent_family, "
+            "arg_max(app_version, ts) AS app_version, arg_max(os_family, ts) AS os_family, "
+            f"arg_max(device_family, ts) AS device_family FROM {EVENTS_TABLE} {scope}"
+            "WHERE device_id IS NOT NULL GROUP BY device_id"
+        )
+    if label == PHONE:
+        return (
+            "SELECT phone_hash, any_value(block_hash) AS block_hash, "
+            "any_value(block_ordinal)::BIGINT AS block_ordinal, "
+            "any_value(phone_calling_code)::BIGINT AS calling_code, any_value(phone_region) AS region, "
+            f"any_value(phone_type) AS number_type FROM {source} "
+            "WHERE phone_hash IS NOT NULL GROUP BY phone_hash"
+        )
+    raise ValueError(f"no event aggregate for node label {label!r}; known: {IP}, {DEVICE}, {PHONE}")
+
+
+def _write(cur, store: GraphStore, sql: str, params: dict, write, batch_rows: int) -> int:
+    written = 0
+    reader = cur.sql(sql, params=params).to_arrow_reader(batch_rows)
+    for batch in reader:
+        if batch.num_rows:
+            written += write(pa.Table.from_batches([batch]))
+    return written
+
+
+def sync_graph(cur, store: GraphStore, batch_ids: Sequence[str], *, batch_rows: int | None = None) -> dict[str, int]:
+    """Bring the graph store up to date with the events and reference rows of ``batch_ids``.
+
+    Parameters
+    ----------
+    cur : DuckDB cursor
+        On the workspace database (events, ``input_accounts``,
+        ``input_labels``, ``ip_lookup``).
+    store : GraphStore
+        Embedded or Neo4j.
+    batch_ids : sequence of str
+        Loaded batches not yet synced.
+    batch_rows : int, optional
+        Rows a store call; default 1,000,000 embedded (each call is one
+        columnar merge) and 20,000 on Neo4j (each call is one transaction).
+
+    Returns
+    -------
+    dict
+        Rows written per node label and relationship type, plus ``labels``.
+    """
+    ids = list(batch_ids)
+    size = batch_rows or (1_000_000 if store.backend == "embedded" else 20_000)
+    params = {"batches": ids}
+    older = cur.execute(
+        f"SELECT count(*) FROM {EVENTS_TABLE} WHERE NOT list_contains($batches, batch_id)", params
+    ).fetchone()[0]
+    incremental = older > 0
+    counts: dict[str, int] = {}
+
+    accounts = cur.execute(
+        "SELECT a.account_id, a.created_at, a.handle, a.phone_country, a.discoverable_by_phone, "
+        "a.status, a.signup_ip, a.signup_device_id, a.lang, a.followers, a.extra "
+        "FROM input_accounts a JOIN ingest_batches b USING (batch_id) "
+        "WHERE list_contains($batches, a.batch_id) ORDER BY b.loaded_at, a.pos", params,
+    ).fetchall()
+    names = ("account_id", "created_at", "handle", "phone_country", "discoverable_by_phone", "status",
+             "signup_ip", "signup_device_id", "lang", "followers", "extra")
+    written = 0
+    for start in range(0, len(accounts), size):
+        rows = [dict(zip(names, row, strict=True)) for row in accounts[start:start + size]]
+        for row in rows:
+            row["extra"] = json.loads(row["extra"]) if row["extra"] else None
+        written += store.upsert_nodes(ACCOUNT, rows)
+    counts[ACCOUNT] = written
+
+    for label in (IP, DEVICE, PHONE):
+        sql = node_sql(label, incremental)
+        counts[label] = _write(cur, store, sql, params if incremental else {},
+                               lambda t, label=label: store.upsert_nodes(label, t), size)
+    for rel_type in EDGES:
+        sql = edge_sql(rel_type, incremental)
+        counts[rel_type] = _write(cur, store, sql, params if incremental else {},
+                                  lambda t, rel_type=rel_type: store.upsert_edges(rel_type, t), size)
+
+    labels = cur.execute(
+        "SELECT label_id, entity, entity_id, kind, value, actor, source, note "
+        "FROM input_labels l JOIN ingest_batches b USING (batch_id) "
+        "WHERE list_contains($batches, l.batch_id) ORDER BY b.loaded_at, l.pos", params,
+    ).fetchall()
+    if labels:
+        present = {row["label_id"] for row in store.labels()}
+        rows = [
+            dict(zip(("label_id", "entity", "entity_id", "kind", "value", "actor", "source", "note"),
+                     row, strict=True))
+            for row in labels if row[0] not in present
+        ]
+        counts["labels"] = store.append_labels(rows) if rows else 0
+    else:
+        counts["labels"] = 0
+    return counts

@@ -1,0 +1,894 @@
+"""Ingest orchestration: case files in, events and graph out, every row accounted for.
+
+One call, :func:`ingest`, does the whole job:
+
+1. **Preflight**: every file's header is read and checked before anything is
+   loaded, so a missing required column stops the run with nothing half done.
+2. **Load**, table by table (``ip_intel`` first: it enriches the requests),
+   file by file. A file is read in chunks; each chunk is validated,
+   enriched and pseudonymized column-wise in DuckDB, with Python running
+   once per *distinct* IP address, user agent and phone number. Bad rows go
+   to the quarantine. At the end of the file, exact duplicates are
+   quarantined and the rest is inserted into the event table (anti-joined
+   on ``event_id``, so rows already loaded by an earlier run are counted,
+   not duplicated). The file's events, quarantine and bookkeeping row commit
+   in **one transaction**: ``ingest_batches`` then says ``events_loaded``.
+3. **Sync**: the graph aggregates of everything touched by batches not yet
+   synced are recomputed from the full event table (:mod:`ingest.aggregate`)
+   and upserted with replace semantics; then the batches say
+   ``graph_synced``.
+
+Idempotent and resumable: a file already loaded (same table, same sha256)
+is skipped; a run killed after step 2 finds batches that are loaded but not
+synced and syncs them; a run killed inside step 2 rolled that file back and
+loads it again. Re-running changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from graph import warehouse
+from graph.errors import SybilscopeError
+from graph.store.base import GraphStore
+from graph.warehouse import EVENT_COLUMNS, EVENTS_TABLE
+from graph.workspace import Workspace
+from ingest import aggregate, quarantine
+from ingest.enrich import (
+    IntelIndex,
+    IntelRecord,
+    classify_phones,
+    data_sources,
+    enrich_ips,
+    parse_network,
+    parse_user_agents,
+)
+from ingest.pseudonymize import BLOCK_DIGITS, hmac_params, hmac_sql, mask_phone_sql
+from ingest.readers import (
+    TABLES,
+    Chunk,
+    ExactReadNeeded,
+    Header,
+    InputError,
+    SourceFile,
+    TruncatedInput,
+    iter_chunks,
+    read_header,
+)
+from ingest.validate import (
+    REASONS,
+    SPECS,
+    check_header,
+    column_checks,
+    prepare_session,
+    quote,
+    reason_sql,
+    too_large_sql,
+)
+
+__all__ = [
+    "IngestSummary",
+    "TableSummary",
+    "Progress",
+    "ingest",
+    "CRASH_ENV",
+    "BATCHES_TABLE",
+]
+
+BATCHES_TABLE = "ingest_batches"
+SOURCES_TABLE = "enrichment_sources"
+IP_LOOKUP = "ip_lookup"
+UA_LOOKUP = "ua_lookup"
+ACCOUNTS_TABLE = "input_accounts"
+INTEL_TABLE = "ip_intel"
+LABELS_TABLE = "input_labels"
+DIRTY_IPS = "ingest_dirty_ips"
+
+#: fault injection for the kill-and-resume test: ``events_loaded`` makes the
+#: process exit abruptly right after the first file's events commit
+CRASH_ENV = "SYBILSCOPE_INGEST_CRASH_AT"
+
+# Column names an unknown accounts column must not have to be kept in
+# ``extra``: whatever it holds could be a raw phone number.
+_PHONE_LIKE = ("phone", "msisdn", "mobile", "tel")
+_KNOWN_PHONE_SAFE = {"phone_country", "discoverable_by_phone"}
+_CLIP = 1_000
+#: rows validated in one SQL pass (readers hand over ~100k-row blocks; fewer, larger passes are faster)
+CHUNK_TARGET_ROWS = 500_000
+
+
+# --------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class TableSummary:
+    """What happened to one table's rows in one run."""
+
+    files: int = 0
+    files_skipped: int = 0
+    read: int = 0
+    loaded: int = 0
+    quarantined: int = 0
+    already_loaded: int = 0
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    ignored_columns: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IngestSummary:
+    """The outcome of :func:`ingest`, as the CLI prints it and ``--json`` emits it."""
+
+    tables: dict[str, TableSummary]
+    graph: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    quarantine_file: str | None = None
+    sources: list[dict] = field(default_factory=list)
+
+    @property
+    def rows_read(self) -> int:
+        return sum(t.read for t in self.tables.values())
+
+    @property
+    def quarantined(self) -> int:
+        return sum(t.quarantined for t in self.tables.values())
+
+    def to_dict(self) -> dict:
+        """Plain data for ``--json`` (CONTRACT section 5: ``tables`` with read/loaded/quarantined)."""
+        return {
+            "tables": {name: asdict(t) for name, t in self.tables.items()},
+            "graph": dict(self.graph),
+            "errors": list(self.errors),
+            "warnings": list(self.warnings),
+            "seconds": round(self.seconds, 3),
+            "rows_per_second": round(self.rows_read / self.seconds) if self.seconds else None,
+            "quarantine_file": self.quarantine_file,
+            "sources": self.sources,
+        }
+
+
+class Progress:
+    """Where :func:`ingest` reports progress; the default reports nowhere.
+
+    The CLI passes one that drives a rich progress bar; scripts and tests
+    use this silent one.
+    """
+
+    def file_started(self, source: SourceFile, size: int) -> None:
+        """A file begins loading (``size`` in bytes on disk)."""
+
+    def rows(self, count: int) -> None:
+        """``count`` more rows were read."""
+
+    def file_done(self, source: SourceFile) -> None:
+        """The file's events are committed."""
+
+    def phase(self, name: str) -> None:
+        """A named step without rows (e.g. ``graph sync``) begins."""
+
+
+# --------------------------------------------------------------------------
+# Workspace tables
+# --------------------------------------------------------------------------
+
+
+def _ensure_tables(cur) -> None:
+    columns = ", ".join(f"{name} {sql_type}" for name, sql_type in EVENT_COLUMNS.items())
+    cur.execute(f"CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} ({columns})")
+    existing = {r[0] for r in cur.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [EVENTS_TABLE]
+    ).fetchall()}
+    for name, sql_type in EVENT_COLUMNS.items():
+        if name not in existing:
+            cur.execute(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {name} {sql_type}")
+    cur.execute(f"""
+        CREATE TABLE IF NOT EXISTS {BATCHES_TABLE} (
+            batch_id VARCHAR PRIMARY KEY, table_name VARCHAR NOT NULL, file VARCHAR NOT NULL,
+            sha256 VARCHAR NOT NULL, size BIGINT, status VARCHAR NOT NULL,
+            rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, rows_existing BIGINT,
+            loaded_at TIMESTAMPTZ, synced_at TIMESTAMPTZ, run_id VARCHAR)""")
+    cur.execute(f"""
+        CREATE TABLE IF NOT EXISTS {SOURCES_TABLE} (
+            name VARCHAR PRIMARY KEY, version VARCHAR, licence VARCHAR, used_for VARCHAR,
+            detail VARCHAR, recorded_at TIMESTAMPTZ)""")
+    cur.execute(f"""
+        CREATE TABLE IF NOT EXISTS {IP_LOOKUP} (
+            raw VARCHAR PRIMARY KEY, value VARCHAR, version TINYINT, prefix VARCHAR,
+            country VARCHAR, country_source VARCHAR, asn BIGINT, as_org VARCHAR,
+            asn_source VARCHAR, kind VARCHAR, kind_source VARCHAR)""")
+    cur.execute(f"""
+        CREATE TABLE IF NOT EXISTS {UA_LOOKUP} (
+            raw VARCHAR PRIMARY KEY, user_agent_family VARCHAR, app_version VARCHAR,
+            os_family VARCHAR, device_family VARCHAR)""")
+    cur.execute(f"""
+        CREATE TABLE IF NOT EXISTS {ACCOUNTS_TABLE} (
+            account_id VARCHAR, created_at TIMESTAMPTZ, handle VARCHAR, phone_country VARCHAR,
+            discoverable_by_phone BOOLEAN, status VARCHAR, signup_ip VARCHAR,
+            signup_device_id VARCHAR, lang VARCHAR, followers BIGINT, extra VARCHAR,
+            row_hash VARCHAR, batch_id VARCHAR, pos BIGINT)""")
+    cur.execute(f"""
+        CREATE TABLE IF NOT EXISTS {INTEL_TABLE} (
+            network VARCHAR, country VARCHAR, asn BIGINT, as_org VARCHAR, kind VARCHAR,
+            row_hash VARCHAR, batch_id VARCHAR, pos BIGINT)""")
+    cur.execute(f"""
+        CREATE TABLE IF NOT EXISTS {LABELS_TABLE} (
+            label_id VARCHAR, entity VARCHAR, entity_id VARCHAR, kind VARCHAR, value VARCHAR,
+            actor VARCHAR, source VARCHAR, note VARCHAR, row_hash VARCHAR, batch_id VARCHAR,
+            pos BIGINT)""")
+    cur.execute(f"CREATE TABLE IF NOT EXISTS {DIRTY_IPS} (ip VARCHAR, batch_id VARCHAR)")
+    quarantine.ensure_table(cur)
+
+
+def _record_sources(cur) -> list[dict]:
+    now = datetime.now(UTC)
+    sources = [dict(s) for s in data_sources()]
+    for source in sources:
+        cur.execute(
+            f"INSERT OR REPLACE INTO {SOURCES_TABLE} VALUES (?, ?, ?, ?, ?, ?)",
+            [source["name"], source["version"], source["licence"], source["used_for"],
+             source["detail"], now],
+        )
+    return sources
+
+
+# --------------------------------------------------------------------------
+# Per-distinct-value lookups
+# --------------------------------------------------------------------------
+
+
+@contextmanager
+def _registered(cur, name: str, table: pa.Table):
+    """``table`` visible to SQL as ``name`` for the block.
+
+    Unregistering is cleanup: after a failed statement the transaction is
+    aborted and DuckDB refuses even that, which must not hide the failure.
+    """
+    cur.register(name, table)
+    try:
+        yield
+    finally:
+        with suppress(duckdb.Error):
+            cur.unregister(name)
+
+
+def _intel_index(cur) -> IntelIndex | None:
+    rows = cur.execute(
+        f"SELECT network, country, asn, as_org, kind FROM {INTEL_TABLE} ORDER BY batch_id, pos"
+    ).fetchall()
+    if not rows:
+        return None
+    return IntelIndex(IntelRecord(*row) for row in rows)
+
+
+def _fill_ip_lookup(cur, raw_sql: str, intel: IntelIndex | None) -> None:
+    """Enrich the chunk's IP values the workspace has not seen yet."""
+    new = [r[0] for r in cur.execute(
+        f"SELECT DISTINCT r FROM (SELECT {raw_sql} AS r FROM _chunk c) "
+        f"WHERE r IS NOT NULL AND r NOT IN (SELECT raw FROM {IP_LOOKUP})"
+    ).fetchall()]
+    if not new:
+        return
+    table = enrich_ips(new, intel).rename_columns(
+        ["raw", "valid", "value", "version", "prefix", "country", "country_source", "asn",
+         "as_org", "asn_source", "kind", "kind_source"]
+    ).drop(["valid"])
+    with _registered(cur, "_new_ips", table):
+        cur.execute(f"INSERT INTO {IP_LOOKUP} BY NAME SELECT * FROM _new_ips")
+
+
+def _fill_ua_lookup(cur, raw_sql: str) -> None:
+    new = [r[0] for r in cur.execute(
+        f"SELECT DISTINCT r FROM (SELECT {raw_sql} AS r FROM _chunk c) "
+        f"WHERE r IS NOT NULL AND r NOT IN (SELECT raw FROM {UA_LOOKUP})"
+    ).fetchall()]
+    if not new:
+        return
+    table = parse_user_agents(new).rename_columns(
+        ["raw", "user_agent_family", "app_version", "os_family", "device_family"]
+    )
+    with _registered(cur, "_new_uas", table):
+        cur.execute(f"INSERT INTO {UA_LOOKUP} BY NAME SELECT * FROM _new_uas")
+
+
+_E164_SQL = (
+    "CASE WHEN regexp_full_match(r, '\\+?[0-9]{4,15}') THEN '+' || ltrim(r, '+') END"
+)
+
+
+def _phone_lookup(cur, raw_sql: str, secret: bytes, name: str = "_phones") -> None:
+    """A temp table ``name`` for the chunk's distinct phone values.
+
+    ``raw`` the value as given; ``value`` the normalized E.164 number when it
+    can be a phone number (else NULL: quarantined as ``invalid phone``); its
+    keyed hashes, block ordinal and phonenumbers' facts. The raw value stays
+    inside this temporary table of the open transaction: it is never
+    written to the database file.
+    """
+    distinct = cur.sql(
+        f"SELECT r, {_E164_SQL} AS e164 FROM (SELECT DISTINCT {raw_sql} AS r FROM _chunk c) "
+        "WHERE r IS NOT NULL"
+    ).to_arrow_table()
+    facts = classify_phones(distinct.column("e164").fill_null(""))
+    table = pa.table({
+        "raw": distinct.column("r"),
+        "e164": distinct.column("e164"),
+        "calling_code": facts.column("calling_code"),
+        "region": facts.column("region"),
+        "number_type": facts.column("number_type"),
+        "possible": facts.column("possible"),
+    })
+    inner, outer = hmac_params(secret)
+    with _registered(cur, "_phone_facts", table):
+        cur.execute(
+            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT raw, "
+            "CASE WHEN possible AND calling_code IS NOT NULL THEN e164 END AS value, "
+            f"{hmac_sql('e164')} AS phone_hash, "
+            f"{hmac_sql(f'left(e164, length(e164) - {BLOCK_DIGITS})')} AS block_hash, "
+            f"right(e164, {BLOCK_DIGITS})::SMALLINT AS block_ordinal, "
+            "calling_code, region, number_type "
+            "FROM _phone_facts WHERE possible AND calling_code IS NOT NULL "
+            "UNION ALL SELECT raw, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM _phone_facts "
+            "WHERE NOT (possible AND calling_code IS NOT NULL)",
+            {"hmac_inner": inner, "hmac_outer": outer},
+        )
+
+
+def _network_lookup(cur, raw_sql: str) -> None:
+    """A temp table ``_networks`` normalizing the chunk's distinct ``network`` values."""
+    rows = []
+    for (raw,) in cur.execute(
+        f"SELECT DISTINCT {raw_sql} FROM _chunk c WHERE {raw_sql} IS NOT NULL"
+    ).fetchall():
+        try:
+            rows.append((raw, str(parse_network(raw))))
+        except ValueError:
+            rows.append((raw, None))
+    table = pa.table(
+        {"raw": [r[0] for r in rows], "value": [r[1] for r in rows]},
+        schema=pa.schema([("raw", pa.string()), ("value", pa.string())]),
+    )
+    with _registered(cur, "_network_rows", table):
+        cur.execute("CREATE OR REPLACE TEMP TABLE _networks AS SELECT * FROM _network_rows")
+
+
+# --------------------------------------------------------------------------
+# One chunk
+# --------------------------------------------------------------------------
+
+
+def _clip_sql(expr: str) -> str:
+    return f"CASE WHEN length({expr}) > {_CLIP} THEN left({expr}, {_CLIP}) || '...' ELSE {expr} END"
+
+
+def _record_sql(table: str, columns: Sequence[str]) -> str:
+    """JSON text of a chunk row as it came, phone fields masked, long fields clipped."""
+    parts = []
+    for name in columns:
+        value = f"c.{quote(name)}::VARCHAR"
+        if name in quarantine.PHONE_FIELDS.get(table, ()):
+            masked = mask_phone_sql(value)
+            if table == "labels":
+                masked = (f"CASE WHEN lower(trim(c.entity::VARCHAR)) = 'phone' "
+                          f"THEN {masked} ELSE {value} END") if "entity" in columns else masked
+            value = masked
+        parts.append(f"'{name.replace(chr(39), chr(39) * 2)}', {_clip_sql(value)}")
+    return f"json_object({', '.join(parts)})::VARCHAR" if parts else "'{}'"
+
+
+def _row_hash_sql(exprs: Sequence[str]) -> str:
+    """md5 of the normalized values: the row's identity for de-duplication.
+
+    Not a security boundary (phones enter it only as keyed hashes): a
+    content hash that collapses exact duplicates. Every value is coalesced
+    so NULL and empty never collide with each other's neighbours.
+    """
+    joined = ", ".join(f"coalesce(({e})::VARCHAR, chr(30))" for e in exprs)
+    return f"md5(concat_ws(chr(31), {joined}))"
+
+
+@dataclass
+class _FileRun:
+    """Counters of one file's load."""
+
+    read: int = 0
+    quarantined: int = 0
+
+
+class _Loader:
+    """Loads one table's files; ``cur`` is the ingest cursor (UTC session)."""
+
+    def __init__(self, cur, workspace: Workspace, run_batches: list[str]):
+        self.cur = cur
+        self.workspace = workspace
+        self.secret = workspace.secret()
+        self.run_batches = run_batches
+        self.intel: IntelIndex | None = None
+
+    # -- chunk ---------------------------------------------------------------
+    def chunk(self, source: SourceFile, batch_id: str, chunk: Chunk, unknown: Sequence[str],
+              counters: _FileRun) -> None:
+        cur = self.cur
+        counters.read += chunk.rows_read
+        counters.quarantined += quarantine.add_problems(cur, batch_id, source, chunk.problems)
+        if chunk.data.num_rows == 0:
+            return
+        data = chunk.data.append_column("_pos", pa.array(chunk.positions, pa.int64()))
+        with _registered(cur, "_chunk", data):
+            self._chunk_sql(source, batch_id, data, unknown, counters)
+
+    def _chunk_sql(self, source, batch_id, data: pa.Table, unknown, counters: _FileRun) -> None:
+        cur = self.cur
+        table = source.table
+        present = {name: data.schema.field(name).type for name in data.column_names if name != "_pos"}
+        checks = column_checks(table, present)
+        joins = []
+        for check in checks:
+            if check.join_alias is None:
+                continue
+            kind = check.column.kind
+            if kind == "ip":
+                _fill_ip_lookup(cur, check.raw, self.intel)
+                joins.append(f"LEFT JOIN {IP_LOOKUP} {check.join_alias} ON {check.join_alias}.raw = {check.raw}")
+            elif kind == "phone":
+                _phone_lookup(cur, check.raw, self.secret)
+                joins.append(f"LEFT JOIN _phones {check.join_alias} ON {check.join_alias}.raw = {check.raw}")
+            elif kind == "network":
+                _network_lookup(cur, check.raw)
+                joins.append(f"LEFT JOIN _networks {check.join_alias} ON {check.join_alias}.raw = {check.raw}")
+        extra_select = []
+        if table == "requests":
+            ua_raw = next(c.raw for c in checks if c.column.name == "user_agent")
+            _fill_ua_lookup(cur, ua_raw)
+            joins.append(f"LEFT JOIN {UA_LOOKUP} u ON u.raw = {ua_raw}")
+            extra_select += [
+                "j_ip.prefix AS e_prefix", "j_ip.country AS e_country", "j_ip.asn AS e_asn",
+                "j_ip.kind AS e_kind", "u.user_agent_family", "u.app_version", "u.os_family",
+                "u.device_family", "j_phone.phone_hash", "j_phone.block_hash",
+                "j_phone.block_ordinal", "j_phone.calling_code", "j_phone.region",
+                "j_phone.number_type",
+            ]
+        if table == "labels":
+            self._label_lookups(checks, joins, extra_select)
+        if table == "accounts":
+            extra_select.append(self._extra_sql(unknown) + " AS extra")
+        large = too_large_sql(list(present), present)
+        selects = ["c._pos"]
+        for check in checks:
+            selects.append(f"{check.raw} AS {check.raw_name}")
+            selects.append(f"{check.value} AS {check.value_name}")
+        if large is not None:
+            selects.append(f"{large} AS _large")
+        selects += extra_select
+        reason, column = reason_sql(checks, "_large" if large is not None else None)
+        if table == "labels":
+            reason, column = self._label_reason(reason, column)
+        # one pass: checks, reasons and the stage's columns (event_id included)
+        cur.execute(
+            f"CREATE OR REPLACE TEMP TABLE _rows AS SELECT {self._stage_select(table)}, _reason, _column "
+            f"FROM (SELECT *, {reason} AS _reason, {column} AS _column "
+            f"FROM (SELECT {', '.join(selects)} FROM _chunk c {' '.join(joins)}))"
+        )
+        record = _record_sql(table, list(present))
+        bad = cur.execute(
+            f"INSERT INTO {quarantine.QUARANTINE_TABLE} SELECT $batch, $table, $file, $pos_name, "
+            f"r._pos, r._column, r._reason, {record} FROM _rows r JOIN _chunk c USING (_pos) "
+            "WHERE r._reason IS NOT NULL",
+            {"batch": batch_id, "table": table, "file": str(source.path),
+             "pos_name": source.position_name},
+        ).fetchone()[0]
+        counters.quarantined += int(bad)
+        cur.execute("INSERT INTO _stage BY NAME SELECT * EXCLUDE (_reason, _column) "
+                    "FROM _rows WHERE _reason IS NULL")
+
+    def _label_lookups(self, checks, joins: list, extra_select: list) -> None:
+        """Label ids name entities by their graph key: IPs normalized, phones hashed."""
+        cur = self.cur
+        id_raw = next(c.raw for c in checks if c.column.name == "id")
+        entity_raw = next(c.raw for c in checks if c.column.name == "entity")
+        _fill_ip_lookup(cur, f"CASE WHEN lower({entity_raw}) = 'ip' THEN {id_raw} END", self.intel)
+        _phone_lookup(cur, f"CASE WHEN lower({entity_raw}) = 'phone' THEN {id_raw} END", self.secret,
+                      "_label_phones")
+        joins.append(f"LEFT JOIN {IP_LOOKUP} l_ip ON lower({entity_raw}) = 'ip' AND l_ip.raw = {id_raw}")
+        joins.append(f"LEFT JOIN _label_phones l_ph ON lower({entity_raw}) = 'phone' AND l_ph.raw = {id_raw}")
+        extra_select.append(
+            f"CASE lower({entity_raw}) WHEN 'ip' THEN l_ip.value "
+            f"WHEN 'phone' THEN CASE WHEN regexp_full_match(lower({id_raw}), '[0-9a-f]{{64}}') "
+            f"THEN lower({id_raw}) ELSE l_ph.phone_hash END ELSE {id_raw} END AS entity_key"
+        )
+
+    @staticmethod
+    def _label_reason(reason: str, column: str) -> tuple[str, str]:
+        bad = '"v_entity" IN (\'ip\', \'phone\') AND "r_id" IS NOT NULL AND entity_key IS NULL'
+        why = (f"CASE WHEN \"v_entity\" = 'ip' THEN '{REASONS['ip']}' "
+               f"ELSE '{REASONS['phone']}' END")
+        return (f"coalesce({reason}, CASE WHEN {bad} THEN {why} END)",
+                f"coalesce({column}, CASE WHEN {bad} THEN 'id' END)")
+
+    @staticmethod
+    def _extra_sql(unknown: Sequence[str]) -> str:
+        kept = [n for n in unknown if n.lower() in _KNOWN_PHONE_SAFE
+                or not any(word in n.lower() for word in _PHONE_LIKE)]
+        if not kept:
+            return "NULL::VARCHAR"
+        parts = ", ".join(f"'{n.replace(chr(39), chr(39) * 2)}', c.{quote(n)}" for n in kept)
+        return f"json_object({parts})::VARCHAR"
+
+    @staticmethod
+    def _stage_select(table: str) -> str:
+        v = {name: quote("v_" + name) for name in SPECS[table].names}
+        if table == "requests":
+            row_hash = _row_hash_sql([
+                "epoch_us(" + v["ts"] + ")", v["ip"], v["endpoint"], v["account_id"], v["device_id"],
+                '"r_user_agent"', v["status"], "phone_hash", v["matched_account_id"],
+                v["request_id"], v["ip_country"], v["ip_asn"],
+            ])
+            return ", ".join([
+                "_pos", f"{row_hash} AS event_id", f"{v['ts']} AS ts", f"{v['ip']} AS ip",
+                "e_prefix AS ip_prefix", f"coalesce({v['ip_country']}, e_country) AS ip_country",
+                f"coalesce({v['ip_asn']}, e_asn) AS ip_asn", "e_kind AS ip_kind",
+                f"{v['endpoint']} AS endpoint", f"{v['account_id']} AS account_id",
+                f"{v['device_id']} AS device_id", "user_agent_family", "app_version", "os_family",
+                "device_family", f"{v['status']} AS status", "phone_hash", "block_hash",
+                "block_ordinal", "calling_code AS phone_calling_code", "region AS phone_region",
+                "number_type AS phone_type", f"{v['matched_account_id']} AS matched_account_id",
+                f"{v['request_id']} AS request_id",
+            ])
+        if table == "accounts":
+            cols = SPECS[table].names
+            row_hash = _row_hash_sql([v[n] for n in cols] + ["extra"])
+            return ", ".join(["_pos", f"{row_hash} AS row_hash", "extra"]
+                             + [f"{v[n]} AS {quote(n)}" for n in cols])
+        if table == "ip_intel":
+            cols = SPECS[table].names
+            row_hash = _row_hash_sql([v[n] for n in cols])
+            return ", ".join(["_pos", f"{row_hash} AS row_hash"] + [f"{v[n]} AS {quote(n)}" for n in cols])
+        # labels
+        row_hash = _row_hash_sql([v["entity"], "entity_key", v["label"], v["actor"], v["source"], v["note"]])
+        return ", ".join([
+            "_pos", f"{row_hash} AS row_hash", f"'lbl-' || {row_hash} AS label_id",
+            f"{v['entity']} AS entity", "entity_key AS entity_id", "'label' AS kind",
+            f"{v['label']} AS value", f"{v['actor']} AS actor", f"{v['source']} AS source",
+            f"{v['note']} AS note",
+        ])
+
+    # -- file ------------------------------------------------------------------
+    _STAGE_DDL = {
+        "requests": ", ".join(["_pos BIGINT"] + [
+            f"{n} {t}" for n, t in EVENT_COLUMNS.items() if n != "batch_id"
+        ]),
+        "accounts": "_pos BIGINT, row_hash VARCHAR, extra VARCHAR, account_id VARCHAR, "
+                    "created_at TIMESTAMPTZ, handle VARCHAR, phone_country VARCHAR, "
+                    "discoverable_by_phone BOOLEAN, status VARCHAR, signup_ip VARCHAR, "
+                    "signup_device_id VARCHAR, lang VARCHAR, followers BIGINT",
+        "ip_intel": "_pos BIGINT, row_hash VARCHAR, network VARCHAR, country VARCHAR, asn BIGINT, "
+                    "as_org VARCHAR, kind VARCHAR",
+        "labels": "_pos BIGINT, row_hash VARCHAR, label_id VARCHAR, entity VARCHAR, entity_id VARCHAR, "
+                  "kind VARCHAR, value VARCHAR, actor VARCHAR, source VARCHAR, note VARCHAR",
+    }
+    _TARGET = {"requests": EVENTS_TABLE, "accounts": ACCOUNTS_TABLE, "ip_intel": INTEL_TABLE,
+               "labels": LABELS_TABLE}
+    _KEY = {"requests": "event_id"}
+
+    def load_file(self, source: SourceFile, header: Header, batch_id: str, progress: Progress,
+                  exact: bool) -> tuple[_FileRun, int, int, TruncatedInput | None]:
+        """Stage, check and insert one file inside the caller's transaction.
+
+        Returns the counters, rows loaded, rows already in the workspace, and
+        the truncation (if the file broke off) after keeping its rows.
+        """
+        cur = self.cur
+        table = source.table
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE _stage ({self._STAGE_DDL[table]})")
+        unknown = [n for n in header.columns if n not in SPECS[table].names]
+        counters = _FileRun()
+        truncated = None
+        pending: list[Chunk] = []
+        try:
+            for chunk in iter_chunks(source, header, exact=exact):
+                pending.append(chunk)
+                if sum(c.rows_read for c in pending) >= CHUNK_TARGET_ROWS:
+                    self._flush(source, batch_id, pending, unknown, counters, progress)
+        except TruncatedInput as exc:
+            truncated = exc
+        self._flush(source, batch_id, pending, unknown, counters, progress)
+        loaded, existing = self._finish_file(source, batch_id, counters)
+        cur.execute("DROP TABLE IF EXISTS _stage")
+        return counters, loaded, existing, truncated
+
+    def _flush(self, source, batch_id, pending: list[Chunk], unknown, counters, progress) -> None:
+        """Process the chunks read so far as one: per-chunk SQL has a fixed cost worth spreading."""
+        if not pending:
+            return
+        if len(pending) == 1:
+            merged = pending[0]
+        else:
+            merged = Chunk(
+                pa.concat_tables([c.data for c in pending], promote_options="default"),
+                np.concatenate([c.positions for c in pending]),
+                [p for c in pending for p in c.problems],
+            )
+        pending.clear()
+        self.chunk(source, batch_id, merged, unknown, counters)
+        progress.rows(merged.rows_read)
+
+    def _finish_file(self, source: SourceFile, batch_id: str, counters: _FileRun) -> tuple[int, int]:
+        """Quarantine duplicates, insert the rest; returns (loaded, already loaded)."""
+        cur = self.cur
+        table = source.table
+        key = self._KEY.get(table, "row_hash")
+        target = self._TARGET[table]
+        # exact duplicates inside the file: every copy after the first
+        cur.execute(
+            f"CREATE OR REPLACE TEMP TABLE _dups AS SELECT s._pos, d.first_pos FROM _stage s JOIN "
+            f"(SELECT {key}, min(_pos) AS first_pos FROM _stage GROUP BY {key} HAVING count(*) > 1) d "
+            f"USING ({key}) WHERE s._pos <> d.first_pos"
+        )
+        # rows loaded before: from this run's earlier files (duplicates in the
+        # input) or from an earlier run (already loaded: counted, not repeated)
+        cur.execute(
+            f"CREATE OR REPLACE TEMP TABLE _seen AS SELECT s._pos, any_value(t.batch_id) AS batch_id "
+            f"FROM _stage s JOIN {target} t USING ({key}) GROUP BY s._pos"
+        )
+        params = {"batch": batch_id, "table": table, "file": str(source.path),
+                  "pos_name": source.position_name}
+        dup_in_file = cur.execute(
+            f"INSERT INTO {quarantine.QUARANTINE_TABLE} SELECT $batch, $table, $file, $pos_name, "
+            f"_pos, NULL, '{REASONS['duplicate']}', json_object('same_as_' || $pos_name, first_pos)::VARCHAR "
+            "FROM _dups", params,
+        ).fetchone()[0]
+        dup_in_run = cur.execute(
+            f"INSERT INTO {quarantine.QUARANTINE_TABLE} SELECT $batch, $table, $file, $pos_name, "
+            f"s._pos, NULL, '{REASONS['duplicate']}', json_object('same_as_row_of', b.file)::VARCHAR "
+            f"FROM _seen s JOIN {BATCHES_TABLE} b USING (batch_id) "
+            "ANTI JOIN _dups d ON d._pos = s._pos WHERE list_contains($run, s.batch_id)",
+            {**params, "run": self.run_batches},
+        ).fetchone()[0]
+        existing = cur.execute(
+            "SELECT count(*) FROM _seen s ANTI JOIN _dups d ON d._pos = s._pos "
+            "WHERE NOT list_contains($run, s.batch_id)", {"run": self.run_batches},
+        ).fetchone()[0]
+        counters.quarantined += int(dup_in_file) + int(dup_in_run)
+        columns = [r[0] for r in cur.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+            "AND column_name NOT IN ('_pos', 'batch_id', 'pos') ORDER BY ordinal_position", [target]
+        ).fetchall()]
+        names = ", ".join(quote(c) for c in columns)
+        extra_cols, extra_vals = ("batch_id", "$batch") if table == "requests" else ("batch_id, pos", "$batch, _pos")
+        skip = cur.execute("SELECT count(*) FROM (SELECT _pos FROM _dups UNION SELECT _pos FROM _seen)").fetchone()[0]
+        where = ("WHERE _pos NOT IN (SELECT _pos FROM _dups UNION ALL SELECT _pos FROM _seen)"
+                 if skip else "")
+        loaded = cur.execute(
+            f"INSERT INTO {target} ({names}, {extra_cols}) SELECT {names}, {extra_vals} FROM _stage {where}",
+            {"batch": batch_id},
+        ).fetchone()[0]
+        cur.execute("DROP TABLE IF EXISTS _dups")
+        cur.execute("DROP TABLE IF EXISTS _seen")
+        return int(loaded), int(existing)
+
+    # -- ip_intel follow-up ------------------------------------------------------
+    def refresh_ip_lookup(self, batch_id: str) -> None:
+        """Re-enrich every address seen before with the new ``ip_intel``, fixing events and nodes.
+
+        Events keep a country or ASN that came with the request itself: only
+        values equal to the old enrichment are replaced.
+        """
+        cur = self.cur
+        self.intel = _intel_index(cur)
+        cached = cur.sql(f"SELECT raw FROM {IP_LOOKUP} WHERE value IS NOT NULL").to_arrow_table()
+        if cached.num_rows == 0:
+            return
+        fresh = enrich_ips(cached.column("raw").to_pylist(), self.intel).rename_columns(
+            ["raw", "valid", "value", "version", "prefix", "country", "country_source", "asn",
+             "as_org", "asn_source", "kind", "kind_source"]
+        ).drop(["valid"])
+        with _registered(cur, "_fresh_ips", fresh):
+            cur.execute(
+                "CREATE OR REPLACE TEMP TABLE _changed AS SELECT f.*, o.country AS old_country, "
+                "o.asn AS old_asn, o.kind AS old_kind FROM _fresh_ips f JOIN "
+                f"{IP_LOOKUP} o USING (raw) WHERE (f.country, f.asn, f.as_org, f.kind, f.country_source, "
+                "f.asn_source, f.kind_source) IS DISTINCT FROM (o.country, o.asn, o.as_org, o.kind, "
+                "o.country_source, o.asn_source, o.kind_source)"
+            )
+        cur.execute(
+            f"UPDATE {IP_LOOKUP} SET country = c.country, country_source = c.country_source, "
+            "asn = c.asn, as_org = c.as_org, asn_source = c.asn_source, kind = c.kind, "
+            f"kind_source = c.kind_source FROM _changed c WHERE {IP_LOOKUP}.raw = c.raw"
+        )
+        cur.execute(
+            f"UPDATE {EVENTS_TABLE} SET "
+            "ip_country = CASE WHEN ip_country IS NOT DISTINCT FROM c.old_country THEN c.country ELSE ip_country END, "
+            "ip_asn = CASE WHEN ip_asn IS NOT DISTINCT FROM c.old_asn THEN c.asn ELSE ip_asn END, "
+            "ip_kind = c.kind "
+            f"FROM _changed c WHERE {EVENTS_TABLE}.ip = c.value"
+        )
+        cur.execute(f"INSERT INTO {DIRTY_IPS} SELECT DISTINCT value, $batch FROM _changed",
+                    {"batch": batch_id})
+        cur.execute("DROP TABLE _changed")
+
+
+# --------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------
+
+
+def _sha256(path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _batch_id(table: str, sha: str) -> str:
+    return f"{table}-{sha[:20]}"
+
+
+def _crash_point(name: str) -> None:
+    if os.environ.get(CRASH_ENV) == name:
+        os._exit(99)
+
+
+def ingest(
+    workspace: Workspace,
+    store: GraphStore,
+    sources: Mapping[str, Sequence[SourceFile]],
+    *,
+    progress: Progress | None = None,
+    ignored_files: Iterable[str] = (),
+) -> IngestSummary:
+    """Load case files into the workspace's events and graph store.
+
+    Parameters
+    ----------
+    workspace : Workspace
+        Where events, quarantine and bookkeeping live.
+    store : GraphStore
+        The workspace's graph store (embedded or Neo4j).
+    sources : mapping of table name to files
+        As :func:`ingest.readers.discover` returns them.
+    progress : Progress, optional
+        Receives rows read and phases (the CLI's progress bar).
+    ignored_files : iterable of str
+        Files of the case folder that belong to no table, reported as warnings.
+
+    Returns
+    -------
+    IngestSummary
+        Per table: files, rows read, loaded, quarantined (by reason), already
+        loaded; graph counts; warnings; errors (a truncated file).
+
+    Raises
+    ------
+    InputError
+        Before loading anything, when a file cannot be used (missing
+        required column, wrong delimiter, unreadable).
+    """
+    started = time.perf_counter()
+    progress = progress or Progress()
+    summary = IngestSummary(tables={name: TableSummary() for name in TABLES if sources.get(name)})
+    summary.warnings += [f"{name}: not a file of any contract table; ignored" for name in ignored_files]
+    if not sources.get("requests"):
+        summary.warnings.append("no requests file: the case has no events (only reference tables)")
+
+    headers: dict[SourceFile, Header] = {}
+    for table in TABLES:
+        for source in sources.get(table, ()):
+            header = read_header(source)
+            unknown = check_header(source, header)
+            headers[source] = header
+            if header.empty:
+                summary.warnings.append(f"{source}: empty file (no header, no rows)")
+            summary.tables[table].files += 1
+            if unknown and table != "accounts":
+                for name in unknown:
+                    if name not in summary.tables[table].ignored_columns:
+                        summary.tables[table].ignored_columns.append(name)
+
+    cur = warehouse.connect(workspace.db_path)
+    prepare_session(cur)
+    _ensure_tables(cur)
+    summary.sources = _record_sources(cur)
+    run_batches: list[str] = []
+    loader = _Loader(cur, workspace, run_batches)
+    loader.intel = _intel_index(cur)
+    truncations: list[TruncatedInput] = []
+    run_id = datetime.now(UTC).strftime("ingest-%Y%m%dT%H%M%S.%fZ")
+
+    for table in TABLES:
+        for source in sources.get(table, ()):
+            tsum = summary.tables[table]
+            header = headers[source]
+            sha = _sha256(source.path)
+            batch_id = _batch_id(table, sha)
+            status = cur.execute(
+                f"SELECT status FROM {BATCHES_TABLE} WHERE batch_id = ?", [batch_id]
+            ).fetchone()
+            if status is not None and status[0] != "truncated":
+                tsum.files_skipped += 1
+                continue
+            progress.file_started(source, source.path.stat().st_size)
+            run_batches.append(batch_id)
+            for exact in (False, True):
+                cur.execute("BEGIN TRANSACTION")
+                try:
+                    counters, loaded, existing, truncated = loader.load_file(
+                        source, header, batch_id, progress, exact
+                    )
+                    if table == "ip_intel":
+                        loader.refresh_ip_lookup(batch_id)
+                    file_status = "truncated" if truncated else "events_loaded"
+                    cur.execute(f"DELETE FROM {BATCHES_TABLE} WHERE batch_id = ?", [batch_id])
+                    cur.execute(
+                        f"INSERT INTO {BATCHES_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+                        [batch_id, table, str(source.path), sha, source.path.stat().st_size,
+                         file_status, counters.read, loaded, counters.quarantined, existing,
+                         datetime.now(UTC), run_id],
+                    )
+                    cur.execute("COMMIT")
+                except ExactReadNeeded:
+                    cur.execute("ROLLBACK")
+                    continue
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+                break
+            tsum.read += counters.read
+            tsum.loaded += loaded
+            tsum.quarantined += counters.quarantined
+            tsum.already_loaded += existing
+            if truncated is not None:
+                truncations.append(truncated)
+            progress.file_done(source)
+            _crash_point("events_loaded")
+
+    progress.phase("graph sync")
+    pending = [r[0] for r in cur.execute(
+        f"SELECT batch_id FROM {BATCHES_TABLE} WHERE synced_at IS NULL ORDER BY loaded_at"
+    ).fetchall()]
+    if pending:
+        summary.graph = aggregate.sync_graph(cur, store, pending)
+        cur.execute(
+            f"UPDATE {BATCHES_TABLE} SET synced_at = $now, "
+            "status = CASE WHEN status = 'truncated' THEN status ELSE 'graph_synced' END "
+            "WHERE list_contains($ids, batch_id)",
+            {"now": datetime.now(UTC), "ids": pending},
+        )
+        cur.execute(f"DELETE FROM {DIRTY_IPS} WHERE list_contains($ids, batch_id)", {"ids": pending})
+
+    for table, reasons in quarantine.counts_by_reason(cur, run_batches).items():
+        summary.tables[table].quarantined_by_reason = reasons
+    summary.quarantine_file = str(quarantine.export_jsonl(cur, workspace.quarantine_dir))
+    summary.errors += [str(t) for t in truncations]
+    if summary.quarantined:
+        summary.warnings.append(
+            f"{summary.quarantined:,} row(s) quarantined: see {summary.quarantine_file}"
+        )
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def summary_json(summary: IngestSummary) -> str:
+    """The summary as one JSON line (what ``ingest --json`` prints)."""
+    return json.dumps(summary.to_dict(), default=str)
+
+
+def fail_on(summary: IngestSummary) -> SybilscopeError | None:
+    """The error a command should exit with after this summary, if any."""
+    if summary.errors:
+        return InputError("; ".join(summary.errors))
+    return None
+
+
+__all__ += ["summary_json", "fail_on"]
+

@@ -1,0 +1,710 @@
+"""Readers for a case folder: CSV, JSON Lines (both optionally gzipped) and Parquet.
+
+Every reader streams: a file becomes a sequence of :class:`Chunk` objects of
+a few megabytes each, so a 17-million-row file never sits whole in memory.
+Each chunk carries, for every row, where it came from (``positions``: the
+1-based physical line for CSV and JSON Lines, the header being line 1 of a
+CSV; the 1-based row number for Parquet), because a quarantined row is only
+useful if an analyst can find it in the file.
+
+CSV and JSON Lines arrive as text columns, Parquet with its own types;
+:mod:`ingest.validate` turns either into the contract's types. Rows that
+cannot become a record at all (wrong number of fields, bytes that are not
+UTF-8, a line that is not a JSON object) come back as :class:`RowProblem`
+next to the chunk, never silently dropped.
+
+Two paths per text format:
+
+* the fast path parses with pyarrow's streaming readers (C++, a block at a
+  time) and derives each row's line from the row count and the newlines
+  inside quoted values;
+* the exact path (Python's ``csv`` module, or line by line for JSON Lines)
+  is taken when pyarrow meets a row it cannot place (a wrong field count,
+  whose line pyarrow does not report, or a row longer than its block). The
+  caller restarts the file on it when :class:`ExactReadNeeded` is raised.
+
+Design decisions (the issue asks to decide and document):
+
+* **Truncated gzip**: rows decoded before the damage are returned; then
+  :class:`TruncatedInput` names the file and the line where it breaks.
+  Ingest keeps those rows and exits non-zero so nobody mistakes the file for
+  complete; re-ingesting a repaired file adds only what was missing.
+* **Non-UTF-8 bytes**: the row is quarantined (reason ``not UTF-8``), not
+  decoded with replacement characters: a mangled account id would silently
+  become another account.
+* **Blank lines** are not rows: they are skipped and still counted for line
+  numbers. (A CSV row whose fields are all empty is indistinguishable from
+  one and is treated the same.)
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import re
+import sys
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from graph.errors import SybilscopeError
+
+__all__ = [
+    "TABLES",
+    "SourceFile",
+    "Header",
+    "Chunk",
+    "RowProblem",
+    "InputError",
+    "TruncatedInput",
+    "ExactReadNeeded",
+    "discover",
+    "source_file",
+    "read_header",
+    "iter_chunks",
+    "mask_digit_runs",
+]
+
+#: the contract's tables, in the order ingest loads them (ip_intel before requests: it enriches them)
+TABLES = ("ip_intel", "accounts", "labels", "requests")
+
+_SUFFIXES = {
+    ".csv": ("csv", None),
+    ".csv.gz": ("csv", "gzip"),
+    ".jsonl": ("jsonl", None),
+    ".jsonl.gz": ("jsonl", "gzip"),
+    ".ndjson": ("jsonl", None),
+    ".ndjson.gz": ("jsonl", "gzip"),
+    ".parquet": ("parquet", None),
+}
+
+#: pyarrow's block: bigger than any row we accept without the exact path
+BLOCK_BYTES = 16 << 20
+#: rows a chunk of the exact path or of Parquet holds
+CHUNK_ROWS = 131_072
+#: how much of a rejected row's text is kept for the quarantine
+TEXT_KEEP = 1_000
+
+_DELIMITERS = (",", ";", "\t", "|")
+
+
+class InputError(SybilscopeError):
+    """A file cannot be used at all: its message names the file and what to do."""
+
+
+class TruncatedInput(InputError):
+    """A compressed file ends early; the rows before the break were returned."""
+
+    def __init__(self, message: str, position: int):
+        super().__init__(message)
+        self.position = position
+
+
+class ExactReadNeeded(Exception):
+    """The fast path met a row it cannot place: read the file again on the exact path."""
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One input file, the table it belongs to and how to decode it."""
+
+    path: Path
+    table: str
+    format: str  # "csv", "jsonl" or "parquet"
+    compression: str | None = None
+
+    @property
+    def position_name(self) -> str:
+        """What a row position means: ``line`` in text files, ``row`` in Parquet."""
+        return "row" if self.format == "parquet" else "line"
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+@dataclass(frozen=True)
+class Header:
+    """The columns a file has, and for CSV the delimiter its first line suggests."""
+
+    columns: list[str]
+    empty: bool = False
+    delimiter_guess: str | None = None
+    raw_columns: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """A row that could not become a record, with where it is and why."""
+
+    position: int
+    reason: str
+    column: str | None = None
+    record: dict[str, str | None] | None = None
+    text: str | None = None
+
+
+@dataclass
+class Chunk:
+    """Rows of one file: the data, each row's position, and the rows that failed to parse."""
+
+    data: pa.Table
+    positions: np.ndarray
+    problems: list[RowProblem] = field(default_factory=list)
+
+    @property
+    def rows_read(self) -> int:
+        return self.data.num_rows + len(self.problems)
+
+
+# --------------------------------------------------------------------------
+# Finding files
+# --------------------------------------------------------------------------
+
+
+def _split_suffix(name: str) -> tuple[str, str] | None:
+    lowered = name.lower()
+    for suffix in sorted(_SUFFIXES, key=len, reverse=True):
+        if lowered.endswith(suffix):
+            return name[: -len(suffix)], suffix
+    return None
+
+
+def source_file(path: str | Path, table: str) -> SourceFile:
+    """Describe ``path`` as a file of ``table``; :class:`InputError` for an unknown format."""
+    path = Path(path)
+    split = _split_suffix(path.name)
+    if split is None:
+        raise InputError(
+            f"{path}: unknown file type; use one of {', '.join(sorted(_SUFFIXES))}"
+        )
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    fmt, compression = _SUFFIXES[split[1]]
+    return SourceFile(path, table, fmt, compression)
+
+
+def discover(case_dir: str | Path) -> tuple[dict[str, list[SourceFile]], list[Path]]:
+    """The files of each contract table in a case folder, and the files that belong to none.
+
+    A file belongs to a table when its stem is the table's name, alone or
+    followed by a separator (``requests.csv``, ``requests-0001.parquet``,
+    ``requests_2019-12-24.jsonl.gz``). Split files are returned in name
+    order, which is the order their rows are numbered in the summary.
+    """
+    root = Path(case_dir)
+    if not root.is_dir():
+        raise InputError(f"{root}: not a folder; give a case folder or single files (--requests F)")
+    found: dict[str, list[SourceFile]] = {name: [] for name in TABLES}
+    ignored: list[Path] = []
+    stems = re.compile(r"^(" + "|".join(TABLES) + r")(?:[-_.].*)?$")
+    for path in sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith(".")):
+        split = _split_suffix(path.name)
+        match = stems.match(split[0]) if split else None
+        if match is None:
+            ignored.append(path)
+            continue
+        fmt, compression = _SUFFIXES[split[1]]
+        found[match.group(1)].append(SourceFile(path, match.group(1), fmt, compression))
+    return found, ignored
+
+
+# --------------------------------------------------------------------------
+# Opening
+# --------------------------------------------------------------------------
+
+
+def _open_binary(source: SourceFile):
+    if source.compression == "gzip":
+        return gzip.open(source.path, "rb")
+    return open(source.path, "rb")
+
+
+def _arrow_stream(source: SourceFile) -> pa.NativeFile:
+    return pa.input_stream(str(source.path), compression=source.compression)
+
+
+def _first_line(source: SourceFile) -> bytes | None:
+    """The file's first line (without its newline), ``None`` for an empty file."""
+    try:
+        with _open_binary(source) as handle:
+            line = handle.readline(BLOCK_BYTES)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"{source}: cannot read it ({exc}); is it really {source.format}"
+                         f"{'.gz' if source.compression else ''}?") from exc
+    if not line:
+        return None
+    return line.rstrip(b"\r\n")
+
+
+def read_header(source: SourceFile) -> Header:
+    """The columns of a file without reading its rows.
+
+    For CSV the header line; for JSON Lines the keys of the first record;
+    for Parquet the schema. An empty file has no columns and ``empty`` set.
+    """
+    if source.format == "parquet":
+        try:
+            schema = pq.read_schema(source.path)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{source}: not a readable Parquet file ({exc})") from exc
+        return Header(list(schema.names))
+    line = _first_line(source)
+    if line is None:
+        return Header([], empty=True)
+    text = line.decode("utf-8", errors="replace").lstrip("\ufeff")
+    if source.format == "jsonl":
+        con = duckdb.connect()
+        try:
+            row = con.execute(
+                "SELECT json_valid($t) AND json_type($t) = 'OBJECT', json_keys($t)", {"t": text}
+            ).fetchone()
+        except duckdb.Error:
+            row = (False, None)
+        finally:
+            con.close()
+        if not row[0]:
+            raise InputError(f"{source}: line 1 is not a JSON object; is it JSON Lines?")
+        return Header(list(row[1]))
+    columns = next(csv.reader([text]))
+    guess = None
+    if len(columns) <= 1:
+        counts = {d: text.count(d) for d in _DELIMITERS if d != ","}
+        best = max(counts, key=counts.get)
+        if counts[best]:
+            guess = best
+    return Header([c.strip() for c in columns], delimiter_guess=guess, raw_columns=columns)
+
+
+# --------------------------------------------------------------------------
+# Row problems
+# --------------------------------------------------------------------------
+
+_DIGIT_RUN = re.compile(r"\+?\d[\d\- ]{6,}\d")
+
+
+def mask_digit_runs(text: str) -> str:
+    """Hide every run of 8+ digits (a phone number could be one) but its first two digits.
+
+    Applied to the raw text of rows that could not be split into fields,
+    where nobody can tell the phone column from the others.
+    """
+
+    def hide(match: re.Match[str]) -> str:
+        seen = 0
+        out = []
+        for char in match.group(0):
+            if char.isdigit():
+                seen += 1
+                out.append(char if seen <= 2 else "*")
+            else:
+                out.append(char)
+        return "".join(out)
+
+    return _DIGIT_RUN.sub(hide, text)
+
+
+def _clip(value: str | None) -> str | None:
+    if value is None or len(value) <= TEXT_KEEP:
+        return value
+    return value[:TEXT_KEEP] + f"... ({len(value):,} characters)"
+
+
+def _row_record(columns: list[str], values: list[bytes | str | None]) -> dict[str, str | None]:
+    record = {}
+    for name, value in zip(columns, values, strict=False):
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", errors="replace")
+        record[name] = _clip(value)
+    return record
+
+
+def _to_text(table: pa.Table, positions: np.ndarray) -> tuple[pa.Table, np.ndarray, list[RowProblem]]:
+    """Binary columns as UTF-8 text; rows with bytes that are not UTF-8 become problems."""
+    bad = np.zeros(table.num_rows, dtype=bool)
+    first_bad_column: dict[int, str] = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if not (pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
+            continue
+        try:
+            column.cast(pa.string())
+        except pa.ArrowInvalid:
+            for index, value in enumerate(column.to_pylist()):
+                if value is None:
+                    continue
+                try:
+                    value.decode("utf-8")
+                except UnicodeDecodeError:
+                    bad[index] = True
+                    first_bad_column.setdefault(index, name)
+    problems = []
+    if bad.any():
+        rows = table.filter(pa.array(bad)).to_pylist()
+        for index, row in zip(np.flatnonzero(bad), rows, strict=True):
+            column = first_bad_column[int(index)]
+            problems.append(
+                RowProblem(int(positions[index]), "not UTF-8", column,
+                           record=_row_record(list(row), list(row.values())))
+            )
+        keep = pa.array(~bad)
+        table = table.filter(keep)
+        positions = positions[~bad]
+    casts = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if pa.types.is_binary(column.type):
+            casts[name] = column.cast(pa.string())
+        elif pa.types.is_large_binary(column.type):
+            casts[name] = column.cast(pa.large_string())
+    for name, column in casts.items():
+        table = table.set_column(table.column_names.index(name), name, column)
+    return table, positions, problems
+
+
+def _drop_blank(table: pa.Table, positions: np.ndarray) -> tuple[pa.Table, np.ndarray]:
+    """Remove rows whose every field is empty: blank lines, not records."""
+    if table.num_columns == 0 or table.num_rows == 0:
+        return table, positions
+    blank = None
+    for column in table.columns:
+        empty = pc.fill_null(pc.equal(pc.binary_length(column), 0), True)
+        blank = empty if blank is None else pc.and_(blank, empty)
+    mask = blank.to_numpy(zero_copy_only=False) if isinstance(blank, pa.Array) else np.asarray(
+        blank.combine_chunks().to_numpy(zero_copy_only=False)
+    )
+    if not mask.any():
+        return table, positions
+    return table.filter(pa.array(~mask)), positions[~mask]
+
+
+def _truncated(source: SourceFile, position: int, exc: BaseException) -> TruncatedInput:
+    return TruncatedInput(
+        f"{source} is truncated or corrupt at {source.position_name} {position:,} ({exc}): "
+        "the rows before it were kept; re-export the file and ingest it again "
+        "(rows already loaded are skipped)",
+        position,
+    )
+
+
+def _is_damage(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(word in text for word in ("truncated", "compressed", "inflate", "zlib", "gzip",
+                                         "unexpected end", "end-of-stream", "crc"))
+
+
+# --------------------------------------------------------------------------
+# CSV
+# --------------------------------------------------------------------------
+
+
+def _csv_fast(source: SourceFile, header: Header) -> Iterator[Chunk]:
+    irregular: list[str] = []
+
+    def on_invalid(row) -> str:
+        irregular.append(row.text)
+        return "skip"
+
+    names = header.raw_columns or header.columns
+    try:
+        reader = pa_csv.open_csv(
+            _arrow_stream(source),
+            read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES, use_threads=True),
+            parse_options=pa_csv.ParseOptions(
+                newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=on_invalid
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={name: pa.binary() for name in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        if "empty" in str(exc).lower():
+            return
+        raise ExactReadNeeded(str(exc)) from exc
+    except OSError as exc:
+        raise _truncated(source, 1, exc) from exc
+    cursor = 2  # the header is line 1
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        except pa.ArrowInvalid as exc:
+            if _is_damage(exc):
+                raise _truncated(source, cursor, exc) from exc
+            raise ExactReadNeeded(str(exc)) from exc
+        except OSError as exc:
+            raise _truncated(source, cursor, exc) from exc
+        if irregular:
+            raise ExactReadNeeded(f"{len(irregular)} row(s) with a wrong number of fields")
+        table = pa.Table.from_batches([batch]).rename_columns(header.columns)
+        lines = np.ones(table.num_rows, dtype=np.int64)
+        for column in table.columns:
+            lines += pc.fill_null(pc.count_substring(column, "\n"), 0).to_numpy(zero_copy_only=False)
+        positions = cursor + np.cumsum(lines) - lines
+        cursor += int(lines.sum())
+        table, positions = _drop_blank(table, positions)
+        table, positions, problems = _to_text(table, positions)
+        if table.num_rows or problems:
+            yield Chunk(table, positions, problems)
+
+
+def _csv_exact(source: SourceFile, header: Header) -> Iterator[Chunk]:
+    csv.field_size_limit(min(sys.maxsize, 1 << 31))
+    names = header.columns
+    width = len(names)
+    with _open_binary(source) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
+        reader = csv.reader(text)
+        values: list[list[str]] = [[] for _ in names]
+        positions: list[int] = []
+        problems: list[RowProblem] = []
+        last_line = 0
+        try:
+            next(reader, None)
+            last_line = reader.line_num
+            for row in reader:
+                start, last_line = last_line + 1, reader.line_num
+                if not row or all(not v for v in row):
+                    continue
+                if len(row) != width:
+                    joined = ",".join(row).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                    problems.append(RowProblem(
+                        start, f"wrong number of fields: expected {width}, found {len(row)}",
+                        text=mask_digit_runs(_clip(joined)),
+                    ))
+                elif any(_has_surrogate(v) for v in row):
+                    column = next(n for n, v in zip(names, row, strict=True) if _has_surrogate(v))
+                    record = {n: _clip(v.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
+                              for n, v in zip(names, row, strict=True)}
+                    problems.append(RowProblem(start, "not UTF-8", column, record=record))
+                else:
+                    for index, value in enumerate(row):
+                        values[index].append(value)
+                    positions.append(start)
+                if len(positions) + len(problems) >= CHUNK_ROWS:
+                    yield _text_chunk(names, values, positions, problems)
+                    values, positions, problems = [[] for _ in names], [], []
+        except (EOFError, OSError, zlib.error) as exc:
+            if positions or problems:
+                yield _text_chunk(names, values, positions, problems)
+            raise _truncated(source, last_line + 1, exc) from exc
+        except csv.Error as exc:
+            raise InputError(f"{source}: line {last_line + 1}: {exc}") from exc
+        if positions or problems:
+            yield _text_chunk(names, values, positions, problems)
+
+
+def _has_surrogate(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _text_chunk(names, values, positions, problems) -> Chunk:
+    table = pa.table({name: pa.array(col, pa.string()) for name, col in zip(names, values, strict=True)})
+    return Chunk(table, np.asarray(positions, dtype=np.int64), list(problems))
+
+
+# --------------------------------------------------------------------------
+# JSON Lines
+# --------------------------------------------------------------------------
+
+
+def _quote_path(key: str) -> str:
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _parse_json_lines(lines: pa.Array, positions: np.ndarray, problems: list[RowProblem]) -> Chunk:
+    """JSON objects to text columns (one per key seen); other lines become problems.
+
+    DuckDB parses the lines (in parallel, in C++); values come back as
+    text the way the CSV readers give them, nested values as JSON text.
+    """
+    con = duckdb.connect()
+    try:
+        con.register("lines", pa.table({"line": lines, "pos": positions}))
+        con.execute(
+            "CREATE TEMP TABLE parsed AS SELECT pos, line, "
+            "CASE WHEN NOT json_valid(line) THEN 'not valid JSON' "
+            "WHEN json_type(line) <> 'OBJECT' THEN 'not a JSON object' END AS problem FROM lines"
+        )
+        keys = [
+            row[0]
+            for row in con.execute(
+                "SELECT k FROM (SELECT unnest(json_keys(line)) AS k, pos FROM parsed "
+                "WHERE problem IS NULL) GROUP BY k ORDER BY min(pos), k"
+            ).fetchall()
+        ]
+        for pos, line, problem in con.execute(
+            "SELECT pos, line, problem FROM parsed WHERE problem IS NOT NULL ORDER BY pos"
+        ).fetchall():
+            problems.append(RowProblem(int(pos), problem, text=mask_digit_runs(_clip(line))))
+        select = ", ".join(
+            f"json_extract_string(line, '{_quote_path(k).replace(chr(39), chr(39) * 2)}') AS \"{i}\""
+            for i, k in enumerate(keys)
+        )
+        result = con.sql(
+            f"SELECT pos{', ' + select if select else ''} FROM parsed WHERE problem IS NULL ORDER BY pos"
+        ).to_arrow_table()
+    finally:
+        con.close()
+    data = pa.table({k: result.column(str(i)) for i, k in enumerate(keys)}) if keys else pa.table(
+        {"__empty__": pa.nulls(result.num_rows)}
+    ).drop(["__empty__"])
+    return Chunk(data, result.column("pos").to_numpy(), problems)
+
+
+def _jsonl_fast(source: SourceFile) -> Iterator[Chunk]:
+    irregular: list[str] = []
+
+    def on_invalid(row) -> str:
+        irregular.append(row.text)
+        return "skip"
+
+    try:
+        reader = pa_csv.open_csv(
+            _arrow_stream(source),
+            read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES, column_names=["line"]),
+            parse_options=pa_csv.ParseOptions(
+                delimiter="\x1e", quote_char=False, double_quote=False, escape_char=False,
+                newlines_in_values=False, ignore_empty_lines=False, invalid_row_handler=on_invalid,
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={"line": pa.binary()}, strings_can_be_null=False
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        if "empty" in str(exc).lower():
+            return
+        raise ExactReadNeeded(str(exc)) from exc
+    except OSError as exc:
+        raise _truncated(source, 1, exc) from exc
+    cursor = 1
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        except pa.ArrowInvalid as exc:
+            if _is_damage(exc):
+                raise _truncated(source, cursor, exc) from exc
+            raise ExactReadNeeded(str(exc)) from exc
+        except OSError as exc:
+            raise _truncated(source, cursor, exc) from exc
+        if irregular:
+            raise ExactReadNeeded("a line holds the record separator byte")
+        table = pa.Table.from_batches([batch])
+        positions = np.arange(cursor, cursor + table.num_rows, dtype=np.int64)
+        cursor += table.num_rows
+        table, positions = _drop_blank(table, positions)
+        table, positions, problems = _to_text(table, positions)
+        # a JSON line has no columns yet: show its text instead
+        problems = [
+            RowProblem(p.position, p.reason, text=mask_digit_runs(p.record["line"] or ""))
+            for p in problems
+        ]
+        if table.num_rows or problems:
+            yield _parse_json_lines(table.column("line").combine_chunks(), positions, problems)
+
+
+def _jsonl_exact(source: SourceFile) -> Iterator[Chunk]:
+    lines: list[str] = []
+    positions: list[int] = []
+    problems: list[RowProblem] = []
+    number = 0
+    with _open_binary(source) as raw:
+        try:
+            for number, line in enumerate(raw, start=1):  # noqa: B007 - kept for the error below
+                line = line.rstrip(b"\r\n")
+                if not line.strip():
+                    continue
+                try:
+                    lines.append(line.decode("utf-8"))
+                    positions.append(number)
+                except UnicodeDecodeError:
+                    problems.append(RowProblem(
+                        number, "not UTF-8",
+                        text=mask_digit_runs(_clip(line.decode("utf-8", "replace"))),
+                    ))
+                if len(lines) + len(problems) >= CHUNK_ROWS:
+                    yield _parse_json_lines(pa.array(lines, pa.string()),
+                                            np.asarray(positions, np.int64), problems)
+                    lines, positions, problems = [], [], []
+        except (EOFError, OSError, zlib.error) as exc:
+            if lines or problems:
+                yield _parse_json_lines(pa.array(lines, pa.string()),
+                                        np.asarray(positions, np.int64), problems)
+            raise _truncated(source, number + 1, exc) from exc
+    if lines or problems:
+        yield _parse_json_lines(pa.array(lines, pa.string()), np.asarray(positions, np.int64), problems)
+
+
+# --------------------------------------------------------------------------
+# Parquet
+# --------------------------------------------------------------------------
+
+
+def _parquet(source: SourceFile) -> Iterator[Chunk]:
+    try:
+        parquet = pq.ParquetFile(source.path)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{source}: not a readable Parquet file ({exc})") from exc
+    row = 1
+    try:
+        for batch in parquet.iter_batches(batch_size=CHUNK_ROWS):
+            table = pa.Table.from_batches([batch])
+            positions = np.arange(row, row + table.num_rows, dtype=np.int64)
+            row += table.num_rows
+            table, positions, problems = _to_text(table, positions)
+            yield Chunk(table, positions, problems)
+    except (pa.ArrowException, OSError) as exc:
+        raise _truncated(source, row, exc) from exc
+
+
+# --------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------
+
+
+def iter_chunks(source: SourceFile, header: Header | None = None, *, exact: bool = False) -> Iterator[Chunk]:
+    """Stream a file as :class:`Chunk` objects.
+
+    Parameters
+    ----------
+    source : SourceFile
+    header : Header, optional
+        From :func:`read_header` (read here when not given).
+    exact : bool
+        Take the exact path for text formats. The fast path raises
+        :class:`ExactReadNeeded` when it cannot place a row; the caller
+        discards what it got from the file and calls again with ``exact``.
+
+    Raises
+    ------
+    InputError
+        The file cannot be read at all.
+    TruncatedInput
+        After yielding every row before the damage.
+    """
+    header = header or read_header(source)
+    if header.empty:
+        return
+    if source.format == "parquet":
+        yield from _parquet(source)
+    elif source.format == "jsonl":
+        yield from (_jsonl_exact(source) if exact else _jsonl_fast(source))
+    else:
+        yield from (_csv_exact(source, header) if exact else _csv_fast(source, header))

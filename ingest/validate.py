@@ -1,0 +1,341 @@
+"""The contract's columns and the checks every input row goes through.
+
+:data:`SPECS` is CONTRACT section 2 as data: which columns each table has,
+which are required, and what kind of value each holds. From it come
+
+* :func:`check_header`: refuses a file that cannot be used (a required
+  column missing, or the wrong delimiter) with one line naming the columns
+  found and the ones expected;
+* :func:`column_checks`: for each column, a DuckDB expression that turns the
+  raw value (text from CSV and JSON Lines, typed from Parquet) into the
+  contract's type, and one that says whether the value is bad and why.
+
+The checks are SQL so that they run column-wise over a whole chunk inside
+DuckDB, not row by row in Python. Checks that need Python (is this an IP
+address? is this a phone number?) run once per distinct value and are
+joined in: the caller provides the joined relations named in
+:class:`ColumnCheck`.
+
+Timestamps: ISO 8601 with any offset, or none (then UTC), or integer epoch
+milliseconds. The expressions assume the session time zone is UTC (see
+:func:`prepare_session`), which is what makes "no offset means UTC" hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from ingest.enrich import IP_KINDS
+from ingest.readers import Header, InputError, SourceFile
+
+__all__ = [
+    "Column",
+    "TableSpec",
+    "SPECS",
+    "ColumnCheck",
+    "MAX_FIELD_BYTES",
+    "LABEL_ENTITIES",
+    "REASONS",
+    "check_header",
+    "column_checks",
+    "too_large_sql",
+    "reason_sql",
+    "prepare_session",
+    "quote",
+]
+
+#: a field longer than this is quarantined (a 10 MB user agent is an attack or a bug, not data)
+MAX_FIELD_BYTES = 65_536
+
+LABEL_ENTITIES = ("account", "ip", "device", "phone")
+
+#: every reason a row can be quarantined for, as the summary counts them
+REASONS = {
+    "missing": "missing required value",
+    "timestamp": "unparseable timestamp",
+    "timestamp_range": "timestamp out of range",
+    "ip": "invalid IP",
+    "network": "invalid network",
+    "phone": "invalid phone",
+    "type": "wrong type",
+    "value": "invalid value",
+    "large": "field too large",
+    "duplicate": "duplicate row",
+}
+
+# Timestamps outside this window are almost always epoch seconds given as
+# milliseconds (1577167262 ms is 19 January 1970) or a zeroed field.
+_TS_MIN = "1990-01-01 00:00:00+00"
+_TS_MAX = "2100-01-01 00:00:00+00"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One contract column: its name, kind of value, and whether it is required.
+
+    Kinds: ``str``, ``int`` (with ``low``/``high`` bounds), ``bool``,
+    ``ts``, ``ip``, ``network``, ``phone``, ``country`` (ISO alpha-2),
+    ``enum`` (one of ``choices``).
+    """
+
+    name: str
+    kind: str = "str"
+    required: bool = False
+    low: int | None = None
+    high: int | None = None
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A contract table: its columns in contract order."""
+
+    name: str
+    columns: tuple[Column, ...]
+
+    @property
+    def required(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+_INT32 = (-(2**31), 2**31 - 1)
+
+SPECS: dict[str, TableSpec] = {
+    "requests": TableSpec("requests", (
+        Column("ts", "ts", True),
+        Column("ip", "ip", True),
+        Column("endpoint", "str", True),
+        Column("account_id"),
+        Column("device_id"),
+        Column("user_agent"),
+        Column("status", "int", low=0, high=999),
+        Column("phone", "phone"),
+        Column("matched_account_id"),
+        Column("request_id"),
+        Column("ip_country", "country"),
+        Column("ip_asn", "int", low=0, high=_INT32[1]),
+    )),
+    "accounts": TableSpec("accounts", (
+        Column("account_id", "str", True),
+        Column("created_at", "ts"),
+        Column("handle"),
+        Column("phone_country", "country"),
+        Column("discoverable_by_phone", "bool"),
+        Column("status"),
+        Column("signup_ip", "ip"),
+        Column("signup_device_id"),
+        Column("lang"),
+        Column("followers", "int", low=0, high=2**63 - 1),
+    )),
+    "ip_intel": TableSpec("ip_intel", (
+        Column("network", "network", True),
+        Column("country", "country"),
+        Column("asn", "int", low=0, high=_INT32[1]),
+        Column("as_org"),
+        Column("kind", "enum", choices=IP_KINDS),
+    )),
+    "labels": TableSpec("labels", (
+        Column("entity", "enum", True, choices=LABEL_ENTITIES),
+        Column("id", "str", True),
+        Column("label", "str", True),
+        Column("actor"),
+        Column("source"),
+        Column("note"),
+    )),
+}
+
+
+def quote(name: str) -> str:
+    """A column name as a DuckDB identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def check_header(source: SourceFile, header: Header) -> list[str]:
+    """Refuse a file whose columns cannot feed its table; return its unknown columns.
+
+    Raises
+    ------
+    InputError
+        One line: the file, what is wrong, the columns found and the ones
+        expected (and for a CSV whose header holds another delimiter, which).
+    """
+    spec = SPECS[source.table]
+    if header.empty:
+        return []
+    found = header.columns
+    missing = [name for name in spec.required if name not in found]
+    if not missing:
+        duplicated = sorted({n for n in found if found.count(n) > 1})
+        if duplicated:
+            raise InputError(f"{source}: column(s) {', '.join(duplicated)} appear more than once")
+        return [name for name in found if name not in spec.names]
+    expected = ", ".join(spec.required)
+    optional = ", ".join(n for n in spec.names if n not in spec.required)
+    if header.delimiter_guess:
+        shown = {"\t": "tab", ";": "';'", "|": "'|'"}[header.delimiter_guess]
+        split = [c.strip() for c in found[0].split(header.delimiter_guess)] if found else []
+        raise InputError(
+            f"{source}: looks {shown}-delimited, but CSV here means comma-separated: "
+            f"found columns {', '.join(split)} in one field {found[0]!r}; expected {expected} "
+            f"(optional: {optional}). Re-export with commas."
+        )
+    raise InputError(
+        f"{source}: missing required column(s) {', '.join(missing)}; "
+        f"found {', '.join(found) or '(none)'}; expected {expected} (optional: {optional})"
+    )
+
+
+@dataclass(frozen=True)
+class ColumnCheck:
+    """SQL for one column: its raw text and its contract value.
+
+    Both read the chunk as ``c`` and, for ``ip``, ``network`` and ``phone``
+    columns, a lookup joined as ``join_alias`` (one row a distinct raw
+    value: ``raw`` the key, ``value`` the normalized value or NULL when
+    invalid). The caller selects them as ``r_<name>`` and ``v_<name>``;
+    :func:`reason_sql` then reads those names, so each expression is
+    evaluated once a row.
+    """
+
+    column: Column
+    raw: str
+    value: str
+    join_alias: str | None = None
+
+    @property
+    def raw_name(self) -> str:
+        return quote("r_" + self.column.name)
+
+    @property
+    def value_name(self) -> str:
+        return quote("v_" + self.column.name)
+
+
+def _text(expr: str) -> str:
+    return f"NULLIF(trim({expr}::VARCHAR), '')"
+
+
+def _is_text(arrow_type: pa.DataType | None) -> bool:
+    return arrow_type is None or pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+
+
+def _ts(raw_col: str, text: str, arrow_type: pa.DataType | None) -> str:
+    if arrow_type is not None and pa.types.is_timestamp(arrow_type):
+        if arrow_type.tz is None:
+            return f"timezone('UTC', {raw_col})"
+        return f"{raw_col}::TIMESTAMPTZ"
+    if arrow_type is not None and pa.types.is_date(arrow_type):
+        return f"timezone('UTC', {raw_col}::TIMESTAMP)"
+    if arrow_type is not None and pa.types.is_integer(arrow_type):
+        return f"make_timestamptz({raw_col}::BIGINT * 1000)"
+    return (
+        f"coalesce(TRY_CAST({text} AS TIMESTAMPTZ), "
+        f"make_timestamptz(TRY_CAST(TRY_CAST({text} AS BIGINT) * 1000 AS BIGINT)))"
+    )
+
+
+def column_checks(table: str, present: Mapping[str, pa.DataType]) -> list[ColumnCheck]:
+    """The checks of every contract column of ``table`` (absent ones read as empty).
+
+    Parameters
+    ----------
+    table : str
+        A key of :data:`SPECS`.
+    present : mapping of column name to Arrow type
+        The chunk's columns; a missing optional column is a column of
+        empty values (CONTRACT section 1).
+    """
+    checks = []
+    for column in SPECS[table].columns:
+        arrow_type = present.get(column.name)
+        raw_col = f"c.{quote(column.name)}" if column.name in present else "NULL::VARCHAR"
+        raw = _text(raw_col)
+        kind = column.kind
+        join = None
+        if kind == "str":
+            value = raw
+        elif kind == "int":
+            number = (f"{raw_col}::BIGINT" if arrow_type is not None and pa.types.is_integer(arrow_type)
+                      else f"TRY_CAST({raw} AS BIGINT)")
+            value = f"CASE WHEN {number} BETWEEN {column.low} AND {column.high} THEN {number} END"
+        elif kind == "bool":
+            if arrow_type is not None and pa.types.is_boolean(arrow_type):
+                value = raw_col
+            else:
+                value = (f"CASE WHEN lower({raw}) IN ('true','t','1','yes','y') THEN true "
+                         f"WHEN lower({raw}) IN ('false','f','0','no','n') THEN false END")
+        elif kind == "ts":
+            value = _ts(raw_col, raw, arrow_type)
+        elif kind == "country":
+            value = f"CASE WHEN regexp_full_match(upper({raw}), '[A-Z]{{2}}') THEN upper({raw}) END"
+        elif kind == "enum":
+            allowed = ", ".join(f"'{c}'" for c in column.choices)
+            value = f"CASE WHEN lower({raw}) IN ({allowed}) THEN lower({raw}) END"
+        elif kind in ("ip", "network", "phone"):
+            join = f"j_{column.name}"
+            value = f"{join}.value"
+        else:
+            raise ValueError(f"column {column.name}: unknown kind {kind!r}")
+        checks.append(ColumnCheck(column, raw, value, join))
+    return checks
+
+
+def too_large_sql(columns: Sequence[str], present: Mapping[str, pa.DataType]) -> str | None:
+    """SQL naming the first text column over :data:`MAX_FIELD_BYTES`, or ``None`` if none can be."""
+    texts = [n for n in columns if n in present and _is_text(present[n])]
+    if not texts:
+        return None
+    whens = " ".join(
+        f"WHEN strlen(c.{quote(n)}) > {MAX_FIELD_BYTES} THEN '{n.replace(chr(39), chr(39) * 2)}'"
+        for n in texts
+    )
+    return f"CASE {whens} END"
+
+
+_KIND_REASON = {
+    "int": "type", "bool": "type", "country": "value", "enum": "value",
+    "ip": "ip", "network": "network", "phone": "phone",
+}
+
+
+def reason_sql(checks: Sequence[ColumnCheck], large_name: str | None) -> tuple[str, str]:
+    """SQL for a row's quarantine reason and column: the first problem in contract order.
+
+    Reads the ``r_``/``v_`` names of the checks and, when given, the
+    column named ``large_name`` holding :func:`too_large_sql`.
+    """
+    reasons: list[tuple[str, str, str]] = []  # (condition, reason SQL, column SQL)
+    if large_name is not None:
+        reasons.append((f"{large_name} IS NOT NULL", f"'{REASONS['large']}'", large_name))
+    for check in checks:
+        column = "'" + check.column.name.replace("'", "''") + "'"
+        raw, value = check.raw_name, check.value_name
+        if check.column.required:
+            reasons.append((f"{raw} IS NULL", f"'{REASONS['missing']}'", column))
+        kind = check.column.kind
+        if kind == "ts":
+            reasons.append((f"{raw} IS NOT NULL AND {value} IS NULL", f"'{REASONS['timestamp']}'", column))
+            reasons.append((
+                f"{value} < TIMESTAMPTZ '{_TS_MIN}' OR {value} >= TIMESTAMPTZ '{_TS_MAX}'",
+                f"'{REASONS['timestamp_range']}'", column,
+            ))
+        elif kind in _KIND_REASON:
+            reasons.append((f"{raw} IS NOT NULL AND {value} IS NULL",
+                            f"'{REASONS[_KIND_REASON[kind]]}'", column))
+    if not reasons:
+        return "NULL::VARCHAR", "NULL::VARCHAR"
+    reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, r, _ in reasons) + " END"
+    where = "CASE " + " ".join(f"WHEN {c} THEN {col}" for c, _, col in reasons) + " END"
+    return reason, where
+
+
+def prepare_session(cursor) -> None:
+    """Make "no offset means UTC" hold for this DuckDB cursor's timestamp casts."""
+    cursor.execute("SET SESSION TimeZone = 'UTC'")
