@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-__all__ = ["FLAG_THRESHOLD", "BIAS", "cluster_score", "cluster_kind", "reasons", "member_score"]
+__all__ = ["FLAG_THRESHOLD", "BIAS", "SHORT_REASONS", "cluster_score", "cluster_kind", "reasons", "member_score"]
 
 #: a score at or above this means "suspected coordinated abuse network"
 FLAG_THRESHOLD = 0.5
@@ -183,6 +183,23 @@ _SENTENCES = {
     ),
     "reciprocity": lambda f: f"{f.get('reciprocity', 0):.0%} of members were found by another member's lookups (a social circle)",
     "benign_labels": lambda f: f"{f.get('benign_label_share', 0):.0%} of members or their addresses are labelled benign",
+}
+
+
+#: a few words for each contribution, for tables
+SHORT_REASONS = {
+    "enumerated_blocks": "enumerates number blocks",
+    "enumeration_evidence": "dense, mostly missing lookups",
+    "sharding": "shards blocks between accounts",
+    "shared_targets": "one target list, strangers",
+    "creation_burst": "created in a burst",
+    "client_monoculture": "one client build",
+    "hosting": "hosting/VPN traffic",
+    "exclusive_infrastructure": "private shared addresses",
+    "synchrony": "sessions in lockstep",
+    "synchronized_days": "starts work together",
+    "reciprocity": "members know each other",
+    "benign_labels": "labelled benign",
 }
 
 
