@@ -70,9 +70,7 @@ def columns_of(what: str, allowed: Sequence[str], rows: Rows) -> list[str]:
     if isinstance(rows, pa.Table):
         present = set(rows.column_names)
     else:
-        present = set()
-        for row in rows:
-            present.update(row)
+        present = set().union(*rows) if rows else set()
     unknown = present.difference(allowed)
     if unknown:
         raise ValueError(

@@ -176,7 +176,7 @@ class Neo4jStore(GraphStore):
         password: str | None,
         database: str = "neo4j",
         *,
-        chunk_size: int = 2_000,
+        chunk_size: int = 5_000,
     ):
         if not uri:
             raise StoreError(f"no Neo4j URI: set SYBILSCOPE_NEO4J_URI (e.g. bolt://127.0.0.1:7687); see {ENV_HINT}")
