@@ -145,7 +145,8 @@ def cluster_kind(features: Mapping[str, float], parts: Mapping[str, float]) -> s
 _SENTENCES = {
     "enumerated_blocks": lambda f: (
         f"{f.get('enumerated_share', 0):.0%} of its lookups fall in {int(f.get('enumerated_blocks', 0))} number "
-        f"block(s) it tried at least {f.get('enumerated_fill', 0):.0%} of (people look up scattered numbers)"
+        f"block(s) of which it tried {f.get('enumerated_fill', 0):.0%} of the numbers on average "
+        f"(people look up scattered numbers)"
     ),
     "enumeration_evidence": lambda f: (
         f"members' lookups are dense in blocks and mostly miss: {f.get('numbers_per_block', 0):.0f} numbers per "

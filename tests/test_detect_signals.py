@@ -1,0 +1,381 @@
+"""Each detection signal on small hand-built inputs whose answer is known."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+
+from graph.detect import (
+    attribution,
+    behaviour,
+    clustering,
+    enumeration,
+    identity,
+    infrastructure,
+    metrics,
+    scoring,
+    synchrony,
+    targets,
+)
+from graph.detect.exposure import cluster_exposure
+from graph.detect.frames import Events, events_frame
+
+HOUR = 3_600_000
+DAY = 24 * HOUR
+MONDAY = 1_576_454_400_000  # 2019-12-16T00:00:00Z
+
+
+def _edges(rows):
+    return pd.DataFrame(rows, columns=["account_id", "entity_type", "entity", "kind"])
+
+
+# -- shared infrastructure ---------------------------------------------------------
+
+
+def test_rare_hosting_ip_ties_far_more_than_carrier_nat():
+    rows = [("a", "ip", "5.1.1.1", "hosting"), ("b", "ip", "5.1.1.1", "hosting")]
+    rows += [(f"u{i:03d}", "ip", "49.36.0.7", "mobile") for i in range(300)]
+    ties = infrastructure.infrastructure_ties(_edges(rows)).set_index(["a", "b"])
+    hosting = ties.loc[("a", "b"), "ip"]
+    cgnat = ties.loc[("u000", "u001"), "ip"]
+    assert hosting == pytest.approx(2.0)
+    assert cgnat == pytest.approx(0.5 / 299)
+    # each CGNAT account gets the same total strength from the IP, however crowded it is
+    per_account = ties.reset_index()
+    strength = per_account[(per_account.a == "u000") | (per_account.b == "u000")]["ip"].sum()
+    assert strength == pytest.approx(0.5)
+
+
+def test_crowded_entities_tie_nobody_and_focus_limits_pairs():
+    rows = [(f"u{i}", "ip", "crowd", "residential") for i in range(30)] + [("x", "ip", "pair", "vpn"), ("y", "ip", "pair", "vpn")]
+    edges = _edges(rows)
+    assert infrastructure.infrastructure_ties(edges, max_accounts=20)[["a", "b"]].values.tolist() == [["x", "y"]]
+    focused = infrastructure.infrastructure_ties(edges, focus={"u3"})
+    assert len(focused) == 29 and ((focused.a == "u3") | (focused.b == "u3")).all()
+
+
+def test_shared_prefix_ties_only_hosting_ranges():
+    rows = [("a", "prefix", "5.1.1.0/24", "hosting"), ("b", "prefix", "5.1.1.0/24", "hosting"),
+            ("c", "prefix", "73.12.0.0/24", "residential"), ("d", "prefix", "73.12.0.0/24", "residential")]
+    ties = infrastructure.infrastructure_ties(_edges(rows))
+    assert ties[["a", "b"]].values.tolist() == [["a", "b"]]
+    assert ties.loc[0, "prefix"] > 0
+
+
+def test_infrastructure_edges_count_accounts_over_all_events():
+    frame = events_frame([{"ts": 0, "ip": "5.1.1.1", "account_id": acc, "device_id": "d1"} for acc in "abc"])
+    edges = infrastructure.infrastructure_edges(frame, accounts=["a"])
+    assert set(edges.account_id) == {"a"}
+    assert set(edges.entity_accounts) == {3}
+
+
+# -- enumeration and sharding ------------------------------------------------------
+
+
+def _lookups(account, numbers, *, block="b1", matched=False, start=0):
+    return [
+        {"ts": start + i * 1000, "ip": "1.1.1.1", "account_id": account, "phone_hash": f"{block}:{n}",
+         "block_hash": block, "block_ordinal": int(n), "matched_account_id": f"m{n}" if matched else None}
+        for i, n in enumerate(numbers)
+    ]
+
+
+def _address_book(account, size, seed):
+    rng = np.random.default_rng(seed)
+    return [
+        {"ts": i, "ip": "2.2.2.2", "account_id": account, "phone_hash": f"{account}{i}", "block_hash": f"{account}b{i}",
+         "block_ordinal": int(rng.integers(1000)), "matched_account_id": f"f{account}{i}" if rng.random() < 0.5 else None}
+        for i in range(size)
+    ]
+
+
+def test_block_coverage_is_independent_of_lookup_order():
+    numbers = np.arange(600)
+    ordered = events_frame(_lookups("e", numbers))
+    shuffled = events_frame(_lookups("e", np.random.default_rng(1).permutation(numbers)))
+    a = enumeration.lookup_stats(ordered)[["phones", "blocks", "block_fill", "numbers_per_block"]]
+    b = enumeration.lookup_stats(shuffled)[["phones", "blocks", "block_fill", "numbers_per_block"]]
+    pd.testing.assert_frame_equal(a, b)
+    assert a.loc["e", "block_fill"] == pytest.approx(0.6)
+
+
+def test_enumerator_stands_out_against_address_books():
+    rows = _lookups("enum", np.arange(800))
+    for i in range(40):
+        rows += _address_book(f"user{i}", 30 + i, seed=i)
+    stats = enumeration.lookup_stats(events_frame(rows))
+    evidence = enumeration.enumeration_evidence(stats)
+    assert evidence["evidence"].idxmax() == "enum"
+    assert evidence.loc["enum", "evidence"] > 3
+    assert (evidence.drop(index="enum")["evidence"] < 1).all()
+
+
+def test_heavy_address_book_is_not_enumeration():
+    """Many numbers, but scattered and often matching: volume alone is no evidence."""
+    rows = _address_book("heavy", 3000, seed=7)
+    for i in range(40):
+        rows += _address_book(f"user{i}", 30 + i, seed=100 + i)
+    evidence = enumeration.enumeration_evidence(enumeration.lookup_stats(events_frame(rows)))
+    assert evidence.loc["heavy", "volume_z"] > 3
+    assert evidence.loc["heavy", "evidence"] == 0
+
+
+def test_sharding_complementary_slices_versus_independent_enumerators():
+    rng = np.random.default_rng(3)
+    rows = _lookups("s1", np.arange(0, 500), block="x") + _lookups("s2", np.arange(500, 1000), block="x")
+    rows += _lookups("r1", rng.choice(1000, 500, replace=False), block="y")
+    rows += _lookups("r2", rng.choice(1000, 500, replace=False), block="y")
+    frame = events_frame(rows)
+    cover = enumeration.block_coverage(frame, ["s1", "s2", "r1", "r2"], min_numbers=20)
+    ties = enumeration.sharding_ties(cover).set_index(["a", "b"])
+    assert ties.loc[("s1", "s2"), "complementarity"] == 1.0
+    assert ties.loc[("s1", "s2"), "overlap"] == 0
+    assert ties.loc[("r1", "r2"), "complementarity"] < 0.2
+    assert ties.loc[("r1", "r2"), "expected_overlap"] == pytest.approx(250.0)
+
+
+def test_robust_z_ignores_outliers_in_its_baseline():
+    z = enumeration.robust_z([1.0] * 50 + [100.0])
+    assert z[-1] > 100 and abs(z[0]) < 1e-9
+
+
+# -- shared targets ------------------------------------------------------------------
+
+
+def test_operators_share_a_list_friends_find_each_other():
+    rows = []
+    target_list = [f"t{i}" for i in range(40)]
+    for op in ("op1", "op2", "op3"):
+        rows += [{"ts": 0, "ip": "1.1.1.1", "account_id": op, "phone_hash": t, "block_hash": f"b{t}"} for t in target_list]
+    rows += [{"ts": 0, "ip": "2.2.2.2", "account_id": "ann", "phone_hash": f"c{i}", "block_hash": f"c{i}"} for i in range(10)]
+    rows += [{"ts": 0, "ip": "2.2.2.2", "account_id": "bob", "phone_hash": f"c{i}", "block_hash": f"c{i}"} for i in range(10)]
+    rows += [{"ts": 0, "ip": "2.2.2.2", "account_id": "ann", "phone_hash": "bobs-number", "block_hash": "z",
+              "matched_account_id": "bob"}]
+    frame = events_frame(rows)
+    ties = targets.target_ties(frame).set_index(["a", "b"])
+    assert not ties.loc[("op1", "op2"), "mutual"] and ties.loc[("op1", "op2"), "overlap"] == pytest.approx(1.0)
+    assert ties.loc[("ann", "bob"), "mutual"]
+    groups = {"ops": ["op1", "op2", "op3"], "friends": ["ann", "bob"]}
+    recip = targets.reciprocity(frame, groups)
+    assert recip["ops"]["share"] == 0.0 and recip["friends"]["share"] == 0.5
+    assert targets.shared_target_share(frame, groups)["ops"]["share"] == 1.0
+
+
+def test_enumerated_blocks_do_not_count_as_shared_targets():
+    frame = events_frame(_lookups("e1", np.arange(100), block="x") + _lookups("e2", np.arange(100), block="x"))
+    assert targets.target_ties(frame).empty
+
+
+# -- synchrony -------------------------------------------------------------------------
+
+
+def test_synchrony_tolerates_jitter_across_bucket_boundaries():
+    # onsets 2 s apart but on both sides of a 600 s boundary, on five days
+    onsets = pd.DataFrame({
+        "account_id": ["a"] * 5 + ["b"] * 5,
+        "endpoint": "contacts/lookup",
+        "ts_ms": [d * DAY + 599_000 for d in range(5)] + [d * DAY + 601_000 for d in range(5)],
+    })
+    ties = synchrony.synchrony_ties(onsets, bucket_seconds=600)
+    assert ties[["a", "b", "shared"]].values.tolist() == [["a", "b", 5]]
+    assert ties.loc[0, "jaccard"] == 1.0
+
+
+def test_onsets_ignore_continuous_work_and_random_people_do_not_tie():
+    rng = np.random.default_rng(5)
+    rows = [{"ts": MONDAY + d * DAY + 9 * HOUR + s * 5000, "ip": "1.1.1.1", "endpoint": "contacts/lookup",
+             "account_id": acc} for acc in ("w1", "w2") for d in range(4) for s in range(300)]
+    rows += [{"ts": MONDAY + int(t), "ip": "2.2.2.2", "endpoint": "timeline/home", "account_id": f"p{i}"}
+             for i in range(20) for t in rng.integers(0, 4 * DAY, size=6)]
+    onsets = synchrony.activity_onsets(events_frame(rows), gap_seconds=900)
+    assert (onsets[onsets.account_id == "w1"].shape[0]) == 4  # one onset a working day
+    ties = synchrony.synchrony_ties(onsets, min_shared=3)
+    assert ties[["a", "b"]].values.tolist() == [["w1", "w2"]]
+    windows = synchrony.synchronized_windows(onsets, ["w1", "w2"])
+    assert windows["total"] == 4 and windows["top"][0]["members"] == 2
+
+
+# -- behaviour -------------------------------------------------------------------------
+
+
+def test_signup_burst_found_against_steady_creation():
+    steady = pd.Series(np.arange(0, 3000 * 6 * HOUR, 6 * HOUR), index=[f"u{i}" for i in range(3000)])
+    burst = pd.Series([400 * DAY + i * 90_000 for i in range(12)], index=[f"b{i}" for i in range(12)])
+    found = behaviour.burst_accounts(pd.concat([steady, burst]))
+    assert {f"b{i}" for i in range(12)} <= found
+    assert len(found - set(burst.index)) <= 2  # at most the steady accounts inside the burst hour
+    group = behaviour.creation_burst(burst, pd.concat([steady, burst]))
+    assert group["members"] == 12 and group["log10_p"] < -10
+    spread = behaviour.creation_burst(steady.iloc[::250], pd.concat([steady, burst]))
+    assert spread["log10_p"] > -1
+
+
+def test_client_monoculture_is_measured_against_everyone():
+    everyone = pd.Series(["iPhone/8.5"] * 500 + ["Android/8.21"] * 495 + ["emulator/8.18"] * 5)
+    rare = behaviour.monoculture(pd.Series(["emulator/8.18"] * 10), everyone)
+    common = behaviour.monoculture(pd.Series(["iPhone/8.5"] * 10), everyone)
+    assert rare["lift"] > 100 and rare["log10_p"] < -10
+    assert common["lift"] == pytest.approx(2.0) and common["log10_p"] > -4
+
+
+# -- attribution and exposure ----------------------------------------------------------
+
+
+def _office_week(offset_hours: float, weekend: tuple[int, ...]) -> np.ndarray:
+    week = np.zeros(behaviour.HALF_HOURS_PER_WEEK)
+    for day in range(7):
+        if day in weekend:
+            continue
+        for half in range(18, 34):  # 09:00-17:00 local
+            utc_bin = (day * 48 + half - int(offset_hours * 2)) % behaviour.HALF_HOURS_PER_WEEK
+            week[utc_bin] += 10
+    return week
+
+
+@pytest.mark.parametrize(("offset", "weekend", "expected"), [
+    (3.5, (4,), "a Friday weekend (as in Iran)"),
+    (2.0, (4, 5), "a Friday-Saturday weekend (as in Israel and much of the Middle East)"),
+    (8.0, (5, 6), "a Saturday-Sunday weekend"),
+    (-5.0, (5, 6), "a Saturday-Sunday weekend"),
+])
+def test_operators_clock_and_weekend(offset, weekend, expected):
+    week = _office_week(offset, weekend)
+    clock = attribution.utc_offset(week)
+    assert clock["offset_hours"] == offset
+    assert attribution.weekly_rhythm(week, clock["offset_hours"])["weekend"] == expected
+
+
+def test_round_the_clock_activity_has_an_ambiguous_clock():
+    clock = attribution.utc_offset(np.full(behaviour.HALF_HOURS_PER_WEEK, 5.0))
+    assert clock["fit"] == 0.0
+
+
+def test_origin_mix_is_request_weighted():
+    rows = [{"ts": 0, "ip": "5.1.1.1", "ip_country": "IR", "ip_kind": "hosting", "account_id": "a"}] * 7
+    rows += [{"ts": 0, "ip": "73.1.1.1", "ip_country": "US", "ip_kind": "residential", "account_id": "b"}] * 3
+    mix = attribution.origin_mix(events_frame(rows), {"c": ["a", "b"]})["c"]
+    assert mix["top_country"] == "IR" and mix["hosting_share"] == 0.7
+    assert [c["country"] for c in mix["countries"]] == ["IR", "US"]
+
+
+def test_label_overlap_counts_members_and_their_infrastructure():
+    edges = _edges([("a", "ip", "5.1.1.1", "hosting"), ("b", "ip", "5.1.1.1", "hosting"), ("b", "device", "d9", "device")])
+    labels = [{"entity": "ip", "entity_id": "5.1.1.1", "value": "state-linked", "actor": "X"},
+              {"entity": "device", "entity_id": "d9", "value": "state-linked", "actor": "X"},
+              {"entity": "account", "entity_id": "zzz", "value": "suspended"}]
+    rows = attribution.label_overlap(["a", "b"], edges, labels)
+    assert rows == [{"label": "state-linked", "actor": "X", "accounts": 0, "ips": 1, "devices": 1,
+                     "text": "uses 1 IP labelled state-linked (actor X); uses 1 device labelled state-linked (actor X)"}]
+
+
+def test_exposure_counts_outside_accounts_by_country():
+    rows = [{"ts": 0, "ip": "1.1.1.1", "account_id": "op", "phone_hash": f"p{i}", "phone_region": region,
+             "matched_account_id": matched}
+            for i, (region, matched) in enumerate([("IR", "v1"), ("IR", "v2"), ("IR", "v1"), ("US", "v3"), ("US", None),
+                                                   ("IR", "op2")])]
+    exposure = cluster_exposure(events_frame(rows), {"c": ["op", "op2"]})["c"]
+    assert exposure == {"exposed_accounts": 3, "numbers_tried": 6, "by_country": {"IR": 2, "US": 1}, "other": 0}
+
+
+# -- identity ----------------------------------------------------------------------------
+
+
+def test_fresh_ids_depend_on_membership_only():
+    assert identity.fresh_cluster_id(["b", "a", "a"]) == identity.fresh_cluster_id(["a", "b"])
+    assert identity.fresh_cluster_id(["a", "b"]) != identity.fresh_cluster_id(["a", "c"])
+
+
+def test_persisting_clusters_keep_ids_one_to_one():
+    previous = {"C-old1": {"a", "b", "c", "d"}, "C-old2": {"x", "y"}}
+    current = [{"a", "b", "c"}, {"d", "e"}, {"x", "y", "z"}, {"q"}]
+    ids = identity.assign_cluster_ids(current, [previous])
+    assert ids[0] == "C-old1"  # the larger part of a split keeps the id
+    assert ids[1] == identity.fresh_cluster_id({"d", "e"})
+    assert ids[2] == "C-old2"
+    assert ids[3] == identity.fresh_cluster_id({"q"})
+    assert len(set(ids)) == 4
+
+
+def test_a_cluster_that_skipped_a_run_gets_its_id_back():
+    ids = identity.assign_cluster_ids([{"a", "b"}], [{"C-new": {"q"}}, {"C-first": {"a", "b", "c"}}])
+    assert ids == ["C-first"]
+
+
+def test_low_overlap_is_a_new_cluster():
+    ids = identity.assign_cluster_ids([{"a", "b", "c", "d", "e"}], [{"C-old": {"a", "x", "y", "z", "w"}}])
+    assert ids == [identity.fresh_cluster_id({"a", "b", "c", "d", "e"})]
+
+
+# -- clustering and metrics ----------------------------------------------------------------
+
+
+def _two_cliques() -> list[tuple]:
+    edges = [(f"a{i}", f"a{j}", 1.0) for i in range(6) for j in range(i + 1, 6)]
+    edges += [(f"b{i}", f"b{j}", 1.0) for i in range(5) for j in range(i + 1, 5)]
+    edges.append(("a0", "b0", 0.05))
+    return edges
+
+
+@pytest.mark.parametrize("method", clustering.METHODS)
+def test_every_method_is_deterministic_whatever_the_insertion_order(method):
+    edges = _two_cliques()
+    G1, G2 = nx.Graph(), nx.Graph()
+    G1.add_weighted_edges_from(edges)
+    G2.add_weighted_edges_from(reversed(edges))
+    first = clustering.detect_communities(G1, method, seed=3)
+    assert first == clustering.detect_communities(G2, method, seed=3)
+    if method not in ("components", "k_core"):
+        assert [sorted(c) for c in first] == [[f"a{i}" for i in range(6)], [f"b{i}" for i in range(5)]]
+
+
+def test_communities_are_split_into_connected_parts():
+    G = nx.Graph([("a", "b"), ("c", "d")])
+    parts = clustering._connected_parts(G, [{"a", "b", "c", "d"}])
+    assert sorted(map(sorted, parts)) == [["a", "b"], ["c", "d"]]
+
+
+def test_metrics_on_known_partitions():
+    truth = {i: i // 5 for i in range(20)}
+    assert metrics.adjusted_rand_index(truth, truth) == 1.0
+    assert metrics.normalized_mutual_information(truth, {i: 0 for i in range(20)}) == pytest.approx(0.0)
+    merged = {i: min(i // 5, 2) for i in range(20)}
+    assert 0 < metrics.adjusted_rand_index(truth, merged) < 1
+    assert metrics.precision_recall_f1({1, 2, 3, 4}, {3, 4}) == (0.5, 1.0, pytest.approx(2 / 3))
+
+
+# -- scoring ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("features", [
+    {"size": 300, "exclusive_share": 1.0, "hosting_share": 0.0, "reciprocity": 0.3},  # carrier NAT
+    {"size": 40, "exclusive_share": 1.0, "shared_target_share": 0.8, "reciprocity": 0.7, "synchronized_days": 1},  # office
+    {"size": 4, "exclusive_share": 1.0, "reciprocity": 0.75},  # family on one tablet
+    {"size": 40, "hosting_share": 1.0, "exclusive_share": 0.2},  # VPN users
+    {"size": 80, "burst_share": 1.0, "burst_log10_p": -40, "reciprocity": 0.4, "shared_target_share": 0.5},  # viral sign-ups
+    {"size": 1, "enumeration_evidence": 2.6, "hosting_share": 0.0},  # heavy legitimate user
+])
+def test_ordinary_communities_score_below_the_flag(features):
+    score, parts = scoring.cluster_score(features)
+    assert score < scoring.FLAG_THRESHOLD, parts
+
+
+def test_scores_come_with_reasons_and_member_scores():
+    features = {"size": 8, "enumerated_share": 0.97, "enumerated_blocks": 5, "enumerated_fill": 1.0,
+                "enumeration_evidence": 4.0, "sharding": 1.0, "sharded_pairs": 28, "shard_overlap_ratio": 0.0}
+    score, parts = scoring.cluster_score(features)
+    assert score > 0.99
+    why = scoring.reasons(features, parts)
+    assert why[0] == ("+5.8: 97% of its lookups fall in 5 number block(s) of which it tried 100% of the numbers "
+                      "on average (people look up scattered numbers)")
+    assert scoring.cluster_kind(features, parts) == "sharded enumeration"
+    assert scoring.member_score(score, 1.0, 4.0) > scoring.member_score(score, 0.1, 0.0) >= score / 2
+
+
+def test_events_from_a_frame_and_from_a_connection_agree():
+    frame = events_frame(_lookups("e", np.arange(50)))
+    direct = enumeration.lookup_stats(frame)
+    source = Events.from_frame(frame)
+    assert len(source) == 50
+    pd.testing.assert_frame_equal(direct, enumeration.lookup_stats(source))
