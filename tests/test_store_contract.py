@@ -501,3 +501,14 @@ def test_a_failure_late_in_a_chunked_neo4j_write_rolls_back_every_chunk(store):
     with pytest.raises(ValueError, match="append-only"):
         store.append_labels(rows)  # the clash is found by the server only in the third chunk
     assert [row["value"] for row in store.labels()] == ["benign"]
+
+
+@pytest.mark.parametrize("store", ["embedded"], indirect=True)
+def test_the_embedded_store_outlives_closing_the_process_connection(store):
+    from graph import warehouse
+
+    store.upsert_nodes(ACCOUNT, [{"account_id": "u1"}])
+    warehouse.close_all()  # what the end of an in-process CLI command does
+    assert store.get_node(ACCOUNT, "u1")["account_id"] == "u1"
+    store.upsert_nodes(ACCOUNT, [{"account_id": "u2"}])
+    assert store.counts()[ACCOUNT] == 2

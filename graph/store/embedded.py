@@ -143,23 +143,34 @@ class EmbeddedStore(GraphStore):
             self._cursors.append(cur)
         return cur
 
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
-        """This thread's cursor (DuckDB cursors must not be shared between threads)."""
+    def _cursor(self, *, fresh: bool = False) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor (DuckDB cursors must not be shared between threads).
+
+        ``fresh`` replaces it: after :func:`graph.warehouse.close_all` (the end
+        of a CLI command, a test) the old one is closed but this store may live on.
+        """
         cur = getattr(self._local, "cursor", None)
-        if cur is None:
+        if cur is None or fresh:
             cur = self._local.cursor = self._new_cursor()
         return cur
 
     def _query(self, sql: str, params: Sequence | None = None) -> list[dict]:
-        cur = self._cursor()
-        return cur.sql(sql, params=list(params or [])).to_arrow_table().to_pylist()
+        try:
+            relation = self._cursor().sql(sql, params=list(params or []))
+        except duckdb.ConnectionException:
+            relation = self._cursor(fresh=True).sql(sql, params=list(params or []))
+        return relation.to_arrow_table().to_pylist()
 
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """One write transaction, alone among this process's writers; rolled back on any error."""
         with self._write_lock:
             cur = self._cursor()
-            _run(cur, "BEGIN TRANSACTION")
+            try:
+                _run(cur, "BEGIN TRANSACTION")
+            except duckdb.ConnectionException:
+                cur = self._cursor(fresh=True)
+                _run(cur, "BEGIN TRANSACTION")
             try:
                 yield cur
             except BaseException as exc:
