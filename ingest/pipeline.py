@@ -31,7 +31,7 @@ import json
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
@@ -309,14 +309,15 @@ _E164_SQL = (
 )
 
 
-def _phone_lookup(cur, raw_sql: str, secret: bytes, name: str = "_phones") -> None:
-    """A temp table ``name`` for the chunk's distinct phone values.
+def _phone_lookup(cur, raw_sql: str, secret: bytes) -> pa.Table:
+    """The chunk's distinct phone values with their pseudonyms, as an Arrow table.
 
-    ``raw`` the value as given; ``value`` the normalized E.164 number when it
-    can be a phone number (else NULL: quarantined as ``invalid phone``); its
-    keyed hashes, block ordinal and phonenumbers' facts. The raw value stays
-    inside this temporary table of the open transaction: it is never
-    written to the database file.
+    ``raw`` the value as given; ``value`` its keyed hash when it can be a
+    phone number (else NULL: quarantined as ``invalid phone``); the block's
+    keyed hash, the block ordinal and phonenumbers' facts. The table lives
+    in this process's memory and is only *registered* with DuckDB, never
+    materialized in it, so not even a spill file of the database ever holds
+    a raw number.
     """
     distinct = cur.sql(
         f"SELECT r, {_E164_SQL} AS e164 FROM (SELECT DISTINCT {raw_sql} AS r FROM _chunk c) "
@@ -333,18 +334,19 @@ def _phone_lookup(cur, raw_sql: str, secret: bytes, name: str = "_phones") -> No
     })
     inner, outer = hmac_params(secret)
     with _registered(cur, "_phone_facts", table):
-        cur.execute(
-            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT raw, "
-            "CASE WHEN possible AND calling_code IS NOT NULL THEN e164 END AS value, "
-            f"{hmac_sql('e164')} AS phone_hash, "
-            f"{hmac_sql(f'left(e164, length(e164) - {BLOCK_DIGITS})')} AS block_hash, "
-            f"right(e164, {BLOCK_DIGITS})::SMALLINT AS block_ordinal, "
-            "calling_code, region, number_type "
-            "FROM _phone_facts WHERE possible AND calling_code IS NOT NULL "
-            "UNION ALL SELECT raw, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM _phone_facts "
-            "WHERE NOT (possible AND calling_code IS NOT NULL)",
-            {"hmac_inner": inner, "hmac_outer": outer},
-        )
+        return cur.sql(
+            "SELECT raw, phone_hash AS value, phone_hash, block_hash, block_ordinal, calling_code, "
+            "region, number_type FROM (SELECT raw, "
+            f"CASE WHEN possible AND calling_code IS NOT NULL THEN {hmac_sql('e164')} END AS phone_hash, "
+            f"CASE WHEN possible AND calling_code IS NOT NULL THEN "
+            f"{hmac_sql(f'left(e164, length(e164) - {BLOCK_DIGITS})')} END AS block_hash, "
+            f"CASE WHEN possible AND calling_code IS NOT NULL THEN "
+            f"right(e164, {BLOCK_DIGITS})::SMALLINT END AS block_ordinal, "
+            "CASE WHEN possible THEN calling_code END AS calling_code, "
+            "CASE WHEN possible THEN region END AS region, "
+            "CASE WHEN possible THEN number_type END AS number_type FROM _phone_facts)",
+            params={"hmac_inner": inner, "hmac_outer": outer},
+        ).to_arrow_table()
 
 
 def _network_lookup(cur, raw_sql: str) -> None:
@@ -431,6 +433,12 @@ class _Loader:
             self._chunk_sql(source, batch_id, data, unknown, counters)
 
     def _chunk_sql(self, source, batch_id, data: pa.Table, unknown, counters: _FileRun) -> None:
+        with ExitStack() as registered:
+            self._chunk_statements(source, batch_id, data, unknown, counters, registered)
+
+    def _chunk_statements(self, source, batch_id, data: pa.Table, unknown, counters: _FileRun,
+                          registered: ExitStack) -> None:
+        """Look values up, check and stage one chunk (see the module docstring)."""
         cur = self.cur
         table = source.table
         present = {name: data.schema.field(name).type for name in data.column_names if name != "_pos"}
@@ -444,7 +452,9 @@ class _Loader:
                 _fill_ip_lookup(cur, check.raw, self.intel)
                 joins.append(f"LEFT JOIN {IP_LOOKUP} {check.join_alias} ON {check.join_alias}.raw = {check.raw}")
             elif kind == "phone":
-                _phone_lookup(cur, check.raw, self.secret)
+                registered.enter_context(
+                    _registered(cur, "_phones", _phone_lookup(cur, check.raw, self.secret))
+                )
                 joins.append(f"LEFT JOIN _phones {check.join_alias} ON {check.join_alias}.raw = {check.raw}")
             elif kind == "network":
                 _network_lookup(cur, check.raw)
@@ -462,7 +472,7 @@ class _Loader:
                 "j_phone.number_type",
             ]
         if table == "labels":
-            self._label_lookups(checks, joins, extra_select)
+            self._label_lookups(checks, joins, extra_select, registered)
         if table == "accounts":
             extra_select.append(self._extra_sql(unknown) + " AS extra")
         large = too_large_sql(list(present), present)
@@ -494,14 +504,16 @@ class _Loader:
         cur.execute("INSERT INTO _stage BY NAME SELECT * EXCLUDE (_reason, _column) "
                     "FROM _rows WHERE _reason IS NULL")
 
-    def _label_lookups(self, checks, joins: list, extra_select: list) -> None:
+    def _label_lookups(self, checks, joins: list, extra_select: list, registered: ExitStack) -> None:
         """Label ids name entities by their graph key: IPs normalized, phones hashed."""
         cur = self.cur
         id_raw = next(c.raw for c in checks if c.column.name == "id")
         entity_raw = next(c.raw for c in checks if c.column.name == "entity")
         _fill_ip_lookup(cur, f"CASE WHEN lower({entity_raw}) = 'ip' THEN {id_raw} END", self.intel)
-        _phone_lookup(cur, f"CASE WHEN lower({entity_raw}) = 'phone' THEN {id_raw} END", self.secret,
-                      "_label_phones")
+        registered.enter_context(_registered(
+            cur, "_label_phones",
+            _phone_lookup(cur, f"CASE WHEN lower({entity_raw}) = 'phone' THEN {id_raw} END", self.secret),
+        ))
         joins.append(f"LEFT JOIN {IP_LOOKUP} l_ip ON lower({entity_raw}) = 'ip' AND l_ip.raw = {id_raw}")
         joins.append(f"LEFT JOIN _label_phones l_ph ON lower({entity_raw}) = 'phone' AND l_ph.raw = {id_raw}")
         extra_select.append(
@@ -654,12 +666,14 @@ class _Loader:
             f"INSERT INTO {quarantine.QUARANTINE_TABLE} SELECT $batch, $table, $file, $pos_name, "
             f"s._pos, NULL, '{REASONS['duplicate']}', json_object('same_as_row_of', b.file)::VARCHAR "
             f"FROM _seen s JOIN {BATCHES_TABLE} b USING (batch_id) "
-            "ANTI JOIN _dups d ON d._pos = s._pos WHERE list_contains($run, s.batch_id)",
+            "ANTI JOIN _dups d ON d._pos = s._pos "
+            "WHERE list_contains($run, s.batch_id) AND s.batch_id <> $batch",
             {**params, "run": self.run_batches},
         ).fetchone()[0]
         existing = cur.execute(
             "SELECT count(*) FROM _seen s ANTI JOIN _dups d ON d._pos = s._pos "
-            "WHERE NOT list_contains($run, s.batch_id)", {"run": self.run_batches},
+            "WHERE NOT list_contains($run, s.batch_id) OR s.batch_id = $batch",
+            {"run": self.run_batches, "batch": batch_id},
         ).fetchone()[0]
         counters.quarantined += int(dup_in_file) + int(dup_in_run)
         columns = [r[0] for r in cur.execute(
@@ -822,6 +836,9 @@ def ingest(
             for exact in (False, True):
                 cur.execute("BEGIN TRANSACTION")
                 try:
+                    # a file that broke off last time is read again whole: its
+                    # rows already loaded are counted, its rejects written anew
+                    cur.execute(f"DELETE FROM {quarantine.QUARANTINE_TABLE} WHERE batch_id = ?", [batch_id])
                     counters, loaded, existing, truncated = loader.load_file(
                         source, header, batch_id, progress, exact
                     )

@@ -222,20 +222,81 @@ def discover(case_dir: str | Path) -> tuple[dict[str, list[SourceFile]], list[Pa
 # --------------------------------------------------------------------------
 
 
+class _GzipLines(io.RawIOBase):
+    """A gzip file as a byte stream that ends cleanly at the last whole line before any damage.
+
+    A truncated or corrupt gzip member raises in the middle of a read, and
+    pyarrow would discard the whole block it was parsing. This stream hands
+    over complete lines only, and when the file breaks it stops there and
+    keeps the error in ``damage``: the rows before the damage are parsed
+    like any others, and the partial line at the break is never mistaken
+    for a short but valid row.
+    """
+
+    def __init__(self, path: Path, piece: int = 1 << 20):
+        self._file = gzip.open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._piece = piece
+        self._held = b""
+        self._done = False
+        self.damage: BaseException | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._done and (size < 0 or len(self._held) < size):
+            try:
+                piece = self._file.read(self._piece)
+            except (EOFError, OSError, zlib.error) as exc:
+                self.damage = exc
+                cut = self._held.rfind(b"\n")
+                self._held = self._held[: cut + 1]
+                self._done = True
+                break
+            if not piece:
+                self._done = True
+                break
+            self._held += piece
+        if size < 0 or size >= len(self._held):
+            out, self._held = self._held, b""
+        else:
+            out, self._held = self._held[:size], self._held[size:]
+        return out
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
 def _open_binary(source: SourceFile):
     if source.compression == "gzip":
-        return gzip.open(source.path, "rb")
+        return io.BufferedReader(_GzipLines(source.path))
     return open(source.path, "rb")
 
 
-def _arrow_stream(source: SourceFile) -> pa.NativeFile:
-    return pa.input_stream(str(source.path), compression=source.compression)
+def _damage(handle) -> BaseException | None:
+    """The error that cut a gzip stream short, if any (``None`` for plain files)."""
+    raw = getattr(handle, "raw", handle)
+    return getattr(raw, "damage", None)
+
+
+def _arrow_stream(source: SourceFile):
+    """A stream for pyarrow, and the object that will know if the file was damaged."""
+    if source.compression == "gzip":
+        lines = _GzipLines(source.path)
+        return pa.PythonFile(lines, mode="r"), lines
+    return pa.input_stream(str(source.path)), None
 
 
 def _first_line(source: SourceFile) -> bytes | None:
     """The file's first line (without its newline), ``None`` for an empty file."""
     try:
-        with _open_binary(source) as handle:
+        with gzip.open(source.path, "rb") if source.compression == "gzip" else open(source.path, "rb") as handle:
             line = handle.readline(BLOCK_BYTES)
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError(f"{source}: cannot read it ({exc}); is it really {source.format}"
@@ -288,11 +349,11 @@ def read_header(source: SourceFile) -> Header:
 # Row problems
 # --------------------------------------------------------------------------
 
-_DIGIT_RUN = re.compile(r"\+?\d[\d\- ]{6,}\d")
+_DIGIT_RUN = re.compile(r"\+?\d{8,}")
 
 
 def mask_digit_runs(text: str) -> str:
-    """Hide every run of 8+ digits (a phone number could be one) but its first two digits.
+    """Hide every run of 8+ digits (an E.164 number is one) but its first two digits.
 
     Applied to the raw text of rows that could not be split into fields,
     where nobody can tell the phone column from the others.
@@ -407,6 +468,14 @@ def _is_damage(exc: BaseException) -> bool:
 
 
 def _csv_fast(source: SourceFile, header: Header) -> Iterator[Chunk]:
+    stream, gz = _arrow_stream(source)
+    try:
+        yield from _csv_fast_batches(source, header, stream, gz)
+    finally:
+        stream.close()
+
+
+def _csv_fast_batches(source: SourceFile, header: Header, stream, gz) -> Iterator[Chunk]:
     irregular: list[str] = []
 
     def on_invalid(row) -> str:
@@ -416,7 +485,7 @@ def _csv_fast(source: SourceFile, header: Header) -> Iterator[Chunk]:
     names = header.raw_columns or header.columns
     try:
         reader = pa_csv.open_csv(
-            _arrow_stream(source),
+            stream,
             read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES, use_threads=True),
             parse_options=pa_csv.ParseOptions(
                 newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=on_invalid
@@ -457,6 +526,8 @@ def _csv_fast(source: SourceFile, header: Header) -> Iterator[Chunk]:
         table, positions, problems = _to_text(table, positions)
         if table.num_rows or problems:
             yield Chunk(table, positions, problems)
+    if gz is not None and gz.damage is not None:
+        raise _truncated(source, cursor, gz.damage)
 
 
 def _csv_exact(source: SourceFile, header: Header) -> Iterator[Chunk]:
@@ -503,6 +574,8 @@ def _csv_exact(source: SourceFile, header: Header) -> Iterator[Chunk]:
             raise InputError(f"{source}: line {last_line + 1}: {exc}") from exc
         if positions or problems:
             yield _text_chunk(names, values, positions, problems)
+        if _damage(raw) is not None:
+            raise _truncated(source, last_line + 1, _damage(raw))
 
 
 def _has_surrogate(value: str) -> bool:
@@ -568,6 +641,14 @@ def _parse_json_lines(lines: pa.Array, positions: np.ndarray, problems: list[Row
 
 
 def _jsonl_fast(source: SourceFile) -> Iterator[Chunk]:
+    stream, gz = _arrow_stream(source)
+    try:
+        yield from _jsonl_fast_batches(source, stream, gz)
+    finally:
+        stream.close()
+
+
+def _jsonl_fast_batches(source: SourceFile, stream, gz) -> Iterator[Chunk]:
     irregular: list[str] = []
 
     def on_invalid(row) -> str:
@@ -576,7 +657,7 @@ def _jsonl_fast(source: SourceFile) -> Iterator[Chunk]:
 
     try:
         reader = pa_csv.open_csv(
-            _arrow_stream(source),
+            stream,
             read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES, column_names=["line"]),
             parse_options=pa_csv.ParseOptions(
                 delimiter="\x1e", quote_char=False, double_quote=False, escape_char=False,
@@ -618,6 +699,8 @@ def _jsonl_fast(source: SourceFile) -> Iterator[Chunk]:
         ]
         if table.num_rows or problems:
             yield _parse_json_lines(table.column("line").combine_chunks(), positions, problems)
+    if gz is not None and gz.damage is not None:
+        raise _truncated(source, cursor, gz.damage)
 
 
 def _jsonl_exact(source: SourceFile) -> Iterator[Chunk]:
@@ -648,8 +731,10 @@ def _jsonl_exact(source: SourceFile) -> Iterator[Chunk]:
                 yield _parse_json_lines(pa.array(lines, pa.string()),
                                         np.asarray(positions, np.int64), problems)
             raise _truncated(source, number + 1, exc) from exc
-    if lines or problems:
-        yield _parse_json_lines(pa.array(lines, pa.string()), np.asarray(positions, np.int64), problems)
+        if lines or problems:
+            yield _parse_json_lines(pa.array(lines, pa.string()), np.asarray(positions, np.int64), problems)
+        if _damage(raw) is not None:
+            raise _truncated(source, number + 1, _damage(raw))
 
 
 # --------------------------------------------------------------------------

