@@ -120,8 +120,8 @@ class Events:
 
     def scalar(self, sql: str) -> object:
         """The single value ``sql`` (with ``{events}``) returns."""
-        row = self.connection.execute(sql.format(events=self.table)).fetchone()
-        return None if row is None else row[0]
+        rows = self.connection.execute(sql.format(events=self.table)).fetchall()
+        return rows[0][0] if rows else None
 
     def __len__(self) -> int:
         return int(self.scalar("SELECT count(*) FROM {events}"))

@@ -44,7 +44,7 @@ def workspace_events(workspace: Workspace) -> Events:
     cursor = warehouse.connect(workspace.db_path)
     found = cursor.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [warehouse.EVENTS_TABLE]
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if not found:
         raise SybilscopeError(
             f"the workspace {workspace.root} has no request events yet: run `sybilscope ingest CASE_DIR` first"

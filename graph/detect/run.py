@@ -19,6 +19,7 @@ from graph import __version__
 from graph.detect import projection
 from graph.detect.frames import Events
 from graph.detect.pipeline import Cluster, Detection, DetectionParams, Progress, find_networks
+from graph.schema import AUDIT, CLUSTER, FOUND_IN, MEMBER_OF, RUN
 from graph.store.base import GraphStore
 from graph.triage import record_audit
 from graph.workspace import Workspace
@@ -43,14 +44,14 @@ class DetectionResult:
 
 
 def data_fingerprint(events: Events, counts: dict[str, int] | None = None) -> str:
-    """A hash of the event table's content (order-independent) and of the store's counts.
+    """A hash of the event table's content (order-independent) and of the input graph's counts.
 
     Two runs with the same fingerprint read the same data.
     """
     row = events.connection.execute(
         f"SELECT count(*), min(epoch_ms(ts)), max(epoch_ms(ts)), bit_xor(hash(event_id)), "
         f"bit_xor(hash(account_id, ts, ip, endpoint, phone_hash)) FROM {events.table}"
-    ).fetchone()
+    ).fetchall()[0]
     payload = json.dumps({"events": [None if v is None else int(v) for v in row], "store": counts or {}}, sort_keys=True)
     return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
 
@@ -125,7 +126,8 @@ def detect(
     events = projection.workspace_events(workspace)
     if progress is not None:
         progress("reading the graph", 0.0)
-    counts = store.counts()
+    # what detection reads: the request graph and labels, not earlier runs or the audit trail
+    counts = {k: v for k, v in store.counts().items() if k not in (RUN, CLUSTER, MEMBER_OF, FOUND_IN, AUDIT)}
     fingerprint = data_fingerprint(events, counts)
     detection = find_networks(
         events,
