@@ -261,7 +261,7 @@ def test_operator_clock_shows_in_working_hours(sample):
     hosting = requests[requests["group"] == "hosting_network"]
     local = pd.to_datetime(hosting["ts"], format="ISO8601") + pd.Timedelta(hours=truth["campaigns"]["hosting_network"]["utc_offset_hours"])
     assert local.dt.hour.between(6, 19).mean() > 0.95
-    assert (local.dt.dayofweek == 4).mean() < 0.01  # Friday off in Tehran
+    assert (local.dt.day_of_week == 4).mean() < 0.01  # Friday off in Tehran
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])

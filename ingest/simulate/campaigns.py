@@ -255,7 +255,7 @@ def _cover(world: World, rng: np.random.Generator, campaign: Campaign, populatio
 
 # ---- the campaigns -------------------------------------------------------------------------
 
-def _lone_enumerator(world: World, pop: Population, rng, scale: float, size: float, camouflage: bool) -> Campaign:
+def _lone_enumerator(world: World, pop: Population, rng, scale: float, size: float, camouflage: bool, volume: float) -> Campaign:
     country, offset, weekend = "IL", 2.0, (4, 5)
     created = np.array([START_MS - 7 * 365 * DAY_MS, START_MS - 3 * DAY_MS], dtype=np.int64)
     accounts = world.new_accounts(2, country=country, created_at=created, group="lone_enumerator", kind="campaign", discoverable_share=0.0)
@@ -263,12 +263,12 @@ def _lone_enumerator(world: World, pop: Population, rng, scale: float, size: flo
                     country, country, offset, weekend, accounts, camouflage=camouflage)
     ips = [world.new_ips("il_hot", 1), world.new_ips("il_cellcom", 1)]
     devices = _device_pools(world, 2, shared=None, user_agent=OLD_ANDROID_USER_AGENT, camouflage=camouflage, rng=rng)
-    volume = np.round(np.array([0.75, 0.25]) * 16_000 * scale * size)
+    per_account = np.round(np.array([0.75, 0.25]) * 16_000 * scale * size * volume)
     active = np.zeros((DAYS, 2), dtype=bool)
     active[2:7] = True  # 2019-12-20 .. 2019-12-24, then the platform stopped it
     start_h = rng.uniform(6, 11, size=(DAYS, 2))
     length_h = rng.uniform(13, 18, size=(DAYS, 2))
-    alloc, ws, we = _plan(rng, volume, active, start_h, length_h, offset)
+    alloc, ws, we = _plan(rng, per_account, active, start_h, length_h, offset)
     numbers = _sweep(world, rng, ("IL", "US", "GB", "IR", "DE"), int(alloc.sum()), populated_share=0.5)
     cuts = np.cumsum(alloc.sum(axis=0))[:-1]
     camp.activities.append(
@@ -280,7 +280,7 @@ def _lone_enumerator(world: World, pop: Population, rng, scale: float, size: flo
     return camp
 
 
-def _hosting_network(world: World, pop: Population, rng, scale: float, size: float, camouflage: bool) -> Campaign:
+def _hosting_network(world: World, pop: Population, rng, scale: float, size: float, camouflage: bool, volume: float) -> Campaign:
     country, offset, weekend = "IR", 3.5, (4,)
     k = _ceil_scale(12 * size, scale)
     batches = START_MS - rng.choice([41, 33, 26], size=k) * DAY_MS + rng.integers(0, 2 * _HOUR_MS, size=k)
@@ -290,12 +290,12 @@ def _hosting_network(world: World, pop: Population, rng, scale: float, size: flo
     hosting = np.concatenate([world.new_ips("ir_hostiran", 2), world.new_ips("ir_netmihan", 2), world.new_ips("ir_parsdade", 1)])
     ip_pools = [hosting[rng.choice(len(hosting), size=2, replace=False)] for _ in range(k)]
     devices = _device_pools(world, k, shared=None, user_agent=EMULATOR_USER_AGENT, camouflage=camouflage, rng=rng)
-    volume = rng.multinomial(int(8000 * scale * size), np.full(k, 1 / k))
+    per_account = rng.multinomial(int(8000 * scale * size * volume), np.full(k, 1 / k))
     active = _workdays(weekend, k)
     jitter = 1.5 if camouflage else 0.3
     start_h = 8 + rng.normal(0, jitter, size=(DAYS, k))
     length_h = 8.5 + rng.normal(0, jitter, size=(DAYS, k))
-    alloc, ws, we = _plan(rng, volume, active, start_h, length_h, offset)
+    alloc, ws, we = _plan(rng, per_account, active, start_h, length_h, offset)
     queue = _sweep(world, rng, ("IR",), int(alloc.sum()), populated_share=0.8)
     cuts = np.cumsum(alloc.sum(axis=0))[:-1]
     camp.activities.append(LookupStream(accounts, alloc, ws, we, np.split(queue, cuts), ip_pools, devices))
@@ -307,7 +307,7 @@ def _hosting_network(world: World, pop: Population, rng, scale: float, size: flo
     return camp
 
 
-def _volume_network(world: World, pop: Population, rng, scale: float, size: float, camouflage: bool) -> Campaign:
+def _volume_network(world: World, pop: Population, rng, scale: float, size: float, camouflage: bool, volume: float) -> Campaign:
     country, offset, weekend = "MY", 8.0, (5, 6)
     k = _ceil_scale(6 * size, scale)
     accounts = world.new_accounts(k, country=country, created_at=_established(rng, k, 1.0), group="volume_network", kind="campaign")
@@ -316,11 +316,11 @@ def _volume_network(world: World, pop: Population, rng, scale: float, size: floa
     egress = world.new_ips("my_tm_biz", 2)
     ip_pools = [egress for _ in range(k)]
     devices = _device_pools(world, k, shared=None, user_agent=OLD_ANDROID_USER_AGENT, camouflage=camouflage, rng=rng)
-    volume = rng.multinomial(int(12_000 * scale * size), np.full(k, 1 / k))
+    per_account = rng.multinomial(int(12_000 * scale * size * volume), np.full(k, 1 / k))
     active = np.zeros((DAYS, k), dtype=bool)
     active[:10] = True
     shift = np.where(np.arange(k) % 2 == 0, 7.0, 19.0)[None, :] + rng.normal(0, 0.3, size=(DAYS, k))
-    alloc, ws, we = _plan(rng, volume, active, shift, np.full((DAYS, k), 11.5), offset)
+    alloc, ws, we = _plan(rng, per_account, active, shift, np.full((DAYS, k), 11.5), offset)
     queue = _sweep(world, rng, ("MY", "ID", "IN"), int(alloc.sum()), populated_share=0.6)
     cuts = np.cumsum(alloc.sum(axis=0))[:-1]
     camp.activities.append(LookupStream(accounts, alloc, ws, we, np.split(queue, cuts), ip_pools, devices, throttle=0.06))
@@ -329,7 +329,7 @@ def _volume_network(world: World, pop: Population, rng, scale: float, size: floa
     return camp
 
 
-def _proxy_network(world: World, pop: Population, rng, scale: float, size: float, camouflage: bool) -> Campaign:
+def _proxy_network(world: World, pop: Population, rng, scale: float, size: float, camouflage: bool, volume: float) -> Campaign:
     origin, operator, offset, weekend = "US", "IR", 3.5, (4,)
     k = _ceil_scale(15 * size, scale)
     accounts = world.new_accounts(k, country=rng.choice(["US", "GB", "DE"], size=k, p=[0.6, 0.2, 0.2]).astype(object),
@@ -347,7 +347,7 @@ def _proxy_network(world: World, pop: Population, rng, scale: float, size: float
     else:
         shared = world.new_devices(3, (APP_USER_AGENTS[0],))
     devices = [shared for _ in range(k)]
-    volume = rng.multinomial(int(6000 * scale * size), np.full(k, 1 / k))
+    per_account = rng.multinomial(int(6000 * scale * size * volume), np.full(k, 1 / k))
     active = _workdays(weekend, k)
     if camouflage:
         start_h = 9 + rng.normal(0, 1.5, size=(DAYS, k))
@@ -355,7 +355,7 @@ def _proxy_network(world: World, pop: Population, rng, scale: float, size: float
     else:
         start_h = np.full((DAYS, k), 9.0)
         length_h = np.full((DAYS, k), 8.0)
-    alloc, ws, we = _plan(rng, volume, active, start_h, length_h, offset)
+    alloc, ws, we = _plan(rng, per_account, active, start_h, length_h, offset)
     queue = _sweep(world, rng, ("US", "IL", "IR"), int(alloc.sum()), populated_share=0.7)
     cuts = np.cumsum(alloc.sum(axis=0))[:-1]
     camp.activities.append(
@@ -366,7 +366,7 @@ def _proxy_network(world: World, pop: Population, rng, scale: float, size: float
     return camp
 
 
-def _sharding_network(world: World, pop: Population, rng, scale: float, size: float, camouflage: bool) -> Campaign:
+def _sharding_network(world: World, pop: Population, rng, scale: float, size: float, camouflage: bool, volume: float) -> Campaign:
     country, offset, weekend = "IL", 2.0, (4, 5)
     k = _ceil_scale(8 * size, scale)
     accounts = world.new_accounts(k, country=country, created_at=START_MS - rng.integers(2, 9, size=k) * DAY_MS - rng.integers(0, DAY_MS, size=k),
@@ -378,7 +378,7 @@ def _sharding_network(world: World, pop: Population, rng, scale: float, size: fl
     devices = _device_pools(world, k, shared=None, user_agent=None, camouflage=camouflage, rng=rng)
     if not camouflage:
         devices = [world.new_devices(1) for _ in range(k)]
-    total = int(5000 * scale * size)
+    total = int(5000 * scale * size * volume)
     n_blocks = max(1, int(np.ceil(total / 1000)))
     populated = [b for c in ("IR", "IL") for b in world.blocks[c]]
     blocks = np.array([populated[int(i)] for i in rng.choice(len(populated), size=min(n_blocks, len(populated)), replace=False)], dtype=np.int64)
@@ -386,17 +386,17 @@ def _sharding_network(world: World, pop: Population, rng, scale: float, size: fl
         blocks = np.concatenate([blocks, world.random_blocks("IR", n_blocks - len(blocks))])
     edges = np.linspace(0, 1000, k + 1).astype(np.int64)
     numbers = [rng.permutation((blocks[:, None] * 1000 + np.arange(edges[i], edges[i + 1])[None, :]).ravel()) for i in range(k)]
-    volume = np.array([len(x) for x in numbers])
+    per_account = np.array([len(x) for x in numbers])
     active = _workdays(weekend, k)
     jitter = 1.5 if camouflage else 0.7
-    alloc, ws, we = _plan(rng, volume, active, 9 + rng.normal(0, jitter, size=(DAYS, k)), 8.5 + rng.normal(0, jitter, size=(DAYS, k)), offset)
+    alloc, ws, we = _plan(rng, per_account, active, 9 + rng.normal(0, jitter, size=(DAYS, k)), 8.5 + rng.normal(0, jitter, size=(DAYS, k)), offset)
     camp.activities.append(LookupStream(accounts, alloc, ws, we, numbers, ip_pools, devices))
     if camouflage:
         camp.activities.append(_cover(world, rng, camp, pop, ip_pools, devices))
     return camp
 
 
-def _targeted_unmasking(world: World, pop: Population, rng, scale: float, size: float, camouflage: bool) -> Campaign:
+def _targeted_unmasking(world: World, pop: Population, rng, scale: float, size: float, camouflage: bool, volume: float) -> Campaign:
     country, offset, weekend = "IR", 3.5, (4,)
     k = _ceil_scale(10 * size, scale)
     burst = START_MS + 1 * DAY_MS + 5 * _HOUR_MS + 10 * 60_000  # 2019-12-19 08:40 Tehran
@@ -421,7 +421,7 @@ def _targeted_unmasking(world: World, pop: Population, rng, scale: float, size: 
     ts, acc, ip, dev, books = [], [], [], [], []
     spread = 45 * 60_000 if camouflage else 8 * 60_000
     for i in range(k):
-        n_uploads = 1 + int(rng.random() < 0.4)
+        n_uploads = 1 + int(rng.random() < 0.25)
         for d in rng.choice(chosen, size=n_uploads, replace=False):
             slot = 10.0 if rng.random() < 0.5 else 14.5
             t = START_MS + int(d) * DAY_MS + int((slot - offset) * _HOUR_MS) + int(rng.normal(0, spread))
@@ -454,9 +454,14 @@ CAMPAIGN_BUILDERS = {
 
 
 def build_campaign(name: str, world: World, population: Population, rng: np.random.Generator, *, scale: float,
-                   size: float = 1.0, camouflage: bool = False) -> Campaign:
-    """Add campaign ``name`` to ``world`` and return it (``size`` shrinks or grows it)."""
+                   size: float = 1.0, camouflage: bool = False, volume: float = 1.0) -> Campaign:
+    """Add campaign ``name`` to ``world`` and return it.
+
+    ``size`` grows accounts and volume together; ``volume`` multiplies only the
+    number of lookups (the targeted campaign stays small whatever it is: that
+    is its tradecraft).
+    """
     if name not in CAMPAIGN_BUILDERS:
         raise ValueError(f"unknown campaign {name!r}; choose from {', '.join(CAMPAIGN_BUILDERS)}")
-    return CAMPAIGN_BUILDERS[name](world, population, rng, scale, size, camouflage)
+    return CAMPAIGN_BUILDERS[name](world, population, rng, scale, size, camouflage, volume)
 

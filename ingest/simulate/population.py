@@ -231,6 +231,35 @@ class Users:
         }
 
 
+@dataclass
+class Visitors:
+    """Logged-out web traffic: profile views and failed sign-ins without an account.
+
+    Real request logs are full of it, and a detector must not trip over rows
+    whose ``account_id`` is empty.
+    """
+
+    offsets_h: np.ndarray
+    devices: np.ndarray
+    ips: np.ndarray
+    visits_per_day: float = 0.5
+
+    def emit(self, day: int, rng: np.random.Generator) -> Batch:
+        visits = rng.poisson(self.visits_per_day, size=len(self.devices))
+        who = np.repeat(np.arange(len(self.devices)), visits)
+        start = local_times(rng, day, self.offsets_h[who], PROFILES["diurnal"])
+        views = 1 + rng.poisson(1.5, size=len(who))
+        v = np.repeat(np.arange(len(who)), views)
+        failed = np.flatnonzero(rng.random(len(who)) < 0.08)
+        rows = np.concatenate([v, failed])
+        m = len(rows)
+        endpoint = np.concatenate([np.full(len(v), USERS_SHOW), np.full(len(failed), LOGIN)])
+        ts = np.minimum(start[rows] + rng.integers(0, 180_000, size=m), START_MS + (day + 1) * DAY_MS - 1)
+        return {"ts": ts, "ip": self.ips[who[rows]], "endpoint": endpoint, "account": np.full(m, -1),
+                "device": self.devices[who[rows]], "status": np.where(endpoint == LOGIN, 401, 200),
+                "phone": np.zeros(m, dtype=np.int64), "request": np.zeros(m, dtype=np.int64)}
+
+
 def _weekend_mask(country: str) -> int:
     return sum(1 << d for d in COUNTRIES[country].weekend)
 
@@ -255,7 +284,7 @@ def _upload_times(rng: np.random.Generator, offsets_h: np.ndarray, profile: str 
 class Population:
     """What :func:`build_population` made: activities and the number pools campaigns target."""
 
-    activities: list[Users]
+    activities: list[Users | Visitors]
     circle_numbers: dict[str, np.ndarray]  # every number (account or not) in the country's books
     account_numbers: dict[str, np.ndarray]  # numbers of accounts, by country
     passive: int
@@ -371,38 +400,41 @@ def build_population(world: World, scale: float, *, hard_negative_scale: float =
     # -- corporate NAT: offices of dozens behind one or two egress addresses
     c, n = group_sizes["corporate_nat"]
     acc = world.new_accounts(n, country=c, created_at=_created_before_window(rng, n), group="corporate_nat", hard_negative="corporate_nat")
-    offices = np.array_split(acc, max(1, int(round(n / 40))))
-    for office in offices:
-        egress = world.new_ips("de_telekom_business", 2)
-        k = len(office)
-        devices = world.new_devices(k)
-        colleagues = world.phones_of(office)
-        rollout_day = int(rng.integers(1, 6))
-        rollout = rng.random(k) < 0.6
-        upload_ts = START_MS + rollout_day * DAY_MS + ((9 - COUNTRIES[c].utc_offset_hours) * 3_600_000 + rng.integers(0, 3 * 3_600_000, size=k)).astype(np.int64)
-        pending.append(
-            dict(accounts=office, country=c, hard_negative="corporate_nat", devices=devices, home_ips=egress[rng.integers(2, size=k)],
-                 mobile_pool=egress, mobile_share=0.0, sessions=rng.gamma(3.0, 0.5, size=k), upload_share=0.0,
-                 second=None, profile="office", weekend_factor=0.05, extra_circle=colleagues,
-                 fixed_uploads=(np.flatnonzero(rollout), upload_ts[rollout]))
-        )
-        # the same people in the evening, at home
-        pending.append(
-            dict(accounts=office, country=c, hard_negative="corporate_nat", devices=devices, home_ips=home_ips(c, k),
-                 mobile_pool=country_mobile[c], mobile_share=0.3, sessions=np.full(k, 0.5), upload_share=0.0,
-                 second=None, skip_circle=True)
-        )
+    n_offices = max(1, int(round(n / 40)))
+    office = np.sort(np.arange(n) % n_offices)
+    egress = world.new_ips("de_telekom_business", 2 * n_offices).reshape(n_offices, 2)
+    devices = world.new_devices(n)
+    # a phone roll-out morning per office: most employees sync their new phone at once
+    rollout_day = rng.integers(1, 6, size=n_offices)[office]
+    rollout = np.flatnonzero(rng.random(n) < 0.6)
+    upload_ts = (START_MS + rollout_day * DAY_MS + (9 - COUNTRIES[c].utc_offset_hours) * 3_600_000
+                 + rng.integers(0, 3 * 3_600_000, size=n)).astype(np.int64)
+    pending.append(
+        dict(accounts=acc, country=c, hard_negative="corporate_nat", devices=devices, home_ips=egress[office, rng.integers(2, size=n)],
+             mobile_pool=egress.ravel(), mobile_share=0.0, sessions=rng.gamma(3.0, 0.5, size=n), upload_share=0.0,
+             second=None, profile="office", weekend_factor=0.05, cohort=office, fixed_uploads=(rollout, upload_ts[rollout]))
+    )
+    # the same people in the evening, at home
+    pending.append(
+        dict(accounts=acc, country=c, hard_negative="corporate_nat", devices=devices, home_ips=home_ips(c, n),
+             mobile_pool=country_mobile[c], mobile_share=0.3, sessions=np.full(n, 0.5), upload_share=0.0,
+             second=None, skip_circle=True)
+    )
 
     # -- family devices: a household shares a tablet and the home line
-    for fam, (size, fc) in enumerate(zip(family_sizes, family_country, strict=True)):
-        fc = str(fc)
-        acc = world.new_accounts(int(size), country=fc, created_at=_created_before_window(rng, int(size)), group="family_device", hard_negative="family_device")
-        tablet = world.new_devices(1)
-        home = home_ips(fc, 1)
+    for fc in countries:
+        sizes = family_sizes[family_country == fc]
+        if not len(sizes):
+            continue
+        n = int(sizes.sum())
+        family = np.repeat(np.arange(len(sizes)), sizes)
+        acc = world.new_accounts(n, country=fc, created_at=_created_before_window(rng, n), group="family_device", hard_negative="family_device")
+        tablets = world.new_devices(len(sizes))
+        homes = home_ips(fc, len(sizes))
         pending.append(
-            dict(accounts=acc, country=fc, hard_negative="family_device", devices=np.repeat(tablet, size), home_ips=np.repeat(home, size),
-                 mobile_pool=home, mobile_share=0.0, sessions=rng.gamma(2.0, 0.4, size=int(size)), upload_share=0.4, second=None,
-                 extra_circle=world.phones_of(acc), family=fam)
+            dict(accounts=acc, country=fc, hard_negative="family_device", devices=tablets[family], home_ips=homes[family],
+                 mobile_pool=homes, mobile_share=0.0, sessions=rng.gamma(2.0, 0.4, size=n), upload_share=0.4, second=None,
+                 cohort=family)
         )
 
     # -- viral sign-up burst: an hour of new accounts syncing contacts at onboarding
@@ -432,14 +464,14 @@ def build_population(world: World, scale: float, *, hard_negative_scale: float =
     # -- a tight social circle on campus Wi-Fi, near-identical address books
     c, n = group_sizes["social_circle"]
     acc = world.new_accounts(n, country=c, created_at=_created_before_window(rng, n), group="social_circle", hard_negative="social_circle")
-    for club in np.array_split(acc, max(1, int(round(n / 30)))):
-        k = len(club)
-        campus = world.new_ips("my_um", 3)
-        pending.append(
-            dict(accounts=club, country=c, hard_negative="social_circle", devices=world.new_devices(k), home_ips=campus[rng.integers(3, size=k)],
-                 mobile_pool=country_mobile[c], mobile_share=0.35, sessions=rng.gamma(2.5, 0.6, size=k), upload_share=0.6,
-                 second=None, own_circle=True, circle_keep=0.95)
-        )
+    n_clubs = max(1, int(round(n / 30)))
+    club = np.sort(np.arange(n) % n_clubs)
+    campus = world.new_ips("my_um", 3 * n_clubs).reshape(n_clubs, 3)
+    pending.append(
+        dict(accounts=acc, country=c, hard_negative="social_circle", devices=world.new_devices(n), home_ips=campus[club, rng.integers(3, size=n)],
+             mobile_pool=country_mobile[c], mobile_share=0.35, sessions=rng.gamma(2.5, 0.6, size=n), upload_share=0.6,
+             second=None, cohort=club, own_circle=True, circle_keep=0.95)
+    )
 
     # -- Iranian users through commercial VPN exits
     c, n = group_sizes["vpn_users"]
@@ -464,8 +496,10 @@ def build_population(world: World, scale: float, *, hard_negative_scale: float =
             size = int(rng.integers(3, 13))
             circles.append([members[k] for k in order[pos : pos + size]])
             pos += size
-        # tight groups form a circle of their own
-        circles += [[(i, j) for j in range(len(p["accounts"]))] for i, p in enumerate(pending) if p["country"] == c and p.get("own_circle")]
+        # tight groups form circles of their own
+        for i, p in enumerate(pending):
+            if p["country"] == c and p.get("own_circle"):
+                circles += [[(i, int(j)) for j in np.flatnonzero(p["cohort"] == g)] for g in np.unique(p["cohort"])]
         passive_numbers = passive_numbers_by_country[c].copy()
         rng.shuffle(passive_numbers)
         other_numbers = others[c].copy()
@@ -485,8 +519,8 @@ def build_population(world: World, scale: float, *, hard_negative_scale: float =
                 keep = p.get("circle_keep", 0.85)
                 mine = world.phones_of(np.array([p["accounts"][j]]))[0]
                 book = pool[(rng.random(len(pool)) < keep) & (pool != mine)]
-                extra = p.get("extra_circle")
-                if extra is not None:
+                if "cohort" in p and not p.get("own_circle"):
+                    extra = world.phones_of(p["accounts"][p["cohort"] == p["cohort"][j]])
                     extra = extra[(extra > 0) & (extra != mine) & (rng.random(len(extra)) < 0.8)]
                     book = np.concatenate([book, extra])
                 acquaint = np.take(other_numbers, rng.integers(len(other_numbers), size=int(rng.poisson(3))))
@@ -509,6 +543,8 @@ def build_population(world: World, scale: float, *, hard_negative_scale: float =
             book_of = prev.book_of.copy()
         offsets = np.full(k, COUNTRIES[p["country"]].utc_offset_hours)
         upload_user = np.flatnonzero(rng.random(k) < p["upload_share"])
+        # some people sync twice in two weeks (a new phone, a reinstall)
+        upload_user = np.concatenate([upload_user, upload_user[rng.random(len(upload_user)) < 0.12]])
         upload_ts = _upload_times(rng, offsets[upload_user])
         if "fixed_uploads" in p:
             fu, ft = p["fixed_uploads"]
@@ -538,6 +574,21 @@ def build_population(world: World, scale: float, *, hard_negative_scale: float =
                 second_devices=None if p["second"] is None else np.asarray(p["second"], dtype=np.int32),
             )
         )
+
+    n_visitors = count(300)
+    visitor_country = np.array(countries, dtype=object)[rng.choice(len(countries), size=n_visitors, p=weights)]
+    visitor_ips = np.empty(n_visitors, dtype=np.int32)
+    for c in countries:
+        mask = visitor_country == c
+        if mask.any():
+            visitor_ips[mask] = home_ips(c, int(mask.sum()))
+    activities.append(
+        Visitors(
+            offsets_h=np.array([COUNTRIES[str(c)].utc_offset_hours for c in visitor_country]),
+            devices=world.new_devices(n_visitors, browser_share=1.0),
+            ips=visitor_ips,
+        )
+    )
 
     phone_country = world.account["phone_country"]
     account_numbers = {c: world.account["phone"][phone_country == c] for c in countries}

@@ -50,6 +50,7 @@ class Scenario:
     campaigns: dict[str, float]
     camouflage: bool = False
     hard_negative_scale: float = 1.0
+    volume: float = 1.0  # multiplies the campaigns' lookups only
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -69,6 +70,12 @@ SCENARIOS: dict[str, Scenario] = {
         {"hosting_network": 1.0, "proxy_network": 1.0, "targeted_unmasking": 1.0},
     ),
     "benign": Scenario("no abuse at all: every flag is a false positive", {}),
+    "incident-2019": Scenario(
+        "the default mix with enumeration volume 15 times higher, as in the December 2019 incident "
+        "(scale 20 gives about 17 million lookup rows)",
+        _ALL,
+        volume=17.5,
+    ),
 }
 
 
@@ -308,7 +315,7 @@ def simulate(
     world = World(np.random.default_rng([seed, 0]))
     population = build_population(world, scale, hard_negative_scale=spec.hard_negative_scale)
     campaigns: list[Campaign] = [
-        build_campaign(name, world, population, world.rng, scale=scale, size=size, camouflage=camo)
+        build_campaign(name, world, population, world.rng, scale=scale, size=size, camouflage=camo, volume=spec.volume)
         for name, size in spec.campaigns.items()
     ]
     _background_labels(world)
@@ -471,6 +478,7 @@ def _truth(world, campaigns, called, scenario, spec, seed, scale, camo, bad_log,
             "camouflage": camo,
             "campaign_sizes": spec.campaigns,
             "hard_negative_scale": spec.hard_negative_scale,
+            "campaign_volume": spec.volume,
             "window": {"start": "2019-12-18T00:00:00Z", "end": "2020-01-01T00:00:00Z", "start_ms": START_MS, "end_ms": END_MS},
         },
         "accounts": accounts,

@@ -81,6 +81,7 @@ class World:
         self.ips: list[str] = []
         self.ip_network: list[str] = []
         self._ip_index: dict[str, int] = {}
+        self._network_use: dict[str, int] = {}
         self.devices: list[str] = []
         self.device_ua: list[str] = []
         self._used_ids: set[str] = set()
@@ -161,6 +162,12 @@ class World:
         """``n`` fresh host addresses inside ``network`` (never .0 or .255)."""
         net = ipaddress.ip_network(NETWORKS[network].cidr)
         base = int(net.network_address)
+        used = self._network_use.get(network, 0)
+        if used + n > 0.8 * net.num_addresses:
+            raise ValueError(
+                f"network {network} ({net}) cannot hold {used + n} simulated addresses; lower the scale"
+            )
+        self._network_use[network] = used + n
         out: list[int] = []
         while len(out) < n:
             host = int(self.rng.integers(1, net.num_addresses - 1))
