@@ -22,15 +22,36 @@ from click.testing import CliRunner
 
 from app.cli import cli
 from ingest.simulate import SCENARIOS, TRUTH_FORMAT, simulate
+from ingest.simulate import scenario as scenario_module
 from ingest.simulate.catalog import NETWORKS
 from ingest.simulate.population import HARD_NEGATIVES
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
-REQUEST_COLUMNS = ["ts", "ip", "endpoint", "account_id", "device_id", "user_agent", "status", "phone",
-                   "matched_account_id", "request_id"]
-ACCOUNT_COLUMNS = ["account_id", "created_at", "handle", "phone_country", "discoverable_by_phone", "status",
-                   "signup_ip", "signup_device_id", "lang", "followers"]
+REQUEST_COLUMNS = [
+    "ts",
+    "ip",
+    "endpoint",
+    "account_id",
+    "device_id",
+    "user_agent",
+    "status",
+    "phone",
+    "matched_account_id",
+    "request_id",
+]
+ACCOUNT_COLUMNS = [
+    "account_id",
+    "created_at",
+    "handle",
+    "phone_country",
+    "discoverable_by_phone",
+    "status",
+    "signup_ip",
+    "signup_device_id",
+    "lang",
+    "followers",
+]
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -60,10 +81,22 @@ def sample():
 
 def test_sample_is_what_the_documented_command_writes(tmp_path):
     readme = (SAMPLE / "README.md").read_text()
-    assert "sybilscope simulate sample_data/case --scenario default --seed 0 --scale 1 --gzip --truth sample_data/truth.json" in readme
-    summary = simulate(tmp_path / "case", scenario="default", seed=0, scale=1.0, compress=True, truth_path=tmp_path / "truth.json")
+    assert (
+        "sybilscope simulate sample_data/case --scenario default --seed 0 --scale 1 --gzip --truth sample_data/truth.json"
+        in readme
+    )
+    summary = simulate(
+        tmp_path / "case",
+        scenario="default",
+        seed=0,
+        scale=1.0,
+        compress=True,
+        truth_path=tmp_path / "truth.json",
+    )
     for path in summary.files:
-        assert filecmp.cmp(path, SAMPLE / "case" / path.name, shallow=False), f"{path.name} differs: regenerate sample_data"
+        assert filecmp.cmp(path, SAMPLE / "case" / path.name, shallow=False), (
+            f"{path.name} differs: regenerate sample_data"
+        )
     assert filecmp.cmp(tmp_path / "truth.json", SAMPLE / "truth.json", shallow=False)
     total = sum(p.stat().st_size for p in SAMPLE.rglob("*") if p.is_file())
     assert total < 5_000_000
@@ -72,7 +105,10 @@ def test_sample_is_what_the_documented_command_writes(tmp_path):
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_same_seed_gives_byte_identical_files_and_another_seed_does_not(tmp_path, fmt):
-    runs = [simulate(tmp_path / name, seed=seed, scale=0.3, fmt=fmt, compress=True) for name, seed in (("a", 5), ("b", 5), ("c", 6))]
+    runs = [
+        simulate(tmp_path / name, seed=seed, scale=0.3, fmt=fmt, compress=True)
+        for name, seed in (("a", 5), ("b", 5), ("c", 6))
+    ]
     names = [p.name for p in runs[0].files]
     assert names == [p.name for p in runs[1].files]
     for name in names:
@@ -90,14 +126,22 @@ def test_contract_columns_and_truth_layout(sample):
     assert {"network", "country", "asn", "as_org", "kind"} <= set(intel.columns)
     assert {"entity", "id", "label", "actor", "source", "note"} <= set(labels.columns)
     assert requests[["ts", "ip", "endpoint"]].notna().all().all()
-    assert set(requests["endpoint"]) == {"contacts/lookup", "contacts/upload", "users/show", "auth/login", "timeline/home"}
+    assert set(requests["endpoint"]) == {
+        "contacts/lookup",
+        "contacts/upload",
+        "users/show",
+        "auth/login",
+        "timeline/home",
+    }
     assert truth["format"] == TRUTH_FORMAT
     assert set(truth["campaigns"]) == set(SCENARIOS["default"].campaigns)
     # every caller is in the truth, every campaign account is a caller of its campaign
     callers = set(requests["account_id"].dropna())
     assert callers == set(truth["accounts"])
     for name, camp in truth["campaigns"].items():
-        assert camp["accounts"] and all(truth["accounts"][a]["group"] == name for a in camp["accounts"])
+        assert camp["accounts"] and all(
+            truth["accounts"][a]["group"] == name for a in camp["accounts"]
+        )
         assert {"tradecraft", "origin_country", "utc_offset_hours", "weekend"} <= set(camp)
     kinds = {v["kind"] for v in truth["accounts"].values()}
     assert kinds == {"campaign", "benign"}
@@ -119,7 +163,11 @@ def test_nothing_in_ids_or_order_gives_the_truth_away(sample):
     device_shape = re.compile(r"^[a-z][a-z0-9]{15}$")
     assert requests["device_id"].dropna().map(lambda s: bool(device_shape.match(s))).all()
     # handles come from one generator: the same styles appear on both sides
-    styles = accounts.assign(style=accounts["handle"].str.replace(r"[a-z]+", "w", regex=True).str.replace(r"\d+", "9", regex=True))
+    styles = accounts.assign(
+        style=accounts["handle"]
+        .str.replace(r"[a-z]+", "w", regex=True)
+        .str.replace(r"\d+", "9", regex=True)
+    )
     is_campaign = styles["account_id"].isin(campaign)
     assert set(styles.loc[is_campaign, "style"]) <= set(styles.loc[~is_campaign, "style"])
 
@@ -136,7 +184,10 @@ def test_every_phone_is_a_valid_e164_mobile_number(sample):
 def test_ip_countries_agree_with_offline_enrichment_and_ip_intel(sample):
     _, requests, _ = sample
     intel = _table(SAMPLE / "case", "ip_intel")
-    networks = [(ipaddress.ip_network(n), c) for n, c in zip(intel["network"], intel["country"], strict=True)]
+    networks = [
+        (ipaddress.ip_network(n), c)
+        for n, c in zip(intel["network"], intel["country"], strict=True)
+    ]
     for ip in requests["ip"].unique():
         address = ipaddress.ip_address(ip)
         declared = [c for n, c in networks if address in n]
@@ -158,8 +209,16 @@ def _hit_ratio(rows: pd.DataFrame) -> float:
 def test_enumeration_hits_rarely_and_address_books_often(sample):
     _, requests, _ = sample
     lookups = requests[requests["phone"].notna()]
-    benign_books = lookups[(lookups["group"] == "benign") & (lookups["endpoint"] == "contacts/upload")]
-    for name in ("lone_enumerator", "hosting_network", "volume_network", "proxy_network", "sharding_network"):
+    benign_books = lookups[
+        (lookups["group"] == "benign") & (lookups["endpoint"] == "contacts/upload")
+    ]
+    for name in (
+        "lone_enumerator",
+        "hosting_network",
+        "volume_network",
+        "proxy_network",
+        "sharding_network",
+    ):
         ratio = _hit_ratio(lookups[lookups["group"] == name])
         assert 0 < ratio < 0.05, name
     assert 0.15 < _hit_ratio(benign_books) < 0.6
@@ -179,14 +238,21 @@ def test_hard_negative_groups_have_their_defining_property(sample):
 
     cgnat = requests[requests["hn"] == "cgnat"]
     assert cgnat["account_id"].nunique() >= 100 and cgnat["ip"].nunique() <= 5
-    kinds = {intel.loc[n, "kind"] for n in intel.index for ip in cgnat["ip"].unique() if ipaddress.ip_address(ip) in ipaddress.ip_network(n)}
+    kinds = {
+        intel.loc[n, "kind"]
+        for n in intel.index
+        for ip in cgnat["ip"].unique()
+        if ipaddress.ip_address(ip) in ipaddress.ip_network(n)
+    }
     assert kinds == {"mobile"}
 
     office = requests[requests["hn"] == "corporate_nat"]
     by_ip = office.groupby("ip")["account_id"].nunique()
     assert by_ip.max() >= 15
     egress = by_ip[by_ip >= 15].index
-    hours = (pd.to_datetime(office.loc[office["ip"].isin(egress), "ts"], format="ISO8601").dt.hour + 1) % 24
+    hours = (
+        pd.to_datetime(office.loc[office["ip"].isin(egress), "ts"], format="ISO8601").dt.hour + 1
+    ) % 24
     assert hours.between(7, 19).mean() > 0.85  # Berlin office hours
 
     family = requests[requests["hn"] == "family_device"]
@@ -198,16 +264,26 @@ def test_hard_negative_groups_have_their_defining_property(sample):
 
     per_account = requests.groupby("account_id").size()
     heavy = per_account[per_account.index.map(hn) == "heavy_user"]
-    ordinary = per_account[per_account.index.map(hn).isna() & per_account.index.map(lambda a: truth["accounts"][a]["kind"] == "benign")]
+    ordinary = per_account[
+        per_account.index.map(hn).isna()
+        & per_account.index.map(lambda a: truth["accounts"][a]["kind"] == "benign")
+    ]
     assert heavy.min() > ordinary.quantile(0.99)
 
-    club = requests[(requests["hn"] == "social_circle") & (requests["endpoint"] == "contacts/upload")]
+    club = requests[
+        (requests["hn"] == "social_circle") & (requests["endpoint"] == "contacts/upload")
+    ]
     books = [set(g["phone"]) for _, g in club.groupby("request_id")]
     overlaps = [len(a & b) / len(a | b) for i, a in enumerate(books) for b in books[i + 1 :]]
     assert len(books) >= 5 and np.median(overlaps) > 0.5
 
     vpn = requests[requests["hn"] == "vpn_users"]
-    vpn_kinds = {intel.loc[n, "kind"] for n in intel.index for ip in vpn["ip"].unique() if ipaddress.ip_address(ip) in ipaddress.ip_network(n)}
+    vpn_kinds = {
+        intel.loc[n, "kind"]
+        for n in intel.index
+        for ip in vpn["ip"].unique()
+        if ipaddress.ip_address(ip) in ipaddress.ip_network(n)
+    }
     assert vpn_kinds == {"vpn"} and vpn.groupby("ip")["account_id"].nunique().max() >= 5
 
 
@@ -217,9 +293,15 @@ def test_campaign_tradecraft_is_visible_in_the_data(sample):
 
     lone = camp["lone_enumerator"]
     assert lone["account_id"].nunique() <= 2 and lone["ip"].nunique() <= 2
-    assert len(lone) > 10 * requests[requests["group"] == "benign"].groupby("account_id").size().median()
+    assert (
+        len(lone)
+        > 10 * requests[requests["group"] == "benign"].groupby("account_id").size().median()
+    )
 
-    assert camp["volume_network"]["ip"].nunique() <= 3 and (camp["volume_network"]["status"] == "429").any()
+    assert (
+        camp["volume_network"]["ip"].nunique() <= 3
+        and (camp["volume_network"]["status"] == "429").any()
+    )
 
     proxy = camp["proxy_network"]
     assert proxy["ip"].nunique() >= 100 and proxy["device_id"].nunique() <= 3
@@ -230,7 +312,9 @@ def test_campaign_tradecraft_is_visible_in_the_data(sample):
 
     shards = camp["sharding_network"]
     shards = shards[shards["phone"].notna()]
-    ordinals = shards.assign(block=shards["phone"].str[:-3], ordinal=shards["phone"].str[-3:].astype(int))
+    ordinals = shards.assign(
+        block=shards["phone"].str[:-3], ordinal=shards["phone"].str[-3:].astype(int)
+    )
     spans = ordinals.groupby("account_id")["ordinal"].agg(["min", "max"]).sort_values("min")
     assert (spans["min"].to_numpy()[1:] > spans["max"].to_numpy()[:-1]).all()  # disjoint slices
     per_block = ordinals.groupby("block")["account_id"].nunique()
@@ -238,11 +322,17 @@ def test_campaign_tradecraft_is_visible_in_the_data(sample):
 
     hosting_ips = camp["hosting_network"]["ip"].unique()
     intel = _table(SAMPLE / "case", "ip_intel")
-    hosting_nets = [ipaddress.ip_network(n) for n, k in zip(intel["network"], intel["kind"], strict=True) if k == "hosting"]
+    hosting_nets = [
+        ipaddress.ip_network(n)
+        for n, k in zip(intel["network"], intel["kind"], strict=True)
+        if k == "hosting"
+    ]
     assert all(any(ipaddress.ip_address(ip) in n for n in hosting_nets) for ip in hosting_ips)
     assert len(hosting_ips) <= 5 < camp["hosting_network"]["account_id"].nunique()
 
-    targeted = accounts[accounts["account_id"].isin(truth["campaigns"]["targeted_unmasking"]["accounts"])]
+    targeted = accounts[
+        accounts["account_id"].isin(truth["campaigns"]["targeted_unmasking"]["accounts"])
+    ]
     created = pd.to_datetime(targeted["created_at"], format="ISO8601")
     assert created.max() - created.min() <= pd.Timedelta(hours=1)
     uploads = camp["targeted_unmasking"]
@@ -259,7 +349,9 @@ def test_campaign_tradecraft_is_visible_in_the_data(sample):
 def test_operator_clock_shows_in_working_hours(sample):
     truth, requests, _ = sample
     hosting = requests[requests["group"] == "hosting_network"]
-    local = pd.to_datetime(hosting["ts"], format="ISO8601") + pd.Timedelta(hours=truth["campaigns"]["hosting_network"]["utc_offset_hours"])
+    local = pd.to_datetime(hosting["ts"], format="ISO8601") + pd.Timedelta(
+        hours=truth["campaigns"]["hosting_network"]["utc_offset_hours"]
+    )
     assert local.dt.hour.between(6, 19).mean() > 0.95
     assert (local.dt.day_of_week == 4).mean() < 0.01  # Friday off in Tehran
 
@@ -276,11 +368,18 @@ def test_every_format_reads_back_with_pandas(tmp_path, fmt):
     assert len(accounts) == summary.rows["accounts"] == summary.accounts
 
 
-def test_bad_rows_are_written_where_the_truth_says(tmp_path):
+@pytest.mark.parametrize("slice_rows", [None, 1_000])
+def test_bad_rows_are_written_where_the_truth_says(tmp_path, monkeypatch, slice_rows):
+    if slice_rows is not None:  # many small write slices: insertions must land across them
+        monkeypatch.setattr(scenario_module, "_CHUNK_ROWS", slice_rows)
     summary = simulate(tmp_path / "case", seed=2, scale=0.2, bad_rows=9)
     truth = json.loads(summary.truth_path.read_text())
     assert len(truth["bad_rows"]) == 9
-    assert {b["kind"] for b in truth["bad_rows"]} == {"unparseable_ts", "invalid_ip", "missing_required"}
+    assert {b["kind"] for b in truth["bad_rows"]} == {
+        "unparseable_ts",
+        "invalid_ip",
+        "missing_required",
+    }
     requests = _table(tmp_path / "case", "requests")
     for bad in truth["bad_rows"]:
         row = requests.iloc[bad["row"]]
@@ -299,12 +398,16 @@ def test_camouflage_rotates_devices_jitters_and_mixes_in_benign_use(tmp_path):
     summary = simulate(tmp_path / "case", scenario="camouflage", seed=3, scale=0.5)
     truth = json.loads(summary.truth_path.read_text())
     requests = _table(tmp_path / "case", "requests")
-    requests["group"] = requests["account_id"].map({a: v["group"] for a, v in truth["accounts"].items()})
+    requests["group"] = requests["account_id"].map(
+        {a: v["group"] for a, v in truth["accounts"].items()}
+    )
     assert all(c["camouflage"] for c in truth["campaigns"].values())
     hosting = requests[requests["group"] == "hosting_network"]
     assert hosting.groupby("account_id")["device_id"].nunique().median() >= 3
     assert (hosting["endpoint"] == "timeline/home").sum() > 0.05 * len(hosting)
-    proxy = requests[(requests["group"] == "proxy_network") & (requests["endpoint"] == "contacts/lookup")]
+    proxy = requests[
+        (requests["group"] == "proxy_network") & (requests["endpoint"] == "contacts/lookup")
+    ]
     ts = pd.to_datetime(proxy["ts"], format="ISO8601").astype("int64") // 10**6
     gaps = proxy.assign(ts=ts).groupby(["account_id", proxy["ts"].str[:10]])["ts"].diff().dropna()
     assert len(gaps) > 50 and gaps.std() / gaps.mean() > 0.5
@@ -335,11 +438,39 @@ def test_bad_arguments_are_refused_with_what_is_allowed(tmp_path):
 
 def test_cli_writes_the_case_and_prints_a_summary(tmp_path):
     result = CliRunner().invoke(
-        cli, ["simulate", str(tmp_path / "case"), "--scenario", "enumeration", "--scale", "0.2", "--seed", "7",
-              "--format", "jsonl", "--gzip", "--bad-rows", "3", "--truth", str(tmp_path / "t.json"), "--json"]
+        cli,
+        [
+            "simulate",
+            str(tmp_path / "case"),
+            "--scenario",
+            "enumeration",
+            "--scale",
+            "0.2",
+            "--seed",
+            "7",
+            "--format",
+            "jsonl",
+            "--gzip",
+            "--bad-rows",
+            "3",
+            "--truth",
+            str(tmp_path / "t.json"),
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["scenario"] == "enumeration" and report["bad_rows"] == 3
     assert (tmp_path / "case" / "requests.jsonl.gz").exists() and (tmp_path / "t.json").exists()
     assert report["rows"]["requests"] == len(_table(tmp_path / "case", "requests"))
+
+    shown = CliRunner().invoke(
+        cli, ["simulate", str(tmp_path / "again"), "--scale", "0.1", "--camouflage"]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert (
+        "requests" in shown.output
+        and "proxy_network" in shown.output
+        and "camouflage" in shown.output
+    )
+    assert json.loads((tmp_path / "again.truth.json").read_text())["params"]["camouflage"] is True

@@ -8,6 +8,14 @@ negatives of :mod:`ingest.simulate.population`) and abuse campaigns (see
 generator for all accounts, and rows are sorted by timestamp (ties in random
 order), so the case itself carries no trace of the truth.
 
+Scenarios (:data:`SCENARIOS`): ``default`` (all six campaigns, every hard
+negative), ``camouflage`` (the same with jitter, device rotation and benign
+cover traffic), ``hard-negatives`` (three times the hard-negative groups, one
+small hosting network), ``enumeration`` (lone researcher, volume, sharding),
+``state-linked`` (hosting, residential proxies, targeted unmasking),
+``benign`` (no abuse) and ``incident-2019`` (the default mix with 17.5 times
+the enumeration volume: ``scale=20`` writes about 17 million lookup rows).
+
 The ground truth is a JSON file written *outside* the case folder
 (default ``<out_dir>.truth.json``)::
 
@@ -16,7 +24,7 @@ The ground truth is a JSON file written *outside* the case folder
       "scenario": "default",
       "description": "...",
       "params": {"seed": 0, "scale": 1.0, "camouflage": false,
-                 "campaign_sizes": {...}, "hard_negative_scale": 1.0,
+                 "campaign_sizes": {...}, "hard_negative_scale": 1.0, "campaign_volume": 1.0,
                  "window": {"start": "2019-12-18T00:00:00Z", "end": "2020-01-01T00:00:00Z", ...}},
       "accounts": {                       # every account that made at least one request
         "<account_id>": {"group": "hosting_network" | "benign" | "cgnat" | ...,

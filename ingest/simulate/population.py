@@ -74,7 +74,9 @@ def _half_hourly(hourly: tuple[float, ...]) -> np.ndarray:
 PROFILES = {"diurnal": _half_hourly(DIURNAL), "office": _half_hourly(OFFICE)}
 
 
-def local_times(rng: np.random.Generator, day: int, offsets_h: np.ndarray, profile: np.ndarray) -> np.ndarray:
+def local_times(
+    rng: np.random.Generator, day: int, offsets_h: np.ndarray, profile: np.ndarray
+) -> np.ndarray:
     """Epoch ms inside UTC day ``day`` whose local half-hour follows ``profile``.
 
     The local clock wraps around the UTC day, so every event stays in its day
@@ -152,7 +154,11 @@ class Users:
         user, start = user[keep], start[keep]
         n = len(user)
         on_mobile = rng.random(n) < self.mobile_share
-        ip = np.where(on_mobile, self.mobile_pool[rng.integers(len(self.mobile_pool), size=n)], self.home_ips[user])
+        ip = np.where(
+            on_mobile,
+            self.mobile_pool[rng.integers(len(self.mobile_pool), size=n)],
+            self.home_ips[user],
+        )
         device = self.devices[user]
         if self.second_devices is not None:
             alt = self.second_devices[user]
@@ -167,8 +173,16 @@ class Users:
         book = self.book_of[user]
         has_book = book >= 0
         book_sizes = self.books.sizes()
-        sizes = np.where(has_book, book_sizes[np.maximum(book, 0)], 0) if len(book_sizes) else np.zeros(n, dtype=np.int64)
-        lookups = np.where((sizes > 0) & (rng.random(n) < self.lookup_rate), 1 + rng.poisson(0.6 * scale, size=n), 0)
+        sizes = (
+            np.where(has_book, book_sizes[np.maximum(book, 0)], 0)
+            if len(book_sizes)
+            else np.zeros(n, dtype=np.int64)
+        )
+        lookups = np.where(
+            (sizes > 0) & (rng.random(n) < self.lookup_rate),
+            1 + rng.poisson(0.6 * scale, size=n),
+            0,
+        )
         counts[LOOKUP] = lookups
         session_len = rng.exponential(240_000.0, size=n).astype(np.int64) + 1000
         parts: list[Batch] = []
@@ -191,7 +205,9 @@ class Users:
                     "endpoint": np.full(m, endpoint),
                     "account": self.accounts[user[s]],
                     "device": device[s],
-                    "status": np.where(rng.random(m) < 0.004, 401, 200) if endpoint == LOGIN else np.where(endpoint == LOOKUP, 0, 200) * np.ones(m, dtype=np.int64),
+                    "status": np.where(rng.random(m) < 0.004, 401, 200)
+                    if endpoint == LOGIN
+                    else np.where(endpoint == LOOKUP, 0, 200) * np.ones(m, dtype=np.int64),
                     "phone": phone,
                     "request": np.zeros(m, dtype=np.int64),
                 }
@@ -216,7 +232,11 @@ class Users:
         within = np.arange(len(rows)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
         phone = self.books.numbers[starts + within]
         on_mobile = rng.random(len(due)) < self.mobile_share
-        ip = np.where(on_mobile, self.mobile_pool[rng.integers(len(self.mobile_pool), size=len(due))], self.home_ips[users])
+        ip = np.where(
+            on_mobile,
+            self.mobile_pool[rng.integers(len(self.mobile_pool), size=len(due))],
+            self.home_ips[users],
+        )
         request = rng.integers(1, 2**62, size=len(due))
         m = len(rows)
         return {
@@ -254,10 +274,19 @@ class Visitors:
         rows = np.concatenate([v, failed])
         m = len(rows)
         endpoint = np.concatenate([np.full(len(v), USERS_SHOW), np.full(len(failed), LOGIN)])
-        ts = np.minimum(start[rows] + rng.integers(0, 180_000, size=m), START_MS + (day + 1) * DAY_MS - 1)
-        return {"ts": ts, "ip": self.ips[who[rows]], "endpoint": endpoint, "account": np.full(m, -1),
-                "device": self.devices[who[rows]], "status": np.where(endpoint == LOGIN, 401, 200),
-                "phone": np.zeros(m, dtype=np.int64), "request": np.zeros(m, dtype=np.int64)}
+        ts = np.minimum(
+            start[rows] + rng.integers(0, 180_000, size=m), START_MS + (day + 1) * DAY_MS - 1
+        )
+        return {
+            "ts": ts,
+            "ip": self.ips[who[rows]],
+            "endpoint": endpoint,
+            "account": np.full(m, -1),
+            "device": self.devices[who[rows]],
+            "status": np.where(endpoint == LOGIN, 401, 200),
+            "phone": np.zeros(m, dtype=np.int64),
+            "request": np.zeros(m, dtype=np.int64),
+        }
 
 
 def _weekend_mask(country: str) -> int:
@@ -271,7 +300,9 @@ def _created_before_window(rng: np.random.Generator, n: int) -> np.ndarray:
     return (START_MS - age).astype(np.int64)
 
 
-def _upload_times(rng: np.random.Generator, offsets_h: np.ndarray, profile: str = "diurnal") -> np.ndarray:
+def _upload_times(
+    rng: np.random.Generator, offsets_h: np.ndarray, profile: str = "diurnal"
+) -> np.ndarray:
     days = rng.integers(0, DAYS, size=len(offsets_h))
     out = np.empty(len(offsets_h), dtype=np.int64)
     for d in np.unique(days):
@@ -321,7 +352,9 @@ def build_population(world: World, scale: float, *, hard_negative_scale: float =
 
     # -- who exists: per country, active users, passive accounts, other people
     n_ordinary = count(800)
-    ordinary_country = np.array(countries, dtype=object)[rng.choice(len(countries), size=n_ordinary, p=weights)]
+    ordinary_country = np.array(countries, dtype=object)[
+        rng.choice(len(countries), size=n_ordinary, p=weights)
+    ]
     group_sizes = {
         "cgnat": ("IN", hn_count(150)),
         "corporate_nat": ("DE", hn_count(40)),
@@ -332,7 +365,9 @@ def build_population(world: World, scale: float, *, hard_negative_scale: float =
     }
     n_families = hn_count(12)
     family_sizes = rng.integers(3, 6, size=n_families)
-    family_country = np.array(countries, dtype=object)[rng.choice(len(countries), size=n_families, p=weights)]
+    family_country = np.array(countries, dtype=object)[
+        rng.choice(len(countries), size=n_families, p=weights)
+    ]
 
     active_by_country = {c: int((ordinary_country == c).sum()) for c in countries}
     for c, n in group_sizes.values():
@@ -340,7 +375,9 @@ def build_population(world: World, scale: float, *, hard_negative_scale: float =
     for c, size in zip(family_country, family_sizes, strict=True):
         active_by_country[str(c)] += int(size)
     passive_by_country = {c: 2 * n + 5 for c, n in active_by_country.items()}
-    others_by_country = {c: int(1.4 * (active_by_country[c] + passive_by_country[c])) + 10 for c in countries}
+    others_by_country = {
+        c: int(1.4 * (active_by_country[c] + passive_by_country[c])) + 10 for c in countries
+    }
     for c in countries:
         used = active_by_country[c] + passive_by_country[c] + others_by_country[c]
         world.populate_blocks(c, max(2, int(np.ceil(used / 40))))
@@ -349,7 +386,10 @@ def build_population(world: World, scale: float, *, hard_negative_scale: float =
     passive_numbers_by_country: dict[str, np.ndarray] = {}
     for c in countries:
         idx = world.new_accounts(
-            passive_by_country[c], country=c, created_at=_created_before_window(rng, passive_by_country[c]), group="benign"
+            passive_by_country[c],
+            country=c,
+            created_at=_created_before_window(rng, passive_by_country[c]),
+            group="benign",
         )
         numbers = world.phones_of(idx)
         passive_numbers_by_country[c] = numbers[numbers > 0]
@@ -357,6 +397,7 @@ def build_population(world: World, scale: float, *, hard_negative_scale: float =
     others = {c: world.draw_numbers(c, others_by_country[c]) for c in countries}
 
     activities: list[Users] = []
+
     def mobile_pool(country: str, size: int) -> np.ndarray:
         nets = MOBILE_NETWORKS[country]
         return np.concatenate([world.new_ips(net, max(1, size // len(nets))) for net in nets])
@@ -378,28 +419,58 @@ def build_population(world: World, scale: float, *, hard_negative_scale: float =
         n = int((ordinary_country == c).sum())
         if not n:
             continue
-        acc = world.new_accounts(n, country=c, created_at=_created_before_window(rng, n), group="benign")
+        acc = world.new_accounts(
+            n, country=c, created_at=_created_before_window(rng, n), group="benign"
+        )
         pending.append(
             dict(
-                accounts=acc, country=c, hard_negative=None, devices=world.new_devices(n),
-                home_ips=home_ips(c, n), mobile_pool=country_mobile[c], mobile_share=0.45,
-                sessions=rng.gamma(2.0, 0.45, size=n), upload_share=0.3,
+                accounts=acc,
+                country=c,
+                hard_negative=None,
+                devices=world.new_devices(n),
+                home_ips=home_ips(c, n),
+                mobile_pool=country_mobile[c],
+                mobile_share=0.45,
+                sessions=rng.gamma(2.0, 0.45, size=n),
+                upload_share=0.3,
                 second=np.where(rng.random(n) < 0.2, world.new_devices(n, browser_share=1.0), -1),
             )
         )
 
     # -- cgnat: one carrier's subscribers behind at most four NAT addresses
     c, n = group_sizes["cgnat"]
-    acc = world.new_accounts(n, country=c, created_at=_created_before_window(rng, n), group="cgnat", hard_negative="cgnat")
+    acc = world.new_accounts(
+        n,
+        country=c,
+        created_at=_created_before_window(rng, n),
+        group="cgnat",
+        hard_negative="cgnat",
+    )
     nat = world.new_ips("in_jio", 4)
     pending.append(
-        dict(accounts=acc, country=c, hard_negative="cgnat", devices=world.new_devices(n), home_ips=nat[rng.integers(4, size=n)],
-             mobile_pool=nat, mobile_share=1.0, sessions=rng.gamma(2.0, 0.45, size=n), upload_share=0.3, second=None)
+        dict(
+            accounts=acc,
+            country=c,
+            hard_negative="cgnat",
+            devices=world.new_devices(n),
+            home_ips=nat[rng.integers(4, size=n)],
+            mobile_pool=nat,
+            mobile_share=1.0,
+            sessions=rng.gamma(2.0, 0.45, size=n),
+            upload_share=0.3,
+            second=None,
+        )
     )
 
     # -- corporate NAT: offices of dozens behind one or two egress addresses
     c, n = group_sizes["corporate_nat"]
-    acc = world.new_accounts(n, country=c, created_at=_created_before_window(rng, n), group="corporate_nat", hard_negative="corporate_nat")
+    acc = world.new_accounts(
+        n,
+        country=c,
+        created_at=_created_before_window(rng, n),
+        group="corporate_nat",
+        hard_negative="corporate_nat",
+    )
     n_offices = max(1, int(round(n / 40)))
     office = np.sort(np.arange(n) % n_offices)
     egress = world.new_ips("de_telekom_business", 2 * n_offices).reshape(n_offices, 2)
@@ -407,18 +478,45 @@ def build_population(world: World, scale: float, *, hard_negative_scale: float =
     # a phone roll-out morning per office: most employees sync their new phone at once
     rollout_day = rng.integers(1, 6, size=n_offices)[office]
     rollout = np.flatnonzero(rng.random(n) < 0.6)
-    upload_ts = (START_MS + rollout_day * DAY_MS + (9 - COUNTRIES[c].utc_offset_hours) * 3_600_000
-                 + rng.integers(0, 3 * 3_600_000, size=n)).astype(np.int64)
+    upload_ts = (
+        START_MS
+        + rollout_day * DAY_MS
+        + (9 - COUNTRIES[c].utc_offset_hours) * 3_600_000
+        + rng.integers(0, 3 * 3_600_000, size=n)
+    ).astype(np.int64)
     pending.append(
-        dict(accounts=acc, country=c, hard_negative="corporate_nat", devices=devices, home_ips=egress[office, rng.integers(2, size=n)],
-             mobile_pool=egress.ravel(), mobile_share=0.0, sessions=rng.gamma(3.0, 0.5, size=n), upload_share=0.0,
-             second=None, profile="office", weekend_factor=0.05, cohort=office, fixed_uploads=(rollout, upload_ts[rollout]))
+        dict(
+            accounts=acc,
+            country=c,
+            hard_negative="corporate_nat",
+            devices=devices,
+            home_ips=egress[office, rng.integers(2, size=n)],
+            mobile_pool=egress.ravel(),
+            mobile_share=0.0,
+            sessions=rng.gamma(3.0, 0.5, size=n),
+            upload_share=0.0,
+            second=None,
+            profile="office",
+            weekend_factor=0.05,
+            cohort=office,
+            fixed_uploads=(rollout, upload_ts[rollout]),
+        )
     )
     # the same people in the evening, at home
     pending.append(
-        dict(accounts=acc, country=c, hard_negative="corporate_nat", devices=devices, home_ips=home_ips(c, n),
-             mobile_pool=country_mobile[c], mobile_share=0.3, sessions=np.full(n, 0.5), upload_share=0.0,
-             second=None, skip_circle=True)
+        dict(
+            accounts=acc,
+            country=c,
+            hard_negative="corporate_nat",
+            devices=devices,
+            home_ips=home_ips(c, n),
+            mobile_pool=country_mobile[c],
+            mobile_share=0.3,
+            sessions=np.full(n, 0.5),
+            upload_share=0.0,
+            second=None,
+            skip_circle=True,
+        )
     )
 
     # -- family devices: a household shares a tablet and the home line
@@ -428,13 +526,29 @@ def build_population(world: World, scale: float, *, hard_negative_scale: float =
             continue
         n = int(sizes.sum())
         family = np.repeat(np.arange(len(sizes)), sizes)
-        acc = world.new_accounts(n, country=fc, created_at=_created_before_window(rng, n), group="family_device", hard_negative="family_device")
+        acc = world.new_accounts(
+            n,
+            country=fc,
+            created_at=_created_before_window(rng, n),
+            group="family_device",
+            hard_negative="family_device",
+        )
         tablets = world.new_devices(len(sizes))
         homes = home_ips(fc, len(sizes))
         pending.append(
-            dict(accounts=acc, country=fc, hard_negative="family_device", devices=tablets[family], home_ips=homes[family],
-                 mobile_pool=homes, mobile_share=0.0, sessions=rng.gamma(2.0, 0.4, size=n), upload_share=0.4, second=None,
-                 cohort=family)
+            dict(
+                accounts=acc,
+                country=fc,
+                hard_negative="family_device",
+                devices=tablets[family],
+                home_ips=homes[family],
+                mobile_pool=homes,
+                mobile_share=0.0,
+                sessions=rng.gamma(2.0, 0.4, size=n),
+                upload_share=0.4,
+                second=None,
+                cohort=family,
+            )
         )
 
     # -- viral sign-up burst: an hour of new accounts syncing contacts at onboarding
@@ -444,51 +558,133 @@ def build_population(world: World, scale: float, *, hard_negative_scale: float =
     devices = world.new_devices(n)
     mobile = country_mobile[c]
     signup_ip = mobile[rng.integers(len(mobile), size=n)]
-    acc = world.new_accounts(n, country=c, created_at=created, group="signup_burst", hard_negative="signup_burst",
-                             signup_ip=signup_ip, signup_device=devices, followers_median=8)
+    acc = world.new_accounts(
+        n,
+        country=c,
+        created_at=created,
+        group="signup_burst",
+        hard_negative="signup_burst",
+        signup_ip=signup_ip,
+        signup_device=devices,
+        followers_median=8,
+    )
     pending.append(
-        dict(accounts=acc, country=c, hard_negative="signup_burst", devices=devices, home_ips=home_ips(c, n), mobile_pool=mobile,
-             mobile_share=0.7, sessions=rng.gamma(2.0, 0.6, size=n), upload_share=0.0, second=None,
-             fixed_uploads=(np.arange(n), created + rng.integers(60_000, 600_000, size=n)))
+        dict(
+            accounts=acc,
+            country=c,
+            hard_negative="signup_burst",
+            devices=devices,
+            home_ips=home_ips(c, n),
+            mobile_pool=mobile,
+            mobile_share=0.7,
+            sessions=rng.gamma(2.0, 0.6, size=n),
+            upload_share=0.0,
+            second=None,
+            fixed_uploads=(np.arange(n), created + rng.integers(60_000, 600_000, size=n)),
+        )
     )
 
     # -- heavy users: a newsroom's social desk, lots of everything, normal rhythm
     c, n = group_sizes["heavy_user"]
-    acc = world.new_accounts(n, country=c, created_at=_created_before_window(rng, n), group="heavy_user", hard_negative="heavy_user", followers_median=40_000)
+    acc = world.new_accounts(
+        n,
+        country=c,
+        created_at=_created_before_window(rng, n),
+        group="heavy_user",
+        hard_negative="heavy_user",
+        followers_median=40_000,
+    )
     pending.append(
-        dict(accounts=acc, country=c, hard_negative="heavy_user", devices=world.new_devices(n), home_ips=home_ips(c, n),
-             mobile_pool=country_mobile[c], mobile_share=0.4, sessions=rng.uniform(18, 30, size=n), upload_share=1.0,
-             second=world.new_devices(n, browser_share=1.0), lookup_rate=0.5, requests_per_session=2.5, big_book=1200)
+        dict(
+            accounts=acc,
+            country=c,
+            hard_negative="heavy_user",
+            devices=world.new_devices(n),
+            home_ips=home_ips(c, n),
+            mobile_pool=country_mobile[c],
+            mobile_share=0.4,
+            sessions=rng.uniform(18, 30, size=n),
+            upload_share=1.0,
+            second=world.new_devices(n, browser_share=1.0),
+            lookup_rate=0.5,
+            requests_per_session=2.5,
+            big_book=1200,
+        )
     )
 
     # -- a tight social circle on campus Wi-Fi, near-identical address books
     c, n = group_sizes["social_circle"]
-    acc = world.new_accounts(n, country=c, created_at=_created_before_window(rng, n), group="social_circle", hard_negative="social_circle")
+    acc = world.new_accounts(
+        n,
+        country=c,
+        created_at=_created_before_window(rng, n),
+        group="social_circle",
+        hard_negative="social_circle",
+    )
     n_clubs = max(1, int(round(n / 30)))
     club = np.sort(np.arange(n) % n_clubs)
     campus = world.new_ips("my_um", 3 * n_clubs).reshape(n_clubs, 3)
     pending.append(
-        dict(accounts=acc, country=c, hard_negative="social_circle", devices=world.new_devices(n), home_ips=campus[club, rng.integers(3, size=n)],
-             mobile_pool=country_mobile[c], mobile_share=0.35, sessions=rng.gamma(2.5, 0.6, size=n), upload_share=0.6,
-             second=None, cohort=club, own_circle=True, circle_keep=0.95)
+        dict(
+            accounts=acc,
+            country=c,
+            hard_negative="social_circle",
+            devices=world.new_devices(n),
+            home_ips=campus[club, rng.integers(3, size=n)],
+            mobile_pool=country_mobile[c],
+            mobile_share=0.35,
+            sessions=rng.gamma(2.5, 0.6, size=n),
+            upload_share=0.6,
+            second=None,
+            cohort=club,
+            own_circle=True,
+            circle_keep=0.95,
+        )
     )
 
     # -- Iranian users through commercial VPN exits
     c, n = group_sizes["vpn_users"]
-    acc = world.new_accounts(n, country=c, created_at=_created_before_window(rng, n), group="vpn_users", hard_negative="vpn_users")
-    exits = np.concatenate([world.new_ips(net, 2) for net in VPN_NETWORKS])[: max(6, int(round(6 * hard_negative_scale)))]
+    acc = world.new_accounts(
+        n,
+        country=c,
+        created_at=_created_before_window(rng, n),
+        group="vpn_users",
+        hard_negative="vpn_users",
+    )
+    exits = np.concatenate([world.new_ips(net, 2) for net in VPN_NETWORKS])[
+        : max(6, int(round(6 * hard_negative_scale)))
+    ]
     pending.append(
-        dict(accounts=acc, country=c, hard_negative="vpn_users", devices=world.new_devices(n), home_ips=exits[rng.integers(len(exits), size=n)],
-             mobile_pool=exits, mobile_share=0.6, sessions=rng.gamma(2.0, 0.5, size=n), upload_share=0.3, second=None)
+        dict(
+            accounts=acc,
+            country=c,
+            hard_negative="vpn_users",
+            devices=world.new_devices(n),
+            home_ips=exits[rng.integers(len(exits), size=n)],
+            mobile_pool=exits,
+            mobile_share=0.6,
+            sessions=rng.gamma(2.0, 0.5, size=n),
+            upload_share=0.3,
+            second=None,
+        )
     )
 
     # -- social circles per country: overlapping address books
     circle_numbers: dict[str, list[np.ndarray]] = {c: [others[c]] for c in countries}
-    member_rows = [(i, j) for i, p in enumerate(pending) if not p.get("skip_circle") for j in range(len(p["accounts"]))]
+    member_rows = [
+        (i, j)
+        for i, p in enumerate(pending)
+        if not p.get("skip_circle")
+        for j in range(len(p["accounts"]))
+    ]
     books: list[np.ndarray] = []
     book_index: dict[tuple[int, int], int] = {}
     for c in countries:
-        members = [(i, j) for i, j in member_rows if pending[i]["country"] == c and not pending[i].get("own_circle")]
+        members = [
+            (i, j)
+            for i, j in member_rows
+            if pending[i]["country"] == c and not pending[i].get("own_circle")
+        ]
         order = rng.permutation(len(members))
         circles = []
         pos = 0
@@ -499,7 +695,10 @@ def build_population(world: World, scale: float, *, hard_negative_scale: float =
         # tight groups form circles of their own
         for i, p in enumerate(pending):
             if p["country"] == c and p.get("own_circle"):
-                circles += [[(i, int(j)) for j in np.flatnonzero(p["cohort"] == g)] for g in np.unique(p["cohort"])]
+                circles += [
+                    [(i, int(j)) for j in np.flatnonzero(p["cohort"] == g)]
+                    for g in np.unique(p["cohort"])
+                ]
         passive_numbers = passive_numbers_by_country[c].copy()
         rng.shuffle(passive_numbers)
         other_numbers = others[c].copy()
@@ -523,12 +722,25 @@ def build_population(world: World, scale: float, *, hard_negative_scale: float =
                     extra = world.phones_of(p["accounts"][p["cohort"] == p["cohort"][j]])
                     extra = extra[(extra > 0) & (extra != mine) & (rng.random(len(extra)) < 0.8)]
                     book = np.concatenate([book, extra])
-                acquaint = np.take(other_numbers, rng.integers(len(other_numbers), size=int(rng.poisson(3))))
+                acquaint = np.take(
+                    other_numbers, rng.integers(len(other_numbers), size=int(rng.poisson(3)))
+                )
                 book = np.concatenate([book, acquaint])
                 if p.get("big_book"):
                     big = p["big_book"]
-                    far = [world.draw_numbers(str(k), big // 6) for k in ("US", "GB", "IN", "DE", "BR", "FR")]
-                    book = np.concatenate([book, *far, np.take(passive_numbers, rng.integers(len(passive_numbers), size=big // 4))])
+                    far = [
+                        world.draw_numbers(str(k), big // 6)
+                        for k in ("US", "GB", "IN", "DE", "BR", "FR")
+                    ]
+                    book = np.concatenate(
+                        [
+                            book,
+                            *far,
+                            np.take(
+                                passive_numbers, rng.integers(len(passive_numbers), size=big // 4)
+                            ),
+                        ]
+                    )
                 book_index[(i, j)] = len(books)
                 books.append(np.unique(book))
             circle_numbers[c].append(pool)
@@ -544,7 +756,9 @@ def build_population(world: World, scale: float, *, hard_negative_scale: float =
         offsets = np.full(k, COUNTRIES[p["country"]].utc_offset_hours)
         upload_user = np.flatnonzero(rng.random(k) < p["upload_share"])
         # some people sync twice in two weeks (a new phone, a reinstall)
-        upload_user = np.concatenate([upload_user, upload_user[rng.random(len(upload_user)) < 0.12]])
+        upload_user = np.concatenate(
+            [upload_user, upload_user[rng.random(len(upload_user)) < 0.12]]
+        )
         upload_ts = _upload_times(rng, offsets[upload_user])
         if "fixed_uploads" in p:
             fu, ft = p["fixed_uploads"]
@@ -571,12 +785,16 @@ def build_population(world: World, scale: float, *, hard_negative_scale: float =
                 weekend_factor=p.get("weekend_factor", 1.15),
                 lookup_rate=p.get("lookup_rate", 0.04),
                 requests_per_session=p.get("requests_per_session", 1.0),
-                second_devices=None if p["second"] is None else np.asarray(p["second"], dtype=np.int32),
+                second_devices=None
+                if p["second"] is None
+                else np.asarray(p["second"], dtype=np.int32),
             )
         )
 
     n_visitors = count(300)
-    visitor_country = np.array(countries, dtype=object)[rng.choice(len(countries), size=n_visitors, p=weights)]
+    visitor_country = np.array(countries, dtype=object)[
+        rng.choice(len(countries), size=n_visitors, p=weights)
+    ]
     visitor_ips = np.empty(n_visitors, dtype=np.int32)
     for c in countries:
         mask = visitor_country == c
@@ -598,4 +816,3 @@ def build_population(world: World, scale: float, *, hard_negative_scale: float =
         account_numbers={c: v[v > 0] for c, v in account_numbers.items()},
         passive=passive_total,
     )
-

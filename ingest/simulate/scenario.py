@@ -39,6 +39,7 @@ __all__ = ["Scenario", "SCENARIOS", "SimulationSummary", "simulate", "FORMATS", 
 
 FORMATS = ("csv", "jsonl", "parquet")
 TRUTH_FORMAT = "sybilscope-simulation-truth/1"
+_CHUNK_ROWS = 262_144
 _ALL = {name: 1.0 for name in CAMPAIGN_BUILDERS}
 
 
@@ -54,8 +55,14 @@ class Scenario:
 
 
 SCENARIOS: dict[str, Scenario] = {
-    "default": Scenario("all six campaigns among a benign population with every hard-negative group", _ALL),
-    "camouflage": Scenario("the default scenario with timing jitter, device rotation and benign cover traffic", _ALL, camouflage=True),
+    "default": Scenario(
+        "all six campaigns among a benign population with every hard-negative group", _ALL
+    ),
+    "camouflage": Scenario(
+        "the default scenario with timing jitter, device rotation and benign cover traffic",
+        _ALL,
+        camouflage=True,
+    ),
     "hard-negatives": Scenario(
         "mostly hard negatives (three times the usual groups) and one small hosting network",
         {"hosting_network": 0.35},
@@ -110,8 +117,16 @@ class SimulationSummary:
 class _Sink:
     """Writes one table, chunk by chunk, in one format, optionally split into parts."""
 
-    def __init__(self, out_dir: Path, stem: str, fmt: str, compress: bool, part_rows: int | None) -> None:
-        self.out_dir, self.stem, self.fmt, self.compress, self.part_rows = out_dir, stem, fmt, compress, part_rows
+    def __init__(
+        self, out_dir: Path, stem: str, fmt: str, compress: bool, part_rows: int | None
+    ) -> None:
+        self.out_dir, self.stem, self.fmt, self.compress, self.part_rows = (
+            out_dir,
+            stem,
+            fmt,
+            compress,
+            part_rows,
+        )
         self.files: list[Path] = []
         self.rows = 0
         self._part_rows = 0
@@ -136,7 +151,11 @@ class _Sink:
             return
         self._raw = open(path, "wb")  # noqa: SIM115 - closed in _close_part
         # mtime=0 and no file name keep gzip output byte-identical between runs
-        self._handle = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0, compresslevel=6) if self.compress else self._raw
+        self._handle = (
+            gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0, compresslevel=6)
+            if self.compress
+            else self._raw
+        )
 
     def _close_part(self) -> None:
         if self._parquet is not None:
@@ -199,9 +218,13 @@ class _Tables:
         self.user_agents = pa.array(world.device_ua, pa.string())
         self.endpoints = pa.array(list(ENDPOINTS), pa.string())
 
-    def requests(self, b: dict[str, np.ndarray], matched: np.ndarray, status: np.ndarray) -> pa.Table:
+    def requests(
+        self, b: dict[str, np.ndarray], matched: np.ndarray, status: np.ndarray
+    ) -> pa.Table:
         phone = b["phone"]
-        phone_text = pc.utf8_replace_slice(pa.array(phone, mask=phone <= 0).cast(pa.string()), start=0, stop=0, replacement="+")
+        phone_text = pc.utf8_replace_slice(
+            pa.array(phone, mask=phone <= 0).cast(pa.string()), start=0, stop=0, replacement="+"
+        )
         req = b["request"]
         uniq, inverse = np.unique(req, return_inverse=True)
         req_text = pa.array([f"{int(x):016x}" for x in uniq], pa.string())
@@ -223,7 +246,9 @@ class _Tables:
         )
 
 
-def _bad_rows(table: pa.Table, positions: np.ndarray, kinds: list[str], rng: np.random.Generator) -> pa.Table:
+def _bad_rows(
+    table: pa.Table, positions: np.ndarray, kinds: list[str], rng: np.random.Generator
+) -> pa.Table:
     """Copies of real rows broken in one way each, to exercise ingest's quarantine."""
     rows = table.take(pa.array(rng.integers(0, table.num_rows, size=len(kinds)))).to_pylist()
     for row, kind in zip(rows, kinds, strict=True):
@@ -304,18 +329,34 @@ def simulate(
     spec = SCENARIOS[scenario]
     camo = camouflage or spec.camouflage
     out = Path(out_dir)
-    truth_file = Path(truth_path) if truth_path is not None else out.parent / f"{out.name}.truth.json"
+    truth_file = (
+        Path(truth_path) if truth_path is not None else out.parent / f"{out.name}.truth.json"
+    )
     if truth_file.resolve().is_relative_to(out.resolve()):
         raise ValueError(f"the truth file {truth_file} must not be inside the case folder {out}")
     out.mkdir(parents=True, exist_ok=True)
     for old in out.iterdir():
-        if old.is_file() and old.name.split(".")[0].split("-")[0] in ("requests", "accounts", "ip_intel", "labels"):
+        if old.is_file() and old.name.split(".")[0].split("-")[0] in (
+            "requests",
+            "accounts",
+            "ip_intel",
+            "labels",
+        ):
             old.unlink()
 
     world = World(np.random.default_rng([seed, 0]))
     population = build_population(world, scale, hard_negative_scale=spec.hard_negative_scale)
     campaigns: list[Campaign] = [
-        build_campaign(name, world, population, world.rng, scale=scale, size=size, camouflage=camo, volume=spec.volume)
+        build_campaign(
+            name,
+            world,
+            population,
+            world.rng,
+            scale=scale,
+            size=size,
+            camouflage=camo,
+            volume=spec.volume,
+        )
         for name, size in spec.campaigns.items()
     ]
     _background_labels(world)
@@ -329,15 +370,26 @@ def simulate(
     sink = _Sink(out, "requests", fmt, compress, part_rows)
     placement = np.random.default_rng([seed, 2])
     bad_days = np.sort(placement.integers(0, DAYS, size=bad_rows))
-    bad_kinds = [("unparseable_ts", "invalid_ip", "missing_required")[i % 3] for i in range(bad_rows)]
+    bad_kinds = [
+        ("unparseable_ts", "invalid_ip", "missing_required")[i % 3] for i in range(bad_rows)
+    ]
     bad_log: list[dict] = []
     called = np.zeros(world.n_accounts, dtype=bool)
     lookup_rows = matched_rows = 0
     for day in range(DAYS):
-        batch = concat_batches([a.emit(day, np.random.default_rng([seed, 1, i, day])) for i, a in enumerate(activities)])
+        batch = concat_batches(
+            [
+                a.emit(day, np.random.default_rng([seed, 1, i, day]))
+                for i, a in enumerate(activities)
+            ]
+        )
         lo, hi = START_MS + day * DAY_MS, START_MS + (day + 1) * DAY_MS
         acct = batch["account"]
-        keep = (batch["ts"] >= lo) & (batch["ts"] < hi) & (batch["ts"] < np.where(acct >= 0, suspended_at[np.maximum(acct, 0)], hi))
+        keep = (
+            (batch["ts"] >= lo)
+            & (batch["ts"] < hi)
+            & (batch["ts"] < np.where(acct >= 0, suspended_at[np.maximum(acct, 0)], hi))
+        )
         batch = {k: v[keep] for k, v in batch.items()}
         day_rng = np.random.default_rng([seed, 3, day])
         order = np.lexsort((day_rng.random(len(batch["ts"])), batch["ts"]))
@@ -349,15 +401,28 @@ def simulate(
         lookup_rows += int(is_lookup.sum())
         matched_rows += int((matched >= 0).sum())
         called[batch["account"][batch["account"] >= 0]] = True
-        table = tables.requests(batch, matched, status)
-        todays = np.flatnonzero(bad_days == day)
-        if len(todays) and table.num_rows:
-            positions = placement.integers(0, table.num_rows + 1, size=len(todays))
-            kinds = [bad_kinds[i] for i in todays]
-            table = _bad_rows(table, positions, kinds, placement)
-            for pos, kind in sorted(zip(positions, kinds, strict=True)):
-                bad_log.append({"kind": kind, "day": day, "row": sink.rows + int(pos)})
-        sink.write(table)
+        n_rows = len(batch["ts"])
+        todays = np.flatnonzero(bad_days == day) if n_rows else np.empty(0, dtype=np.int64)
+        positions = placement.integers(0, n_rows + 1, size=len(todays))
+        kinds = [bad_kinds[i] for i in todays]
+        # convert and write in slices: bounded memory and sensible Parquet row groups
+        for first in range(0, n_rows, _CHUNK_ROWS):
+            last = min(first + _CHUNK_ROWS, n_rows)
+            part = {k: v[first:last] for k, v in batch.items()}
+            table = tables.requests(part, matched[first:last], status[first:last])
+            here = np.flatnonzero(
+                (positions >= first)
+                & ((positions < last) | (positions == n_rows) & (last == n_rows))
+            )
+            if len(here):
+                local = positions[here] - first
+                chunk_kinds = [kinds[i] for i in here]
+                table = _bad_rows(table, local, chunk_kinds, placement)
+                for pos, kind in sorted(zip(local, chunk_kinds, strict=True)):
+                    bad_log.append(
+                        {"kind": kind, "chunk": (day, first), "row": sink.rows + int(pos)}
+                    )
+            sink.write(table)
         if progress is not None:
             progress(day + 1, DAYS, sink.rows)
     files = sink.close()
@@ -365,33 +430,54 @@ def simulate(
     bad_log = _exact_bad_rows(bad_log)
 
     rows = {"requests": sink.rows}
-    for name, table in (("accounts", _accounts_table(world, fmt)), ("ip_intel", _ip_intel_table(world)), ("labels", _labels_table(world))):
+    for name, table in (
+        ("accounts", _accounts_table(world, fmt)),
+        ("ip_intel", _ip_intel_table(world)),
+        ("labels", _labels_table(world)),
+    ):
         s = _Sink(out, name, fmt, compress, None)
         s.write(table)
         files += s.close()
         rows[name] = s.rows
 
-    truth = _truth(world, campaigns, called, scenario, spec, seed, scale, camo, bad_log, population.passive)
+    truth = _truth(
+        world, campaigns, called, scenario, spec, seed, scale, camo, bad_log, population.passive
+    )
     truth_file.parent.mkdir(parents=True, exist_ok=True)
     truth_file.write_text(json.dumps(truth, indent=1, sort_keys=True) + "\n")
-    hard = {name: sum(1 for a in truth["accounts"].values() if a["hard_negative"] == name) for name in HARD_NEGATIVES}
+    hard = {
+        name: sum(1 for a in truth["accounts"].values() if a["hard_negative"] == name)
+        for name in HARD_NEGATIVES
+    }
     return SimulationSummary(
-        out_dir=out, truth_path=truth_file, scenario=scenario, seed=seed, scale=scale, camouflage=camo, fmt=fmt,
-        files=files, rows=rows, accounts=world.n_accounts, callers=int(called.sum()),
-        campaigns={c.name: len(c.accounts) for c in campaigns}, hard_negatives=hard,
-        lookup_rows=lookup_rows, matched_rows=matched_rows, bad_rows=bad_rows,
+        out_dir=out,
+        truth_path=truth_file,
+        scenario=scenario,
+        seed=seed,
+        scale=scale,
+        camouflage=camo,
+        fmt=fmt,
+        files=files,
+        rows=rows,
+        accounts=world.n_accounts,
+        callers=int(called.sum()),
+        campaigns={c.name: len(c.accounts) for c in campaigns},
+        hard_negatives=hard,
+        lookup_rows=lookup_rows,
+        matched_rows=matched_rows,
+        bad_rows=bad_rows,
         seconds=time.perf_counter() - started,
     )
 
 
 def _exact_bad_rows(log: list[dict]) -> list[dict]:
-    """Shift each bad row's index by the bad rows inserted before it on the same day."""
+    """Shift each bad row's index by the bad rows inserted before it in the same slice."""
     out = []
-    seen_per_day: dict[int, int] = {}
+    seen: dict[tuple[int, int], int] = {}
     for entry in log:
-        n = seen_per_day.get(entry["day"], 0)
+        n = seen.get(entry["chunk"], 0)
         out.append({"kind": entry["kind"], "row": entry["row"] + n})
-        seen_per_day[entry["day"]] = n + 1
+        seen[entry["chunk"]] = n + 1
     return out
 
 
@@ -404,10 +490,15 @@ def _background_labels(world: World) -> None:
         world.suspended[int(a)] = int(START_MS + rng.integers(0, DAYS * DAY_MS))
         world.prior_labels.append(("account", int(a), "suspended", "", "platform", "spam"))
     heavy = np.flatnonzero(world.account["hard_negative"] == "heavy_user")
-    world.prior_labels.extend(("account", int(a), "benign", "", "trust-and-safety", "verified news organisation") for a in heavy)
+    world.prior_labels.extend(
+        ("account", int(a), "benign", "", "trust-and-safety", "verified news organisation")
+        for a in heavy
+    )
     for ip, network in enumerate(world.ip_network):
         if network == "de_telekom_business":
-            world.prior_labels.append(("ip", ip, "benign", "", "trust-and-safety", "registered corporate egress"))
+            world.prior_labels.append(
+                ("ip", ip, "benign", "", "trust-and-safety", "registered corporate egress")
+            )
 
 
 def _accounts_table(world: World, fmt: str) -> pa.Table:
@@ -421,13 +512,17 @@ def _accounts_table(world: World, fmt: str) -> pa.Table:
     return pa.table(
         {
             "account_id": pa.array(world.account_ids[order].tolist(), pa.string()),
-            "created_at": _iso(created) if fmt != "parquet" else pa.array(created, pa.timestamp("ms", tz="UTC")),
+            "created_at": _iso(created)
+            if fmt != "parquet"
+            else pa.array(created, pa.timestamp("ms", tz="UTC")),
             "handle": pa.array(world.account_handles[order].tolist(), pa.string()),
             "phone_country": pa.array(a["phone_country"][order].tolist(), pa.string()),
             "discoverable_by_phone": pa.array(a["discoverable"][order]),
             "status": pa.array(status[order].tolist(), pa.string()),
             "signup_ip": _take(pa.array(world.ips, pa.string()), signup_ip.astype(np.int64)),
-            "signup_device_id": _take(pa.array(world.devices, pa.string()), signup_dev.astype(np.int64)),
+            "signup_device_id": _take(
+                pa.array(world.devices, pa.string()), signup_dev.astype(np.int64)
+            ),
             "lang": pa.array(a["lang"][order].tolist(), pa.string()),
             "followers": pa.array(a["followers"][order]),
         }
@@ -479,7 +574,12 @@ def _truth(world, campaigns, called, scenario, spec, seed, scale, camo, bad_log,
             "campaign_sizes": spec.campaigns,
             "hard_negative_scale": spec.hard_negative_scale,
             "campaign_volume": spec.volume,
-            "window": {"start": "2019-12-18T00:00:00Z", "end": "2020-01-01T00:00:00Z", "start_ms": START_MS, "end_ms": END_MS},
+            "window": {
+                "start": "2019-12-18T00:00:00Z",
+                "end": "2020-01-01T00:00:00Z",
+                "start_ms": START_MS,
+                "end_ms": END_MS,
+            },
         },
         "accounts": accounts,
         "campaigns": {c.name: c.truth(ids) for c in campaigns},

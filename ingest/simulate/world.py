@@ -48,7 +48,10 @@ def concat_batches(batches: list[Batch]) -> Batch:
     batches = [b for b in batches if len(b["ts"])]
     if not batches:
         return {name: np.empty(0, dtype=dt) for name, dt in BATCH_COLUMNS.items()}
-    return {name: np.concatenate([b[name] for b in batches]).astype(dt, copy=False) for name, dt in BATCH_COLUMNS.items()}
+    return {
+        name: np.concatenate([b[name] for b in batches]).astype(dt, copy=False)
+        for name, dt in BATCH_COLUMNS.items()
+    }
 
 
 _ACCOUNT_COLUMNS = {
@@ -114,7 +117,8 @@ class World:
         if known is None:
             probes = (0, 999, 137, 500, 862)
             known = all(
-                phonenumbers.is_valid_number(phonenumbers.parse(f"+{block * 1000 + p}")) for p in probes
+                phonenumbers.is_valid_number(phonenumbers.parse(f"+{block * 1000 + p}"))
+                for p in probes
             )
             self._block_ok[block] = known
         return known
@@ -145,7 +149,10 @@ class World:
         filled = 0
         while filled < n:
             need = n - filled
-            cand = np.asarray(blocks, dtype=np.int64)[self.rng.integers(len(blocks), size=need * 2)] * 1000
+            cand = (
+                np.asarray(blocks, dtype=np.int64)[self.rng.integers(len(blocks), size=need * 2)]
+                * 1000
+            )
             cand += self.rng.integers(1000, size=need * 2)
             for number in cand:
                 number = int(number)
@@ -182,7 +189,9 @@ class World:
             self.ip_network.append(network)
         return np.array(out, dtype=np.int32)
 
-    def new_devices(self, n: int, user_agents: tuple[str, ...] | None = None, *, browser_share: float = 0.08) -> np.ndarray:
+    def new_devices(
+        self, n: int, user_agents: tuple[str, ...] | None = None, *, browser_share: float = 0.08
+    ) -> np.ndarray:
         """``n`` new devices, each with one client user agent for its lifetime."""
         start = len(self.devices)
         ids = self.opaque_ids(n, length=16)
@@ -219,7 +228,11 @@ class World:
         generators; only the ground truth (kept apart) records its group.
         """
         rng = self.rng
-        countries = np.full(n, country, dtype=object) if isinstance(country, str) else np.asarray(country, dtype=object)
+        countries = (
+            np.full(n, country, dtype=object)
+            if isinstance(country, str)
+            else np.asarray(country, dtype=object)
+        )
         has_phone = rng.random(n) < phone_share
         phones = np.zeros(n, dtype=np.int64)
         for code in np.unique(countries[has_phone]):
@@ -240,7 +253,9 @@ class World:
             "kind": np.full(n, kind, dtype=object),
         }
         for name, dt in _ACCOUNT_COLUMNS.items():
-            self.account[name] = np.concatenate([self.account[name], np.asarray(columns[name]).astype(dt)])
+            self.account[name] = np.concatenate(
+                [self.account[name], np.asarray(columns[name]).astype(dt)]
+            )
         return np.arange(start, start + n, dtype=np.int32)
 
     def handles(self, n: int) -> list[str]:
