@@ -44,7 +44,7 @@ from graph.detect.attribution import (
     utc_offset,
     weekly_rhythm,
 )
-from graph.detect.clustering import METHODS, detect_communities
+from graph.detect.clustering import METHODS, detect_communities, merge_dense_neighbours
 from graph.detect.evidence import cluster_evidence
 from graph.detect.exposure import cluster_exposure
 from graph.detect.frames import EventsLike, as_events
@@ -195,7 +195,9 @@ def coordination_graph(
     collisions chance predicts), so independent enumerators of the same
     blocks stay apart. Shared targets count in proportion to how much of the
     smaller list the pair shares (a friend shares a few contacts, an operator
-    works through the same list) and less between mutual contacts. Synchrony
+    works through the same list), not at all below a list cosine of 0.2 (a
+    handful of numbers in common is what any two address books of one
+    country have), and less between mutual contacts. Synchrony
     counts only for pairs in lockstep (Jaccard at least 0.2), because
     overlapping office hours make weaker synchrony common between unrelated
     operations.
@@ -217,7 +219,8 @@ def coordination_graph(
         strength = sharding["complementarity"] * (sharding["expected_overlap"] / 5.0).clip(upper=1.0)
         add(sharding, "sharding", saturate(sharding["weight"] * strength))
     if not shared.empty:
-        add(shared, "targets", saturate(shared["weight"] * shared["overlap"] * np.where(shared["mutual"], 0.3, 1.0)))
+        listed = (shared["overlap"] >= 0.2).to_numpy()
+        add(shared, "targets", saturate(shared["weight"] * shared["overlap"] * np.where(shared["mutual"], 0.3, 1.0)) * listed)
     if not sync.empty:
         add(sync, "sync", (0.5 * sync["jaccard"] * (sync["jaccard"] >= 0.2)).to_numpy())
     G = nx.Graph()
@@ -346,7 +349,9 @@ def find_networks(
     G = coordination_graph(candidates, infra, sharding, all_targets, sync)
 
     _step(progress, "communities", 0.55)
-    communities = detect_communities(G, params.method, resolution=params.resolution, seed=params.seed)
+    communities = merge_dense_neighbours(
+        G, detect_communities(G, params.method, resolution=params.resolution, seed=params.seed)
+    )
     groups = [sorted(c) for c in communities if len(c) >= 2 or stats.loc[next(iter(c)), "evidence"] > 0]
 
     _step(progress, "scoring", 0.65)
