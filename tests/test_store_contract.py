@@ -356,6 +356,9 @@ def test_save_run_with_a_bad_member_changes_nothing(store):
                        [{"account_id": "u2", "cluster_id": "C-unknown", "member_score": 0.5}])
     with pytest.raises(ValueError):
         store.save_run(_run("r1", 0), [{"cluster_id": "C-b", "score": "high"}], [])
+    with pytest.raises(ValueError):
+        store.save_run(_run("r1", 0), [{"cluster_id": "C-b", "score": 0.9}],
+                       [{"account_id": "u2", "cluster_id": "C-b", "member_score": "strong"}])
     assert [c["cluster_id"] for c in store.clusters("r1")] == ["C-a"]
     assert [m["account_id"] for m in store.members("C-a")] == ["u1"]
 

@@ -8,7 +8,8 @@ matches the batch against the table once (a hash join that keeps the
 matched ``rowid``), updates the matched rows and inserts the rest, all in one
 transaction under a process-wide write lock. Measured here, DuckDB's ART
 index made the same bulk upserts three to four times slower
-(``INSERT ... ON CONFLICT``: about 200k rows/s; this: 0.6 to 1.3M rows/s).
+(``INSERT ... ON CONFLICT``: about 200k rows/s; this: 0.6 to 1.3M rows/s on the
+database side; ``benchmarks/store_load.py`` measures the whole call).
 
 Readers never wait: each thread reads through its own cursor and sees the
 last committed state (DuckDB's MVCC), so the web UI can browse while ingest
@@ -369,14 +370,6 @@ class EmbeddedStore(GraphStore):
                 f"ANTI JOIN {_q(node.table)} n ON n.{_q(node.key)} = s.{column} WHERE s._rid IS NULL",
             )
 
-    def _upsert_nodes(self, cur: duckdb.DuckDBPyConnection, kind: NodeKind, rows: _rows.Rows) -> int:
-        batch, columns = self._arrow_batch(kind.label, _props(kind), [kind.key], rows)
-        return self._upsert(cur, kind.table, [kind.key], columns, batch)
-
-    def _upsert_edges(self, cur: duckdb.DuckDBPyConnection, kind: RelKind, rows: _rows.Rows) -> int:
-        batch, columns = self._arrow_batch(kind.type, _props(kind), _rows.EDGE_KEYS, rows)
-        return self._upsert(cur, kind.table, _rows.EDGE_KEYS, columns, batch, endpoints=kind)
-
     def upsert_nodes(self, label: str, rows: _rows.Rows) -> int:
         """See :meth:`GraphStore.upsert_nodes`; ``rows`` may also be a ``pyarrow.Table``."""
         kind = node_kind(label)
@@ -404,25 +397,22 @@ class EmbeddedStore(GraphStore):
         run_kind, cluster_kind = node_kind(RUN), node_kind(CLUSTER)
         member_kind, found_kind = rel_kind(MEMBER_OF), rel_kind(FOUND_IN)
         # check every batch before the transaction opens, so a bad row changes nothing
-        batches = [
-            (run_kind.table, [run_kind.key], self._arrow_batch(RUN, _props(run_kind), [run_kind.key], [run])),
-        ]
-        if cluster_rows:
-            batches.append(
-                (cluster_kind.table, [cluster_kind.key],
-                 self._arrow_batch(CLUSTER, _props(cluster_kind), [cluster_kind.key], cluster_rows))
-            )
+        staged: list[tuple[str, Sequence[str], pa.Table, list[str], RelKind | None]] = []
+        for kind, rows in ((run_kind, [run]), (cluster_kind, cluster_rows)):
+            if rows:
+                batch, columns = self._arrow_batch(kind.label, _props(kind), [kind.key], rows)
+                staged.append((kind.table, [kind.key], batch, columns, None))
+        for rel, rows in ((found_kind, found_in), (member_kind, member_rows)):
+            if rows:
+                batch, columns = self._arrow_batch(rel.type, _props(rel), _rows.EDGE_KEYS, rows)
+                staged.append((rel.table, _rows.EDGE_KEYS, batch, columns, rel))
         with self._transaction() as cur:
             _run(cur, f"DELETE FROM {_q(member_kind.table)} WHERE run_id = ?", [run_id])
             _run(cur, f"DELETE FROM {_q(found_kind.table)} WHERE dst = ?", [run_id])
             _run(cur, f"DELETE FROM {_q(cluster_kind.table)} WHERE run_id = ?", [run_id])
             _run(cur, f"DELETE FROM {_q(run_kind.table)} WHERE {_q(run_kind.key)} = ?", [run_id])
-            for table, keys_, (batch, columns) in batches:
-                self._upsert(cur, table, keys_, columns, batch)
-            if found_in:
-                self._upsert_edges(cur, found_kind, found_in)
-            if member_rows:
-                self._upsert_edges(cur, member_kind, member_rows)
+            for table, keys_, batch, columns, endpoints in staged:
+                self._upsert(cur, table, keys_, columns, batch, endpoints=endpoints)
 
     def _append(self, kind: NodeKind, rows: list[dict]) -> int:
         """Insert rows whose keys must all be new: labels and audit events are never updated."""
