@@ -12,12 +12,20 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 
 import pyarrow as pa
 
-from graph.schema import ENTITY_KINDS, LABEL_KINDS, RELATIONSHIPS, NodeKind, RelKind, rel_kind
+from graph.schema import (
+    ENTITY_KINDS,
+    LABEL_KINDS,
+    RELATIONSHIPS,
+    NodeKind,
+    RelKind,
+    node_kind,
+    rel_kind,
+)
 
 __all__ = [
     "EDGE_KEYS",
@@ -36,6 +44,7 @@ __all__ = [
     "member_out",
     "member_rows",
     "merge_by_key",
+    "neighbour_nodes",
     "new_id",
     "node_row",
     "rel_row",
@@ -268,3 +277,23 @@ def member_out(row: Mapping, cluster_id: str, run_id: str) -> dict:
         "member_score": row["member_score"],
         "reasons": decode_json(row["reasons"]),
     }
+
+
+def neighbour_nodes(
+    get_nodes: Callable[[str, Sequence[str]], list[dict]], label: str, key: str, edges: Sequence[Mapping]
+) -> list[dict]:
+    """The nodes at the far end of a neighbourhood's ``edges``, in order of first appearance."""
+    wanted: dict[tuple[str, str], None] = {}
+    for edge in edges:
+        for end_label, end_key in ((edge["src_label"], edge["src"]), (edge["dst_label"], edge["dst"])):
+            if (end_label, end_key) != (label, key):
+                wanted[(end_label, end_key)] = None
+    by_label: dict[str, list[str]] = {}
+    for end_label, end_key in wanted:
+        by_label.setdefault(end_label, []).append(end_key)
+    found: dict[tuple[str, str], dict] = {}
+    for end_label, keys in by_label.items():
+        end_key_name = node_kind(end_label).key
+        for node in get_nodes(end_label, keys):
+            found[(end_label, node[end_key_name])] = {"_label": end_label, "_key": node[end_key_name], **node}
+    return [found[ident] for ident in wanted if ident in found]

@@ -558,28 +558,11 @@ class Neo4jStore(GraphStore):
         edges = edges[:limit]
         return Neighbourhood(
             center={"_label": kind.label, "_key": key, **center},
-            nodes=self._neighbour_nodes(label, key, edges),
+            nodes=_rows.neighbour_nodes(self.get_nodes, label, key, edges),
             edges=edges,
             total=total,
             truncated=total > len(edges),
         )
-
-    def _neighbour_nodes(self, label: str, key: str, edges: Sequence[Mapping]) -> list[dict]:
-        """The nodes at the far end of ``edges``, in order of first appearance."""
-        wanted: dict[tuple[str, str], None] = {}
-        for edge in edges:
-            for end_label, end_key in ((edge["src_label"], edge["src"]), (edge["dst_label"], edge["dst"])):
-                if (end_label, end_key) != (label, key):
-                    wanted[(end_label, end_key)] = None
-        by_label: dict[str, list[str]] = {}
-        for end_label, end_key in wanted:
-            by_label.setdefault(end_label, []).append(end_key)
-        found: dict[tuple[str, str], dict] = {}
-        for end_label, keys in by_label.items():
-            end_kind = node_kind(end_label)
-            for node in self.get_nodes(end_label, keys):
-                found[(end_label, node[end_kind.key])] = {"_label": end_label, "_key": node[end_kind.key], **node}
-        return [found[ident] for ident in wanted if ident in found]
 
     def neighbour_counts(
         self, label: str, key: str, *, since: datetime | None = None, until: datetime | None = None
