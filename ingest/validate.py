@@ -196,10 +196,11 @@ def check_header(source: SourceFile, header: Header) -> list[str]:
 class ColumnCheck:
     """SQL for one column: its raw text and its contract value.
 
-    Both read the chunk as ``c`` and, for ``ip``, ``network`` and ``phone``
-    columns, a lookup joined as ``join_alias`` (one row a distinct raw
-    value: ``raw`` the key, ``value`` the normalized value or NULL when
-    invalid). The caller selects them as ``r_<name>`` and ``v_<name>``;
+    Both read the chunk as ``c``. For ``ip``, ``network`` and ``phone``
+    columns the caller looks every distinct value up and adds the answers
+    to the chunk as columns named ``join_alias + "_" + field``; the value is
+    the ``<join_alias>_value`` column (the normalized value, NULL when the
+    raw value is invalid). The caller selects them as ``r_<name>`` and ``v_<name>``;
     :func:`reason_sql` then reads those names, so each expression is
     evaluated once a row.
     """
@@ -279,8 +280,8 @@ def column_checks(table: str, present: Mapping[str, pa.DataType]) -> list[Column
             allowed = ", ".join(f"'{c}'" for c in column.choices)
             value = f"CASE WHEN lower({raw}) IN ({allowed}) THEN lower({raw}) END"
         elif kind in ("ip", "network", "phone"):
-            join = f"j_{column.name}"
-            value = f"{join}.value"
+            join = f"_j_{column.name}"
+            value = f"c.{quote(join + '_value')}"
         else:
             raise ValueError(f"column {column.name}: unknown kind {kind!r}")
         checks.append(ColumnCheck(column, raw, value, join))
