@@ -1,1 +1,35 @@
-"""Detection of coordinated abuse networks: projection, signals, clustering, scoring."""
+"""Detection of coordinated abuse networks: projection, signals, clustering, scoring.
+
+The modules, in the order detection uses them:
+
+``frames``          request events as a DuckDB relation (the workspace table or a DataFrame)
+``projection``      the store's graph and the workspace's events, as detection reads them
+``enumeration``     block coverage, hit ratio, volume against the population, sharding
+``infrastructure``  shared IPs, prefixes and devices, weighted by rarity and kind
+``targets``         shared looked-up numbers, and whether the lookers know each other
+``synchrony``       session onsets in the same time buckets, robust to jitter
+``behaviour``       sign-up bursts, client monocultures, weekly activity
+``clustering``      communities of the coordination graph
+``scoring``         scores with a meaning, and their reasons
+``evidence``        traceable evidence per cluster; ``why_together`` for two accounts
+``attribution``     origin mix, operators' clock and weekend, label overlap
+``exposure``        whose numbers a cluster's lookups matched
+``identity``        stable cluster ids across runs
+``pipeline``        the whole detection as one pure function (``find_networks``)
+``run``             a run on a workspace, saved atomically (``detect``)
+``metrics``         F1, ARI and NMI for benchmarks
+"""
+
+from graph.detect.evidence import why_together
+from graph.detect.pipeline import Cluster, Detection, DetectionParams, find_networks
+from graph.detect.run import DetectionResult, detect
+
+__all__ = [
+    "Cluster",
+    "Detection",
+    "DetectionParams",
+    "DetectionResult",
+    "detect",
+    "find_networks",
+    "why_together",
+]
