@@ -257,8 +257,15 @@ def column_checks(table: str, present: Mapping[str, pa.DataType]) -> list[Column
     for column in SPECS[table].columns:
         arrow_type = present.get(column.name)
         raw_col = f"c.{quote(column.name)}" if column.name in present else "NULL::VARCHAR"
-        raw = _text(raw_col)
         kind = column.kind
+        typed = arrow_type is not None and (
+            (kind == "ts" and (pa.types.is_timestamp(arrow_type) or pa.types.is_date(arrow_type)
+                               or pa.types.is_integer(arrow_type)))
+            or (kind == "int" and pa.types.is_integer(arrow_type))
+            or (kind == "bool" and pa.types.is_boolean(arrow_type))
+        )
+        # a typed Parquet value is only ever tested for NULL: formatting it as text would be waste
+        raw = raw_col if typed else _text(raw_col)
         join = None
         if kind == "str":
             value = raw

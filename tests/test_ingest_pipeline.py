@@ -491,3 +491,32 @@ def test_sample_case_ingests(tmp_path):
     assert requests["loaded"] + requests["quarantined"] == requests["read"]
     assert summary["graph"][LOOKED_UP] > 0
 
+
+
+def test_typed_parquet_columns_mean_the_same_as_text(tmp_path):
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [r for r in request_rows() if r["ts"].endswith("Z")]
+    write_table(tmp_path / "text", "requests", rows, "csv")
+    stamps = [dt.datetime.fromisoformat(r["ts"].replace("Z", "+00:00")) for r in rows]
+    typed = pa.table({
+        "ts": pa.array(stamps, pa.timestamp("ms", tz="UTC")),
+        "ip": [r["ip"] for r in rows],
+        "endpoint": [r["endpoint"] for r in rows],
+        "account_id": [r["account_id"] or None for r in rows],
+        "device_id": [r["device_id"] or None for r in rows],
+        "user_agent": [r["user_agent"] or None for r in rows],
+        "status": pa.array([int(r["status"]) if r["status"] else None for r in rows], pa.int32()),
+        "phone": pa.array([int(r["phone"].lstrip("+")) if r["phone"] else None for r in rows], pa.int64()),
+        "matched_account_id": [r["matched_account_id"] or None for r in rows],
+        "request_id": [r["request_id"] or None for r in rows],
+    })
+    (tmp_path / "typed").mkdir()
+    pq.write_table(typed, tmp_path / "typed" / "requests.parquet")
+    ingest_json(tmp_path / "ws-text", str(tmp_path / "text"))
+    summary = ingest_json(tmp_path / "ws-typed", str(tmp_path / "typed"))
+    assert summary["tables"]["requests"]["quarantined"] == 0
+    assert _events(tmp_path / "ws-text") == _events(tmp_path / "ws-typed")
