@@ -29,7 +29,7 @@ class _RichProgress(pipeline.Progress):
             SpinnerColumn(),
             TextColumn("[bold]{task.description}"),
             BarColumn(bar_width=None),
-            TextColumn("{task.completed:,} rows"),
+            TextColumn("{task.fields[rows]}"),
             TextColumn("[cyan]{task.fields[rate]}"),
             TimeElapsedColumn(),
             console=console,
@@ -49,29 +49,35 @@ class _RichProgress(pipeline.Progress):
     def file_started(self, source: SourceFile, size: int) -> None:
         self._started = time.perf_counter()
         self._rows = 0
-        self._task = self._bar.add_task(f"{source.table}: {source.path.name}", total=None, rate="")
+        self._task = self._bar.add_task(f"{source.table}: {source.path.name}", total=None, rate="",
+                                        rows="0 rows")
 
     def rows(self, count: int) -> None:
         self._rows += count
         elapsed = max(time.perf_counter() - self._started, 1e-9)
-        self._bar.update(self._task, advance=count, rate=f"{self._rows / elapsed:,.0f} rows/s")
+        self._bar.update(self._task, advance=count, rows=f"{self._rows:,} rows",
+                         rate=f"{self._rows / elapsed:,.0f} rows/s")
 
     def file_done(self, source: SourceFile) -> None:
         self._bar.update(self._task, total=self._rows, completed=self._rows)
 
     def phase(self, name: str) -> None:
-        self._task = self._bar.add_task(name, total=None, rate="")
+        self._task = self._bar.add_task(name, total=None, rate="", rows="")
 
 
 def _summary_table(summary: pipeline.IngestSummary) -> Table:
-    table = Table("table", "files", "read", "loaded", "quarantined", "already loaded",
-                  "quarantined by reason", title="ingest")
+    table = Table("table", "files", "read", "loaded", "quarantined", "already loaded", title="ingest")
     for name, t in summary.tables.items():
         files = f"{t.files}" + (f" ({t.files_skipped} unchanged)" if t.files_skipped else "")
-        reasons = ", ".join(f"{r}: {n:,}" for r, n in t.quarantined_by_reason.items())
-        table.add_row(name, files, f"{t.read:,}", f"{t.loaded:,}", f"{t.quarantined:,}",
-                      f"{t.already_loaded:,}", reasons)
+        table.add_row(name, files, f"{t.read:,}", f"{t.loaded:,}", f"{t.quarantined:,}", f"{t.already_loaded:,}")
     return table
+
+
+def _reasons(summary: pipeline.IngestSummary) -> list[str]:
+    return [
+        f"{name} quarantined: " + ", ".join(f"{reason} {count:,}" for reason, count in t.quarantined_by_reason.items())
+        for name, t in summary.tables.items() if t.quarantined_by_reason
+    ]
 
 
 @click.command("ingest")
@@ -121,8 +127,10 @@ def command(ctx: CliContext, case_dir, requests_files, accounts_files, ip_intel_
         click.echo(pipeline.summary_json(summary))
     elif not quiet:
         ctx.console.print(_summary_table(summary))
+        for line in _reasons(summary):
+            ctx.console.print(line, highlight=False)
         rate = f"{summary.rows_read / summary.seconds:,.0f} rows/s" if summary.seconds else ""
-        ctx.console.print(f"{summary.rows_read:,} rows in {summary.seconds:,.1f} s ({rate})")
+        ctx.console.print(f"{summary.rows_read:,} rows in {summary.seconds:,.1f} s ({rate})", highlight=False)
     for warning in summary.warnings:
         ctx.err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     error = pipeline.fail_on(summary)
