@@ -57,7 +57,7 @@ USERS_TABLE = "users"
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 _HASH_METHOD = "scrypt"
 # paths anyone may fetch: the login form itself and the static files it uses
-_PUBLIC_PREFIXES = ("/login", "/assets/", "/_favicon.ico")
+_PUBLIC_PREFIXES = ("/login", "/assets/", "/_favicon.ico", "/healthz")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from urllib.parse import quote
 
 import dash_bootstrap_components as dbc
 import pandas as pd
-import plotly.graph_objects as go
 from dash import dash_table, html
 
 from app.web.taxonomy import tag_family
@@ -26,7 +25,8 @@ __all__ = [
     "kv_list",
     "table",
     "empty_figure",
-    "style_figure",
+    "figure",
+    "hbar_figure",
     "tag_chip",
     "link",
     "entity_href",
@@ -139,23 +139,46 @@ def table(id: str, rows: Sequence[dict], columns: Sequence[tuple[str, str] | tup
     return dash_table.DataTable(id=id, data=list(rows), columns=cols, **defaults)
 
 
-def style_figure(fig: go.Figure, *, height: int = 300, legend: bool = True) -> go.Figure:
-    fig.update_layout(
-        template="plotly_white", height=height, margin={"l": 40, "r": 10, "t": 10, "b": 30},
-        font={"family": _FONT, "size": 11, "color": "#344054"}, colorway=PALETTE,
-        showlegend=legend, legend={"orientation": "h", "y": -0.18, "x": 0, "font": {"size": 10}},
-        paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+_AXIS = {"gridcolor": "#eaecf0", "zerolinecolor": "#eaecf0", "linecolor": "#d0d5dd", "title": {"text": ""},
+         "automargin": True}
+
+
+def figure(data: list[dict], *, height: int = 300, legend: bool = True, xaxis: dict | None = None,
+           yaxis: dict | None = None, **layout: Any) -> dict:
+    """A plotly figure as a plain dict in the house look.
+
+    Plain dicts, not ``plotly.graph_objects``: building and validating graph
+    objects cost hundreds of milliseconds a page, dicts cost nothing, and
+    plotly.js reads the same JSON.
+    """
+    base = {
+        "height": height, "margin": {"l": 40, "r": 10, "t": 10, "b": 30},
+        "font": {"family": _FONT, "size": 11, "color": "#344054"}, "colorway": PALETTE,
+        "showlegend": legend, "legend": {"orientation": "h", "y": -0.18, "x": 0, "font": {"size": 10}},
+        "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
+        "hoverlabel": {"font": {"family": _FONT}}, "xaxis": {**_AXIS, **(xaxis or {})},
+        "yaxis": {**_AXIS, **(yaxis or {})},
+    }
+    base.update(layout)
+    return {"data": data, "layout": base}
+
+
+def empty_figure(message: str, *, height: int = 300) -> dict:
+    hidden = {"visible": False}
+    return figure([], height=height, legend=False, xaxis=hidden, yaxis=hidden, annotations=[{
+        "text": message, "showarrow": False, "font": {"color": "#98a2b3", "size": 13},
+        "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}])
+
+
+def hbar_figure(labels: list[str], values: list[float], *, colour: str = "#5b7cff") -> dict:
+    """Horizontal bars, biggest on top, value written beside each bar."""
+    return figure(
+        [{"type": "bar", "orientation": "h", "x": list(values)[::-1], "y": list(labels)[::-1], "width": 0.6,
+          "marker": {"color": colour}, "text": [f"{v:,.0f}" for v in list(values)[::-1]], "textposition": "outside",
+          "cliponaxis": False, "hovertemplate": "%{y}: %{x:,}<extra></extra>"}],
+        height=50 + 26 * len(labels), legend=False, margin={"l": 10, "r": 50, "t": 5, "b": 5},
+        xaxis={"showticklabels": False, "showgrid": False}, yaxis={"type": "category"},
     )
-    return fig
-
-
-def empty_figure(message: str, *, height: int = 300) -> go.Figure:
-    fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, font={"color": "#98a2b3", "size": 13},
-                       xref="paper", yref="paper", x=0.5, y=0.5)
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return style_figure(fig, height=height, legend=False)
 
 
 def tag_chip(tag: str, remove_id: dict | None = None) -> html.Span:

@@ -13,13 +13,18 @@ numeric codes.
 from __future__ import annotations
 
 import copy
+import json
+from functools import cache
+from pathlib import Path
 
 import iso3166
 
-__all__ = ["TOPOJSON_URL", "alpha3", "country_name", "plotly_world_topology"]
+__all__ = ["TOPOJSON_URL", "alpha3", "country_name", "map_countries", "plotly_world_topology"]
 
 #: where the app serves the map shapes (Dash serves ``app/web/assets`` under ``/assets/``)
 TOPOJSON_URL = "/assets/topojson/"
+
+_TOPOLOGY = Path(__file__).parent / "assets" / "topojson" / "world_110m.json"
 
 # Natural Earth's shapes without an ISO numeric code (world-atlas gives them no id).
 _UNCODED = {"Kosovo": "XKX"}
@@ -44,6 +49,13 @@ def country_name(code: str | None) -> str:
     except KeyError:
         return code
     return name.split(",")[0]
+
+
+@cache
+def map_countries() -> tuple[str, ...]:
+    """The alpha-3 codes the bundled map can draw (for a base layer of every country)."""
+    topology = json.loads(_TOPOLOGY.read_text(encoding="utf-8"))
+    return tuple(g["id"] for g in topology["objects"]["countries"]["geometries"] if g.get("id"))
 
 
 def plotly_world_topology(world_atlas: dict) -> dict:

@@ -9,8 +9,6 @@ import dash_bootstrap_components as dbc
 import dash_cytoscape as cyto
 import flask_login
 import pandas as pd
-import plotly.express as px
-import plotly.graph_objects as go
 from dash import ALL, Input, Output, State, ctx, dcc, html
 
 from app.web import ids, queries
@@ -19,13 +17,14 @@ from app.web.components import (
     card,
     empty_figure,
     entity_href,
+    figure,
     fmt_int,
     fmt_time,
+    hbar_figure,
     kv_list,
     link,
     score_pill,
     status_badge,
-    style_figure,
     table,
     tag_chip,
     txt,
@@ -161,8 +160,9 @@ def graph_card(members: list[dict], links) -> dbc.Card:
     ], className="hint")
     graph = cyto.Cytoscape(
         id=ids.CLUSTER_GRAPH, elements=elements, stylesheet=STYLESHEET, className="cluster-graph",
+        style={"width": "100%", "height": "560px"},
         layout={"name": "cose", "animate": False, "nodeRepulsion": 9000, "idealEdgeLength": 60, "numIter": 600},
-        minZoom=0.1, maxZoom=3, responsive=True,
+        minZoom=0.1, maxZoom=1.6, responsive=True,
     )
     return card("Members and shared infrastructure",
                 [graph, html.Div(note, id=ids.CLUSTER_GRAPH_NOTE, className="small text-secondary px-3 py-2")],
@@ -192,7 +192,7 @@ def tables_card(members: list[dict], links) -> dbc.Card:
     infra_rows = [{
         "kind": r.kind, "key": link(r.key, entity_href("device" if r.kind == "device" else "ip", r.key)),
         "members": int(r.members), "requests": int(r.requests),
-        "country": txt(r.country), "asn": fmt_int(r.asn), "network": txt(r.ip_kind),
+        "country": txt(r.country), "asn": f"AS{int(r.asn)}" if txt(r.asn) else "", "network": txt(r.ip_kind),
     } for r in infra.head(300).itertuples()]
     tabs = dbc.Tabs([
         dbc.Tab(table(ids.CLUSTER_MEMBERS, member_rows,
@@ -210,48 +210,40 @@ def tables_card(members: list[dict], links) -> dbc.Card:
 # -- charts ---------------------------------------------------------------------------------
 
 
-def heatmap_figure(activity: dict) -> go.Figure:
+def heatmap_figure(activity: dict) -> dict:
     if not activity["y"]:
         return empty_figure("No requests from the members", height=260)
     rows = len(activity["y"])
-    fig = go.Figure(go.Heatmap(
-        x=activity["x"], y=activity["y"], z=activity["z"], colorscale=[[0, "#ffffff"], [0.02, "#dbe4ff"],
-                                                                        [0.4, "#5b7cff"], [1, "#101a5e"]],
-        hovertemplate="%{y}<br>%{x}<br>%{z} requests<extra></extra>", colorbar={"thickness": 8, "title": None},
-        xgap=0, ygap=1,
-    ))
-    fig.update_yaxes(showticklabels=rows <= 40, tickfont={"size": 9}, autorange="reversed", title=None)
-    fig.update_xaxes(title=None)
-    fig = style_figure(fig, height=max(220, min(560, 60 + 9 * rows)), legend=False)
+    note = []
     if activity["rows_hidden"]:
-        fig.add_annotation(text=f"busiest {rows} members shown; {activity['rows_hidden']} more not drawn",
-                           xref="paper", yref="paper", x=1, y=1.06, showarrow=False, font={"size": 10,
-                                                                                            "color": "#667085"},
-                           xanchor="right")
-    return fig
+        note = [{"text": f"busiest {rows} members shown; {activity['rows_hidden']} more not drawn",
+                 "xref": "paper", "yref": "paper", "x": 1, "y": 1.06, "showarrow": False, "xanchor": "right",
+                 "font": {"size": 10, "color": "#667085"}}]
+    trace = {"type": "heatmap", "x": [t.isoformat() for t in activity["x"]], "y": activity["y"], "z": activity["z"],
+             "colorscale": [[0, "#ffffff"], [0.02, "#dbe4ff"], [0.4, "#5b7cff"], [1, "#101a5e"]],
+             "hovertemplate": "%{y}<br>%{x}<br>%{z} requests<extra></extra>", "colorbar": {"thickness": 8},
+             "xgap": 0, "ygap": 1}
+    return figure([trace], height=max(220, min(560, 60 + 9 * rows)), legend=False, annotations=note,
+                  yaxis={"showticklabels": rows <= 40, "tickfont": {"size": 9}, "autorange": "reversed"})
 
 
-def _bar(frame, column: str, title: str, labels=None) -> go.Figure:
+def _bar(frame, column: str, labels=None) -> dict:
     if frame.empty:
-        return empty_figure("no data", height=220)
-    shown = frame.head(8).copy()
-    shown[column] = shown[column].map(labels) if labels else shown[column].astype(str)
-    fig = px.bar(shown.iloc[::-1], x="requests", y=column, orientation="h", text="requests")
-    fig.update_traces(marker_color="#5b7cff", texttemplate="%{text:,}", textposition="outside", cliponaxis=False)
-    fig.update_yaxes(title=None, type="category")
-    fig.update_xaxes(title=None, showticklabels=False)
-    return style_figure(fig, height=220, legend=False)
+        return empty_figure("no data", height=120)
+    shown = frame.head(8)
+    names = [labels(v) if labels else str(v) for v in shown[column]]
+    return hbar_figure(names, shown["requests"].tolist())
 
 
 def mix_row(mix: dict) -> dbc.Row:
     names = queries.as_names(current().store, mix["asn"]["sample_ip"].tolist()) if not mix["asn"].empty else {}
     return dbc.Row([
-        dbc.Col(card("By IP country", dcc.Graph(figure=_bar(mix["country"], "country", "country"),
+        dbc.Col(card("By IP country", dcc.Graph(figure=_bar(mix["country"], "country"),
                                                 config=GRAPH_CONFIG), id=ids.CLUSTER_MIX), md=4),
-        dbc.Col(card("By ASN", dcc.Graph(figure=_bar(mix["asn"], "asn", "ASN", labels=lambda a: (
+        dbc.Col(card("By ASN", dcc.Graph(figure=_bar(mix["asn"], "asn", labels=lambda a: (
             f"AS{int(a)} {names.get(int(a), '')}".strip() if pd.notna(a) else "unknown")),
             config=GRAPH_CONFIG)), md=4),
-        dbc.Col(card("By network kind", dcc.Graph(figure=_bar(mix["ip_kind"], "ip_kind", "kind"),
+        dbc.Col(card("By network kind", dcc.Graph(figure=_bar(mix["ip_kind"], "ip_kind"),
                                                   config=GRAPH_CONFIG)), md=4),
     ])
 
@@ -260,7 +252,9 @@ def mix_row(mix: dict) -> dbc.Row:
 
 
 def _title(key: str) -> str:
-    return str(key).replace("_", " ").capitalize()
+    """``shared_ips`` -> ``Shared ips``; codes such as ``IR`` or ``AS58224`` stay as they are."""
+    key = str(key)
+    return key if key.isupper() or not key.islower() else key.replace("_", " ").capitalize()
 
 
 def generic_view(value) -> object:
@@ -302,15 +296,10 @@ def exposure_view(exposure) -> object:
     if isinstance(exposure, dict) and exposure and all(isinstance(v, int | float) for v in exposure.values()):
         items = sorted(exposure.items(), key=lambda kv: -kv[1])
         total = sum(v for _, v in items)
-        fig = px.bar(x=[v for _, v in items[:12]][::-1], y=[f"{k} · {country_name(k)}" for k, _ in items[:12]][::-1],
-                     orientation="h", text=[v for _, v in items[:12]][::-1])
-        fig.update_traces(marker_color="#f04438", texttemplate="%{text:,}", textposition="outside", cliponaxis=False)
-        fig.update_xaxes(title=None, showticklabels=False)
-        fig.update_yaxes(title=None)
+        shown = items[:12]
+        chart = hbar_figure([f"{k} · {country_name(k)}" for k, _ in shown], [v for _, v in shown], colour="#f04438")
         return html.Div([html.Div(f"{fmt_int(total)} exposed accounts in {len(items)} countries",
-                                  className="small fw-semibold"),
-                         dcc.Graph(figure=style_figure(fig, height=40 + 22 * min(len(items), 12), legend=False),
-                                   config=GRAPH_CONFIG)])
+                                  className="small fw-semibold"), dcc.Graph(figure=chart, config=GRAPH_CONFIG)])
     return generic_view(exposure)
 
 
@@ -335,7 +324,8 @@ def requests_table(frame) -> object:
         ordinal = fmt_int(r.block_ordinal)
         rows.append({
             "ts": fmt_time(queries.as_utc(r.ts), seconds=True), "account": txt(r.account_id),
-            "endpoint": txt(r.endpoint), "ip": txt(r.ip), "country": txt(r.ip_country), "asn": fmt_int(r.ip_asn),
+            "endpoint": txt(r.endpoint), "ip": txt(r.ip), "country": txt(r.ip_country),
+            "asn": f"AS{int(r.ip_asn)}" if txt(r.ip_asn) else "",
             "network": txt(r.ip_kind), "device": txt(r.device_id), "client": txt(r.user_agent_family),
             "status": fmt_int(r.status),
             "phone": f"{txt(r.phone_region) or '?'} #{int(r.block_ordinal):03d}" if ordinal else "",
@@ -546,17 +536,21 @@ def register(app: dash.Dash) -> None:
     def requests_through(node, cluster_id):
         if not node or node.get("kind") not in ("ip", "device", "account"):
             raise dash.exceptions.PreventUpdate
-        state = current()
-        cluster = queries.find_cluster(state.store, cluster_id)
-        accounts = [m["account_id"] for m in _members(cluster)]
-        if node["kind"] == "account":
-            accounts = [node["key"]]
-        frame = queries.member_requests(state.con(), accounts, ip=node["key"] if node["kind"] == "ip" else None,
-                                        device_id=node["key"] if node["kind"] == "device" else None)
-        what = {"ip": "IP", "device": "device", "account": "account"}[node["kind"]]
-        return html.Div([
-            html.Div([f"Requests through {what} ", html.Span(node["key"], className="mono fw-semibold"), " · ",
-                      dcc.Link("open its page", href=entity_href(node["kind"], node["key"]))],
-                     className="small mb-2"),
-            requests_table(frame),
-        ])
+        return requests_view(cluster_id, node)
+
+
+def requests_view(cluster_id: str, node: dict) -> html.Div:
+    """The requests behind one graph node: through an IP or device, or by one member."""
+    state = current()
+    cluster = queries.find_cluster(state.store, cluster_id)
+    accounts = [node["key"]] if node["kind"] == "account" else [m["account_id"] for m in _members(cluster)]
+    frame = queries.member_requests(state.con(), accounts, ip=node["key"] if node["kind"] == "ip" else None,
+                                    device_id=node["key"] if node["kind"] == "device" else None)
+    what = {"ip": "IP", "device": "device", "account": "account"}[node["kind"]]
+    return html.Div([
+        html.Div([f"Requests through {what} " if node["kind"] != "account" else "Requests by account ",
+                  html.Span(node["key"], className="mono fw-semibold"), " · ",
+                  dcc.Link("open its page", href=entity_href(node["kind"], node["key"]))],
+                 className="small mb-2"),
+        requests_table(frame),
+    ])

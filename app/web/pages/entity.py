@@ -25,7 +25,7 @@ from graph.schema import ACCOUNT, DEVICE, IP, PHONE, node_kind
 
 PATH_TEMPLATE = "/entity/<kind>/<key>"
 MAX_ELEMENTS = 1500
-_LABEL_NAME = {ACCOUNT: "account", IP: "IP", DEVICE: "device", PHONE: "phone (pseudonym)"}
+_LABEL_NAME = {ACCOUNT: "Account", IP: "IP address", DEVICE: "Device", PHONE: "Phone (pseudonym)"}
 
 STYLESHEET = [
     {"selector": "node", "style": {"label": "data(label)", "font-size": 9, "color": "#344054",
@@ -40,8 +40,9 @@ STYLESHEET = [
     {"selector": ":selected", "style": {"border-width": 3, "border-color": "#d92d20"}},
     {"selector": "edge", "style": {"width": 1.2, "line-color": "#c5cbd6", "curve-style": "bezier",
                                    "target-arrow-shape": "triangle", "target-arrow-color": "#c5cbd6",
-                                   "arrow-scale": 0.6, "label": "data(rel)", "font-size": 7, "color": "#98a2b3",
-                                   "text-rotation": "autorotate"}},
+                                   "arrow-scale": 0.6}},
+    {"selector": "edge:selected", "style": {"label": "data(rel)", "font-size": 7, "color": "#667085",
+                                            "text-rotation": "autorotate"}},
 ]
 
 
@@ -83,10 +84,11 @@ def layout(kind: str | None = None, key: str | None = None, **_query) -> html.Di
         html.Div(id=ids.ENTITY_COUNTS, className="mt-2"),
     ])
     graph = cyto.Cytoscape(id=ids.ENTITY_GRAPH, elements=start, stylesheet=STYLESHEET, className="entity-graph",
+                           style={"width": "100%", "height": "600px"},
                            layout={"name": "cose", "animate": False, "idealEdgeLength": 80}, responsive=True,
-                           minZoom=0.15, maxZoom=3)
+                           minZoom=0.15, maxZoom=1.6)
     focus = {"label": label, "key": key}
-    title = [html.H1([_LABEL_NAME[label].capitalize(), " ", html.Span(key, className="mono")],
+    title = [html.H1([_LABEL_NAME[label], " ", html.Span(key, className="mono")],
                      className="page-title d-inline me-2")]
     if cluster_id:
         title.append(dcc.Link(f"member of {cluster_id}", href=f"/cluster/{cluster_id}", className="small"))
@@ -197,7 +199,7 @@ def register(app: dash.Dash) -> None:
     )
     def counts(focus_node, choice):
         options, summary = counts_view(focus_node["label"], focus_node["key"], choice)
-        where = f"{node_kind(focus_node['label']).label} {focus_node['key']}"
+        where = f"{_LABEL_NAME.get(focus_node['label'], node_kind(focus_node['label']).label)} {focus_node['key']}"
         return options, (options[0]["value"] if options else None), summary, where
 
     @app.callback(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dash
 import dash_bootstrap_components as dbc
-import plotly.express as px
-import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html
 
 from app.web import cache, ids, queries
@@ -14,15 +12,15 @@ from app.web.components import (
     card,
     empty_figure,
     entity_href,
+    figure,
     fmt_int,
     fmt_time,
     kpi,
     link,
-    style_figure,
     table,
     txt,
 )
-from app.web.geo import TOPOJSON_URL, alpha3, country_name
+from app.web.geo import TOPOJSON_URL, alpha3, country_name, map_countries
 from app.web.state import current
 from graph.schema import CLUSTER_STATUSES
 
@@ -96,37 +94,42 @@ def layout(**_query) -> html.Div:
 # -- figures and tables (pure shaping of query results) -------------------------------
 
 
-def timeline_figure(frame) -> go.Figure:
+def timeline_figure(frame) -> dict:
     if frame.empty:
         return empty_figure("No requests in this window")
-    fig = px.area(frame, x="bucket", y="requests", color="endpoint", line_shape="hv")
-    fig.update_traces(line={"width": 1})
-    fig.update_xaxes(title=None)
-    fig.update_yaxes(title="requests / bucket")
-    return style_figure(fig, height=320)
+    wide = frame.pivot_table(index="bucket", columns="endpoint", values="requests", aggfunc="sum", fill_value=0)
+    x = [ts.isoformat() for ts in wide.index]
+    traces = [{"type": "scatter", "mode": "lines", "stackgroup": "requests", "name": endpoint, "x": x,
+               "y": wide[endpoint].tolist(), "line": {"width": 1, "shape": "hv"},
+               "hovertemplate": f"{endpoint}: %{{y:,}}<extra></extra>"}
+              for endpoint in wide.sum().sort_values(ascending=False).index]
+    return figure(traces, height=320, yaxis={"title": {"text": "requests / bucket"}}, hovermode="x unified")
 
 
-def world_figure(frame) -> go.Figure:
+def world_figure(frame) -> dict:
     if frame.empty:
         return empty_figure("No requests in this window", height=300)
     known = frame[frame["country"] != "??"].copy()
     known["iso3"] = known["country"].map(alpha3)
     known = known.dropna(subset=["iso3"])
-    known["name"] = known["country"].map(country_name)
-    fig = go.Figure(go.Choropleth(
-        locations=known["iso3"], z=known["requests"], locationmode="ISO-3",
-        text=known["name"], customdata=known[["country", "accounts", "ips"]].values,
-        hovertemplate="<b>%{text}</b> (%{customdata[0]})<br>%{z:,} requests<br>%{customdata[1]:,} callers"
-                      "<br>%{customdata[2]:,} IPs<extra></extra>",
-        colorscale=[[0, "#e0e8ff"], [0.5, "#5b7cff"], [1, "#1a237e"]], marker_line_color="#ffffff",
-        marker_line_width=0.4, colorbar={"thickness": 8, "len": 0.6, "title": None},
-    ))
-    fig.update_geos(showframe=False, showcoastlines=False, showland=True, landcolor="#eef0f3",
-                    showcountries=True, countrycolor="#ffffff", showocean=False, showlakes=False,
-                    showrivers=False, bgcolor="rgba(0,0,0,0)", projection_type="natural earth")
-    fig = style_figure(fig, height=300, legend=False)
-    fig.update_layout(margin={"l": 0, "r": 0, "t": 0, "b": 0})
-    return fig
+    everywhere = list(map_countries())
+    base = {"type": "choropleth", "locations": everywhere, "z": [0] * len(everywhere), "locationmode": "ISO-3",
+            "colorscale": [[0, "#eef0f3"], [1, "#eef0f3"]], "showscale": False, "hoverinfo": "skip",
+            "marker": {"line": {"color": "#ffffff", "width": 0.4}}}
+    volume = {
+        "type": "choropleth", "locations": known["iso3"].tolist(), "z": known["requests"].tolist(),
+        "locationmode": "ISO-3", "text": [f"{country_name(c)} ({c})" for c in known["country"]],
+        "customdata": known[["accounts", "ips"]].values.tolist(),
+        "hovertemplate": "<b>%{text}</b><br>%{z:,} requests<br>%{customdata[0]:,} callers"
+                         "<br>%{customdata[1]:,} IPs<extra></extra>",
+        "colorscale": [[0, "#e0e8ff"], [0.5, "#5b7cff"], [1, "#1a237e"]],
+        "marker": {"line": {"color": "#ffffff", "width": 0.4}}, "colorbar": {"thickness": 8, "len": 0.6},
+    }
+    geo = {"showframe": False, "showcoastlines": False, "showland": False, "showcountries": False,
+           "showocean": False, "showlakes": False, "showrivers": False, "bgcolor": "rgba(0,0,0,0)",
+           "projection": {"type": "natural earth"}, "lataxis": {"range": [-58, 84]},
+           "lonaxis": {"range": [-170, 190]}}
+    return figure([base, volume], height=300, legend=False, geo=geo, margin={"l": 0, "r": 0, "t": 0, "b": 0})
 
 
 def country_list(frame) -> html.Div:
@@ -146,7 +149,7 @@ def _kpis(totals: dict) -> dbc.Row:
 
 
 def _ip_table(frame) -> object:
-    rows = [{"ip": link(r.ip, entity_href("ip", r.ip)), "country": txt(r.country), "asn": fmt_int(r.asn),
+    rows = [{"ip": link(r.ip, entity_href("ip", r.ip)), "country": txt(r.country), "asn": f"AS{int(r.asn)}" if txt(r.asn) else "",
              "kind": txt(r.kind), "requests": int(r.requests), "accounts": int(r.accounts)}
             for r in frame.itertuples()]
     return table(ids.TOP_IPS + "-table", rows, [("ip", "IP", "markdown"), ("country", "Country"), ("asn", "ASN"),

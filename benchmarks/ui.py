@@ -1,0 +1,170 @@
+"""Server-side time of every web UI callback, on the sample case and on a case of ~1M requests.
+
+Targets (issue 5): under 500 ms per callback on the sample case, under 2 s at
+a million requests. Each callback body is timed as the server runs it (the
+query functions plus shaping the components) plus the JSON encoding Dash
+does before sending; the browser's drawing is not counted.
+
+    python benchmarks/ui.py                      # sample case + a 1M case (built once, cached)
+    python benchmarks/ui.py --workspace W ...    # workspaces already ingested and detected
+    python benchmarks/ui.py --skip-large         # only the sample case
+
+Workspaces are built with the CLI (``simulate``, ``ingest``, ``detect``) under
+``--cache`` (default ``.bench-cache/ui``) and reused while present; labels the
+benchmark writes go into a copy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import flask_login
+import plotly.utils
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.web import auth, cache, queries  # noqa: E402
+from app.web.pages import audit, cluster, entity, overview  # noqa: E402
+from app.web.server import create_app  # noqa: E402
+from graph import warehouse  # noqa: E402
+from graph.workspace import Workspace  # noqa: E402
+
+SYBILSCOPE = str(Path(sys.executable).parent / "sybilscope")
+console = Console()
+
+
+def _run(*args: str) -> None:
+    started = time.perf_counter()
+    done = subprocess.run([SYBILSCOPE, *args], capture_output=True, text=True, cwd=ROOT)
+    if done.returncode:
+        raise SystemExit(f"sybilscope {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    console.print(f"  sybilscope {' '.join(args)}: {time.perf_counter() - started:.1f} s")
+
+
+def build(cache_dir: Path, name: str, case: Path | None, scale: float | None) -> Path:
+    """A workspace with ``case`` (or a simulated case at ``scale``) ingested and detected."""
+    workspace = cache_dir / name
+    if (workspace / ".bench-ready").exists():
+        return workspace
+    shutil.rmtree(workspace, ignore_errors=True)
+    if case is None:
+        case = cache_dir / f"{name}-case"
+        shutil.rmtree(case, ignore_errors=True)
+        _run("simulate", str(case), "--scale", str(scale), "--format", "parquet", "--seed", "1",
+             "--truth", str(cache_dir / f"{name}-truth.json"))
+    _run("--workspace", str(workspace), "ingest", str(case))
+    _run("--workspace", str(workspace), "detect")
+    (workspace / ".bench-ready").touch()
+    return workspace
+
+
+def _encode(value) -> int:
+    return len(json.dumps(value, cls=plotly.utils.PlotlyJSONEncoder))
+
+
+def _time(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """(first call, median of the next ``repeat``) in milliseconds, JSON encoding included."""
+    times = []
+    for _ in range(repeat + 1):
+        started = time.perf_counter()
+        _encode(fn())
+        times.append(1000 * (time.perf_counter() - started))
+    return times[0], statistics.median(times[1:]) if repeat else times[0]
+
+
+def measure(workspace_path: Path, repeat: int) -> dict[str, tuple[float, float]]:
+    """Time every callback of every page against one workspace (a copy: labels get written)."""
+    scratch = workspace_path.parent / f"{workspace_path.name}-scratch"
+    shutil.rmtree(scratch, ignore_errors=True)
+    shutil.copytree(workspace_path, scratch)
+    workspace = Workspace.open(scratch)
+    app = create_app(workspace)
+    results: dict[str, tuple[float, float]] = {}
+    with app.server.test_request_context("/"):
+        user = auth.User("bench", "admin")
+        flask_login.login_user(user)
+        run_id = cache.latest_run_id()
+        clusters = cache.run_clusters(run_id)
+        if not clusters:
+            raise SystemExit(f"{workspace_path}: no clusters; did detect run?")
+        top = clusters[0]["cluster_id"]
+        largest = max(clusters, key=lambda row: row.get("size") or 0)["cluster_id"]
+        con = warehouse.connect(scratch / "sybilscope.duckdb")
+        busiest_ip = queries.top_ips(con, limit=1)["ip"].iloc[0]
+        member = cluster.current().store.members(top)[0]["account_id"]
+
+        checks: list[tuple[str, Callable[[], object]]] = [
+            ("overview: layout", lambda: overview.layout()),
+            ("overview: traffic (all)", lambda: overview.traffic_view("all")),
+            ("overview: traffic (24 h)", lambda: overview.traffic_view("1d")),
+            ("overview: queue", lambda: overview.queue_view(None, 0, None, "all")),
+            ("overview: queue filtered", lambda: overview.queue_view(["new"], 0.5, None, "7d")),
+            ("overview: search IP prefix", lambda: overview.search_view(busiest_ip.rsplit(".", 1)[0])),
+            ("cluster: layout (top)", lambda: cluster.layout(cluster_id=top)),
+            ("cluster: layout (largest)", lambda: cluster.layout(cluster_id=largest)),
+            ("cluster: requests through IP", lambda: cluster.requests_view(top, {"kind": "ip", "key": busiest_ip})),
+            ("cluster: label + refresh", lambda: (
+                cluster.apply_label_action(top, "comment", {"comment": "benchmark"}, user),
+                cluster.judgement_view(cluster.triage.judgement(cluster.current().store, "cluster", top), True),
+                cluster.audit_view(cluster.current().store.audit_events(target=f"cluster:{top}")))),
+            ("entity: layout (busiest IP)", lambda: entity.layout(kind="ip", key=busiest_ip)),
+            ("entity: layout (member)", lambda: entity.layout(kind="account", key=member)),
+            ("entity: counts", lambda: entity.counts_view("IPAddress", busiest_ip, "all")),
+            ("entity: expand 50", lambda: entity.expand([], "IPAddress", busiest_ip, "USED_IP", "all", 50)),
+            ("audit: layout + table", lambda: (audit.layout(), audit.audit_rows(queries.audit_log(
+                cluster.current().store)))),
+        ]
+        for name, fn in checks:
+            results[name] = _time(fn, repeat)
+    warehouse.close_all()
+    shutil.rmtree(scratch, ignore_errors=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workspace", action="append", type=Path, help="ready workspace(s) to time instead")
+    parser.add_argument("--cache", type=Path, default=ROOT / ".bench-cache" / "ui")
+    parser.add_argument("--scale", type=float, default=7.5, help="simulator scale of the large case (7.5 ~ 1M rows)")
+    parser.add_argument("--skip-large", action="store_true", help="only the sample case")
+    parser.add_argument("--repeat", type=int, default=3, help="timed repeats after the first (cold) call")
+    args = parser.parse_args()
+
+    if args.workspace:
+        targets = [(path.name, path, 500.0) for path in args.workspace]
+    else:
+        args.cache.mkdir(parents=True, exist_ok=True)
+        console.print("[bold]building workspaces[/] (cached under", str(args.cache) + ")")
+        targets = [("sample", build(args.cache, "sample", ROOT / "sample_data" / "case", None), 500.0)]
+        if not args.skip_large:
+            targets.append(("1M", build(args.cache, "large", None, args.scale), 2000.0))
+
+    for label, path, target in targets:
+        con = warehouse.connect(path / "sybilscope.duckdb")
+        rows = con.execute("SELECT count(*) FROM events").fetchall()[0][0]
+        warehouse.close_all()
+        results = measure(path, args.repeat)
+        table = Table(title=f"{label}: {rows:,} requests, target < {target:.0f} ms per callback")
+        for column in ("callback", "first call ms", "warm median ms", "ok"):
+            table.add_column(column, justify="left" if column == "callback" else "right")
+        for name, (first, warm) in results.items():
+            ok = "[green]yes[/]" if max(first, warm) < target else "[red]NO[/]"
+            table.add_row(name, f"{first:.0f}", f"{warm:.0f}", ok)
+        console.print(table)
+        worst = max(max(v) for v in results.values())
+        console.print(f"{label}: slowest callback {worst:.0f} ms (target {target:.0f} ms)")
+
+
+if __name__ == "__main__":
+    main()
