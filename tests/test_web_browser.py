@@ -1,0 +1,245 @@
+"""The web UI in a real headless Chromium, against a real ``sybilscope serve``.
+
+One server for the module: a workspace with the sample case ingested and
+detected, served by the CLI in a subprocess on a free port. The tests sign in
+through the login form, open the top cluster of the queue, label it, reload,
+read the audit trail, try a viewer who must not label, expand and undo on an
+entity page. Screenshots of every page go to ``test-artifacts/screenshots/``.
+
+Debian's ``chromium`` drives the pages through Playwright (nothing can
+download Playwright's own browser here). Without it the tests skip, except
+under ``CI=true``, where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+SAMPLE_CASE = ROOT / "sample_data" / "case"
+CHROMIUM = "/usr/bin/chromium"
+ADMIN_PASSWORD = "browser-admin-pass"
+VIEWER = ("vera", "browser-viewer-pass")
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _need(reason: str) -> None:
+    if _in_ci():
+        pytest.fail(f"browser tests need {reason} (CI=true: this is a failure, not a skip)")
+    pytest.skip(f"needs {reason}")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _need("the playwright package (pip install -e '.[test]')")
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        _need("Debian's chromium (make browser)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield launched
+        launched.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+SYBILSCOPE = str(Path(sys.executable).parent / "sybilscope")
+
+
+def _sybilscope(workspace: Path, *args: str, env: dict | None = None) -> None:
+    done = subprocess.run([SYBILSCOPE, "--workspace", str(workspace), *args],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
+    assert done.returncode == 0, f"sybilscope {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``sybilscope serve`` on the sample case (ingested and detected), as a subprocess."""
+    workspace = tmp_path_factory.mktemp("browser") / "workspace"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYBILSCOPE_")}
+    _sybilscope(workspace, "ingest", str(SAMPLE_CASE), env=env)
+    _sybilscope(workspace, "detect", env=env)
+    _sybilscope(workspace, "users", "add", VIEWER[0], "--role", "viewer", "--password", VIEWER[1], env=env)
+    port = _free_port()
+    serve_env = {**env, "SYBILSCOPE_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    process = subprocess.Popen([SYBILSCOPE, "--workspace", str(workspace), "serve",
+                                "--port", str(port)], cwd=ROOT, env=serve_env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=2) as reply:
+                if reply.status == 200:
+                    break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"sybilscope serve did not start:\n{process.stdout.read()}")
+            time.sleep(0.3)
+    yield base
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def _page(browser, base: str, user: str, password: str):
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(base + "/")
+    assert "/login" in page.url
+    page.fill("#login-username", user)
+    page.fill("#login-password", password)
+    page.press("#login-password", "Enter")  # the form has a real submit button: Enter submits
+    page.wait_for_selector("#navbar")
+    return page
+
+
+def _shot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(800)  # let plotly and cytoscape finish drawing
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def _top_cluster(page) -> str:
+    first = page.locator("#queue-table-rows td[data-dash-column=cluster] a").first
+    first.wait_for()
+    return first.inner_text()
+
+
+def test_login_page_rejects_a_wrong_password(browser, server):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(server + "/login")
+    _shot(page, "login")
+    page.fill("#login-username", "admin")
+    page.fill("#login-password", "not the password")
+    page.click("#login-submit")
+    assert "Wrong user name or password" in page.locator("#login-error").inner_text()
+    context.close()
+
+
+def test_overview_shows_the_queue_highest_score_first(browser, server):
+    page = _page(browser, server, "admin", ADMIN_PASSWORD)
+    page.wait_for_selector("#queue-table-rows")
+    scores = [float(s) for s in page.locator("#queue-table-rows td[data-dash-column=score]").all_inner_texts()]
+    assert scores and scores == sorted(scores, reverse=True)
+    assert scores[0] >= 0.5
+    page.wait_for_selector(f"#{'overview-world-map'} .choroplethlocation")
+    page.wait_for_selector("#overview-top-ips-table")
+    _shot(page, "overview")
+    page.fill("#search-input", _top_cluster(page)[:4])
+    page.press("#search-input", "Enter")
+    page.wait_for_selector("#search-results .list-group-item")
+    page.context.close()
+
+
+def test_label_the_top_cluster_and_see_it_after_reload(browser, server):
+    page = _page(browser, server, "admin", ADMIN_PASSWORD)
+    cluster_id = _top_cluster(page)
+    page.locator("#queue-table-rows td[data-dash-column=cluster] a").first.click()
+    page.wait_for_selector("#cluster-header")
+    assert cluster_id in page.locator("#cluster-header").inner_text()
+    page.wait_for_selector("#cluster-graph canvas")
+    page.select_option("#label-status", "confirmed")
+    reason = "shared hosting IPs and lockstep lookups (browser test)"
+    page.fill("#label-status-reason", reason)
+    page.click("#label-status-submit")
+    page.wait_for_selector("#label-feedback .alert-success")
+    page.select_option("#label-attr-confidence", "moderate")
+    page.fill("#label-attr-actor", "TEST-SET-1")
+    page.fill("#label-attr-country", "IR")
+    page.fill("#label-attr-rationale", "operator clock and hosting mix")
+    page.click("#label-attr-submit")
+    page.wait_for_selector("#label-current >> text=TEST-SET-1")
+    page.fill("#label-tag-free", "browser-test")
+    page.click("#label-tag-submit")
+    page.wait_for_selector("#label-current .tag-chip >> text=browser-test")
+
+    page.reload()
+    page.wait_for_selector("#cluster-header")
+    assert "Confirmed" in page.locator("#cluster-status-badge").inner_text()
+    assert reason in page.locator("#label-current").inner_text()
+    trail = page.locator("#cluster-audit").inner_text()
+    assert "changed status" in trail and reason in trail and "admin" in trail
+    _shot(page, "cluster")
+
+    page.goto(server + "/")
+    page.wait_for_selector("#queue-table-rows")
+    row = page.locator("#queue-table-rows tr", has_text=cluster_id)
+    assert "Confirmed" in row.inner_text()
+
+    page.goto(server + "/audit")
+    page.wait_for_selector("#audit-table-rows")
+    assert f"cluster:{cluster_id}" in page.locator("#audit-table-rows").inner_text()
+    download = page.request.get(server + "/audit.jsonl?action=label.status")
+    assert download.ok and cluster_id in download.text() and reason in download.text()
+    _shot(page, "audit")
+    page.context.close()
+
+
+def test_a_viewer_reads_but_cannot_label(browser, server):
+    page = _page(browser, server, *VIEWER)
+    cluster_id = _top_cluster(page)
+    page.goto(f"{server}/cluster/{cluster_id}")
+    page.wait_for_selector("#cluster-header")
+    assert "can read but not label" in page.locator("#label-panel").inner_text()
+    for control in ("#label-status", "#label-status-reason", "#label-status-submit", "#label-comment-submit"):
+        assert page.locator(control).is_disabled()
+    before = page.locator("#cluster-audit").inner_text()
+    _shot(page, "cluster-viewer")
+    page.goto(server + "/users")
+    page.wait_for_selector("#_pages_content >> text=Only admins manage users")
+    page.goto(f"{server}/cluster/{cluster_id}")
+    page.wait_for_selector("#cluster-audit")
+    assert page.locator("#cluster-audit").inner_text() == before
+    page.context.close()
+
+
+def test_entity_expansion_shows_counts_and_undoes(browser, server):
+    page = _page(browser, server, "admin", ADMIN_PASSWORD)
+    page.wait_for_selector("#overview-top-ips-table a")
+    page.locator("#overview-top-ips-table a").first.click()
+    page.wait_for_selector("#entity-counts >> text=USED_IP")
+    count = page.evaluate("() => document.querySelector('#entity-graph')._cyreg.cy.nodes().length")
+    assert count == 1
+    page.fill("#entity-limit", "5")
+    page.click("#entity-expand")
+    page.wait_for_selector("#entity-counts .alert >> text=Added")
+    grown = page.evaluate("() => document.querySelector('#entity-graph')._cyreg.cy.nodes().length")
+    assert 1 < grown <= 1 + 5
+    _shot(page, "entity")
+    page.click("#entity-undo")
+    page.wait_for_selector("#entity-counts .alert >> text=Undid")
+    assert page.evaluate("() => document.querySelector('#entity-graph')._cyreg.cy.nodes().length") == 1
+    page.goto(server + "/users")
+    page.wait_for_selector("#users-table-rows")
+    _shot(page, "users")
+    page.context.close()
