@@ -253,7 +253,9 @@ def block_coverage(events: EventsLike, accounts: Collection[str], *, min_numbers
     return cover
 
 
-def sharding_ties(coverage: pd.DataFrame, *, min_numbers: int = 5, max_accounts: int = 500) -> pd.DataFrame:
+def sharding_ties(
+    coverage: pd.DataFrame, *, min_numbers: int = 5, max_accounts: int = 500, min_block_union: int = 100
+) -> pd.DataFrame:
     """Pairs of accounts working the same number blocks, and how complementary their slices are.
 
     Parameters
@@ -265,6 +267,11 @@ def sharding_ties(coverage: pd.DataFrame, *, min_numbers: int = 5, max_accounts:
         of its numbers (one contact in a block is not working it).
     max_accounts : int
         Blocks worked by more accounts than this tie nobody.
+    min_block_union : int
+        Only blocks of which the accounts together tried at least this many
+        numbers count: splitting a block is only a sign of sharding where
+        the block is being enumerated. Two sparse address books almost never
+        share a number either, and that is no coordination.
 
     Returns
     -------
@@ -289,6 +296,9 @@ def sharding_ties(coverage: pd.DataFrame, *, min_numbers: int = 5, max_accounts:
     """
     columns = ["a", "b", "shared_blocks", "weight", "overlap", "expected_overlap", "complementarity"]
     worked = coverage[coverage["numbers"] >= min_numbers]
+    if not worked.empty:
+        union = worked.groupby("block_hash")["ordinals"].agg(lambda arrays: len(np.unique(np.concatenate(arrays.tolist()))))
+        worked = worked[worked["block_hash"].map(union) >= min_block_union]
     per_block = worked.groupby("block_hash")["account_id"].transform("size")
     worked = worked[(per_block >= 2) & (per_block <= max_accounts)]
     if worked.empty:

@@ -72,6 +72,10 @@ class DetectionParams:
         threshold itself is fixed at 0.5: its meaning must not move).
     seed_evidence : float
         Enumeration evidence that makes an account a seed.
+    enumerator_evidence : float
+        Enumeration evidence above which accounts are compared for sharding
+        (a legitimate heavy address book can reach a seed's evidence, not
+        this).
     min_tie : float
         Tie weight to a seed that makes an account a candidate.
     max_entity_accounts : int
@@ -91,6 +95,7 @@ class DetectionParams:
     resolution: float = 1.0
     keep_score: float = 0.2
     seed_evidence: float = 1.0
+    enumerator_evidence: float = 3.0
     min_tie: float = 0.05
     max_entity_accounts: int = 2000
     max_lookers: int = 50
@@ -316,8 +321,13 @@ def find_networks(
     seeds |= set(listy["a"]) | set(listy["b"])
 
     _step(progress, "block coverage", 0.2)
-    coverage = enumeration.block_coverage(source, stats.index[stats["phones"] >= 20], min_numbers=20)
-    sharding = enumeration.sharding_ties(coverage, min_numbers=20)
+    # Sharding is judged between clear enumerators only, on every block one
+    # worked at all: a network of hundreds of accounts splitting blocks leaves
+    # each of them only a few numbers per block, and an address book, however
+    # big, is never among the accounts compared.
+    enumerators = stats.index[stats["evidence"] >= params.enumerator_evidence]
+    coverage = enumeration.block_coverage(source, enumerators, min_numbers=3)
+    sharding = enumeration.sharding_ties(coverage, min_numbers=3)
 
     _step(progress, "shared infrastructure", 0.3)
     seed_edges = infrastructure.infrastructure_edges(source, seeds) if edges is None else edges
