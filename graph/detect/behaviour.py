@@ -60,7 +60,9 @@ def creation_burst(
     (10, True)
     """
     members = np.sort(np.asarray(pd.Series(member_created).dropna(), dtype=np.int64))
-    population = np.sort(np.asarray(pd.Series(population_created).dropna(), dtype=np.int64))
+    population = np.asarray(pd.Series(population_created).dropna(), dtype=np.int64)
+    if len(population) > 1 and not (population[:-1] <= population[1:]).all():
+        population = np.sort(population)
     empty = {"members": 0, "start": None, "expected": 0.0, "log10_p": 0.0}
     if len(members) < 2 or len(population) == 0:
         return empty

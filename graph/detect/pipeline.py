@@ -311,7 +311,7 @@ def find_networks(
     created = pd.Series(dtype="float64")
     if accounts is not None and "created_at" in accounts.columns and not accounts.empty:
         created = pd.Series(_epoch_ms(accounts["created_at"]).to_numpy(), index=accounts["account_id"].to_numpy())
-        created = created.dropna()
+        created = created.dropna().sort_values(kind="stable")
     bursts = behaviour.burst_accounts(created, window_hours=params.burst_window_hours) & callers if len(created) else set()
 
     _step(progress, "shared targets", 0.1)
@@ -371,18 +371,17 @@ def find_networks(
         params=params,
     )
     scored = context.score_groups(groups)
-    # prune weakly attached members of flagged clusters; judge them alone
+    # prune members that lack what makes their cluster suspicious; judge them alone
     final: list[tuple[list[str], float, dict, dict]] = []
-    pruned: list[list[str]] = []
+    rescore: list[list[str]] = []
     for members, score, features, parts in scored:
-        if score >= params.keep_score and len(members) > 1:
-            weak = context.weak_members(members, features, parts)
-            if weak and len(weak) < len(members):
-                members = [m for m in members if m not in weak]
-                pruned.extend([m] for m in weak)
-                (members, score, features, parts), = context.score_groups([members])
-        final.append((members, score, features, parts))
-    final.extend(context.score_groups(pruned))
+        weak = context.weak_members(members, features, parts) if score >= params.keep_score and len(members) > 1 else []
+        if weak and len(weak) < len(members):
+            rescore.append([m for m in members if m not in weak])
+            rescore.extend([m] for m in weak)
+        else:
+            final.append((members, score, features, parts))
+    final.extend(context.score_groups(rescore))
     kept = [row for row in final if row[1] >= params.keep_score]
     kept.sort(key=lambda r: (-r[1], -len(r[0]), r[0][0]))
 
