@@ -49,6 +49,7 @@ EVENT_COLUMNS: dict[str, str] = {
     "matched_account_id": "VARCHAR",
     "request_id": "VARCHAR",
     "batch_id": "VARCHAR",  # the ingest batch that wrote the row
+    "source_row": "INTEGER",  # its line (CSV, JSON Lines) or row (Parquet) in the batch's file
 }
 
 _LOCK = threading.Lock()

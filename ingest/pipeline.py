@@ -430,6 +430,7 @@ class _FileRun:
 
     read: int = 0
     quarantined: int = 0
+    inserted: int = 0
 
 
 class _Loader:
@@ -559,8 +560,7 @@ class _Loader:
                  "pos_name": source.position_name},
             ).fetchone()[0]
             counters.quarantined += int(bad)
-            cur.execute("INSERT INTO _stage BY NAME SELECT * EXCLUDE (_reason, _column) "
-                        "FROM _rows WHERE _reason IS NULL")
+            self._insert_rows(table, batch_id, counters)
 
     @staticmethod
     def _entity_key_sql(checks) -> str:
@@ -629,33 +629,25 @@ class _Loader:
         ])
 
     # -- file ------------------------------------------------------------------
-    _STAGE_DDL = {
-        "requests": ", ".join(["_pos BIGINT"] + [
-            f"{n} {t}" for n, t in EVENT_COLUMNS.items() if n != "batch_id"
-        ]),
-        "accounts": "_pos BIGINT, row_hash VARCHAR, extra VARCHAR, account_id VARCHAR, "
-                    "created_at TIMESTAMPTZ, handle VARCHAR, phone_country VARCHAR, "
-                    "discoverable_by_phone BOOLEAN, status VARCHAR, signup_ip VARCHAR, "
-                    "signup_device_id VARCHAR, lang VARCHAR, followers BIGINT",
-        "ip_intel": "_pos BIGINT, row_hash VARCHAR, network VARCHAR, country VARCHAR, asn BIGINT, "
-                    "as_org VARCHAR, kind VARCHAR",
-        "labels": "_pos BIGINT, row_hash VARCHAR, label_id VARCHAR, entity VARCHAR, entity_id VARCHAR, "
-                  "kind VARCHAR, value VARCHAR, actor VARCHAR, source VARCHAR, note VARCHAR",
-    }
     _TARGET = {"requests": EVENTS_TABLE, "accounts": ACCOUNTS_TABLE, "ip_intel": INTEL_TABLE,
                "labels": LABELS_TABLE}
     _KEY = {"requests": "event_id"}
+    _POSITION = {"requests": "source_row"}
 
     def load_file(self, source: SourceFile, header: Header, batch_id: str, progress: Progress,
                   exact: bool) -> tuple[_FileRun, int, int, TruncatedInput | None]:
-        """Stage, check and insert one file inside the caller's transaction.
+        """Check and insert one file inside the caller's transaction.
 
-        Returns the counters, rows loaded, rows already in the workspace, and
-        the truncation (if the file broke off) after keeping its rows.
+        Rows go straight into their table chunk by chunk (DuckDB writes
+        large transactions to the database file as they grow, so memory
+        stays flat); duplicates are taken out again at the end. Returns the
+        counters, rows loaded, rows already in the workspace, and the
+        truncation (if the file broke off) after keeping its rows.
         """
         cur = self.cur
         table = source.table
-        cur.execute(f"CREATE OR REPLACE TEMP TABLE _stage ({self._STAGE_DDL[table]})")
+        # a file that broke off last time is loaded again whole
+        cur.execute(f"DELETE FROM {self._TARGET[table]} WHERE batch_id = ?", [batch_id])
         unknown = [n for n in header.columns if n not in SPECS[table].names]
         counters = _FileRun()
         truncated = None
@@ -668,9 +660,8 @@ class _Loader:
         except TruncatedInput as exc:
             truncated = exc
         self._flush(source, batch_id, pending, unknown, counters, progress)
-        with self.timed("de-duplicate and insert events"):
+        with self.timed("de-duplicate"):
             loaded, existing = self._finish_file(source, batch_id, counters)
-        cur.execute("DROP TABLE IF EXISTS _stage")
         return counters, loaded, existing, truncated
 
     def _flush(self, source, batch_id, pending: list[Chunk], unknown, counters, progress) -> None:
@@ -689,61 +680,70 @@ class _Loader:
         self.chunk(source, batch_id, merged, unknown, counters)
         progress.rows(merged.rows_read)
 
+    def _insert_rows(self, table: str, batch_id: str, counters: _FileRun) -> None:
+        """Append the chunk's good rows (``_rows``) to the table, with their batch and position."""
+        position = self._POSITION.get(table, "pos")
+        inserted = self.cur.execute(
+            f"INSERT INTO {self._TARGET[table]} BY NAME SELECT * EXCLUDE (_reason, _column, _pos), "
+            f"_pos AS {position}, $batch AS batch_id FROM _rows WHERE _reason IS NULL",
+            {"batch": batch_id},
+        ).fetchone()[0]
+        counters.inserted += int(inserted)
+
     def _finish_file(self, source: SourceFile, batch_id: str, counters: _FileRun) -> tuple[int, int]:
-        """Quarantine duplicates, insert the rest; returns (loaded, already loaded)."""
+        """Quarantine duplicates and take them out of the table; returns (loaded, already loaded)."""
         cur = self.cur
         table = source.table
         key = self._KEY.get(table, "row_hash")
+        position = self._POSITION.get(table, "pos")
         target = self._TARGET[table]
+        mine = {"batch": batch_id}
         # exact duplicates inside the file: every copy after the first
         cur.execute(
-            f"CREATE OR REPLACE TEMP TABLE _dups AS SELECT s._pos, d.first_pos FROM _stage s JOIN "
-            f"(SELECT {key}, min(_pos) AS first_pos FROM _stage GROUP BY {key} HAVING count(*) > 1) d "
-            f"USING ({key}) WHERE s._pos <> d.first_pos"
+            f"CREATE OR REPLACE TEMP TABLE _dups AS SELECT t.{position} AS pos, d.first_pos FROM {target} t "
+            f"JOIN (SELECT {key}, min({position}) AS first_pos FROM {target} WHERE batch_id = $batch "
+            f"GROUP BY {key} HAVING count(*) > 1) d USING ({key}) "
+            f"WHERE t.batch_id = $batch AND t.{position} <> d.first_pos", mine,
         )
-        # rows loaded before: from this run's earlier files (duplicates in the
-        # input) or from an earlier run (already loaded: counted, not repeated)
+        # rows loaded before: by this run's earlier files (duplicates in the
+        # input) or by an earlier run (already loaded: counted, not repeated)
+        others = cur.execute(f"SELECT count(*) FROM (SELECT 1 FROM {target} WHERE batch_id <> $batch LIMIT 1)",
+                             mine).fetchone()[0]
         cur.execute(
-            f"CREATE OR REPLACE TEMP TABLE _seen AS SELECT s._pos, any_value(t.batch_id) AS batch_id "
-            f"FROM _stage s JOIN {target} t USING ({key}) GROUP BY s._pos"
+            f"CREATE OR REPLACE TEMP TABLE _seen AS SELECT t.{position} AS pos, any_value(o.batch_id) AS batch_id "
+            f"FROM {target} t JOIN {target} o USING ({key}) "
+            f"WHERE t.batch_id = $batch AND o.batch_id <> $batch GROUP BY t.{position}"
+            if others else "CREATE OR REPLACE TEMP TABLE _seen (pos BIGINT, batch_id VARCHAR)",
+            mine if others else None,
         )
         params = {"batch": batch_id, "table": table, "file": str(source.path),
                   "pos_name": source.position_name}
         dup_in_file = cur.execute(
             f"INSERT INTO {quarantine.QUARANTINE_TABLE} SELECT $batch, $table, $file, $pos_name, "
-            f"_pos, NULL, '{REASONS['duplicate']}', json_object('same_as_' || $pos_name, first_pos)::VARCHAR "
+            f"pos, NULL, '{REASONS['duplicate']}', json_object('same_as_' || $pos_name, first_pos)::VARCHAR "
             "FROM _dups", params,
         ).fetchone()[0]
         dup_in_run = cur.execute(
             f"INSERT INTO {quarantine.QUARANTINE_TABLE} SELECT $batch, $table, $file, $pos_name, "
-            f"s._pos, NULL, '{REASONS['duplicate']}', json_object('same_as_row_of', b.file)::VARCHAR "
-            f"FROM _seen s JOIN {BATCHES_TABLE} b USING (batch_id) "
-            "ANTI JOIN _dups d ON d._pos = s._pos "
-            "WHERE list_contains($run, s.batch_id) AND s.batch_id <> $batch",
+            f"s.pos, NULL, '{REASONS['duplicate']}', json_object('same_as_row_of', b.file)::VARCHAR "
+            f"FROM _seen s JOIN {BATCHES_TABLE} b USING (batch_id) ANTI JOIN _dups d ON d.pos = s.pos "
+            "WHERE list_contains($run, s.batch_id)",
             {**params, "run": self.run_batches},
         ).fetchone()[0]
         existing = cur.execute(
-            "SELECT count(*) FROM _seen s ANTI JOIN _dups d ON d._pos = s._pos "
-            "WHERE NOT list_contains($run, s.batch_id) OR s.batch_id = $batch",
-            {"run": self.run_batches, "batch": batch_id},
+            "SELECT count(*) FROM _seen s ANTI JOIN _dups d ON d.pos = s.pos "
+            "WHERE NOT list_contains($run, s.batch_id)", {"run": self.run_batches},
         ).fetchone()[0]
         counters.quarantined += int(dup_in_file) + int(dup_in_run)
-        columns = [r[0] for r in cur.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-            "AND column_name NOT IN ('_pos', 'batch_id', 'pos') ORDER BY ordinal_position", [target]
-        ).fetchall()]
-        names = ", ".join(quote(c) for c in columns)
-        extra_cols, extra_vals = ("batch_id", "$batch") if table == "requests" else ("batch_id, pos", "$batch, _pos")
-        skip = cur.execute("SELECT count(*) FROM (SELECT _pos FROM _dups UNION SELECT _pos FROM _seen)").fetchone()[0]
-        where = ("WHERE _pos NOT IN (SELECT _pos FROM _dups UNION ALL SELECT _pos FROM _seen)"
-                 if skip else "")
-        loaded = cur.execute(
-            f"INSERT INTO {target} ({names}, {extra_cols}) SELECT {names}, {extra_vals} FROM _stage {where}",
-            {"batch": batch_id},
-        ).fetchone()[0]
+        removed = 0
+        if dup_in_file or dup_in_run or existing:
+            removed = cur.execute(
+                f"DELETE FROM {target} WHERE batch_id = $batch AND {position} IN "
+                "(SELECT pos FROM _dups UNION ALL SELECT pos FROM _seen)", mine,
+            ).fetchone()[0]
         cur.execute("DROP TABLE IF EXISTS _dups")
         cur.execute("DROP TABLE IF EXISTS _seen")
-        return int(loaded), int(existing)
+        return counters.inserted - int(removed), int(existing)
 
     # -- ip_intel follow-up ------------------------------------------------------
     def refresh_ip_lookup(self, batch_id: str) -> None:
