@@ -168,6 +168,11 @@ def test_label_the_top_cluster_and_see_it_after_reload(browser, server):
     page.wait_for_selector("#cluster-header")
     assert cluster_id in page.locator("#cluster-header").inner_text()
     page.wait_for_selector("#cluster-graph canvas")
+    # the evidence explains the score and leads to the requests behind it
+    page.locator("#cluster-evidence .accordion-button").first.click()
+    page.locator("#cluster-evidence button.btn-link").first.click()
+    page.wait_for_selector("#cluster-requests >> text=Requests behind")
+    assert page.locator("#cluster-requests-table tbody tr").count() > 1
     page.select_option("#label-status", "confirmed")
     reason = "shared hosting IPs and lockstep lookups (browser test)"
     page.fill("#label-status-reason", reason)

@@ -279,3 +279,45 @@ def test_taxonomy():
     assert is_tlp("TLP:RED") and not is_tlp("DISARM:T0090")
     assert tag_family("DISARM:T0090") == "DISARM" and tag_family("my-own") == "free"
     assert len(taxonomy_options()) == len(TAXONOMY)
+
+
+def test_evidence_sections_shape_detection_output():
+    from app.web.evidence import (
+        attribution_summary,
+        evidence_sections,
+        exposure_summary,
+        format_cell,
+    )
+
+    evidence = {
+        "ips": {"total": 3, "top": [{"id": "5.160.10.1", "asn": 58224, "share": 0.5, "event_ids": ["e1", "e2"]}]},
+        "devices": {"total": 0, "top": []},
+        "blocks": {"total": 1, "top": [{"block": "f" * 64, "coverage": 1.0}]},
+        "contributions": {"sharding": 1.5},
+        "statistics": {"members": 6},
+        "novel_signal": 7,
+    }
+    sections = evidence_sections(evidence)
+    assert [s["key"] for s in sections] == ["ips", "blocks", "facts"]
+    ips = sections[0]
+    assert ips["columns"] == ["id", "asn", "share"] and ips["rows"] == [["5.160.10.1", "AS58224", "50%"]]
+    assert ips["event_ids"] == [["e1", "e2"]] and ips["total"] == 3
+    assert sections[1]["rows"][0][0] == "f" * 10 + "…"
+    assert sections[2]["rows"] == [["novel signal", "7"]]
+    assert format_cell("start", 1576708200000) == "2019-12-18 22:30"
+    assert format_cell("accounts", ["a", "b", "c", "d"]) == "a, b, c +1"
+    hints = dict(attribution_summary({"countries": [{"country": "IR", "share": 0.9}],
+                                      "utc_offset": {"offset_hours": 3.5, "shape": "office hours", "fit": 0.8,
+                                                     "margin": 0.2}}))
+    assert hints["IP countries"] == "IR 90%" and hints["Operator clock"].startswith("UTC+3.5, office hours")
+    by_country, facts = exposure_summary({"by_country": {"IR": 4}, "exposed_accounts": 4})
+    assert by_country == {"IR": 4} and facts == [("Exposed accounts", "4")]
+    assert exposure_summary({"IR": 120}) == ({"IR": 120}, [])
+
+
+def test_requests_by_ids(case):
+    built, _, con = case
+    wanted = built.events["event_id"].head(3).tolist()
+    found = queries.requests_by_ids(con, wanted)
+    assert len(found) == 3
+    assert queries.requests_by_ids(con, []).empty

@@ -170,11 +170,13 @@ def empty_figure(message: str, *, height: int = 300) -> dict:
         "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}])
 
 
-def hbar_figure(labels: list[str], values: list[float], *, colour: str = "#5b7cff") -> dict:
-    """Horizontal bars, biggest on top, value written beside each bar."""
+def hbar_figure(labels: list[str], values: list[float], *, colour: str = "#5b7cff",
+                text_format: str = "{:,.0f}") -> dict:
+    """Horizontal bars, biggest on top, value written beside each bar (long labels shortened)."""
+    labels = [label if len(label) <= 30 else label[:29] + "…" for label in labels]
     return figure(
         [{"type": "bar", "orientation": "h", "x": list(values)[::-1], "y": list(labels)[::-1], "width": 0.6,
-          "marker": {"color": colour}, "text": [f"{v:,.0f}" for v in list(values)[::-1]], "textposition": "outside",
+          "marker": {"color": colour}, "text": [text_format.format(v) for v in list(values)[::-1]], "textposition": "outside",
           "cliponaxis": False, "hovertemplate": "%{y}: %{x:,}<extra></extra>"}],
         height=50 + 26 * len(labels), legend=False, margin={"l": 10, "r": 50, "t": 5, "b": 5},
         xaxis={"showticklabels": False, "showgrid": False}, yaxis={"type": "category"},

@@ -56,6 +56,7 @@ __all__ = [
     "member_activity",
     "traffic_mix",
     "member_requests",
+    "requests_by_ids",
     "entity_activity",
     "node_element_id",
     "neighbourhood_elements",
@@ -697,6 +698,17 @@ def member_requests(
         ).df()
     finally:
         con.unregister(view)
+
+
+def requests_by_ids(con: duckdb.DuckDBPyConnection, event_ids: Sequence[str], *, limit: int = 200) -> pd.DataFrame:
+    """The requests detection cited as evidence (by ``event_id``), newest first."""
+    if not event_ids or not _has_events(con):
+        return pd.DataFrame(columns=list(_REQUEST_COLUMNS))
+    return con.execute(
+        f"""SELECT {', '.join(_REQUEST_COLUMNS)} FROM {EVENTS_TABLE}
+            WHERE event_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY ts DESC LIMIT {int(limit)}""",
+        [list(event_ids)],
+    ).df()
 
 
 # -- the entity page -----------------------------------------------------------------

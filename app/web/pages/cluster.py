@@ -11,6 +11,7 @@ import flask_login
 import pandas as pd
 from dash import ALL, Input, Output, State, ctx, dcc, html
 
+from app.web import evidence as cluster_evidence
 from app.web import ids, queries
 from app.web.components import (
     STATUS_LABELS,
@@ -84,18 +85,17 @@ def layout(cluster_id: str | None = None, **_query) -> html.Div:
             dbc.Col(graph_card(members, links), xl=7),
             dbc.Col(tables_card(members, links), xl=5),
         ]),
+        card("Evidence", html.Div(evidence_view(cluster), id=ids.CLUSTER_EVIDENCE),
+             hint="what the score rests on; open a section, then its requests"),
         card("Member activity over time", dcc.Graph(id=ids.CLUSTER_HEATMAP, figure=heatmap_figure(
             queries.member_activity(con, accounts)), config=GRAPH_CONFIG),
             hint="one row a member, darker = more requests; vertical stripes are lockstep"),
         mix_row(queries.traffic_mix(con, accounts)),
         dbc.Row([
-            dbc.Col(card("Evidence", html.Div(evidence_view(cluster), id=ids.CLUSTER_EVIDENCE)), lg=6),
-            dbc.Col([
-                card("Attribution hints", html.Div(generic_view(cluster.get("attribution")),
-                                                   id=ids.CLUSTER_ATTRIBUTION_HINTS)),
-                card("Exposure", html.Div(exposure_view(cluster.get("exposure")), id=ids.CLUSTER_EXPOSURE),
-                     hint="accounts whose phone numbers the lookups matched"),
-            ], lg=6),
+            dbc.Col(card("Attribution hints", html.Div(attribution_view(cluster.get("attribution")),
+                                                       id=ids.CLUSTER_ATTRIBUTION_HINTS)), lg=6),
+            dbc.Col(card("Exposure", html.Div(exposure_view(cluster.get("exposure")), id=ids.CLUSTER_EXPOSURE),
+                         hint="accounts whose phone numbers the lookups matched"), lg=6),
         ]),
         card("Underlying requests", html.Div(requests_table(queries.member_requests(con, accounts)),
                                              id=ids.CLUSTER_REQUESTS),
@@ -109,8 +109,11 @@ def layout(cluster_id: str | None = None, **_query) -> html.Div:
         card("Audit trail", html.Div(audit_view(state.store.audit_events(target=f"cluster:{cluster_id}")),
                                      id=ids.CLUSTER_AUDIT), hint="append-only"),
     ]
+    sections = cluster_evidence.evidence_sections(cluster.get("evidence"))
     return html.Div([
         dcc.Store(id=ids.CLUSTER_ID, data=cluster_id),
+        dcc.Store(id=ids.EVIDENCE_EVENTS, data={f"{sec['key']}:{i}": ev for sec in sections
+                                                for i, ev in enumerate(sec["event_ids"]) if ev}),
         header(cluster, judgement.status),
         dbc.Row([dbc.Col(left, xxl=9, xl=8), dbc.Col(right, xxl=3, xl=4)]),
     ])
@@ -251,56 +254,60 @@ def mix_row(mix: dict) -> dbc.Row:
 # -- evidence, attribution, exposure, history -----------------------------------------
 
 
-def _title(key: str) -> str:
-    """``shared_ips`` -> ``Shared ips``; codes such as ``IR`` or ``AS58224`` stay as they are."""
-    key = str(key)
-    return key if key.isupper() or not key.islower() else key.replace("_", " ").capitalize()
-
-
-def generic_view(value) -> object:
-    """Render a JSON value from detection readably: lists, small tables, key/value pairs."""
-    if value in (None, {}, [], ""):
-        return html.Div("nothing recorded", className="text-secondary small")
-    if isinstance(value, dict):
-        if all(not isinstance(v, dict | list) for v in value.values()):
-            return kv_list({_title(k): _scalar(v) for k, v in value.items()})
-        return html.Div([html.Div([html.Div(_title(k), className="ev-title"), generic_view(v)],
-                                  className="evidence-item") for k, v in value.items()])
-    if isinstance(value, list):
-        if value and all(isinstance(v, dict) for v in value):
-            keys = list(dict.fromkeys(k for row in value[:20] for k in row))[:7]
-            head = html.Thead(html.Tr([html.Th(_title(k)) for k in keys]))
-            body = html.Tbody([html.Tr([html.Td(_scalar(row.get(k))) for k in keys]) for row in value[:20]])
-            more = html.Div(f"+{len(value) - 20} more", className="small text-secondary") if len(value) > 20 else None
-            return html.Div([dbc.Table([head, body], size="sm", hover=True, className="mb-1"), more])
-        shown = ", ".join(_scalar(v) for v in value[:30])
-        return html.Div(shown + (f" … (+{len(value) - 30})" if len(value) > 30 else ""), className="small mono")
-    return html.Span(_scalar(value))
-
-
-def _scalar(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, dict | list):
-        return ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else ", ".join(map(str, value))
-    return "" if value is None else str(value)
-
-
 def evidence_view(cluster: dict) -> object:
-    return generic_view(cluster.get("evidence"))
+    """Score contributions as bars, then one collapsible table per evidence section."""
+    evidence = cluster.get("evidence") if isinstance(cluster.get("evidence"), dict) else {}
+    parts = []
+    contributions = evidence.get("contributions")
+    if isinstance(contributions, dict) and contributions:
+        ranked = sorted(contributions.items(), key=lambda kv: -kv[1])
+        parts.append(html.Div("Score contributions", className="small fw-semibold text-secondary"))
+        parts.append(dcc.Graph(figure=hbar_figure([k.replace("_", " ") for k, _ in ranked], [v for _, v in ranked],
+                                                  colour="#7a5af8", text_format="{:.2f}"), config=GRAPH_CONFIG))
+    items = []
+    for section in cluster_evidence.evidence_sections(evidence):
+        head = html.Thead(html.Tr([html.Th(c) for c in section["columns"]] + [html.Th("")]))
+        body = html.Tbody([
+            html.Tr([html.Td(cell, className="mono" if len(cell) > 8 else None) for cell in row] + [html.Td(
+                dbc.Button(f"{len(section['event_ids'][i])} requests", size="sm", color="link", className="p-0",
+                           id={"type": ids.EVIDENCE_REQUESTS, "index": f"{section['key']}:{i}"})
+                if section["event_ids"][i] else None)])
+            for i, row in enumerate(section["rows"])
+        ])
+        shown = len(section["rows"])
+        more = f" (top {shown} of {fmt_int(section['total'])})" if section["total"] > shown else ""
+        items.append(dbc.AccordionItem(dbc.Table([head, body], size="sm", hover=True, responsive=True,
+                                                 className="mb-0"),
+                                       title=f"{section['title']}: {fmt_int(section['total'])}{more}",
+                                       item_id=section["key"]))
+    statistics = evidence.get("statistics")
+    if isinstance(statistics, dict) and statistics:
+        items.append(dbc.AccordionItem(kv_list([(k.replace("_", " "), cluster_evidence.format_cell(k, v))
+                                                for k, v in statistics.items()]),
+                                       title=f"Statistics: {len(statistics)}", item_id="statistics"))
+    if items:
+        parts.append(dbc.Accordion(items, start_collapsed=True, always_open=True, flush=True, className="mt-2"))
+    return html.Div(parts) if parts else html.Div("No evidence recorded.", className="text-secondary small")
+
+
+def attribution_view(attribution) -> object:
+    pairs = cluster_evidence.attribution_summary(attribution)
+    if not pairs:
+        return html.Div("No attribution hints.", className="text-secondary small")
+    return kv_list(pairs)
 
 
 def exposure_view(exposure) -> object:
-    if isinstance(exposure, dict) and exposure and all(isinstance(v, int | float) for v in exposure.values()):
-        items = sorted(exposure.items(), key=lambda kv: -kv[1])
-        total = sum(v for _, v in items)
-        shown = items[:12]
-        chart = hbar_figure([f"{k} · {country_name(k)}" for k, _ in shown], [v for _, v in shown], colour="#f04438")
-        return html.Div([html.Div(f"{fmt_int(total)} exposed accounts in {len(items)} countries",
-                                  className="small fw-semibold"), dcc.Graph(figure=chart, config=GRAPH_CONFIG)])
-    return generic_view(exposure)
+    by_country, facts = cluster_evidence.exposure_summary(exposure)
+    parts = [kv_list(facts)] if facts else []
+    if by_country:
+        items = sorted(by_country.items(), key=lambda kv: -kv[1])
+        parts.insert(0, html.Div(f"{fmt_int(sum(by_country.values()))} exposed accounts in {len(items)} countries",
+                                 className="small fw-semibold"))
+        parts.append(dcc.Graph(figure=hbar_figure([f"{k} · {country_name(k)}" for k, _ in items[:12]],
+                                                  [v for _, v in items[:12]], colour="#f04438"),
+                               config=GRAPH_CONFIG))
+    return html.Div(parts) if parts else html.Div("No exposure recorded.", className="text-secondary small")
 
 
 def history_view(history: list[dict]) -> object:
@@ -420,7 +427,7 @@ def _change(event: dict) -> str:
     if event.get("action") == "label.attribution":
         return (f"{(after or {}).get('actor')} ({(after or {}).get('country') or '?'}, "
                 f"{(after or {}).get('confidence')})")
-    return _scalar(after)
+    return cluster_evidence.format_cell("after", after)
 
 
 def audit_view(events: list[dict]) -> html.Div:
@@ -528,6 +535,18 @@ def register(app: dash.Dash) -> None:
                 clear if action == "tag" else dash.no_update)
 
     @app.callback(
+        Output(ids.CLUSTER_REQUESTS, "children", allow_duplicate=True),
+        Input({"type": ids.EVIDENCE_REQUESTS, "index": ALL}, "n_clicks"),
+        State(ids.EVIDENCE_EVENTS, "data"),
+        prevent_initial_call=True,
+    )
+    def evidence_requests(_clicks, events):
+        if not ctx.triggered or not ctx.triggered[0]["value"] or not isinstance(ctx.triggered_id, dict):
+            raise dash.exceptions.PreventUpdate
+        index = ctx.triggered_id["index"]
+        return evidence_requests_view(index, (events or {}).get(index, []))
+
+    @app.callback(
         Output(ids.CLUSTER_REQUESTS, "children"),
         Input(ids.CLUSTER_GRAPH, "tapNodeData"),
         State(ids.CLUSTER_ID, "data"),
@@ -554,3 +573,12 @@ def requests_view(cluster_id: str, node: dict) -> html.Div:
                  className="small mb-2"),
         requests_table(frame),
     ])
+
+
+def evidence_requests_view(index: str, event_ids: list[str]) -> html.Div:
+    """The requests detection cited for one evidence row."""
+    frame = queries.requests_by_ids(current().con(), event_ids)
+    section, _, row = index.partition(":")
+    title = cluster_evidence.SECTION_TITLES.get(section, section)
+    return html.Div([html.Div(f"Requests behind {title.lower()}, row {int(row) + 1}: {len(frame)} shown",
+                              className="small mb-2"), requests_table(frame)])
