@@ -18,7 +18,15 @@ from scipy import stats
 
 from graph.detect.frames import EventsLike, as_events
 
-__all__ = ["HALF_HOURS_PER_WEEK", "creation_burst", "burst_accounts", "monoculture", "weekly_histograms", "client_builds"]
+__all__ = [
+    "HALF_HOURS_PER_WEEK",
+    "creation_burst",
+    "burst_accounts",
+    "monoculture",
+    "monoculture_counts",
+    "weekly_histograms",
+    "client_builds",
+]
 
 #: bins of the weekly activity histogram: half hours from Monday 00:00 UTC
 HALF_HOURS_PER_WEEK = 7 * 48
@@ -157,20 +165,46 @@ def monoculture(member_values: pd.Series, population_values: pd.Series) -> dict:
     >>> found["value"], round(found["lift"])
     ('emulator/8.18', 180)
     """
+    return monoculture_counts(pd.Series(member_values), pd.Series(population_values).dropna().value_counts())
+
+
+def monoculture_counts(member_values: pd.Series, population_counts: pd.Series, *, members_included: bool = False) -> dict:
+    """:func:`monoculture` against precomputed population counts (one ``value_counts`` for many groups).
+
+    Parameters
+    ----------
+    member_values : Series
+        The group's values.
+    population_counts : Series
+        Value to count over the population.
+    members_included : bool
+        Whether ``population_counts`` counts the group too (it is then
+        subtracted, so the group is compared with everyone else).
+
+    Examples
+    --------
+    >>> everyone = pd.Series({"a": 90, "b": 10})
+    >>> monoculture_counts(pd.Series(["b"] * 5), everyone, members_included=True)["population_share"]
+    0.052632
+    """
     member_values = pd.Series(member_values).dropna()
-    population_values = pd.Series(population_values).dropna()
-    if member_values.empty or population_values.empty:
-        return {"value": None, "share": 0.0, "population_share": 0.0, "lift": 0.0, "log10_p": 0.0}
+    empty = {"value": None, "share": 0.0, "population_share": 0.0, "lift": 0.0, "log10_p": 0.0}
+    if member_values.empty or population_counts.empty:
+        return empty
     counts = member_values.value_counts()
-    top = counts.max()
+    top = int(counts.max())
     value = sorted(counts[counts == top].index, key=str)[0]
+    others = float(population_counts.sum()) - (len(member_values) if members_included else 0)
+    same = float(population_counts.get(value, 0)) - (top if members_included else 0)
+    if others <= 0:
+        return empty
+    population_share = max(same / others, 1.0 / others)
     share = top / len(member_values)
-    population_share = max(float((population_values == value).mean()), 1.0 / len(population_values))
-    log10_p = float(stats.binom.logsf(int(top) - 1, len(member_values), population_share) / np.log(10))
+    log10_p = float(stats.binom.logsf(top - 1, len(member_values), population_share) / np.log(10))
     return {
         "value": value,
         "share": float(share),
-        "population_share": population_share,
+        "population_share": round(population_share, 6),
         "lift": float(share / population_share),
         "log10_p": log10_p,
     }

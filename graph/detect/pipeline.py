@@ -404,6 +404,25 @@ def find_networks(
     return Detection(clusters=clusters, graph=G, stats=stats_out, params=params)
 
 
+def _inside(pairs: pd.DataFrame, owner: Mapping[str, str]) -> dict[str, pd.DataFrame]:
+    """Pair rows (``a``, ``b``) whose two accounts share an owner group, split by group."""
+    if pairs.empty:
+        return {}
+    a = pairs["a"].map(owner)
+    b = pairs["b"].map(owner)
+    keep = a.notna() & (a == b)
+    return {key: frame for key, frame in pairs[keep].groupby(a[keep], sort=False)}
+
+
+def _by_owner(rows: pd.DataFrame, owner: Mapping[str, str]) -> dict[str, pd.DataFrame]:
+    """Rows with an ``account_id`` split by the account's owner group."""
+    if rows.empty:
+        return {}
+    group = rows["account_id"].map(owner)
+    keep = group.notna()
+    return {key: frame for key, frame in rows[keep].groupby(group[keep], sort=False)}
+
+
 @dataclass
 class _Context:
     """What scoring and describing clusters need, computed once per run."""
@@ -421,6 +440,7 @@ class _Context:
     population_hit: float
     params: DetectionParams
     _builds: pd.Series | None = None
+    _build_totals: pd.Series | None = None
     _benign: set | None = None
 
     # -- features -----------------------------------------------------------
@@ -473,19 +493,30 @@ class _Context:
         return self._benign
 
     def score_groups(self, groups: list[list[str]]) -> list[tuple[list[str], float, dict, dict]]:
+        """Features and scores of many groups at once: one query or one groupby per feature."""
         if not groups:
             return []
         keys = {str(i): members for i, members in enumerate(groups)}
+        owner = {account: key for key, members in keys.items() for account in members}
         block_union = self._block_union(keys)
         mix = origin_mix(self.source, keys)
         recip = targets.reciprocity(self.source, keys)
         shared = targets.shared_target_share(self.source, keys)
+        parts = {
+            "sharding": _inside(self.sharding, owner),
+            "sync": _inside(self.sync[self.sync["jaccard"] >= 0.1] if len(self.sync) else self.sync, owner),
+            "edges": _by_owner(self.edges[self.edges["entity_type"].isin(["ip", "device"])], owner),
+            "onsets": _by_owner(self.onsets, owner),
+        }
         out = []
         for key, members in keys.items():
-            features = self._features(members, block_union.get(key), mix[key], recip[key], shared[key]["share"])
+            features = self._features(
+                members, block_union.get(key), mix[key], recip[key], shared[key]["share"],
+                {name: frames.get(key) for name, frames in parts.items()},
+            )
             features["_member_shared"] = shared[key]["members"]
-            score, parts = scoring.cluster_score(features)
-            out.append((members, score, features, parts))
+            score, contributions = scoring.cluster_score(features)
+            out.append((members, score, features, contributions))
         return out
 
     def _block_union(self, keys: Mapping[str, list[str]]) -> dict[str, pd.DataFrame]:
@@ -500,7 +531,12 @@ class _Context:
         )
         return {key: frame for key, frame in union.groupby("cluster", sort=False)}
 
-    def _features(self, members, union, mix, recip, shared_share) -> dict:
+    def _build_counts(self) -> pd.Series:
+        if self._build_totals is None:
+            self._build_totals = self.builds().value_counts()
+        return self._build_totals
+
+    def _features(self, members, union, mix, recip, shared_share, parts) -> dict:
         stats = self.stats.loc[members]
         size = len(members)
         phones = float(stats["phones"].sum())
@@ -521,11 +557,10 @@ class _Context:
         f["lookups"] = float(stats["lookups"].sum())
         f["requests"] = float(stats["requests"].sum())
         # sharding: pairs of members that split blocks with far less overlap than chance
-        if size > 1 and not self.sharding.empty:
-            inside = self.sharding[self.sharding["a"].isin(members) & self.sharding["b"].isin(members)]
+        inside = parts["sharding"]
+        if size > 1 and inside is not None:
             real = inside[(inside["expected_overlap"] >= 5) & (inside["complementarity"] >= 0.8)]
-            sharded_members = set(real["a"]) | set(real["b"])
-            f["sharding"] = len(sharded_members) / size
+            f["sharding"] = len(set(real["a"]) | set(real["b"])) / size
             f["sharded_pairs"] = int(len(real))
             expected = float(real["expected_overlap"].sum())
             f["shard_overlap_ratio"] = float(real["overlap"].sum()) / expected if expected else 0.0
@@ -541,8 +576,9 @@ class _Context:
             f["burst_expected"] = burst["expected"]
             f["burst_window_hours"] = self.params.burst_window_hours
         if size >= 3:
-            builds = self.builds()
-            mono = behaviour.monoculture(builds.reindex(members), builds.drop(index=members, errors="ignore"))
+            mono = behaviour.monoculture_counts(
+                self.builds().reindex(members), self._build_counts(), members_included=True
+            )
             f["client_build"] = mono["value"]
             f["client_share"] = mono["share"]
             f["client_population_share"] = mono["population_share"]
@@ -550,45 +586,47 @@ class _Context:
         f["hosting_share"] = mix["hosting_share"]
         f["top_ip_country"] = mix["top_country"]
         # infrastructure used by members and (almost) nobody else
-        if size > 1:
-            mine = self.edges[self.edges["account_id"].isin(members) & self.edges["entity_type"].isin(["ip", "device"])]
+        mine = parts["edges"]
+        if size > 1 and mine is not None:
             per_entity = mine.groupby(["entity_type", "entity"]).agg(
                 members=("account_id", "nunique"), outside=("entity_accounts", "max"), requests=("requests", "sum")
             )
             exclusive = per_entity[(per_entity["members"] >= 2) & (per_entity["members"] >= 0.8 * per_entity["outside"])]
-            ip_requests = float(mine.loc[mine["entity_type"] == "ip", "requests"].sum())
-            excl_ip = exclusive.loc[exclusive.index.get_level_values(0) == "ip", "requests"].sum()
-            f["exclusive_share"] = float(excl_ip) / ip_requests if ip_requests else 0.0
-            if "device" in exclusive.index.get_level_values(0):
-                dev_requests = float(mine.loc[mine["entity_type"] == "device", "requests"].sum())
-                excl_dev = exclusive.loc[exclusive.index.get_level_values(0) == "device", "requests"].sum()
-                f["exclusive_share"] = max(f["exclusive_share"], float(excl_dev) / dev_requests if dev_requests else 0.0)
+            share = 0.0
+            for entity_type in ("ip", "device"):
+                used = float(mine.loc[mine["entity_type"] == entity_type, "requests"].sum())
+                private = float(exclusive.loc[exclusive.index.get_level_values(0) == entity_type, "requests"].sum())
+                share = max(share, private / used if used else 0.0)
+            f["exclusive_share"] = share
             f["exclusive_entities"] = int(len(exclusive))
-            inside = self.sync[self.sync["a"].isin(members) & self.sync["b"].isin(members) & (self.sync["jaccard"] >= 0.1)]
-            f["synchrony"] = len(set(inside["a"]) | set(inside["b"])) / size
-            f["synchronized_windows"] = int(inside["shared"].max()) if len(inside) else 0
+        lockstep = parts["sync"]
+        if size > 1:
+            f["synchrony"] = len(set(lockstep["a"]) | set(lockstep["b"])) / size if lockstep is not None else 0.0
+            f["synchronized_windows"] = int(lockstep["shared"].max()) if lockstep is not None else 0
         if size >= 3:
-            f["synchronized_days"] = self._synchronized_days(members)
+            f["synchronized_days"] = self._synchronized_days(parts["onsets"], size)
         # prior benign labels on members or the addresses they use
         benign = self.benign_entities()
         if benign:
-            used = self.edges[self.edges["account_id"].isin(members) & self.edges["entity_type"].isin(["ip", "device"])]
             flagged = {a for a in members if ("account", a) in benign}
-            flagged |= {a for a, t, e in zip(used["account_id"], used["entity_type"], used["entity"], strict=True) if (t, e) in benign}
+            if mine is not None:
+                flagged |= {
+                    a for a, t, e in zip(mine["account_id"], mine["entity_type"], mine["entity"], strict=True)
+                    if (t, e) in benign
+                }
             f["benign_label_share"] = len(flagged) / size
         return {k: (round(v, 6) if isinstance(v, float) and math.isfinite(v) else v) for k, v in f.items()}
 
-    def _synchronized_days(self, members: list[str]) -> int:
+    def _synchronized_days(self, mine: pd.DataFrame | None, size: int) -> int:
         """Days on which at least three members (and a third of them) started one endpoint in one window.
 
         The window is three synchrony buckets wide: a group told to work "at
         ten" starts within a quarter of an hour of ten, not within a minute.
         """
-        mine = self.onsets[self.onsets["account_id"].isin(members)]
-        if mine.empty:
+        if mine is None or mine.empty:
             return 0
         bucket_ms = self.params.sync_bucket_seconds * 3000
-        need = max(3, math.ceil(len(members) / 3))
+        need = max(3, math.ceil(size / 3))
         days = set()
         for grid in (0, bucket_ms // 2):
             buckets = (mine["ts_ms"] + grid) // bucket_ms
