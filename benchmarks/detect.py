@@ -58,7 +58,7 @@ def lfr(sizes=(1000, 5000), mus=(0.1, 0.3, 0.5), seed: int = 7) -> None:
     print(f"{'n':>6} {'mu':>4} {'louvain':>16} {'label_propagation':>18} {'greedy_modularity':>18}")
     for n in sizes:
         for mu in mus:
-            G = nx.LFR_benchmark_graph(n, 3, 1.5, mu, average_degree=10, max_degree=50, min_community=20,
+            G = nx.LFR_benchmark_graph(n, 3, 1.5, mu, average_degree=20, max_degree=50, min_community=20,
                                        max_community=100, seed=seed)
             planted = {}
             for node in G:
