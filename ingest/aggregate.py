@@ -161,7 +161,7 @@ def sync_graph(cur, store: GraphStore, batch_ids: Sequence[str], *, batch_rows: 
     params = {"batches": ids}
     older = cur.execute(
         f"SELECT count(*) FROM {EVENTS_TABLE} WHERE NOT list_contains($batches, batch_id)", params
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     incremental = older > 0
     counts: dict[str, int] = {}
 

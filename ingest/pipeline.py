@@ -5,14 +5,17 @@ One call, :func:`ingest`, does the whole job:
 1. **Preflight**: every file's header is read and checked before anything is
    loaded, so a missing required column stops the run with nothing half done.
 2. **Load**, table by table (``ip_intel`` first: it enriches the requests),
-   file by file. A file is read in chunks; each chunk is validated,
-   enriched and pseudonymized column-wise in DuckDB, with Python running
-   once per *distinct* IP address, user agent and phone number. Bad rows go
-   to the quarantine. At the end of the file, exact duplicates are
-   quarantined and the rest is inserted into the event table (anti-joined
-   on ``event_id``, so rows already loaded by an earlier run are counted,
-   not duplicated). The file's events, quarantine and bookkeeping row commit
-   in **one transaction**: ``ingest_batches`` then says ``events_loaded``.
+   file by file. A file is read in chunks of about half a million rows;
+   Python looks every *distinct* IP address, user agent and phone number
+   of the chunk up once (enrichment, pseudonymization) and spreads the
+   answers over the rows by dictionary index; one DuckDB statement then
+   checks, normalizes and hashes the whole chunk column-wise. Bad rows go
+   to the quarantine, good rows straight into their table. At the end of
+   the file, exact duplicates within it (and rows another file of this run
+   already brought) are quarantined, rows an earlier run loaded are counted
+   as already loaded, and both are taken out again. The file's rows,
+   quarantine and bookkeeping row commit in **one transaction**:
+   ``ingest_batches`` then says ``events_loaded``.
 3. **Sync**: the graph aggregates of everything touched by batches not yet
    synced are recomputed from the full event table (:mod:`ingest.aggregate`)
    and upserted with replace semantics; then the batches say
@@ -21,7 +24,9 @@ One call, :func:`ingest`, does the whole job:
 Idempotent and resumable: a file already loaded (same table, same sha256)
 is skipped; a run killed after step 2 finds batches that are loaded but not
 synced and syncs them; a run killed inside step 2 rolled that file back and
-loads it again. Re-running changes nothing.
+loads it again. Re-running changes nothing. A gzip file that breaks off
+keeps the rows before the break (its batch says ``truncated`` and the
+command fails naming it); ingesting it again loads it again whole.
 """
 
 from __future__ import annotations
@@ -31,12 +36,11 @@ import json
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -254,19 +258,11 @@ def _record_sources(cur) -> list[dict]:
 # --------------------------------------------------------------------------
 
 
-@contextmanager
-def _registered(cur, name: str, table: pa.Table):
-    """``table`` visible to SQL as ``name`` for the block.
-
-    Unregistering is cleanup: after a failed statement the transaction is
-    aborted and DuckDB refuses even that, which must not hide the failure.
-    """
-    cur.register(name, table)
-    try:
-        yield
-    finally:
-        with suppress(duckdb.Error):
-            cur.unregister(name)
+# Inside a file's transaction nothing is registered with DuckDB and no temp
+# table is created: DuckDB keeps both alive until the transaction ends (so a
+# rollback can restore them), which made memory grow with the file. Arrow
+# tables held in local variables are read by DuckDB's replacement scan
+# (``FROM _values`` finds the local ``_values``) and freed chunk by chunk.
 
 
 def _intel_index(cur) -> IntelIndex | None:
@@ -292,10 +288,10 @@ def _distinct(column: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
     return encoded.dictionary, encoded.indices
 
 
-def _aligned(cur, values: pa.Array, sql: str) -> pa.Table:
+def _aligned(cur, values: pa.Array, sql: str, params: dict | None = None) -> pa.Table:
     """Run ``sql`` (reading ``_values(i, raw)``) and return its rows in the order of ``values``."""
-    with _registered(cur, "_values", pa.table({"i": pa.array(range(len(values)), pa.int64()), "raw": values})):
-        return cur.sql(f"SELECT * EXCLUDE (i) FROM ({sql}) ORDER BY i").to_arrow_table()
+    _values = pa.table({"i": pa.array(range(len(values)), pa.int64()), "raw": values})  # noqa: F841 - read by SQL
+    return cur.sql(f"SELECT * EXCLUDE (i) FROM ({sql}) ORDER BY i", params=params).to_arrow_table()
 
 
 def _ip_facts(cur, values: pa.Array, intel: IntelIndex | None) -> pa.Table:
@@ -304,33 +300,31 @@ def _ip_facts(cur, values: pa.Array, intel: IntelIndex | None) -> pa.Table:
     Enrichment is cached in the workspace (``ip_lookup``): an address is
     enriched once, whatever number of files and runs it appears in.
     """
-    with _registered(cur, "_candidates", pa.table({"raw": values})):
-        new = [r[0] for r in cur.execute(
-            f"SELECT c.raw FROM _candidates c ANTI JOIN {IP_LOOKUP} l ON l.raw = c.raw WHERE c.raw IS NOT NULL"
-        ).fetchall()]
+    _candidates = pa.table({"raw": values})  # noqa: F841 - read by SQL
+    new = [r[0] for r in cur.execute(
+        f"SELECT c.raw FROM _candidates c ANTI JOIN {IP_LOOKUP} l ON l.raw = c.raw WHERE c.raw IS NOT NULL"
+    ).fetchall()]
     if new:
-        table = enrich_ips(new, intel).rename_columns(
+        _new_ips = enrich_ips(new, intel).rename_columns(  # noqa: F841 - read by SQL
             ["raw", "valid", "value", "version", "prefix", "country", "country_source", "asn",
              "as_org", "asn_source", "kind", "kind_source"]
         ).drop(["valid"])
-        with _registered(cur, "_new_ips", table):
-            cur.execute(f"INSERT INTO {IP_LOOKUP} BY NAME SELECT * FROM _new_ips")
+        cur.execute(f"INSERT INTO {IP_LOOKUP} BY NAME SELECT * FROM _new_ips")
     return _aligned(cur, values, f"SELECT v.i, l.value, l.prefix, l.country, l.asn, l.kind "
                                  f"FROM _values v LEFT JOIN {IP_LOOKUP} l ON l.raw = v.raw")
 
 
 def _ua_facts(cur, values: pa.Array) -> pa.Table:
     """Family, version, OS and device of each user agent, cached in the workspace (``ua_lookup``)."""
-    with _registered(cur, "_candidates", pa.table({"raw": values})):
-        new = [r[0] for r in cur.execute(
-            f"SELECT c.raw FROM _candidates c ANTI JOIN {UA_LOOKUP} l ON l.raw = c.raw WHERE c.raw IS NOT NULL"
-        ).fetchall()]
+    _candidates = pa.table({"raw": values})  # noqa: F841 - read by SQL
+    new = [r[0] for r in cur.execute(
+        f"SELECT c.raw FROM _candidates c ANTI JOIN {UA_LOOKUP} l ON l.raw = c.raw WHERE c.raw IS NOT NULL"
+    ).fetchall()]
     if new:
-        table = parse_user_agents(new).rename_columns(
+        _new_uas = parse_user_agents(new).rename_columns(  # noqa: F841 - read by SQL
             ["raw", "user_agent_family", "app_version", "os_family", "device_family"]
         )
-        with _registered(cur, "_new_uas", table):
-            cur.execute(f"INSERT INTO {UA_LOOKUP} BY NAME SELECT * FROM _new_uas")
+        cur.execute(f"INSERT INTO {UA_LOOKUP} BY NAME SELECT * FROM _new_uas")
     return _aligned(cur, values, "SELECT v.i, l.user_agent_family, l.app_version, l.os_family, "
                                  f"l.device_family FROM _values v LEFT JOIN {UA_LOOKUP} l ON l.raw = v.raw")
 
@@ -351,18 +345,17 @@ def _phone_facts(cur, values: pa.Array, secret: bytes) -> pa.Table:
     facts = classify_phones(normalized.column("e164").fill_null(""))
     valid = pc.and_(facts.column("possible"), pc.is_valid(facts.column("calling_code")))
     e164 = pc.if_else(valid, normalized.column("e164"), pa.nulls(len(values), pa.string()))
-    table = pa.table({"i": pa.array(range(len(values)), pa.int64()), "e164": e164})
+    _phone_numbers = pa.table({"i": pa.array(range(len(values)), pa.int64()), "e164": e164})  # noqa: F841
     inner, outer = hmac_params(secret)
-    with _registered(cur, "_phone_numbers", table):
-        hashed = cur.sql(
-            f"WITH n AS (SELECT i, e164, left(e164, length(e164) - {BLOCK_DIGITS}) AS block, "
-            f"right(e164, {BLOCK_DIGITS})::SMALLINT AS ordinal FROM _phone_numbers), "
-            f"b AS (SELECT block, {hmac_sql('block')} AS block_hash FROM (SELECT DISTINCT block FROM n) "
-            "WHERE block IS NOT NULL) "
-            f"SELECT {hmac_sql('n.e164')} AS value, b.block_hash, n.ordinal AS block_ordinal "
-            "FROM n LEFT JOIN b USING (block) ORDER BY n.i",
-            params={"hmac_inner": inner, "hmac_outer": outer},
-        ).to_arrow_table()
+    hashed = cur.sql(
+        f"WITH n AS (SELECT i, e164, left(e164, length(e164) - {BLOCK_DIGITS}) AS block, "
+        f"right(e164, {BLOCK_DIGITS})::SMALLINT AS ordinal FROM _phone_numbers), "
+        f"b AS (SELECT block, {hmac_sql('block')} AS block_hash FROM (SELECT DISTINCT block FROM n) "
+        "WHERE block IS NOT NULL) "
+        f"SELECT {hmac_sql('n.e164')} AS value, b.block_hash, n.ordinal AS block_ordinal "
+        "FROM n LEFT JOIN b USING (block) ORDER BY n.i",
+        params={"hmac_inner": inner, "hmac_outer": outer},
+    ).to_arrow_table()
     none = pa.nulls(len(values))
     return pa.table({
         "value": hashed.column("value"),
@@ -544,23 +537,30 @@ class _Loader:
         reason, column = reason_sql(checks, "_large" if large is not None else None)
         if table == "labels":
             reason, column = self._label_reason(reason, column)
-        with self.timed("checks (SQL)"), _registered(cur, "_chunk", data):
-            # one pass: checks, reasons and the stage's columns (event_id included)
-            cur.execute(
-                f"CREATE OR REPLACE TEMP TABLE _rows AS SELECT {self._stage_select(table)}, _reason, _column "
+        with self.timed("checks (SQL)"):
+            _chunk = data  # noqa: F841 - read by SQL
+            # one pass: checks, reasons and the table's columns (event_id included)
+            rows = cur.sql(  # noqa: F841 - read by SQL
+                f"SELECT {self._stage_select(table)}, _reason, _column "
                 f"FROM (SELECT *, {reason} AS _reason, {column} AS _column "
                 f"FROM (SELECT {', '.join(selects)} FROM _chunk c))"
-            )
+            ).to_arrow_table()
             record = _record_sql(table, list(present))
             bad = cur.execute(
                 f"INSERT INTO {quarantine.QUARANTINE_TABLE} SELECT $batch, $table, $file, $pos_name, "
-                f"r._pos, r._column, r._reason, {record} FROM _rows r JOIN _chunk c USING (_pos) "
+                f"r._pos, r._column, r._reason, {record} FROM rows r JOIN _chunk c USING (_pos) "
                 "WHERE r._reason IS NOT NULL",
                 {"batch": batch_id, "table": table, "file": str(source.path),
                  "pos_name": source.position_name},
-            ).fetchone()[0]
+            ).fetchall()[0][0]
             counters.quarantined += int(bad)
-            self._insert_rows(table, batch_id, counters)
+            position = self._POSITION.get(table, "pos")
+            inserted = cur.execute(
+                f"INSERT INTO {self._TARGET[table]} BY NAME SELECT * EXCLUDE (_reason, _column, _pos), "
+                f"_pos AS {position}, $batch AS batch_id FROM rows WHERE _reason IS NULL",
+                {"batch": batch_id},
+            ).fetchall()[0][0]
+            counters.inserted += int(inserted)
 
     @staticmethod
     def _entity_key_sql(checks) -> str:
@@ -680,16 +680,6 @@ class _Loader:
         self.chunk(source, batch_id, merged, unknown, counters)
         progress.rows(merged.rows_read)
 
-    def _insert_rows(self, table: str, batch_id: str, counters: _FileRun) -> None:
-        """Append the chunk's good rows (``_rows``) to the table, with their batch and position."""
-        position = self._POSITION.get(table, "pos")
-        inserted = self.cur.execute(
-            f"INSERT INTO {self._TARGET[table]} BY NAME SELECT * EXCLUDE (_reason, _column, _pos), "
-            f"_pos AS {position}, $batch AS batch_id FROM _rows WHERE _reason IS NULL",
-            {"batch": batch_id},
-        ).fetchone()[0]
-        counters.inserted += int(inserted)
-
     def _finish_file(self, source: SourceFile, batch_id: str, counters: _FileRun) -> tuple[int, int]:
         """Quarantine duplicates and take them out of the table; returns (loaded, already loaded)."""
         cur = self.cur
@@ -699,50 +689,49 @@ class _Loader:
         target = self._TARGET[table]
         mine = {"batch": batch_id}
         # exact duplicates inside the file: every copy after the first
-        cur.execute(
-            f"CREATE OR REPLACE TEMP TABLE _dups AS SELECT t.{position} AS pos, d.first_pos FROM {target} t "
+        dups = cur.sql(  # noqa: F841 - read by SQL
+            f"SELECT t.{position} AS pos, d.first_pos FROM {target} t "
             f"JOIN (SELECT {key}, min({position}) AS first_pos FROM {target} WHERE batch_id = $batch "
             f"GROUP BY {key} HAVING count(*) > 1) d USING ({key}) "
-            f"WHERE t.batch_id = $batch AND t.{position} <> d.first_pos", mine,
-        )
+            f"WHERE t.batch_id = $batch AND t.{position} <> d.first_pos", params=mine,
+        ).to_arrow_table()
         # rows loaded before: by this run's earlier files (duplicates in the
         # input) or by an earlier run (already loaded: counted, not repeated)
         others = cur.execute(f"SELECT count(*) FROM (SELECT 1 FROM {target} WHERE batch_id <> $batch LIMIT 1)",
-                             mine).fetchone()[0]
-        cur.execute(
-            f"CREATE OR REPLACE TEMP TABLE _seen AS SELECT t.{position} AS pos, any_value(o.batch_id) AS batch_id "
-            f"FROM {target} t JOIN {target} o USING ({key}) "
-            f"WHERE t.batch_id = $batch AND o.batch_id <> $batch GROUP BY t.{position}"
-            if others else "CREATE OR REPLACE TEMP TABLE _seen (pos BIGINT, batch_id VARCHAR)",
-            mine if others else None,
-        )
+                             mine).fetchall()[0][0]
+        if others:
+            seen = cur.sql(  # noqa: F841 - read by SQL
+                f"SELECT t.{position} AS pos, any_value(o.batch_id) AS batch_id "
+                f"FROM {target} t JOIN {target} o USING ({key}) "
+                f"WHERE t.batch_id = $batch AND o.batch_id <> $batch GROUP BY t.{position}", params=mine,
+            ).to_arrow_table()
+        else:
+            seen = pa.table({"pos": pa.array([], pa.int64()), "batch_id": pa.array([], pa.string())})  # noqa: F841
         params = {"batch": batch_id, "table": table, "file": str(source.path),
                   "pos_name": source.position_name}
         dup_in_file = cur.execute(
             f"INSERT INTO {quarantine.QUARANTINE_TABLE} SELECT $batch, $table, $file, $pos_name, "
             f"pos, NULL, '{REASONS['duplicate']}', json_object('same_as_' || $pos_name, first_pos)::VARCHAR "
-            "FROM _dups", params,
-        ).fetchone()[0]
+            "FROM dups", params,
+        ).fetchall()[0][0]
         dup_in_run = cur.execute(
             f"INSERT INTO {quarantine.QUARANTINE_TABLE} SELECT $batch, $table, $file, $pos_name, "
             f"s.pos, NULL, '{REASONS['duplicate']}', json_object('same_as_row_of', b.file)::VARCHAR "
-            f"FROM _seen s JOIN {BATCHES_TABLE} b USING (batch_id) ANTI JOIN _dups d ON d.pos = s.pos "
+            f"FROM seen s JOIN {BATCHES_TABLE} b USING (batch_id) ANTI JOIN dups d ON d.pos = s.pos "
             "WHERE list_contains($run, s.batch_id)",
             {**params, "run": self.run_batches},
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         existing = cur.execute(
-            "SELECT count(*) FROM _seen s ANTI JOIN _dups d ON d.pos = s.pos "
+            "SELECT count(*) FROM seen s ANTI JOIN dups d ON d.pos = s.pos "
             "WHERE NOT list_contains($run, s.batch_id)", {"run": self.run_batches},
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         counters.quarantined += int(dup_in_file) + int(dup_in_run)
         removed = 0
         if dup_in_file or dup_in_run or existing:
             removed = cur.execute(
                 f"DELETE FROM {target} WHERE batch_id = $batch AND {position} IN "
-                "(SELECT pos FROM _dups UNION ALL SELECT pos FROM _seen)", mine,
-            ).fetchone()[0]
-        cur.execute("DROP TABLE IF EXISTS _dups")
-        cur.execute("DROP TABLE IF EXISTS _seen")
+                "(SELECT pos FROM dups UNION ALL SELECT pos FROM seen)", mine,
+            ).fetchall()[0][0]
         return counters.inserted - int(removed), int(existing)
 
     # -- ip_intel follow-up ------------------------------------------------------
@@ -757,33 +746,31 @@ class _Loader:
         cached = cur.sql(f"SELECT raw FROM {IP_LOOKUP} WHERE value IS NOT NULL").to_arrow_table()
         if cached.num_rows == 0:
             return
-        fresh = enrich_ips(cached.column("raw").to_pylist(), self.intel).rename_columns(
+        _fresh_ips = enrich_ips(cached.column("raw").to_pylist(), self.intel).rename_columns(  # noqa: F841
             ["raw", "valid", "value", "version", "prefix", "country", "country_source", "asn",
              "as_org", "asn_source", "kind", "kind_source"]
         ).drop(["valid"])
-        with _registered(cur, "_fresh_ips", fresh):
-            cur.execute(
-                "CREATE OR REPLACE TEMP TABLE _changed AS SELECT f.*, o.country AS old_country, "
-                "o.asn AS old_asn, o.kind AS old_kind FROM _fresh_ips f JOIN "
-                f"{IP_LOOKUP} o USING (raw) WHERE (f.country, f.asn, f.as_org, f.kind, f.country_source, "
-                "f.asn_source, f.kind_source) IS DISTINCT FROM (o.country, o.asn, o.as_org, o.kind, "
-                "o.country_source, o.asn_source, o.kind_source)"
-            )
+        changed = cur.sql(
+            "SELECT f.*, o.country AS old_country, o.asn AS old_asn FROM _fresh_ips f JOIN "
+            f"{IP_LOOKUP} o USING (raw) WHERE (f.country, f.asn, f.as_org, f.kind, f.country_source, "
+            "f.asn_source, f.kind_source) IS DISTINCT FROM (o.country, o.asn, o.as_org, o.kind, "
+            "o.country_source, o.asn_source, o.kind_source)"
+        ).to_arrow_table()
+        if changed.num_rows == 0:
+            return
         cur.execute(
             f"UPDATE {IP_LOOKUP} SET country = c.country, country_source = c.country_source, "
             "asn = c.asn, as_org = c.as_org, asn_source = c.asn_source, kind = c.kind, "
-            f"kind_source = c.kind_source FROM _changed c WHERE {IP_LOOKUP}.raw = c.raw"
+            f"kind_source = c.kind_source FROM changed c WHERE {IP_LOOKUP}.raw = c.raw"
         )
         cur.execute(
             f"UPDATE {EVENTS_TABLE} SET "
             "ip_country = CASE WHEN ip_country IS NOT DISTINCT FROM c.old_country THEN c.country ELSE ip_country END, "
             "ip_asn = CASE WHEN ip_asn IS NOT DISTINCT FROM c.old_asn THEN c.asn ELSE ip_asn END, "
             "ip_kind = c.kind "
-            f"FROM _changed c WHERE {EVENTS_TABLE}.ip = c.value"
+            f"FROM changed c WHERE {EVENTS_TABLE}.ip = c.value"
         )
-        cur.execute(f"INSERT INTO {DIRTY_IPS} SELECT DISTINCT value, $batch FROM _changed",
-                    {"batch": batch_id})
-        cur.execute("DROP TABLE _changed")
+        cur.execute(f"INSERT INTO {DIRTY_IPS} SELECT DISTINCT value, $batch FROM changed", {"batch": batch_id})
 
 
 # --------------------------------------------------------------------------
@@ -870,7 +857,7 @@ def ingest(
     # Row order inside a table means nothing here (positions are columns),
     # and keeping it serializes DuckDB's inserts.
     cur.execute("SET SESSION preserve_insertion_order = false")
-    previous_limit = cur.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    previous_limit = cur.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     cur.execute(f"SET memory_limit = '{memory_limit}'")
     try:
         return _ingest(cur, workspace, store, sources, progress, summary, headers, started)
@@ -896,8 +883,8 @@ def _ingest(cur, workspace, store, sources, progress, summary, headers, started)
             batch_id = _batch_id(table, sha)
             status = cur.execute(
                 f"SELECT status FROM {BATCHES_TABLE} WHERE batch_id = ?", [batch_id]
-            ).fetchone()
-            if status is not None and status[0] != "truncated":
+            ).fetchall()
+            if status and status[0][0] != "truncated":
                 tsum.files_skipped += 1
                 continue
             progress.file_started(source, source.path.stat().st_size)
