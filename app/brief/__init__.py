@@ -1,0 +1,93 @@
+"""Briefings on detected operations: HTML, PDF and Markdown from editable templates.
+
+:func:`brief` is what the CLI (``sybilscope brief``) and the web UI's
+briefing button both call: gather the facts (:mod:`app.brief.build`), draw
+the charts (:mod:`app.brief.figures`), render the template
+(:mod:`app.brief.render`) and append a ``brief`` audit event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from app.brief.build import Briefing, collect_briefing
+from app.brief.render import FORMATS as BRIEF_FORMATS
+from app.brief.render import format_for, pdf_to_png, render_text, write_briefing
+from graph.store.base import GraphStore
+from graph.triage import record_audit
+from graph.workspace import Workspace
+
+__all__ = [
+    "BRIEF_FORMATS",
+    "Briefing",
+    "brief",
+    "collect_briefing",
+    "format_for",
+    "pdf_to_png",
+    "render_text",
+    "write_briefing",
+]
+
+
+def brief(
+    workspace: Workspace,
+    store: GraphStore,
+    cluster_ids: Sequence[str],
+    out: str | Path,
+    *,
+    fmt: str | None = None,
+    template: Path | None = None,
+    tlp: str | None = None,
+    run_id: str | None = None,
+    redact: bool = False,
+    user: str = "cli",
+) -> Path:
+    """Write a briefing on ``cluster_ids`` to ``out`` and record it in the audit log.
+
+    Parameters
+    ----------
+    workspace, store : Workspace, GraphStore
+        The investigation.
+    cluster_ids : sequence of str
+        Clusters of one detection run that the briefing treats as one operation.
+    out : path
+        The file to write; its suffix gives the format unless ``fmt`` does.
+    fmt : {"html", "pdf", "md"}, optional
+    template : path, optional
+        A Jinja2 template to use instead of the stock one.
+    tlp : str, optional
+        The marking (default: the clusters' ``TLP:`` tag, else ``TLP:AMBER``).
+    run_id : str, optional
+        The detection run (default: the latest).
+    redact : bool
+        Pseudonymize account ids in free text.
+    user : str
+        Who asked, for the audit event.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    out = Path(out).expanduser().resolve()
+    chosen = format_for(out, fmt)
+    facts = collect_briefing(workspace, store, cluster_ids, run_id=run_id, tlp=tlp, redact=redact)
+    path = write_briefing(facts, out, chosen, template)
+    record_audit(
+        store,
+        user,
+        "brief",
+        "brief:" + ",".join(facts.reproduce["cluster_ids"]),
+        None,
+        {
+            "format": chosen,
+            "out": str(path),
+            "run_id": facts.reproduce["run_id"],
+            "cluster_ids": facts.reproduce["cluster_ids"],
+            "tlp": facts.tlp,
+            "template": str(template) if template else None,
+            "redacted": redact,
+        },
+    )
+    return path

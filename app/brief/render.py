@@ -1,0 +1,164 @@
+"""Turn a briefing's facts into HTML, PDF or Markdown through editable Jinja2 templates.
+
+The templates are files (``app/brief/templates/briefing.html.j2`` and
+``briefing.md.j2``) so an organisation can restyle or reword its briefings
+without touching code: copy one, edit it, pass ``--template``. A custom
+template's folder is searched first, then the defaults, so a custom template
+may ``{% extends %}`` or ``{% include %}`` the stock ones.
+
+The PDF is the HTML printed by WeasyPrint (BSD licensed; it needs Pango from
+the system). Its ``@page`` rules put the TLP marking in the header and
+footer of every page.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+import jinja2
+
+from app.brief.build import CONFIDENCE_WORDS, Briefing, country_name
+from app.brief.figures import all_figures
+from graph.errors import SybilscopeError
+
+__all__ = ["FORMATS", "TEMPLATES_DIR", "format_for", "render_text", "write_briefing", "pdf_to_png"]
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+FORMATS = ("html", "pdf", "md")
+_SUFFIXES = {".html": "html", ".htm": "html", ".pdf": "pdf", ".md": "md", ".markdown": "md"}
+_DEFAULT_TEMPLATE = {"html": "briefing.html.j2", "pdf": "briefing.html.j2", "md": "briefing.md.j2"}
+
+# FIRST TLP 2.0: the marking's colour (on black) and what it allows.
+TLP_COLOURS = {
+    "TLP:RED": "#FF2B2B", "TLP:AMBER+STRICT": "#FFC000", "TLP:AMBER": "#FFC000",
+    "TLP:GREEN": "#33FF00", "TLP:CLEAR": "#FFFFFF",
+}
+TLP_RULES = {
+    "TLP:RED": "For the eyes and ears of individual recipients only, no further disclosure.",
+    "TLP:AMBER+STRICT": "Limited disclosure, restricted to the recipient's organisation only.",
+    "TLP:AMBER": "Limited disclosure: recipients may share it within their organisation and its clients on a "
+                 "need-to-know basis.",
+    "TLP:GREEN": "Limited disclosure: recipients may share it within their community, not publicly.",
+    "TLP:CLEAR": "Disclosure is not limited.",
+}
+
+
+def format_for(out: Path, fmt: str | None = None) -> str:
+    """The output format: ``fmt`` if given, else from the file's suffix."""
+    if fmt:
+        if fmt not in FORMATS:
+            raise SybilscopeError(f"unknown briefing format {fmt!r}: use one of {', '.join(FORMATS)}")
+        return fmt
+    found = _SUFFIXES.get(out.suffix.lower())
+    if found is None:
+        raise SybilscopeError(
+            f"cannot tell the format of {out.name}: end it in .html, .pdf or .md, or pass --format"
+        )
+    return found
+
+
+def _num(value: object) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.1f}"
+    return f"{int(value):,}"
+
+
+def _pct(value: object) -> str:
+    return "–" if value is None else f"{float(value):.0%}" if float(value) >= 0.1 else f"{float(value):.1%}"
+
+
+def _when(value: object) -> str:
+    return value.strftime("%d %b %Y %H:%M UTC") if isinstance(value, datetime) else "–"
+
+
+def _day(value: object) -> str:
+    return value.strftime("%d %B %Y").lstrip("0") if isinstance(value, datetime) else "–"
+
+
+def _hour(value: int) -> str:
+    return f"{int(value):02d}h"
+
+
+def _offset(value: float) -> str:
+    sign = "+" if value >= 0 else "-"
+    hours, minutes = divmod(round(abs(value) * 60), 60)
+    return f"{sign}{hours}:{minutes:02d}"
+
+
+def _environment(template: Path | None, autoescape: bool) -> tuple[jinja2.Environment, str | None]:
+    search = [str(TEMPLATES_DIR)]
+    name = None
+    if template is not None:
+        template = Path(template).expanduser().resolve()
+        if not template.is_file():
+            raise SybilscopeError(f"briefing template {template} does not exist")
+        search.insert(0, str(template.parent))
+        name = template.name
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(search),
+        autoescape=autoescape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(num=_num, pct=_pct, when=_when, day=_day, country=country_name, hour=_hour, offset=_offset)
+    return env, name
+
+
+def render_text(briefing: Briefing, fmt: str, template: Path | None = None) -> str:
+    """The briefing as HTML (for ``html`` and ``pdf``) or Markdown (``md``)."""
+    if not briefing.figures:
+        briefing.figures = all_figures(briefing)
+    env, name = _environment(template, autoescape=fmt != "md")
+    try:
+        page = env.get_template(name or _DEFAULT_TEMPLATE[fmt])
+        return page.render(
+            b=briefing,
+            figures=briefing.figures,
+            tlp=briefing.tlp,
+            tlp_colour=TLP_COLOURS[briefing.tlp],
+            tlp_rule=TLP_RULES[briefing.tlp],
+            confidence_words=CONFIDENCE_WORDS,
+        )
+    except jinja2.TemplateError as exc:
+        where = f" line {exc.lineno}" if getattr(exc, "lineno", None) else ""
+        raise SybilscopeError(f"briefing template {name or _DEFAULT_TEMPLATE[fmt]}{where}: {exc}") from exc
+
+
+def write_briefing(briefing: Briefing, out: str | Path, fmt: str | None = None, template: Path | None = None) -> Path:
+    """Write the briefing to ``out`` (format from ``fmt`` or the suffix); returns the path."""
+    out = Path(out).expanduser().resolve()
+    fmt = format_for(out, fmt)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = render_text(briefing, fmt, template)
+    if fmt == "pdf":
+        try:
+            import weasyprint
+        except OSError as exc:  # WeasyPrint loads Pango when imported
+            raise SybilscopeError(
+                f"PDF output needs Pango from the system ({exc}): install libpango-1.0-0 and "
+                "libpangoft2-1.0-0 (Debian) or brief to .html"
+            ) from exc
+        weasyprint.HTML(string=text, base_url=str(TEMPLATES_DIR)).write_pdf(out)
+    else:
+        out.write_text(text, encoding="utf-8")
+    return out
+
+
+def pdf_to_png(pdf: Path, out_dir: Path, *, dpi: int = 80, prefix: str | None = None) -> list[Path]:
+    """Render every page of ``pdf`` to ``out_dir/<prefix>-N.png`` with poppler's ``pdftoppm``."""
+    tool = shutil.which("pdftoppm")
+    if tool is None:
+        raise SybilscopeError("pdftoppm is missing: install Debian's poppler-utils")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / (prefix or pdf.stem)
+    for old in out_dir.glob(f"{stem.name}-*.png"):
+        old.unlink()
+    subprocess.run([tool, "-png", "-r", str(dpi), str(pdf), str(stem)], check=True, capture_output=True)
+    return sorted(out_dir.glob(f"{stem.name}-*.png"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))

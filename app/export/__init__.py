@@ -1,0 +1,133 @@
+"""Scripted exports of detected clusters: CSV, JSON Lines, Parquet, GraphML, GEXF, STIX 2.1.
+
+One call does the whole job the CLI and the web UI share: select the
+clusters (:mod:`app.export.select`), read their content once
+(:mod:`app.export.tables`), optionally pseudonymize account ids
+(:mod:`app.export.redact`), write the files in one format, write
+``manifest.json`` beside them (run, data fingerprint, parameters, filters,
+counts), and append an ``export`` audit event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.export import csv, jsonl, network, parquet, stix
+from app.export.redact import Redactor
+from app.export.select import Filters, Selection, parse_time, select_clusters
+from app.export.tables import ExportContent, build_content
+from graph import warehouse
+from graph.errors import SybilscopeError
+from graph.schema import ACCOUNT
+from graph.store.base import GraphStore
+from graph.triage import record_audit
+from graph.workspace import Workspace
+
+__all__ = ["FORMATS", "ExportResult", "Filters", "Selection", "export", "parse_time", "read_content"]
+
+FORMATS: dict[str, Callable[[ExportContent, Path], list[Path]]] = {
+    "csv": csv.write,
+    "jsonl": jsonl.write,
+    "parquet": parquet.write,
+    "graphml": network.write_graphml,
+    "gexf": network.write_gexf,
+    "stix": stix.write,
+}
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class ExportResult:
+    """Where the export went and what it holds."""
+
+    out_dir: Path
+    format: str
+    files: list[Path]
+    manifest: dict
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return self.manifest["counts"]
+
+
+def _redactor(workspace: Workspace, store: GraphStore) -> Redactor:
+    account_ids = (node["account_id"] for batch in store.iter_nodes(ACCOUNT) for node in batch)
+    return Redactor(workspace.secret(), account_ids)
+
+
+def read_content(
+    workspace: Workspace, store: GraphStore, filters: Filters | None = None, *, redact: bool = False
+) -> ExportContent:
+    """Select the clusters and read their export tables (no file written, no audit)."""
+    selection = select_clusters(store, filters)
+    events = warehouse.connect(workspace.db_path)
+    try:
+        return build_content(
+            store,
+            selection,
+            events=events,
+            redactor=_redactor(workspace, store) if redact else None,
+            workspace=str(workspace.root),
+        )
+    finally:
+        events.close()
+
+
+def export(
+    workspace: Workspace,
+    store: GraphStore,
+    fmt: str,
+    out_dir: str | Path,
+    filters: Filters | None = None,
+    *,
+    redact: bool = False,
+    user: str = "cli",
+) -> ExportResult:
+    """Export the selected clusters of the latest run to ``out_dir`` in format ``fmt``.
+
+    Parameters
+    ----------
+    workspace, store : Workspace, GraphStore
+        The investigation and its graph store.
+    fmt : str
+        One of :data:`FORMATS`.
+    out_dir : path
+        Created if missing; files of the same names are replaced.
+    filters : Filters, optional
+        Which clusters (default: every cluster of the latest run).
+    redact : bool
+        Replace account ids with keyed pseudonyms and drop handles, for
+        public release.
+    user : str
+        Who exports, for the audit event.
+    """
+    if fmt not in FORMATS:
+        raise SybilscopeError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
+    content = read_content(workspace, store, filters, redact=redact)
+    out = Path(out_dir).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise SybilscopeError(f"--out {out} is a file: give a folder for the export")
+    out.mkdir(parents=True, exist_ok=True)
+    files = FORMATS[fmt](content, out)
+    manifest = content.manifest(fmt, [f.name for f in files])
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+    record_audit(
+        store,
+        user,
+        "export",
+        f"export:{fmt}",
+        None,
+        {
+            "format": fmt,
+            "out_dir": str(out),
+            "run_id": content.selection.run["run_id"],
+            "cluster_ids": content.selection.cluster_ids,
+            "filters": content.selection.filters.describe(),
+            "redacted": redact,
+            "counts": manifest["counts"],
+        },
+    )
+    return ExportResult(out_dir=out, format=fmt, files=[*files, out / MANIFEST], manifest=manifest)
