@@ -99,3 +99,11 @@ def store(request, tmp_path, monkeypatch):
     yield opened
     opened.close()
     warehouse.close_all()
+
+
+@pytest.fixture(scope="session")
+def sample_case(tmp_path_factory):
+    """The sample case ingested, detected and triaged once a session (see ``tests/exportcase.py``)."""
+    from exportcase import build_sample
+
+    return build_sample(tmp_path_factory.mktemp("sample") / "workspace")
