@@ -566,6 +566,14 @@ def _key_judgements(clusters: list[dict], attributed: list[dict], scale: dict, c
                      f"{scale['numbers_matched']:,} phone numbers, exposing users mostly in {top}."),
             "basis": f"{scale['numbers_looked_up']:,} distinct numbers looked up, {scale['match_rate']:.1%} matched",
         })
+    if not attributed:
+        judgements.append({
+            "confidence": "low",
+            "text": ("No analyst has attributed this activity. What this briefing says of its likely origin is an "
+                     "assessment from automated signals (infrastructure, working hours, prior labels), "
+                     "and we hold it with low confidence."),
+            "basis": "detection's attribution hints only; no analyst review of attribution",
+        })
     by_actor: dict[str, list[dict]] = {}
     for a in attributed:
         by_actor.setdefault(a["actor"], []).append(a)
