@@ -73,10 +73,13 @@ from ingest.readers import (
     read_header,
 )
 from ingest.validate import (
+    BLANKS_SQL,
     REASONS,
     SPECS,
     check_header,
     column_checks,
+    longest_values,
+    padded_columns,
     prepare_session,
     quote,
     reason_sql,
@@ -329,7 +332,10 @@ def _ua_facts(cur, values: pa.Array) -> pa.Table:
                                  f"l.device_family FROM _values v LEFT JOIN {UA_LOOKUP} l ON l.raw = v.raw")
 
 
-_E164_SQL = "CASE WHEN regexp_full_match(trim(raw), '\\+?[0-9]{4,15}') THEN '+' || ltrim(trim(raw), '+') END"
+_E164_SQL = (
+    f"CASE WHEN regexp_full_match(trim(raw, {BLANKS_SQL}), '\\+?[0-9]{{4,15}}') "
+    f"THEN '+' || ltrim(trim(raw, {BLANKS_SQL}), '+') END"
+)
 
 
 def _phone_facts(cur, values: pa.Array, secret: bytes) -> pa.Table:
@@ -403,18 +409,64 @@ def _record_sql(table: str, columns: Sequence[str]) -> str:
 
 
 def _row_hash_sql(exprs: Sequence[str]) -> str:
-    """A 128-bit content hash of the normalized values: the row's identity for de-duplication.
+    """The row's 128-bit content hash as two 64-bit halves, ``_h1`` and ``_h2``.
 
-    Two 64-bit DuckDB hashes (one salted) of the values themselves, NULLs
-    included by position. About 3x cheaper than ``md5`` of a concatenation,
-    which matters at tens of millions of rows. It is not a security
-    boundary (phone numbers enter only as keyed hashes). DuckDB keeps its
-    hash stable within a storage version; re-ingesting a *file* is
-    recognized by its sha256 in any case.
+    Two DuckDB hashes (one salted) of the normalized values, NULLs included
+    by position. Several times cheaper than ``md5`` of a concatenation,
+    which matters at tens of millions of rows. It is not a security boundary
+    (phone numbers enter only as keyed hashes). DuckDB keeps its hash stable
+    within a storage version; re-ingesting a *file* is recognized by its
+    sha256 in any case. :data:`_KEY_SQL` turns the halves into the id text.
     """
     values = ", ".join(exprs)
-    return (f"(format('{{:016x}}', hash({values})) || "
-            f"format('{{:016x}}', hash({values}, 'sybilscope-row')))")
+    return f"hash({values}) AS _h1, hash({values}, 'sybilscope-row') AS _h2"
+
+
+_KEY_SQL = "to_hex((_h1::UHUGEINT << 64) + _h2)"
+
+
+class _FileIds:
+    """The content hashes of one file's rows so far: exact duplicates found as rows arrive.
+
+    Finding them before the insert (not deleting them after) matters:
+    deleting rows DuckDB has already written out for the open transaction
+    makes the commit rewrite them. The ids are kept in numpy, one sorted
+    part a chunk: 24 bytes a row.
+    """
+
+    def __init__(self) -> None:
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def duplicates(self, h1: np.ndarray, h2: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """For each row, the position of the first row with the same id (or -1); remembers them."""
+        n = len(h1)
+        first = np.full(n, -1, dtype=np.int64)
+        if n == 0:
+            return first
+        order = np.lexsort((pos, h2, h1))
+        s1, s2, sp = h1[order], h2[order], pos[order]
+        repeat = np.zeros(n, dtype=bool)
+        repeat[1:] = (s1[1:] == s1[:-1]) & (s2[1:] == s2[:-1])
+        run_start = np.maximum.accumulate(np.where(repeat, 0, np.arange(n)))
+        earlier = np.full(n, -1, dtype=np.int64)  # set at run starts whose id an earlier chunk had
+        starts = np.flatnonzero(~repeat)
+        for p1, p2, pp in self._parts:
+            at = np.searchsorted(p1, s1[starts])
+            inside = at < len(p1)
+            maybe = starts[inside][p1[at[inside]] == s1[starts][inside]]
+            for i in maybe:  # an equal first half (rare): compare the second
+                j = int(np.searchsorted(p1, s1[i]))
+                while j < len(p1) and p1[j] == s1[i]:
+                    if p2[j] == s2[i]:
+                        earlier[i] = pp[j]
+                        break
+                    j += 1
+        original = earlier[run_start]
+        first_sorted = np.where(original >= 0, original, np.where(repeat, sp[run_start], -1))
+        new = ~repeat & (earlier < 0)
+        self._parts.append((s1[new], s2[new], sp[new]))
+        first[order] = first_sorted
+        return first
 
 
 @dataclass
@@ -424,6 +476,7 @@ class _FileRun:
     read: int = 0
     quarantined: int = 0
     inserted: int = 0
+    existing: int = 0
 
 
 class _Loader:
@@ -436,6 +489,8 @@ class _Loader:
         self.secret = workspace.secret()
         self.run_batches = run_batches
         self.intel: IntelIndex | None = None
+        self.file_ids = _FileIds()
+        self.other_batches = False
 
     @contextmanager
     def timed(self, phase: str):
@@ -504,7 +559,7 @@ class _Loader:
         cur = self.cur
         table = source.table
         present = {name: data.schema.field(name).type for name in data.column_names if name != "_pos"}
-        checks = column_checks(table, present)
+        checks = column_checks(table, present, padded_columns(data))
         with self.timed("lookups (IP, user agent, phone: per distinct value)"):
             data = self._lookups(table, data, checks)
         extra_select = []
@@ -526,7 +581,7 @@ class _Loader:
             extra_select.append(self._entity_key_sql(checks))
         if table == "accounts":
             extra_select.append(self._extra_sql(unknown) + " AS extra")
-        large = too_large_sql(list(present), present)
+        large = too_large_sql(list(present), present, longest_values(data))
         selects = ["c._pos"]
         for check in checks:
             selects.append(f"{check.raw} AS {check.raw_name}")
@@ -537,30 +592,81 @@ class _Loader:
         reason, column = reason_sql(checks, "_large" if large is not None else None)
         if table == "labels":
             reason, column = self._label_reason(reason, column)
+        key = self._KEY.get(table, "row_hash")
+        extra_key = f", 'lbl-' || {_KEY_SQL} AS label_id" if table == "labels" else ""
         with self.timed("checks (SQL)"):
             _chunk = data  # noqa: F841 - read by SQL
-            # one pass: checks, reasons and the table's columns (event_id included)
-            rows = cur.sql(  # noqa: F841 - read by SQL
+            # one pass: checks, reasons and the table's columns (content hash included)
+            rows = cur.sql(
+                f"SELECT *, {_KEY_SQL} AS {key}{extra_key} FROM ("
                 f"SELECT {self._stage_select(table)}, _reason, _column "
                 f"FROM (SELECT *, {reason} AS _reason, {column} AS _column "
-                f"FROM (SELECT {', '.join(selects)} FROM _chunk c))"
+                f"FROM (SELECT {', '.join(selects)} FROM _chunk c)))"
             ).to_arrow_table()
             record = _record_sql(table, list(present))
+            params = {"batch": batch_id, "table": table, "file": str(source.path),
+                      "pos_name": source.position_name}
             bad = cur.execute(
                 f"INSERT INTO {quarantine.QUARANTINE_TABLE} SELECT $batch, $table, $file, $pos_name, "
                 f"r._pos, r._column, r._reason, {record} FROM rows r JOIN _chunk c USING (_pos) "
-                "WHERE r._reason IS NOT NULL",
-                {"batch": batch_id, "table": table, "file": str(source.path),
-                 "pos_name": source.position_name},
+                "WHERE r._reason IS NOT NULL", params,
             ).fetchall()[0][0]
             counters.quarantined += int(bad)
+        with self.timed("de-duplicate"):
+            good = rows.filter(pc.is_null(rows.column("_reason")))
+            del rows
+            good = self._without_duplicates(table, batch_id, good, counters, params)
+        with self.timed("insert"):
             position = self._POSITION.get(table, "pos")
             inserted = cur.execute(
-                f"INSERT INTO {self._TARGET[table]} BY NAME SELECT * EXCLUDE (_reason, _column, _pos), "
-                f"_pos AS {position}, $batch AS batch_id FROM rows WHERE _reason IS NULL",
+                f"INSERT INTO {self._TARGET[table]} BY NAME SELECT * EXCLUDE (_reason, _column, _pos, _h1, _h2), "
+                f"_pos AS {position}, $batch AS batch_id FROM good",
                 {"batch": batch_id},
             ).fetchall()[0][0]
             counters.inserted += int(inserted)
+
+    def _without_duplicates(self, table: str, batch_id: str, good: pa.Table, counters: _FileRun,
+                            params: dict) -> pa.Table:
+        """The chunk's good rows minus exact duplicates, which are quarantined or counted.
+
+        A copy of an earlier row of the same file, or of a row another file
+        of this run brought, is quarantined as ``duplicate row``; a row an
+        earlier run loaded is counted as already loaded. Neither is inserted.
+        """
+        cur = self.cur
+        positions = good.column("_pos").to_numpy()
+        first = self.file_ids.duplicates(
+            good.column("_h1").to_numpy(), good.column("_h2").to_numpy(), positions
+        )
+        drop = first >= 0
+        if drop.any():
+            dups = pa.table({"pos": positions[drop], "first_pos": first[drop]})  # noqa: F841 - read by SQL
+            counters.quarantined += int(cur.execute(
+                f"INSERT INTO {quarantine.QUARANTINE_TABLE} SELECT $batch, $table, $file, $pos_name, "
+                f"pos, NULL, '{REASONS['duplicate']}', "
+                "json_object('same_as_' || $pos_name, first_pos)::VARCHAR FROM dups", params,
+            ).fetchall()[0][0])
+        if self.other_batches:
+            key = self._KEY.get(table, "row_hash")
+            candidates = good.filter(pa.array(~drop)).select(["_pos", key])  # noqa: F841 - read by SQL
+            seen = cur.sql(  # noqa: F841 - read by SQL
+                f"SELECT c._pos AS pos, any_value(t.batch_id) AS batch_id FROM candidates c "
+                f"JOIN {self._TARGET[table]} t ON t.{key} = c.{key} WHERE t.batch_id <> $batch "
+                "GROUP BY c._pos", params={"batch": batch_id},
+            ).to_arrow_table()
+            if seen.num_rows:
+                counters.quarantined += int(cur.execute(
+                    f"INSERT INTO {quarantine.QUARANTINE_TABLE} SELECT $batch, $table, $file, $pos_name, "
+                    f"s.pos, NULL, '{REASONS['duplicate']}', json_object('same_as_row_of', b.file)::VARCHAR "
+                    f"FROM seen s JOIN {BATCHES_TABLE} b USING (batch_id) WHERE list_contains($run, s.batch_id)",
+                    {**params, "run": self.run_batches},
+                ).fetchall()[0][0])
+                counters.existing += int(cur.execute(
+                    "SELECT count(*) FROM seen WHERE NOT list_contains($run, batch_id)",
+                    {"run": self.run_batches},
+                ).fetchall()[0][0])
+                drop |= np.isin(positions, seen.column("pos").to_numpy())
+        return good.filter(pa.array(~drop)) if drop.any() else good
 
     @staticmethod
     def _entity_key_sql(checks) -> str:
@@ -600,7 +706,7 @@ class _Loader:
                 v["request_id"], v["ip_country"], v["ip_asn"],
             ])
             return ", ".join([
-                "_pos", f"{row_hash} AS event_id", f"{v['ts']} AS ts", f"{v['ip']} AS ip",
+                "_pos", row_hash, f"{v['ts']} AS ts", f"{v['ip']} AS ip",
                 "e_prefix AS ip_prefix", f"coalesce({v['ip_country']}, e_country) AS ip_country",
                 f"coalesce({v['ip_asn']}, e_asn) AS ip_asn", "e_kind AS ip_kind",
                 f"{v['endpoint']} AS endpoint", f"{v['account_id']} AS account_id",
@@ -613,16 +719,16 @@ class _Loader:
         if table == "accounts":
             cols = SPECS[table].names
             row_hash = _row_hash_sql([v[n] for n in cols] + ["extra"])
-            return ", ".join(["_pos", f"{row_hash} AS row_hash", "extra"]
+            return ", ".join(["_pos", row_hash, "extra"]
                              + [f"{v[n]} AS {quote(n)}" for n in cols])
         if table == "ip_intel":
             cols = SPECS[table].names
             row_hash = _row_hash_sql([v[n] for n in cols])
-            return ", ".join(["_pos", f"{row_hash} AS row_hash"] + [f"{v[n]} AS {quote(n)}" for n in cols])
+            return ", ".join(["_pos", row_hash] + [f"{v[n]} AS {quote(n)}" for n in cols])
         # labels
         row_hash = _row_hash_sql([v["entity"], "entity_key", v["label"], v["actor"], v["source"], v["note"]])
         return ", ".join([
-            "_pos", f"{row_hash} AS row_hash", f"'lbl-' || {row_hash} AS label_id",
+            "_pos", row_hash,
             f"{v['entity']} AS entity", "entity_key AS entity_id", "'label' AS kind",
             f"{v['label']} AS value", f"{v['actor']} AS actor", f"{v['source']} AS source",
             f"{v['note']} AS note",
@@ -640,14 +746,18 @@ class _Loader:
 
         Rows go straight into their table chunk by chunk (DuckDB writes
         large transactions to the database file as they grow, so memory
-        stays flat); duplicates are taken out again at the end. Returns the
-        counters, rows loaded, rows already in the workspace, and the
+        stays flat), exact duplicates held back as they are found. Returns
+        the counters, rows loaded, rows already in the workspace, and the
         truncation (if the file broke off) after keeping its rows.
         """
         cur = self.cur
         table = source.table
         # a file that broke off last time is loaded again whole
         cur.execute(f"DELETE FROM {self._TARGET[table]} WHERE batch_id = ?", [batch_id])
+        self.file_ids = _FileIds()
+        self.other_batches = bool(cur.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM {self._TARGET[table]} WHERE batch_id <> ? LIMIT 1)", [batch_id]
+        ).fetchall()[0][0])
         unknown = [n for n in header.columns if n not in SPECS[table].names]
         counters = _FileRun()
         truncated = None
@@ -660,9 +770,8 @@ class _Loader:
         except TruncatedInput as exc:
             truncated = exc
         self._flush(source, batch_id, pending, unknown, counters, progress)
-        with self.timed("de-duplicate"):
-            loaded, existing = self._finish_file(source, batch_id, counters)
-        return counters, loaded, existing, truncated
+        self.file_ids = _FileIds()
+        return counters, counters.inserted, counters.existing, truncated
 
     def _flush(self, source, batch_id, pending: list[Chunk], unknown, counters, progress) -> None:
         """Process the chunks read so far as one: per-chunk SQL has a fixed cost worth spreading."""
@@ -679,60 +788,6 @@ class _Loader:
         pending.clear()
         self.chunk(source, batch_id, merged, unknown, counters)
         progress.rows(merged.rows_read)
-
-    def _finish_file(self, source: SourceFile, batch_id: str, counters: _FileRun) -> tuple[int, int]:
-        """Quarantine duplicates and take them out of the table; returns (loaded, already loaded)."""
-        cur = self.cur
-        table = source.table
-        key = self._KEY.get(table, "row_hash")
-        position = self._POSITION.get(table, "pos")
-        target = self._TARGET[table]
-        mine = {"batch": batch_id}
-        # exact duplicates inside the file: every copy after the first
-        dups = cur.sql(  # noqa: F841 - read by SQL
-            f"SELECT t.{position} AS pos, d.first_pos FROM {target} t "
-            f"JOIN (SELECT {key}, min({position}) AS first_pos FROM {target} WHERE batch_id = $batch "
-            f"GROUP BY {key} HAVING count(*) > 1) d USING ({key}) "
-            f"WHERE t.batch_id = $batch AND t.{position} <> d.first_pos", params=mine,
-        ).to_arrow_table()
-        # rows loaded before: by this run's earlier files (duplicates in the
-        # input) or by an earlier run (already loaded: counted, not repeated)
-        others = cur.execute(f"SELECT count(*) FROM (SELECT 1 FROM {target} WHERE batch_id <> $batch LIMIT 1)",
-                             mine).fetchall()[0][0]
-        if others:
-            seen = cur.sql(  # noqa: F841 - read by SQL
-                f"SELECT t.{position} AS pos, any_value(o.batch_id) AS batch_id "
-                f"FROM {target} t JOIN {target} o USING ({key}) "
-                f"WHERE t.batch_id = $batch AND o.batch_id <> $batch GROUP BY t.{position}", params=mine,
-            ).to_arrow_table()
-        else:
-            seen = pa.table({"pos": pa.array([], pa.int64()), "batch_id": pa.array([], pa.string())})  # noqa: F841
-        params = {"batch": batch_id, "table": table, "file": str(source.path),
-                  "pos_name": source.position_name}
-        dup_in_file = cur.execute(
-            f"INSERT INTO {quarantine.QUARANTINE_TABLE} SELECT $batch, $table, $file, $pos_name, "
-            f"pos, NULL, '{REASONS['duplicate']}', json_object('same_as_' || $pos_name, first_pos)::VARCHAR "
-            "FROM dups", params,
-        ).fetchall()[0][0]
-        dup_in_run = cur.execute(
-            f"INSERT INTO {quarantine.QUARANTINE_TABLE} SELECT $batch, $table, $file, $pos_name, "
-            f"s.pos, NULL, '{REASONS['duplicate']}', json_object('same_as_row_of', b.file)::VARCHAR "
-            f"FROM seen s JOIN {BATCHES_TABLE} b USING (batch_id) ANTI JOIN dups d ON d.pos = s.pos "
-            "WHERE list_contains($run, s.batch_id)",
-            {**params, "run": self.run_batches},
-        ).fetchall()[0][0]
-        existing = cur.execute(
-            "SELECT count(*) FROM seen s ANTI JOIN dups d ON d.pos = s.pos "
-            "WHERE NOT list_contains($run, s.batch_id)", {"run": self.run_batches},
-        ).fetchall()[0][0]
-        counters.quarantined += int(dup_in_file) + int(dup_in_run)
-        removed = 0
-        if dup_in_file or dup_in_run or existing:
-            removed = cur.execute(
-                f"DELETE FROM {target} WHERE batch_id = $batch AND {position} IN "
-                "(SELECT pos FROM dups UNION ALL SELECT pos FROM seen)", mine,
-            ).fetchall()[0][0]
-        return counters.inserted - int(removed), int(existing)
 
     # -- ip_intel follow-up ------------------------------------------------------
     def refresh_ip_lookup(self, batch_id: str) -> None:
@@ -879,7 +934,8 @@ def _ingest(cur, workspace, store, sources, progress, summary, headers, started)
         for source in sources.get(table, ()):
             tsum = summary.tables[table]
             header = headers[source]
-            sha = _sha256(source.path)
+            with loader.timed("file hash"):
+                sha = _sha256(source.path)
             batch_id = _batch_id(table, sha)
             status = cur.execute(
                 f"SELECT status FROM {BATCHES_TABLE} WHERE batch_id = ?", [batch_id]
@@ -899,7 +955,8 @@ def _ingest(cur, workspace, store, sources, progress, summary, headers, started)
                         source, header, batch_id, progress, exact
                     )
                     if table == "ip_intel":
-                        loader.refresh_ip_lookup(batch_id)
+                        with loader.timed("ip_intel refresh"):
+                            loader.refresh_ip_lookup(batch_id)
                     file_status = "truncated" if truncated else "events_loaded"
                     cur.execute(f"DELETE FROM {BATCHES_TABLE} WHERE batch_id = ?", [batch_id])
                     cur.execute(
@@ -908,7 +965,8 @@ def _ingest(cur, workspace, store, sources, progress, summary, headers, started)
                          file_status, counters.read, loaded, counters.quarantined, existing,
                          datetime.now(UTC), run_id],
                     )
-                    cur.execute("COMMIT")
+                    with loader.timed("commit"):
+                        cur.execute("COMMIT")
                 except ExactReadNeeded:
                     cur.execute("ROLLBACK")
                     continue

@@ -23,10 +23,11 @@ milliseconds. The expressions assume the session time zone is UTC (see
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ingest.enrich import IP_KINDS
 from ingest.readers import Header, InputError, SourceFile
@@ -43,6 +44,9 @@ __all__ = [
     "column_checks",
     "too_large_sql",
     "reason_sql",
+    "padded_columns",
+    "BLANKS_SQL",
+    "longest_values",
     "prepare_session",
     "quote",
 ]
@@ -219,8 +223,14 @@ class ColumnCheck:
         return quote("v_" + self.column.name)
 
 
-def _text(expr: str) -> str:
-    return f"NULLIF(trim({expr}::VARCHAR), '')"
+#: what counts as blanks around a value (DuckDB's trim() alone removes spaces only)
+BLANKS_SQL = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"
+
+
+def _text(expr: str, trim: bool = True) -> str:
+    if trim:
+        return f"NULLIF(trim({expr}::VARCHAR, {BLANKS_SQL}), '')"
+    return f"NULLIF({expr}::VARCHAR, '')"
 
 
 def _is_text(arrow_type: pa.DataType | None) -> bool:
@@ -242,7 +252,9 @@ def _ts(raw_col: str, text: str, arrow_type: pa.DataType | None) -> str:
     )
 
 
-def column_checks(table: str, present: Mapping[str, pa.DataType]) -> list[ColumnCheck]:
+def column_checks(
+    table: str, present: Mapping[str, pa.DataType], padded: Collection[str] | None = None
+) -> list[ColumnCheck]:
     """The checks of every contract column of ``table`` (absent ones read as empty).
 
     Parameters
@@ -252,6 +264,10 @@ def column_checks(table: str, present: Mapping[str, pa.DataType]) -> list[Column
     present : mapping of column name to Arrow type
         The chunk's columns; a missing optional column is a column of
         empty values (CONTRACT section 1).
+    padded : collection of str, optional
+        Columns that may have blanks around values (all when not given).
+        Trimming is a third of the checks' cost; the caller can tell
+        cheaply which columns have none (:func:`padded_columns`).
     """
     checks = []
     for column in SPECS[table].columns:
@@ -265,7 +281,7 @@ def column_checks(table: str, present: Mapping[str, pa.DataType]) -> list[Column
             or (kind == "bool" and pa.types.is_boolean(arrow_type))
         )
         # a typed Parquet value is only ever tested for NULL: formatting it as text would be waste
-        raw = raw_col if typed else _text(raw_col)
+        raw = raw_col if typed else _text(raw_col, padded is None or column.name in padded)
         join = None
         if kind == "str":
             value = raw
@@ -295,9 +311,16 @@ def column_checks(table: str, present: Mapping[str, pa.DataType]) -> list[Column
     return checks
 
 
-def too_large_sql(columns: Sequence[str], present: Mapping[str, pa.DataType]) -> str | None:
-    """SQL naming the first text column over :data:`MAX_FIELD_BYTES`, or ``None`` if none can be."""
-    texts = [n for n in columns if n in present and _is_text(present[n])]
+def too_large_sql(
+    columns: Sequence[str], present: Mapping[str, pa.DataType], longest: Mapping[str, int] | None = None
+) -> str | None:
+    """SQL naming the first text column over :data:`MAX_FIELD_BYTES`, or ``None`` if none can be.
+
+    ``longest`` (a column's longest value in bytes, when known) leaves out
+    the columns that cannot hold a value that long.
+    """
+    texts = [n for n in columns if n in present and _is_text(present[n])
+             and (longest is None or longest.get(n, MAX_FIELD_BYTES + 1) > MAX_FIELD_BYTES)]
     if not texts:
         return None
     whens = " ".join(
@@ -342,6 +365,26 @@ def reason_sql(checks: Sequence[ColumnCheck], large_name: str | None) -> tuple[s
     reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, r, _ in reasons) + " END"
     where = "CASE " + " ".join(f"WHEN {c} THEN {col}" for c, _, col in reasons) + " END"
     return reason, where
+
+
+def padded_columns(data: pa.Table) -> set[str]:
+    """The text columns of ``data`` with a value that starts or ends with a blank."""
+    padded = set()
+    for name in data.column_names:
+        column = data.column(name)
+        if not _is_text(column.type):
+            continue
+        if pc.any(pc.match_substring_regex(column, r"^[ \t\n\v\f\r]|[ \t\n\v\f\r]$")).as_py():
+            padded.add(name)
+    return padded
+
+
+def longest_values(data: pa.Table) -> dict[str, int]:
+    """The longest value of each text column of ``data``, in bytes (read from the offsets)."""
+    return {
+        name: (pc.max(pc.binary_length(data.column(name))).as_py() or 0)
+        for name in data.column_names if _is_text(data.column(name).type)
+    }
 
 
 def prepare_session(cursor) -> None:

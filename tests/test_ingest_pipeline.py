@@ -522,3 +522,29 @@ def test_typed_parquet_columns_mean_the_same_as_text(tmp_path):
     summary = ingest_json(tmp_path / "ws-typed", str(tmp_path / "typed"))
     assert summary["tables"]["requests"]["quarantined"] == 0
     assert _events(tmp_path / "ws-text") == _events(tmp_path / "ws-typed")
+
+
+def test_blanks_around_values_are_trimmed(tmp_path):
+    rows = request_rows()
+    padded = [dict(r) for r in rows]
+    padded[0].update(account_id=" acc_a ", ip=" 5.160.10.1", endpoint="contacts/lookup\t", phone=f" {PHONES[0]} ")
+    write_table(tmp_path / "clean", "requests", rows, "csv")
+    write_table(tmp_path / "padded", "requests", padded, "csv")
+    ingest_json(tmp_path / "ws-clean", str(tmp_path / "clean"))
+    summary = ingest_json(tmp_path / "ws-padded", str(tmp_path / "padded"))
+    assert summary["tables"]["requests"]["quarantined"] == 0
+    assert _events(tmp_path / "ws-clean") == _events(tmp_path / "ws-padded")
+
+
+def test_duplicates_are_found_across_chunks(tmp_path, monkeypatch):
+    from ingest import pipeline, readers
+
+    monkeypatch.setattr(readers, "BLOCK_BYTES", 512)
+    monkeypatch.setattr(pipeline, "CHUNK_TARGET_ROWS", 2)
+    rows = request_rows()
+    write_table(tmp_path / "case", "requests", rows + rows[:3] + rows[:1], "csv")
+    summary = ingest_json(tmp_path / "ws", str(tmp_path / "case"))["tables"]["requests"]
+    assert (summary["loaded"], summary["quarantined"]) == (len(rows), 4)
+    got = sorted((q["line"], q["record"]["same_as_line"]) for q in _quarantine(tmp_path / "ws"))
+    n = len(rows)
+    assert got == [(n + 2, 2), (n + 3, 3), (n + 4, 4), (n + 5, 2)]
