@@ -16,7 +16,7 @@ import flask
 import flask_login
 from dash import html
 
-from app.web import auth, ids, queries
+from app.web import auth, downloads, ids, queries
 from app.web.pages import PAGES
 from app.web.state import LockedStore, WebState, current, install
 from graph import triage, warehouse
@@ -85,6 +85,7 @@ def create_app(workspace: Workspace, store: GraphStore | None = None) -> dash.Da
     )
     for page in PAGES:
         page.register(app)
+    downloads.register(app)
     app.layout = _shell
     app.index_string = app.index_string.replace("{%favicon%}", "")
 

@@ -1,0 +1,160 @@
+"""Export and briefing downloads from the web UI: the same functions the CLI calls.
+
+Buttons go into the button rows the pages leave for them
+(:data:`~app.web.ids.CLUSTER_ACTIONS` on the cluster page,
+:data:`~app.web.ids.QUEUE_ACTIONS` above the triage queue). An export
+arrives as one zip of its folder, a briefing as its file. Every role may
+download (viewers read everything anyway); each download is an ``export``
+or ``brief`` audit event under the signed-in user's name, as from the CLI.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import zipfile
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+import flask_login
+from dash import Input, Output, State, dcc
+
+from app.brief import BRIEF_FORMATS, brief
+from app.export import FORMATS, Filters, export
+from app.web import ids
+from app.web.state import current
+
+__all__ = ["register", "export_zip", "briefing_bytes"]
+
+EXPORT_FORMAT = "download-export-format"
+EXPORT_BUTTON = "download-export"
+EXPORT_FILE = "download-export-file"
+BRIEF_FORMAT = "download-brief-format"
+BRIEF_BUTTON = "download-brief"
+BRIEF_FILE = "download-brief-file"
+QUEUE_FORMAT = "download-queue-format"
+QUEUE_BUTTON = "download-queue"
+QUEUE_FILE = "download-queue-file"
+
+
+def _user() -> str:
+    user = flask_login.current_user
+    return getattr(user, "name", None) or "web"
+
+
+def export_zip(fmt: str, filters: Filters, user: str) -> tuple[str, bytes]:
+    """Export in ``fmt`` to a temporary folder and return ``(file name, zip bytes)``."""
+    state = current()
+    with tempfile.TemporaryDirectory(prefix="sybilscope-export-") as tmp:
+        result = export(state.workspace, state.store, fmt, Path(tmp) / "export", filters, user=user)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(result.files):
+                archive.write(path, path.name)
+    scope = "-".join(filters.cluster_ids) if len(filters.cluster_ids) == 1 else "queue"
+    return f"sybilscope-{scope}-{fmt}.zip", buffer.getvalue()
+
+
+def briefing_bytes(cluster_id: str, fmt: str, user: str) -> tuple[str, bytes]:
+    """Write the briefing on one cluster in ``fmt`` and return ``(file name, bytes)``."""
+    state = current()
+    name = f"briefing-{cluster_id}.{fmt}"
+    with tempfile.TemporaryDirectory(prefix="sybilscope-brief-") as tmp:
+        path = brief(state.workspace, state.store, [cluster_id], Path(tmp) / name, fmt=fmt, user=user)
+        return name, path.read_bytes()
+
+
+def _select(component_id: str, options: list[str], value: str) -> dbc.Select:
+    return dbc.Select(id=component_id, options=[{"label": o, "value": o} for o in options], value=value,
+                      size="sm", style={"width": "6.5rem"})
+
+
+def cluster_buttons() -> list:
+    """Export (format, zip) and briefing (html/pdf/md) controls for the cluster page header."""
+    return [
+        _select(EXPORT_FORMAT, list(FORMATS), "csv"),
+        dbc.Button("Export", id=EXPORT_BUTTON, size="sm", color="secondary", outline=True),
+        _select(BRIEF_FORMAT, list(BRIEF_FORMATS), "pdf"),
+        dbc.Button("Briefing", id=BRIEF_BUTTON, size="sm", color="primary"),
+        dcc.Download(id=EXPORT_FILE),
+        dcc.Download(id=BRIEF_FILE),
+    ]
+
+
+def queue_buttons() -> list:
+    """Export of the filtered queue (format, zip) for the overview's queue card."""
+    return [
+        _select(QUEUE_FORMAT, list(FORMATS), "csv"),
+        dbc.Button("Export queue", id=QUEUE_BUTTON, size="sm", color="secondary", outline=True),
+        dcc.Download(id=QUEUE_FILE),
+    ]
+
+
+def queue_filters(statuses: list[str] | None, min_score: float | None, country: str | None) -> Filters | None:
+    """The queue's filters as export filters (a country picks the clusters by top IP country).
+
+    ``None`` when the country filter leaves no cluster: an empty tuple of
+    cluster ids would mean "every cluster".
+    """
+    cluster_ids: tuple[str, ...] = ()
+    if country:
+        cluster_ids = tuple(c["cluster_id"] for c in current().store.clusters() if c.get("top_ip_country") == country)
+        if not cluster_ids:
+            return None
+    return Filters(cluster_ids=cluster_ids, statuses=tuple(statuses or ()),
+                   min_score=float(min_score) if min_score else None)
+
+
+def register(app: dash.Dash) -> None:
+    """Fill the pages' button rows and serve their downloads."""
+
+    @app.callback(Output(ids.CLUSTER_ACTIONS, "children"), Input(ids.CLUSTER_ID, "data"))
+    def cluster_actions(cluster_id):
+        return cluster_buttons() if cluster_id else []
+
+    @app.callback(Output(ids.QUEUE_ACTIONS, "children"), Input(ids.QUEUE_ACTIONS, "id"))
+    def queue_actions(_id):
+        return queue_buttons()
+
+    @app.callback(
+        Output(EXPORT_FILE, "data"),
+        Input(EXPORT_BUTTON, "n_clicks"),
+        State(EXPORT_FORMAT, "value"),
+        State(ids.CLUSTER_ID, "data"),
+        prevent_initial_call=True,
+    )
+    def export_cluster(clicks, fmt, cluster_id):
+        if not clicks or not cluster_id:
+            raise dash.exceptions.PreventUpdate
+        name, data = export_zip(fmt or "csv", Filters(cluster_ids=(cluster_id,)), _user())
+        return dcc.send_bytes(data, name)
+
+    @app.callback(
+        Output(BRIEF_FILE, "data"),
+        Input(BRIEF_BUTTON, "n_clicks"),
+        State(BRIEF_FORMAT, "value"),
+        State(ids.CLUSTER_ID, "data"),
+        prevent_initial_call=True,
+    )
+    def brief_cluster(clicks, fmt, cluster_id):
+        if not clicks or not cluster_id:
+            raise dash.exceptions.PreventUpdate
+        name, data = briefing_bytes(cluster_id, fmt or "pdf", _user())
+        return dcc.send_bytes(data, name)
+
+    @app.callback(
+        Output(QUEUE_FILE, "data"),
+        Input(QUEUE_BUTTON, "n_clicks"),
+        State(QUEUE_FORMAT, "value"),
+        State(ids.QUEUE_STATUS, "value"),
+        State(ids.QUEUE_MIN_SCORE, "value"),
+        State(ids.QUEUE_COUNTRY, "value"),
+        prevent_initial_call=True,
+    )
+    def export_queue(clicks, fmt, statuses, min_score, country):
+        filters = queue_filters(statuses, min_score, country)
+        if not clicks or filters is None:
+            raise dash.exceptions.PreventUpdate
+        name, data = export_zip(fmt or "csv", filters, _user())
+        return dcc.send_bytes(data, name)
