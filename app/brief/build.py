@@ -26,6 +26,7 @@ import iso3166
 from app.export.redact import Redactor, scrub_phone_numbers
 from app.export.select import Filters, select_clusters
 from app.export.tables import DEFAULT_TLP, cluster_tlp, most_restrictive_tlp
+from app.web.evidence import attribution_summary, evidence_sections
 from graph import __version__, warehouse
 from graph.errors import SybilscopeError
 from graph.schema import IP
@@ -336,30 +337,22 @@ def _target_regions(ev: _Events) -> list[dict]:
     ], "numbers")
 
 
-def _evidence_items(evidence: object, limit: int = 12) -> list[dict]:
-    """A cluster's evidence as readable ``name: value`` items (long lists shortened)."""
-    if not isinstance(evidence, dict):
-        return [] if evidence in (None, "", [], {}) else [{"name": "evidence", "value": str(evidence)}]
-    items = []
-    for key, value in evidence.items():
-        name = str(key).replace("_", " ")
-        if isinstance(value, list):
-            shown = ", ".join(str(v) for v in value[:limit])
-            text = shown + (f" and {len(value) - limit} more" if len(value) > limit else "")
-        elif isinstance(value, dict):
-            pairs = list(value.items())
-            text = ", ".join(f"{k}: {_fmt(v)}" for k, v in pairs[:limit])
-            text += f" and {len(pairs) - limit} more" if len(pairs) > limit else ""
-        else:
-            text = _fmt(value)
-        items.append({"name": name, "value": text})
-    return items
+_EVIDENCE_ROWS = 6
 
 
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return str(value)
+def _evidence_tables(evidence: object) -> list[dict]:
+    """A cluster's evidence as the small tables the cluster page shows (request ids left out)."""
+    tables = []
+    for section in evidence_sections(evidence if isinstance(evidence, dict) else None):
+        tables.append({"title": section["title"], "total": section["total"], "columns": section["columns"],
+                       "rows": section["rows"][:_EVIDENCE_ROWS]})
+    return tables
+
+
+def _hints(attribution: object) -> list[dict]:
+    """Detection's attribution hints as readable sentences."""
+    return [{"name": what, "value": sentence}
+            for what, sentence in attribution_summary(attribution if isinstance(attribution, dict) else None)]
 
 
 def collect_briefing(
@@ -441,7 +434,7 @@ def collect_briefing(
             "kind": cluster.get("kind"), "status": cluster["status"], "status_reason": clean(j.status_reason),
             "top_ip_country": cluster.get("top_ip_country"), "top_ip_country_name": country_name(cluster.get("top_ip_country")),
             "first_seen": _utc(cluster.get("first_seen")), "last_seen": _utc(cluster.get("last_seen")),
-            "reasons": clean(list(cluster.get("reasons") or [])), "evidence": clean(_evidence_items(cluster.get("evidence"))),
+            "reasons": clean(list(cluster.get("reasons") or [])), "evidence": clean(_evidence_tables(cluster.get("evidence"))),
             "confidence": confidence, "tags": list(j.tags),
         })
         if j.attribution:
@@ -451,10 +444,10 @@ def collect_briefing(
                 "country_name": country_name(a.get("country")) if a.get("country") else None,
                 "confidence": a.get("confidence") or "low", "rationale": clean(a.get("note") or ""),
                 "by": a.get("created_by"), "at": _utc(a.get("created_at")),
-                "hints": clean(_evidence_items(cluster.get("attribution"))),
+                "hints": clean(_hints(cluster.get("attribution"))),
             })
         else:
-            attribution.append({"cluster_id": cid, "actor": None, "hints": clean(_evidence_items(cluster.get("attribution")))})
+            attribution.append({"cluster_id": cid, "actor": None, "hints": clean(_hints(cluster.get("attribution")))})
         for comment in j.comments:
             notes.append({"cluster_id": cid, "text": clean(comment["text"]), "by": comment.get("by"), "at": _utc(comment.get("at"))})
 

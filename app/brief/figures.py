@@ -98,8 +98,8 @@ def _barh(ax: plt.Axes, labels: list[str], values: list[float], colours: list[st
 
 def infrastructure_chart(countries: Sequence[dict], asns: Sequence[dict], kinds: Sequence[dict]) -> str:
     """Share of requests by IP country, by network (ASN) and by kind of network."""
-    fig = _figure(7.0, 2.5)
-    axes = fig.subplots(1, 3, gridspec_kw={"wspace": 0.9})
+    fig = _figure(7.4, 2.5)
+    axes = fig.subplots(1, 3, gridspec_kw={"wspace": 1.25})
     top_countries = list(countries)[:6]
     _barh(axes[0], [c["name"] if c["country"] else "unknown" for c in top_countries],
           [c["share"] for c in top_countries], PRIMARY, "IP country")
@@ -114,7 +114,7 @@ def _asn_label(row: dict) -> str:
     if row.get("asn") is None:
         return "unknown"
     org = (row.get("org") or "").split(",")[0]
-    org = org if len(org) <= 16 else org[:15] + "…"
+    org = org if len(org) <= 12 else org[:11] + "…"
     return f"AS{row['asn']} {org}".strip()
 
 
