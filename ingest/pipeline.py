@@ -613,46 +613,52 @@ class _Loader:
             ).fetchall()[0][0]
             counters.quarantined += int(bad)
         with self.timed("de-duplicate"):
-            good = rows.filter(pc.is_null(rows.column("_reason")))
-            del rows
-            good = self._without_duplicates(table, batch_id, good, counters, params)
+            keep = self._keep(table, batch_id, rows, counters, params)
+            rows = rows.append_column("_keep", pa.array(keep))  # noqa: F841 - read by SQL
         with self.timed("insert"):
             position = self._POSITION.get(table, "pos")
             inserted = cur.execute(
-                f"INSERT INTO {self._TARGET[table]} BY NAME SELECT * EXCLUDE (_reason, _column, _pos, _h1, _h2), "
-                f"_pos AS {position}, $batch AS batch_id FROM good",
+                f"INSERT INTO {self._TARGET[table]} BY NAME SELECT * EXCLUDE "
+                f"(_reason, _column, _pos, _h1, _h2, _keep), _pos AS {position}, $batch AS batch_id "
+                "FROM rows WHERE _keep",
                 {"batch": batch_id},
             ).fetchall()[0][0]
             counters.inserted += int(inserted)
 
-    def _without_duplicates(self, table: str, batch_id: str, good: pa.Table, counters: _FileRun,
-                            params: dict) -> pa.Table:
-        """The chunk's good rows minus exact duplicates, which are quarantined or counted.
+    def _keep(self, table: str, batch_id: str, rows: pa.Table, counters: _FileRun, params: dict) -> np.ndarray:
+        """Which rows of the chunk to insert: good ones that are not exact duplicates.
 
         A copy of an earlier row of the same file, or of a row another file
         of this run brought, is quarantined as ``duplicate row``; a row an
         earlier run loaded is counted as already loaded. Neither is inserted.
+        (Masks, not filtered copies: the chunk's columns are never copied.)
         """
         cur = self.cur
-        positions = good.column("_pos").to_numpy()
+        keep = rows.column("_reason").is_null().to_numpy(zero_copy_only=False)
+        good = np.flatnonzero(keep)
+        positions = rows.column("_pos").to_numpy()[good]
         first = self.file_ids.duplicates(
-            good.column("_h1").to_numpy(), good.column("_h2").to_numpy(), positions
+            rows.column("_h1").to_numpy()[good], rows.column("_h2").to_numpy()[good], positions
         )
-        drop = first >= 0
-        if drop.any():
-            dups = pa.table({"pos": positions[drop], "first_pos": first[drop]})  # noqa: F841 - read by SQL
+        repeated = first >= 0
+        if repeated.any():
+            dups = pa.table({"pos": positions[repeated], "first_pos": first[repeated]})  # noqa: F841
             counters.quarantined += int(cur.execute(
                 f"INSERT INTO {quarantine.QUARANTINE_TABLE} SELECT $batch, $table, $file, $pos_name, "
                 f"pos, NULL, '{REASONS['duplicate']}', "
                 "json_object('same_as_' || $pos_name, first_pos)::VARCHAR FROM dups", params,
             ).fetchall()[0][0])
+            keep[good[repeated]] = False
         if self.other_batches:
             key = self._KEY.get(table, "row_hash")
-            candidates = good.filter(pa.array(~drop)).select(["_pos", key])  # noqa: F841 - read by SQL
+            candidates = pa.table({  # noqa: F841 - read by SQL
+                "pos": positions[~repeated],
+                key: rows.column(key).take(pa.array(good[~repeated])),
+            })
             seen = cur.sql(  # noqa: F841 - read by SQL
-                f"SELECT c._pos AS pos, any_value(t.batch_id) AS batch_id FROM candidates c "
+                f"SELECT c.pos, any_value(t.batch_id) AS batch_id FROM candidates c "
                 f"JOIN {self._TARGET[table]} t ON t.{key} = c.{key} WHERE t.batch_id <> $batch "
-                "GROUP BY c._pos", params={"batch": batch_id},
+                "GROUP BY c.pos", params={"batch": batch_id},
             ).to_arrow_table()
             if seen.num_rows:
                 counters.quarantined += int(cur.execute(
@@ -665,8 +671,8 @@ class _Loader:
                     "SELECT count(*) FROM seen WHERE NOT list_contains($run, batch_id)",
                     {"run": self.run_batches},
                 ).fetchall()[0][0])
-                drop |= np.isin(positions, seen.column("pos").to_numpy())
-        return good.filter(pa.array(~drop)) if drop.any() else good
+                keep[good[np.isin(positions, seen.column("pos").to_numpy())]] = False
+        return keep
 
     @staticmethod
     def _entity_key_sql(checks) -> str:
