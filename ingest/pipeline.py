@@ -453,9 +453,15 @@ class _FileIds:
         for p1, p2, pp in self._parts:
             at = np.searchsorted(p1, s1[starts])
             inside = at < len(p1)
-            maybe = starts[inside][p1[at[inside]] == s1[starts][inside]]
-            for i in maybe:  # an equal first half (rare): compare the second
-                j = int(np.searchsorted(p1, s1[i]))
+            rows, at = starts[inside], at[inside]
+            same_first = p1[at] == s1[rows]
+            rows, at = rows[same_first], at[same_first]
+            exact = p2[at] == s2[rows]
+            earlier[rows[exact]] = pp[at[exact]]
+            for i, j in zip(rows[~exact], at[~exact], strict=True):
+                # equal first halves, different second: a 64-bit collision (or several
+                # ids sharing the first half); look through the part's run of equals
+                j = int(j) + 1
                 while j < len(p1) and p1[j] == s1[i]:
                     if p2[j] == s2[i]:
                         earlier[i] = pp[j]

@@ -548,3 +548,19 @@ def test_duplicates_are_found_across_chunks(tmp_path, monkeypatch):
     got = sorted((q["line"], q["record"]["same_as_line"]) for q in _quarantine(tmp_path / "ws"))
     n = len(rows)
     assert got == [(n + 2, 2), (n + 3, 3), (n + 4, 4), (n + 5, 2)]
+
+
+def test_file_ids_find_copies_across_chunks_and_survive_half_collisions():
+    import numpy as np
+
+    from ingest.pipeline import _FileIds
+
+    ids = _FileIds()
+
+    def call(h1, h2, pos):
+        return ids.duplicates(np.array(h1, np.uint64), np.array(h2, np.uint64), np.array(pos)).tolist()
+
+    assert call([5, 3, 5, 7, 5], [1, 2, 1, 9, 2], [10, 11, 12, 13, 14]) == [-1, -1, 10, -1, -1]
+    assert call([3, 5, 8, 5], [2, 1, 8, 1], [20, 21, 22, 23]) == [11, 10, -1, 10]
+    assert call([5], [3], [30]) == [-1]  # same first half as earlier ids, a new id
+    assert call([5, 5], [3, 2], [40, 41]) == [30, 14]
