@@ -141,10 +141,12 @@ def burst_accounts(
     rate = np.maximum(around - in_window, 1) / (2 * half / window)
     log10_p = stats.poisson.logsf(in_window - 1, rate) / np.log(10)
     hits = np.flatnonzero((in_window >= min_accounts) & (log10_p <= max_log10_p))
-    found: set = set()
-    for i in hits:
-        found.update(created.index[i : i + in_window[i]])
-    return found
+    # mark every account inside a burst window: +1 where a window opens, -1 after it closes
+    marks = np.zeros(len(times) + 1, dtype=np.int64)
+    np.add.at(marks, hits, 1)
+    np.add.at(marks, hits + in_window[hits], -1)
+    inside = np.cumsum(marks[:-1]) > 0
+    return set(created.index[inside])
 
 
 def monoculture(member_values: pd.Series, population_values: pd.Series) -> dict:

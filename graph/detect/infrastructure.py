@@ -36,6 +36,7 @@ __all__ = [
     "DEFAULT_ENTITY_WEIGHTS",
     "PREFIX_KINDS",
     "EDGE_COLUMNS",
+    "entity_sizes",
     "infrastructure_edges",
     "entity_weights",
     "infrastructure_ties",
@@ -68,7 +69,39 @@ EDGE_COLUMNS = (
 )
 
 
-def infrastructure_edges(events: EventsLike, accounts: Collection[str] | None = None) -> pd.DataFrame:
+def entity_sizes(events: EventsLike) -> pd.DataFrame:
+    """How many accounts use each IP, prefix and device, over all the events.
+
+    Returns
+    -------
+    DataFrame
+        ``entity_type, entity, entity_accounts``.
+
+    Examples
+    --------
+    >>> from graph.detect.frames import events_frame
+    >>> frame = events_frame([{"ts": 0, "ip": "5.1.1.1", "account_id": a} for a in "abc"])
+    >>> entity_sizes(frame)[["entity", "entity_accounts"]].values.tolist()
+    [['5.1.1.1', 3]]
+    """
+    return as_events(events).query("""
+        SELECT 'ip' AS entity_type, ip AS entity, count(*) AS entity_accounts
+        FROM (SELECT DISTINCT ip, account_id FROM {events} WHERE account_id IS NOT NULL AND ip IS NOT NULL) GROUP BY 2
+        UNION ALL
+        SELECT 'prefix', ip_prefix, count(*)
+        FROM (SELECT DISTINCT ip_prefix, account_id FROM {events} WHERE account_id IS NOT NULL AND ip_prefix IS NOT NULL)
+        GROUP BY 2
+        UNION ALL
+        SELECT 'device', device_id, count(*)
+        FROM (SELECT DISTINCT device_id, account_id FROM {events} WHERE account_id IS NOT NULL AND device_id IS NOT NULL)
+        GROUP BY 2
+        ORDER BY 1, 2
+    """)
+
+
+def infrastructure_edges(
+    events: EventsLike, accounts: Collection[str] | None = None, *, sizes: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Account-to-infrastructure edges (IP, prefix, device) aggregated from request events.
 
     Parameters
@@ -77,6 +110,9 @@ def infrastructure_edges(events: EventsLike, accounts: Collection[str] | None = 
         Request events with the warehouse's columns.
     accounts : collection of str, optional
         Only edges of these accounts.
+    sizes : DataFrame, optional
+        From :func:`entity_sizes`, when the caller needs edges for several
+        groups of accounts (computed here otherwise).
 
     Returns
     -------
@@ -94,17 +130,16 @@ def infrastructure_edges(events: EventsLike, accounts: Collection[str] | None = 
     ...     {"ts": 0, "ip": "5.1.1.1", "ip_prefix": "5.1.1.0/24", "ip_kind": "hosting", "account_id": "a"},
     ...     {"ts": 0, "ip": "5.1.1.1", "ip_prefix": "5.1.1.0/24", "ip_kind": "hosting", "account_id": "b"},
     ... ])
-    >>> edges = infrastructure_edges(frame)
-    >>> sorted(edges.entity_type.unique())
-    ['ip', 'prefix']
+    >>> edges = infrastructure_edges(frame, ["a"])
+    >>> sorted(edges.entity_type.unique()), edges.entity_accounts.tolist()
+    (['ip', 'prefix'], [2, 2])
     """
     source = as_events(events)
-    frames = {}
-    focus = ""
+    frames = {"sizes": entity_sizes(source) if sizes is None else sizes}
+    where = "account_id IS NOT NULL"
     if accounts is not None:
         frames["focus"] = pd.DataFrame({"account_id": sorted(set(accounts))}, dtype=object)
-        focus = "WHERE account_id IN (SELECT account_id FROM {focus})"
-    where = "account_id IS NOT NULL"
+        where += " AND account_id IN (SELECT account_id FROM {focus})"
     sql = f"""
         WITH edges AS (
             SELECT account_id, 'ip' AS entity_type, ip AS entity, count(*) AS requests,
@@ -118,14 +153,13 @@ def infrastructure_edges(events: EventsLike, accounts: Collection[str] | None = 
             UNION ALL
             SELECT account_id, 'device', device_id, count(*), count(phone_hash), 'device', NULL, NULL
             FROM {{events}} WHERE {where} AND device_id IS NOT NULL GROUP BY account_id, device_id
-        ), sized AS (
-            SELECT *, count(*) OVER (PARTITION BY entity_type, entity) AS entity_accounts FROM edges
         )
-        SELECT * FROM sized {focus}
+        SELECT edges.*, sizes.entity_accounts FROM edges JOIN {{sizes}} sizes USING (entity_type, entity)
         ORDER BY entity_type, entity, account_id
     """
     edges = source.query(sql, **frames)
     edges["asn"] = edges["asn"].astype("Int64")
+    edges["entity_accounts"] = edges["entity_accounts"].astype("int64")
     return edges[list(EDGE_COLUMNS)]
 
 

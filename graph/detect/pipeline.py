@@ -9,8 +9,8 @@ store and saves the result. The steps:
    block coverage and hit ratio per account, standardized against the
    population (:mod:`~graph.detect.enumeration`); sign-up bursts over all
    accounts (:mod:`~graph.detect.behaviour`).
-2. **Seeds**: accounts with enumeration evidence, created in a burst, or
-   sharing a target list with someone they do not know. Everything costly
+2. **Seeds**: accounts with enumeration evidence, or sharing a target list
+   with someone they do not know. Everything costly
    below only touches seeds and their neighbours, which is what keeps a
    17-million-lookup case within minutes.
 3. **Ties** between seeds and anyone: shared rare infrastructure, sharded
@@ -97,7 +97,7 @@ class DetectionParams:
     seed_evidence: float = 1.0
     enumerator_evidence: float = 3.0
     min_tie: float = 0.05
-    max_entity_accounts: int = 2000
+    max_entity_accounts: int = 500
     max_lookers: int = 50
     onset_gap_seconds: int = 900
     sync_bucket_seconds: int = 600
@@ -208,41 +208,44 @@ def coordination_graph(
     operations.
     """
     keep = set(nodes)
-    weights: dict[tuple[str, str], dict[str, float]] = {}
-
-    def add(frame: pd.DataFrame, part: str, values: np.ndarray) -> None:
-        for a, b, w in zip(frame["a"], frame["b"], values, strict=True):
-            if w > 0 and a in keep and b in keep:
-                weights.setdefault((a, b), {})[part] = float(w)
-
-    def saturate(values: pd.Series) -> np.ndarray:
-        return 1.0 - np.exp(-values.to_numpy(dtype=float))
-
-    if not infra.empty:
-        add(infra, "infra", saturate(infra["ip"] + infra["prefix"] + infra["device"]))
-    if not sharding.empty:
-        strength = sharding["complementarity"] * (sharding["expected_overlap"] / 5.0).clip(upper=1.0)
-        add(sharding, "sharding", saturate(sharding["weight"] * strength))
-    if not shared.empty:
-        listed = (shared["overlap"] >= 0.2).to_numpy()
-        add(shared, "targets", saturate(shared["weight"] * shared["overlap"] * np.where(shared["mutual"], 0.3, 1.0)) * listed)
-    if not sync.empty:
-        add(sync, "sync", (0.5 * sync["jaccard"] * (sync["jaccard"] >= 0.2)).to_numpy())
+    parts = _tie_parts(infra, sharding, shared, sync)
+    parts = parts[parts["a"].isin(keep) & parts["b"].isin(keep) & (parts["w"] > 0)]
     G = nx.Graph()
     G.add_nodes_from(sorted(keep))
-    for (a, b), parts in sorted(weights.items()):
-        G.add_edge(a, b, weight=round(sum(parts.values()), 9), **{k: round(v, 9) for k, v in parts.items()})
+    for (a, b), rows in parts.groupby(["a", "b"], sort=True):
+        weights = {part: round(float(w), 9) for part, w in zip(rows["part"], rows["w"], strict=True)}
+        G.add_edge(a, b, weight=round(sum(weights.values()), 9), **weights)
     return G
+
+
+def _tie_parts(infra, sharding, shared, sync) -> pd.DataFrame:
+    """Every tie as ``a, b, part, w``, weighed as :func:`coordination_graph` documents."""
+    frames = []
+
+    def add(frame: pd.DataFrame, part: str, w) -> None:
+        frames.append(pd.DataFrame({"a": frame["a"].to_numpy(), "b": frame["b"].to_numpy(), "part": part,
+                                    "w": np.asarray(w, dtype=float)}))
+
+    if not infra.empty:
+        add(infra, "infra", 1.0 - np.exp(-(infra["ip"] + infra["prefix"] + infra["device"]).to_numpy()))
+    if not sharding.empty:
+        strength = sharding["complementarity"] * (sharding["expected_overlap"] / 5.0).clip(upper=1.0)
+        add(sharding, "sharding", 1.0 - np.exp(-(sharding["weight"] * strength).to_numpy()))
+    if not shared.empty:
+        strength = shared["weight"] * shared["overlap"] * np.where(shared["mutual"], 0.3, 1.0)
+        add(shared, "targets", (1.0 - np.exp(-strength.to_numpy())) * (shared["overlap"] >= 0.2).to_numpy())
+    if not sync.empty:
+        add(sync, "sync", (0.5 * sync["jaccard"] * (sync["jaccard"] >= 0.2)).to_numpy())
+    if not frames:
+        return pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object),
+                             "part": pd.Series(dtype=object), "w": pd.Series(dtype=float)})
+    return pd.concat(frames, ignore_index=True)
 
 
 def _tie_table(infra, sharding, shared, sync) -> pd.DataFrame:
     """Combined tie weight per pair, for candidate expansion."""
-    G = coordination_graph(
-        set(infra["a"]) | set(infra["b"]) | set(sharding["a"]) | set(sharding["b"])
-        | set(shared["a"]) | set(shared["b"]) | set(sync["a"]) | set(sync["b"]),
-        infra, sharding, shared, sync,
-    )
-    return pd.DataFrame([(a, b, w) for a, b, w in G.edges(data="weight")], columns=["a", "b", "weight"])
+    parts = _tie_parts(infra, sharding, shared, sync)
+    return parts.groupby(["a", "b"], sort=True)["w"].sum().reset_index(name="weight")
 
 
 def _epoch_ms(values: pd.Series) -> pd.Series:
@@ -312,12 +315,14 @@ def find_networks(
     if accounts is not None and "created_at" in accounts.columns and not accounts.empty:
         created = pd.Series(_epoch_ms(accounts["created_at"]).to_numpy(), index=accounts["account_id"].to_numpy())
         created = created.dropna().sort_values(kind="stable")
-    bursts = behaviour.burst_accounts(created, window_hours=params.burst_window_hours) & callers if len(created) else set()
 
     _step(progress, "shared targets", 0.1)
     all_targets = targets.target_ties(source, max_lookers=params.max_lookers)
     listy = all_targets[(~all_targets["mutual"]) & (all_targets["shared"] >= 10)]
-    seeds = set(stats.index[stats["evidence"] >= params.seed_evidence]) | bursts
+    # Sign-up bursts are a feature, not a seed: a viral moment creates tens of
+    # thousands of accounts at once, and an operation's burst-made accounts
+    # also share a target list or enumerate, which makes them seeds anyway.
+    seeds = set(stats.index[stats["evidence"] >= params.seed_evidence])
     seeds |= set(listy["a"]) | set(listy["b"])
 
     _step(progress, "block coverage", 0.2)
@@ -326,11 +331,14 @@ def find_networks(
     # each of them only a few numbers per block, and an address book, however
     # big, is never among the accounts compared.
     enumerators = stats.index[stats["evidence"] >= params.enumerator_evidence]
-    coverage = enumeration.block_coverage(source, enumerators, min_numbers=3)
-    sharding = enumeration.sharding_ties(coverage, min_numbers=3)
+    # a few million sampled lookups measure slice overlap as well as all of them
+    sample = max(1, math.ceil(float(stats.loc[enumerators, "lookups"].sum()) / 2_000_000))
+    coverage = enumeration.block_coverage(source, enumerators, min_numbers=3, sample=sample)
+    sharding = enumeration.sharding_ties(coverage, min_numbers=3, min_block_union=100)
 
     _step(progress, "shared infrastructure", 0.3)
-    seed_edges = infrastructure.infrastructure_edges(source, seeds) if edges is None else edges
+    sizes = infrastructure.entity_sizes(source) if edges is None else None
+    seed_edges = infrastructure.infrastructure_edges(source, seeds, sizes=sizes) if edges is None else edges
     infra_seed = infrastructure.infrastructure_ties(
         edges if edges is not None else seed_edges, focus=seeds, max_accounts=params.max_entity_accounts
     )
@@ -346,15 +354,22 @@ def find_networks(
     candidates &= callers
 
     _step(progress, "coordination graph", 0.45)
-    cand_edges = (
-        infrastructure.infrastructure_edges(source, candidates)
-        if edges is None
-        else edges[edges["account_id"].isin(candidates)]
-    )
+    newcomers = candidates - seeds
+    if edges is None:
+        cand_edges = pd.concat(
+            [seed_edges, infrastructure.infrastructure_edges(source, newcomers, sizes=sizes)], ignore_index=True
+        )
+        cand_edges = cand_edges[cand_edges["account_id"].isin(candidates)]
+    else:
+        cand_edges = edges[edges["account_id"].isin(candidates)]
     infra = infrastructure.infrastructure_ties(
         edges if edges is not None else cand_edges, focus=candidates, max_accounts=params.max_entity_accounts
     )
-    onsets = synchrony.activity_onsets(source, candidates, gap_seconds=params.onset_gap_seconds)
+    onsets = pd.concat(
+        [onsets_seed[onsets_seed["account_id"].isin(candidates)],
+         synchrony.activity_onsets(source, newcomers, gap_seconds=params.onset_gap_seconds)],
+        ignore_index=True,
+    ).sort_values(["account_id", "endpoint", "ts_ms"], ignore_index=True)
     sync = synchrony.synchrony_ties(onsets, bucket_seconds=params.sync_bucket_seconds, min_shared=3)
     G = coordination_graph(candidates, infra, sharding, all_targets, sync)
 

@@ -4,15 +4,17 @@ The graph store (embedded or Neo4j) holds the aggregated graph: accounts,
 IPs and devices, and request edges with counts. The workspace's DuckDB event
 table holds every request. Detection reads:
 
-* account-to-infrastructure edges from the store (``USED_IP``,
-  ``USED_DEVICE`` and the IP nodes' kind and prefix), as a table and, for
-  whoever wants to walk it, as a NetworkX bipartite graph;
-* account rows (creation time) and labels from the store;
+* account creation times and labels from the store;
 * the clusters of earlier runs, for stable ids;
-* the request events, left in DuckDB and queried there.
+* the request events, left in DuckDB and queried there: the account-to-
+  infrastructure edges detection weighs are aggregated from them in SQL, only
+  for the accounts it needs (the same edges ingest wrote to the store as
+  ``USED_IP`` and ``USED_DEVICE``, without reading millions of them back).
 
-Both backends answer the same reads, so detection gives the same result on
-either.
+:func:`infrastructure_frame` and :func:`bipartite_graph` project the store's
+own edges (either backend) for callers that want the whole
+account-to-infrastructure graph. Both backends answer the same reads, so
+detection gives the same result on either.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from graph import warehouse
 from graph.detect.frames import Events
 from graph.detect.infrastructure import EDGE_COLUMNS
 from graph.errors import SybilscopeError
-from graph.schema import ACCOUNT, IP, USED_DEVICE, USED_IP
+from graph.schema import ACCOUNT, IP, USED_DEVICE, USED_IP, node_kind
 from graph.store.base import GraphStore
 from graph.workspace import Workspace
 
@@ -99,15 +101,28 @@ def infrastructure_frame(store: GraphStore, *, batch_size: int = 100_000) -> pd.
     return edges[list(EDGE_COLUMNS)]
 
 
-def accounts_frame(store: GraphStore, *, batch_size: int = 100_000) -> pd.DataFrame:
-    """Account rows with ``account_id``, ``created_at`` and ``followers`` from the store."""
+def accounts_frame(store: GraphStore, workspace: Workspace | None = None, *, batch_size: int = 100_000) -> pd.DataFrame:
+    """Account ids with ``created_at`` (epoch ms) from the store: the population sign-up bursts are judged against.
+
+    With the embedded store and its ``workspace``, the two columns are read
+    in SQL straight from the store's account table (a million accounts as
+    Python dicts would cost gigabytes); otherwise through ``iter_nodes``.
+    """
+    if store.backend == "embedded" and workspace is not None:
+        cursor = warehouse.connect(workspace.db_path)
+        frame = cursor.execute(
+            f"SELECT account_id, epoch_ms(created_at) AS created_at FROM {node_kind(ACCOUNT).table} ORDER BY account_id"
+        ).df()
+        frame["created_at"] = frame["created_at"].astype("float64")
+        return frame
     rows = [
-        (row["account_id"], row.get("created_at"), row.get("followers"))
+        (row["account_id"], row.get("created_at"))
         for batch in store.iter_nodes(ACCOUNT, batch_size=batch_size)
         for row in batch
     ]
-    frame = pd.DataFrame(rows, columns=["account_id", "created_at", "followers"])
-    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
+    frame = pd.DataFrame(rows, columns=["account_id", "created_at"])
+    created = pd.to_datetime(frame["created_at"], utc=True)
+    frame["created_at"] = created.astype("datetime64[ms, UTC]").astype("int64").where(created.notna()).astype("float64")
     return frame.sort_values("account_id", ignore_index=True)
 
 

@@ -101,6 +101,7 @@ def detect(
     progress: Progress | None = None,
     *,
     user: str = "sybilscope",
+    memory_limit: str = "2GB",
 ) -> DetectionResult:
     """Run detection on a workspace and save the run in its store.
 
@@ -115,6 +116,8 @@ def detect(
         ``progress(step_name, fraction_done)``.
     user : str
         Recorded in the run's audit event.
+    memory_limit : str
+        DuckDB's memory limit while detection runs (it spills to disk beyond).
 
     Returns
     -------
@@ -124,6 +127,17 @@ def detect(
     started = datetime.now(UTC)
     clock = time.perf_counter()
     events = projection.workspace_events(workspace)
+    previous_limit = events.scalar("SELECT current_setting('memory_limit')")
+    # DuckDB would otherwise take 80% of the machine's memory for its buffers
+    events.connection.execute(f"SET memory_limit = '{memory_limit}'")
+    try:
+        return _detect(workspace, store, events, params, progress, user, started, clock)
+    finally:
+        events.connection.execute(f"SET memory_limit = '{previous_limit}'")
+
+
+def _detect(workspace, store, events, params, progress, user, started, clock) -> DetectionResult:
+    """Read, detect, save: :func:`detect` once the memory limit is set."""
     if progress is not None:
         progress("reading the graph", 0.0)
     # what detection reads: the request graph and labels, not earlier runs or the audit trail
@@ -131,8 +145,7 @@ def detect(
     fingerprint = data_fingerprint(events, counts)
     detection = find_networks(
         events,
-        accounts=projection.accounts_frame(store),
-        edges=projection.infrastructure_frame(store),
+        accounts=projection.accounts_frame(store, workspace),
         labels=store.labels(),
         history=projection.cluster_history(store),
         params=params,

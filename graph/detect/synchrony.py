@@ -41,7 +41,8 @@ def activity_onsets(
         Only these accounts (the candidates).
     gap_seconds : int
         Silence on that endpoint, by that account, before a request counts as
-        an onset.
+        an onset (measured between the clock minutes with requests: an
+        enumerator's millions of rows shrink to its active minutes first).
 
     Returns
     -------
@@ -65,13 +66,18 @@ def activity_onsets(
     gap_ms = int(gap_seconds * 1000)
     return source.query(
         f"""
-        SELECT account_id, endpoint, ts_ms FROM (
-            SELECT account_id, endpoint, epoch_ms(ts) AS ts_ms,
-                   lag(epoch_ms(ts)) OVER (PARTITION BY account_id, endpoint ORDER BY ts) AS previous
+        WITH active AS (
+            SELECT account_id, endpoint, min(epoch_ms(ts)) AS ts_ms, epoch_ms(ts) // 60000 AS minute
             FROM {{events}}
             WHERE account_id IS NOT NULL AND endpoint IS NOT NULL {focus}
+            GROUP BY account_id, endpoint, minute
         )
-        WHERE previous IS NULL OR ts_ms - previous >= {gap_ms}
+        SELECT account_id, endpoint, ts_ms FROM (
+            SELECT account_id, endpoint, ts_ms,
+                   lag(minute) OVER (PARTITION BY account_id, endpoint ORDER BY minute) AS previous, minute
+            FROM active
+        )
+        WHERE previous IS NULL OR (minute - previous) * 60000 >= {gap_ms}
         ORDER BY account_id, endpoint, ts_ms
         """,
         **frames,

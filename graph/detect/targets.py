@@ -78,13 +78,15 @@ def target_ties(
         focus = "AND (x.account_id IN (SELECT account_id FROM {focus}) OR y.account_id IN (SELECT account_id FROM {focus}))"
     ties = source.query(
         f"""
-        WITH per_block AS (
-            SELECT account_id, block_hash, count(DISTINCT phone_hash) AS numbers FROM {{events}}
-            WHERE account_id IS NOT NULL AND phone_hash IS NOT NULL GROUP BY 1, 2
+        WITH numbers AS (
+            SELECT DISTINCT account_id, hash(phone_hash) AS phone_hash, hash(block_hash) AS block_hash FROM {{events}}
+            WHERE account_id IS NOT NULL AND phone_hash IS NOT NULL
+        ), per_block AS (
+            SELECT account_id, block_hash, count(*) AS numbers FROM numbers GROUP BY 1, 2
         ), looked AS (
-            SELECT DISTINCT e.account_id, e.phone_hash FROM {{events}} e
-            JOIN per_block p ON p.account_id = e.account_id AND p.block_hash IS NOT DISTINCT FROM e.block_hash
-            WHERE e.phone_hash IS NOT NULL AND p.numbers < {int(max_block_numbers)}
+            SELECT n.account_id, n.phone_hash FROM numbers n
+            JOIN per_block p ON p.account_id = n.account_id AND p.block_hash IS NOT DISTINCT FROM n.block_hash
+            WHERE p.numbers < {int(max_block_numbers)}
         ), sizes AS (
             SELECT account_id, count(*) AS numbers FROM looked GROUP BY 1
         ), rare AS (
