@@ -40,6 +40,11 @@ def test_facts_agree_with_the_store_and_the_events(opened, sample_case):
     assert sum(row["requests"] for row in facts.timeline) == requests
     assert facts.reproduce["data_fingerprint"] == store.latest_run()["data_fingerprint"]
     assert facts.tlp == "TLP:AMBER"  # no TLP tag on this cluster: the default
+    clock = (cluster.get("attribution") or {}).get("utc_offset") or {}
+    assert facts.utc_offset is not None and facts.utc_offset == clock.get("offset_hours")  # local-time axis
+    tradecraft = facts.tradecraft
+    assert tradecraft["sharding"] in ("by_number", "by_block", "none")
+    assert 0 <= tradecraft["single_account_number_share"] <= 1
 
 
 def test_estimative_language_follows_the_recorded_confidence(opened, sample_case):

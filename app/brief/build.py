@@ -50,7 +50,8 @@ _SHORT_NAMES = {
     "AE": "United Arab Emirates", "CZ": "Czechia", "MK": "North Macedonia", "TR": "Türkiye",
 }
 _TOP = 10
-_INDICATOR_CAP = 500
+# The appendix lists the busiest indicators; exports (STIX, CSV) carry every one.
+_INDICATOR_CAP = 150
 
 
 def country_name(code: str | None) -> str:
@@ -265,6 +266,12 @@ def _tradecraft(ev: _Events) -> dict:
                  {scope} AND phone_hash IS NOT NULL
                  WINDOW w AS (PARTITION BY account_id ORDER BY ts, block_ordinal))"""
     )
+    # Sharding inside blocks: accounts visit the same blocks but never the same number.
+    lookers = ev.one(
+        """SELECT count(*) FILTER (WHERE accounts = 1), count(*)
+           FROM (SELECT phone_hash, count(DISTINCT account_id) AS accounts
+                 {scope} AND phone_hash IS NOT NULL GROUP BY phone_hash)"""
+    )
     per_account = ev.one(
         """SELECT avg(n), max(n), median(n)
            FROM (SELECT account_id, count(DISTINCT phone_hash) AS n {scope} AND phone_hash IS NOT NULL
@@ -287,7 +294,11 @@ def _tradecraft(ev: _Events) -> dict:
     ])
     n_blocks = (blocks[0] if blocks else 0) or 0
     same_block = (steps[1] if steps else 0) or 0
+    single_block = (blocks[3] / n_blocks) if n_blocks else None
+    single_number = (lookers[0] / lookers[1]) if lookers and lookers[1] else None
+    accounts_per_block = float(blocks[5] or 0) if blocks else 0.0
     return {
+        "sharding": _sharding(single_block, single_number, accounts_per_block),
         "hours": hours,
         "busiest_hours": sorted(busiest),
         "busiest_share": sum(hours[h] for h in busiest) / total,
@@ -298,6 +309,7 @@ def _tradecraft(ev: _Events) -> dict:
         "dense_blocks": int(blocks[4] or 0) if blocks else 0,
         "single_account_block_share": (blocks[3] / n_blocks) if n_blocks else None,
         "accounts_per_block": float(blocks[5] or 0) if blocks else 0.0,
+        "single_account_number_share": (lookers[0] / lookers[1]) if lookers and lookers[1] else None,
         "sequential_share": (steps[0] / same_block) if same_block else None,
         "same_block_share": (same_block / steps[2]) if steps and steps[2] else None,
         "median_gap_seconds": float(steps[3]) if steps and steps[3] is not None else None,
@@ -309,6 +321,21 @@ def _tradecraft(ev: _Events) -> dict:
         "clients": clients,
         "endpoints": endpoints,
     }
+
+
+def _sharding(single_block: float | None, single_number: float | None, accounts_per_block: float) -> str | None:
+    """How the accounts divided the number space: ``by_block``, ``by_number``, ``none`` or ``None`` (no data).
+
+    Independent enumerators that share blocks also share numbers; accounts
+    that share blocks but almost never a number were handed disjoint shares.
+    """
+    if single_block is None or single_number is None:
+        return None
+    if accounts_per_block >= 1.5 and single_number >= 0.9:
+        return "by_number"
+    if single_block >= 0.7:
+        return "by_block"
+    return "none"
 
 
 def _exposure(ev: _Events, clusters: list[dict]) -> list[dict]:
@@ -338,14 +365,23 @@ def _target_regions(ev: _Events) -> list[dict]:
 
 
 _EVIDENCE_ROWS = 6
+# Reading order for evidence columns (detection stores them alphabetically): what the row is
+# first, when next, how much after, and long lists of accounts last.
+_COLUMN_ORDER = ("id", "block", "ip", "prefix", "device", "asn", "country", "kind", "a", "b", "start", "end",
+                 "endpoint", "coverage", "complementarity", "expected overlap", "overlap", "shared blocks",
+                 "lookups", "matched", "numbers", "requests", "members", "outside accounts", "accounts")
 
 
 def _evidence_tables(evidence: object) -> list[dict]:
     """A cluster's evidence as the small tables the cluster page shows (request ids left out)."""
     tables = []
     for section in evidence_sections(evidence if isinstance(evidence, dict) else None):
-        tables.append({"title": section["title"], "total": section["total"], "columns": section["columns"],
-                       "rows": section["rows"][:_EVIDENCE_ROWS]})
+        columns = section["columns"]
+        order = sorted(range(len(columns)), key=lambda i: (
+            _COLUMN_ORDER.index(columns[i]) if columns[i] in _COLUMN_ORDER else len(_COLUMN_ORDER) - 1, i))
+        tables.append({"title": section["title"], "total": section["total"],
+                       "columns": [columns[i] for i in order],
+                       "rows": [[row[i] for i in order] for row in section["rows"][:_EVIDENCE_ROWS]]})
     return tables
 
 
@@ -522,7 +558,11 @@ def _utc_offset(clusters: list[dict]) -> float | None:
         if not isinstance(hints, dict):
             continue
         for key, value in hints.items():
-            if "offset" in str(key) and isinstance(value, int | float) and -14 <= value <= 14:
+            if "offset" not in str(key):
+                continue
+            if isinstance(value, dict):  # detection's form: {"offset_hours": 3.5, "fit": ..., ...}
+                value = value.get("offset_hours")
+            if isinstance(value, int | float) and not isinstance(value, bool) and -14 <= value <= 14:
                 return float(value)
     return None
 

@@ -60,53 +60,77 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def timeline_chart(timeline: Sequence[dict], unit: str) -> str:
-    """Lookups per day (or hour) as bars, numbers matched as a line."""
-    fig = _figure(7.0, 2.4)
+    """Lookups per day (or hour) as bars; numbers matched as a line on its own axis (right).
+
+    Matches are usually a small fraction of lookups: on one axis the line
+    would lie flat on the floor, so it gets the right-hand scale.
+    """
+    fig = _figure(7.0, 2.5)
     ax = fig.add_subplot()
     _style(ax)
     if timeline:
         times = [row["t"] for row in timeline]
         width = timedelta(hours=0.8) if unit == "hour" else timedelta(hours=19)
-        ax.bar(times, [row["lookups"] or row["requests"] for row in timeline], width=width, color=PRIMARY,
-               label="lookups" if any(row["lookups"] for row in timeline) else "requests", align="center")
-        ax.plot(times, [row["matched"] for row in timeline], color=ACCENT, marker="o", markersize=3,
-                linewidth=1.5, label="numbers matched to an account")
+        what = "lookups" if any(row["lookups"] for row in timeline) else "requests"
+        bars = ax.bar(times, [row["lookups"] or row["requests"] for row in timeline], width=width, color=PRIMARY,
+                      label=f"{what} (left scale)", align="center")
+        right = ax.twinx()
+        for side in ("top", "left", "bottom"):
+            right.spines[side].set_visible(False)
+        right.spines["right"].set_color(ACCENT)
+        right.tick_params(colors=ACCENT, labelsize=8)
+        (line,) = right.plot(times, [row["matched"] for row in timeline], color=ACCENT, marker="o", markersize=3,
+                             linewidth=1.5, label="numbers matched to an account (right scale)")
+        right.set_ylim(0, max(1, max(row["matched"] for row in timeline)) * 1.15)
+        right.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=5, integer=True))
         locator = mdates.AutoDateLocator(minticks=3, maxticks=9)
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-        ax.legend(frameon=False, fontsize=7.5, loc="upper left", ncol=2)
         ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.legend(handles=[bars, line], frameon=False, fontsize=7.5, loc="lower left",
+                  bbox_to_anchor=(0, 1.0), ncol=2, borderaxespad=0.3)
     else:
         ax.text(0.5, 0.5, "no request events in the warehouse", ha="center", va="center", transform=ax.transAxes)
     ax.set_ylabel(f"per {unit} (UTC)")
     return _uri(fig)
 
 
-def _barh(ax: plt.Axes, labels: list[str], values: list[float], colours: list[str] | str, title: str) -> None:
-    _style(ax)
-    ax.grid(axis="y", visible=False)
+def _barh(ax: plt.Axes, labels: list[str], values: list[float], colours: list[str] | str, title: str,
+          rows: int | None = None) -> None:
+    """Horizontal bars with each label above its bar, so long names never collide with a neighbour panel."""
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    ax.spines["bottom"].set_color("#9aa7b4")
+    ax.tick_params(colors=INK, labelsize=7)
     ax.grid(axis="x", color=GRID, linewidth=0.8)
-    positions = list(range(len(labels)))[::-1]
-    ax.barh(positions, values, color=colours, height=0.65)
-    ax.set_yticks(positions, labels)
+    ax.set_axisbelow(True)
+    positions = [-i for i in range(len(labels))]
+    ax.barh(positions, values, color=colours, height=0.42)
+    ax.set_yticks([])
     ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
-    ax.set_xlim(0, max([*values, 0.01]) * 1.18)
-    for pos, value in zip(positions, values, strict=True):
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=3))
+    ax.set_xlim(0, max([*values, 0.01]) * 1.22)
+    # Room for ``rows`` bars whatever the count, so panels side by side share one bar thickness.
+    ax.set_ylim(-max(rows or len(labels), 1) + 0.5, 0.75)
+    for pos, label, value in zip(positions, labels, values, strict=True):
+        ax.text(0, pos + 0.3, label, va="bottom", ha="left", fontsize=7, color=INK, clip_on=False)
         ax.text(value, pos, f" {value:.0%}", va="center", fontsize=7, color=INK)
-    ax.set_title(title, loc="left")
+    if title:
+        ax.set_title(title, loc="left", pad=8)
 
 
 def infrastructure_chart(countries: Sequence[dict], asns: Sequence[dict], kinds: Sequence[dict]) -> str:
     """Share of requests by IP country, by network (ASN) and by kind of network."""
-    fig = _figure(7.4, 2.5)
-    axes = fig.subplots(1, 3, gridspec_kw={"wspace": 1.25})
+    shown = max(1, min(6, max(len(countries), len(asns), len(kinds))))
+    fig = _figure(7.0, 0.8 + 0.42 * shown)
+    axes = fig.subplots(1, 3, gridspec_kw={"wspace": 0.25})
     top_countries = list(countries)[:6]
     _barh(axes[0], [c["name"] if c["country"] else "unknown" for c in top_countries],
-          [c["share"] for c in top_countries], PRIMARY, "IP country")
+          [c["share"] for c in top_countries], PRIMARY, "IP country", shown)
     top_asns = list(asns)[:6]
-    _barh(axes[1], [_asn_label(a) for a in top_asns], [a["share"] for a in top_asns], PRIMARY, "Network (ASN)")
-    _barh(axes[2], [k["kind"] for k in kinds], [k["share"] for k in kinds],
-          [_KIND_COLOURS.get(k["kind"], MUTED) for k in kinds], "Kind of network")
+    _barh(axes[1], [_asn_label(a) for a in top_asns], [a["share"] for a in top_asns], PRIMARY, "Network (ASN)", shown)
+    _barh(axes[2], [k["kind"] for k in kinds][:6], [k["share"] for k in kinds][:6],
+          [_KIND_COLOURS.get(k["kind"], MUTED) for k in kinds][:6], "Kind of network", shown)
     return _uri(fig)
 
 
@@ -114,7 +138,7 @@ def _asn_label(row: dict) -> str:
     if row.get("asn") is None:
         return "unknown"
     org = (row.get("org") or "").split(",")[0]
-    org = org if len(org) <= 12 else org[:11] + "…"
+    org = org if len(org) <= 26 else org[:25] + "…"
     return f"AS{row['asn']} {org}".strip()
 
 
@@ -148,7 +172,7 @@ def _local(hour: int, offset: float) -> str:
 
 def exposure_chart(exposure: Sequence[dict]) -> str:
     """Phone numbers matched to an account, by the number's country: whom to notify."""
-    fig = _figure(7.0, 0.5 + 0.28 * max(1, min(8, len(exposure))))
+    fig = _figure(7.0, 0.4 + 0.36 * max(1, min(8, len(exposure))))
     ax = fig.add_subplot()
     rows = list(exposure)[:8]
     _barh(ax, [r["name"] for r in rows], [r["share"] for r in rows], ACCENT, "")

@@ -80,6 +80,10 @@ def _day(value: object) -> str:
     return value.strftime("%d %B %Y").lstrip("0") if isinstance(value, datetime) else "–"
 
 
+def _date(value: object) -> str:
+    return value.strftime("%d %b %Y") if isinstance(value, datetime) else "–"
+
+
 def _hour(value: int) -> str:
     return f"{int(value):02d}h"
 
@@ -107,7 +111,7 @@ def _environment(template: Path | None, autoescape: bool) -> tuple[jinja2.Enviro
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(num=_num, pct=_pct, when=_when, day=_day, country=country_name, hour=_hour, offset=_offset)
+    env.filters.update(num=_num, pct=_pct, when=_when, day=_day, date=_date, country=country_name, hour=_hour, offset=_offset)
     return env, name
 
 
