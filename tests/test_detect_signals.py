@@ -37,7 +37,7 @@ def _edges(rows):
 def test_rare_hosting_ip_ties_far_more_than_carrier_nat():
     rows = [("a", "ip", "5.1.1.1", "hosting"), ("b", "ip", "5.1.1.1", "hosting")]
     rows += [(f"u{i:03d}", "ip", "49.36.0.7", "mobile") for i in range(300)]
-    ties = infrastructure.infrastructure_ties(_edges(rows)).set_index(["a", "b"])
+    ties = infrastructure.infrastructure_ties(_edges(rows), min_weight=0).set_index(["a", "b"])
     hosting = ties.loc[("a", "b"), "ip"]
     cgnat = ties.loc[("u000", "u001"), "ip"]
     assert hosting == pytest.approx(2.0)
@@ -46,6 +46,8 @@ def test_rare_hosting_ip_ties_far_more_than_carrier_nat():
     per_account = ties.reset_index()
     strength = per_account[(per_account.a == "u000") | (per_account.b == "u000")]["ip"].sum()
     assert strength == pytest.approx(0.5)
+    # by default such negligible pairs are never built
+    assert infrastructure.infrastructure_ties(_edges(rows))[["a", "b"]].values.tolist() == [["a", "b"]]
 
 
 def test_crowded_entities_tie_nobody_and_focus_limits_pairs():

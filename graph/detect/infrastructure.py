@@ -169,6 +169,7 @@ def entity_weights(
     kind_weights: Mapping[str, float] | None = None,
     entity_type_weights: Mapping[str, float] | None = None,
     max_accounts: int = 2000,
+    min_weight: float = 0.005,
 ) -> pd.DataFrame:
     """How much sharing each entity says: the pair tie weight it gives its accounts.
 
@@ -183,6 +184,10 @@ def entity_weights(
         Weight of each entity type; default :data:`DEFAULT_ENTITY_WEIGHTS`.
     max_accounts : int
         Entities with more accounts than this tie nobody.
+    min_weight : float
+        Entities whose pair weight would be smaller tie nobody either: a
+        mobile address shared by hundreds ties each pair by less than this,
+        and building its pairs would cost more than all the rest.
 
     Returns
     -------
@@ -197,9 +202,11 @@ def entity_weights(
     ...     "account_id": ["a", "b"] + [f"u{i}" for i in range(300)],
     ...     "entity_type": "ip", "entity": ["h"] * 2 + ["cgnat"] * 300,
     ...     "kind": ["hosting"] * 2 + ["mobile"] * 300})
-    >>> weights = entity_weights(edges).set_index("entity")["weight"]
+    >>> weights = entity_weights(edges, min_weight=0).set_index("entity")["weight"]
     >>> float(weights["h"]), round(float(weights["cgnat"]), 5)
     (2.0, 0.00167)
+    >>> float(entity_weights(edges).set_index("entity").loc["cgnat", "weight"])  # below min_weight
+    0.0
     """
     kind_weights = {**DEFAULT_KIND_WEIGHTS, **(kind_weights or {})}
     type_weights = {**DEFAULT_ENTITY_WEIGHTS, **(entity_type_weights or {})}
@@ -221,9 +228,8 @@ def entity_weights(
     kind_w = grouped["kind"].map(lambda k: kind_weights.get(k, 1.0)).astype(float)
     type_w = grouped["entity_type"].map(lambda t: type_weights.get(t, 1.0)).astype(float)
     neighbourhood = (grouped["entity_type"] == "prefix") & ~grouped["kind"].isin(PREFIX_KINDS)
-    grouped["weight"] = (type_w * kind_w / (grouped["accounts"] - 1)).where(
-        (grouped["accounts"] <= max_accounts) & ~neighbourhood, 0.0
-    )
+    weight = type_w * kind_w / (grouped["accounts"] - 1)
+    grouped["weight"] = weight.where((grouped["accounts"] <= max_accounts) & ~neighbourhood & (weight >= min_weight), 0.0)
     return grouped.reset_index(drop=True)
 
 
@@ -234,6 +240,7 @@ def infrastructure_ties(
     kind_weights: Mapping[str, float] | None = None,
     entity_type_weights: Mapping[str, float] | None = None,
     max_accounts: int = 2000,
+    min_weight: float = 0.005,
 ) -> pd.DataFrame:
     """Pairs of accounts tied by shared infrastructure, with the tie weight per entity type.
 
@@ -244,7 +251,7 @@ def infrastructure_ties(
     focus : collection of str, optional
         Only pairs with at least one of these accounts (the candidates), so
         the pairs of benign crowds are never built.
-    kind_weights, entity_type_weights, max_accounts
+    kind_weights, entity_type_weights, max_accounts, min_weight
         See :func:`entity_weights`.
 
     Returns
@@ -263,9 +270,11 @@ def infrastructure_ties(
     ...     "account_id": ["a", "b"] + [f"u{i:03d}" for i in range(300)],
     ...     "entity_type": "ip", "entity": ["h"] * 2 + ["cgnat"] * 300,
     ...     "kind": ["hosting"] * 2 + ["mobile"] * 300})
-    >>> ties = infrastructure_ties(edges).set_index(["a", "b"])
+    >>> ties = infrastructure_ties(edges, min_weight=0).set_index(["a", "b"])
     >>> float(ties.loc[("a", "b"), "ip"]) > 1000 * float(ties.loc[("u000", "u001"), "ip"])
     True
+    >>> infrastructure_ties(edges)[["a", "b"]].values.tolist()  # the NAT's pairs are not even built
+    [['a', 'b']]
 
     Notes
     -----
@@ -273,7 +282,8 @@ def infrastructure_ties(
     squared number of their accounts (capped by ``max_accounts``).
     """
     weights = entity_weights(
-        edges, kind_weights=kind_weights, entity_type_weights=entity_type_weights, max_accounts=max_accounts
+        edges, kind_weights=kind_weights, entity_type_weights=entity_type_weights, max_accounts=max_accounts,
+        min_weight=min_weight,
     )
     weights = weights[weights["weight"] > 0]
     columns = ["a", "b", "ip", "prefix", "device", "shared_ips", "shared_prefixes", "shared_devices"]

@@ -318,7 +318,7 @@ def find_networks(
 
     _step(progress, "shared targets", 0.1)
     all_targets = targets.target_ties(source, max_lookers=params.max_lookers)
-    listy = all_targets[(~all_targets["mutual"]) & (all_targets["shared"] >= 10)]
+    listy = all_targets[(~all_targets["mutual"]) & (all_targets["shared"] >= 10) & (all_targets["overlap"] >= 0.3)]
     # Sign-up bursts are a feature, not a seed: a viral moment creates tens of
     # thousands of accounts at once, and an operation's burst-made accounts
     # also share a target list or enumerate, which makes them seeds anyway.
@@ -353,7 +353,7 @@ def find_networks(
     candidates = set(seeds) | set(strong["a"]) | set(strong["b"])
     candidates &= callers
 
-    _step(progress, "coordination graph", 0.45)
+    _step(progress, f"coordination graph ({len(seeds):,} seeds, {len(candidates):,} candidates)", 0.45)
     newcomers = candidates - seeds
     if edges is None:
         cand_edges = pd.concat(
@@ -373,13 +373,13 @@ def find_networks(
     sync = synchrony.synchrony_ties(onsets, bucket_seconds=params.sync_bucket_seconds, min_shared=3)
     G = coordination_graph(candidates, infra, sharding, all_targets, sync)
 
-    _step(progress, "communities", 0.55)
+    _step(progress, f"communities ({G.number_of_nodes():,} accounts, {G.number_of_edges():,} ties)", 0.55)
     communities = merge_dense_neighbours(
         G, detect_communities(G, params.method, resolution=params.resolution, seed=params.seed)
     )
     groups = [sorted(c) for c in communities if len(c) >= 2 or stats.loc[next(iter(c)), "evidence"] > 0]
 
-    _step(progress, "scoring", 0.65)
+    _step(progress, f"scoring ({len(groups):,} groups)", 0.65)
     context = _Context(
         source=source, stats=stats, G=G, edges=cand_edges, coverage=coverage, sharding=sharding,
         onsets=onsets, sync=sync, created=created, labels=labels, population_hit=population_hit,
