@@ -165,21 +165,21 @@ def sync_graph(cur, store: GraphStore, batch_ids: Sequence[str], *, batch_rows: 
     incremental = older > 0
     counts: dict[str, int] = {}
 
-    accounts = cur.execute(
+    def upsert_accounts(batch: pa.Table) -> int:
+        rows = batch.to_pylist()
+        for row in rows:
+            row["extra"] = json.loads(row["extra"]) if row["extra"] else None
+        return store.upsert_nodes(ACCOUNT, rows)
+
+    # streamed in modest batches: accounts become Python dicts (their ``extra`` is free-form JSON)
+    counts[ACCOUNT] = _write(
+        cur, store,
         "SELECT a.account_id, a.created_at, a.handle, a.phone_country, a.discoverable_by_phone, "
         "a.status, a.signup_ip, a.signup_device_id, a.lang, a.followers, a.extra "
         "FROM input_accounts a JOIN ingest_batches b USING (batch_id) "
-        "WHERE list_contains($batches, a.batch_id) ORDER BY b.loaded_at, a.pos", params,
-    ).fetchall()
-    names = ("account_id", "created_at", "handle", "phone_country", "discoverable_by_phone", "status",
-             "signup_ip", "signup_device_id", "lang", "followers", "extra")
-    written = 0
-    for start in range(0, len(accounts), size):
-        rows = [dict(zip(names, row, strict=True)) for row in accounts[start:start + size]]
-        for row in rows:
-            row["extra"] = json.loads(row["extra"]) if row["extra"] else None
-        written += store.upsert_nodes(ACCOUNT, rows)
-    counts[ACCOUNT] = written
+        "WHERE list_contains($batches, a.batch_id) ORDER BY b.loaded_at, a.pos",
+        params, upsert_accounts, min(size, 50_000),
+    )
 
     for label in (IP, DEVICE, PHONE):
         sql = node_sql(label, incremental)

@@ -426,31 +426,39 @@ _KEY_SQL = "to_hex((_h1::UHUGEINT << 64) + _h2)"
 
 
 class _FileIds:
-    """The content hashes of one file's rows so far: exact duplicates found as rows arrive.
+    """The content hashes of one table's rows loaded in this run: exact duplicates found as rows arrive.
 
     Finding them before the insert (not deleting them after) matters:
     deleting rows DuckDB has already written out for the open transaction
-    makes the commit rewrite them. The ids are kept in numpy, one sorted
-    part a chunk: 24 bytes a row.
+    makes the commit rewrite them; and holding them here (not joining every
+    chunk with the growing table) keeps split files linear. The ids are
+    kept in numpy, one sorted part a chunk: 22 bytes a row.
     """
 
     def __init__(self) -> None:
-        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
-    def duplicates(self, h1: np.ndarray, h2: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        """For each row, the position of the first row with the same id (or -1); remembers them."""
+    def forget(self, file_no: int) -> None:
+        """Drop the ids a file added (its transaction was rolled back, it is read again)."""
+        self._parts = [part for part in self._parts if part[3][:1].tolist() != [file_no]]
+
+    def duplicates(self, h1: np.ndarray, h2: np.ndarray, pos: np.ndarray,
+                   file_no: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """For each row, the file and position of the first row with the same id (-1: none)."""
         n = len(h1)
         first = np.full(n, -1, dtype=np.int64)
+        first_file = np.full(n, -1, dtype=np.int64)
         if n == 0:
-            return first
+            return first, first_file
         order = np.lexsort((pos, h2, h1))
         s1, s2, sp = h1[order], h2[order], pos[order]
         repeat = np.zeros(n, dtype=bool)
         repeat[1:] = (s1[1:] == s1[:-1]) & (s2[1:] == s2[:-1])
         run_start = np.maximum.accumulate(np.where(repeat, 0, np.arange(n)))
         earlier = np.full(n, -1, dtype=np.int64)  # set at run starts whose id an earlier chunk had
+        earlier_file = np.full(n, -1, dtype=np.int64)
         starts = np.flatnonzero(~repeat)
-        for p1, p2, pp in self._parts:
+        for p1, p2, pp, pf in self._parts:
             at = np.searchsorted(p1, s1[starts])
             inside = at < len(p1)
             rows, at = starts[inside], at[inside]
@@ -458,21 +466,25 @@ class _FileIds:
             rows, at = rows[same_first], at[same_first]
             exact = p2[at] == s2[rows]
             earlier[rows[exact]] = pp[at[exact]]
+            earlier_file[rows[exact]] = pf[at[exact]]
             for i, j in zip(rows[~exact], at[~exact], strict=True):
                 # equal first halves, different second: a 64-bit collision (or several
                 # ids sharing the first half); look through the part's run of equals
                 j = int(j) + 1
                 while j < len(p1) and p1[j] == s1[i]:
                     if p2[j] == s2[i]:
-                        earlier[i] = pp[j]
+                        earlier[i], earlier_file[i] = pp[j], pf[j]
                         break
                     j += 1
         original = earlier[run_start]
         first_sorted = np.where(original >= 0, original, np.where(repeat, sp[run_start], -1))
+        file_sorted = np.where(original >= 0, earlier_file[run_start], np.where(repeat, file_no, -1))
         new = ~repeat & (earlier < 0)
-        self._parts.append((s1[new], s2[new], sp[new]))
+        self._parts.append((s1[new], s2[new], sp[new].astype(np.int32),
+                            np.full(int(new.sum()), file_no, dtype=np.int16)))
         first[order] = first_sorted
-        return first
+        first_file[order] = file_sorted
+        return first, first_file
 
 
 @dataclass
@@ -496,7 +508,9 @@ class _Loader:
         self.run_batches = run_batches
         self.intel: IntelIndex | None = None
         self.file_ids = _FileIds()
-        self.other_batches = False
+        self.table_files: list[SourceFile] = []
+        self.file_no = 0
+        self.earlier_runs = False
 
     @contextmanager
     def timed(self, phase: str):
@@ -635,48 +649,48 @@ class _Loader:
         """Which rows of the chunk to insert: good ones that are not exact duplicates.
 
         A copy of an earlier row of the same file, or of a row another file
-        of this run brought, is quarantined as ``duplicate row``; a row an
-        earlier run loaded is counted as already loaded. Neither is inserted.
+        of this table brought in this run, is quarantined as ``duplicate
+        row``; a row an earlier run loaded is counted as already loaded.
+        Neither is inserted.
         (Masks, not filtered copies: the chunk's columns are never copied.)
         """
         cur = self.cur
         keep = rows.column("_reason").is_null().to_numpy(zero_copy_only=False)
         good = np.flatnonzero(keep)
         positions = rows.column("_pos").to_numpy()[good]
-        first = self.file_ids.duplicates(
-            rows.column("_h1").to_numpy()[good], rows.column("_h2").to_numpy()[good], positions
+        first, first_file = self.file_ids.duplicates(
+            rows.column("_h1").to_numpy()[good], rows.column("_h2").to_numpy()[good], positions, self.file_no
         )
         repeated = first >= 0
         if repeated.any():
-            dups = pa.table({"pos": positions[repeated], "first_pos": first[repeated]})  # noqa: F841
+            files = [str(s.path) for s in self.table_files]
+            names = [f"same_as_{s.position_name}" for s in self.table_files]
+            dups = pa.table({  # noqa: F841 - read by SQL
+                "pos": positions[repeated],
+                "first_pos": first[repeated],
+                "first_file": pa.array([files[i] for i in first_file[repeated]], pa.string()),
+                "first_key": pa.array([names[i] for i in first_file[repeated]], pa.string()),
+            })
             counters.quarantined += int(cur.execute(
                 f"INSERT INTO {quarantine.QUARANTINE_TABLE} SELECT $batch, $table, $file, $pos_name, "
-                f"pos, NULL, '{REASONS['duplicate']}', "
-                "json_object('same_as_' || $pos_name, first_pos)::VARCHAR FROM dups", params,
+                f"pos, NULL, '{REASONS['duplicate']}', CASE WHEN first_file = $file "
+                "THEN json_object(first_key, first_pos) "
+                "ELSE json_object('same_as_row_of', first_file, first_key, first_pos) END::VARCHAR "
+                "FROM dups", params,
             ).fetchall()[0][0])
             keep[good[repeated]] = False
-        if self.other_batches:
+        if self.earlier_runs:
             key = self._KEY.get(table, "row_hash")
             candidates = pa.table({  # noqa: F841 - read by SQL
                 "pos": positions[~repeated],
                 key: rows.column(key).take(pa.array(good[~repeated])),
             })
             seen = cur.sql(  # noqa: F841 - read by SQL
-                f"SELECT c.pos, any_value(t.batch_id) AS batch_id FROM candidates c "
-                f"JOIN {self._TARGET[table]} t ON t.{key} = c.{key} WHERE t.batch_id <> $batch "
-                "GROUP BY c.pos", params={"batch": batch_id},
+                f"SELECT DISTINCT c.pos FROM candidates c JOIN {self._TARGET[table]} t ON t.{key} = c.{key} "
+                "WHERE NOT list_contains($run, t.batch_id)", params={"run": self.run_batches},
             ).to_arrow_table()
             if seen.num_rows:
-                counters.quarantined += int(cur.execute(
-                    f"INSERT INTO {quarantine.QUARANTINE_TABLE} SELECT $batch, $table, $file, $pos_name, "
-                    f"s.pos, NULL, '{REASONS['duplicate']}', json_object('same_as_row_of', b.file)::VARCHAR "
-                    f"FROM seen s JOIN {BATCHES_TABLE} b USING (batch_id) WHERE list_contains($run, s.batch_id)",
-                    {**params, "run": self.run_batches},
-                ).fetchall()[0][0])
-                counters.existing += int(cur.execute(
-                    "SELECT count(*) FROM seen WHERE NOT list_contains($run, batch_id)",
-                    {"run": self.run_batches},
-                ).fetchall()[0][0])
+                counters.existing += seen.num_rows
                 keep[good[np.isin(positions, seen.column("pos").to_numpy())]] = False
         return keep
 
@@ -766,9 +780,16 @@ class _Loader:
         table = source.table
         # a file that broke off last time is loaded again whole
         cur.execute(f"DELETE FROM {self._TARGET[table]} WHERE batch_id = ?", [batch_id])
-        self.file_ids = _FileIds()
-        self.other_batches = bool(cur.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM {self._TARGET[table]} WHERE batch_id <> ? LIMIT 1)", [batch_id]
+        if not self.table_files or self.table_files[0].table != table:
+            self.file_ids, self.table_files = _FileIds(), []
+        if source not in self.table_files:
+            self.table_files.append(source)
+        self.file_no = self.table_files.index(source)
+        self.file_ids.forget(self.file_no)
+        # rows loaded by earlier runs are looked up in the table; this run's are in file_ids
+        self.earlier_runs = bool(cur.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM {self._TARGET[table]} "
+            "WHERE NOT list_contains(?, batch_id) LIMIT 1)", [self.run_batches]
         ).fetchall()[0][0])
         unknown = [n for n in header.columns if n not in SPECS[table].names]
         counters = _FileRun()
@@ -782,7 +803,6 @@ class _Loader:
         except TruncatedInput as exc:
             truncated = exc
         self._flush(source, batch_id, pending, unknown, counters, progress)
-        self.file_ids = _FileIds()
         return counters, counters.inserted, counters.existing, truncated
 
     def _flush(self, source, batch_id, pending: list[Chunk], unknown, counters, progress) -> None:

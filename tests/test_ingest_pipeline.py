@@ -557,10 +557,24 @@ def test_file_ids_find_copies_across_chunks_and_survive_half_collisions():
 
     ids = _FileIds()
 
-    def call(h1, h2, pos):
-        return ids.duplicates(np.array(h1, np.uint64), np.array(h2, np.uint64), np.array(pos)).tolist()
+    def call(h1, h2, pos, file_no=0):
+        first, files = ids.duplicates(np.array(h1, np.uint64), np.array(h2, np.uint64), np.array(pos), file_no)
+        return first.tolist(), files.tolist()
 
-    assert call([5, 3, 5, 7, 5], [1, 2, 1, 9, 2], [10, 11, 12, 13, 14]) == [-1, -1, 10, -1, -1]
-    assert call([3, 5, 8, 5], [2, 1, 8, 1], [20, 21, 22, 23]) == [11, 10, -1, 10]
-    assert call([5], [3], [30]) == [-1]  # same first half as earlier ids, a new id
-    assert call([5, 5], [3, 2], [40, 41]) == [30, 14]
+    assert call([5, 3, 5, 7, 5], [1, 2, 1, 9, 2], [10, 11, 12, 13, 14]) == ([-1, -1, 10, -1, -1], [-1, -1, 0, -1, -1])
+    assert call([3, 5, 8, 5], [2, 1, 8, 1], [20, 21, 22, 23]) == ([11, 10, -1, 10], [0, 0, -1, 0])
+    assert call([5], [3], [30], 1)[0] == [-1]  # same first half as earlier ids, a new id
+    assert call([5, 5], [3, 2], [40, 41], 2) == ([30, 14], [1, 0])
+    ids.forget(1)  # file 1 read again: its ids are new again
+    assert call([5], [3], [50], 1)[0] == [-1]
+
+
+def test_split_files_of_one_export_repeat_rows_as_duplicates(tmp_path):
+    rows = request_rows()
+    write_table(tmp_path / "case", "requests-0001", rows[:5], "csv")
+    write_table(tmp_path / "case", "requests-0002", rows[3:], "parquet")
+    summary = ingest_json(tmp_path / "ws", str(tmp_path / "case"))["tables"]["requests"]
+    assert (summary["loaded"], summary["quarantined"], summary["already_loaded"]) == (len(rows), 2, 0)
+    records = sorted((q["row"], q["record"]["same_as_line"]) for q in _quarantine(tmp_path / "ws"))
+    assert records == [(1, 5), (2, 6)]
+    assert all(q["record"]["same_as_row_of"].endswith("requests-0001.csv") for q in _quarantine(tmp_path / "ws"))
