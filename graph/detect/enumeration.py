@@ -264,7 +264,12 @@ def block_coverage(
 
 
 def sharding_ties(
-    coverage: pd.DataFrame, *, min_numbers: int = 5, max_accounts: int = 500, min_block_union: int = 100
+    coverage: pd.DataFrame,
+    *,
+    min_numbers: int = 5,
+    max_accounts: int = 500,
+    min_block_union: int = 100,
+    min_balance: float = 0.2,
 ) -> pd.DataFrame:
     """Pairs of accounts working the same number blocks, and how complementary their slices are.
 
@@ -282,6 +287,11 @@ def sharding_ties(
         numbers count: splitting a block is only a sign of sharding where
         the block is being enumerated. Two sparse address books almost never
         share a number either, and that is no coordination.
+    min_balance : float
+        Pairs whose shares of their common blocks differ more than this
+        ratio are left out: a job split between accounts gives each a
+        comparable slice, while an address book's dozen numbers next to an
+        enumerator's hundreds is no split.
 
     Returns
     -------
@@ -333,11 +343,18 @@ def sharding_ties(
     weight = (weighted @ present.T).tocsr()
     overlap = (tried @ tried.T).tocsr()
     expected = (sized @ sized.T).tocsr()
+    mine_in_common = (sized @ present.T).tocsr()  # [a, b]: a's numbers in the blocks it shares with b
     i, j = shared.row, shared.col
+    a_side = np.asarray(mine_in_common[i, j]).ravel()
+    b_side = np.asarray(mine_in_common[j, i]).ravel()
+    balanced = np.minimum(a_side, b_side) >= min_balance * np.maximum(a_side, b_side)
+    i, j = i[balanced], j[balanced]
+    if len(i) == 0:
+        return pd.DataFrame({c: pd.Series(dtype=object if c in "ab" else float) for c in columns})
     ties = pd.DataFrame({
         "a": accounts[i].astype(object),
         "b": accounts[j].astype(object),
-        "shared_blocks": shared.data.astype(int),
+        "shared_blocks": shared.data[balanced].astype(int),
         "weight": np.asarray(weight[i, j]).ravel().round(9),
         "overlap": np.asarray(overlap[i, j]).ravel().astype(int),
         "expected_overlap": np.asarray(expected[i, j]).ravel() / BLOCK_SIZE,

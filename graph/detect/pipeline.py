@@ -9,8 +9,8 @@ store and saves the result. The steps:
    block coverage and hit ratio per account, standardized against the
    population (:mod:`~graph.detect.enumeration`); sign-up bursts over all
    accounts (:mod:`~graph.detect.behaviour`).
-2. **Seeds**: accounts with enumeration evidence, or sharing a target list
-   with someone they do not know. Everything costly
+2. **Seeds**: accounts with enumeration evidence, or made in a sign-up
+   burst and sharing a target list with someone they do not know. Everything costly
    below only touches seeds and their neighbours, which is what keeps a
    17-million-lookup case within minutes.
 3. **Ties** between seeds and anyone: shared rare infrastructure, sharded
@@ -319,11 +319,12 @@ def find_networks(
     _step(progress, "shared targets", 0.1)
     all_targets = targets.target_ties(source, max_lookers=params.max_lookers)
     listy = all_targets[(~all_targets["mutual"]) & (all_targets["shared"] >= 10) & (all_targets["overlap"] >= 0.3)]
-    # Sign-up bursts are a feature, not a seed: a viral moment creates tens of
-    # thousands of accounts at once, and an operation's burst-made accounts
-    # also share a target list or enumerate, which makes them seeds anyway.
+    # A shared list alone is every circle of friends, and a sign-up burst alone
+    # is every viral moment: an account made in a burst that works through
+    # the same list as strangers is worth a closer look.
+    bursts = behaviour.burst_accounts(created, window_hours=params.burst_window_hours) if len(created) else set()
     seeds = set(stats.index[stats["evidence"] >= params.seed_evidence])
-    seeds |= set(listy["a"]) | set(listy["b"])
+    seeds |= (set(listy["a"]) | set(listy["b"])) & bursts
 
     _step(progress, "block coverage", 0.2)
     # Sharding is judged between clear enumerators only, on every block one
