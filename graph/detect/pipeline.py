@@ -166,6 +166,8 @@ def coordination_graph(
     sharding: pd.DataFrame,
     shared: pd.DataFrame,
     sync: pd.DataFrame,
+    *,
+    min_weight: float = 0.02,
 ) -> nx.Graph:
     """The weighted account-to-account coordination graph from the four kinds of ties.
 
@@ -181,6 +183,10 @@ def coordination_graph(
         From :func:`graph.detect.targets.target_ties`.
     sync : DataFrame
         From :func:`graph.detect.synchrony.synchrony_ties`.
+    min_weight : float
+        Pairs tied more weakly than this get no edge: thousands of
+        neighbours on a busy mobile address would each add a negligible tie
+        and together swamp the graph.
 
     Returns
     -------
@@ -212,9 +218,16 @@ def coordination_graph(
     parts = parts[parts["a"].isin(keep) & parts["b"].isin(keep) & (parts["w"] > 0)]
     G = nx.Graph()
     G.add_nodes_from(sorted(keep))
-    for (a, b), rows in parts.groupby(["a", "b"], sort=True):
-        weights = {part: round(float(w), 9) for part, w in zip(rows["part"], rows["w"], strict=True)}
-        G.add_edge(a, b, weight=round(sum(weights.values()), 9), **weights)
+    if parts.empty:
+        return G
+    wide = parts.pivot_table(index=["a", "b"], columns="part", values="w", aggfunc="sum", fill_value=0.0).round(9)
+    wide["weight"] = wide.sum(axis=1).round(9)
+    wide = wide[wide["weight"] >= min_weight].sort_index()
+    names = [c for c in wide.columns if c != "weight"]
+    G.add_edges_from(
+        (a, b, {"weight": w, **{n: v for n, v in zip(names, values, strict=True) if v > 0}})
+        for (a, b), w, *values in zip(wide.index, wide["weight"], *(wide[n] for n in names), strict=True)
+    )
     return G
 
 
