@@ -148,6 +148,7 @@ def main() -> None:
         print("  where the time went:")
         for phase, seconds in sorted(summary["timings"].items(), key=lambda kv: -kv[1]):
             print(f"    {seconds:8.1f} s  {phase}")
+        print(f"  peak memory first reached in: {summary['peak_memory_gb_by_phase']}")
         print(f"  graph written: {summary['graph']}")
         if args.bolt_edges:
             bolt_load(args.workdir / "workspace", args.bolt_edges)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
@@ -148,6 +149,7 @@ class IngestSummary:
     quarantine_file: str | None = None
     sources: list[dict] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    peak_memory: dict[str, float] = field(default_factory=dict)
 
     @property
     def rows_read(self) -> int:
@@ -169,6 +171,7 @@ class IngestSummary:
             "quarantine_file": self.quarantine_file,
             "sources": self.sources,
             "timings": dict(self.timings),
+            "peak_memory_gb_by_phase": dict(self.peak_memory),
         }
 
 
@@ -440,7 +443,11 @@ class _FileIds:
 
     def forget(self, file_no: int) -> None:
         """Drop the ids a file added (its transaction was rolled back, it is read again)."""
-        self._parts = [part for part in self._parts if part[3][:1].tolist() != [file_no]]
+        kept = []
+        for part in self._parts:
+            mine = part[3] == file_no
+            kept.append(tuple(column[~mine] for column in part) if mine.any() else part)
+        self._parts = kept
 
     def duplicates(self, h1: np.ndarray, h2: np.ndarray, pos: np.ndarray,
                    file_no: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -482,6 +489,13 @@ class _FileIds:
         new = ~repeat & (earlier < 0)
         self._parts.append((s1[new], s2[new], sp[new].astype(np.int32),
                             np.full(int(new.sum()), file_no, dtype=np.int16)))
+        # merge parts of similar size (as a log-structured merge does), so a
+        # chunk is searched in a logarithmic number of parts, not one a chunk
+        while len(self._parts) > 1 and len(self._parts[-2][0]) <= 2 * len(self._parts[-1][0]):
+            last, before = self._parts.pop(), self._parts.pop()
+            merged = [np.concatenate([a, b]) for a, b in zip(before, last, strict=True)]
+            by_id = np.lexsort((merged[1], merged[0]))
+            self._parts.append(tuple(column[by_id] for column in merged))
         first[order] = first_sorted
         first_file[order] = file_sorted
         return first, first_file
@@ -502,6 +516,7 @@ class _Loader:
 
     def __init__(self, cur, workspace: Workspace, run_batches: list[str]):
         self.timings: dict[str, float] = {}
+        self.peak_memory: dict[str, float] = {}
         self.cur = cur
         self.workspace = workspace
         self.secret = workspace.secret()
@@ -520,6 +535,10 @@ class _Loader:
             yield
         finally:
             self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - started
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB (Linux)
+            if peak > self.peak_memory.get("_seen", 0.0):
+                self.peak_memory[phase] = round(peak, 2)
+                self.peak_memory["_seen"] = peak
 
     def _timed_chunks(self, chunks):
         iterator = iter(chunks)
@@ -1041,6 +1060,7 @@ def _ingest(cur, workspace, store, sources, progress, summary, headers, started)
         )
     summary.seconds = time.perf_counter() - started
     summary.timings = {k: round(v, 3) for k, v in loader.timings.items()}
+    summary.peak_memory = {k: v for k, v in loader.peak_memory.items() if k != "_seen"}
     return summary
 
 
