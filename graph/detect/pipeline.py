@@ -570,9 +570,11 @@ class _Context:
         size = len(members)
         phones = float(stats["phones"].sum())
         f: dict[str, float | str | None] = {"size": size}
-        # enumerated blocks: the cluster as a whole tried at least a tenth of them
+        # enumerated blocks: the cluster as a whole tried at least a quarter of
+        # them (a newsroom's address books together reach a tenth of a
+        # populated block, never a quarter)
         if union is not None and phones > 0:
-            dense = union[union["numbers"] >= 100]
+            dense = union[union["numbers"] >= 250]
             total = float(union["numbers"].sum())
             f["enumerated_share"] = float(dense["numbers"].sum()) / total if total else 0.0
             f["enumerated_blocks"] = int(len(dense))
@@ -647,12 +649,17 @@ class _Context:
         return {k: (round(v, 6) if isinstance(v, float) and math.isfinite(v) else v) for k, v in f.items()}
 
     def _synchronized_days(self, mine: pd.DataFrame | None, size: int) -> int:
-        """Days on which at least three members (and a third of them) started one endpoint in one window.
+        """Days on which at least three members (and a third of them) started looking numbers up in one window.
 
         The window is three synchrony buckets wide: a group told to work "at
         ten" starts within a quarter of an hour of ten, not within a minute.
+        Only lookup sessions count: friends reading their timelines at the
+        evening peak start together by chance every day.
         """
         if mine is None or mine.empty:
+            return 0
+        mine = mine[mine["lookup"]]
+        if mine.empty:
             return 0
         bucket_ms = self.params.sync_bucket_seconds * 3000
         need = max(3, math.ceil(size / 3))

@@ -47,7 +47,8 @@ def activity_onsets(
     Returns
     -------
     DataFrame
-        ``account_id, endpoint, ts_ms``, sorted.
+        ``account_id, endpoint, ts_ms, lookup`` (whether the onset minute
+        carried lookups), sorted.
 
     Examples
     --------
@@ -67,13 +68,14 @@ def activity_onsets(
     return source.query(
         f"""
         WITH active AS (
-            SELECT account_id, endpoint, min(epoch_ms(ts)) AS ts_ms, epoch_ms(ts) // 60000 AS minute
+            SELECT account_id, endpoint, min(epoch_ms(ts)) AS ts_ms, epoch_ms(ts) // 60000 AS minute,
+                   bool_or(phone_hash IS NOT NULL) AS lookup
             FROM {{events}}
             WHERE account_id IS NOT NULL AND endpoint IS NOT NULL {focus}
             GROUP BY account_id, endpoint, minute
         )
-        SELECT account_id, endpoint, ts_ms FROM (
-            SELECT account_id, endpoint, ts_ms,
+        SELECT account_id, endpoint, ts_ms, lookup FROM (
+            SELECT account_id, endpoint, ts_ms, lookup,
                    lag(minute) OVER (PARTITION BY account_id, endpoint ORDER BY minute) AS previous, minute
             FROM active
         )
