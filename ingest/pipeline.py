@@ -1053,6 +1053,11 @@ def _ingest(cur, workspace, store, sources, progress, summary, headers, started)
         summary.tables[table].quarantined_by_reason = reasons
     with loader.timed("quarantine file"):
         summary.quarantine_file = str(quarantine.export_jsonl(cur, workspace.quarantine_dir))
+    # Write everything into the database file now, under the ingest's memory
+    # limit: otherwise DuckDB does it when the process closes the database,
+    # with whatever limit is in force then.
+    with loader.timed("checkpoint"):
+        cur.execute("CHECKPOINT")
     summary.errors += [str(t) for t in truncations]
     if summary.quarantined:
         summary.warnings.append(
