@@ -485,8 +485,6 @@ def test_no_raw_phone_number_anywhere_in_the_workspace(tmp_path, case):
 @pytest.mark.slow
 def test_sample_case_ingests(tmp_path):
     sample = Path(__file__).parents[1] / "sample_data" / "case"
-    if not sample.exists():
-        pytest.skip("no sample case")
     summary = ingest_json(tmp_path / "ws", str(sample))
     requests = summary["tables"]["requests"]
     assert requests["read"] > 100_000

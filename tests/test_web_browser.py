@@ -23,6 +23,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import in_ci
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -34,12 +35,8 @@ ADMIN_PASSWORD = "browser-admin-pass"
 VIEWER = ("vera", "browser-viewer-pass")
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
 def _need(reason: str) -> None:
-    if _in_ci():
+    if in_ci():
         pytest.fail(f"browser tests need {reason} (CI=true: this is a failure, not a skip)")
     pytest.skip(f"needs {reason}")
 
