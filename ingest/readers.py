@@ -57,6 +57,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from graph.errors import SybilscopeError
+from ingest.pseudonymize import mask_phone
 
 __all__ = [
     "TABLES",
@@ -359,18 +360,7 @@ def mask_digit_runs(text: str) -> str:
     where nobody can tell the phone column from the others.
     """
 
-    def hide(match: re.Match[str]) -> str:
-        seen = 0
-        out = []
-        for char in match.group(0):
-            if char.isdigit():
-                seen += 1
-                out.append(char if seen <= 2 else "*")
-            else:
-                out.append(char)
-        return "".join(out)
-
-    return _DIGIT_RUN.sub(hide, text)
+    return _DIGIT_RUN.sub(lambda match: mask_phone(match.group(0)), text)
 
 
 def _clip(value: str | None) -> str | None:

