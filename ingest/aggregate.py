@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -35,6 +37,7 @@ from graph.schema import (
     USED_IP,
 )
 from graph.store.base import GraphStore
+from graph.store.embedded import EmbeddedStore
 from graph.warehouse import EVENTS_TABLE
 
 __all__ = ["EDGES", "edge_sql", "node_sql", "sync_graph"]
@@ -135,6 +138,14 @@ def _write(cur, store: GraphStore, sql: str, params: dict, write, batch_rows: in
     return written
 
 
+def _same_database(cur, store: GraphStore) -> bool:
+    """Whether ``store`` keeps its graph in the DuckDB file ``cur`` is on (then SQL writes it in place)."""
+    if not isinstance(store, EmbeddedStore):
+        return False
+    path = cur.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
+    return bool(path) and path[0][0] is not None and Path(path[0][0]).resolve() == store.db_path
+
+
 def sync_graph(cur, store: GraphStore, batch_ids: Sequence[str], *, batch_rows: int | None = None) -> dict[str, int]:
     """Bring the graph store up to date with the events and reference rows of ``batch_ids``.
 
@@ -181,14 +192,16 @@ def sync_graph(cur, store: GraphStore, batch_ids: Sequence[str], *, batch_rows: 
         params, upsert_accounts, min(size, 50_000),
     )
 
-    for label in (IP, DEVICE, PHONE):
-        sql = node_sql(label, incremental)
-        counts[label] = _write(cur, store, sql, params if incremental else {},
-                               lambda t, label=label: store.upsert_nodes(label, t), size)
-    for rel_type in EDGES:
-        sql = edge_sql(rel_type, incremental)
-        counts[rel_type] = _write(cur, store, sql, params if incremental else {},
-                                  lambda t, rel_type=rel_type: store.upsert_edges(rel_type, t), size)
+    in_place = _same_database(cur, store)
+    for name in (IP, DEVICE, PHONE, *EDGES):
+        sql = node_sql(name, incremental) if name in (IP, DEVICE, PHONE) else edge_sql(name, incremental)
+        bound = params if incremental else {}
+        if in_place:
+            counts[name] = store.upsert_query(name, sql, bound)
+        elif name in EDGES:
+            counts[name] = _write(cur, store, sql, bound, partial(store.upsert_edges, name), size)
+        else:
+            counts[name] = _write(cur, store, sql, bound, partial(store.upsert_nodes, name), size)
 
     labels = cur.execute(
         "SELECT label_id, entity, entity_id, kind, value, actor, source, note "

@@ -340,34 +340,87 @@ class EmbeddedStore(GraphStore):
                 if repeated
                 else f"(SELECT {', '.join(_q(c) for c in columns)} FROM {_BATCH})"
             )
-            _run(
-                cur,
-                f"CREATE OR REPLACE TEMP TABLE {_STAGED} AS SELECT b.*, t.rowid AS _rid "
-                f"FROM {source} b LEFT JOIN {_q(table)} t ON {join}",
-            )
+            _run(cur, f"CREATE OR REPLACE TEMP TABLE {_STAGED} AS SELECT b.*, t.rowid AS _rid "
+                      f"FROM {source} b LEFT JOIN {_q(table)} t ON {join}")
         finally:
             cur.unregister(_BATCH)
+        return self._merge_staged(cur, table, keys, columns, endpoints)
+
+    def _merge_staged(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        table: str,
+        keys: Sequence[str],
+        columns: Sequence[str],
+        endpoints: RelKind | None,
+    ) -> int:
+        """Apply the staged rows (``_rid``: the matched row, NULL when new) to ``table``; drop the stage."""
+        others = [c for c in columns if c not in keys]
         total, matched = _run(cur, f"SELECT count(*), count(_rid) FROM {_STAGED}")[0]
         if matched and others:
             sets = ", ".join(f"{_q(c)} = COALESCE(s.{_q(c)}, {_q(table)}.{_q(c)})" for c in others)
             _run(cur, f"UPDATE {_q(table)} SET {sets} FROM {_STAGED} s WHERE {_q(table)}.rowid = s._rid")
         if total > matched:
             if endpoints is not None:
-                self._ensure_endpoints(cur, endpoints)
+                self._ensure_endpoints(cur, endpoints, f"(SELECT * FROM {_STAGED} WHERE _rid IS NULL)")
             cols = ", ".join(_q(c) for c in columns)
             _run(cur, f"INSERT INTO {_q(table)} ({cols}) SELECT {cols} FROM {_STAGED} WHERE _rid IS NULL")
         _run(cur, f"DROP TABLE {_STAGED}")
         return int(total)
 
-    def _ensure_endpoints(self, cur: duckdb.DuckDBPyConnection, kind: RelKind) -> None:
-        """Create the missing endpoint nodes of the staged new relationships, key only."""
+    def upsert_query(self, name: str, sql: str, params: Mapping | None = None) -> int:
+        """Upsert the rows of a query over this database (``name``: a node label or relationship type).
+
+        The set-based twin of :meth:`upsert_nodes` / :meth:`upsert_edges`
+        for data that already lives in the workspace's DuckDB file (ingest's
+        aggregates of the event table): nothing crosses into Python. Same
+        semantics: properties the query gives (non-NULL) replace stored
+        ones, missing nodes and relationships are created, and new
+        relationships' endpoint nodes are created key-only when missing.
+        The query's columns must be the kind's key(s) and properties, each
+        key at most once (a ``GROUP BY`` over them). Into an empty table the
+        rows are inserted straight away, with no matching at all.
+
+        Returns
+        -------
+        int
+            Rows the query gave.
+        """
+        if name in {n.label for n in NODES}:
+            kind: NodeKind | RelKind = node_kind(name)
+            keys, endpoints = [kind.key], None
+            allowed = list(kind.names)
+        else:
+            kind = rel_kind(name)
+            keys, endpoints = list(_rows.EDGE_KEYS), kind
+            allowed = [*_rows.EDGE_KEYS, *kind.names]
+        with self._transaction() as cur:
+            found = [d[0] for d in cur.execute(f"SELECT * FROM ({sql}) LIMIT 0", params).description]
+            columns = _rows.columns_of(name, allowed, pa.table({c: pa.nulls(0) for c in found}))
+            for key in keys:
+                if key not in columns:
+                    raise ValueError(f"{name} rows need {key!r}")
+            cols = ", ".join(_q(c) for c in columns)
+            empty = not _run(cur, f"SELECT 1 FROM {_q(kind.table)} LIMIT 1")
+            if empty:
+                (total,) = _run(cur, f"INSERT INTO {_q(kind.table)} ({cols}) SELECT {cols} FROM ({sql})", params)[0]
+                if endpoints is not None:
+                    self._ensure_endpoints(cur, endpoints, _q(kind.table))
+                return int(total)
+            join = " AND ".join(f"t.{_q(k)} = b.{_q(k)}" for k in keys)
+            _run(cur, f"CREATE OR REPLACE TEMP TABLE {_STAGED} AS SELECT b.*, t.rowid AS _rid "
+                      f"FROM (SELECT {cols} FROM ({sql})) b LEFT JOIN {_q(kind.table)} t ON {join}", params)
+            return self._merge_staged(cur, kind.table, keys, columns, endpoints)
+
+    def _ensure_endpoints(self, cur: duckdb.DuckDBPyConnection, kind: RelKind, new_edges: str) -> None:
+        """Create the missing endpoint nodes of the new relationships ``new_edges`` (SQL), key only."""
         for column, label in (("src", kind.src), ("dst", kind.dst)):
             node = node_kind(label)
             _run(
                 cur,
                 f"INSERT INTO {_q(node.table)} ({_q(node.key)}) "
-                f"SELECT DISTINCT s.{column} FROM {_STAGED} s "
-                f"ANTI JOIN {_q(node.table)} n ON n.{_q(node.key)} = s.{column} WHERE s._rid IS NULL",
+                f"SELECT DISTINCT s.{column} FROM {new_edges} s "
+                f"ANTI JOIN {_q(node.table)} n ON n.{_q(node.key)} = s.{column}",
             )
 
     def upsert_nodes(self, label: str, rows: _rows.Rows) -> int:
