@@ -471,12 +471,15 @@ def classify_phones(numbers: pa.Array | Sequence[str]) -> pa.Table:
     region_names: list[str] = []
     region_pos: dict[str, int] = {}
 
-    keys = np.unique(np.stack([cc_num, nsn_len], axis=1), axis=0) if n else np.empty((0, 2), int)
-    for cc, length in keys:
-        cc, length = int(cc), int(length)
+    # one group a (calling code, national length): rows sorted by that key and split,
+    # so each group's rows are found once (not by a scan of all rows a group)
+    key = (cc_num.astype(np.int64) << 32) + nsn_len.astype(np.int64)
+    by_key = np.argsort(key, kind="stable")
+    bounds = np.flatnonzero(np.diff(key[by_key])) + 1
+    for rows in np.split(by_key, bounds) if n else ():
+        cc, length = int(cc_num[rows[0]]), int(nsn_len[rows[0]])
         if cc == 0 or length <= 0:
             continue
-        rows = np.flatnonzero((cc_num == cc) & (nsn_len == length))
         possible[rows] = _possible(cc, length)
         nsn = pc.utf8_slice_codeunits(digits.take(pa.array(rows)), len(str(cc)))
         regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[cc]
