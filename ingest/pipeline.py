@@ -36,8 +36,7 @@ import json
 import os
 import resource
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -295,13 +294,6 @@ def _distinct(column: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
     return encoded.dictionary, encoded.indices
 
 
-def _spread(prefix: str, column, facts) -> dict[str, pa.Array]:
-    """``facts`` of each distinct value of ``column``, spread back over its rows as ``<prefix>_<field>``."""
-    values, indices = _distinct(column)
-    looked = facts(values)
-    return {f"{prefix}_{name}": looked.column(name).take(indices) for name in looked.column_names}
-
-
 def _aligned(cur, values: pa.Array, sql: str, params: dict | None = None) -> pa.Table:
     """Run ``sql`` (reading ``_values(i, raw)``) and return its rows in the order of ``values``."""
     _values = pa.table({"i": pa.array(range(len(values)), pa.int64()), "raw": values})  # noqa: F841 - read by SQL
@@ -552,25 +544,6 @@ class _FileIds:
         return first, first_file
 
 
-def _merge_chunks(chunks: list[Chunk]) -> Chunk:
-    if len(chunks) == 1:
-        return chunks[0]
-    return Chunk(
-        pa.concat_tables([c.data for c in chunks], promote_options="default"),
-        np.concatenate([c.positions for c in chunks]),
-        [p for c in chunks for p in c.problems],
-    )
-
-
-@dataclass
-class _Prepared:
-    """A chunk with the work done ahead for it: its column checks and the phone lookups."""
-
-    chunk: Chunk
-    checks: list
-    looked: dict[str, pa.Array]
-
-
 @dataclass
 class _FileRun:
     """Counters of one file's load."""
@@ -596,7 +569,6 @@ class _Loader:
         self.table_files: list[SourceFile] = []
         self.file_no = 0
         self.earlier_runs = False
-        self._ahead_cur = None  # the helper thread's own cursor (a cursor serves one thread)
 
     @contextmanager
     def timed(self, phase: str):
@@ -621,33 +593,31 @@ class _Loader:
             yield chunk
 
     # -- chunk ---------------------------------------------------------------
-    def chunk(self, source: SourceFile, batch_id: str, prepared: _Prepared, unknown: Sequence[str],
+    def chunk(self, source: SourceFile, batch_id: str, chunk: Chunk, unknown: Sequence[str],
               counters: _FileRun) -> None:
         cur = self.cur
-        chunk = prepared.chunk
         counters.read += chunk.rows_read
         counters.quarantined += quarantine.add_problems(cur, batch_id, source, chunk.problems)
         if chunk.data.num_rows == 0:
             return
         data = chunk.data.append_column("_pos", pa.array(chunk.positions, pa.int64()))
-        self._chunk_sql(source, batch_id, data, prepared.checks, prepared.looked, unknown, counters)
+        self._chunk_sql(source, batch_id, data, unknown, counters)
 
-    def _lookups(self, table: str, data: pa.Table, checks, looked: Mapping[str, pa.Array]) -> pa.Table:
-        """Add the per-distinct-value lookups to the chunk as ``_j_<column>_<field>`` columns.
-
-        ``looked`` holds the lookups done ahead (phone pseudonyms); the rest
-        read or write the workspace's lookup tables and run here.
-        """
+    def _lookups(self, table: str, data: pa.Table, checks) -> pa.Table:
+        """Add the per-distinct-value lookups to the chunk as ``_j_<column>_<field>`` columns."""
         cur = self.cur
-        added: dict[str, pa.Array] = dict(looked)
+        added: dict[str, pa.Array] = {}
 
         def spread(prefix: str, column, facts) -> None:
-            added.update(_spread(prefix, column, facts))
+            values, indices = _distinct(column)
+            looked = facts(values)
+            for name in looked.column_names:
+                added[f"{prefix}_{name}"] = looked.column(name).take(indices)
 
         ip_facts = partial(_ip_facts, cur, intel=self.intel)
         phone_facts = partial(_phone_facts, cur, secret=self.secret)
         for check in checks:
-            if check.join_alias is None or f"{check.join_alias}_value" in added:
+            if check.join_alias is None:
                 continue
             name = check.column.name
             column = data.column(name) if name in data.column_names else pa.nulls(data.num_rows, pa.string())
@@ -666,13 +636,14 @@ class _Loader:
             data = data.append_column(name, column)
         return data
 
-    def _chunk_sql(self, source, batch_id, data: pa.Table, checks, looked, unknown, counters: _FileRun) -> None:
+    def _chunk_sql(self, source, batch_id, data: pa.Table, unknown, counters: _FileRun) -> None:
         """Look values up, check and stage one chunk (see the module docstring)."""
         cur = self.cur
         table = source.table
         present = {name: data.schema.field(name).type for name in data.column_names if name != "_pos"}
-        with self.timed("lookups (IP, user agent: per distinct value)"):
-            data = self._lookups(table, data, checks, looked)
+        checks = column_checks(table, present, padded_columns(data))
+        with self.timed("lookups (IP, user agent, phone: per distinct value)"):
+            data = self._lookups(table, data, checks)
         extra_select = []
         if table == "requests":
             looked = set(data.column_names)
@@ -884,56 +855,33 @@ class _Loader:
         ).fetchall()[0][0])
         unknown = [n for n in header.columns if n not in SPECS[table].names]
         counters = _FileRun()
-        state: dict[str, TruncatedInput | None] = {"truncated": None}
-        chunks = self._merged_chunks(source, header, exact, state)
-        # one chunk ahead in a helper thread: reading it and the work that needs no
-        # workspace table (checks planning, phone pseudonyms) overlap this thread's
-        # SQL on the chunk before (DuckDB and pyarrow release the GIL)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-ahead") as pool:
-            ahead = pool.submit(self._next_prepared, chunks, table)
-            while (prepared := ahead.result()) is not None:
-                ahead = pool.submit(self._next_prepared, chunks, table)
-                self.chunk(source, batch_id, prepared, unknown, counters)
-                progress.rows(prepared.chunk.rows_read)
-        return counters, counters.inserted, counters.existing, state["truncated"]
-
-    def _merged_chunks(self, source: SourceFile, header: Header, exact: bool,
-                       state: dict) -> Iterator[Chunk]:
-        """The file's chunks merged to about :data:`CHUNK_TARGET_ROWS` rows (per-chunk SQL has a fixed cost).
-
-        A file that breaks off yields the rows before the break and leaves
-        the :class:`TruncatedInput` in ``state["truncated"]``.
-        """
+        truncated = None
         pending: list[Chunk] = []
         try:
             for chunk in self._timed_chunks(iter_chunks(source, header, exact=exact)):
                 pending.append(chunk)
                 if sum(c.rows_read for c in pending) >= CHUNK_TARGET_ROWS:
-                    yield _merge_chunks(pending)
-                    pending = []
+                    self._flush(source, batch_id, pending, unknown, counters, progress)
         except TruncatedInput as exc:
-            state["truncated"] = exc
-        if pending:
-            yield _merge_chunks(pending)
+            truncated = exc
+        self._flush(source, batch_id, pending, unknown, counters, progress)
+        return counters, counters.inserted, counters.existing, truncated
 
-    def _next_prepared(self, chunks: Iterator[Chunk], table: str) -> _Prepared | None:
-        """Read the next chunk and do its workspace-free work (runs in the helper thread)."""
-        chunk = next(chunks, None)
-        if chunk is None:
-            return None
-        with self.timed("read ahead: checks plan, phone pseudonyms (overlapped)"):
-            data = chunk.data
-            present = {name: data.schema.field(name).type for name in data.column_names}
-            checks = column_checks(table, present, padded_columns(data))
-            looked: dict[str, pa.Array] = {}
-            if data.num_rows:
-                if self._ahead_cur is None:
-                    self._ahead_cur = warehouse.connect(self.workspace.db_path)
-                phone_facts = partial(_phone_facts, self._ahead_cur, secret=self.secret)
-                for check in checks:
-                    if check.column.kind == "phone" and check.column.name in data.column_names:
-                        looked.update(_spread(check.join_alias, data.column(check.column.name), phone_facts))
-            return _Prepared(chunk, checks, looked)
+    def _flush(self, source, batch_id, pending: list[Chunk], unknown, counters, progress) -> None:
+        """Process the chunks read so far as one: per-chunk SQL has a fixed cost worth spreading."""
+        if not pending:
+            return
+        if len(pending) == 1:
+            merged = pending[0]
+        else:
+            merged = Chunk(
+                pa.concat_tables([c.data for c in pending], promote_options="default"),
+                np.concatenate([c.positions for c in pending]),
+                [p for c in pending for p in c.problems],
+            )
+        pending.clear()
+        self.chunk(source, batch_id, merged, unknown, counters)
+        progress.rows(merged.rows_read)
 
     # -- ip_intel follow-up ------------------------------------------------------
     def refresh_ip_lookup(self, batch_id: str) -> None:
