@@ -129,6 +129,11 @@ def node_sql(label: str, incremental: bool, ip_lookup: str = "ip_lookup",
     raise ValueError(f"no event aggregate for node label {label!r}; known: {IP}, {DEVICE}, {PHONE}")
 
 
+#: the ``input_accounts`` columns an Account node takes as they are (``extra`` apart)
+_ACCOUNT_COLUMNS = ("created_at", "handle", "phone_country", "discoverable_by_phone", "status", "signup_ip",
+                    "signup_device_id", "lang", "followers")
+
+
 def _write(cur, store: GraphStore, sql: str, params: dict, write, batch_rows: int) -> int:
     written = 0
     reader = cur.sql(sql, params=params).to_arrow_reader(batch_rows)
@@ -182,17 +187,29 @@ def sync_graph(cur, store: GraphStore, batch_ids: Sequence[str], *, batch_rows: 
             row["extra"] = json.loads(row["extra"]) if row["extra"] else None
         return store.upsert_nodes(ACCOUNT, rows)
 
-    # streamed in modest batches: accounts become Python dicts (their ``extra`` is free-form JSON)
-    counts[ACCOUNT] = _write(
-        cur, store,
-        "SELECT a.account_id, a.created_at, a.handle, a.phone_country, a.discoverable_by_phone, "
-        "a.status, a.signup_ip, a.signup_device_id, a.lang, a.followers, a.extra "
-        "FROM input_accounts a JOIN ingest_batches b USING (batch_id) "
-        "WHERE list_contains($batches, a.batch_id) ORDER BY b.loaded_at, a.pos",
-        params, upsert_accounts, min(size, 50_000),
-    )
-
     in_place = _same_database(cur, store)
+    accounts = ("FROM input_accounts a JOIN ingest_batches b USING (batch_id) "
+                "WHERE list_contains($batches, a.batch_id)")
+    if in_place:
+        # the latest non-NULL value of each column wins, as upserting the rows in file order does
+        latest = ", ".join(
+            f"arg_max(a.{c}, (b.loaded_at, a.pos)) FILTER (WHERE a.{c} IS NOT NULL) AS {c}" for c in _ACCOUNT_COLUMNS
+        )
+        counts[ACCOUNT] = store.upsert_query(
+            ACCOUNT, f"SELECT a.account_id, {latest} {accounts} GROUP BY a.account_id", params
+        )
+        # ``extra`` is free-form JSON, stored the way the store encodes it: through Python
+        _write(cur, store, f"SELECT a.account_id, a.extra {accounts} AND a.extra IS NOT NULL "
+               "ORDER BY b.loaded_at, a.pos", params, upsert_accounts, min(size, 50_000))
+    else:
+        # streamed in modest batches: accounts become Python dicts (their ``extra`` is free-form JSON)
+        counts[ACCOUNT] = _write(
+            cur, store,
+            f"SELECT a.account_id, {', '.join('a.' + c for c in _ACCOUNT_COLUMNS)}, a.extra {accounts} "
+            "ORDER BY b.loaded_at, a.pos",
+            params, upsert_accounts, min(size, 50_000),
+        )
+
     for name in (IP, DEVICE, PHONE, *EDGES):
         sql = node_sql(name, incremental) if name in (IP, DEVICE, PHONE) else edge_sql(name, incremental)
         bound = params if incremental else {}

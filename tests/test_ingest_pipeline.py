@@ -576,3 +576,25 @@ def test_split_files_of_one_export_repeat_rows_as_duplicates(tmp_path):
     records = sorted((q["row"], q["record"]["same_as_line"]) for q in _quarantine(tmp_path / "ws"))
     assert records == [(1, 5), (2, 6)]
     assert all(q["record"]["same_as_row_of"].endswith("requests-0001.csv") for q in _quarantine(tmp_path / "ws"))
+
+
+def test_later_account_rows_update_the_account_nodes(tmp_path):
+    first = [{"account_id": "acc_x", "handle": "old", "lang": "fa", "followers": "10", "tier": "free"},
+             {"account_id": "acc_y", "handle": "why", "lang": "en", "followers": "1", "tier": ""}]
+    later = [{"account_id": "acc_x", "handle": "new", "lang": "", "followers": "12", "tier": "paid"},
+             {"account_id": "acc_x", "handle": "newest", "lang": "", "followers": "", "tier": ""}]
+    write_table(tmp_path / "b1", "accounts", first, "csv")
+    write_table(tmp_path / "b2", "accounts", later, "csv")
+    ws = tmp_path / "ws"
+    ingest_json(ws, str(tmp_path / "b1"))
+    ingest_json(ws, str(tmp_path / "b2"))
+    store = open_store(Workspace.open(ws))
+    try:
+        x, y = store.get_node("Account", "acc_x"), store.get_node("Account", "acc_y")
+        # the latest value given wins; a blank keeps what an earlier row said (``extra``
+        # holds the latest row's unknown columns as they came)
+        assert (x["handle"], x["lang"], x["followers"], x["extra"]) == ("newest", "fa", 12, {"tier": ""})
+        assert (y["handle"], y["followers"]) == ("why", 1)
+    finally:
+        store.close()
+        warehouse.close_all()
