@@ -10,8 +10,9 @@
    wall time and peak memory (max RSS, DuckDB included) are reported.
    Targets: at most 2 minutes and 4 GB on 2 cores.
 
-Run: ``.venv/bin/python benchmarks/detect.py [--scale 250] [--workspace DIR] [--skip-lfr]``
-(``--workspace`` reuses an ingested workspace instead of building one).
+Run: ``.venv/bin/python benchmarks/detect.py [--scale 250] [--workspace DIR] [--truth FILE] [--skip-lfr]``
+(``--workspace`` reuses an ingested workspace instead of building one;
+``--truth`` adds per-campaign recall and hard-negative false positives).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import networkx as nx
@@ -49,7 +51,8 @@ store.close()
 warehouse.close_all()
 print(json.dumps({"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "stats": result.run["stats"], "steps": steps,
-                  "flagged": [(c.cluster_id, c.size, c.kind, c.score) for c in result.clusters if c.score >= 0.5]}))
+                  "flagged": [(c.cluster_id, c.size, c.kind, c.score) for c in result.clusters if c.score >= 0.5],
+                  "members": {c.cluster_id: c.members for c in result.clusters if c.score >= 0.5}}))
 """
 
 
@@ -102,7 +105,22 @@ def build_workspace(root: Path, scale: float, seed: int) -> Path:
     return ws.root
 
 
-def incident(workspace: Path) -> None:
+def recall_by_campaign(truth: dict, members: dict[str, list[str]]) -> None:
+    """Per-campaign recall and hard-negative false positives of the flagged clusters against a truth file."""
+    flagged = {a: cid for cid, accounts in members.items() for a in accounts}
+    for name, spec in sorted(truth["campaigns"].items()):
+        found = [a for a in spec["accounts"] if a in flagged]
+        clusters = Counter(flagged[a] for a in found)
+        print(f"  {name:20} recall {len(found) / len(spec['accounts']):6.1%} ({len(found)}/{len(spec['accounts'])})"
+              f" in {len(clusters)} cluster(s)")
+    campaign = {a for spec in truth["campaigns"].values() for a in spec["accounts"]}
+    hard = Counter(truth["accounts"][a]["hard_negative"] for a in flagged
+                   if a in truth["accounts"] and truth["accounts"][a]["hard_negative"])
+    other = sum(1 for a in flagged if a not in campaign) - sum(hard.values())
+    print(f"  false positives: hard negatives {dict(hard) or 0}, other benign accounts {other}")
+
+
+def incident(workspace: Path, truth: Path | None = None) -> None:
     started = time.perf_counter()
     child = subprocess.run([sys.executable, "-c", _DETECT_CHILD, str(workspace)], capture_output=True, text=True,
                            cwd=ROOT, check=False)
@@ -119,6 +137,8 @@ def incident(workspace: Path) -> None:
     print("  steps (s from start): " + ", ".join(f"{name} {t}" for name, t in report["steps"]))
     for cid, size, kind, score in report["flagged"][:10]:
         print(f"  {cid} {size:>5} {kind:22} {score:.3f}")
+    if truth is not None:
+        recall_by_campaign(json.loads(truth.read_text()), report["members"])
 
 
 def main() -> None:
@@ -126,6 +146,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=250.0, help="simulator scale (250: about 17M lookups)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workspace", type=Path, help="reuse this ingested workspace")
+    parser.add_argument("--truth", type=Path, help="the case's truth file: per-campaign recall and false positives")
     parser.add_argument("--skip-lfr", action="store_true")
     parser.add_argument("--skip-incident", action="store_true")
     args = parser.parse_args()
@@ -134,7 +155,7 @@ def main() -> None:
     if args.skip_incident:
         return
     if args.workspace:
-        incident(args.workspace)
+        incident(args.workspace, args.truth)
         return
     with tempfile.TemporaryDirectory() as tmp:
         incident(build_workspace(Path(tmp), args.scale, args.seed))

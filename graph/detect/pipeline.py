@@ -41,12 +41,14 @@ from graph.detect.attribution import (
     label_overlap,
     membership_frame,
     origin_mix,
+    origin_summary,
     utc_offset,
     weekly_rhythm,
 )
 from graph.detect.clustering import METHODS, detect_communities, merge_dense_neighbours
 from graph.detect.evidence import cluster_evidence
 from graph.detect.exposure import cluster_exposure
+from graph.detect.features import group_features
 from graph.detect.frames import EventsLike, as_events
 from graph.detect.identity import assign_cluster_ids
 
@@ -433,25 +435,6 @@ def find_networks(
     return Detection(clusters=clusters, graph=G, stats=stats_out, params=params)
 
 
-def _inside(pairs: pd.DataFrame, owner: Mapping[str, str]) -> dict[str, pd.DataFrame]:
-    """Pair rows (``a``, ``b``) whose two accounts share an owner group, split by group."""
-    if pairs.empty:
-        return {}
-    a = pairs["a"].map(owner)
-    b = pairs["b"].map(owner)
-    keep = a.notna() & (a == b)
-    return {key: frame for key, frame in pairs[keep].groupby(a[keep], sort=False)}
-
-
-def _by_owner(rows: pd.DataFrame, owner: Mapping[str, str]) -> dict[str, pd.DataFrame]:
-    """Rows with an ``account_id`` split by the account's owner group."""
-    if rows.empty:
-        return {}
-    group = rows["account_id"].map(owner)
-    keep = group.notna()
-    return {key: frame for key, frame in rows[keep].groupby(group[keep], sort=False)}
-
-
 @dataclass
 class _Context:
     """What scoring and describing clusters need, computed once per run."""
@@ -525,150 +508,51 @@ class _Context:
         """Features and scores of many groups at once: one query or one groupby per feature."""
         if not groups:
             return []
-        keys = {str(i): members for i, members in enumerate(groups)}
-        owner = {account: key for key, members in keys.items() for account in members}
-        block_union = self._block_union(keys)
-        mix = origin_mix(self.source, keys)
-        recip = targets.reciprocity(self.source, keys)
+        keys = dict(enumerate(groups))
         shared = targets.shared_target_share(self.source, keys)
-        parts = {
-            "sharding": _inside(self.sharding, owner),
-            "sync": _inside(self.sync[self.sync["jaccard"] >= 0.1] if len(self.sync) else self.sync, owner),
-            "edges": _by_owner(self.edges[self.edges["entity_type"].isin(["ip", "device"])], owner),
-            "onsets": _by_owner(self.onsets, owner),
-        }
+        rows = group_features(
+            groups,
+            stats=self.stats,
+            union=self._block_union(keys),
+            sharding=self.sharding,
+            sync=self.sync,
+            onsets=self.onsets,
+            edges=self.edges,
+            shared_share={g: shared[g]["share"] for g in keys},
+            reciprocity={g: row["share"] for g, row in targets.reciprocity(self.source, keys).items()},
+            origin=origin_summary(self.source, keys),
+            created=self.created,
+            builds=self.builds(),
+            build_counts=self._build_counts(),
+            benign=self.benign_entities(),
+            population_hit=self.population_hit,
+            sync_bucket_seconds=self.params.sync_bucket_seconds,
+            burst_window_hours=self.params.burst_window_hours,
+        )
         out = []
-        for key, members in keys.items():
-            features = self._features(
-                members, block_union.get(key), mix[key], recip[key], shared[key]["share"],
-                {name: frames.get(key) for name, frames in parts.items()},
-            )
-            features["_member_shared"] = shared[key]["members"]
+        for g, members in keys.items():
+            features = rows[g]
+            features["_member_shared"] = shared[g]["members"]
             score, contributions = scoring.cluster_score(features)
             out.append((members, score, features, contributions))
         return out
 
-    def _block_union(self, keys: Mapping[str, list[str]]) -> dict[str, pd.DataFrame]:
-        union = self.source.query(
+    def _block_union(self, keys: Mapping[int, list[str]]) -> pd.DataFrame:
+        """``g, numbers``: distinct numbers each group tried in each block it touched."""
+        return self.source.query(
             """
-            SELECT m.cluster, e.block_hash, count(DISTINCT e.block_ordinal) AS numbers
+            SELECT m.cluster AS g, count(DISTINCT e.block_ordinal) AS numbers
             FROM {events} e JOIN {members} m USING (account_id)
             WHERE e.phone_hash IS NOT NULL AND e.block_hash IS NOT NULL
-            GROUP BY 1, 2
+            GROUP BY m.cluster, e.block_hash
             """,
             members=membership_frame(keys),
         )
-        return {key: frame for key, frame in union.groupby("cluster", sort=False)}
 
     def _build_counts(self) -> pd.Series:
         if self._build_totals is None:
             self._build_totals = self.builds().value_counts()
         return self._build_totals
-
-    def _features(self, members, union, mix, recip, shared_share, parts) -> dict:
-        stats = self.stats.loc[members]
-        size = len(members)
-        phones = float(stats["phones"].sum())
-        f: dict[str, float | str | None] = {"size": size}
-        # enumerated blocks: the cluster as a whole tried at least a quarter of
-        # them (a newsroom's address books together reach a tenth of a
-        # populated block, never a quarter)
-        if union is not None and phones > 0:
-            dense = union[union["numbers"] >= 250]
-            total = float(union["numbers"].sum())
-            f["enumerated_share"] = float(dense["numbers"].sum()) / total if total else 0.0
-            f["enumerated_blocks"] = int(len(dense))
-            f["enumerated_fill"] = float(dense["numbers"].mean() / enumeration.BLOCK_SIZE) if len(dense) else 0.0
-        weights = stats["phones"].clip(lower=1.0)
-        f["enumeration_evidence"] = float(np.average(stats["evidence"], weights=weights))
-        f["numbers_per_block"] = float(stats["phones"].sum() / max(stats["blocks"].sum(), 1))
-        matched = float(stats["matched"].sum())
-        f["hit_ratio"] = matched / phones if phones else 0.0
-        f["population_hit_ratio"] = self.population_hit
-        f["lookups"] = float(stats["lookups"].sum())
-        f["requests"] = float(stats["requests"].sum())
-        # sharding: pairs of members that split blocks with far less overlap than chance
-        inside = parts["sharding"]
-        if size > 1 and inside is not None:
-            real = inside[(inside["expected_overlap"] >= 5) & (inside["complementarity"] >= 0.8)]
-            f["sharding"] = len(set(real["a"]) | set(real["b"])) / size
-            f["sharded_pairs"] = int(len(real))
-            expected = float(real["expected_overlap"].sum())
-            f["shard_overlap_ratio"] = float(real["overlap"].sum()) / expected if expected else 0.0
-        f["shared_target_share"] = shared_share
-        f["reciprocity"] = recip["share"]
-        # sign-up burst and client monoculture against everyone
-        if len(self.created) and size >= 3:
-            member_created = self.created.reindex(members).dropna()
-            burst = behaviour.creation_burst(member_created, self.created, window_hours=self.params.burst_window_hours)
-            f["burst_members"] = burst["members"]
-            f["burst_share"] = burst["members"] / size
-            f["burst_log10_p"] = burst["log10_p"]
-            f["burst_expected"] = burst["expected"]
-            f["burst_window_hours"] = self.params.burst_window_hours
-        if size >= 3:
-            mono = behaviour.monoculture_counts(
-                self.builds().reindex(members), self._build_counts(), members_included=True
-            )
-            f["client_build"] = mono["value"]
-            f["client_share"] = mono["share"]
-            f["client_population_share"] = mono["population_share"]
-            f["client_log10_p"] = mono["log10_p"] if mono["share"] >= 0.6 else 0.0
-        f["hosting_share"] = mix["hosting_share"]
-        f["top_ip_country"] = mix["top_country"]
-        # infrastructure used by members and (almost) nobody else
-        mine = parts["edges"]
-        if size > 1 and mine is not None:
-            per_entity = mine.groupby(["entity_type", "entity"]).agg(
-                members=("account_id", "nunique"), outside=("entity_accounts", "max"), requests=("requests", "sum")
-            )
-            exclusive = per_entity[(per_entity["members"] >= 2) & (per_entity["members"] >= 0.8 * per_entity["outside"])]
-            share = 0.0
-            for entity_type in ("ip", "device"):
-                used = float(mine.loc[mine["entity_type"] == entity_type, "requests"].sum())
-                private = float(exclusive.loc[exclusive.index.get_level_values(0) == entity_type, "requests"].sum())
-                share = max(share, private / used if used else 0.0)
-            f["exclusive_share"] = share
-            f["exclusive_entities"] = int(len(exclusive))
-        lockstep = parts["sync"]
-        if size > 1:
-            f["synchrony"] = len(set(lockstep["a"]) | set(lockstep["b"])) / size if lockstep is not None else 0.0
-            f["synchronized_windows"] = int(lockstep["shared"].max()) if lockstep is not None else 0
-        if size >= 3:
-            f["synchronized_days"] = self._synchronized_days(parts["onsets"], size)
-        # prior benign labels on members or the addresses they use
-        benign = self.benign_entities()
-        if benign:
-            flagged = {a for a in members if ("account", a) in benign}
-            if mine is not None:
-                flagged |= {
-                    a for a, t, e in zip(mine["account_id"], mine["entity_type"], mine["entity"], strict=True)
-                    if (t, e) in benign
-                }
-            f["benign_label_share"] = len(flagged) / size
-        return {k: (round(v, 6) if isinstance(v, float) and math.isfinite(v) else v) for k, v in f.items()}
-
-    def _synchronized_days(self, mine: pd.DataFrame | None, size: int) -> int:
-        """Days on which at least three members (and a third of them) started looking numbers up in one window.
-
-        The window is three synchrony buckets wide: a group told to work "at
-        ten" starts within a quarter of an hour of ten, not within a minute.
-        Only lookup sessions count: friends reading their timelines at the
-        evening peak start together by chance every day.
-        """
-        if mine is None or mine.empty:
-            return 0
-        mine = mine[mine["lookup"]]
-        if mine.empty:
-            return 0
-        bucket_ms = self.params.sync_bucket_seconds * 3000
-        need = max(3, math.ceil(size / 3))
-        days = set()
-        for grid in (0, bucket_ms // 2):
-            buckets = (mine["ts_ms"] + grid) // bucket_ms
-            counts = mine.assign(bucket=buckets).groupby(["endpoint", "bucket"])["account_id"].nunique()
-            days.update(int(b * bucket_ms // 86_400_000) for (_, b) in counts[counts >= need].index)
-        return len(days)
 
     # -- description ----------------------------------------------------------
     def describe(self, kept, ids: list[str]) -> list[Cluster]:

@@ -213,9 +213,10 @@ def shared_target_share(
         """,
         members=membership_frame(clusters),
     )
+    by_cluster = dict(tuple(shares.groupby("cluster", sort=False)))
     out = {}
     for key in clusters:
-        mine = shares[shares["cluster"] == key]
+        mine = by_cluster.get(key, shares.iloc[:0])
         total = float(mine["numbers"].sum())
         out[key] = {
             "share": round(float(mine["shared"].sum()) / total, 4) if total else 0.0,
