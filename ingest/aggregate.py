@@ -214,7 +214,8 @@ def sync_graph(cur, store: GraphStore, batch_ids: Sequence[str], *, batch_rows: 
         sql = node_sql(name, incremental) if name in (IP, DEVICE, PHONE) else edge_sql(name, incremental)
         bound = params if incremental else {}
         if in_place:
-            counts[name] = store.upsert_query(name, sql, bound)
+            # the IP, Device and Phone nodes of every value these events hold were just written
+            counts[name] = store.upsert_query(name, sql, bound, present_endpoints=(IP, DEVICE, PHONE))
         elif name in EDGES:
             counts[name] = _write(cur, store, sql, bound, partial(store.upsert_edges, name), size)
         else:

@@ -1077,6 +1077,9 @@ def _ingest(cur, workspace, store, sources, progress, summary, headers, started)
             progress.file_done(source)
             _crash_point("events_loaded")
 
+    # the duplicate index (tens of bytes a row loaded) is not needed any more: give
+    # its memory back before the graph sync's large aggregates
+    loader.file_ids, loader.table_files = _FileIds(), []
     progress.phase("graph sync")
     pending = [r[0] for r in cur.execute(
         f"SELECT batch_id FROM {BATCHES_TABLE} WHERE synced_at IS NULL ORDER BY loaded_at"

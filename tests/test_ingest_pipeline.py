@@ -598,3 +598,26 @@ def test_later_account_rows_update_the_account_nodes(tmp_path):
     finally:
         store.close()
         warehouse.close_all()
+
+
+def test_every_edge_endpoint_is_a_node_after_full_and_incremental_ingests(tmp_path, case):
+    from graph.schema import node_kind, rel_kind
+
+    rows = request_rows()
+    later = [dict(r, request_id=(r["request_id"] or "") + "-later", ip="203.0.113.7", device_id="dev_new",
+                  phone="+60123456789" if r.get("phone") else r.get("phone")) for r in rows]
+    write_table(tmp_path / "later", "requests", later, "csv")
+    ws = tmp_path / "ws"
+    ingest_json(ws, str(case))
+    ingest_json(ws, str(tmp_path / "later"))
+    with _db(ws) as con:
+        for rel_type in EDGE_TYPES:
+            rel = rel_kind(rel_type)
+            for end, label in (("src", rel.src), ("dst", rel.dst)):
+                node = node_kind(label)
+                missing = con.execute(
+                    f'SELECT count(*) FROM "{rel.table}" r ANTI JOIN "{node.table}" n ON n."{node.key}" = r.{end}'
+                ).fetchall()[0][0]
+                assert missing == 0, (rel_type, end)
+        device = node_kind("Device")
+        assert con.execute(f'SELECT count(*) FROM "{device.table}" WHERE "{device.key}" = ?', ["dev_new"]).fetchall() == [(1,)]

@@ -84,3 +84,11 @@ def test_upsert_query_writes_node_properties_and_refuses_unknown_columns(stores)
         store.upsert_query(PHONE, "SELECT 'h2' AS phone_hash, '+98912' AS number")
     with pytest.raises(ValueError, match="need 'phone_hash'"):
         store.upsert_query(PHONE, "SELECT 'b2' AS block_hash")
+
+
+def test_upsert_query_trusts_present_endpoints(stores):
+    store = stores[0]
+    sql = _source(store, [("a9", "9.9.9.9", 1, T0, T0)])
+    assert store.upsert_query(USED_IP, sql, present_endpoints=(IP,)) == 1
+    assert store.get_node(ACCOUNT, "a9") is not None  # still checked
+    assert store.get_node(IP, "9.9.9.9") is None  # the caller said it exists: not looked for

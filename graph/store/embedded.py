@@ -19,7 +19,7 @@ or a label write is running.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -353,6 +353,7 @@ class EmbeddedStore(GraphStore):
         keys: Sequence[str],
         columns: Sequence[str],
         endpoints: RelKind | None,
+        present_endpoints: Collection[str] = (),
     ) -> int:
         """Apply the staged rows (``_rid``: the matched row, NULL when new) to ``table``; drop the stage."""
         others = [c for c in columns if c not in keys]
@@ -362,13 +363,15 @@ class EmbeddedStore(GraphStore):
             _run(cur, f"UPDATE {_q(table)} SET {sets} FROM {_STAGED} s WHERE {_q(table)}.rowid = s._rid")
         if total > matched:
             if endpoints is not None:
-                self._ensure_endpoints(cur, endpoints, f"(SELECT * FROM {_STAGED} WHERE _rid IS NULL)")
+                self._ensure_endpoints(cur, endpoints, f"(SELECT * FROM {_STAGED} WHERE _rid IS NULL)",
+                                       present_endpoints)
             cols = ", ".join(_q(c) for c in columns)
             _run(cur, f"INSERT INTO {_q(table)} ({cols}) SELECT {cols} FROM {_STAGED} WHERE _rid IS NULL")
         _run(cur, f"DROP TABLE {_STAGED}")
         return int(total)
 
-    def upsert_query(self, name: str, sql: str, params: Mapping | None = None) -> int:
+    def upsert_query(self, name: str, sql: str, params: Mapping | None = None, *,
+                     present_endpoints: Collection[str] = ()) -> int:
         """Upsert the rows of a query over this database (``name``: a node label or relationship type).
 
         The set-based twin of :meth:`upsert_nodes` / :meth:`upsert_edges`
@@ -380,6 +383,11 @@ class EmbeddedStore(GraphStore):
         The query's columns must be the kind's key(s) and properties, each
         key at most once (a ``GROUP BY`` over them). Into an empty table the
         rows are inserted straight away, with no matching at all.
+
+        ``present_endpoints`` names node labels whose nodes the caller knows
+        exist for every relationship of the query (ingest writes the Phone,
+        IPAddress and Device nodes from the same events first): checking
+        them would cost a join of every relationship with every node.
 
         Returns
         -------
@@ -405,22 +413,27 @@ class EmbeddedStore(GraphStore):
             if empty:
                 (total,) = _run(cur, f"INSERT INTO {_q(kind.table)} ({cols}) SELECT {cols} FROM ({sql})", params)[0]
                 if endpoints is not None:
-                    self._ensure_endpoints(cur, endpoints, _q(kind.table))
+                    self._ensure_endpoints(cur, endpoints, _q(kind.table), present_endpoints)
                 return int(total)
             join = " AND ".join(f"t.{_q(k)} = b.{_q(k)}" for k in keys)
             _run(cur, f"CREATE OR REPLACE TEMP TABLE {_STAGED} AS SELECT b.*, t.rowid AS _rid "
                       f"FROM (SELECT {cols} FROM ({sql})) b LEFT JOIN {_q(kind.table)} t ON {join}", params)
-            return self._merge_staged(cur, kind.table, keys, columns, endpoints)
+            return self._merge_staged(cur, kind.table, keys, columns, endpoints, present_endpoints)
 
-    def _ensure_endpoints(self, cur: duckdb.DuckDBPyConnection, kind: RelKind, new_edges: str) -> None:
+    def _ensure_endpoints(self, cur: duckdb.DuckDBPyConnection, kind: RelKind, new_edges: str,
+                          present: Collection[str] = ()) -> None:
         """Create the missing endpoint nodes of the new relationships ``new_edges`` (SQL), key only."""
         for column, label in (("src", kind.src), ("dst", kind.dst)):
+            if label in present:
+                continue
             node = node_kind(label)
+            # missing ones first, then distinct: usually nothing is missing, so the
+            # distinct runs over nothing rather than over every endpoint
             _run(
                 cur,
-                f"INSERT INTO {_q(node.table)} ({_q(node.key)}) "
-                f"SELECT DISTINCT s.{column} FROM {new_edges} s "
-                f"ANTI JOIN {_q(node.table)} n ON n.{_q(node.key)} = s.{column}",
+                f"INSERT INTO {_q(node.table)} ({_q(node.key)}) SELECT DISTINCT k FROM ("
+                f"SELECT s.{column} AS k FROM {new_edges} s "
+                f"ANTI JOIN {_q(node.table)} n ON n.{_q(node.key)} = s.{column})",
             )
 
     def upsert_nodes(self, label: str, rows: _rows.Rows) -> int:
