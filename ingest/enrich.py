@@ -451,9 +451,12 @@ def classify_phones(numbers: pa.Array | Sequence[str]) -> pa.Table:
     length) group, and multi-region codes (+1, +7, +44, ...) try their
     regions in phonenumbers' order.
     """
-    arr = numbers if isinstance(numbers, pa.Array) else pa.array(list(numbers), pa.string())
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
+    if isinstance(numbers, pa.ChunkedArray):  # not a pa.Array: list() of it would go through Python
+        arr = numbers.combine_chunks()
+    elif isinstance(numbers, pa.Array):
+        arr = numbers
+    else:
+        arr = pa.array(list(numbers), pa.string())
     n = len(arr)
     digits = pc.utf8_slice_codeunits(arr, 1)
     cc_text = pa.nulls(n, pa.string())

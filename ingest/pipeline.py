@@ -350,26 +350,26 @@ def _phone_facts(cur, values: pa.Array, secret: bytes) -> pa.Table:
     memory, *registered* with DuckDB for the hashing query, never stored in
     it, so not even a spill file of the database can hold one.
     """
-    normalized = _aligned(cur, values, f"SELECT i, {_E164_SQL} AS e164 FROM _values")
-    facts = classify_phones(normalized.column("e164").fill_null(""))
-    valid = pc.and_(facts.column("possible"), pc.is_valid(facts.column("calling_code")))
-    e164 = pc.if_else(valid, normalized.column("e164"), pa.nulls(len(values), pa.string()))
-    _phone_numbers = pa.table({"i": pa.array(range(len(values)), pa.int64()), "e164": e164})  # noqa: F841
     inner, outer = hmac_params(secret)
-    hashed = cur.sql(
+    # one query: normalize, hash each number and each distinct block; numbers that
+    # turn out not to be possible phone numbers lose their hashes below
+    hashed = _aligned(
+        cur, values,
         f"WITH n AS (SELECT i, e164, left(e164, length(e164) - {BLOCK_DIGITS}) AS block, "
-        f"right(e164, {BLOCK_DIGITS})::SMALLINT AS ordinal FROM _phone_numbers), "
+        f"right(e164, {BLOCK_DIGITS})::SMALLINT AS ordinal FROM (SELECT i, {_E164_SQL} AS e164 FROM _values)), "
         f"b AS (SELECT block, {hmac_sql('block')} AS block_hash FROM (SELECT DISTINCT block FROM n) "
         "WHERE block IS NOT NULL) "
-        f"SELECT {hmac_sql('n.e164')} AS value, b.block_hash, n.ordinal AS block_ordinal "
-        "FROM n LEFT JOIN b USING (block) ORDER BY n.i",
+        f"SELECT n.i, n.e164, {hmac_sql('n.e164')} AS value, b.block_hash, n.ordinal AS block_ordinal "
+        "FROM n LEFT JOIN b USING (block)",
         params={"hmac_inner": inner, "hmac_outer": outer},
-    ).to_arrow_table()
+    )
+    facts = classify_phones(hashed.column("e164").fill_null(""))
+    valid = pc.and_(facts.column("possible"), pc.is_valid(facts.column("calling_code")))
     none = pa.nulls(len(values))
     return pa.table({
-        "value": hashed.column("value"),
-        "block_hash": hashed.column("block_hash"),
-        "block_ordinal": hashed.column("block_ordinal"),
+        "value": pc.if_else(valid, hashed.column("value"), none.cast(pa.string())),
+        "block_hash": pc.if_else(valid, hashed.column("block_hash"), none.cast(pa.string())),
+        "block_ordinal": pc.if_else(valid, hashed.column("block_ordinal"), none.cast(pa.int16())),
         "calling_code": pc.if_else(valid, facts.column("calling_code"), none.cast(pa.int16())),
         "region": pc.if_else(valid, facts.column("region"), none.cast(pa.string())),
         "number_type": pc.if_else(valid, facts.column("number_type"), none.cast(pa.string())),
