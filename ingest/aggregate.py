@@ -9,6 +9,13 @@ number's pseudonymized facts. Because they are plain SQL over one columnar
 table (:func:`edge_sql`, :func:`node_sql`), a distributed engine (Spark SQL,
 DuckDB on a bigger box, dask-sql) can run the same statements unchanged.
 
+When the graph store is the embedded one in the workspace's own DuckDB
+file, the aggregates never leave DuckDB: :meth:`EmbeddedStore.upsert_query`
+inserts them straight into empty graph tables or merges them set-based
+(measured at 36M events: 111 s through Arrow batches and per-batch merges
+before, about a third of it in place). Other stores (Neo4j) receive them in
+batches through ``upsert_nodes``/``upsert_edges``.
+
 Incremental: only what the batches being synced touched is recomputed, but
 always from the *whole* event table, and written with replace semantics
 (``GraphStore.upsert_edges`` sets properties). So a later batch of logs
