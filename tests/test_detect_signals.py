@@ -165,6 +165,58 @@ def test_operators_share_a_list_friends_find_each_other():
     assert targets.shared_target_share(frame, groups)["ops"]["share"] == 1.0
 
 
+def _list_workers(n_ops: int = 100, list_size: int = 400, per_op: int = 20, seed: int = 3) -> list[dict]:
+    """Operators each looking up a few numbers of one long list: pairs share one or two numbers at most."""
+    rng = np.random.default_rng(seed)
+    return [{"ts": 0, "ip": "5.5.5.5", "account_id": f"op{k:03d}", "phone_hash": f"t{t}", "block_hash": f"b{t}"}
+            for k in range(n_ops) for t in rng.choice(list_size, size=per_op, replace=False)]
+
+
+def _circle(name: str, n: int = 8, pool: int = 30, seed: int = 4) -> list[dict]:
+    """Friends with overlapping address books that hold each other's numbers."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        for j in range(pool):
+            if rng.random() < 0.85:
+                rows.append({"ts": 0, "ip": "2.2.2.2", "account_id": f"{name}{i}", "phone_hash": f"{name}-c{j}",
+                             "block_hash": f"{name}-b{j}"})
+        rows.append({"ts": 0, "ip": "2.2.2.2", "account_id": f"{name}{i}", "phone_hash": f"{name}-own{(i + 1) % n}",
+                     "block_hash": f"{name}-own", "matched_account_id": f"{name}{(i + 1) % n}"})
+    return rows
+
+
+def test_a_long_list_split_among_operators_is_one_block():
+    frame = events_frame(_list_workers() + _circle("fr"))
+    ops = {f"op{k:03d}" for k in range(100)}
+    # few pairs of operators share enough numbers for a pairwise tie at all
+    ties = targets.target_ties(frame)
+    assert len(ties[ties["a"].isin(ops)]) < 0.1 * (100 * 99 / 2)
+    blocks = targets.list_blocks(frame, ops | {f"fr{i}" for i in range(8)})
+    by_block = {k: set(g["account_id"]) for k, g in blocks.groupby("block")}
+    assert ops in by_block.values()
+    shares = blocks[blocks["account_id"].isin(ops)]["share"]
+    assert shares.mean() > 0.9 and shares.min() > 0.75
+    friends = next(k for k, members in by_block.items() if "fr0" in members)
+    recip = targets.reciprocity(frame, {"ops": ops, "friends": by_block[friends]})
+    assert recip["ops"]["share"] == 0.0 and recip["friends"]["share"] > 0.5
+    # only the accounts asked about
+    assert set(targets.list_blocks(frame, {f"fr{i}" for i in range(8)})["account_id"]) <= {f"fr{i}" for i in range(8)}
+
+
+def test_popular_numbers_barely_dilute_a_list_share():
+    rows = _list_workers(n_ops=10, list_size=40, per_op=20)
+    # camouflage: each operator also looks up five celebrities of its own, each with 150 fans
+    rows += [{"ts": 0, "ip": "5.5.5.5", "account_id": f"op{k:03d}", "phone_hash": f"star{k}-{s}", "block_hash": "s"}
+             for k in range(10) for s in range(5)]
+    rows += [{"ts": 0, "ip": "7.7.7.7", "account_id": f"fan{f}", "phone_hash": f"star{k}-{s}", "block_hash": f"f{k}{s}"}
+             for f in range(150) for k in range(10) for s in range(5)]
+    blocks = targets.list_blocks(events_frame(rows), {f"op{k:03d}" for k in range(10)}, max_lookers=500)
+    # a fifth of each operator's numbers are camouflage, but popular numbers weigh less than list numbers
+    # (unweighted, a share could not exceed 0.8)
+    assert blocks["block"].nunique() == 1 and blocks["share"].min() > 0.82
+
+
 def test_enumerated_blocks_do_not_count_as_shared_targets():
     frame = events_frame(_lookups("e1", np.arange(100), block="x") + _lookups("e2", np.arange(100), block="x"))
     assert targets.target_ties(frame).empty

@@ -90,6 +90,8 @@ class DetectionParams:
         Sign-up burst window.
     min_jaccard : float
         Membership overlap for a cluster to keep an earlier run's id.
+    max_list_block : int
+        Shared-list blocks of more accounts tie nobody pairwise.
     """
 
     seed: int = 0
@@ -105,6 +107,7 @@ class DetectionParams:
     sync_bucket_seconds: int = 600
     burst_window_hours: float = 2.0
     min_jaccard: float = 0.3
+    max_list_block: int = 2000
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -168,6 +171,7 @@ def coordination_graph(
     sharding: pd.DataFrame,
     shared: pd.DataFrame,
     sync: pd.DataFrame,
+    lists: pd.DataFrame | None = None,
     *,
     min_weight: float = 0.02,
 ) -> nx.Graph:
@@ -185,6 +189,10 @@ def coordination_graph(
         From :func:`graph.detect.targets.target_ties`.
     sync : DataFrame
         From :func:`graph.detect.synchrony.synchrony_ties`.
+    lists : DataFrame, optional
+        ``a, b, share``: pairs in one block of a shared target list
+        (:func:`graph.detect.targets.list_blocks`), ``share`` the smaller of
+        the two accounts' shares of lookups inside the block.
     min_weight : float
         Pairs tied more weakly than this get no edge: thousands of
         neighbours on a busy mobile address would each add a negligible tie
@@ -213,10 +221,13 @@ def coordination_graph(
     country have), and less between mutual contacts. Synchrony
     counts only for pairs in lockstep (Jaccard at least 0.2), because
     overlapping office hours make weaker synchrony common between unrelated
-    operations.
+    operations. Two accounts of one shared-list block are tied by half the
+    smaller of their shares of lookups in the block: each shares too few
+    numbers with any other for a pairwise tie, but the block as a whole is
+    what operators dividing one list look like.
     """
     keep = set(nodes)
-    parts = _tie_parts(infra, sharding, shared, sync)
+    parts = _tie_parts(infra, sharding, shared, sync, lists)
     parts = parts[parts["a"].isin(keep) & parts["b"].isin(keep) & (parts["w"] > 0)]
     G = nx.Graph()
     G.add_nodes_from(sorted(keep))
@@ -233,7 +244,7 @@ def coordination_graph(
     return G
 
 
-def _tie_parts(infra, sharding, shared, sync) -> pd.DataFrame:
+def _tie_parts(infra, sharding, shared, sync, lists=None) -> pd.DataFrame:
     """Every tie as ``a, b, part, w``, weighed as :func:`coordination_graph` documents."""
     frames = []
 
@@ -251,16 +262,46 @@ def _tie_parts(infra, sharding, shared, sync) -> pd.DataFrame:
         add(shared, "targets", (1.0 - np.exp(-strength.to_numpy())) * (shared["overlap"] >= 0.2).to_numpy())
     if not sync.empty:
         add(sync, "sync", (0.5 * sync["jaccard"] * (sync["jaccard"] >= 0.2)).to_numpy())
+    if lists is not None and not lists.empty:
+        add(lists, "lists", (0.5 * lists["share"]).to_numpy())
     if not frames:
         return pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object),
                              "part": pd.Series(dtype=object), "w": pd.Series(dtype=float)})
     return pd.concat(frames, ignore_index=True)
 
 
-def _tie_table(infra, sharding, shared, sync) -> pd.DataFrame:
+def _tie_table(infra, sharding, shared, sync, lists=None) -> pd.DataFrame:
     """Combined tie weight per pair, for candidate expansion."""
-    parts = _tie_parts(infra, sharding, shared, sync)
+    parts = _tie_parts(infra, sharding, shared, sync, lists)
     return parts.groupby(["a", "b"], sort=True)["w"].sum().reset_index(name="weight")
+
+
+def _list_ties(source, accounts: Collection[str], params: DetectionParams) -> pd.DataFrame:
+    """``a, b, share`` for pairs of accounts in one shared-list block of strangers.
+
+    Blocks come from :func:`graph.detect.targets.list_blocks` among
+    ``accounts``; a block counts when it has at least three accounts, fewer
+    than a fifth of which another member's lookups found (friends' address
+    books overlap too, but friends find each other), and at most
+    ``params.max_list_block`` accounts (a pairwise tie per pair of a bigger
+    block would cost more than it tells).
+    """
+    blocks = targets.list_blocks(source, accounts, max_lookers=params.max_lookers)
+    sizes = blocks.groupby("block").size()
+    blocks = blocks[blocks["block"].map(sizes).between(3, params.max_list_block)]
+    if blocks.empty:
+        return pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object),
+                             "share": pd.Series(dtype=float)})
+    keys = {int(k): list(frame["account_id"]) for k, frame in blocks.groupby("block", sort=True)}
+    found = targets.reciprocity(source, keys)
+    strangers = [k for k in keys if found[k]["share"] < 0.2]
+    mine = blocks[blocks["block"].isin(strangers)]
+    pairs = mine.merge(mine, on="block", suffixes=("_a", "_b"))
+    pairs = pairs[pairs["account_id_a"] < pairs["account_id_b"]]
+    return pd.DataFrame({
+        "a": pairs["account_id_a"].to_numpy(), "b": pairs["account_id_b"].to_numpy(),
+        "share": np.minimum(pairs["share_a"].to_numpy(), pairs["share_b"].to_numpy()),
+    }).sort_values(["a", "b"], ignore_index=True)
 
 
 def _epoch_ms(values: pd.Series) -> pd.Series:
@@ -333,13 +374,13 @@ def find_networks(
 
     _step(progress, "shared targets", 0.1)
     all_targets = targets.target_ties(source, max_lookers=params.max_lookers)
-    listy = all_targets[(~all_targets["mutual"]) & (all_targets["shared"] >= 10) & (all_targets["overlap"] >= 0.3)]
     # A shared list alone is every circle of friends, and a sign-up burst alone
-    # is every viral moment: an account made in a burst that works through
-    # the same list as strangers is worth a closer look.
+    # is every viral moment: accounts made in a burst that work through one
+    # list as strangers (none found another by its number) are worth a closer look.
     bursts = behaviour.burst_accounts(created, window_hours=params.burst_window_hours) if len(created) else set()
     seeds = set(stats.index[stats["evidence"] >= params.seed_evidence])
-    seeds |= (set(listy["a"]) | set(listy["b"])) & bursts
+    lists = _list_ties(source, bursts, params)
+    seeds |= set(lists["a"]) | set(lists["b"])
 
     _step(progress, "block coverage", 0.2)
     # Sharding is judged between clear enumerators only, on every block one
@@ -364,7 +405,7 @@ def find_networks(
     def touching(frame: pd.DataFrame, group: set) -> pd.DataFrame:
         return frame[frame["a"].isin(group) | frame["b"].isin(group)]
 
-    ties = _tie_table(infra_seed, touching(sharding, seeds), touching(all_targets, seeds), sync_seed)
+    ties = _tie_table(infra_seed, touching(sharding, seeds), touching(all_targets, seeds), sync_seed, lists)
     strong = ties[ties["weight"] >= params.min_tie]
     candidates = set(seeds) | set(strong["a"]) | set(strong["b"])
     candidates &= callers
@@ -387,7 +428,7 @@ def find_networks(
         ignore_index=True,
     ).sort_values(["account_id", "endpoint", "ts_ms"], ignore_index=True)
     sync = synchrony.synchrony_ties(onsets, bucket_seconds=params.sync_bucket_seconds, min_shared=3)
-    G = coordination_graph(candidates, infra, sharding, all_targets, sync)
+    G = coordination_graph(candidates, infra, sharding, all_targets, sync, lists)
 
     _step(progress, f"communities ({G.number_of_nodes():,} accounts, {G.number_of_edges():,} ties)", 0.55)
     communities = merge_dense_neighbours(
