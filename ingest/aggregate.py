@@ -12,8 +12,8 @@ DuckDB on a bigger box, dask-sql) can run the same statements unchanged.
 When the graph store is the embedded one in the workspace's own DuckDB
 file, the aggregates never leave DuckDB: :meth:`EmbeddedStore.upsert_query`
 inserts them straight into empty graph tables or merges them set-based
-(measured at 36M events: 111 s through Arrow batches and per-batch merges
-before, about a third of it in place). Other stores (Neo4j) receive them in
+(measured at 36M events: 120 s through Arrow batches and per-batch merges
+before, 61 s in place). Other stores (Neo4j) receive them in
 batches through ``upsert_nodes``/``upsert_edges``.
 
 Incremental: only what the batches being synced touched is recomputed, but
