@@ -7,6 +7,7 @@ import importlib
 import pkgutil
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import graph.detect
@@ -82,6 +83,49 @@ def test_same_input_same_clusters_whatever_the_row_order():
     assert [(c.cluster_id, c.members, c.score) for c in first.clusters] == [
         (c.cluster_id, c.members, c.score) for c in second.clusters
     ]
+
+
+def _list_operators(n_ops: int, list_size: int, per_op: int, created_at: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """Operators made in one burst, each looking up a few numbers of one long leaked list from three mobile IPs."""
+    rng = np.random.default_rng(seed)
+    rows, accounts = [], []
+    for k in range(n_ops):
+        account = f"op{k:03d}"
+        accounts.append({"account_id": account, "created_at": created_at + int(rng.integers(0, 40 * 60_000))})
+        ts = START + 2 * DAY + int(rng.integers(0, 3_600_000))
+        for t in rng.choice(list_size, size=per_op, replace=False):
+            rows.append({
+                "ts": ts, "ip": f"5.52.0.{k % 3}", "ip_kind": "mobile", "ip_prefix": "5.52.0.0/24",
+                "endpoint": "contacts/upload", "account_id": account, "device_id": f"d-{account}",
+                "phone_hash": f"target{t}", "block_hash": f"tblk{t}", "block_ordinal": int(t % 1000),
+                "matched_account_id": f"dissident{t}" if t % 2 else None, "phone_region": "IR", "ip_country": "IR",
+            })
+    return rows, accounts
+
+
+def test_operators_dividing_a_long_list_are_one_cluster_and_a_viral_circle_is_not():
+    rows = _people(150, seed=4)
+    rng = np.random.default_rng(4)
+    accounts = [{"account_id": f"user{i:03d}", "created_at": START - int(rng.integers(30, 700)) * DAY} for i in range(150)]
+    # 60 operators, 15 numbers each of a list of 200: two of them share about one number
+    ops, op_accounts = _list_operators(60, 200, 15, START + DAY, seed=5)
+    # a viral sign-up circle: twelve friends joining within the hour, with each other in their address books
+    pool = [f"circle-c{j}" for j in range(30)]
+    for i in range(12):
+        account = f"friend{i:02d}"
+        accounts.append({"account_id": account, "created_at": START + 3 * DAY + i * 240_000})
+        for number in [p for p in pool if rng.random() < 0.85] + [f"own-{(i + d) % 12}" for d in (1, 2, 3)]:
+            rows.append({
+                "ts": START + 3 * DAY + i * 240_000 + 60_000, "ip": f"177.1.{i}.1", "ip_kind": "mobile",
+                "endpoint": "contacts/upload", "account_id": account, "device_id": f"d-{account}",
+                "phone_hash": number, "block_hash": f"blk-{number}", "block_ordinal": 1,
+                "matched_account_id": f"friend{int(number[4:]):02d}" if number.startswith("own-") else None,
+                "phone_region": "BR", "ip_country": "BR",
+            })
+    found = find_networks(events_frame(rows + ops), accounts=pd.DataFrame(accounts + op_accounts))
+    flagged = [c for c in found.clusters if c.flagged]
+    assert [sorted(c.members) for c in flagged] == [[f"op{k:03d}" for k in range(60)]]
+    assert flagged[0].kind == "targeted lookups" and flagged[0].features["reciprocity"] == 0.0
 
 
 def test_bad_parameters_say_what_is_allowed():
