@@ -312,23 +312,22 @@ def shared_target_share(
     source = as_events(events)
     shares = source.query(
         f"""
-        WITH mine AS (
-            SELECT m.cluster, e.account_id, e.phone_hash, e.block_hash
+        WITH numbers AS (
+            SELECT DISTINCT m.cluster, e.account_id, hash(e.phone_hash) AS phone, hash(e.block_hash) AS block
             FROM {{events}} e JOIN {{members}} m USING (account_id)
             WHERE e.phone_hash IS NOT NULL
         ), per_block AS (
-            SELECT cluster, account_id, block_hash, count(DISTINCT phone_hash) AS numbers FROM mine GROUP BY 1, 2, 3
+            SELECT cluster, account_id, block, count(*) AS numbers FROM numbers GROUP BY 1, 2, 3
         ), looked AS (
-            SELECT DISTINCT mine.cluster, mine.account_id, mine.phone_hash FROM mine
-            JOIN per_block p ON p.cluster = mine.cluster AND p.account_id = mine.account_id
-             AND p.block_hash IS NOT DISTINCT FROM mine.block_hash
+            SELECT DISTINCT n.cluster, n.account_id, n.phone FROM numbers n
+            JOIN per_block p USING (cluster, account_id, block)
             WHERE p.numbers < {int(max_block_numbers)}
         ), lookers AS (
-            SELECT cluster, phone_hash, count(*) AS n FROM looked GROUP BY 1, 2
+            SELECT cluster, phone, count(*) AS n FROM looked GROUP BY 1, 2
         )
         SELECT looked.cluster, looked.account_id, count(*) AS numbers,
                sum(CASE WHEN lookers.n >= 2 THEN 1 ELSE 0 END) AS shared
-        FROM looked JOIN lookers USING (cluster, phone_hash)
+        FROM looked JOIN lookers USING (cluster, phone)
         GROUP BY 1, 2
         """,
         members=membership_frame(clusters),
