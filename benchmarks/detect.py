@@ -126,7 +126,8 @@ def incident(workspace: Path, truth: Path | None = None) -> None:
                            cwd=ROOT, check=False)
     if child.returncode != 0:
         raise SystemExit(f"detect failed:\n{child.stderr}")
-    report = json.loads(child.stdout.strip().splitlines()[-1])
+    # DuckDB's progress bar may share the last line: the report is its last JSON object
+    report = json.loads(child.stdout[child.stdout.rindex('{"seconds"'):].strip())
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     stats = report["stats"]
     print(f"detect: {report['seconds']:.1f} s (process {time.perf_counter() - started:.1f} s), peak memory "

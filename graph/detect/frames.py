@@ -13,7 +13,7 @@ converted on the way in) and return DataFrames; they never open files.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import duckdb
 import pandas as pd
@@ -117,39 +117,6 @@ class Events:
         finally:
             for name in names.values():
                 self.connection.unregister(name)
-
-    def subset(self, accounts: Collection[str]) -> Events:
-        """The events of ``accounts`` only, copied once into a temporary table.
-
-        Scoring and describing clusters query their members' events a dozen
-        times; at incident scale each query over the whole table costs
-        seconds, over the candidates' events a fraction of that. Drop the
-        copy with :meth:`drop` when done.
-        """
-        name = f"_detect_subset_{next(_NAMES)}"
-        self.connection.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {self.table} WHERE FALSE")
-        subset = Events(self.connection, name)
-        subset.add(self, accounts)
-        return subset
-
-    def add(self, source: Events, accounts: Collection[str]) -> None:
-        """Copy the events of ``accounts`` from ``source`` into this (temporary) table."""
-        if not accounts:
-            return
-        frame = pd.DataFrame({"account_id": sorted(set(accounts))}, dtype=object)
-        name = f"_detect_accounts_{next(_NAMES)}"
-        self.connection.register(name, frame)
-        try:
-            self.connection.execute(
-                f"INSERT INTO {self.table} SELECT * FROM {source.table} "
-                f"WHERE account_id IN (SELECT account_id FROM {name})"
-            )
-        finally:
-            self.connection.unregister(name)
-
-    def drop(self) -> None:
-        """Drop this table (a copy made by :meth:`subset`)."""
-        self.connection.execute(f"DROP TABLE IF EXISTS {self.table}")
 
     def scalar(self, sql: str) -> object:
         """The single value ``sql`` (with ``{events}``) returns."""

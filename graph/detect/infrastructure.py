@@ -140,24 +140,33 @@ def infrastructure_edges(
     if accounts is not None:
         frames["focus"] = pd.DataFrame({"account_id": sorted(set(accounts))}, dtype=object)
         where += " AND account_id IN (SELECT account_id FROM {focus})"
+    # one pass over the events for IPs and devices; an IP's prefix is a function of the IP, so
+    # prefix edges are sums over the account's IP rows (kind, country and ASN: the most requested)
     sql = f"""
-        WITH edges AS (
-            SELECT account_id, 'ip' AS entity_type, ip AS entity, count(*) AS requests,
-                   count(phone_hash) AS lookups, coalesce(any_value(ip_kind), 'unknown') AS kind,
-                   any_value(ip_country) AS country, any_value(ip_asn) AS asn
-            FROM {{events}} WHERE {where} AND ip IS NOT NULL GROUP BY account_id, ip
-            UNION ALL
-            SELECT account_id, 'prefix', ip_prefix, count(*), count(phone_hash),
-                   coalesce(mode(ip_kind), 'unknown'), mode(ip_country), mode(ip_asn)
-            FROM {{events}} WHERE {where} AND ip_prefix IS NOT NULL GROUP BY account_id, ip_prefix
-            UNION ALL
-            SELECT account_id, 'device', device_id, count(*), count(phone_hash), 'device', NULL, NULL
-            FROM {{events}} WHERE {where} AND device_id IS NOT NULL GROUP BY account_id, device_id
-        )
-        SELECT edges.*, sizes.entity_accounts FROM edges JOIN {{sizes}} sizes USING (entity_type, entity)
-        ORDER BY entity_type, entity, account_id
+        SELECT account_id, 'ip' AS entity_type, ip AS entity, count(*) AS requests,
+               count(phone_hash) AS lookups, coalesce(any_value(ip_kind), 'unknown') AS kind,
+               any_value(ip_country) AS country, any_value(ip_asn) AS asn, any_value(ip_prefix) AS prefix,
+               any_value(ip_kind) AS raw_kind
+        FROM {{events}} WHERE {where} AND ip IS NOT NULL GROUP BY account_id, ip
+        UNION ALL
+        SELECT account_id, 'device', device_id, count(*), count(phone_hash), 'device', NULL, NULL, NULL, NULL
+        FROM {{events}} WHERE {where} AND device_id IS NOT NULL GROUP BY account_id, device_id
     """
-    edges = source.query(sql, **frames)
+    rows = source.query(sql, **frames)
+    ips = rows[(rows["entity_type"] == "ip") & rows["prefix"].notna()]
+    prefixes = ips.groupby(["account_id", "prefix"], sort=False).agg(
+        requests=("requests", "sum"), lookups=("lookups", "sum")
+    ).reset_index()
+    for column, source_column in (("kind", "raw_kind"), ("country", "country"), ("asn", "asn")):
+        top = (ips.groupby(["account_id", "prefix", source_column], sort=False)["requests"].sum().reset_index()
+               .sort_values(["account_id", "prefix", "requests", source_column], ascending=[True, True, False, True])
+               .drop_duplicates(["account_id", "prefix"]).rename(columns={source_column: column}))
+        prefixes = prefixes.merge(top[["account_id", "prefix", column]], on=["account_id", "prefix"], how="left")
+    prefixes = prefixes.rename(columns={"prefix": "entity"}).assign(entity_type="prefix")
+    prefixes["kind"] = prefixes["kind"].fillna("unknown")
+    edges = pd.concat([rows.drop(columns=["prefix", "raw_kind"]), prefixes], ignore_index=True)
+    edges = edges.merge(frames["sizes"], on=["entity_type", "entity"])
+    edges = edges.sort_values(["entity_type", "entity", "account_id"], ignore_index=True)
     edges["asn"] = edges["asn"].astype("Int64")
     edges["entity_accounts"] = edges["entity_accounts"].astype("int64")
     return edges[list(EDGE_COLUMNS)]

@@ -395,23 +395,11 @@ def find_networks(
 
     _step(progress, "shared infrastructure", 0.3)
     sizes = infrastructure.entity_sizes(source) if edges is None else None
-    # everything below reads the seeds' and candidates' own events only: copy them once
-    local = source.subset(seeds)
-    try:
-        return _from_seeds(source, local, stats, seeds, callers, created, coverage, sharding, all_targets, lists,
-                           sizes, edges, population_hit, labels, history, params, progress)
-    finally:
-        local.drop()
-
-
-def _from_seeds(source, local, stats, seeds, callers, created, coverage, sharding, all_targets, lists, sizes, edges,
-                population_hit, labels, history, params, progress) -> Detection:
-    """:func:`find_networks` from the seeds on, reading members' events from ``local`` (their copy)."""
-    seed_edges = infrastructure.infrastructure_edges(local, seeds, sizes=sizes) if edges is None else edges
+    seed_edges = infrastructure.infrastructure_edges(source, seeds, sizes=sizes) if edges is None else edges
     infra_seed = infrastructure.infrastructure_ties(
         edges if edges is not None else seed_edges, focus=seeds, max_accounts=params.max_entity_accounts
     )
-    onsets_seed = synchrony.activity_onsets(local, seeds, gap_seconds=params.onset_gap_seconds)
+    onsets_seed = synchrony.activity_onsets(source, seeds, gap_seconds=params.onset_gap_seconds)
     sync_seed = synchrony.synchrony_ties(onsets_seed, bucket_seconds=params.sync_bucket_seconds, min_shared=3)
 
     def touching(frame: pd.DataFrame, group: set) -> pd.DataFrame:
@@ -424,10 +412,9 @@ def _from_seeds(source, local, stats, seeds, callers, created, coverage, shardin
 
     _step(progress, f"coordination graph ({len(seeds):,} seeds, {len(candidates):,} candidates)", 0.45)
     newcomers = candidates - seeds
-    local.add(source, newcomers)
     if edges is None:
         cand_edges = pd.concat(
-            [seed_edges, infrastructure.infrastructure_edges(local, newcomers, sizes=sizes)], ignore_index=True
+            [seed_edges, infrastructure.infrastructure_edges(source, newcomers, sizes=sizes)], ignore_index=True
         )
         cand_edges = cand_edges[cand_edges["account_id"].isin(candidates)]
     else:
@@ -437,7 +424,7 @@ def _from_seeds(source, local, stats, seeds, callers, created, coverage, shardin
     )
     onsets = pd.concat(
         [onsets_seed[onsets_seed["account_id"].isin(candidates)],
-         synchrony.activity_onsets(local, newcomers, gap_seconds=params.onset_gap_seconds)],
+         synchrony.activity_onsets(source, newcomers, gap_seconds=params.onset_gap_seconds)],
         ignore_index=True,
     ).sort_values(["account_id", "endpoint", "ts_ms"], ignore_index=True)
     sync = synchrony.synchrony_ties(onsets, bucket_seconds=params.sync_bucket_seconds, min_shared=3)
@@ -451,7 +438,7 @@ def _from_seeds(source, local, stats, seeds, callers, created, coverage, shardin
 
     _step(progress, f"scoring ({len(groups):,} groups)", 0.65)
     context = _Context(
-        source=local, everyone=source, stats=stats, G=G, edges=cand_edges, coverage=coverage, sharding=sharding,
+        source=source, stats=stats, G=G, edges=cand_edges, coverage=coverage, sharding=sharding,
         onsets=onsets, sync=sync, created=created, labels=labels, population_hit=population_hit,
         params=params,
     )
@@ -494,7 +481,6 @@ class _Context:
     """What scoring and describing clusters need, computed once per run."""
 
     source: object
-    everyone: object
     stats: pd.DataFrame
     G: nx.Graph
     edges: pd.DataFrame
@@ -547,8 +533,7 @@ class _Context:
 
     def builds(self) -> pd.Series:
         if self._builds is None:
-            # the population's builds: monoculture is measured against everyone
-            self._builds = behaviour.client_builds(self.everyone)
+            self._builds = behaviour.client_builds(self.source)
         return self._builds
 
     def benign_entities(self) -> set:
