@@ -61,7 +61,7 @@ from ingest.enrich import (
     parse_network,
     parse_user_agents,
 )
-from ingest.pseudonymize import BLOCK_DIGITS, hmac_params, hmac_sql, mask_phone_sql
+from ingest.pseudonymize import BLOCK_DIGITS, hmac_hex_array, mask_phone_sql, normalize_e164_array
 from ingest.readers import (
     TABLES,
     Chunk,
@@ -74,7 +74,6 @@ from ingest.readers import (
     read_header,
 )
 from ingest.validate import (
-    BLANKS_SQL,
     REASONS,
     SPECS,
     check_header,
@@ -335,41 +334,25 @@ def _ua_facts(cur, values: pa.Array) -> pa.Table:
                                  f"l.device_family FROM _values v LEFT JOIN {UA_LOOKUP} l ON l.raw = v.raw")
 
 
-_E164_SQL = (
-    f"CASE WHEN regexp_full_match(trim(raw, {BLANKS_SQL}), '\\+?[0-9]{{4,15}}') "
-    f"THEN '+' || ltrim(trim(raw, {BLANKS_SQL}), '+') END"
-)
-
-
-def _phone_facts(cur, values: pa.Array, secret: bytes) -> pa.Table:
+def _phone_facts(values: pa.Array, secret: bytes) -> pa.Table:
     """Pseudonyms and facts of each distinct phone value.
 
     ``value`` is the keyed hash when the value can be a phone number (else
     NULL: quarantined as ``invalid phone``); ``block_hash`` is computed once
     per distinct block. The raw numbers exist only in this process's Arrow
-    memory, *registered* with DuckDB for the hashing query, never stored in
-    it, so not even a spill file of the database can hold one.
+    memory: they are hashed here, in Python, and never handed to DuckDB, so
+    not even a spill file of the database can hold one.
     """
-    inner, outer = hmac_params(secret)
-    # one query: normalize, hash each number and each distinct block; numbers that
-    # turn out not to be possible phone numbers lose their hashes below
-    hashed = _aligned(
-        cur, values,
-        f"WITH n AS (SELECT i, e164, left(e164, length(e164) - {BLOCK_DIGITS}) AS block, "
-        f"right(e164, {BLOCK_DIGITS})::SMALLINT AS ordinal FROM (SELECT i, {_E164_SQL} AS e164 FROM _values)), "
-        f"b AS (SELECT block, {hmac_sql('block')} AS block_hash FROM (SELECT DISTINCT block FROM n) "
-        "WHERE block IS NOT NULL) "
-        f"SELECT n.i, n.e164, {hmac_sql('n.e164')} AS value, b.block_hash, n.ordinal AS block_ordinal "
-        "FROM n LEFT JOIN b USING (block)",
-        params={"hmac_inner": inner, "hmac_outer": outer},
-    )
-    facts = classify_phones(hashed.column("e164").fill_null(""))
-    valid = pc.and_(facts.column("possible"), pc.is_valid(facts.column("calling_code")))
+    e164 = normalize_e164_array(values)
+    facts = classify_phones(e164.fill_null(""))
+    valid = pc.and_(facts.column("possible"), pc.is_valid(facts.column("calling_code"))).combine_chunks()
+    e164 = pc.if_else(valid, e164, pa.scalar(None, pa.string()))
+    blocks = pc.dictionary_encode(pc.utf8_slice_codeunits(e164, 0, -BLOCK_DIGITS))
     none = pa.nulls(len(values))
     return pa.table({
-        "value": pc.if_else(valid, hashed.column("value"), none.cast(pa.string())),
-        "block_hash": pc.if_else(valid, hashed.column("block_hash"), none.cast(pa.string())),
-        "block_ordinal": pc.if_else(valid, hashed.column("block_ordinal"), none.cast(pa.int16())),
+        "value": hmac_hex_array(secret, e164),
+        "block_hash": hmac_hex_array(secret, blocks.dictionary).take(blocks.indices),
+        "block_ordinal": pc.cast(pc.utf8_slice_codeunits(e164, -BLOCK_DIGITS), pa.int16()),
         "calling_code": pc.if_else(valid, facts.column("calling_code"), none.cast(pa.int16())),
         "region": pc.if_else(valid, facts.column("region"), none.cast(pa.string())),
         "number_type": pc.if_else(valid, facts.column("number_type"), none.cast(pa.string())),
@@ -615,7 +598,7 @@ class _Loader:
                 added[f"{prefix}_{name}"] = looked.column(name).take(indices)
 
         ip_facts = partial(_ip_facts, cur, intel=self.intel)
-        phone_facts = partial(_phone_facts, cur, secret=self.secret)
+        phone_facts = partial(_phone_facts, secret=self.secret)
         for check in checks:
             if check.join_alias is None:
                 continue

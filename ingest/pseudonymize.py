@@ -16,11 +16,14 @@ A raw phone number never leaves ingest. What the rest of sybilscope sees is:
     the last three digits as an integer 0..999: the position inside the
     block, needed to tell sequential from random-order enumeration.
 
-The hashing runs in DuckDB (:func:`hmac_sql`) because a lookup log of the
-2019 incident's size has ~17 million distinct numbers: Python's ``hmac``
-does about a million a second on one core, DuckDB's ``sha256`` runs on every
-core inside the same query that joins the result back. :func:`phone_hash`
-is the plain Python reference the tests hold the SQL to.
+A lookup log of the 2019 incident's size has ~17 million distinct numbers,
+so ingest hashes whole Arrow arrays (:func:`hmac_hex_array`): SHA-256 states
+with the padded key already absorbed are copied for each value (about
+0.8 us a number here), and the digests are hex-encoded in one numpy step.
+That is four to five times cheaper than the same HMAC as DuckDB SQL
+(``sha256(outer || unhex(sha256(inner || message)))``, measured at 36M rows)
+and needs no raw number inside the database at all. :func:`phone_hash` is
+the plain Python reference the tests hold the bulk function to.
 """
 
 from __future__ import annotations
@@ -29,14 +32,19 @@ import hashlib
 import hmac
 import re
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 __all__ = [
     "BLOCK_DIGITS",
     "normalize_e164",
     "phone_hash",
     "block_of",
     "block_ordinal",
-    "hmac_sql",
     "hmac_params",
+    "hmac_hex_array",
+    "normalize_e164_array",
     "mask_phone",
     "mask_phone_sql",
 ]
@@ -84,11 +92,7 @@ def block_ordinal(e164: str) -> int:
 
 
 def hmac_params(secret: bytes) -> tuple[bytes, bytes]:
-    """The inner and outer padded keys of HMAC-SHA256 (RFC 2104) for :func:`hmac_sql`.
-
-    They are passed to DuckDB as query parameters, never spliced into SQL
-    text, so the key cannot surface in a query log or an error message.
-    """
+    """The inner and outer padded keys of HMAC-SHA256 (RFC 2104)."""
     key = hashlib.sha256(secret).digest() if len(secret) > _SHA256_BLOCK else secret
     key = key.ljust(_SHA256_BLOCK, b"\0")
     inner = bytes(b ^ 0x36 for b in key)
@@ -96,15 +100,55 @@ def hmac_params(secret: bytes) -> tuple[bytes, bytes]:
     return inner, outer
 
 
-def hmac_sql(expr: str, inner_param: str = "$hmac_inner", outer_param: str = "$hmac_outer") -> str:
-    """A DuckDB expression computing hex HMAC-SHA256 of the VARCHAR ``expr``.
+#: each byte value as its two lower-case hex digits (ASCII), for encoding digests in bulk
+_HEX_DIGITS = np.frombuffer(b"".join(f"{b:02x}".encode() for b in range(256)), np.uint8).reshape(256, 2)
+_DIGEST_BYTES = 32
 
-    ``sha256(outer || unhex(sha256(inner || message)))`` is HMAC by its
-    definition; bind the two named parameters to :func:`hmac_params`.
+
+def hmac_hex_array(secret: bytes, values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Hex HMAC-SHA256 of every value of a string array under the workspace secret; NULL stays NULL.
+
+    The same strings :func:`phone_hash` gives, one a value. Both padded
+    keys are absorbed once into SHA-256 states that each value copies
+    (HMAC's definition without re-keying), and the hex text is built
+    straight into an Arrow buffer: no Python string a value.
     """
-    return (
-        f"sha256({outer_param}::BLOB || unhex(sha256({inner_param}::BLOB || ({expr})::BLOB)))"
-    )
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    inner_key, outer_key = hmac_params(secret)
+    inner_copy, outer_copy = hashlib.sha256(inner_key).copy, hashlib.sha256(outer_key).copy
+    missing = bytes(_DIGEST_BYTES)
+    digests = []
+    append = digests.append
+    for message in values.cast(pa.binary()).to_pylist():
+        if message is None:
+            append(missing)
+            continue
+        inner = inner_copy()
+        inner.update(message)
+        outer = outer_copy()
+        outer.update(inner.digest())
+        append(outer.digest())
+    count = len(values)
+    text = _HEX_DIGITS[np.frombuffer(b"".join(digests), np.uint8)].tobytes()
+    offsets = np.arange(0, 2 * _DIGEST_BYTES * count + 1, 2 * _DIGEST_BYTES, dtype=np.int32)
+    validity = None
+    if values.null_count:
+        validity = pa.py_buffer(np.packbits(values.is_valid().to_numpy(zero_copy_only=False), bitorder="little"))
+    return pa.Array.from_buffers(pa.string(), count, [validity, pa.py_buffer(offsets), pa.py_buffer(text)],
+                                 null_count=values.null_count)
+
+
+_BLANKS = " \t\n\v\f\r"
+
+
+def normalize_e164_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """:func:`normalize_e164` over a whole string array (NULL where it gives ``None``)."""
+    trimmed = pc.utf8_trim(values, characters=_BLANKS)
+    well_formed = pc.fill_null(pc.match_substring_regex(trimmed, r"^\+?[0-9]{4,15}$"), False)
+    e164 = pc.binary_join_element_wise("+", pc.utf8_ltrim(trimmed, characters="+"), "")
+    result = pc.if_else(well_formed, e164, pa.scalar(None, pa.string()))
+    return result.combine_chunks() if isinstance(result, pa.ChunkedArray) else result
 
 
 def mask_phone(raw: str | None) -> str | None:
