@@ -433,3 +433,21 @@ def test_events_from_a_frame_and_from_a_connection_agree():
     source = Events.from_frame(frame)
     assert len(source) == 50
     pd.testing.assert_frame_equal(direct, enumeration.lookup_stats(source))
+
+
+def test_distinct_lookups_are_built_once_and_released():
+    rows = _lookups("e", np.arange(40)) + _lookups("e", np.arange(10))  # ten numbers tried twice
+    rows += [{"ts": 0, "ip": "1.1.1.1", "account_id": "f", "phone_hash": "x", "matched_account_id": "u"}]
+    source = Events.from_frame(events_frame(rows))
+    name = source.lookups()
+    assert source.lookups() == name
+    table = source.connection.execute(
+        f"SELECT account_id, count(*), sum(requests), count(*) FILTER (WHERE matched), count(block) "
+        f"FROM {name} GROUP BY 1 ORDER BY 1").fetchall()
+    assert table == [("e", 40, 50, 0, 40), ("f", 1, 1, 1, 0)]
+    source.release()
+    assert not source.connection.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchall()[0][0]
+    assert source.lookups() != name
+    with pytest.raises(ValueError, match="account_id, ip or device_id"):
+        source.lookups("phone_hash")

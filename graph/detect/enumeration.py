@@ -79,22 +79,16 @@ def lookup_stats(events: EventsLike, by: str = "account_id") -> pd.DataFrame:
     if by not in ("account_id", "ip", "device_id"):
         raise ValueError(f"by must be account_id, ip or device_id, not {by!r}")
     source = as_events(events)
-    # One pass over the lookups keeps each distinct number once (hashed to a
-    # 64-bit key: grouping on 64-character strings is several times slower),
-    # and every count below is a plain count over that, never a DISTINCT
-    # aggregate over the raw rows.
+    # every count below is a plain count over the distinct lookups, never a
+    # DISTINCT aggregate over the raw rows
     stats = source.query(f"""
-        WITH numbers AS (
-            SELECT {by} AS key, hash(phone_hash) AS number, hash(any_value(block_hash)) AS block_hash,
-                   max(CASE WHEN matched_account_id IS NOT NULL THEN 1 ELSE 0 END) AS matched
-            FROM {{events}} WHERE {by} IS NOT NULL AND phone_hash IS NOT NULL
-            GROUP BY 1, 2
-        ), per_block AS (
-            SELECT key, block_hash, count(*) AS numbers FROM numbers WHERE block_hash IS NOT NULL GROUP BY 1, 2
+        WITH per_block AS (
+            SELECT {by} AS key, block, count(*) AS numbers FROM {source.lookups(by)} GROUP BY 1, 2
         ), blocks AS (
             SELECT key, count(*) AS blocks, max(numbers) AS max_block_numbers FROM per_block GROUP BY 1
         ), phones AS (
-            SELECT key, count(*) AS phones, sum(matched) AS matched FROM numbers GROUP BY 1
+            SELECT {by} AS key, count(*) AS phones, count(*) FILTER (WHERE matched) AS matched
+            FROM {source.lookups(by)} GROUP BY 1
         ), base AS (
             SELECT {by} AS key, count(*) AS requests, count(phone_hash) AS lookups,
                    min(epoch_ms(ts)) AS first_ms, max(epoch_ms(ts)) AS last_ms

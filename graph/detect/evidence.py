@@ -29,28 +29,68 @@ __all__ = ["cluster_evidence", "why_together"]
 
 _TOP = 10
 _SAMPLES = 3
+# min_by skips NULL arguments: wrapped in a struct, a missing event id still takes its place
 
 
 def _samples(source, items: pd.DataFrame, column: str, members: pd.DataFrame) -> dict[tuple[str, str], list[str]]:
-    """A few event ids for each (cluster, value of ``column``) item."""
+    """A few event ids (the earliest) for each (cluster, value of ``column``) item."""
     if items.empty:
         return {}
     found = source.query(
         f"""
-        SELECT cluster, item, event_id FROM (
-            SELECT i.cluster, i.item, e.event_id,
-                   row_number() OVER (PARTITION BY i.cluster, i.item ORDER BY e.ts, e.event_id) AS n
-            FROM {{events}} e JOIN {{members}} m USING (account_id)
-            JOIN {{items}} i ON i.cluster = m.cluster AND i.item = e.{column}
-        ) WHERE n <= {_SAMPLES} ORDER BY cluster, item, n
+        SELECT i.cluster, i.item, list_transform(min_by({{{{'id': e.event_id}}}}, (e.ts, e.event_id), {_SAMPLES}), lambda s: s.id) AS event_ids
+        FROM {{events}} e JOIN {{members}} m USING (account_id)
+        JOIN {{items}} i ON i.cluster = m.cluster AND i.item = e.{column}
+        GROUP BY 1, 2
         """,
         members=members,
         items=items,
     )
-    out: dict[tuple[str, str], list[str]] = {}
-    for cluster, item, event_id in found.itertuples(index=False):
-        out.setdefault((cluster, item), []).append(event_id)
-    return out
+    return {(cluster, item): list(ids) for cluster, item, ids in found.itertuples(index=False)}
+
+
+def _worked_blocks(source, members: pd.DataFrame) -> pd.DataFrame:
+    """Each cluster's worked blocks; for those it may list, the block's pseudonym and sample event ids.
+
+    Counts come from the distinct lookups (:meth:`~graph.detect.frames.Events.lookups`),
+    which key blocks by a hash. A cluster lists its blocks with most numbers,
+    ties broken by the pseudonym, which only the events hold: pseudonyms and
+    samples are read there, in one pass, for every block whose count could
+    place it among the listed ones.
+
+    Returns
+    -------
+    DataFrame
+        ``cluster, numbers, members, lookups, matched, block_hash, event_ids``
+        sorted by cluster, numbers (largest first) and pseudonym;
+        ``block_hash`` is missing for blocks that cannot be listed.
+    """
+    blocks = source.query(
+        """
+        SELECT m.cluster, l.block, count(DISTINCT l.ordinal) AS numbers, count(DISTINCT l.account_id) AS members,
+               sum(l.requests) AS lookups, count(DISTINCT l.phone) FILTER (WHERE l.matched) AS matched
+        FROM {lookups} l JOIN {members} m USING (account_id)
+        WHERE l.block IS NOT NULL
+        GROUP BY 1, 2
+        """,
+        members=members,
+    )
+    # rank "min": 1 + how many blocks of the cluster have strictly more numbers
+    listable = blocks[blocks.groupby("cluster")["numbers"].rank(method="min", ascending=False) <= _TOP]
+    names = source.query(
+        f"""
+        SELECT i.cluster, i.block, any_value(e.block_hash) AS block_hash,
+               list_transform(min_by({{{{'id': e.event_id}}}}, (e.ts, e.event_id), {_SAMPLES}), lambda s: s.id) AS event_ids
+        FROM {{events}} e JOIN {{members}} m USING (account_id)
+        JOIN {{items}} i ON i.cluster = m.cluster AND i.block = hash(e.block_hash)
+        WHERE e.block_hash IS NOT NULL
+        GROUP BY 1, 2
+        """,
+        members=members,
+        items=listable[["cluster", "block"]],
+    )
+    blocks = blocks.merge(names, on=["cluster", "block"], how="left")
+    return blocks.sort_values(["cluster", "numbers", "block_hash"], ascending=[True, False, True], na_position="last")
 
 
 def _shared_entities(edges: pd.DataFrame, members: list[str], entity_type: str) -> tuple[int, list[dict]]:
@@ -134,19 +174,9 @@ def cluster_evidence(
     """
     source = as_events(events)
     members_frame = membership_frame(clusters)
-    blocks = source.query(
-        """
-        SELECT m.cluster, e.block_hash, count(DISTINCT e.block_ordinal) AS numbers,
-               count(DISTINCT e.account_id) AS members, count(*) AS lookups,
-               count(DISTINCT e.phone_hash) FILTER (WHERE e.matched_account_id IS NOT NULL) AS matched
-        FROM {events} e JOIN {members} m USING (account_id)
-        WHERE e.phone_hash IS NOT NULL AND e.block_hash IS NOT NULL
-        GROUP BY 1, 2
-        """,
-        members=members_frame,
-    ).sort_values(["cluster", "numbers", "block_hash"], ascending=[True, False, True])
+    blocks = _worked_blocks(source, members_frame)
     out: dict[str, dict] = {}
-    ip_items, block_items = [], []
+    ip_items = []
     for cid, members in clusters.items():
         members = sorted(set(members))
         evidence: dict = {"accounts": {"total": len(members), "top": members[:_TOP]}}
@@ -167,11 +197,11 @@ def cluster_evidence(
                     "members": int(row.members),
                     "lookups": int(row.lookups),
                     "matched": int(row.matched),
+                    "event_ids": list(row.event_ids),
                 }
                 for row in mine.head(_TOP).itertuples(index=False)
             ],
         }
-        block_items.extend((cid, item["block"]) for item in evidence["blocks"]["top"])
         inside = sharding[sharding["a"].isin(members) & sharding["b"].isin(members)] if len(sharding) else sharding
         if len(inside):
             inside = inside.sort_values(["complementarity", "shared_blocks", "a", "b"], ascending=[False, False, True, True])
@@ -191,14 +221,9 @@ def cluster_evidence(
         )
         out[cid] = evidence
     ip_samples = _samples(source, pd.DataFrame(ip_items, columns=["cluster", "item"], dtype=object), "ip", members_frame)
-    block_samples = _samples(
-        source, pd.DataFrame(block_items, columns=["cluster", "item"], dtype=object), "block_hash", members_frame
-    )
     for cid, evidence in out.items():
         for item in evidence["ips"]["top"]:
             item["event_ids"] = ip_samples.get((cid, item["id"]), [])
-        for item in evidence["blocks"]["top"]:
-            item["event_ids"] = block_samples.get((cid, item["block"]), [])
     return out
 
 

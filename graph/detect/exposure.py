@@ -61,8 +61,8 @@ def cluster_exposure(events: EventsLike, clusters: Mapping[str, Collection[str]]
     )
     tried = source.query(
         """
-        SELECT m.cluster, count(DISTINCT e.phone_hash) AS tried
-        FROM {events} e JOIN {members} m USING (account_id) GROUP BY 1
+        SELECT m.cluster, count(DISTINCT l.phone) AS tried
+        FROM {lookups} l JOIN {members} m USING (account_id) GROUP BY 1
         """,
         members=members,
     ).set_index("cluster")["tried"]

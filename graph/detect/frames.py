@@ -8,6 +8,13 @@ the name of a relation holding :data:`graph.warehouse.EVENT_COLUMNS`": the
 workspace's ``events`` table in production, an in-memory DataFrame in tests
 and benchmarks. Algorithm functions take an :class:`Events` (or a DataFrame,
 converted on the way in) and return DataFrames; they never open files.
+
+Most signals and most of each cluster's evidence are about *lookups*: which
+distinct numbers an account tried, in which blocks, and whether they matched.
+Computing that distinct set from the raw rows (64-character pseudonyms,
+tens of millions of them) is the most expensive step of detection, so
+:meth:`Events.lookups` computes it once per :class:`Events` as a temporary
+table of 64-bit keys that every later query reads instead.
 """
 
 from __future__ import annotations
@@ -90,14 +97,16 @@ class Events:
 
     Notes
     -----
-    SQL passed to :meth:`query` names the events as ``{events}`` and any extra
-    DataFrames by their keyword name in braces; each DataFrame is registered
-    under a private name for the duration of the query only.
+    SQL passed to :meth:`query` names the events as ``{events}``, the
+    distinct lookups by account as ``{lookups}`` (:meth:`lookups`) and any
+    extra DataFrames by their keyword name in braces; each DataFrame is
+    registered under a private name for the duration of the query only.
     """
 
     def __init__(self, connection: duckdb.DuckDBPyConnection, table: str = "events"):
         self.connection = connection
         self.table = table
+        self._lookups: dict[str, str] = {}
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> Events:
@@ -107,16 +116,65 @@ class Events:
         return cls(connection, "events")
 
     def query(self, sql: str, **frames: pd.DataFrame) -> pd.DataFrame:
-        """Run ``sql`` (with ``{events}`` and ``{name}`` placeholders) and return a DataFrame."""
-        names = {}
+        """Run ``sql`` (with ``{events}``, ``{lookups}`` and ``{name}`` placeholders) and return a DataFrame."""
+        names = {"lookups": self.lookups()} if "{lookups}" in sql else {}
         for key, frame in frames.items():
             names[key] = f"_detect_{key}_{next(_NAMES)}"
             self.connection.register(names[key], frame)
         try:
             return self.connection.execute(sql.format(events=self.table, **names)).df()
         finally:
-            for name in names.values():
-                self.connection.unregister(name)
+            for key in frames:
+                self.connection.unregister(names[key])
+
+    def lookups(self, by: str = "account_id") -> str:
+        """The name of a temporary table of distinct lookups by ``by``, built on first use.
+
+        One row per (``by``, number looked up): ``{by}``, ``phone`` (a
+        64-bit hash of ``phone_hash``), ``block`` (of ``block_hash``; NULL
+        when the number has none), ``ordinal`` (``block_ordinal``),
+        ``matched`` (whether any of those lookups matched an account) and
+        ``requests`` (how many rows). The table is a snapshot of the events
+        when first asked for; :meth:`release` drops it.
+
+        Notes
+        -----
+        64-bit keys make grouping and joining several times faster than on
+        the 64-character pseudonyms; two of tens of millions of numbers
+        colliding (counted as one number) has a probability around 1e-5.
+        Insertion order is
+        not kept while the table is built (DuckDB then aggregates in
+        parallel without a final ordering pass): every reader groups or sorts.
+        """
+        if by not in ("account_id", "ip", "device_id"):
+            raise ValueError(f"by must be account_id, ip or device_id, not {by!r}")
+        if by not in self._lookups:
+            name = f"_detect_lookups_{by}_{next(_NAMES)}"
+            preserve = self.connection.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
+            self.connection.execute("SET preserve_insertion_order = false")
+            try:
+                self.connection.execute(f"""
+                    CREATE TEMP TABLE {name} AS
+                    SELECT {by}, phone, any_value(block) AS block, any_value(ordinal) AS ordinal,
+                           bool_or(matched) AS matched, count(*) AS requests
+                    FROM (
+                        SELECT {by}, hash(phone_hash) AS phone,
+                               CASE WHEN block_hash IS NOT NULL THEN hash(block_hash) END AS block,
+                               block_ordinal AS ordinal, matched_account_id IS NOT NULL AS matched
+                        FROM {self.table} WHERE {by} IS NOT NULL AND phone_hash IS NOT NULL
+                    )
+                    GROUP BY 1, 2
+                """)
+            finally:
+                self.connection.execute(f"SET preserve_insertion_order = {bool(preserve)}")
+            self._lookups[by] = name
+        return self._lookups[by]
+
+    def release(self) -> None:
+        """Drop the temporary tables :meth:`lookups` built (their memory goes back to DuckDB)."""
+        for name in self._lookups.values():
+            self.connection.execute(f"DROP TABLE IF EXISTS {name}")
+        self._lookups.clear()
 
     def scalar(self, sql: str) -> object:
         """The single value ``sql`` (with ``{events}``) returns."""

@@ -582,10 +582,10 @@ class _Context:
         """``g, numbers``: distinct numbers each group tried in each block it touched."""
         return self.source.query(
             """
-            SELECT m.cluster AS g, count(DISTINCT e.block_ordinal) AS numbers
-            FROM {events} e JOIN {members} m USING (account_id)
-            WHERE e.phone_hash IS NOT NULL AND e.block_hash IS NOT NULL
-            GROUP BY m.cluster, e.block_hash
+            SELECT m.cluster AS g, count(DISTINCT l.ordinal) AS numbers
+            FROM {lookups} l JOIN {members} m USING (account_id)
+            WHERE l.block IS NOT NULL
+            GROUP BY m.cluster, l.block
             """,
             members=membership_frame(keys),
         )

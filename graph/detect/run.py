@@ -133,6 +133,7 @@ def detect(
     try:
         return _detect(workspace, store, events, params, progress, user, started, clock)
     finally:
+        events.release()
         events.connection.execute(f"SET memory_limit = '{previous_limit}'")
 
 

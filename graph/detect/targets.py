@@ -85,14 +85,11 @@ def target_ties(
         focus = "AND (x.account_id IN (SELECT account_id FROM {focus}) OR y.account_id IN (SELECT account_id FROM {focus}))"
     ties = source.query(
         f"""
-        WITH numbers AS (
-            SELECT DISTINCT account_id, hash(phone_hash) AS phone_hash, hash(block_hash) AS block_hash FROM {{events}}
-            WHERE account_id IS NOT NULL AND phone_hash IS NOT NULL
-        ), per_block AS (
-            SELECT account_id, block_hash, count(*) AS numbers FROM numbers GROUP BY 1, 2
+        WITH per_block AS (
+            SELECT account_id, block, count(*) AS numbers FROM {{lookups}} GROUP BY 1, 2
         ), looked AS (
-            SELECT n.account_id, n.phone_hash FROM numbers n
-            JOIN per_block p ON p.account_id = n.account_id AND p.block_hash IS NOT DISTINCT FROM n.block_hash
+            SELECT n.account_id, n.phone AS phone_hash FROM {{lookups}} n
+            JOIN per_block p ON p.account_id = n.account_id AND p.block IS NOT DISTINCT FROM n.block
             WHERE p.numbers < {int(max_block_numbers)}
         ), sizes AS (
             SELECT account_id, count(*) AS numbers FROM looked GROUP BY 1
@@ -189,13 +186,10 @@ def list_blocks(
     source = as_events(events)
     edges = source.query(
         f"""
-        WITH numbers AS (
-            SELECT DISTINCT account_id, hash(phone_hash) AS phone, hash(block_hash) AS block FROM {{events}}
-            WHERE account_id IS NOT NULL AND phone_hash IS NOT NULL
-        ), per_block AS (
-            SELECT account_id, block, count(*) AS n FROM numbers GROUP BY 1, 2
+        WITH per_block AS (
+            SELECT account_id, block, count(*) AS n FROM {{lookups}} GROUP BY 1, 2
         ), looked AS (
-            SELECT n.account_id, n.phone FROM numbers n
+            SELECT n.account_id, n.phone FROM {{lookups}} n
             JOIN per_block p ON p.account_id = n.account_id AND p.block IS NOT DISTINCT FROM n.block
             WHERE p.n < {int(max_block_numbers)}
         ), mine AS (
@@ -313,14 +307,13 @@ def shared_target_share(
     shares = source.query(
         f"""
         WITH numbers AS (
-            SELECT DISTINCT m.cluster, e.account_id, hash(e.phone_hash) AS phone, hash(e.block_hash) AS block
-            FROM {{events}} e JOIN {{members}} m USING (account_id)
-            WHERE e.phone_hash IS NOT NULL
+            SELECT m.cluster, l.account_id, l.phone, l.block FROM {{lookups}} l JOIN {{members}} m USING (account_id)
         ), per_block AS (
             SELECT cluster, account_id, block, count(*) AS numbers FROM numbers GROUP BY 1, 2, 3
         ), looked AS (
-            SELECT DISTINCT n.cluster, n.account_id, n.phone FROM numbers n
-            JOIN per_block p USING (cluster, account_id, block)
+            SELECT n.cluster, n.account_id, n.phone FROM numbers n
+            JOIN per_block p ON p.cluster = n.cluster AND p.account_id = n.account_id
+             AND p.block IS NOT DISTINCT FROM n.block
             WHERE p.numbers < {int(max_block_numbers)}
         ), lookers AS (
             SELECT cluster, phone, count(*) AS n FROM looked GROUP BY 1, 2
