@@ -451,3 +451,16 @@ def test_distinct_lookups_are_built_once_and_released():
     assert source.lookups() != name
     with pytest.raises(ValueError, match="account_id, ip or device_id"):
         source.lookups("phone_hash")
+
+
+def test_target_ties_of_focus_accounts_are_the_ties_touching_them():
+    rng = np.random.default_rng(1)
+    rows = [{"ts": 0, "ip": "1.1.1.1", "account_id": f"a{k:02d}", "phone_hash": f"p{x}", "block_hash": f"b{x}",
+             "matched_account_id": f"a{x % 40:02d}" if x % 7 == 0 else None}
+            for k in range(40) for x in rng.choice(120, 30, replace=False).tolist()]
+    source = Events.from_frame(events_frame(rows))
+    every = targets.target_ties(source)
+    assert len(every) > 500
+    for focus in (["a01"], ["a01", "a02", "a30"], [f"a{k:02d}" for k in range(0, 40, 3)]):
+        touching = every[every["a"].isin(focus) | every["b"].isin(focus)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(targets.target_ties(source, accounts=focus), touching)

@@ -373,7 +373,6 @@ def find_networks(
         created = created.dropna().sort_values(kind="stable")
 
     _step(progress, "shared targets", 0.1)
-    all_targets = targets.target_ties(source, max_lookers=params.max_lookers)
     # A shared list alone is every circle of friends, and a sign-up burst alone
     # is every viral moment: accounts made in a burst that work through one
     # list as strangers (none found another by its number) are worth a closer look.
@@ -381,6 +380,8 @@ def find_networks(
     seeds = set(stats.index[stats["evidence"] >= params.seed_evidence])
     lists = _list_ties(source, bursts, params)
     seeds |= set(lists["a"]) | set(lists["b"])
+    # only ties touching a seed, and later a newcomer, are ever used: the crowd's pairs are never built
+    target_seed = targets.target_ties(source, max_lookers=params.max_lookers, accounts=seeds)
 
     _step(progress, "block coverage", 0.2)
     # Sharding is judged between clear enumerators only, on every block one
@@ -405,30 +406,39 @@ def find_networks(
     def touching(frame: pd.DataFrame, group: set) -> pd.DataFrame:
         return frame[frame["a"].isin(group) | frame["b"].isin(group)]
 
-    ties = _tie_table(infra_seed, touching(sharding, seeds), touching(all_targets, seeds), sync_seed, lists)
+    ties = _tie_table(infra_seed, touching(sharding, seeds), target_seed, sync_seed, lists)
     strong = ties[ties["weight"] >= params.min_tie]
     candidates = set(seeds) | set(strong["a"]) | set(strong["b"])
     candidates &= callers
 
     _step(progress, f"coordination graph ({len(seeds):,} seeds, {len(candidates):,} candidates)", 0.45)
     newcomers = candidates - seeds
-    if edges is None:
-        cand_edges = pd.concat(
-            [seed_edges, infrastructure.infrastructure_edges(source, newcomers, sizes=sizes)], ignore_index=True
-        )
-        cand_edges = cand_edges[cand_edges["account_id"].isin(candidates)]
+    if candidates == seeds:
+        # nobody joined the seeds: their edges, onsets and ties are the candidates' (ties cost seconds at scale)
+        cand_edges = seed_edges if edges is None else edges[edges["account_id"].isin(candidates)]
+        infra, onsets, sync, shared = infra_seed, onsets_seed, sync_seed, target_seed
     else:
-        cand_edges = edges[edges["account_id"].isin(candidates)]
-    infra = infrastructure.infrastructure_ties(
-        edges if edges is not None else cand_edges, focus=candidates, max_accounts=params.max_entity_accounts
-    )
-    onsets = pd.concat(
-        [onsets_seed[onsets_seed["account_id"].isin(candidates)],
-         synchrony.activity_onsets(source, newcomers, gap_seconds=params.onset_gap_seconds)],
-        ignore_index=True,
-    ).sort_values(["account_id", "endpoint", "ts_ms"], ignore_index=True)
-    sync = synchrony.synchrony_ties(onsets, bucket_seconds=params.sync_bucket_seconds, min_shared=3)
-    G = coordination_graph(candidates, infra, sharding, all_targets, sync, lists)
+        shared = pd.concat(
+            [target_seed, targets.target_ties(source, max_lookers=params.max_lookers, accounts=newcomers)],
+            ignore_index=True,
+        ).drop_duplicates(["a", "b"]).sort_values(["a", "b"], ignore_index=True)
+        if edges is None:
+            cand_edges = pd.concat(
+                [seed_edges, infrastructure.infrastructure_edges(source, newcomers, sizes=sizes)], ignore_index=True
+            )
+            cand_edges = cand_edges[cand_edges["account_id"].isin(candidates)]
+        else:
+            cand_edges = edges[edges["account_id"].isin(candidates)]
+        infra = infrastructure.infrastructure_ties(
+            edges if edges is not None else cand_edges, focus=candidates, max_accounts=params.max_entity_accounts
+        )
+        onsets = pd.concat(
+            [onsets_seed[onsets_seed["account_id"].isin(candidates)],
+             synchrony.activity_onsets(source, newcomers, gap_seconds=params.onset_gap_seconds)],
+            ignore_index=True,
+        ).sort_values(["account_id", "endpoint", "ts_ms"], ignore_index=True)
+        sync = synchrony.synchrony_ties(onsets, bucket_seconds=params.sync_bucket_seconds, min_shared=3)
+    G = coordination_graph(candidates, infra, sharding, shared, sync, lists)
 
     _step(progress, f"communities ({G.number_of_nodes():,} accounts, {G.number_of_edges():,} ties)", 0.55)
     communities = merge_dense_neighbours(

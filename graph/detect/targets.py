@@ -79,10 +79,14 @@ def target_ties(
     """
     source = as_events(events)
     frames = {}
-    focus = ""
-    if accounts is not None:
+    if accounts is None:
+        focused, pairs = "TRUE", "x.account_id < y.account_id"
+    else:
+        # each pair once, from its focus account (the smaller id when both are): the crowd's
+        # own pairs, most of the cost of a self-join over everyone, are never built
         frames["focus"] = pd.DataFrame({"account_id": sorted(set(accounts))}, dtype=object)
-        focus = "AND (x.account_id IN (SELECT account_id FROM {focus}) OR y.account_id IN (SELECT account_id FROM {focus}))"
+        focused = "looked.account_id IN (SELECT account_id FROM {focus})"
+        pairs = "x.focused AND x.account_id <> y.account_id AND (x.account_id < y.account_id OR NOT y.focused)"
     ties = source.query(
         f"""
         WITH per_block AS (
@@ -97,12 +101,11 @@ def target_ties(
             SELECT phone_hash, count(*) AS lookers FROM looked GROUP BY 1
             HAVING count(*) BETWEEN 2 AND {int(max_lookers)}
         ), used AS (
-            SELECT looked.*, rare.lookers FROM looked JOIN rare USING (phone_hash)
+            SELECT looked.*, rare.lookers, {focused} AS focused FROM looked JOIN rare USING (phone_hash)
         ), pairs AS (
-            SELECT x.account_id AS a, y.account_id AS b, count(*) AS shared,
-                   sum(1.0 / (x.lookers - 1)) AS weight
-            FROM used x JOIN used y ON x.phone_hash = y.phone_hash AND x.account_id < y.account_id
-            WHERE TRUE {focus}
+            SELECT least(x.account_id, y.account_id) AS a, greatest(x.account_id, y.account_id) AS b,
+                   count(*) AS shared, sum(1.0 / (x.lookers - 1)) AS weight
+            FROM used x JOIN used y ON x.phone_hash = y.phone_hash AND {pairs}
             GROUP BY 1, 2 HAVING count(*) >= {int(min_shared)}
         ), found AS (
             SELECT DISTINCT least(account_id, matched_account_id) AS a, greatest(account_id, matched_account_id) AS b
