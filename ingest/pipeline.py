@@ -668,15 +668,17 @@ class _Loader:
                 f"FROM (SELECT *, {reason} AS _reason, {column} AS _column "
                 f"FROM (SELECT {', '.join(selects)} FROM _chunk c)))"
             ).to_arrow_table()
-            record = _record_sql(table, list(present))
             params = {"batch": batch_id, "table": table, "file": str(source.path),
                       "pos_name": source.position_name}
-            bad = cur.execute(
-                f"INSERT INTO {quarantine.QUARANTINE_TABLE} SELECT $batch, $table, $file, $pos_name, "
-                f"r._pos, r._column, r._reason, {record} FROM rows r JOIN _chunk c USING (_pos) "
-                "WHERE r._reason IS NOT NULL", params,
-            ).fetchall()[0][0]
-            counters.quarantined += int(bad)
+            # usually every row is good: then the join with the whole chunk is not worth running
+            if rows.column("_reason").null_count < rows.num_rows:
+                record = _record_sql(table, list(present))
+                bad = cur.execute(
+                    f"INSERT INTO {quarantine.QUARANTINE_TABLE} SELECT $batch, $table, $file, $pos_name, "
+                    f"r._pos, r._column, r._reason, {record} FROM rows r JOIN _chunk c USING (_pos) "
+                    "WHERE r._reason IS NOT NULL", params,
+                ).fetchall()[0][0]
+                counters.quarantined += int(bad)
         with self.timed("de-duplicate"):
             keep = self._keep(table, batch_id, rows, counters, params)
             rows = rows.append_column("_keep", pa.array(keep))  # noqa: F841 - read by SQL
