@@ -35,12 +35,17 @@ import hashlib
 import json
 import os
 import resource
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from multiprocessing.connection import Connection
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -359,6 +364,80 @@ def _phone_facts(values: pa.Array, secret: bytes) -> pa.Table:
     })
 
 
+#: distinct phone values from which a lookup is split with the helper process (fewer: not worth a round trip)
+PHONE_SPLIT_MIN = 50_000
+
+
+def _serve_phone_facts(fd: int) -> None:
+    """The helper process: :func:`_phone_facts` of whatever arrives on ``fd``, until the ingest hangs up."""
+    conn = Connection(fd)
+    while True:
+        try:
+            values, secret = conn.recv()
+        except EOFError:  # the ingest finished, or died: nothing left to do
+            return
+        try:
+            conn.send(_phone_facts(values, secret))
+        except Exception as exc:  # noqa: BLE001 - handed back to the ingest, which raises it
+            conn.send(exc)
+
+
+class _PhoneHelper:
+    """A second process that computes half of each large phone lookup while this one does the other half.
+
+    Hashing and classifying numbers is single-threaded Python and numpy,
+    and DuckDB is idle meanwhile: one core of two did nothing. The helper
+    is a fresh interpreter (not a fork: DuckDB's threads; not
+    ``multiprocessing``'s spawn, which re-imports the caller's main script)
+    started on first use, holding only its end of a socket pair: it exits
+    when the ingest hangs up or dies. Raw numbers cross the socket in
+    memory only, like the Arrow memory they come from.
+    """
+
+    def __init__(self) -> None:
+        self._conn: Connection | None = None
+        self._process: subprocess.Popen | None = None
+
+    def _start(self) -> Connection:
+        if self._conn is None:
+            mine, theirs = socket.socketpair()
+            with theirs:
+                self._process = subprocess.Popen(
+                    [sys.executable, "-c",
+                     f"from ingest.pipeline import _serve_phone_facts; _serve_phone_facts({theirs.fileno()})"],
+                    pass_fds=(theirs.fileno(),), cwd=Path(__file__).resolve().parent.parent,
+                )
+            self._conn = Connection(mine.detach())
+        return self._conn
+
+    def phone_facts(self, values: pa.Array, secret: bytes) -> pa.Table:
+        """:func:`_phone_facts` of ``values``, the second half computed by the helper."""
+        if len(values) < PHONE_SPLIT_MIN:
+            return _phone_facts(values, secret)
+        conn = self._start()
+        half = len(values) // 2
+        # a compact copy: a slice would carry (and pickle) the whole buffer
+        conn.send((pa.concat_arrays([values.slice(half)]), secret))
+        try:
+            first = _phone_facts(values.slice(0, half), secret)
+        finally:  # the helper's answer is taken even when this half failed: the next call must not get it
+            second = conn.recv()
+        if isinstance(second, Exception):
+            raise second
+        return pa.concat_tables([first, second])
+
+    def close(self) -> None:
+        """Hang up and wait for the helper to finish."""
+        if self._conn is not None:
+            self._conn.close()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._conn = self._process = None
+
+
 def _network_facts(values: pa.Array) -> pa.Table:
     """Each ``ip_intel.network`` value as a normalized CIDR block (NULL when it is none)."""
     out = []
@@ -552,6 +631,7 @@ class _Loader:
         self.table_files: list[SourceFile] = []
         self.file_no = 0
         self.earlier_runs = False
+        self.phones = _PhoneHelper()
 
     @contextmanager
     def timed(self, phase: str):
@@ -598,7 +678,7 @@ class _Loader:
                 added[f"{prefix}_{name}"] = looked.column(name).take(indices)
 
         ip_facts = partial(_ip_facts, cur, intel=self.intel)
-        phone_facts = partial(_phone_facts, secret=self.secret)
+        phone_facts = partial(self.phones.phone_facts, secret=self.secret)
         for check in checks:
             if check.join_alias is None:
                 continue
@@ -1009,58 +1089,61 @@ def _ingest(cur, workspace, store, sources, progress, summary, headers, started)
     truncations: list[TruncatedInput] = []
     run_id = datetime.now(UTC).strftime("ingest-%Y%m%dT%H%M%S.%fZ")
 
-    for table in TABLES:
-        for source in sources.get(table, ()):
-            tsum = summary.tables[table]
-            header = headers[source]
-            with loader.timed("file hash"):
-                sha = _sha256(source.path)
-            batch_id = _batch_id(table, sha)
-            status = cur.execute(
-                f"SELECT status FROM {BATCHES_TABLE} WHERE batch_id = ?", [batch_id]
-            ).fetchall()
-            if status and status[0][0] != "truncated":
-                tsum.files_skipped += 1
-                continue
-            progress.file_started(source, source.path.stat().st_size)
-            run_batches.append(batch_id)
-            for exact in (False, True):
-                cur.execute("BEGIN TRANSACTION")
-                try:
-                    # a file that broke off last time is read again whole: its
-                    # rows already loaded are counted, its rejects written anew
-                    cur.execute(f"DELETE FROM {quarantine.QUARANTINE_TABLE} WHERE batch_id = ?", [batch_id])
-                    counters, loaded, existing, truncated = loader.load_file(
-                        source, header, batch_id, progress, exact
-                    )
-                    if table == "ip_intel":
-                        with loader.timed("ip_intel refresh"):
-                            loader.refresh_ip_lookup(batch_id)
-                    file_status = "truncated" if truncated else "events_loaded"
-                    cur.execute(f"DELETE FROM {BATCHES_TABLE} WHERE batch_id = ?", [batch_id])
-                    cur.execute(
-                        f"INSERT INTO {BATCHES_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
-                        [batch_id, table, str(source.path), sha, source.path.stat().st_size,
-                         file_status, counters.read, loaded, counters.quarantined, existing,
-                         datetime.now(UTC), run_id],
-                    )
-                    with loader.timed("commit"):
-                        cur.execute("COMMIT")
-                except ExactReadNeeded:
-                    cur.execute("ROLLBACK")
+    try:
+        for table in TABLES:
+            for source in sources.get(table, ()):
+                tsum = summary.tables[table]
+                header = headers[source]
+                with loader.timed("file hash"):
+                    sha = _sha256(source.path)
+                batch_id = _batch_id(table, sha)
+                status = cur.execute(
+                    f"SELECT status FROM {BATCHES_TABLE} WHERE batch_id = ?", [batch_id]
+                ).fetchall()
+                if status and status[0][0] != "truncated":
+                    tsum.files_skipped += 1
                     continue
-                except BaseException:
-                    cur.execute("ROLLBACK")
-                    raise
-                break
-            tsum.read += counters.read
-            tsum.loaded += loaded
-            tsum.quarantined += counters.quarantined
-            tsum.already_loaded += existing
-            if truncated is not None:
-                truncations.append(truncated)
-            progress.file_done(source)
-            _crash_point("events_loaded")
+                progress.file_started(source, source.path.stat().st_size)
+                run_batches.append(batch_id)
+                for exact in (False, True):
+                    cur.execute("BEGIN TRANSACTION")
+                    try:
+                        # a file that broke off last time is read again whole: its
+                        # rows already loaded are counted, its rejects written anew
+                        cur.execute(f"DELETE FROM {quarantine.QUARANTINE_TABLE} WHERE batch_id = ?", [batch_id])
+                        counters, loaded, existing, truncated = loader.load_file(
+                            source, header, batch_id, progress, exact
+                        )
+                        if table == "ip_intel":
+                            with loader.timed("ip_intel refresh"):
+                                loader.refresh_ip_lookup(batch_id)
+                        file_status = "truncated" if truncated else "events_loaded"
+                        cur.execute(f"DELETE FROM {BATCHES_TABLE} WHERE batch_id = ?", [batch_id])
+                        cur.execute(
+                            f"INSERT INTO {BATCHES_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+                            [batch_id, table, str(source.path), sha, source.path.stat().st_size,
+                             file_status, counters.read, loaded, counters.quarantined, existing,
+                             datetime.now(UTC), run_id],
+                        )
+                        with loader.timed("commit"):
+                            cur.execute("COMMIT")
+                    except ExactReadNeeded:
+                        cur.execute("ROLLBACK")
+                        continue
+                    except BaseException:
+                        cur.execute("ROLLBACK")
+                        raise
+                    break
+                tsum.read += counters.read
+                tsum.loaded += loaded
+                tsum.quarantined += counters.quarantined
+                tsum.already_loaded += existing
+                if truncated is not None:
+                    truncations.append(truncated)
+                progress.file_done(source)
+                _crash_point("events_loaded")
+    finally:
+        loader.phones.close()
 
     # the duplicate index (tens of bytes a row loaded) is not needed any more: give
     # its memory back before the graph sync's large aggregates

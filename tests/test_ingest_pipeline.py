@@ -621,3 +621,34 @@ def test_every_edge_endpoint_is_a_node_after_full_and_incremental_ingests(tmp_pa
                 assert missing == 0, (rel_type, end)
         device = node_kind("Device")
         assert con.execute(f'SELECT count(*) FROM "{device.table}" WHERE "{device.key}" = ?', ["dev_new"]).fetchall() == [(1,)]
+
+
+def test_phone_lookups_split_with_the_helper_process_give_the_same_workspace(tmp_path, monkeypatch):
+    from ingest import pipeline
+
+    write_table(tmp_path / "case", "requests", request_rows(), "csv")
+    monkeypatch.setattr(pipeline, "PHONE_SPLIT_MIN", 10**9)
+    ingest_json(tmp_path / "ws-alone", str(tmp_path / "case"))
+    monkeypatch.setattr(pipeline, "PHONE_SPLIT_MIN", 1)
+    ingest_json(tmp_path / "ws-split", str(tmp_path / "case"))
+    assert _events(tmp_path / "ws-alone") == _events(tmp_path / "ws-split")
+    assert _graph(tmp_path / "ws-alone") == _graph(tmp_path / "ws-split")
+
+
+def test_phone_helper_hands_errors_back_and_exits_when_the_ingest_hangs_up(monkeypatch):
+    import pyarrow as pa
+
+    from ingest import pipeline
+
+    monkeypatch.setattr(pipeline, "PHONE_SPLIT_MIN", 1)
+    helper = pipeline._PhoneHelper()
+    values = pa.array([PHONES[0], "not a number", None, PHONES[1], "  " + PHONES[2]], pa.string())
+    try:
+        assert helper.phone_facts(values, b"k").equals(pipeline._phone_facts(values, b"k"))
+        with pytest.raises(pa.ArrowException):
+            helper.phone_facts(pa.array([1, 2], pa.int64()), b"k")
+        assert helper.phone_facts(values, b"k").equals(pipeline._phone_facts(values, b"k"))
+        process = helper._process
+    finally:
+        helper.close()
+    assert process.returncode == 0
