@@ -19,11 +19,12 @@ A raw phone number never leaves ingest. What the rest of sybilscope sees is:
 A lookup log of the 2019 incident's size has ~17 million distinct numbers,
 so ingest hashes whole Arrow arrays (:func:`hmac_hex_array`): SHA-256 states
 with the padded key already absorbed are copied for each value (about
-0.8 us a number here), and the digests are hex-encoded in one numpy step.
-That is four to five times cheaper than the same HMAC as DuckDB SQL
-(``sha256(outer || unhex(sha256(inner || message)))``, measured at 36M rows)
-and needs no raw number inside the database at all. :func:`phone_hash` is
-the plain Python reference the tests hold the bulk function to.
+1 us a number here), and the digests are hex-encoded in one numpy step.
+On a chunk of 296k distinct numbers that took 0.3 s against 1.5 s for the
+same hashes (and blocks) as DuckDB SQL (``sha256(outer ||
+unhex(sha256(inner || message)))``), and no raw number enters the database
+at all. :func:`phone_hash` is the plain Python reference the tests hold the
+bulk function to.
 """
 
 from __future__ import annotations
