@@ -39,9 +39,28 @@ __all__ = [
     "enumeration_evidence",
     "block_coverage",
     "sharding_ties",
+    "distinct_ordinals_sql",
 ]
 
 BLOCK_SIZE = 1000
+
+
+def distinct_ordinals_sql(column: str) -> str:
+    """SQL for how many distinct block positions (0..999) ``column`` takes in each group.
+
+    Each group keeps a 1,000-bit bitstring instead of the (group, position)
+    hash table a ``count(DISTINCT ...)`` builds: several times faster over
+    the millions of lookups of a cluster of enumerators. A position outside
+    0..999 (the contract rules it out) raises an error rather than miscounting.
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> sql = f"SELECT {distinct_ordinals_sql('o')} FROM (VALUES (5), (5), (999), (NULL)) t(o)"
+    >>> duckdb.sql(sql).fetchall()
+    [(2,)]
+    """
+    return f"coalesce(bit_count(bitstring_agg({column}, 0, {BLOCK_SIZE - 1})), 0)"
 
 
 def lookup_stats(events: EventsLike, by: str = "account_id") -> pd.DataFrame:

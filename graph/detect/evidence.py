@@ -65,13 +65,22 @@ def _worked_blocks(source, members: pd.DataFrame) -> pd.DataFrame:
         sorted by cluster, numbers (largest first) and pseudonym;
         ``block_hash`` is missing for blocks that cannot be listed.
     """
+    # matched numbers are counted apart: DuckDB would otherwise group every lookup by number
     blocks = source.query(
-        """
-        SELECT m.cluster, l.block, count(DISTINCT l.ordinal) AS numbers, count(DISTINCT l.account_id) AS members,
-               sum(l.requests) AS lookups, count(DISTINCT l.phone) FILTER (WHERE l.matched) AS matched
-        FROM {lookups} l JOIN {members} m USING (account_id)
-        WHERE l.block IS NOT NULL
-        GROUP BY 1, 2
+        f"""
+        WITH counts AS (
+            SELECT m.cluster, l.block, {enumeration.distinct_ordinals_sql("l.ordinal")} AS numbers,
+                   count(DISTINCT l.account_id) AS members, sum(l.requests) AS lookups
+            FROM {{lookups}} l JOIN {{members}} m USING (account_id)
+            WHERE l.block IS NOT NULL
+            GROUP BY 1, 2
+        ), matched AS (
+            SELECT m.cluster, l.block, count(DISTINCT l.phone) AS matched
+            FROM {{lookups}} l JOIN {{members}} m USING (account_id)
+            WHERE l.block IS NOT NULL AND l.matched
+            GROUP BY 1, 2
+        )
+        SELECT counts.*, coalesce(matched.matched, 0) AS matched FROM counts LEFT JOIN matched USING (cluster, block)
         """,
         members=members,
     )

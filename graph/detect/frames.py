@@ -106,7 +106,7 @@ class Events:
     def __init__(self, connection: duckdb.DuckDBPyConnection, table: str = "events"):
         self.connection = connection
         self.table = table
-        self._lookups: dict[str, str] = {}
+        self._tables: dict[str, str] = {}
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> Events:
@@ -134,47 +134,55 @@ class Events:
         64-bit hash of ``phone_hash``), ``block`` (of ``block_hash``; NULL
         when the number has none), ``ordinal`` (``block_ordinal``),
         ``matched`` (whether any of those lookups matched an account) and
-        ``requests`` (how many rows). The table is a snapshot of the events
-        when first asked for; :meth:`release` drops it.
+        ``requests`` (how many rows). Built as :meth:`derived` tables are.
 
         Notes
         -----
         64-bit keys make grouping and joining several times faster than on
         the 64-character pseudonyms; two of tens of millions of numbers
         colliding (counted as one number) has a probability around 1e-5.
-        Insertion order is
-        not kept while the table is built (DuckDB then aggregates in
-        parallel without a final ordering pass): every reader groups or sorts.
         """
         if by not in ("account_id", "ip", "device_id"):
             raise ValueError(f"by must be account_id, ip or device_id, not {by!r}")
-        if by not in self._lookups:
-            name = f"_detect_lookups_{by}_{next(_NAMES)}"
+        return self.derived(f"lookups_{by}", f"""
+            SELECT {by}, phone, any_value(block) AS block, any_value(ordinal) AS ordinal,
+                   bool_or(matched) AS matched, count(*) AS requests
+            FROM (
+                SELECT {by}, hash(phone_hash) AS phone,
+                       CASE WHEN block_hash IS NOT NULL THEN hash(block_hash) END AS block,
+                       block_ordinal AS ordinal, matched_account_id IS NOT NULL AS matched
+                FROM {{events}} WHERE {by} IS NOT NULL AND phone_hash IS NOT NULL
+            )
+            GROUP BY 1, 2
+        """)
+
+    def derived(self, key: str, sql: str) -> str:
+        """The name of a temporary table holding what ``sql`` selects, built on first use of ``key``.
+
+        For intermediate results that several queries read. ``sql`` takes
+        the ``{events}`` and ``{lookups}`` placeholders. The table is a
+        snapshot of the events when first asked for; :meth:`release` drops
+        it. Insertion order is not kept while it is built (DuckDB then
+        aggregates in parallel without a final ordering pass): every reader
+        groups or sorts.
+        """
+        if key not in self._tables:
+            name = f"_detect_{''.join(c if c.isalnum() else '_' for c in key)}_{next(_NAMES)}"
+            names = {"lookups": self.lookups()} if "{lookups}" in sql else {}
             preserve = self.connection.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
             self.connection.execute("SET preserve_insertion_order = false")
             try:
-                self.connection.execute(f"""
-                    CREATE TEMP TABLE {name} AS
-                    SELECT {by}, phone, any_value(block) AS block, any_value(ordinal) AS ordinal,
-                           bool_or(matched) AS matched, count(*) AS requests
-                    FROM (
-                        SELECT {by}, hash(phone_hash) AS phone,
-                               CASE WHEN block_hash IS NOT NULL THEN hash(block_hash) END AS block,
-                               block_ordinal AS ordinal, matched_account_id IS NOT NULL AS matched
-                        FROM {self.table} WHERE {by} IS NOT NULL AND phone_hash IS NOT NULL
-                    )
-                    GROUP BY 1, 2
-                """)
+                self.connection.execute(f"CREATE TEMP TABLE {name} AS {sql.format(events=self.table, **names)}")
             finally:
                 self.connection.execute(f"SET preserve_insertion_order = {bool(preserve)}")
-            self._lookups[by] = name
-        return self._lookups[by]
+            self._tables[key] = name
+        return self._tables[key]
 
     def release(self) -> None:
-        """Drop the temporary tables :meth:`lookups` built (their memory goes back to DuckDB)."""
-        for name in self._lookups.values():
+        """Drop the temporary tables :meth:`lookups` and :meth:`derived` built (their memory goes back to DuckDB)."""
+        for name in self._tables.values():
             self.connection.execute(f"DROP TABLE IF EXISTS {name}")
-        self._lookups.clear()
+        self._tables.clear()
 
     def scalar(self, sql: str) -> object:
         """The single value ``sql`` (with ``{events}``) returns."""

@@ -84,17 +84,22 @@ def entity_sizes(events: EventsLike) -> pd.DataFrame:
     >>> entity_sizes(frame)[["entity", "entity_accounts"]].values.tolist()
     [['5.1.1.1', 3]]
     """
+    # one pass over the events for both kinds of pairs; an IP's prefix is a function of the IP,
+    # so an account's prefixes are those of its IPs
     return as_events(events).query("""
+        WITH used AS (
+            SELECT account_id, ip, any_value(ip_prefix) AS prefix, device_id, grouping(ip) AS by_device
+            FROM {events} WHERE account_id IS NOT NULL
+            GROUP BY GROUPING SETS ((account_id, ip), (account_id, device_id))
+        )
         SELECT 'ip' AS entity_type, ip AS entity, count(*) AS entity_accounts
-        FROM (SELECT DISTINCT ip, account_id FROM {events} WHERE account_id IS NOT NULL AND ip IS NOT NULL) GROUP BY 2
+        FROM used WHERE by_device = 0 AND ip IS NOT NULL GROUP BY 2
         UNION ALL
-        SELECT 'prefix', ip_prefix, count(*)
-        FROM (SELECT DISTINCT ip_prefix, account_id FROM {events} WHERE account_id IS NOT NULL AND ip_prefix IS NOT NULL)
-        GROUP BY 2
+        SELECT 'prefix', prefix, count(DISTINCT account_id)
+        FROM used WHERE by_device = 0 AND prefix IS NOT NULL GROUP BY 2
         UNION ALL
         SELECT 'device', device_id, count(*)
-        FROM (SELECT DISTINCT device_id, account_id FROM {events} WHERE account_id IS NOT NULL AND device_id IS NOT NULL)
-        GROUP BY 2
+        FROM used WHERE by_device = 1 AND device_id IS NOT NULL GROUP BY 2
         ORDER BY 1, 2
     """)
 
@@ -143,14 +148,19 @@ def infrastructure_edges(
     # one pass over the events for IPs and devices; an IP's prefix is a function of the IP, so
     # prefix edges are sums over the account's IP rows (kind, country and ASN: the most requested)
     sql = f"""
-        SELECT account_id, 'ip' AS entity_type, ip AS entity, count(*) AS requests,
-               count(phone_hash) AS lookups, coalesce(any_value(ip_kind), 'unknown') AS kind,
-               any_value(ip_country) AS country, any_value(ip_asn) AS asn, any_value(ip_prefix) AS prefix,
-               any_value(ip_kind) AS raw_kind
-        FROM {{events}} WHERE {where} AND ip IS NOT NULL GROUP BY account_id, ip
-        UNION ALL
-        SELECT account_id, 'device', device_id, count(*), count(phone_hash), 'device', NULL, NULL, NULL, NULL
-        FROM {{events}} WHERE {where} AND device_id IS NOT NULL GROUP BY account_id, device_id
+        SELECT account_id, entity_type, entity, requests, lookups, kind, country, asn, prefix, raw_kind FROM (
+            SELECT account_id, grouping(ip) = 1 AS by_device,
+                   CASE WHEN by_device THEN 'device' ELSE 'ip' END AS entity_type,
+                   CASE WHEN by_device THEN device_id ELSE ip END AS entity,
+                   count(*) AS requests, count(phone_hash) AS lookups,
+                   CASE WHEN by_device THEN 'device' ELSE coalesce(any_value(ip_kind), 'unknown') END AS kind,
+                   CASE WHEN NOT by_device THEN any_value(ip_country) END AS country,
+                   CASE WHEN NOT by_device THEN any_value(ip_asn) END AS asn,
+                   CASE WHEN NOT by_device THEN any_value(ip_prefix) END AS prefix,
+                   CASE WHEN NOT by_device THEN any_value(ip_kind) END AS raw_kind
+            FROM {{events}} WHERE {where}
+            GROUP BY GROUPING SETS ((account_id, ip), (account_id, device_id))
+        ) WHERE entity IS NOT NULL
     """
     rows = source.query(sql, **frames)
     ips = rows[(rows["entity_type"] == "ip") & rows["prefix"].notna()]

@@ -591,9 +591,9 @@ class _Context:
     def _block_union(self, keys: Mapping[int, list[str]]) -> pd.DataFrame:
         """``g, numbers``: distinct numbers each group tried in each block it touched."""
         return self.source.query(
-            """
-            SELECT m.cluster AS g, count(DISTINCT l.ordinal) AS numbers
-            FROM {lookups} l JOIN {members} m USING (account_id)
+            f"""
+            SELECT m.cluster AS g, {enumeration.distinct_ordinals_sql("l.ordinal")} AS numbers
+            FROM {{lookups}} l JOIN {{members}} m USING (account_id)
             WHERE l.block IS NOT NULL
             GROUP BY m.cluster, l.block
             """,

@@ -33,6 +33,23 @@ from graph.detect.frames import EventsLike, as_events
 __all__ = ["target_ties", "list_blocks", "reciprocity", "shared_target_share"]
 
 
+def _looked(source, max_block_numbers: int) -> str:
+    """SQL for the distinct lookups outside blocks their account enumerated (``account_id, phone, block``).
+
+    The enumerated (account, block) pairs are few and kept as a temporary
+    table: excluding them is a cheap anti-join, where counting every
+    account's numbers in every block it touched (millions of pairs) for each
+    query was not.
+    """
+    enumerated = source.derived(f"enumerated_blocks_{int(max_block_numbers)}", f"""
+        SELECT account_id, block FROM {{lookups}} GROUP BY 1, 2 HAVING count(*) >= {int(max_block_numbers)}
+    """)
+    return f"""
+        SELECT l.account_id, l.phone, l.block FROM {{lookups}} l
+        ANTI JOIN {enumerated} e ON e.account_id = l.account_id AND e.block IS NOT DISTINCT FROM l.block
+    """
+
+
 def target_ties(
     events: EventsLike,
     *,
@@ -89,12 +106,8 @@ def target_ties(
         pairs = "x.focused AND x.account_id <> y.account_id AND (x.account_id < y.account_id OR NOT y.focused)"
     ties = source.query(
         f"""
-        WITH per_block AS (
-            SELECT account_id, block, count(*) AS numbers FROM {{lookups}} GROUP BY 1, 2
-        ), looked AS (
-            SELECT n.account_id, n.phone AS phone_hash FROM {{lookups}} n
-            JOIN per_block p ON p.account_id = n.account_id AND p.block IS NOT DISTINCT FROM n.block
-            WHERE p.numbers < {int(max_block_numbers)}
+        WITH looked AS (
+            SELECT account_id, phone AS phone_hash FROM ({_looked(source, max_block_numbers)})
         ), sizes AS (
             SELECT account_id, count(*) AS numbers FROM looked GROUP BY 1
         ), rare AS (
@@ -189,12 +202,8 @@ def list_blocks(
     source = as_events(events)
     edges = source.query(
         f"""
-        WITH per_block AS (
-            SELECT account_id, block, count(*) AS n FROM {{lookups}} GROUP BY 1, 2
-        ), looked AS (
-            SELECT n.account_id, n.phone FROM {{lookups}} n
-            JOIN per_block p ON p.account_id = n.account_id AND p.block IS NOT DISTINCT FROM n.block
-            WHERE p.n < {int(max_block_numbers)}
+        WITH looked AS (
+            SELECT account_id, phone FROM ({_looked(source, max_block_numbers)})
         ), mine AS (
             SELECT * FROM looked WHERE account_id IN (SELECT account_id FROM {{focus}})
         ), lookers AS (
@@ -309,15 +318,9 @@ def shared_target_share(
     source = as_events(events)
     shares = source.query(
         f"""
-        WITH numbers AS (
-            SELECT m.cluster, l.account_id, l.phone, l.block FROM {{lookups}} l JOIN {{members}} m USING (account_id)
-        ), per_block AS (
-            SELECT cluster, account_id, block, count(*) AS numbers FROM numbers GROUP BY 1, 2, 3
-        ), looked AS (
-            SELECT n.cluster, n.account_id, n.phone FROM numbers n
-            JOIN per_block p ON p.cluster = n.cluster AND p.account_id = n.account_id
-             AND p.block IS NOT DISTINCT FROM n.block
-            WHERE p.numbers < {int(max_block_numbers)}
+        WITH looked AS (
+            SELECT m.cluster, l.account_id, l.phone
+            FROM ({_looked(source, max_block_numbers)}) l JOIN {{members}} m USING (account_id)
         ), lookers AS (
             SELECT cluster, phone, count(*) AS n FROM looked GROUP BY 1, 2
         )
