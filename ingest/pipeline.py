@@ -35,17 +35,12 @@ import hashlib
 import json
 import os
 import resource
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from multiprocessing.connection import Connection
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -60,13 +55,13 @@ from ingest import aggregate, quarantine
 from ingest.enrich import (
     IntelIndex,
     IntelRecord,
-    classify_phones,
     data_sources,
     enrich_ips,
     parse_network,
     parse_user_agents,
 )
-from ingest.pseudonymize import BLOCK_DIGITS, hmac_hex_array, mask_phone_sql, normalize_e164_array
+from ingest.phones import PhoneHelper
+from ingest.pseudonymize import mask_phone_sql
 from ingest.readers import (
     TABLES,
     Chunk,
@@ -339,105 +334,6 @@ def _ua_facts(cur, values: pa.Array) -> pa.Table:
                                  f"l.device_family FROM _values v LEFT JOIN {UA_LOOKUP} l ON l.raw = v.raw")
 
 
-def _phone_facts(values: pa.Array, secret: bytes) -> pa.Table:
-    """Pseudonyms and facts of each distinct phone value.
-
-    ``value`` is the keyed hash when the value can be a phone number (else
-    NULL: quarantined as ``invalid phone``); ``block_hash`` is computed once
-    per distinct block. The raw numbers exist only in this process's Arrow
-    memory: they are hashed here, in Python, and never handed to DuckDB, so
-    not even a spill file of the database can hold one.
-    """
-    e164 = normalize_e164_array(values)
-    facts = classify_phones(e164.fill_null(""))
-    valid = pc.and_(facts.column("possible"), pc.is_valid(facts.column("calling_code"))).combine_chunks()
-    e164 = pc.if_else(valid, e164, pa.scalar(None, pa.string()))
-    blocks = pc.dictionary_encode(pc.utf8_slice_codeunits(e164, 0, -BLOCK_DIGITS))
-    none = pa.nulls(len(values))
-    return pa.table({
-        "value": hmac_hex_array(secret, e164),
-        "block_hash": hmac_hex_array(secret, blocks.dictionary).take(blocks.indices),
-        "block_ordinal": pc.cast(pc.utf8_slice_codeunits(e164, -BLOCK_DIGITS), pa.int16()),
-        "calling_code": pc.if_else(valid, facts.column("calling_code"), none.cast(pa.int16())),
-        "region": pc.if_else(valid, facts.column("region"), none.cast(pa.string())),
-        "number_type": pc.if_else(valid, facts.column("number_type"), none.cast(pa.string())),
-    })
-
-
-#: distinct phone values from which a lookup is split with the helper process (fewer: not worth a round trip)
-PHONE_SPLIT_MIN = 50_000
-
-
-def _serve_phone_facts(fd: int) -> None:
-    """The helper process: :func:`_phone_facts` of whatever arrives on ``fd``, until the ingest hangs up."""
-    conn = Connection(fd)
-    while True:
-        try:
-            values, secret = conn.recv()
-        except EOFError:  # the ingest finished, or died: nothing left to do
-            return
-        try:
-            conn.send(_phone_facts(values, secret))
-        except Exception as exc:  # noqa: BLE001 - handed back to the ingest, which raises it
-            conn.send(exc)
-
-
-class _PhoneHelper:
-    """A second process that computes half of each large phone lookup while this one does the other half.
-
-    Hashing and classifying numbers is single-threaded Python and numpy,
-    and DuckDB is idle meanwhile: one core of two did nothing. The helper
-    is a fresh interpreter (not a fork: DuckDB's threads; not
-    ``multiprocessing``'s spawn, which re-imports the caller's main script)
-    started on first use, holding only its end of a socket pair: it exits
-    when the ingest hangs up or dies. Raw numbers cross the socket in
-    memory only, like the Arrow memory they come from.
-    """
-
-    def __init__(self) -> None:
-        self._conn: Connection | None = None
-        self._process: subprocess.Popen | None = None
-
-    def _start(self) -> Connection:
-        if self._conn is None:
-            mine, theirs = socket.socketpair()
-            with theirs:
-                self._process = subprocess.Popen(
-                    [sys.executable, "-c",
-                     f"from ingest.pipeline import _serve_phone_facts; _serve_phone_facts({theirs.fileno()})"],
-                    pass_fds=(theirs.fileno(),), cwd=Path(__file__).resolve().parent.parent,
-                )
-            self._conn = Connection(mine.detach())
-        return self._conn
-
-    def phone_facts(self, values: pa.Array, secret: bytes) -> pa.Table:
-        """:func:`_phone_facts` of ``values``, the second half computed by the helper."""
-        if len(values) < PHONE_SPLIT_MIN:
-            return _phone_facts(values, secret)
-        conn = self._start()
-        half = len(values) // 2
-        # a compact copy: a slice would carry (and pickle) the whole buffer
-        conn.send((pa.concat_arrays([values.slice(half)]), secret))
-        try:
-            first = _phone_facts(values.slice(0, half), secret)
-        finally:  # the helper's answer is taken even when this half failed: the next call must not get it
-            second = conn.recv()
-        if isinstance(second, Exception):
-            raise second
-        return pa.concat_tables([first, second])
-
-    def close(self) -> None:
-        """Hang up and wait for the helper to finish."""
-        if self._conn is not None:
-            self._conn.close()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-            self._conn = self._process = None
-
-
 def _network_facts(values: pa.Array) -> pa.Table:
     """Each ``ip_intel.network`` value as a normalized CIDR block (NULL when it is none)."""
     out = []
@@ -631,7 +527,7 @@ class _Loader:
         self.table_files: list[SourceFile] = []
         self.file_no = 0
         self.earlier_runs = False
-        self.phones = _PhoneHelper()
+        self.phones = PhoneHelper()
 
     @contextmanager
     def timed(self, phase: str):

@@ -624,12 +624,12 @@ def test_every_edge_endpoint_is_a_node_after_full_and_incremental_ingests(tmp_pa
 
 
 def test_phone_lookups_split_with_the_helper_process_give_the_same_workspace(tmp_path, monkeypatch):
-    from ingest import pipeline
+    from ingest import phones
 
     write_table(tmp_path / "case", "requests", request_rows(), "csv")
-    monkeypatch.setattr(pipeline, "PHONE_SPLIT_MIN", 10**9)
+    monkeypatch.setattr(phones, "PHONE_SPLIT_MIN", 10**9)
     ingest_json(tmp_path / "ws-alone", str(tmp_path / "case"))
-    monkeypatch.setattr(pipeline, "PHONE_SPLIT_MIN", 1)
+    monkeypatch.setattr(phones, "PHONE_SPLIT_MIN", 1)
     ingest_json(tmp_path / "ws-split", str(tmp_path / "case"))
     assert _events(tmp_path / "ws-alone") == _events(tmp_path / "ws-split")
     assert _graph(tmp_path / "ws-alone") == _graph(tmp_path / "ws-split")
@@ -638,16 +638,16 @@ def test_phone_lookups_split_with_the_helper_process_give_the_same_workspace(tmp
 def test_phone_helper_hands_errors_back_and_exits_when_the_ingest_hangs_up(monkeypatch):
     import pyarrow as pa
 
-    from ingest import pipeline
+    from ingest import phones
 
-    monkeypatch.setattr(pipeline, "PHONE_SPLIT_MIN", 1)
-    helper = pipeline._PhoneHelper()
+    monkeypatch.setattr(phones, "PHONE_SPLIT_MIN", 1)
+    helper = phones.PhoneHelper()
     values = pa.array([PHONES[0], "not a number", None, PHONES[1], "  " + PHONES[2]], pa.string())
     try:
-        assert helper.phone_facts(values, b"k").equals(pipeline._phone_facts(values, b"k"))
+        assert helper.phone_facts(values, b"k").equals(phones.phone_facts(values, b"k"))
         with pytest.raises(pa.ArrowException):
             helper.phone_facts(pa.array([1, 2], pa.int64()), b"k")
-        assert helper.phone_facts(values, b"k").equals(pipeline._phone_facts(values, b"k"))
+        assert helper.phone_facts(values, b"k").equals(phones.phone_facts(values, b"k"))
         process = helper._process
     finally:
         helper.close()
