@@ -117,15 +117,20 @@ class Events:
 
     def query(self, sql: str, **frames: pd.DataFrame) -> pd.DataFrame:
         """Run ``sql`` (with ``{events}``, ``{lookups}`` and ``{name}`` placeholders) and return a DataFrame."""
-        names = {"lookups": self.lookups()} if "{lookups}" in sql else {}
+        names = {key: f"_detect_{key}_{next(_NAMES)}" for key in frames}
         for key, frame in frames.items():
-            names[key] = f"_detect_{key}_{next(_NAMES)}"
             self.connection.register(names[key], frame)
         try:
-            return self.connection.execute(sql.format(events=self.table, **names)).df()
+            return self.connection.execute(self._format(sql, **names)).df()
         finally:
-            for key in frames:
-                self.connection.unregister(names[key])
+            for name in names.values():
+                self.connection.unregister(name)
+
+    def _format(self, sql: str, **names: str) -> str:
+        """``sql`` with ``{events}``, ``{lookups}`` (built when named) and the given names filled in."""
+        if "{lookups}" in sql:
+            names["lookups"] = self.lookups()
+        return sql.format(events=self.table, **names)
 
     def lookups(self, by: str = "account_id") -> str:
         """The name of a temporary table of distinct lookups by ``by``, built on first use.
@@ -168,11 +173,10 @@ class Events:
         """
         if key not in self._tables:
             name = f"_detect_{''.join(c if c.isalnum() else '_' for c in key)}_{next(_NAMES)}"
-            names = {"lookups": self.lookups()} if "{lookups}" in sql else {}
             preserve = self.connection.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
             self.connection.execute("SET preserve_insertion_order = false")
             try:
-                self.connection.execute(f"CREATE TEMP TABLE {name} AS {sql.format(events=self.table, **names)}")
+                self.connection.execute(f"CREATE TEMP TABLE {name} AS {self._format(sql)}")
             finally:
                 self.connection.execute(f"SET preserve_insertion_order = {bool(preserve)}")
             self._tables[key] = name
@@ -185,8 +189,8 @@ class Events:
         self._tables.clear()
 
     def scalar(self, sql: str) -> object:
-        """The single value ``sql`` (with ``{events}``) returns."""
-        rows = self.connection.execute(sql.format(events=self.table)).fetchall()
+        """The single value ``sql`` (with ``{events}`` and ``{lookups}``) returns."""
+        rows = self.connection.execute(self._format(sql)).fetchall()
         return rows[0][0] if rows else None
 
     def __len__(self) -> int:
