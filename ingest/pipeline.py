@@ -910,6 +910,7 @@ def ingest(
     progress: Progress | None = None,
     ignored_files: Iterable[str] = (),
     memory_limit: str = "2GB",
+    load_memory_limit: str = "1.5GB",
 ) -> IngestSummary:
     """Load case files into the workspace's events and graph store.
 
@@ -926,8 +927,14 @@ def ingest(
     ignored_files : iterable of str
         Files of the case folder that belong to no table, reported as warnings.
     memory_limit : str
-        DuckDB's memory limit while ingesting (it spills to the workspace's
-        temporary folder beyond it); the previous limit is restored after.
+        DuckDB's memory limit for the graph sync (it spills to the
+        workspace's temporary folder beyond it); the previous limit is
+        restored after.
+    load_memory_limit : str
+        DuckDB's memory limit while files load. Lower, because the duplicate
+        index (22 bytes a row loaded) grows in Python memory beside it: at
+        36M rows, 2 GB here peaked at 4.07 GB with the phone helper, 1.5 GB
+        at 3.56 GB.
 
     Returns
     -------
@@ -968,14 +975,21 @@ def ingest(
     # and keeping it serializes DuckDB's inserts.
     cur.execute("SET SESSION preserve_insertion_order = false")
     previous_limit = cur.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
-    cur.execute(f"SET memory_limit = '{memory_limit}'")
+    previous_vacuum = cur.execute("SELECT current_setting('max_vacuum_tasks')").fetchall()[0][0]
+    cur.execute(f"SET memory_limit = '{load_memory_limit}'")
+    # Parallel inserts leave a partly filled row group a thread a statement, and a
+    # checkpoint's vacuum merges neighbouring ones, rewriting the table from there on:
+    # at 5M events that was 4.4 s a checkpoint and a file 383 -> 597 MB. Without it
+    # the checkpoints find the inserts' row groups written already (0.0 s).
+    cur.execute("SET max_vacuum_tasks = 0")
     try:
-        return _ingest(cur, workspace, store, sources, progress, summary, headers, started)
+        return _ingest(cur, workspace, store, sources, progress, summary, headers, started, memory_limit)
     finally:
         cur.execute(f"SET memory_limit = '{previous_limit}'")
+        cur.execute(f"SET max_vacuum_tasks = {int(previous_vacuum)}")
 
 
-def _ingest(cur, workspace, store, sources, progress, summary, headers, started) -> IngestSummary:
+def _ingest(cur, workspace, store, sources, progress, summary, headers, started, sync_memory_limit) -> IngestSummary:
     """The load and sync steps of :func:`ingest`, on its prepared cursor."""
     _ensure_tables(cur)
     summary.sources = _record_sources(cur)
@@ -1044,6 +1058,7 @@ def _ingest(cur, workspace, store, sources, progress, summary, headers, started)
     # the duplicate index (tens of bytes a row loaded) is not needed any more: give
     # its memory back before the graph sync's large aggregates
     loader.file_ids, loader.table_files = _FileIds(), []
+    cur.execute(f"SET memory_limit = '{sync_memory_limit}'")
     progress.phase("graph sync")
     pending = [r[0] for r in cur.execute(
         f"SELECT batch_id FROM {BATCHES_TABLE} WHERE synced_at IS NULL ORDER BY loaded_at"

@@ -24,8 +24,10 @@ from graph import warehouse
 from graph.schema import DEVICE_ON_IP, IP, LOOKED_UP, MATCHED, PHONE, USED_DEVICE, USED_IP
 from graph.store import open_store
 from graph.workspace import Workspace
+from ingest import pipeline
 from ingest.pipeline import CRASH_ENV
 from ingest.pseudonymize import phone_hash
+from ingest.readers import discover
 
 FORMATS = ["csv", "csv.gz", "jsonl", "jsonl.gz", "parquet"]
 EDGE_TYPES = (USED_IP, USED_DEVICE, LOOKED_UP, MATCHED, DEVICE_ON_IP)
@@ -652,3 +654,33 @@ def test_phone_helper_hands_errors_back_and_exits_when_the_ingest_hangs_up(monke
     finally:
         helper.close()
     assert process.returncode == 0
+
+
+def _tuning(cur) -> dict[str, str]:
+    return {name: cur.execute(f"SELECT current_setting('{name}')").fetchall()[0][0]
+            for name in ("memory_limit", "max_vacuum_tasks")}
+
+
+def test_ingest_gives_the_database_its_settings_back(tmp_path, case):
+    """Ingest tunes the process's DuckDB for bulk loading (memory limits, no vacuum at checkpoints).
+
+    A ``serve`` or detection in the same process shares that database
+    instance afterwards: a vacuum left off would never reclaim space there.
+    """
+    root = tmp_path / "ws"
+    seed_secret(root)
+    workspace = Workspace.open(root)
+    store = open_store(workspace)
+    cur = warehouse.connect(workspace.db_path)
+    try:
+        # a limit DuckDB prints exactly (it shows limits rounded to 0.1 MiB)
+        cur.execute("SET memory_limit = '1000MiB'")
+        before = _tuning(cur)
+        sources, _ = discover(case)
+        summary = pipeline.ingest(workspace, store, sources)
+        assert summary.tables["requests"].loaded == len(request_rows())
+        assert _tuning(cur) == before
+        assert before["max_vacuum_tasks"] != "0"
+    finally:
+        store.close()
+        warehouse.close_all()
