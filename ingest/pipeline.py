@@ -975,18 +975,11 @@ def ingest(
     # and keeping it serializes DuckDB's inserts.
     cur.execute("SET SESSION preserve_insertion_order = false")
     previous_limit = cur.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
-    previous_vacuum = cur.execute("SELECT current_setting('max_vacuum_tasks')").fetchall()[0][0]
     cur.execute(f"SET memory_limit = '{load_memory_limit}'")
-    # Parallel inserts leave a partly filled row group a thread a statement, and a
-    # checkpoint's vacuum merges neighbouring ones, rewriting the table from there on:
-    # at 5M events that was 4.4 s a checkpoint and a file 383 -> 597 MB. Without it
-    # the checkpoints find the inserts' row groups written already (0.0 s).
-    cur.execute("SET max_vacuum_tasks = 0")
     try:
         return _ingest(cur, workspace, store, sources, progress, summary, headers, started, memory_limit)
     finally:
         cur.execute(f"SET memory_limit = '{previous_limit}'")
-        cur.execute(f"SET max_vacuum_tasks = {int(previous_vacuum)}")
 
 
 def _ingest(cur, workspace, store, sources, progress, summary, headers, started, sync_memory_limit) -> IngestSummary:
