@@ -248,7 +248,6 @@ def measure(args: argparse.Namespace) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
     budget = rows / TARGET_ROWS_PER_SECOND
-    by_name = {name: (wall, cpu) for name, wall, cpu in steps.rows}
     print(f"\n{rows:,} request rows ({event_rows:,} stored events): at {TARGET_ROWS_PER_SECOND:,} rows/s "
           f"the target allows {budget:.1f} s for them")
     for events_step, where in (("store events (DuckDB table)", "in a DuckDB table"),
@@ -259,7 +258,7 @@ def measure(args: argparse.Namespace) -> None:
         print(f"  floor with the events {where}: {wall:.1f} s one step after another, "
               f"{cpu / cores:.1f} s with all {cores} cores busy all the time "
               f"({rows / max(cpu / cores, 1e-9):,.0f} rows/s at best)")
-    graph_wall = sum(w for n, (w, _) in by_name.items() if n.startswith("graph:"))
+    graph_wall = sum(wall for name, wall, _ in steps.rows if name.startswith("graph:"))
     print(f"  of which the graph store's tables alone: {graph_wall:.1f} s")
 
 
