@@ -137,6 +137,9 @@ class Cluster:
     evidence: dict = field(default_factory=dict)
     attribution: dict = field(default_factory=dict)
     exposure: dict = field(default_factory=dict)
+    #: account -> sub-group label ("S1", "S2", ...) when the cluster is one operation
+    #: made of several squads; empty when it is not divided
+    sub_groups: dict[str, str] = field(default_factory=dict)
     top_ip_country: str | None = None
     first_seen_ms: int | None = None
     last_seen_ms: int | None = None
