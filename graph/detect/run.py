@@ -88,6 +88,7 @@ def member_rows(clusters: list[Cluster]) -> list[dict]:
             "cluster_id": c.cluster_id,
             "member_score": c.member_scores[account],
             "reasons": c.member_reasons.get(account, []),
+            "sub_group": c.sub_groups.get(account),
         }
         for c in clusters
         for account in c.members

@@ -262,6 +262,7 @@ def member_rows(run_id: str, cluster_keys: Mapping[str, str], members: Sequence[
                 "dst": cluster_keys[cluster_id],
                 "member_score": member.get("member_score"),
                 "reasons": member.get("reasons"),
+                "sub_group": member.get("sub_group") or None,  # "" is "not divided" too: store nothing
                 "run_id": run_id,
             }
         )
@@ -276,6 +277,8 @@ def member_out(row: Mapping, cluster_id: str, run_id: str) -> dict:
         "run_id": run_id,
         "member_score": row["member_score"],
         "reasons": decode_json(row["reasons"]),
+        # None for runs saved before sub-groups existed, and for clusters that are one group
+        "sub_group": row.get("sub_group"),
     }
 
 

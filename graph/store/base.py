@@ -93,7 +93,9 @@ class GraphStore(ABC):
         ``run`` is a :data:`~graph.schema.RUN` row; each cluster row a
         :data:`~graph.schema.CLUSTER` row without ``cluster_key`` and
         ``run_id`` (they are filled in); each member row has ``account_id``,
-        ``cluster_id``, ``member_score`` and optional ``reasons``. Saving a
+        ``cluster_id``, ``member_score`` and optional ``reasons`` and
+        ``sub_group`` (the account's squad when the cluster is an operation
+        of several; ``None`` or ``""`` when it is one group). Saving a
         run id that exists replaces its clusters and memberships whole.
         """
 
@@ -171,7 +173,7 @@ class GraphStore(ABC):
 
     @abstractmethod
     def members(self, cluster_id: str, run_id: str | None = None) -> list[dict]:
-        """Member rows (``account_id``, ``member_score``, ``reasons``), strongest first."""
+        """Member rows (``account_id``, ``member_score``, ``reasons``, ``sub_group``), strongest first."""
 
     @abstractmethod
     def labels(self, entity: str | None = None, entity_id: str | None = None) -> list[dict]:

@@ -642,7 +642,7 @@ class EmbeddedStore(GraphStore):
             run_id = history[-1]["run_id"]
         kind = rel_kind(MEMBER_OF)
         found = self._query(
-            f"SELECT src, member_score, reasons FROM {_q(kind.table)} WHERE dst = ? "
+            f"SELECT src, member_score, reasons, sub_group FROM {_q(kind.table)} WHERE dst = ? "
             "ORDER BY member_score DESC NULLS LAST, src",
             [_rows.cluster_key(run_id, cluster_id)],
         )

@@ -626,7 +626,8 @@ class Neo4jStore(GraphStore):
         found = self._read(
             f"MATCH (a:{_n(account.label)})-[m:{_n(member.type)}]->"
             f"(c:{_n(kind.label)} {{{_n(kind.key)}: $cluster_key}}) "
-            f"RETURN a.{_n(account.key)} AS src, m.member_score AS member_score, m.reasons AS reasons",
+            f"RETURN a.{_n(account.key)} AS src, m.member_score AS member_score, m.reasons AS reasons, "
+            "m.sub_group AS sub_group",
             f"reading the members of cluster {cluster_id}",
             cluster_key=_rows.cluster_key(run_id, cluster_id),
         )
