@@ -335,6 +335,26 @@ def test_save_run_and_read_clusters_and_members(store):
     assert (counts[RUN], counts[CLUSTER], counts[MEMBER_OF], counts[ACCOUNT]) == (1, 2, 3, 3)
 
 
+def test_members_keep_their_sub_group(store):
+    squads = {"u1": "S1", "u2": "S1", "u3": "S2"}
+    store.save_run(
+        _run("r1", 0),
+        [{"cluster_id": "C-op", "score": 0.9, "size": 3}, {"cluster_id": "C-one", "score": 0.6, "size": 2}],
+        [{"account_id": a, "cluster_id": "C-op", "member_score": 0.9, "sub_group": g} for a, g in squads.items()]
+        + [{"account_id": "u4", "cluster_id": "C-one", "member_score": 0.8},
+           {"account_id": "u5", "cluster_id": "C-one", "member_score": 0.7, "sub_group": ""}],
+    )
+    assert {m["account_id"]: m["sub_group"] for m in store.members("C-op")} == squads
+    # a cluster that is one group has no sub-groups, whether the row left it out or gave it empty
+    assert [m["sub_group"] for m in store.members("C-one")] == [None, None]
+    stored = {e["src"]: e["sub_group"] for e in all_edges(store, MEMBER_OF)}
+    assert stored == {**squads, "u4": None, "u5": None}
+    with pytest.raises(ValueError):
+        store.save_run(_run("r1", 0), [{"cluster_id": "C-op", "score": 0.9}],
+                       [{"account_id": "u1", "cluster_id": "C-op", "member_score": 0.9, "sub_group": 1}])
+    assert {m["account_id"]: m["sub_group"] for m in store.members("C-op")} == squads
+
+
 def test_save_run_again_replaces_its_clusters_whole(store):
     store.save_run(_run("r1", 0), [{"cluster_id": "C-a", "score": 0.4}, {"cluster_id": "C-b", "score": 0.9}],
                    [{"account_id": "u1", "cluster_id": "C-a", "member_score": 0.5},

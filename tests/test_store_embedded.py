@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from graph import warehouse
-from graph.schema import ACCOUNT, IP, PHONE, USED_IP
+from graph.schema import ACCOUNT, IP, MEMBER_OF, PHONE, USED_IP, rel_kind
 from graph.store.embedded import EmbeddedStore
 
 T0 = datetime(2019, 12, 20, 6, 0, tzinfo=UTC)
@@ -92,3 +92,28 @@ def test_upsert_query_trusts_present_endpoints(stores):
     assert store.upsert_query(USED_IP, sql, present_endpoints=(IP,)) == 1
     assert store.get_node(ACCOUNT, "a9") is not None  # still checked
     assert store.get_node(IP, "9.9.9.9") is None  # the caller said it exists: not looked for
+
+
+def test_a_workspace_from_before_sub_groups_opens_reads_and_takes_them(tmp_path):
+    path = tmp_path / "old.duckdb"
+    store = EmbeddedStore(path)
+    store.ensure_schema()
+    run = {"run_id": "r-old", "started_at": T0}
+    store.save_run(run, [{"cluster_id": "C-a", "score": 0.9}],
+                   [{"account_id": "u1", "cluster_id": "C-a", "member_score": 0.9}])
+    table = rel_kind(MEMBER_OF).table
+    warehouse.connect(path).execute(f"ALTER TABLE {table} DROP COLUMN sub_group")  # as older versions made it
+    store.close()
+    warehouse.close_all()
+
+    store = EmbeddedStore(path)
+    try:
+        store.ensure_schema()
+        assert [(m["account_id"], m["sub_group"]) for m in store.members("C-a")] == [("u1", None)]
+        store.save_run({"run_id": "r-new", "started_at": T0 + timedelta(days=1)}, [{"cluster_id": "C-a", "score": 0.9}],
+                       [{"account_id": "u1", "cluster_id": "C-a", "member_score": 0.9, "sub_group": "S1"}])
+        assert [m["sub_group"] for m in store.members("C-a")] == ["S1"]
+        assert [m["sub_group"] for m in store.members("C-a", "r-old")] == [None]
+    finally:
+        store.close()
+        warehouse.close_all()
