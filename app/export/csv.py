@@ -1,7 +1,8 @@
 """CSV: one UTF-8 file a table with a header row, the CONTRACT section 5 layout.
 
-``clusters.csv`` and ``members.csv`` hold exactly the contract's columns in
-its order; the other tables sit beside them. Empty cells are missing values,
+``clusters.csv`` and ``members.csv`` hold the contract's columns in its
+order (``members.csv`` then adds ``sub_group``, after them, so readers of
+the contract's columns are unaffected); the other tables sit beside them. Empty cells are missing values,
 timestamps are ISO 8601 UTC with a ``Z``, booleans ``true``/``false``, and
 nested values (lists, JSON) are JSON text.
 """

@@ -2,8 +2,10 @@
 
 Nodes are the clusters, their member accounts, and the IP addresses and
 devices those accounts used, each with a ``type`` and a ``label``; edges have a ``relationship``
-(not ``type``, which GEXF reserves for directed/undirected): ``MEMBER_OF`` (with ``member_score``), ``USED_IP``, ``USED_DEVICE`` and
-``DEVICE_ON_IP`` (with request ``count``, ``first_seen``, ``last_seen``).
+(not ``type``, which GEXF reserves for directed/undirected): ``MEMBER_OF`` (with ``member_score``
+and, in an operation of several squads, ``sub_group``), ``USED_IP``, ``USED_DEVICE`` and
+``DEVICE_ON_IP`` (with request ``count``, ``first_seen``, ``last_seen``). Account nodes carry their
+``sub_group`` too, so Gephi can colour an operation by squad.
 Node ids are ``<type>:<id>`` so an account and a device with the same text
 never collide. Both formats hold only scalar attributes: lists and JSON
 values become JSON text, timestamps ISO 8601 strings, and missing values are

@@ -85,6 +85,7 @@ _EXTENSION_CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 _EXTENSION_SCHEMA = (
     "Properties: cluster_id, score (0..1), size (member accounts), top_ip_country (ISO alpha-2), "
     "status (new, in_review, confirmed, dismissed), run_id, kind, member_scores (account id to 0..1), "
+    "sub_groups (account id to its squad, only for an operation of several squads), "
     "device_ids (list), exposure (country to exposed numbers). See sybilscope's CONTRACT section 5."
 )
 
@@ -194,8 +195,11 @@ def build_bundle(content: ExportContent) -> stix2.Bundle:
     for row in tables["accounts"]:
         accounts_of[row["cluster_id"]].append(row)
     members_of: dict[str, dict[str, float]] = defaultdict(dict)
+    squads_of: dict[str, dict[str, str]] = defaultdict(dict)
     for row in tables["members"]:
         members_of[row["cluster_id"]][row["account_id"]] = row["member_score"]
+        if row.get("sub_group"):
+            squads_of[row["cluster_id"]][row["account_id"]] = row["sub_group"]
     ips_of: dict[str, list[dict]] = defaultdict(list)
     for row in tables["ips"]:
         for cid in row["cluster_ids"]:
@@ -302,6 +306,8 @@ def build_bundle(content: ExportContent) -> stix2.Bundle:
                     "run_id": extra.get("run_id"),
                     "kind": extra.get("kind"),
                     "member_scores": members_of[cid],
+                    # STIX dictionaries may not be empty: an undivided cluster leaves it out
+                    **({"sub_groups": squads_of[cid]} if squads_of[cid] else {}),
                     "device_ids": sorted(devices_of[cid]),
                     "exposure": extra.get("exposure") or {},
                 }

@@ -11,7 +11,9 @@ Tables (column order and types in :data:`TABLES`):
 ``clusters``
     CONTRACT section 5: ``cluster_id, score, size, top_ip_country, status``.
 ``members``
-    CONTRACT section 5: ``cluster_id, account_id, member_score``.
+    CONTRACT section 5: ``cluster_id, account_id, member_score``, then
+    ``sub_group`` (the account's squad when the cluster is an operation of
+    several; empty otherwise).
 ``cluster_details``
     what else is known of each cluster: detection kind, reasons, evidence,
     attribution hints, exposure, the analysts' attribution, tags and TLP.
@@ -73,7 +75,8 @@ def _cols(spec: str) -> tuple[Column, ...]:
 
 TABLES: dict[str, tuple[Column, ...]] = {
     "clusters": _cols("cluster_id:str score:float size:int top_ip_country:str status:str"),
-    "members": _cols("cluster_id:str account_id:str member_score:float"),
+    # the contract's three columns first and unchanged: scripts read them by position
+    "members": _cols("cluster_id:str account_id:str member_score:float sub_group:str"),
     "cluster_details": _cols(
         "cluster_id:str run_id:str kind:str first_seen:timestamp last_seen:timestamp "
         "reasons:json evidence:json attribution_hints:json exposure:json actor:str "
@@ -85,7 +88,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
         "created_at:timestamp created_by:str"
     ),
     "accounts": _cols(
-        "account_id:str cluster_id:str member_score:float member_reasons:json handle:str "
+        "account_id:str cluster_id:str member_score:float member_reasons:json sub_group:str handle:str "
         "created_at:timestamp phone_country:str discoverable_by_phone:bool status:str lang:str "
         "followers:int signup_ip:str signup_device_id:str requests:int lookups:int "
         "numbers_looked_up:int numbers_matched:int"
@@ -317,7 +320,8 @@ def build_content(
         tables["judgements"].extend(_judgement_rows(cid, store.labels("cluster", cid)))
         for member in store.members(cid, run_id):
             tables["members"].append(
-                {"cluster_id": cid, "account_id": member["account_id"], "member_score": member.get("member_score")}
+                {"cluster_id": cid, "account_id": member["account_id"], "member_score": member.get("member_score"),
+                 "sub_group": member.get("sub_group")}
             )
             member_of[member["account_id"]] = (cid, member)
 
@@ -332,6 +336,7 @@ def build_content(
                 "cluster_id": cid,
                 "member_score": member.get("member_score"),
                 "member_reasons": member.get("reasons"),
+                "sub_group": member.get("sub_group"),
                 **{name: node.get(name) for name in _ACCOUNT_PROPERTIES},
                 **{name: seen.get(name) for name in ("requests", "lookups", "numbers_looked_up", "numbers_matched")},
             }
