@@ -86,8 +86,17 @@ _EXTENSION_SCHEMA = (
     "Properties: cluster_id, score (0..1), size (member accounts), top_ip_country (ISO alpha-2), "
     "status (new, in_review, confirmed, dismissed), run_id, kind, member_scores (account id to 0..1), "
     "sub_groups (account id to its squad, only for an operation of several squads), "
-    "device_ids (list), exposure (country to exposed numbers). See sybilscope's CONTRACT section 5."
+    "device_ids (list), exposure (country to exposed numbers); what a cluster lacks is left out. "
+    "See sybilscope's CONTRACT section 5."
 )
+
+
+def _present(properties: dict) -> dict:
+    """The properties that hold something: STIX forbids null properties and empty lists and dictionaries.
+
+    A cluster without a detection kind, a device or squads would otherwise make the bundle invalid.
+    """
+    return {k: v for k, v in properties.items() if v is not None and v != [] and v != {}}
 
 
 def _sid(kind: str, *parts: str) -> str:
@@ -299,19 +308,16 @@ def build_bundle(content: ExportContent) -> stix2.Bundle:
             context="suspicious-activity",
             confidence=round(100 * float(row.get("score") or 0.0)),
             object_refs=sorted(set(refs)),
-            extensions={
-                b.extension: {
-                    "extension_type": "property-extension",
-                    **{k: row[k] for k in ("cluster_id", "score", "size", "top_ip_country", "status")},
-                    "run_id": extra.get("run_id"),
-                    "kind": extra.get("kind"),
-                    "member_scores": members_of[cid],
-                    # STIX dictionaries may not be empty: an undivided cluster leaves it out
-                    **({"sub_groups": squads_of[cid]} if squads_of[cid] else {}),
-                    "device_ids": sorted(devices_of[cid]),
-                    "exposure": extra.get("exposure") or {},
-                }
-            },
+            extensions={b.extension: _present({
+                "extension_type": "property-extension",
+                **{k: row[k] for k in ("cluster_id", "score", "size", "top_ip_country", "status")},
+                "run_id": extra.get("run_id"),
+                "kind": extra.get("kind"),
+                "member_scores": members_of[cid],
+                "sub_groups": squads_of[cid],
+                "device_ids": sorted(devices_of[cid]),
+                "exposure": extra.get("exposure") or {},
+            })},
         )
         if row["status"] in _OPINION_OF_STATUS:
             statuses = [j for j in judgements_of[cid] if j["kind"] == "status"]
