@@ -23,6 +23,7 @@ from graph.triage import current_statuses
 
 CONTRACT_CLUSTERS = ["cluster_id", "score", "size", "top_ip_country", "status"]
 CONTRACT_MEMBERS = ["cluster_id", "account_id", "member_score"]
+MEMBERS_COLUMNS = [*CONTRACT_MEMBERS, "sub_group"]  # extended after the contract's columns, never before
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,8 @@ def _expected(store) -> tuple[list[dict], list[dict]]:
         for c in store.clusters()
     ]
     members = [
-        {"cluster_id": c["cluster_id"], "account_id": m["account_id"], "member_score": m["member_score"]}
+        {"cluster_id": c["cluster_id"], "account_id": m["account_id"], "member_score": m["member_score"],
+         "sub_group": m["sub_group"]}
         for c in store.clusters() for m in store.members(c["cluster_id"])
     ]
     return clusters, members
@@ -81,6 +83,8 @@ def _typed(rows: list[dict]) -> list[dict]:
                 typed[name] = float(typed[name])
         if "size" in typed:
             typed["size"] = int(typed["size"])
+        if "sub_group" in typed:
+            typed["sub_group"] = typed["sub_group"] or None  # an empty CSV cell is a missing value
         out.append(typed)
     return out
 
@@ -91,7 +95,8 @@ def test_csv_holds_exactly_the_contract_layout(opened, exports, sample_case):
     header, clusters = _csv(folder / "clusters.csv")
     assert header == CONTRACT_CLUSTERS
     header, members = _csv(folder / "members.csv")
-    assert header == CONTRACT_MEMBERS
+    assert header[: len(CONTRACT_MEMBERS)] == CONTRACT_MEMBERS
+    assert header == MEMBERS_COLUMNS
     want_clusters, want_members = _expected(store)
     assert _key(_typed(clusters)) == _key(want_clusters)
     assert _key(_typed(members)) == _key(want_members)
@@ -276,3 +281,81 @@ def test_cli_export_writes_the_contract_files(sample_case, tmp_path):
     code, _, err = run_cli("--workspace", str(sample_case.root), "export", "--format", "csv", "--out", str(out),
                            "--since", "yesterday")
     assert code != 0 and "ISO 8601" in err
+
+
+# -- an operation of several squads (hand-made run: the sample case has none) -------------------------
+
+
+@pytest.fixture
+def operation(workspace, tmp_path):
+    """A run with one operation in two squads and one undivided cluster, exported in every format."""
+    squads = {f"op_{i}": f"S{1 + i % 2}" for i in range(6)}
+    store = open_store(workspace)
+    store.save_run(
+        {"run_id": "run-squads", "params": {}},
+        [{"cluster_id": "C-op", "score": 0.93, "size": len(squads), "top_ip_country": "IR",
+          "evidence": {"sub_groups": [{"sub_group": g, "size": 3, "accounts": sorted(a for a in squads if squads[a] == g),
+                                       "ties": "one hosting IP"} for g in ("S1", "S2")]}},
+         {"cluster_id": "C-one", "score": 0.61, "size": 2, "top_ip_country": "IL"}],
+        [{"account_id": a, "cluster_id": "C-op", "member_score": 0.9, "sub_group": g} for a, g in squads.items()]
+        + [{"account_id": f"one_{i}", "cluster_id": "C-one", "member_score": 0.8} for i in range(2)],
+    )
+    folders = {}
+    for fmt in FORMATS:
+        for redact in (False, True):
+            folders[(fmt, redact)] = export(workspace, store, fmt, tmp_path / f"{fmt}-{redact}", redact=redact).out_dir
+    yield squads, folders
+    store.close()
+
+
+def test_members_csv_gives_each_member_its_sub_group_after_the_contract_columns(operation):
+    squads, folders = operation
+    header, members = _csv(folders[("csv", False)] / "members.csv")
+    assert header == MEMBERS_COLUMNS
+    by_cluster = {cid: {m["account_id"]: m["sub_group"] for m in members if m["cluster_id"] == cid}
+                  for cid in ("C-op", "C-one")}
+    assert by_cluster["C-op"] == squads
+    assert set(by_cluster["C-one"].values()) == {""}  # one group: the cell is empty
+    _, accounts = _csv(folders[("csv", False)] / "accounts.csv")
+    assert {a["account_id"]: a["sub_group"] for a in accounts if a["account_id"] in squads} == squads
+    # redaction replaces the accounts, not their squads: the squads' sizes survive
+    _, redacted = _csv(folders[("csv", True)] / "members.csv")
+    assert not {m["account_id"] for m in redacted} & set(squads)
+    sizes = sorted((m["cluster_id"], m["sub_group"]) for m in members)
+    assert sorted((m["cluster_id"], m["sub_group"]) for m in redacted) == sizes
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_jsonl_and_parquet_carry_the_sub_group(operation, fmt):
+    squads, folders = operation
+    path = folders[(fmt, False)] / f"members.{fmt}"
+    if fmt == "jsonl":
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    else:
+        rows = pq.read_table(path).to_pylist()
+    assert list(rows[0]) == MEMBERS_COLUMNS
+    assert {r["account_id"]: r["sub_group"] for r in rows} == {**squads, "one_0": None, "one_1": None}
+
+
+@pytest.mark.parametrize("fmt", ["graphml", "gexf"])
+def test_graph_formats_carry_the_sub_group_on_memberships_and_accounts(operation, fmt):
+    squads, folders = operation
+    path = folders[(fmt, False)] / f"network.{fmt}"
+    graph = nx.read_graphml(path) if fmt == "graphml" else nx.read_gexf(path)
+    on_edges = {u: a.get("sub_group") for u, _, a in graph.edges(data=True) if a.get("relationship") == "MEMBER_OF"}
+    assert on_edges == {**{f"account:{a}": g for a, g in squads.items()}, "account:one_0": None, "account:one_1": None}
+    on_nodes = {n: a.get("sub_group") for n, a in graph.nodes(data=True) if a.get("type") == "account"}
+    assert on_nodes == on_edges
+
+
+def test_stix_grouping_names_the_squads_of_an_operation_only(operation):
+    squads, folders = operation
+    text = (folders[("stix", False)] / "bundle.json").read_text(encoding="utf-8")
+    assert validate_string(text, ValidationOptions(version="2.1")).is_valid
+    groupings = {}
+    for obj in json.loads(text)["objects"]:
+        if obj["type"] == "grouping":
+            extension = next(iter(obj["extensions"].values()))
+            groupings[extension["cluster_id"]] = extension
+    assert groupings["C-op"]["sub_groups"] == squads
+    assert "sub_groups" not in groupings["C-one"]
