@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from graph.detect import enumeration
+from graph.detect import enumeration, misses
 
 __all__ = ["membership", "group_features"]
 
@@ -130,6 +130,23 @@ def _exclusive_features(edges: pd.DataFrame, mem: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _device_features(edges: pd.DataFrame, mem: pd.DataFrame, sizes: pd.Series) -> pd.Series:
+    """Per group: share of members on a device fingerprint another member uses and few outsiders do.
+
+    A device id is personal; a family shares a tablet, but a pool of
+    emulator fingerprints behind many accounts is an operation's.
+    """
+    mine = edges[edges["entity_type"] == "device"].merge(mem, on="account_id")
+    if mine.empty:
+        return pd.Series(dtype=float)
+    per = mine.groupby(["g", "entity"], sort=False).agg(
+        members=("account_id", "nunique"), outside=("entity_accounts", "max")
+    ).reset_index()
+    shared = per[(per["members"] >= 2) & (per["members"] >= 0.5 * per["outside"])]
+    on = mine.merge(shared[["g", "entity"]], on=["g", "entity"])
+    return (on.groupby("g")["account_id"].nunique() / sizes.reindex(on["g"].unique())).astype(float)
+
+
 def _burst_features(mem: pd.DataFrame, created: pd.Series, window_hours: float) -> pd.DataFrame:
     """The tightest sign-up burst per group, as :func:`graph.detect.behaviour.creation_burst` measures it."""
     population = created.to_numpy(dtype=np.int64)  # sorted by the caller
@@ -216,6 +233,7 @@ def group_features(
     build_counts: pd.Series,
     benign: set,
     population_hit: float,
+    baseline: misses.HitBaseline,
     sync_bucket_seconds: int,
     burst_window_hours: float,
 ) -> list[dict]:
@@ -247,6 +265,8 @@ def group_features(
         ``(entity, entity_id)`` pairs labelled benign.
     population_hit : float
         The population's median hit ratio.
+    baseline : HitBaseline
+        The population's hit ratio and its spread, for the group's miss deficit.
     sync_bucket_seconds : int
     burst_window_hours : float
 
@@ -268,12 +288,17 @@ def group_features(
         "lookups": st.groupby("g")["lookups"].sum().astype(float),
         "requests": st.groupby("g")["requests"].sum().astype(float),
         "evidence": (st["evidence"] * weights).groupby(st["g"]).sum() / weights.groupby(st["g"]).sum(),
+        "books": (st["phones"] > 0).groupby(st["g"]).sum().astype(float),
+        "volume_members": (st["phones"] >= 20).groupby(st["g"]).sum().astype(float),
+        "missing_members": ((st["phones"] >= 20) & (st["deficit_z"] >= 1.0)).groupby(st["g"]).sum().astype(float),
     })
+    per["deficit_z"] = misses.deficit_z(per["matched"], per["phones"], baseline, per["books"])
     blocks = _block_features(union)
     shard = _sharding_features(sharding, owner)
     lockstep = _sync_features(sync, owner)
     days = _synchronized_days(onsets, mem, sizes, sync_bucket_seconds)
     exclusive = _exclusive_features(edges, mem)
+    devices = _device_features(edges, mem, sizes).to_dict()
     burst = _burst_features(mem, created, burst_window_hours) if len(created) else None
     mono = _monoculture_features(mem, builds, build_counts)
     benign_share = _benign_share(mem, edges, benign, sizes) if benign else None
@@ -297,6 +322,11 @@ def group_features(
         f["numbers_per_block"] = p["phones"] / max(p["blocks"], 1)
         f["hit_ratio"] = p["matched"] / p["phones"] if p["phones"] else 0.0
         f["population_hit_ratio"] = population_hit
+        if size > 1 and p["volume_members"] > 0:
+            f["deficit_z"] = float(p["deficit_z"])
+            f["miss_share"] = p["missing_members"] / p["volume_members"]
+            f["missing_members"] = int(p["missing_members"])
+            f["population_hit_spread"] = baseline.tau
         f["lookups"] = p["lookups"]
         f["requests"] = p["requests"]
         s = shard_rows.get(g)
@@ -326,6 +356,8 @@ def group_features(
         if size > 1 and e is not None:
             f["exclusive_share"] = float(e["share"])
             f["exclusive_entities"] = int(e["entities"])
+        if size >= 3:
+            f["device_share"] = float(devices.get(g, 0.0))
         if size > 1:
             s = sync_rows.get(g)
             f["synchrony"] = s["accounts"] / size if s is not None else 0.0

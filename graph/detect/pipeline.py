@@ -36,7 +36,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from graph.detect import behaviour, enumeration, infrastructure, scoring, synchrony, targets
+from graph.detect import behaviour, enumeration, infrastructure, misses, scoring, synchrony, targets
 from graph.detect.attribution import (
     label_overlap,
     membership_frame,
@@ -92,7 +92,14 @@ class DetectionParams:
         Membership overlap for a cluster to keep an earlier run's id.
     max_list_block : int
         Shared-list blocks of more accounts tie nobody pairwise.
-    """
+    seed_deficit : float
+        Miss deficit (:mod:`graph.detect.misses`, in standard errors) that
+        makes an account with at least 20 numbers looked up a seed.
+    seed_entity_deficit, member_deficit : float
+        An IP or device whose pooled lookups fall this far short makes
+        seeds of the accounts that looked up through it with a deficit of
+        at least ``member_deficit`` of their own.
+"""
 
     seed: int = 0
     method: str = "louvain"
@@ -108,6 +115,9 @@ class DetectionParams:
     burst_window_hours: float = 2.0
     min_jaccard: float = 0.3
     max_list_block: int = 2000
+    seed_deficit: float = 1.5
+    seed_entity_deficit: float = 4.0
+    member_deficit: float = 1.0
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -307,6 +317,32 @@ def _list_ties(source, accounts: Collection[str], params: DetectionParams) -> pd
     }).sort_values(["a", "b"], ignore_index=True)
 
 
+def _miss_seeds(source, stats: pd.DataFrame, baseline: misses.HitBaseline, params: DetectionParams) -> set[str]:
+    """Accounts whose lookups miss at volume, alone or pooled on an IP or device they share.
+
+    However an enumerator spreads its numbers, it misses; one account's
+    deficit may be within the population's spread, but the same deficit
+    pooled over the accounts funnelled through one address or fingerprint
+    is not.
+    """
+    own = stats["deficit_z"]
+    volume = stats["phones"] >= 20
+    alone = set(stats.index[volume & (own >= params.seed_deficit)])
+    pooled = misses.entity_deficits(source, baseline)
+    hot = pooled[pooled["deficit_z"] >= params.seed_entity_deficit][["entity_type", "entity"]]
+    if hot.empty:
+        return alone
+    users = source.query("""
+        SELECT account_id FROM {events} WHERE phone_hash IS NOT NULL
+          AND ip IN (SELECT entity FROM {hot} WHERE entity_type = 'ip')
+        UNION
+        SELECT account_id FROM {events} WHERE phone_hash IS NOT NULL
+          AND device_id IN (SELECT entity FROM {hot} WHERE entity_type = 'device')
+    """, hot=hot)["account_id"]
+    users = users[users.notna() & users.isin(stats.index)]
+    return alone | set(users[(own.reindex(users).to_numpy() >= params.member_deficit)])
+
+
 def _epoch_ms(values: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values):
         return values.astype("datetime64[ms, UTC]").astype("int64").where(values.notna())
@@ -367,6 +403,8 @@ def find_networks(
     _step(progress, "account statistics", 0.0)
     stats = enumeration.lookup_stats(source)
     stats = stats.join(enumeration.enumeration_evidence(stats))
+    baseline = misses.hit_baseline(stats["matched"], stats["phones"])
+    stats["deficit_z"] = misses.deficit_z(stats["matched"], stats["phones"], baseline)
     callers = set(stats.index)
     population_hit = float(np.nanmedian(stats.loc[stats["phones"] > 0, "hit_ratio"])) if (stats["phones"] > 0).any() else 0.0
 
@@ -381,6 +419,7 @@ def find_networks(
     # list as strangers (none found another by its number) are worth a closer look.
     bursts = behaviour.burst_accounts(created, window_hours=params.burst_window_hours) if len(created) else set()
     seeds = set(stats.index[stats["evidence"] >= params.seed_evidence])
+    seeds |= _miss_seeds(source, stats, baseline, params)
     lists = _list_ties(source, bursts, params)
     seeds |= set(lists["a"]) | set(lists["b"])
     # only ties touching a seed, and later a newcomer, are ever used: the crowd's pairs are never built
@@ -453,7 +492,7 @@ def find_networks(
     context = _Context(
         source=source, stats=stats, G=G, edges=cand_edges, coverage=coverage, sharding=sharding,
         onsets=onsets, sync=sync, created=created, labels=labels, population_hit=population_hit,
-        params=params,
+        baseline=baseline, params=params,
     )
     scored = context.score_groups(groups)
     # prune members that lack what makes their cluster suspicious; judge them alone
@@ -504,6 +543,7 @@ class _Context:
     created: pd.Series
     labels: Sequence[Mapping]
     population_hit: float
+    baseline: misses.HitBaseline
     params: DetectionParams
     _builds: pd.Series | None = None
     _build_totals: pd.Series | None = None
@@ -580,6 +620,7 @@ class _Context:
             build_counts=self._build_counts(),
             benign=self.benign_entities(),
             population_hit=self.population_hit,
+            baseline=self.baseline,
             sync_bucket_seconds=self.params.sync_bucket_seconds,
             burst_window_hours=self.params.burst_window_hours,
         )

@@ -70,6 +70,10 @@ def contributions(features: Mapping[str, float]) -> dict[str, float]:
         "enumerated_blocks": 6.0 * _clip(f.get("enumerated_share", 0.0)),
         # members' own enumeration evidence (density of blocks and misses against the population)
         "enumeration_evidence": 0.7 * _clip(f.get("enumeration_evidence", 0.0), 0.0, 6.0),
+        # members' lookups, pooled, find far fewer accounts than address books do, and most members miss
+        "misses": 4.0 * _clip((f.get("deficit_z", 0.0) - 3.0) / 5.0) * _clip(1.25 * f.get("miss_share", 0.0))
+        if size >= 2
+        else 0.0,
         # accounts splitting the same blocks with far less overlap than chance
         "sharding": 1.5 * _clip(f.get("sharding", 0.0)),
         # the same target numbers looked up by several members who never look each other up
@@ -84,6 +88,8 @@ def contributions(features: Mapping[str, float]) -> dict[str, float]:
         "hosting": 1.5 * _clip(f.get("hosting_share", 0.0)),
         # addresses and devices shared by members and (almost) nobody else
         "exclusive_infrastructure": 1.0 * _clip(f.get("exclusive_share", 0.0)) if size >= 2 else 0.0,
+        # device fingerprints shared by members and few others
+        "shared_devices": 1.0 * _clip(f.get("device_share", 0.0)) if size >= 3 else 0.0,
         # sessions starting together, repeatedly
         "synchrony": 0.75 * _clip(f.get("synchrony", 0.0)) if size >= 2 else 0.0,
         # many members starting the same work in the same minutes, on several days
@@ -153,6 +159,15 @@ _SENTENCES = {
         f"block, {f.get('hit_ratio', 0):.1%} matched, against a population median of "
         f"{f.get('population_hit_ratio', 0):.1%}"
     ),
+    "misses": lambda f: (
+        f"{int(f.get('missing_members', 0))} members miss far more often than address books do: "
+        f"{f.get('hit_ratio', 0):.1%} of their numbers matched, against a population median of "
+        f"{f.get('population_hit_ratio', 0):.1%} ({f.get('deficit_z', 0):.0f} standard errors short)"
+    ),
+    "shared_devices": lambda f: (
+        f"{f.get('device_share', 0):.0%} of members use a device fingerprint that another member uses "
+        f"and few others do"
+    ),
     "sharding": lambda f: (
         f"members split the same blocks between them: {int(f.get('sharded_pairs', 0))} pairs overlap "
         f"{f.get('shard_overlap_ratio', 0):.0%} of what independent enumerators would"
@@ -191,6 +206,8 @@ _SENTENCES = {
 SHORT_REASONS = {
     "enumerated_blocks": "enumerates number blocks",
     "enumeration_evidence": "dense, mostly missing lookups",
+    "misses": "lookups mostly miss",
+    "shared_devices": "shared device fingerprints",
     "sharding": "shards blocks between accounts",
     "shared_targets": "one target list, strangers",
     "creation_burst": "created in a burst",

@@ -1,0 +1,198 @@
+"""Misses at volume: lookups that find far fewer accounts than address books do.
+
+An address book holds people its owner knows, and a good share of them are
+on the platform; a number picked at random, from a range or from a
+sequence matches only at the platform's penetration of the numbering plan.
+That gap does not depend on how the numbers are spread: an enumerator that
+scatters its numbers over five countries' mobile ranges (every block it
+touches then holds one number, as in an address book) still misses. Dense
+block coverage (:mod:`graph.detect.enumeration`) catches the enumerator that
+walks blocks; this catches the one that does not.
+
+Accounts differ in how many of their contacts use the platform, so the
+population's hit ratios spread well beyond binomial noise. The deficit is
+measured as in a beta-binomial model (Williams 1982), against the median
+rate ``p0`` with a between-account spread ``tau`` that does not shrink with
+volume:
+
+    z = (p0 - p_hat) / sqrt(p0 (1 - p0) / n + tau^2 / k)
+
+``n`` is the distinct numbers looked up and ``k`` the number of address
+books pooled: 1 for one account, the members with lookups for a group or an
+IP. A lone account with a low hit ratio is a curiosity (people look up
+numbers from business cards); many accounts of one group all missing is not.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from graph.detect.frames import EventsLike, as_events
+
+__all__ = ["HitBaseline", "hit_baseline", "deficit_z", "entity_deficits"]
+
+
+class HitBaseline(NamedTuple):
+    """The population's median hit ratio ``p0`` and its between-account spread ``tau``."""
+
+    p0: float
+    tau: float
+
+
+def hit_baseline(
+    matched: pd.Series | np.ndarray,
+    phones: pd.Series | np.ndarray,
+    *,
+    min_phones: int = 50,
+    min_tau: float = 0.03,
+) -> HitBaseline:
+    """The population's usual hit ratio and how much accounts differ in it.
+
+    Parameters
+    ----------
+    matched, phones : array-like
+        Distinct numbers that matched, and distinct numbers looked up, per account.
+    min_phones : int
+        Only accounts with at least this many numbers estimate the spread
+        (below it, binomial noise swamps it); the median uses every account
+        with lookups when too few have that many.
+    min_tau : float
+        Floor of the spread: a population of near-identical address books
+        must not make a small difference look extreme.
+
+    Returns
+    -------
+    HitBaseline
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> phones = rng.integers(50, 400, 2000)
+    >>> matched = rng.binomial(phones, rng.beta(20, 60, 2000))
+    >>> base = hit_baseline(matched, phones)
+    >>> round(base.p0, 2), 0.03 <= base.tau < 0.08
+    (0.24, True)
+
+    Notes
+    -----
+    Location and scale come from the shortest interval holding half the
+    accounts (the shorth; Rousseeuw and Leroy 1988) and from above it.
+    Abusers pull hit ratios one way only, down: the shorth's median stays
+    on the ordinary accounts' peak even when abusers are a large minority
+    of those that look up many numbers, where a plain median drifts toward
+    them, and the median distance of the accounts above the peak (/ 0.6745,
+    a standard deviation for normal data) is not widened by them at all. The binomial part of the observed spread is taken out, leaving
+    the spread of the accounts' true rates.
+    """
+    matched = np.asarray(matched, dtype=float)
+    phones = np.asarray(phones, dtype=float)
+    has = phones > 0
+    if not has.any():
+        return HitBaseline(0.0, min_tau)
+    volume = phones >= min_phones
+    pick = volume if volume.sum() >= 30 else has
+    rate = np.sort(matched[pick] / phones[pick])
+    # the shortest half (shorth): abusers only ever pull hit ratios down, a
+    # one-sided contamination that drags a median and inflates a MAD
+    half = len(rate) // 2 + 1
+    widths = rate[half - 1:] - rate[: len(rate) - half + 1]
+    start = int(np.argmin(widths))
+    core = rate[start:start + half]
+    p0 = float(np.median(core))
+    # the spread from above the peak only: abusers never sit there
+    above = rate[rate > p0] - p0
+    spread = float(np.median(above)) / 0.6745 if len(above) else 0.0
+    noise = float(np.median(p0 * (1.0 - p0) / phones[pick]))
+    tau = float(np.sqrt(max(spread**2 - noise, 0.0)))
+    return HitBaseline(p0, max(tau, min_tau))
+
+
+def deficit_z(
+    matched: pd.Series | np.ndarray,
+    phones: pd.Series | np.ndarray,
+    baseline: HitBaseline,
+    books: pd.Series | np.ndarray | float = 1.0,
+) -> np.ndarray:
+    """How far the hit ratio falls below the population's, in standard errors (0 without lookups).
+
+    Parameters
+    ----------
+    matched, phones : array-like
+        Distinct numbers matched and looked up (per account, group or entity).
+    baseline : HitBaseline
+        From :func:`hit_baseline`.
+    books : array-like or float
+        Address books pooled in each row (see the module docstring).
+
+    Returns
+    -------
+    numpy.ndarray
+        Positive when fewer numbers matched than usual.
+
+    Examples
+    --------
+    >>> base = HitBaseline(0.25, 0.08)
+    >>> deficit_z([2, 60], [200, 240], base).round(1).tolist()
+    [2.8, 0.0]
+    >>> deficit_z([20], [2000], base, books=10).round(1).tolist()
+    [8.9]
+    """
+    matched = np.asarray(matched, dtype=float)
+    phones = np.asarray(phones, dtype=float)
+    books = np.maximum(np.asarray(books, dtype=float), 1.0)
+    p0, tau = baseline
+    safe = np.maximum(phones, 1.0)
+    se = np.sqrt(p0 * (1.0 - p0) / safe + tau**2 / books)
+    z = (p0 - matched / safe) / np.maximum(se, 1e-9)
+    return np.where(phones > 0, z, 0.0)
+
+
+def entity_deficits(events: EventsLike, baseline: HitBaseline, *, min_lookers: int = 2) -> pd.DataFrame:
+    """The pooled miss deficit of every IP and device that several accounts looked numbers up from.
+
+    An operation funnels its accounts' lookups through a few addresses or
+    device fingerprints; pooled there, a deficit that is within the spread
+    of one account becomes unmistakable, while a carrier NAT or an office
+    pools ordinary address books and keeps the usual rate.
+
+    Parameters
+    ----------
+    events : Events or DataFrame
+    baseline : HitBaseline
+    min_lookers : int
+        Entities fewer accounts looked numbers up from are left out.
+
+    Returns
+    -------
+    DataFrame
+        ``entity_type`` (``ip`` or ``device``), ``entity``, ``lookers``,
+        ``phones``, ``matched`` and ``deficit_z`` (``lookers`` address books pooled).
+
+    Examples
+    --------
+    >>> from graph.detect.frames import events_frame
+    >>> rows = [{"ts": 0, "ip": "5.1.1.1", "account_id": f"op{i % 5}", "phone_hash": f"p{i}"} for i in range(500)]
+    >>> found = entity_deficits(events_frame(rows), HitBaseline(0.25, 0.08))
+    >>> found[["entity", "lookers", "phones"]].values.tolist(), bool(found["deficit_z"].iloc[0] > 5)
+    ([['5.1.1.1', 5, 500]], True)
+    """
+    source = as_events(events)
+    rows = source.query(f"""
+        WITH per AS (
+            SELECT ip, device_id, account_id, hash(phone_hash) AS phone, matched_account_id IS NOT NULL AS matched
+            FROM {{events}} WHERE account_id IS NOT NULL AND phone_hash IS NOT NULL
+        )
+        SELECT 'ip' AS entity_type, ip AS entity, count(DISTINCT account_id) AS lookers,
+               count(DISTINCT phone) AS phones, count(DISTINCT phone) FILTER (WHERE matched) AS matched
+        FROM per WHERE ip IS NOT NULL GROUP BY ip HAVING count(DISTINCT account_id) >= {int(min_lookers)}
+        UNION ALL
+        SELECT 'device', device_id, count(DISTINCT account_id), count(DISTINCT phone),
+               count(DISTINCT phone) FILTER (WHERE matched)
+        FROM per WHERE device_id IS NOT NULL GROUP BY device_id HAVING count(DISTINCT account_id) >= {int(min_lookers)}
+        ORDER BY 1, 2
+    """)
+    rows["deficit_z"] = deficit_z(rows["matched"], rows["phones"], baseline, rows["lookers"])
+    return rows
