@@ -11,6 +11,7 @@ the UI learns its name.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ SECTION_TITLES = {
     "prefixes": "Shared networks (/24, /48)",
     "devices": "Shared devices",
     "accounts": "Member accounts",
+    "sub_groups": "Sub-groups (squads of one operation)",
     "blocks": "Enumerated number blocks",
     "sharding": "Blocks split between members",
     "synchronized_windows": "Synchronized windows",
@@ -29,6 +31,8 @@ SECTION_TITLES = {
 }
 _MAX_ROWS = 10
 _MS_KEYS = {"start", "end", "first_seen", "last_seen", "at", "ts"}
+# prose detection writes for people: shown whole, never shortened like an id
+_PROSE_KEYS = {"ties"}
 
 
 def _short(text: str) -> str:
@@ -55,22 +59,24 @@ def format_cell(key: str, value: Any) -> str:
         return shown + (f" +{len(value) - 3}" if len(value) > 3 else "")
     if isinstance(value, dict):
         return ", ".join(f"{k} {format_cell(k, v)}" for k, v in list(value.items())[:4])
+    if key in _PROSE_KEYS:
+        return str(value)
     return _short(str(value))
 
 
-def evidence_sections(evidence: dict | None) -> list[dict]:
+def evidence_sections(evidence: dict | None, *, skip: Collection[str] = ()) -> list[dict]:
     """Evidence sections as ``{"key", "title", "total", "columns", "rows", "event_ids"}``.
 
     ``rows`` are lists of cell texts; ``event_ids[i]`` are the request ids
     behind row ``i`` (empty when detection kept none). Sections without
-    rows are left out; plain values are collected in one "Other facts"
-    section.
+    rows are left out, and those named in ``skip`` (a page that shows them
+    on their own); plain values are collected in one "Other facts" section.
     """
     if not isinstance(evidence, dict):
         return []
     sections, facts = [], []
-    known = [k for k in SECTION_TITLES if k in evidence]
-    other = [k for k in evidence if k not in SECTION_TITLES and k not in ("contributions", "statistics")]
+    known = [k for k in SECTION_TITLES if k in evidence and k not in skip]
+    other = [k for k in evidence if k not in SECTION_TITLES and k not in ("contributions", "statistics", *skip)]
     for key in known + other:
         value = evidence[key]
         if isinstance(value, dict) and isinstance(value.get("top"), list):

@@ -50,6 +50,7 @@ __all__ = [
     "search",
     "handle_index",
     "find_cluster",
+    "sub_groups",
     "member_links",
     "infrastructure_table",
     "cluster_graph_elements",
@@ -367,6 +368,36 @@ def find_cluster(store: GraphStore, cluster_id: str) -> dict | None:
             return row
     history = store.cluster_history(cluster_id)
     return history[-1] if history else None
+
+
+def _label_order(label: str) -> tuple:
+    """Sub-group labels in reading order: S2 before S10."""
+    digits = "".join(ch for ch in label if ch.isdigit())
+    return (label.rstrip("0123456789"), int(digits) if digits else -1, label)
+
+
+def sub_groups(cluster: dict, members: Sequence[dict]) -> list[dict]:
+    """An operation's squads: ``sub_group``, ``size``, ``ties`` and ``accounts`` (strongest first).
+
+    Sizes and accounts come from the members' ``sub_group``; what ties each
+    squad together comes from detection's ``evidence["sub_groups"]`` (where a
+    squad no member names still shows, with the size detection gave). Empty
+    when the cluster is one group.
+    """
+    evidence = cluster.get("evidence") if isinstance(cluster.get("evidence"), dict) else {}
+    described = evidence.get("sub_groups") if isinstance(evidence.get("sub_groups"), list) else []
+    told = {str(row["sub_group"]): row for row in described if isinstance(row, dict) and row.get("sub_group")}
+    accounts: dict[str, list[str]] = defaultdict(list)
+    for member in sorted(members, key=lambda m: (-(m.get("member_score") or 0.0), m["account_id"])):
+        if member.get("sub_group"):
+            accounts[member["sub_group"]].append(member["account_id"])
+    rows = []
+    for label in sorted(set(accounts) | set(told), key=_label_order):
+        row = told.get(label, {})
+        mine = accounts.get(label) or [str(a) for a in row.get("accounts") or []]
+        rows.append({"sub_group": label, "size": len(accounts[label]) if label in accounts else int(row.get("size") or 0),
+                     "ties": str(row.get("ties") or ""), "accounts": mine})
+    return rows
 
 
 def search(

@@ -38,6 +38,9 @@ from graph.schema import ACCOUNT, CLUSTER_STATUSES
 
 PATH_TEMPLATE = "/cluster/<cluster_id>"
 GRAPH_CAP = 1500
+SQUADS_SHOWN = 5  # member links a sub-group's row shows before "+n more"
+# evidence the page shows in a card of its own rather than in the evidence list
+SHOWN_APART = ("sub_groups",)
 GRAPH_CONFIG = {"displaylogo": False}
 
 STYLESHEET = [
@@ -77,6 +80,7 @@ def layout(cluster_id: str | None = None, **_query) -> html.Div:
     members = _members(cluster)
     accounts = [m["account_id"] for m in members]
     links = queries.member_links(con, accounts)
+    squads = queries.sub_groups(cluster, members)
     judgement = triage.judgement(state.store, "cluster", cluster_id)
     user = flask_login.current_user
 
@@ -85,6 +89,8 @@ def layout(cluster_id: str | None = None, **_query) -> html.Div:
             dbc.Col(graph_card(members, links), xl=7),
             dbc.Col(tables_card(members, links), xl=5),
         ]),
+        card("Sub-groups", html.Div(sub_groups_view(squads), id=ids.CLUSTER_SUB_GROUPS),
+             hint=f"one operation in {len(squads)} squads; what ties each together") if squads else None,
         card("Evidence", html.Div(evidence_view(cluster), id=ids.CLUSTER_EVIDENCE),
              hint="what the score rests on; open a section, then its requests"),
         card("Member activity over time", dcc.Graph(id=ids.CLUSTER_HEATMAP, figure=heatmap_figure(
@@ -109,7 +115,7 @@ def layout(cluster_id: str | None = None, **_query) -> html.Div:
         card("Audit trail", html.Div(audit_view(state.store.audit_events(target=f"cluster:{cluster_id}")),
                                      id=ids.CLUSTER_AUDIT), hint="append-only"),
     ]
-    sections = cluster_evidence.evidence_sections(cluster.get("evidence"))
+    sections = cluster_evidence.evidence_sections(cluster.get("evidence"), skip=SHOWN_APART)
     return html.Div([
         dcc.Store(id=ids.CLUSTER_ID, data=cluster_id),
         dcc.Store(id=ids.EVIDENCE_EVENTS, data={f"{sec['key']}:{i}": ev for sec in sections
@@ -178,12 +184,14 @@ def tables_card(members: list[dict], links) -> dbc.Card:
                   if not links.empty else None)
     volume = links[links["kind"] == "ip"].groupby("account_id")["requests"].sum() if not links.empty else {}
     nodes = {n["account_id"]: n for n in current().store.get_nodes(ACCOUNT, [m["account_id"] for m in members[:500]])}
+    divided = any(m.get("sub_group") for m in members)
     member_rows = []
     for m in members[:500]:
         acct = m["account_id"]
         node = nodes.get(acct, {})
         member_rows.append({
             "account": link(acct, entity_href("account", acct)),
+            "sub_group": m.get("sub_group") or "",
             "handle": f"@{node['handle']}" if node.get("handle") else "",
             "score": round(m.get("member_score") or 0.0, 3),
             "requests": int(volume.get(acct, 0)) if len(volume) else 0,
@@ -199,8 +207,9 @@ def tables_card(members: list[dict], links) -> dbc.Card:
     } for r in infra.head(300).itertuples()]
     tabs = dbc.Tabs([
         dbc.Tab(table(ids.CLUSTER_MEMBERS, member_rows,
-                      [("account", "Account", "markdown"), ("handle", "Handle"), ("score", "Member score"),
-                       ("requests", "Requests"), ("ips", "IPs"), ("devices", "Devices"), ("created", "Created")],
+                      [("account", "Account", "markdown"), *([("sub_group", "Sub-group")] if divided else []),
+                       ("handle", "Handle"), ("score", "Member score"), ("requests", "Requests"), ("ips", "IPs"),
+                       ("devices", "Devices"), ("created", "Created")],
                       page_size=14), label=f"Members ({len(members)})", tab_id="members"),
         dbc.Tab(table(ids.CLUSTER_INFRA, infra_rows,
                       [("kind", "Kind"), ("key", "IP / device", "markdown"), ("members", "Members"),
@@ -208,6 +217,21 @@ def tables_card(members: list[dict], links) -> dbc.Card:
                       page_size=14), label=f"Infrastructure ({len(infra)})", tab_id="infra"),
     ], active_tab="members")
     return card("Accounts and infrastructure", tabs)
+
+
+def sub_groups_view(squads: list[dict]) -> object:
+    """The operation's squads (:func:`app.web.queries.sub_groups`): label, size, what ties it, members."""
+    rows = [{
+        "sub_group": squad["sub_group"],
+        "size": squad["size"],
+        "ties": squad["ties"],
+        "members": ", ".join(link(a, entity_href("account", a)) for a in squad["accounts"][:SQUADS_SHOWN])
+        + (f" +{len(squad['accounts']) - SQUADS_SHOWN} more" if len(squad["accounts"]) > SQUADS_SHOWN else ""),
+    } for squad in squads]
+    return table(ids.CLUSTER_SUB_GROUPS + "-table", rows,
+                 [("sub_group", "Sub-group"), ("size", "Accounts"), ("ties", "What ties it"),
+                  ("members", "Strongest members", "markdown")],
+                 style_cell_conditional=[{"if": {"column_id": "ties"}, "whiteSpace": "normal", "maxWidth": "520px"}])
 
 
 # -- charts ---------------------------------------------------------------------------------
@@ -265,7 +289,7 @@ def evidence_view(cluster: dict) -> object:
         parts.append(dcc.Graph(figure=hbar_figure([k.replace("_", " ") for k, _ in ranked], [v for _, v in ranked],
                                                   colour="#7a5af8", text_format="{:.2f}"), config=GRAPH_CONFIG))
     items = []
-    for section in cluster_evidence.evidence_sections(evidence):
+    for section in cluster_evidence.evidence_sections(evidence, skip=SHOWN_APART):
         head = html.Thead(html.Tr([html.Th(c) for c in section["columns"]] + [html.Th("")]))
         body = html.Tbody([
             html.Tr([html.Td(cell, className="mono" if len(cell) > 8 else None) for cell in row] + [html.Td(
