@@ -321,3 +321,45 @@ def test_requests_by_ids(case):
     found = queries.requests_by_ids(con, wanted)
     assert len(found) == 3
     assert queries.requests_by_ids(con, []).empty
+
+
+def test_sub_groups_of_an_operation_and_of_one_group(case):
+    built, store, _ = case
+    cluster = queries.find_cluster(store, "C-iran")
+    members = store.members("C-iran")
+    squads = queries.sub_groups(cluster, members)
+    # who uses which hosting IP, straight from the events
+    iran = built.events[built.events["account_id"].isin(built.clusters["C-iran"])]
+    on_ip = iran.groupby("ip")["account_id"].unique()
+    assert [s["sub_group"] for s in squads] == sorted(webcase.SQUADS)
+    for squad in squads:
+        ip = webcase.SQUADS[squad["sub_group"]]
+        assert set(squad["accounts"]) == set(on_ip[ip]) and squad["size"] == len(on_ip[ip])
+        assert ip in squad["ties"]
+        scores = {m["account_id"]: m["member_score"] for m in members}
+        assert [scores[a] for a in squad["accounts"]] == sorted((scores[a] for a in squad["accounts"]), reverse=True)
+    assert sum(s["size"] for s in squads) == len(built.clusters["C-iran"])
+    assert queries.sub_groups(queries.find_cluster(store, "C-israel"), store.members("C-israel")) == []
+
+
+def test_sub_groups_read_in_label_order_and_keep_squads_only_evidence_names():
+    members = [{"account_id": f"a{i}", "member_score": 0.5, "sub_group": f"S{i}"} for i in (10, 2, 1)]
+    cluster = {"evidence": {"sub_groups": [{"sub_group": "S3", "size": 4, "accounts": ["x1"], "ties": "one device"},
+                                           {"sub_group": "S2", "size": 99, "ties": "one schedule"}]}}
+    squads = queries.sub_groups(cluster, members)
+    assert [s["sub_group"] for s in squads] == ["S1", "S2", "S3", "S10"]
+    by_label = {s["sub_group"]: s for s in squads}
+    assert by_label["S2"]["size"] == 1 and by_label["S2"]["ties"] == "one schedule"  # members count, evidence explains
+    assert by_label["S3"] == {"sub_group": "S3", "size": 4, "ties": "one device", "accounts": ["x1"]}
+    assert by_label["S1"]["ties"] == ""
+
+
+def test_evidence_sections_show_squads_whole_or_leave_them_to_their_own_card():
+    from app.web.evidence import evidence_sections
+
+    ties = "every member works from hosting IP 5.160.10.1 on one schedule"
+    evidence = {"ips": {"total": 1, "top": [{"id": "5.160.10.1"}]},
+                "sub_groups": [{"sub_group": "S1", "size": 2, "accounts": ["a1", "a2"], "ties": ties}]}
+    (ips, squads) = evidence_sections(evidence)
+    assert squads["key"] == "sub_groups" and ties in squads["rows"][0]  # prose is not shortened like an id
+    assert [s["key"] for s in evidence_sections(evidence, skip=("sub_groups",))] == ["ips"]

@@ -4,7 +4,8 @@ Built with the real store API and real DuckDB rows (no mocks), small enough
 that every expected number can be derived from the few lines below:
 
 * cluster ``C-iran``: 8 accounts on 2 shared hosting IPs in IR and one
-  shared device, looking numbers up in lockstep every 10 minutes;
+  shared device, looking numbers up in lockstep every 10 minutes: one
+  operation in two squads, one a hosting IP (:data:`SQUADS`);
 * cluster ``C-israel``: 4 accounts on one residential IL IP each plus a
   shared one;
 * cluster ``C-lone``: one account enumerating numbers from MY;
@@ -27,6 +28,8 @@ from graph.workspace import Workspace
 
 T0 = datetime(2019, 12, 20, 6, 0, tzinfo=UTC)
 RUN_ID = "run-20191226T000000Z-test"
+#: C-iran's squads: the accounts on each of its two hosting IPs (see case_events)
+SQUADS = {"S1": "5.160.10.1", "S2": "5.160.10.2"}
 
 
 @dataclass
@@ -106,22 +109,38 @@ def write_graph(store: GraphStore, events: pd.DataFrame, clusters: dict[str, lis
                                  for r in grouped.itertuples()])
     scores = {"C-iran": 0.94, "C-israel": 0.71, "C-lone": 0.55}
     countries = {"C-iran": "IR", "C-israel": "IL", "C-lone": "MY"}
+    squad_of = squads(events, clusters["C-iran"])
     cluster_rows, member_rows = [], []
     for cluster_id, members in clusters.items():
         mine = events[events["account_id"].isin(members)]
+        evidence = {"shared_ips": sorted(mine["ip"].unique().tolist()), "lockstep_windows": 12}
+        if cluster_id == "C-iran":
+            evidence["sub_groups"] = [
+                {"sub_group": label, "size": sum(1 for g in squad_of.values() if g == label),
+                 "accounts": sorted(a for a, g in squad_of.items() if g == label),
+                 "ties": f"every member works from hosting IP {ip}"}
+                for label, ip in SQUADS.items()
+            ]
         cluster_rows.append({
             "cluster_id": cluster_id, "score": scores[cluster_id], "size": len(members),
             "top_ip_country": countries[cluster_id], "kind": "coordinated" if len(members) > 1 else "enumeration",
             "reasons": [f"{len(members)} accounts share infrastructure"],
-            "evidence": {"shared_ips": sorted(mine["ip"].unique().tolist()), "lockstep_windows": 12},
+            "evidence": evidence,
             "attribution": {"country_mix": {countries[cluster_id]: 1.0}, "utc_offset_hours": 3.5},
             "exposure": {countries[cluster_id]: int(mine["matched_account_id"].notna().sum())},
             "first_seen": mine["ts"].min().to_pydatetime(), "last_seen": mine["ts"].max().to_pydatetime(),
         })
         member_rows += [{"account_id": a, "cluster_id": cluster_id, "member_score": round(0.9 - 0.01 * i, 2),
-                         "reasons": ["shares IPs"]} for i, a in enumerate(members)]
+                         "reasons": ["shares IPs"], "sub_group": squad_of.get(a)} for i, a in enumerate(members)]
     store.save_run({"run_id": RUN_ID, "started_at": T0 + timedelta(days=6), "finished_at": T0 + timedelta(days=6),
                     "params": {}, "stats": {}}, cluster_rows, member_rows)
+
+
+def squads(events: pd.DataFrame, accounts: list[str]) -> dict[str, str]:
+    """Each account's squad: the one of :data:`SQUADS` whose IP it uses."""
+    label_of = {ip: label for label, ip in SQUADS.items()}
+    mine = events[events["account_id"].isin(accounts) & events["ip"].isin(label_of)]
+    return {a: label_of[ip] for a, ip in mine.groupby("account_id")["ip"].first().items()}
 
 
 def build_case(workspace: Workspace, store: GraphStore) -> Case:
