@@ -4,7 +4,9 @@ One server for the module: a workspace with the sample case ingested and
 detected, served by the CLI in a subprocess on a free port. The tests sign in
 through the login form, open the top cluster of the queue, label it, reload,
 read the audit trail, try a viewer who must not label, expand and undo on an
-entity page. Screenshots of every page go to ``test-artifacts/screenshots/``.
+entity page. A second server, on the small hand-made case of ``tests/webcase.py``,
+shows an operation divided into squads. Screenshots of every page go to
+``test-artifacts/screenshots/``.
 
 Debian's ``chromium`` drives the pages through Playwright (nothing can
 download Playwright's own browser here). Without it the tests skip, except
@@ -13,6 +15,8 @@ under ``CI=true``, where they fail.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
 import socket
@@ -20,6 +24,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -73,14 +79,42 @@ def _sybilscope(workspace: Path, *args: str, env: dict | None = None) -> None:
     assert done.returncode == 0, f"sybilscope {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
 
 
+def _clean_env() -> dict:
+    return {k: v for k, v in os.environ.items() if not k.startswith("SYBILSCOPE_")}
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """``sybilscope serve`` on the sample case (ingested and detected), as a subprocess."""
     workspace = tmp_path_factory.mktemp("browser") / "workspace"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYBILSCOPE_")}
+    env = _clean_env()
     _sybilscope(workspace, "ingest", str(SAMPLE_CASE), env=env)
     _sybilscope(workspace, "detect", env=env)
     _sybilscope(workspace, "users", "add", VIEWER[0], "--role", "viewer", "--password", VIEWER[1], env=env)
+    yield from _serve(workspace, env)
+
+
+@pytest.fixture(scope="module")
+def squads_server(tmp_path_factory):
+    """``sybilscope serve`` on the hand-made web case (``tests/webcase.py``), whose C-iran is two squads."""
+    import webcase
+
+    from graph import warehouse
+    from graph.store import open_store
+    from graph.workspace import Workspace
+
+    workspace = Workspace.open(tmp_path_factory.mktemp("browser-squads") / "workspace")
+    store = open_store(workspace)
+    try:
+        webcase.build_case(workspace, store)
+    finally:
+        store.close()
+        warehouse.close_all()  # one process holds a database file: the server's, from here on
+    yield from _serve(workspace.root, _clean_env())
+
+
+def _serve(workspace: Path, env: dict):
+    """Serve ``workspace`` on a free port until the module's tests are done; yields its address."""
     port = _free_port()
     serve_env = {**env, "SYBILSCOPE_ADMIN_PASSWORD": ADMIN_PASSWORD}
     process = subprocess.Popen([SYBILSCOPE, "--workspace", str(workspace), "serve",
@@ -244,4 +278,32 @@ def test_entity_expansion_shows_counts_and_undoes(browser, server):
     page.goto(server + "/users")
     page.wait_for_selector("#users-table-rows")
     _shot(page, "users")
+    page.context.close()
+
+
+def test_an_operation_shows_its_squads_and_downloads_them(browser, squads_server):
+    page = _page(browser, squads_server, "admin", ADMIN_PASSWORD)
+    page.goto(f"{squads_server}/cluster/C-iran")
+    page.wait_for_selector("#cluster-sub-groups-table td[data-dash-column=sub_group]")
+    squads = page.locator("#cluster-sub-groups-table td[data-dash-column=sub_group]").all_inner_texts()
+    sizes = [int(s) for s in page.locator("#cluster-sub-groups-table td[data-dash-column=size]").all_inner_texts()]
+    ties = page.locator("#cluster-sub-groups-table td[data-dash-column=ties]").all_inner_texts()
+    assert len(squads) == len(set(squads)) >= 2
+    assert all(t.strip() for t in ties)
+    # the members table names each member's squad, and the squads' sizes add up to it
+    in_table = page.locator("#cluster-members td[data-dash-column=sub_group]").all_inner_texts()
+    assert sorted(in_table) == sorted(s for s, n in zip(squads, sizes, strict=True) for _ in range(n))
+    _shot(page, "cluster-squads")
+
+    with page.expect_download(timeout=60_000) as info:
+        page.click("#download-export")  # csv by default
+    archive = zipfile.ZipFile(io.BytesIO(Path(info.value.path()).read_bytes()))
+    members = list(csv.DictReader(io.StringIO(archive.read("members.csv").decode())))
+    assert Counter(m["sub_group"] for m in members if m["cluster_id"] == "C-iran") == Counter(
+        dict(zip(squads, sizes, strict=True)))
+
+    page.goto(f"{squads_server}/cluster/C-israel")  # one group: no squads shown
+    page.wait_for_selector("#cluster-members td[data-dash-column=account]")
+    assert page.locator("#cluster-sub-groups").count() == 0
+    assert page.locator("#cluster-members th[data-dash-column=sub_group]").count() == 0
     page.context.close()
