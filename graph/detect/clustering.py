@@ -24,7 +24,9 @@ from collections.abc import Iterable
 
 import networkx as nx
 
-__all__ = ["METHODS", "canonical_graph", "detect_communities", "merge_dense_neighbours", "partition_quality"]
+__all__ = [
+    "METHODS", "canonical_graph", "detect_communities", "merge_dense_neighbours", "operations", "partition_quality",
+]
 
 METHODS = ("louvain", "label_propagation", "greedy_modularity", "k_core", "components")
 
@@ -212,6 +214,70 @@ def merge_dense_neighbours(
         _, a, b = best
         groups[a] |= groups[b]
         del groups[b]
+
+
+def operations(
+    G: nx.Graph, groups: list[list], *, min_link: float = 0.1, min_reach: float = 0.5, weight: str = "weight"
+) -> list[list[int]]:
+    """Groups tied into one operation: indices of ``groups``, joined wherever two are linked.
+
+    Modularity cuts an operation along its squads (each on its own proxies,
+    each splitting its own blocks) even when the squads are tied to each
+    other through shared devices, addresses or a schedule. Two groups are
+    linked when the tie weight between them, per account of the smaller
+    group, is at least ``min_link``, and at least ``min_reach`` of the
+    smaller group's accounts have such a tie: one account's coincidental
+    ties (a shared session start, one common address) do not link two
+    groups, a squad working on the operation's devices does. Links are
+    transitive (union-find).
+
+    Parameters
+    ----------
+    G : networkx.Graph
+        The coordination graph.
+    groups : list of lists
+        Disjoint groups of nodes (communities, scored clusters).
+    min_link, min_reach : float
+    weight : str
+
+    Returns
+    -------
+    list of lists of int
+        Each operation's group indices, ascending; operations ordered by their smallest index.
+
+    Examples
+    --------
+    >>> G = nx.Graph([(0, 2), (1, 3), (2, 3), (4, 5), (5, 6)])
+    >>> operations(G, [[0, 1], [2, 3], [4, 5, 8], [6, 7, 9]])
+    [[0, 1], [2], [3]]
+    """
+    owner = {node: i for i, members in enumerate(groups) for node in members}
+    between: dict[tuple[int, int], float] = {}
+    reach: dict[tuple[int, int], set] = {}
+    for u, v, w in G.edges(data=weight, default=1.0):
+        a, b = owner.get(u), owner.get(v)
+        if a is None or b is None or a == b:
+            continue
+        key = (min(a, b), max(a, b))
+        between[key] = between.get(key, 0.0) + w
+        reach.setdefault(key, set()).update((u, v))
+    parent = list(range(len(groups)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for (a, b), w in sorted(between.items()):
+        small = a if len(groups[a]) <= len(groups[b]) else b
+        touched = sum(1 for node in reach[(a, b)] if owner[node] == small)
+        if w / len(groups[small]) >= min_link and touched >= min_reach * len(groups[small]):
+            parent[max(root(a), root(b))] = min(root(a), root(b))
+    found: dict[int, list[int]] = {}
+    for i in range(len(groups)):
+        found.setdefault(root(i), []).append(i)
+    return [found[k] for k in sorted(found)]
 
 
 def partition_quality(G: nx.Graph, communities: list[set], weight: str = "weight") -> dict[str, float]:

@@ -45,7 +45,7 @@ from graph.detect.attribution import (
     utc_offset,
     weekly_rhythm,
 )
-from graph.detect.clustering import METHODS, detect_communities, merge_dense_neighbours
+from graph.detect.clustering import METHODS, detect_communities, merge_dense_neighbours, operations
 from graph.detect.evidence import cluster_evidence
 from graph.detect.exposure import cluster_exposure
 from graph.detect.features import group_features
@@ -95,6 +95,11 @@ class DetectionParams:
     seed_deficit : float
         Miss deficit (:mod:`graph.detect.misses`, in standard errors) that
         makes an account with at least 20 numbers looked up a seed.
+    operation_link, operation_reach : float
+        Tie weight between two suspicious clusters, per account of the
+        smaller, and the share of the smaller's accounts with such a tie,
+        that make them squads of one operation
+        (:func:`graph.detect.clustering.operations`).
     seed_entity_deficit, member_deficit : float
         An IP or device whose pooled lookups fall this far short makes
         seeds of the accounts that looked up through it with a deficit of
@@ -118,6 +123,8 @@ class DetectionParams:
     seed_deficit: float = 1.5
     seed_entity_deficit: float = 4.0
     member_deficit: float = 1.0
+    operation_link: float = 0.1
+    operation_reach: float = 0.5
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -494,7 +501,8 @@ def find_networks(
         onsets=onsets, sync=sync, created=created, labels=labels, population_hit=population_hit,
         baseline=baseline, params=params,
     )
-    scored = context.score_groups(groups)
+    # squads tied into one operation are judged together, each kept as a sub-group
+    scored, squad_of = context.merge_operations(context.score_groups(groups))
     # prune members that lack what makes their cluster suspicious; judge them alone
     final: list[tuple[list[str], float, dict, dict]] = []
     rescore: list[list[str]] = []
@@ -511,7 +519,7 @@ def find_networks(
 
     _step(progress, "evidence and attribution", 0.8)
     ids = assign_cluster_ids([set(r[0]) for r in kept], history, min_jaccard=params.min_jaccard)
-    clusters = context.describe(kept, ids)
+    clusters = context.describe(kept, ids, squad_of)
     stats_out = {
         "events": int(len(source)),
         "callers": len(callers),
@@ -584,6 +592,34 @@ class _Context:
                 weak.append(m)
         return weak
 
+    def merge_operations(self, scored: list[tuple]) -> tuple[list[tuple], dict[str, str]]:
+        """Communities tied into one operation become one group; returns the groups and each squad's label.
+
+        The operation replaces its squads when it scores at least as high as
+        the best of them, or is flagged: pooled, the squads' evidence
+        usually says more than each squad's does (a deficit of misses over
+        a hundred accounts instead of ten, where each squad of ten is within
+        chance); when it does not, the squads are kept apart. Members that
+        lack the operation's evidence are pruned afterwards, as for any group.
+        """
+        suspicious = [row for row in scored if row[3]]
+        out = [row for row in scored if not row[3]]
+        squad_of: dict[str, str] = {}
+        found = operations(self.G, [row[0] for row in suspicious], min_link=self.params.operation_link,
+                           min_reach=self.params.operation_reach)
+        multi = [op for op in found if len(op) > 1]
+        out.extend(suspicious[op[0]] for op in found if len(op) == 1)
+        merged = self.score_groups([sorted(m for i in op for m in suspicious[i][0]) for op in multi])
+        for op, row in zip(multi, merged, strict=True):
+            best = max(suspicious[i][1] for i in op)
+            if row[1] < min(scoring.FLAG_THRESHOLD, best):
+                out.extend(suspicious[i] for i in op)
+                continue
+            squads = sorted((suspicious[i][0] for i in op), key=lambda m: (-len(m), m[0]))
+            squad_of.update({m: f"S{k}" for k, members in enumerate(squads, 1) for m in members})
+            out.append(row)
+        return out, squad_of
+
     def builds(self) -> pd.Series:
         if self._builds is None:
             self._builds = behaviour.client_builds(self.source)
@@ -650,7 +686,36 @@ class _Context:
         return self._build_totals
 
     # -- description ----------------------------------------------------------
-    def describe(self, kept, ids: list[str]) -> list[Cluster]:
+    def squads(self, sub_groups: Mapping[str, str]) -> list[dict]:
+        """Each sub-group of an operation: its size, a sample of accounts, and what ties it inside and to the rest."""
+        by_group: dict[str, list[str]] = {}
+        for account, label in sub_groups.items():
+            by_group.setdefault(label, []).append(account)
+        kinds = {"infra": "shared infrastructure", "sharding": "divided number blocks", "targets": "shared targets",
+                 "sync": "synchronized sessions", "lists": "one divided target list"}
+        rows = []
+        for label in sorted(by_group, key=lambda x: int(x[1:])):
+            members = sorted(by_group[label])
+            inside, outside = {}, {}
+            for m in members:
+                for other, data in self.G[m].items() if m in self.G else ():
+                    if other not in sub_groups:
+                        continue
+                    into = inside if sub_groups[other] == label else outside
+                    for part in kinds:
+                        into[part] = into.get(part, 0.0) + data.get(part, 0.0)
+
+            def say(weights: dict) -> str:
+                top = [kinds[k] for k, v in sorted(weights.items(), key=lambda kv: -kv[1]) if v > 0][:2]
+                return " and ".join(top) or "no direct ties"
+
+            rows.append({
+                "sub_group": label, "size": len(members), "accounts": members[:20],
+                "ties": f"tied inside by {say(inside)}; to the rest of the operation by {say(outside)}",
+            })
+        return rows
+
+    def describe(self, kept, ids: list[str], squad_of: Mapping[str, str]) -> list[Cluster]:
         if not kept:
             return []
         keys = {cid: row[0] for cid, row in zip(ids, kept, strict=True)}
@@ -663,6 +728,9 @@ class _Context:
         )
         clusters = []
         for cid, (members, score, features, parts) in zip(ids, kept, strict=True):
+            sub_groups = {m: squad_of[m] for m in members if m in squad_of}
+            if len(set(sub_groups.values())) < 2:
+                sub_groups = {}
             features = {k: v for k, v in features.items() if not k.startswith("_")}
             week = sum((histograms[m] for m in members if m in histograms), np.zeros(behaviour.HALF_HOURS_PER_WEEK))
             clock = utc_offset(week)
@@ -703,7 +771,9 @@ class _Context:
                     contributions=parts,
                     member_scores=member_scores,
                     member_reasons=member_reasons,
-                    evidence={**evidence[cid], "statistics": features, "contributions": parts},
+                    evidence={**evidence[cid], "statistics": features, "contributions": parts,
+                              **({"sub_groups": self.squads(sub_groups)} if sub_groups else {})},
+                    sub_groups=sub_groups,
                     attribution=attribution,
                     exposure=exposure[cid],
                     top_ip_country=mix[cid]["top_country"],
