@@ -13,8 +13,12 @@ negative), ``camouflage`` (the same with jitter, device rotation and benign
 cover traffic), ``hard-negatives`` (three times the hard-negative groups, one
 small hosting network), ``enumeration`` (lone researcher, volume, sharding),
 ``state-linked`` (hosting, residential proxies, targeted unmasking),
-``benign`` (no abuse) and ``incident-2019`` (the default mix with 17.5 times
-the enumeration volume: ``scale=20`` writes about 17 million lookup rows).
+``benign`` (no abuse), ``incident-2019`` (the default mix with 17.5 times
+the enumeration volume: ``scale=20`` writes about 17 million lookup rows) and
+``drawn``: 3 to 6 campaigns whose tradecraft is drawn from the seed (the draw
+number; see :mod:`ingest.simulate.tradecraft`) among the population plus the
+look-alikes of :mod:`ingest.simulate.lookalikes` (about 200k request rows at
+scale 1).
 
 The ground truth is a JSON file written *outside* the case folder
 (default ``<out_dir>.truth.json``)::
@@ -34,7 +38,8 @@ The ground truth is a JSON file written *outside* the case folder
       "campaigns": {
         "<name>": {"tradecraft": "...", "origin_country": "IR",   # country most of its requests come from
                    "operator_country": "IR", "utc_offset_hours": 3.5, "weekend": ["Fri"],
-                   "camouflage": false, "accounts": ["<account_id>", ...]}
+                   "camouflage": false, "accounts": ["<account_id>", ...],
+                   "drawn": {"selection": "scattered", ...}}   # drawn scenario only
       },
       "hard_negatives": ["cgnat", "corporate_nat", ...],
       "matched_only_accounts": 7000,      # accounts that never call the API (all benign)

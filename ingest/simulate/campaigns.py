@@ -72,10 +72,12 @@ class Campaign:
     accounts: np.ndarray
     activities: list = field(default_factory=list)
     camouflage: bool = False
+    #: the tradecraft a drawn campaign was built from (:mod:`ingest.simulate.tradecraft`)
+    drawn: dict | None = None
 
     def truth(self, account_ids: np.ndarray) -> dict:
         """The ground-truth record of this campaign (see the package docstring)."""
-        return {
+        record = {
             "tradecraft": self.tradecraft,
             "origin_country": self.origin_country,
             "operator_country": self.operator_country,
@@ -84,6 +86,9 @@ class Campaign:
             "camouflage": self.camouflage,
             "accounts": sorted(str(a) for a in account_ids[self.accounts]),
         }
+        if self.drawn is not None:
+            record["drawn"] = self.drawn
+        return record
 
 
 @dataclass

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from ingest.simulate.campaigns import CAMPAIGN_BUILDERS, Campaign, build_campaign
 from ingest.simulate.catalog import (
+    COUNTRIES,
     DAY_MS,
     DAYS,
     END_MS,
@@ -32,7 +33,9 @@ from ingest.simulate.catalog import (
     START_MS,
     UPLOAD,
 )
+from ingest.simulate.lookalikes import LOOKALIKES, build_lookalikes
 from ingest.simulate.population import HARD_NEGATIVES, build_population
+from ingest.simulate.tradecraft import draw_campaigns
 from ingest.simulate.world import World, concat_batches
 
 __all__ = ["Scenario", "SCENARIOS", "SimulationSummary", "simulate", "FORMATS", "TRUTH_FORMAT"]
@@ -45,13 +48,24 @@ _ALL = {name: 1.0 for name in CAMPAIGN_BUILDERS}
 
 @dataclass(frozen=True)
 class Scenario:
-    """A named mix: campaign sizes (1.0 = standard), camouflage, hard-negative weight."""
+    """A named mix: campaign sizes (1.0 = standard), camouflage, hard-negative weight.
+
+    A ``drawn`` scenario has no fixed campaigns: 3 to 6 are drawn from the
+    seed (:func:`ingest.simulate.tradecraft.draw_campaigns`), and the extra
+    look-alikes of :mod:`ingest.simulate.lookalikes` join the population.
+    """
 
     description: str
     campaigns: dict[str, float]
     camouflage: bool = False
     hard_negative_scale: float = 1.0
     volume: float = 1.0  # multiplies the campaigns' lookups only
+    drawn: bool = False
+
+    @property
+    def hard_negatives(self) -> tuple[str, ...]:
+        """The hard-negative groups this scenario's population holds."""
+        return HARD_NEGATIVES + LOOKALIKES if self.drawn else HARD_NEGATIVES
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -82,6 +96,13 @@ SCENARIOS: dict[str, Scenario] = {
         "(scale 20 gives about 17 million lookup rows)",
         _ALL,
         volume=17.5,
+    ),
+    "drawn": Scenario(
+        "3 to 6 campaigns whose tradecraft (number selection, division of labour, infrastructure, "
+        "devices, timing, account age, volume, camouflage, size) is drawn from the seed, among a "
+        "benign population with every look-alike",
+        {},
+        drawn=True,
     ),
 }
 
@@ -376,6 +397,8 @@ def simulate(
 
     world = World(np.random.default_rng([seed, 0]))
     population = build_population(world, scale, hard_negative_scale=spec.hard_negative_scale)
+    if spec.drawn:
+        build_lookalikes(world, population, scale)
     campaigns: list[Campaign] = [
         build_campaign(
             name,
@@ -389,6 +412,8 @@ def simulate(
         )
         for name, size in spec.campaigns.items()
     ]
+    if spec.drawn:
+        campaigns += draw_campaigns(world, population, seed, scale=scale, camouflage=camouflage)
     _background_labels(world)
     world.finalize()
     activities = list(population.activities) + [a for c in campaigns for a in c.activities]
@@ -405,6 +430,15 @@ def simulate(
     ]
     bad_log: list[dict] = []
     called = np.zeros(world.n_accounts, dtype=bool)
+    # requests per (campaign, IP country), for the truth's origin of drawn campaigns
+    countries = list(COUNTRIES) + sorted({n.country for n in NETWORKS.values()} - set(COUNTRIES))
+    ip_country = np.array(
+        [countries.index(NETWORKS[n].country) for n in world.ip_network], dtype=np.int64
+    )
+    campaign_of = np.full(world.n_accounts, -1, dtype=np.int64)
+    for i, c in enumerate(campaigns):
+        campaign_of[c.accounts] = i
+    origin_rows = np.zeros((len(campaigns), len(countries)), dtype=np.int64)
     lookup_rows = matched_rows = 0
     for day in range(DAYS):
         batch = concat_batches(
@@ -431,6 +465,9 @@ def simulate(
         lookup_rows += int(is_lookup.sum())
         matched_rows += int((matched >= 0).sum())
         called[batch["account"][batch["account"] >= 0]] = True
+        owner = campaign_of[np.maximum(batch["account"], 0)]
+        mine = (batch["account"] >= 0) & (owner >= 0)
+        np.add.at(origin_rows, (owner[mine], ip_country[batch["ip"][mine]]), 1)
         n_rows = len(batch["ts"])
         todays = np.flatnonzero(bad_days == day) if n_rows else np.empty(0, dtype=np.int64)
         positions = placement.integers(0, n_rows + 1, size=len(todays))
@@ -470,6 +507,9 @@ def simulate(
         files += s.close()
         rows[name] = s.rows
 
+    for i, c in enumerate(campaigns):
+        if c.drawn is not None and origin_rows[i].any():
+            c.origin_country = countries[int(origin_rows[i].argmax())]
     truth = _truth(
         world, campaigns, called, scenario, spec, seed, scale, camo, bad_log, population.passive
     )
@@ -477,7 +517,7 @@ def simulate(
     truth_file.write_text(json.dumps(truth, indent=1, sort_keys=True) + "\n")
     hard = {
         name: sum(1 for a in truth["accounts"].values() if a["hard_negative"] == name)
-        for name in HARD_NEGATIVES
+        for name in spec.hard_negatives
     }
     return SimulationSummary(
         out_dir=out,
@@ -601,7 +641,9 @@ def _truth(world, campaigns, called, scenario, spec, seed, scale, camo, bad_log,
             "seed": seed,
             "scale": scale,
             "camouflage": camo,
-            "campaign_sizes": spec.campaigns,
+            "campaign_sizes": {c.name: len(c.accounts) for c in campaigns}
+            if spec.drawn
+            else spec.campaigns,
             "hard_negative_scale": spec.hard_negative_scale,
             "campaign_volume": spec.volume,
             "window": {
@@ -613,7 +655,7 @@ def _truth(world, campaigns, called, scenario, spec, seed, scale, camo, bad_log,
         },
         "accounts": accounts,
         "campaigns": {c.name: c.truth(ids) for c in campaigns},
-        "hard_negatives": sorted(HARD_NEGATIVES),
+        "hard_negatives": sorted(spec.hard_negatives),
         "matched_only_accounts": int(world.n_accounts - called.sum()),
         "passive_accounts": passive,
         "bad_rows": bad_log,
