@@ -417,7 +417,10 @@ def test_camouflage_rotates_devices_jitters_and_mixes_in_benign_use(tmp_path):
 def test_every_scenario_writes_its_campaigns(tmp_path, name):
     summary = simulate(tmp_path / "case", scenario=name, seed=4, scale=0.2)
     truth = json.loads(summary.truth_path.read_text())
-    assert set(truth["campaigns"]) == set(SCENARIOS[name].campaigns)
+    if SCENARIOS[name].drawn:  # campaigns drawn from the seed (tests/test_simulate_draws.py)
+        assert 3 <= len(truth["campaigns"]) <= 6
+    else:
+        assert set(truth["campaigns"]) == set(SCENARIOS[name].campaigns)
     assert truth["scenario"] == name and summary.rows["requests"] > 5_000
     hard = sum(1 for v in truth["accounts"].values() if v["hard_negative"])
     campaign = sum(1 for v in truth["accounts"].values() if v["kind"] == "campaign")
