@@ -95,6 +95,10 @@ class DetectionParams:
     seed_deficit : float
         Miss deficit (:mod:`graph.detect.misses`, in standard errors) that
         makes an account with at least 20 numbers looked up a seed.
+    seed_target_z : float
+        Robust z of an account's share of lookups on numbers several others
+        looked up (:func:`graph.detect.targets.popular_target_share`) that
+        puts it among the accounts searched for a shared target list.
     operation_link, operation_reach : float
         Tie weight between two suspicious clusters, per account of the
         smaller, and the share of the smaller's accounts with such a tie,
@@ -123,6 +127,7 @@ class DetectionParams:
     seed_deficit: float = 1.5
     seed_entity_deficit: float = 4.0
     member_deficit: float = 1.0
+    seed_target_z: float = 3.0
     operation_link: float = 0.1
     operation_reach: float = 0.5
 
@@ -427,7 +432,12 @@ def find_networks(
     bursts = behaviour.burst_accounts(created, window_hours=params.burst_window_hours) if len(created) else set()
     seeds = set(stats.index[stats["evidence"] >= params.seed_evidence])
     seeds |= _miss_seeds(source, stats, baseline, params)
-    lists = _list_ties(source, bursts, params)
+    # aged accounts work leaked lists too: those whose lookups are mostly numbers that several
+    # others looked up, far more than address books overlap, are looked among as well
+    popular = targets.popular_target_share(source, max_lookers=params.max_lookers)
+    popular = popular[popular["numbers"] >= 20]
+    unusual = enumeration.robust_z(popular["share"], min_scale=0.05) >= params.seed_target_z
+    lists = _list_ties(source, bursts | set(popular.index[unusual]), params)
     seeds |= set(lists["a"]) | set(lists["b"])
     # only ties touching a seed, and later a newcomer, are ever used: the crowd's pairs are never built
     target_seed = targets.target_ties(source, max_lookers=params.max_lookers, accounts=seeds)

@@ -30,7 +30,7 @@ from scipy.sparse.csgraph import connected_components
 from graph.detect.attribution import membership_frame
 from graph.detect.frames import EventsLike, as_events
 
-__all__ = ["target_ties", "list_blocks", "reciprocity", "shared_target_share"]
+__all__ = ["target_ties", "list_blocks", "reciprocity", "shared_target_share", "popular_target_share"]
 
 
 def _looked(source, max_block_numbers: int) -> str:
@@ -344,3 +344,49 @@ def shared_target_share(
             },
         }
     return out
+
+
+def popular_target_share(
+    events: EventsLike, *, min_lookers: int = 3, max_lookers: int = 50, max_block_numbers: int = 20
+) -> pd.DataFrame:
+    """For every account, how much of its lookups went to numbers several other accounts also looked up.
+
+    An address book is mostly private: a few of its numbers are in friends'
+    books too. A leaked target list is worked by many accounts, so an
+    operator's lookups are mostly numbers others looked up as well, however
+    the list is divided. Lookers are counted as devices (an account without
+    one counts as its own): a family syncing one tablet's address book into
+    each member's account is one book, not several. Computed for everyone
+    in one pass (one count of lookers per number); numbers looked up from
+    more than ``max_lookers`` devices (a celebrity, a pizza place) do not count.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``account_id``: ``numbers`` (distinct, outside enumerated
+        blocks) and ``share`` (of those, looked up by ``min_lookers`` to
+        ``max_lookers`` accounts in all).
+
+    Examples
+    --------
+    >>> from graph.detect.frames import events_frame
+    >>> rows = [{"ts": 0, "ip": "1.1.1.1", "account_id": f"op{k}", "phone_hash": f"t{i}"} for k in range(4) for i in range(5)]
+    >>> rows += [{"ts": 0, "ip": "2.2.2.2", "account_id": "me", "phone_hash": f"own{i}"} for i in range(5)]
+    >>> popular_target_share(events_frame(rows))["share"].tolist()
+    [0.0, 1.0, 1.0, 1.0, 1.0]
+    """
+    source = as_events(events)
+    out = source.query(f"""
+        WITH looked AS ({_looked(source, max_block_numbers)}),
+        lookers AS (
+            SELECT hash(phone_hash) AS phone, count(DISTINCT coalesce(device_id, 'account:' || account_id)) AS n
+            FROM {{events}} WHERE phone_hash IS NOT NULL AND account_id IS NOT NULL GROUP BY 1
+        )
+        SELECT account_id, count(*) AS numbers,
+               count(*) FILTER (WHERE lookers.n BETWEEN {int(min_lookers)} AND {int(max_lookers)}) AS popular
+        FROM looked JOIN lookers USING (phone)
+        GROUP BY 1 ORDER BY 1
+    """)
+    out = out.set_index("account_id")
+    out["share"] = (out["popular"] / out["numbers"]).astype(float)
+    return out[["numbers", "share"]]
