@@ -217,7 +217,13 @@ def merge_dense_neighbours(
 
 
 def operations(
-    G: nx.Graph, groups: list[list], *, min_link: float = 0.1, min_reach: float = 0.5, weight: str = "weight"
+    G: nx.Graph,
+    groups: list[list],
+    *,
+    min_link: float = 0.1,
+    min_reach: float = 0.5,
+    min_touched: int = 1,
+    weight: str = "weight",
 ) -> list[list[int]]:
     """Groups tied into one operation: indices of ``groups``, joined wherever two are linked.
 
@@ -229,7 +235,8 @@ def operations(
     smaller group's accounts have such a tie: one account's coincidental
     ties (a shared session start, one common address) do not link two
     groups, a squad working on the operation's devices does. Links are
-    transitive (union-find).
+    transitive (union-find). ``min_touched`` is the least number of the
+    smaller group's accounts with a tie across, whatever its size.
 
     Parameters
     ----------
@@ -238,6 +245,7 @@ def operations(
     groups : list of lists
         Disjoint groups of nodes (communities, scored clusters).
     min_link, min_reach : float
+    min_touched : int
     weight : str
 
     Returns
@@ -272,7 +280,7 @@ def operations(
     for (a, b), w in sorted(between.items()):
         small = a if len(groups[a]) <= len(groups[b]) else b
         touched = sum(1 for node in reach[(a, b)] if owner[node] == small)
-        if w / len(groups[small]) >= min_link and touched >= min_reach * len(groups[small]):
+        if w / len(groups[small]) >= min_link and touched >= max(min_touched, min_reach * len(groups[small])):
             parent[max(root(a), root(b))] = min(root(a), root(b))
     found: dict[int, list[int]] = {}
     for i in range(len(groups)):

@@ -56,6 +56,9 @@ __all__ = ["DetectionParams", "Cluster", "Detection", "find_networks", "coordina
 
 Progress = Callable[[str, float], None]
 
+#: contributions that say what a group *does* (its lookups), not what it shares
+_BEHAVIOUR = ("misses", "enumerated_blocks", "enumeration_evidence", "shared_targets")
+
 
 @dataclass(frozen=True)
 class DetectionParams:
@@ -605,30 +608,50 @@ class _Context:
     def merge_operations(self, scored: list[tuple]) -> tuple[list[tuple], dict[str, str]]:
         """Communities tied into one operation become one group; returns the groups and each squad's label.
 
-        The operation replaces its squads when it scores at least as high as
-        the best of them, or is flagged: pooled, the squads' evidence
-        usually says more than each squad's does (a deficit of misses over
-        a hundred accounts instead of ten, where each squad of ten is within
-        chance); when it does not, the squads are kept apart. Members that
-        lack the operation's evidence are pruned afterwards, as for any group.
+        Two passes of :func:`graph.detect.clustering.operations`: first
+        any groups with evidence, linked strongly (a squad on the
+        operation's devices or addresses); then groups that each show the
+        same behaviour of abuse (lookups that miss, enumerate or work a
+        target list), linked by ties from at least two accounts of the
+        smaller one: camouflaged squads on addresses they share with
+        bystanders are tied to each other only thinly, but do the same
+        thing. An operation replaces its squads when it scores at least as
+        high as the best of them, or is flagged: pooled, the squads'
+        evidence usually says more than each squad's does (a deficit of
+        misses over a hundred accounts instead of ten, where each squad of
+        ten is within chance); when it does not, the squads are kept apart.
+        Members that lack the operation's evidence are pruned afterwards,
+        as for any group.
         """
-        suspicious = [row for row in scored if row[3]]
-        out = [row for row in scored if not row[3]]
-        squad_of: dict[str, str] = {}
-        found = operations(self.G, [row[0] for row in suspicious], min_link=self.params.operation_link,
-                           min_reach=self.params.operation_reach)
-        multi = [op for op in found if len(op) > 1]
-        out.extend(suspicious[op[0]] for op in found if len(op) == 1)
-        merged = self.score_groups([sorted(m for i in op for m in suspicious[i][0]) for op in multi])
-        for op, row in zip(multi, merged, strict=True):
-            best = max(suspicious[i][1] for i in op)
-            if row[1] < min(scoring.FLAG_THRESHOLD, best):
-                out.extend(suspicious[i] for i in op)
-                continue
-            squads = sorted((suspicious[i][0] for i in op), key=lambda m: (-len(m), m[0]))
-            squad_of.update({m: f"S{k}" for k, members in enumerate(squads, 1) for m in members})
-            out.append(row)
-        return out, squad_of
+        squad_of: dict[str, list[str]] = {}
+        passes = (
+            (lambda row: bool(row[3]), self.params.operation_link, self.params.operation_reach, 1),
+            (lambda row: sum(row[3].get(k, 0.0) for k in _BEHAVIOUR) >= 1.0, 0.0, 0.0, 2),
+        )
+        for eligible, link, reach, touched in passes:
+            suspicious = [row for row in scored if eligible(row)]
+            out = [row for row in scored if not eligible(row)]
+            found = operations(self.G, [row[0] for row in suspicious], min_link=link, min_reach=reach,
+                               min_touched=touched)
+            multi = [op for op in found if len(op) > 1]
+            out.extend(suspicious[op[0]] for op in found if len(op) == 1)
+            merged = self.score_groups([sorted(m for i in op for m in suspicious[i][0]) for op in multi])
+            for op, row in zip(multi, merged, strict=True):
+                best = max(suspicious[i][1] for i in op)
+                if row[1] < min(scoring.FLAG_THRESHOLD, best):
+                    out.extend(suspicious[i] for i in op)
+                    continue
+                for i in op:
+                    for m in suspicious[i][0]:
+                        squad_of.setdefault(m, suspicious[i][0])
+                out.append(row)
+            scored = out
+        # the communities an operation was made of are its squads, labelled by size
+        labels: dict[str, str] = {}
+        for row in scored:
+            squads = sorted({tuple(sorted(squad_of[m])) for m in row[0] if m in squad_of}, key=lambda q: (-len(q), q[0]))
+            labels.update({m: f"S{k}" for k, squad in enumerate(squads, 1) for m in squad})
+        return scored, labels
 
     def builds(self) -> pd.Series:
         if self._builds is None:
