@@ -609,11 +609,12 @@ class _Context:
         """Communities tied into one operation become one group; returns the groups and each squad's label.
 
         Two passes of :func:`graph.detect.clustering.operations`: first
-        any groups with evidence, linked strongly (a squad on the
-        operation's devices or addresses); then groups that each show the
+        suspicious groups, linked strongly (a squad on the operation's
+        devices or addresses); then groups that each show the
         same behaviour of abuse (lookups that miss, enumerate or work a
-        target list), linked by ties from at least two accounts of the
-        smaller one: camouflaged squads on addresses they share with
+        target list), linked by what an operation holds (addresses,
+        devices, a schedule, a list: not chance overlap of enumerated
+        blocks) from at least two accounts of the smaller one: camouflaged squads on addresses they share with
         bystanders are tied to each other only thinly, but do the same
         thing. An operation replaces its squads when it scores at least as
         high as the best of them, or is flagged: pooled, the squads'
@@ -624,15 +625,26 @@ class _Context:
         as for any group.
         """
         squad_of: dict[str, list[str]] = {}
-        passes = (
-            (lambda row: bool(row[3]), self.params.operation_link, self.params.operation_reach, 1),
-            (lambda row: sum(row[3].get(k, 0.0) for k in _BEHAVIOUR) >= 1.0, 0.0, 0.0, 2),
+
+        def behaves(row: tuple) -> bool:
+            return sum(row[3].get(k, 0.0) for k in _BEHAVIOUR) >= 1.0
+
+        # two operations enumerating the same blocks overlap a little by chance: in the thin
+        # second pass only what an operation holds (addresses, devices, a schedule, a list) links
+        held = nx.Graph()
+        held.add_weighted_edges_from(
+            (a, b, d["weight"] - d.get("sharding", 0.0)) for a, b, d in self.G.edges(data=True)
+            if d["weight"] - d.get("sharding", 0.0) > 0
         )
-        for eligible, link, reach, touched in passes:
+        passes = (
+            (lambda row: row[1] >= self.params.keep_score or behaves(row), self.G, self.params.operation_link,
+             self.params.operation_reach),
+            (behaves, held, 0.0, 0.0),
+        )
+        for eligible, graph, link, reach in passes:
             suspicious = [row for row in scored if eligible(row)]
             out = [row for row in scored if not eligible(row)]
-            found = operations(self.G, [row[0] for row in suspicious], min_link=link, min_reach=reach,
-                               min_touched=touched)
+            found = operations(graph, [row[0] for row in suspicious], min_link=link, min_reach=reach, min_touched=2)
             multi = [op for op in found if len(op) > 1]
             out.extend(suspicious[op[0]] for op in found if len(op) == 1)
             merged = self.score_groups([sorted(m for i in op for m in suspicious[i][0]) for op in multi])
