@@ -38,11 +38,11 @@ subprocess); the baselines' clusters are written as ``clusters.csv`` and
 ``members.csv`` and scored by the same script. Those cases are only measured
 here, never tuned on.
 
-Time on this 2-core machine (measured at commit 56094b5 for the simulator):
-a draw at scale 1 (~200k request rows) takes about 10-20 s (simulate ~1-2 s,
-ingest ~3-5 s, detect ~2-5 s, baselines ~1-3 s); each calibration case (1.16M
-rows) about 1-2 minutes; the default run (10 draws and both calibration cases)
-about 5-7 minutes.
+Time on this 2-core machine (measured at commits a00fbba and a5a8ce0): a
+draw at scale 1 (~200k request rows) takes 4-14 s (simulate 0.5-2.6 s, ingest
+1.2-5.7 s, detect 1.1-5.2 s, baselines 0.4-1.7 s); each calibration case
+(about 1.16M rows) about 30 s with its baselines; a default run (10 draws and
+both calibration cases) 128-143 s, far under the 15 minutes allowed.
 
 Run: ``.venv/bin/python benchmarks/quality.py [--split tuning|report] [--draws 1-20]
 [--quick] [--scale 1] [--json out.json] [--calibration DIR]``
@@ -169,7 +169,7 @@ def score(truth: dict, clusters: list[set[str]], countries: list[str | None]) ->
     """P, R, F1, ARI, attribution and hard-negative accounts flagged, for flagged ``clusters``."""
     label = {a: i for i, members in enumerate(clusters) for a in members}
     campaign = {a: name for name, c in truth["campaigns"].items() for a in c["accounts"]}
-    hard = {a for a, v in truth["accounts"].items() if v["hard_negative"]}
+    hard = {a: v["hard_negative"] for a, v in truth["accounts"].items() if v["hard_negative"]}
     precision, recall, f1 = precision_recall_f1(set(label), set(campaign))
     ari = (
         adjusted_rand_index(campaign, {a: label.get(a, f"none:{a}") for a in campaign})
@@ -188,6 +188,7 @@ def score(truth: dict, clusters: list[set[str]], countries: list[str | None]) ->
         "ari": ari,
         "attribution": hits / len(truth["campaigns"]) if truth["campaigns"] else 1.0,
         "hn_fp": sum(1 for a in label if a in hard),
+        "hn_groups": dict(Counter(hard[a] for a in label if a in hard)),
         "flagged": len(label),
         "clusters": len(clusters),
     }
