@@ -142,3 +142,79 @@ def test_docstring_examples_run(name):
     module = importlib.import_module(name)
     failures, _ = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert failures == 0
+
+
+def _scatterer(account: str, *, ips: list[str], device: str, n: int, seed: int) -> list[dict]:
+    """Random numbers over several countries' ranges: one number a block, as in an address book, but ~2% match."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for j in range(n):
+        ip = ips[int(rng.integers(len(ips)))]
+        rows.append({
+            "ts": START + int(rng.integers(0, 10 * DAY)), "ip": ip, "ip_kind": "residential",
+            "ip_prefix": ip.rsplit(".", 1)[0] + ".0/24", "endpoint": "contacts/lookup", "account_id": account,
+            "device_id": device, "phone_hash": f"r{account}-{j}", "block_hash": f"rblk{int(rng.integers(10**6))}",
+            "block_ordinal": int(rng.integers(1000)), "matched_account_id": f"v{account}-{j}" if rng.random() < 0.02 else None,
+            "phone_region": "MY", "ip_country": "MY",
+        })
+    return rows
+
+
+def test_scattered_random_enumeration_is_found_by_its_misses():
+    # address-book density, benign-range volume, residential addresses: only the misses, pooled, give them away
+    people = _people(150, seed=3)
+    ops = [row for k in range(12) for row in _scatterer(
+        f"scat{k:02d}", ips=[f"60.50.{k % 4}.7", f"60.50.{(k + 1) % 4}.7"], device=f"emu{k % 3}", n=200, seed=k)]
+    found = find_networks(events_frame(people + ops))
+    flagged = [c for c in found.clusters if c.flagged]
+    assert [sorted(c.members) for c in flagged] == [[f"scat{k:02d}" for k in range(12)]]
+    assert flagged[0].contributions["misses"] > 0
+    assert any("miss far more often" in r for r in flagged[0].reasons)
+
+
+def test_the_same_misses_spread_over_unrelated_accounts_flag_nobody():
+    # a few people who look up numbers that rarely match (a business card box), each on their own address:
+    # the deficit alone, without anything shared, is a curiosity, not a network
+    people = _people(150, seed=4)
+    loners = [row for k in range(6) for row in _scatterer(
+        f"solo{k}", ips=[f"81.{k}.1.2"], device=f"own{k}", n=200, seed=10 + k)]
+    found = find_networks(events_frame(people + loners))
+    assert not [c for c in found.clusters if c.flagged]
+
+
+def test_squads_sharing_the_operations_devices_are_one_operation_with_sub_groups():
+    # three squads of six, each splitting its own blocks on its own hosting IP, all on two emulator fingerprints
+    rows = _people(120, seed=5)
+    for squad in range(3):
+        for k in range(6):
+            account = f"sq{squad}-{k}"
+            part = _enumerator(account, range(squad * 4, squad * 4 + 4), ip=f"5.9.{squad}.1", kind="hosting",
+                               share=slice(k * 160, (k + 1) * 160), seed=squad * 10 + k)
+            for row in part:
+                row["device_id"] = f"emu{(squad + k) % 2}"
+            rows += part
+    found = find_networks(events_frame(rows))
+    flagged = [c for c in found.clusters if c.flagged]
+    assert len(flagged) == 1 and flagged[0].size == 18
+    assert set(flagged[0].sub_groups) == set(flagged[0].members)
+    assert len(set(flagged[0].sub_groups.values())) >= 2
+    assert sum(s["size"] for s in flagged[0].evidence["sub_groups"]) == 18
+
+
+def test_a_family_syncing_one_tablets_address_book_is_not_a_target_list():
+    # four accounts on one tablet look up the same book: shared numbers, no reciprocity, but one device
+    rows = _people(150, seed=6)
+    rng = np.random.default_rng(6)
+    book = [(f"fam-c{j}", f"famblk{j}", rng.random() < 0.3) for j in range(60)]
+    for k in range(4):
+        for number, block, matched in book:
+            rows.append({
+                "ts": START + k * 3_600_000 + int(rng.integers(0, 60_000)), "ip": "98.1.2.3", "ip_kind": "residential",
+                "ip_prefix": "98.1.2.0/24", "endpoint": "contacts/upload", "account_id": f"fam{k}",
+                "device_id": "tablet", "phone_hash": number, "block_hash": block, "block_ordinal": 7,
+                "matched_account_id": f"m-{number}" if matched else None, "phone_region": "US", "ip_country": "US",
+            })
+    accounts = pd.DataFrame({"account_id": [f"fam{k}" for k in range(4)],
+                             "created_at": [START - (400 + 300 * k) * DAY for k in range(4)]})
+    found = find_networks(events_frame(rows), accounts=accounts)
+    assert not [c for c in found.clusters if c.flagged and any(m.startswith("fam") for m in c.members)]
