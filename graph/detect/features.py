@@ -290,7 +290,8 @@ def group_features(
         "evidence": (st["evidence"] * weights).groupby(st["g"]).sum() / weights.groupby(st["g"]).sum(),
         "books": (st["phones"] > 0).groupby(st["g"]).sum().astype(float),
         "volume_members": (st["phones"] >= 20).groupby(st["g"]).sum().astype(float),
-        "missing_members": ((st["phones"] >= 20) & (st["deficit_z"] >= 1.0)).groupby(st["g"]).sum().astype(float),
+        "missing_members": misses.missing(st["matched"], st["phones"], st["deficit_z"], baseline)
+        .groupby(st["g"]).sum().astype(float),
     })
     per["deficit_z"] = misses.deficit_z(per["matched"], per["phones"], baseline, per["books"])
     blocks = _block_features(union)

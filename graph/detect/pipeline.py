@@ -597,6 +597,10 @@ class _Context:
             own = float(self.stats.loc[m, "evidence"])
             if top in ("enumerated_blocks", "enumeration_evidence", "sharding"):
                 lacks = own < self.params.seed_evidence
+            elif top == "misses":
+                row = self.stats.loc[[m]]
+                lacks = own < self.params.seed_evidence and not bool(
+                    misses.missing(row["matched"], row["phones"], row["deficit_z"], self.baseline).iloc[0])
             elif top == "shared_targets":
                 lacks = features.get("_member_shared", {}).get(m, 0.0) < 0.6
             else:
