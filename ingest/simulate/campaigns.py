@@ -34,6 +34,7 @@ sessions on the abusive accounts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -233,6 +234,26 @@ def _workdays(
     return np.repeat(active[:, None], n_accounts, axis=1)
 
 
+def area_blocks(
+    world: World, rng: np.random.Generator, countries: Sequence[str], n_blocks: int, populated_share: float
+) -> np.ndarray:
+    """``n_blocks`` distinct blocks spread evenly over ``countries``, a share of them where people live.
+
+    The rest are valid but unpopulated ranges, as blind enumeration tries.
+    Returned country by country (callers shuffle what they draw from them).
+    """
+    blocks: list[np.ndarray] = []
+    for i, country in enumerate(countries):
+        want = n_blocks // len(countries) + (1 if i < n_blocks % len(countries) else 0)
+        if not want:
+            continue
+        lived = np.asarray(world.blocks[country], dtype=np.int64)
+        n_lived = min(len(lived), int(rng.binomial(want, populated_share)))
+        blocks.append(rng.choice(lived, size=n_lived, replace=False))
+        blocks.append(world.random_blocks(country, want - n_lived, exclude=lived))
+    return np.concatenate(blocks)
+
+
 def _sweep(
     world: World,
     rng: np.random.Generator,
@@ -245,17 +266,7 @@ def _sweep(
     A share of the blocks are ones where people live (where lookups can hit);
     the rest are valid but unpopulated ranges, as blind enumeration would try.
     """
-    n_blocks = int(np.ceil(n / 1000))
-    blocks: list[np.ndarray] = []
-    for i, country in enumerate(countries):
-        want = n_blocks // len(countries) + (1 if i < n_blocks % len(countries) else 0)
-        if not want:
-            continue
-        lived = np.asarray(world.blocks[country], dtype=np.int64)
-        n_lived = min(len(lived), int(rng.binomial(want, populated_share)))
-        blocks.append(rng.choice(lived, size=n_lived, replace=False))
-        blocks.append(world.random_blocks(country, want - n_lived, exclude=lived))
-    blocks_arr = np.concatenate(blocks)
+    blocks_arr = area_blocks(world, rng, countries, int(np.ceil(n / 1000)), populated_share)
     numbers = (blocks_arr[:, None] * 1000 + np.arange(1000)[None, :]).ravel()
     return rng.permutation(numbers)[:n]
 

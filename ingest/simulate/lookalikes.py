@@ -66,6 +66,13 @@ def _circle_books(
     return books
 
 
+def _look_alikes(world: World, n: int, country: str, group: str) -> np.ndarray:
+    """``n`` new accounts of one look-alike group, made long before the window."""
+    return world.new_accounts(
+        n, country=country, created_at=_created_before_window(world.rng, n), group=group, hard_negative=group
+    )
+
+
 def _users(world: World, accounts, country, devices, home_ips, mobile, books, **kw) -> Users:
     k = len(accounts)
     return Users(
@@ -94,13 +101,7 @@ def build_lookalikes(world: World, population: Population, scale: float) -> None
     # -- a staff directory pushed to managed phones
     country = str(rng.choice(["US", "GB", "FR", "IL", "TR", "DE"]))
     n = count(30, 70)
-    staff = world.new_accounts(
-        n,
-        country=country,
-        created_at=_created_before_window(rng, n),
-        group="staff_directory",
-        hard_negative="staff_directory",
-    )
+    staff = _look_alikes(world, n, country, "staff_directory")
     devices = world.new_devices(n, (MDM_USER_AGENT,))
     egress = world.new_ips(HOME_NETWORKS[country][0], 1)
     phones = world.phones_of(staff)
@@ -111,15 +112,10 @@ def build_lookalikes(world: World, population: Population, scale: float) -> None
     push += int((9 - COUNTRIES[country].utc_offset_hours) * _HOUR_MS)
     mobile = allocated_ips(world, MOBILE_NETWORKS[country])
     homes = world.new_ips(HOME_NETWORKS[country][-1], n)
+    # the same people at the office (the directory push) and at home
     population.activities.append(
         _users(
-            world,
-            staff,
-            country,
-            devices,
-            np.full(n, egress[0]),
-            egress,
-            books,
+            world, staff, country, devices, np.full(n, egress[0]), egress, books,
             sessions=rng.gamma(3.0, 0.5, size=n),
             mobile_share=0.0,
             profile="office",
@@ -130,13 +126,7 @@ def build_lookalikes(world: World, population: Population, scale: float) -> None
     )
     population.activities.append(
         _users(
-            world,
-            staff,
-            country,
-            devices,
-            homes,
-            mobile,
-            books,
+            world, staff, country, devices, homes, mobile, books,
             sessions=np.full(n, 0.4),
             mobile_share=0.3,
         )
@@ -145,13 +135,7 @@ def build_lookalikes(world: World, population: Population, scale: float) -> None
     # -- a class reunion: one venue, one evening, everyone syncing
     country = str(rng.choice(list(COUNTRIES)))
     n = count(25, 60)
-    classmates = world.new_accounts(
-        n,
-        country=country,
-        created_at=_created_before_window(rng, n),
-        group="class_reunion",
-        hard_negative="class_reunion",
-    )
+    classmates = _look_alikes(world, n, country, "class_reunion")
     devices = world.new_devices(n)
     phones = world.phones_of(classmates)
     strangers = population.circle_numbers[country]
@@ -198,13 +182,7 @@ def build_lookalikes(world: World, population: Population, scale: float) -> None
     # -- students behind campus NAT, friend circles overlapping
     country = str(rng.choice(["MY", "IN", "ID", "TR", "BR", "GB"]))
     n = count(120, 250)
-    students = world.new_accounts(
-        n,
-        country=country,
-        created_at=_created_before_window(rng, n),
-        group="campus_nat",
-        hard_negative="campus_nat",
-    )
+    students = _look_alikes(world, n, country, "campus_nat")
     network = "my_um" if country == "MY" else HOME_NETWORKS[country][0]
     nat = world.new_ips(network, int(rng.integers(2, 5)))
     circle = rng.integers(0, max(1, n // 8), size=n)

@@ -47,7 +47,7 @@ import math
 import numpy as np
 from phonenumbers import PhoneNumber, is_valid_number
 
-from ingest.simulate.campaigns import Campaign
+from ingest.simulate.campaigns import Campaign, area_blocks
 from ingest.simulate.catalog import (
     APP_USER_AGENTS,
     COUNTRIES,
@@ -309,17 +309,7 @@ class _Numbers:
         self, countries: list[str], n_blocks: int, populated_share: float
     ) -> np.ndarray:
         """``n_blocks`` distinct blocks of ``countries``, a share of them where people live."""
-        rng, world = self.rng, self.world
-        out = []
-        for i, country in enumerate(countries):
-            want = n_blocks // len(countries) + (1 if i < n_blocks % len(countries) else 0)
-            if not want:
-                continue
-            lived = np.asarray(world.blocks[country], dtype=np.int64)
-            n_lived = min(len(lived), int(rng.binomial(want, populated_share)))
-            out.append(rng.choice(lived, size=n_lived, replace=False))
-            out.append(world.random_blocks(country, want - n_lived, exclude=lived))
-        return rng.permutation(np.concatenate(out))
+        return self.rng.permutation(area_blocks(self.world, self.rng, countries, n_blocks, populated_share))
 
     def pick(
         self, pools: dict[str, np.ndarray], countries: list[str], n: int, home_share: float
