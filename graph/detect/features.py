@@ -244,7 +244,8 @@ def group_features(
     groups : sequence of sequences of str
         Member accounts of each group (an account in at most one group).
     stats : DataFrame
-        Per-account lookup statistics and enumeration evidence, indexed by account.
+        Per-account lookup statistics, enumeration evidence and miss deficit
+        (``deficit_z``, ``missing``), indexed by account.
     union : DataFrame
         ``g, numbers``: distinct numbers the group tried in each block it touched.
     sharding, sync : DataFrame
@@ -290,8 +291,7 @@ def group_features(
         "evidence": (st["evidence"] * weights).groupby(st["g"]).sum() / weights.groupby(st["g"]).sum(),
         "books": (st["phones"] > 0).groupby(st["g"]).sum().astype(float),
         "volume_members": (st["phones"] >= 20).groupby(st["g"]).sum().astype(float),
-        "missing_members": misses.missing(st["matched"], st["phones"], st["deficit_z"], baseline)
-        .groupby(st["g"]).sum().astype(float),
+        "missing_members": st["missing"].astype(float).groupby(st["g"]).sum(),
     })
     per["deficit_z"] = misses.deficit_z(per["matched"], per["phones"], baseline, per["books"])
     blocks = _block_features(union)
@@ -327,7 +327,8 @@ def group_features(
             f["deficit_z"] = float(p["deficit_z"])
             f["miss_share"] = p["missing_members"] / p["volume_members"]
             f["missing_members"] = int(p["missing_members"])
-            f["population_hit_spread"] = baseline.tau
+            f["usual_hit_ratio"] = baseline.p0
+            f["usual_hit_spread"] = baseline.tau
         f["lookups"] = p["lookups"]
         f["requests"] = p["requests"]
         s = shard_rows.get(g)

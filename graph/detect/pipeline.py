@@ -28,6 +28,7 @@ store and saves the result. The steps:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -98,6 +99,10 @@ class DetectionParams:
     seed_deficit : float
         Miss deficit (:mod:`graph.detect.misses`, in standard errors) that
         makes an account with at least 20 numbers looked up a seed.
+    seed_entity_deficit, member_deficit : float
+        An IP or device whose pooled lookups fall this far short makes
+        seeds of the accounts that looked up through it with a deficit of
+        at least ``member_deficit`` of their own.
     seed_target_z : float
         Robust z of an account's share of lookups on numbers several others
         looked up (:func:`graph.detect.targets.popular_target_share`) that
@@ -107,11 +112,7 @@ class DetectionParams:
         smaller, and the share of the smaller's accounts with such a tie,
         that make them squads of one operation
         (:func:`graph.detect.clustering.operations`).
-    seed_entity_deficit, member_deficit : float
-        An IP or device whose pooled lookups fall this far short makes
-        seeds of the accounts that looked up through it with a deficit of
-        at least ``member_deficit`` of their own.
-"""
+    """
 
     seed: int = 0
     method: str = "louvain"
@@ -420,6 +421,7 @@ def find_networks(
     stats = stats.join(enumeration.enumeration_evidence(stats))
     baseline = misses.hit_baseline(stats["matched"], stats["phones"])
     stats["deficit_z"] = misses.deficit_z(stats["matched"], stats["phones"], baseline)
+    stats["missing"] = misses.missing(stats["matched"], stats["phones"], stats["deficit_z"], baseline)
     callers = set(stats.index)
     population_hit = float(np.nanmedian(stats.loc[stats["phones"] > 0, "hit_ratio"])) if (stats["phones"] > 0).any() else 0.0
 
@@ -598,9 +600,7 @@ class _Context:
             if top in ("enumerated_blocks", "enumeration_evidence", "sharding"):
                 lacks = own < self.params.seed_evidence
             elif top == "misses":
-                row = self.stats.loc[[m]]
-                lacks = own < self.params.seed_evidence and not bool(
-                    misses.missing(row["matched"], row["phones"], row["deficit_z"], self.baseline).iloc[0])
+                lacks = own < self.params.seed_evidence and not bool(self.stats.loc[m, "missing"])
             elif top == "shared_targets":
                 lacks = features.get("_member_shared", {}).get(m, 0.0) < 0.6
             else:
@@ -628,7 +628,8 @@ class _Context:
         Members that lack the operation's evidence are pruned afterwards,
         as for any group.
         """
-        squad_of: dict[str, list[str]] = {}
+        squad_of: dict[str, int] = {}  # account -> the community it came from
+        community_ids = itertools.count()
 
         def behaves(row: tuple) -> bool:
             return sum(row[3].get(k, 0.0) for k in _BEHAVIOUR) >= 1.0
@@ -658,15 +659,20 @@ class _Context:
                     out.extend(suspicious[i] for i in op)
                     continue
                 for i in op:
-                    for m in suspicious[i][0]:
-                        squad_of.setdefault(m, suspicious[i][0])
+                    # a part that is already an operation (second pass) keeps its squads
+                    if suspicious[i][0][0] not in squad_of:
+                        squad_of.update(dict.fromkeys(suspicious[i][0], next(community_ids)))
                 out.append(row)
             scored = out
         # the communities an operation was made of are its squads, labelled by size
         labels: dict[str, str] = {}
         for row in scored:
-            squads = sorted({tuple(sorted(squad_of[m])) for m in row[0] if m in squad_of}, key=lambda q: (-len(q), q[0]))
-            labels.update({m: f"S{k}" for k, squad in enumerate(squads, 1) for m in squad})
+            squads: dict[int, list[str]] = {}
+            for m in row[0]:
+                if m in squad_of:
+                    squads.setdefault(squad_of[m], []).append(m)
+            ordered = sorted(squads.values(), key=lambda q: (-len(q), min(q)))
+            labels.update({m: f"S{k}" for k, squad in enumerate(ordered, 1) for m in squad})
         return scored, labels
 
     def builds(self) -> pd.Series:

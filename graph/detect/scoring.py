@@ -161,8 +161,8 @@ _SENTENCES = {
     ),
     "misses": lambda f: (
         f"{int(f.get('missing_members', 0))} members miss far more often than address books do: "
-        f"{f.get('hit_ratio', 0):.1%} of their numbers matched, against a population median of "
-        f"{f.get('population_hit_ratio', 0):.1%} ({f.get('deficit_z', 0):.0f} standard errors short)"
+        f"{f.get('hit_ratio', 0):.1%} of their numbers matched, against a usual "
+        f"{f.get('usual_hit_ratio', 0):.1%} ({f.get('deficit_z', 0):.0f} standard errors short)"
     ),
     "shared_devices": lambda f: (
         f"{f.get('device_share', 0):.0%} of members use a device fingerprint that another member uses "
