@@ -524,7 +524,9 @@ def find_networks(
     for members, score, features, parts in scored:
         weak = context.weak_members(members, features, parts) if score >= params.keep_score and len(members) > 1 else []
         if weak and len(weak) < len(members):
-            rescore.append([m for m in members if m not in weak])
+            # what an operation's pruned members bridged falls apart into its own parts
+            strong = G.subgraph(m for m in members if m not in weak)
+            rescore.extend(sorted(part) for part in sorted(nx.connected_components(strong), key=min))
             rescore.extend([m] for m in weak)
         else:
             final.append((members, score, features, parts))
@@ -616,7 +618,7 @@ class _Context:
         suspicious groups, linked strongly (a squad on the operation's
         devices or addresses); then groups that each show the
         same behaviour of abuse (lookups that miss, enumerate or work a
-        target list), linked by what an operation holds (addresses,
+        target list; each with its own kind), linked by what an operation holds (addresses,
         devices, a schedule, a list: not chance overlap of enumerated
         blocks) from at least two accounts of the smaller one: camouflaged squads on addresses they share with
         bystanders are tied to each other only thinly, but do the same
@@ -641,15 +643,28 @@ class _Context:
             (a, b, d["weight"] - d.get("sharding", 0.0)) for a, b, d in self.G.edges(data=True)
             if d["weight"] - d.get("sharding", 0.0) > 0
         )
+        def kind(row: tuple) -> str:
+            parts = row[3]
+            enumerates = sum(parts.get(k, 0.0) for k in ("enumerated_blocks", "enumeration_evidence", "sharding"))
+            ways = {"enumeration": enumerates, "misses": parts.get("misses", 0.0),
+                    "targets": parts.get("shared_targets", 0.0)}
+            return max(sorted(ways), key=ways.get)
+
+        # each pass: which groups take part (None: not), partitioned by the key; the graph; link; reach
         passes = (
-            (lambda row: row[1] >= self.params.keep_score or behaves(row), self.G, self.params.operation_link,
-             self.params.operation_reach),
-            (behaves, held, 0.0, 0.0),
+            (lambda row: "any" if row[1] >= self.params.keep_score or behaves(row) else None, self.G,
+             self.params.operation_link, self.params.operation_reach),
+            (lambda row: kind(row) if behaves(row) else None, held, 0.0, 0.0),
         )
-        for eligible, graph, link, reach in passes:
-            suspicious = [row for row in scored if eligible(row)]
-            out = [row for row in scored if not eligible(row)]
-            found = operations(graph, [row[0] for row in suspicious], min_link=link, min_reach=reach, min_touched=2)
+        for key_of, graph, link, reach in passes:
+            keys = [key_of(row) for row in scored]
+            suspicious = [row for row, key in zip(scored, keys, strict=True) if key is not None]
+            out = [row for row, key in zip(scored, keys, strict=True) if key is None]
+            found = []
+            for key in sorted({k for k in keys if k is not None}):
+                index = [i for i, k in enumerate(k for k in keys if k is not None) if k == key]
+                found += [[index[j] for j in op] for op in operations(
+                    graph, [suspicious[i][0] for i in index], min_link=link, min_reach=reach, min_touched=2)]
             multi = [op for op in found if len(op) > 1]
             out.extend(suspicious[op[0]] for op in found if len(op) == 1)
             merged = self.score_groups([sorted(m for i in op for m in suspicious[i][0]) for op in multi])
