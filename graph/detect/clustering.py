@@ -20,9 +20,10 @@ the communities come back in a canonical order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import networkx as nx
+import numpy as np
 
 __all__ = [
     "METHODS", "canonical_graph", "detect_communities", "merge_dense_neighbours", "operations", "partition_quality",
@@ -223,6 +224,8 @@ def operations(
     min_link: float = 0.1,
     min_reach: float = 0.5,
     min_touched: int = 1,
+    rhythms: Sequence[np.ndarray] | None = None,
+    min_rhythm: float = 0.0,
     weight: str = "weight",
 ) -> list[list[int]]:
     """Groups tied into one operation: indices of ``groups``, joined wherever two are linked.
@@ -236,7 +239,12 @@ def operations(
     ties (a shared session start, one common address) do not link two
     groups, a squad working on the operation's devices does. Links are
     transitive (union-find). ``min_touched`` is the least number of the
-    smaller group's accounts with a tie across, whatever its size.
+    smaller group's accounts with a tie across, whatever its size. With
+    ``rhythms`` (each group's activity by hour of the day, None where too
+    little is known), two groups whose rhythms have a cosine below
+    ``min_rhythm`` are never linked: an
+    operation's squads keep its operators' hours, while operations that
+    merely rent the same VPN exits keep their own.
 
     Parameters
     ----------
@@ -246,6 +254,8 @@ def operations(
         Disjoint groups of nodes (communities, scored clusters).
     min_link, min_reach : float
     min_touched : int
+    rhythms : sequence of arrays (or None), optional
+    min_rhythm : float
     weight : str
 
     Returns
@@ -280,12 +290,20 @@ def operations(
     for (a, b), w in sorted(between.items()):
         small = a if len(groups[a]) <= len(groups[b]) else b
         touched = sum(1 for node in reach[(a, b)] if owner[node] == small)
+        if rhythms is not None and rhythms[a] is not None and rhythms[b] is not None \
+                and _cosine(rhythms[a], rhythms[b]) < min_rhythm:
+            continue
         if w / len(groups[small]) >= min_link and touched >= max(min_touched, min_reach * len(groups[small])):
             parent[max(root(a), root(b))] = min(root(a), root(b))
     found: dict[int, list[int]] = {}
     for i in range(len(groups)):
         found.setdefault(root(i), []).append(i)
     return [found[k] for k in sorted(found)]
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(a @ b) / norm if norm else 0.0
 
 
 def partition_quality(G: nx.Graph, communities: list[set], weight: str = "weight") -> dict[str, float]:

@@ -112,6 +112,12 @@ class DetectionParams:
         smaller, and the share of the smaller's accounts with such a tie,
         that make them squads of one operation
         (:func:`graph.detect.clustering.operations`).
+    operation_rhythm : float
+        Least cosine between two groups' activity by hour of the day for
+        them to be one operation.
+    rhythm_support : int
+        Distinct active half hours of the week (summed over members) a
+        group needs before its hours can keep it apart from another.
     """
 
     seed: int = 0
@@ -134,6 +140,8 @@ class DetectionParams:
     seed_target_z: float = 3.0
     operation_link: float = 0.1
     operation_reach: float = 0.5
+    operation_rhythm: float = 0.6
+    rhythm_support: int = 40
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -572,6 +580,7 @@ class _Context:
     params: DetectionParams
     _builds: pd.Series | None = None
     _build_totals: pd.Series | None = None
+    _weeks: dict | None = None
     _benign: set | None = None
 
     # -- features -----------------------------------------------------------
@@ -664,7 +673,8 @@ class _Context:
             for key in sorted({k for k in keys if k is not None}):
                 index = [i for i, k in enumerate(k for k in keys if k is not None) if k == key]
                 found += [[index[j] for j in op] for op in operations(
-                    graph, [suspicious[i][0] for i in index], min_link=link, min_reach=reach, min_touched=2)]
+                    graph, [suspicious[i][0] for i in index], min_link=link, min_reach=reach, min_touched=2,
+                    rhythms=[self.rhythm(suspicious[i][0]) for i in index], min_rhythm=self.params.operation_rhythm)]
             multi = [op for op in found if len(op) > 1]
             out.extend(suspicious[op[0]] for op in found if len(op) == 1)
             merged = self.score_groups([sorted(m for i in op for m in suspicious[i][0]) for op in multi])
@@ -689,6 +699,25 @@ class _Context:
             ordered = sorted(squads.values(), key=lambda q: (-len(q), min(q)))
             labels.update({m: f"S{k}" for k, squad in enumerate(ordered, 1) for m in squad})
         return scored, labels
+
+    def weeks(self) -> dict[str, np.ndarray]:
+        """Every candidate's requests by half hour of the week (operations and attribution read them)."""
+        if self._weeks is None:
+            self._weeks = behaviour.weekly_histograms(self.source, self.G.nodes)
+        return self._weeks
+
+    def rhythm(self, members: Sequence[str]) -> np.ndarray | None:
+        """A group's activity by hour of the day (UTC), or None when too little is known to compare.
+
+        Each member counts once in each half hour of the week it was active
+        (a burst of a thousand lookups is one observation, not a thousand),
+        folded onto the hours of the day; fewer than
+        ``params.rhythm_support`` such observations say nothing reliable
+        about working hours.
+        """
+        weeks = self.weeks()
+        week = sum((np.minimum(weeks[m], 1.0) for m in members if m in weeks), np.zeros(behaviour.HALF_HOURS_PER_WEEK))
+        return week.reshape(7, 24, 2).sum(axis=(0, 2)) if week.sum() >= self.params.rhythm_support else None
 
     def builds(self) -> pd.Series:
         if self._builds is None:
@@ -791,7 +820,7 @@ class _Context:
         keys = {cid: row[0] for cid, row in zip(ids, kept, strict=True)}
         mix = origin_mix(self.source, keys)
         exposure = cluster_exposure(self.source, keys)
-        histograms = behaviour.weekly_histograms(self.source, set().union(*keys.values()))
+        histograms = self.weeks()
         evidence = cluster_evidence(
             self.source, keys, edges=self.edges, onsets=self.onsets, sharding=self.sharding,
             bucket_seconds=self.params.sync_bucket_seconds,
