@@ -602,15 +602,14 @@ class _Context:
         A flagged cluster is judged on its strongest evidence; a member that
         lacks it (a friend of one of the targets among list-working operators,
         a neighbour among enumerators) and is only loosely tied is pruned and
-        judged on its own.
+        judged on its own. Among enumerators, a member whose own lookups miss
+        is one of them even when cover traffic dilutes its block coverage.
         """
         top = max(sorted(parts), key=lambda k: parts[k]) if parts else None
         weak = []
         for m in members:
             own = float(self.stats.loc[m, "evidence"])
-            if top in ("enumerated_blocks", "enumeration_evidence", "sharding"):
-                lacks = own < self.params.seed_evidence
-            elif top == "misses":
+            if top in ("enumerated_blocks", "enumeration_evidence", "sharding", "misses"):
                 lacks = own < self.params.seed_evidence and not bool(self.stats.loc[m, "missing"])
             elif top == "shared_targets":
                 lacks = features.get("_member_shared", {}).get(m, 0.0) < 0.6
