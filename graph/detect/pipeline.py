@@ -103,6 +103,9 @@ class DetectionParams:
         An IP or device whose pooled lookups fall this far short makes
         seeds of the accounts that looked up through it with a deficit of
         at least ``member_deficit`` of their own.
+    seed_device_accounts : int
+        A device fingerprint this many accounts looked numbers up from
+        makes seeds of them all.
     seed_target_z : float
         Robust z of an account's share of lookups on numbers several others
         looked up (:func:`graph.detect.targets.popular_target_share`) that
@@ -137,6 +140,7 @@ class DetectionParams:
     seed_deficit: float = 1.5
     seed_entity_deficit: float = 4.0
     member_deficit: float = 1.0
+    seed_device_accounts: int = 5
     seed_target_z: float = 3.0
     operation_link: float = 0.1
     operation_reach: float = 0.5
@@ -341,30 +345,36 @@ def _list_ties(source, accounts: Collection[str], params: DetectionParams) -> pd
     }).sort_values(["a", "b"], ignore_index=True)
 
 
-def _miss_seeds(source, stats: pd.DataFrame, baseline: misses.HitBaseline, params: DetectionParams) -> set[str]:
-    """Accounts whose lookups miss at volume, alone or pooled on an IP or device they share.
+def _infrastructure_seeds(
+    source, stats: pd.DataFrame, baseline: misses.HitBaseline, params: DetectionParams
+) -> set[str]:
+    """Accounts whose lookups miss at volume, alone or pooled on what they share, and emulator farms' accounts.
 
     However an enumerator spreads its numbers, it misses; one account's
     deficit may be within the population's spread, but the same deficit
     pooled over the accounts funnelled through one address or fingerprint
-    is not.
+    is not (those accounts become seeds when they miss a little
+    themselves). And a device fingerprint that many accounts look numbers
+    up from is an emulator farm's, whatever the lookups find: a family's
+    tablet holds a few accounts.
     """
     own = stats["deficit_z"]
-    volume = stats["phones"] >= 20
-    alone = set(stats.index[volume & (own >= params.seed_deficit)])
+    seeds = set(stats.index[(stats["phones"] >= 20) & (own >= params.seed_deficit)])
     pooled = misses.entity_deficits(source, baseline)
-    hot = pooled[pooled["deficit_z"] >= params.seed_entity_deficit][["entity_type", "entity"]]
+    pooled["farm"] = (pooled["entity_type"] == "device") & (pooled["lookers"] >= params.seed_device_accounts)
+    hot = pooled[(pooled["deficit_z"] >= params.seed_entity_deficit) | pooled["farm"]]
     if hot.empty:
-        return alone
+        return seeds
     users = source.query("""
-        SELECT account_id FROM {events} WHERE phone_hash IS NOT NULL
-          AND ip IN (SELECT entity FROM {hot} WHERE entity_type = 'ip')
+        SELECT DISTINCT e.account_id, h.farm FROM {events} e JOIN {hot} h ON h.entity_type = 'ip' AND e.ip = h.entity
+        WHERE e.phone_hash IS NOT NULL AND e.account_id IS NOT NULL
         UNION
-        SELECT account_id FROM {events} WHERE phone_hash IS NOT NULL
-          AND device_id IN (SELECT entity FROM {hot} WHERE entity_type = 'device')
-    """, hot=hot)["account_id"]
-    users = users[users.notna() & users.isin(stats.index)]
-    return alone | set(users[(own.reindex(users).to_numpy() >= params.member_deficit)])
+        SELECT DISTINCT e.account_id, h.farm FROM {events} e
+        JOIN {hot} h ON h.entity_type = 'device' AND e.device_id = h.entity
+        WHERE e.phone_hash IS NOT NULL AND e.account_id IS NOT NULL
+    """, hot=hot[["entity_type", "entity", "farm"]])
+    missing = own.reindex(users["account_id"]).to_numpy() >= params.member_deficit
+    return seeds | set(users.loc[users["farm"].to_numpy() | missing, "account_id"])
 
 
 def _epoch_ms(values: pd.Series) -> pd.Series:
@@ -444,7 +454,7 @@ def find_networks(
     # list as strangers (none found another by its number) are worth a closer look.
     bursts = behaviour.burst_accounts(created, window_hours=params.burst_window_hours) if len(created) else set()
     seeds = set(stats.index[stats["evidence"] >= params.seed_evidence])
-    seeds |= _miss_seeds(source, stats, baseline, params)
+    seeds |= _infrastructure_seeds(source, stats, baseline, params)
     # aged accounts work leaked lists too: those whose lookups are mostly numbers that several
     # others looked up, far more than address books overlap, are looked among as well
     popular = targets.popular_target_share(source, max_lookers=params.max_lookers)
