@@ -359,7 +359,8 @@ def _infrastructure_seeds(
     tablet holds a few accounts.
     """
     own = stats["deficit_z"]
-    seeds = set(stats.index[(stats["phones"] >= 20) & (own >= params.seed_deficit)])
+    # alone, an account must miss at half the usual rate or less (an effect, not only a standard error)
+    seeds = set(stats.index[stats["missing"] & (own >= params.seed_deficit)])
     pooled = misses.entity_deficits(source, baseline)
     pooled["farm"] = (pooled["entity_type"] == "device") & (pooled["lookers"] >= params.seed_device_accounts)
     hot = pooled[(pooled["deficit_z"] >= params.seed_entity_deficit) | pooled["farm"]]

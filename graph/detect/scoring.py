@@ -71,8 +71,10 @@ def contributions(features: Mapping[str, float]) -> dict[str, float]:
         # members' own enumeration evidence (density of blocks and misses against the population)
         "enumeration_evidence": 0.7 * _clip(f.get("enumeration_evidence", 0.0), 0.0, 6.0),
         # members' lookups, pooled, find far fewer accounts than address books do, and most members miss
-        # (up to a quarter more as missing members grow from 5 to 100: that many ordinary accounts never do)
-        "misses": (4.0 + _clip(math.log(max(f.get("missing_members", 0.0), 1.0) / 5.0) / math.log(20.0)))
+        # (up to a quarter more as members that find a fifth of the usual or less grow from 5 to 100:
+        # people with unusual address books find less, not almost nothing)
+        "misses": (4.0 + _clip(math.log(max(f.get("missing_members", 0.0), 1.0) / 5.0) / math.log(20.0))
+                   * (f.get("hit_ratio", 1.0) <= 0.2 * f.get("usual_hit_ratio", 0.0)))
         * _clip((f.get("deficit_z", 0.0) - 3.0) / 5.0) * _clip(1.25 * f.get("miss_share", 0.0))
         if size >= 2
         else 0.0,
