@@ -20,14 +20,16 @@ table of 64-bit keys that every later query reads instead.
 from __future__ import annotations
 
 import itertools
+import tempfile
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from graph.warehouse import EVENT_COLUMNS
 
-__all__ = ["Events", "as_events", "events_frame", "EventsLike"]
+__all__ = ["Events", "as_events", "events_frame", "scratch_connection", "EventsLike"]
 
 _PANDAS_TYPES = {
     "VARCHAR": "object",
@@ -37,6 +39,19 @@ _PANDAS_TYPES = {
 }
 
 _NAMES = itertools.count()
+
+
+def scratch_connection(memory_limit: str = "768MB") -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB for pairwise self-joins of small frames (ties between accounts).
+
+    Bounded, because the pairs of a busy bucket or address can run to
+    gigabytes, and a connection's default is most of the machine's memory
+    on top of what detection already holds; past the bound DuckDB spills to
+    disk instead.
+    """
+    spill = Path(tempfile.gettempdir()) / "sybilscope-duckdb"
+    return duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(spill),
+                                  "preserve_insertion_order": False})
 
 
 def events_frame(rows: pd.DataFrame | Iterable[Mapping] | None = None) -> pd.DataFrame:

@@ -25,10 +25,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-import duckdb
 import pandas as pd
 
-from graph.detect.frames import EventsLike, as_events
+from graph.detect.frames import EventsLike, as_events, scratch_connection
 
 __all__ = [
     "ENTITY_TYPES",
@@ -308,7 +307,7 @@ def infrastructure_ties(
     columns = ["a", "b", "ip", "prefix", "device", "shared_ips", "shared_prefixes", "shared_devices"]
     if weights.empty:
         return pd.DataFrame({c: pd.Series(dtype=object if c in "ab" else float) for c in columns})
-    con = duckdb.connect()
+    con = scratch_connection()
     try:
         con.register("edges", edges[["account_id", "entity_type", "entity"]].drop_duplicates())
         con.register("weights", weights[["entity_type", "entity", "weight"]])

@@ -57,6 +57,9 @@ __all__ = ["DetectionParams", "Cluster", "Detection", "find_networks", "coordina
 
 Progress = Callable[[str, float], None]
 
+#: synchrony weaker than this (Jaccard of onsets) ties nobody and is no group's feature
+_SYNC_FLOOR = 0.1
+
 #: contributions that say what a group *does* (its lookups), not what it shares
 _BEHAVIOUR = ("misses", "enumerated_blocks", "enumeration_evidence", "shared_targets")
 
@@ -484,7 +487,8 @@ def find_networks(
         edges if edges is not None else seed_edges, focus=seeds, max_accounts=params.max_entity_accounts
     )
     onsets_seed = synchrony.activity_onsets(source, seeds, gap_seconds=params.onset_gap_seconds)
-    sync_seed = synchrony.synchrony_ties(onsets_seed, bucket_seconds=params.sync_bucket_seconds, min_shared=3)
+    sync_seed = synchrony.synchrony_ties(onsets_seed, bucket_seconds=params.sync_bucket_seconds, min_shared=3,
+                                         min_jaccard=_SYNC_FLOOR)
 
     def touching(frame: pd.DataFrame, group: set) -> pd.DataFrame:
         return frame[frame["a"].isin(group) | frame["b"].isin(group)]
@@ -520,7 +524,8 @@ def find_networks(
              synchrony.activity_onsets(source, newcomers, gap_seconds=params.onset_gap_seconds)],
             ignore_index=True,
         ).sort_values(["account_id", "endpoint", "ts_ms"], ignore_index=True)
-        sync = synchrony.synchrony_ties(onsets, bucket_seconds=params.sync_bucket_seconds, min_shared=3)
+        sync = synchrony.synchrony_ties(onsets, bucket_seconds=params.sync_bucket_seconds, min_shared=3,
+                                         min_jaccard=_SYNC_FLOOR)
     G = coordination_graph(candidates, infra, sharding, shared, sync, lists)
 
     _step(progress, f"communities ({G.number_of_nodes():,} accounts, {G.number_of_edges():,} ties)", 0.55)

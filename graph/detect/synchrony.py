@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-import duckdb
+import numpy as np
 import pandas as pd
 
-from graph.detect.frames import EventsLike, as_events
+from graph.detect.frames import EventsLike, as_events, scratch_connection
 
 __all__ = ["activity_onsets", "synchrony_ties", "synchronized_windows"]
 
@@ -92,6 +92,7 @@ def synchrony_ties(
     bucket_seconds: int = 600,
     min_shared: int = 2,
     max_accounts: int = 200,
+    min_jaccard: float = 0.0,
 ) -> pd.DataFrame:
     """Pairs of accounts whose session onsets fall into the same time buckets repeatedly.
 
@@ -106,6 +107,9 @@ def synchrony_ties(
     max_accounts : int
         A bucket in which more accounts start work than this ties nobody
         (the evening peak, say).
+    min_jaccard : float
+        Pairs whose shared onsets are a smaller share of their onsets are
+        left out (a busy case has millions of weakly synchronized pairs).
 
     Returns
     -------
@@ -136,9 +140,13 @@ def synchrony_ties(
     if onsets.empty:
         return pd.DataFrame({c: pd.Series(dtype=object if c in "ab" else float) for c in columns})
     bucket_ms = int(bucket_seconds * 1000)
-    con = duckdb.connect()
+    con = scratch_connection()
     try:
-        con.register("onsets", onsets[["account_id", "endpoint", "ts_ms"]])
+        # pairs are built on integer codes (sorted, so code order is id order): a busy case has tens of
+        # millions of candidate pairs, and strings would take several times the memory
+        codes, ids = pd.factorize(onsets["account_id"], sort=True)
+        con.register("onsets", pd.DataFrame({"account_id": codes.astype(np.int32), "endpoint": onsets["endpoint"],
+                                             "ts_ms": onsets["ts_ms"]}))
         ties = con.execute(f"""
             WITH tokens AS (
                 SELECT DISTINCT account_id, grid, endpoint, (ts_ms + grid * {bucket_ms // 2}) // {bucket_ms} AS bucket
@@ -162,10 +170,13 @@ def synchrony_ties(
                    best.shared / (ca.n + cb.n - best.shared) AS jaccard
             FROM best JOIN counts ca ON ca.account_id = best.a JOIN counts cb ON cb.account_id = best.b
             WHERE best.shared >= {int(min_shared)}
+              AND best.shared / (ca.n + cb.n - best.shared) >= {float(min_jaccard)}
             ORDER BY 1, 2
         """).df()
     finally:
         con.close()
+    ties["a"] = ids[ties["a"].to_numpy()].astype(object)
+    ties["b"] = ids[ties["b"].to_numpy()].astype(object)
     ties["shared"] = ties["shared"].astype(int)
     ties["weight"] = ties["weight"].astype(float).round(9)
     ties["jaccard"] = ties["jaccard"].astype(float).clip(upper=1.0).round(9)
