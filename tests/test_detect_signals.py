@@ -464,3 +464,39 @@ def test_target_ties_of_focus_accounts_are_the_ties_touching_them():
     for focus in (["a01"], ["a01", "a02", "a30"], [f"a{k:02d}" for k in range(0, 40, 3)]):
         touching = every[every["a"].isin(focus) | every["b"].isin(focus)].reset_index(drop=True)
         pd.testing.assert_frame_equal(targets.target_ties(source, accounts=focus), touching)
+
+
+def test_operations_link_squads_but_not_groups_that_keep_other_hours():
+    from graph.detect.clustering import operations
+
+    # two squads of four, every member of one tied to one of the other (shared devices)
+    G = nx.Graph()
+    G.add_edges_from((f"a{i}", f"a{j}") for i in range(4) for j in range(i + 1, 4))
+    G.add_edges_from((f"b{i}", f"b{j}") for i in range(4) for j in range(i + 1, 4))
+    G.add_edges_from((f"a{i}", f"b{i}") for i in range(4))
+    squads = [[f"a{i}" for i in range(4)], [f"b{i}" for i in range(4)]]
+    office = np.r_[np.zeros(9), np.ones(8), np.zeros(7)]
+    night = np.roll(office, 12)
+    assert operations(G, squads) == [[0, 1]]
+    assert operations(G, squads, rhythms=[office, office * 3], min_rhythm=0.6) == [[0, 1]]
+    assert operations(G, squads, rhythms=[office, night], min_rhythm=0.6) == [[0], [1]]
+    # too little known about one group's hours: no veto
+    assert operations(G, squads, rhythms=[office, None], min_rhythm=0.6) == [[0, 1]]
+    # one account's ties across do not link groups (min_touched)
+    thin = nx.Graph(G)
+    thin.remove_edges_from((f"a{i}", f"b{i}") for i in range(1, 4))
+    assert operations(thin, squads, min_link=0.0, min_reach=0.0, min_touched=2) == [[0], [1]]
+
+
+def test_usual_hit_rate_ignores_a_tight_crowd_of_abusers():
+    from graph.detect.misses import hit_baseline
+
+    rng = np.random.default_rng(3)
+    phones = rng.integers(30, 300, 600)
+    matched = rng.binomial(phones, rng.beta(30, 60, 600))
+    alone = hit_baseline(matched, phones)
+    # abusers as 40% of those who look numbers up, all finding ~2%: the median would sit near them
+    abusers = rng.integers(100, 400, 400)
+    both = hit_baseline(np.r_[matched, rng.binomial(abusers, 0.02)], np.r_[phones, abusers])
+    assert abs(both.p0 - alone.p0) < 0.02 and abs(both.tau - alone.tau) < 0.02
+    assert float(np.median(np.r_[matched / phones, np.full(400, 0.02)])) < alone.p0 - 0.05
