@@ -33,7 +33,9 @@ timing
 account age, volume, camouflage and size
     burst-made shortly before use or aged for years; per-account lookups from
     the benign range (20) to heavy (5,000); camouflage intensity 0 to 1
-    (benign side activity, address-book-sized uploads, extra jitter); 3 to
+    (benign side activity, address-book-sized uploads, extra jitter, and as
+    likely as its intensity each of shared addresses, ordinary handsets, a
+    blurred schedule and benign volume: :func:`_evade`); 3 to
     300 accounts, small networks of 3 to 12 included.
 
 Every choice is recorded in the campaign's ground truth (``"drawn"``), so a
@@ -168,6 +170,7 @@ def draw_tradecraft(
         td["camouflage"] = round(float(rng.uniform(0.5, 1.0)), 3)
     else:
         td["camouflage"] = 0.0 if rng.random() < 0.35 else round(float(rng.uniform(0.05, 1.0)), 3)
+    _evade(td, rng)
     first = int(rng.integers(0, 8))
     td["active_days"] = [first, int(rng.integers(first + 4, DAYS + 1))]
 
@@ -253,6 +256,28 @@ def draw_tradecraft(
     budget = LOOKUP_BUDGET * scale
     td["per_account_lookups"] = max(3, int(min(volume, budget / k)))
     return td
+
+
+def _evade(td: dict, rng: np.random.Generator) -> None:
+    """Let camouflage reach every choice an operator hides behind, not only side activity.
+
+    An operator who bothers to camouflage also blends into benign traffic: with
+    probability equal to the camouflage intensity, each of infrastructure,
+    devices, timing and per-account volume is redrawn from its evasive options
+    (addresses benign users share, one ordinary handset an account or
+    rotation, a blurred daily schedule, the benign volume range of 20-300).
+    Each is redrawn independently, so strongly camouflaged campaigns usually
+    combine several evasions, as the independent simulations do.
+    """
+    camo = td["camouflage"]
+    if rng.random() < camo:
+        td["infrastructure"] = _pick(rng, ("residential_proxies", "vpn_exits", "shared_carrier"))
+    if rng.random() < camo:
+        td["devices"] = _pick(rng, ("own_handsets", "rotation"))
+    if rng.random() < camo:
+        td["timing"] = "jitter"
+    if rng.random() < camo:
+        td["per_account_lookups_drawn"] = int(round(_log_uniform(rng, 20, 300)))
 
 
 # ---- numbers -----------------------------------------------------------------------------
