@@ -218,3 +218,30 @@ def test_a_family_syncing_one_tablets_address_book_is_not_a_target_list():
                              "created_at": [START - (400 + 300 * k) * DAY for k in range(4)]})
     found = find_networks(events_frame(rows), accounts=accounts)
     assert not [c for c in found.clusters if c.flagged and any(m.startswith("fam") for m in c.members)]
+
+
+def test_a_second_operation_pruned_from_enumerators_is_judged_as_a_group():
+    # scattered enumerators, and burst-made accounts on the same exits and emulator fingerprints that
+    # look up a list at an ordinary hit rate: pruned out of the enumerators' cluster (they do not miss),
+    # they must be judged together, as the second operation they are, not as twelve curiosities
+    rows = _people(150, seed=7)
+    rows += [row for k in range(12) for row in _scatterer(
+        f"scat{k:02d}", ips=[f"60.50.{k % 4}.7", f"60.50.{(k + 1) % 4}.7"], device=f"emu{k % 3}", n=200, seed=k)]
+    rng = np.random.default_rng(7)
+    for k in range(12):
+        for _ in range(8):
+            number = int(rng.integers(400))
+            rows.append({
+                "ts": START + 5 * DAY + int(rng.integers(0, DAY)), "ip": f"60.50.{k % 4}.7", "ip_kind": "residential",
+                "ip_prefix": "60.50.0.0/24", "endpoint": "contacts/lookup", "account_id": f"farm{k:02d}",
+                "device_id": f"emu{k % 3}", "phone_hash": f"list{number}", "block_hash": f"lblk{number}",
+                "block_ordinal": number % 1000, "matched_account_id": f"t{number}" if number % 3 == 0 else None,
+                "phone_region": "MY", "ip_country": "MY",
+            })
+    accounts = pd.DataFrame({"account_id": [f"farm{k:02d}" for k in range(12)],
+                             "created_at": [START + 4 * DAY + k * 60_000 for k in range(12)]})
+    found = find_networks(events_frame(rows), accounts=accounts, params=DetectionParams(keep_score=0.0))
+    groups = {tuple(sorted(c.members)): c for c in found.clusters if c.size > 1}
+    farm = groups[tuple(f"farm{k:02d}" for k in range(12))]
+    assert farm.contributions["creation_burst"] > 0 and farm.contributions["shared_devices"] > 0
+    assert groups[tuple(f"scat{k:02d}" for k in range(12))].flagged

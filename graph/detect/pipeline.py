@@ -551,7 +551,9 @@ def find_networks(
             # what an operation's pruned members bridged falls apart into its own parts
             strong = G.subgraph(m for m in members if m not in weak)
             rescore.extend(sorted(part) for part in sorted(nx.connected_components(strong), key=min))
-            rescore.extend([m] for m in weak)
+            # and what the pruned members share among themselves (a second operation that shares
+            # an exit with the first) is judged on its own
+            rescore.extend(sorted(part) for part in sorted(nx.connected_components(G.subgraph(weak)), key=min))
         else:
             final.append((members, score, features, parts))
     final.extend(context.score_groups(rescore))
