@@ -245,3 +245,36 @@ def test_a_second_operation_pruned_from_enumerators_is_judged_as_a_group():
     farm = groups[tuple(f"farm{k:02d}" for k in range(12))]
     assert farm.contributions["creation_burst"] > 0 and farm.contributions["shared_devices"] > 0
     assert groups[tuple(f"scat{k:02d}" for k in range(12))].flagged
+
+
+def test_accounts_a_scheduler_starts_together_are_flagged_by_lockstep_and_their_list():
+    # aged accounts on their own handsets and residential addresses, each looking up a few dozen numbers
+    # of one list at an address book's hit rate besides an address book of its own: only their cron
+    # gives them away (onsets within seconds of each other, hourly, on five days), and from there the
+    # list they share
+    rows = _people(200, seed=8)
+    rng = np.random.default_rng(8)
+    for k in range(10):
+        for day in range(5):
+            for hour in (9, 10, 11):
+                onset = START + day * DAY + hour * 3_600_000 + int(rng.integers(0, 3_000))
+                for j in range(3):
+                    number = int(rng.integers(200))
+                    rows.append({
+                        "ts": onset + j * 2_000, "ip": f"100.{k}.{day}.1", "ip_kind": "residential",
+                        "ip_prefix": f"100.{k}.{day}.0/24", "endpoint": "contacts/lookup", "account_id": f"cron{k}",
+                        "device_id": f"handset{k}", "phone_hash": f"list{number}", "block_hash": f"lblk{number}",
+                        "block_ordinal": number % 1000, "matched_account_id": f"t{number}" if number % 3 == 0 else None,
+                        "phone_region": "IR", "ip_country": "IR",
+                    })
+        for j in range(30):
+            rows.append({
+                "ts": START + int(rng.integers(0, 10 * DAY)), "ip": f"100.{k}.9.1", "ip_kind": "residential",
+                "ip_prefix": f"100.{k}.9.0/24", "endpoint": "contacts/upload", "account_id": f"cron{k}",
+                "device_id": f"handset{k}", "phone_hash": f"own{k}-{j}", "block_hash": f"oblk{k}-{j}",
+                "block_ordinal": 3, "matched_account_id": f"f{k}-{j}" if rng.random() < 0.4 else None,
+                "phone_region": "IR", "ip_country": "IR",
+            })
+    found = find_networks(events_frame(rows))
+    flagged = [sorted(c.members) for c in found.clusters if c.flagged]
+    assert flagged == [[f"cron{k}" for k in range(10)]]

@@ -251,6 +251,22 @@ def test_onsets_ignore_continuous_work_and_random_people_do_not_tie():
     assert windows["total"] == 4 and windows["top"][0]["members"] == 2
 
 
+def test_lockstep_days_finds_a_scheduler_in_a_busy_crowd_but_not_a_one_day_push():
+    # 3,000 people starting lookup sessions at random, with an evening peak; eight accounts a cron starts
+    # within seconds at 10:00 on four days; sixty staff phones a directory push starts in one minute, once
+    rng = np.random.default_rng(11)
+    people = [(f"p{i}", int(d * DAY + rng.normal(20 * HOUR, 3 * HOUR))) for i in range(3000) for d in rng.integers(0, 7, 4)]
+    cron = [(f"bot{i}", d * DAY + 10 * HOUR + int(rng.integers(0, 4000))) for i in range(8) for d in (1, 2, 4, 5)]
+    push = [(f"staff{i}", 3 * DAY + 9 * HOUR + int(rng.integers(0, 20_000))) for i in range(60)]
+    onsets = pd.DataFrame(people + cron + push, columns=["account_id", "ts_ms"]).assign(
+        endpoint="contacts/lookup", lookup=True)
+    days = synchrony.lockstep_days(onsets)
+    assert sorted(days[days >= 3].index) == [f"bot{i}" for i in range(8)]
+    assert days[[f"staff{i}" for i in range(60)]].max() == 1
+    with pytest.raises(ValueError, match="positive"):
+        synchrony.lockstep_days(onsets, bucket_seconds=0)
+
+
 # -- behaviour -------------------------------------------------------------------------
 
 

@@ -86,19 +86,21 @@ def _sync_features(sync: pd.DataFrame, owner: pd.Series) -> pd.DataFrame:
     return out
 
 
-def _synchronized_days(onsets: pd.DataFrame, mem: pd.DataFrame, sizes: pd.Series, bucket_seconds: int) -> pd.Series:
+def _synchronized_days(onsets: pd.DataFrame, mem: pd.DataFrame, sizes: pd.Series, window_seconds: int) -> pd.Series:
     """Per group: days on which at least three members (and a third of them) started lookups in one window.
 
-    The window is three synchrony buckets wide: a group told to work "at ten"
-    starts within a quarter of an hour of ten, not within a minute. Only
-    lookup sessions count: friends reading their timelines at the evening
-    peak start together by chance every day. Two grids half a window apart,
-    so a start straddling a window edge is not split.
+    With a window of three synchrony buckets this is a shift: a group told
+    to work "at ten" starts within a quarter of an hour of ten. With a
+    window of a minute it is lockstep: only a scheduler starts accounts
+    within seconds of each other. Only lookup sessions count: friends
+    reading their timelines at the evening peak start together by chance
+    every day. Two grids half a window apart, so a start straddling a
+    window edge is not split.
     """
     mine = onsets[onsets["lookup"]].merge(mem, on="account_id")
     if mine.empty:
         return pd.Series(dtype=np.int64)
-    bucket_ms = bucket_seconds * 3000
+    bucket_ms = window_seconds * 1000
     need = np.maximum(3, np.ceil(sizes / 3)).astype(np.int64)
     days = []
     for grid in (0, bucket_ms // 2):
@@ -113,6 +115,32 @@ def _synchronized_days(onsets: pd.DataFrame, mem: pd.DataFrame, sizes: pd.Series
         hit = counts[counts["n"].to_numpy() >= need.reindex(counts["g"]).to_numpy()]
         days.append(pd.DataFrame({"g": hit["g"].to_numpy(), "day": hit["bucket"].to_numpy() * bucket_ms // 86_400_000}))
     return pd.concat(days).drop_duplicates().groupby("g").size()
+
+
+def _lockstep_days(onsets: pd.DataFrame, mem: pd.DataFrame, sizes: pd.Series, window_seconds: int) -> pd.Series:
+    """Per group: lockstep days (:func:`_synchronized_days` in one-minute windows) beyond chance.
+
+    Accounts that start sessions all day long (an enumerator resumes after
+    every pause) fall into the same minute by chance. Members' onsets are
+    taken as independent at each one's own daily rate: the number of
+    members starting in a window is then about Poisson with the sum of
+    their rates, which gives the windows a day that would hold enough of
+    them by chance. A group whose chance would account for half a day or
+    more over its active days has no lockstep days.
+    """
+    days = _synchronized_days(onsets, mem, sizes, window_seconds)
+    if days.empty:
+        return days
+    mine = onsets[onsets["lookup"]].merge(mem, on="account_id")
+    day = mine["ts_ms"].to_numpy(dtype=np.int64) // 86_400_000
+    per_account = mine.assign(day=day).groupby(["g", "account_id"]).agg(n=("ts_ms", "size"), days=("day", "nunique"))
+    rate = (per_account["n"] / per_account["days"]).groupby(level="g").sum() * window_seconds / 86_400
+    active = mine.assign(day=day).groupby("g")["day"].nunique()
+    need = np.maximum(3, np.ceil(sizes / 3)).reindex(days.index)
+    lam = rate.reindex(days.index)
+    per_day = 2 * 86_400 / window_seconds * sps.poisson.sf(need - 1, lam)
+    chance = per_day * active.reindex(days.index)
+    return days.where(chance < 0.5, 0)
 
 
 def _exclusive_features(edges: pd.DataFrame, mem: pd.DataFrame) -> pd.DataFrame:
@@ -236,6 +264,7 @@ def group_features(
     baseline: misses.HitBaseline,
     sync_bucket_seconds: int,
     burst_window_hours: float,
+    lockstep_seconds: int = 60,
 ) -> list[dict]:
     """The feature dict of each group, in the order of ``groups``.
 
@@ -270,6 +299,10 @@ def group_features(
         The population's hit ratio and its spread, for the group's miss deficit.
     sync_bucket_seconds : int
     burst_window_hours : float
+    lockstep_seconds : int
+        Window in which members starting together are in lockstep
+        (``lockstep_days``), against three synchrony buckets for a shift
+        (``synchronized_days``).
 
     Returns
     -------
@@ -297,7 +330,8 @@ def group_features(
     blocks = _block_features(union)
     shard = _sharding_features(sharding, owner)
     lockstep = _sync_features(sync, owner)
-    days = _synchronized_days(onsets, mem, sizes, sync_bucket_seconds)
+    days = _synchronized_days(onsets, mem, sizes, 3 * sync_bucket_seconds)
+    lockstep_days = _lockstep_days(onsets, mem, sizes, lockstep_seconds).to_dict()
     exclusive = _exclusive_features(edges, mem)
     devices = _device_features(edges, mem, sizes).to_dict()
     burst = _burst_features(mem, created, burst_window_hours) if len(created) else None
@@ -366,6 +400,7 @@ def group_features(
             f["synchronized_windows"] = int(s["windows"]) if s is not None else 0
         if size >= 3:
             f["synchronized_days"] = int(days_map.get(g, 0))
+            f["lockstep_days"] = int(lockstep_days.get(g, 0))
         if benign_share is not None:
             f["benign_label_share"] = float(benign_share[g])
         out.append({k: (round(float(v), 6) if isinstance(v, (float, np.floating)) and math.isfinite(v) else v)

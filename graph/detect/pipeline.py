@@ -124,6 +124,10 @@ class DetectionParams:
     rhythm_support : int
         Distinct active half hours of the week (summed over members) a
         group needs before its hours can keep it apart from another.
+    lockstep_bucket_seconds, seed_lockstep_days : int
+        An account whose lookup sessions start in a crowd chance does not
+        explain (:func:`graph.detect.synchrony.lockstep_days`, buckets of
+        this width) on this many different days is a seed.
     """
 
     seed: int = 0
@@ -149,6 +153,8 @@ class DetectionParams:
     operation_reach: float = 0.5
     operation_rhythm: float = 0.6
     rhythm_support: int = 40
+    lockstep_bucket_seconds: int = 60
+    seed_lockstep_days: int = 3
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -466,6 +472,10 @@ def find_networks(
     unusual = enumeration.robust_z(popular["share"], min_scale=0.05) >= params.seed_target_z
     lists = _list_ties(source, bursts | set(popular.index[unusual]), params)
     seeds |= set(lists["a"]) | set(lists["b"])
+    # a scheduler gives its accounts away by when they start, whatever they look up and from where
+    onsets_all = synchrony.activity_onsets(source, gap_seconds=params.onset_gap_seconds)
+    lockstep = synchrony.lockstep_days(onsets_all, bucket_seconds=params.lockstep_bucket_seconds)
+    seeds |= set(lockstep.index[lockstep >= params.seed_lockstep_days]) & callers
     # only ties touching a seed, and later a newcomer, are ever used: the crowd's pairs are never built
     target_seed = targets.target_ties(source, max_lookers=params.max_lookers, accounts=seeds)
 
@@ -486,7 +496,7 @@ def find_networks(
     infra_seed = infrastructure.infrastructure_ties(
         edges if edges is not None else seed_edges, focus=seeds, max_accounts=params.max_entity_accounts
     )
-    onsets_seed = synchrony.activity_onsets(source, seeds, gap_seconds=params.onset_gap_seconds)
+    onsets_seed = onsets_all[onsets_all["account_id"].isin(seeds)].reset_index(drop=True)
     sync_seed = synchrony.synchrony_ties(onsets_seed, bucket_seconds=params.sync_bucket_seconds, min_shared=3,
                                          min_jaccard=_SYNC_FLOOR)
 
@@ -521,7 +531,7 @@ def find_networks(
         )
         onsets = pd.concat(
             [onsets_seed[onsets_seed["account_id"].isin(candidates)],
-             synchrony.activity_onsets(source, newcomers, gap_seconds=params.onset_gap_seconds)],
+             onsets_all[onsets_all["account_id"].isin(newcomers)]],
             ignore_index=True,
         ).sort_values(["account_id", "endpoint", "ts_ms"], ignore_index=True)
         sync = synchrony.synchrony_ties(onsets, bucket_seconds=params.sync_bucket_seconds, min_shared=3,
@@ -775,6 +785,7 @@ class _Context:
             baseline=self.baseline,
             sync_bucket_seconds=self.params.sync_bucket_seconds,
             burst_window_hours=self.params.burst_window_hours,
+            lockstep_seconds=self.params.lockstep_bucket_seconds,
         )
         out = []
         for g, members in keys.items():

@@ -98,6 +98,8 @@ def contributions(features: Mapping[str, float]) -> dict[str, float]:
         "synchrony": 0.75 * _clip(f.get("synchrony", 0.0)) if size >= 2 else 0.0,
         # many members starting the same work in the same minutes, on several days
         "synchronized_days": 0.5 * _clip(f.get("synchronized_days", 0.0) - 1.0, 0.0, 3.0) if size >= 3 else 0.0,
+        # many members starting within the same minute, on several days: a scheduler, not a shift
+        "lockstep_days": 1.0 * _clip(f.get("lockstep_days", 0.0) - 1.0, 0.0, 3.0) if size >= 3 else 0.0,
         # members finding each other by number: a social circle, not an operation
         "reciprocity": -4.0 * recip,
         # members or their addresses already vetted as benign
@@ -201,6 +203,10 @@ _SENTENCES = {
         f"several members started the same work within minutes of each other on "
         f"{int(f.get('synchronized_days', 0))} different days"
     ),
+    "lockstep_days": lambda f: (
+        f"several members started lookups within the same minute on {int(f.get('lockstep_days', 0))} different "
+        f"days (a scheduler; people start at random moments)"
+    ),
     "reciprocity": lambda f: f"{f.get('reciprocity', 0):.0%} of members were found by another member's lookups (a social circle)",
     "benign_labels": lambda f: f"{f.get('benign_label_share', 0):.0%} of members or their addresses are labelled benign",
 }
@@ -220,6 +226,7 @@ SHORT_REASONS = {
     "exclusive_infrastructure": "private shared addresses",
     "synchrony": "sessions in lockstep",
     "synchronized_days": "starts work together",
+    "lockstep_days": "started by one scheduler",
     "reciprocity": "members know each other",
     "benign_labels": "labelled benign",
 }

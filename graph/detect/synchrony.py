@@ -26,7 +26,7 @@ import pandas as pd
 
 from graph.detect.frames import EventsLike, as_events, scratch_connection
 
-__all__ = ["activity_onsets", "synchrony_ties", "synchronized_windows"]
+__all__ = ["activity_onsets", "lockstep_days", "synchrony_ties", "synchronized_windows"]
 
 
 def activity_onsets(
@@ -84,6 +84,98 @@ def activity_onsets(
         """,
         **frames,
     )
+
+
+def lockstep_days(
+    onsets: pd.DataFrame,
+    *,
+    bucket_seconds: int = 60,
+    window_buckets: int = 30,
+    min_accounts: int = 3,
+    excess_sd: float = 4.0,
+) -> pd.Series:
+    """On how many different days each account started work in a crowd that chance does not explain.
+
+    A scheduler starts its accounts within seconds of each other; people
+    start sessions at random moments, so the onsets falling into a minute
+    are about as many as in the minutes around it. A bucket holding far more
+    onsets than its neighbourhood predicts is a *spike*; an account that is
+    part of spikes on several different days is in lockstep with somebody.
+    Only per-bucket counts are computed over the whole population (no pair
+    of accounts is ever built), so this can run over everyone and open a
+    case on timing alone (CopyCatch's lockstep, Beutel et al. 2013, found
+    without its pairwise search).
+
+    Parameters
+    ----------
+    onsets : DataFrame
+        From :func:`activity_onsets` (only lookup onsets count).
+    bucket_seconds : int
+        Bucket width; two grids offset by half a bucket, as in
+        :func:`synchrony_ties`.
+    window_buckets : int
+        Buckets on each side whose mean is the expected count.
+    min_accounts : int
+        Fewer accounts than this in a bucket is never a spike.
+    excess_sd : float
+        A spike holds at least ``expected + excess_sd * sqrt(expected)`` onsets
+        (a Poisson tail far beyond chance, for every bucket of a busy case).
+
+    Returns
+    -------
+    Series
+        Distinct days with a spike, indexed by account, for accounts in at
+        least one spike.
+
+    Examples
+    --------
+    Five accounts started by one cron at 09:00 on three days, among a
+    hundred people starting at random:
+
+    >>> rng = np.random.default_rng(0)
+    >>> day = 86_400_000
+    >>> cron = [(f"bot{i}", d * day + 9 * 3_600_000 + i * 1_000) for d in range(3) for i in range(5)]
+    >>> people = [(f"p{i}", int(t)) for i in range(100) for t in rng.integers(0, 3 * day, size=6)]
+    >>> onsets = pd.DataFrame(cron + people, columns=["account_id", "ts_ms"]).assign(
+    ...     endpoint="contacts/lookup", lookup=True)
+    >>> days = lockstep_days(onsets)
+    >>> days[days >= 2].to_dict()
+    {'bot0': 3, 'bot1': 3, 'bot2': 3, 'bot3': 3, 'bot4': 3}
+    """
+    if bucket_seconds <= 0 or window_buckets <= 0:
+        raise ValueError("bucket_seconds and window_buckets must be positive")
+    mine = onsets[onsets["lookup"]] if "lookup" in onsets.columns else onsets
+    if mine.empty:
+        return pd.Series(dtype="int64", name="days")
+    bucket_ms = int(bucket_seconds * 1000)
+    codes, ids = pd.factorize(mine["account_id"], sort=True)
+    con = scratch_connection()
+    try:
+        con.register("onsets", pd.DataFrame({"account_id": codes.astype(np.int32), "ts_ms": mine["ts_ms"]}))
+        days = con.execute(f"""
+            WITH tokens AS (
+                SELECT DISTINCT account_id, grid, (ts_ms + grid * {bucket_ms // 2}) // {bucket_ms} AS bucket
+                FROM onsets, (SELECT unnest([0, 1]) AS grid)
+            ), counts AS (
+                SELECT grid, bucket, count(*) AS n FROM tokens GROUP BY 1, 2
+            ), expected AS (
+                SELECT grid, bucket, n,
+                       (sum(n) OVER (PARTITION BY grid ORDER BY bucket
+                                     RANGE BETWEEN {int(window_buckets)} PRECEDING AND {int(window_buckets)} FOLLOWING)
+                        - n) / {2 * int(window_buckets)} AS mu
+                FROM counts
+            ), spikes AS (
+                SELECT grid, bucket FROM expected
+                WHERE n >= {int(min_accounts)} AND n >= mu + {float(excess_sd)} * sqrt(mu) + 1
+            )
+            SELECT t.account_id, count(DISTINCT (t.bucket * {bucket_ms}) // 86400000) AS days
+            FROM tokens t JOIN spikes s ON s.grid = t.grid AND s.bucket = t.bucket
+            GROUP BY 1 ORDER BY 1
+        """).df()
+    finally:
+        con.close()
+    return pd.Series(days["days"].astype("int64").to_numpy(), index=ids[days["account_id"].to_numpy()].astype(object),
+                     name="days")
 
 
 def synchrony_ties(
