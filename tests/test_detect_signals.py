@@ -138,6 +138,29 @@ def test_sharding_complementary_slices_versus_independent_enumerators():
     assert ties.loc[("r1", "r2"), "expected_overlap"] == pytest.approx(250.0)
 
 
+def test_kin_operations_need_two_resemblances_and_the_same_hours():
+    hour = 3_600_000
+    office = np.r_[np.zeros(8), np.ones(9), np.zeros(7)]
+    night = np.roll(office, 12)
+
+    def group(born, entities, blocks=(), rhythm=None, kind="numbers"):
+        return {"kind": kind, "born": born, "entities": set(entities), "targets": set(blocks), "rhythm": rhythm}
+
+    # same burst and same exits: one operation, whatever else differs
+    assert clustering.kin_operations([group(0, "ab"), group(5 * hour, "bc", rhythm=office)]) == [[0, 1]]
+    # a burst alone, or exits alone, is what strangers share
+    assert clustering.kin_operations([group(0, "ab"), group(0, "cd")]) == [[0], [1]]
+    assert clustering.kin_operations([group(None, "ab"), group(None, "ab")]) == [[0], [1]]
+    # two resemblances, but other working hours, or another kind of abuse
+    assert clustering.kin_operations([group(0, "ab", rhythm=office), group(0, "ab", rhythm=night)],
+                                     min_rhythm=0.6) == [[0], [1]]
+    assert clustering.kin_operations([group(0, "ab"), group(0, "ab", kind="targets")]) == [[0], [1]]
+    # an address more groups use than max_sharing is nobody's infrastructure
+    crowd = [group(None, "z", blocks=[f"b{i}"]) for i in range(3)] + [group(None, "z", blocks=["b0"])]
+    assert clustering.kin_operations(crowd, max_sharing=3) == [[0], [1], [2], [3]]
+    assert clustering.kin_operations(crowd) == [[0, 3], [1], [2]]
+
+
 def test_robust_z_ignores_outliers_in_its_baseline():
     z = enumeration.robust_z([1.0] * 50 + [100.0])
     assert z[-1] > 100 and abs(z[0]) < 1e-9

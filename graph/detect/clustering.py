@@ -20,13 +20,14 @@ the communities come back in a canonical order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import networkx as nx
 import numpy as np
 
 __all__ = [
-    "METHODS", "canonical_graph", "detect_communities", "merge_dense_neighbours", "operations", "partition_quality",
+    "METHODS", "canonical_graph", "detect_communities", "kin_operations", "merge_dense_neighbours", "operations",
+    "partition_quality",
 ]
 
 METHODS = ("louvain", "label_propagation", "greedy_modularity", "k_core", "components")
@@ -297,6 +298,105 @@ def operations(
             parent[max(root(a), root(b))] = min(root(a), root(b))
     found: dict[int, list[int]] = {}
     for i in range(len(groups)):
+        found.setdefault(root(i), []).append(i)
+    return [found[k] for k in sorted(found)]
+
+
+def kin_operations(
+    profiles: Sequence[Mapping],
+    *,
+    min_overlap: float = 0.5,
+    max_apart_hours: float = 12.0,
+    min_families: int = 2,
+    min_rhythm: float = 0.0,
+    max_sharing: int = 500,
+) -> list[list[int]]:
+    """Groups of one kind that resemble each other in two independent ways: indices joined into operations.
+
+    Squads that share nothing pairwise worth a tie (each on its own
+    rotating devices, all on exits a crowd of VPN users shares too) still
+    come from the same operator: made in the same sign-up burst, working
+    through the same few addresses, on the same number blocks. Each
+    resemblance alone is common (bursts, VPN exits and a country's busiest
+    blocks are shared by strangers); two together, between groups already
+    suspicious for the same behaviour and keeping the same hours, are how
+    the operation shows. Links are transitive.
+
+    Parameters
+    ----------
+    profiles : sequence of mappings
+        One per group: ``kind`` (what it does: groups of different kinds
+        are never linked), ``born`` (median creation time, epoch ms, of its
+        members made in a sign-up burst, None when fewer than half were),
+        ``entities`` (set of the addresses and devices carrying its
+        traffic), ``targets`` (set of the number blocks it looked up in)
+        and ``rhythm`` (activity by hour of the day, or None).
+    min_overlap : float
+        Shared entities (or blocks) over the smaller set that count as one
+        infrastructure (or one target area).
+    max_apart_hours : float
+        Burst-made groups born at most this far apart count as one burst.
+    min_families : int
+        Resemblances (burst, infrastructure, target area) needed.
+    min_rhythm : float
+        Groups whose rhythms have a cosine below this are never linked.
+    max_sharing : int
+        An entity or block more groups than this use (a carrier's busiest
+        address) tells nothing about who belongs together and is left out.
+
+    Returns
+    -------
+    list of lists of int
+        Each operation's group indices, ascending; ordered by smallest index.
+
+    Examples
+    --------
+    >>> hour = 3_600_000
+    >>> squad = lambda born, ips, blocks="": {"kind": "enumeration", "born": born, "entities": set(ips),
+    ...                                       "targets": set(blocks), "rhythm": None}
+    >>> kin_operations([squad(0, "ab"), squad(3 * hour, "abc"), squad(0, "xy"), squad(None, "ab"),
+    ...                 squad(None, "xy", "pqr"), squad(None, "x", "pq")])
+    [[0, 1], [2], [3], [4, 5]]
+    """
+    apart_ms = max_apart_hours * 3_600_000
+    parent = list(range(len(profiles)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    # groups with neither an entity nor a block in common cannot resemble each other in two ways:
+    # pairs come from an index of both
+    users: dict = {}
+    for i, p in enumerate(profiles):
+        for entity in p["entities"]:
+            users.setdefault(("entity", entity), []).append(i)
+        for block in p.get("targets", ()):
+            users.setdefault(("block", block), []).append(i)
+    pairs = sorted({(i, j) for group in users.values() if len(group) <= max_sharing
+                    for x, i in enumerate(group) for j in group[x + 1:]})
+    crowded = {"entities": {k for (f, k), g in users.items() if f == "entity" and len(g) > max_sharing},
+               "targets": {k for (f, k), g in users.items() if f == "block" and len(g) > max_sharing}}
+    for i, j in pairs:
+        p, q = profiles[i], profiles[j]
+        if p["kind"] != q["kind"]:
+            continue
+        if p["rhythm"] is not None and q["rhythm"] is not None and _cosine(p["rhythm"], q["rhythm"]) < min_rhythm:
+            continue
+        families = 0
+        if p["born"] is not None and q["born"] is not None and abs(p["born"] - q["born"]) <= apart_ms:
+            families += 1
+        for family in ("entities", "targets"):
+            mine, theirs = p.get(family, set()) - crowded[family], q.get(family, set()) - crowded[family]
+            small = min(len(mine), len(theirs))
+            if small and len(mine & theirs) / small >= min_overlap:
+                families += 1
+        if families >= min_families:
+            parent[max(root(i), root(j))] = min(root(i), root(j))
+    found: dict[int, list[int]] = {}
+    for i in range(len(profiles)):
         found.setdefault(root(i), []).append(i)
     return [found[k] for k in sorted(found)]
 

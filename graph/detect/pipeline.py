@@ -46,7 +46,13 @@ from graph.detect.attribution import (
     utc_offset,
     weekly_rhythm,
 )
-from graph.detect.clustering import METHODS, detect_communities, merge_dense_neighbours, operations
+from graph.detect.clustering import (
+    METHODS,
+    detect_communities,
+    kin_operations,
+    merge_dense_neighbours,
+    operations,
+)
 from graph.detect.evidence import cluster_evidence
 from graph.detect.exposure import cluster_exposure
 from graph.detect.features import group_features
@@ -548,24 +554,28 @@ def find_networks(
     context = _Context(
         source=source, stats=stats, G=G, edges=cand_edges, coverage=coverage, sharding=sharding,
         onsets=onsets, sync=sync, created=created, labels=labels, population_hit=population_hit,
-        baseline=baseline, params=params,
+        baseline=baseline, params=params, bursts=frozenset(bursts),
     )
     # squads tied into one operation are judged together, each kept as a sub-group
     scored, squad_of = context.merge_operations(context.score_groups(groups))
     # prune members that lack what makes their cluster suspicious; judge them alone
     final: list[tuple[list[str], float, dict, dict]] = []
     rescore: list[list[str]] = []
+    remainders: list[list[str]] = []
     for members, score, features, parts in scored:
         weak = context.weak_members(members, features, parts) if score >= params.keep_score and len(members) > 1 else []
         if weak and len(weak) < len(members):
-            # what an operation's pruned members bridged falls apart into its own parts
-            strong = G.subgraph(m for m in members if m not in weak)
-            rescore.extend(sorted(part) for part in sorted(nx.connected_components(strong), key=min))
-            # and what the pruned members share among themselves (a second operation that shares
+            remainders.append([m for m in members if m not in weak])
+            # what the pruned members share among themselves (a second operation that shares
             # an exit with the first) is judged on its own
             rescore.extend(sorted(part) for part in sorted(nx.connected_components(G.subgraph(weak)), key=min))
         else:
             final.append((members, score, features, parts))
+    # what the pruned members bridged falls apart into its parts, and parts that resemble each other
+    # in two ways (squads joined by resemblance, not ties) are one again
+    for remainder in remainders:
+        parts = [sorted(part) for part in sorted(nx.connected_components(G.subgraph(remainder)), key=min)]
+        rescore.extend(sorted(m for i in op for m in parts[i]) for op in context.kin(parts))
     final.extend(context.score_groups(rescore))
     kept = [row for row in final if row[1] >= params.keep_score]
     kept.sort(key=lambda r: (-r[1], -len(r[0]), r[0][0]))
@@ -610,6 +620,7 @@ class _Context:
     _build_totals: pd.Series | None = None
     _weeks: dict | None = None
     _benign: set | None = None
+    bursts: frozenset = frozenset()
 
     # -- features -----------------------------------------------------------
     def belonging(self, account: str, members: Collection[str]) -> float:
@@ -686,22 +697,27 @@ class _Context:
                     "targets": parts.get("shared_targets", 0.0)}
             return max(sorted(ways), key=ways.get)
 
-        # each pass: which groups take part (None: not), partitioned by the key; the graph; link; reach
+        def tied(graph: nx.Graph, link: float, reach: float):
+            return lambda groups: operations(
+                graph, groups, min_link=link, min_reach=reach, min_touched=2,
+                rhythms=[self.rhythm(g) for g in groups], min_rhythm=self.params.operation_rhythm)
+
+        # each pass: which groups take part (None: not), partitioned by the key, and how they are joined
         passes = (
-            (lambda row: "any" if row[1] >= self.params.keep_score or behaves(row) else None, self.G,
-             self.params.operation_link, self.params.operation_reach),
-            (lambda row: kind(row) if behaves(row) else None, held, 0.0, 0.0),
+            (lambda row: "any" if row[1] >= self.params.keep_score or behaves(row) else None,
+             tied(self.G, self.params.operation_link, self.params.operation_reach)),
+            (lambda row: kind(row) if behaves(row) else None, tied(held, 0.0, 0.0)),
+            # resemblance in two ways is itself strong: enumerating and missing are one kind here
+            (lambda row: ("targets" if kind(row) == "targets" else "numbers") if behaves(row) else None, self.kin),
         )
-        for key_of, graph, link, reach in passes:
+        for key_of, join in passes:
             keys = [key_of(row) for row in scored]
             suspicious = [row for row, key in zip(scored, keys, strict=True) if key is not None]
             out = [row for row, key in zip(scored, keys, strict=True) if key is None]
             found = []
             for key in sorted({k for k in keys if k is not None}):
                 index = [i for i, k in enumerate(k for k in keys if k is not None) if k == key]
-                found += [[index[j] for j in op] for op in operations(
-                    graph, [suspicious[i][0] for i in index], min_link=link, min_reach=reach, min_touched=2,
-                    rhythms=[self.rhythm(suspicious[i][0]) for i in index], min_rhythm=self.params.operation_rhythm)]
+                found += [[index[j] for j in op] for op in join([suspicious[i][0] for i in index])]
             multi = [op for op in found if len(op) > 1]
             out.extend(suspicious[op[0]] for op in found if len(op) == 1)
             merged = self.score_groups([sorted(m for i in op for m in suspicious[i][0]) for op in multi])
@@ -726,6 +742,29 @@ class _Context:
             ordered = sorted(squads.values(), key=lambda q: (-len(q), min(q)))
             labels.update({m: f"S{k}" for k, squad in enumerate(ordered, 1) for m in squad})
         return scored, labels
+
+    def kin(self, groups: list[list[str]]) -> list[list[int]]:
+        """Groups that resemble each other in two ways (:func:`graph.detect.clustering.kin_operations`)."""
+        if len(groups) < 2:
+            return [[i] for i in range(len(groups))]
+        blocks = self._blocks(dict(enumerate(groups)))
+        return kin_operations([self.profile(g) | {"targets": blocks.get(i, set())} for i, g in enumerate(groups)],
+                              min_rhythm=self.params.operation_rhythm)
+
+    def profile(self, members: Sequence[str]) -> dict:
+        """What :func:`graph.detect.clustering.kin_operations` compares: birth in a burst, infrastructure, hours.
+
+        The infrastructure is the addresses and devices that carry a fifth
+        of the group's requests or that two members share (an address most
+        of the population uses is nobody's infrastructure).
+        """
+        created = [self.created[m] for m in members if m in self.bursts and m in self.created.index]
+        born = float(np.median(created)) if created and len(created) >= len(members) / 2 else None
+        mine = self.edges[self.edges["account_id"].isin(members) & self.edges["entity_type"].isin(["ip", "device"])
+                          & (self.edges["entity_accounts"] <= self.params.max_entity_accounts)]
+        per = mine.groupby(["entity_type", "entity"]).agg(requests=("requests", "sum"), members=("account_id", "nunique"))
+        core = per[(per["requests"] >= 0.2 * per["requests"].sum()) | (per["members"] >= 2)]
+        return {"kind": None, "born": born, "entities": set(core.index), "rhythm": self.rhythm(members)}
 
     def weeks(self) -> dict[str, np.ndarray]:
         """Every candidate's requests by half hour of the week (operations and attribution read them)."""
@@ -806,6 +845,17 @@ class _Context:
             """,
             members=membership_frame(keys),
         )
+
+    def _blocks(self, keys: Mapping[int, list[str]]) -> dict[int, set]:
+        """The number blocks each group looked up in (its target area)."""
+        rows = self.source.query(
+            """
+            SELECT DISTINCT m.cluster AS g, l.block FROM {lookups} l JOIN {members} m USING (account_id)
+            WHERE l.block IS NOT NULL
+            """,
+            members=membership_frame(keys),
+        )
+        return {int(g): set(frame["block"]) for g, frame in rows.groupby("g", sort=False)}
 
     def _build_counts(self) -> pd.Series:
         if self._build_totals is None:
