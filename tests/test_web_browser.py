@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -39,6 +40,10 @@ SAMPLE_CASE = ROOT / "sample_data" / "case"
 CHROMIUM = "/usr/bin/chromium"
 ADMIN_PASSWORD = "browser-admin-pass"
 VIEWER = ("vera", "browser-viewer-pass")
+
+
+#: each running test server's process, by its address (the full-disk test limits its writes)
+SERVERS: dict[str, subprocess.Popen] = {}
 
 
 def _need(reason: str) -> None:
@@ -132,6 +137,7 @@ def _serve(workspace: Path, env: dict):
                 process.kill()
                 pytest.fail(f"sybilscope serve did not start:\n{process.stdout.read()}")
             time.sleep(0.3)
+    SERVERS[base] = process
     yield base
     process.terminate()
     try:
@@ -343,4 +349,46 @@ def test_an_operation_shows_its_squads_and_downloads_them(browser, squads_server
     page.wait_for_selector("#cluster-members td[data-dash-column=account]")
     assert page.locator("#cluster-sub-groups").count() == 0
     assert page.locator("#cluster-members th[data-dash-column=sub_group]").count() == 0
+    _close(page)
+
+
+def test_a_failed_label_write_is_shown_and_keeps_the_text(browser, squads_server):
+    """A disk that takes no more writes (the server may write no file past its first byte):
+    the panel says the label was not saved and why, keeps the reason typed, and saves it once
+    the disk is back."""
+    page = _page(browser, squads_server, "admin", ADMIN_PASSWORD)
+    page.goto(f"{squads_server}/cluster/C-lone")
+    page.wait_for_selector("#label-status-submit")
+    assert "New" in page.locator("#cluster-status-badge").inner_text()
+    server = SERVERS[squads_server].pid
+    soft, hard = resource.prlimit(server, resource.RLIMIT_FSIZE)
+    reason = "one account walking through a number block (full-disk test)"
+    page.select_option("#label-status", "in_review")
+    page.fill("#label-status-reason", reason)
+    resource.prlimit(server, resource.RLIMIT_FSIZE, (1, hard))
+    try:
+        page.click("#label-status-submit")
+        alert = page.wait_for_selector("#label-feedback .alert-danger").inner_text()
+        assert "Not saved" in alert and "File too large" in alert and "still in the form" in alert
+        assert page.input_value("#label-status-reason") == reason
+        assert "New" in page.locator("#cluster-status-badge").inner_text()
+    finally:
+        resource.prlimit(server, resource.RLIMIT_FSIZE, (soft, hard))
+    page.click("#label-status-submit")
+    page.wait_for_selector("#label-feedback .alert-success")
+    assert "In review" in page.locator("#cluster-status-badge").inner_text()
+    assert page.input_value("#label-status-reason") == ""
+    _close(page)
+
+
+def test_direction_overrides_are_shown_as_codes(browser, squads_server):
+    page = _page(browser, squads_server, "admin", ADMIN_PASSWORD)
+    page.goto(f"{squads_server}/cluster/C-israel")
+    page.wait_for_selector("#label-comment-submit")
+    page.fill("#label-comment-text", "invoice\u202egpj.exe from the operator")
+    page.click("#label-comment-submit")
+    page.wait_for_selector("#label-current >> text=[U+202E]")
+    for where in ("#label-current", "#cluster-audit"):
+        text = page.locator(where).inner_text()
+        assert "invoice[U+202E]gpj.exe" in text and "\u202e" not in text
     _close(page)

@@ -13,6 +13,8 @@ from click.testing import CliRunner
 
 from app.cli import cli
 from app.web import auth
+from app.web.components import shown
+from app.web.pages import cluster as cluster_page
 from app.web.server import create_app
 from graph import warehouse
 from graph.errors import ConfigError
@@ -295,3 +297,18 @@ def test_logout_and_the_audit_download_take_post_only(web):
 def test_the_database_file_is_private(workspace, con):
     auth.ensure_users_table(con)
     assert stat.S_IMODE(os.stat(workspace.db_path).st_mode) == 0o600
+
+
+# -- item 16 (labels and display): no labels on clusters no run found; hidden characters shown as codes ----
+
+
+def test_labelling_a_cluster_no_run_found_is_refused(web):
+    app, store = web
+    with app.server.test_request_context("/"), pytest.raises(ValueError, match="no cluster 'C-forged'"):
+        cluster_page.apply_label_action("C-forged", "comment", {"comment": "hello"}, auth.User("ana", "analyst"))
+    assert store.labels("cluster", "C-forged") == []
+
+
+def test_hidden_and_reordering_characters_are_shown_as_codes():
+    assert shown("a\x00b\u202ec\u2066d\u200be\x1bf\tg\nh") == "a[U+0000]b[U+202E]c[U+2066]d[U+200B]e[U+001B]f\tg\nh"
+    assert shown(None) == "" and shown("plain: ok") == "plain: ok"
