@@ -2,14 +2,16 @@
 
 Nothing here updates or deletes: a status change, an attribution, a tag or a
 comment is a new :data:`~graph.schema.LABEL` plus an :data:`~graph.schema.AUDIT`
-event with the state before and after. The current state is read back as the
+event with the state before and after, written in one transaction in which the
+state before is also read (:meth:`~graph.store.base.GraphStore.append_judgement`),
+so concurrent changes never record a stale ``before``. The current state is read back as the
 newest label of each kind. Because cluster ids are stable across detection
 runs, labels on a cluster stay attached after re-detection.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -109,16 +111,31 @@ def record_audit(
     return event
 
 
-def _append(store: GraphStore, user: str, action: str, row: dict, before: object, after: object) -> dict:
-    row = {"created_at": datetime.now(UTC), "created_by": user, "source": "analyst", **row}
-    store.append_labels([row])
-    record_audit(store, user, action, f"{row['entity']}:{row['entity_id']}", before, after)
-    return row
+def _append(store: GraphStore, user: str, action: str, row: dict,
+            change: Callable[[EntityJudgement], tuple[object, object]]) -> dict:
+    """Append ``row`` and its audit event; ``change(judgement before)`` gives the event's before and after."""
+    row = {"created_by": user, "source": "analyst", **row}
+    target = f"{row['entity']}:{row['entity_id']}"
+
+    def event(labels: list[dict]) -> dict:
+        before, after = change(_fold(labels))
+        return {"user": user, "action": action, "target": target, "before": before, "after": after}
+
+    label, _ = store.append_judgement(row, event)
+    return label
 
 
 def _check_entity(entity: str) -> None:
     if entity not in ENTITY_KINDS:
         raise ValueError(f"entity must be one of {', '.join(ENTITY_KINDS)}, not {entity!r}")
+
+
+def _check_target(store: GraphStore, entity: str, entity_id: str) -> None:
+    """A judgement needs something to judge: a cluster must have been found by a detection run."""
+    _check_entity(entity)
+    if entity == "cluster" and not store.cluster_history(entity_id):
+        raise ValueError(f"no cluster {entity_id!r}: no detection run found it. "
+                         "Check the id (`sybilscope export` lists clusters) or run `sybilscope detect` first")
 
 
 def set_status(store: GraphStore, cluster_id: str, status: str, reason: str, user: str) -> dict:
@@ -127,9 +144,10 @@ def set_status(store: GraphStore, cluster_id: str, status: str, reason: str, use
         raise ValueError(f"status must be one of {', '.join(CLUSTER_STATUSES)}, not {status!r}")
     if not reason or not reason.strip():
         raise ValueError("a status change needs a reason")
-    before = judgement(store, "cluster", cluster_id).status
+    _check_target(store, "cluster", cluster_id)
     row = {"entity": "cluster", "entity_id": cluster_id, "kind": "status", "value": status, "note": reason.strip()}
-    return _append(store, user, "label.status", row, {"status": before}, {"status": status, "reason": reason.strip()})
+    after = {"status": status, "reason": reason.strip()}
+    return _append(store, user, "label.status", row, lambda now: ({"status": now.status}, after))
 
 
 def set_attribution(
@@ -151,7 +169,7 @@ def set_attribution(
         raise ValueError("an attribution needs an actor or intrusion-set name")
     if not rationale or not rationale.strip():
         raise ValueError("an attribution needs a rationale")
-    before = judgement(store, entity, entity_id).attribution
+    _check_target(store, entity, entity_id)
     details = {"country": (country or "").upper() or None, "confidence": confidence}
     row = {
         "entity": entity,
@@ -163,7 +181,7 @@ def set_attribution(
         "details": details,
     }
     after = {"actor": actor.strip(), "rationale": rationale.strip(), **details}
-    return _append(store, user, "label.attribution", row, before, after)
+    return _append(store, user, "label.attribution", row, lambda now: (now.attribution, after))
 
 
 def add_tag(store: GraphStore, entity: str, entity_id: str, tag: str, user: str) -> dict:
@@ -172,19 +190,18 @@ def add_tag(store: GraphStore, entity: str, entity_id: str, tag: str, user: str)
     tag = tag.strip()
     if not tag:
         raise ValueError("a tag cannot be empty")
-    before = judgement(store, entity, entity_id).tags
+    _check_target(store, entity, entity_id)
     row = {"entity": entity, "entity_id": entity_id, "kind": "tag", "value": tag}
-    after = sorted({*before, tag})
-    return _append(store, user, "label.tag", row, {"tags": before}, {"tags": after})
+    return _append(store, user, "label.tag", row,
+                   lambda now: ({"tags": now.tags}, {"tags": sorted({*now.tags, tag})}))
 
 
 def remove_tag(store: GraphStore, entity: str, entity_id: str, tag: str, user: str) -> dict:
     """Remove a tag by appending a removal (the history keeps both)."""
-    _check_entity(entity)
-    before = judgement(store, entity, entity_id).tags
+    _check_target(store, entity, entity_id)
     row = {"entity": entity, "entity_id": entity_id, "kind": "tag", "value": tag, "details": {"removed": True}}
-    after = [t for t in before if t != tag]
-    return _append(store, user, "label.untag", row, {"tags": before}, {"tags": after})
+    return _append(store, user, "label.untag", row,
+                   lambda now: ({"tags": now.tags}, {"tags": [t for t in now.tags if t != tag]}))
 
 
 def add_comment(store: GraphStore, entity: str, entity_id: str, text: str, user: str) -> dict:
@@ -192,5 +209,6 @@ def add_comment(store: GraphStore, entity: str, entity_id: str, text: str, user:
     _check_entity(entity)
     if not text or not text.strip():
         raise ValueError("a comment cannot be empty")
+    _check_target(store, entity, entity_id)
     row = {"entity": entity, "entity_id": entity_id, "kind": "comment", "value": text.strip()}
-    return _append(store, user, "label.comment", row, None, {"comment": text.strip()})
+    return _append(store, user, "label.comment", row, lambda _now: (None, {"comment": text.strip()}))

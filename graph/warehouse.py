@@ -11,7 +11,10 @@ columnar source for timelines, synchrony and enumeration statistics.
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
+from contextlib import suppress
 from pathlib import Path
 
 import duckdb
@@ -83,7 +86,19 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
             # partly filled row groups and deleted rows' space kept (deletes are rare).
             conn.execute("SET max_vacuum_tasks = 0")
             _DATABASES[path] = conn
+            _make_private(path)
         return conn.cursor()
+
+
+def _make_private(path: Path) -> None:
+    """Owner-only access to the database (users, password hashes, sessions, labels) and its log.
+
+    A file that is not ours to change (a shared, read-only workspace) is left as it is.
+    """
+    for name in (path, path.with_name(path.name + ".wal")):
+        with suppress(OSError):
+            if name.exists() and stat.S_IMODE(name.stat().st_mode) & 0o077:
+                os.chmod(name, 0o600)
 
 
 def close_all() -> None:

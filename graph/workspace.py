@@ -16,6 +16,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 
 from graph.errors import ConfigError
@@ -32,7 +33,12 @@ _ENV = {
     "neo4j_user": "SYBILSCOPE_NEO4J_USER",
     "neo4j_database": "SYBILSCOPE_NEO4J_DATABASE",
     "neo4j_password_file": "SYBILSCOPE_NEO4J_PASSWORD_FILE",
+    "session_idle_hours": "SYBILSCOPE_SESSION_IDLE_HOURS",
+    "session_max_days": "SYBILSCOPE_SESSION_MAX_DAYS",
 }
+#: web UI sessions end after this long without a request, and this long after sign-in whatever happens
+DEFAULT_SESSION_IDLE_HOURS = 12.0
+DEFAULT_SESSION_MAX_DAYS = 7.0
 PASSWORD_ENV = "SYBILSCOPE_NEO4J_PASSWORD"
 
 
@@ -48,6 +54,8 @@ class Settings:
 
     ``store`` is ``"embedded"`` (DuckDB in the workspace) or ``"neo4j"`` (any
     Neo4j 5 compatible Bolt server). Setting ``neo4j_uri`` selects Neo4j.
+    ``session_idle_hours`` and ``session_max_days`` bound a web UI sign-in
+    (``None``: the defaults, 12 hours idle and 7 days in all).
     """
 
     store: str = "embedded"
@@ -55,15 +63,29 @@ class Settings:
     neo4j_user: str | None = None
     neo4j_database: str = "neo4j"
     neo4j_password_file: str | None = None
+    session_idle_hours: float | None = None
+    session_max_days: float | None = None
     extra: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for name in ("session_idle_hours", "session_max_days"):
+            object.__setattr__(self, name, _positive(name, getattr(self, name)))
         if self.store not in ("embedded", "neo4j"):
             raise ConfigError(f"store must be 'embedded' or 'neo4j', not {self.store!r}")
         if self.store == "neo4j" and not self.neo4j_uri:
             raise ConfigError(
                 "the neo4j store needs a URI: set SYBILSCOPE_NEO4J_URI (e.g. bolt://127.0.0.1:7687)"
             )
+
+    @property
+    def session_idle(self) -> timedelta:
+        """How long a web UI session lasts without a request."""
+        return timedelta(hours=self.session_idle_hours or DEFAULT_SESSION_IDLE_HOURS)
+
+    @property
+    def session_max_age(self) -> timedelta:
+        """How long a web UI session lasts at most after sign-in, however busy."""
+        return timedelta(days=self.session_max_days or DEFAULT_SESSION_MAX_DAYS)
 
     def neo4j_password(self) -> str | None:
         """The Neo4j password from ``$SYBILSCOPE_NEO4J_PASSWORD`` or the password file."""
@@ -122,6 +144,20 @@ class Settings:
         return stored
 
 
+def _positive(name: str, value: object) -> float | None:
+    """A positive number from settings.json or the environment (text there), or ``ConfigError``."""
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number > 0 or number == float("inf"):
+        env = _ENV[name]
+        raise ConfigError(f"{name} (settings.json or ${env}) must be a positive number, not {value!r}")
+    return number
+
+
 class Workspace:
     """One investigation's folder. Opening it creates what is missing."""
 
@@ -135,7 +171,8 @@ class Workspace:
         root = resolve_workspace_path(path)
         if root.exists() and not root.is_dir():
             raise ConfigError(f"workspace {root} is a file, not a folder: choose another --workspace")
-        root.mkdir(parents=True, exist_ok=True)
+        # a new workspace is its owner's alone: it holds personal data and the key to its pseudonyms
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
         stored: dict[str, object] = {}
         settings_path = root / SETTINGS_FILE
         if settings_path.exists():

@@ -102,7 +102,7 @@ def test_everything_needs_a_login(web):
     assert page.status_code == 302 and "/login?next=" in page.headers["Location"]
     assert client.get("/_dash-layout").status_code == 401
     assert client.post("/_dash-update-component", json={}).status_code == 401
-    assert client.get("/audit.jsonl").status_code == 302
+    assert client.post("/audit.jsonl").status_code == 401
     login = client.get("/login")
     assert login.status_code == 200
     html = login.get_data(as_text=True)
@@ -120,7 +120,7 @@ def test_login_logout_and_audit(web):
     assert ok.status_code == 302 and ok.headers["Location"] == "/"
     assert client.get("/_dash-layout").status_code == 200
     assert store.audit_events(target="user:ana")[0]["action"] == "auth.login"
-    client.get("/logout")
+    client.post("/logout")
     assert client.get("/_dash-layout").status_code == 401
 
 
@@ -137,7 +137,7 @@ def test_audit_download_is_json_lines_and_audited(web):
     triage.set_status(store, "C-iran", "confirmed", "shared hosting, lockstep", "ana")
     client = app.server.test_client()
     _login(client, "vic", "viewer-pass")
-    reply = client.get("/audit.jsonl?action=label.")
+    reply = client.post("/audit.jsonl?action=label.")
     assert reply.status_code == 200 and reply.mimetype == "application/x-ndjson"
     events = [json.loads(line) for line in reply.get_data(as_text=True).splitlines()]
     assert [e["action"] for e in events] == ["label.status"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -39,6 +40,10 @@ SAMPLE_CASE = ROOT / "sample_data" / "case"
 CHROMIUM = "/usr/bin/chromium"
 ADMIN_PASSWORD = "browser-admin-pass"
 VIEWER = ("vera", "browser-viewer-pass")
+
+
+#: each running test server's process, by its address (the full-disk test limits its writes)
+SERVERS: dict[str, subprocess.Popen] = {}
 
 
 def _need(reason: str) -> None:
@@ -132,6 +137,7 @@ def _serve(workspace: Path, env: dict):
                 process.kill()
                 pytest.fail(f"sybilscope serve did not start:\n{process.stdout.read()}")
             time.sleep(0.3)
+    SERVERS[base] = process
     yield base
     process.terminate()
     try:
@@ -140,9 +146,25 @@ def _serve(workspace: Path, env: dict):
         process.kill()
 
 
+def _watch_policy(page) -> list[str]:
+    """What the page's Content-Security-Policy refused (the console says so): must stay empty."""
+    refused: list[str] = []
+    page.on("console", lambda message: refused.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    page.policy_refusals = refused
+    return refused
+
+
+def _close(page) -> None:
+    """Close the page's context, after checking the policy let Dash, Plotly and Cytoscape do everything."""
+    assert page.policy_refusals == []
+    page.context.close()
+
+
 def _page(browser, base: str, user: str, password: str):
     context = browser.new_context(viewport={"width": 1600, "height": 1000})
     page = context.new_page()
+    _watch_policy(page)
     page.set_default_timeout(20_000)
     page.goto(base + "/")
     assert "/login" in page.url
@@ -189,7 +211,7 @@ def test_overview_shows_the_queue_highest_score_first(browser, server):
     page.fill("#search-input", _top_cluster(page)[:4])
     page.press("#search-input", "Enter")
     page.wait_for_selector("#search-results .list-group-item")
-    page.context.close()
+    _close(page)
 
 
 def test_label_the_top_cluster_and_see_it_after_reload(browser, server):
@@ -237,10 +259,29 @@ def test_label_the_top_cluster_and_see_it_after_reload(browser, server):
     page.goto(server + "/audit")
     page.wait_for_selector("#audit-table-rows")
     assert f"cluster:{cluster_id}" in page.locator("#audit-table-rows").inner_text()
-    download = page.request.get(server + "/audit.jsonl?action=label.status")
-    assert download.ok and cluster_id in download.text() and reason in download.text()
+    page.fill("#audit-filter-target", f"cluster:{cluster_id}")
+    page.press("#audit-filter-target", "Enter")
+    page.wait_for_selector("#audit-download[action*='target=']")
+    with page.expect_download() as info:
+        page.click("#audit-download button")  # a form that POSTs, filters and all
+    download = Path(info.value.path()).read_text()
+    assert cluster_id in download and reason in download and "auth.login" not in download
     _shot(page, "audit")
-    page.context.close()
+    _close(page)
+
+
+def test_sign_out_ends_the_session(browser, server):
+    page = _page(browser, server, *VIEWER)
+    cookies = page.context.cookies()
+    page.click("#sign-out")
+    page.wait_for_url("**/login")
+    thief = browser.new_context()
+    thief.add_cookies(cookies)  # a copy taken before signing out is worth nothing after
+    stolen = thief.new_page()
+    stolen.goto(server + "/")
+    assert "/login" in stolen.url
+    thief.close()
+    _close(page)
 
 
 def test_a_viewer_reads_but_cannot_label(browser, server):
@@ -258,7 +299,7 @@ def test_a_viewer_reads_but_cannot_label(browser, server):
     page.goto(f"{server}/cluster/{cluster_id}")
     page.wait_for_selector("#cluster-audit")
     assert page.locator("#cluster-audit").inner_text() == before
-    page.context.close()
+    _close(page)
 
 
 def test_entity_expansion_shows_counts_and_undoes(browser, server):
@@ -280,7 +321,7 @@ def test_entity_expansion_shows_counts_and_undoes(browser, server):
     page.goto(server + "/users")
     page.wait_for_selector("#users-table-rows")
     _shot(page, "users")
-    page.context.close()
+    _close(page)
 
 
 def test_an_operation_shows_its_squads_and_downloads_them(browser, squads_server):
@@ -308,4 +349,46 @@ def test_an_operation_shows_its_squads_and_downloads_them(browser, squads_server
     page.wait_for_selector("#cluster-members td[data-dash-column=account]")
     assert page.locator("#cluster-sub-groups").count() == 0
     assert page.locator("#cluster-members th[data-dash-column=sub_group]").count() == 0
-    page.context.close()
+    _close(page)
+
+
+def test_a_failed_label_write_is_shown_and_keeps_the_text(browser, squads_server):
+    """A disk that takes no more writes (the server may write no file past its first byte):
+    the panel says the label was not saved and why, keeps the reason typed, and saves it once
+    the disk is back."""
+    page = _page(browser, squads_server, "admin", ADMIN_PASSWORD)
+    page.goto(f"{squads_server}/cluster/C-lone")
+    page.wait_for_selector("#label-status-submit")
+    assert "New" in page.locator("#cluster-status-badge").inner_text()
+    server = SERVERS[squads_server].pid
+    soft, hard = resource.prlimit(server, resource.RLIMIT_FSIZE)
+    reason = "one account walking through a number block (full-disk test)"
+    page.select_option("#label-status", "in_review")
+    page.fill("#label-status-reason", reason)
+    resource.prlimit(server, resource.RLIMIT_FSIZE, (1, hard))
+    try:
+        page.click("#label-status-submit")
+        alert = page.wait_for_selector("#label-feedback .alert-danger").inner_text()
+        assert "Not saved" in alert and "File too large" in alert and "still in the form" in alert
+        assert page.input_value("#label-status-reason") == reason
+        assert "New" in page.locator("#cluster-status-badge").inner_text()
+    finally:
+        resource.prlimit(server, resource.RLIMIT_FSIZE, (soft, hard))
+    page.click("#label-status-submit")
+    page.wait_for_selector("#label-feedback .alert-success")
+    assert "In review" in page.locator("#cluster-status-badge").inner_text()
+    assert page.input_value("#label-status-reason") == ""
+    _close(page)
+
+
+def test_direction_overrides_are_shown_as_codes(browser, squads_server):
+    page = _page(browser, squads_server, "admin", ADMIN_PASSWORD)
+    page.goto(f"{squads_server}/cluster/C-israel")
+    page.wait_for_selector("#label-comment-submit")
+    page.fill("#label-comment-text", "invoice\u202egpj.exe from the operator")
+    page.click("#label-comment-submit")
+    page.wait_for_selector("#label-current >> text=[U+202E]")
+    for where in ("#label-current", "#cluster-audit"):
+        text = page.locator(where).inner_text()
+        assert "invoice[U+202E]gpj.exe" in text and "\u202e" not in text
+    _close(page)

@@ -37,7 +37,7 @@ def test_briefing_button_downloads_a_briefing(browser, server):  # noqa: F811
 
     page.goto(server + "/audit")
     page.wait_for_selector("#audit-table-rows")
-    reply = page.request.get(server + "/audit.jsonl?action=brief")
+    reply = page.request.post(server + "/audit.jsonl?action=brief")
     assert reply.ok and cluster_id in reply.text() and VIEWER[0] in reply.text()
     page.context.close()
 

@@ -39,7 +39,8 @@ def add(ctx: CliContext, name: str, role: str, password: str | None) -> None:
 def list_(ctx: CliContext) -> None:
     """List users and their roles."""
     for user in auth.list_users(warehouse.connect(ctx.workspace.db_path)):
-        click.echo(f"{user['name']}\t{user['role']}\t{user['created_at']:%Y-%m-%d %H:%M}")
+        state = "\tdisabled" if user["disabled"] else ""
+        click.echo(f"{user['name']}\t{user['role']}\t{user['created_at']:%Y-%m-%d %H:%M}{state}")
 
 
 @command.command("set-role")
@@ -47,7 +48,7 @@ def list_(ctx: CliContext) -> None:
 @click.argument("role", type=click.Choice(auth.ROLES))
 @click.pass_obj
 def set_role(ctx: CliContext, name: str, role: str) -> None:
-    """Change the role of user NAME."""
+    """Change the role of user NAME (their open sessions end)."""
     con = warehouse.connect(ctx.workspace.db_path)
     before = auth.get_user(con, name)
     if before is None:
@@ -62,7 +63,7 @@ def set_role(ctx: CliContext, name: str, role: str) -> None:
 @click.option("--password", default=None, help="The new password (prompted for when absent).")
 @click.pass_obj
 def passwd(ctx: CliContext, name: str, password: str | None) -> None:
-    """Set a new password for user NAME."""
+    """Set a new password for user NAME (their open sessions end)."""
     con = warehouse.connect(ctx.workspace.db_path)
     try:
         auth.set_password(con, name, _password(password))
@@ -72,3 +73,29 @@ def passwd(ctx: CliContext, name: str, password: str | None) -> None:
         raise click.BadParameter(str(exc)) from exc
     triage.record_audit(ctx.store, "cli", "users.passwd", f"user:{name}", None, None)
     ctx.console.print(f"password of {name} changed")
+
+
+def _set_disabled(ctx: CliContext, name: str, disabled: bool) -> None:
+    try:
+        auth.set_disabled(warehouse.connect(ctx.workspace.db_path), name, disabled)
+    except KeyError as exc:
+        raise click.BadParameter(f"no user {name!r} (see `sybilscope users list`)") from exc
+    action = "users.disable" if disabled else "users.enable"
+    triage.record_audit(ctx.store, "cli", action, f"user:{name}", {"disabled": not disabled}, {"disabled": disabled})
+    ctx.console.print(f"{name} is {'disabled: their sessions ended' if disabled else 'enabled again'}")
+
+
+@command.command("disable")
+@click.argument("name")
+@click.pass_obj
+def disable(ctx: CliContext, name: str) -> None:
+    """Stop user NAME signing in, and end their open sessions (the user and their labels stay)."""
+    _set_disabled(ctx, name, True)
+
+
+@command.command("enable")
+@click.argument("name")
+@click.pass_obj
+def enable(ctx: CliContext, name: str) -> None:
+    """Let a disabled user NAME sign in again."""
+    _set_disabled(ctx, name, False)

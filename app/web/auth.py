@@ -9,25 +9,33 @@ once (CONTRACT section 5): it is never written anywhere.
 
 The Flask side (:func:`init_login`) puts every page and every Dash callback
 behind a login; the login page is a plain HTML form with a real submit
-button, because a form without one does not submit on Enter.
+button, because a form without one does not submit on Enter. Sessions live
+server-side (:mod:`app.web.sessions`): logout, a password or role change and
+disabling a user end them at once. Failed sign-ins are slowed down per user
+name and per address (:mod:`app.web.throttle`) and each one is reported to
+the app (which audits it), never with the password.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import os
 import re
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import duckdb
 import flask
 import flask_login
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from app.web import sessions, throttle
 from graph import warehouse
 from graph.workspace import Workspace
 
@@ -41,6 +49,7 @@ __all__ = [
     "create_user",
     "set_password",
     "set_role",
+    "set_disabled",
     "get_user",
     "list_users",
     "verify_password",
@@ -56,8 +65,12 @@ ADMIN_PASSWORD_ENV = "SYBILSCOPE_ADMIN_PASSWORD"
 USERS_TABLE = "users"
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 _HASH_METHOD = "scrypt"
-# paths anyone may fetch: the login form itself and the static files it uses
-_PUBLIC_PREFIXES = ("/login", "/assets/", "/_favicon.ico", "/healthz")
+# paths anyone may fetch, matched exactly (``/loginx`` is not the login form)
+_PUBLIC_PATHS = frozenset({"/login", "/_favicon.ico", "/healthz"})
+# static files for the login form: a folder, so its prefix ends with "/"
+_PUBLIC_FOLDERS = ("/assets/",)
+#: how failed sign-ins are slowed down (see :mod:`app.web.throttle`)
+THROTTLE = throttle.ThrottlePolicy()
 
 
 @dataclass(frozen=True)
@@ -66,9 +79,12 @@ class User(flask_login.UserMixin):
 
     name: str
     role: str
+    #: the server-side session this user came with (:mod:`app.web.sessions`)
+    session_id: str | None = field(default=None, compare=False, repr=False)
 
     def get_id(self) -> str:
-        return self.name
+        """What Flask-Login keeps in the cookie: the session token, never the bare name."""
+        return self.session_id or ""
 
     @property
     def can_label(self) -> bool:
@@ -100,12 +116,15 @@ def role_at_least(role: str, needed: str) -> bool:
 
 
 def ensure_users_table(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the users table when missing (idempotent)."""
+    """Create the users, sessions and failed sign-in tables when missing (idempotent)."""
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {USERS_TABLE} ("
         "name VARCHAR PRIMARY KEY, password_hash VARCHAR NOT NULL, "
         "role VARCHAR NOT NULL, created_at TIMESTAMPTZ NOT NULL)"
     )
+    con.execute(f"ALTER TABLE {USERS_TABLE} ADD COLUMN IF NOT EXISTS disabled BOOLEAN DEFAULT false")
+    sessions.ensure_sessions_table(con)
+    throttle.ensure_failures_table(con)
 
 
 def _check_name(name: str) -> str:
@@ -137,50 +156,74 @@ def create_user(con: duckdb.DuckDBPyConnection, name: str, password: str, role: 
     if get_user(con, name) is not None:
         raise ValueError(f"user {name!r} exists already: choose another name or change its role")
     con.execute(
-        f"INSERT INTO {USERS_TABLE} VALUES (?, ?, ?, ?)",
+        f"INSERT INTO {USERS_TABLE} (name, password_hash, role, created_at) VALUES (?, ?, ?, ?)",
         [name, generate_password_hash(password, method=_HASH_METHOD), role, datetime.now(UTC)],
     )
     return User(name, role)
 
 
-def set_password(con: duckdb.DuckDBPyConnection, name: str, password: str) -> None:
-    """Replace a user's password (hash); ``KeyError`` for an unknown user."""
-    _check_password(password)
+def _change_ending_sessions(con: duckdb.DuckDBPyConnection, name: str, sql: str, params: list) -> None:
+    """Change a user and end their sessions in one transaction: never one without the other."""
     if get_user(con, name) is None:
         raise KeyError(f"no user {name!r}")
-    con.execute(
-        f"UPDATE {USERS_TABLE} SET password_hash = ? WHERE name = ?",
-        [generate_password_hash(password, method=_HASH_METHOD), name],
-    )
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(sql, params)
+        sessions.end_all(con, name)
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def set_password(con: duckdb.DuckDBPyConnection, name: str, password: str) -> None:
+    """Replace a user's password (hash) and end their sessions; ``KeyError`` for an unknown user."""
+    _check_password(password)
+    _change_ending_sessions(con, name, f"UPDATE {USERS_TABLE} SET password_hash = ? WHERE name = ?",
+                            [generate_password_hash(password, method=_HASH_METHOD), name])
 
 
 def set_role(con: duckdb.DuckDBPyConnection, name: str, role: str) -> None:
-    """Change a user's role; ``KeyError`` for an unknown user."""
+    """Change a user's role and end their sessions; ``KeyError`` for an unknown user."""
     _check_role(role)
-    if get_user(con, name) is None:
-        raise KeyError(f"no user {name!r}")
-    con.execute(f"UPDATE {USERS_TABLE} SET role = ? WHERE name = ?", [role, name])
+    _change_ending_sessions(con, name, f"UPDATE {USERS_TABLE} SET role = ? WHERE name = ?", [role, name])
+
+
+def set_disabled(con: duckdb.DuckDBPyConnection, name: str, disabled: bool) -> None:
+    """Disable a user (no sign-in, sessions ended) or enable them again; ``KeyError`` for an unknown user."""
+    _change_ending_sessions(con, name, f"UPDATE {USERS_TABLE} SET disabled = ? WHERE name = ?",
+                            [bool(disabled), name])
 
 
 def get_user(con: duckdb.DuckDBPyConnection, name: str) -> User | None:
-    """The user with this name, or ``None``."""
+    """The user with this name (disabled or not), or ``None``."""
     ensure_users_table(con)
     rows = con.execute(f"SELECT name, role FROM {USERS_TABLE} WHERE name = ?", [name]).fetchall()
     return User(rows[0][0], rows[0][1]) if rows else None
 
 
+def _active_user(con: duckdb.DuckDBPyConnection, name: str) -> User | None:
+    rows = con.execute(
+        f"SELECT name, role FROM {USERS_TABLE} WHERE name = ? AND NOT coalesce(disabled, false)", [name]
+    ).fetchall()
+    return User(rows[0][0], rows[0][1]) if rows else None
+
+
 def list_users(con: duckdb.DuckDBPyConnection) -> list[dict]:
-    """Every user's name, role and creation time (never the hash), by name."""
+    """Every user's name, role, creation time and whether disabled (never the hash), by name."""
     ensure_users_table(con)
-    rows = con.execute(f"SELECT name, role, created_at FROM {USERS_TABLE} ORDER BY name").fetchall()
-    return [{"name": n, "role": r, "created_at": c} for n, r, c in rows]
+    rows = con.execute(
+        f"SELECT name, role, created_at, coalesce(disabled, false) FROM {USERS_TABLE} ORDER BY name"
+    ).fetchall()
+    return [{"name": n, "role": r, "created_at": c, "disabled": d} for n, r, c, d in rows]
 
 
 def verify_password(con: duckdb.DuckDBPyConnection, name: str, password: str) -> User | None:
-    """The user if the password is right, else ``None`` (same answer for an unknown name)."""
+    """The user if the password is right, else ``None`` (same answer for an unknown or disabled name)."""
     ensure_users_table(con)
     rows = con.execute(
-        f"SELECT name, role, password_hash FROM {USERS_TABLE} WHERE name = ?", [name or ""]
+        f"SELECT name, role, password_hash FROM {USERS_TABLE} WHERE name = ? AND NOT coalesce(disabled, false)",
+        [name or ""],
     ).fetchall()
     row = rows[0] if rows else None
     if row is None:
@@ -259,57 +302,114 @@ _LOGIN_PAGE = """<!doctype html>
 </main></body></html>"""
 
 
-def init_login(server: flask.Flask, workspace: Workspace, on_login=None) -> None:
-    """Put the whole server behind a login and add ``/login`` and ``/logout``.
+def _now() -> datetime:
+    """The time sessions and the throttle go by (one place, so tests can move it)."""
+    return datetime.now(UTC)
 
-    ``on_login(user)`` is called after a successful sign-in (the app records
-    an audit event there).
+
+def is_public(path: str) -> bool:
+    """Whether ``path`` is served without a login: exact paths, and files under the static folder."""
+    return path in _PUBLIC_PATHS or (path.startswith(_PUBLIC_FOLDERS) and ".." not in path)
+
+
+class _SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed session cookie, ``Secure`` whenever the request came over TLS."""
+
+    def get_cookie_secure(self, app: flask.Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or (
+            flask.has_request_context() and flask.request.is_secure
+        )
+
+
+#: ``on_failed_login(name, address, reason)``: the app audits each failed sign-in
+FailedLogin = Callable[[str, str, str], None]
+
+
+def init_login(server: flask.Flask, workspace: Workspace, on_login: Callable[[User], None] | None = None,
+               on_failed_login: FailedLogin | None = None) -> None:
+    """Put the whole server behind a login and add ``/login`` and ``/logout`` (POST only).
+
+    ``on_login(user)`` is called after a successful sign-in and
+    ``on_failed_login(name, address, reason)`` after each refused one (the app
+    records audit events there).
     """
+    policy = sessions.SessionPolicy(idle=workspace.settings.session_idle,
+                                    max_age=workspace.settings.session_max_age)
     server.secret_key = session_secret(workspace)
+    server.session_interface = _SessionCookies()
     server.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="sybilscope_session",
+        PERMANENT_SESSION_LIFETIME=policy.max_age,
     )
     manager = flask_login.LoginManager()
     manager.init_app(server)
     db_path = workspace.db_path
 
     @manager.user_loader
-    def _load(name: str) -> User | None:
-        return get_user(warehouse.connect(db_path), name)
+    def _load(token: str) -> User | None:
+        con = warehouse.connect(db_path)
+        name = sessions.resume(con, token, policy, _now())
+        user = _active_user(con, name) if name is not None else None
+        return replace(user, session_id=token) if user is not None else None
 
     @server.before_request
     def _require_login():
         path = flask.request.path
-        if path.startswith(_PUBLIC_PREFIXES) or flask_login.current_user.is_authenticated:
+        if is_public(path) or flask_login.current_user.is_authenticated:
             return None
         if path.startswith("/_dash-") or flask.request.method != "GET":
             return flask.jsonify({"error": "sign in first"}), 401
         return flask.redirect(flask.url_for("login", next=flask.request.full_path.rstrip("?")))
 
+    def _refused(name: str, address: str, reason: str) -> None:
+        if on_failed_login is not None:
+            on_failed_login(name, address, reason)
+
     @server.route("/login", methods=["GET", "POST"])
     def login():
         error = None
+        status = 200
         username = ""
         target = _safe_next(flask.request.values.get("next"))
         if flask.request.method == "POST":
+            con = warehouse.connect(db_path)
             username = flask.request.form.get("username", "")
-            user = verify_password(
-                warehouse.connect(db_path), username, flask.request.form.get("password", "")
-            )
-            if user is not None:
-                flask_login.login_user(user)
-                if on_login is not None:
-                    on_login(user)
-                return flask.redirect(target)
-            error = "Wrong user name or password."
+            address = flask.request.remote_addr or ""
+            now = _now()
+            wait = throttle.wait(con, username, address, THROTTLE, now)
+            if wait:
+                _refused(username, address, "throttled")
+                error, status = f"Too many failed sign-ins: wait {_duration(wait)} and try again.", 429
+            else:
+                user = verify_password(con, username, flask.request.form.get("password", ""))
+                if user is not None:
+                    throttle.forget_user(con, user.name)
+                    flask.session.clear()  # nothing from before the sign-in carries over
+                    flask_login.login_user(replace(user, session_id=sessions.start(con, user.name, now)))
+                    if on_login is not None:
+                        on_login(user)
+                    return flask.redirect(target)
+                throttle.record_failure(con, username, address, THROTTLE, now)
+                _refused(username, address, "wrong user name or password")
+                error, status = "Wrong user name or password.", 401
         html = flask.render_template_string(
             _LOGIN_PAGE, error=error, next=target, username=username, workspace=workspace.root.name
         )
-        return html, (401 if error else 200)
+        return html, status
 
-    @server.route("/logout")
+    @server.route("/logout", methods=["POST"])
     def logout():
+        user = flask_login.current_user
+        if getattr(user, "session_id", None):
+            sessions.end(warehouse.connect(db_path), user.session_id)
         flask_login.logout_user()
+        flask.session.clear()
         return flask.redirect("/login")
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} seconds"
+    return f"{math.ceil(seconds / 60)} minutes"

@@ -22,6 +22,7 @@ __all__ = [
     "fmt_time",
     "fmt_int",
     "txt",
+    "shown",
     "kv_list",
     "table",
     "empty_figure",
@@ -93,6 +94,19 @@ def txt(value: Any) -> str:
     return str(value)
 
 
+# Characters that reorder or hide text on screen: C0 and C1 controls (NUL among them; tab and
+# newline stay), DEL, the bidirectional embeddings, overrides, isolates and marks (a U+202E in a
+# handle shows "gpj.exe" as "exe.jpg"), zero-width spaces and joiners, the word joiner and BOM.
+_HIDDEN = [*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0), 0x061C, *range(0x200B, 0x2010),
+           *range(0x202A, 0x202F), *range(0x2060, 0x2070), 0xFEFF]
+_SHOWN = {code: f"[U+{code:04X}]" for code in _HIDDEN}
+
+
+def shown(value: Any) -> str:
+    """Text as it may be put on screen: every hidden or reordering character written as its code."""
+    return txt(value).translate(_SHOWN)
+
+
 def fmt_int(value: Any) -> str:
     if not txt(value):
         return ""
@@ -109,7 +123,7 @@ def kv_list(items: Mapping[str, Any] | Sequence[tuple[str, Any]]) -> html.Dl:
     for key, value in pairs:
         if value is None or value == "":
             continue
-        children += [html.Dt(key), html.Dd(value)]
+        children += [html.Dt(key), html.Dd(shown(value) if isinstance(value, str) else value)]
     return html.Dl(children, className="kv")
 
 
@@ -136,7 +150,8 @@ def table(id: str, rows: Sequence[dict], columns: Sequence[tuple[str, str] | tup
         css=[{"selector": "p", "rule": "margin: 0;"}],
     )
     defaults.update(kwargs)
-    return dash_table.DataTable(id=id, data=list(rows), columns=cols, **defaults)
+    data = [{name: shown(value) if isinstance(value, str) else value for name, value in row.items()} for row in rows]
+    return dash_table.DataTable(id=id, data=data, columns=cols, **defaults)
 
 
 _AXIS = {"gridcolor": "#eaecf0", "zerolinecolor": "#eaecf0", "linecolor": "#d0d5dd", "title": {"text": ""},
@@ -186,7 +201,7 @@ def hbar_figure(labels: list[str], values: list[float], *, colour: str = "#5b7cf
 def tag_chip(tag: str, remove_id: dict | None = None) -> html.Span:
     family = tag_family(tag).lower()
     close = html.Button(className="btn-close", id=remove_id, n_clicks=0, title=f"remove {tag}") if remove_id else None
-    return html.Span([tag, close], className=f"tag-chip {family}")
+    return html.Span([shown(tag), close], className=f"tag-chip {family}")
 
 
 def entity_href(kind: str, key: str) -> str:
@@ -196,5 +211,5 @@ def entity_href(kind: str, key: str) -> str:
 
 def link(text: str, href: str) -> str:
     """A markdown link for table cells."""
-    safe = str(text).replace("[", "(").replace("]", ")")
+    safe = shown(text).replace("[", "(").replace("]", ")")
     return f"[{safe}]({href})"

@@ -11,6 +11,7 @@ from __future__ import annotations
 # -- shell -------------------------------------------------------------------
 NAVBAR = "navbar"
 USER_MENU = "user-menu"
+SIGN_OUT = "sign-out"
 
 # -- overview ------------------------------------------------------------------
 OVERVIEW_WINDOW = "overview-window"

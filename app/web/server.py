@@ -1,9 +1,12 @@
 """The web app factory: one Flask server, one Dash app, one workspace.
 
 :func:`create_app` wires the login (:mod:`app.web.auth`), the per-app state
-(:mod:`app.web.state`), the pages (:mod:`app.web.pages`) and two plain Flask
-routes (the audit log as JSON Lines, a health check). Every route but the
-login form and static files needs a signed-in user.
+(:mod:`app.web.state`), the pages (:mod:`app.web.pages`), the security headers
+(:mod:`app.web.headers`) and two plain Flask routes (the audit log as JSON
+Lines, a health check). Every route but the login form and static files
+needs a signed-in user; routes that act (sign out, download the audit log,
+which is itself audited) take POST only, so a link or an image on another
+page cannot trigger them.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import flask
 import flask_login
 from dash import html
 
-from app.web import auth, downloads, ids, queries
+from app.web import auth, downloads, headers, ids, queries
 from app.web.pages import PAGES
 from app.web.state import LockedStore, WebState, current, install
 from graph import triage, warehouse
@@ -44,7 +47,8 @@ def _navbar() -> html.Nav:
             ], className="d-flex align-items-center"),
             dbc.Nav(links, className="me-auto ms-4"),
             html.Div([html.Span([html.B(name), f" · {role}"], id=ids.USER_MENU), " · ",
-                      html.A("Sign out", href="/logout")], className="ss-user"),
+                      html.Form(html.Button("Sign out", type="submit", id=ids.SIGN_OUT, className="ss-sign-out"),
+                                method="post", action="/logout", className="d-inline")], className="ss-user"),
         ],
         className="ss-navbar d-flex align-items-center",
         id=ids.NAVBAR,
@@ -60,6 +64,12 @@ def _record_login(user: auth.User) -> None:
     triage.record_audit(current().store, user.name, "auth.login", f"user:{user.name}", None, {"role": user.role})
 
 
+def _record_failed_login(name: str, address: str, reason: str) -> None:
+    # the name as typed (cut short: it may be anything) and where from; the password never
+    triage.record_audit(current().store, name[:64], "auth.failed", f"user:{name[:64]}", None,
+                        {"address": address, "reason": reason})
+
+
 def create_app(workspace: Workspace, store: GraphStore | None = None) -> dash.Dash:
     """The sybilscope web app for ``workspace`` (its store opened when not given).
 
@@ -70,7 +80,7 @@ def create_app(workspace: Workspace, store: GraphStore | None = None) -> dash.Da
     auth.ensure_users_table(warehouse.connect(workspace.db_path))
     state = WebState(workspace=workspace, store=LockedStore.wrap(store if store is not None else open_store(workspace)))
     install(server, state)
-    auth.init_login(server, workspace, on_login=_record_login)
+    auth.init_login(server, workspace, on_login=_record_login, on_failed_login=_record_failed_login)
 
     app = dash.Dash(
         "sybilscope",
@@ -89,18 +99,13 @@ def create_app(workspace: Workspace, store: GraphStore | None = None) -> dash.Da
     app.layout = _shell
     app.index_string = app.index_string.replace("{%favicon%}", "")
 
-    @server.route("/audit.jsonl")
+    @server.route("/audit.jsonl", methods=["POST"])
     def audit_download():
-        events = queries.audit_log(
-            current().store,
-            user=flask.request.args.get("user") or None,
-            action=flask.request.args.get("action") or None,
-            target=flask.request.args.get("target") or None,
-            limit=None,
-        )
+        filters = {name: flask.request.values.get(name) or None for name in ("user", "action", "target")}
+        events = queries.audit_log(current().store, **filters, limit=None)
         user = flask_login.current_user
         triage.record_audit(current().store, user.name, "audit.export", "audit", None,
-                            {"events": len(events), "filters": dict(flask.request.args)})
+                            {"events": len(events), "filters": {k: v for k, v in filters.items() if v}})
         return flask.Response(
             queries.audit_jsonl(events),
             mimetype="application/x-ndjson",
@@ -111,4 +116,5 @@ def create_app(workspace: Workspace, store: GraphStore | None = None) -> dash.Da
     def healthz():  # public: says the server is up, nothing about the workspace
         return {"ok": True}
 
+    headers.install(app)
     return app

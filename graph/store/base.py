@@ -20,7 +20,7 @@ Conventions shared by every method:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -106,6 +106,19 @@ class GraphStore(ABC):
     @abstractmethod
     def append_audit(self, rows: Sequence[Mapping]) -> int:
         """Append audit events (never update): ``event_id`` and ``at`` are filled in when absent."""
+
+    @abstractmethod
+    def append_judgement(self, label: Mapping, audit: Callable[[list[dict]], Mapping]) -> tuple[dict, dict]:
+        """Append one label and the audit event that records it, in one transaction.
+
+        ``audit(labels)`` is called inside that transaction with the labelled
+        entity's labels as they stand just before this one (oldest first) and
+        returns the audit row, so the event's ``before`` is the state this
+        label really changed, whoever else is labelling. It may be called
+        again when the transaction is retried: it must only compute.
+        ``created_at`` and ``at`` are set inside the transaction, so labels
+        sort in the order their events record. Returns the label and the event.
+        """
 
     # -- reads ----------------------------------------------------------------
     @abstractmethod

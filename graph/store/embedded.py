@@ -19,7 +19,7 @@ or a label write is running.
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -482,18 +482,22 @@ class EmbeddedStore(GraphStore):
 
     def _append(self, kind: NodeKind, rows: list[dict]) -> int:
         """Insert rows whose keys must all be new: labels and audit events are never updated."""
+        with self._transaction() as cur:
+            return self._append_in(cur, kind, rows)
+
+    def _append_in(self, cur: duckdb.DuckDBPyConnection, kind: NodeKind, rows: list[dict]) -> int:
+        """:meth:`_append` inside the caller's transaction."""
         ids = [row[kind.key] for row in rows]
         _rows.check_unique(kind.label, ids)
         batch, columns = self._arrow_batch(kind.label, _props(kind), [kind.key], rows)
-        with self._transaction() as cur:
-            clash = _run(
-                cur,
-                f"SELECT {_q(kind.key)} FROM {_q(kind.table)} WHERE {_q(kind.key)} IN (SELECT unnest(?))",
-                [ids],
-            )
-            if clash:
-                raise ValueError(f"{kind.label} {clash[0][0]!r} exists already: {kind.label}s are append-only")
-            return self._upsert(cur, kind.table, [kind.key], columns, batch)
+        clash = _run(
+            cur,
+            f"SELECT {_q(kind.key)} FROM {_q(kind.table)} WHERE {_q(kind.key)} IN (SELECT unnest(?))",
+            [ids],
+        )
+        if clash:
+            raise ValueError(f"{kind.label} {clash[0][0]!r} exists already: {kind.label}s are append-only")
+        return self._upsert(cur, kind.table, [kind.key], columns, batch)
 
     def append_labels(self, rows: Sequence[Mapping]) -> int:
         if not rows:
@@ -504,6 +508,20 @@ class EmbeddedStore(GraphStore):
         if not rows:
             return 0
         return self._append(node_kind(AUDIT), _rows.fill_audit(rows))
+
+    def append_judgement(self, label: Mapping, audit: Callable[[list[dict]], Mapping]) -> tuple[dict, dict]:
+        label_kind, audit_kind = node_kind(LABEL), node_kind(AUDIT)
+        # the write lock is held from here to the commit: no other writer of this database
+        # can add a label between reading the state and recording the change
+        with self._transaction() as cur:
+            row = _rows.fill_labels([label])[0]
+            where, params = _label_filter(row["entity"], row["entity_id"])
+            found = _py_rows(cur.sql(f"SELECT {_select(label_kind)} FROM {_q(label_kind.table)} WHERE {where} "
+                                     "ORDER BY created_at, label_id", params=params).to_arrow_table())
+            event = _rows.fill_audit([audit([_rows.node_row(label_kind, r) for r in found])])[0]
+            self._append_in(cur, label_kind, [row])
+            self._append_in(cur, audit_kind, [event])
+        return row, event
 
     # -- reads ----------------------------------------------------------------
     def _nodes(self, kind: NodeKind, where: str = "TRUE", params: Sequence = (), tail: str = "") -> list[dict]:

@@ -25,6 +25,7 @@ Rules this module keeps, because servers differ and data is hostile:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -185,6 +186,22 @@ def _ordered(rows: list[dict], *keys: tuple[str, bool]) -> list[dict]:
         missing = [row for row in rows if row.get(name) is None]
         rows = sorted(present, key=lambda row, n=name: row[n], reverse=descending) + missing
     return rows
+
+
+# how often a label write starts again after losing a race with another writer of the same entity
+_JUDGEMENT_ATTEMPTS = 100
+
+
+class _StaleState(Exception):
+    """Another transaction recorded a change of this entity since this one read it."""
+
+
+def _lost_race(error: BaseException | None) -> bool:
+    """Whether a failed commit was the unique constraint refusing a second event for one state."""
+    if isinstance(error, neo4j_errors.ConstraintError):
+        return True
+    text = f"{getattr(error, 'code', '')} {getattr(error, 'message', '')}".lower()
+    return isinstance(error, neo4j_errors.Neo4jError) and ("duplicate" in text or "unique" in text)
 
 
 class Neo4jStore(GraphStore):
@@ -425,21 +442,21 @@ class Neo4jStore(GraphStore):
     def _append(self, kind: NodeKind, rows: list[dict]) -> int:
         """Create nodes whose keys must all be new: labels and audit events are never updated."""
         prepared = self._prepare_nodes(kind, rows)
+        self._write(lambda tx: self._append_in(tx, kind, prepared), f"appending {kind.label} nodes")
+        return len(prepared)
+
+    def _append_in(self, tx: neo4j.ManagedTransaction, kind: NodeKind, prepared: list[dict]) -> None:
+        """:meth:`_append` of prepared rows inside the caller's transaction."""
         find = f"MATCH (n:{_n(kind.label)}) WHERE n.{_n(kind.key)} IN $keys RETURN n.{_n(kind.key)} AS key LIMIT 1"
         create = (
             f"UNWIND $rows AS row CREATE (n:{_n(kind.label)}) SET n = row.props, n.{_n(kind.key)} = row.key"
             + _set_timestamps("n", "row.ts", prepared)
         )
-
-        def work(tx: neo4j.ManagedTransaction) -> None:
-            for chunk in self._chunks(prepared):
-                clash = tx.run(find, keys=[row["key"] for row in chunk]).single()
-                if clash is not None:
-                    raise ValueError(f"{kind.label} {clash['key']!r} exists already: {kind.label}s are append-only")
-                tx.run(create, rows=chunk).consume()
-
-        self._write(work, f"appending {kind.label} nodes")
-        return len(prepared)
+        for chunk in self._chunks(prepared):
+            clash = tx.run(find, keys=[row["key"] for row in chunk]).single()
+            if clash is not None:
+                raise ValueError(f"{kind.label} {clash['key']!r} exists already: {kind.label}s are append-only")
+            tx.run(create, rows=chunk).consume()
 
     def append_labels(self, rows: Sequence[Mapping]) -> int:
         if not rows:
@@ -454,6 +471,56 @@ class Neo4jStore(GraphStore):
         filled = _rows.fill_audit(rows)
         _rows.check_unique(AUDIT, [row["event_id"] for row in filled])
         return self._append(node_kind(AUDIT), filled)
+
+    def append_judgement(self, label: Mapping, audit: Callable[[list[dict]], Mapping]) -> tuple[dict, dict]:
+        """See :meth:`GraphStore.append_judgement`.
+
+        Reading inside the transaction is not enough on a server that reads
+        committed data only: two transactions could read the same state and
+        both commit. So the event's id names the state it changes (the entity
+        and how many labels it had): two transactions that read the same state
+        write the same id, the unique constraint lets one commit, and the
+        other starts again from the new state.
+        """
+        label_kind, audit_kind = node_kind(LABEL), node_kind(AUDIT)
+        _rows.fill_labels([label])  # checked before anything is sent
+        entity = f"{label.get('entity')}:{label.get('entity_id')}"
+        state = "aud-" + hashlib.sha256(entity.encode("utf-8")).hexdigest()[:20]
+        read = (
+            f"MATCH (n:{_n(label_kind.label)}) WHERE n.entity = $entity AND n.entity_id = $entity_id "
+            f"RETURN {_props_map('n', label_kind)} AS p"
+        )
+        taken = f"MATCH (n:{_n(audit_kind.label)} {{{_n(audit_kind.key)}: $key}}) RETURN count(n) AS n"
+        written: dict = {}
+
+        def work(tx: neo4j.ManagedTransaction) -> None:
+            # filled here, so a retried transaction gets a fresh time and the state it really saw
+            row = _rows.fill_labels([label])[0]
+            found = [_out(label_kind, r["p"]) for r in tx.run(read, entity=row["entity"], entity_id=row["entity_id"])]
+            found = _ordered(found, ("created_at", False), ("label_id", False))
+            event = _rows.fill_audit([{**audit(found), "event_id": f"{state}-{len(found)}"}])[0]
+            label_rows = self._prepare_nodes(label_kind, [row])
+            event_rows = self._prepare_nodes(audit_kind, [event])
+            if tx.run(taken, key=event["event_id"]).single()["n"]:
+                raise _StaleState(entity)
+            self._append_in(tx, label_kind, label_rows)
+            try:
+                self._append_in(tx, audit_kind, event_rows)
+            except ValueError as exc:  # committed by another writer since the check above
+                raise _StaleState(entity) from exc
+            written.update(label=row, event=event)
+
+        doing = f"appending a label on {entity}"
+        for _attempt in range(_JUDGEMENT_ATTEMPTS):
+            try:
+                self._write(work, doing)
+                return written["label"], written["event"]
+            except _StaleState:
+                continue
+            except StoreError as exc:
+                if not _lost_race(exc.__cause__):
+                    raise
+        raise StoreError(f"{doing}: others kept changing it for {_JUDGEMENT_ATTEMPTS} attempts; try again")
 
     # -- reads ----------------------------------------------------------------
     def _nodes(self, kind: NodeKind, where: str = "true", doing: str = "", **params: object) -> list[dict]:

@@ -24,8 +24,9 @@ def layout(**_query) -> html.Div:
         dbc.Col(dcc.Dropdown(id=ids.AUDIT_FILTER_ACTION, options=actions, placeholder="any action"), md=3),
         dbc.Col(dbc.Input(id=ids.AUDIT_FILTER_TARGET, placeholder="target contains (e.g. cluster:C-)",
                           debounce=True, size="sm"), md=4),
-        dbc.Col(html.A(dbc.Button("Download JSON Lines", color="primary", size="sm"), id=ids.AUDIT_DOWNLOAD,
-                       href="/audit.jsonl"), md=2, className="text-end"),
+        # a form that POSTs: the download is itself audited, so no link or prefetch may trigger it
+        dbc.Col(html.Form(dbc.Button("Download JSON Lines", color="primary", size="sm", type="submit"),
+                          id=ids.AUDIT_DOWNLOAD, method="post", action="/audit.jsonl"), md=2, className="text-end"),
     ], className="g-2 mb-2 align-items-center")
     return html.Div([
         html.H1("Audit log", className="page-title"),
@@ -51,7 +52,7 @@ def register(app: dash.Dash) -> None:
 
     @app.callback(
         Output(ids.AUDIT_TABLE, "children"),
-        Output(ids.AUDIT_DOWNLOAD, "href"),
+        Output(ids.AUDIT_DOWNLOAD, "action"),
         Input(ids.AUDIT_FILTER_USER, "value"),
         Input(ids.AUDIT_FILTER_ACTION, "value"),
         Input(ids.AUDIT_FILTER_TARGET, "value"),

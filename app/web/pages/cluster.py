@@ -25,6 +25,7 @@ from app.web.components import (
     kv_list,
     link,
     score_pill,
+    shown,
     status_badge,
     table,
     tag_chip,
@@ -34,6 +35,7 @@ from app.web.geo import country_name
 from app.web.state import current
 from app.web.taxonomy import taxonomy_options
 from graph import triage
+from graph.errors import StoreError
 from graph.schema import ACCOUNT, CLUSTER_STATUSES
 
 PATH_TEMPLATE = "/cluster/<cluster_id>"
@@ -148,7 +150,7 @@ def header(cluster: dict, status: str) -> html.Div:
             ]),
             dbc.Col(html.Div(id=ids.CLUSTER_ACTIONS, className="button-row justify-content-end"), width="auto"),
         ], className="align-items-center"),
-        html.Ul([html.Li(reason) for reason in reasons], className="mt-2 mb-0 small") if reasons else None,
+        html.Ul([html.Li(shown(reason)) for reason in reasons], className="mt-2 mb-0 small") if reasons else None,
     ], className="section-gap")
 
 
@@ -376,15 +378,15 @@ def judgement_view(judgement: triage.EntityJudgement, can_label: bool) -> html.D
     attribution = judgement.attribution
     return html.Div([
         kv_list([
-            ("Status", html.Span([status_badge(judgement.status), " ", judgement.status_reason or ""])),
+            ("Status", html.Span([status_badge(judgement.status), " ", shown(judgement.status_reason)])),
             ("Attribution", f"{attribution.get('actor')} ({attribution.get('country') or 'country ?'}, "
                             f"{attribution.get('confidence')} confidence): {attribution.get('note') or ''}"
              if attribution else None),
         ]),
         html.Div([tag_chip(tag, {"type": ids.TAG_REMOVE, "tag": tag} if can_label else None)
                   for tag in judgement.tags], className="mt-2"),
-        html.Div([html.Div([html.Span(c["by"] or "", className="who"), " ",
-                            html.Span(fmt_time(c["at"]), className="when"), html.Div(c["text"])],
+        html.Div([html.Div([html.Span(shown(c["by"]), className="who"), " ",
+                            html.Span(fmt_time(c["at"]), className="when"), html.Div(shown(c["text"]))],
                            className="audit-entry") for c in judgement.comments[::-1]],
                  className="mt-1"),
     ], id=ids.LABEL_CURRENT)
@@ -459,10 +461,10 @@ def audit_view(events: list[dict]) -> html.Div:
         return html.Div("No analyst actions yet.", className="text-secondary small")
     return html.Div([
         html.Div([
-            html.Span(event.get("user") or "?", className="who"), " ",
-            _ACTION_WORDS.get(event.get("action"), event.get("action")), " ",
+            html.Span(shown(event.get("user")) or "?", className="who"), " ",
+            shown(_ACTION_WORDS.get(event.get("action"), event.get("action"))), " ",
             html.Span(fmt_time(event.get("at"), seconds=True), className="when"),
-            html.Div(_change(event), className="small"),
+            html.Div(shown(_change(event)), className="small"),
         ], className="audit-entry") for event in events[:50]
     ])
 
@@ -551,6 +553,9 @@ def register(app: dash.Dash) -> None:
             clear = ""
         except (ValueError, PermissionError) as exc:
             feedback = dbc.Alert(str(exc), color="danger", className="py-1 px-2 small mb-0")
+        except StoreError as exc:  # a full disk, a server gone: say so, and keep what was typed
+            feedback = dbc.Alert(f"Not saved: {exc}. What you typed is still in the form: "
+                                 "try again once that is fixed.", color="danger", className="py-1 px-2 small mb-0")
         store = current().store
         judgement = triage.judgement(store, "cluster", cluster_id)
         return (feedback, judgement_view(judgement, user.can_label),

@@ -17,7 +17,7 @@ import dash_cytoscape as cyto
 from dash import Input, Output, State, ctx, dcc, html
 
 from app.web import cache, ids, queries
-from app.web.components import card, fmt_int, fmt_time, kv_list, status_badge, tag_chip
+from app.web.components import card, fmt_int, fmt_time, kv_list, shown, status_badge, tag_chip
 from app.web.pages.overview import WINDOW_LABELS, window_for
 from app.web.state import current
 from graph import triage
@@ -88,7 +88,7 @@ def layout(kind: str | None = None, key: str | None = None, **_query) -> html.Di
                            layout={"name": "cose", "animate": False, "idealEdgeLength": 80}, responsive=True,
                            minZoom=0.15, maxZoom=1.6)
     focus = {"label": label, "key": key}
-    title = [html.H1([_LABEL_NAME[label], " ", html.Span(key, className="mono")],
+    title = [html.H1([_LABEL_NAME[label], " ", html.Span(shown(key), className="mono")],
                      className="page-title d-inline me-2")]
     if cluster_id:
         title.append(dcc.Link(f"member of {cluster_id}", href=f"/cluster/{cluster_id}", className="small"))
@@ -135,9 +135,10 @@ def properties_view(node: dict | None) -> object:
 def judgement_view(judgement: triage.EntityJudgement) -> object:
     parts = [kv_list([("Status", status_badge(judgement.status)) if judgement.status != "new" else ("", None)])]
     parts += [tag_chip(t) for t in judgement.tags]
-    parts += [html.Div(f"{label.get('value')} ({label.get('source') or 'input'})", className="small")
+    parts += [html.Div(shown(f"{label.get('value')} ({label.get('source') or 'input'})"), className="small")
               for label in judgement.labels]
-    parts += [html.Div([html.B(c["by"] or ""), f": {c['text']}"], className="small") for c in judgement.comments]
+    parts += [html.Div([html.B(shown(c["by"])), f": {shown(c['text'])}"], className="small")
+              for c in judgement.comments]
     if len(parts) == 1 and judgement.status == "new":
         return html.Div("No labels.", className="text-secondary small")
     return html.Div(parts)
