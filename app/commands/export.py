@@ -54,7 +54,9 @@ def command(
     """Export the clusters of the latest detection run (CONTRACT section 5 layout).
 
     `--format csv` writes clusters.csv and members.csv exactly as the contract
-    says, plus cluster_details, judgements, accounts, ips, devices and edges.
+    says, plus cluster_details, judgements, accounts, ips, devices and edges;
+    a cell a spreadsheet would run as a formula (=, +, -, @, ...) starts with
+    an added ' (OWASP's rule; docs/data-contract.md says how to undo it).
     Every export writes manifest.json (run, data fingerprint, filters) and is
     recorded in the audit log.
     """

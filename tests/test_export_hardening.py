@@ -1,0 +1,113 @@
+"""Exports and briefings of hostile data: no formula, markup or forbidden XML character gets through (#13)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import zipfile
+
+import flask
+import pytest
+from hostilecase import FORMULA, HOSTILE_ACCOUNT, NUMERIC_ACCOUNT, build_hostile
+
+from app.export import Filters, export
+from app.export.formulas import TRIGGERS, neutralize, restore
+from app.web import downloads
+from app.web.state import WebState, install
+from graph import warehouse
+from graph.store import open_store
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    return build_hostile(tmp_path_factory.mktemp("hostile") / "workspace")
+
+
+@pytest.fixture
+def opened(hostile):
+    workspace = hostile.workspace()
+    store = open_store(workspace)
+    yield workspace, store
+    store.close()
+    warehouse.close_all()
+
+
+def _cells(text: str) -> list[tuple[str, str]]:
+    """(column, cell) of every data cell of a CSV text."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    return [(column, cell) for row in reader for column, cell in row.items()]
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return cell.strip() == cell and cell.lower().lstrip("+-") not in ("inf", "infinity", "nan")
+
+
+def _assert_no_formula(name: str, text: str) -> None:
+    for column, cell in _cells(text):
+        assert not (cell[:1] in TRIGGERS and not _is_number(cell)), f"{name} {column}: {cell!r} is a formula"
+
+
+# -- 3. CSV formulas -----------------------------------------------------------------------------
+
+
+def test_neutralizing_is_undone_exactly_and_leaves_no_formula():
+    """Every string over the characters that matter (up to 4 long) round-trips, and none starts a formula."""
+    alphabet = [*TRIGGERS, "'", "a", "5", ".", "e"]
+    for size in range(5):
+        for chars in itertools.product(alphabet, repeat=size):
+            value = "".join(chars)
+            cell = neutralize(value)
+            assert restore(cell) == value
+            assert cell == value or cell == "'" + value
+            if cell[:1] in TRIGGERS:
+                assert _is_number(cell), repr(value)
+    assert neutralize("-0.5") == "-0.5" and neutralize("+1e-05") == "+1e-05"  # plain numbers stay numbers
+    assert neutralize("-0.5+A1") == "'-0.5+A1"
+
+
+def test_csv_export_neutralizes_every_formula_and_says_so(opened, tmp_path):
+    workspace, store = opened
+    result = export(workspace, store, "csv", tmp_path / "out", user="tester")
+    for path in result.files:
+        if path.suffix == ".csv":
+            _assert_no_formula(path.name, path.read_text(encoding="utf-8"))
+    members = list(csv.DictReader((tmp_path / "out" / "members.csv").open(encoding="utf-8", newline="")))
+    ids = {m["account_id"] for m in members}
+    assert "'" + HOSTILE_ACCOUNT in ids and NUMERIC_ACCOUNT in ids  # a negative number is left alone
+    assert {restore(i) for i in ids} >= {HOSTILE_ACCOUNT, NUMERIC_ACCOUNT, "acc_a"}
+    accounts = list(csv.DictReader((tmp_path / "out" / "accounts.csv").open(encoding="utf-8", newline="")))
+    assert {restore(a["handle"]) for a in accounts} >= {FORMULA}
+    guard = result.manifest["value_encoding"]["csv_formulas"]
+    assert guard["prefix"] == "'" and set(guard["triggers"]) == set(TRIGGERS)
+    assert guard["cells"]["members"] == 1 and guard["cells"]["accounts"] >= 3
+    assert guard["cells"]["judgements"] >= 3 and guard["cells"]["ips"] >= 1 and guard["cells"]["edges"] >= 1
+    on_disk = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert on_disk["value_encoding"] == result.manifest["value_encoding"]
+
+
+def test_web_export_zip_neutralizes_formulas(opened, hostile):
+    workspace, store = opened
+    server = flask.Flask(__name__)
+    install(server, WebState(workspace, store))
+    with server.app_context():
+        _, data = downloads.export_zip("csv", Filters(cluster_ids=(hostile.cluster,)), "tester")
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    tables = [n for n in archive.namelist() if n.endswith(".csv")]
+    assert {"members.csv", "accounts.csv", "judgements.csv"} <= set(tables)
+    for name in tables:
+        _assert_no_formula(name, archive.read(name).decode("utf-8"))
+    assert "csv_formulas" in json.loads(archive.read("manifest.json"))["value_encoding"]
+
+
+def test_other_formats_keep_values_as_they_are(opened, tmp_path):
+    """The prefix is a CSV convention: typed formats carry the account id unchanged."""
+    workspace, store = opened
+    out = export(workspace, store, "jsonl", tmp_path / "jsonl", user="tester").out_dir
+    rows = [json.loads(line) for line in (out / "members.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert HOSTILE_ACCOUNT in {r["account_id"] for r in rows}
