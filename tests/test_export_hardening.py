@@ -7,11 +7,26 @@ import io
 import itertools
 import json
 import zipfile
+from html.parser import HTMLParser
 
 import flask
+import markdown
 import pytest
-from hostilecase import FORMULA, HOSTILE_ACCOUNT, NUMERIC_ACCOUNT, build_hostile
+from hostilecase import (
+    ATTR_LIST,
+    FORMULA,
+    HOSTILE_ACCOUNT,
+    IMG,
+    MD_IMAGE,
+    MD_LINK,
+    NUMERIC_ACCOUNT,
+    SCRIPT,
+    build_hostile,
+)
+from markdown_it import MarkdownIt
 
+from app.brief import brief
+from app.brief.markdown_escape import escape
 from app.export import Filters, export
 from app.export.formulas import TRIGGERS, neutralize, restore
 from app.web import downloads
@@ -111,3 +126,79 @@ def test_other_formats_keep_values_as_they_are(opened, tmp_path):
     out = export(workspace, store, "jsonl", tmp_path / "jsonl", user="tester").out_dir
     rows = [json.loads(line) for line in (out / "members.jsonl").read_text(encoding="utf-8").splitlines()]
     assert HOSTILE_ACCOUNT in {r["account_id"] for r in rows}
+
+
+# -- 4. Markup in briefings ----------------------------------------------------------------------
+
+
+class _Elements(HTMLParser):
+    """Every element and attribute of an HTML text, and its visible text."""
+
+    def __init__(self, text: str):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _rendered(markdown_text: str) -> dict[str, str]:
+    """The Markdown as HTML by two renderers: CommonMark with GFM tables, and Python-Markdown with
+    the extensions that make attribute injection possible."""
+    commonmark = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    return {
+        "commonmark": commonmark.render(markdown_text),
+        "python-markdown": markdown.markdown(markdown_text, extensions=["tables", "attr_list", "fenced_code"]),
+    }
+
+
+def _assert_inert(name: str, html: str) -> None:
+    page = _Elements(html)
+    allowed = {"p", "h1", "h2", "h3", "strong", "em", "code", "pre", "ol", "ul", "li", "table", "thead",
+               "tbody", "tr", "th", "td", "img", "br", "hr", "del", "s"}
+    for tag, attrs in page.tags:
+        assert tag in allowed, f"{name}: <{tag} {attrs}> came from the data"
+        assert not [a for a in attrs if a.startswith("on")], f"{name}: <{tag} {attrs}> has a handler"
+        if tag == "img":
+            assert attrs.get("src", "").startswith("data:image/png;base64,"), f"{name}: <img {attrs}>"
+        assert set(attrs) <= {"src", "alt", "style", "align", "title"}, f"{name}: <{tag} {attrs}>"
+    text = "".join(page.text)
+    for shown in ("<script>alert('as_org')</script>", '<img src=x onerror="alert(1)">', "[click me](javascript:alert(2))"):
+        assert shown in text, f"{name}: {shown!r} is not shown as text"
+
+
+@pytest.mark.parametrize("value", [
+    SCRIPT, IMG, MD_LINK, MD_IMAGE, ATTR_LIST, FORMULA, "# heading", "1. item", "---", "===", "> quote",
+    "*a* _b_ `c` ~~d~~ **e**", "a | b", "&amp; &lt;b&gt;", "back\\slash \\*", "<http://evil.invalid>", "two\nlines",
+])
+def test_an_escaped_value_renders_as_exactly_its_text(value):
+    """In a list item and in a table cell, under both renderers, the text shown is the value itself."""
+    expected = value.replace("\n", " ")
+    for context, tag in ((f"- {escape(value)}\n", "li"), (f"| h |\n|---|\n| {escape(value)} |\n", "td")):
+        for renderer, html in _rendered(context).items():
+            page = _Elements(html)
+            assert [t for t, _ in page.tags] == (["ul", "li"] if tag == "li" else
+                                                 ["table", "thead", "tr", "th", "tbody", "tr", "td"]), (renderer, html)
+            shown = "".join(page.text).strip().removeprefix("h").strip()
+            assert shown == expected, (renderer, context, html)
+
+
+def test_markdown_briefing_shows_hostile_text_as_text(opened, hostile, tmp_path):
+    workspace, store = opened
+    path = brief(workspace, store, [hostile.cluster], tmp_path / "b.md", user="tester")
+    for renderer, html in _rendered(path.read_text(encoding="utf-8")).items():
+        _assert_inert(renderer, html)
+
+
+def test_html_briefing_escapes_hostile_text(opened, hostile, tmp_path):
+    workspace, store = opened
+    path = brief(workspace, store, [hostile.cluster], tmp_path / "b.html", user="tester")
+    page = _Elements(path.read_text(encoding="utf-8"))
+    assert "script" not in {tag for tag, _ in page.tags}
+    assert not [(t, a) for t, a in page.tags for k in a if k.startswith("on")]
+    assert "<script>alert('as_org')</script>" in "".join(page.text)

@@ -4,7 +4,9 @@ The templates are files (``app/brief/templates/briefing.html.j2`` and
 ``briefing.md.j2``) so an organisation can restyle or reword its briefings
 without touching code: copy one, edit it, pass ``--template``. A custom
 template's folder is searched first, then the defaults, so a custom template
-may ``{% extends %}`` or ``{% include %}`` the stock ones.
+may ``{% extends %}`` or ``{% include %}`` the stock ones. The HTML template is
+autoescaped; in the Markdown one every printed value is escaped for Markdown
+(:mod:`app.brief.markdown_escape`), and ``| code`` prints a code span.
 
 The PDF is the HTML printed by WeasyPrint (BSD licensed; it needs Pango from
 the system). Its ``@page`` rules put the TLP marking in the header and
@@ -22,6 +24,7 @@ import jinja2
 
 from app.brief.build import CONFIDENCE_WORDS, Briefing, country_name
 from app.brief.figures import all_figures
+from app.brief.markdown_escape import code, finalize
 from graph.errors import SybilscopeError
 
 __all__ = ["FORMATS", "TEMPLATES_DIR", "format_for", "render_text", "write_briefing", "pdf_to_png"]
@@ -106,12 +109,16 @@ def _environment(template: Path | None, autoescape: bool) -> tuple[jinja2.Enviro
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(search),
         autoescape=autoescape,
+        # Markdown has no autoescape of its own: every printed value goes through its escaping
+        finalize=None if autoescape else finalize,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
     env.filters.update(num=_num, pct=_pct, when=_when, day=_day, date=_date, country=country_name, hour=_hour, offset=_offset)
+    if not autoescape:
+        env.filters["code"] = code
     return env, name
 
 
