@@ -8,11 +8,14 @@ import itertools
 import json
 import zipfile
 from html.parser import HTMLParser
+from xml.etree import ElementTree
 
 import flask
 import markdown
+import networkx as nx
 import pytest
 from hostilecase import (
+    ACTOR,
     ATTR_LIST,
     FORMULA,
     HOSTILE_ACCOUNT,
@@ -21,14 +24,17 @@ from hostilecase import (
     MD_LINK,
     NUMERIC_ACCOUNT,
     SCRIPT,
+    XML_ACCOUNT,
     build_hostile,
 )
 from markdown_it import MarkdownIt
+from stix2validator import ValidationOptions, validate_string
 
 from app.brief import brief
 from app.brief.markdown_escape import escape
 from app.export import Filters, export
 from app.export.formulas import TRIGGERS, neutralize, restore
+from app.export.network import xml_text
 from app.web import downloads
 from app.web.state import WebState, install
 from graph import warehouse
@@ -202,3 +208,34 @@ def test_html_briefing_escapes_hostile_text(opened, hostile, tmp_path):
     assert "script" not in {tag for tag, _ in page.tags}
     assert not [(t, a) for t, a in page.tags for k in a if k.startswith("on")]
     assert "<script>alert('as_org')</script>" in "".join(page.text)
+
+
+# -- 5. Characters XML 1.0 forbids ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["graphml", "gexf"])
+def test_graph_exports_stay_xml_with_forbidden_characters(opened, hostile, tmp_path, fmt):
+    workspace, store = opened
+    result = export(workspace, store, fmt, tmp_path / fmt, user="tester")
+    path = result.out_dir / f"network.{fmt}"
+    ElementTree.parse(path)  # expat refuses any character XML 1.0 forbids
+    graph = nx.read_graphml(path) if fmt == "graphml" else nx.read_gexf(path)
+    shown = xml_text(XML_ACCOUNT)
+    assert shown == "acct" + "x\u2400y\u2407z\u241b\ufffd"  # control pictures; U+FFFF -> U+FFFD
+    assert f"account:{shown}" in graph.nodes
+    cluster = graph.nodes[f"cluster:{hostile.cluster}"]
+    assert cluster["actor"] == xml_text(ACTOR) and "\x00" not in cluster["actor"]
+    replaced = result.manifest["value_encoding"]["xml_characters"]
+    assert replaced["values"] >= 4 and "U+2400" in replaced["rule"]
+
+
+def test_json_exports_carry_forbidden_characters_exactly(opened, tmp_path):
+    """JSON escapes every character, so JSON Lines and STIX keep the values unchanged and still parse."""
+    workspace, store = opened
+    out = export(workspace, store, "jsonl", tmp_path / "jsonl", user="tester").out_dir
+    rows = [json.loads(line) for line in (out / "members.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert XML_ACCOUNT in {r["account_id"] for r in rows}
+    out = export(workspace, store, "stix", tmp_path / "stix", user="tester").out_dir
+    text = (out / "bundle.json").read_text(encoding="utf-8")
+    assert validate_string(text, ValidationOptions(version="2.1")).is_valid
+    assert ACTOR.strip() in {o.get("name") for o in json.loads(text)["objects"]}
