@@ -239,3 +239,47 @@ def test_json_exports_carry_forbidden_characters_exactly(opened, tmp_path):
     text = (out / "bundle.json").read_text(encoding="utf-8")
     assert validate_string(text, ValidationOptions(version="2.1")).is_valid
     assert ACTOR.strip() in {o.get("name") for o in json.loads(text)["objects"]}
+
+
+# -- 13. Symlinks in the output folder -----------------------------------------------------------
+
+_WRITES = {
+    "csv": ["clusters.csv", "members.csv", "cluster_details.csv", "judgements.csv", "accounts.csv", "ips.csv",
+            "devices.csv", "edges.csv"],
+    "jsonl": ["members.jsonl", "accounts.jsonl"],
+    "parquet": ["members.parquet", "accounts.parquet"],
+    "graphml": ["network.graphml"],
+    "gexf": ["network.gexf"],
+    "stix": ["bundle.json"],
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(_WRITES))
+def test_export_replaces_a_symlink_instead_of_writing_through_it(opened, tmp_path, fmt):
+    workspace, store = opened
+    out = tmp_path / "out"
+    out.mkdir()
+    victims = {}
+    for name in [*_WRITES[fmt], "manifest.json"]:
+        victim = tmp_path / f"victim-{name}"
+        victim.write_text("precious\n", encoding="utf-8")
+        (out / name).symlink_to(victim)
+        victims[name] = victim
+    result = export(workspace, store, fmt, out, user="tester")
+    for name, victim in victims.items():
+        assert victim.read_text(encoding="utf-8") == "precious\n", f"{fmt} export wrote through {name}"
+        assert not (out / name).is_symlink() and (out / name).stat().st_size > 0
+    assert {p.name for p in result.files} >= set(victims)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")], "a temporary file was left behind"
+
+
+def test_briefing_replaces_a_symlink_instead_of_writing_through_it(opened, hostile, tmp_path):
+    workspace, store = opened
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n", encoding="utf-8")
+    for suffix in ("md", "html"):
+        out = tmp_path / f"briefing.{suffix}"
+        out.symlink_to(victim)
+        written = brief(workspace, store, [hostile.cluster], out, user="tester")
+        assert victim.read_text(encoding="utf-8") == "precious\n"
+        assert written == out and not out.is_symlink() and "C-hostile" in out.read_text(encoding="utf-8")

@@ -25,9 +25,10 @@ import jinja2
 from app.brief.build import CONFIDENCE_WORDS, Briefing, country_name
 from app.brief.figures import all_figures
 from app.brief.markdown_escape import code, finalize
+from app.export.files import replacing
 from graph.errors import SybilscopeError
 
-__all__ = ["FORMATS", "TEMPLATES_DIR", "format_for", "render_text", "write_briefing", "pdf_to_png"]
+__all__ = ["FORMATS", "TEMPLATES_DIR", "format_for", "output_path", "render_text", "write_briefing", "pdf_to_png"]
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 FORMATS = ("html", "pdf", "md")
@@ -143,8 +144,11 @@ def render_text(briefing: Briefing, fmt: str, template: Path | None = None) -> s
 
 
 def write_briefing(briefing: Briefing, out: str | Path, fmt: str | None = None, template: Path | None = None) -> Path:
-    """Write the briefing to ``out`` (format from ``fmt`` or the suffix); returns the path."""
-    out = Path(out).expanduser().resolve()
+    """Write the briefing to ``out`` (format from ``fmt`` or the suffix); returns the path.
+
+    A symbolic link at ``out`` is replaced by the briefing, its target left alone.
+    """
+    out = output_path(out)
     fmt = format_for(out, fmt)
     out.parent.mkdir(parents=True, exist_ok=True)
     text = render_text(briefing, fmt, template)
@@ -156,10 +160,18 @@ def write_briefing(briefing: Briefing, out: str | Path, fmt: str | None = None, 
                 f"PDF output needs Pango from the system ({exc}): install libpango-1.0-0 and "
                 "libpangoft2-1.0-0 (Debian) or brief to .html"
             ) from exc
-        weasyprint.HTML(string=text, base_url=str(TEMPLATES_DIR)).write_pdf(out)
+        with replacing(out, "wb") as handle:
+            weasyprint.HTML(string=text, base_url=str(TEMPLATES_DIR)).write_pdf(handle)
     else:
-        out.write_text(text, encoding="utf-8")
+        with replacing(out, "w", encoding="utf-8") as handle:
+            handle.write(text)
     return out
+
+
+def output_path(out: str | Path) -> Path:
+    """``out`` made absolute with its folder resolved but not its own name, which may be a link to replace."""
+    out = Path(out).expanduser()
+    return out.parent.resolve() / out.name
 
 
 def pdf_to_png(pdf: Path, out_dir: Path, *, dpi: int = 80, prefix: str | None = None) -> list[Path]:

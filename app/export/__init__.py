@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.export import csv, jsonl, network, parquet, stix
+from app.export.files import replacing
 from app.export.redact import Redactor
 from app.export.select import Filters, Selection, parse_time, select_clusters
 from app.export.tables import ExportContent, build_content
@@ -95,7 +96,8 @@ def export(
     fmt : str
         One of :data:`FORMATS`.
     out_dir : path
-        Created if missing; files of the same names are replaced.
+        Created if missing; files of the same names are replaced (a symbolic
+        link there is replaced by the file, its target left alone).
     filters : Filters, optional
         Which clusters (default: every cluster of the latest run).
     redact : bool
@@ -113,7 +115,8 @@ def export(
     out.mkdir(parents=True, exist_ok=True)
     files = FORMATS[fmt](content, out)
     manifest = content.manifest(fmt, [f.name for f in files])
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+    with replacing(out / MANIFEST, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(manifest, indent=2, default=str) + "\n")
     record_audit(
         store,
         user,

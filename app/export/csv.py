@@ -18,6 +18,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+from app.export.files import replacing
 from app.export.formulas import PREFIX, TRIGGERS, neutralize
 from app.export.tables import TABLES, Column, ExportContent
 
@@ -57,7 +58,7 @@ def write(content: ExportContent, out_dir: Path) -> list[Path]:
     for name, columns in TABLES.items():
         path = out_dir / f"{name}{SUFFIX}"
         count = 0
-        with path.open("w", encoding="utf-8", newline="") as handle:
+        with replacing(path, "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow([c.name for c in columns])
             for row in content.tables[name]:

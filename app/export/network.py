@@ -28,6 +28,7 @@ from pathlib import Path
 import networkx as nx
 
 from app.export.csv import iso_z
+from app.export.files import replacing
 from app.export.tables import TABLES, ExportContent
 from graph.schema import MEMBER_OF
 
@@ -149,7 +150,8 @@ def _xml_graph(content: ExportContent) -> nx.DiGraph:
 def write_graphml(content: ExportContent, out_dir: Path) -> list[Path]:
     """Write ``OUT_DIR/network.graphml``."""
     path = out_dir / "network.graphml"
-    nx.write_graphml(_xml_graph(content), path, encoding="utf-8", named_key_ids=True)
+    with replacing(path, "wb") as handle:
+        nx.write_graphml(_xml_graph(content), handle, encoding="utf-8", named_key_ids=True)
     return [path]
 
 
@@ -164,5 +166,6 @@ def write_gexf(content: ExportContent, out_dir: Path) -> list[Path]:
             size = 4.0 + min(16.0, float(graph.degree(node)))
         attrs["viz"] = {"color": {"r": r, "g": g, "b": b, "a": 1.0}, "size": size}
     path = out_dir / "network.gexf"
-    nx.write_gexf(graph, path, encoding="utf-8", version="1.2draft")
+    with replacing(path, "wb") as handle:
+        nx.write_gexf(graph, handle, encoding="utf-8", version="1.2draft")
     return [path]
