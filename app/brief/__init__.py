@@ -43,7 +43,7 @@ def brief(
     redact: bool = False,
     user: str = "cli",
 ) -> Path:
-    """Write a briefing on ``cluster_ids`` to ``out`` and record it in the audit log.
+    """Write a briefing on ``cluster_ids`` to ``out`` and record it in the audit log (unless read-only).
 
     Parameters
     ----------
@@ -74,6 +74,8 @@ def brief(
     chosen = format_for(out, fmt)
     facts = collect_briefing(workspace, store, cluster_ids, run_id=run_id, tlp=tlp, redact=redact)
     path = write_briefing(facts, out, chosen, template)
+    if store.read_only:  # nothing can be recorded; the CLI says so
+        return path
     record_audit(
         store,
         user,

@@ -69,6 +69,8 @@ def command(
         run_id=run_id,
     )
     result = export(ctx.workspace, ctx.store, fmt, out_dir, filters, redact=redact, user=cli_user())
+    if ctx.store.read_only:
+        ctx.err.print("note: this export is not in the audit log: the workspace is read-only here")
     if as_json:
         click.echo(json.dumps(result.manifest, default=str))
         return

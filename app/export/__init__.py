@@ -5,7 +5,8 @@ clusters (:mod:`app.export.select`), read their content once
 (:mod:`app.export.tables`), optionally pseudonymize account ids
 (:mod:`app.export.redact`), write the files in one format, write
 ``manifest.json`` beside them (run, data fingerprint, parameters, filters,
-counts), and append an ``export`` audit event.
+counts), and append an ``export`` audit event. A read-only workspace can
+still be exported; the manifest then says the export is not in its audit log.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ FORMATS: dict[str, Callable[[ExportContent, Path], list[Path]]] = {
     "stix": stix.write,
 }
 MANIFEST = "manifest.json"
+NOT_AUDITED = "not recorded: the workspace is read-only here"
 
 
 @dataclass
@@ -115,8 +117,11 @@ def export(
     out.mkdir(parents=True, exist_ok=True)
     files = FORMATS[fmt](content, out)
     manifest = content.manifest(fmt, [f.name for f in files])
+    manifest["audit"] = NOT_AUDITED if store.read_only else "recorded in the workspace's audit log"
     with replacing(out / MANIFEST, "w", encoding="utf-8") as handle:
         handle.write(json.dumps(manifest, indent=2, default=str) + "\n")
+    if store.read_only:
+        return ExportResult(out_dir=out, format=fmt, files=[*files, out / MANIFEST], manifest=manifest)
     record_audit(
         store,
         user,
