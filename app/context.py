@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from rich.console import Console
 
 from graph import warehouse
+from graph.errors import StoreError
 from graph.store import GraphStore, open_store
 from graph.workspace import Workspace
 
@@ -26,7 +27,21 @@ class CliContext:
     def workspace(self) -> Workspace:
         if self._workspace is None:
             self._workspace = Workspace.open(self.workspace_flag)
+            if self._workspace.read_only:
+                self.err.print(
+                    f"note: workspace {self._workspace.root} cannot be written here and is opened read-only: "
+                    "status, export and brief work (and are not recorded in its audit log); ingest, detect "
+                    "and every other change are refused"
+                )
         return self._workspace
+
+    def require_writable(self, action: str) -> None:
+        """Refuse ``action`` up front, with what to do, when the workspace is read-only here."""
+        if self.workspace.read_only:
+            raise StoreError(
+                f"cannot {action}: workspace {self.workspace.root} is read-only here (its folder or database "
+                "cannot be written): use a copy you may write to, or ask its owner"
+            )
 
     @property
     def store(self) -> GraphStore:

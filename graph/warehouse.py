@@ -7,6 +7,11 @@ the file locked gets :class:`~graph.errors.WorkspaceBusy` naming what to do.
 
 The request event table lives here whatever the graph store is: it is the
 columnar source for timelines, synchrony and enumeration statistics.
+
+A database this process may not write (a read-only folder or file: an
+archived case, a colleague's workspace, a read-only mount) is opened
+read-only, so it can still be read; every write is then refused by the
+store with a sentence saying why (:func:`read_only`).
 """
 
 from __future__ import annotations
@@ -19,9 +24,9 @@ from pathlib import Path
 
 import duckdb
 
-from graph.errors import WorkspaceBusy
+from graph.errors import StoreError, WorkspaceBusy
 
-__all__ = ["connect", "close_all", "EVENTS_TABLE", "EVENT_COLUMNS"]
+__all__ = ["connect", "close_all", "read_only", "unwritable", "EVENTS_TABLE", "EVENT_COLUMNS"]
 
 EVENTS_TABLE = "events"
 
@@ -57,6 +62,29 @@ EVENT_COLUMNS: dict[str, str] = {
 
 _LOCK = threading.Lock()
 _DATABASES: dict[Path, duckdb.DuckDBPyConnection] = {}
+_READ_ONLY: set[Path] = set()
+
+
+def unwritable(path: Path) -> bool:
+    """Whether this process may not write the database at ``path``: the file or its folder refuses.
+
+    DuckDB writes a ``.wal`` file beside the database, so the folder counts
+    too. A missing file in a writable folder is writable (it gets created).
+    """
+    path = Path(path)
+    if not os.access(path.parent, os.W_OK):
+        return True
+    return path.exists() and not os.access(path, os.W_OK)
+
+
+def read_only(path: Path) -> bool:
+    """Whether this process holds the database at ``path`` read-only (opening it if needed)."""
+    path = Path(path).resolve()
+    with _LOCK:
+        if path in _DATABASES:
+            return path in _READ_ONLY
+    connect(path).close()
+    return path in _READ_ONLY
 
 
 def connect(path: Path) -> duckdb.DuckDBPyConnection:
@@ -69,8 +97,14 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
     with _LOCK:
         conn = _DATABASES.get(path)
         if conn is None:
+            refused = unwritable(path)
+            if refused and not path.exists():
+                raise StoreError(
+                    f"the workspace folder {path.parent} cannot be written and holds no database "
+                    f"{path.name} yet: choose a workspace you may write to"
+                )
             try:
-                conn = duckdb.connect(str(path))
+                conn = duckdb.connect(str(path), read_only=refused)
             except duckdb.IOException as exc:
                 if "lock" in str(exc).lower():
                     raise WorkspaceBusy(
@@ -86,7 +120,10 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
             # partly filled row groups and deleted rows' space kept (deletes are rare).
             conn.execute("SET max_vacuum_tasks = 0")
             _DATABASES[path] = conn
-            _make_private(path)
+            if refused:
+                _READ_ONLY.add(path)
+            else:
+                _make_private(path)
         return conn.cursor()
 
 
@@ -107,3 +144,4 @@ def close_all() -> None:
         for conn in _DATABASES.values():
             conn.close()
         _DATABASES.clear()
+        _READ_ONLY.clear()

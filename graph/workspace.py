@@ -7,6 +7,9 @@ pseudonymization. Settings come from three places, strongest first: command
 line flags, the environment (``SYBILSCOPE_*``), the workspace's
 ``settings.json``. Passwords are never written to ``settings.json`` and never
 shown: they come from the environment or from a file named in the settings.
+
+A workspace this process may not write (its folder or its database) is
+opened read-only: reading commands work, and nothing is created in it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
+from graph import warehouse
 from graph.errors import ConfigError
 
 __all__ = ["Settings", "Workspace", "DEFAULT_WORKSPACE", "resolve_workspace_path"]
@@ -184,6 +188,8 @@ class Workspace:
                 ) from exc
         settings = Settings.load(stored, **flags)
         workspace = cls(root, settings)
+        if workspace.read_only:
+            return workspace
         if not settings_path.exists():
             workspace.save_settings()
         for sub in (workspace.quarantine_dir, workspace.exports_dir):
@@ -204,6 +210,11 @@ class Workspace:
         return self.root / DB_FILE
 
     @property
+    def read_only(self) -> bool:
+        """Whether this process may not write the workspace (its folder or its database)."""
+        return warehouse.unwritable(self.db_path)
+
+    @property
     def quarantine_dir(self) -> Path:
         return self.root / "quarantine"
 
@@ -220,6 +231,11 @@ class Workspace:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             except FileExistsError:  # another process created it first: use theirs
                 pass
+            except OSError as exc:
+                raise ConfigError(
+                    f"the workspace has no pseudonymization key {path} and cannot be written "
+                    f"({exc.strerror}): open it once where it can be written"
+                ) from exc
             else:
                 with os.fdopen(fd, "w", encoding="ascii") as handle:
                     handle.write(key + "\n")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from app.brief.build import Briefing, collect_briefing
 from app.brief.render import FORMATS as BRIEF_FORMATS
-from app.brief.render import format_for, pdf_to_png, render_text, write_briefing
+from app.brief.render import format_for, output_path, pdf_to_png, render_text, write_briefing
 from graph.store.base import GraphStore
 from graph.triage import record_audit
 from graph.workspace import Workspace
@@ -43,7 +43,7 @@ def brief(
     redact: bool = False,
     user: str = "cli",
 ) -> Path:
-    """Write a briefing on ``cluster_ids`` to ``out`` and record it in the audit log.
+    """Write a briefing on ``cluster_ids`` to ``out`` and record it in the audit log (unless read-only).
 
     Parameters
     ----------
@@ -70,10 +70,12 @@ def brief(
     Path
         The file written.
     """
-    out = Path(out).expanduser().resolve()
+    out = output_path(out)
     chosen = format_for(out, fmt)
     facts = collect_briefing(workspace, store, cluster_ids, run_id=run_id, tlp=tlp, redact=redact)
     path = write_briefing(facts, out, chosen, template)
+    if store.read_only:  # nothing can be recorded; the CLI says so
+        return path
     record_audit(
         store,
         user,

@@ -4,7 +4,9 @@ The templates are files (``app/brief/templates/briefing.html.j2`` and
 ``briefing.md.j2``) so an organisation can restyle or reword its briefings
 without touching code: copy one, edit it, pass ``--template``. A custom
 template's folder is searched first, then the defaults, so a custom template
-may ``{% extends %}`` or ``{% include %}`` the stock ones.
+may ``{% extends %}`` or ``{% include %}`` the stock ones. The HTML template is
+autoescaped; in the Markdown one every printed value is escaped for Markdown
+(:mod:`app.brief.markdown_escape`), and ``| code`` prints a code span.
 
 The PDF is the HTML printed by WeasyPrint (BSD licensed; it needs Pango from
 the system). Its ``@page`` rules put the TLP marking in the header and
@@ -22,9 +24,11 @@ import jinja2
 
 from app.brief.build import CONFIDENCE_WORDS, Briefing, country_name
 from app.brief.figures import all_figures
+from app.brief.markdown_escape import code, finalize
+from app.export.files import replacing
 from graph.errors import SybilscopeError
 
-__all__ = ["FORMATS", "TEMPLATES_DIR", "format_for", "render_text", "write_briefing", "pdf_to_png"]
+__all__ = ["FORMATS", "TEMPLATES_DIR", "format_for", "output_path", "render_text", "write_briefing", "pdf_to_png"]
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 FORMATS = ("html", "pdf", "md")
@@ -106,12 +110,16 @@ def _environment(template: Path | None, autoescape: bool) -> tuple[jinja2.Enviro
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(search),
         autoescape=autoescape,
+        # Markdown has no autoescape of its own: every printed value goes through its escaping
+        finalize=None if autoescape else finalize,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
     env.filters.update(num=_num, pct=_pct, when=_when, day=_day, date=_date, country=country_name, hour=_hour, offset=_offset)
+    if not autoescape:
+        env.filters["code"] = code
     return env, name
 
 
@@ -136,8 +144,11 @@ def render_text(briefing: Briefing, fmt: str, template: Path | None = None) -> s
 
 
 def write_briefing(briefing: Briefing, out: str | Path, fmt: str | None = None, template: Path | None = None) -> Path:
-    """Write the briefing to ``out`` (format from ``fmt`` or the suffix); returns the path."""
-    out = Path(out).expanduser().resolve()
+    """Write the briefing to ``out`` (format from ``fmt`` or the suffix); returns the path.
+
+    A symbolic link at ``out`` is replaced by the briefing, its target left alone.
+    """
+    out = output_path(out)
     fmt = format_for(out, fmt)
     out.parent.mkdir(parents=True, exist_ok=True)
     text = render_text(briefing, fmt, template)
@@ -149,10 +160,18 @@ def write_briefing(briefing: Briefing, out: str | Path, fmt: str | None = None, 
                 f"PDF output needs Pango from the system ({exc}): install libpango-1.0-0 and "
                 "libpangoft2-1.0-0 (Debian) or brief to .html"
             ) from exc
-        weasyprint.HTML(string=text, base_url=str(TEMPLATES_DIR)).write_pdf(out)
+        with replacing(out, "wb") as handle:
+            weasyprint.HTML(string=text, base_url=str(TEMPLATES_DIR)).write_pdf(handle)
     else:
-        out.write_text(text, encoding="utf-8")
+        with replacing(out, "w", encoding="utf-8") as handle:
+            handle.write(text)
     return out
+
+
+def output_path(out: str | Path) -> Path:
+    """``out`` made absolute with its folder resolved but not its own name, which may be a link to replace."""
+    out = Path(out).expanduser()
+    return out.parent.resolve() / out.name
 
 
 def pdf_to_png(pdf: Path, out_dir: Path, *, dpi: int = 80, prefix: str | None = None) -> list[Path]:

@@ -55,3 +55,5 @@ def command(
         user=cli_user(),
     )
     ctx.console.print(f"briefing on {', '.join(cluster_ids)} written to [bold]{path}[/]")
+    if ctx.store.read_only:
+        ctx.err.print("note: this briefing is not in the audit log: the workspace is read-only here")

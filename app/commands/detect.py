@@ -36,6 +36,7 @@ def command(ctx: CliContext, seed: int, resolution: float, method: str, keep_sco
         params = DetectionParams(seed=seed, resolution=resolution, method=method, keep_score=keep_score)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
+    ctx.require_writable("detect")
     if as_json:
         result = detect(ctx.workspace, ctx.store, params)
     else:

@@ -54,7 +54,9 @@ def command(
     """Export the clusters of the latest detection run (CONTRACT section 5 layout).
 
     `--format csv` writes clusters.csv and members.csv exactly as the contract
-    says, plus cluster_details, judgements, accounts, ips, devices and edges.
+    says, plus cluster_details, judgements, accounts, ips, devices and edges;
+    a cell a spreadsheet would run as a formula (=, +, -, @, ...) starts with
+    an added ' (OWASP's rule; docs/data-contract.md says how to undo it).
     Every export writes manifest.json (run, data fingerprint, filters) and is
     recorded in the audit log.
     """
@@ -67,6 +69,8 @@ def command(
         run_id=run_id,
     )
     result = export(ctx.workspace, ctx.store, fmt, out_dir, filters, redact=redact, user=cli_user())
+    if ctx.store.read_only:
+        ctx.err.print("note: this export is not in the audit log: the workspace is read-only here")
     if as_json:
         click.echo(json.dumps(result.manifest, default=str))
         return

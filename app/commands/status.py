@@ -22,6 +22,7 @@ def command(ctx: CliContext, as_json: bool) -> None:
     report = {
         "workspace": str(workspace.root),
         "store": workspace.settings.describe(),
+        "read_only": workspace.read_only,
         "counts": counts,
         "latest_run": latest["run_id"] if latest else None,
     }
@@ -31,6 +32,8 @@ def command(ctx: CliContext, as_json: bool) -> None:
     out = ctx.console
     out.print(f"[bold]workspace[/] {report['workspace']}")
     out.print("[bold]store[/] " + ", ".join(f"{k}={v}" for k, v in report["store"].items()))
+    if report["read_only"]:
+        out.print("[bold]read-only[/] this process cannot write the workspace: it is opened for reading")
     out.print(f"[bold]latest detection run[/] {report['latest_run'] or '(none yet)'}")
     table = Table("kind", "count", title="graph")
     for name, count in counts.items():

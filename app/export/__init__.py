@@ -5,7 +5,8 @@ clusters (:mod:`app.export.select`), read their content once
 (:mod:`app.export.tables`), optionally pseudonymize account ids
 (:mod:`app.export.redact`), write the files in one format, write
 ``manifest.json`` beside them (run, data fingerprint, parameters, filters,
-counts), and append an ``export`` audit event.
+counts), and append an ``export`` audit event. A read-only workspace can
+still be exported; the manifest then says the export is not in its audit log.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.export import csv, jsonl, network, parquet, stix
+from app.export.files import replacing
 from app.export.redact import Redactor
 from app.export.select import Filters, Selection, parse_time, select_clusters
 from app.export.tables import ExportContent, build_content
@@ -37,6 +39,7 @@ FORMATS: dict[str, Callable[[ExportContent, Path], list[Path]]] = {
     "stix": stix.write,
 }
 MANIFEST = "manifest.json"
+NOT_AUDITED = "not recorded: the workspace is read-only here"
 
 
 @dataclass
@@ -95,7 +98,8 @@ def export(
     fmt : str
         One of :data:`FORMATS`.
     out_dir : path
-        Created if missing; files of the same names are replaced.
+        Created if missing; files of the same names are replaced (a symbolic
+        link there is replaced by the file, its target left alone).
     filters : Filters, optional
         Which clusters (default: every cluster of the latest run).
     redact : bool
@@ -113,7 +117,11 @@ def export(
     out.mkdir(parents=True, exist_ok=True)
     files = FORMATS[fmt](content, out)
     manifest = content.manifest(fmt, [f.name for f in files])
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+    manifest["audit"] = NOT_AUDITED if store.read_only else "recorded in the workspace's audit log"
+    with replacing(out / MANIFEST, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(manifest, indent=2, default=str) + "\n")
+    if store.read_only:
+        return ExportResult(out_dir=out, format=fmt, files=[*files, out / MANIFEST], manifest=manifest)
     record_audit(
         store,
         user,

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from app.export.csv import iso_z
+from app.export.files import replacing
 from app.export.tables import TABLES, ExportContent
 
 __all__ = ["write"]
@@ -30,7 +31,7 @@ def write(content: ExportContent, out_dir: Path) -> list[Path]:
     written = []
     for name, columns in TABLES.items():
         path = out_dir / f"{name}{SUFFIX}"
-        with path.open("w", encoding="utf-8") as handle:
+        with replacing(path, "w", encoding="utf-8") as handle:
             for row in content.tables[name]:
                 record = {c.name: _plain(row.get(c.name)) for c in columns}
                 handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")

@@ -9,7 +9,9 @@ and, in an operation of several squads, ``sub_group``), ``USED_IP``, ``USED_DEVI
 Node ids are ``<type>:<id>`` so an account and a device with the same text
 never collide. Both formats hold only scalar attributes: lists and JSON
 values become JSON text, timestamps ISO 8601 strings, and missing values are
-left out (GraphML has no null).
+left out (GraphML has no null). Characters XML 1.0 forbids (NUL and other
+control characters) cannot be written even escaped, so they are replaced
+(:func:`xml_text`); the manifest's ``value_encoding`` says how and counts them.
 
 The GEXF file also carries Gephi's ``viz`` colours and sizes by node type,
 so it opens readable without any styling.
@@ -18,16 +20,19 @@ so it opens readable without any styling.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 
 import networkx as nx
 
 from app.export.csv import iso_z
+from app.export.files import replacing
 from app.export.tables import TABLES, ExportContent
 from graph.schema import MEMBER_OF
 
-__all__ = ["to_networkx", "write_graphml", "write_gexf", "node_id"]
+__all__ = ["to_networkx", "write_graphml", "write_gexf", "node_id", "xml_text"]
 
 # Gephi colours per node type (colour-blind safe, Okabe-Ito).
 _COLOURS = {
@@ -37,6 +42,28 @@ _COLOURS = {
     "device": (204, 121, 167),
 }
 _LABEL_COLUMN = {"cluster": "cluster_id", "account": "account_id", "ip": "ip", "device": "device_id"}
+
+
+# XML 1.0 allows tab, LF, CR, U+0020-U+D7FF, U+E000-U+FFFD and U+10000 up; nothing else may appear.
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+XML_RULE = ("characters XML 1.0 forbids are replaced: a C0 control character by its Unicode control "
+            "picture (U+0000 by U+2400, U+0001 by U+2401, ... U+001F by U+241F), U+FFFE, U+FFFF and lone "
+            "surrogates by U+FFFD")
+
+
+def _picture(match: re.Match) -> str:
+    char = match.group()
+    return chr(0x2400 + ord(char)) if char < " " else "\ufffd"
+
+
+def xml_text(text: str) -> str:
+    """``text`` with the characters XML 1.0 forbids replaced (see :data:`XML_RULE`).
+
+    A control character becomes its own control picture rather than a
+    common replacement, so two ids that differ only in such a character
+    stay two nodes.
+    """
+    return _XML_FORBIDDEN.sub(_picture, text)
 
 
 def node_id(kind: str, key: str) -> str:
@@ -97,16 +124,40 @@ def to_networkx(content: ExportContent) -> nx.DiGraph:
     return graph
 
 
+def _xml_graph(content: ExportContent) -> nx.DiGraph:
+    """:func:`to_networkx` with every string made XML-safe, the count recorded for the manifest."""
+    graph = to_networkx(content)
+    changed = 0
+
+    def safe(value: object) -> object:
+        nonlocal changed
+        if not isinstance(value, str):
+            return value
+        text = xml_text(value)
+        changed += text != value
+        return text
+
+    everything = chain([graph.graph], (a for _, a in graph.nodes(data=True)), (a for *_, a in graph.edges(data=True)))
+    for attrs in everything:
+        for key, value in attrs.items():
+            attrs[key] = safe(value)
+    renamed = {node: safe(node) for node in graph.nodes}
+    nx.relabel_nodes(graph, {old: new for old, new in renamed.items() if old != new}, copy=False)
+    content.value_encoding["xml_characters"] = {"rule": XML_RULE, "values": changed}
+    return graph
+
+
 def write_graphml(content: ExportContent, out_dir: Path) -> list[Path]:
     """Write ``OUT_DIR/network.graphml``."""
     path = out_dir / "network.graphml"
-    nx.write_graphml(to_networkx(content), path, encoding="utf-8", named_key_ids=True)
+    with replacing(path, "wb") as handle:
+        nx.write_graphml(_xml_graph(content), handle, encoding="utf-8", named_key_ids=True)
     return [path]
 
 
 def write_gexf(content: ExportContent, out_dir: Path) -> list[Path]:
     """Write ``OUT_DIR/network.gexf`` (GEXF 1.2, with Gephi colours and sizes)."""
-    graph = to_networkx(content)
+    graph = _xml_graph(content)
     for node, attrs in graph.nodes(data=True):
         r, g, b = _COLOURS[attrs["type"]]
         if attrs["type"] == "cluster":
@@ -115,5 +166,6 @@ def write_gexf(content: ExportContent, out_dir: Path) -> list[Path]:
             size = 4.0 + min(16.0, float(graph.degree(node)))
         attrs["viz"] = {"color": {"r": r, "g": g, "b": b, "a": 1.0}, "size": size}
     path = out_dir / "network.gexf"
-    nx.write_gexf(graph, path, encoding="utf-8", version="1.2draft")
+    with replacing(path, "wb") as handle:
+        nx.write_gexf(graph, handle, encoding="utf-8", version="1.2draft")
     return [path]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from app.export.files import replacing
 from app.export.tables import TABLES, Column, ExportContent
 
 __all__ = ["write", "arrow_schema"]
@@ -49,6 +50,7 @@ def write(content: ExportContent, out_dir: Path) -> list[Path]:
         arrays = {c.name: [_value(c, row.get(c.name)) for row in rows] for c in columns}
         table = pa.Table.from_pydict(arrays, schema=arrow_schema(columns))
         path = out_dir / f"{name}{SUFFIX}"
-        pq.write_table(table, path)
+        with replacing(path, "wb") as handle:
+            pq.write_table(table, handle)
         written.append(path)
     return written

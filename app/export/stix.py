@@ -41,6 +41,7 @@ from pathlib import Path
 
 import stix2
 
+from app.export.files import replacing
 from app.export.tables import DEFAULT_TLP, ExportContent, most_restrictive_tlp
 
 __all__ = ["build_bundle", "write", "STIX_TLP", "TLP2_EXTENSION", "CONFIDENCE_SCORES", "EXTENSION_ID"]
@@ -428,7 +429,6 @@ def write(content: ExportContent, out_dir: Path) -> list[Path]:
     bundle = build_bundle(content)
     path = out_dir / "bundle.json"
     # stix2's serializer sorts nothing; reparse to write stable, readable JSON.
-    path.write_text(
-        json.dumps(json.loads(bundle.serialize()), indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    with replacing(path, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(json.loads(bundle.serialize()), indent=1, ensure_ascii=False) + "\n")
     return [path]

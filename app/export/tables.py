@@ -152,6 +152,8 @@ class ExportContent:
     workspace: str
     backend: str
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: what a writer did to values so they survive its format (CSV formulas, XML characters), by rule
+    value_encoding: dict[str, dict] = field(default_factory=dict)
 
     def manifest(self, fmt: str, files: Sequence[str]) -> dict:
         """What the export is: run, data fingerprint, parameters, filters, counts, files."""
@@ -173,6 +175,7 @@ class ExportContent:
             },
             "filters": self.selection.filters.describe(),
             "counts": {name: len(rows) for name, rows in self.tables.items()},
+            "value_encoding": self.value_encoding,
             "files": list(files),
         }
 

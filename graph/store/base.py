@@ -49,6 +49,8 @@ class GraphStore(ABC):
 
     #: ``"embedded"`` or ``"neo4j"``
     backend: str
+    #: whether every write will be refused (a workspace this process may not write)
+    read_only: bool = False
 
     # -- set-up ---------------------------------------------------------------
     @abstractmethod

@@ -200,9 +200,22 @@ class EmbeddedStore(GraphStore):
             relation = self._cursor(fresh=True).sql(sql, params=list(params or []))
         return _py_rows(relation.to_arrow_table())
 
+    @property
+    def read_only(self) -> bool:
+        """Whether the workspace database is open read-only here (see :mod:`graph.warehouse`)."""
+        return warehouse.read_only(self.db_path)
+
+    def _refuse_if_read_only(self) -> None:
+        if self.read_only:
+            raise StoreError(
+                f"the workspace database {self.db_path} is read-only here (its file or folder cannot be "
+                "written): reading works, but ingest, detect, labels and audit records need write access"
+            )
+
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """One write transaction, alone among this process's writers; rolled back on any error."""
+        self._refuse_if_read_only()
         with self._write_lock:
             cur = self._cursor()
             try:
@@ -224,7 +237,14 @@ class EmbeddedStore(GraphStore):
 
     # -- set-up ---------------------------------------------------------------
     def ensure_schema(self) -> None:
-        """Create missing tables, and add columns the schema gained since they were made."""
+        """Create missing tables, and add columns the schema gained since they were made.
+
+        A read-only database is only checked: it must hold every table and
+        column already, or it is refused with what to do.
+        """
+        if self.read_only:
+            self._check_schema()
+            return
         with self._transaction() as cur:
             for kind in (*NODES, *RELATIONSHIPS):
                 keys = [kind.key] if isinstance(kind, NodeKind) else list(_rows.EDGE_KEYS)
@@ -245,6 +265,21 @@ class EmbeddedStore(GraphStore):
                 for prop in kind.properties:
                     if prop.name not in existing:
                         _run(cur, f"ALTER TABLE {_q(kind.table)} ADD COLUMN {_q(prop.name)} {SQL_TYPES[prop.type]}")
+
+    def _check_schema(self) -> None:
+        found: dict[str, set[str]] = {}
+        for table, column in self._cursor().execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main'"
+        ).fetchall():
+            found.setdefault(table, set()).add(column)
+        for kind in (*NODES, *RELATIONSHIPS):
+            missing = {p.name for p in kind.properties} - found.get(kind.table, set())
+            if kind.table not in found or missing:
+                what = f"table {kind.table}" if kind.table not in found else f"{kind.table}.{min(missing)}"
+                raise StoreError(
+                    f"the workspace database {self.db_path} is read-only here and lacks {what}, which this "
+                    "version of sybilscope needs: open it once where it can be written, to add it"
+                )
 
     def close(self) -> None:
         """Close this store's cursors (the process-wide database stays open for others)."""
