@@ -278,3 +278,26 @@ def test_accounts_a_scheduler_starts_together_are_flagged_by_lockstep_and_their_
     found = find_networks(events_frame(rows))
     flagged = [sorted(c.members) for c in found.clusters if c.flagged]
     assert flagged == [[f"cron{k}" for k in range(10)]]
+
+
+def test_people_on_the_leaked_list_who_sync_it_are_not_its_operators():
+    # operators work one list of 100; four people on it sync address books made of the same numbers
+    # (each other's among them): their lookups are the list's, but others found them, operators never are
+    rows = _people(150, seed=10)
+    ops, op_accounts = _list_operators(30, 100, 30, START + DAY, seed=10)
+    rng = np.random.default_rng(10)
+    circle = [1, 3, 5, 7]
+    for i, t in enumerate(circle):
+        account = f"dissident{t}"
+        book = [u for u in circle if u != t] + [int(u) for u in rng.choice(range(20, 100), size=20, replace=False)]
+        for u in book:
+            rows.append({
+                "ts": START + 3 * DAY + i * 600_000, "ip": f"5.52.0.{i % 3}", "ip_kind": "mobile",
+                "ip_prefix": "5.52.0.0/24", "endpoint": "contacts/upload", "account_id": account,
+                "device_id": f"d-{account}", "phone_hash": f"target{u}", "block_hash": f"tblk{u}",
+                "block_ordinal": int(u % 1000), "matched_account_id": f"dissident{u}" if u % 2 else None,
+                "phone_region": "IR", "ip_country": "IR",
+            })
+    found = find_networks(events_frame(rows + ops), accounts=pd.DataFrame(op_accounts))
+    flagged = [sorted(c.members) for c in found.clusters if c.flagged]
+    assert flagged == [[f"op{k:03d}" for k in range(30)]]

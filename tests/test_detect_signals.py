@@ -185,6 +185,7 @@ def test_operators_share_a_list_friends_find_each_other():
     groups = {"ops": ["op1", "op2", "op3"], "friends": ["ann", "bob"]}
     recip = targets.reciprocity(frame, groups)
     assert recip["ops"]["share"] == 0.0 and recip["friends"]["share"] == 0.5
+    assert recip["ops"]["acquainted"] == [] and recip["friends"]["acquainted"] == ["bob"]
     assert targets.shared_target_share(frame, groups)["ops"]["share"] == 1.0
 
 

@@ -645,13 +645,16 @@ class _Context:
         is one of them even when cover traffic dilutes its block coverage.
         """
         top = max(sorted(parts), key=lambda k: parts[k]) if parts else None
+        acquainted = set(features.get("_acquainted", ()))
         weak = []
         for m in members:
             own = float(self.stats.loc[m, "evidence"])
             if top in ("enumerated_blocks", "enumeration_evidence", "sharding", "misses"):
                 lacks = own < self.params.seed_evidence and not bool(self.stats.loc[m, "missing"])
             elif top == "shared_targets":
-                lacks = features.get("_member_shared", {}).get(m, 0.0) < 0.6
+                # operators working one list are strangers nobody looks up; a member others found is a
+                # friend or a target
+                lacks = features.get("_member_shared", {}).get(m, 0.0) < 0.6 or m in acquainted
             else:
                 lacks = own < self.params.seed_evidence and self.belonging(m, members) < 0.5
             if lacks:
@@ -805,6 +808,7 @@ class _Context:
             return []
         keys = dict(enumerate(groups))
         shared = targets.shared_target_share(self.source, keys)
+        recip = targets.reciprocity(self.source, keys)
         rows = group_features(
             groups,
             stats=self.stats,
@@ -814,7 +818,7 @@ class _Context:
             onsets=self.onsets,
             edges=self.edges,
             shared_share={g: shared[g]["share"] for g in keys},
-            reciprocity={g: row["share"] for g, row in targets.reciprocity(self.source, keys).items()},
+            reciprocity={g: row["share"] for g, row in recip.items()},
             origin=origin_summary(self.source, keys),
             created=self.created,
             builds=self.builds(),
@@ -830,6 +834,7 @@ class _Context:
         for g, members in keys.items():
             features = rows[g]
             features["_member_shared"] = shared[g]["members"]
+            features["_acquainted"] = recip[g]["acquainted"]
             score, contributions = scoring.cluster_score(features)
             out.append((members, score, features, contributions))
         return out

@@ -259,7 +259,10 @@ def reciprocity(events: EventsLike, clusters: Mapping[str, Collection[str]]) -> 
     -------
     dict
         Cluster key to: ``found_members`` (members that another member's
-        lookup matched) and ``share`` (that over the group size).
+        lookup matched), ``share`` (that over the group size) and
+        ``acquainted`` (their sorted ids: a circle's members find each
+        other, and a list's targets are found; operators working a list are
+        strangers nobody looks up).
 
     Examples
     --------
@@ -271,21 +274,23 @@ def reciprocity(events: EventsLike, clusters: Mapping[str, Collection[str]]) -> 
     """
     source = as_events(events)
     members = membership_frame(clusters)
-    found = source.query(
+    pairs = source.query(
         """
-        SELECT m.cluster, count(DISTINCT e.matched_account_id) AS found
+        SELECT DISTINCT m.cluster, e.matched_account_id AS found
         FROM {events} e JOIN {members} m USING (account_id)
         JOIN {members} t ON t.account_id = e.matched_account_id AND t.cluster = m.cluster
         WHERE e.matched_account_id <> e.account_id
-        GROUP BY 1
         """,
         members=members,
-    ).set_index("cluster")["found"]
+    )
+    by_cluster = dict(iter(pairs.groupby("cluster", sort=False)))
     out = {}
     for key, group in clusters.items():
-        n = int(found.get(key, 0))
+        mine = by_cluster.get(key)
+        n = 0 if mine is None else int(mine["found"].nunique())
         size = len(set(group))
-        out[key] = {"found_members": n, "share": n / size if size else 0.0}
+        acquainted = [] if mine is None else sorted(set(mine["found"]))
+        out[key] = {"found_members": n, "share": n / size if size else 0.0, "acquainted": acquainted}
     return out
 
 
