@@ -31,7 +31,8 @@ timing
     ``office_hours`` (the operators' working day and weekend) or ``jitter``
     (a daily schedule blurred by seconds to tens of minutes).
 account age, volume, camouflage and size
-    burst-made shortly before use or aged for years; per-account lookups from
+    burst-made shortly before use (in one sitting, or two or three a few
+    days apart) or aged for years; per-account lookups from
     the benign range (20) to heavy (5,000); camouflage intensity 0 to 1
     (benign side activity, address-book-sized uploads, extra jitter, and as
     likely as its intensity each of shared addresses, ordinary handsets, a
@@ -240,6 +241,9 @@ def draw_tradecraft(
     if td["account_age"] == "burst":
         td["burst_hours"] = round(float(rng.uniform(1, 12)), 2)
         td["lead_days"] = round(float(rng.uniform(1, 10)), 2)
+        # accounts made in one sitting, or in two or three a few days apart
+        td["bursts"] = int(_pick(rng, (1, 2, 3), p=[0.6, 0.25, 0.15]))
+        td["bursts_apart_days"] = round(float(rng.uniform(1, 6)), 2)
     else:
         td["age_years"] = round(float(rng.uniform(1, 8)), 2)
 
@@ -774,7 +778,11 @@ def build_drawn_campaign(
     device_pools, rotation_agents = _devices(td, world, rng, k)
     if td["account_age"] == "burst":
         t0 = START_MS + int(days[0]) * DAY_MS - int(td["lead_days"] * DAY_MS)
-        created = t0 + np.sort(rng.integers(0, int(td["burst_hours"] * _HOUR_MS), size=k))
+        sitting = rng.integers(0, td["bursts"], size=k)
+        created = np.sort(
+            t0 - (sitting * td["bursts_apart_days"] * DAY_MS).astype(np.int64)
+            + rng.integers(0, int(td["burst_hours"] * _HOUR_MS), size=k)
+        )
         signup_ip = np.array([p[0] for p in ip_pools], dtype=np.int32)
         signup_device = (
             np.array([p[0] for p in device_pools], dtype=np.int32)
