@@ -366,12 +366,23 @@ class _Numbers:
         return np.concatenate(taken).astype(np.int64)
 
     def leaked_list(self, td: dict) -> np.ndarray:
-        """A leaked list of real people: ``hit_ratio`` of it findable accounts, in random order."""
+        """A leaked list of real people: ``hit_ratio`` of it findable accounts, in random order.
+
+        The people come from one community (dissidents, journalists: a
+        fifth of each country's users at most), not from everyone: in a
+        small simulated world a list of thousands would otherwise hold every
+        user of a country, and every address book would overlap it.
+        """
         size, countries = td["list_size"], td["target_countries"]
+        rng = self.rng
+
+        def community(pools: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            return {c: rng.choice(p, size=len(p) // 5, replace=False) if len(p) else p for c, p in pools.items()}
+
         n_hit = int(round(td["hit_ratio"] * size))
-        hits = self.pick(self.discoverable, countries, n_hit, 0.6)
+        hits = self.pick(community(self.discoverable), countries, n_hit, 0.6)
         n_hidden = (size - len(hits)) // 2
-        hidden = self.pick(self.hidden, countries, n_hidden, 0.6)
+        hidden = self.pick(community(self.hidden), countries, n_hidden, 0.6)
         strangers = self.pick(self.strangers, countries, size - len(hits) - len(hidden), 0.6)
         return self.rng.permutation(np.concatenate([hits, hidden, strangers]))
 
