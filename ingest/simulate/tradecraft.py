@@ -721,7 +721,11 @@ def _side_activity(
     """Benign-looking use of the fake accounts, as much as the camouflage intensity buys."""
     k = len(accounts)
     camo = td["camouflage"]
-    pool = population.circle_numbers[td["operator_country"]]
+    # the operation's cover books come from one stock of numbers it gathered (about two accounts
+    # share each), not from every number of the country: a small simulated country would otherwise
+    # make every camouflaged account's book overlap every other's, whoever runs it
+    country = population.circle_numbers[td["operator_country"]]
+    pool = rng.choice(country, size=min(len(country), max(200, 25 * k)), replace=False)
     books = AddressBooks.from_lists(
         [pool[rng.integers(len(pool), size=int(rng.integers(20, 80)))] for _ in range(k)]
     )
