@@ -455,6 +455,17 @@ def test_ordinary_communities_score_below_the_flag(features):
     assert score < scoring.FLAG_THRESHOLD, parts
 
 
+def test_many_strangers_on_one_list_weigh_more_than_a_few_and_circles_gain_nothing():
+    def weight(size, recip):
+        return scoring.contributions({"size": size, "shared_target_share": 0.9, "reciprocity": recip})["shared_targets"]
+
+    assert weight(100, 0.0) == pytest.approx(0.9 * 5.0) and weight(5, 0.0) == pytest.approx(0.9 * 3.5)
+    assert weight(5, 0.0) < weight(30, 0.0) < weight(100, 0.0) == weight(400, 0.0)
+    # a circle of a hundred that finds a tenth of itself gets no more than the plain weight, less its reciprocity
+    assert weight(100, 0.1) == pytest.approx(0.9 * 3.5 * 0.81)
+    assert scoring.cluster_score({"size": 100, "shared_target_share": 0.9, "reciprocity": 0.1})[0] < 0.5
+
+
 def test_scores_come_with_reasons_and_member_scores():
     features = {"size": 8, "enumerated_share": 0.97, "enumerated_blocks": 5, "enumerated_fill": 1.0,
                 "enumeration_evidence": 4.0, "sharding": 1.0, "sharded_pairs": 28, "shard_overlap_ratio": 0.0}
