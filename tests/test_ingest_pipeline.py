@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import zlib
 from pathlib import Path
 
 import duckdb
@@ -320,6 +321,27 @@ def test_truncated_gzip_keeps_earlier_rows_and_fails_naming_the_file(tmp_path):
             first = loaded
         else:  # the same broken file again: loaded again whole, nothing doubled
             assert loaded == first and summary["loaded"] == first
+
+
+@pytest.mark.parametrize("fmt", ["csv.gz", "jsonl.gz"])
+def test_small_truncated_gzip_loads_every_row_before_the_break_and_fails(tmp_path, fmt):
+    # #13.1: cut at 60% with less than a MiB before the break, it read as empty and exited 0
+    rows = [dict(r, request_id=f"r{i}") for i, r in enumerate(request_rows() * 300)]
+    folder = tmp_path / "case"
+    path = write_table(folder, "requests", rows, fmt)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 6 // 10])
+    whole = zlib.decompressobj(31).decompress(data[: len(data) * 6 // 10])
+    lines = whole[: whole.rfind(b"\n") + 1].count(b"\n")
+    seed_secret(tmp_path / "ws")
+    code, out, err = run_cli("--workspace", str(tmp_path / "ws"), "ingest", str(folder), "--json")
+    assert code == 3
+    summary = json.loads(out)
+    expected = lines - (1 if fmt == "csv.gz" else 0)
+    assert summary["tables"]["requests"]["read"] == expected
+    assert summary["tables"]["requests"]["loaded"] == expected
+    assert any(f"requests.{fmt}" in e and f"last whole line is {lines:,}" in e for e in summary["errors"])
+    assert f"requests.{fmt} is truncated" in err
 
 
 def test_missing_optional_tables_and_unknown_files_are_fine(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 
 import numpy as np
 import pytest
@@ -204,3 +205,44 @@ def test_positions_are_int64_arrays(tmp_path):
     path = write_table(tmp_path, "requests", request_rows(), "csv")
     chunk = next(iter_chunks(source_file(path, "requests")))
     assert chunk.positions.dtype == np.int64
+
+
+def _lenient_gunzip(data: bytes) -> bytes:
+    """What zcat writes for damaged gzip data: every byte that decompresses before the damage."""
+    out = []
+    decompressor = zlib.decompressobj(31)
+    for index in range(len(data)):
+        try:
+            out.append(decompressor.decompress(data[index:index + 1]))
+        except zlib.error:
+            break
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("fmt", ["csv.gz", "jsonl.gz"])
+@pytest.mark.parametrize("damage", ["cut", "corrupt"])
+def test_damaged_gzip_gives_every_whole_line_before_the_break(tmp_path, fmt, damage):
+    # #13.1: a small file cut at 60% read as empty (the last MiB before a break was dropped)
+    rows = [dict(r, request_id=f"r{i}") for i, r in enumerate(request_rows() * 300)]
+    path = write_table(tmp_path, "requests", rows, fmt)
+    data = path.read_bytes()
+    if damage == "cut":
+        data = data[: len(data) * 6 // 10]
+    else:  # a wrong CRC: every line decompresses, and the file is still damaged
+        data = data[:-8] + bytes(b ^ 0x5A for b in data[-8:-4]) + data[-4:]
+    path.write_bytes(data)
+    recovered = _lenient_gunzip(data)
+    whole_lines = recovered[: recovered.rfind(b"\n") + 1].count(b"\n")
+    expected_rows = whole_lines - (1 if fmt == "csv.gz" else 0)
+    assert 100 < expected_rows <= len(rows)
+    source = source_file(path, "requests")
+    for exact in (False, True):
+        got = []
+        with pytest.raises(TruncatedInput) as caught:
+            for chunk in iter_chunks(source, exact=exact):
+                got += chunk.positions.tolist()
+                assert not chunk.problems
+        assert len(got) == expected_rows
+        assert caught.value.last_good == whole_lines
+        assert f"requests.{fmt}" in str(caught.value)
+        assert f"last whole line is {whole_lines:,}" in str(caught.value)
