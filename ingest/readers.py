@@ -140,6 +140,8 @@ class Header:
     empty: bool = False
     delimiter_guess: str | None = None
     raw_columns: list[str] | None = None
+    #: Parquet columns holding lists, structs or maps, with their types
+    nested: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -360,6 +362,34 @@ def _first_line(source: SourceFile) -> bytes | None:
     return line.rstrip(b"\r\n")
 
 
+_WIDE_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32",
+              b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
+
+
+def _header_text(source: SourceFile, line: bytes) -> str:
+    """The first line as text; :class:`InputError` saying what the file is when it is not UTF-8 lines.
+
+    Every row of such a file would otherwise be quarantined one by one, or
+    the header misread, with no word about the real problem.
+    """
+    what = f"{source.format.upper() if source.format == 'csv' else 'JSON Lines'} here means UTF-8"
+    for bom, encoding in _WIDE_BOMS.items():
+        if line.startswith(bom):
+            raise InputError(f"{source}: the file is {encoding} text; {what}: re-save it as UTF-8")
+    if b"\x00" in line:
+        raise InputError(f"{source}: line 1 holds NUL bytes: binary data, or UTF-16/UTF-32 text "
+                         f"without a byte order mark; {what}: re-save it as UTF-8")
+    try:
+        text = line.decode("utf-8").lstrip("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{source}: line 1 is not UTF-8 (byte {exc.start + 1:,}): binary data, or "
+                         f"text in another encoding such as Latin-1; {what}: re-save it as UTF-8") from exc
+    if "\r" in text:
+        raise InputError(f"{source}: lines end with a bare carriage return (CR, old Mac style) or "
+                         "line 1 holds one; re-save the file with LF or CRLF line endings")
+    return text
+
+
 def read_header(source: SourceFile) -> Header:
     """The columns of a file without reading its rows.
 
@@ -371,11 +401,12 @@ def read_header(source: SourceFile) -> Header:
             schema = pq.read_schema(source.path)
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{source}: not a readable Parquet file ({exc})") from exc
-        return Header(list(schema.names))
+        nested = {f.name: str(f.type) for f in schema if pa.types.is_nested(f.type)}
+        return Header(list(schema.names), nested=nested)
     line = _first_line(source)
     if line is None:
         return Header([], empty=True)
-    text = line.decode("utf-8", errors="replace").lstrip("\ufeff")
+    text = _header_text(source, line)
     if source.format == "jsonl":
         con = duckdb.connect()
         try:
@@ -389,7 +420,10 @@ def read_header(source: SourceFile) -> Header:
         if not row[0]:
             raise InputError(f"{source}: line 1 is not a JSON object; is it JSON Lines?")
         return Header(list(row[1]))
-    columns = next(csv.reader([text]))
+    try:
+        columns = next(csv.reader([text]))
+    except csv.Error as exc:
+        raise InputError(f"{source}: line 1 is not a CSV header ({exc})") from exc
     guess = None
     if len(columns) <= 1:
         counts = {d: text.count(d) for d in _DELIMITERS if d != ","}

@@ -175,6 +175,10 @@ def check_header(source: SourceFile, header: Header) -> list[str]:
     if header.empty:
         return []
     found = header.columns
+    nested = [f"column {name} holds {header.nested[name]}" for name in spec.names if name in header.nested]
+    if nested:
+        raise InputError(f"{source}: {'; '.join(nested)}; the contract wants one value per row "
+                         "there (text, a number or a timestamp): flatten it before export")
     missing = [name for name in spec.required if name not in found]
     if not missing:
         duplicated = sorted({n for n in found if found.count(n) > 1})

@@ -7,6 +7,8 @@ import json
 import zlib
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from ingestcase import PHONES, csv_bytes, request_rows, write_table
 
@@ -21,6 +23,7 @@ from ingest.readers import (
     read_header,
     source_file,
 )
+from ingest.validate import check_header
 
 FORMATS = ["csv", "csv.gz", "jsonl", "jsonl.gz", "parquet"]
 
@@ -246,3 +249,43 @@ def test_damaged_gzip_gives_every_whole_line_before_the_break(tmp_path, fmt, dam
         assert caught.value.last_good == whole_lines
         assert f"requests.{fmt}" in str(caught.value)
         assert f"last whole line is {whole_lines:,}" in str(caught.value)
+
+
+def _header_error(path, table="requests") -> str:
+    with pytest.raises(InputError) as caught:
+        check_header(source_file(path, table), read_header(source_file(path, table)))
+    return str(caught.value)
+
+
+def test_unreadable_text_files_say_which_file_and_what_is_wrong(tmp_path):
+    # #13.11: these gave a bare csv.Error (or a garbled "missing column" list)
+    text = csv_bytes(request_rows()).decode()
+    cases = {
+        "random.csv": (bytes(range(128, 256)) * 8, "not UTF-8"),
+        "utf16.csv": (text.encode("utf-16"), "UTF-16"),
+        "utf16.jsonl": ('{"ts": 1}\n'.encode("utf-16"), "UTF-16"),
+        "nul.csv": (b"ts,ip\x00,endpoint\n", "NUL"),
+        "cr.csv": (text.replace("\n", "\r").encode(), "carriage return"),
+    }
+    for name, (data, what) in cases.items():
+        path = tmp_path / name / f"requests.{name.split('.')[1]}"
+        path.parent.mkdir()
+        path.write_bytes(data)
+        message = _header_error(path)
+        assert str(path) in message and what in message, message
+        assert "UTF-8" in message or "line endings" in message, message
+
+
+@pytest.mark.parametrize("table, column, values", [
+    ("requests", "ip", [["1.1.1.1"], ["2.2.2.2"]]),
+    ("requests", "user_agent", [{"a": 1}, {"a": 2}]),
+    ("labels", "id", [["1.1.1.1"], ["2.2.2.2"]]),
+])
+def test_parquet_list_or_struct_in_a_contract_column_is_named(tmp_path, table, column, values):
+    # #13.11: this gave ArrowNotImplementedError, naming neither file nor column
+    base = {"requests": {"ts": ["2019-12-24T06:00:00Z"] * 2, "ip": ["1.1.1.1"] * 2, "endpoint": ["a", "b"]},
+            "labels": {"entity": ["ip", "ip"], "id": ["1.1.1.1", "2.2.2.2"], "label": ["a", "b"]}}[table]
+    path = tmp_path / f"{table}.parquet"
+    pq.write_table(pa.table({**base, column: values}), path)
+    message = _header_error(path, table)
+    assert str(path) in message and f"column {column}" in message and "one value" in message
