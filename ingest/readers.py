@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import sys
 import zlib
@@ -202,6 +203,9 @@ def discover(case_dir: str | Path) -> tuple[dict[str, list[SourceFile]], list[Pa
     followed by a separator (``requests.csv``, ``requests-0001.parquet``,
     ``requests_2019-12-24.jsonl.gz``). Split files are returned in name
     order, which is the order their rows are numbered in the summary.
+    A table's file that is a symbolic link is refused (:class:`InputError`):
+    a supplied folder could otherwise make ingest read any file the user
+    can, into the quarantine and the store.
     """
     root = Path(case_dir)
     if not root.is_dir():
@@ -215,6 +219,12 @@ def discover(case_dir: str | Path) -> tuple[dict[str, list[SourceFile]], list[Pa
         if match is None:
             ignored.append(path)
             continue
+        if path.is_symlink():
+            raise InputError(
+                f"{path}: a symbolic link (to {os.readlink(path)}); a case folder must hold its "
+                "files, not links that could point anywhere: copy the file in, or name it "
+                "explicitly (--requests FILE, ...)"
+            )
         fmt, compression = _SUFFIXES[split[1]]
         found[match.group(1)].append(SourceFile(path, match.group(1), fmt, compression))
     return found, ignored

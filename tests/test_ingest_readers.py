@@ -289,3 +289,15 @@ def test_parquet_list_or_struct_in_a_contract_column_is_named(tmp_path, table, c
     pq.write_table(pa.table({**base, column: values}), path)
     message = _header_error(path, table)
     assert str(path) in message and f"column {column}" in message and "one value" in message
+
+
+def test_a_symlink_in_a_case_folder_is_refused(tmp_path):
+    # #13.13: ingest followed it, reading whatever file it pointed at
+    outside = tmp_path / "secret.csv"
+    outside.write_bytes(csv_bytes(request_rows()))
+    case = tmp_path / "case"
+    case.mkdir()
+    (case / "requests.csv").symlink_to(outside)
+    with pytest.raises(InputError) as caught:
+        discover(case)
+    assert str(case / "requests.csv") in str(caught.value) and "symbolic link" in str(caught.value)
