@@ -344,6 +344,21 @@ def test_small_truncated_gzip_loads_every_row_before_the_break_and_fails(tmp_pat
     assert f"requests.{fmt} is truncated" in err
 
 
+def test_a_stray_quote_costs_its_own_line_only(tmp_path):
+    # #13.2: 300 rows, one unbalanced quote: "read 5, loaded 4, quarantined 1", exit 0
+    rows = [dict(r, request_id=f"r{i}", user_agent="curl/7.64.1") for i, r in enumerate(request_rows() * 34)][:300]
+    lines = csv_bytes(rows).decode().split("\n")
+    lines[5] = lines[5].replace(",", ',"', 2).replace(',"', ",", 1)  # opens a quote in the third field
+    folder = tmp_path / "case"
+    folder.mkdir()
+    (folder / "requests.csv").write_text("\n".join(lines))
+    summary = ingest_json(tmp_path / "ws", str(folder))["tables"]["requests"]
+    assert (summary["read"], summary["loaded"], summary["quarantined"]) == (300, 299, 1)
+    assert summary["quarantined_by_reason"] == {"unbalanced quote": 1}
+    (bad,) = _quarantine(tmp_path / "ws")
+    assert bad["line"] == 6 and bad["reason"] == "unbalanced quote"
+
+
 def test_missing_optional_tables_and_unknown_files_are_fine(tmp_path):
     folder = tmp_path / "case"
     write_table(folder, "requests", request_rows(), "csv")

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from ingestcase import PHONES, csv_bytes, request_rows, write_table
+from ingestcase import ANDROID_UA, PHONES, csv_bytes, request_rows, write_table
 
 from ingest import readers
 from ingest.readers import (
@@ -301,3 +301,51 @@ def test_a_symlink_in_a_case_folder_is_refused(tmp_path):
     with pytest.raises(InputError) as caught:
         discover(case)
     assert str(case / "requests.csv") in str(caught.value) and "symbolic link" in str(caught.value)
+
+
+def _stray_quote_file(tmp_path, line: int, later_quotes: bool = False):
+    """300 request rows (lines 2..301) with one unbalanced quote opening a field on ``line``."""
+    rows = [dict(r, request_id=f"r{i}", user_agent=ANDROID_UA)  # no comma: no quotes
+            for i, r in enumerate(request_rows() * 34)][:300]
+    if later_quotes:  # a properly quoted value further on, where the stray quote's field would close
+        rows[150]["user_agent"] = "quoted, with a comma"
+    lines = csv_bytes(rows).decode().split("\n")
+    fields = lines[line - 1].split(",")
+    fields[2] = '"' + fields[2]
+    lines[line - 1] = ",".join(fields)
+    path = tmp_path / "requests.csv"
+    path.write_text("\n".join(lines))
+    return path, len(rows)
+
+
+@pytest.mark.parametrize("line, later_quotes", [(6, False), (6, True), (301, False), (2, True)])
+def test_a_stray_quote_quarantines_its_line_and_nothing_else(tmp_path, line, later_quotes):
+    # #13.2: one unbalanced quote swallowed the rest of the file into one clipped field
+    path, count = _stray_quote_file(tmp_path, line, later_quotes)
+    source = source_file(path, "requests")
+    with pytest.raises(ExactReadNeeded):
+        _read_all(source)
+    rows, positions, problems = _read_all(source, exact=True)
+    assert [(p.position, p.reason) for p in problems] == [(line, "unbalanced quote")]
+    assert positions == [n for n in range(2, count + 2) if n != line]
+    assert all(r["endpoint"] in ("contacts/lookup", "users/show", "auth/login") for r in rows)
+    assert "contacts" in problems[0].text or "users" in problems[0].text
+
+
+def test_quoted_values_over_many_lines_or_over_a_whole_row_are_damage(tmp_path):
+    long_value = "\n".join(f"line {n}" for n in range(150))
+    text = (
+        "ts,ip,endpoint,user_agent\n"
+        f'2019-12-24T06:00:00Z,1.1.1.1,a,"{long_value}"\n'
+        '2019-12-24T06:00:01Z,1.1.1.2,b,"fine\nover two lines, with a comma"\n'
+        "2019-12-24T06:00:02Z,1.1.1.3,c,last\n"
+    )
+    path = tmp_path / "requests.csv"
+    path.write_text(text)
+    rows, positions, problems = _read_all(source_file(path, "requests"), exact=True)
+    # the 150-line value is refused at its first line; its other lines are read as
+    # rows on their own (here: one field each, so quarantined too), never absorbed
+    assert problems[0].position == 2 and problems[0].reason == "unbalanced quote"
+    assert len(problems) == 150
+    assert positions == [152, 154]
+    assert rows[0]["user_agent"] == "fine\nover two lines, with a comma"
