@@ -60,6 +60,7 @@ from ingest.enrich import (
     parse_network,
     parse_user_agents,
 )
+from ingest.free_text import FREE_TEXT, IDENTIFIERS, masked_column, masked_name
 from ingest.phones import PhoneHelper
 from ingest.pseudonymize import mask_phone_sql
 from ingest.readers import (
@@ -74,6 +75,7 @@ from ingest.readers import (
     read_header,
 )
 from ingest.validate import (
+    BLANKS_SQL,
     REASONS,
     SPECS,
     check_header,
@@ -355,10 +357,11 @@ def _clip_sql(expr: str) -> str:
 
 
 def _record_sql(table: str, columns: Sequence[str]) -> str:
-    """JSON text of a chunk row as it came, phone fields masked, long fields clipped."""
+    """JSON text of a chunk row as it came, phone fields and numbers in free text masked, long fields clipped."""
     parts = []
     for name in columns:
-        value = f"c.{quote(name)}::VARCHAR"
+        shown = masked_name(name) if name in FREE_TEXT.get(table, ()) else name
+        value = f"c.{quote(shown)}::VARCHAR"
         if name in quarantine.PHONE_FIELDS.get(table, ()):
             masked = mask_phone_sql(value)
             if table == "labels":
@@ -562,6 +565,14 @@ class _Loader:
         data = chunk.data.append_column("_pos", pa.array(chunk.positions, pa.int64()))
         self._chunk_sql(source, batch_id, data, unknown, counters)
 
+    def _masked_text(self, table: str, data: pa.Table) -> pa.Table:
+        """Add each free-text column with phone numbers masked (:mod:`ingest.free_text`) as ``_m_<name>``."""
+        for name in FREE_TEXT.get(table, ()):
+            if name in data.column_names:
+                secret = self.secret if name in IDENTIFIERS else None
+                data = data.append_column(masked_name(name), masked_column(data.column(name), secret))
+        return data
+
     def _lookups(self, table: str, data: pa.Table, checks) -> pa.Table:
         """Add the per-distinct-value lookups to the chunk as ``_j_<column>_<field>`` columns."""
         cur = self.cur
@@ -583,7 +594,8 @@ class _Loader:
             facts = {"ip": ip_facts, "phone": phone_facts, "network": _network_facts}[check.column.kind]
             spread(check.join_alias, column, facts)
         if table == "requests" and "user_agent" in data.column_names:
-            spread("_j_user_agent", data.column("user_agent"), partial(_ua_facts, cur))
+            # keyed by the masked text: the lookup table keeps no phone number either
+            spread("_j_user_agent", data.column(masked_name("user_agent")), partial(_ua_facts, cur))
         if table == "labels":
             # a label's id is an address or a phone number only for those entities
             entity = pc.utf8_lower(pc.utf8_trim_whitespace(data.column("entity").cast(pa.string())))
@@ -602,8 +614,13 @@ class _Loader:
         present = {name: data.schema.field(name).type for name in data.column_names if name != "_pos"}
         checks = column_checks(table, present, padded_columns(data))
         with self.timed("lookups (IP, user agent, phone: per distinct value)"):
+            data = self._masked_text(table, data)
             data = self._lookups(table, data, checks)
-        extra_select = []
+        extra_select = [
+            f"NULLIF(trim(c.{quote(masked_name(n))}::VARCHAR, {BLANKS_SQL}), '') AS {quote('m_' + n)}"
+            if n in present else f"NULL::VARCHAR AS {quote('m_' + n)}"
+            for n in FREE_TEXT.get(table, ())
+        ]
         if table == "requests":
             looked = set(data.column_names)
             extra_select += [
@@ -763,7 +780,7 @@ class _Loader:
                 "device_family", f"{v['status']} AS status", "phone_hash", "block_hash",
                 "block_ordinal", "calling_code AS phone_calling_code", "region AS phone_region",
                 "number_type AS phone_type", f"{v['matched_account_id']} AS matched_account_id",
-                f"{v['request_id']} AS request_id",
+                '"m_request_id" AS request_id',
             ])
         if table == "accounts":
             cols = SPECS[table].names
@@ -779,8 +796,7 @@ class _Loader:
         return ", ".join([
             "_pos", row_hash,
             f"{v['entity']} AS entity", "entity_key AS entity_id", "'label' AS kind",
-            f"{v['label']} AS value", f"{v['actor']} AS actor", f"{v['source']} AS source",
-            f"{v['note']} AS note",
+            f"{v['label']} AS value", '"m_actor" AS actor', '"m_source" AS source', '"m_note" AS note',
         ])
 
     # -- file ------------------------------------------------------------------

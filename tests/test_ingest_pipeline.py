@@ -521,6 +521,38 @@ def test_no_raw_phone_number_anywhere_in_the_workspace(tmp_path, case):
                 assert hits == 0, (table, column)
 
 
+def test_numbers_in_free_text_are_masked_before_they_are_stored(tmp_path):
+    # #13.6: a label note, a user agent and a request id kept the number as written
+    typed = ["+60191097873", "989121234999", "12015550188"]
+    folder = tmp_path / "case"
+    rows = request_rows()
+    rows[0] = dict(rows[0], user_agent=f"Dialer/2.1 (line {typed[0]})", request_id=f"upload-{typed[1]}-1")
+    rows[1] = dict(rows[1], request_id=f"upload-{typed[2]}-1")  # another number: another request
+    rows[7] = dict(rows[7], ts="not a time", user_agent=f"Dialer/2.1 (line {typed[0]})",
+                   request_id=f"upload-{typed[1]}-2")  # quarantined: its record must not keep them either
+    write_table(folder, "requests", rows, "csv")
+    write_table(folder, "labels", [
+        {"entity": "account", "id": "acc_a", "label": "victim", "actor": f"caller {typed[2]}",
+         "source": "platform", "note": f"victim number {typed[0]}"},
+        {"entity": "planet", "id": "x", "label": "bad", "actor": "", "source": "", "note": f"see {typed[1]}"},
+    ], "csv")
+    ws = tmp_path / "ws"
+    ingest_json(ws, str(folder))
+    forms = _raw_forms(typed)
+    for path in ws.rglob("*"):
+        if path.is_file():
+            for form in forms:
+                assert form.encode() not in path.read_bytes(), (path, form)
+    with _db(ws) as con:
+        ids = [r[0] for r in con.execute(
+            "SELECT request_id FROM events WHERE request_id LIKE 'upload-%' ORDER BY source_row").fetchall()]
+        note = con.execute("SELECT note FROM input_labels WHERE entity = 'account'").fetchone()[0]
+        agents = [r[0] for r in con.execute("SELECT raw FROM ua_lookup WHERE raw LIKE 'Dialer%'").fetchall()]
+    assert len(ids) == 2 and ids[0] != ids[1] and all(i.startswith("upload-phone-") for i in ids)
+    assert note == "victim number [phone number removed]"
+    assert agents == ["Dialer/2.1 (line [phone number removed])"]
+
+
 @pytest.mark.slow
 def test_sample_case_ingests(tmp_path):
     sample = Path(__file__).parents[1] / "sample_data" / "case"
