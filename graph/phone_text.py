@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 
 import phonenumbers
 
-__all__ = ["PHONE_MASK", "mask_phone_numbers", "mask_phone_numbers_in"]
+__all__ = ["PHONE_MASK", "bare_runs", "mask_phone_numbers", "mask_phone_numbers_in"]
 
 #: what a phone number in free text becomes unless the caller says otherwise
 PHONE_MASK = "[phone number removed]"
@@ -34,17 +35,34 @@ PHONE_MASK = "[phone number removed]"
 _PLUS_NUMBER = re.compile(r"\+\d[\d \-().]{5,22}\d")
 _BARE_DIGITS = re.compile(r"(?<![\d.])\d{8,15}(?!\d|\.\d)")
 #: a cheap test first: most text holds neither a "+digit" nor seven digits in a row
-_CANDIDATE = re.compile(r"\+\d|\d{7}")
+_CANDIDATE = re.compile(r"\+\d|\d{8}")
 
 
+@lru_cache(maxsize=1 << 16)
 def _bare_is_phone(digits: str) -> bool:
+    """Whether ``+digits`` is a valid number exactly as written (no national prefix dropped)."""
     try:
-        return phonenumbers.is_valid_number(phonenumbers.parse("+" + digits, None))
+        number = phonenumbers.parse("+" + digits, None)
     except phonenumbers.NumberParseException:
         return False
+    return (phonenumbers.is_valid_number(number)
+            and phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) == "+" + digits)
 
 
-def mask_phone_numbers(text: str, replace: Callable[[str], str] | None = None) -> str:
+def bare_runs(text: str) -> list[str]:
+    """The bare digit runs in ``text`` that are phone numbers if they are valid ones.
+
+    For callers that validate many in bulk and pass the answer to
+    :func:`mask_phone_numbers` as ``is_phone``.
+    """
+    return _BARE_DIGITS.findall(_PLUS_NUMBER.sub(" ", text)) if _CANDIDATE.search(text) else []
+
+
+def mask_phone_numbers(
+    text: str,
+    replace: Callable[[str], str] | None = None,
+    is_phone: Callable[[str], bool] | None = None,
+) -> str:
     """``text`` with every phone number in it replaced.
 
     Parameters
@@ -55,6 +73,9 @@ def mask_phone_numbers(text: str, replace: Callable[[str], str] | None = None) -
         in its place; :data:`PHONE_MASK` when not given. Ingest passes a
         keyed pseudonym for identifiers, whose distinct values must stay
         distinct.
+    is_phone : callable, optional
+        Whether a bare digit run (:func:`bare_runs`) is a valid number;
+        libphonenumber's answer when not given.
 
     Examples
     --------
@@ -64,6 +85,7 @@ def mask_phone_numbers(text: str, replace: Callable[[str], str] | None = None) -
     if not _CANDIDATE.search(text):
         return text
     replace = replace or (lambda _: PHONE_MASK)
+    is_phone = is_phone or _bare_is_phone
 
     def plus(match: re.Match[str]) -> str:
         digits = re.sub(r"\D", "", match.group())
@@ -71,7 +93,7 @@ def mask_phone_numbers(text: str, replace: Callable[[str], str] | None = None) -
 
     def bare(match: re.Match[str]) -> str:
         digits = match.group()
-        return replace("+" + digits) if _bare_is_phone(digits) else digits
+        return replace("+" + digits) if is_phone(digits) else digits
 
     return _BARE_DIGITS.sub(bare, _PLUS_NUMBER.sub(plus, text))
 

@@ -24,7 +24,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from graph.phone_text import mask_phone_numbers
+from graph.phone_text import bare_runs, mask_phone_numbers
+from ingest.enrich import classify_phones
 from ingest.pseudonymize import phone_hash
 
 __all__ = ["FREE_TEXT", "IDENTIFIERS", "masked_column", "masked_name"]
@@ -50,26 +51,50 @@ def masked_column(column: pa.Array | pa.ChunkedArray, secret: bytes | None = Non
     column : pyarrow array
         Text, or any type that casts to text (a Parquet id column may be integers).
     secret : bytes, optional
-        The workspace secret: numbers become keyed pseudonyms (identifiers);
-        without it, the mask.
+        The workspace secret, for identifiers: numbers become keyed
+        pseudonyms. Without it, text: numbers become the mask, and the
+        column's distinct values are masked rather than its rows (a user
+        agent repeats over thousands of rows; a request id over a few).
     """
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         column = column.cast(pa.string())
-    candidates = pc.fill_null(pc.match_substring_regex(column, r"\+\d|\d{7}"), False)
-    where = np.flatnonzero(candidates.to_numpy(zero_copy_only=False))
+    if secret is None:
+        encoded = pc.dictionary_encode(column)
+        masked = _masked_values(encoded.dictionary, None)
+        return column if masked is encoded.dictionary else masked.take(encoded.indices)
+    return _masked_values(column, secret)
+
+
+def _masked_values(values: pa.Array, secret: bytes | None) -> pa.Array:
+    """``values`` with numbers masked; the same object when none holds one."""
+    # two cheap scans instead of one alternation (RE2 runs them 2-3 times faster)
+    candidates = pc.or_(pc.match_substring_regex(values, r"[0-9]{8}"),
+                        pc.match_substring_regex(values, r"\+[0-9]"))
+    where = np.flatnonzero(pc.fill_null(candidates, False).to_numpy(zero_copy_only=False))
     if len(where) == 0:
-        return column
+        return values
     replace = None
     if secret is not None:
         def replace(e164: str) -> str:
             return "phone-" + phone_hash(secret, e164)[:_PSEUDONYM_HEX]
-    values = column.take(pa.array(where)).to_pylist()
-    masked = {value: mask_phone_numbers(value, replace) for value in set(values)}
-    out = [masked[value] for value in values]
-    if all(a == b for a, b in zip(out, values, strict=True)):
-        return column
-    mask = np.zeros(len(column), dtype=bool)
+    found = values.take(pa.array(where)).to_pylist()
+    runs_of = {value: bare_runs(value) for value in set(found)}
+    runs = sorted({run for value_runs in runs_of.values() for run in value_runs})
+    valid = set()
+    if runs:  # libphonenumber's answer in bulk: one by one it manages ~40k numbers a second
+        facts = classify_phones(pa.array(["+" + run for run in runs], pa.string()))
+        ok = pc.and_(pc.is_valid(facts.column("region")), pc.not_equal(facts.column("number_type"), "unknown"))
+        valid = {run for run, good in zip(runs, ok.to_pylist(), strict=True) if good}
+    masked = {
+        value: mask_phone_numbers(value, replace, valid.__contains__)
+        if "+" in value or not valid.isdisjoint(value_runs) else value
+        for value, value_runs in runs_of.items()
+    }
+    out = [masked[value] for value in found]
+    if out == found:
+        return values
+    mask = np.zeros(len(values), dtype=bool)
     mask[where] = True
-    return pc.replace_with_mask(column, pa.array(mask), pa.array(out, column.type))
+    return pc.replace_with_mask(values, pa.array(mask), pa.array(out, values.type))
