@@ -86,6 +86,7 @@ from ingest.validate import (
     quote,
     reason_sql,
     too_large_sql,
+    xml_forbidden,
 )
 
 __all__ = [
@@ -136,6 +137,8 @@ class TableSummary:
     already_loaded: int = 0
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     ignored_columns: list[str] = field(default_factory=list)
+    #: per column, values loaded that hold characters XML 1.0 forbids (NUL, other controls)
+    forbidden_characters: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -513,6 +516,8 @@ class _FileRun:
     quarantined: int = 0
     inserted: int = 0
     existing: int = 0
+    #: per column, values holding characters XML 1.0 forbids: [count, first position]
+    forbidden: dict[str, list[int]] = field(default_factory=dict)
 
 
 class _Loader:
@@ -562,6 +567,10 @@ class _Loader:
         counters.quarantined += quarantine.add_problems(cur, batch_id, source, chunk.problems)
         if chunk.data.num_rows == 0:
             return
+        kept = [n for n in chunk.data.column_names
+                if n in SPECS[source.table].names or (source.table == "accounts" and n in unknown)]
+        for name, rows in xml_forbidden(chunk.data.select(kept)).items():
+            counters.forbidden.setdefault(name, [0, int(chunk.positions[rows[0]])])[0] += len(rows)
         data = chunk.data.append_column("_pos", pa.array(chunk.positions, pa.int64()))
         self._chunk_sql(source, batch_id, data, unknown, counters)
 
@@ -904,6 +913,16 @@ class _Loader:
 # --------------------------------------------------------------------------
 
 
+def _forbidden_warning(source: SourceFile, forbidden: dict[str, list[int]]) -> str:
+    """One line naming the file, its columns whose values hold characters XML 1.0 forbids, and where."""
+    count = sum(c for c, _ in forbidden.values())
+    name, (_, first) = min(forbidden.items(), key=lambda item: item[1][1])
+    columns = ", ".join(f"{n} ({c:,})" for n, (c, _) in sorted(forbidden.items()))
+    return (f"{source}: {count:,} value(s) hold NUL or other control characters XML 1.0 forbids, "
+            f"in {columns}; the first is {name} on {source.position_name} {first:,}. They are "
+            "loaded as they are; GraphML and GEXF exports replace them")
+
+
 def _sha256(path) -> str:
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
@@ -1057,6 +1076,10 @@ def _ingest(cur, workspace, store, sources, progress, summary, headers, started,
                 tsum.loaded += loaded
                 tsum.quarantined += counters.quarantined
                 tsum.already_loaded += existing
+                if counters.forbidden:
+                    summary.warnings.append(_forbidden_warning(source, counters.forbidden))
+                    for name, (count, _) in sorted(counters.forbidden.items()):
+                        tsum.forbidden_characters[name] = tsum.forbidden_characters.get(name, 0) + count
                 if truncated is not None:
                     truncations.append(truncated)
                 progress.file_done(source)

@@ -50,6 +50,8 @@ __all__ = [
     "longest_values",
     "prepare_session",
     "quote",
+    "xml_forbidden",
+    "XML_FORBIDDEN_REGEX",
 ]
 
 #: a field longer than this is quarantined (a 10 MB user agent is an attack or a bug, not data)
@@ -422,6 +424,54 @@ def longest_values(data: pa.Table) -> dict[str, int]:
         name: (pc.max(pc.binary_length(data.column(name))).as_py() or 0)
         for name in data.column_names if _is_text(data.column(name).type)
     }
+
+
+#: bytes below 0x20 that XML 1.0 allows (tab, line feed, carriage return)
+_XML_CONTROLS_ALLOWED = np.zeros(256, dtype=bool)
+_XML_CONTROLS_ALLOWED[[0x09, 0x0A, 0x0D]] = True
+#: characters XML 1.0 forbids, as a regex: controls but tab, LF and CR; U+FFFE and U+FFFF
+XML_FORBIDDEN_REGEX = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x{fffe}\\x{ffff}]"
+
+
+def _may_hold_forbidden(array: pa.Array) -> bool:
+    """Whether a string array could hold a character XML 1.0 forbids (no false negatives).
+
+    Reads the Arrow data buffer once: its smallest byte tells whether any
+    control character is there, its largest whether a U+FFFE or U+FFFF
+    (``EF BF BE``/``BF``) can be. Only then does a regex look at the values.
+    """
+    if len(array) == 0 or array.null_count == len(array) or array.buffers()[2] is None:
+        return False
+    width = np.int64 if pa.types.is_large_string(array.type) else np.int32
+    offsets = np.frombuffer(array.buffers()[1], dtype=width)[array.offset: array.offset + len(array) + 1]
+    data = np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0]: offsets[-1]]
+    if len(data) == 0:
+        return False
+    if int(data.min()) < 0x20 and not _XML_CONTROLS_ALLOWED[np.unique(data[data < 0x20])].all():
+        return True
+    return int(data.max()) >= 0xEF
+
+
+def xml_forbidden(data: pa.Table) -> dict[str, np.ndarray]:
+    """For each text column of ``data`` holding a character XML 1.0 forbids, the rows that do.
+
+    Such values (NUL, escape sequences, other control characters) are kept:
+    they may be evidence, and dropping or rewriting them at ingest would
+    change ids. Ingest counts them so nobody is surprised, and XML exports
+    replace them.
+    """
+    found = {}
+    for name in data.column_names:
+        column = data.column(name)
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            continue
+        if not any(_may_hold_forbidden(chunk) for chunk in column.chunks):
+            continue
+        hits = pc.fill_null(pc.match_substring_regex(column, XML_FORBIDDEN_REGEX), False)
+        rows = np.flatnonzero(hits.to_numpy(zero_copy_only=False))
+        if len(rows):
+            found[name] = rows
+    return found
 
 
 def prepare_session(cursor) -> None:

@@ -553,6 +553,24 @@ def test_numbers_in_free_text_are_masked_before_they_are_stored(tmp_path):
     assert agents == ["Dialer/2.1 (line [phone number removed])"]
 
 
+def test_characters_xml_forbids_are_counted_and_kept(tmp_path):
+    # #13.5: a NUL or another control character in a field went in without a word
+    folder = tmp_path / "case"
+    rows = request_rows()
+    rows[2] = dict(rows[2], user_agent="bad\x00agent", device_id="dev\x1b[31m")
+    rows[4] = dict(rows[4], user_agent="also\x0bbad")
+    rows[5] = dict(rows[5], endpoint="contacts/lookup\ufffe")
+    write_table(folder, "requests", rows, "csv")
+    summary = ingest_json(tmp_path / "ws", str(folder))
+    table = summary["tables"]["requests"]
+    assert table["loaded"] == len(rows) and table["quarantined"] == 0  # nothing is lost
+    assert table["forbidden_characters"] == {"device_id": 1, "endpoint": 1, "user_agent": 2}
+    (warning,) = [w for w in summary["warnings"] if "XML 1.0" in w]
+    assert "requests.csv" in warning and "line 4" in warning and "user_agent" in warning
+    with _db(tmp_path / "ws") as con:
+        assert con.execute("SELECT count(*) FROM events WHERE device_id = 'dev' || chr(27) || '[31m'").fetchone()[0] == 1
+
+
 @pytest.mark.slow
 def test_sample_case_ingests(tmp_path):
     sample = Path(__file__).parents[1] / "sample_data" / "case"
