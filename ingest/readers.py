@@ -304,8 +304,10 @@ class _GzipLines(io.RawIOBase):
             self._finish(exc)
             return
         if not data:
-            broken = self._fed and not self._member.eof
-            self._finish(EOFError("the file ends inside a gzip member") if broken else None)
+            if not self._fed:  # not even a gzip header: cut to nothing (zcat says so too)
+                self._finish(EOFError("the file is empty, not even a gzip header"))
+            else:
+                self._finish(None if self._member.eof else EOFError("the file ends inside a gzip member"))
             return
         parts = []
         while data:
@@ -352,12 +354,53 @@ def _damage(handle) -> BaseException | None:
     return getattr(raw, "damage", None)
 
 
+class _CountedLines(io.RawIOBase):
+    """A byte stream that counts the lines passing through it, for pyarrow's readers.
+
+    pyarrow also ends a line at a bare carriage return, where the rest of
+    ingest (and the exact path) does not: the fast path compares the rows
+    it placed with :meth:`lines` and takes the exact path when they differ.
+    It keeps ``damage`` of the gzip stream it may wrap.
+    """
+
+    def __init__(self, inner):
+        self._inner = inner
+        self.newlines = 0
+        self._last = b""
+
+    @property
+    def damage(self) -> BaseException | None:
+        return getattr(self._inner, "damage", None)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._inner.read(size)
+        if data:
+            self.newlines += data.count(b"\n")
+            self._last = data[-1:]
+        return data
+
+    def lines(self) -> int:
+        """Lines read so far: a last line without its newline counts too."""
+        return self.newlines + (1 if self._last not in (b"", b"\n") else 0)
+
+    def close(self) -> None:
+        self._inner.close()
+        super().close()
+
+
 def _arrow_stream(source: SourceFile):
-    """A stream for pyarrow, and the object that will know if the file was damaged."""
-    if source.compression == "gzip":
-        lines = _GzipLines(source.path)
-        return pa.PythonFile(lines, mode="r"), lines
-    return pa.input_stream(str(source.path)), None
+    """A stream for pyarrow, and the object that counts its lines and knows if the file was damaged."""
+    inner = _GzipLines(source.path) if source.compression == "gzip" else open(source.path, "rb")  # noqa: SIM115
+    counted = _CountedLines(inner)
+    return pa.PythonFile(counted, mode="r"), counted
 
 
 def _first_line(source: SourceFile) -> bytes | None:
@@ -425,10 +468,12 @@ def read_header(source: SourceFile) -> Header:
     if source.format == "jsonl":
         con = duckdb.connect()
         try:
+            # json_type and json_keys raise on invalid JSON: only ask them about valid JSON
             row = con.execute(
-                "SELECT json_valid($t) AND json_type($t) = 'OBJECT', json_keys($t)", {"t": text}
+                "SELECT CASE WHEN json_valid($t) THEN json_type($t) = 'OBJECT' ELSE false END, "
+                "CASE WHEN json_valid($t) AND json_type($t) = 'OBJECT' THEN json_keys($t) END", {"t": text}
             ).fetchone()
-        except duckdb.Error:
+        except (duckdb.Error, UnicodeDecodeError):  # the latter: DuckDB clips its message mid-character
             row = (False, None)
         finally:
             con.close()
@@ -562,18 +607,29 @@ def _is_damage(exc: BaseException) -> bool:
 
 
 def _csv_fast(source: SourceFile, header: Header) -> Iterator[Chunk]:
-    stream, gz = _arrow_stream(source)
+    stream, counted = _arrow_stream(source)
     try:
-        yield from _csv_fast_batches(source, header, stream, gz)
+        yield from _csv_fast_batches(source, header, stream, counted)
     finally:
         stream.close()
 
 
-def _csv_fast_batches(source: SourceFile, header: Header, stream, gz) -> Iterator[Chunk]:
-    irregular: list[str] = []
+def _check_all_placed(irregular: list[int], counted: _CountedLines, placed: int) -> None:
+    """Take the exact path unless pyarrow placed every line of the file: none skipped, none split."""
+    if irregular:
+        raise ExactReadNeeded(f"{len(irregular)} row(s) pyarrow could not place")
+    if placed != counted.lines():
+        raise ExactReadNeeded(f"pyarrow saw {placed:,} lines where the file has {counted.lines():,} "
+                              "(a bare carriage return ends a line for it)")
+
+
+def _csv_fast_batches(source: SourceFile, header: Header, stream, counted) -> Iterator[Chunk]:
+    irregular: list[int] = []
 
     def on_invalid(row) -> str:
-        irregular.append(row.text)
+        # only its number: row.text raises on bytes that are not UTF-8, and an
+        # exception here is swallowed by pyarrow, the row skipped unseen
+        irregular.append(row.number)
         return "skip"
 
     names = header.raw_columns or header.columns
@@ -591,10 +647,10 @@ def _csv_fast_batches(source: SourceFile, header: Header, stream, gz) -> Iterato
             ),
         )
     except pa.ArrowInvalid as exc:
-        if "empty" in str(exc).lower() and (gz is None or gz.damage is None):
+        if "empty" in str(exc).lower() and counted.damage is None:
             return
         if "empty" in str(exc).lower():
-            raise _truncated(source, 0, gz.damage) from exc
+            raise _truncated(source, 0, counted.damage) from exc
         raise ExactReadNeeded(str(exc)) from exc
     except OSError as exc:
         raise _truncated(source, 1, exc) from exc
@@ -623,8 +679,9 @@ def _csv_fast_batches(source: SourceFile, header: Header, stream, gz) -> Iterato
         table, positions, problems = _to_text(table, positions)
         if table.num_rows or problems:
             yield Chunk(table, positions, problems)
-    if gz is not None and gz.damage is not None:
-        raise _truncated(source, cursor - 1, gz.damage)
+    _check_all_placed(irregular, counted, cursor - 1)
+    if counted.damage is not None:
+        raise _truncated(source, cursor - 1, counted.damage)
 
 
 class _PhysicalLines:
@@ -801,8 +858,9 @@ def _text_chunk(names, values, positions, problems) -> Chunk:
 # --------------------------------------------------------------------------
 
 
-def _quote_path(key: str) -> str:
-    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _json_pointer(key: str) -> str:
+    """The JSON Pointer (RFC 6901) of a top-level key: any key, the empty one included."""
+    return "/" + key.replace("~", "~0").replace("/", "~1")
 
 
 def _parse_json_lines(lines: pa.Array, positions: np.ndarray, problems: list[RowProblem]) -> Chunk:
@@ -830,12 +888,11 @@ def _parse_json_lines(lines: pa.Array, positions: np.ndarray, problems: list[Row
             "SELECT pos, line, problem FROM parsed WHERE problem IS NOT NULL ORDER BY pos"
         ).fetchall():
             problems.append(RowProblem(int(pos), problem, text=mask_digit_runs(_clip(line))))
-        select = ", ".join(
-            f"json_extract_string(line, '{_quote_path(k).replace(chr(39), chr(39) * 2)}') AS \"{i}\""
-            for i, k in enumerate(keys)
-        )
+        # keys are data: they reach the SQL as parameters only
+        select = ", ".join(f"json_extract_string(line, $k{i}) AS \"{i}\"" for i in range(len(keys)))
         result = con.sql(
-            f"SELECT pos{', ' + select if select else ''} FROM parsed WHERE problem IS NULL ORDER BY pos"
+            f"SELECT pos{', ' + select if select else ''} FROM parsed WHERE problem IS NULL ORDER BY pos",
+            params={f"k{i}": _json_pointer(k) for i, k in enumerate(keys)},
         ).to_arrow_table()
     finally:
         con.close()
@@ -846,18 +903,20 @@ def _parse_json_lines(lines: pa.Array, positions: np.ndarray, problems: list[Row
 
 
 def _jsonl_fast(source: SourceFile) -> Iterator[Chunk]:
-    stream, gz = _arrow_stream(source)
+    stream, counted = _arrow_stream(source)
     try:
-        yield from _jsonl_fast_batches(source, stream, gz)
+        yield from _jsonl_fast_batches(source, stream, counted)
     finally:
         stream.close()
 
 
-def _jsonl_fast_batches(source: SourceFile, stream, gz) -> Iterator[Chunk]:
-    irregular: list[str] = []
+def _jsonl_fast_batches(source: SourceFile, stream, counted) -> Iterator[Chunk]:
+    irregular: list[int] = []
 
     def on_invalid(row) -> str:
-        irregular.append(row.text)
+        # only its number: row.text raises on bytes that are not UTF-8, and an
+        # exception here is swallowed by pyarrow, the row skipped unseen
+        irregular.append(row.number)
         return "skip"
 
     try:
@@ -873,10 +932,10 @@ def _jsonl_fast_batches(source: SourceFile, stream, gz) -> Iterator[Chunk]:
             ),
         )
     except pa.ArrowInvalid as exc:
-        if "empty" in str(exc).lower() and (gz is None or gz.damage is None):
+        if "empty" in str(exc).lower() and counted.damage is None:
             return
         if "empty" in str(exc).lower():
-            raise _truncated(source, 0, gz.damage) from exc
+            raise _truncated(source, 0, counted.damage) from exc
         raise ExactReadNeeded(str(exc)) from exc
     except OSError as exc:
         raise _truncated(source, 0, exc) from exc
@@ -906,8 +965,9 @@ def _jsonl_fast_batches(source: SourceFile, stream, gz) -> Iterator[Chunk]:
         ]
         if table.num_rows or problems:
             yield _parse_json_lines(table.column("line").combine_chunks(), positions, problems)
-    if gz is not None and gz.damage is not None:
-        raise _truncated(source, cursor - 1, gz.damage)
+    _check_all_placed(irregular, counted, cursor - 1)
+    if counted.damage is not None:
+        raise _truncated(source, cursor - 1, counted.damage)
 
 
 def _jsonl_exact(source: SourceFile) -> Iterator[Chunk]:
