@@ -252,11 +252,18 @@ def _ts(raw_col: str, text: str, arrow_type: pa.DataType | None) -> str:
     if arrow_type is not None and pa.types.is_date(arrow_type):
         return f"timezone('UTC', {raw_col}::TIMESTAMP)"
     if arrow_type is not None and pa.types.is_integer(arrow_type):
-        return f"make_timestamptz({raw_col}::BIGINT * 1000)"
-    return (
-        f"coalesce(TRY_CAST({text} AS TIMESTAMPTZ), "
-        f"make_timestamptz(TRY_CAST(TRY_CAST({text} AS BIGINT) * 1000 AS BIGINT)))"
-    )
+        return _epoch_ms(f"{raw_col}::BIGINT")
+    return f"coalesce(TRY_CAST({text} AS TIMESTAMPTZ), {_epoch_ms(f'TRY_CAST({text} AS BIGINT)')})"
+
+
+#: epoch milliseconds whose microseconds still fit in BIGINT (beyond, * 1000 raises instead of giving NULL)
+_EPOCH_MS_LIMIT = (2**63 - 1) // 1000
+
+
+def _epoch_ms(number: str) -> str:
+    """Epoch milliseconds as a timestamp; NULL (so the row is quarantined) when they cannot be one."""
+    return (f"make_timestamptz(CASE WHEN {number} BETWEEN -{_EPOCH_MS_LIMIT} AND {_EPOCH_MS_LIMIT} "
+            f"THEN {number} * 1000 END)")
 
 
 def column_checks(

@@ -9,6 +9,8 @@ import zlib
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from ingestcase import (
     PHONES,
@@ -569,6 +571,24 @@ def test_characters_xml_forbids_are_counted_and_kept(tmp_path):
     assert "requests.csv" in warning and "line 4" in warning and "user_agent" in warning
     with _db(tmp_path / "ws") as con:
         assert con.execute("SELECT count(*) FROM events WHERE device_id = 'dev' || chr(27) || '[31m'").fetchone()[0] == 1
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_huge_epoch_timestamps_are_quarantined_not_a_crash(tmp_path, fmt):
+    # found by the fuzz test: "1e18" (or a huge integer) as epoch milliseconds overflowed
+    # the conversion to microseconds and stopped ingest with an OutOfRangeException
+    folder = tmp_path / "case"
+    rows = request_rows()[:3]
+    if fmt == "csv":
+        rows = [dict(rows[0], ts="1e18"), dict(rows[1], ts="9223372036854775807"), rows[2]]
+        write_table(folder, "requests", rows, fmt)
+    else:
+        folder.mkdir()
+        table = pa.table({"ts": pa.array([10**18, -(2**63) + 1, 1577167265000], pa.int64()),
+                          "ip": [r["ip"] for r in rows], "endpoint": [r["endpoint"] for r in rows]})
+        pq.write_table(table, folder / "requests.parquet")
+    summary = ingest_json(tmp_path / "ws", str(folder))["tables"]["requests"]
+    assert (summary["read"], summary["loaded"], summary["quarantined"]) == (3, 1, 2)
 
 
 @pytest.mark.slow
