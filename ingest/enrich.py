@@ -55,6 +55,7 @@ __all__ = [
     "classify_phones",
     "parse_user_agents",
     "data_sources",
+    "parse_address",
     "parse_network",
 ]
 
@@ -92,13 +93,45 @@ class IntelRecord:
     kind: str | None = None
 
 
+def _without_zone(text: str) -> str:
+    """The text without an IPv6 zone id (``fe80::1%eth0`` -> ``fe80::1``; a CIDR keeps its length)."""
+    address, percent, rest = text.partition("%")
+    if not percent or ":" not in address:
+        return text
+    _, slash, length = rest.partition("/")
+    return address + slash + length
+
+
+def parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """A textual client address as the address it means; ``ValueError`` when it is none.
+
+    Two IPv6 forms are normalized rather than kept or refused:
+
+    * an IPv4-mapped address (``::ffff:1.2.3.4``) is the IPv4 address
+      ``1.2.3.4``: dual-stack servers log IPv4 clients that way, and the
+      same client must be one address node, enriched as IPv4;
+    * a zone id (``fe80::1%eth0``) is dropped: it names an interface of the
+      machine that wrote the log, not anything about the client, and kept
+      it would split one address into several (and broke enrichment).
+    """
+    address = ipaddress.ip_address(_without_zone(text.strip()))
+    if address.version == 6 and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 def parse_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     """An address or CIDR block as a network; ``ValueError`` when it is neither.
 
     Host bits set in a CIDR (``10.1.2.3/24``) are cleared rather than
-    refused: registries and spreadsheets write blocks that way.
+    refused: registries and spreadsheets write blocks that way. Zone ids
+    and IPv4-mapped blocks are read as :func:`parse_address` reads addresses.
     """
-    return ipaddress.ip_network(text.strip(), strict=False)
+    network = ipaddress.ip_network(_without_zone(text.strip()), strict=False)
+    mapped = network.network_address.ipv4_mapped if network.version == 6 else None
+    if mapped is not None and network.prefixlen >= 96:
+        return ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}")
+    return network
 
 
 class IntelIndex:
@@ -235,7 +268,7 @@ def enrich_ips(ips: Sequence[str], intel: IntelIndex | None = None) -> pa.Table:
     parsed: list[ipaddress.IPv4Address | ipaddress.IPv6Address | None] = []
     for raw in ips:
         try:
-            parsed.append(ipaddress.ip_address(raw.strip()) if raw is not None else None)
+            parsed.append(parse_address(raw) if raw is not None else None)
         except ValueError:
             parsed.append(None)
     texts = [str(a) if a is not None else None for a in parsed]

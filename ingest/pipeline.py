@@ -60,6 +60,7 @@ from ingest.enrich import (
     parse_network,
     parse_user_agents,
 )
+from ingest.free_text import FREE_TEXT, IDENTIFIERS, masked_column, masked_name
 from ingest.phones import PhoneHelper
 from ingest.pseudonymize import mask_phone_sql
 from ingest.readers import (
@@ -74,6 +75,7 @@ from ingest.readers import (
     read_header,
 )
 from ingest.validate import (
+    BLANKS_SQL,
     REASONS,
     SPECS,
     check_header,
@@ -84,6 +86,7 @@ from ingest.validate import (
     quote,
     reason_sql,
     too_large_sql,
+    xml_forbidden,
 )
 
 __all__ = [
@@ -134,6 +137,8 @@ class TableSummary:
     already_loaded: int = 0
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     ignored_columns: list[str] = field(default_factory=list)
+    #: per column, values loaded that hold characters XML 1.0 forbids (NUL, other controls)
+    forbidden_characters: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -355,10 +360,11 @@ def _clip_sql(expr: str) -> str:
 
 
 def _record_sql(table: str, columns: Sequence[str]) -> str:
-    """JSON text of a chunk row as it came, phone fields masked, long fields clipped."""
+    """JSON text of a chunk row as it came, phone fields and numbers in free text masked, long fields clipped."""
     parts = []
     for name in columns:
-        value = f"c.{quote(name)}::VARCHAR"
+        shown = masked_name(name) if name in FREE_TEXT.get(table, ()) else name
+        value = f"c.{quote(shown)}::VARCHAR"
         if name in quarantine.PHONE_FIELDS.get(table, ()):
             masked = mask_phone_sql(value)
             if table == "labels":
@@ -510,6 +516,8 @@ class _FileRun:
     quarantined: int = 0
     inserted: int = 0
     existing: int = 0
+    #: per column, values holding characters XML 1.0 forbids: [count, first position]
+    forbidden: dict[str, list[int]] = field(default_factory=dict)
 
 
 class _Loader:
@@ -559,8 +567,20 @@ class _Loader:
         counters.quarantined += quarantine.add_problems(cur, batch_id, source, chunk.problems)
         if chunk.data.num_rows == 0:
             return
+        kept = [n for n in chunk.data.column_names
+                if n in SPECS[source.table].names or (source.table == "accounts" and n in unknown)]
+        for name, rows in xml_forbidden(chunk.data.select(kept)).items():
+            counters.forbidden.setdefault(name, [0, int(chunk.positions[rows[0]])])[0] += len(rows)
         data = chunk.data.append_column("_pos", pa.array(chunk.positions, pa.int64()))
         self._chunk_sql(source, batch_id, data, unknown, counters)
+
+    def _masked_text(self, table: str, data: pa.Table) -> pa.Table:
+        """Add each free-text column with phone numbers masked (:mod:`ingest.free_text`) as ``_m_<name>``."""
+        for name in FREE_TEXT.get(table, ()):
+            if name in data.column_names:
+                secret = self.secret if name in IDENTIFIERS else None
+                data = data.append_column(masked_name(name), masked_column(data.column(name), secret))
+        return data
 
     def _lookups(self, table: str, data: pa.Table, checks) -> pa.Table:
         """Add the per-distinct-value lookups to the chunk as ``_j_<column>_<field>`` columns."""
@@ -583,7 +603,8 @@ class _Loader:
             facts = {"ip": ip_facts, "phone": phone_facts, "network": _network_facts}[check.column.kind]
             spread(check.join_alias, column, facts)
         if table == "requests" and "user_agent" in data.column_names:
-            spread("_j_user_agent", data.column("user_agent"), partial(_ua_facts, cur))
+            # keyed by the masked text: the lookup table keeps no phone number either
+            spread("_j_user_agent", data.column(masked_name("user_agent")), partial(_ua_facts, cur))
         if table == "labels":
             # a label's id is an address or a phone number only for those entities
             entity = pc.utf8_lower(pc.utf8_trim_whitespace(data.column("entity").cast(pa.string())))
@@ -602,8 +623,13 @@ class _Loader:
         present = {name: data.schema.field(name).type for name in data.column_names if name != "_pos"}
         checks = column_checks(table, present, padded_columns(data))
         with self.timed("lookups (IP, user agent, phone: per distinct value)"):
+            data = self._masked_text(table, data)
             data = self._lookups(table, data, checks)
-        extra_select = []
+        extra_select = [
+            f"NULLIF(trim(c.{quote(masked_name(n))}::VARCHAR, {BLANKS_SQL}), '') AS {quote('m_' + n)}"
+            if n in present else f"NULL::VARCHAR AS {quote('m_' + n)}"
+            for n in FREE_TEXT.get(table, ())
+        ]
         if table == "requests":
             looked = set(data.column_names)
             extra_select += [
@@ -763,7 +789,7 @@ class _Loader:
                 "device_family", f"{v['status']} AS status", "phone_hash", "block_hash",
                 "block_ordinal", "calling_code AS phone_calling_code", "region AS phone_region",
                 "number_type AS phone_type", f"{v['matched_account_id']} AS matched_account_id",
-                f"{v['request_id']} AS request_id",
+                '"m_request_id" AS request_id',
             ])
         if table == "accounts":
             cols = SPECS[table].names
@@ -779,8 +805,7 @@ class _Loader:
         return ", ".join([
             "_pos", row_hash,
             f"{v['entity']} AS entity", "entity_key AS entity_id", "'label' AS kind",
-            f"{v['label']} AS value", f"{v['actor']} AS actor", f"{v['source']} AS source",
-            f"{v['note']} AS note",
+            f"{v['label']} AS value", '"m_actor" AS actor', '"m_source" AS source', '"m_note" AS note',
         ])
 
     # -- file ------------------------------------------------------------------
@@ -886,6 +911,16 @@ class _Loader:
 # --------------------------------------------------------------------------
 # The run
 # --------------------------------------------------------------------------
+
+
+def _forbidden_warning(source: SourceFile, forbidden: dict[str, list[int]]) -> str:
+    """One line naming the file, its columns whose values hold characters XML 1.0 forbids, and where."""
+    count = sum(c for c, _ in forbidden.values())
+    name, (_, first) = min(forbidden.items(), key=lambda item: item[1][1])
+    columns = ", ".join(f"{n} ({c:,})" for n, (c, _) in sorted(forbidden.items()))
+    return (f"{source}: {count:,} value(s) hold NUL or other control characters XML 1.0 forbids, "
+            f"in {columns}; the first is {name} on {source.position_name} {first:,}. They are "
+            "loaded as they are; GraphML and GEXF exports replace them")
 
 
 def _sha256(path) -> str:
@@ -1041,6 +1076,10 @@ def _ingest(cur, workspace, store, sources, progress, summary, headers, started,
                 tsum.loaded += loaded
                 tsum.quarantined += counters.quarantined
                 tsum.already_loaded += existing
+                if counters.forbidden:
+                    summary.warnings.append(_forbidden_warning(source, counters.forbidden))
+                    for name, (count, _) in sorted(counters.forbidden.items()):
+                        tsum.forbidden_characters[name] = tsum.forbidden_characters.get(name, 0) + count
                 if truncated is not None:
                     truncations.append(truncated)
                 progress.file_done(source)

@@ -20,6 +20,8 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from graph.phone_text import mask_phone_numbers
+from ingest.free_text import FREE_TEXT
 from ingest.pseudonymize import mask_phone
 from ingest.readers import RowProblem, SourceFile, mask_digit_runs
 
@@ -63,10 +65,14 @@ def mask_record(table: str, record: dict[str, str | None]) -> dict[str, str | No
     """The record with every field that may hold a phone number masked.
 
     A label's ``id`` is masked only when its entity is ``phone``; a request's
-    ``phone`` always. Other fields keep their values: they are what an
-    analyst needs to fix the row.
+    ``phone`` always; numbers inside free text (:data:`ingest.free_text.FREE_TEXT`)
+    too. Other fields keep their values: they are what an analyst needs to
+    fix the row.
     """
     masked = dict(record)
+    for name in FREE_TEXT.get(table, ()):
+        if masked.get(name):
+            masked[name] = mask_phone_numbers(masked[name])
     for name in PHONE_FIELDS.get(table, ()):
         if name not in masked:
             continue

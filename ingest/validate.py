@@ -50,6 +50,8 @@ __all__ = [
     "longest_values",
     "prepare_session",
     "quote",
+    "xml_forbidden",
+    "XML_FORBIDDEN_REGEX",
 ]
 
 #: a field longer than this is quarantined (a 10 MB user agent is an attack or a bug, not data)
@@ -175,6 +177,10 @@ def check_header(source: SourceFile, header: Header) -> list[str]:
     if header.empty:
         return []
     found = header.columns
+    nested = [f"column {name} holds {header.nested[name]}" for name in spec.names if name in header.nested]
+    if nested:
+        raise InputError(f"{source}: {'; '.join(nested)}; the contract wants one value per row "
+                         "there (text, a number or a timestamp): flatten it before export")
     missing = [name for name in spec.required if name not in found]
     if not missing:
         duplicated = sorted({n for n in found if found.count(n) > 1})
@@ -246,11 +252,18 @@ def _ts(raw_col: str, text: str, arrow_type: pa.DataType | None) -> str:
     if arrow_type is not None and pa.types.is_date(arrow_type):
         return f"timezone('UTC', {raw_col}::TIMESTAMP)"
     if arrow_type is not None and pa.types.is_integer(arrow_type):
-        return f"make_timestamptz({raw_col}::BIGINT * 1000)"
-    return (
-        f"coalesce(TRY_CAST({text} AS TIMESTAMPTZ), "
-        f"make_timestamptz(TRY_CAST(TRY_CAST({text} AS BIGINT) * 1000 AS BIGINT)))"
-    )
+        return _epoch_ms(f"{raw_col}::BIGINT")
+    return f"coalesce(TRY_CAST({text} AS TIMESTAMPTZ), {_epoch_ms(f'TRY_CAST({text} AS BIGINT)')})"
+
+
+#: epoch milliseconds whose microseconds still fit in BIGINT (beyond, * 1000 raises instead of giving NULL)
+_EPOCH_MS_LIMIT = (2**63 - 1) // 1000
+
+
+def _epoch_ms(number: str) -> str:
+    """Epoch milliseconds as a timestamp; NULL (so the row is quarantined) when they cannot be one."""
+    return (f"make_timestamptz(CASE WHEN {number} BETWEEN -{_EPOCH_MS_LIMIT} AND {_EPOCH_MS_LIMIT} "
+            f"THEN {number} * 1000 END)")
 
 
 def column_checks(
@@ -418,6 +431,54 @@ def longest_values(data: pa.Table) -> dict[str, int]:
         name: (pc.max(pc.binary_length(data.column(name))).as_py() or 0)
         for name in data.column_names if _is_text(data.column(name).type)
     }
+
+
+#: bytes below 0x20 that XML 1.0 allows (tab, line feed, carriage return)
+_XML_CONTROLS_ALLOWED = np.zeros(256, dtype=bool)
+_XML_CONTROLS_ALLOWED[[0x09, 0x0A, 0x0D]] = True
+#: characters XML 1.0 forbids, as a regex: controls but tab, LF and CR; U+FFFE and U+FFFF
+XML_FORBIDDEN_REGEX = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x{fffe}\\x{ffff}]"
+
+
+def _may_hold_forbidden(array: pa.Array) -> bool:
+    """Whether a string array could hold a character XML 1.0 forbids (no false negatives).
+
+    Reads the Arrow data buffer once: its smallest byte tells whether any
+    control character is there, its largest whether a U+FFFE or U+FFFF
+    (``EF BF BE``/``BF``) can be. Only then does a regex look at the values.
+    """
+    if len(array) == 0 or array.null_count == len(array) or array.buffers()[2] is None:
+        return False
+    width = np.int64 if pa.types.is_large_string(array.type) else np.int32
+    offsets = np.frombuffer(array.buffers()[1], dtype=width)[array.offset: array.offset + len(array) + 1]
+    data = np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0]: offsets[-1]]
+    if len(data) == 0:
+        return False
+    if int(data.min()) < 0x20 and not _XML_CONTROLS_ALLOWED[np.unique(data[data < 0x20])].all():
+        return True
+    return int(data.max()) >= 0xEF
+
+
+def xml_forbidden(data: pa.Table) -> dict[str, np.ndarray]:
+    """For each text column of ``data`` holding a character XML 1.0 forbids, the rows that do.
+
+    Such values (NUL, escape sequences, other control characters) are kept:
+    they may be evidence, and dropping or rewriting them at ingest would
+    change ids. Ingest counts them so nobody is surprised, and XML exports
+    replace them.
+    """
+    found = {}
+    for name in data.column_names:
+        column = data.column(name)
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            continue
+        if not any(_may_hold_forbidden(chunk) for chunk in column.chunks):
+            continue
+        hits = pc.fill_null(pc.match_substring_regex(column, XML_FORBIDDEN_REGEX), False)
+        rows = np.flatnonzero(hits.to_numpy(zero_copy_only=False))
+        if len(rows):
+            found[name] = rows
+    return found
 
 
 def prepare_session(cursor) -> None:

@@ -86,6 +86,18 @@ def test_enrich_ips_validates_and_normalizes():
     assert rows[0]["asn"] == 15169 and rows[0]["asn_source"] == "iptoasn-asn"
 
 
+def test_mapped_ipv4_is_the_ipv4_address_and_zone_ids_are_dropped():
+    # #13.16: ::ffff:1.2.3.4 was stored as ::ffff:102:304 and fe80::1%eth0 kept its zone
+    rows = enrich_ips(["::ffff:5.160.10.1", "::FFFF:8.8.8.8", "fe80::1%eth0", "fe80::1%25eth0",
+                       "::ffff:8.8.8.8%eth0", "5.160.10.1%eth0"]).to_pylist()
+    assert [r["ip"] for r in rows] == ["5.160.10.1", "8.8.8.8", "fe80::1", "fe80::1", "8.8.8.8", None]
+    assert rows[0]["version"] == 4 and rows[0]["prefix"] == "5.160.10.0/24"
+    assert rows[0]["country"] == enrich_ips(["5.160.10.1"]).column("country")[0].as_py()
+    assert rows[1]["asn"] == 15169
+    intel = IntelIndex([IntelRecord("::ffff:5.160.10.0/120", kind="vpn"), IntelRecord("fe80::%eth0/64", kind="proxy")])
+    assert [r["kind"] for r in enrich_ips(["5.160.10.1", "fe80::1"], intel).to_pylist()] == ["vpn", "proxy"]
+
+
 def test_hosting_flags_agree_with_iporigin_classify():
     rng = random.Random(3)
     ips = [f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}"

@@ -5,9 +5,12 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import zlib
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from ingestcase import (
     PHONES,
@@ -322,6 +325,42 @@ def test_truncated_gzip_keeps_earlier_rows_and_fails_naming_the_file(tmp_path):
             assert loaded == first and summary["loaded"] == first
 
 
+@pytest.mark.parametrize("fmt", ["csv.gz", "jsonl.gz"])
+def test_small_truncated_gzip_loads_every_row_before_the_break_and_fails(tmp_path, fmt):
+    # #13.1: cut at 60% with less than a MiB before the break, it read as empty and exited 0
+    rows = [dict(r, request_id=f"r{i}") for i, r in enumerate(request_rows() * 300)]
+    folder = tmp_path / "case"
+    path = write_table(folder, "requests", rows, fmt)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 6 // 10])
+    whole = zlib.decompressobj(31).decompress(data[: len(data) * 6 // 10])
+    lines = whole[: whole.rfind(b"\n") + 1].count(b"\n")
+    seed_secret(tmp_path / "ws")
+    code, out, err = run_cli("--workspace", str(tmp_path / "ws"), "ingest", str(folder), "--json")
+    assert code == 3
+    summary = json.loads(out)
+    expected = lines - (1 if fmt == "csv.gz" else 0)
+    assert summary["tables"]["requests"]["read"] == expected
+    assert summary["tables"]["requests"]["loaded"] == expected
+    assert any(f"requests.{fmt}" in e and f"last whole line is {lines:,}" in e for e in summary["errors"])
+    assert f"requests.{fmt} is truncated" in err
+
+
+def test_a_stray_quote_costs_its_own_line_only(tmp_path):
+    # #13.2: 300 rows, one unbalanced quote: "read 5, loaded 4, quarantined 1", exit 0
+    rows = [dict(r, request_id=f"r{i}", user_agent="curl/7.64.1") for i, r in enumerate(request_rows() * 34)][:300]
+    lines = csv_bytes(rows).decode().split("\n")
+    lines[5] = lines[5].replace(",", ',"', 2).replace(',"', ",", 1)  # opens a quote in the third field
+    folder = tmp_path / "case"
+    folder.mkdir()
+    (folder / "requests.csv").write_text("\n".join(lines))
+    summary = ingest_json(tmp_path / "ws", str(folder))["tables"]["requests"]
+    assert (summary["read"], summary["loaded"], summary["quarantined"]) == (300, 299, 1)
+    assert summary["quarantined_by_reason"] == {"unbalanced quote": 1}
+    (bad,) = _quarantine(tmp_path / "ws")
+    assert bad["line"] == 6 and bad["reason"] == "unbalanced quote"
+
+
 def test_missing_optional_tables_and_unknown_files_are_fine(tmp_path):
     folder = tmp_path / "case"
     write_table(folder, "requests", request_rows(), "csv")
@@ -482,6 +521,74 @@ def test_no_raw_phone_number_anywhere_in_the_workspace(tmp_path, case):
                     f'SELECT count(*) FROM "{table}" WHERE contains("{column}", ?)', [form]
                 ).fetchone()[0]
                 assert hits == 0, (table, column)
+
+
+def test_numbers_in_free_text_are_masked_before_they_are_stored(tmp_path):
+    # #13.6: a label note, a user agent and a request id kept the number as written
+    typed = ["+60191097873", "989121234999", "12015550188"]
+    folder = tmp_path / "case"
+    rows = request_rows()
+    rows[0] = dict(rows[0], user_agent=f"Dialer/2.1 (line {typed[0]})", request_id=f"upload-{typed[1]}-1")
+    rows[1] = dict(rows[1], request_id=f"upload-{typed[2]}-1")  # another number: another request
+    rows[7] = dict(rows[7], ts="not a time", user_agent=f"Dialer/2.1 (line {typed[0]})",
+                   request_id=f"upload-{typed[1]}-2")  # quarantined: its record must not keep them either
+    write_table(folder, "requests", rows, "csv")
+    write_table(folder, "labels", [
+        {"entity": "account", "id": "acc_a", "label": "victim", "actor": f"caller {typed[2]}",
+         "source": "platform", "note": f"victim number {typed[0]}"},
+        {"entity": "planet", "id": "x", "label": "bad", "actor": "", "source": "", "note": f"see {typed[1]}"},
+    ], "csv")
+    ws = tmp_path / "ws"
+    ingest_json(ws, str(folder))
+    forms = _raw_forms(typed)
+    for path in ws.rglob("*"):
+        if path.is_file():
+            for form in forms:
+                assert form.encode() not in path.read_bytes(), (path, form)
+    with _db(ws) as con:
+        ids = [r[0] for r in con.execute(
+            "SELECT request_id FROM events WHERE request_id LIKE 'upload-%' ORDER BY source_row").fetchall()]
+        note = con.execute("SELECT note FROM input_labels WHERE entity = 'account'").fetchone()[0]
+        agents = [r[0] for r in con.execute("SELECT raw FROM ua_lookup WHERE raw LIKE 'Dialer%'").fetchall()]
+    assert len(ids) == 2 and ids[0] != ids[1] and all(i.startswith("upload-phone-") for i in ids)
+    assert note == "victim number [phone number removed]"
+    assert agents == ["Dialer/2.1 (line [phone number removed])"]
+
+
+def test_characters_xml_forbids_are_counted_and_kept(tmp_path):
+    # #13.5: a NUL or another control character in a field went in without a word
+    folder = tmp_path / "case"
+    rows = request_rows()
+    rows[2] = dict(rows[2], user_agent="bad\x00agent", device_id="dev\x1b[31m")
+    rows[4] = dict(rows[4], user_agent="also\x0bbad")
+    rows[5] = dict(rows[5], endpoint="contacts/lookup\ufffe")
+    write_table(folder, "requests", rows, "csv")
+    summary = ingest_json(tmp_path / "ws", str(folder))
+    table = summary["tables"]["requests"]
+    assert table["loaded"] == len(rows) and table["quarantined"] == 0  # nothing is lost
+    assert table["forbidden_characters"] == {"device_id": 1, "endpoint": 1, "user_agent": 2}
+    (warning,) = [w for w in summary["warnings"] if "XML 1.0" in w]
+    assert "requests.csv" in warning and "line 4" in warning and "user_agent" in warning
+    with _db(tmp_path / "ws") as con:
+        assert con.execute("SELECT count(*) FROM events WHERE device_id = 'dev' || chr(27) || '[31m'").fetchone()[0] == 1
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_huge_epoch_timestamps_are_quarantined_not_a_crash(tmp_path, fmt):
+    # found by the fuzz test: "1e18" (or a huge integer) as epoch milliseconds overflowed
+    # the conversion to microseconds and stopped ingest with an OutOfRangeException
+    folder = tmp_path / "case"
+    rows = request_rows()[:3]
+    if fmt == "csv":
+        rows = [dict(rows[0], ts="1e18"), dict(rows[1], ts="9223372036854775807"), rows[2]]
+        write_table(folder, "requests", rows, fmt)
+    else:
+        folder.mkdir()
+        table = pa.table({"ts": pa.array([10**18, -(2**63) + 1, 1577167265000], pa.int64()),
+                          "ip": [r["ip"] for r in rows], "endpoint": [r["endpoint"] for r in rows]})
+        pq.write_table(table, folder / "requests.parquet")
+    summary = ingest_json(tmp_path / "ws", str(folder))["tables"]["requests"]
+    assert (summary["read"], summary["loaded"], summary["quarantined"]) == (3, 1, 2)
 
 
 @pytest.mark.slow

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
-from ingestcase import PHONES, csv_bytes, request_rows, write_table
+from ingestcase import ANDROID_UA, PHONES, csv_bytes, request_rows, write_table
 
 from ingest import readers
 from ingest.readers import (
@@ -20,6 +23,7 @@ from ingest.readers import (
     read_header,
     source_file,
 )
+from ingest.validate import check_header
 
 FORMATS = ["csv", "csv.gz", "jsonl", "jsonl.gz", "parquet"]
 
@@ -204,3 +208,178 @@ def test_positions_are_int64_arrays(tmp_path):
     path = write_table(tmp_path, "requests", request_rows(), "csv")
     chunk = next(iter_chunks(source_file(path, "requests")))
     assert chunk.positions.dtype == np.int64
+
+
+def _lenient_gunzip(data: bytes) -> bytes:
+    """What zcat writes for damaged gzip data: every byte that decompresses before the damage."""
+    out = []
+    decompressor = zlib.decompressobj(31)
+    for index in range(len(data)):
+        try:
+            out.append(decompressor.decompress(data[index:index + 1]))
+        except zlib.error:
+            break
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("fmt", ["csv.gz", "jsonl.gz"])
+@pytest.mark.parametrize("damage", ["cut", "corrupt"])
+def test_damaged_gzip_gives_every_whole_line_before_the_break(tmp_path, fmt, damage):
+    # #13.1: a small file cut at 60% read as empty (the last MiB before a break was dropped)
+    rows = [dict(r, request_id=f"r{i}") for i, r in enumerate(request_rows() * 300)]
+    path = write_table(tmp_path, "requests", rows, fmt)
+    data = path.read_bytes()
+    if damage == "cut":
+        data = data[: len(data) * 6 // 10]
+    else:  # a wrong CRC: every line decompresses, and the file is still damaged
+        data = data[:-8] + bytes(b ^ 0x5A for b in data[-8:-4]) + data[-4:]
+    path.write_bytes(data)
+    recovered = _lenient_gunzip(data)
+    whole_lines = recovered[: recovered.rfind(b"\n") + 1].count(b"\n")
+    expected_rows = whole_lines - (1 if fmt == "csv.gz" else 0)
+    assert 100 < expected_rows <= len(rows)
+    source = source_file(path, "requests")
+    for exact in (False, True):
+        got = []
+        with pytest.raises(TruncatedInput) as caught:
+            for chunk in iter_chunks(source, exact=exact):
+                got += chunk.positions.tolist()
+                assert not chunk.problems
+        assert len(got) == expected_rows
+        assert caught.value.last_good == whole_lines
+        assert f"requests.{fmt}" in str(caught.value)
+        assert f"last whole line is {whole_lines:,}" in str(caught.value)
+
+
+def _header_error(path, table="requests") -> str:
+    with pytest.raises(InputError) as caught:
+        check_header(source_file(path, table), read_header(source_file(path, table)))
+    return str(caught.value)
+
+
+def test_unreadable_text_files_say_which_file_and_what_is_wrong(tmp_path):
+    # #13.11: these gave a bare csv.Error (or a garbled "missing column" list)
+    text = csv_bytes(request_rows()).decode()
+    cases = {
+        "random.csv": (bytes(range(128, 256)) * 8, "not UTF-8"),
+        "utf16.csv": (text.encode("utf-16"), "UTF-16"),
+        "utf16.jsonl": ('{"ts": 1}\n'.encode("utf-16"), "UTF-16"),
+        "nul.csv": (b"ts,ip\x00,endpoint\n", "NUL"),
+        "cr.csv": (text.replace("\n", "\r").encode(), "carriage return"),
+    }
+    for name, (data, what) in cases.items():
+        path = tmp_path / name / f"requests.{name.split('.')[1]}"
+        path.parent.mkdir()
+        path.write_bytes(data)
+        message = _header_error(path)
+        assert str(path) in message and what in message, message
+        assert "UTF-8" in message or "line endings" in message, message
+
+
+@pytest.mark.parametrize("table, column, values", [
+    ("requests", "ip", [["1.1.1.1"], ["2.2.2.2"]]),
+    ("requests", "user_agent", [{"a": 1}, {"a": 2}]),
+    ("labels", "id", [["1.1.1.1"], ["2.2.2.2"]]),
+])
+def test_parquet_list_or_struct_in_a_contract_column_is_named(tmp_path, table, column, values):
+    # #13.11: this gave ArrowNotImplementedError, naming neither file nor column
+    base = {"requests": {"ts": ["2019-12-24T06:00:00Z"] * 2, "ip": ["1.1.1.1"] * 2, "endpoint": ["a", "b"]},
+            "labels": {"entity": ["ip", "ip"], "id": ["1.1.1.1", "2.2.2.2"], "label": ["a", "b"]}}[table]
+    path = tmp_path / f"{table}.parquet"
+    pq.write_table(pa.table({**base, column: values}), path)
+    message = _header_error(path, table)
+    assert str(path) in message and f"column {column}" in message and "one value" in message
+
+
+def test_a_symlink_in_a_case_folder_is_refused(tmp_path):
+    # #13.13: ingest followed it, reading whatever file it pointed at
+    outside = tmp_path / "secret.csv"
+    outside.write_bytes(csv_bytes(request_rows()))
+    case = tmp_path / "case"
+    case.mkdir()
+    (case / "requests.csv").symlink_to(outside)
+    with pytest.raises(InputError) as caught:
+        discover(case)
+    assert str(case / "requests.csv") in str(caught.value) and "symbolic link" in str(caught.value)
+
+
+def _stray_quote_file(tmp_path, line: int, later_quotes: bool = False):
+    """300 request rows (lines 2..301) with one unbalanced quote opening a field on ``line``."""
+    rows = [dict(r, request_id=f"r{i}", user_agent=ANDROID_UA)  # no comma: no quotes
+            for i, r in enumerate(request_rows() * 34)][:300]
+    if later_quotes:  # a properly quoted value further on, where the stray quote's field would close
+        rows[150]["user_agent"] = "quoted, with a comma"
+    lines = csv_bytes(rows).decode().split("\n")
+    fields = lines[line - 1].split(",")
+    fields[2] = '"' + fields[2]
+    lines[line - 1] = ",".join(fields)
+    path = tmp_path / "requests.csv"
+    path.write_text("\n".join(lines))
+    return path, len(rows)
+
+
+@pytest.mark.parametrize("line, later_quotes", [(6, False), (6, True), (301, False), (2, True)])
+def test_a_stray_quote_quarantines_its_line_and_nothing_else(tmp_path, line, later_quotes):
+    # #13.2: one unbalanced quote swallowed the rest of the file into one clipped field
+    path, count = _stray_quote_file(tmp_path, line, later_quotes)
+    source = source_file(path, "requests")
+    with pytest.raises(ExactReadNeeded):
+        _read_all(source)
+    rows, positions, problems = _read_all(source, exact=True)
+    assert [(p.position, p.reason) for p in problems] == [(line, "unbalanced quote")]
+    assert positions == [n for n in range(2, count + 2) if n != line]
+    assert all(r["endpoint"] in ("contacts/lookup", "users/show", "auth/login") for r in rows)
+    assert "contacts" in problems[0].text or "users" in problems[0].text
+
+
+def test_quoted_values_over_many_lines_or_over_a_whole_row_are_damage(tmp_path):
+    long_value = "\n".join(f"line {n}" for n in range(150))
+    text = (
+        "ts,ip,endpoint,user_agent\n"
+        f'2019-12-24T06:00:00Z,1.1.1.1,a,"{long_value}"\n'
+        '2019-12-24T06:00:01Z,1.1.1.2,b,"fine\nover two lines, with a comma"\n'
+        "2019-12-24T06:00:02Z,1.1.1.3,c,last\n"
+    )
+    path = tmp_path / "requests.csv"
+    path.write_text(text)
+    rows, positions, problems = _read_all(source_file(path, "requests"), exact=True)
+    # the 150-line value is refused at its first line; its other lines are read as
+    # rows on their own (here: one field each, so quarantined too), never absorbed
+    assert problems[0].position == 2 and problems[0].reason == "unbalanced quote"
+    assert len(problems) == 150
+    assert positions == [152, 154]
+    assert rows[0]["user_agent"] == "fine\nover two lines, with a comma"
+
+
+def test_rows_pyarrow_cannot_place_are_never_dropped(tmp_path):
+    # found by the fuzz test: a batch of nothing but misfit rows came back empty, with no
+    # word; and pyarrow ends a line at a bare carriage return, the rest of ingest does not
+    cases = {
+        "misfits.csv": b"ts,ip,endpoint\n2019-12-24T06:00:00Z\n1.1.1.1\n",
+        "cr.csv": b"ts,ip,endpoint\n2019-12-24T06:00:00Z,1.1.1.1,a\rb,c,d\n2019-12-24T06:00:01Z,1.1.1.2,e\n",
+    }
+    for name, data in cases.items():
+        path = tmp_path / name.split(".")[0] / "requests.csv"
+        path.parent.mkdir()
+        path.write_bytes(data)
+        source = source_file(path, "requests")
+        with pytest.raises(ExactReadNeeded):
+            _read_all(source)
+        rows, positions, problems = _read_all(source, exact=True)
+        assert sorted(positions + [p.position for p in problems]) == [2, 3], name
+
+
+def test_any_json_key_becomes_a_column(tmp_path):
+    # found by the fuzz test: the empty key made a JSON path DuckDB refused (a BinderException)
+    path = tmp_path / "requests.jsonl"
+    path.write_text(json.dumps({"ts": "2019-12-24T06:00:00Z", "ip": "1.1.1.1", "endpoint": "a",
+                                "": 1, "a/b": 2, "c~d": 3, "e'f\"g": 4}) + "\n")
+    (row,), _, problems = _read_all(source_file(path, "requests"))
+    assert not problems and (row[""], row["a/b"], row["c~d"], row["e'f\"g"]) == ("1", "2", "3", "4")
+
+
+def test_a_gzip_file_cut_to_nothing_is_refused(tmp_path):
+    path = tmp_path / "requests.csv.gz"
+    path.write_bytes(b"")
+    with pytest.raises(InputError, match="requests.csv.gz.*empty, not even a gzip header"):
+        read_header(source_file(path, "requests"))

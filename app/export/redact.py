@@ -16,7 +16,7 @@ import hmac
 import re
 from collections.abc import Iterable
 
-import phonenumbers
+from graph.phone_text import PHONE_MASK, mask_phone_numbers_in
 
 __all__ = ["Redactor", "PSEUDONYM_PREFIX", "PHONE_MASK", "scrub_phone_numbers"]
 
@@ -80,38 +80,11 @@ class Redactor:
         return value
 
 
-# Phone numbers typed into free text (analyst comments, rationales, reasons).
-# With a "+" anything phone-shaped goes; bare digit runs only when they form
-# a valid number with a "+" in front (the contract allows the "+" missing),
-# so dates, ASNs and ordinary counts survive.
-PHONE_MASK = "[phone number removed]"
-_PLUS_NUMBER = re.compile(r"\+\d[\d \-().]{5,22}\d")
-_BARE_DIGITS = re.compile(r"(?<![\w.:/])\d{8,15}(?![\w.:/])")
-
-
-def _bare_is_phone(digits: str) -> bool:
-    try:
-        return phonenumbers.is_valid_number(phonenumbers.parse("+" + digits, None))
-    except phonenumbers.NumberParseException:
-        return False
-
-
-def _mask_plus(match: re.Match[str]) -> str:
-    digits = re.sub(r"\D", "", match.group())
-    return PHONE_MASK if 7 <= len(digits) <= 15 else match.group()
-
-
 def scrub_phone_numbers(value: object) -> object:
-    """Any JSON-like value with phone numbers in its strings replaced by a mask.
+    """Any JSON-like value with phone numbers in its strings replaced by :data:`PHONE_MASK`.
 
-    Phone numbers are personal data (CONTRACT section 4): ingest never keeps
-    them, but a person can still type one into a comment.
+    Phone numbers are personal data (CONTRACT section 4): the store already
+    masks what it is given, and exports mask again whatever reaches them
+    (:mod:`graph.phone_text` says what counts as a number).
     """
-    if isinstance(value, str):
-        text = _PLUS_NUMBER.sub(_mask_plus, value)
-        return _BARE_DIGITS.sub(lambda m: PHONE_MASK if _bare_is_phone(m.group()) else m.group(), text)
-    if isinstance(value, dict):
-        return {k: scrub_phone_numbers(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [scrub_phone_numbers(v) for v in value]
-    return value
+    return mask_phone_numbers_in(value)

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 
 import pyarrow as pa
 
+from graph.phone_text import mask_phone_numbers_in
 from graph.schema import (
     ENTITY_KINDS,
     LABEL_KINDS,
@@ -28,7 +29,9 @@ from graph.schema import (
 )
 
 __all__ = [
+    "AUDIT_TEXT",
     "EDGE_KEYS",
+    "LABEL_TEXT",
     "Rows",
     "as_utc",
     "check_key",
@@ -43,6 +46,7 @@ __all__ = [
     "fill_labels",
     "member_out",
     "member_rows",
+    "masked_text",
     "merge_by_key",
     "neighbour_nodes",
     "new_id",
@@ -192,24 +196,36 @@ def check_label_rows(rows: Sequence[Mapping]) -> None:
             )
 
 
+#: the fields of a label and of an audit event that hold text people typed (phone numbers masked)
+LABEL_TEXT = ("value", "note", "actor", "source", "details")
+AUDIT_TEXT = ("before", "after")
+
+
+def masked_text(row: Mapping, names: Sequence[str]) -> dict:
+    """The row's free-text fields with phone numbers masked (:mod:`graph.phone_text`)."""
+    return {name: mask_phone_numbers_in(row[name]) for name in names if row.get(name) is not None}
+
+
 def fill_labels(rows: Sequence[Mapping]) -> list[dict]:
-    """Label rows checked, with ``label_id`` and ``created_at`` filled in when absent."""
+    """Label rows checked, phone numbers in their text masked, ``label_id`` and ``created_at`` filled in."""
     check_label_rows(rows)
     now = datetime.now(UTC)
     return [
-        {**row, "label_id": row.get("label_id") or new_id("lbl"), "created_at": row.get("created_at") or now}
+        {**row, **masked_text(row, LABEL_TEXT), "label_id": row.get("label_id") or new_id("lbl"),
+         "created_at": row.get("created_at") or now}
         for row in rows
     ]
 
 
 def fill_audit(rows: Sequence[Mapping]) -> list[dict]:
-    """Audit rows checked, with ``event_id`` and ``at`` filled in when absent."""
+    """Audit rows checked, phone numbers in ``before``/``after`` masked, ``event_id`` and ``at`` filled in."""
     now = datetime.now(UTC)
     filled = []
     for number, row in enumerate(rows, 1):
         if not row.get("action"):
             raise ValueError(f"audit row {number} has no action")
-        filled.append({**row, "event_id": row.get("event_id") or new_id("aud"), "at": row.get("at") or now})
+        filled.append({**row, **masked_text(row, AUDIT_TEXT), "event_id": row.get("event_id") or new_id("aud"),
+                       "at": row.get("at") or now})
     return filled
 
 
