@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from graph import triage
@@ -36,6 +38,9 @@ def test_replacement_gets_the_e164_number_and_nested_values_are_walked():
 
 def test_the_store_never_keeps_a_typed_number(store):
     # the label note, a comment, an attribution's rationale and their audit events all carried it raw
+    store.save_run({"run_id": "run-1", "started_at": datetime(2024, 1, 1, tzinfo=UTC), "params": {}},
+                   [{"cluster_id": "C-a", "score": 0.9, "size": 1}],
+                   [{"account_id": "a-1", "cluster_id": "C-a", "member_score": 1.0}])  # labels need a real cluster
     store.append_labels([{"entity": "account", "entity_id": "u1", "kind": "label", "value": "victim",
                           "note": f"victim number {NUMBER}", "source": "analyst"}])
     triage.add_comment(store, "cluster", "C-a", f"looked up {NUMBER} twice", "bob")
