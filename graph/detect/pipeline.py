@@ -479,8 +479,10 @@ def find_networks(
     lists = _list_ties(source, bursts | set(popular.index[unusual]), params)
     seeds |= set(lists["a"]) | set(lists["b"])
     # a scheduler gives its accounts away by when they start, whatever they look up and from where
-    onsets_all = synchrony.activity_onsets(source, gap_seconds=params.onset_gap_seconds)
-    lockstep = synchrony.lockstep_days(onsets_all, bucket_seconds=params.lockstep_bucket_seconds)
+    lockstep = synchrony.lockstep_days(
+        synchrony.activity_onsets(source, gap_seconds=params.onset_gap_seconds, lookups_only=True),
+        bucket_seconds=params.lockstep_bucket_seconds,
+    )
     seeds |= set(lockstep.index[lockstep >= params.seed_lockstep_days]) & callers
     # only ties touching a seed, and later a newcomer, are ever used: the crowd's pairs are never built
     target_seed = targets.target_ties(source, max_lookers=params.max_lookers, accounts=seeds)
@@ -502,7 +504,7 @@ def find_networks(
     infra_seed = infrastructure.infrastructure_ties(
         edges if edges is not None else seed_edges, focus=seeds, max_accounts=params.max_entity_accounts
     )
-    onsets_seed = onsets_all[onsets_all["account_id"].isin(seeds)].reset_index(drop=True)
+    onsets_seed = synchrony.activity_onsets(source, seeds, gap_seconds=params.onset_gap_seconds)
     sync_seed = synchrony.synchrony_ties(onsets_seed, bucket_seconds=params.sync_bucket_seconds, min_shared=3,
                                          min_jaccard=_SYNC_FLOOR)
 
@@ -537,7 +539,7 @@ def find_networks(
         )
         onsets = pd.concat(
             [onsets_seed[onsets_seed["account_id"].isin(candidates)],
-             onsets_all[onsets_all["account_id"].isin(newcomers)]],
+             synchrony.activity_onsets(source, newcomers, gap_seconds=params.onset_gap_seconds)],
             ignore_index=True,
         ).sort_values(["account_id", "endpoint", "ts_ms"], ignore_index=True)
         sync = synchrony.synchrony_ties(onsets, bucket_seconds=params.sync_bucket_seconds, min_shared=3,
@@ -573,9 +575,9 @@ def find_networks(
             final.append((members, score, features, parts))
     # what the pruned members bridged falls apart into its parts, and parts that resemble each other
     # in two ways (squads joined by resemblance, not ties) are one again
-    for remainder in remainders:
-        parts = [sorted(part) for part in sorted(nx.connected_components(G.subgraph(remainder)), key=min)]
-        rescore.extend(sorted(m for i in op for m in parts[i]) for op in context.kin(parts))
+    split = [[sorted(part) for part in sorted(nx.connected_components(G.subgraph(r)), key=min)] for r in remainders]
+    for parts, ops in zip(split, context.kin_each(split), strict=True):
+        rescore.extend(sorted(m for i in op for m in parts[i]) for op in ops)
     final.extend(context.score_groups(rescore))
     kept = [row for row in final if row[1] >= params.keep_score]
     kept.sort(key=lambda r: (-r[1], -len(r[0]), r[0][0]))
@@ -748,26 +750,53 @@ class _Context:
 
     def kin(self, groups: list[list[str]]) -> list[list[int]]:
         """Groups that resemble each other in two ways (:func:`graph.detect.clustering.kin_operations`)."""
-        if len(groups) < 2:
-            return [[i] for i in range(len(groups))]
-        blocks = self._blocks(dict(enumerate(groups)))
-        return kin_operations([self.profile(g) | {"targets": blocks.get(i, set())} for i, g in enumerate(groups)],
-                              min_rhythm=self.params.operation_rhythm)
+        return self.kin_each([groups])[0]
 
-    def profile(self, members: Sequence[str]) -> dict:
-        """What :func:`graph.detect.clustering.kin_operations` compares: birth in a burst, infrastructure, hours.
+    def kin_each(self, batches: list[list[list[str]]]) -> list[list[list[int]]]:
+        """:meth:`kin` for many batches of disjoint groups, their profiles read in one pass."""
+        flat = [g for batch in batches if len(batch) > 1 for g in batch]
+        profiles = iter(self.profiles(flat))
+        out = []
+        for batch in batches:
+            if len(batch) < 2:
+                out.append([[i] for i in range(len(batch))])
+                continue
+            mine = [next(profiles) for _ in batch]
+            out.append(kin_operations(mine, min_rhythm=self.params.operation_rhythm))
+        return out
 
-        The infrastructure is the addresses and devices that carry a fifth
-        of the group's requests or that two members share (an address most
-        of the population uses is nobody's infrastructure).
+    def profiles(self, groups: list[list[str]]) -> list[dict]:
+        """What :func:`graph.detect.clustering.kin_operations` compares, for disjoint ``groups``.
+
+        Birth: the median creation time of the members made in a sign-up
+        burst, when they are at least half. The infrastructure is the
+        addresses and devices that carry a fifth of the group's requests or
+        that two members share (an address most of the population uses is
+        nobody's infrastructure). The target area is the number blocks the
+        group looked up in. The rhythm is :meth:`rhythm`.
         """
-        created = [self.created[m] for m in members if m in self.bursts and m in self.created.index]
-        born = float(np.median(created)) if created and len(created) >= len(members) / 2 else None
-        mine = self.edges[self.edges["account_id"].isin(members) & self.edges["entity_type"].isin(["ip", "device"])
-                          & (self.edges["entity_accounts"] <= self.params.max_entity_accounts)]
-        per = mine.groupby(["entity_type", "entity"]).agg(requests=("requests", "sum"), members=("account_id", "nunique"))
-        core = per[(per["requests"] >= 0.2 * per["requests"].sum()) | (per["members"] >= 2)]
-        return {"kind": None, "born": born, "entities": set(core.index), "rhythm": self.rhythm(members)}
+        if not groups:
+            return []
+        keys = dict(enumerate(groups))
+        blocks = self._blocks(keys)
+        owner = pd.Series({m: g for g, members in keys.items() for m in members}, dtype="int64")
+        edges = self.edges[self.edges["entity_type"].isin(["ip", "device"])
+                           & (self.edges["entity_accounts"] <= self.params.max_entity_accounts)]
+        edges = edges[edges["account_id"].isin(owner.index)]
+        edges = edges.assign(g=owner.reindex(edges["account_id"]).to_numpy())
+        per = edges.groupby(["g", "entity_type", "entity"]).agg(
+            requests=("requests", "sum"), members=("account_id", "nunique")).reset_index()
+        total = per.groupby("g")["requests"].transform("sum")
+        core = per[(per["requests"] >= 0.2 * total) | (per["members"] >= 2)]
+        entities = {int(g): set(zip(frame["entity_type"], frame["entity"], strict=True))
+                    for g, frame in core.groupby("g", sort=False)}
+        out = []
+        for g, members in keys.items():
+            created = [self.created[m] for m in members if m in self.bursts and m in self.created.index]
+            born = float(np.median(created)) if created and len(created) >= len(members) / 2 else None
+            out.append({"kind": None, "born": born, "entities": entities.get(g, set()),
+                        "targets": blocks.get(g, set()), "rhythm": self.rhythm(members)})
+        return out
 
     def weeks(self) -> dict[str, np.ndarray]:
         """Every candidate's requests by half hour of the week (operations and attribution read them)."""

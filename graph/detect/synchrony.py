@@ -30,7 +30,8 @@ __all__ = ["activity_onsets", "lockstep_days", "synchrony_ties", "synchronized_w
 
 
 def activity_onsets(
-    events: EventsLike, accounts: Collection[str] | None = None, *, gap_seconds: int = 900
+    events: EventsLike, accounts: Collection[str] | None = None, *, gap_seconds: int = 900,
+    lookups_only: bool = False,
 ) -> pd.DataFrame:
     """Session onsets: each account's first request to an endpoint after a quiet gap.
 
@@ -43,6 +44,9 @@ def activity_onsets(
         Silence on that endpoint, by that account, before a request counts as
         an onset (measured between the clock minutes with requests: an
         enumerator's millions of rows shrink to its active minutes first).
+    lookups_only : bool
+        Only requests that looked a number up (half the rows of a busy case,
+        all that :func:`lockstep_days` reads).
 
     Returns
     -------
@@ -65,6 +69,8 @@ def activity_onsets(
         frames["focus"] = pd.DataFrame({"account_id": sorted(set(accounts))}, dtype=object)
         focus = "AND account_id IN (SELECT account_id FROM {focus})"
     gap_ms = int(gap_seconds * 1000)
+    if lookups_only:
+        focus += " AND phone_hash IS NOT NULL"
     return source.query(
         f"""
         WITH active AS (
