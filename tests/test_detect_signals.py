@@ -210,6 +210,23 @@ def _circle(name: str, n: int = 8, pool: int = 30, seed: int = 4) -> list[dict]:
     return rows
 
 
+def test_two_groups_touching_through_a_few_numbers_are_two_list_blocks():
+    # list operators, and a circle whose books share three numbers with the list: one connected core,
+    # but the weight between them is a sliver of the whole, so they are two blocks
+    rows = _list_workers() + _circle("fr", n=12, pool=40)
+    rng = np.random.default_rng(5)
+    for i in range(12):
+        rows += [{"ts": 0, "ip": "2.2.2.2", "account_id": f"fr{i}", "phone_hash": f"t{t}", "block_hash": f"b{t}"}
+                 for t in rng.choice(3, size=3, replace=False)]
+    frame = events_frame(rows)
+    ops = {f"op{k:03d}" for k in range(100)}
+    friends = {f"fr{i}" for i in range(12)}
+    together = targets.list_blocks(frame, ops | friends, max_cross=0.0)
+    assert together["block"].nunique() == 1  # without the cut they are one component
+    blocks = targets.list_blocks(frame, ops | friends)
+    assert sorted(map(set, (g["account_id"] for _, g in blocks.groupby("block"))), key=len) == [friends, ops]
+
+
 def test_a_long_list_split_among_operators_is_one_block():
     frame = events_frame(_list_workers() + _circle("fr"))
     ops = {f"op{k:03d}" for k in range(100)}

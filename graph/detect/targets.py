@@ -22,9 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
+import networkx as nx
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
+from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from graph.detect.attribution import membership_frame
@@ -148,6 +149,7 @@ def list_blocks(
     min_numbers: int = 5,
     max_lookers: int = 50,
     max_block_numbers: int = 20,
+    max_cross: float = 0.2,
 ) -> pd.DataFrame:
     """Blocks of accounts working through one shared list of numbers, among ``accounts``.
 
@@ -158,7 +160,12 @@ def list_blocks(
     up: the (``min_numbers``, ``min_lookers``)-core (every account keeps at
     least ``min_numbers`` numbers that at least ``min_lookers`` of the kept
     accounts looked up, peeled to a fixpoint as in dense-subgraph peeling),
-    split into connected components. Each account's ``share`` is how much of
+    split into connected components, and a component into its Louvain
+    communities of accounts (weighted by the numbers they share) when less
+    than ``max_cross`` of that weight runs between them: two groups made in
+    sign-up bursts (an operation and a viral moment) can touch through a
+    few numbers without being one list's workers, while one operation's
+    overlapping parts of a list give no such clean cut. Each account's ``share`` is how much of
     its lookups lie in its block, with each number weighted
     ``1 / log(lookers + 5)`` over everyone (the column weights of Fraudar,
     Hooi et al., KDD 2016): looking up popular numbers as camouflage barely
@@ -178,6 +185,9 @@ def list_blocks(
     max_block_numbers : int
         Lookups inside a block of numbers the account enumerated are left out
         (see :func:`target_ties`).
+    max_cross : float
+        Share of a component's shared-number weight between its communities
+        below which they are separate blocks.
 
     Returns
     -------
@@ -236,6 +246,7 @@ def list_blocks(
     n = len(account_ids) + len(phones)
     graph = coo_matrix((np.ones(len(a)), (a, len(account_ids) + p)), shape=(n, n))
     _, label = connected_components(graph, directed=False)
+    label = _separate(a, p, weight[alive], label, len(account_ids), max_cross)
     kept = np.unique(a)
     inside = np.bincount(a, weights=weight[alive], minlength=len(account_ids))
     out = pd.DataFrame({"account_id": account_ids[kept].astype(object), "label": label[kept],
@@ -244,6 +255,34 @@ def list_blocks(
     first = out.groupby("label")["account_id"].transform("min")
     out["block"] = pd.factorize(first, sort=True)[0].astype(np.int64)
     return out.sort_values(["block", "account_id"], ignore_index=True)[["account_id", "block", "share"]]
+
+
+def _separate(accounts: np.ndarray, phones: np.ndarray, weight: np.ndarray, label: np.ndarray,
+              n_accounts: int, max_cross: float) -> np.ndarray:
+    """Component labels, with components whose account communities barely touch split (new labels)."""
+    label = label.copy()
+    incidence = csr_matrix((weight, (accounts, phones)), shape=(n_accounts, int(phones.max()) + 1))
+    projection = (incidence @ incidence.T).tocoo()
+    upper = projection.row < projection.col
+    rows, cols, values = projection.row[upper], projection.col[upper], projection.data[upper]
+    fresh = int(label.max()) + 1
+    for component in np.unique(label[np.unique(accounts)]):
+        inside = label[rows] == component
+        if inside.sum() < 3:
+            continue
+        G = nx.Graph()
+        G.add_weighted_edges_from(zip(rows[inside].tolist(), cols[inside].tolist(), values[inside].tolist(), strict=True))
+        parts = nx.community.louvain_communities(G, weight="weight", seed=0)
+        if len(parts) < 2:
+            continue
+        owner = {node: i for i, part in enumerate(parts) for node in part}
+        cross = sum(w for u, v, w in G.edges(data="weight") if owner[u] != owner[v])
+        if cross >= max_cross * G.size(weight="weight"):
+            continue
+        for part in parts[1:]:
+            label[sorted(part)] = fresh
+            fresh += 1
+    return label
 
 
 def reciprocity(events: EventsLike, clusters: Mapping[str, Collection[str]]) -> dict[str, dict]:
