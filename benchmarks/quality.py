@@ -44,8 +44,11 @@ draw at scale 1 (~200k request rows) takes 4-14 s (simulate 0.5-2.6 s, ingest
 (about 1.16M rows) about 30 s with its baselines; a default run (10 draws and
 both calibration cases) 128-143 s, far under the 15 minutes allowed.
 
-Run: ``.venv/bin/python benchmarks/quality.py [--split tuning|report] [--draws 1-20]
-[--quick] [--scale 1] [--json out.json] [--calibration DIR]``
+``--camouflage`` camouflages every campaign of every draw (the same draws,
+intensity 0.5-1), the harder half of the protocol: report both.
+
+Run: ``.venv/bin/python benchmarks/quality.py [--split tuning|report] [--camouflage]
+[--draws 1-20] [--quick] [--scale 1] [--json out.json] [--calibration DIR]``
 """
 
 from __future__ import annotations
