@@ -301,3 +301,17 @@ def test_people_on_the_leaked_list_who_sync_it_are_not_its_operators():
     found = find_networks(events_frame(rows + ops), accounts=pd.DataFrame(op_accounts))
     flagged = [sorted(c.members) for c in found.clusters if c.flagged]
     assert flagged == [[f"op{k:03d}" for k in range(30)]]
+
+
+def test_enumerators_made_in_one_burst_are_one_cohort_with_nothing_else_shared():
+    # each on its own address and handset, at its own hours: only their misses and the sign-up burst
+    # they came from tie them (the same accounts made over a year are the loners above: nobody)
+    rows = _people(150, seed=11)
+    rows += [row for k in range(10) for row in _scatterer(f"cohort{k}", ips=[f"82.{k}.1.2"], device=f"own{k}",
+                                                          n=150, seed=20 + k)]
+    accounts = pd.DataFrame({"account_id": [f"cohort{k}" for k in range(10)],
+                             "created_at": [START - 2 * DAY + k * 300_000 for k in range(10)]})
+    found = find_networks(events_frame(rows), accounts=accounts)
+    flagged = [sorted(c.members) for c in found.clusters if c.flagged]
+    assert flagged == [[f"cohort{k}" for k in range(10)]]
+    assert found.clusters[0].contributions["creation_burst"] > 0

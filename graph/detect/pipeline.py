@@ -228,6 +228,7 @@ def coordination_graph(
     shared: pd.DataFrame,
     sync: pd.DataFrame,
     lists: pd.DataFrame | None = None,
+    cohort: pd.DataFrame | None = None,
     *,
     min_weight: float = 0.02,
 ) -> nx.Graph:
@@ -249,6 +250,9 @@ def coordination_graph(
         ``a, b, share``: pairs in one block of a shared target list
         (:func:`graph.detect.targets.list_blocks`), ``share`` the smaller of
         the two accounts' shares of lookups inside the block.
+    cohort : DataFrame, optional
+        ``a, b``: pairs of accounts that both miss and were made in one
+        sign-up burst (:func:`_cohort_ties`), tied by 0.2 each.
     min_weight : float
         Pairs tied more weakly than this get no edge: thousands of
         neighbours on a busy mobile address would each add a negligible tie
@@ -283,7 +287,7 @@ def coordination_graph(
     what operators dividing one list look like.
     """
     keep = set(nodes)
-    parts = _tie_parts(infra, sharding, shared, sync, lists)
+    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort)
     parts = parts[parts["a"].isin(keep) & parts["b"].isin(keep) & (parts["w"] > 0)]
     G = nx.Graph()
     G.add_nodes_from(sorted(keep))
@@ -300,7 +304,7 @@ def coordination_graph(
     return G
 
 
-def _tie_parts(infra, sharding, shared, sync, lists=None) -> pd.DataFrame:
+def _tie_parts(infra, sharding, shared, sync, lists=None, cohort=None) -> pd.DataFrame:
     """Every tie as ``a, b, part, w``, weighed as :func:`coordination_graph` documents."""
     frames = []
 
@@ -320,15 +324,17 @@ def _tie_parts(infra, sharding, shared, sync, lists=None) -> pd.DataFrame:
         add(sync, "sync", (0.5 * sync["jaccard"] * (sync["jaccard"] >= 0.2)).to_numpy())
     if lists is not None and not lists.empty:
         add(lists, "lists", (0.5 * lists["share"]).to_numpy())
+    if cohort is not None and not cohort.empty:
+        add(cohort, "cohort", np.full(len(cohort), 0.2))
     if not frames:
         return pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object),
                              "part": pd.Series(dtype=object), "w": pd.Series(dtype=float)})
     return pd.concat(frames, ignore_index=True)
 
 
-def _tie_table(infra, sharding, shared, sync, lists=None) -> pd.DataFrame:
+def _tie_table(infra, sharding, shared, sync, lists=None, cohort=None) -> pd.DataFrame:
     """Combined tie weight per pair, for candidate expansion."""
-    parts = _tie_parts(infra, sharding, shared, sync, lists)
+    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort)
     return parts.groupby(["a", "b"], sort=True)["w"].sum().reset_index(name="weight")
 
 
@@ -358,6 +364,18 @@ def _list_ties(source, accounts: Collection[str], params: DetectionParams) -> pd
         "a": pairs["account_id_a"].to_numpy(), "b": pairs["account_id_b"].to_numpy(),
         "share": np.minimum(pairs["share_a"].to_numpy(), pairs["share_b"].to_numpy()),
     }).sort_values(["a", "b"], ignore_index=True)
+
+
+def _cohort_ties(created: pd.Series, bursts: set, accounts: set, window_hours: float) -> pd.DataFrame:
+    """``a, b``: pairs of ``accounts`` made in a sign-up burst within ``window_hours`` of each other."""
+    mine = created[created.index.isin(bursts & accounts)].sort_values(kind="stable")
+    window = window_hours * 3_600_000
+    times, ids = mine.to_numpy(dtype=float), mine.index.to_numpy(dtype=object)
+    ends = np.searchsorted(times, times + window, side="right")
+    pairs = [(min(ids[i], ids[j]), max(ids[i], ids[j])) for i in range(len(ids)) for j in range(i + 1, ends[i])]
+    if not pairs:
+        return pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object)})
+    return pd.DataFrame(sorted(pairs), columns=["a", "b"], dtype=object)
 
 
 def _infrastructure_seeds(
@@ -511,7 +529,10 @@ def find_networks(
     def touching(frame: pd.DataFrame, group: set) -> pd.DataFrame:
         return frame[frame["a"].isin(group) | frame["b"].isin(group)]
 
-    ties = _tie_table(infra_seed, touching(sharding, seeds), target_seed, sync_seed, lists)
+    # accounts made in one sign-up burst that both miss are one cohort: camouflaged enumerators on
+    # their own handsets and addresses share nothing else a tie could see
+    cohort = _cohort_ties(created, bursts, set(stats.index[stats["missing"]]) & seeds, params.burst_window_hours)
+    ties = _tie_table(infra_seed, touching(sharding, seeds), target_seed, sync_seed, lists, cohort)
     strong = ties[ties["weight"] >= params.min_tie]
     candidates = set(seeds) | set(strong["a"]) | set(strong["b"])
     candidates &= callers
@@ -544,7 +565,7 @@ def find_networks(
         ).sort_values(["account_id", "endpoint", "ts_ms"], ignore_index=True)
         sync = synchrony.synchrony_ties(onsets, bucket_seconds=params.sync_bucket_seconds, min_shared=3,
                                          min_jaccard=_SYNC_FLOOR)
-    G = coordination_graph(candidates, infra, sharding, shared, sync, lists)
+    G = coordination_graph(candidates, infra, sharding, shared, sync, lists, cohort)
 
     _step(progress, f"communities ({G.number_of_nodes():,} accounts, {G.number_of_edges():,} ties)", 0.55)
     communities = merge_dense_neighbours(
@@ -903,7 +924,8 @@ class _Context:
         for account, label in sub_groups.items():
             by_group.setdefault(label, []).append(account)
         kinds = {"infra": "shared infrastructure", "sharding": "divided number blocks", "targets": "shared targets",
-                 "sync": "synchronized sessions", "lists": "one divided target list"}
+                 "sync": "synchronized sessions", "lists": "one divided target list",
+                 "cohort": "made in one sign-up burst, both missing"}
         rows = []
         for label in sorted(by_group, key=lambda x: int(x[1:])):
             members = sorted(by_group[label])
