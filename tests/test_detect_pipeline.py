@@ -315,3 +315,17 @@ def test_enumerators_made_in_one_burst_are_one_cohort_with_nothing_else_shared()
     flagged = [sorted(c.members) for c in found.clusters if c.flagged]
     assert flagged == [[f"cohort{k}" for k in range(10)]]
     assert found.clusters[0].contributions["creation_burst"] > 0
+
+
+def test_a_few_who_miss_among_a_crowd_of_sign_ups_are_no_cohort():
+    # the same ten, made during a viral evening with ninety others who sync ordinary address books:
+    # the burst is the crowd's, not theirs, and ties nobody
+    rows = _people(150, seed=11)
+    rows += [row for k in range(10) for row in _scatterer(f"cohort{k}", ips=[f"82.{k}.1.2"], device=f"own{k}",
+                                                          n=150, seed=20 + k)]
+    crowd = [f"user{i:03d}" for i in range(90)]
+    accounts = pd.DataFrame({"account_id": [f"cohort{k}" for k in range(10)] + crowd,
+                             "created_at": [START - 2 * DAY + k * 300_000 for k in range(10)]
+                             + [START - 2 * DAY + i * 40_000 for i in range(90)]})
+    found = find_networks(events_frame(rows), accounts=accounts)
+    assert not [c for c in found.clusters if c.flagged]

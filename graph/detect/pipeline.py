@@ -367,9 +367,21 @@ def _list_ties(source, accounts: Collection[str], params: DetectionParams) -> pd
 
 
 def _cohort_ties(created: pd.Series, bursts: set, accounts: set, window_hours: float) -> pd.DataFrame:
-    """``a, b``: pairs of ``accounts`` made in a sign-up burst within ``window_hours`` of each other."""
-    mine = created[created.index.isin(bursts & accounts)].sort_values(kind="stable")
+    """``a, b``: pairs of ``accounts`` made in a sign-up burst within ``window_hours`` of each other.
+
+    Only where most accounts made around the same time are among ``accounts``
+    (those that miss): an operation's burst is its own, while a big
+    population has chance clumps of sign-ups in which a few unrelated
+    people happen to miss.
+    """
     window = window_hours * 3_600_000
+    everyone = np.sort(created.to_numpy(dtype=float))
+    mine = created[created.index.isin(bursts & accounts)].sort_values(kind="stable")
+    around = np.searchsorted(everyone, mine.to_numpy(dtype=float) + window / 2, side="right") \
+        - np.searchsorted(everyone, mine.to_numpy(dtype=float) - window / 2, side="left")
+    ours = mine.to_numpy(dtype=float)
+    same = np.searchsorted(ours, ours + window / 2, side="right") - np.searchsorted(ours, ours - window / 2, side="left")
+    mine = mine[same >= 0.5 * around]
     times, ids = mine.to_numpy(dtype=float), mine.index.to_numpy(dtype=object)
     ends = np.searchsorted(times, times + window, side="right")
     pairs = [(min(ids[i], ids[j]), max(ids[i], ids[j])) for i in range(len(ids)) for j in range(i + 1, ends[i])]
