@@ -280,26 +280,17 @@ def operations(
         key = (min(a, b), max(a, b))
         between[key] = between.get(key, 0.0) + w
         reach.setdefault(key, set()).update((u, v))
-    parent = list(range(len(groups)))
+    def linked():
+        for (a, b), w in sorted(between.items()):
+            small = a if len(groups[a]) <= len(groups[b]) else b
+            touched = sum(1 for node in reach[(a, b)] if owner[node] == small)
+            if rhythms is not None and rhythms[a] is not None and rhythms[b] is not None \
+                    and _cosine(rhythms[a], rhythms[b]) < min_rhythm:
+                continue
+            if w / len(groups[small]) >= min_link and touched >= max(min_touched, min_reach * len(groups[small])):
+                yield a, b
 
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for (a, b), w in sorted(between.items()):
-        small = a if len(groups[a]) <= len(groups[b]) else b
-        touched = sum(1 for node in reach[(a, b)] if owner[node] == small)
-        if rhythms is not None and rhythms[a] is not None and rhythms[b] is not None \
-                and _cosine(rhythms[a], rhythms[b]) < min_rhythm:
-            continue
-        if w / len(groups[small]) >= min_link and touched >= max(min_touched, min_reach * len(groups[small])):
-            parent[max(root(a), root(b))] = min(root(a), root(b))
-    found: dict[int, list[int]] = {}
-    for i in range(len(groups)):
-        found.setdefault(root(i), []).append(i)
-    return [found[k] for k in sorted(found)]
+    return _joined(len(groups), linked())
 
 
 def kin_operations(
@@ -359,14 +350,6 @@ def kin_operations(
     [[0, 1], [2], [3], [4, 5]]
     """
     apart_ms = max_apart_hours * 3_600_000
-    parent = list(range(len(profiles)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
     # groups with neither an entity nor a block in common cannot resemble each other in two ways:
     # pairs come from an index of both
     users: dict = {}
@@ -379,24 +362,43 @@ def kin_operations(
                     for x, i in enumerate(group) for j in group[x + 1:]})
     crowded = {"entities": {k for (f, k), g in users.items() if f == "entity" and len(g) > max_sharing},
                "targets": {k for (f, k), g in users.items() if f == "block" and len(g) > max_sharing}}
-    for i, j in pairs:
-        p, q = profiles[i], profiles[j]
-        if p["kind"] != q["kind"]:
-            continue
-        if p["rhythm"] is not None and q["rhythm"] is not None and _cosine(p["rhythm"], q["rhythm"]) < min_rhythm:
-            continue
-        families = 0
-        if p["born"] is not None and q["born"] is not None and abs(p["born"] - q["born"]) <= apart_ms:
-            families += 1
-        for family in ("entities", "targets"):
-            mine, theirs = p.get(family, set()) - crowded[family], q.get(family, set()) - crowded[family]
-            small = min(len(mine), len(theirs))
-            if small and len(mine & theirs) / small >= min_overlap:
+
+    def alike():
+        for i, j in pairs:
+            p, q = profiles[i], profiles[j]
+            if p["kind"] != q["kind"]:
+                continue
+            if p["rhythm"] is not None and q["rhythm"] is not None and _cosine(p["rhythm"], q["rhythm"]) < min_rhythm:
+                continue
+            families = 0
+            if p["born"] is not None and q["born"] is not None and abs(p["born"] - q["born"]) <= apart_ms:
                 families += 1
-        if families >= min_families:
-            parent[max(root(i), root(j))] = min(root(i), root(j))
+            for family in ("entities", "targets"):
+                mine, theirs = p.get(family, set()) - crowded[family], q.get(family, set()) - crowded[family]
+                small = min(len(mine), len(theirs))
+                if small and len(mine & theirs) / small >= min_overlap:
+                    families += 1
+            if families >= min_families:
+                yield i, j
+
+    return _joined(len(profiles), alike())
+
+
+def _joined(n: int, links: Iterable[tuple[int, int]]) -> list[list[int]]:
+    """Indices ``0..n-1`` joined wherever a link says, transitively (union-find), ordered by smallest index."""
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b in links:
+        ra, rb = root(a), root(b)
+        parent[max(ra, rb)] = min(ra, rb)
     found: dict[int, list[int]] = {}
-    for i in range(len(profiles)):
+    for i in range(n):
         found.setdefault(root(i), []).append(i)
     return [found[k] for k in sorted(found)]
 
