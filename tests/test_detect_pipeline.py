@@ -329,3 +329,27 @@ def test_a_few_who_miss_among_a_crowd_of_sign_ups_are_no_cohort():
                              + [START - 2 * DAY + i * 40_000 for i in range(90)]})
     found = find_networks(events_frame(rows), accounts=accounts)
     assert not [c for c in found.clusters if c.flagged]
+
+
+def test_a_viral_evening_syncing_shared_contacts_once_is_not_a_list_operation():
+    # sixteen accounts made within the hour, each syncing one address book from the same town's numbers
+    # right after signing up (none of them in another's book), then never looking anything up again
+    rows = _people(150, seed=12)
+    rng = np.random.default_rng(12)
+    town = [f"town-c{j}" for j in range(40)]
+    made = {}
+    for i in range(16):
+        account = f"newbie{i:02d}"
+        made[account] = START + 3 * DAY + i * 200_000
+        for number in rng.choice(town, size=25, replace=False):
+            rows.append({
+                "ts": made[account] + 90_000 + int(rng.integers(0, 30_000)), "ip": f"177.2.{i}.1", "ip_kind": "mobile",
+                "ip_prefix": f"177.2.{i}.0/24", "endpoint": "contacts/upload", "account_id": account,
+                "device_id": f"d-{account}", "phone_hash": str(number), "block_hash": f"blk-{number}", "block_ordinal": 1,
+                "matched_account_id": f"m-{number}" if int(str(number)[6:]) % 3 == 0 else None,
+                "phone_region": "BR", "ip_country": "BR",
+            })
+    found = find_networks(events_frame(rows), accounts=pd.DataFrame({"account_id": list(made), "created_at": list(made.values())}))
+    assert not [c for c in found.clusters if c.flagged]
+    newbies = [c for c in found.clusters if any(m.startswith("newbie") for m in c.members)]
+    assert all(c.features.get("onboarding_share", 0) == 1.0 for c in newbies if c.size >= 3)

@@ -893,13 +893,37 @@ class _Context:
             lockstep_seconds=self.params.lockstep_bucket_seconds,
         )
         out = []
+        onboarding = self._onboarding(keys)
         for g, members in keys.items():
             features = rows[g]
             features["_member_shared"] = shared[g]["members"]
             features["_acquainted"] = recip[g]["acquainted"]
+            if len(members) >= 3:
+                features["onboarding_share"] = round(sum(onboarding.get(m, False) for m in members) / len(members), 6)
             score, contributions = scoring.cluster_score(features)
             out.append((members, score, features, contributions))
         return out
+
+    def _onboarding(self, keys: Mapping[int, list[str]]) -> dict[str, bool]:
+        """Which members looked numbers up only in the hour after they were made (an onboarding sync).
+
+        A viral evening's new accounts each sync an address book once, right
+        after signing up, and never look anything up again; an operation
+        works its list over days, whenever its accounts were made.
+        """
+        members = [m for group in keys.values() for m in group if m in self.created.index]
+        if not members:
+            return {}
+        spans = self.source.query(
+            """
+            SELECT account_id, min(epoch_ms(ts)) AS first_ms, max(epoch_ms(ts)) AS last_ms FROM {events}
+            WHERE phone_hash IS NOT NULL AND account_id IN (SELECT account_id FROM {members}) GROUP BY 1
+            """,
+            members=pd.DataFrame({"account_id": members}, dtype=object),
+        ).set_index("account_id")
+        made = self.created.reindex(spans.index)
+        hour = 3_600_000
+        return ((spans["first_ms"] - made <= hour) & (spans["last_ms"] - spans["first_ms"] <= hour)).to_dict()
 
     def _block_union(self, keys: Mapping[int, list[str]]) -> pd.DataFrame:
         """``g, numbers``: distinct numbers each group tried in each block it touched."""

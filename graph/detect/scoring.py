@@ -82,8 +82,10 @@ def contributions(features: Mapping[str, float]) -> dict[str, float]:
         "sharding": 1.5 * _clip(f.get("sharding", 0.0)),
         # the same target numbers looked up by several members who never look each other up (up to
         # 1.5 more as such strangers grow from 5 to 100: circles, staff and reunions find each other)
+        # (numbers shared only through onboarding syncs right after sign-up are a viral moment's)
         "shared_targets": (3.5 + 1.5 * _clip(math.log(max(size, 1.0) / 5.0) / math.log(20.0)) * (recip < 0.05))
-        * _clip(f.get("shared_target_share", 0.0)) * (1.0 - recip) ** 2 if size >= 3 else 0.0,
+        * _clip(f.get("shared_target_share", 0.0)) * (1.0 - recip) ** 2
+        * (1.0 - _clip(f.get("onboarding_share", 0.0))) if size >= 3 else 0.0,
         # created within hours of each other, against the population's sign-up rate
         "creation_burst": 1.5 * _surprise(f.get("burst_log10_p", 0.0)) * _clip(f.get("burst_share", 0.0) * 2)
         if size >= 3
