@@ -656,6 +656,7 @@ class _Context:
     _weeks: dict | None = None
     _benign: set | None = None
     bursts: frozenset = frozenset()
+    _onboarded: set | None = None
 
     # -- features -----------------------------------------------------------
     def belonging(self, account: str, members: Collection[str]) -> float:
@@ -911,19 +912,20 @@ class _Context:
         after signing up, and never look anything up again; an operation
         works its list over days, whenever its accounts were made.
         """
-        members = [m for group in keys.values() for m in group if m in self.created.index]
-        if not members:
-            return {}
-        spans = self.source.query(
-            """
-            SELECT account_id, min(epoch_ms(ts)) AS first_ms, max(epoch_ms(ts)) AS last_ms FROM {events}
-            WHERE phone_hash IS NOT NULL AND account_id IN (SELECT account_id FROM {members}) GROUP BY 1
-            """,
-            members=pd.DataFrame({"account_id": members}, dtype=object),
-        ).set_index("account_id")
-        made = self.created.reindex(spans.index)
-        hour = 3_600_000
-        return ((spans["first_ms"] - made <= hour) & (spans["last_ms"] - spans["first_ms"] <= hour)).to_dict()
+        if self._onboarded is None:
+            # one pass for every candidate (groups are always made of candidates)
+            spans = self.source.query(
+                """
+                SELECT account_id, min(epoch_ms(ts)) AS first_ms, max(epoch_ms(ts)) AS last_ms FROM {events}
+                WHERE phone_hash IS NOT NULL AND account_id IN (SELECT account_id FROM {members}) GROUP BY 1
+                """,
+                members=pd.DataFrame({"account_id": sorted(set(self.G.nodes) & set(self.created.index))}, dtype=object),
+            ).set_index("account_id")
+            made = self.created.reindex(spans.index)
+            hour = 3_600_000
+            quick = (spans["first_ms"] - made <= hour) & (spans["last_ms"] - spans["first_ms"] <= hour)
+            self._onboarded = set(quick.index[quick])
+        return {m: m in self._onboarded for group in keys.values() for m in group}
 
     def _block_union(self, keys: Mapping[int, list[str]]) -> pd.DataFrame:
         """``g, numbers``: distinct numbers each group tried in each block it touched."""
