@@ -20,7 +20,7 @@ from graph.errors import SybilscopeError
 __all__ = ["cli", "main"]
 
 # module name under app.commands -> its click command is `command`
-COMMAND_MODULES = ("status", "simulate", "serve", "users", "ingest", "detect", "export", "brief")
+COMMAND_MODULES = ("status", "simulate", "serve", "users", "ingest", "detect", "queue", "export", "brief")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

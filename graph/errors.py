@@ -6,7 +6,7 @@ and what to do; the CLI prints it without a traceback (``--verbose`` adds it).
 
 from __future__ import annotations
 
-__all__ = ["SybilscopeError", "ConfigError", "StoreError", "WorkspaceBusy"]
+__all__ = ["SybilscopeError", "ConfigError", "FilterError", "StoreError", "WorkspaceBusy"]
 
 
 class SybilscopeError(Exception):
@@ -15,6 +15,10 @@ class SybilscopeError(Exception):
 
 class ConfigError(SybilscopeError):
     """The settings are incomplete or contradict each other."""
+
+
+class FilterError(SybilscopeError, ValueError):
+    """A cluster filter asks for something that cannot exist (an unknown status, an empty window)."""
 
 
 class StoreError(SybilscopeError):

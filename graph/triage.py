@@ -11,18 +11,22 @@ runs, labels on a cluster stay attached after re-detection.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from graph.errors import FilterError
 from graph.schema import CLUSTER_STATUSES, ENTITY_KINDS
 from graph.store.base import GraphStore
 
 __all__ = [
     "CONFIDENCE_LEVELS",
     "EntityJudgement",
+    "QueueFilters",
     "judgement",
     "current_statuses",
+    "cluster_country_codes",
+    "queue",
     "set_status",
     "set_attribution",
     "add_tag",
@@ -93,6 +97,102 @@ def current_statuses(store: GraphStore) -> dict[str, str]:
         if label["entity_id"] not in latest or stamp > latest[label["entity_id"]][0]:
             latest[label["entity_id"]] = (stamp, label["value"])
     return {cluster_id: value for cluster_id, (_, value) in latest.items()}
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """Which clusters of a run the triage queue, its export and ``sybilscope queue`` keep.
+
+    Every filter left empty keeps everything. One definition serves the web
+    queue, "Export queue", ``sybilscope export`` and ``sybilscope queue``, so
+    what an analyst sees in the queue is exactly what they export.
+
+    statuses
+        Keep clusters whose current analyst status is one of these.
+    min_score
+        Keep clusters scoring at least this (inclusive: ``0.5`` keeps ``0.5``).
+    country
+        ISO alpha-2, any case. Keep clusters with this country anywhere in
+        their recorded request mix (the busiest countries the detection run
+        recorded under ``attribution.countries``, plus ``top_ip_country``),
+        not only where it is the top country: an operation run 70% from one
+        country and 20% from another belongs to both countries' review.
+    since, until
+        Keep clusters whose activity ``[first_seen, last_seen]`` overlaps the
+        closed window ``[since, until]``: both ends are included, so a
+        cluster whose first request is exactly at ``until``, or whose last
+        request is exactly at ``since``, is kept ("up to this time" means up
+        to and including it, as in the export's narrowing of edges).
+    """
+
+    statuses: tuple[str, ...] = ()
+    min_score: float | None = None
+    country: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.statuses) - set(CLUSTER_STATUSES))
+        if unknown:
+            raise FilterError(f"unknown status {', '.join(map(repr, unknown))}: "
+                              f"statuses must be among {', '.join(CLUSTER_STATUSES)}")
+        if self.min_score is not None and not 0 <= self.min_score <= 1:
+            raise FilterError(f"--min-score must be between 0 and 1, not {self.min_score}")
+        if self.since and self.until and self.since > self.until:
+            raise FilterError("--since is after --until: the window is empty")
+        if self.country is not None:
+            object.__setattr__(self, "country", self.country.strip().upper() or None)
+
+    def keeps(self, cluster: Mapping, status: str) -> bool:
+        """Whether a cluster row (with its current ``status``) passes every filter."""
+        if self.statuses and status not in self.statuses:
+            return False
+        if self.min_score is not None and (cluster.get("score") or 0.0) < self.min_score:
+            return False
+        if self.country and self.country not in cluster_country_codes(cluster):
+            return False
+        first, last = cluster.get("first_seen"), cluster.get("last_seen")
+        if self.since is not None and last is not None and last < self.since:
+            return False
+        return not (self.until is not None and first is not None and first > self.until)
+
+
+def cluster_country_codes(cluster: Mapping) -> list[str]:
+    """The countries of a cluster's recorded request mix, busiest first (``top_ip_country`` always in)."""
+    mix = (cluster.get("attribution") or {}).get("countries") or []
+    codes = [str(c["country"]).upper() for c in mix if isinstance(c, Mapping) and c.get("country")]
+    top = (cluster.get("top_ip_country") or "").upper()
+    if top and top not in codes:
+        codes.insert(0, top)
+    return codes
+
+
+def queue(clusters: Iterable[dict], statuses: Mapping[str, str], filters: QueueFilters | None = None) -> list[dict]:
+    """The clusters ``filters`` keeps, each with its ``status``, highest score first.
+
+    Parameters
+    ----------
+    clusters : iterable of dict
+        Cluster rows of one detection run (:meth:`GraphStore.clusters`).
+    statuses : mapping of str to str
+        :func:`current_statuses`; a cluster missing there is ``new``.
+    filters : QueueFilters, optional
+        What to keep (everything when ``None``); see :class:`QueueFilters`
+        for the exact meaning of each filter.
+
+    Returns
+    -------
+    list of dict
+        Each row as given plus ``status``; ties in score by cluster id.
+    """
+    filters = filters or QueueFilters()
+    kept = []
+    for cluster in clusters:
+        status = statuses.get(cluster["cluster_id"], "new")
+        if filters.keeps(cluster, status):
+            kept.append({**cluster, "status": status})
+    kept.sort(key=lambda c: (-(c.get("score") or 0.0), c["cluster_id"]))
+    return kept
 
 
 def record_audit(

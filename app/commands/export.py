@@ -8,9 +8,9 @@ import json
 import click
 from rich.table import Table
 
+from app.commands.filter_options import filter_options, filters_from
 from app.context import CliContext
-from app.export import FORMATS, Filters, export, parse_time
-from graph.schema import CLUSTER_STATUSES
+from app.export import FORMATS, export
 
 
 def cli_user() -> str:
@@ -28,12 +28,7 @@ def cli_user() -> str:
               help="Folder to write into (created if missing).")
 @click.option("--cluster", "cluster_ids", multiple=True, metavar="ID",
               help="Only this cluster (repeatable). In STIX, a named cluster also becomes an intrusion-set.")
-@click.option("--status", "statuses", multiple=True, type=click.Choice(CLUSTER_STATUSES),
-              help="Only clusters with this analyst status (repeatable).")
-@click.option("--min-score", type=click.FloatRange(0, 1), default=None, help="Only clusters scoring at least this.")
-@click.option("--since", default=None, metavar="TIME", help="Only activity from this ISO 8601 time or date on.")
-@click.option("--until", default=None, metavar="TIME", help="Only activity up to this ISO 8601 time or date.")
-@click.option("--run", "run_id", default=None, help="A detection run id (default: the latest run).")
+@filter_options
 @click.option("--redact", is_flag=True,
               help="For public release: replace account ids with keyed hashes and drop handles.")
 @click.option("--json", "as_json", is_flag=True, help="Print the export's manifest as JSON.")
@@ -45,6 +40,7 @@ def command(
     cluster_ids: tuple[str, ...],
     statuses: tuple[str, ...],
     min_score: float | None,
+    country: str | None,
     since: str | None,
     until: str | None,
     run_id: str | None,
@@ -58,16 +54,11 @@ def command(
     a cell a spreadsheet would run as a formula (=, +, -, @, ...) starts with
     an added ' (OWASP's rule; docs/data-contract.md says how to undo it).
     Every export writes manifest.json (run, data fingerprint, filters) and is
-    recorded in the audit log.
+    recorded in the audit log. The filters keep the same clusters as
+    `sybilscope queue` and the web queue; --since/--until also narrow the
+    exported edges and activity to the window.
     """
-    filters = Filters(
-        cluster_ids=cluster_ids,
-        statuses=statuses,
-        min_score=min_score,
-        since=parse_time(since),
-        until=parse_time(until),
-        run_id=run_id,
-    )
+    filters = filters_from(statuses, min_score, country, since, until, run_id, cluster_ids)
     result = export(ctx.workspace, ctx.store, fmt, out_dir, filters, redact=redact, user=cli_user())
     if ctx.store.read_only:
         ctx.err.print("note: this export is not in the audit log: the workspace is read-only here")

@@ -3,7 +3,8 @@
 Exports and briefings never invent their own notion of "the current
 clusters": they read the clusters of the latest detection run (or a named
 run), add each cluster's analyst status from :func:`graph.triage.current_statuses`,
-and keep the ones every given filter accepts.
+and keep the ones :func:`graph.triage.queue` keeps: the same filter as the
+triage page and ``sybilscope queue``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from graph.errors import SybilscopeError
-from graph.schema import CLUSTER_STATUSES
 from graph.store.base import GraphStore
-from graph.triage import current_statuses
+from graph.triage import QueueFilters, current_statuses, queue
 
 __all__ = ["Filters", "Selection", "parse_time", "select_clusters"]
 
@@ -23,8 +23,10 @@ __all__ = ["Filters", "Selection", "parse_time", "select_clusters"]
 class Filters:
     """What to keep. Every filter left empty keeps everything.
 
-    ``since``/``until`` keep clusters whose activity ``[first_seen,
-    last_seen]`` overlaps the window, and narrow the exported edges to it.
+    ``statuses``, ``min_score``, ``country``, ``since`` and ``until`` mean
+    exactly what they mean in the triage queue (:class:`graph.triage.QueueFilters`);
+    ``since``/``until`` also narrow the exported edges to the window.
+    ``cluster_ids`` and ``run_id`` pick clusters and the run by name.
     """
 
     cluster_ids: tuple[str, ...] = ()
@@ -33,17 +35,16 @@ class Filters:
     since: datetime | None = None
     until: datetime | None = None
     run_id: str | None = None
+    country: str | None = None
 
     def __post_init__(self) -> None:
-        for status in self.statuses:
-            if status not in CLUSTER_STATUSES:
-                raise SybilscopeError(
-                    f"unknown status {status!r}: use one of {', '.join(CLUSTER_STATUSES)}"
-                )
-        if self.min_score is not None and not 0 <= self.min_score <= 1:
-            raise SybilscopeError(f"--min-score must be between 0 and 1, not {self.min_score}")
-        if self.since and self.until and self.since > self.until:
-            raise SybilscopeError("--since is after --until: the window is empty")
+        object.__setattr__(self, "country", self.queue_filters.country)
+
+    @property
+    def queue_filters(self) -> QueueFilters:
+        """The queue's filters among these (checked on construction)."""
+        return QueueFilters(statuses=tuple(self.statuses), min_score=self.min_score, country=self.country,
+                            since=self.since, until=self.until)
 
     def describe(self) -> dict[str, object]:
         """The filters as plain JSON-ready data, for manifests and audit events."""
@@ -51,6 +52,7 @@ class Filters:
             "cluster_ids": list(self.cluster_ids),
             "statuses": list(self.statuses),
             "min_score": self.min_score,
+            "country": self.country,
             "since": self.since.isoformat() if self.since else None,
             "until": self.until.isoformat() if self.until else None,
             "run_id": self.run_id,
@@ -88,13 +90,6 @@ def parse_time(text: str | None) -> datetime | None:
     return moment.astimezone(UTC)
 
 
-def _overlaps(cluster: dict, since: datetime | None, until: datetime | None) -> bool:
-    first, last = cluster.get("first_seen"), cluster.get("last_seen")
-    if since is not None and last is not None and last < since:
-        return False
-    return not (until is not None and first is not None and first > until)
-
-
 def select_clusters(store: GraphStore, filters: Filters | None = None) -> Selection:
     """The clusters of the latest (or named) run that pass ``filters``.
 
@@ -116,25 +111,16 @@ def select_clusters(store: GraphStore, filters: Filters | None = None) -> Select
         if not found:
             raise SybilscopeError(f"no detection run {filters.run_id!r} in this workspace")
         run = found[0]
-    statuses = current_statuses(store)
-    clusters = []
-    for cluster in store.clusters(run["run_id"]):
-        clusters.append({**cluster, "status": statuses.get(cluster["cluster_id"], "new")})
+    clusters = store.clusters(run["run_id"])
     if filters.cluster_ids:
         known = {c["cluster_id"] for c in clusters}
         missing = [cid for cid in filters.cluster_ids if cid not in known]
         if missing:
             raise SybilscopeError(
                 f"cluster {', '.join(missing)} is not in detection run {run['run_id']}: "
-                "see the queue (`sybilscope serve`) or an unfiltered export for the ids"
+                "see `sybilscope queue` for the ids"
             )
         wanted = set(filters.cluster_ids)
         clusters = [c for c in clusters if c["cluster_id"] in wanted]
-    if filters.statuses:
-        clusters = [c for c in clusters if c["status"] in filters.statuses]
-    if filters.min_score is not None:
-        clusters = [c for c in clusters if (c.get("score") or 0.0) >= filters.min_score]
-    if filters.since or filters.until:
-        clusters = [c for c in clusters if _overlaps(c, filters.since, filters.until)]
-    clusters.sort(key=lambda c: (-(c.get("score") or 0.0), c["cluster_id"]))
-    return Selection(run=run, clusters=clusters, filters=filters)
+    kept = queue(clusters, current_statuses(store), filters.queue_filters)
+    return Selection(run=run, clusters=kept, filters=filters)

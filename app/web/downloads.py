@@ -23,6 +23,8 @@ from dash import Input, Output, State, dcc
 from app.brief import BRIEF_FORMATS, brief
 from app.export import FORMATS, Filters, export
 from app.web import ids
+from app.web.pages.overview import window_for
+from app.web.queries import Window
 from app.web.state import current
 
 __all__ = ["register", "export_zip", "briefing_bytes"]
@@ -91,19 +93,12 @@ def queue_buttons() -> list:
     ]
 
 
-def queue_filters(statuses: list[str] | None, min_score: float | None, country: str | None) -> Filters | None:
-    """The queue's filters as export filters (a country picks the clusters by top IP country).
-
-    ``None`` when the country filter leaves no cluster: an empty tuple of
-    cluster ids would mean "every cluster".
-    """
-    cluster_ids: tuple[str, ...] = ()
-    if country:
-        cluster_ids = tuple(c["cluster_id"] for c in current().store.clusters() if c.get("top_ip_country") == country)
-        if not cluster_ids:
-            return None
-    return Filters(cluster_ids=cluster_ids, statuses=tuple(statuses or ()),
-                   min_score=float(min_score) if min_score else None)
+def queue_filters(
+    statuses: list[str] | None, min_score: float | None, country: str | None, window: Window
+) -> Filters:
+    """The queue's filters as export filters: the same clusters the queue shows (:class:`graph.triage.QueueFilters`)."""
+    return Filters(statuses=tuple(statuses or ()), min_score=float(min_score) if min_score else None,
+                   country=country or None, since=window.since, until=window.until)
 
 
 def register(app: dash.Dash) -> None:
@@ -150,11 +145,11 @@ def register(app: dash.Dash) -> None:
         State(ids.QUEUE_STATUS, "value"),
         State(ids.QUEUE_MIN_SCORE, "value"),
         State(ids.QUEUE_COUNTRY, "value"),
+        State(ids.OVERVIEW_WINDOW, "value"),
         prevent_initial_call=True,
     )
-    def export_queue(clicks, fmt, statuses, min_score, country):
-        filters = queue_filters(statuses, min_score, country)
-        if not clicks or filters is None:
+    def export_queue(clicks, fmt, statuses, min_score, country, choice):
+        if not clicks:
             raise dash.exceptions.PreventUpdate
-        name, data = export_zip(fmt or "csv", filters, _user())
+        name, data = export_zip(fmt or "csv", queue_filters(statuses, min_score, country, window_for(choice)), _user())
         return dcc.send_bytes(data, name)

@@ -298,10 +298,10 @@ def triage_queue(
     store : GraphStore
     clusters : rows of the run (the latest run's when ``None``)
     countries : :func:`cluster_countries` of the run (the top country alone when ``None``)
-    statuses : keep these triage statuses (all when empty)
-    min_score : keep clusters scoring at least this
-    country : keep clusters with this ISO alpha-2 code among their countries
-    window : keep clusters active ([first_seen, last_seen]) in the window
+    statuses, min_score, country, window : the queue's filters, as
+        :class:`graph.triage.QueueFilters` defines them (``window`` gives
+        ``since`` and ``until``); "Export queue" and ``sybilscope queue``
+        apply the same ones.
 
     Returns
     -------
@@ -311,32 +311,18 @@ def triage_queue(
         ``first_seen``, ``last_seen``, ``last_label`` and ``last_activity``
         (the later of the last request and the last analyst action).
     """
-    if statuses:
-        unknown = set(statuses) - set(CLUSTER_STATUSES)
-        if unknown:
-            raise ValueError(f"statuses must be among {', '.join(CLUSTER_STATUSES)}, not {sorted(unknown)}")
     rows = list(store.clusters() if clusters is None else clusters)
-    current = triage.current_statuses(store)
+    filters = triage.QueueFilters(statuses=tuple(statuses or ()), min_score=min_score or None, country=country,
+                                  since=window.since, until=window.until)
     label_times = _last_label_times(store)
     queue = []
-    for row in rows:
+    for row in triage.queue(rows, triage.current_statuses(store), filters):
         cluster_id = row["cluster_id"]
-        status = current.get(cluster_id, "new")
-        if statuses and status not in statuses:
-            continue
-        if (row.get("score") or 0.0) < min_score:
-            continue
         mix = (countries or {}).get(cluster_id) or (
             [(row["top_ip_country"], 1)] if row.get("top_ip_country") else []
         )
         codes = [code for code, _ in mix]
-        if country and country.upper() not in codes and (row.get("top_ip_country") or "") != country.upper():
-            continue
         first, last = row.get("first_seen"), row.get("last_seen")
-        if window.since is not None and last is not None and last < window.since:
-            continue
-        if window.until is not None and first is not None and first >= window.until:
-            continue
         total = sum(n for _, n in mix) or 1
         label_at = label_times.get(cluster_id)
         activity = max((t for t in (last, label_at) if t is not None), default=None)
@@ -346,7 +332,7 @@ def triage_queue(
                 "score": row.get("score"),
                 "size": row.get("size"),
                 "kind": row.get("kind"),
-                "status": status,
+                "status": row["status"],
                 "countries": " · ".join(f"{code} {round(100 * n / total)}%" for code, n in mix)
                 if countries
                 else " · ".join(codes),
@@ -357,7 +343,6 @@ def triage_queue(
                 "last_activity": activity,
             }
         )
-    queue.sort(key=lambda item: (-(item["score"] or 0.0), item["cluster_id"]))
     return queue
 
 

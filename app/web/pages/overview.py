@@ -22,6 +22,7 @@ from app.web.components import (
 )
 from app.web.geo import TOPOJSON_URL, alpha3, country_name, map_countries
 from app.web.state import current
+from graph import triage
 from graph.schema import CLUSTER_STATUSES
 
 PATH = "/"
@@ -42,7 +43,7 @@ def layout(**_query) -> html.Div:
     first, last = queries.data_window(current().con())
     span = f"Requests from {fmt_time(first)} to {fmt_time(last)}" if first else "No requests ingested yet"
     run_id = cache.latest_run_id()
-    countries = sorted({code for row in cache.run_clusters(run_id) if (code := row.get("top_ip_country"))})
+    countries = sorted({code for row in cache.run_clusters(run_id) for code in triage.cluster_country_codes(row)})
     header = dbc.Row([
         dbc.Col([html.H1("Overview", className="page-title"), html.Div(span, className="page-subtitle")]),
         dbc.Col(dbc.RadioItems(

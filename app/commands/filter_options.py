@@ -1,0 +1,52 @@
+"""The cluster filters ``sybilscope queue`` and ``sybilscope export`` share, as click options.
+
+One definition, so both commands accept the same flags with the same
+meaning (:class:`graph.triage.QueueFilters`) and the web queue's "Export
+queue" keeps the same clusters as either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import click
+
+from app.export import Filters, parse_time
+from graph.schema import CLUSTER_STATUSES
+
+__all__ = ["filter_options", "filters_from"]
+
+_OPTIONS = (
+    click.option("--status", "statuses", multiple=True, type=click.Choice(CLUSTER_STATUSES),
+                 help="Only clusters with this analyst status (repeatable)."),
+    click.option("--min-score", type=click.FloatRange(0, 1), default=None,
+                 help="Only clusters scoring at least this."),
+    click.option("--country", default=None, metavar="CC",
+                 help="Only clusters with this ISO alpha-2 country anywhere in their request mix, not only on top."),
+    click.option("--since", default=None, metavar="TIME",
+                 help="Only clusters active at or after this ISO 8601 time or date (no offset means UTC)."),
+    click.option("--until", default=None, metavar="TIME",
+                 help="Only clusters active at or before this ISO 8601 time or date (the end is included)."),
+    click.option("--run", "run_id", default=None, help="A detection run id (default: the latest run)."),
+)
+
+
+def filter_options(command: Callable) -> Callable:
+    """Add the shared filter options to a click command."""
+    for option in reversed(_OPTIONS):
+        command = option(command)
+    return command
+
+
+def filters_from(
+    statuses: tuple[str, ...],
+    min_score: float | None,
+    country: str | None,
+    since: str | None,
+    until: str | None,
+    run_id: str | None,
+    cluster_ids: tuple[str, ...] = (),
+) -> Filters:
+    """The options' values as :class:`~app.export.Filters` (times read as ISO 8601)."""
+    return Filters(cluster_ids=cluster_ids, statuses=statuses, min_score=min_score, country=country,
+                   since=parse_time(since), until=parse_time(until), run_id=run_id)
