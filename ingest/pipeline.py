@@ -49,7 +49,18 @@ import pyarrow.compute as pc
 from graph import warehouse
 from graph.errors import SybilscopeError
 from graph.store.base import GraphStore
-from graph.warehouse import EVENT_COLUMNS, EVENTS_TABLE
+from graph.warehouse_schema import (
+    ACCOUNTS_TABLE,
+    BATCHES_TABLE,
+    DIRTY_IPS_TABLE,
+    EVENTS_TABLE,
+    INTEL_TABLE,
+    IP_LOOKUP_TABLE,
+    LABELS_TABLE,
+    SOURCES_TABLE,
+    UA_LOOKUP_TABLE,
+    ensure_tables,
+)
 from graph.workspace import Workspace
 from ingest import aggregate, quarantine
 from ingest.enrich import (
@@ -97,15 +108,6 @@ __all__ = [
     "CRASH_ENV",
     "BATCHES_TABLE",
 ]
-
-BATCHES_TABLE = "ingest_batches"
-SOURCES_TABLE = "enrichment_sources"
-IP_LOOKUP = "ip_lookup"
-UA_LOOKUP = "ua_lookup"
-ACCOUNTS_TABLE = "input_accounts"
-INTEL_TABLE = "ip_intel"
-LABELS_TABLE = "input_labels"
-DIRTY_IPS = "ingest_dirty_ips"
 
 #: fault injection for the kill-and-resume test: ``events_loaded`` makes the
 #: process exit abruptly right after the first file's events commit
@@ -200,55 +202,8 @@ class Progress:
 
 
 # --------------------------------------------------------------------------
-# Workspace tables
+# Workspace tables (defined in graph.warehouse_schema)
 # --------------------------------------------------------------------------
-
-
-def _ensure_tables(cur) -> None:
-    columns = ", ".join(f"{name} {sql_type}" for name, sql_type in EVENT_COLUMNS.items())
-    cur.execute(f"CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} ({columns})")
-    existing = {r[0] for r in cur.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [EVENTS_TABLE]
-    ).fetchall()}
-    for name, sql_type in EVENT_COLUMNS.items():
-        if name not in existing:
-            cur.execute(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {name} {sql_type}")
-    cur.execute(f"""
-        CREATE TABLE IF NOT EXISTS {BATCHES_TABLE} (
-            batch_id VARCHAR PRIMARY KEY, table_name VARCHAR NOT NULL, file VARCHAR NOT NULL,
-            sha256 VARCHAR NOT NULL, size BIGINT, status VARCHAR NOT NULL,
-            rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, rows_existing BIGINT,
-            loaded_at TIMESTAMPTZ, synced_at TIMESTAMPTZ, run_id VARCHAR)""")
-    cur.execute(f"""
-        CREATE TABLE IF NOT EXISTS {SOURCES_TABLE} (
-            name VARCHAR PRIMARY KEY, version VARCHAR, licence VARCHAR, used_for VARCHAR,
-            detail VARCHAR, recorded_at TIMESTAMPTZ)""")
-    cur.execute(f"""
-        CREATE TABLE IF NOT EXISTS {IP_LOOKUP} (
-            raw VARCHAR PRIMARY KEY, value VARCHAR, version TINYINT, prefix VARCHAR,
-            country VARCHAR, country_source VARCHAR, asn BIGINT, as_org VARCHAR,
-            asn_source VARCHAR, kind VARCHAR, kind_source VARCHAR)""")
-    cur.execute(f"""
-        CREATE TABLE IF NOT EXISTS {UA_LOOKUP} (
-            raw VARCHAR PRIMARY KEY, user_agent_family VARCHAR, app_version VARCHAR,
-            os_family VARCHAR, device_family VARCHAR)""")
-    cur.execute(f"""
-        CREATE TABLE IF NOT EXISTS {ACCOUNTS_TABLE} (
-            account_id VARCHAR, created_at TIMESTAMPTZ, handle VARCHAR, phone_country VARCHAR,
-            discoverable_by_phone BOOLEAN, status VARCHAR, signup_ip VARCHAR,
-            signup_device_id VARCHAR, lang VARCHAR, followers BIGINT, extra VARCHAR,
-            row_hash VARCHAR, batch_id VARCHAR, pos BIGINT)""")
-    cur.execute(f"""
-        CREATE TABLE IF NOT EXISTS {INTEL_TABLE} (
-            network VARCHAR, country VARCHAR, asn BIGINT, as_org VARCHAR, kind VARCHAR,
-            row_hash VARCHAR, batch_id VARCHAR, pos BIGINT)""")
-    cur.execute(f"""
-        CREATE TABLE IF NOT EXISTS {LABELS_TABLE} (
-            label_id VARCHAR, entity VARCHAR, entity_id VARCHAR, kind VARCHAR, value VARCHAR,
-            actor VARCHAR, source VARCHAR, note VARCHAR, row_hash VARCHAR, batch_id VARCHAR,
-            pos BIGINT)""")
-    cur.execute(f"CREATE TABLE IF NOT EXISTS {DIRTY_IPS} (ip VARCHAR, batch_id VARCHAR)")
-    quarantine.ensure_table(cur)
 
 
 def _record_sources(cur) -> list[dict]:
@@ -312,31 +267,31 @@ def _ip_facts(cur, values: pa.Array, intel: IntelIndex | None) -> pa.Table:
     """
     _candidates = pa.table({"raw": values})  # noqa: F841 - read by SQL
     new = [r[0] for r in cur.execute(
-        f"SELECT c.raw FROM _candidates c ANTI JOIN {IP_LOOKUP} l ON l.raw = c.raw WHERE c.raw IS NOT NULL"
+        f"SELECT c.raw FROM _candidates c ANTI JOIN {IP_LOOKUP_TABLE} l ON l.raw = c.raw WHERE c.raw IS NOT NULL"
     ).fetchall()]
     if new:
         _new_ips = enrich_ips(new, intel).rename_columns(  # noqa: F841 - read by SQL
             ["raw", "valid", "value", "version", "prefix", "country", "country_source", "asn",
              "as_org", "asn_source", "kind", "kind_source"]
         ).drop(["valid"])
-        cur.execute(f"INSERT INTO {IP_LOOKUP} BY NAME SELECT * FROM _new_ips")
+        cur.execute(f"INSERT INTO {IP_LOOKUP_TABLE} BY NAME SELECT * FROM _new_ips")
     return _aligned(cur, values, f"SELECT v.i, l.value, l.prefix, l.country, l.asn, l.kind "
-                                 f"FROM _values v LEFT JOIN {IP_LOOKUP} l ON l.raw = v.raw")
+                                 f"FROM _values v LEFT JOIN {IP_LOOKUP_TABLE} l ON l.raw = v.raw")
 
 
 def _ua_facts(cur, values: pa.Array) -> pa.Table:
     """Family, version, OS and device of each user agent, cached in the workspace (``ua_lookup``)."""
     _candidates = pa.table({"raw": values})  # noqa: F841 - read by SQL
     new = [r[0] for r in cur.execute(
-        f"SELECT c.raw FROM _candidates c ANTI JOIN {UA_LOOKUP} l ON l.raw = c.raw WHERE c.raw IS NOT NULL"
+        f"SELECT c.raw FROM _candidates c ANTI JOIN {UA_LOOKUP_TABLE} l ON l.raw = c.raw WHERE c.raw IS NOT NULL"
     ).fetchall()]
     if new:
         _new_uas = parse_user_agents(new).rename_columns(  # noqa: F841 - read by SQL
             ["raw", "user_agent_family", "app_version", "os_family", "device_family"]
         )
-        cur.execute(f"INSERT INTO {UA_LOOKUP} BY NAME SELECT * FROM _new_uas")
+        cur.execute(f"INSERT INTO {UA_LOOKUP_TABLE} BY NAME SELECT * FROM _new_uas")
     return _aligned(cur, values, "SELECT v.i, l.user_agent_family, l.app_version, l.os_family, "
-                                 f"l.device_family FROM _values v LEFT JOIN {UA_LOOKUP} l ON l.raw = v.raw")
+                                 f"l.device_family FROM _values v LEFT JOIN {UA_LOOKUP_TABLE} l ON l.raw = v.raw")
 
 
 def _network_facts(values: pa.Array) -> pa.Table:
@@ -878,7 +833,7 @@ class _Loader:
         """
         cur = self.cur
         self.intel = _intel_index(cur)
-        cached = cur.sql(f"SELECT raw FROM {IP_LOOKUP} WHERE value IS NOT NULL").to_arrow_table()
+        cached = cur.sql(f"SELECT raw FROM {IP_LOOKUP_TABLE} WHERE value IS NOT NULL").to_arrow_table()
         if cached.num_rows == 0:
             return
         _fresh_ips = enrich_ips(cached.column("raw").to_pylist(), self.intel).rename_columns(  # noqa: F841
@@ -887,16 +842,16 @@ class _Loader:
         ).drop(["valid"])
         changed = cur.sql(
             "SELECT f.*, o.country AS old_country, o.asn AS old_asn FROM _fresh_ips f JOIN "
-            f"{IP_LOOKUP} o USING (raw) WHERE (f.country, f.asn, f.as_org, f.kind, f.country_source, "
+            f"{IP_LOOKUP_TABLE} o USING (raw) WHERE (f.country, f.asn, f.as_org, f.kind, f.country_source, "
             "f.asn_source, f.kind_source) IS DISTINCT FROM (o.country, o.asn, o.as_org, o.kind, "
             "o.country_source, o.asn_source, o.kind_source)"
         ).to_arrow_table()
         if changed.num_rows == 0:
             return
         cur.execute(
-            f"UPDATE {IP_LOOKUP} SET country = c.country, country_source = c.country_source, "
+            f"UPDATE {IP_LOOKUP_TABLE} SET country = c.country, country_source = c.country_source, "
             "asn = c.asn, as_org = c.as_org, asn_source = c.asn_source, kind = c.kind, "
-            f"kind_source = c.kind_source FROM changed c WHERE {IP_LOOKUP}.raw = c.raw"
+            f"kind_source = c.kind_source FROM changed c WHERE {IP_LOOKUP_TABLE}.raw = c.raw"
         )
         cur.execute(
             f"UPDATE {EVENTS_TABLE} SET "
@@ -905,7 +860,7 @@ class _Loader:
             "ip_kind = c.kind "
             f"FROM changed c WHERE {EVENTS_TABLE}.ip = c.value"
         )
-        cur.execute(f"INSERT INTO {DIRTY_IPS} SELECT DISTINCT value, $batch FROM changed", {"batch": batch_id})
+        cur.execute(f"INSERT INTO {DIRTY_IPS_TABLE} SELECT DISTINCT value, $batch FROM changed", {"batch": batch_id})
 
 
 # --------------------------------------------------------------------------
@@ -1019,7 +974,7 @@ def ingest(
 
 def _ingest(cur, workspace, store, sources, progress, summary, headers, started, sync_memory_limit) -> IngestSummary:
     """The load and sync steps of :func:`ingest`, on its prepared cursor."""
-    _ensure_tables(cur)
+    ensure_tables(cur)
     summary.sources = _record_sources(cur)
     run_batches: list[str] = []
     loader = _Loader(cur, workspace, run_batches)
@@ -1104,7 +1059,7 @@ def _ingest(cur, workspace, store, sources, progress, summary, headers, started,
             "WHERE list_contains($ids, batch_id)",
             {"now": datetime.now(UTC), "ids": pending},
         )
-        cur.execute(f"DELETE FROM {DIRTY_IPS} WHERE list_contains($ids, batch_id)", {"ids": pending})
+        cur.execute(f"DELETE FROM {DIRTY_IPS_TABLE} WHERE list_contains($ids, batch_id)", {"ids": pending})
 
     for table, reasons in quarantine.counts_by_reason(cur, run_batches).items():
         summary.tables[table].quarantined_by_reason = reasons
