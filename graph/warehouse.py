@@ -6,7 +6,9 @@ how the web UI reads while a label is written. A second process that finds
 the file locked gets :class:`~graph.errors.WorkspaceBusy` naming what to do.
 
 The request event table lives here whatever the graph store is: it is the
-columnar source for timelines, synchrony and enumeration statistics.
+columnar source for timelines, synchrony and enumeration statistics. Its
+name and columns, like every warehouse table's, are defined in
+:mod:`graph.warehouse_schema` (and re-exported here for the readers of events).
 
 A database this process may not write (a read-only folder or file: an
 archived case, a colleague's workspace, a read-only mount) is opened
@@ -25,40 +27,9 @@ from pathlib import Path
 import duckdb
 
 from graph.errors import StoreError, WorkspaceBusy
+from graph.warehouse_schema import EVENT_COLUMNS, EVENTS_TABLE
 
 __all__ = ["connect", "close_all", "read_only", "unwritable", "EVENTS_TABLE", "EVENT_COLUMNS"]
-
-EVENTS_TABLE = "events"
-
-# The enriched request event table (one row a valid input row of `requests`).
-# Ingest writes it; detection and the UI read it. Phone columns are pseudonyms.
-EVENT_COLUMNS: dict[str, str] = {
-    "event_id": "VARCHAR",  # content hash of the normalized row: duplicates collapse
-    "ts": "TIMESTAMPTZ",
-    "ip": "VARCHAR",
-    "ip_prefix": "VARCHAR",  # /24 (IPv4) or /48 (IPv6)
-    "ip_country": "VARCHAR",
-    "ip_asn": "INTEGER",
-    "ip_kind": "VARCHAR",  # residential, mobile, hosting, vpn, tor, proxy, unknown
-    "endpoint": "VARCHAR",
-    "account_id": "VARCHAR",
-    "device_id": "VARCHAR",
-    "user_agent_family": "VARCHAR",
-    "app_version": "VARCHAR",
-    "os_family": "VARCHAR",
-    "device_family": "VARCHAR",  # hardware family from the user agent (Device nodes carry it)
-    "status": "SMALLINT",
-    "phone_hash": "VARCHAR",
-    "block_hash": "VARCHAR",
-    "block_ordinal": "SMALLINT",  # last three digits, 0..999
-    "phone_calling_code": "SMALLINT",
-    "phone_region": "VARCHAR",
-    "phone_type": "VARCHAR",
-    "matched_account_id": "VARCHAR",
-    "request_id": "VARCHAR",
-    "batch_id": "VARCHAR",  # the ingest batch that wrote the row
-    "source_row": "INTEGER",  # its line (CSV, JSON Lines) or row (Parquet) in the batch's file
-}
 
 _LOCK = threading.Lock()
 _DATABASES: dict[Path, duckdb.DuckDBPyConnection] = {}

@@ -46,6 +46,13 @@ from graph.schema import (
 from graph.store.base import GraphStore
 from graph.store.embedded import EmbeddedStore
 from graph.warehouse import EVENTS_TABLE
+from graph.warehouse_schema import (
+    ACCOUNTS_TABLE,
+    BATCHES_TABLE,
+    DIRTY_IPS_TABLE,
+    IP_LOOKUP_TABLE,
+    LABELS_TABLE,
+)
 
 __all__ = ["EDGES", "edge_sql", "node_sql", "sync_graph"]
 
@@ -86,8 +93,8 @@ def edge_sql(rel_type: str, incremental: bool) -> str:
     )
 
 
-def node_sql(label: str, incremental: bool, ip_lookup: str = "ip_lookup",
-             dirty_ips: str = "ingest_dirty_ips") -> str:
+def node_sql(label: str, incremental: bool, ip_lookup: str = IP_LOOKUP_TABLE,
+             dirty_ips: str = DIRTY_IPS_TABLE) -> str:
     """SQL computing the properties of one node label from the events.
 
     ``IPAddress``: the offline/``ip_intel`` enrichment, overridden by the
@@ -197,7 +204,7 @@ def sync_graph(cur, store: GraphStore, batch_ids: Sequence[str], *, batch_rows: 
         return store.upsert_nodes(ACCOUNT, rows)
 
     in_place = _same_database(cur, store)
-    accounts = ("FROM input_accounts a JOIN ingest_batches b USING (batch_id) "
+    accounts = (f"FROM {ACCOUNTS_TABLE} a JOIN {BATCHES_TABLE} b USING (batch_id) "
                 "WHERE list_contains($batches, a.batch_id)")
     if in_place:
         # the latest non-NULL value of each column wins, as upserting the rows in file order does
@@ -232,7 +239,7 @@ def sync_graph(cur, store: GraphStore, batch_ids: Sequence[str], *, batch_rows: 
 
     labels = cur.execute(
         "SELECT label_id, entity, entity_id, kind, value, actor, source, note "
-        "FROM input_labels l JOIN ingest_batches b USING (batch_id) "
+        f"FROM {LABELS_TABLE} l JOIN {BATCHES_TABLE} b USING (batch_id) "
         "WHERE list_contains($batches, l.batch_id) ORDER BY b.loaded_at, l.pos", params,
     ).fetchall()
     if labels:

@@ -49,9 +49,21 @@ import pyarrow.compute as pc
 from graph import warehouse
 from graph.errors import SybilscopeError
 from graph.store.base import GraphStore
-from graph.warehouse import EVENT_COLUMNS, EVENTS_TABLE
+from graph.warehouse_schema import (
+    ACCOUNTS_TABLE,
+    BATCHES_TABLE,
+    DIRTY_IPS_TABLE,
+    EVENTS_TABLE,
+    INTEL_TABLE,
+    IP_LOOKUP_TABLE,
+    LABELS_TABLE,
+    SOURCES_TABLE,
+    UA_LOOKUP_TABLE,
+    ensure_tables,
+)
 from graph.workspace import Workspace
 from ingest import aggregate, quarantine
+from ingest.dedup import DuplicateIndex
 from ingest.enrich import (
     IntelIndex,
     IntelRecord,
@@ -97,15 +109,6 @@ __all__ = [
     "CRASH_ENV",
     "BATCHES_TABLE",
 ]
-
-BATCHES_TABLE = "ingest_batches"
-SOURCES_TABLE = "enrichment_sources"
-IP_LOOKUP = "ip_lookup"
-UA_LOOKUP = "ua_lookup"
-ACCOUNTS_TABLE = "input_accounts"
-INTEL_TABLE = "ip_intel"
-LABELS_TABLE = "input_labels"
-DIRTY_IPS = "ingest_dirty_ips"
 
 #: fault injection for the kill-and-resume test: ``events_loaded`` makes the
 #: process exit abruptly right after the first file's events commit
@@ -200,55 +203,8 @@ class Progress:
 
 
 # --------------------------------------------------------------------------
-# Workspace tables
+# Workspace tables (defined in graph.warehouse_schema)
 # --------------------------------------------------------------------------
-
-
-def _ensure_tables(cur) -> None:
-    columns = ", ".join(f"{name} {sql_type}" for name, sql_type in EVENT_COLUMNS.items())
-    cur.execute(f"CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} ({columns})")
-    existing = {r[0] for r in cur.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [EVENTS_TABLE]
-    ).fetchall()}
-    for name, sql_type in EVENT_COLUMNS.items():
-        if name not in existing:
-            cur.execute(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN {name} {sql_type}")
-    cur.execute(f"""
-        CREATE TABLE IF NOT EXISTS {BATCHES_TABLE} (
-            batch_id VARCHAR PRIMARY KEY, table_name VARCHAR NOT NULL, file VARCHAR NOT NULL,
-            sha256 VARCHAR NOT NULL, size BIGINT, status VARCHAR NOT NULL,
-            rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, rows_existing BIGINT,
-            loaded_at TIMESTAMPTZ, synced_at TIMESTAMPTZ, run_id VARCHAR)""")
-    cur.execute(f"""
-        CREATE TABLE IF NOT EXISTS {SOURCES_TABLE} (
-            name VARCHAR PRIMARY KEY, version VARCHAR, licence VARCHAR, used_for VARCHAR,
-            detail VARCHAR, recorded_at TIMESTAMPTZ)""")
-    cur.execute(f"""
-        CREATE TABLE IF NOT EXISTS {IP_LOOKUP} (
-            raw VARCHAR PRIMARY KEY, value VARCHAR, version TINYINT, prefix VARCHAR,
-            country VARCHAR, country_source VARCHAR, asn BIGINT, as_org VARCHAR,
-            asn_source VARCHAR, kind VARCHAR, kind_source VARCHAR)""")
-    cur.execute(f"""
-        CREATE TABLE IF NOT EXISTS {UA_LOOKUP} (
-            raw VARCHAR PRIMARY KEY, user_agent_family VARCHAR, app_version VARCHAR,
-            os_family VARCHAR, device_family VARCHAR)""")
-    cur.execute(f"""
-        CREATE TABLE IF NOT EXISTS {ACCOUNTS_TABLE} (
-            account_id VARCHAR, created_at TIMESTAMPTZ, handle VARCHAR, phone_country VARCHAR,
-            discoverable_by_phone BOOLEAN, status VARCHAR, signup_ip VARCHAR,
-            signup_device_id VARCHAR, lang VARCHAR, followers BIGINT, extra VARCHAR,
-            row_hash VARCHAR, batch_id VARCHAR, pos BIGINT)""")
-    cur.execute(f"""
-        CREATE TABLE IF NOT EXISTS {INTEL_TABLE} (
-            network VARCHAR, country VARCHAR, asn BIGINT, as_org VARCHAR, kind VARCHAR,
-            row_hash VARCHAR, batch_id VARCHAR, pos BIGINT)""")
-    cur.execute(f"""
-        CREATE TABLE IF NOT EXISTS {LABELS_TABLE} (
-            label_id VARCHAR, entity VARCHAR, entity_id VARCHAR, kind VARCHAR, value VARCHAR,
-            actor VARCHAR, source VARCHAR, note VARCHAR, row_hash VARCHAR, batch_id VARCHAR,
-            pos BIGINT)""")
-    cur.execute(f"CREATE TABLE IF NOT EXISTS {DIRTY_IPS} (ip VARCHAR, batch_id VARCHAR)")
-    quarantine.ensure_table(cur)
 
 
 def _record_sources(cur) -> list[dict]:
@@ -312,31 +268,31 @@ def _ip_facts(cur, values: pa.Array, intel: IntelIndex | None) -> pa.Table:
     """
     _candidates = pa.table({"raw": values})  # noqa: F841 - read by SQL
     new = [r[0] for r in cur.execute(
-        f"SELECT c.raw FROM _candidates c ANTI JOIN {IP_LOOKUP} l ON l.raw = c.raw WHERE c.raw IS NOT NULL"
+        f"SELECT c.raw FROM _candidates c ANTI JOIN {IP_LOOKUP_TABLE} l ON l.raw = c.raw WHERE c.raw IS NOT NULL"
     ).fetchall()]
     if new:
         _new_ips = enrich_ips(new, intel).rename_columns(  # noqa: F841 - read by SQL
             ["raw", "valid", "value", "version", "prefix", "country", "country_source", "asn",
              "as_org", "asn_source", "kind", "kind_source"]
         ).drop(["valid"])
-        cur.execute(f"INSERT INTO {IP_LOOKUP} BY NAME SELECT * FROM _new_ips")
+        cur.execute(f"INSERT INTO {IP_LOOKUP_TABLE} BY NAME SELECT * FROM _new_ips")
     return _aligned(cur, values, f"SELECT v.i, l.value, l.prefix, l.country, l.asn, l.kind "
-                                 f"FROM _values v LEFT JOIN {IP_LOOKUP} l ON l.raw = v.raw")
+                                 f"FROM _values v LEFT JOIN {IP_LOOKUP_TABLE} l ON l.raw = v.raw")
 
 
 def _ua_facts(cur, values: pa.Array) -> pa.Table:
     """Family, version, OS and device of each user agent, cached in the workspace (``ua_lookup``)."""
     _candidates = pa.table({"raw": values})  # noqa: F841 - read by SQL
     new = [r[0] for r in cur.execute(
-        f"SELECT c.raw FROM _candidates c ANTI JOIN {UA_LOOKUP} l ON l.raw = c.raw WHERE c.raw IS NOT NULL"
+        f"SELECT c.raw FROM _candidates c ANTI JOIN {UA_LOOKUP_TABLE} l ON l.raw = c.raw WHERE c.raw IS NOT NULL"
     ).fetchall()]
     if new:
         _new_uas = parse_user_agents(new).rename_columns(  # noqa: F841 - read by SQL
             ["raw", "user_agent_family", "app_version", "os_family", "device_family"]
         )
-        cur.execute(f"INSERT INTO {UA_LOOKUP} BY NAME SELECT * FROM _new_uas")
+        cur.execute(f"INSERT INTO {UA_LOOKUP_TABLE} BY NAME SELECT * FROM _new_uas")
     return _aligned(cur, values, "SELECT v.i, l.user_agent_family, l.app_version, l.os_family, "
-                                 f"l.device_family FROM _values v LEFT JOIN {UA_LOOKUP} l ON l.raw = v.raw")
+                                 f"l.device_family FROM _values v LEFT JOIN {UA_LOOKUP_TABLE} l ON l.raw = v.raw")
 
 
 def _network_facts(values: pa.Array) -> pa.Table:
@@ -392,122 +348,6 @@ def _row_hash_sql(exprs: Sequence[str]) -> str:
 _KEY_SQL = "to_hex((_h1::UHUGEINT << 64) + _h2)"
 
 
-class _FileIds:
-    """The content hashes of one table's rows loaded in this run: exact duplicates found as rows arrive.
-
-    Finding them before the insert (not deleting them after) matters:
-    deleting rows DuckDB has already written out for the open transaction
-    makes the commit rewrite them; and holding them here (not joining every
-    chunk with the growing table) keeps split files linear. The ids are
-    kept in numpy, in sorted parts: 22 bytes a row. A bitmap over the top
-    :data:`FILTER_BITS` bits of the first half (128 MB, a few percent set at
-    tens of millions of rows) answers "certainly new" for almost every row
-    with one memory access, so only the rest are searched in the parts
-    (binary searches in a big array cost a cache miss a step).
-    """
-
-    FILTER_BITS = 30
-
-    def __init__(self) -> None:
-        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-        self._filter = np.zeros(2**self.FILTER_BITS // 8, dtype=np.uint8)
-
-    def _slots(self, sorted_h1: np.ndarray) -> np.ndarray:
-        return (sorted_h1.astype(np.uint64, copy=False) >> np.uint64(64 - self.FILTER_BITS)).astype(np.intp)
-
-    def _mark(self, sorted_h1: np.ndarray) -> None:
-        """Set the filter bits of ids sorted by their first half (so each byte is written once)."""
-        if len(sorted_h1) == 0:
-            return
-        slots = self._slots(sorted_h1)
-        byte = slots >> 3
-        bits = np.left_shift(1, slots & 7).astype(np.uint8)
-        starts = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])
-        self._filter[byte[starts]] |= np.bitwise_or.reduceat(bits, starts)
-
-    def _maybe_seen(self, sorted_h1: np.ndarray) -> np.ndarray:
-        slots = self._slots(sorted_h1)
-        return ((self._filter[slots >> 3] >> (slots & 7).astype(np.uint8)) & 1).astype(bool)
-
-    def forget(self, file_no: int) -> None:
-        """Drop the ids a file added (its transaction was rolled back, it is read again)."""
-        kept = []
-        for part in self._parts:
-            mine = part[3] == file_no
-            kept.append(tuple(column[~mine] for column in part) if mine.any() else part)
-        self._parts = kept
-        self._filter[:] = 0
-        for part in self._parts:
-            self._mark(part[0])
-
-    def duplicates(self, h1: np.ndarray, h2: np.ndarray, pos: np.ndarray,
-                   file_no: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """For each row, the file and position of the first row with the same id (-1: none)."""
-        n = len(h1)
-        first = np.full(n, -1, dtype=np.int64)
-        first_file = np.full(n, -1, dtype=np.int64)
-        if n == 0:
-            return first, first_file
-        # sort by the first half only (one key, quicksort); the few slots whose first
-        # half repeats are then ordered by (first half, second half, position), so
-        # copies sit together with the earliest first
-        order = np.argsort(h1)
-        s1 = h1[order]
-        tie = np.flatnonzero(s1[1:] == s1[:-1])
-        if tie.size:
-            slots = np.union1d(tie, tie + 1)
-            tied = order[slots]
-            order[slots] = tied[np.lexsort((pos[tied], h2[tied], h1[tied]))]
-        s2, sp = h2[order], pos[order]
-        repeat = np.zeros(n, dtype=bool)
-        repeat[1:] = (s1[1:] == s1[:-1]) & (s2[1:] == s2[:-1])
-        run_start = np.maximum.accumulate(np.where(repeat, 0, np.arange(n)))
-        earlier = np.full(n, -1, dtype=np.int64)  # set at run starts whose id an earlier chunk had
-        earlier_file = np.full(n, -1, dtype=np.int64)
-        starts = np.flatnonzero(~repeat)
-        starts = starts[self._maybe_seen(s1[starts])]
-        for p1, p2, pp, pf in self._parts:
-            at = np.searchsorted(p1, s1[starts])
-            inside = at < len(p1)
-            rows, at = starts[inside], at[inside]
-            same_first = p1[at] == s1[rows]
-            rows, at = rows[same_first], at[same_first]
-            exact = p2[at] == s2[rows]
-            earlier[rows[exact]] = pp[at[exact]]
-            earlier_file[rows[exact]] = pf[at[exact]]
-            for i, j in zip(rows[~exact], at[~exact], strict=True):
-                # equal first halves, different second: a 64-bit collision (or several
-                # ids sharing the first half); look through the part's run of equals
-                j = int(j) + 1
-                while j < len(p1) and p1[j] == s1[i]:
-                    if p2[j] == s2[i]:
-                        earlier[i], earlier_file[i] = pp[j], pf[j]
-                        break
-                    j += 1
-        original = earlier[run_start]
-        first_sorted = np.where(original >= 0, original, np.where(repeat, sp[run_start], -1))
-        file_sorted = np.where(original >= 0, earlier_file[run_start], np.where(repeat, file_no, -1))
-        new = ~repeat & (earlier < 0)
-        self._parts.append((s1[new], s2[new], sp[new].astype(np.int32),
-                            np.full(int(new.sum()), file_no, dtype=np.int16)))
-        self._mark(self._parts[-1][0])
-        # merge every sixteen parts of similar size into one (tiered, as a log-structured
-        # merge does): a chunk is searched in a logarithmic number of parts, and a
-        # row is copied about log16(rows / chunk) times
-        fan_in = 16
-        while (len(self._parts) >= fan_in
-               and len(self._parts[-fan_in][0]) <= 2 * len(self._parts[-1][0])):
-            tier = self._parts[-fan_in:]
-            del self._parts[-fan_in:]
-            merged = [np.concatenate(columns) for columns in zip(*tier, strict=True)]
-            # sorted runs: the stable sort (timsort) merges them in linear time
-            by_id = np.argsort(merged[0], kind="stable")
-            self._parts.append(tuple(column[by_id] for column in merged))
-        first[order] = first_sorted
-        first_file[order] = file_sorted
-        return first, first_file
-
-
 @dataclass
 class _FileRun:
     """Counters of one file's load."""
@@ -531,7 +371,7 @@ class _Loader:
         self.secret = workspace.secret()
         self.run_batches = run_batches
         self.intel: IntelIndex | None = None
-        self.file_ids = _FileIds()
+        self.file_ids = DuplicateIndex()
         self.table_files: list[SourceFile] = []
         self.file_no = 0
         self.earlier_runs = False
@@ -829,7 +669,7 @@ class _Loader:
         # a file that broke off last time is loaded again whole
         cur.execute(f"DELETE FROM {self._TARGET[table]} WHERE batch_id = ?", [batch_id])
         if not self.table_files or self.table_files[0].table != table:
-            self.file_ids, self.table_files = _FileIds(), []
+            self.file_ids, self.table_files = DuplicateIndex(), []
         if source not in self.table_files:
             self.table_files.append(source)
         self.file_no = self.table_files.index(source)
@@ -878,7 +718,7 @@ class _Loader:
         """
         cur = self.cur
         self.intel = _intel_index(cur)
-        cached = cur.sql(f"SELECT raw FROM {IP_LOOKUP} WHERE value IS NOT NULL").to_arrow_table()
+        cached = cur.sql(f"SELECT raw FROM {IP_LOOKUP_TABLE} WHERE value IS NOT NULL").to_arrow_table()
         if cached.num_rows == 0:
             return
         _fresh_ips = enrich_ips(cached.column("raw").to_pylist(), self.intel).rename_columns(  # noqa: F841
@@ -887,16 +727,16 @@ class _Loader:
         ).drop(["valid"])
         changed = cur.sql(
             "SELECT f.*, o.country AS old_country, o.asn AS old_asn FROM _fresh_ips f JOIN "
-            f"{IP_LOOKUP} o USING (raw) WHERE (f.country, f.asn, f.as_org, f.kind, f.country_source, "
+            f"{IP_LOOKUP_TABLE} o USING (raw) WHERE (f.country, f.asn, f.as_org, f.kind, f.country_source, "
             "f.asn_source, f.kind_source) IS DISTINCT FROM (o.country, o.asn, o.as_org, o.kind, "
             "o.country_source, o.asn_source, o.kind_source)"
         ).to_arrow_table()
         if changed.num_rows == 0:
             return
         cur.execute(
-            f"UPDATE {IP_LOOKUP} SET country = c.country, country_source = c.country_source, "
+            f"UPDATE {IP_LOOKUP_TABLE} SET country = c.country, country_source = c.country_source, "
             "asn = c.asn, as_org = c.as_org, asn_source = c.asn_source, kind = c.kind, "
-            f"kind_source = c.kind_source FROM changed c WHERE {IP_LOOKUP}.raw = c.raw"
+            f"kind_source = c.kind_source FROM changed c WHERE {IP_LOOKUP_TABLE}.raw = c.raw"
         )
         cur.execute(
             f"UPDATE {EVENTS_TABLE} SET "
@@ -905,7 +745,7 @@ class _Loader:
             "ip_kind = c.kind "
             f"FROM changed c WHERE {EVENTS_TABLE}.ip = c.value"
         )
-        cur.execute(f"INSERT INTO {DIRTY_IPS} SELECT DISTINCT value, $batch FROM changed", {"batch": batch_id})
+        cur.execute(f"INSERT INTO {DIRTY_IPS_TABLE} SELECT DISTINCT value, $batch FROM changed", {"batch": batch_id})
 
 
 # --------------------------------------------------------------------------
@@ -1019,7 +859,7 @@ def ingest(
 
 def _ingest(cur, workspace, store, sources, progress, summary, headers, started, sync_memory_limit) -> IngestSummary:
     """The load and sync steps of :func:`ingest`, on its prepared cursor."""
-    _ensure_tables(cur)
+    ensure_tables(cur)
     summary.sources = _record_sources(cur)
     run_batches: list[str] = []
     loader = _Loader(cur, workspace, run_batches)
@@ -1089,7 +929,7 @@ def _ingest(cur, workspace, store, sources, progress, summary, headers, started,
 
     # the duplicate index (tens of bytes a row loaded) is not needed any more: give
     # its memory back before the graph sync's large aggregates
-    loader.file_ids, loader.table_files = _FileIds(), []
+    loader.file_ids, loader.table_files = DuplicateIndex(), []
     cur.execute(f"SET memory_limit = '{sync_memory_limit}'")
     progress.phase("graph sync")
     pending = [r[0] for r in cur.execute(
@@ -1104,7 +944,7 @@ def _ingest(cur, workspace, store, sources, progress, summary, headers, started,
             "WHERE list_contains($ids, batch_id)",
             {"now": datetime.now(UTC), "ids": pending},
         )
-        cur.execute(f"DELETE FROM {DIRTY_IPS} WHERE list_contains($ids, batch_id)", {"ids": pending})
+        cur.execute(f"DELETE FROM {DIRTY_IPS_TABLE} WHERE list_contains($ids, batch_id)", {"ids": pending})
 
     for table, reasons in quarantine.counts_by_reason(cur, run_batches).items():
         summary.tables[table].quarantined_by_reason = reasons

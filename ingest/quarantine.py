@@ -1,6 +1,7 @@
 """The workspace's quarantine: every input row ingest refused, with where and why.
 
-Rows are kept in the ``quarantine`` table of the workspace database, written
+Rows are kept in the ``quarantine`` table of the workspace database
+(:mod:`graph.warehouse_schema`), written
 in the same transaction as the events of their file: a killed ingest leaves
 neither half of a file's events nor half of its rejected rows, and a re-run
 writes each once. ``quarantine/quarantine.jsonl`` is rebuilt from the table
@@ -21,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from graph.phone_text import mask_phone_numbers
+from graph.warehouse_schema import QUARANTINE_TABLE
 from ingest.free_text import FREE_TEXT
 from ingest.pseudonymize import mask_phone
 from ingest.readers import RowProblem, SourceFile, mask_digit_runs
@@ -28,7 +30,6 @@ from ingest.readers import RowProblem, SourceFile, mask_digit_runs
 __all__ = [
     "QUARANTINE_TABLE",
     "QUARANTINE_FILE",
-    "ensure_table",
     "add_problems",
     "counts_by_reason",
     "export_jsonl",
@@ -36,30 +37,10 @@ __all__ = [
     "PHONE_FIELDS",
 ]
 
-QUARANTINE_TABLE = "quarantine"
 QUARANTINE_FILE = "quarantine.jsonl"
 
 #: per table, the columns that may hold a raw phone number
 PHONE_FIELDS = {"requests": ("phone",), "labels": ("id",)}
-
-_DDL = f"""
-CREATE TABLE IF NOT EXISTS {QUARANTINE_TABLE} (
-    batch_id VARCHAR NOT NULL,
-    table_name VARCHAR NOT NULL,
-    file VARCHAR NOT NULL,
-    position_name VARCHAR NOT NULL,
-    position BIGINT,
-    column_name VARCHAR,
-    reason VARCHAR NOT NULL,
-    record VARCHAR
-)
-"""
-
-
-def ensure_table(cursor) -> None:
-    """Create the quarantine table if it is missing."""
-    cursor.execute(_DDL)
-
 
 def mask_record(table: str, record: dict[str, str | None]) -> dict[str, str | None]:
     """The record with every field that may hold a phone number masked.

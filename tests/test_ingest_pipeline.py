@@ -660,9 +660,9 @@ def test_duplicates_are_found_across_chunks(tmp_path, monkeypatch):
 def test_file_ids_find_copies_across_chunks_and_survive_half_collisions():
     import numpy as np
 
-    from ingest.pipeline import _FileIds
+    from ingest.dedup import DuplicateIndex
 
-    ids = _FileIds()
+    ids = DuplicateIndex()
 
     def call(h1, h2, pos, file_no=0):
         first, files = ids.duplicates(np.array(h1, np.uint64), np.array(h2, np.uint64), np.array(pos), file_no)

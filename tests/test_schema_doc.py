@@ -1,4 +1,4 @@
-"""``docs/schema.md`` describes every name in ``graph/schema.py``, each in its own section."""
+"""``docs/schema.md`` describes every name in ``graph/schema.py`` and ``graph/warehouse_schema.py``, each in its own section."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from graph.schema import NODES, RELATIONSHIPS
 from graph.store.neo4j import index_name
+from graph.warehouse_schema import TABLES
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "schema.md"
 
@@ -50,6 +51,18 @@ def test_every_index_is_listed():
                 assert index_name(kind, prop.name) in text
 
 
+@pytest.mark.parametrize("table", TABLES, ids=lambda t: t.name)
+def test_every_warehouse_table_has_a_section_naming_each_column_and_its_type(table):
+    section = sections().get(table.name)
+    assert section is not None, f"docs/schema.md has no section for warehouse table {table.name}"
+    rows = {line.split("|")[1].strip(): line for line in section.splitlines() if line.startswith("| `")}
+    for column in table.columns:
+        row = rows.get(f"`{column.name}`")
+        assert row is not None, f"{table.name}.{column.name} is not described in docs/schema.md"
+        assert f"| {column.sql} |" in row, f"docs/schema.md gives {table.name}.{column.name} another type"
+    assert set(rows) == {f"`{c.name}`" for c in table.columns}, f"docs/schema.md names columns {table.name} lacks"
+
+
 def test_no_section_describes_a_name_the_schema_lacks():
-    known = {k.label for k in NODES} | {r.type for r in RELATIONSHIPS}
+    known = {k.label for k in NODES} | {r.type for r in RELATIONSHIPS} | {t.name for t in TABLES}
     assert set(sections()) <= known
