@@ -4,8 +4,9 @@ Making a folder read-only takes different means by who runs the tests:
 file modes for an ordinary user, the immutable attribute (``chattr +i``)
 for root, whom file modes do not stop. Both make the kernel refuse writes
 for real. Where neither is possible the test that needs it is skipped and
-says why; :func:`test_a_workspace_reported_unwritable_opens_read_only` still
-runs the read-only path (a real read-only DuckDB open) everywhere.
+says why (under ``CI=true`` it fails instead: a green CI means it ran);
+:func:`test_a_workspace_reported_unwritable_opens_read_only` still runs the
+read-only path (a real read-only DuckDB open) everywhere.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import in_ci
 from hostilecase import build_hostile
 from ingestcase import run_cli
 
@@ -38,6 +40,13 @@ def _refuses_writes(folder: Path) -> bool:
     return False
 
 
+def _cannot(reason: str) -> None:
+    """Skip where a folder cannot be made read-only for real; under ``CI=true`` that is a failure."""
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: this is a failure, not a skip)", pytrace=False)
+    pytest.skip(reason)
+
+
 @contextlib.contextmanager
 def frozen(folder: Path):
     """Make ``folder`` and everything in it unwritable for this process, for real; undo on exit."""
@@ -50,12 +59,12 @@ def frozen(folder: Path):
     else:
         chattr = shutil.which("chattr")
         if chattr is None or subprocess.run([chattr, "-R", "+i", str(folder)], capture_output=True).returncode:
-            pytest.skip("running as root, where file modes do not stop writes, and `chattr +i` is not available "
-                        "here (e2fsprogs missing or the filesystem has no immutable attribute)")
+            _cannot("running as root, where file modes do not stop writes, and `chattr +i` is not available "
+                    "here (e2fsprogs missing or the filesystem has no immutable attribute)")
         undo = lambda: subprocess.run([chattr, "-R", "-i", str(folder)], check=True)  # noqa: E731
     try:
         if not _refuses_writes(folder):
-            pytest.skip(f"{folder} still takes writes after being made read-only on this machine")
+            _cannot(f"{folder} still takes writes after being made read-only on this machine")
         yield folder
     finally:
         undo()
