@@ -8,9 +8,9 @@ import json
 import click
 from rich.table import Table
 
-from app.commands.filter_options import filter_options, filters_from
+from app.commands.filter_options import filter_options
 from app.context import CliContext
-from app.export import FORMATS, export
+from app.export import FORMATS, Filters, export
 
 
 def cli_user() -> str:
@@ -37,13 +37,7 @@ def command(
     ctx: CliContext,
     fmt: str,
     out_dir: str,
-    cluster_ids: tuple[str, ...],
-    statuses: tuple[str, ...],
-    min_score: float | None,
-    country: str | None,
-    since: str | None,
-    until: str | None,
-    run_id: str | None,
+    filters: Filters,
     redact: bool,
     as_json: bool,
 ) -> None:
@@ -58,7 +52,6 @@ def command(
     `sybilscope queue` and the web queue; --since/--until also narrow the
     exported edges and activity to the window.
     """
-    filters = filters_from(statuses, min_score, country, since, until, run_id, cluster_ids)
     result = export(ctx.workspace, ctx.store, fmt, out_dir, filters, redact=redact, user=cli_user())
     if ctx.store.read_only:
         ctx.err.print("note: this export is not in the audit log: the workspace is read-only here")

@@ -7,6 +7,7 @@ queue" keeps the same clusters as either.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import click
@@ -14,7 +15,7 @@ import click
 from app.export import Filters, parse_time
 from graph.schema import CLUSTER_STATUSES
 
-__all__ = ["filter_options", "filters_from"]
+__all__ = ["filter_options"]
 
 _OPTIONS = (
     click.option("--status", "statuses", multiple=True, type=click.Choice(CLUSTER_STATUSES),
@@ -32,21 +33,19 @@ _OPTIONS = (
 
 
 def filter_options(command: Callable) -> Callable:
-    """Add the shared filter options to a click command."""
+    """Add the shared filter options to a click command, which receives them as one ``filters``.
+
+    The command gets a :class:`~app.export.Filters` (times read as ISO
+    8601) instead of the six option values, and the values of its own
+    ``--cluster`` option, if it has one, inside it.
+    """
+
+    @functools.wraps(command)
+    def with_filters(*args, statuses, min_score, country, since, until, run_id, **kwargs):
+        filters = Filters(cluster_ids=kwargs.pop("cluster_ids", ()), statuses=statuses, min_score=min_score,
+                          country=country, since=parse_time(since), until=parse_time(until), run_id=run_id)
+        return command(*args, filters=filters, **kwargs)
+
     for option in reversed(_OPTIONS):
-        command = option(command)
-    return command
-
-
-def filters_from(
-    statuses: tuple[str, ...],
-    min_score: float | None,
-    country: str | None,
-    since: str | None,
-    until: str | None,
-    run_id: str | None,
-    cluster_ids: tuple[str, ...] = (),
-) -> Filters:
-    """The options' values as :class:`~app.export.Filters` (times read as ISO 8601)."""
-    return Filters(cluster_ids=cluster_ids, statuses=statuses, min_score=min_score, country=country,
-                   since=parse_time(since), until=parse_time(until), run_id=run_id)
+        with_filters = option(with_filters)
+    return with_filters

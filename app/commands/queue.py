@@ -7,8 +7,9 @@ import json
 import click
 from rich.table import Table
 
-from app.commands.filter_options import filter_options, filters_from
+from app.commands.filter_options import filter_options
 from app.context import CliContext
+from app.export import Filters
 from app.export.select import select_clusters
 from graph.triage import cluster_country_codes
 
@@ -21,22 +22,13 @@ def _when(moment: object) -> str:
 @filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (run, filters, clusters) instead of a table.")
 @click.pass_obj
-def command(
-    ctx: CliContext,
-    statuses: tuple[str, ...],
-    min_score: float | None,
-    country: str | None,
-    since: str | None,
-    until: str | None,
-    run_id: str | None,
-    as_json: bool,
-) -> None:
+def command(ctx: CliContext, filters: Filters, as_json: bool) -> None:
     """List the clusters of the latest detection run to triage, highest score first.
 
     The filters keep exactly the clusters the web queue shows and
     `sybilscope export` writes for the same filters.
     """
-    selection = select_clusters(ctx.store, filters_from(statuses, min_score, country, since, until, run_id))
+    selection = select_clusters(ctx.store, filters)
     rows = [
         {
             "cluster_id": c["cluster_id"],
