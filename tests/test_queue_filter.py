@@ -129,3 +129,18 @@ def test_impossible_filters_are_refused_with_what_to_do():
         triage.QueueFilters(statuses=("closed",))
     with pytest.raises(FilterError, match="window is empty"):
         triage.QueueFilters(since=webcase.T0, until=webcase.T0 - timedelta(days=1))
+
+
+def test_export_by_cluster_id_keeps_the_named_clusters_within_the_filters(case, tmp_path):
+    _, workspace = case
+
+    def exported(*flags: str) -> list[str]:
+        out = tmp_path / f"by-id-{len(list(tmp_path.iterdir()))}"
+        code, _, err = run_cli("--workspace", str(workspace.root), "export", "--format", "csv", "--out", str(out),
+                               *flags)
+        assert code == 0, err
+        with open(out / "clusters.csv", newline="", encoding="utf-8") as f:
+            return [r["cluster_id"] for r in csv.DictReader(f)]
+
+    assert exported("--cluster", "C-lone", "--cluster", "C-israel") == ["C-israel", "C-lone"]
+    assert exported("--cluster", "C-lone", "--cluster", "C-israel", "--country", "IL") == ["C-israel"]
