@@ -255,7 +255,19 @@ def _salvage(decompressor, compressed: bytes) -> bytes:
     return b"".join(out)
 
 
-class _GzipLines(io.RawIOBase):
+class _ByteStream(io.RawIOBase):
+    """A readable raw stream defined by its ``read`` (what pyarrow's readers take)."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _GzipLines(_ByteStream):
     """A gzip file as a byte stream that ends cleanly at the last whole line before any damage.
 
     A truncated or corrupt gzip member raises in the middle of a read, and
@@ -281,14 +293,6 @@ class _GzipLines(io.RawIOBase):
         self._held = b""
         self._done = False
         self.damage: BaseException | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def _finish(self, damage: BaseException | None = None) -> None:
         self.damage = damage
@@ -354,7 +358,7 @@ def _damage(handle) -> BaseException | None:
     return getattr(raw, "damage", None)
 
 
-class _CountedLines(io.RawIOBase):
+class _CountedLines(_ByteStream):
     """A byte stream that counts the lines passing through it, for pyarrow's readers.
 
     pyarrow also ends a line at a bare carriage return, where the rest of
@@ -371,14 +375,6 @@ class _CountedLines(io.RawIOBase):
     @property
     def damage(self) -> BaseException | None:
         return getattr(self._inner, "damage", None)
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def read(self, size: int = -1) -> bytes:
         data = self._inner.read(size)
