@@ -22,6 +22,7 @@ __all__ = [
     "HALF_HOURS_PER_WEEK",
     "creation_burst",
     "burst_accounts",
+    "cohort_pairs",
     "monoculture",
     "monoculture_counts",
     "weekly_histograms",
@@ -148,6 +149,40 @@ def burst_accounts(
     inside = np.cumsum(marks[:-1]) > 0
     return set(created.index[inside])
 
+
+
+def cohort_pairs(created: pd.Series, bursts: set, accounts: set, window_hours: float) -> pd.DataFrame:
+    """``a, b``: pairs of ``accounts`` made in a sign-up burst within ``window_hours`` of each other.
+
+    ``bursts`` are the accounts :func:`burst_accounts` found; ``accounts`` are
+    those the pairs may join (detection passes the seeds that miss).
+
+    Only where most accounts made around the same time are among ``accounts``
+    (those that miss): an operation's burst is its own, while a big
+    population has chance clumps of sign-ups in which a few unrelated
+    people happen to miss.
+
+    Examples
+    --------
+    >>> hour = 3_600_000
+    >>> created = pd.Series({"a": 0, "b": hour // 2, "c": 5 * hour, "x": hour // 4})
+    >>> cohort_pairs(created, {"a", "b", "c", "x"}, {"a", "b", "c"}, 2.0).values.tolist()
+    [['a', 'b']]
+    """
+    window = window_hours * 3_600_000
+    everyone = np.sort(created.to_numpy(dtype=float))
+    mine = created[created.index.isin(bursts & accounts)].sort_values(kind="stable")
+    around = np.searchsorted(everyone, mine.to_numpy(dtype=float) + window / 2, side="right") \
+        - np.searchsorted(everyone, mine.to_numpy(dtype=float) - window / 2, side="left")
+    ours = mine.to_numpy(dtype=float)
+    same = np.searchsorted(ours, ours + window / 2, side="right") - np.searchsorted(ours, ours - window / 2, side="left")
+    mine = mine[same >= 0.5 * around]
+    times, ids = mine.to_numpy(dtype=float), mine.index.to_numpy(dtype=object)
+    ends = np.searchsorted(times, times + window, side="right")
+    pairs = [(min(ids[i], ids[j]), max(ids[i], ids[j])) for i in range(len(ids)) for j in range(i + 1, ends[i])]
+    if not pairs:
+        return pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object)})
+    return pd.DataFrame(sorted(pairs), columns=["a", "b"], dtype=object)
 
 def monoculture(member_values: pd.Series, population_values: pd.Series) -> dict:
     """How much a group's most common value (a client build, say) outweighs the population's.

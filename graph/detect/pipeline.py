@@ -252,7 +252,7 @@ def coordination_graph(
         the two accounts' shares of lookups inside the block.
     cohort : DataFrame, optional
         ``a, b``: pairs of accounts that both miss and were made in one
-        sign-up burst (:func:`_cohort_ties`), tied by 0.2 each.
+        sign-up burst (:func:`graph.detect.behaviour.cohort_pairs`), tied by 0.2 each.
     min_weight : float
         Pairs tied more weakly than this get no edge: thousands of
         neighbours on a busy mobile address would each add a negligible tie
@@ -364,30 +364,6 @@ def _list_ties(source, accounts: Collection[str], params: DetectionParams) -> pd
         "a": pairs["account_id_a"].to_numpy(), "b": pairs["account_id_b"].to_numpy(),
         "share": np.minimum(pairs["share_a"].to_numpy(), pairs["share_b"].to_numpy()),
     }).sort_values(["a", "b"], ignore_index=True)
-
-
-def _cohort_ties(created: pd.Series, bursts: set, accounts: set, window_hours: float) -> pd.DataFrame:
-    """``a, b``: pairs of ``accounts`` made in a sign-up burst within ``window_hours`` of each other.
-
-    Only where most accounts made around the same time are among ``accounts``
-    (those that miss): an operation's burst is its own, while a big
-    population has chance clumps of sign-ups in which a few unrelated
-    people happen to miss.
-    """
-    window = window_hours * 3_600_000
-    everyone = np.sort(created.to_numpy(dtype=float))
-    mine = created[created.index.isin(bursts & accounts)].sort_values(kind="stable")
-    around = np.searchsorted(everyone, mine.to_numpy(dtype=float) + window / 2, side="right") \
-        - np.searchsorted(everyone, mine.to_numpy(dtype=float) - window / 2, side="left")
-    ours = mine.to_numpy(dtype=float)
-    same = np.searchsorted(ours, ours + window / 2, side="right") - np.searchsorted(ours, ours - window / 2, side="left")
-    mine = mine[same >= 0.5 * around]
-    times, ids = mine.to_numpy(dtype=float), mine.index.to_numpy(dtype=object)
-    ends = np.searchsorted(times, times + window, side="right")
-    pairs = [(min(ids[i], ids[j]), max(ids[i], ids[j])) for i in range(len(ids)) for j in range(i + 1, ends[i])]
-    if not pairs:
-        return pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object)})
-    return pd.DataFrame(sorted(pairs), columns=["a", "b"], dtype=object)
 
 
 def _infrastructure_seeds(
@@ -543,7 +519,7 @@ def find_networks(
 
     # accounts made in one sign-up burst that both miss are one cohort: camouflaged enumerators on
     # their own handsets and addresses share nothing else a tie could see
-    cohort = _cohort_ties(created, bursts, set(stats.index[stats["missing"]]) & seeds, params.burst_window_hours)
+    cohort = behaviour.cohort_pairs(created, bursts, set(stats.index[stats["missing"]]) & seeds, params.burst_window_hours)
     ties = _tie_table(infra_seed, touching(sharding, seeds), target_seed, sync_seed, lists, cohort)
     strong = ties[ties["weight"] >= params.min_tie]
     candidates = set(seeds) | set(strong["a"]) | set(strong["b"])
