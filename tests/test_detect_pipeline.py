@@ -317,6 +317,22 @@ def test_enumerators_made_in_one_burst_are_one_cohort_with_nothing_else_shared()
     assert found.clusters[0].contributions["creation_burst"] > 0
 
 
+def test_a_cohort_made_over_a_long_run_of_sign_up_bursts_is_one_operation():
+    # forty enumerators made one every twenty minutes (thirteen hours, far longer than a burst window),
+    # each on its own address and handset: no one of them is a seed on its own, yet the run of bursts
+    # they were made in, nearly all of whose accounts miss, is one cohort, and one operation
+    rows = _people(150, seed=13)
+    rows += [row for k in range(40) for row in _scatterer(f"cohort{k:02d}", ips=[f"82.{k}.1.2"],
+                                                          device=f"own{k}", n=150, seed=60 + k)]
+    accounts = pd.DataFrame({"account_id": [f"cohort{k:02d}" for k in range(40)],
+                             "created_at": [START - 2 * DAY + k * 1_200_000 for k in range(40)]})
+    found = find_networks(events_frame(rows), accounts=accounts)
+    flagged = [c for c in found.clusters if c.flagged]
+    assert [sorted(c.members) for c in flagged] == [[f"cohort{k:02d}" for k in range(40)]]
+    assert flagged[0].features["burst_run_members"] == 40
+    assert flagged[0].features["burst_members"] < 40
+
+
 def test_a_few_who_miss_among_a_crowd_of_sign_ups_are_no_cohort():
     # the same ten, made during a viral evening with ninety others who sync ordinary address books:
     # the burst is the crowd's, not theirs, and ties nobody

@@ -568,3 +568,11 @@ def test_usual_hit_rate_ignores_a_tight_crowd_of_abusers():
     both = hit_baseline(np.r_[matched, rng.binomial(abusers, 0.02)], np.r_[phones, abusers])
     assert abs(both.p0 - alone.p0) < 0.02 and abs(both.tau - alone.tau) < 0.02
     assert float(np.median(np.r_[matched / phones, np.full(400, 0.02)])) < alone.p0 - 0.05
+
+
+def test_a_run_of_burst_windows_counts_as_one_burst_only_for_burst_made_members():
+    # members made over a run of burst windows weigh as one burst; the tightest window alone is a third
+    tight = {"size": 30, "burst_share": 0.3, "burst_log10_p": -20.0}
+    run = scoring.contributions({**tight, "burst_run_members": 30})["creation_burst"]
+    assert run == pytest.approx(1.5)
+    assert scoring.contributions(tight)["creation_burst"] == pytest.approx(1.5 * 0.6)

@@ -13,7 +13,7 @@ keys present under the same conditions as a group scored alone.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -175,18 +175,41 @@ def _device_features(edges: pd.DataFrame, mem: pd.DataFrame, sizes: pd.Series) -
     return (on.groupby("g")["account_id"].nunique() / sizes.reindex(on["g"].unique())).astype(float)
 
 
-def _burst_features(mem: pd.DataFrame, created: pd.Series, window_hours: float) -> pd.DataFrame:
-    """The tightest sign-up burst per group, as :func:`graph.detect.behaviour.creation_burst` measures it."""
+def _burst_run(mem: pd.DataFrame, created: pd.Series, bursts: Collection[str], window: int) -> pd.Series:
+    """Per group: the most members made in one run of sign-up burst windows.
+
+    An operation can take longer than one window to make its accounts: a
+    run is members the population-wide burst search found
+    (:func:`graph.detect.behaviour.burst_accounts`), each made at most a
+    window after the previous one. Only burst-made accounts count, so a big
+    group's steady sign-ups never chain into a run.
+    """
+    made = mem[mem["account_id"].isin(bursts)]
+    made = made.assign(t=made["account_id"].map(created)).dropna(subset=["t"])
+    if made.empty:
+        return pd.Series(dtype=np.int64)
+    made = made.sort_values(["g", "t"], kind="stable")
+    g, t = made["g"].to_numpy(), made["t"].to_numpy(dtype=np.int64)
+    breaks = np.r_[True, (g[1:] != g[:-1]) | (np.diff(t) > window)]
+    run = np.cumsum(breaks)
+    lengths = np.bincount(run)[run]
+    return pd.Series(lengths, index=g).groupby(level=0).max()
+
+
+def _burst_features(mem: pd.DataFrame, created: pd.Series, window_hours: float,
+                    bursts: Collection[str] = ()) -> pd.DataFrame:
+    """The tightest sign-up burst per group, as :func:`graph.detect.behaviour.creation_burst` measures it,
+    and the longest run of burst windows (``run``, :func:`_burst_run`)."""
     population = created.to_numpy(dtype=np.int64)  # sorted by the caller
     if len(population) == 0:
-        return pd.DataFrame(columns=["members", "expected", "log10_p"])
+        return pd.DataFrame(columns=["members", "expected", "log10_p", "run"])
     window = int(window_hours * 3_600_000)
     times = mem.assign(t=mem["account_id"].map(created)).dropna(subset=["t"])
     times = times.assign(t=times["t"].astype(np.int64)).sort_values(["g", "t"], kind="stable")
     g = times["g"].to_numpy()
     t = times["t"].to_numpy()
     if len(t) == 0:
-        return pd.DataFrame(columns=["members", "expected", "log10_p"])
+        return pd.DataFrame(columns=["members", "expected", "log10_p", "run"])
     starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
     n = np.r_[starts[1:], len(g)] - starts
     # for each member time, how many of its group's members fall in [t, t + window):
@@ -203,11 +226,13 @@ def _burst_features(mem: pd.DataFrame, created: pd.Series, window_hours: float) 
     log10_p = sps.binom.logsf(k - 1, n, share) / np.log(10)
     log10_p = np.minimum(0.0, log10_p + np.log10(n))
     valid = (n >= 2) & (k >= 2)
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {"members": np.where(valid, k, 0), "expected": np.where(valid, share * n, 0.0),
          "log10_p": np.where(valid, log10_p, 0.0)},
         index=pd.Index(g[starts], name="g"),
     )
+    out["run"] = _burst_run(mem, created, bursts, window).reindex(out.index, fill_value=0).astype(np.int64)
+    return out
 
 
 def _monoculture_features(mem: pd.DataFrame, builds: pd.Series, population: pd.Series) -> pd.DataFrame:
@@ -265,6 +290,7 @@ def group_features(
     sync_bucket_seconds: int,
     burst_window_hours: float,
     lockstep_seconds: int = 60,
+    bursts: Collection[str] = (),
 ) -> list[dict]:
     """The feature dict of each group, in the order of ``groups``.
 
@@ -303,6 +329,9 @@ def group_features(
         Window in which members starting together are in lockstep
         (``lockstep_days``), against three synchrony buckets for a shift
         (``synchronized_days``).
+    bursts : collection of str
+        Accounts made in a sign-up burst (:func:`graph.detect.behaviour.burst_accounts`),
+        for the longest run of burst windows (``burst_run_members``).
 
     Returns
     -------
@@ -334,7 +363,7 @@ def group_features(
     lockstep_days = _lockstep_days(onsets, mem, sizes, lockstep_seconds).to_dict()
     exclusive = _exclusive_features(edges, mem)
     devices = _device_features(edges, mem, sizes).to_dict()
-    burst = _burst_features(mem, created, burst_window_hours) if len(created) else None
+    burst = _burst_features(mem, created, burst_window_hours, bursts) if len(created) else None
     mono = _monoculture_features(mem, builds, build_counts)
     benign_share = _benign_share(mem, edges, benign, sizes) if benign else None
 
@@ -376,6 +405,7 @@ def group_features(
             row = burst_rows.get(g, {"members": 0, "expected": 0.0, "log10_p": 0.0})
             f["burst_members"] = int(row["members"])
             f["burst_share"] = int(row["members"]) / size
+            f["burst_run_members"] = int(row.get("run", 0))
             f["burst_log10_p"] = float(row["log10_p"])
             f["burst_expected"] = float(row["expected"])
             f["burst_window_hours"] = burst_window_hours

@@ -490,6 +490,11 @@ def find_networks(
         bucket_seconds=params.lockstep_bucket_seconds,
     )
     seeds |= set(lockstep.index[lockstep >= params.seed_lockstep_days]) & callers
+    # accounts made in one sign-up burst, most of which miss, are one cohort: camouflaged enumerators
+    # on their own handsets and addresses share nothing else a tie could see (a viral moment's
+    # newcomers find their friends)
+    cohort = behaviour.cohort_pairs(created, bursts, set(stats.index[stats["missing"]]), params.burst_window_hours)
+    seeds |= set(cohort["a"]) | set(cohort["b"])
     # only ties touching a seed, and later a newcomer, are ever used: the crowd's pairs are never built
     target_seed = targets.target_ties(source, max_lookers=params.max_lookers, accounts=seeds)
 
@@ -517,9 +522,6 @@ def find_networks(
     def touching(frame: pd.DataFrame, group: set) -> pd.DataFrame:
         return frame[frame["a"].isin(group) | frame["b"].isin(group)]
 
-    # accounts made in one sign-up burst that both miss are one cohort: camouflaged enumerators on
-    # their own handsets and addresses share nothing else a tie could see
-    cohort = behaviour.cohort_pairs(created, bursts, set(stats.index[stats["missing"]]) & seeds, params.burst_window_hours)
     ties = _tie_table(infra_seed, touching(sharding, seeds), target_seed, sync_seed, lists, cohort)
     strong = ties[ties["weight"] >= params.min_tie]
     candidates = set(seeds) | set(strong["a"]) | set(strong["b"])
@@ -868,6 +870,7 @@ class _Context:
             sync_bucket_seconds=self.params.sync_bucket_seconds,
             burst_window_hours=self.params.burst_window_hours,
             lockstep_seconds=self.params.lockstep_bucket_seconds,
+            bursts=self.bursts,
         )
         out = []
         onboarding = self._onboarding(keys)

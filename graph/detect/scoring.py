@@ -86,8 +86,10 @@ def contributions(features: Mapping[str, float]) -> dict[str, float]:
         "shared_targets": (3.5 + 1.5 * _clip(math.log(max(size, 1.0) / 5.0) / math.log(20.0)) * (recip < 0.05))
         * _clip(f.get("shared_target_share", 0.0)) * (1.0 - recip) ** 2
         * (1.0 - _clip(f.get("onboarding_share", 0.0))) if size >= 3 else 0.0,
-        # created within hours of each other, against the population's sign-up rate
-        "creation_burst": 1.5 * _surprise(f.get("burst_log10_p", 0.0)) * _clip(f.get("burst_share", 0.0) * 2)
+        # created within hours of each other, against the population's sign-up rate (members made in one
+        # run of burst windows count: an operation can take longer than a window to make its accounts)
+        "creation_burst": 1.5 * _surprise(f.get("burst_log10_p", 0.0))
+        * _clip(max(f.get("burst_share", 0.0), f.get("burst_run_members", 0.0) / size) * 2)
         if size >= 3
         else 0.0,
         # one client build across the cluster, rare in the population
@@ -189,6 +191,8 @@ _SENTENCES = {
     "creation_burst": lambda f: (
         f"{int(f.get('burst_members', 0))} of {int(f.get('size', 0))} accounts were created within "
         f"{f.get('burst_window_hours', 2):g} h (population rate predicts {f.get('burst_expected', 0):.2f})"
+        + (f", {int(f['burst_run_members'])} in one run of sign-up bursts"
+           if f.get("burst_run_members", 0) > f.get("burst_members", 0) else "")
     ),
     "client_monoculture": lambda f: (
         f"{f.get('client_share', 0):.0%} use client {f.get('client_build', '?')}, "
