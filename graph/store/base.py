@@ -24,6 +24,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from graph.schema import RelKind, node_kind
+from graph.store import _rows
+
 __all__ = ["GraphStore", "Neighbourhood"]
 
 
@@ -151,7 +154,6 @@ class GraphStore(ABC):
         ignore the window).
         """
 
-    @abstractmethod
     def neighbourhood(
         self,
         label: str,
@@ -162,7 +164,45 @@ class GraphStore(ABC):
         until: datetime | None = None,
         limit: int = 200,
     ) -> Neighbourhood:
-        """The node and up to ``limit`` of its relationships (both directions), busiest first."""
+        """The node and up to ``limit`` of its relationships (both directions), busiest first.
+
+        The checks, the centre, the ranking across types and the far-end
+        nodes are the same on every backend; only fetching one type's
+        relationships (:meth:`_touching_edges`) is the backend's own.
+        """
+        kind = node_kind(label)
+        if limit < 0:
+            raise ValueError(f"limit must be 0 or more, not {limit}")
+        rels = _rows.touching(label, rel_types)
+        center = self.get_node(label, key)
+        if center is None:
+            return Neighbourhood(center=None)
+        edges: list[dict] = []
+        total = 0
+        for rel in rels:
+            count, found = self._touching_edges(rel, label, key, since=since, until=until, limit=limit)
+            total += count
+            edges.extend({"type": rel.type, "src_label": rel.src, "dst_label": rel.dst, **row} for row in found)
+        edges.sort(key=lambda e: (-_rows.weight(e), e["type"], e["src"], e["dst"]))
+        edges = edges[:limit]
+        return Neighbourhood(
+            center={"_label": kind.label, "_key": key, **center},
+            nodes=_rows.neighbour_nodes(self.get_nodes, label, key, edges),
+            edges=edges,
+            total=total,
+            truncated=total > len(edges),
+        )
+
+    @abstractmethod
+    def _touching_edges(
+        self, rel: RelKind, label: str, key: str, *, since: datetime | None, until: datetime | None, limit: int
+    ) -> tuple[int, list[dict]]:
+        """One relationship type's share of :meth:`neighbourhood`.
+
+        Returns how many relationships of type ``rel`` touch the node (either
+        end) and overlap the window, and up to ``limit`` of them, busiest
+        first, as rows with ``src``, ``dst`` and the relationship's properties.
+        """
 
     @abstractmethod
     def neighbour_counts(

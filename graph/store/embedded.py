@@ -46,7 +46,7 @@ from graph.schema import (
     rel_kind,
 )
 from graph.store import _rows
-from graph.store.base import GraphStore, Neighbourhood
+from graph.store.base import GraphStore
 
 __all__ = ["EmbeddedStore", "SQL_TYPES"]
 
@@ -609,48 +609,20 @@ class EmbeddedStore(GraphStore):
         for batch in self._stream(sql, params, batch_size):
             yield _decode_json(kind, batch)
 
-    def neighbourhood(
-        self,
-        label: str,
-        key: str,
-        *,
-        rel_types: Sequence[str] | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = 200,
-    ) -> Neighbourhood:
-        kind = node_kind(label)
-        if limit < 0:
-            raise ValueError(f"limit must be 0 or more, not {limit}")
-        rels = _rows.touching(label, rel_types)
-        center = self.get_node(label, key)
-        if center is None:
-            return Neighbourhood(center=None)
-        edges: list[dict] = []
-        total = 0
-        for rel in rels:
-            side, window_params = _side_and_window(rel, label, since, until)
-            params = [key, key, *window_params] if rel.src == rel.dst else [key, *window_params]
-            total += self._query(f"SELECT count(*) AS n FROM {_q(rel.table)} WHERE {side}", params)[0]["n"]
-            order = 'COALESCE("count", 0) DESC, ' if "count" in rel.names else ""
-            found = self._query(
-                f"SELECT {_select(rel)} FROM {_q(rel.table)} WHERE {side} "
-                f"ORDER BY {order}src, dst LIMIT {int(limit)}",
-                params,
-            )
-            edges.extend(
-                {"type": rel.type, "src_label": rel.src, "dst_label": rel.dst, **_rows.rel_row(rel, row)}
-                for row in found
-            )
-        edges.sort(key=lambda e: (-_rows.weight(e), e["type"], e["src"], e["dst"]))
-        edges = edges[:limit]
-        return Neighbourhood(
-            center={"_label": kind.label, "_key": key, **center},
-            nodes=_rows.neighbour_nodes(self.get_nodes, label, key, edges),
-            edges=edges,
-            total=total,
-            truncated=total > len(edges),
+    def _count(self, table: str, where: str, params: Sequence) -> int:
+        return self._query(f"SELECT count(*) AS n FROM {_q(table)} WHERE {where}", params)[0]["n"]
+
+    def _touching_edges(
+        self, rel: RelKind, label: str, key: str, *, since: datetime | None, until: datetime | None, limit: int
+    ) -> tuple[int, list[dict]]:
+        side, params = _side_and_window(rel, label, key, since, until)
+        total = self._count(rel.table, side, params)
+        order = 'COALESCE("count", 0) DESC, ' if "count" in rel.names else ""
+        found = self._query(
+            f"SELECT {_select(rel)} FROM {_q(rel.table)} WHERE {side} ORDER BY {order}src, dst LIMIT {int(limit)}",
+            params,
         )
+        return total, [_rows.rel_row(rel, row) for row in found]
 
     def neighbour_counts(
         self, label: str, key: str, *, since: datetime | None = None, until: datetime | None = None
@@ -658,9 +630,8 @@ class EmbeddedStore(GraphStore):
         node_kind(label)
         counts = {}
         for rel in _rows.touching(label, None):
-            side, window_params = _side_and_window(rel, label, since, until)
-            params = [key, key, *window_params] if rel.src == rel.dst else [key, *window_params]
-            counts[rel.type] = self._query(f"SELECT count(*) AS n FROM {_q(rel.table)} WHERE {side}", params)[0]["n"]
+            side, params = _side_and_window(rel, label, key, since, until)
+            counts[rel.type] = self._count(rel.table, side, params)
         return counts
 
     def runs(self) -> list[dict]:
@@ -720,13 +691,13 @@ class EmbeddedStore(GraphStore):
 
 
 def _side_and_window(
-    rel: RelKind, label: str, since: datetime | None, until: datetime | None
+    rel: RelKind, label: str, key: str, since: datetime | None, until: datetime | None
 ) -> tuple[str, list]:
-    """SQL condition: the relationship touches the node (either end) and overlaps the window."""
+    """SQL condition and its parameters: the relationship touches the node (either end) and overlaps the window."""
     ends = [end for end, end_label in (("src", rel.src), ("dst", rel.dst)) if end_label == label]
     side = "(" + " OR ".join(f"{end} = ?" for end in ends) + ")"
     window, params = _window(rel, since, until)
-    return f"{side} AND {window}", params
+    return f"{side} AND {window}", [key] * len(ends) + params
 
 
 def _label_filter(entity: str | None, entity_id: str | None) -> tuple[str, list]:

@@ -52,7 +52,7 @@ from graph.schema import (
     rel_kind,
 )
 from graph.store import _rows
-from graph.store.base import GraphStore, Neighbourhood
+from graph.store.base import GraphStore
 
 __all__ = ["Neo4jStore", "index_name"]
 
@@ -577,59 +577,23 @@ class Neo4jStore(GraphStore):
         for batch in self._stream(query, f"reading {kind.type} relationships", batch_size, params):
             yield [{"src": row["src"], "dst": row["dst"], **_out(kind, row["p"])} for row in batch]
 
-    def neighbourhood(
-        self,
-        label: str,
-        key: str,
-        *,
-        rel_types: Sequence[str] | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = 200,
-    ) -> Neighbourhood:
-        kind = node_kind(label)
-        if limit < 0:
-            raise ValueError(f"limit must be 0 or more, not {limit}")
-        rels = _rows.touching(label, rel_types)
-        center = self.get_node(label, key)
-        if center is None:
-            return Neighbourhood(center=None)
-        edges: list[dict] = []
-        total = 0
-        for rel in rels:
-            window, params = _window(rel, since, until)
-            match = _where(_pattern(rel, label), window)
-            src, dst = node_kind(rel.src), node_kind(rel.dst)
-            doing = f"reading the neighbourhood of {label} {key}"
-            total += self._read(f"{match} RETURN count(r) AS n", doing, key=key, **params)[0]["n"]
-            found = self._read(
-                f"{match} RETURN a.{_n(src.key)} AS src, b.{_n(dst.key)} AS dst, {_props_map('r', rel)} AS p "
-                "ORDER BY coalesce(r.count, 0) DESC, src, dst LIMIT $limit",
-                doing,
-                key=key,
-                limit=int(limit),
-                **params,
-            )
-            edges.extend(
-                {
-                    "type": rel.type,
-                    "src_label": rel.src,
-                    "dst_label": rel.dst,
-                    "src": row["src"],
-                    "dst": row["dst"],
-                    **_out(rel, row["p"]),
-                }
-                for row in found
-            )
-        edges.sort(key=lambda e: (-_rows.weight(e), e["type"], e["src"], e["dst"]))
-        edges = edges[:limit]
-        return Neighbourhood(
-            center={"_label": kind.label, "_key": key, **center},
-            nodes=_rows.neighbour_nodes(self.get_nodes, label, key, edges),
-            edges=edges,
-            total=total,
-            truncated=total > len(edges),
+    def _touching_edges(
+        self, rel: RelKind, label: str, key: str, *, since: datetime | None, until: datetime | None, limit: int
+    ) -> tuple[int, list[dict]]:
+        window, params = _window(rel, since, until)
+        match = _where(_pattern(rel, label), window)
+        src, dst = node_kind(rel.src), node_kind(rel.dst)
+        doing = f"reading the neighbourhood of {label} {key}"
+        total = self._read(f"{match} RETURN count(r) AS n", doing, key=key, **params)[0]["n"]
+        found = self._read(
+            f"{match} RETURN a.{_n(src.key)} AS src, b.{_n(dst.key)} AS dst, {_props_map('r', rel)} AS p "
+            "ORDER BY coalesce(r.count, 0) DESC, src, dst LIMIT $limit",
+            doing,
+            key=key,
+            limit=int(limit),
+            **params,
         )
+        return total, [{"src": row["src"], "dst": row["dst"], **_out(rel, row["p"])} for row in found]
 
     def neighbour_counts(
         self, label: str, key: str, *, since: datetime | None = None, until: datetime | None = None
