@@ -44,6 +44,7 @@ __all__ = [
     "encode_json",
     "fill_audit",
     "fill_labels",
+    "label_conditions",
     "member_out",
     "member_rows",
     "masked_text",
@@ -55,6 +56,7 @@ __all__ = [
     "row_dicts",
     "touching",
     "weight",
+    "window_bounds",
 ]
 
 #: the two endpoint columns of every relationship row
@@ -153,26 +155,22 @@ def merge_by_key(rows: Iterable[Mapping], key: str | tuple[str, ...]) -> dict[ob
     return merged
 
 
+def _properties(kind: NodeKind | RelKind, stored: Mapping) -> dict:
+    """Every schema property of the kind from a stored row (``None`` where absent), ``json`` decoded."""
+    return {
+        prop.name: decode_json(stored.get(prop.name)) if prop.type == "json" else stored.get(prop.name)
+        for prop in kind.properties
+    }
+
+
 def node_row(kind: NodeKind, stored: Mapping) -> dict:
     """A node as callers see it: every schema property present, ``json`` decoded."""
-    out = {}
-    for prop in kind.properties:
-        value = stored.get(prop.name)
-        if prop.type == "json":
-            value = decode_json(value)
-        out[prop.name] = value
-    return out
+    return _properties(kind, stored)
 
 
 def rel_row(kind: RelKind, stored: Mapping) -> dict:
     """A relationship as callers see it: ``src``, ``dst`` and every schema property."""
-    out = {"src": stored.get("src"), "dst": stored.get("dst")}
-    for prop in kind.properties:
-        value = stored.get(prop.name)
-        if prop.type == "json":
-            value = decode_json(value)
-        out[prop.name] = value
-    return out
+    return {"src": stored.get("src"), "dst": stored.get("dst"), **_properties(kind, stored)}
 
 
 def weight(edge: Mapping) -> int:
@@ -236,6 +234,26 @@ def check_unique(what: str, ids: Sequence[str]) -> None:
         if ident in seen:
             raise ValueError(f"{what} {ident!r} appears twice in one append")
         seen.add(ident)
+
+
+def window_bounds(kind: RelKind, since: datetime | None, until: datetime | None) -> dict[str, datetime]:
+    """The bounds of a time window that apply to relationships of ``kind``, in UTC.
+
+    Keys ``"since"`` and ``"until"``, each only when given; nothing for a type
+    without ``first_seen``/``last_seen``, which every window keeps whole. A
+    relationship is in the window when ``[first_seen, last_seen]`` overlaps
+    it: ``last_seen >= since`` and ``first_seen <= until``.
+    """
+    if "first_seen" not in kind.names:
+        return {}
+    bounds = {"since": as_utc(since, "since"), "until": as_utc(until, "until")}
+    return {name: bound for name, bound in bounds.items() if bound is not None}
+
+
+def label_conditions(entity: str | None, entity_id: str | None) -> dict[str, str]:
+    """The label properties a labels query must match: ``entity`` and ``entity_id``, those given."""
+    given = {"entity": entity, "entity_id": entity_id}
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def touching(label: str, rel_types: Sequence[str] | None) -> list[RelKind]:

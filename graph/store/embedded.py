@@ -134,21 +134,14 @@ def _props(kind: NodeKind | RelKind) -> dict[str, str]:
     return {p.name: p.type for p in kind.properties}
 
 
-def _window(kind: RelKind, since: datetime | None, until: datetime | None, alias: str = "") -> tuple[str, list]:
+#: the SQL condition of each bound of :func:`graph.store._rows.window_bounds`
+_WINDOW_SQL = {"since": "last_seen >= ?", "until": "first_seen <= ?"}
+
+
+def _window(kind: RelKind, since: datetime | None, until: datetime | None) -> tuple[str, list]:
     """SQL condition for "``[first_seen, last_seen]`` overlaps the window" (types without them: none)."""
-    if "first_seen" not in kind.names:
-        return "TRUE", []
-    prefix = f"{alias}." if alias else ""
-    parts, params = [], []
-    since = _rows.as_utc(since, "since")
-    until = _rows.as_utc(until, "until")
-    if since is not None:
-        parts.append(f"{prefix}last_seen >= ?")
-        params.append(since)
-    if until is not None:
-        parts.append(f"{prefix}first_seen <= ?")
-        params.append(until)
-    return (" AND ".join(parts) or "TRUE"), params
+    bounds = _rows.window_bounds(kind, since, until)
+    return (" AND ".join(_WINDOW_SQL[name] for name in bounds) or "TRUE"), list(bounds.values())
 
 
 class EmbeddedStore(GraphStore):
@@ -534,16 +527,6 @@ class EmbeddedStore(GraphStore):
             raise ValueError(f"{kind.label} {clash[0][0]!r} exists already: {kind.label}s are append-only")
         return self._upsert(cur, kind.table, [kind.key], columns, batch)
 
-    def append_labels(self, rows: Sequence[Mapping]) -> int:
-        if not rows:
-            return 0
-        return self._append(node_kind(LABEL), _rows.fill_labels(rows))
-
-    def append_audit(self, rows: Sequence[Mapping]) -> int:
-        if not rows:
-            return 0
-        return self._append(node_kind(AUDIT), _rows.fill_audit(rows))
-
     def append_judgement(self, label: Mapping, audit: Callable[[list[dict]], Mapping]) -> tuple[dict, dict]:
         label_kind, audit_kind = node_kind(LABEL), node_kind(AUDIT)
         # the write lock is held from here to the commit: no other writer of this database
@@ -638,12 +621,7 @@ class EmbeddedStore(GraphStore):
         kind = node_kind(RUN)
         return self._nodes(kind, tail="ORDER BY started_at DESC NULLS LAST, run_id DESC")
 
-    def clusters(self, run_id: str | None = None) -> list[dict]:
-        if run_id is None:
-            latest = self.latest_run()
-            if latest is None:
-                return []
-            run_id = latest["run_id"]
+    def _run_clusters(self, run_id: str) -> list[dict]:
         return self._nodes(
             node_kind(CLUSTER), "run_id = ?", [run_id], "ORDER BY score DESC NULLS LAST, cluster_id"
         )
@@ -658,12 +636,7 @@ class EmbeddedStore(GraphStore):
         )
         return [_rows.node_row(kind, row) for row in found]
 
-    def members(self, cluster_id: str, run_id: str | None = None) -> list[dict]:
-        if run_id is None:
-            history = self.cluster_history(cluster_id)
-            if not history:
-                return []
-            run_id = history[-1]["run_id"]
+    def _cluster_members(self, cluster_id: str, run_id: str) -> list[dict]:
         kind = rel_kind(MEMBER_OF)
         found = self._query(
             f"SELECT src, member_score, reasons, sub_group FROM {_q(kind.table)} WHERE dst = ? "
@@ -701,12 +674,7 @@ def _side_and_window(
 
 
 def _label_filter(entity: str | None, entity_id: str | None) -> tuple[str, list]:
-    parts, params = [], []
-    if entity is not None:
-        parts.append("entity = ?")
-        params.append(entity)
-    if entity_id is not None:
-        parts.append("entity_id = ?")
-        params.append(entity_id)
-    return (" AND ".join(parts) or "TRUE"), params
+    """SQL condition and parameters for the labels of one entity kind, one entity, or all."""
+    wanted = _rows.label_conditions(entity, entity_id)
+    return (" AND ".join(f"{name} = ?" for name in wanted) or "TRUE"), list(wanted.values())
 

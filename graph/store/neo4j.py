@@ -146,19 +146,14 @@ def _set_timestamps(var: str, source: str, prepared: Sequence[Mapping]) -> str:
     return f" SET {sets}"
 
 
+#: the Cypher condition on ``r`` of each bound of :func:`graph.store._rows.window_bounds`
+_WINDOW_CYPHER = {"since": "r.last_seen >= $since", "until": "r.first_seen <= $until"}
+
+
 def _window(kind: RelKind, since: datetime | None, until: datetime | None) -> tuple[str, dict]:
     """Cypher condition on ``r`` for "``[first_seen, last_seen]`` overlaps the window"."""
-    if "first_seen" not in kind.names:
-        return "true", {}
-    parts, params = [], {}
-    since, until = _rows.as_utc(since, "since"), _rows.as_utc(until, "until")
-    if since is not None:
-        parts.append("r.last_seen >= $since")
-        params["since"] = since
-    if until is not None:
-        parts.append("r.first_seen <= $until")
-        params["until"] = until
-    return (" AND ".join(parts) or "true"), params
+    bounds = _rows.window_bounds(kind, since, until)
+    return (" AND ".join(_WINDOW_CYPHER[name] for name in bounds) or "true"), bounds
 
 
 def _pattern(rel: RelKind, label: str) -> str:
@@ -441,6 +436,7 @@ class Neo4jStore(GraphStore):
 
     def _append(self, kind: NodeKind, rows: list[dict]) -> int:
         """Create nodes whose keys must all be new: labels and audit events are never updated."""
+        _rows.check_unique(kind.label, [row[kind.key] for row in rows])
         prepared = self._prepare_nodes(kind, rows)
         self._write(lambda tx: self._append_in(tx, kind, prepared), f"appending {kind.label} nodes")
         return len(prepared)
@@ -457,20 +453,6 @@ class Neo4jStore(GraphStore):
             if clash is not None:
                 raise ValueError(f"{kind.label} {clash['key']!r} exists already: {kind.label}s are append-only")
             tx.run(create, rows=chunk).consume()
-
-    def append_labels(self, rows: Sequence[Mapping]) -> int:
-        if not rows:
-            return 0
-        filled = _rows.fill_labels(rows)
-        _rows.check_unique(LABEL, [row["label_id"] for row in filled])
-        return self._append(node_kind(LABEL), filled)
-
-    def append_audit(self, rows: Sequence[Mapping]) -> int:
-        if not rows:
-            return 0
-        filled = _rows.fill_audit(rows)
-        _rows.check_unique(AUDIT, [row["event_id"] for row in filled])
-        return self._append(node_kind(AUDIT), filled)
 
     def append_judgement(self, label: Mapping, audit: Callable[[list[dict]], Mapping]) -> tuple[dict, dict]:
         """See :meth:`GraphStore.append_judgement`.
@@ -624,12 +606,7 @@ class Neo4jStore(GraphStore):
         found = self._nodes(node_kind(RUN), doing="reading detection runs")
         return _ordered(found, ("started_at", True), ("run_id", True))
 
-    def clusters(self, run_id: str | None = None) -> list[dict]:
-        if run_id is None:
-            latest = self.latest_run()
-            if latest is None:
-                return []
-            run_id = latest["run_id"]
+    def _run_clusters(self, run_id: str) -> list[dict]:
         found = self._nodes(node_kind(CLUSTER), "n.run_id = $run_id", "reading clusters", run_id=run_id)
         return _ordered(found, ("score", True), ("cluster_id", False))
 
@@ -646,12 +623,7 @@ class Neo4jStore(GraphStore):
         rows = _ordered([{**r, "run_id": r["row"]["run_id"]} for r in rows], ("started_at", False), ("run_id", False))
         return [r["row"] for r in rows]
 
-    def members(self, cluster_id: str, run_id: str | None = None) -> list[dict]:
-        if run_id is None:
-            history = self.cluster_history(cluster_id)
-            if not history:
-                return []
-            run_id = history[-1]["run_id"]
+    def _cluster_members(self, cluster_id: str, run_id: str) -> list[dict]:
         kind, account = node_kind(CLUSTER), node_kind(ACCOUNT)
         member = rel_kind(MEMBER_OF)
         found = self._read(
@@ -666,14 +638,9 @@ class Neo4jStore(GraphStore):
         return [_rows.member_out(row, cluster_id, run_id) for row in ordered]
 
     def labels(self, entity: str | None = None, entity_id: str | None = None) -> list[dict]:
-        parts, params = [], {}
-        if entity is not None:
-            parts.append("n.entity = $entity")
-            params["entity"] = entity
-        if entity_id is not None:
-            parts.append("n.entity_id = $entity_id")
-            params["entity_id"] = entity_id
-        found = self._nodes(node_kind(LABEL), " AND ".join(parts) or "true", "reading labels", **params)
+        wanted = _rows.label_conditions(entity, entity_id)
+        where = " AND ".join(f"n.{name} = ${name}" for name in wanted) or "true"
+        found = self._nodes(node_kind(LABEL), where, "reading labels", **wanted)
         return _ordered(found, ("created_at", False), ("label_id", False))
 
     def audit_events(self, target: str | None = None, limit: int | None = None) -> list[dict]:
