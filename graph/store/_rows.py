@@ -44,6 +44,7 @@ __all__ = [
     "encode_json",
     "fill_audit",
     "fill_labels",
+    "kind_name",
     "label_conditions",
     "member_out",
     "member_rows",
@@ -53,7 +54,9 @@ __all__ = [
     "new_id",
     "node_row",
     "rel_row",
+    "row_columns",
     "row_dicts",
+    "row_keys",
     "touching",
     "weight",
     "window_bounds",
@@ -69,6 +72,21 @@ _SEQUENCE = itertools.count()
 _SEQUENCE_LOCK = threading.Lock()
 
 
+def kind_name(kind: NodeKind | RelKind) -> str:
+    """What messages call the kind's rows: its node label or relationship type."""
+    return kind.label if isinstance(kind, NodeKind) else kind.type
+
+
+def row_keys(kind: NodeKind | RelKind) -> tuple[str, ...]:
+    """The columns that identify a row of the kind: a node's key, a relationship's ``src`` and ``dst``."""
+    return (kind.key,) if isinstance(kind, NodeKind) else EDGE_KEYS
+
+
+def row_columns(kind: NodeKind | RelKind) -> list[str]:
+    """Every column a stored row of the kind has: its keys, then its properties, each once."""
+    return [*[key for key in row_keys(kind) if key not in kind.names], *kind.names]
+
+
 def row_dicts(rows: Rows) -> list[Mapping]:
     """The rows as a list of mappings, whatever form they came in."""
     if isinstance(rows, pa.Table):
@@ -76,11 +94,11 @@ def row_dicts(rows: Rows) -> list[Mapping]:
     return list(rows)
 
 
-def columns_of(what: str, allowed: Sequence[str], rows: Rows) -> list[str]:
+def columns_of(what: str, allowed: Sequence[str], rows: Rows, keys: Sequence[str] = ()) -> list[str]:
     """The property names the rows use, in schema order; ``ValueError`` for unknown ones.
 
     Unknown names are refused rather than dropped: a typo in a column name
-    would otherwise lose data without a word.
+    would otherwise lose data without a word. So is a missing one of ``keys``.
     """
     if isinstance(rows, pa.Table):
         present = set(rows.column_names)
@@ -91,6 +109,9 @@ def columns_of(what: str, allowed: Sequence[str], rows: Rows) -> list[str]:
         raise ValueError(
             f"{what} has no property {', '.join(map(repr, sorted(unknown)))}; known: {', '.join(allowed)}"
         )
+    for key in keys:
+        if key not in present:
+            raise ValueError(f"{what} rows need {key!r}")
     return [name for name in allowed if name in present]
 
 
