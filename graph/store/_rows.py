@@ -44,6 +44,8 @@ __all__ = [
     "encode_json",
     "fill_audit",
     "fill_labels",
+    "kind_name",
+    "label_conditions",
     "member_out",
     "member_rows",
     "masked_text",
@@ -52,9 +54,12 @@ __all__ = [
     "new_id",
     "node_row",
     "rel_row",
+    "row_columns",
     "row_dicts",
+    "row_keys",
     "touching",
     "weight",
+    "window_bounds",
 ]
 
 #: the two endpoint columns of every relationship row
@@ -67,6 +72,21 @@ _SEQUENCE = itertools.count()
 _SEQUENCE_LOCK = threading.Lock()
 
 
+def kind_name(kind: NodeKind | RelKind) -> str:
+    """What messages call the kind's rows: its node label or relationship type."""
+    return kind.label if isinstance(kind, NodeKind) else kind.type
+
+
+def row_keys(kind: NodeKind | RelKind) -> tuple[str, ...]:
+    """The columns that identify a row of the kind: a node's key, a relationship's ``src`` and ``dst``."""
+    return (kind.key,) if isinstance(kind, NodeKind) else EDGE_KEYS
+
+
+def row_columns(kind: NodeKind | RelKind) -> list[str]:
+    """Every column a stored row of the kind has: its keys, then its properties, each once."""
+    return [*[key for key in row_keys(kind) if key not in kind.names], *kind.names]
+
+
 def row_dicts(rows: Rows) -> list[Mapping]:
     """The rows as a list of mappings, whatever form they came in."""
     if isinstance(rows, pa.Table):
@@ -74,11 +94,11 @@ def row_dicts(rows: Rows) -> list[Mapping]:
     return list(rows)
 
 
-def columns_of(what: str, allowed: Sequence[str], rows: Rows) -> list[str]:
+def columns_of(what: str, allowed: Sequence[str], rows: Rows, keys: Sequence[str] = ()) -> list[str]:
     """The property names the rows use, in schema order; ``ValueError`` for unknown ones.
 
     Unknown names are refused rather than dropped: a typo in a column name
-    would otherwise lose data without a word.
+    would otherwise lose data without a word. So is a missing one of ``keys``.
     """
     if isinstance(rows, pa.Table):
         present = set(rows.column_names)
@@ -89,6 +109,9 @@ def columns_of(what: str, allowed: Sequence[str], rows: Rows) -> list[str]:
         raise ValueError(
             f"{what} has no property {', '.join(map(repr, sorted(unknown)))}; known: {', '.join(allowed)}"
         )
+    for key in keys:
+        if key not in present:
+            raise ValueError(f"{what} rows need {key!r}")
     return [name for name in allowed if name in present]
 
 
@@ -153,26 +176,22 @@ def merge_by_key(rows: Iterable[Mapping], key: str | tuple[str, ...]) -> dict[ob
     return merged
 
 
+def _properties(kind: NodeKind | RelKind, stored: Mapping) -> dict:
+    """Every schema property of the kind from a stored row (``None`` where absent), ``json`` decoded."""
+    return {
+        prop.name: decode_json(stored.get(prop.name)) if prop.type == "json" else stored.get(prop.name)
+        for prop in kind.properties
+    }
+
+
 def node_row(kind: NodeKind, stored: Mapping) -> dict:
     """A node as callers see it: every schema property present, ``json`` decoded."""
-    out = {}
-    for prop in kind.properties:
-        value = stored.get(prop.name)
-        if prop.type == "json":
-            value = decode_json(value)
-        out[prop.name] = value
-    return out
+    return _properties(kind, stored)
 
 
 def rel_row(kind: RelKind, stored: Mapping) -> dict:
     """A relationship as callers see it: ``src``, ``dst`` and every schema property."""
-    out = {"src": stored.get("src"), "dst": stored.get("dst")}
-    for prop in kind.properties:
-        value = stored.get(prop.name)
-        if prop.type == "json":
-            value = decode_json(value)
-        out[prop.name] = value
-    return out
+    return {"src": stored.get("src"), "dst": stored.get("dst"), **_properties(kind, stored)}
 
 
 def weight(edge: Mapping) -> int:
@@ -236,6 +255,26 @@ def check_unique(what: str, ids: Sequence[str]) -> None:
         if ident in seen:
             raise ValueError(f"{what} {ident!r} appears twice in one append")
         seen.add(ident)
+
+
+def window_bounds(kind: RelKind, since: datetime | None, until: datetime | None) -> dict[str, datetime]:
+    """The bounds of a time window that apply to relationships of ``kind``, in UTC.
+
+    Keys ``"since"`` and ``"until"``, each only when given; nothing for a type
+    without ``first_seen``/``last_seen``, which every window keeps whole. A
+    relationship is in the window when ``[first_seen, last_seen]`` overlaps
+    it: ``last_seen >= since`` and ``first_seen <= until``.
+    """
+    if "first_seen" not in kind.names:
+        return {}
+    bounds = {"since": as_utc(since, "since"), "until": as_utc(until, "until")}
+    return {name: bound for name, bound in bounds.items() if bound is not None}
+
+
+def label_conditions(entity: str | None, entity_id: str | None) -> dict[str, str]:
+    """The label properties a labels query must match: ``entity`` and ``entity_id``, those given."""
+    given = {"entity": entity, "entity_id": entity_id}
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def touching(label: str, rel_types: Sequence[str] | None) -> list[RelKind]:

@@ -24,6 +24,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from graph.schema import AUDIT, LABEL, NodeKind, RelKind, node_kind
+from graph.store import _rows
+
 __all__ = ["GraphStore", "Neighbourhood"]
 
 
@@ -101,13 +104,25 @@ class GraphStore(ABC):
         run id that exists replaces its clusters and memberships whole.
         """
 
-    @abstractmethod
     def append_labels(self, rows: Sequence[Mapping]) -> int:
         """Append labels (never update): ``label_id`` and ``created_at`` are filled in when absent."""
+        if not rows:
+            return 0
+        return self._append(node_kind(LABEL), _rows.fill_labels(rows))
 
-    @abstractmethod
     def append_audit(self, rows: Sequence[Mapping]) -> int:
         """Append audit events (never update): ``event_id`` and ``at`` are filled in when absent."""
+        if not rows:
+            return 0
+        return self._append(node_kind(AUDIT), _rows.fill_audit(rows))
+
+    @abstractmethod
+    def _append(self, kind: NodeKind, rows: list[dict]) -> int:
+        """Insert filled-in rows whose keys must all be new, in one transaction; returns rows written.
+
+        A key that repeats in ``rows`` or exists already is a ``ValueError``
+        and writes nothing: labels and audit events are never updated.
+        """
 
     @abstractmethod
     def append_judgement(self, label: Mapping, audit: Callable[[list[dict]], Mapping]) -> tuple[dict, dict]:
@@ -151,7 +166,6 @@ class GraphStore(ABC):
         ignore the window).
         """
 
-    @abstractmethod
     def neighbourhood(
         self,
         label: str,
@@ -162,7 +176,45 @@ class GraphStore(ABC):
         until: datetime | None = None,
         limit: int = 200,
     ) -> Neighbourhood:
-        """The node and up to ``limit`` of its relationships (both directions), busiest first."""
+        """The node and up to ``limit`` of its relationships (both directions), busiest first.
+
+        The checks, the centre, the ranking across types and the far-end
+        nodes are the same on every backend; only fetching one type's
+        relationships (:meth:`_touching_edges`) is the backend's own.
+        """
+        kind = node_kind(label)
+        if limit < 0:
+            raise ValueError(f"limit must be 0 or more, not {limit}")
+        rels = _rows.touching(label, rel_types)
+        center = self.get_node(label, key)
+        if center is None:
+            return Neighbourhood(center=None)
+        edges: list[dict] = []
+        total = 0
+        for rel in rels:
+            count, found = self._touching_edges(rel, label, key, since=since, until=until, limit=limit)
+            total += count
+            edges.extend({"type": rel.type, "src_label": rel.src, "dst_label": rel.dst, **row} for row in found)
+        edges.sort(key=lambda e: (-_rows.weight(e), e["type"], e["src"], e["dst"]))
+        edges = edges[:limit]
+        return Neighbourhood(
+            center={"_label": kind.label, "_key": key, **center},
+            nodes=_rows.neighbour_nodes(self.get_nodes, label, key, edges),
+            edges=edges,
+            total=total,
+            truncated=total > len(edges),
+        )
+
+    @abstractmethod
+    def _touching_edges(
+        self, rel: RelKind, label: str, key: str, *, since: datetime | None, until: datetime | None, limit: int
+    ) -> tuple[int, list[dict]]:
+        """One relationship type's share of :meth:`neighbourhood`.
+
+        Returns how many relationships of type ``rel`` touch the node (either
+        end) and overlap the window, and up to ``limit`` of them, busiest
+        first, as rows with ``src``, ``dst`` and the relationship's properties.
+        """
 
     @abstractmethod
     def neighbour_counts(
@@ -178,17 +230,38 @@ class GraphStore(ABC):
         found = self.runs()
         return found[0] if found else None
 
-    @abstractmethod
     def clusters(self, run_id: str | None = None) -> list[dict]:
         """The clusters of a run (the latest run when ``None``), highest score first."""
+        if run_id is None:
+            latest = self.latest_run()
+            if latest is None:
+                return []
+            run_id = latest["run_id"]
+        return self._run_clusters(run_id)
+
+    @abstractmethod
+    def _run_clusters(self, run_id: str) -> list[dict]:
+        """The clusters of run ``run_id``, highest score first."""
 
     @abstractmethod
     def cluster_history(self, cluster_id: str) -> list[dict]:
         """The cluster's rows across every run that found it, oldest run first."""
 
-    @abstractmethod
     def members(self, cluster_id: str, run_id: str | None = None) -> list[dict]:
-        """Member rows (``account_id``, ``member_score``, ``reasons``, ``sub_group``), strongest first."""
+        """Member rows (``account_id``, ``member_score``, ``reasons``, ``sub_group``), strongest first.
+
+        Without ``run_id``, the members in the last run that found the cluster.
+        """
+        if run_id is None:
+            history = self.cluster_history(cluster_id)
+            if not history:
+                return []
+            run_id = history[-1]["run_id"]
+        return self._cluster_members(cluster_id, run_id)
+
+    @abstractmethod
+    def _cluster_members(self, cluster_id: str, run_id: str) -> list[dict]:
+        """:meth:`members` of the cluster in run ``run_id``."""
 
     @abstractmethod
     def labels(self, entity: str | None = None, entity_id: str | None = None) -> list[dict]:

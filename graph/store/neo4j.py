@@ -1,6 +1,8 @@
 """The graph in a Neo4j 5 compatible server, through the official ``neo4j`` driver over Bolt.
 
-Rules this module keeps, because servers differ and data is hostile:
+Rules this store keeps, because servers differ and data is hostile (the Cypher
+text is built in :mod:`graph.store.neo4j_cypher`, the writes in
+:mod:`graph.store.neo4j_writes`):
 
 * Labels, relationship types and property names come only from
   :mod:`graph.schema` (checked with ``node_kind``/``rel_kind``); values travel
@@ -28,8 +30,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from numbers import Integral, Real
+from datetime import datetime
 
 import neo4j
 from neo4j import GraphDatabase
@@ -40,7 +41,6 @@ from graph.schema import (
     ACCOUNT,
     AUDIT,
     CLUSTER,
-    FOUND_IN,
     LABEL,
     MEMBER_OF,
     NODES,
@@ -52,7 +52,25 @@ from graph.schema import (
     rel_kind,
 )
 from graph.store import _rows
-from graph.store.base import GraphStore, Neighbourhood
+from graph.store.base import GraphStore
+from graph.store.neo4j_cypher import (
+    ident,
+    match_where,
+    parse_time,
+    pattern,
+    props_map,
+    read_props,
+    window,
+)
+from graph.store.neo4j_writes import (
+    append_in,
+    edge_statement,
+    node_statement,
+    prepare,
+    prepare_nodes,
+    run_chunks,
+    save_run_work,
+)
 
 __all__ = ["Neo4jStore", "index_name"]
 
@@ -60,123 +78,14 @@ BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 ENV_HINT = "SYBILSCOPE_NEO4J_URI, SYBILSCOPE_NEO4J_USER, SYBILSCOPE_NEO4J_PASSWORD and SYBILSCOPE_NEO4J_DATABASE"
 
 
-def _n(name: str) -> str:
-    """A schema name as a Cypher identifier (backquoted; schema names only, never data)."""
-    return "`" + name.replace("`", "``") + "`"
-
-
 def index_name(kind: NodeKind, prop: str) -> str:
     """The name of the index on an ``indexed=True`` property: named, so ``IF NOT EXISTS`` can see it."""
     return f"{kind.label.lower()}_{prop}_index"
 
 
-def _check_value(what: str, type_: str, value: object) -> object:
-    """A property value as sent to the server, or ``ValueError`` (the embedded store refuses the same)."""
-    if type_ == "str":
-        if isinstance(value, str):
-            return value
-    elif type_ == "int":
-        if isinstance(value, Integral) and not isinstance(value, bool):
-            return int(value)
-    elif type_ == "float":
-        if isinstance(value, Real) and not isinstance(value, bool):
-            return float(value)
-    elif type_ == "bool":
-        if isinstance(value, bool) or type(value).__name__ == "bool_":
-            return bool(value)
-    elif type_ == "timestamp":
-        # ISO text, parsed by the server's datetime(): the driver's own temporal encoding
-        # costs about 100 us a value in Python, more than the rest of a row
-        return _rows.as_utc(value, what).isoformat()
-    elif type_ == "json":
-        try:
-            return _rows.encode_json(value)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{what} must be JSON-serialisable: {exc}") from exc
-    raise ValueError(f"{what} must hold {type_} values, not {type(value).__name__} {value!r}")
-
-
 def _one_line(message: object) -> str:
     """Driver messages span lines; errors reach the user as one."""
     return " ".join(str(message).split())
-
-
-def _props_map(var: str, kind: NodeKind | RelKind) -> str:
-    """A Cypher map of the kind's properties of ``var``, timestamps as ISO text.
-
-    Unpacking temporal values in the Python driver costs about 100 us each;
-    ``toString()`` and :func:`_parse_time` do the same work five times faster.
-    """
-    parts = []
-    for prop in kind.properties:
-        value = f"{var}.{_n(prop.name)}"
-        parts.append(f"{_n(prop.name)}: " + (f"toString({value})" if prop.type == "timestamp" else value))
-    return "{" + ", ".join(parts) + "}"
-
-
-def _parse_time(text: str | None) -> datetime | None:
-    """ISO text from ``toString(datetime)`` as an aware UTC datetime (no offset means UTC)."""
-    if text is None:
-        return None
-    parsed = datetime.fromisoformat(text.split("[", 1)[0])  # Neo4j may append a zone id: ...Z[UTC]
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def _out(kind: NodeKind | RelKind, stored: Mapping) -> dict:
-    """A map read with :func:`_props_map` as callers expect it: timestamps parsed, ``json`` decoded."""
-    out = dict(stored)
-    for prop in kind.properties:
-        if prop.type == "timestamp":
-            out[prop.name] = _parse_time(out.get(prop.name))
-        elif prop.type == "json":
-            out[prop.name] = _rows.decode_json(out.get(prop.name))
-    return out
-
-
-def _set_timestamps(var: str, source: str, prepared: Sequence[Mapping]) -> str:
-    """A ``SET`` clause storing the rows' ISO timestamps as native DateTime values.
-
-    Only names that some row carries; ``coalesce`` keeps the stored value
-    where a row has none (``datetime(null)`` is null).
-    """
-    names = sorted({name for row in prepared for name in row["ts"]})
-    if not names:
-        return ""
-    sets = ", ".join(f"{var}.{_n(n)} = coalesce(datetime({source}.{_n(n)}), {var}.{_n(n)})" for n in names)
-    return f" SET {sets}"
-
-
-def _window(kind: RelKind, since: datetime | None, until: datetime | None) -> tuple[str, dict]:
-    """Cypher condition on ``r`` for "``[first_seen, last_seen]`` overlaps the window"."""
-    if "first_seen" not in kind.names:
-        return "true", {}
-    parts, params = [], {}
-    since, until = _rows.as_utc(since, "since"), _rows.as_utc(until, "until")
-    if since is not None:
-        parts.append("r.last_seen >= $since")
-        params["since"] = since
-    if until is not None:
-        parts.append("r.first_seen <= $until")
-        params["until"] = until
-    return (" AND ".join(parts) or "true"), params
-
-
-def _pattern(rel: RelKind, label: str) -> str:
-    """``MATCH`` pattern binding ``a`` (source), ``r``, ``b`` (target), with the node ``$key`` at its end(s)."""
-    src, dst = node_kind(rel.src), node_kind(rel.dst)
-    if rel.src == label and rel.dst != label:
-        return f"(a:{_n(src.label)} {{{_n(src.key)}: $key}})-[r:{_n(rel.type)}]->(b:{_n(dst.label)})"
-    if rel.dst == label and rel.src != label:
-        return f"(a:{_n(src.label)})-[r:{_n(rel.type)}]->(b:{_n(dst.label)} {{{_n(dst.key)}: $key}})"
-    return (
-        f"(a:{_n(src.label)})-[r:{_n(rel.type)}]->(b:{_n(dst.label)}) "
-        f"WHERE a.{_n(src.key)} = $key OR b.{_n(dst.key)} = $key"
-    )
-
-
-def _where(pattern: str, condition: str) -> str:
-    joiner = " AND " if " WHERE " in pattern else " WHERE "
-    return f"MATCH {pattern}{joiner}({condition})"
 
 
 def _ordered(rows: list[dict], *keys: tuple[str, bool]) -> list[dict]:
@@ -288,22 +197,18 @@ class Neo4jStore(GraphStore):
         with self._errors(doing), self._driver.session(database=self.database) as session:
             return session.execute_write(work)
 
-    def _chunks(self, rows: Sequence) -> Iterator[Sequence]:
-        for start in range(0, len(rows), self.chunk_size):
-            yield rows[start : start + self.chunk_size]
-
     # -- set-up ---------------------------------------------------------------
     def ensure_schema(self) -> None:
         """Named uniqueness constraints on every node key and named indexes on indexed properties."""
         statements = []
         for kind in NODES:
             statements.append(
-                f"CREATE CONSTRAINT {_n(kind.constraint_name)} IF NOT EXISTS "
-                f"FOR (n:{_n(kind.label)}) REQUIRE n.{_n(kind.key)} IS UNIQUE"
+                f"CREATE CONSTRAINT {ident(kind.constraint_name)} IF NOT EXISTS "
+                f"FOR (n:{ident(kind.label)}) REQUIRE n.{ident(kind.key)} IS UNIQUE"
             )
             statements.extend(
-                f"CREATE INDEX {_n(index_name(kind, prop.name))} IF NOT EXISTS "
-                f"FOR (n:{_n(kind.label)}) ON (n.{_n(prop.name)})"
+                f"CREATE INDEX {ident(index_name(kind, prop.name))} IF NOT EXISTS "
+                f"FOR (n:{ident(kind.label)}) ON (n.{ident(prop.name)})"
                 for prop in kind.properties
                 if prop.indexed
             )
@@ -319,78 +224,23 @@ class Neo4jStore(GraphStore):
         self._driver.close()
 
     # -- writes ---------------------------------------------------------------
-    def _prepare(self, what: str, kind: NodeKind | RelKind, keys: Sequence[str], rows: _rows.Rows) -> list[dict]:
-        """Rows checked and merged by key, as ``{keys..., "props": {...}, "ts": {...}}``.
-
-        ``props`` holds the non-``None`` values, except timestamps, which go
-        in ``ts`` as ISO text for :func:`_set_timestamps`.
-        """
-        types = {p.name: p.type for p in kind.properties}
-        _rows.columns_of(what, [*keys, *[n for n in types if n not in keys]], rows)
-        prepared = []
-        for row in _rows.merge_by_key(_rows.row_dicts(rows), tuple(keys)).values():
-            out: dict = {}
-            for key in keys:
-                out[key] = _rows.check_key(what, row.get(key))
-            values = {
-                name: _check_value(f"{what}.{name}", types[name], value)
-                for name, value in row.items()
-                if name not in keys
-            }
-            out["props"] = {n: v for n, v in values.items() if types[n] != "timestamp"}
-            out["ts"] = {n: v for n, v in values.items() if types[n] == "timestamp"}
-            prepared.append(out)
-        return prepared
-
-    def _node_statement(self, kind: NodeKind, prepared: Sequence[Mapping]) -> str:
-        return (
-            f"UNWIND $rows AS row MERGE (n:{_n(kind.label)} {{{_n(kind.key)}: row.key}}) SET n += row.props"
-            + _set_timestamps("n", "row.ts", prepared)
-        )
-
-    def _edge_statement(self, kind: RelKind, prepared: Sequence[Mapping]) -> str:
-        src, dst = node_kind(kind.src), node_kind(kind.dst)
-        return (
-            f"UNWIND $rows AS row "
-            f"MERGE (a:{_n(src.label)} {{{_n(src.key)}: row.src}}) "
-            f"MERGE (b:{_n(dst.label)} {{{_n(dst.key)}: row.dst}}) "
-            f"MERGE (a)-[r:{_n(kind.type)}]->(b) SET r += row.props"
-            + _set_timestamps("r", "row.ts", prepared)
-        )
-
-    def _prepare_nodes(self, kind: NodeKind, rows: _rows.Rows) -> list[dict]:
-        prepared = self._prepare(kind.label, kind, [kind.key], rows)
-        # the key travels beside the properties, so it never hits SET
-        return [{"key": row[kind.key], "props": row["props"], "ts": row["ts"]} for row in prepared]
-
     def upsert_nodes(self, label: str, rows: _rows.Rows) -> int:
         """See :meth:`GraphStore.upsert_nodes`; ``rows`` may also be a ``pyarrow.Table``."""
         kind = node_kind(label)
-        prepared = self._prepare_nodes(kind, rows)
-        if not prepared:
-            return 0
-        statement = self._node_statement(kind, prepared)
-
-        def work(tx: neo4j.ManagedTransaction) -> None:
-            for chunk in self._chunks(prepared):
-                tx.run(statement, rows=chunk).consume()
-
-        self._write(work, f"writing {kind.label} nodes")
-        return len(prepared)
+        prepared = prepare_nodes(kind, rows)
+        return self._write_rows(node_statement(kind, prepared), prepared, f"writing {kind.label} nodes")
 
     def upsert_edges(self, rel_type: str, rows: _rows.Rows) -> int:
         """See :meth:`GraphStore.upsert_edges`; ``rows`` may also be a ``pyarrow.Table``."""
         kind = rel_kind(rel_type)
-        prepared = self._prepare(kind.type, kind, _rows.EDGE_KEYS, rows)
+        prepared = prepare(kind, rows)
+        return self._write_rows(edge_statement(kind, prepared), prepared, f"writing {kind.type} relationships")
+
+    def _write_rows(self, statement: str, prepared: list[dict], doing: str) -> int:
+        """Run ``statement`` over every prepared row in one transaction; returns the rows written."""
         if not prepared:
             return 0
-        statement = self._edge_statement(kind, prepared)
-
-        def work(tx: neo4j.ManagedTransaction) -> None:
-            for chunk in self._chunks(prepared):
-                tx.run(statement, rows=chunk).consume()
-
-        self._write(work, f"writing {kind.type} relationships")
+        self._write(lambda tx: run_chunks(tx, statement, prepared, self.chunk_size), doing)
         return len(prepared)
 
     def save_run(self, run: Mapping, clusters: Sequence[Mapping], members: Sequence[Mapping]) -> None:
@@ -398,79 +248,18 @@ class Neo4jStore(GraphStore):
         run_id = _rows.check_key("a detection run", run.get(run_kind.key))
         cluster_rows = _rows.cluster_rows(run_id, clusters)
         cluster_keys = {row["cluster_id"]: row["cluster_key"] for row in cluster_rows}
-        member_kind = rel_kind(MEMBER_OF)
-        (run_row,) = self._prepare_nodes(run_kind, [run])
-        cluster_prepared = self._prepare_nodes(cluster_kind, cluster_rows)
-        member_prepared = self._prepare(
-            member_kind.type, member_kind, _rows.EDGE_KEYS, _rows.member_rows(run_id, cluster_keys, members)
-        )
-        found_in = rel_kind(FOUND_IN)
-        delete = (
-            f"MATCH (c:{_n(cluster_kind.label)} {{run_id: $run_id}}) DETACH DELETE c",
-            f"MATCH (r:{_n(run_kind.label)} {{{_n(run_kind.key)}: $run_id}}) DETACH DELETE r",
-        )
-        create_run = (
-            f"CREATE (r:{_n(run_kind.label)}) SET r = $props, r.{_n(run_kind.key)} = $run_id"
-            + _set_timestamps("r", "$ts", [run_row])
-        )
-        create_clusters = (
-            f"MATCH (r:{_n(run_kind.label)} {{{_n(run_kind.key)}: $run_id}}) "
-            f"UNWIND $rows AS row CREATE (c:{_n(cluster_kind.label)}) "
-            f"SET c = row.props, c.{_n(cluster_kind.key)} = row.key"
-            + _set_timestamps("c", "row.ts", cluster_prepared)
-            + f" CREATE (c)-[:{_n(found_in.type)}]->(r)"
-        )
-        account = node_kind(ACCOUNT)
-        create_members = (
-            f"UNWIND $rows AS row MATCH (c:{_n(cluster_kind.label)} {{{_n(cluster_kind.key)}: row.dst}}) "
-            f"MERGE (a:{_n(account.label)} {{{_n(account.key)}: row.src}}) "
-            f"CREATE (a)-[m:{_n(member_kind.type)}]->(c) SET m = row.props"
-            + _set_timestamps("m", "row.ts", member_prepared)
-        )
-
-        def work(tx: neo4j.ManagedTransaction) -> None:
-            for statement in delete:
-                tx.run(statement, run_id=run_id).consume()
-            tx.run(create_run, props=run_row["props"], ts=run_row["ts"], run_id=run_id).consume()
-            for chunk in self._chunks(cluster_prepared):
-                tx.run(create_clusters, rows=chunk, run_id=run_id).consume()
-            for chunk in self._chunks(member_prepared):
-                tx.run(create_members, rows=chunk).consume()
-
+        (run_row,) = prepare_nodes(run_kind, [run])
+        cluster_prepared = prepare_nodes(cluster_kind, cluster_rows)
+        member_prepared = prepare(rel_kind(MEMBER_OF), _rows.member_rows(run_id, cluster_keys, members))
+        work = save_run_work(run_id, run_row, cluster_prepared, member_prepared, self.chunk_size)
         self._write(work, f"saving detection run {run_id}")
 
     def _append(self, kind: NodeKind, rows: list[dict]) -> int:
         """Create nodes whose keys must all be new: labels and audit events are never updated."""
-        prepared = self._prepare_nodes(kind, rows)
-        self._write(lambda tx: self._append_in(tx, kind, prepared), f"appending {kind.label} nodes")
+        _rows.check_unique(kind.label, [row[kind.key] for row in rows])
+        prepared = prepare_nodes(kind, rows)
+        self._write(lambda tx: append_in(tx, kind, prepared, self.chunk_size), f"appending {kind.label} nodes")
         return len(prepared)
-
-    def _append_in(self, tx: neo4j.ManagedTransaction, kind: NodeKind, prepared: list[dict]) -> None:
-        """:meth:`_append` of prepared rows inside the caller's transaction."""
-        find = f"MATCH (n:{_n(kind.label)}) WHERE n.{_n(kind.key)} IN $keys RETURN n.{_n(kind.key)} AS key LIMIT 1"
-        create = (
-            f"UNWIND $rows AS row CREATE (n:{_n(kind.label)}) SET n = row.props, n.{_n(kind.key)} = row.key"
-            + _set_timestamps("n", "row.ts", prepared)
-        )
-        for chunk in self._chunks(prepared):
-            clash = tx.run(find, keys=[row["key"] for row in chunk]).single()
-            if clash is not None:
-                raise ValueError(f"{kind.label} {clash['key']!r} exists already: {kind.label}s are append-only")
-            tx.run(create, rows=chunk).consume()
-
-    def append_labels(self, rows: Sequence[Mapping]) -> int:
-        if not rows:
-            return 0
-        filled = _rows.fill_labels(rows)
-        _rows.check_unique(LABEL, [row["label_id"] for row in filled])
-        return self._append(node_kind(LABEL), filled)
-
-    def append_audit(self, rows: Sequence[Mapping]) -> int:
-        if not rows:
-            return 0
-        filled = _rows.fill_audit(rows)
-        _rows.check_unique(AUDIT, [row["event_id"] for row in filled])
-        return self._append(node_kind(AUDIT), filled)
 
     def append_judgement(self, label: Mapping, audit: Callable[[list[dict]], Mapping]) -> tuple[dict, dict]:
         """See :meth:`GraphStore.append_judgement`.
@@ -487,25 +276,25 @@ class Neo4jStore(GraphStore):
         entity = f"{label.get('entity')}:{label.get('entity_id')}"
         state = "aud-" + hashlib.sha256(entity.encode("utf-8")).hexdigest()[:20]
         read = (
-            f"MATCH (n:{_n(label_kind.label)}) WHERE n.entity = $entity AND n.entity_id = $entity_id "
-            f"RETURN {_props_map('n', label_kind)} AS p"
+            f"MATCH (n:{ident(label_kind.label)}) WHERE n.entity = $entity AND n.entity_id = $entity_id "
+            f"RETURN {props_map('n', label_kind)} AS p"
         )
-        taken = f"MATCH (n:{_n(audit_kind.label)} {{{_n(audit_kind.key)}: $key}}) RETURN count(n) AS n"
+        taken = f"MATCH (n:{ident(audit_kind.label)} {{{ident(audit_kind.key)}: $key}}) RETURN count(n) AS n"
         written: dict = {}
 
         def work(tx: neo4j.ManagedTransaction) -> None:
             # filled here, so a retried transaction gets a fresh time and the state it really saw
             row = _rows.fill_labels([label])[0]
-            found = [_out(label_kind, r["p"]) for r in tx.run(read, entity=row["entity"], entity_id=row["entity_id"])]
+            found = [read_props(label_kind, r["p"]) for r in tx.run(read, entity=row["entity"], entity_id=row["entity_id"])]
             found = _ordered(found, ("created_at", False), ("label_id", False))
             event = _rows.fill_audit([{**audit(found), "event_id": f"{state}-{len(found)}"}])[0]
-            label_rows = self._prepare_nodes(label_kind, [row])
-            event_rows = self._prepare_nodes(audit_kind, [event])
+            label_rows = prepare_nodes(label_kind, [row])
+            event_rows = prepare_nodes(audit_kind, [event])
             if tx.run(taken, key=event["event_id"]).single()["n"]:
                 raise _StaleState(entity)
-            self._append_in(tx, label_kind, label_rows)
+            append_in(tx, label_kind, label_rows, self.chunk_size)
             try:
-                self._append_in(tx, audit_kind, event_rows)
+                append_in(tx, audit_kind, event_rows, self.chunk_size)
             except ValueError as exc:  # committed by another writer since the check above
                 raise _StaleState(entity) from exc
             written.update(label=row, event=event)
@@ -525,17 +314,17 @@ class Neo4jStore(GraphStore):
     # -- reads ----------------------------------------------------------------
     def _nodes(self, kind: NodeKind, where: str = "true", doing: str = "", **params: object) -> list[dict]:
         found = self._read(
-            f"MATCH (n:{_n(kind.label)}) WHERE {where} RETURN {_props_map('n', kind)} AS p",
+            f"MATCH (n:{ident(kind.label)}) WHERE {where} RETURN {props_map('n', kind)} AS p",
             doing or f"reading {kind.label} nodes",
             **params,
         )
-        return [_out(kind, row["p"]) for row in found]
+        return [read_props(kind, row["p"]) for row in found]
 
     def get_nodes(self, label: str, keys: Sequence[str]) -> list[dict]:
         kind = node_kind(label)
         if not keys:
             return []
-        return self._nodes(kind, f"n.{_n(kind.key)} IN $keys", keys=list(keys))
+        return self._nodes(kind, f"n.{ident(kind.key)} IN $keys", keys=list(keys))
 
     def _stream(self, query: str, doing: str, batch_size: int, params: Mapping) -> Iterator[list[dict]]:
         """One query's records in batches, streamed from the server (reads need no write transaction)."""
@@ -555,9 +344,9 @@ class Neo4jStore(GraphStore):
 
     def iter_nodes(self, label: str, *, batch_size: int = 50_000) -> Iterator[list[dict]]:
         kind = node_kind(label)
-        query = f"MATCH (n:{_n(kind.label)}) RETURN {_props_map('n', kind)} AS p"
+        query = f"MATCH (n:{ident(kind.label)}) RETURN {props_map('n', kind)} AS p"
         for batch in self._stream(query, f"reading {kind.label} nodes", batch_size, {}):
-            yield [_out(kind, row["p"]) for row in batch]
+            yield [read_props(kind, row["p"]) for row in batch]
 
     def iter_edges(
         self,
@@ -569,67 +358,31 @@ class Neo4jStore(GraphStore):
     ) -> Iterator[list[dict]]:
         kind = rel_kind(rel_type)
         src, dst = node_kind(kind.src), node_kind(kind.dst)
-        window, params = _window(kind, since, until)
+        within, params = window(kind, since, until)
         query = (
-            f"MATCH (a:{_n(src.label)})-[r:{_n(kind.type)}]->(b:{_n(dst.label)}) WHERE {window} "
-            f"RETURN a.{_n(src.key)} AS src, b.{_n(dst.key)} AS dst, {_props_map('r', kind)} AS p"
+            f"MATCH (a:{ident(src.label)})-[r:{ident(kind.type)}]->(b:{ident(dst.label)}) WHERE {within} "
+            f"RETURN a.{ident(src.key)} AS src, b.{ident(dst.key)} AS dst, {props_map('r', kind)} AS p"
         )
         for batch in self._stream(query, f"reading {kind.type} relationships", batch_size, params):
-            yield [{"src": row["src"], "dst": row["dst"], **_out(kind, row["p"])} for row in batch]
+            yield [{"src": row["src"], "dst": row["dst"], **read_props(kind, row["p"])} for row in batch]
 
-    def neighbourhood(
-        self,
-        label: str,
-        key: str,
-        *,
-        rel_types: Sequence[str] | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = 200,
-    ) -> Neighbourhood:
-        kind = node_kind(label)
-        if limit < 0:
-            raise ValueError(f"limit must be 0 or more, not {limit}")
-        rels = _rows.touching(label, rel_types)
-        center = self.get_node(label, key)
-        if center is None:
-            return Neighbourhood(center=None)
-        edges: list[dict] = []
-        total = 0
-        for rel in rels:
-            window, params = _window(rel, since, until)
-            match = _where(_pattern(rel, label), window)
-            src, dst = node_kind(rel.src), node_kind(rel.dst)
-            doing = f"reading the neighbourhood of {label} {key}"
-            total += self._read(f"{match} RETURN count(r) AS n", doing, key=key, **params)[0]["n"]
-            found = self._read(
-                f"{match} RETURN a.{_n(src.key)} AS src, b.{_n(dst.key)} AS dst, {_props_map('r', rel)} AS p "
-                "ORDER BY coalesce(r.count, 0) DESC, src, dst LIMIT $limit",
-                doing,
-                key=key,
-                limit=int(limit),
-                **params,
-            )
-            edges.extend(
-                {
-                    "type": rel.type,
-                    "src_label": rel.src,
-                    "dst_label": rel.dst,
-                    "src": row["src"],
-                    "dst": row["dst"],
-                    **_out(rel, row["p"]),
-                }
-                for row in found
-            )
-        edges.sort(key=lambda e: (-_rows.weight(e), e["type"], e["src"], e["dst"]))
-        edges = edges[:limit]
-        return Neighbourhood(
-            center={"_label": kind.label, "_key": key, **center},
-            nodes=_rows.neighbour_nodes(self.get_nodes, label, key, edges),
-            edges=edges,
-            total=total,
-            truncated=total > len(edges),
+    def _touching_edges(
+        self, rel: RelKind, label: str, key: str, *, since: datetime | None, until: datetime | None, limit: int
+    ) -> tuple[int, list[dict]]:
+        within, params = window(rel, since, until)
+        match = match_where(pattern(rel, label), within)
+        src, dst = node_kind(rel.src), node_kind(rel.dst)
+        doing = f"reading the neighbourhood of {label} {key}"
+        total = self._read(f"{match} RETURN count(r) AS n", doing, key=key, **params)[0]["n"]
+        found = self._read(
+            f"{match} RETURN a.{ident(src.key)} AS src, b.{ident(dst.key)} AS dst, {props_map('r', rel)} AS p "
+            "ORDER BY coalesce(r.count, 0) DESC, src, dst LIMIT $limit",
+            doing,
+            key=key,
+            limit=int(limit),
+            **params,
         )
+        return total, [{"src": row["src"], "dst": row["dst"], **read_props(rel, row["p"])} for row in found]
 
     def neighbour_counts(
         self, label: str, key: str, *, since: datetime | None = None, until: datetime | None = None
@@ -639,15 +392,15 @@ class Neo4jStore(GraphStore):
         counts = {rel.type: 0 for rel in rels}
         parts, params = [], {}
         for number, rel in enumerate(rels):
-            window, window_params = _window(rel, since, until)
+            within, window_params = window(rel, since, until)
             params.update(window_params)
             src, dst = node_kind(rel.src), node_kind(rel.dst)
-            near = f"(n)-[r:{_n(rel.type)}]->(:{_n(dst.label)})" if rel.src == label else (
-                f"(:{_n(src.label)})-[r:{_n(rel.type)}]->(n)"
+            near = f"(n)-[r:{ident(rel.type)}]->(:{ident(dst.label)})" if rel.src == label else (
+                f"(:{ident(src.label)})-[r:{ident(rel.type)}]->(n)"
             )
-            parts.append(f"COUNT {{ MATCH {near} WHERE {window} }} AS c{number}")
+            parts.append(f"COUNT {{ MATCH {near} WHERE {within} }} AS c{number}")
         found = self._read(
-            f"MATCH (n:{_n(kind.label)} {{{_n(kind.key)}: $key}}) RETURN {', '.join(parts)}",
+            f"MATCH (n:{ident(kind.label)} {{{ident(kind.key)}: $key}}) RETURN {', '.join(parts)}",
             f"counting the relationships of {label} {key}",
             key=key,
             **params,
@@ -660,40 +413,30 @@ class Neo4jStore(GraphStore):
         found = self._nodes(node_kind(RUN), doing="reading detection runs")
         return _ordered(found, ("started_at", True), ("run_id", True))
 
-    def clusters(self, run_id: str | None = None) -> list[dict]:
-        if run_id is None:
-            latest = self.latest_run()
-            if latest is None:
-                return []
-            run_id = latest["run_id"]
+    def _run_clusters(self, run_id: str) -> list[dict]:
         found = self._nodes(node_kind(CLUSTER), "n.run_id = $run_id", "reading clusters", run_id=run_id)
         return _ordered(found, ("score", True), ("cluster_id", False))
 
     def cluster_history(self, cluster_id: str) -> list[dict]:
         kind, run = node_kind(CLUSTER), node_kind(RUN)
         found = self._read(
-            f"MATCH (c:{_n(kind.label)} {{cluster_id: $cluster_id}}) "
-            f"OPTIONAL MATCH (r:{_n(run.label)} {{{_n(run.key)}: c.run_id}}) "
-            f"RETURN {_props_map('c', kind)} AS p, toString(r.started_at) AS started_at",
+            f"MATCH (c:{ident(kind.label)} {{cluster_id: $cluster_id}}) "
+            f"OPTIONAL MATCH (r:{ident(run.label)} {{{ident(run.key)}: c.run_id}}) "
+            f"RETURN {props_map('c', kind)} AS p, toString(r.started_at) AS started_at",
             f"reading the history of cluster {cluster_id}",
             cluster_id=cluster_id,
         )
-        rows = [{"row": _out(kind, f["p"]), "started_at": _parse_time(f["started_at"])} for f in found]
+        rows = [{"row": read_props(kind, f["p"]), "started_at": parse_time(f["started_at"])} for f in found]
         rows = _ordered([{**r, "run_id": r["row"]["run_id"]} for r in rows], ("started_at", False), ("run_id", False))
         return [r["row"] for r in rows]
 
-    def members(self, cluster_id: str, run_id: str | None = None) -> list[dict]:
-        if run_id is None:
-            history = self.cluster_history(cluster_id)
-            if not history:
-                return []
-            run_id = history[-1]["run_id"]
+    def _cluster_members(self, cluster_id: str, run_id: str) -> list[dict]:
         kind, account = node_kind(CLUSTER), node_kind(ACCOUNT)
         member = rel_kind(MEMBER_OF)
         found = self._read(
-            f"MATCH (a:{_n(account.label)})-[m:{_n(member.type)}]->"
-            f"(c:{_n(kind.label)} {{{_n(kind.key)}: $cluster_key}}) "
-            f"RETURN a.{_n(account.key)} AS src, m.member_score AS member_score, m.reasons AS reasons, "
+            f"MATCH (a:{ident(account.label)})-[m:{ident(member.type)}]->"
+            f"(c:{ident(kind.label)} {{{ident(kind.key)}: $cluster_key}}) "
+            f"RETURN a.{ident(account.key)} AS src, m.member_score AS member_score, m.reasons AS reasons, "
             "m.sub_group AS sub_group",
             f"reading the members of cluster {cluster_id}",
             cluster_key=_rows.cluster_key(run_id, cluster_id),
@@ -702,14 +445,9 @@ class Neo4jStore(GraphStore):
         return [_rows.member_out(row, cluster_id, run_id) for row in ordered]
 
     def labels(self, entity: str | None = None, entity_id: str | None = None) -> list[dict]:
-        parts, params = [], {}
-        if entity is not None:
-            parts.append("n.entity = $entity")
-            params["entity"] = entity
-        if entity_id is not None:
-            parts.append("n.entity_id = $entity_id")
-            params["entity_id"] = entity_id
-        found = self._nodes(node_kind(LABEL), " AND ".join(parts) or "true", "reading labels", **params)
+        wanted = _rows.label_conditions(entity, entity_id)
+        where = " AND ".join(f"n.{name} = ${name}" for name in wanted) or "true"
+        found = self._nodes(node_kind(LABEL), where, "reading labels", **wanted)
         return _ordered(found, ("created_at", False), ("label_id", False))
 
     def audit_events(self, target: str | None = None, limit: int | None = None) -> list[dict]:
@@ -717,23 +455,23 @@ class Neo4jStore(GraphStore):
         where = "n.target = $target" if target is not None else "true"
         tail = " LIMIT $limit" if limit is not None else ""
         found = self._read(
-            f"MATCH (n:{_n(kind.label)}) WHERE {where} RETURN {_props_map('n', kind)} AS p "
-            f"ORDER BY n.at DESC, n.{_n(kind.key)} DESC{tail}",
+            f"MATCH (n:{ident(kind.label)}) WHERE {where} RETURN {props_map('n', kind)} AS p "
+            f"ORDER BY n.at DESC, n.{ident(kind.key)} DESC{tail}",
             "reading audit events",
             target=target,
             limit=None if limit is None else int(limit),
         )
-        return [_out(kind, row["p"]) for row in found]
+        return [read_props(kind, row["p"]) for row in found]
 
     def counts(self) -> dict[str, int]:
         counts = {}
         for kind in NODES:
             counts[kind.label] = self._read(
-                f"MATCH (n:{_n(kind.label)}) RETURN count(n) AS n", "counting nodes"
+                f"MATCH (n:{ident(kind.label)}) RETURN count(n) AS n", "counting nodes"
             )[0]["n"]
         for rel in RELATIONSHIPS:
             counts[rel.type] = self._read(
-                f"MATCH ()-[r:{_n(rel.type)}]->() RETURN count(r) AS n", "counting relationships"
+                f"MATCH ()-[r:{ident(rel.type)}]->() RETURN count(r) AS n", "counting relationships"
             )[0]["n"]
         return counts
 

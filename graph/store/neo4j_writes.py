@@ -1,0 +1,207 @@
+"""The Neo4j store's writes: rows checked and prepared, and the Cypher that writes them in batches.
+
+Nothing here opens a session: the functions that take a transaction run
+inside the one managed write transaction the store opened
+(:meth:`graph.store.neo4j.Neo4jStore._write`, which names the database and
+lets the driver retry), so a call's rows land whole or not at all. Large
+batches go in chunks, one ``UNWIND $rows`` statement a chunk.
+
+``None`` never reaches ``SET n += row``: there it would delete the
+property, and the contract says ``None`` leaves stored values alone.
+Timestamps travel as ISO text and are stored as native DateTime values
+with ``datetime()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from numbers import Integral, Real
+
+import neo4j
+
+from graph.schema import (
+    ACCOUNT,
+    CLUSTER,
+    FOUND_IN,
+    MEMBER_OF,
+    RUN,
+    NodeKind,
+    RelKind,
+    node_kind,
+    rel_kind,
+)
+from graph.store import _rows
+from graph.store.neo4j_cypher import ident
+
+__all__ = [
+    "append_in",
+    "check_value",
+    "edge_statement",
+    "node_statement",
+    "prepare",
+    "prepare_nodes",
+    "run_chunks",
+    "save_run_work",
+]
+
+
+def check_value(what: str, type_: str, value: object) -> object:
+    """A property value as sent to the server, or ``ValueError`` (the embedded store refuses the same)."""
+    if type_ == "str":
+        if isinstance(value, str):
+            return value
+    elif type_ == "int":
+        if isinstance(value, Integral) and not isinstance(value, bool):
+            return int(value)
+    elif type_ == "float":
+        if isinstance(value, Real) and not isinstance(value, bool):
+            return float(value)
+    elif type_ == "bool":
+        if isinstance(value, bool) or type(value).__name__ == "bool_":
+            return bool(value)
+    elif type_ == "timestamp":
+        # ISO text, parsed by the server's datetime(): the driver's own temporal encoding
+        # costs about 100 us a value in Python, more than the rest of a row
+        return _rows.as_utc(value, what).isoformat()
+    elif type_ == "json":
+        try:
+            return _rows.encode_json(value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{what} must be JSON-serialisable: {exc}") from exc
+    raise ValueError(f"{what} must hold {type_} values, not {type(value).__name__} {value!r}")
+
+
+def _set_timestamps(var: str, source: str, prepared: Sequence[Mapping]) -> str:
+    """A ``SET`` clause storing the rows' ISO timestamps as native DateTime values.
+
+    Only names that some row carries; ``coalesce`` keeps the stored value
+    where a row has none (``datetime(null)`` is null).
+    """
+    names = sorted({name for row in prepared for name in row["ts"]})
+    if not names:
+        return ""
+    sets = ", ".join(f"{var}.{ident(n)} = coalesce(datetime({source}.{ident(n)}), {var}.{ident(n)})" for n in names)
+    return f" SET {sets}"
+
+
+def prepare(kind: NodeKind | RelKind, rows: _rows.Rows) -> list[dict]:
+    """Rows checked and merged by key, as ``{keys..., "props": {...}, "ts": {...}}``.
+
+    ``props`` holds the non-``None`` values, except timestamps, which go
+    in ``ts`` as ISO text for :func:`_set_timestamps`.
+    """
+    what, keys = _rows.kind_name(kind), _rows.row_keys(kind)
+    types = {p.name: p.type for p in kind.properties}
+    _rows.columns_of(what, [*keys, *[n for n in types if n not in keys]], rows)
+    prepared = []
+    for row in _rows.merge_by_key(_rows.row_dicts(rows), keys).values():
+        out: dict = {}
+        for key in keys:
+            out[key] = _rows.check_key(what, row.get(key))
+        values = {
+            name: check_value(f"{what}.{name}", types[name], value)
+            for name, value in row.items()
+            if name not in keys
+        }
+        out["props"] = {n: v for n, v in values.items() if types[n] != "timestamp"}
+        out["ts"] = {n: v for n, v in values.items() if types[n] == "timestamp"}
+        prepared.append(out)
+    return prepared
+
+
+def prepare_nodes(kind: NodeKind, rows: _rows.Rows) -> list[dict]:
+    """:func:`prepare` for nodes, the key as ``key`` beside the properties, so it never hits ``SET``."""
+    return [{"key": row[kind.key], "props": row["props"], "ts": row["ts"]} for row in prepare(kind, rows)]
+
+
+def node_statement(kind: NodeKind, prepared: Sequence[Mapping]) -> str:
+    """Upsert of :func:`prepare_nodes` rows: ``MERGE`` on the key, then the given properties."""
+    return (
+        f"UNWIND $rows AS row MERGE (n:{ident(kind.label)} {{{ident(kind.key)}: row.key}}) SET n += row.props"
+        + _set_timestamps("n", "row.ts", prepared)
+    )
+
+
+def edge_statement(kind: RelKind, prepared: Sequence[Mapping]) -> str:
+    """Upsert of :func:`prepare` relationship rows: both endpoints and the relationship ``MERGE``d."""
+    src, dst = node_kind(kind.src), node_kind(kind.dst)
+    return (
+        f"UNWIND $rows AS row "
+        f"MERGE (a:{ident(src.label)} {{{ident(src.key)}: row.src}}) "
+        f"MERGE (b:{ident(dst.label)} {{{ident(dst.key)}: row.dst}}) "
+        f"MERGE (a)-[r:{ident(kind.type)}]->(b) SET r += row.props"
+        + _set_timestamps("r", "row.ts", prepared)
+    )
+
+
+def _chunks(rows: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def run_chunks(
+    tx: neo4j.ManagedTransaction, statement: str, prepared: Sequence, chunk_size: int, **params: object
+) -> None:
+    """Run ``statement`` over every prepared row, ``chunk_size`` rows (``$rows``) at a time."""
+    for chunk in _chunks(prepared, chunk_size):
+        tx.run(statement, rows=chunk, **params).consume()
+
+
+def save_run_work(
+    run_id: str, run_row: Mapping, clusters: Sequence[Mapping], members: Sequence[Mapping], chunk_size: int
+) -> Callable[[neo4j.ManagedTransaction], None]:
+    """The transaction function that replaces detection run ``run_id`` whole.
+
+    ``run_row`` and ``clusters`` are :func:`prepare_nodes` rows, ``members``
+    :func:`prepare` rows of MEMBER_OF relationships. The run's old clusters
+    go with their memberships (``DETACH DELETE``).
+    """
+    run_kind, cluster_kind = node_kind(RUN), node_kind(CLUSTER)
+    member_kind, found_in, account = rel_kind(MEMBER_OF), rel_kind(FOUND_IN), node_kind(ACCOUNT)
+    delete = (
+        f"MATCH (c:{ident(cluster_kind.label)} {{run_id: $run_id}}) DETACH DELETE c",
+        f"MATCH (r:{ident(run_kind.label)} {{{ident(run_kind.key)}: $run_id}}) DETACH DELETE r",
+    )
+    create_run = (
+        f"CREATE (r:{ident(run_kind.label)}) SET r = $props, r.{ident(run_kind.key)} = $run_id"
+        + _set_timestamps("r", "$ts", [run_row])
+    )
+    create_clusters = (
+        f"MATCH (r:{ident(run_kind.label)} {{{ident(run_kind.key)}: $run_id}}) "
+        f"UNWIND $rows AS row CREATE (c:{ident(cluster_kind.label)}) "
+        f"SET c = row.props, c.{ident(cluster_kind.key)} = row.key"
+        + _set_timestamps("c", "row.ts", clusters)
+        + f" CREATE (c)-[:{ident(found_in.type)}]->(r)"
+    )
+    create_members = (
+        f"UNWIND $rows AS row MATCH (c:{ident(cluster_kind.label)} {{{ident(cluster_kind.key)}: row.dst}}) "
+        f"MERGE (a:{ident(account.label)} {{{ident(account.key)}: row.src}}) "
+        f"CREATE (a)-[m:{ident(member_kind.type)}]->(c) SET m = row.props"
+        + _set_timestamps("m", "row.ts", members)
+    )
+
+    def work(tx: neo4j.ManagedTransaction) -> None:
+        for statement in delete:
+            tx.run(statement, run_id=run_id).consume()
+        tx.run(create_run, props=run_row["props"], ts=run_row["ts"], run_id=run_id).consume()
+        run_chunks(tx, create_clusters, clusters, chunk_size, run_id=run_id)
+        run_chunks(tx, create_members, members, chunk_size)
+
+    return work
+
+
+def append_in(tx: neo4j.ManagedTransaction, kind: NodeKind, prepared: list[dict], chunk_size: int) -> None:
+    """Create :func:`prepare_nodes` rows whose keys must all be new, inside the caller's transaction.
+
+    ``ValueError`` when a key exists already: labels and audit events are never updated.
+    """
+    find = f"MATCH (n:{ident(kind.label)}) WHERE n.{ident(kind.key)} IN $keys RETURN n.{ident(kind.key)} AS key LIMIT 1"
+    create = (
+        f"UNWIND $rows AS row CREATE (n:{ident(kind.label)}) SET n = row.props, n.{ident(kind.key)} = row.key"
+        + _set_timestamps("n", "row.ts", prepared)
+    )
+    for chunk in _chunks(prepared, chunk_size):
+        clash = tx.run(find, keys=[row["key"] for row in chunk]).single()
+        if clash is not None:
+            raise ValueError(f"{kind.label} {clash['key']!r} exists already: {kind.label}s are append-only")
+        tx.run(create, rows=chunk).consume()
