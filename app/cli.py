@@ -1,8 +1,9 @@
 """The ``sybilscope`` command line: a thin layer over ``ingest`` and ``graph``.
 
-Each command lives in its own module under :mod:`app.commands` and calls the
-same functions the web UI calls. Errors sybilscope expects print as one line
-and exit non-zero; ``--verbose`` adds the traceback.
+Each command lives in its own module under :mod:`app.commands` and works
+through the same :class:`app.investigation.Investigation` the web UI holds.
+Errors sybilscope expects print as one line and exit non-zero; ``--verbose``
+adds the traceback.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from graph.errors import SybilscopeError
 __all__ = ["cli", "main"]
 
 # module name under app.commands -> its click command is `command`
-COMMAND_MODULES = ("status", "simulate", "serve", "users", "ingest", "detect", "queue", "export", "brief")
+COMMAND_MODULES = ("status", "simulate", "serve", "users", "ingest", "detect", "queue", "label", "export",
+                   "brief")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -1,4 +1,4 @@
-"""What every CLI command shares: the workspace and its store, opened on demand."""
+"""What every CLI command shares: one investigation, opened on demand, and where to print."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ from dataclasses import dataclass, field
 
 from rich.console import Console
 
-from graph import warehouse
-from graph.errors import StoreError
-from graph.store import GraphStore, open_store
+from app.investigation import Investigation
+from graph.store import GraphStore
 from graph.workspace import Workspace
 
 __all__ = ["CliContext"]
@@ -16,41 +15,43 @@ __all__ = ["CliContext"]
 
 @dataclass
 class CliContext:
+    """The ``--workspace`` and ``--verbose`` flags, the consoles, and the :class:`Investigation` they open.
+
+    A command that never touches the workspace (``simulate``) never opens it.
+    """
+
     workspace_flag: str | None = None
     verbose: bool = False
     console: Console = field(default_factory=Console)
     err: Console = field(default_factory=lambda: Console(stderr=True))
-    _workspace: Workspace | None = None
-    _store: GraphStore | None = None
+    _investigation: Investigation | None = None
 
     @property
-    def workspace(self) -> Workspace:
-        if self._workspace is None:
-            self._workspace = Workspace.open(self.workspace_flag)
-            if self._workspace.read_only:
+    def investigation(self) -> Investigation:
+        if self._investigation is None:
+            workspace = Workspace.open(self.workspace_flag)
+            if workspace.read_only:
                 self.err.print(
-                    f"note: workspace {self._workspace.root} cannot be written here and is opened read-only: "
+                    f"note: workspace {workspace.root} cannot be written here and is opened read-only: "
                     "status, export and brief work (and are not recorded in its audit log); ingest, detect "
                     "and every other change are refused"
                 )
-        return self._workspace
+            self._investigation = Investigation(workspace)
+        return self._investigation
 
-    def require_writable(self, action: str) -> None:
-        """Refuse ``action`` up front, with what to do, when the workspace is read-only here."""
-        if self.workspace.read_only:
-            raise StoreError(
-                f"cannot {action}: workspace {self.workspace.root} is read-only here (its folder or database "
-                "cannot be written): use a copy you may write to, or ask its owner"
-            )
+    @property
+    def workspace(self) -> Workspace:
+        return self.investigation.workspace
 
     @property
     def store(self) -> GraphStore:
-        if self._store is None:
-            self._store = open_store(self.workspace)
-        return self._store
+        return self.investigation.store
+
+    def require_writable(self, action: str) -> None:
+        """Refuse ``action`` up front, with what to do, when the workspace is read-only here."""
+        self.investigation.require_writable(action)
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
-        warehouse.close_all()
+        if self._investigation is not None:
+            self._investigation.close()
+            self._investigation = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from app.access import Reader
 from app.brief.build import Briefing, collect_briefing
 from app.brief.render import FORMATS as BRIEF_FORMATS
 from app.brief.render import format_for, output_path, pdf_to_png, render_text, write_briefing
@@ -42,6 +43,7 @@ def brief(
     run_id: str | None = None,
     redact: bool = False,
     user: str = "cli",
+    reader: Reader | None = None,
 ) -> Path:
     """Write a briefing on ``cluster_ids`` to ``out`` and record it in the audit log (unless read-only).
 
@@ -64,6 +66,8 @@ def brief(
         Pseudonymize account ids in free text.
     user : str
         Who asked, for the audit event.
+    reader : callable, optional
+        Gives the cursor on the events (see :func:`collect_briefing`).
 
     Returns
     -------
@@ -72,7 +76,8 @@ def brief(
     """
     out = output_path(out)
     chosen = format_for(out, fmt)
-    facts = collect_briefing(workspace, store, cluster_ids, run_id=run_id, tlp=tlp, redact=redact)
+    facts = collect_briefing(workspace, store, cluster_ids, run_id=run_id, tlp=tlp, redact=redact,
+                             reader=reader)
     path = write_briefing(facts, out, chosen, template)
     if store.read_only:  # nothing can be recorded; the CLI says so
         return path

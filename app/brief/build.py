@@ -23,11 +23,12 @@ from datetime import UTC, datetime
 import duckdb
 import iso3166
 
+from app.access import Reader, WorkspaceAccess
 from app.export.redact import Redactor, scrub_phone_numbers
 from app.export.select import Filters, select_clusters
 from app.export.tables import DEFAULT_TLP, cluster_tlp, most_restrictive_tlp
 from app.web.evidence import attribution_summary, evidence_sections
-from graph import __version__, warehouse
+from graph import __version__
 from graph.errors import SybilscopeError
 from graph.schema import IP
 from graph.store.base import GraphStore
@@ -399,6 +400,7 @@ def collect_briefing(
     run_id: str | None = None,
     tlp: str | None = None,
     redact: bool = False,
+    reader: Reader | None = None,
 ) -> Briefing:
     """Gather the facts of a briefing on ``cluster_ids`` (of the latest run unless ``run_id``).
 
@@ -415,6 +417,8 @@ def collect_briefing(
         clusters, else ``TLP:AMBER``.
     redact : bool
         Replace account ids in free text with keyed pseudonyms (public release).
+    reader : callable, optional
+        Gives the cursor on the events (the workspace's own when ``None``).
     """
     if not cluster_ids:
         raise SybilscopeError("name at least one cluster to brief on (see the queue or an export for ids)")
@@ -436,8 +440,7 @@ def collect_briefing(
         value = scrub_phone_numbers(value)
         return redactor.value(value) if redactor else value
 
-    cursor = warehouse.connect(workspace.db_path)
-    try:
+    with (reader or WorkspaceAccess(workspace, store).reader)() as cursor:
         ev = _Events(cursor, sorted(members))
         scale = _scale(ev, clusters)
         timeline, unit = _timeline(ev, scale["days"])
@@ -448,8 +451,6 @@ def collect_briefing(
         tradecraft = _tradecraft(ev)
         exposure = _exposure(ev, clusters)
         targets = _target_regions(ev)
-    finally:
-        cursor.close()
 
     marking = tlp and most_restrictive_tlp([tlp], default="")
     if tlp and not marking:

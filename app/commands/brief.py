@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from app.brief import BRIEF_FORMATS, brief
+from app.brief import BRIEF_FORMATS
 from app.commands.export import cli_user
 from app.context import CliContext
 from app.export.tables import TLP_LEVELS
@@ -42,9 +42,7 @@ def command(
     page, and records the run and data fingerprint that reproduce it. It is
     recorded in the audit log.
     """
-    path = brief(
-        ctx.workspace,
-        ctx.store,
+    path = ctx.investigation.brief(
         cluster_ids,
         out,
         fmt=fmt,

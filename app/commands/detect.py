@@ -11,7 +11,6 @@ from rich.table import Table
 from app.context import CliContext
 from graph.detect.clustering import METHODS
 from graph.detect.pipeline import DetectionParams
-from graph.detect.run import detect
 from graph.detect.scoring import FLAG_THRESHOLD, SHORT_REASONS
 
 
@@ -36,15 +35,16 @@ def command(ctx: CliContext, seed: int, resolution: float, method: str, keep_sco
         params = DetectionParams(seed=seed, resolution=resolution, method=method, keep_score=keep_score)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
-    ctx.require_writable("detect")
+    investigation = ctx.investigation
+    investigation.require_writable("detect")  # before the progress bar appears
     if as_json:
-        result = detect(ctx.workspace, ctx.store, params)
+        result = investigation.detect(params)
     else:
         with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(bar_width=None),
                       TimeElapsedColumn(), console=ctx.err, transient=True) as bar:
             task = bar.add_task("detecting", total=1.0)
-            result = detect(ctx.workspace, ctx.store, params,
-                            progress=lambda step, done: bar.update(task, description=step, completed=done))
+            result = investigation.detect(
+                params, progress=lambda step, done: bar.update(task, description=step, completed=done))
     clusters = result.clusters
     if as_json:
         click.echo(json.dumps({

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from app.commands.filter_options import filter_options
 from app.context import CliContext
-from app.export import FORMATS, Filters, export
+from app.export import FORMATS, Filters
 
 
 def cli_user() -> str:
@@ -52,7 +52,7 @@ def command(
     `sybilscope queue` and the web queue; --since/--until also narrow the
     exported edges and activity to the window.
     """
-    result = export(ctx.workspace, ctx.store, fmt, out_dir, filters, redact=redact, user=cli_user())
+    result = ctx.investigation.export(fmt, out_dir, filters, redact=redact, user=cli_user())
     if ctx.store.read_only:
         ctx.err.print("note: this export is not in the audit log: the workspace is read-only here")
     if as_json:

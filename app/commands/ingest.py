@@ -119,10 +119,9 @@ def command(ctx: CliContext, case_dir, requests_files, accounts_files, ip_intel_
     show_progress = not (quiet or as_json) and ctx.err.is_terminal
     if show_progress:
         with _RichProgress(ctx.err) as progress:
-            summary = pipeline.ingest(ctx.workspace, ctx.store, sources, progress=progress,
-                                      ignored_files=ignored)
+            summary = ctx.investigation.ingest(sources, progress=progress, ignored_files=ignored)
     else:
-        summary = pipeline.ingest(ctx.workspace, ctx.store, sources, ignored_files=ignored)
+        summary = ctx.investigation.ingest(sources, ignored_files=ignored)
 
     if as_json:
         click.echo(pipeline.summary_json(summary))

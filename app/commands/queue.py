@@ -10,7 +10,6 @@ from rich.table import Table
 from app.commands.filter_options import filter_options
 from app.context import CliContext
 from app.export import Filters
-from app.export.select import select_clusters
 from graph.triage import cluster_country_codes
 
 
@@ -28,7 +27,7 @@ def command(ctx: CliContext, filters: Filters, as_json: bool) -> None:
     The filters keep exactly the clusters the web queue shows and
     `sybilscope export` writes for the same filters.
     """
-    selection = select_clusters(ctx.store, filters)
+    selection = ctx.investigation.queue(filters)
     rows = [
         {
             "cluster_id": c["cluster_id"],

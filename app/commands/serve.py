@@ -6,7 +6,6 @@ import click
 
 from app.context import CliContext
 from app.web import auth
-from graph import warehouse
 
 
 @click.command("serve")
@@ -24,7 +23,7 @@ def command(ctx: CliContext, host: str, port: int) -> None:
     from app.web.server import create_app  # Dash is heavy: import it only to serve
 
     workspace = ctx.workspace
-    admin = auth.bootstrap_admin(warehouse.connect(workspace.db_path))
+    admin = auth.bootstrap_admin(ctx.investigation.writer("serve the web UI"))
     app = create_app(workspace, ctx.store)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
     out = ctx.console

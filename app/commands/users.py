@@ -6,7 +6,7 @@ import click
 
 from app.context import CliContext
 from app.web import auth
-from graph import triage, warehouse
+from graph import triage
 
 
 @click.group("users")
@@ -25,7 +25,7 @@ def _password(value: str | None) -> str:
 @click.pass_obj
 def add(ctx: CliContext, name: str, role: str, password: str | None) -> None:
     """Add user NAME with a role."""
-    con = warehouse.connect(ctx.workspace.db_path)
+    con = ctx.investigation.writer("add a user")
     try:
         auth.create_user(con, name, _password(password), role)
     except ValueError as exc:
@@ -38,7 +38,7 @@ def add(ctx: CliContext, name: str, role: str, password: str | None) -> None:
 @click.pass_obj
 def list_(ctx: CliContext) -> None:
     """List users and their roles."""
-    for user in auth.list_users(warehouse.connect(ctx.workspace.db_path)):
+    for user in auth.list_users(ctx.investigation.reader()):
         state = "\tdisabled" if user["disabled"] else ""
         click.echo(f"{user['name']}\t{user['role']}\t{user['created_at']:%Y-%m-%d %H:%M}{state}")
 
@@ -49,7 +49,7 @@ def list_(ctx: CliContext) -> None:
 @click.pass_obj
 def set_role(ctx: CliContext, name: str, role: str) -> None:
     """Change the role of user NAME (their open sessions end)."""
-    con = warehouse.connect(ctx.workspace.db_path)
+    con = ctx.investigation.writer("change a user's role")
     before = auth.get_user(con, name)
     if before is None:
         raise click.BadParameter(f"no user {name!r} (see `sybilscope users list`)")
@@ -64,7 +64,7 @@ def set_role(ctx: CliContext, name: str, role: str) -> None:
 @click.pass_obj
 def passwd(ctx: CliContext, name: str, password: str | None) -> None:
     """Set a new password for user NAME (their open sessions end)."""
-    con = warehouse.connect(ctx.workspace.db_path)
+    con = ctx.investigation.writer("change a password")
     try:
         auth.set_password(con, name, _password(password))
     except KeyError as exc:
@@ -77,7 +77,7 @@ def passwd(ctx: CliContext, name: str, password: str | None) -> None:
 
 def _set_disabled(ctx: CliContext, name: str, disabled: bool) -> None:
     try:
-        auth.set_disabled(warehouse.connect(ctx.workspace.db_path), name, disabled)
+        auth.set_disabled(ctx.investigation.writer(f"{'disable' if disabled else 'enable'} a user"), name, disabled)
     except KeyError as exc:
         raise click.BadParameter(f"no user {name!r} (see `sybilscope users list`)") from exc
     action = "users.disable" if disabled else "users.enable"

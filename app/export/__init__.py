@@ -16,12 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.access import Reader, WorkspaceAccess
 from app.export import csv, jsonl, network, parquet, stix
 from app.export.files import replacing
 from app.export.redact import Redactor
 from app.export.select import Filters, Selection, parse_time, select_clusters
 from app.export.tables import ExportContent, build_content
-from graph import warehouse
 from graph.errors import SybilscopeError
 from graph.schema import ACCOUNT
 from graph.store.base import GraphStore
@@ -62,11 +62,20 @@ def _redactor(workspace: Workspace, store: GraphStore) -> Redactor:
 
 
 def read_content(
-    workspace: Workspace, store: GraphStore, filters: Filters | None = None, *, redact: bool = False
+    workspace: Workspace,
+    store: GraphStore,
+    filters: Filters | None = None,
+    *,
+    redact: bool = False,
+    reader: Reader | None = None,
 ) -> ExportContent:
-    """Select the clusters and read their export tables (no file written, no audit)."""
+    """Select the clusters and read their export tables (no file written, no audit).
+
+    ``reader`` gives the cursor on the events (an investigation's
+    :meth:`~app.access.WorkspaceAccess.reader`; the workspace's own when ``None``).
+    """
     selection = select_clusters(store, filters)
-    events = warehouse.connect(workspace.db_path)
+    events = (reader or WorkspaceAccess(workspace, store).reader)()
     try:
         return build_content(
             store,
@@ -88,6 +97,7 @@ def export(
     *,
     redact: bool = False,
     user: str = "cli",
+    reader: Reader | None = None,
 ) -> ExportResult:
     """Export the selected clusters of the latest run to ``out_dir`` in format ``fmt``.
 
@@ -107,10 +117,12 @@ def export(
         public release.
     user : str
         Who exports, for the audit event.
+    reader : callable, optional
+        Gives the cursor on the events (see :func:`read_content`).
     """
     if fmt not in FORMATS:
         raise SybilscopeError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
-    content = read_content(workspace, store, filters, redact=redact)
+    content = read_content(workspace, store, filters, redact=redact, reader=reader)
     out = Path(out_dir).expanduser().resolve()
     if out.exists() and not out.is_dir():
         raise SybilscopeError(f"--out {out} is a file: give a folder for the export")

@@ -35,8 +35,8 @@ import flask_login
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from app.access import WorkspaceAccess
 from app.web import sessions, throttle
-from graph import warehouse
 from graph.workspace import Workspace
 
 __all__ = [
@@ -325,14 +325,16 @@ class _SessionCookies(SecureCookieSessionInterface):
 FailedLogin = Callable[[str, str, str], None]
 
 
-def init_login(server: flask.Flask, workspace: Workspace, on_login: Callable[[User], None] | None = None,
+def init_login(server: flask.Flask, access: WorkspaceAccess, on_login: Callable[[User], None] | None = None,
                on_failed_login: FailedLogin | None = None) -> None:
     """Put the whole server behind a login and add ``/login`` and ``/logout`` (POST only).
 
-    ``on_login(user)`` is called after a successful sign-in and
-    ``on_failed_login(name, address, reason)`` after each refused one (the app
-    records audit events there).
+    Users and sessions are read and written through ``access`` (the app's
+    investigation). ``on_login(user)`` is called after a successful sign-in
+    and ``on_failed_login(name, address, reason)`` after each refused one
+    (the app records audit events there).
     """
+    workspace = access.workspace
     policy = sessions.SessionPolicy(idle=workspace.settings.session_idle,
                                     max_age=workspace.settings.session_max_age)
     server.secret_key = session_secret(workspace)
@@ -345,11 +347,10 @@ def init_login(server: flask.Flask, workspace: Workspace, on_login: Callable[[Us
     )
     manager = flask_login.LoginManager()
     manager.init_app(server)
-    db_path = workspace.db_path
 
     @manager.user_loader
     def _load(token: str) -> User | None:
-        con = warehouse.connect(db_path)
+        con = access.writer("sign in")  # resuming a session may end or touch it
         name = sessions.resume(con, token, policy, _now())
         user = _active_user(con, name) if name is not None else None
         return replace(user, session_id=token) if user is not None else None
@@ -374,7 +375,7 @@ def init_login(server: flask.Flask, workspace: Workspace, on_login: Callable[[Us
         username = ""
         target = _safe_next(flask.request.values.get("next"))
         if flask.request.method == "POST":
-            con = warehouse.connect(db_path)
+            con = access.writer("sign in")
             username = flask.request.form.get("username", "")
             address = flask.request.remote_addr or ""
             now = _now()
@@ -403,7 +404,7 @@ def init_login(server: flask.Flask, workspace: Workspace, on_login: Callable[[Us
     def logout():
         user = flask_login.current_user
         if getattr(user, "session_id", None):
-            sessions.end(warehouse.connect(db_path), user.session_id)
+            sessions.end(access.writer("sign out"), user.session_id)
         flask_login.logout_user()
         flask.session.clear()
         return flask.redirect("/login")

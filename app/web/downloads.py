@@ -1,4 +1,4 @@
-"""Export and briefing downloads from the web UI: the same functions the CLI calls.
+"""Export and briefing downloads from the web UI: the investigation's, as the CLI calls them.
 
 Buttons go into the button rows the pages leave for them
 (:data:`~app.web.ids.CLUSTER_ACTIONS` on the cluster page,
@@ -20,8 +20,8 @@ import dash_bootstrap_components as dbc
 import flask_login
 from dash import Input, Output, State, dcc
 
-from app.brief import BRIEF_FORMATS, brief
-from app.export import FORMATS, Filters, export
+from app.brief import BRIEF_FORMATS
+from app.export import FORMATS, Filters
 from app.web import ids
 from app.web.pages.overview import window_for
 from app.web.queries import Window
@@ -47,9 +47,8 @@ def _user() -> str:
 
 def export_zip(fmt: str, filters: Filters, user: str) -> tuple[str, bytes]:
     """Export in ``fmt`` to a temporary folder and return ``(file name, zip bytes)``."""
-    state = current()
     with tempfile.TemporaryDirectory(prefix="sybilscope-export-") as tmp:
-        result = export(state.workspace, state.store, fmt, Path(tmp) / "export", filters, user=user)
+        result = current().investigation.export(fmt, Path(tmp) / "export", filters, user=user)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in sorted(result.files):
@@ -60,10 +59,9 @@ def export_zip(fmt: str, filters: Filters, user: str) -> tuple[str, bytes]:
 
 def briefing_bytes(cluster_id: str, fmt: str, user: str) -> tuple[str, bytes]:
     """Write the briefing on one cluster in ``fmt`` and return ``(file name, bytes)``."""
-    state = current()
     name = f"briefing-{cluster_id}.{fmt}"
     with tempfile.TemporaryDirectory(prefix="sybilscope-brief-") as tmp:
-        path = brief(state.workspace, state.store, [cluster_id], Path(tmp) / name, fmt=fmt, user=user)
+        path = current().investigation.brief([cluster_id], Path(tmp) / name, fmt=fmt, user=user)
         return name, path.read_bytes()
 
 

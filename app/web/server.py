@@ -21,9 +21,9 @@ from dash import html
 
 from app.web import auth, downloads, headers, ids, queries
 from app.web.pages import PAGES
-from app.web.state import LockedStore, WebState, current, install
-from graph import triage, warehouse
-from graph.store import GraphStore, open_store
+from app.web.state import WebState, current, install
+from graph import triage
+from graph.store import GraphStore
 from graph.workspace import Workspace
 
 __all__ = ["create_app"]
@@ -77,10 +77,10 @@ def create_app(workspace: Workspace, store: GraphStore | None = None) -> dash.Da
     or ``app.run``. Users must exist (see :func:`app.web.auth.bootstrap_admin`).
     """
     server = flask.Flask("sybilscope.web", root_path=str(_HERE))
-    auth.ensure_users_table(warehouse.connect(workspace.db_path))
-    state = WebState(workspace=workspace, store=LockedStore.wrap(store if store is not None else open_store(workspace)))
+    state = WebState(workspace, store)
+    auth.ensure_users_table(state.investigation.writer("serve the web UI"))
     install(server, state)
-    auth.init_login(server, workspace, on_login=_record_login, on_failed_login=_record_failed_login)
+    auth.init_login(server, state.investigation, on_login=_record_login, on_failed_login=_record_failed_login)
 
     app = dash.Dash(
         "sybilscope",

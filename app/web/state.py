@@ -1,11 +1,10 @@
-"""What one running web app holds: its workspace, one graph store, and per-run caches.
+"""What one running web app holds: one investigation, and per-run caches.
 
-Dash serves callbacks from several threads. DuckDB reads go through a fresh
-cursor per call (:func:`graph.warehouse.connect`), which is thread-safe; the
-graph store is one object for the app. The embedded store reads through a
-cursor per thread and serialises its own writes, so it is used as is; any
-other backend is wrapped in :class:`LockedStore`, which runs its calls one at
-a time (a Bolt session must not be shared between threads). Data that only changes with a new detection run (the
+Dash serves callbacks from several threads. The app's
+:class:`~app.investigation.Investigation` is opened for threads: database
+reads go through a fresh cursor per call, and a graph store that is not safe
+across threads is wrapped so its calls run one at a time (see
+:mod:`app.access`). Data that only changes with a new detection run (the
 members of every cluster, each cluster's country mix) is computed once per
 run and cached here.
 """
@@ -14,60 +13,40 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 import flask
 
-from graph import warehouse
+from app.access import LockedStore
+from app.investigation import Investigation
 from graph.store.base import GraphStore
 from graph.workspace import Workspace
 
-__all__ = ["LockedStore", "WebState", "current"]
+__all__ = ["WebState", "current"]
 
 _EXTENSION = "sybilscope"
 
 
-class LockedStore:
-    """A graph store whose calls run one at a time; iterators are drained under the lock."""
-
-    def __init__(self, store: GraphStore):
-        self._store = store
-        self._lock = threading.RLock()
-        self.backend = store.backend
-
-    @classmethod
-    def wrap(cls, store: GraphStore) -> GraphStore | LockedStore:
-        """The store itself when it is safe across threads (embedded), else a locked proxy."""
-        return store if store.backend == "embedded" else cls(store)
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._store, name)
-        if not callable(attr):
-            return attr
-        drain = name.startswith("iter_")
-
-        def locked(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                result = attr(*args, **kwargs)
-                return iter(list(result)) if drain else result
-
-        return locked
-
-
-@dataclass
 class WebState:
-    """The app's workspace, its (locked) store and caches keyed by detection run."""
+    """The app's investigation (its workspace and store) and caches keyed by detection run."""
 
-    workspace: Workspace
-    store: GraphStore | LockedStore
-    _cache: dict[tuple, Any] = field(default_factory=dict)
-    _cache_lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, workspace: Workspace, store: GraphStore | None = None):
+        self.investigation = Investigation(workspace, store, threaded=True)
+        self._cache: dict[tuple, Any] = {}
+        self._cache_lock = threading.Lock()
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.investigation.workspace
+
+    @property
+    def store(self) -> GraphStore | LockedStore:
+        return self.investigation.store
 
     def con(self) -> duckdb.DuckDBPyConnection:
-        """A fresh cursor on the workspace database for this call."""
-        return warehouse.connect(self.workspace.db_path)
+        """A fresh cursor on the workspace database for this call (:meth:`Investigation.reader`)."""
+        return self.investigation.reader()
 
     def cached(self, key: tuple, compute: Callable[[], Any]) -> Any:
         """The cached value for ``key`` (which should include the run id), computed once."""

@@ -470,35 +470,21 @@ def audit_view(events: list[dict]) -> html.Div:
 
 
 def apply_label_action(cluster_id: str, action: str, values: dict, user) -> str:
-    """Do one labeling action for ``user`` and say what was done; ``PermissionError`` for viewers.
+    """Do one labeling action for ``user`` (:meth:`Investigation.label`) and say what was done.
 
-    ``values`` holds the form fields (``status``, ``reason``, ``actor``,
-    ``country``, ``confidence``, ``rationale``, ``tag``, ``free_tag``,
-    ``comment``, ``remove``). Validation errors from :mod:`graph.triage`
+    ``PermissionError`` for viewers; validation errors from :mod:`graph.triage`
     come out as ``ValueError``.
     """
-    if not getattr(user, "can_label", False):
-        raise PermissionError("viewers cannot label: ask an admin for the analyst role")
-    store = current().store
+    label = current().investigation.label(cluster_id, action, values, user)
     if action == "status":
-        triage.set_status(store, cluster_id, values.get("status") or "", values.get("reason") or "", user.name)
-        return f"Status set to {STATUS_LABELS.get(values.get('status'), values.get('status'))}."
+        return f"Status set to {STATUS_LABELS.get(label['value'], label['value'])}."
     if action == "attribution":
-        triage.set_attribution(store, "cluster", cluster_id, actor=values.get("actor") or "",
-                               country=values.get("country"), confidence=values.get("confidence") or "",
-                               rationale=values.get("rationale") or "", user=user.name)
-        return f"Attributed to {values.get('actor')}."
+        return f"Attributed to {label['value']}."
     if action == "tag":
-        tag = (values.get("free_tag") or "").strip() or values.get("tag") or ""
-        triage.add_tag(store, "cluster", cluster_id, tag, user.name)
-        return f"Tagged {tag}."
+        return f"Tagged {label['value']}."
     if action == "untag":
-        triage.remove_tag(store, "cluster", cluster_id, values["remove"], user.name)
-        return f"Removed tag {values['remove']}."
-    if action == "comment":
-        triage.add_comment(store, "cluster", cluster_id, values.get("comment") or "", user.name)
-        return "Comment added."
-    raise ValueError(f"unknown labeling action {action!r}")
+        return f"Removed tag {label['value']}."
+    return "Comment added."
 
 
 def register(app: dash.Dash) -> None:

@@ -61,7 +61,7 @@ def register(app: dash.Dash) -> None:
         if not getattr(admin, "is_admin", False):
             return dbc.Alert("Only admins manage users.", color="danger", className="py-1 small"), dash.no_update, ""
         try:
-            auth.create_user(current().con(), (name or "").strip(), password or "", role)
+            auth.create_user(current().investigation.writer("add a user"), (name or "").strip(), password or "", role)
         except ValueError as exc:
             return dbc.Alert(str(exc), color="danger", className="py-1 small"), dash.no_update, ""
         triage.record_audit(current().store, admin.name, "users.add", f"user:{name}", None, {"role": role})
