@@ -27,6 +27,7 @@ from graph.schema import (
     USED_DEVICE,
     USED_IP,
 )
+from graph.workspace import Workspace
 
 T0 = datetime(2019, 12, 20, 6, 1, 2, 123000, tzinfo=UTC)
 
@@ -535,3 +536,14 @@ def test_the_embedded_store_outlives_closing_the_process_connection(store):
     assert store.get_node(ACCOUNT, "u1")["account_id"] == "u1"
     store.upsert_nodes(ACCOUNT, [{"account_id": "u2"}])
     assert store.counts()[ACCOUNT] == 2
+
+
+# -- placement ---------------------------------------------------------------------------------
+
+
+def test_only_the_embedded_store_shares_the_workspace_warehouse(store, tmp_path):
+    """Ingest writes the graph with SQL in place only when it lives in the warehouse file itself."""
+    warehouse_file = Workspace.open(tmp_path / "store-workspace").db_path
+    assert store.shares_warehouse(warehouse_file) == (store.backend == "embedded")
+    assert store.shares_warehouse(str(warehouse_file)) == (store.backend == "embedded")
+    assert not store.shares_warehouse(tmp_path / "another.duckdb")

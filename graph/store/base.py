@@ -23,6 +23,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from graph.schema import AUDIT, LABEL, NodeKind, RelKind, node_kind
 from graph.store import _rows
@@ -274,3 +275,13 @@ class GraphStore(ABC):
     @abstractmethod
     def counts(self) -> dict[str, int]:
         """Number of nodes per label and relationships per type (every schema name present)."""
+
+    # -- placement ------------------------------------------------------------
+    def shares_warehouse(self, db_path: str | Path) -> bool:
+        """Whether the graph lives in the DuckDB file ``db_path`` (the workspace's warehouse).
+
+        Then SQL on that file can write the graph in place (the embedded
+        store's ``upsert_query``), and ingest aggregates without moving rows
+        out of DuckDB. Stores elsewhere (a Neo4j server) say no.
+        """
+        return False

@@ -418,3 +418,5 @@ class EmbeddedStore(GraphStore):
         found = {row["name"]: row["n"] for row in self._query(sql, [name for name, _ in kinds])}
         return {name: int(found[name]) for name, _ in kinds}
 
+    def shares_warehouse(self, db_path: str | Path) -> bool:
+        return Path(db_path).resolve() == self.db_path
