@@ -23,6 +23,7 @@ __all__ = [
     "Chunk",
     "mask_digit_runs",
     "clip_text",
+    "shown_text",
     "binary_to_text",
     "drop_blank_rows",
 ]
@@ -74,6 +75,11 @@ def clip_text(value: str | None) -> str | None:
     if value is None or len(value) <= TEXT_KEEP:
         return value
     return value[:TEXT_KEEP] + f"... ({len(value):,} characters)"
+
+
+def shown_text(text: str) -> str:
+    """A rejected row's raw text as the quarantine keeps it: clipped, digit runs masked."""
+    return mask_digit_runs(clip_text(text))
 
 
 def _row_record(columns: list[str], values: list[bytes | str | None]) -> dict[str, str | None]:

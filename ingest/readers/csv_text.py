@@ -25,7 +25,7 @@ from ingest.readers.chunks import (
     binary_to_text,
     clip_text,
     drop_blank_rows,
-    mask_digit_runs,
+    shown_text,
 )
 from ingest.readers.files import ExactReadNeeded, Header, SourceFile, TruncatedInput
 from ingest.readers.streams import BlockReader, damage_of, open_binary
@@ -143,7 +143,7 @@ def _whole_row(line: str | bytes, width: int) -> bool:
 def _shown(line: str) -> str:
     """A physical line as quarantine text: no line ending, bytes that are not UTF-8 replaced."""
     text = line.rstrip("\r\n").encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return mask_digit_runs(clip_text(text))
+    return shown_text(text)
 
 
 def _check_quoted_values(table: pa.Table, lines: np.ndarray, width: int) -> None:

@@ -19,9 +19,9 @@ from ingest.readers.chunks import (
     Chunk,
     RowProblem,
     binary_to_text,
-    clip_text,
     drop_blank_rows,
     mask_digit_runs,
+    shown_text,
 )
 from ingest.readers.files import SourceFile, TruncatedInput
 from ingest.readers.streams import BlockReader, damage_of, open_binary
@@ -57,7 +57,7 @@ def _parse_json_lines(lines: pa.Array, positions: np.ndarray, problems: list[Row
         for pos, line, problem in con.execute(
             "SELECT pos, line, problem FROM parsed WHERE problem IS NOT NULL ORDER BY pos"
         ).fetchall():
-            problems.append(RowProblem(int(pos), problem, text=mask_digit_runs(clip_text(line))))
+            problems.append(RowProblem(int(pos), problem, text=shown_text(line)))
         # keys are data: they reach the SQL as parameters only
         select = ", ".join(f"json_extract_string(line, $k{i}) AS \"{i}\"" for i in range(len(keys)))
         result = con.sql(
@@ -116,7 +116,7 @@ def _jsonl_exact(source: SourceFile) -> Iterator[Chunk]:
                 except UnicodeDecodeError:
                     problems.append(RowProblem(
                         number, "not UTF-8",
-                        text=mask_digit_runs(clip_text(line.decode("utf-8", "replace"))),
+                        text=shown_text(line.decode("utf-8", "replace")),
                     ))
                 if len(lines) + len(problems) >= CHUNK_ROWS:
                     yield _parse_json_lines(pa.array(lines, pa.string()),
