@@ -40,11 +40,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from graph import warehouse
 from graph.errors import SybilscopeError
@@ -55,25 +53,16 @@ from graph.warehouse_schema import (
     DIRTY_IPS_TABLE,
     EVENTS_TABLE,
     INTEL_TABLE,
-    IP_LOOKUP_TABLE,
     LABELS_TABLE,
     SOURCES_TABLE,
-    UA_LOOKUP_TABLE,
     ensure_tables,
 )
 from graph.workspace import Workspace
 from ingest import aggregate, quarantine
 from ingest.dedup import DuplicateIndex
-from ingest.enrich import (
-    IntelIndex,
-    IntelRecord,
-    data_sources,
-    enrich_ips,
-    parse_network,
-    parse_user_agents,
-)
+from ingest.enrich import data_sources
 from ingest.free_text import FREE_TEXT, IDENTIFIERS, masked_column, masked_name
-from ingest.phones import PhoneHelper
+from ingest.lookups import Lookups
 from ingest.pseudonymize import mask_phone_sql
 from ingest.readers import (
     TABLES,
@@ -220,93 +209,6 @@ def _record_sources(cur) -> list[dict]:
 
 
 # --------------------------------------------------------------------------
-# Per-distinct-value lookups
-# --------------------------------------------------------------------------
-
-
-# Inside a file's transaction nothing is registered with DuckDB and no temp
-# table is created: DuckDB keeps both alive until the transaction ends (so a
-# rollback can restore them), which made memory grow with the file. Arrow
-# tables held in local variables are read by DuckDB's replacement scan
-# (``FROM _values`` finds the local ``_values``) and freed chunk by chunk.
-
-
-def _intel_index(cur) -> IntelIndex | None:
-    rows = cur.execute(
-        f"SELECT network, country, asn, as_org, kind FROM {INTEL_TABLE} ORDER BY batch_id, pos"
-    ).fetchall()
-    if not rows:
-        return None
-    return IntelIndex(IntelRecord(*row) for row in rows)
-
-
-def _distinct(column: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
-    """The distinct values of a column and, for each row, the index of its value.
-
-    The lookups below run once per distinct value; ``take`` with the
-    indices spreads their answers back over the rows without a join.
-    """
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-        column = column.cast(pa.string())
-    encoded = pc.dictionary_encode(column)
-    return encoded.dictionary, encoded.indices
-
-
-def _aligned(cur, values: pa.Array, sql: str, params: dict | None = None) -> pa.Table:
-    """Run ``sql`` (reading ``_values(i, raw)``) and return its rows in the order of ``values``."""
-    _values = pa.table({"i": pa.array(range(len(values)), pa.int64()), "raw": values})  # noqa: F841 - read by SQL
-    return cur.sql(f"SELECT * EXCLUDE (i) FROM ({sql}) ORDER BY i", params=params).to_arrow_table()
-
-
-def _ip_facts(cur, values: pa.Array, intel: IntelIndex | None) -> pa.Table:
-    """``value`` (the address, compressed; NULL when invalid), ``prefix``, ``country``, ``asn``, ``kind``.
-
-    Enrichment is cached in the workspace (``ip_lookup``): an address is
-    enriched once, whatever number of files and runs it appears in.
-    """
-    _candidates = pa.table({"raw": values})  # noqa: F841 - read by SQL
-    new = [r[0] for r in cur.execute(
-        f"SELECT c.raw FROM _candidates c ANTI JOIN {IP_LOOKUP_TABLE} l ON l.raw = c.raw WHERE c.raw IS NOT NULL"
-    ).fetchall()]
-    if new:
-        _new_ips = enrich_ips(new, intel).rename_columns(  # noqa: F841 - read by SQL
-            ["raw", "valid", "value", "version", "prefix", "country", "country_source", "asn",
-             "as_org", "asn_source", "kind", "kind_source"]
-        ).drop(["valid"])
-        cur.execute(f"INSERT INTO {IP_LOOKUP_TABLE} BY NAME SELECT * FROM _new_ips")
-    return _aligned(cur, values, f"SELECT v.i, l.value, l.prefix, l.country, l.asn, l.kind "
-                                 f"FROM _values v LEFT JOIN {IP_LOOKUP_TABLE} l ON l.raw = v.raw")
-
-
-def _ua_facts(cur, values: pa.Array) -> pa.Table:
-    """Family, version, OS and device of each user agent, cached in the workspace (``ua_lookup``)."""
-    _candidates = pa.table({"raw": values})  # noqa: F841 - read by SQL
-    new = [r[0] for r in cur.execute(
-        f"SELECT c.raw FROM _candidates c ANTI JOIN {UA_LOOKUP_TABLE} l ON l.raw = c.raw WHERE c.raw IS NOT NULL"
-    ).fetchall()]
-    if new:
-        _new_uas = parse_user_agents(new).rename_columns(  # noqa: F841 - read by SQL
-            ["raw", "user_agent_family", "app_version", "os_family", "device_family"]
-        )
-        cur.execute(f"INSERT INTO {UA_LOOKUP_TABLE} BY NAME SELECT * FROM _new_uas")
-    return _aligned(cur, values, "SELECT v.i, l.user_agent_family, l.app_version, l.os_family, "
-                                 f"l.device_family FROM _values v LEFT JOIN {UA_LOOKUP_TABLE} l ON l.raw = v.raw")
-
-
-def _network_facts(values: pa.Array) -> pa.Table:
-    """Each ``ip_intel.network`` value as a normalized CIDR block (NULL when it is none)."""
-    out = []
-    for raw in values.to_pylist():
-        try:
-            out.append(str(parse_network(raw)) if raw is not None and raw.strip() else None)
-        except ValueError:
-            out.append(None)
-    return pa.table({"value": pa.array(out, pa.string())})
-
-
-# --------------------------------------------------------------------------
 # One chunk
 # --------------------------------------------------------------------------
 
@@ -370,12 +272,11 @@ class _Loader:
         self.workspace = workspace
         self.secret = workspace.secret()
         self.run_batches = run_batches
-        self.intel: IntelIndex | None = None
+        self.lookups = Lookups(cur, self.secret)
         self.file_ids = DuplicateIndex()
         self.table_files: list[SourceFile] = []
         self.file_no = 0
         self.earlier_runs = False
-        self.phones = PhoneHelper()
 
     @contextmanager
     def timed(self, phase: str):
@@ -422,40 +323,6 @@ class _Loader:
                 data = data.append_column(masked_name(name), masked_column(data.column(name), secret))
         return data
 
-    def _lookups(self, table: str, data: pa.Table, checks) -> pa.Table:
-        """Add the per-distinct-value lookups to the chunk as ``_j_<column>_<field>`` columns."""
-        cur = self.cur
-        added: dict[str, pa.Array] = {}
-
-        def spread(prefix: str, column, facts) -> None:
-            values, indices = _distinct(column)
-            looked = facts(values)
-            for name in looked.column_names:
-                added[f"{prefix}_{name}"] = looked.column(name).take(indices)
-
-        ip_facts = partial(_ip_facts, cur, intel=self.intel)
-        phone_facts = partial(self.phones.phone_facts, secret=self.secret)
-        for check in checks:
-            if check.join_alias is None:
-                continue
-            name = check.column.name
-            column = data.column(name) if name in data.column_names else pa.nulls(data.num_rows, pa.string())
-            facts = {"ip": ip_facts, "phone": phone_facts, "network": _network_facts}[check.column.kind]
-            spread(check.join_alias, column, facts)
-        if table == "requests" and "user_agent" in data.column_names:
-            # keyed by the masked text: the lookup table keeps no phone number either
-            spread("_j_user_agent", data.column(masked_name("user_agent")), partial(_ua_facts, cur))
-        if table == "labels":
-            # a label's id is an address or a phone number only for those entities
-            entity = pc.utf8_lower(pc.utf8_trim_whitespace(data.column("entity").cast(pa.string())))
-            ids = data.column("id").cast(pa.string())
-            for kind, facts in (("ip", ip_facts), ("phone", phone_facts)):
-                spread(f"_j_id_{kind}", pc.if_else(pc.equal(entity, kind), ids, pa.scalar(None, pa.string())),
-                       facts)
-        for name, column in added.items():
-            data = data.append_column(name, column)
-        return data
-
     def _chunk_sql(self, source, batch_id, data: pa.Table, unknown, counters: _FileRun) -> None:
         """Look values up, check and stage one chunk (see the module docstring)."""
         cur = self.cur
@@ -464,7 +331,7 @@ class _Loader:
         checks = column_checks(table, present, padded_columns(data))
         with self.timed("lookups (IP, user agent, phone: per distinct value)"):
             data = self._masked_text(table, data)
-            data = self._lookups(table, data, checks)
+            data = self.lookups.add_to(table, data, checks)
         extra_select = [
             f"NULLIF(trim(c.{quote(masked_name(n))}::VARCHAR, {BLANKS_SQL}), '') AS {quote('m_' + n)}"
             if n in present else f"NULL::VARCHAR AS {quote('m_' + n)}"
@@ -709,44 +576,6 @@ class _Loader:
         self.chunk(source, batch_id, merged, unknown, counters)
         progress.rows(merged.rows_read)
 
-    # -- ip_intel follow-up ------------------------------------------------------
-    def refresh_ip_lookup(self, batch_id: str) -> None:
-        """Re-enrich every address seen before with the new ``ip_intel``, fixing events and nodes.
-
-        Events keep a country or ASN that came with the request itself: only
-        values equal to the old enrichment are replaced.
-        """
-        cur = self.cur
-        self.intel = _intel_index(cur)
-        cached = cur.sql(f"SELECT raw FROM {IP_LOOKUP_TABLE} WHERE value IS NOT NULL").to_arrow_table()
-        if cached.num_rows == 0:
-            return
-        _fresh_ips = enrich_ips(cached.column("raw").to_pylist(), self.intel).rename_columns(  # noqa: F841
-            ["raw", "valid", "value", "version", "prefix", "country", "country_source", "asn",
-             "as_org", "asn_source", "kind", "kind_source"]
-        ).drop(["valid"])
-        changed = cur.sql(
-            "SELECT f.*, o.country AS old_country, o.asn AS old_asn FROM _fresh_ips f JOIN "
-            f"{IP_LOOKUP_TABLE} o USING (raw) WHERE (f.country, f.asn, f.as_org, f.kind, f.country_source, "
-            "f.asn_source, f.kind_source) IS DISTINCT FROM (o.country, o.asn, o.as_org, o.kind, "
-            "o.country_source, o.asn_source, o.kind_source)"
-        ).to_arrow_table()
-        if changed.num_rows == 0:
-            return
-        cur.execute(
-            f"UPDATE {IP_LOOKUP_TABLE} SET country = c.country, country_source = c.country_source, "
-            "asn = c.asn, as_org = c.as_org, asn_source = c.asn_source, kind = c.kind, "
-            f"kind_source = c.kind_source FROM changed c WHERE {IP_LOOKUP_TABLE}.raw = c.raw"
-        )
-        cur.execute(
-            f"UPDATE {EVENTS_TABLE} SET "
-            "ip_country = CASE WHEN ip_country IS NOT DISTINCT FROM c.old_country THEN c.country ELSE ip_country END, "
-            "ip_asn = CASE WHEN ip_asn IS NOT DISTINCT FROM c.old_asn THEN c.asn ELSE ip_asn END, "
-            "ip_kind = c.kind "
-            f"FROM changed c WHERE {EVENTS_TABLE}.ip = c.value"
-        )
-        cur.execute(f"INSERT INTO {DIRTY_IPS_TABLE} SELECT DISTINCT value, $batch FROM changed", {"batch": batch_id})
-
 
 # --------------------------------------------------------------------------
 # The run
@@ -863,7 +692,6 @@ def _ingest(cur, workspace, store, sources, progress, summary, headers, started,
     summary.sources = _record_sources(cur)
     run_batches: list[str] = []
     loader = _Loader(cur, workspace, run_batches)
-    loader.intel = _intel_index(cur)
     truncations: list[TruncatedInput] = []
     run_id = datetime.now(UTC).strftime("ingest-%Y%m%dT%H%M%S.%fZ")
 
@@ -894,7 +722,7 @@ def _ingest(cur, workspace, store, sources, progress, summary, headers, started,
                         )
                         if table == "ip_intel":
                             with loader.timed("ip_intel refresh"):
-                                loader.refresh_ip_lookup(batch_id)
+                                loader.lookups.refresh_ips(batch_id)
                         file_status = "truncated" if truncated else "events_loaded"
                         cur.execute(f"DELETE FROM {BATCHES_TABLE} WHERE batch_id = ?", [batch_id])
                         cur.execute(
@@ -925,7 +753,7 @@ def _ingest(cur, workspace, store, sources, progress, summary, headers, started,
                 progress.file_done(source)
                 _crash_point("events_loaded")
     finally:
-        loader.phones.close()
+        loader.lookups.close()
 
     # the duplicate index (tens of bytes a row loaded) is not needed any more: give
     # its memory back before the graph sync's large aggregates

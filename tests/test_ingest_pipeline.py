@@ -733,7 +733,7 @@ def test_every_edge_endpoint_is_a_node_after_full_and_incremental_ingests(tmp_pa
 
 
 def test_phone_lookups_split_with_the_helper_process_give_the_same_workspace(tmp_path, monkeypatch):
-    from ingest import phones
+    from ingest import lookups as phones
 
     write_table(tmp_path / "case", "requests", request_rows(), "csv")
     monkeypatch.setattr(phones, "PHONE_SPLIT_MIN", 10**9)
@@ -747,7 +747,7 @@ def test_phone_lookups_split_with_the_helper_process_give_the_same_workspace(tmp
 def test_phone_helper_hands_errors_back_and_exits_when_the_ingest_hangs_up(monkeypatch):
     import pyarrow as pa
 
-    from ingest import phones
+    from ingest import lookups as phones
 
     monkeypatch.setattr(phones, "PHONE_SPLIT_MIN", 1)
     helper = phones.PhoneHelper()
