@@ -21,16 +21,21 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import pyarrow as pa
+
 from graph.phone_text import mask_phone_numbers
 from graph.warehouse_schema import QUARANTINE_TABLE
-from ingest.free_text import FREE_TEXT
-from ingest.pseudonymize import mask_phone
+from ingest.free_text import FREE_TEXT, masked_name
+from ingest.pseudonymize import mask_phone, mask_phone_sql
 from ingest.readers import RowProblem, SourceFile, mask_digit_runs
+from ingest.validate import REASONS, quote
 
 __all__ = [
     "QUARANTINE_TABLE",
     "QUARANTINE_FILE",
     "add_problems",
+    "add_rejected",
+    "add_duplicates",
     "counts_by_reason",
     "export_jsonl",
     "mask_record",
@@ -41,6 +46,8 @@ QUARANTINE_FILE = "quarantine.jsonl"
 
 #: per table, the columns that may hold a raw phone number
 PHONE_FIELDS = {"requests": ("phone",), "labels": ("id",)}
+#: characters of a field a quarantined record keeps
+_CLIP = 1_000
 
 def mask_record(table: str, record: dict[str, str | None]) -> dict[str, str | None]:
     """The record with every field that may hold a phone number masked.
@@ -78,6 +85,62 @@ def add_problems(cursor, batch_id: str, source: SourceFile, problems: Iterable[R
     if rows:
         cursor.executemany(f"INSERT INTO {QUARANTINE_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
     return len(rows)
+
+
+def _clip_sql(expr: str) -> str:
+    return f"CASE WHEN length({expr}) > {_CLIP} THEN left({expr}, {_CLIP}) || '...' ELSE {expr} END"
+
+
+def _record_sql(table: str, columns: Sequence[str]) -> str:
+    """JSON text of a chunk row as it came, phone fields and numbers in free text masked, long fields clipped."""
+    parts = []
+    for name in columns:
+        shown = masked_name(name) if name in FREE_TEXT.get(table, ()) else name
+        value = f"c.{quote(shown)}::VARCHAR"
+        if name in PHONE_FIELDS.get(table, ()):
+            masked = mask_phone_sql(value)
+            if table == "labels":
+                masked = (f"CASE WHEN lower(trim(c.entity::VARCHAR)) = 'phone' "
+                          f"THEN {masked} ELSE {value} END") if "entity" in columns else masked
+            value = masked
+        parts.append(f"'{name.replace(chr(39), chr(39) * 2)}', {_clip_sql(value)}")
+    return f"json_object({', '.join(parts)})::VARCHAR" if parts else "'{}'"
+
+
+def _where(batch_id: str, source: SourceFile) -> dict:
+    """The parameters every quarantine row of a file starts with."""
+    return {"batch": batch_id, "table": source.table, "file": str(source.path), "pos_name": source.position_name}
+
+
+def add_rejected(cursor, batch_id: str, source: SourceFile, rows: pa.Table, chunk: pa.Table,
+                 columns: Sequence[str]) -> int:
+    """Quarantine the checked rows that have a reason, each as its chunk row came; returns how many.
+
+    ``rows`` are the staged rows (``_pos``, ``_column``, ``_reason``),
+    ``chunk`` the chunk they were staged from, ``columns`` its columns as
+    read from the file. DuckDB reads both tables by these names.
+    """
+    return int(cursor.execute(
+        f"INSERT INTO {QUARANTINE_TABLE} SELECT $batch, $table, $file, $pos_name, "
+        f"r._pos, r._column, r._reason, {_record_sql(source.table, columns)} FROM rows r "
+        "JOIN chunk c USING (_pos) WHERE r._reason IS NOT NULL", _where(batch_id, source),
+    ).fetchall()[0][0])
+
+
+def add_duplicates(cursor, batch_id: str, source: SourceFile, duplicates: pa.Table) -> int:
+    """Quarantine exact copies of earlier rows of this run as ``duplicate row``; returns how many.
+
+    ``duplicates`` holds each copy's ``pos`` and where the first one is:
+    ``first_file``, ``first_key`` (``same_as_line`` or ``same_as_row``) and
+    ``first_pos``. DuckDB reads it by this name.
+    """
+    return int(cursor.execute(
+        f"INSERT INTO {QUARANTINE_TABLE} SELECT $batch, $table, $file, $pos_name, "
+        f"pos, NULL, '{REASONS['duplicate']}', CASE WHEN first_file = $file "
+        "THEN json_object(first_key, first_pos) "
+        "ELSE json_object('same_as_row_of', first_file, first_key, first_pos) END::VARCHAR "
+        "FROM duplicates", _where(batch_id, source),
+    ).fetchall()[0][0])
 
 
 def counts_by_reason(cursor, batch_ids: Sequence[str]) -> dict[str, dict[str, int]]:
