@@ -10,6 +10,7 @@ inside the caller's transaction for the file (see :mod:`ingest.pipeline`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +20,7 @@ from ingest import quarantine
 from ingest.dedup import DuplicateIndex
 from ingest.free_text import FREE_TEXT, IDENTIFIERS, masked_column, masked_name
 from ingest.lookups import Lookups
-from ingest.readers import Chunk, Header, SourceFile
+from ingest.readers import Chunk, Header, SourceFile, TruncatedInput, iter_chunks
 from ingest.staging import STAGING, staging_sql
 from ingest.summary import Timings
 from ingest.validate import (
@@ -69,7 +70,7 @@ class TableLoader:
         self.file_no = 0
         self.earlier_runs = False
 
-    def start_file(self, source: SourceFile, header: Header, batch_id: str) -> FileLoad:
+    def _start_file(self, source: SourceFile, header: Header, batch_id: str) -> FileLoad:
         """Make ready to load ``source`` (again, when a transaction of it was rolled back)."""
         cur = self.cur
         table = source.table
@@ -88,6 +89,47 @@ class TableLoader:
             "WHERE NOT list_contains(?, batch_id) LIMIT 1)", [self.run_batches]
         ).fetchall()[0][0])
         return FileLoad(source, batch_id, [n for n in header.columns if n not in SPECS[table].names])
+
+    def load_file(self, source: SourceFile, header: Header, batch_id: str, exact: bool, *, chunk_rows: int,
+                  on_rows: Callable[[int], None]) -> tuple[FileLoad, TruncatedInput | None]:
+        """Check and insert one file inside the caller's transaction.
+
+        Rows go straight into their table about ``chunk_rows`` at a time
+        (DuckDB writes large transactions to the database file as they
+        grow, so memory stays flat), exact duplicates held back as they are
+        found; ``on_rows`` hears of the rows read. Returns the file's load
+        (its counters) and the truncation (if the file broke off) after
+        keeping its rows. :class:`ExactReadNeeded` (from the fast path)
+        leaves the caller to roll back and call again with ``exact``.
+        """
+        file = self._start_file(source, header, batch_id)
+        truncated = None
+        pending: list[Chunk] = []
+        try:
+            for chunk in self.timings.each("read", iter_chunks(source, header, exact=exact)):
+                pending.append(chunk)
+                if sum(c.rows_read for c in pending) >= chunk_rows:
+                    self._flush(file, pending, on_rows)
+        except TruncatedInput as exc:
+            truncated = exc
+        self._flush(file, pending, on_rows)
+        return file, truncated
+
+    def _flush(self, file: FileLoad, pending: list[Chunk], on_rows: Callable[[int], None]) -> None:
+        """Load the chunks read so far as one: per-chunk SQL has a fixed cost worth spreading."""
+        if not pending:
+            return
+        if len(pending) == 1:
+            merged = pending[0]
+        else:
+            merged = Chunk(
+                pa.concat_tables([c.data for c in pending], promote_options="default"),
+                np.concatenate([c.positions for c in pending]),
+                [p for c in pending for p in c.problems],
+            )
+        pending.clear()
+        self.load_chunk(file, merged)
+        on_rows(merged.rows_read)
 
     def release(self) -> None:
         """Give the duplicate index's memory back (tens of bytes a row loaded): the run's loading is done."""

@@ -32,36 +32,32 @@ This module keeps the order of things; the rooms it calls on are
 :mod:`ingest.readers` (files to chunks), :mod:`ingest.loader` (a chunk
 into its table: :mod:`ingest.lookups`, :mod:`ingest.validate`,
 :mod:`ingest.staging`, :mod:`ingest.quarantine`, :mod:`ingest.dedup`),
-:mod:`ingest.aggregate` (the graph sync) and :mod:`ingest.summary`.
+:mod:`ingest.batches` (the ledger), :mod:`ingest.aggregate` (the graph sync)
+and :mod:`ingest.summary`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-
-import numpy as np
-import pyarrow as pa
+from functools import partial
 
 from graph import warehouse
 from graph.store.base import GraphStore
-from graph.warehouse_schema import BATCHES_TABLE, DIRTY_IPS_TABLE, SOURCES_TABLE, ensure_tables
+from graph.warehouse_schema import BATCHES_TABLE, SOURCES_TABLE, ensure_tables
 from graph.workspace import Workspace
-from ingest import aggregate, quarantine
+from ingest import aggregate, batches, quarantine
 from ingest.enrich import data_sources
 from ingest.loader import FileLoad, TableLoader
 from ingest.lookups import Lookups
 from ingest.readers import (
     TABLES,
-    Chunk,
     ExactReadNeeded,
     Header,
     SourceFile,
     TruncatedInput,
-    iter_chunks,
     read_header,
 )
 from ingest.summary import (
@@ -69,7 +65,6 @@ from ingest.summary import (
     TableSummary,
     Timings,
     fail_on,
-    forbidden_warning,
     summary_json,
 )
 from ingest.validate import check_header, prepare_session
@@ -231,7 +226,7 @@ def _load_and_sync(cur, workspace: Workspace, store: GraphStore, sources: Mappin
                     summary.tables[table].files_skipped += 1
                     continue
                 file, truncated = loaded
-                _add_file(summary, file)
+                summary.add_file(file)
                 if truncated is not None:
                     truncations.append(truncated)
                 progress.file_done(source)
@@ -273,124 +268,48 @@ def _load_source(cur, loader: TableLoader, source: SourceFile, header: Header, r
     ``None`` when the file was loaded before (same table, same sha256) and
     did not break off then: it is skipped.
     """
-    table = source.table
     with loader.timings.timed("file hash"):
-        sha = _sha256(source.path)
-    batch_id = _batch_id(table, sha)
-    status = cur.execute(f"SELECT status FROM {BATCHES_TABLE} WHERE batch_id = ?", [batch_id]).fetchall()
-    if status and status[0][0] != "truncated":
+        batch_id, sha = batches.batch_of(source)
+    if not batches.needs_loading(cur, batch_id):
         return None
     progress.file_started(source, source.path.stat().st_size)
     loader.run_batches.append(batch_id)
-    for exact in (False, True):
-        cur.execute("BEGIN TRANSACTION")
-        try:
-            # a file that broke off last time is read again whole: its
-            # rows already loaded are counted, its rejects written anew
-            cur.execute(f"DELETE FROM {quarantine.QUARANTINE_TABLE} WHERE batch_id = ?", [batch_id])
-            file, truncated = _load_file(loader, source, header, batch_id, progress, exact)
-            if table == "ip_intel":
-                with loader.timings.timed("ip_intel refresh"):
-                    loader.lookups.refresh_ips(batch_id)
-            file_status = "truncated" if truncated else "events_loaded"
-            cur.execute(f"DELETE FROM {BATCHES_TABLE} WHERE batch_id = ?", [batch_id])
-            cur.execute(
-                f"INSERT INTO {BATCHES_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
-                [batch_id, table, str(source.path), sha, source.path.stat().st_size,
-                 file_status, file.read, file.inserted, file.quarantined, file.existing,
-                 datetime.now(UTC), run_id],
-            )
-            with loader.timings.timed("commit"):
-                cur.execute("COMMIT")
-        except ExactReadNeeded:
-            cur.execute("ROLLBACK")
-            continue
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
-        return file, truncated
-    raise AssertionError("the exact path never asks for itself")
-
-
-def _load_file(loader: TableLoader, source: SourceFile, header: Header, batch_id: str, progress: Progress,
-               exact: bool) -> tuple[FileLoad, TruncatedInput | None]:
-    """Check and insert one file inside the caller's transaction.
-
-    Rows go straight into their table chunk by chunk (DuckDB writes
-    large transactions to the database file as they grow, so memory
-    stays flat), exact duplicates held back as they are found. Returns
-    the file's load (its counters) and the truncation (if the file broke
-    off) after keeping its rows.
-    """
-    file = loader.start_file(source, header, batch_id)
-    truncated = None
-    pending: list[Chunk] = []
+    load = partial(_load_in_transaction, cur, loader, source, header, batch_id, sha, run_id, progress)
     try:
-        for chunk in loader.timings.each("read", iter_chunks(source, header, exact=exact)):
-            pending.append(chunk)
-            if sum(c.rows_read for c in pending) >= CHUNK_TARGET_ROWS:
-                _flush(loader, file, pending, progress)
-    except TruncatedInput as exc:
-        truncated = exc
-    _flush(loader, file, pending, progress)
+        return load(exact=False)
+    except ExactReadNeeded:
+        return load(exact=True)
+
+
+def _load_in_transaction(cur, loader: TableLoader, source: SourceFile, header: Header, batch_id: str, sha: str,
+                         run_id: str, progress: Progress, *, exact: bool) -> tuple[FileLoad, TruncatedInput | None]:
+    """The file's rows, quarantine and ledger row, committed together or rolled back together."""
+    cur.execute("BEGIN TRANSACTION")
+    try:
+        # a file that broke off last time is read again whole: its
+        # rows already loaded are counted, its rejects written anew
+        cur.execute(f"DELETE FROM {quarantine.QUARANTINE_TABLE} WHERE batch_id = ?", [batch_id])
+        file, truncated = loader.load_file(source, header, batch_id, exact,
+                                           chunk_rows=CHUNK_TARGET_ROWS, on_rows=progress.rows)
+        if source.table == "ip_intel":
+            with loader.timings.timed("ip_intel refresh"):
+                loader.lookups.refresh_ips(batch_id)
+        batches.record(cur, file, sha, truncated is not None, run_id)
+        with loader.timings.timed("commit"):
+            cur.execute("COMMIT")
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
     return file, truncated
-
-
-def _flush(loader: TableLoader, file: FileLoad, pending: list[Chunk], progress: Progress) -> None:
-    """Load the chunks read so far as one: per-chunk SQL has a fixed cost worth spreading."""
-    if not pending:
-        return
-    if len(pending) == 1:
-        merged = pending[0]
-    else:
-        merged = Chunk(
-            pa.concat_tables([c.data for c in pending], promote_options="default"),
-            np.concatenate([c.positions for c in pending]),
-            [p for c in pending for p in c.problems],
-        )
-    pending.clear()
-    loader.load_chunk(file, merged)
-    progress.rows(merged.rows_read)
-
-
-def _add_file(summary: IngestSummary, file: FileLoad) -> None:
-    """Count a loaded file in its table's summary, and warn of values XML 1.0 forbids."""
-    tsum = summary.tables[file.source.table]
-    tsum.read += file.read
-    tsum.loaded += file.inserted
-    tsum.quarantined += file.quarantined
-    tsum.already_loaded += file.existing
-    if file.forbidden:
-        summary.warnings.append(forbidden_warning(file.source, file.forbidden))
-        for name, (count, _) in sorted(file.forbidden.items()):
-            tsum.forbidden_characters[name] = tsum.forbidden_characters.get(name, 0) + count
 
 
 def _sync(cur, store: GraphStore, summary: IngestSummary, timings: Timings) -> None:
     """Recompute the graph of every batch loaded but not yet synced, then mark them synced."""
-    pending = [r[0] for r in cur.execute(
-        f"SELECT batch_id FROM {BATCHES_TABLE} WHERE synced_at IS NULL ORDER BY loaded_at"
-    ).fetchall()]
-    if not pending:
-        return
-    with timings.timed("graph sync"):
-        summary.graph = aggregate.sync_graph(cur, store, pending)
-    cur.execute(
-        f"UPDATE {BATCHES_TABLE} SET synced_at = $now, "
-        "status = CASE WHEN status = 'truncated' THEN status ELSE 'graph_synced' END "
-        "WHERE list_contains($ids, batch_id)",
-        {"now": datetime.now(UTC), "ids": pending},
-    )
-    cur.execute(f"DELETE FROM {DIRTY_IPS_TABLE} WHERE list_contains($ids, batch_id)", {"ids": pending})
-
-
-def _sha256(path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
-def _batch_id(table: str, sha: str) -> str:
-    return f"{table}-{sha[:20]}"
+    pending = batches.unsynced(cur)
+    if pending:
+        with timings.timed("graph sync"):
+            summary.graph = aggregate.sync_graph(cur, store, pending)
+        batches.mark_synced(cur, pending)
 
 
 def _crash_point(name: str) -> None:

@@ -13,11 +13,15 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from graph.errors import SybilscopeError
 from ingest.readers import InputError, SourceFile
 
-__all__ = ["IngestSummary", "TableSummary", "Timings", "fail_on", "forbidden_warning", "summary_json"]
+if TYPE_CHECKING:
+    from ingest.loader import FileLoad
+
+__all__ = ["IngestSummary", "TableSummary", "Timings", "fail_on", "summary_json"]
 
 
 @dataclass
@@ -57,6 +61,18 @@ class IngestSummary:
     @property
     def quarantined(self) -> int:
         return sum(t.quarantined for t in self.tables.values())
+
+    def add_file(self, file: FileLoad) -> None:
+        """Count a loaded file in its table's summary, and warn of values XML 1.0 forbids."""
+        tsum = self.tables[file.source.table]
+        tsum.read += file.read
+        tsum.loaded += file.inserted
+        tsum.quarantined += file.quarantined
+        tsum.already_loaded += file.existing
+        if file.forbidden:
+            self.warnings.append(_forbidden_warning(file.source, file.forbidden))
+            for name, (count, _) in sorted(file.forbidden.items()):
+                tsum.forbidden_characters[name] = tsum.forbidden_characters.get(name, 0) + count
 
     def to_dict(self) -> dict:
         """Plain data for ``--json`` (CONTRACT section 5: ``tables`` with read/loaded/quarantined)."""
@@ -111,7 +127,7 @@ class Timings:
             yield item
 
 
-def forbidden_warning(source: SourceFile, forbidden: dict[str, list[int]]) -> str:
+def _forbidden_warning(source: SourceFile, forbidden: dict[str, list[int]]) -> str:
     """One line naming the file, its columns whose values hold characters XML 1.0 forbids, and where."""
     count = sum(c for c, _ in forbidden.values())
     name, (_, first) = min(forbidden.items(), key=lambda item: item[1][1])
