@@ -52,6 +52,7 @@ from ingest.enrich import (
 )
 from ingest.free_text import masked_name
 from ingest.pseudonymize import BLOCK_DIGITS, hmac_hex_array, normalize_e164_array
+from ingest.validate import ColumnCheck
 
 __all__ = ["CachedFacts", "Lookups", "PHONE_SPLIT_MIN", "PhoneHelper", "UA_FACTS", "ip_facts", "phone_facts"]
 
@@ -70,10 +71,10 @@ def _distinct(column: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
     return encoded.dictionary, encoded.indices
 
 
-def _aligned(cur, values: pa.Array, sql: str, params: dict | None = None) -> pa.Table:
+def _aligned(cur, values: pa.Array, sql: str) -> pa.Table:
     """Run ``sql`` (reading ``_values(i, raw)``) and return its rows in the order of ``values``."""
     _values = pa.table({"i": pa.array(range(len(values)), pa.int64()), "raw": values})  # noqa: F841 - read by SQL
-    return cur.sql(f"SELECT * EXCLUDE (i) FROM ({sql}) ORDER BY i", params=params).to_arrow_table()
+    return cur.sql(f"SELECT * EXCLUDE (i) FROM ({sql}) ORDER BY i").to_arrow_table()
 
 
 # --------------------------------------------------------------------------
@@ -278,7 +279,7 @@ class Lookups:
         self.intel = IntelIndex(IntelRecord(*row) for row in rows) if rows else None
         self._ip_facts = ip_facts(self.intel)
 
-    def add_to(self, table: str, data: pa.Table, checks) -> pa.Table:
+    def add_to(self, table: str, data: pa.Table, checks: Sequence[ColumnCheck]) -> pa.Table:
         """The chunk with each lookup's answers added as ``_j_<column>_<field>`` columns.
 
         ``checks`` (:func:`ingest.validate.column_checks`) name the columns
