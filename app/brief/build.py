@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import duckdb
-import iso3166
 
 from app.access import Reader, WorkspaceAccess
 from app.export.redact import Redactor, scrub_phone_numbers
 from app.export.select import Filters, select_clusters
 from app.export.tables import DEFAULT_TLP, cluster_tlp, most_restrictive_tlp
-from app.web.evidence import attribution_summary, evidence_sections
+from app.present.countries import country_name
+from app.present.evidence import attribution_summary, evidence_sections
 from graph import __version__
 from graph.errors import SybilscopeError
 from graph.schema import IP
@@ -36,7 +36,7 @@ from graph.triage import judgement
 from graph.warehouse import EVENTS_TABLE
 from graph.workspace import Workspace
 
-__all__ = ["Briefing", "collect_briefing", "country_name", "network_confidence", "CONFIDENCE_WORDS"]
+__all__ = ["Briefing", "collect_briefing", "network_confidence", "CONFIDENCE_WORDS"]
 
 # What each confidence level means, printed in the briefing (after ICD 203's usage).
 CONFIDENCE_WORDS = {
@@ -44,28 +44,9 @@ CONFIDENCE_WORDS = {
     "moderate": "credibly sourced and plausible, but not corroborated enough for a higher level",
     "low": "the information is scant, questionable or fragmented; the judgement is a working hypothesis",
 }
-_SHORT_NAMES = {
-    "IR": "Iran", "RU": "Russia", "KP": "North Korea", "KR": "South Korea", "SY": "Syria", "VE": "Venezuela",
-    "TW": "Taiwan", "GB": "United Kingdom", "US": "United States", "VN": "Vietnam", "BO": "Bolivia",
-    "TZ": "Tanzania", "MD": "Moldova", "LA": "Laos", "CD": "DR Congo", "PS": "Palestine", "FM": "Micronesia",
-    "AE": "United Arab Emirates", "CZ": "Czechia", "MK": "North Macedonia", "TR": "Türkiye",
-}
 _TOP = 10
 # The appendix lists the busiest indicators; exports (STIX, CSV) carry every one.
 _INDICATOR_CAP = 150
-
-
-def country_name(code: str | None) -> str:
-    """A short English name for an ISO alpha-2 code; the code itself when unknown."""
-    if not code:
-        return "unknown"
-    code = code.upper()
-    if code in _SHORT_NAMES:
-        return _SHORT_NAMES[code]
-    try:
-        return iso3166.countries_by_alpha2[code].name.split(",")[0]
-    except KeyError:
-        return code
 
 
 def network_confidence(score: float, status: str) -> str:

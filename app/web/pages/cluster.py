@@ -11,7 +11,14 @@ import flask_login
 import pandas as pd
 from dash import ALL, Input, Output, State, ctx, dcc, html
 
-from app.web import evidence as cluster_evidence
+from app.present.countries import country_name
+from app.present.evidence import (
+    SECTION_TITLES,
+    attribution_summary,
+    evidence_sections,
+    exposure_summary,
+    format_cell,
+)
 from app.web import ids, queries
 from app.web.components import (
     STATUS_LABELS,
@@ -31,7 +38,6 @@ from app.web.components import (
     tag_chip,
     txt,
 )
-from app.web.geo import country_name
 from app.web.state import current
 from app.web.taxonomy import taxonomy_options
 from graph import triage
@@ -117,7 +123,7 @@ def layout(cluster_id: str | None = None, **_query) -> html.Div:
         card("Audit trail", html.Div(audit_view(state.store.audit_events(target=f"cluster:{cluster_id}")),
                                      id=ids.CLUSTER_AUDIT), hint="append-only"),
     ]
-    sections = cluster_evidence.evidence_sections(cluster.get("evidence"), skip=SHOWN_APART)
+    sections = evidence_sections(cluster.get("evidence"), skip=SHOWN_APART)
     return html.Div([
         dcc.Store(id=ids.CLUSTER_ID, data=cluster_id),
         dcc.Store(id=ids.EVIDENCE_EVENTS, data={f"{sec['key']}:{i}": ev for sec in sections
@@ -291,7 +297,7 @@ def evidence_view(cluster: dict) -> object:
         parts.append(dcc.Graph(figure=hbar_figure([k.replace("_", " ") for k, _ in ranked], [v for _, v in ranked],
                                                   colour="#7a5af8", text_format="{:.2f}"), config=GRAPH_CONFIG))
     items = []
-    for section in cluster_evidence.evidence_sections(evidence, skip=SHOWN_APART):
+    for section in evidence_sections(evidence, skip=SHOWN_APART):
         head = html.Thead(html.Tr([html.Th(c) for c in section["columns"]] + [html.Th("")]))
         body = html.Tbody([
             html.Tr([html.Td(cell, className="mono" if len(cell) > 8 else None) for cell in row] + [html.Td(
@@ -308,7 +314,7 @@ def evidence_view(cluster: dict) -> object:
                                        item_id=section["key"]))
     statistics = evidence.get("statistics")
     if isinstance(statistics, dict) and statistics:
-        items.append(dbc.AccordionItem(kv_list([(k.replace("_", " "), cluster_evidence.format_cell(k, v))
+        items.append(dbc.AccordionItem(kv_list([(k.replace("_", " "), format_cell(k, v))
                                                 for k, v in statistics.items()]),
                                        title=f"Statistics: {len(statistics)}", item_id="statistics"))
     if items:
@@ -317,14 +323,14 @@ def evidence_view(cluster: dict) -> object:
 
 
 def attribution_view(attribution) -> object:
-    pairs = cluster_evidence.attribution_summary(attribution)
+    pairs = attribution_summary(attribution)
     if not pairs:
         return html.Div("No attribution hints.", className="text-secondary small")
     return kv_list(pairs)
 
 
 def exposure_view(exposure) -> object:
-    by_country, facts = cluster_evidence.exposure_summary(exposure)
+    by_country, facts = exposure_summary(exposure)
     parts = [kv_list(facts)] if facts else []
     if by_country:
         items = sorted(by_country.items(), key=lambda kv: -kv[1])
@@ -453,7 +459,7 @@ def _change(event: dict) -> str:
     if event.get("action") == "label.attribution":
         return (f"{(after or {}).get('actor')} ({(after or {}).get('country') or '?'}, "
                 f"{(after or {}).get('confidence')})")
-    return cluster_evidence.format_cell("after", after)
+    return format_cell("after", after)
 
 
 def audit_view(events: list[dict]) -> html.Div:
@@ -594,6 +600,6 @@ def evidence_requests_view(index: str, event_ids: list[str]) -> html.Div:
     """The requests detection cited for one evidence row."""
     frame = queries.requests_by_ids(current().con(), event_ids)
     section, _, row = index.partition(":")
-    title = cluster_evidence.SECTION_TITLES.get(section, section)
+    title = SECTION_TITLES.get(section, section)
     return html.Div([html.Div(f"Requests behind {title.lower()}, row {int(row) + 1}: {len(frame)} shown",
                               className="small mb-2"), requests_table(frame)])
