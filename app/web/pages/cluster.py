@@ -19,7 +19,7 @@ from app.present.evidence import (
     exposure_summary,
     format_cell,
 )
-from app.web import ids, queries
+from app.web import cytoscape, ids, queries
 from app.web.components import (
     STATUS_LABELS,
     card,
@@ -50,27 +50,6 @@ SQUADS_SHOWN = 5  # member links a sub-group's row shows before "+n more"
 # evidence the page shows in a card of its own rather than in the evidence list
 SHOWN_APART = ("sub_groups",)
 GRAPH_CONFIG = {"displaylogo": False}
-
-STYLESHEET = [
-    {"selector": "node", "style": {"label": "data(label)", "font-size": 9, "color": "#344054",
-                                   "text-valign": "bottom", "text-margin-y": 3, "min-zoomed-font-size": 7}},
-    {"selector": ".box", "style": {"background-color": "#f2f5ff", "border-color": "#b3c2ff", "border-width": 1,
-                                   "shape": "round-rectangle", "text-valign": "top", "font-weight": 600,
-                                   "font-size": 11, "color": "#2e5bff", "padding": 14}},
-    {"selector": ".account", "style": {"background-color": "#2e5bff", "width": 14, "height": 14,
-                                       "label": "", "border-width": 0}},
-    {"selector": ".account:selected", "style": {"label": "data(label)", "border-width": 2, "border-color": "#101828"}},
-    {"selector": ".summary", "style": {"background-color": "#98a2b3", "shape": "round-rectangle", "width": 26,
-                                       "height": 14, "font-style": "italic"}},
-    {"selector": ".ip", "style": {"background-color": "#f79009", "shape": "round-rectangle", "width": 18, "height": 18}},
-    {"selector": ".device", "style": {"background-color": "#12b76a", "shape": "diamond", "width": 20, "height": 20}},
-    {"selector": ".hosting", "style": {"border-width": 3, "border-color": "#d92d20"}},
-    {"selector": ".hub", "style": {"width": 34, "height": 34, "font-weight": 700, "font-size": 10}},
-    {"selector": "edge", "style": {"width": 1, "line-color": "#c5cbd6", "curve-style": "haystack", "opacity": 0.8}},
-    {"selector": ".hub-edge", "style": {"width": 5, "line-color": "#f79009", "opacity": 0.6,
-                                        "curve-style": "bezier"}},
-]
-
 
 def _members(cluster: dict) -> list[dict]:
     return current().store.members(cluster["cluster_id"], cluster["run_id"])
@@ -164,7 +143,7 @@ def header(cluster: dict, status: str) -> html.Div:
 
 
 def graph_card(members: list[dict], links) -> dbc.Card:
-    elements, stats = queries.cluster_graph_elements(members, links, cap=GRAPH_CAP)
+    elements, stats = cytoscape.cluster_graph_elements(members, links, cap=GRAPH_CAP)
     note = [f"{stats['members']} members, {stats['infra']} IPs/devices, {stats['hubs']} hubs collapsed"]
     if stats["members_hidden"] or stats["infra_hidden"]:
         note.append(f" · not drawn: {stats['members_hidden']} weaker members, "
@@ -176,8 +155,8 @@ def graph_card(members: list[dict], links) -> dbc.Card:
         html.Span("red ring = hosting/VPN", style={"color": "#d92d20"}),
     ], className="hint")
     graph = cyto.Cytoscape(
-        id=ids.CLUSTER_GRAPH, elements=elements, stylesheet=STYLESHEET, className="cluster-graph",
-        style={"width": "100%", "height": "560px"},
+        id=ids.CLUSTER_GRAPH, elements=elements, stylesheet=cytoscape.CLUSTER_STYLESHEET,
+        className="cluster-graph", style={"width": "100%", "height": "560px"},
         layout={"name": "cose", "animate": False, "nodeRepulsion": 9000, "idealEdgeLength": 60, "numIter": 600},
         minZoom=0.1, maxZoom=1.6, responsive=True,
     )
