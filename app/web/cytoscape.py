@@ -78,7 +78,7 @@ def cluster_graph_elements(
     Parameters
     ----------
     members : member rows (``account_id``, ``member_score``), strongest first
-    links : :func:`member_links` of the members
+    links : :func:`app.web.queries.cluster.member_links` of the members
     cap : most elements (nodes plus edges) to draw; dash-cytoscape slows past ~1,000
     hub_min_members, hub_share : an IP or device used by at least this many
         drawn members and this share of them is a hub: drawn once, linked to
