@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 import webcase
 
+from app.present.countries import country_name
 from app.web import queries
-from app.web.geo import alpha3, country_name, plotly_world_topology
+from app.web.geo import alpha3, plotly_world_topology
 from app.web.taxonomy import TAXONOMY, is_tlp, tag_family, taxonomy_options
 from graph import triage, warehouse
 from graph.schema import IP, USED_IP
@@ -282,7 +283,7 @@ def test_taxonomy():
 
 
 def test_evidence_sections_shape_detection_output():
-    from app.web.evidence import (
+    from app.present.evidence import (
         attribution_summary,
         evidence_sections,
         exposure_summary,
@@ -355,7 +356,7 @@ def test_sub_groups_read_in_label_order_and_keep_squads_only_evidence_names():
 
 
 def test_evidence_sections_show_squads_whole_or_leave_them_to_their_own_card():
-    from app.web.evidence import evidence_sections
+    from app.present.evidence import evidence_sections
 
     ties = "every member works from hosting IP 5.160.10.1 on one schedule"
     evidence = {"ips": {"total": 1, "top": [{"id": "5.160.10.1"}]},

@@ -5,7 +5,8 @@ clusters that analysts judge to be one operation can be briefed together).
 Facts come from three places: the clusters and their memberships in the
 graph store, the analysts' judgements (status, attribution, comments, tags),
 and the request events in the workspace's warehouse for the numbers behind
-scale, timeline, infrastructure and tradecraft. Nothing here formats or
+scale, timeline, infrastructure and tradecraft (:mod:`app.brief.activity`).
+Nothing here formats or
 draws; :mod:`app.brief.figures` and :mod:`app.brief.render` do.
 
 No raw phone number can appear: the events hold keyed hashes only, and every
@@ -20,23 +21,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import duckdb
-import iso3166
-
 from app.access import Reader, WorkspaceAccess
+from app.brief import activity
+from app.events import EventReader, as_utc
 from app.export.redact import Redactor, scrub_phone_numbers
 from app.export.select import Filters, select_clusters
 from app.export.tables import DEFAULT_TLP, cluster_tlp, most_restrictive_tlp
-from app.web.evidence import attribution_summary, evidence_sections
+from app.present.countries import country_name
+from app.present.evidence import attribution_summary, evidence_sections
 from graph import __version__
 from graph.errors import SybilscopeError
-from graph.schema import IP
 from graph.store.base import GraphStore
 from graph.triage import judgement
-from graph.warehouse import EVENTS_TABLE
 from graph.workspace import Workspace
 
-__all__ = ["Briefing", "collect_briefing", "country_name", "network_confidence", "CONFIDENCE_WORDS"]
+__all__ = ["Briefing", "collect_briefing", "network_confidence", "CONFIDENCE_WORDS"]
 
 # What each confidence level means, printed in the briefing (after ICD 203's usage).
 CONFIDENCE_WORDS = {
@@ -44,28 +43,8 @@ CONFIDENCE_WORDS = {
     "moderate": "credibly sourced and plausible, but not corroborated enough for a higher level",
     "low": "the information is scant, questionable or fragmented; the judgement is a working hypothesis",
 }
-_SHORT_NAMES = {
-    "IR": "Iran", "RU": "Russia", "KP": "North Korea", "KR": "South Korea", "SY": "Syria", "VE": "Venezuela",
-    "TW": "Taiwan", "GB": "United Kingdom", "US": "United States", "VN": "Vietnam", "BO": "Bolivia",
-    "TZ": "Tanzania", "MD": "Moldova", "LA": "Laos", "CD": "DR Congo", "PS": "Palestine", "FM": "Micronesia",
-    "AE": "United Arab Emirates", "CZ": "Czechia", "MK": "North Macedonia", "TR": "Türkiye",
-}
-_TOP = 10
 # The appendix lists the busiest indicators; exports (STIX, CSV) carry every one.
 _INDICATOR_CAP = 150
-
-
-def country_name(code: str | None) -> str:
-    """A short English name for an ISO alpha-2 code; the code itself when unknown."""
-    if not code:
-        return "unknown"
-    code = code.upper()
-    if code in _SHORT_NAMES:
-        return _SHORT_NAMES[code]
-    try:
-        return iso3166.countries_by_alpha2[code].name.split(",")[0]
-    except KeyError:
-        return code
 
 
 def network_confidence(score: float, status: str) -> str:
@@ -112,257 +91,6 @@ class Briefing:
     utc_offset: float | None = None
     redacted: bool = False
     figures: dict[str, str] = field(default_factory=dict)
-
-
-def _events_present(events: duckdb.DuckDBPyConnection) -> bool:
-    return bool(
-        events.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [EVENTS_TABLE]
-        ).fetchone()[0]
-    )
-
-
-class _Events:
-    """Queries over the member accounts' events (UTC throughout)."""
-
-    def __init__(self, cursor: duckdb.DuckDBPyConnection, account_ids: Sequence[str]):
-        self.cursor = cursor
-        self.present = _events_present(cursor)
-        self.params = {"ids": list(account_ids)}
-        self.scope = f"FROM {EVENTS_TABLE} WHERE account_id IN (SELECT unnest($ids))"
-
-    def rows(self, sql: str) -> list[tuple]:
-        if not self.present:
-            return []
-        return self.cursor.execute(sql.replace("{scope}", self.scope), self.params).fetchall()
-
-    def one(self, sql: str) -> tuple:
-        found = self.rows(sql)
-        return found[0] if found else ()
-
-
-_MATCHED = "matched_account_id IS NOT NULL AND matched_account_id <> ''"
-
-
-def _scale(ev: _Events, clusters: list[dict]) -> dict:
-    row = ev.one(
-        f"""SELECT count(*), count(phone_hash), count(DISTINCT phone_hash),
-                   count(DISTINCT CASE WHEN {_MATCHED} THEN phone_hash END),
-                   count(DISTINCT CASE WHEN {_MATCHED} THEN matched_account_id END),
-                   count(DISTINCT ip), count(DISTINCT ip_prefix), count(DISTINCT ip_asn),
-                   count(DISTINCT device_id), count(DISTINCT ip_country), count(DISTINCT block_hash),
-                   min(ts), max(ts), count(DISTINCT account_id)
-            {{scope}}"""
-    )
-    keys = ("requests", "lookups", "numbers_looked_up", "numbers_matched", "accounts_exposed", "ips",
-            "prefixes", "asns", "devices", "ip_countries", "blocks", "first_seen", "last_seen", "active_accounts")
-    scale = dict(zip(keys, row, strict=True)) if row else {k: 0 for k in keys} | {"first_seen": None, "last_seen": None}
-    scale["accounts"] = sum(int(c.get("size") or 0) for c in clusters)
-    first, last = scale["first_seen"], scale["last_seen"]
-    if first is None:
-        first = min((c["first_seen"] for c in clusters if c.get("first_seen")), default=None)
-        last = max((c["last_seen"] for c in clusters if c.get("last_seen")), default=None)
-    scale["first_seen"], scale["last_seen"] = _utc(first), _utc(last)
-    scale["days"] = (last - first).total_seconds() / 86400 if first and last else 0.0
-    scale["match_rate"] = (scale["numbers_matched"] / scale["numbers_looked_up"]) if scale["numbers_looked_up"] else 0.0
-    return scale
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-def _timeline(ev: _Events, days: float) -> tuple[list[dict], str]:
-    unit = "hour" if days <= 3 else "day"
-    rows = ev.rows(
-        f"""SELECT date_trunc('{unit}', ts AT TIME ZONE 'UTC') AS t, count(*), count(phone_hash),
-                   count(DISTINCT CASE WHEN {_MATCHED} THEN phone_hash END)
-            {{scope}} GROUP BY t ORDER BY t"""
-    )
-    return [
-        {"t": _utc(r[0]), "requests": r[1], "lookups": r[2], "matched": r[3]} for r in rows
-    ], unit
-
-
-def _share(rows: list[dict], key: str = "requests") -> list[dict]:
-    total = sum(r[key] for r in rows) or 1
-    for r in rows:
-        r["share"] = r[key] / total
-    return rows
-
-
-def _infrastructure(ev: _Events, store: GraphStore) -> tuple[list, list, list, list]:
-    """Countries, ASNs, hosting mix and IPs, from per-IP traffic and the graph's IP nodes.
-
-    The IP node is the better source (ip_intel may have refined what the edge
-    enrichment said at ingest); the event's own enrichment fills its gaps.
-    """
-    per_ip = ev.rows("""SELECT ip, any_value(ip_country), any_value(ip_asn), any_value(ip_kind),
-                               any_value(ip_prefix), count(*), count(DISTINCT account_id), min(ts), max(ts)
-                        {scope} GROUP BY ip ORDER BY 6 DESC, ip""")
-    nodes: dict[str, dict] = {}
-    keys = [r[0] for r in per_ip]
-    for start in range(0, len(keys), 5_000):
-        nodes.update({n["ip"]: n for n in store.get_nodes(IP, keys[start : start + 5_000])})
-    ips = []
-    for ip, country, asn, kind, prefix, requests, accounts, first, last in per_ip:
-        node = nodes.get(ip, {})
-        ips.append({
-            "ip": ip,
-            "country": node.get("country") or country,
-            "asn": node.get("asn") if node.get("asn") is not None else asn,
-            "org": node.get("as_org"),
-            "kind": node.get("kind") or kind or "unknown",
-            "prefix": node.get("prefix") or prefix,
-            "requests": requests,
-            "accounts": accounts,
-            "first_seen": _utc(first),
-            "last_seen": _utc(last),
-        })
-    by_country: dict[str | None, dict] = {}
-    by_asn: dict[int | None, dict] = {}
-    by_kind: dict[str, dict] = {}
-    for row in ips:
-        c = by_country.setdefault(row["country"], {"country": row["country"], "name": country_name(row["country"]),
-                                                   "requests": 0, "ips": 0})
-        a = by_asn.setdefault(row["asn"], {"asn": row["asn"], "org": row["org"], "country": row["country"],
-                                           "requests": 0, "ips": 0})
-        k = by_kind.setdefault(row["kind"], {"kind": row["kind"], "requests": 0, "ips": 0})
-        for bucket in (c, a, k):
-            bucket["requests"] += row["requests"]
-            bucket["ips"] += 1
-        a["org"] = a["org"] or row["org"]
-
-    def ranked(buckets: dict) -> list[dict]:
-        return _share(sorted(buckets.values(), key=lambda r: (-r["requests"], str(next(iter(r.values()))))))
-
-    return ranked(by_country), ranked(by_asn), ranked(by_kind), ips
-
-
-def _tradecraft(ev: _Events) -> dict:
-    hours = [0] * 24
-    for hour, count in ev.rows("SELECT hour(ts AT TIME ZONE 'UTC'), count(*) {scope} GROUP BY 1"):
-        hours[int(hour)] = count
-    busiest = sorted(range(24), key=lambda h: -hours[h])[:8]
-    total = sum(hours) or 1
-    weekday = ev.one("SELECT count(*) FILTER (WHERE isodow(ts AT TIME ZONE 'UTC') <= 5), count(*) {scope}")
-    blocks = ev.one(
-        """SELECT count(*), avg(n), max(n), count(*) FILTER (WHERE accounts = 1),
-                  count(*) FILTER (WHERE n >= 100), avg(accounts)
-           FROM (SELECT block_hash, count(DISTINCT phone_hash) AS n, count(DISTINCT account_id) AS accounts
-                 {scope} AND block_hash IS NOT NULL GROUP BY block_hash)"""
-    )
-    steps = ev.one(
-        """SELECT count(*) FILTER (WHERE block_hash = prev_block AND abs(block_ordinal - prev_ordinal) = 1),
-                  count(*) FILTER (WHERE block_hash = prev_block),
-                  count(*) FILTER (WHERE prev_block IS NOT NULL),
-                  median(gap)
-           FROM (SELECT block_hash, block_ordinal,
-                        lag(block_hash) OVER w AS prev_block, lag(block_ordinal) OVER w AS prev_ordinal,
-                        epoch(ts) - epoch(lag(ts) OVER w) AS gap
-                 {scope} AND phone_hash IS NOT NULL
-                 WINDOW w AS (PARTITION BY account_id ORDER BY ts, block_ordinal))"""
-    )
-    # Sharding inside blocks: accounts visit the same blocks but never the same number.
-    lookers = ev.one(
-        """SELECT count(*) FILTER (WHERE accounts = 1), count(*)
-           FROM (SELECT phone_hash, count(DISTINCT account_id) AS accounts
-                 {scope} AND phone_hash IS NOT NULL GROUP BY phone_hash)"""
-    )
-    per_account = ev.one(
-        """SELECT avg(n), max(n), median(n)
-           FROM (SELECT account_id, count(DISTINCT phone_hash) AS n {scope} AND phone_hash IS NOT NULL
-                 GROUP BY account_id)"""
-    )
-    devices = ev.one(
-        """SELECT count(DISTINCT device_id), avg(a), max(a)
-           FROM (SELECT device_id, count(DISTINCT account_id) AS a {scope} AND device_id IS NOT NULL
-                 GROUP BY device_id)"""
-    )
-    clients = [
-        {"client": " ".join(p for p in (r[0], r[1]) if p) or "unknown", "os": r[2] or "unknown", "requests": r[3],
-         "devices": r[4]}
-        for r in ev.rows("""SELECT user_agent_family, app_version, os_family, count(*), count(DISTINCT device_id)
-                            {scope} GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 8""")
-    ]
-    endpoints = _share([
-        {"endpoint": r[0], "requests": r[1]}
-        for r in ev.rows("SELECT endpoint, count(*) {scope} GROUP BY 1 ORDER BY 2 DESC LIMIT 8")
-    ])
-    n_blocks = (blocks[0] if blocks else 0) or 0
-    same_block = (steps[1] if steps else 0) or 0
-    single_block = (blocks[3] / n_blocks) if n_blocks else None
-    single_number = (lookers[0] / lookers[1]) if lookers and lookers[1] else None
-    accounts_per_block = float(blocks[5] or 0) if blocks else 0.0
-    return {
-        "sharding": _sharding(single_block, single_number, accounts_per_block),
-        "hours": hours,
-        "busiest_hours": sorted(busiest),
-        "busiest_share": sum(hours[h] for h in busiest) / total,
-        "weekday_share": (weekday[0] / weekday[1]) if weekday and weekday[1] else None,
-        "blocks": n_blocks,
-        "numbers_per_block": float(blocks[1] or 0) if blocks else 0.0,
-        "max_per_block": int(blocks[2] or 0) if blocks else 0,
-        "dense_blocks": int(blocks[4] or 0) if blocks else 0,
-        "single_account_block_share": (blocks[3] / n_blocks) if n_blocks else None,
-        "accounts_per_block": float(blocks[5] or 0) if blocks else 0.0,
-        "single_account_number_share": (lookers[0] / lookers[1]) if lookers and lookers[1] else None,
-        "sequential_share": (steps[0] / same_block) if same_block else None,
-        "same_block_share": (same_block / steps[2]) if steps and steps[2] else None,
-        "median_gap_seconds": float(steps[3]) if steps and steps[3] is not None else None,
-        "numbers_per_account": float(per_account[0] or 0) if per_account else 0.0,
-        "max_numbers_per_account": int(per_account[1] or 0) if per_account else 0,
-        "devices": int(devices[0] or 0) if devices else 0,
-        "accounts_per_device": float(devices[1] or 0) if devices else 0.0,
-        "max_accounts_per_device": int(devices[2] or 0) if devices else 0,
-        "clients": clients,
-        "endpoints": endpoints,
-    }
-
-
-def _sharding(single_block: float | None, single_number: float | None, accounts_per_block: float) -> str | None:
-    """How the accounts divided the number space: ``by_block``, ``by_number``, ``none`` or ``None`` (no data).
-
-    Independent enumerators that share blocks also share numbers; accounts
-    that share blocks but almost never a number were handed disjoint shares.
-    """
-    if single_block is None or single_number is None:
-        return None
-    if accounts_per_block >= 1.5 and single_number >= 0.9:
-        return "by_number"
-    if single_block >= 0.7:
-        return "by_block"
-    return "none"
-
-
-def _exposure(ev: _Events, clusters: list[dict]) -> list[dict]:
-    rows = ev.rows(
-        f"""SELECT phone_region, count(DISTINCT phone_hash), count(DISTINCT matched_account_id)
-            {{scope}} AND {_MATCHED} GROUP BY 1 ORDER BY 2 DESC, 1"""
-    )
-    if rows:
-        return _share([{"country": r[0], "name": country_name(r[0]), "numbers": r[1], "accounts": r[2]}
-                       for r in rows], "numbers")
-    # No events (a store restored without its warehouse): fall back on what detection recorded.
-    recorded: Counter[str] = Counter()
-    for cluster in clusters:
-        exposure = cluster.get("exposure")
-        if isinstance(exposure, dict):
-            recorded.update({k: int(v) for k, v in exposure.items() if isinstance(v, int | float)})
-    return _share([{"country": k, "name": country_name(k), "numbers": v, "accounts": None}
-                   for k, v in recorded.most_common()], "numbers")
-
-
-def _target_regions(ev: _Events) -> list[dict]:
-    return _share([
-        {"country": r[0], "name": country_name(r[0]), "numbers": r[1], "lookups": r[2]}
-        for r in ev.rows("""SELECT phone_region, count(DISTINCT phone_hash), count(*)
-                            {scope} AND phone_hash IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1""")
-    ], "numbers")
 
 
 _EVIDENCE_ROWS = 6
@@ -441,16 +169,16 @@ def collect_briefing(
         return redactor.value(value) if redactor else value
 
     with (reader or WorkspaceAccess(workspace, store).reader)() as cursor:
-        ev = _Events(cursor, sorted(members))
-        scale = _scale(ev, clusters)
-        timeline, unit = _timeline(ev, scale["days"])
-        countries, asns, kinds, ips = _infrastructure(ev, store)
+        events = EventReader(cursor).for_accounts(sorted(members))
+        scale = activity.scale(events, clusters)
+        timeline, unit = activity.timeline(events, scale["days"])
+        countries, asns, kinds, ips = activity.infrastructure(events, store)
         scale.update(ip_countries=len([c for c in countries if c["country"]]),
                      asns=len([a for a in asns if a["asn"] is not None]),
                      prefixes=len({ip["prefix"] for ip in ips if ip["prefix"]}))
-        tradecraft = _tradecraft(ev)
-        exposure = _exposure(ev, clusters)
-        targets = _target_regions(ev)
+        tradecraft = activity.tradecraft(events)
+        exposure = activity.exposure(events, clusters)
+        targets = activity.target_regions(events)
 
     marking = tlp and most_restrictive_tlp([tlp], default="")
     if tlp and not marking:
@@ -470,7 +198,7 @@ def collect_briefing(
             "cluster_id": cid, "score": float(cluster.get("score") or 0), "size": cluster.get("size"),
             "kind": cluster.get("kind"), "status": cluster["status"], "status_reason": clean(j.status_reason),
             "top_ip_country": cluster.get("top_ip_country"), "top_ip_country_name": country_name(cluster.get("top_ip_country")),
-            "first_seen": _utc(cluster.get("first_seen")), "last_seen": _utc(cluster.get("last_seen")),
+            "first_seen": as_utc(cluster.get("first_seen")), "last_seen": as_utc(cluster.get("last_seen")),
             "reasons": clean(list(cluster.get("reasons") or [])), "evidence": clean(_evidence_tables(cluster.get("evidence"))),
             "confidence": confidence, "tags": list(j.tags),
         })
@@ -480,13 +208,13 @@ def collect_briefing(
                 "cluster_id": cid, "actor": a.get("actor"), "country": a.get("country"),
                 "country_name": country_name(a.get("country")) if a.get("country") else None,
                 "confidence": a.get("confidence") or "low", "rationale": clean(a.get("note") or ""),
-                "by": a.get("created_by"), "at": _utc(a.get("created_at")),
+                "by": a.get("created_by"), "at": as_utc(a.get("created_at")),
                 "hints": clean(_hints(cluster.get("attribution"))),
             })
         else:
             attribution.append({"cluster_id": cid, "actor": None, "hints": clean(_hints(cluster.get("attribution")))})
         for comment in j.comments:
-            notes.append({"cluster_id": cid, "text": clean(comment["text"]), "by": comment.get("by"), "at": _utc(comment.get("at"))})
+            notes.append({"cluster_id": cid, "text": clean(comment["text"]), "by": comment.get("by"), "at": as_utc(comment.get("at"))})
 
     lead = cluster_rows[0]
     attributed = [a for a in attribution if a.get("actor")]
@@ -517,8 +245,8 @@ def collect_briefing(
             "workspace": str(workspace.root),
             "store": getattr(store, "backend", ""),
             "run_id": run["run_id"],
-            "started_at": _utc(run.get("started_at")),
-            "finished_at": _utc(run.get("finished_at")),
+            "started_at": as_utc(run.get("started_at")),
+            "finished_at": as_utc(run.get("finished_at")),
             "data_fingerprint": run.get("data_fingerprint"),
             "params": run.get("params") or {},
             "code_version": run.get("code_version"),

@@ -22,10 +22,11 @@ from pathlib import Path
 
 import jinja2
 
-from app.brief.build import CONFIDENCE_WORDS, Briefing, country_name
+from app.brief.build import CONFIDENCE_WORDS, Briefing
 from app.brief.figures import all_figures
 from app.brief.markdown_escape import code, finalize
 from app.export.files import replacing
+from app.present.countries import country_name
 from graph.errors import SybilscopeError
 
 __all__ = ["FORMATS", "TEMPLATES_DIR", "format_for", "output_path", "render_text", "write_briefing", "pdf_to_png"]

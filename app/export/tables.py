@@ -37,13 +37,13 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from app.events import EventReader
 from app.export.redact import Redactor, scrub_phone_numbers
 from app.export.select import Selection
 from graph import __version__
 from graph.schema import ACCOUNT, DEVICE, DEVICE_ON_IP, IP, USED_DEVICE, USED_IP
 from graph.store.base import GraphStore
 from graph.triage import judgement
-from graph.warehouse import EVENTS_TABLE
 
 __all__ = [
     "Column",
@@ -208,20 +208,15 @@ def _account_activity(
     """Requests, lookups and numbers looked up and matched, per account, from the events."""
     if events is None or not account_ids:
         return {}
-    present = events.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [EVENTS_TABLE]
-    ).fetchone()[0]
-    if not present:
-        return {}
-    where = ["account_id IN (SELECT unnest($ids))"]
-    params: dict[str, object] = {"ids": list(account_ids)}
+    conditions = ["TRUE"]
+    params: dict[str, object] = {}
     if since is not None:
-        where.append("ts >= $since")
+        conditions.append("ts >= $since")
         params["since"] = since
     if until is not None:
-        where.append("ts <= $until")
+        conditions.append("ts <= $until")
         params["until"] = until
-    rows = events.execute(
+    rows = EventReader(events).for_accounts(account_ids).rows(
         f"""
         SELECT account_id,
                count(*) AS requests,
@@ -229,16 +224,13 @@ def _account_activity(
                count(DISTINCT phone_hash) AS numbers_looked_up,
                count(DISTINCT CASE WHEN matched_account_id IS NOT NULL AND matched_account_id <> ''
                                    THEN phone_hash END) AS numbers_matched
-        FROM {EVENTS_TABLE}
-        WHERE {' AND '.join(where)}
+        FROM {{events}}
+        WHERE {' AND '.join(conditions)}
         GROUP BY account_id
         """,
         params,
-    ).fetchall()
-    return {
-        r[0]: {"requests": r[1], "lookups": r[2], "numbers_looked_up": r[3], "numbers_matched": r[4]}
-        for r in rows
-    }
+    )
+    return {row.pop("account_id"): row for row in rows}
 
 
 def _judgement_rows(cluster_id: str, labels: list[dict]) -> list[dict]:

@@ -198,15 +198,20 @@ def set_disabled(con: duckdb.DuckDBPyConnection, name: str, disabled: bool) -> N
 def get_user(con: duckdb.DuckDBPyConnection, name: str) -> User | None:
     """The user with this name (disabled or not), or ``None``."""
     ensure_users_table(con)
-    rows = con.execute(f"SELECT name, role FROM {USERS_TABLE} WHERE name = ?", [name]).fetchall()
-    return User(rows[0][0], rows[0][1]) if rows else None
+    return _found_user(con.execute(f"SELECT name, role FROM {USERS_TABLE} WHERE name = ?", [name]).fetchall())
 
 
 def _active_user(con: duckdb.DuckDBPyConnection, name: str) -> User | None:
-    rows = con.execute(
+    return _found_user(con.execute(
         f"SELECT name, role FROM {USERS_TABLE} WHERE name = ? AND NOT coalesce(disabled, false)", [name]
-    ).fetchall()
-    return User(rows[0][0], rows[0][1]) if rows else None
+    ).fetchall())
+
+
+def _found_user(rows: list[tuple]) -> User | None:
+    """The user a ``SELECT name, role`` by name found (names are unique), or ``None``."""
+    for name, role in rows:
+        return User(name, role)
+    return None
 
 
 def list_users(con: duckdb.DuckDBPyConnection) -> list[dict]:
@@ -225,14 +230,14 @@ def verify_password(con: duckdb.DuckDBPyConnection, name: str, password: str) ->
         f"SELECT name, role, password_hash FROM {USERS_TABLE} WHERE name = ? AND NOT coalesce(disabled, false)",
         [name or ""],
     ).fetchall()
-    row = rows[0] if rows else None
-    if row is None:
+    if not rows:
         # spend the same time as a real check so timing does not reveal which names exist
         check_password_hash(_DUMMY_HASH, password or "")
         return None
-    if not check_password_hash(row[2], password or ""):
+    ((found, role, password_hash),) = rows
+    if not check_password_hash(password_hash, password or ""):
         return None
-    return User(row[0], row[1])
+    return User(found, role)
 
 
 _DUMMY_HASH = generate_password_hash(secrets.token_hex(8), method=_HASH_METHOD)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import iso3166
 
-__all__ = ["TOPOJSON_URL", "alpha3", "country_name", "map_countries", "plotly_world_topology"]
+__all__ = ["TOPOJSON_URL", "alpha3", "map_countries", "plotly_world_topology"]
 
 #: where the app serves the map shapes (Dash serves ``app/web/assets`` under ``/assets/``)
 TOPOJSON_URL = "/assets/topojson/"
@@ -38,17 +38,6 @@ def alpha3(code: str | None) -> str | None:
         return iso3166.countries_by_alpha2[code.upper()].alpha3
     except KeyError:
         return None
-
-
-def country_name(code: str | None) -> str:
-    """A short readable name for an alpha-2 code, the code itself when unknown."""
-    if not code:
-        return "unknown"
-    try:
-        name = iso3166.countries_by_alpha2[code.upper()].apolitical_name
-    except KeyError:
-        return code
-    return name.split(",")[0]
 
 
 @cache

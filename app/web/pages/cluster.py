@@ -11,8 +11,15 @@ import flask_login
 import pandas as pd
 from dash import ALL, Input, Output, State, ctx, dcc, html
 
-from app.web import evidence as cluster_evidence
-from app.web import ids, queries
+from app.present.countries import country_name
+from app.present.evidence import (
+    SECTION_TITLES,
+    attribution_summary,
+    evidence_sections,
+    exposure_summary,
+    format_cell,
+)
+from app.web import cytoscape, ids, queries
 from app.web.components import (
     STATUS_LABELS,
     card,
@@ -31,7 +38,6 @@ from app.web.components import (
     tag_chip,
     txt,
 )
-from app.web.geo import country_name
 from app.web.state import current
 from app.web.taxonomy import taxonomy_options
 from graph import triage
@@ -44,27 +50,6 @@ SQUADS_SHOWN = 5  # member links a sub-group's row shows before "+n more"
 # evidence the page shows in a card of its own rather than in the evidence list
 SHOWN_APART = ("sub_groups",)
 GRAPH_CONFIG = {"displaylogo": False}
-
-STYLESHEET = [
-    {"selector": "node", "style": {"label": "data(label)", "font-size": 9, "color": "#344054",
-                                   "text-valign": "bottom", "text-margin-y": 3, "min-zoomed-font-size": 7}},
-    {"selector": ".box", "style": {"background-color": "#f2f5ff", "border-color": "#b3c2ff", "border-width": 1,
-                                   "shape": "round-rectangle", "text-valign": "top", "font-weight": 600,
-                                   "font-size": 11, "color": "#2e5bff", "padding": 14}},
-    {"selector": ".account", "style": {"background-color": "#2e5bff", "width": 14, "height": 14,
-                                       "label": "", "border-width": 0}},
-    {"selector": ".account:selected", "style": {"label": "data(label)", "border-width": 2, "border-color": "#101828"}},
-    {"selector": ".summary", "style": {"background-color": "#98a2b3", "shape": "round-rectangle", "width": 26,
-                                       "height": 14, "font-style": "italic"}},
-    {"selector": ".ip", "style": {"background-color": "#f79009", "shape": "round-rectangle", "width": 18, "height": 18}},
-    {"selector": ".device", "style": {"background-color": "#12b76a", "shape": "diamond", "width": 20, "height": 20}},
-    {"selector": ".hosting", "style": {"border-width": 3, "border-color": "#d92d20"}},
-    {"selector": ".hub", "style": {"width": 34, "height": 34, "font-weight": 700, "font-size": 10}},
-    {"selector": "edge", "style": {"width": 1, "line-color": "#c5cbd6", "curve-style": "haystack", "opacity": 0.8}},
-    {"selector": ".hub-edge", "style": {"width": 5, "line-color": "#f79009", "opacity": 0.6,
-                                        "curve-style": "bezier"}},
-]
-
 
 def _members(cluster: dict) -> list[dict]:
     return current().store.members(cluster["cluster_id"], cluster["run_id"])
@@ -117,7 +102,7 @@ def layout(cluster_id: str | None = None, **_query) -> html.Div:
         card("Audit trail", html.Div(audit_view(state.store.audit_events(target=f"cluster:{cluster_id}")),
                                      id=ids.CLUSTER_AUDIT), hint="append-only"),
     ]
-    sections = cluster_evidence.evidence_sections(cluster.get("evidence"), skip=SHOWN_APART)
+    sections = evidence_sections(cluster.get("evidence"), skip=SHOWN_APART)
     return html.Div([
         dcc.Store(id=ids.CLUSTER_ID, data=cluster_id),
         dcc.Store(id=ids.EVIDENCE_EVENTS, data={f"{sec['key']}:{i}": ev for sec in sections
@@ -158,7 +143,7 @@ def header(cluster: dict, status: str) -> html.Div:
 
 
 def graph_card(members: list[dict], links) -> dbc.Card:
-    elements, stats = queries.cluster_graph_elements(members, links, cap=GRAPH_CAP)
+    elements, stats = cytoscape.cluster_graph_elements(members, links, cap=GRAPH_CAP)
     note = [f"{stats['members']} members, {stats['infra']} IPs/devices, {stats['hubs']} hubs collapsed"]
     if stats["members_hidden"] or stats["infra_hidden"]:
         note.append(f" · not drawn: {stats['members_hidden']} weaker members, "
@@ -170,8 +155,8 @@ def graph_card(members: list[dict], links) -> dbc.Card:
         html.Span("red ring = hosting/VPN", style={"color": "#d92d20"}),
     ], className="hint")
     graph = cyto.Cytoscape(
-        id=ids.CLUSTER_GRAPH, elements=elements, stylesheet=STYLESHEET, className="cluster-graph",
-        style={"width": "100%", "height": "560px"},
+        id=ids.CLUSTER_GRAPH, elements=elements, stylesheet=cytoscape.CLUSTER_STYLESHEET,
+        className="cluster-graph", style={"width": "100%", "height": "560px"},
         layout={"name": "cose", "animate": False, "nodeRepulsion": 9000, "idealEdgeLength": 60, "numIter": 600},
         minZoom=0.1, maxZoom=1.6, responsive=True,
     )
@@ -291,7 +276,7 @@ def evidence_view(cluster: dict) -> object:
         parts.append(dcc.Graph(figure=hbar_figure([k.replace("_", " ") for k, _ in ranked], [v for _, v in ranked],
                                                   colour="#7a5af8", text_format="{:.2f}"), config=GRAPH_CONFIG))
     items = []
-    for section in cluster_evidence.evidence_sections(evidence, skip=SHOWN_APART):
+    for section in evidence_sections(evidence, skip=SHOWN_APART):
         head = html.Thead(html.Tr([html.Th(c) for c in section["columns"]] + [html.Th("")]))
         body = html.Tbody([
             html.Tr([html.Td(cell, className="mono" if len(cell) > 8 else None) for cell in row] + [html.Td(
@@ -308,7 +293,7 @@ def evidence_view(cluster: dict) -> object:
                                        item_id=section["key"]))
     statistics = evidence.get("statistics")
     if isinstance(statistics, dict) and statistics:
-        items.append(dbc.AccordionItem(kv_list([(k.replace("_", " "), cluster_evidence.format_cell(k, v))
+        items.append(dbc.AccordionItem(kv_list([(k.replace("_", " "), format_cell(k, v))
                                                 for k, v in statistics.items()]),
                                        title=f"Statistics: {len(statistics)}", item_id="statistics"))
     if items:
@@ -317,14 +302,14 @@ def evidence_view(cluster: dict) -> object:
 
 
 def attribution_view(attribution) -> object:
-    pairs = cluster_evidence.attribution_summary(attribution)
+    pairs = attribution_summary(attribution)
     if not pairs:
         return html.Div("No attribution hints.", className="text-secondary small")
     return kv_list(pairs)
 
 
 def exposure_view(exposure) -> object:
-    by_country, facts = cluster_evidence.exposure_summary(exposure)
+    by_country, facts = exposure_summary(exposure)
     parts = [kv_list(facts)] if facts else []
     if by_country:
         items = sorted(by_country.items(), key=lambda kv: -kv[1])
@@ -453,7 +438,7 @@ def _change(event: dict) -> str:
     if event.get("action") == "label.attribution":
         return (f"{(after or {}).get('actor')} ({(after or {}).get('country') or '?'}, "
                 f"{(after or {}).get('confidence')})")
-    return cluster_evidence.format_cell("after", after)
+    return format_cell("after", after)
 
 
 def audit_view(events: list[dict]) -> html.Div:
@@ -594,6 +579,6 @@ def evidence_requests_view(index: str, event_ids: list[str]) -> html.Div:
     """The requests detection cited for one evidence row."""
     frame = queries.requests_by_ids(current().con(), event_ids)
     section, _, row = index.partition(":")
-    title = cluster_evidence.SECTION_TITLES.get(section, section)
+    title = SECTION_TITLES.get(section, section)
     return html.Div([html.Div(f"Requests behind {title.lower()}, row {int(row) + 1}: {len(frame)} shown",
                               className="small mb-2"), requests_table(frame)])

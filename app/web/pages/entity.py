@@ -16,35 +16,17 @@ import dash_bootstrap_components as dbc
 import dash_cytoscape as cyto
 from dash import Input, Output, State, ctx, dcc, html
 
-from app.web import cache, ids, queries
+from app.web import cache, cytoscape, ids, queries
 from app.web.components import card, fmt_int, fmt_time, kv_list, shown, status_badge, tag_chip
 from app.web.pages.overview import WINDOW_LABELS, window_for
 from app.web.state import current
 from graph import triage
 from graph.schema import ACCOUNT, DEVICE, IP, PHONE, node_kind
+from graph.store.base import Neighbourhood
 
 PATH_TEMPLATE = "/entity/<kind>/<key>"
 MAX_ELEMENTS = 1500
 _LABEL_NAME = {ACCOUNT: "Account", IP: "IP address", DEVICE: "Device", PHONE: "Phone (pseudonym)"}
-
-STYLESHEET = [
-    {"selector": "node", "style": {"label": "data(label)", "font-size": 9, "color": "#344054",
-                                   "text-valign": "bottom", "text-margin-y": 3}},
-    {"selector": ".account", "style": {"background-color": "#2e5bff", "width": 16, "height": 16}},
-    {"selector": ".ip", "style": {"background-color": "#f79009", "shape": "round-rectangle"}},
-    {"selector": ".device", "style": {"background-color": "#12b76a", "shape": "diamond"}},
-    {"selector": ".phone", "style": {"background-color": "#7a5af8", "shape": "triangle", "width": 12, "height": 12}},
-    {"selector": ".cluster", "style": {"background-color": "#f04438", "shape": "hexagon"}},
-    {"selector": ".center", "style": {"width": 30, "height": 30, "border-width": 3, "border-color": "#101828",
-                                      "font-weight": 700}},
-    {"selector": ":selected", "style": {"border-width": 3, "border-color": "#d92d20"}},
-    {"selector": "edge", "style": {"width": 1.2, "line-color": "#c5cbd6", "curve-style": "bezier",
-                                   "target-arrow-shape": "triangle", "target-arrow-color": "#c5cbd6",
-                                   "arrow-scale": 0.6}},
-    {"selector": "edge:selected", "style": {"label": "data(rel)", "font-size": 7, "color": "#667085",
-                                            "text-rotation": "autorotate"}},
-]
-
 
 def layout(kind: str | None = None, key: str | None = None, **_query) -> html.Div:
     kind, key = (kind or "").lower(), unquote(key or "")
@@ -60,7 +42,7 @@ def layout(kind: str | None = None, key: str | None = None, **_query) -> html.Di
                          html.P(f"No {kind} {key!r} in this workspace.", className="text-secondary"),
                          dcc.Link("Back to the overview", href="/")])
     center = {"_label": label, "_key": key, **(node or {})}
-    start = queries.neighbourhood_elements(queries.Neighbourhood(center=center))
+    start = cytoscape.neighbourhood_elements(Neighbourhood(center=center))
     start[0]["classes"] += " center"
     cluster_id = cache.membership(cache.latest_run_id()).get(key) if kind == "account" else None
     judgement = triage.judgement(state.store, kind, key)
@@ -83,8 +65,8 @@ def layout(kind: str | None = None, key: str | None = None, **_query) -> html.Di
         ], className="g-2"),
         html.Div(id=ids.ENTITY_COUNTS, className="mt-2"),
     ])
-    graph = cyto.Cytoscape(id=ids.ENTITY_GRAPH, elements=start, stylesheet=STYLESHEET, className="entity-graph",
-                           style={"width": "100%", "height": "600px"},
+    graph = cyto.Cytoscape(id=ids.ENTITY_GRAPH, elements=start, stylesheet=cytoscape.NEIGHBOURHOOD_STYLESHEET,
+                           className="entity-graph", style={"width": "100%", "height": "600px"},
                            layout={"name": "cose", "animate": False, "idealEdgeLength": 80}, responsive=True,
                            minZoom=0.15, maxZoom=1.6)
     focus = {"label": label, "key": key}
@@ -166,8 +148,8 @@ def expand(elements: list[dict], label: str, key: str, rel: str, choice: str | N
     limit = max(1, min(int(limit or 25), 200))
     nb = current().store.neighbourhood(label, key, rel_types=[rel], since=since, until=until, limit=limit)
     step = max((el["data"].get("step", 0) for el in elements), default=0) + 1
-    added = queries.neighbourhood_elements(nb, step=step)
-    merged = queries.merge_elements(elements, added)
+    added = cytoscape.neighbourhood_elements(nb, step=step)
+    merged = cytoscape.merge_elements(elements, added)
     if len(merged) > MAX_ELEMENTS:
         return elements, f"Not expanded: the graph would exceed {MAX_ELEMENTS} elements. Undo a step or lower the limit."
     new = len(merged) - len(elements)
@@ -218,7 +200,7 @@ def register(app: dash.Dash) -> None:
     )
     def change(_expand, _undo, elements, focus_node, rel, choice, limit):
         if ctx.triggered_id == ids.ENTITY_UNDO:
-            kept = queries.undo_last_step(elements)
+            kept = cytoscape.undo_last_step(elements)
             message = "Undid the last expansion." if len(kept) < len(elements) else "Nothing to undo."
             return kept, kept, dbc.Alert(message, color="light", className="py-1 px-2 small mb-0")
         if not rel:

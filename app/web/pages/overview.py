@@ -6,6 +6,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
+from app.present.countries import country_name
 from app.web import cache, ids, queries
 from app.web.components import (
     STATUS_LABELS,
@@ -20,7 +21,7 @@ from app.web.components import (
     table,
     txt,
 )
-from app.web.geo import TOPOJSON_URL, alpha3, country_name, map_countries
+from app.web.geo import TOPOJSON_URL, alpha3, map_countries
 from app.web.state import current
 from graph import triage
 from graph.schema import CLUSTER_STATUSES

@@ -4,9 +4,9 @@ Detection stores these as JSON on each cluster (see :mod:`graph.detect`):
 sections of ``{"total": n, "top": [rows]}`` plus score contributions and
 statistics. The functions here turn them into short tables and sentences
 (hashes shortened, epoch milliseconds as times, shares as percents) and keep
-each row's ``event_ids`` so the page can show the requests behind it. Keys
-they do not know are shown too, plainly: detection may add evidence before
-the UI learns its name.
+each row's ``event_ids`` so the cluster page can show the requests behind
+it; briefings print the same tables. Keys they do not know are shown too,
+plainly: detection may add evidence before the UI learns its name.
 """
 
 from __future__ import annotations

@@ -1,0 +1,91 @@
+"""The questions the web UI asks, as plain functions: a DuckDB cursor or a store in, plain data out.
+
+Callbacks only call these and shape the answer into components, so every
+number on screen is tested here without a browser. Heavy work is one
+aggregate SQL query over the request events (DuckDB scans millions of rows
+in milliseconds), read through :class:`app.events.EventReader`; nothing
+here pulls raw events into memory beyond a page of rows. Graph facts
+(clusters, members, labels, audit) come through the
+:class:`~graph.store.base.GraphStore` interface, so both backends serve the UI.
+
+One module a page: :mod:`.overview` (the case in a time window),
+:mod:`.queue` (the triage queue and a cluster's squads), :mod:`.cluster`
+(what the members' requests say), :mod:`.entity` (one account, IP or
+device, and the search box) and :mod:`.audit`. The graph drawings are built
+in :mod:`app.web.cytoscape`; its element builders are named here too, for
+callers that reach every answer of the UI through this package.
+"""
+
+from app.events import as_utc
+from app.web.cytoscape import (
+    cluster_graph_elements,
+    merge_elements,
+    neighbourhood_elements,
+    undo_last_step,
+)
+from app.web.queries.audit import audit_jsonl, audit_log
+from app.web.queries.cluster import (
+    infrastructure_table,
+    member_activity,
+    member_links,
+    member_requests,
+    requests_by_ids,
+    traffic_mix,
+)
+from app.web.queries.entity import ENTITY_LABELS, entity_activity, handle_index, search
+from app.web.queries.overview import (
+    Window,
+    as_names,
+    bucket_seconds,
+    data_window,
+    overview_totals,
+    requests_by_country,
+    requests_over_time,
+    top_asns,
+    top_ips,
+)
+from app.web.queries.queue import (
+    cluster_countries,
+    find_cluster,
+    run_members,
+    status_counts,
+    sub_groups,
+    triage_queue,
+)
+from graph.store.base import Neighbourhood
+
+__all__ = [
+    "ENTITY_LABELS",
+    "Neighbourhood",
+    "Window",
+    "as_names",
+    "as_utc",
+    "audit_jsonl",
+    "audit_log",
+    "bucket_seconds",
+    "cluster_countries",
+    "cluster_graph_elements",
+    "data_window",
+    "entity_activity",
+    "find_cluster",
+    "handle_index",
+    "infrastructure_table",
+    "member_activity",
+    "member_links",
+    "member_requests",
+    "merge_elements",
+    "neighbourhood_elements",
+    "overview_totals",
+    "requests_by_country",
+    "requests_by_ids",
+    "requests_over_time",
+    "run_members",
+    "search",
+    "status_counts",
+    "sub_groups",
+    "top_asns",
+    "top_ips",
+    "traffic_mix",
+    "triage_queue",
+    "undo_last_step",
+]
