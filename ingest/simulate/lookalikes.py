@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ingest.simulate.campaigns import UploadPlan
 from ingest.simulate.catalog import COUNTRIES, DAY_MS, HOME_NETWORKS, MOBILE_NETWORKS, START_MS
+from ingest.simulate.playbook import UploadPlan
 from ingest.simulate.population import (
     AddressBooks,
     Population,

@@ -50,7 +50,6 @@ import math
 import numpy as np
 from phonenumbers import PhoneNumber, is_valid_number
 
-from ingest.simulate.campaigns import Campaign, area_blocks
 from ingest.simulate.catalog import (
     APP_USER_AGENTS,
     COUNTRIES,
@@ -68,6 +67,7 @@ from ingest.simulate.catalog import (
     UPLOAD,
     VPN_NETWORKS,
 )
+from ingest.simulate.playbook import Campaign, area_blocks
 from ingest.simulate.population import AddressBooks, Population, Users
 from ingest.simulate.world import Batch, World, concat_batches
 
