@@ -36,6 +36,7 @@ __all__ = ["lone_enumerator", "volume_network", "sharding_network"]
 def lone_enumerator(
     world: World, pop: Population, rng, scale: float, size: float, camouflage: bool, volume: float
 ) -> Campaign:
+    """Build the ``lone_enumerator`` campaign (see the module docstring)."""
     country, offset, weekend = "IL", 2.0, (4, 5)
     created = np.array([START_MS - 7 * 365 * DAY_MS, START_MS - 3 * DAY_MS], dtype=np.int64)
     accounts = world.new_accounts(
@@ -85,6 +86,7 @@ def lone_enumerator(
 def volume_network(
     world: World, pop: Population, rng, scale: float, size: float, camouflage: bool, volume: float
 ) -> Campaign:
+    """Build the ``volume_network`` campaign (see the module docstring)."""
     country, offset, weekend = "MY", 8.0, (5, 6)
     k = ceil_scale(6 * size, scale)
     accounts = world.new_accounts(
@@ -123,6 +125,7 @@ def volume_network(
 def sharding_network(
     world: World, pop: Population, rng, scale: float, size: float, camouflage: bool, volume: float
 ) -> Campaign:
+    """Build the ``sharding_network`` campaign (see the module docstring)."""
     country, offset, weekend = "IL", 2.0, (4, 5)
     k = ceil_scale(8 * size, scale)
     accounts = world.new_accounts(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ingest.simulate.catalog import COUNTRIES, DAY_MS, HOME_NETWORKS, MOBILE_NETWORKS, START_MS
+from ingest.simulate.drawn_infrastructure import allocated_ips
 from ingest.simulate.playbook import UploadPlan
 from ingest.simulate.population import (
     AddressBooks,
@@ -29,7 +30,6 @@ from ingest.simulate.population import (
     _created_before_window,
     _upload_times,
 )
-from ingest.simulate.tradecraft import allocated_ips
 from ingest.simulate.world import World
 
 __all__ = ["LOOKALIKES", "build_lookalikes"]

@@ -217,6 +217,7 @@ def plan_windows(
 def workdays(
     weekend: tuple[int, ...], n_accounts: int, first: int = 0, last: int = DAYS
 ) -> np.ndarray:
+    """A (days, accounts) mask of working days: not the weekend, and within ``first``..``last``."""
     days = np.arange(DAYS)
     weekday = (2 + days) % 7
     active = ~np.isin(weekday, weekend) & (days >= first) & (days < last)

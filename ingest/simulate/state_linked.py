@@ -47,6 +47,7 @@ __all__ = ["hosting_network", "proxy_network", "targeted_unmasking"]
 def hosting_network(
     world: World, pop: Population, rng, scale: float, size: float, camouflage: bool, volume: float
 ) -> Campaign:
+    """Build the ``hosting_network`` campaign (see the module docstring)."""
     country, offset, weekend = "IR", 3.5, (4,)
     k = ceil_scale(12 * size, scale)
     batches = (
@@ -95,6 +96,7 @@ def hosting_network(
 def proxy_network(
     world: World, pop: Population, rng, scale: float, size: float, camouflage: bool, volume: float
 ) -> Campaign:
+    """Build the ``proxy_network`` campaign (see the module docstring)."""
     origin, operator, offset, weekend = "US", "IR", 3.5, (4,)
     k = ceil_scale(15 * size, scale)
     accounts = world.new_accounts(
@@ -159,6 +161,7 @@ def proxy_network(
 def targeted_unmasking(
     world: World, pop: Population, rng, scale: float, size: float, camouflage: bool, volume: float
 ) -> Campaign:
+    """Build the ``targeted_unmasking`` campaign (see the module docstring)."""
     country, offset, weekend = "IR", 3.5, (4,)
     k = ceil_scale(10 * size, scale)
     burst = START_MS + 1 * DAY_MS + 5 * HOUR_MS + 10 * 60_000  # 2019-12-19 08:40 Tehran
