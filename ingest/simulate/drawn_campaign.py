@@ -31,7 +31,8 @@ from ingest.simulate.drawn_infrastructure import drawn_addresses, drawn_devices
 from ingest.simulate.drawn_numbers import Numbers, assign_numbers, random_numbers
 from ingest.simulate.drawn_timing import active_days, session_onsets
 from ingest.simulate.playbook import Campaign
-from ingest.simulate.population import AddressBooks, Population, Users
+from ingest.simulate.population import Population
+from ingest.simulate.users import AddressBooks, Users, weekend_mask
 from ingest.simulate.world import Batch, World, concat_batches
 
 __all__ = ["PlannedRows", "build_drawn_campaign"]
@@ -154,11 +155,10 @@ def _side_activity(
     upload_day = rng.integers(td["active_days"][0], td["active_days"][1], size=len(uploaders))
     upload_ts = START_MS + upload_day * DAY_MS + rng.integers(0, DAY_MS, size=len(uploaders))
     keep = upload_ts > created[uploaders]
-    weekend = sum(1 << d for d in COUNTRIES[td["operator_country"]].weekend)
     return Users(
         accounts=accounts.astype(np.int32),
         offsets_h=offsets,
-        weekend_mask=np.full(k, weekend, dtype=np.int64),
+        weekend_mask=np.full(k, weekend_mask(td["operator_country"]), dtype=np.int64),
         sessions_per_day=camo * rng.gamma(2.0, 0.7, size=k),
         devices=devices,
         home_ips=home_ips,

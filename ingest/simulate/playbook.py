@@ -27,7 +27,8 @@ from ingest.simulate.catalog import (
     START_MS,
     UPLOAD,
 )
-from ingest.simulate.population import AddressBooks, Population, Users, local_times
+from ingest.simulate.population import Population
+from ingest.simulate.users import AddressBooks, Users, local_times
 from ingest.simulate.world import Batch, World, concat_batches
 
 __all__ = [

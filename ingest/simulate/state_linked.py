@@ -38,7 +38,8 @@ from ingest.simulate.playbook import (
     swept_lookups,
     workdays,
 )
-from ingest.simulate.population import AddressBooks, Population, Users
+from ingest.simulate.population import Population
+from ingest.simulate.users import AddressBooks, Users
 from ingest.simulate.world import World
 
 __all__ = ["hosting_network", "proxy_network", "targeted_unmasking"]
