@@ -3,7 +3,7 @@
 ``simulate(out_dir, scenario=..., seed=..., scale=...)`` writes a case folder
 per ``CONTRACT.md`` (``requests``, ``accounts``, ``ip_intel``, ``labels``) for
 the two weeks 2019-12-18 .. 2019-12-31 UTC: a benign population (with the hard
-negatives of :mod:`ingest.simulate.population`) and abuse campaigns (see
+negatives of :mod:`ingest.simulate.hard_negatives`) and abuse campaigns (see
 :mod:`ingest.simulate.campaigns`). Every id is random and drawn from one
 generator for all accounts, and rows are sorted by timestamp (ties in random
 order), so the case itself carries no trace of the truth.

@@ -20,6 +20,7 @@ __all__ = [
     "END_MS",
     "DAYS",
     "DAY_MS",
+    "HOUR_MS",
     "ENDPOINTS",
     "Country",
     "Network",
@@ -31,7 +32,8 @@ __all__ = [
     "OFFICE",
 ]
 
-DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
 START_MS = 1_576_627_200_000  # 2019-12-18T00:00:00Z, a Wednesday
 DAYS = 14  # through 2019-12-31
 END_MS = START_MS + DAYS * DAY_MS

@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ingest.simulate.campaigns import UploadPlan
 from ingest.simulate.catalog import COUNTRIES, DAY_MS, HOME_NETWORKS, MOBILE_NETWORKS, START_MS
-from ingest.simulate.population import (
+from ingest.simulate.drawn_infrastructure import allocated_ips
+from ingest.simulate.playbook import UploadPlan
+from ingest.simulate.population import Population
+from ingest.simulate.users import (
     AddressBooks,
-    Population,
     Users,
-    _created_before_window,
-    _upload_times,
+    created_before_window,
+    upload_times,
+    weekend_mask,
 )
-from ingest.simulate.tradecraft import allocated_ips
 from ingest.simulate.world import World
 
 __all__ = ["LOOKALIKES", "build_lookalikes"]
@@ -42,10 +43,6 @@ MDM_USER_AGENT = (
     "(samsung;SM-G975U1;samsung;beyond2q;0;;1;2016)"
 )
 _HOUR_MS = 3_600_000
-
-
-def _weekend_mask(country: str) -> int:
-    return sum(1 << d for d in COUNTRIES[country].weekend)
 
 
 def _circle_books(
@@ -69,7 +66,7 @@ def _circle_books(
 def _look_alikes(world: World, n: int, country: str, group: str) -> np.ndarray:
     """``n`` new accounts of one look-alike group, made long before the window."""
     return world.new_accounts(
-        n, country=country, created_at=_created_before_window(world.rng, n), group=group, hard_negative=group
+        n, country=country, created_at=created_before_window(world.rng, n), group=group, hard_negative=group
     )
 
 
@@ -78,7 +75,7 @@ def _users(world: World, accounts, country, devices, home_ips, mobile, books, **
     return Users(
         accounts=accounts.astype(np.int32),
         offsets_h=np.full(k, COUNTRIES[country].utc_offset_hours),
-        weekend_mask=np.full(k, _weekend_mask(country), dtype=np.int64),
+        weekend_mask=np.full(k, weekend_mask(country), dtype=np.int64),
         sessions_per_day=kw.pop("sessions"),
         devices=np.asarray(devices, dtype=np.int32),
         home_ips=np.asarray(home_ips, dtype=np.int32),
@@ -204,7 +201,7 @@ def build_lookalikes(world: World, population: Population, scale: float) -> None
             sessions=rng.gamma(2.5, 0.6, size=n),
             mobile_share=0.35,
             upload_user=uploaders,
-            upload_ts=_upload_times(
+            upload_ts=upload_times(
                 rng, np.full(len(uploaders), COUNTRIES[country].utc_offset_hours)
             ),
         )
