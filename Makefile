@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   install into .venv, build the sample case, ingest, detect, serve the UI
-#   make test   install into .venv (and Debian's chromium, pango), lint, run every test
+#   make test   install into .venv (and Debian's chromium, pango), lint (ruff, the layer contracts), run every test
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -39,6 +39,7 @@ demo: $(STAMP) system-deps
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest -q
