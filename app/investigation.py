@@ -26,8 +26,8 @@ from app.brief import brief
 from app.export import ExportResult, Filters, Selection, export
 from app.export.select import select_clusters
 from graph import triage
-from graph.detect.pipeline import DetectionParams
-from graph.detect.pipeline import Progress as DetectionProgress
+from graph.detect.networks import ProgressCallback as DetectionProgress
+from graph.detect.results import DetectionParams
 from graph.detect.run import DetectionResult, detect
 from graph.errors import SybilscopeError
 from ingest import pipeline

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graph.detect.pipeline import Cluster
+from graph.detect.results import Cluster
 from graph.detect.run import member_rows
 
 

@@ -19,8 +19,8 @@ import pytest
 from graph import __version__, warehouse
 from graph.detect.evidence import why_together
 from graph.detect.metrics import adjusted_rand_index, precision_recall_f1
-from graph.detect.pipeline import DetectionParams
 from graph.detect.projection import workspace_events
+from graph.detect.results import DetectionParams
 from graph.detect.run import detect
 from graph.detect.scoring import FLAG_THRESHOLD
 from graph.schema import CLUSTER, node_kind

@@ -16,7 +16,7 @@ from app.access import LockedStore
 from app.export import Filters
 from app.investigation import Investigation
 from app.web.auth import User
-from graph.detect.pipeline import DetectionParams
+from graph.detect.results import DetectionParams
 from graph.errors import StoreError, SybilscopeError
 from graph.store import open_store
 from graph.workspace import Workspace

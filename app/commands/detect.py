@@ -10,7 +10,7 @@ from rich.table import Table
 
 from app.context import CliContext
 from graph.detect.clustering import METHODS
-from graph.detect.pipeline import DetectionParams
+from graph.detect.results import DetectionParams
 from graph.detect.scoring import FLAG_THRESHOLD, SHORT_REASONS
 
 

@@ -15,13 +15,16 @@ The modules, in the order detection uses them:
 ``attribution``     origin mix, operators' clock and weekend, label overlap
 ``exposure``        whose numbers a cluster's lookups matched
 ``identity``        stable cluster ids across runs
-``pipeline``        the whole detection as one pure function (``find_networks``)
+``networks``        the whole detection as one pure function (``find_networks``): seeds, ties, communities
+``judging``         groups' features and scores, pruning, operations, and each kept cluster's description
+``results``         what detection is asked and answers (``DetectionParams``, ``Cluster``, ``Detection``)
 ``run``             a run on a workspace, saved atomically (``detect``)
 ``metrics``         F1, ARI and NMI for benchmarks
 """
 
 from graph.detect.evidence import why_together
-from graph.detect.pipeline import Cluster, Detection, DetectionParams, find_networks
+from graph.detect.networks import ProgressCallback, find_networks
+from graph.detect.results import Cluster, Detection, DetectionParams
 from graph.detect.run import DetectionResult, detect
 
 __all__ = [
@@ -29,6 +32,7 @@ __all__ = [
     "Detection",
     "DetectionParams",
     "DetectionResult",
+    "ProgressCallback",
     "detect",
     "find_networks",
     "why_together",

@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from graph import __version__
 from graph.detect import projection
 from graph.detect.frames import Events
-from graph.detect.pipeline import Cluster, Detection, DetectionParams, Progress, find_networks
+from graph.detect.networks import ProgressCallback, find_networks
+from graph.detect.results import Cluster, Detection, DetectionParams
 from graph.schema import AUDIT, CLUSTER, FOUND_IN, MEMBER_OF, RUN
 from graph.store.base import GraphStore
 from graph.triage import record_audit
@@ -99,7 +100,7 @@ def detect(
     workspace: Workspace,
     store: GraphStore,
     params: DetectionParams | None = None,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
     *,
     user: str = "sybilscope",
     memory_limit: str = "2GB",

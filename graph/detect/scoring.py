@@ -54,7 +54,7 @@ def contributions(features: Mapping[str, float]) -> dict[str, float]:
     Parameters
     ----------
     features : mapping
-        As built by :func:`graph.detect.pipeline.cluster_features`; missing
+        As built by :func:`graph.detect.features.group_features`; missing
         features count as absent evidence.
 
     Returns

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 import graph.detect
+from graph.detect import DetectionParams, find_networks
 from graph.detect.frames import events_frame
-from graph.detect.pipeline import DetectionParams, find_networks
 
 DAY = 86_400_000
 START = 1_576_627_200_000  # 2019-12-18T00:00:00Z

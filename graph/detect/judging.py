@@ -1,0 +1,468 @@
+"""Judging groups of accounts: their features and scores, pruning, operations, and what is said of each cluster.
+
+Once :func:`graph.detect.networks.find_networks` has the coordination graph
+and its communities, every later step asks questions of the same run-wide
+facts: the accounts' lookup statistics, the graph's ties, the candidates'
+infrastructure edges, onsets and sign-up times. :class:`Judge` holds those
+facts once and answers, for whole batches of groups at a time (one query or
+one groupby per feature, never one per group):
+
+* features and scores (:meth:`Judge.score_groups`, :mod:`~graph.detect.scoring`);
+* which members lack what makes their cluster suspicious (:meth:`Judge.weak_members`);
+* which groups are squads of one operation (:meth:`Judge.merge_operations`,
+  :meth:`Judge.kin`, :mod:`~graph.detect.clustering`);
+* each kept cluster's evidence, attribution, exposure and member scores
+  (:meth:`Judge.describe`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from graph.detect import behaviour, enumeration, misses, scoring, targets
+from graph.detect.attribution import (
+    label_overlap,
+    membership_frame,
+    origin_mix,
+    origin_summary,
+    utc_offset,
+    weekly_rhythm,
+)
+from graph.detect.clustering import kin_operations, operations
+from graph.detect.evidence import cluster_evidence
+from graph.detect.exposure import cluster_exposure
+from graph.detect.features import group_features
+from graph.detect.results import Cluster, DetectionParams
+
+__all__ = ["Judge"]
+
+#: contributions that say what a group *does* (its lookups), not what it shares
+_BEHAVIOUR = ("misses", "enumerated_blocks", "enumeration_evidence", "shared_targets")
+
+
+@dataclass
+class Judge:
+    """What judging and describing groups need, computed once per run."""
+
+    source: object
+    stats: pd.DataFrame
+    G: nx.Graph
+    edges: pd.DataFrame
+    coverage: pd.DataFrame
+    sharding: pd.DataFrame
+    onsets: pd.DataFrame
+    sync: pd.DataFrame
+    created: pd.Series
+    labels: Sequence[Mapping]
+    population_hit: float
+    baseline: misses.HitBaseline
+    params: DetectionParams
+    _builds: pd.Series | None = None
+    _build_totals: pd.Series | None = None
+    _weeks: dict | None = None
+    _benign: set | None = None
+    bursts: frozenset = frozenset()
+    _onboarded: set | None = None
+
+    # -- features -----------------------------------------------------------
+    def belonging(self, account: str, members: Collection[str]) -> float:
+        """Share of the account's tie weight that lies inside ``members``."""
+        if account not in self.G:
+            return 0.0
+        inside = set(members)
+        total = within = 0.0
+        for other, data in self.G[account].items():
+            total += data["weight"]
+            if other in inside:
+                within += data["weight"]
+        return within / total if total else (1.0 if len(inside) == 1 else 0.0)
+
+    def weak_members(self, members: list[str], features: dict, parts: dict) -> list[str]:
+        """Members that do not share what makes the cluster suspicious.
+
+        A flagged cluster is judged on its strongest evidence; a member that
+        lacks it (a friend of one of the targets among list-working operators,
+        a neighbour among enumerators) and is only loosely tied is pruned and
+        judged on its own. Among enumerators, a member whose own lookups miss
+        is one of them even when cover traffic dilutes its block coverage.
+        """
+        top = max(sorted(parts), key=lambda k: parts[k]) if parts else None
+        acquainted = set(features.get("_acquainted", ()))
+        weak = []
+        for m in members:
+            own = float(self.stats.loc[m, "evidence"])
+            if top in ("enumerated_blocks", "enumeration_evidence", "sharding", "misses"):
+                lacks = own < self.params.seed_evidence and not bool(self.stats.loc[m, "missing"])
+            elif top == "shared_targets":
+                # operators working one list are strangers nobody looks up; a member others found is a
+                # friend or a target
+                lacks = features.get("_member_shared", {}).get(m, 0.0) < 0.6 or m in acquainted
+            else:
+                lacks = own < self.params.seed_evidence and self.belonging(m, members) < 0.5
+            if lacks:
+                weak.append(m)
+        return weak
+
+    def merge_operations(self, scored: list[tuple]) -> tuple[list[tuple], dict[str, str]]:
+        """Communities tied into one operation become one group; returns the groups and each squad's label.
+
+        Two passes of :func:`graph.detect.clustering.operations`: first
+        suspicious groups, linked strongly (a squad on the operation's
+        devices or addresses); then groups that each show the
+        same behaviour of abuse (lookups that miss, enumerate or work a
+        target list; each with its own kind), linked by what an operation holds (addresses,
+        devices, a schedule, a list: not chance overlap of enumerated
+        blocks) from at least two accounts of the smaller one: camouflaged squads on addresses they share with
+        bystanders are tied to each other only thinly, but do the same
+        thing. An operation replaces its squads when it scores at least as
+        high as the best of them, or is flagged: pooled, the squads'
+        evidence usually says more than each squad's does (a deficit of
+        misses over a hundred accounts instead of ten, where each squad of
+        ten is within chance); when it does not, the squads are kept apart.
+        Members that lack the operation's evidence are pruned afterwards,
+        as for any group.
+        """
+        squad_of: dict[str, int] = {}  # account -> the community it came from
+        community_ids = itertools.count()
+
+        def behaves(row: tuple) -> bool:
+            return sum(row[3].get(k, 0.0) for k in _BEHAVIOUR) >= 1.0
+
+        # two operations enumerating the same blocks overlap a little by chance: in the thin
+        # second pass only what an operation holds (addresses, devices, a schedule, a list) links
+        held = nx.Graph()
+        held.add_weighted_edges_from(
+            (a, b, d["weight"] - d.get("sharding", 0.0)) for a, b, d in self.G.edges(data=True)
+            if d["weight"] - d.get("sharding", 0.0) > 0
+        )
+        def kind(row: tuple) -> str:
+            parts = row[3]
+            enumerates = sum(parts.get(k, 0.0) for k in ("enumerated_blocks", "enumeration_evidence", "sharding"))
+            ways = {"enumeration": enumerates, "misses": parts.get("misses", 0.0),
+                    "targets": parts.get("shared_targets", 0.0)}
+            return max(sorted(ways), key=ways.get)
+
+        def tied(graph: nx.Graph, link: float, reach: float):
+            return lambda groups: operations(
+                graph, groups, min_link=link, min_reach=reach, min_touched=2,
+                rhythms=[self.rhythm(g) for g in groups], min_rhythm=self.params.operation_rhythm)
+
+        # each pass: which groups take part (None: not), partitioned by the key, and how they are joined
+        passes = (
+            (lambda row: "any" if row[1] >= self.params.keep_score or behaves(row) else None,
+             tied(self.G, self.params.operation_link, self.params.operation_reach)),
+            (lambda row: kind(row) if behaves(row) else None, tied(held, 0.0, 0.0)),
+            # resemblance in two ways is itself strong: enumerating and missing are one kind here
+            (lambda row: ("targets" if kind(row) == "targets" else "numbers") if behaves(row) else None, self.kin),
+        )
+        for key_of, join in passes:
+            keys = [key_of(row) for row in scored]
+            suspicious = [row for row, key in zip(scored, keys, strict=True) if key is not None]
+            out = [row for row, key in zip(scored, keys, strict=True) if key is None]
+            found = []
+            for key in sorted({k for k in keys if k is not None}):
+                index = [i for i, k in enumerate(k for k in keys if k is not None) if k == key]
+                found += [[index[j] for j in op] for op in join([suspicious[i][0] for i in index])]
+            multi = [op for op in found if len(op) > 1]
+            out.extend(suspicious[op[0]] for op in found if len(op) == 1)
+            merged = self.score_groups([sorted(m for i in op for m in suspicious[i][0]) for op in multi])
+            for op, row in zip(multi, merged, strict=True):
+                best = max(suspicious[i][1] for i in op)
+                if row[1] < min(scoring.FLAG_THRESHOLD, best):
+                    out.extend(suspicious[i] for i in op)
+                    continue
+                for i in op:
+                    # a part that is already an operation (second pass) keeps its squads
+                    if suspicious[i][0][0] not in squad_of:
+                        squad_of.update(dict.fromkeys(suspicious[i][0], next(community_ids)))
+                out.append(row)
+            scored = out
+        # the communities an operation was made of are its squads, labelled by size
+        labels: dict[str, str] = {}
+        for row in scored:
+            squads: dict[int, list[str]] = {}
+            for m in row[0]:
+                if m in squad_of:
+                    squads.setdefault(squad_of[m], []).append(m)
+            ordered = sorted(squads.values(), key=lambda q: (-len(q), min(q)))
+            labels.update({m: f"S{k}" for k, squad in enumerate(ordered, 1) for m in squad})
+        return scored, labels
+
+    def kin(self, groups: list[list[str]]) -> list[list[int]]:
+        """Groups that resemble each other in two ways (:func:`graph.detect.clustering.kin_operations`)."""
+        return self.kin_each([groups])[0]
+
+    def kin_each(self, batches: list[list[list[str]]]) -> list[list[list[int]]]:
+        """:meth:`kin` for many batches of disjoint groups, their profiles read in one pass."""
+        flat = [g for batch in batches if len(batch) > 1 for g in batch]
+        profiles = iter(self.profiles(flat))
+        out = []
+        for batch in batches:
+            if len(batch) < 2:
+                out.append([[i] for i in range(len(batch))])
+                continue
+            mine = [next(profiles) for _ in batch]
+            out.append(kin_operations(mine, min_rhythm=self.params.operation_rhythm))
+        return out
+
+    def profiles(self, groups: list[list[str]]) -> list[dict]:
+        """What :func:`graph.detect.clustering.kin_operations` compares, for disjoint ``groups``.
+
+        Birth: the median creation time of the members made in a sign-up
+        burst, when they are at least half. The infrastructure is the
+        addresses and devices that carry a fifth of the group's requests or
+        that two members share (an address most of the population uses is
+        nobody's infrastructure). The target area is the number blocks the
+        group looked up in. The rhythm is :meth:`rhythm`.
+        """
+        if not groups:
+            return []
+        keys = dict(enumerate(groups))
+        blocks = self._blocks(keys)
+        owner = pd.Series({m: g for g, members in keys.items() for m in members}, dtype="int64")
+        edges = self.edges[self.edges["entity_type"].isin(["ip", "device"])
+                           & (self.edges["entity_accounts"] <= self.params.max_entity_accounts)]
+        edges = edges[edges["account_id"].isin(owner.index)]
+        edges = edges.assign(g=owner.reindex(edges["account_id"]).to_numpy())
+        per = edges.groupby(["g", "entity_type", "entity"]).agg(
+            requests=("requests", "sum"), members=("account_id", "nunique")).reset_index()
+        total = per.groupby("g")["requests"].transform("sum")
+        core = per[(per["requests"] >= 0.2 * total) | (per["members"] >= 2)]
+        entities = {int(g): set(zip(frame["entity_type"], frame["entity"], strict=True))
+                    for g, frame in core.groupby("g", sort=False)}
+        out = []
+        for g, members in keys.items():
+            created = [self.created[m] for m in members if m in self.bursts and m in self.created.index]
+            born = float(np.median(created)) if created and len(created) >= len(members) / 2 else None
+            out.append({"kind": None, "born": born, "entities": entities.get(g, set()),
+                        "targets": blocks.get(g, set()), "rhythm": self.rhythm(members)})
+        return out
+
+    def weeks(self) -> dict[str, np.ndarray]:
+        """Every candidate's requests by half hour of the week (operations and attribution read them)."""
+        if self._weeks is None:
+            self._weeks = behaviour.weekly_histograms(self.source, self.G.nodes)
+        return self._weeks
+
+    def rhythm(self, members: Sequence[str]) -> np.ndarray | None:
+        """A group's activity by hour of the day (UTC), or None when too little is known to compare.
+
+        Each member counts once in each half hour of the week it was active
+        (a burst of a thousand lookups is one observation, not a thousand),
+        folded onto the hours of the day; fewer than
+        ``params.rhythm_support`` such observations say nothing reliable
+        about working hours.
+        """
+        weeks = self.weeks()
+        week = sum((np.minimum(weeks[m], 1.0) for m in members if m in weeks), np.zeros(behaviour.HALF_HOURS_PER_WEEK))
+        return week.reshape(7, 24, 2).sum(axis=(0, 2)) if week.sum() >= self.params.rhythm_support else None
+
+    def builds(self) -> pd.Series:
+        if self._builds is None:
+            self._builds = behaviour.client_builds(self.source)
+        return self._builds
+
+    def benign_entities(self) -> set:
+        if self._benign is None:
+            self._benign = {
+                (row.get("entity"), row.get("entity_id", row.get("id")))
+                for row in self.labels
+                if (row.get("value") or row.get("label")) == "benign" and row.get("kind") in (None, "label")
+            }
+        return self._benign
+
+    def score_groups(self, groups: list[list[str]]) -> list[tuple[list[str], float, dict, dict]]:
+        """Features and scores of many groups at once: one query or one groupby per feature."""
+        if not groups:
+            return []
+        keys = dict(enumerate(groups))
+        shared = targets.shared_target_share(self.source, keys)
+        recip = targets.reciprocity(self.source, keys)
+        rows = group_features(
+            groups,
+            stats=self.stats,
+            union=self._block_union(keys),
+            sharding=self.sharding,
+            sync=self.sync,
+            onsets=self.onsets,
+            edges=self.edges,
+            shared_share={g: shared[g]["share"] for g in keys},
+            reciprocity={g: row["share"] for g, row in recip.items()},
+            origin=origin_summary(self.source, keys),
+            created=self.created,
+            builds=self.builds(),
+            build_counts=self._build_counts(),
+            benign=self.benign_entities(),
+            population_hit=self.population_hit,
+            baseline=self.baseline,
+            sync_bucket_seconds=self.params.sync_bucket_seconds,
+            burst_window_hours=self.params.burst_window_hours,
+            lockstep_seconds=self.params.lockstep_bucket_seconds,
+            bursts=self.bursts,
+        )
+        out = []
+        onboarding = self._onboarding(keys)
+        for g, members in keys.items():
+            features = rows[g]
+            features["_member_shared"] = shared[g]["members"]
+            features["_acquainted"] = recip[g]["acquainted"]
+            if len(members) >= 3:
+                features["onboarding_share"] = round(sum(onboarding.get(m, False) for m in members) / len(members), 6)
+            score, contributions = scoring.cluster_score(features)
+            out.append((members, score, features, contributions))
+        return out
+
+    def _onboarding(self, keys: Mapping[int, list[str]]) -> dict[str, bool]:
+        """Which members looked numbers up only in the hour after they were made (an onboarding sync).
+
+        A viral evening's new accounts each sync an address book once, right
+        after signing up, and never look anything up again; an operation
+        works its list over days, whenever its accounts were made.
+        """
+        if self._onboarded is None:
+            # one pass for every candidate (groups are always made of candidates)
+            spans = self.source.query(
+                """
+                SELECT account_id, min(epoch_ms(ts)) AS first_ms, max(epoch_ms(ts)) AS last_ms FROM {events}
+                WHERE phone_hash IS NOT NULL AND account_id IN (SELECT account_id FROM {members}) GROUP BY 1
+                """,
+                members=pd.DataFrame({"account_id": sorted(set(self.G.nodes) & set(self.created.index))}, dtype=object),
+            ).set_index("account_id")
+            made = self.created.reindex(spans.index)
+            hour = 3_600_000
+            quick = (spans["first_ms"] - made <= hour) & (spans["last_ms"] - spans["first_ms"] <= hour)
+            self._onboarded = set(quick.index[quick])
+        return {m: m in self._onboarded for group in keys.values() for m in group}
+
+    def _block_union(self, keys: Mapping[int, list[str]]) -> pd.DataFrame:
+        """``g, numbers``: distinct numbers each group tried in each block it touched."""
+        return self.source.query(
+            f"""
+            SELECT m.cluster AS g, {enumeration.distinct_ordinals_sql("l.ordinal")} AS numbers
+            FROM {{lookups}} l JOIN {{members}} m USING (account_id)
+            WHERE l.block IS NOT NULL
+            GROUP BY m.cluster, l.block
+            """,
+            members=membership_frame(keys),
+        )
+
+    def _blocks(self, keys: Mapping[int, list[str]]) -> dict[int, set]:
+        """The number blocks each group looked up in (its target area)."""
+        rows = self.source.query(
+            """
+            SELECT DISTINCT m.cluster AS g, l.block FROM {lookups} l JOIN {members} m USING (account_id)
+            WHERE l.block IS NOT NULL
+            """,
+            members=membership_frame(keys),
+        )
+        return {int(g): set(frame["block"]) for g, frame in rows.groupby("g", sort=False)}
+
+    def _build_counts(self) -> pd.Series:
+        if self._build_totals is None:
+            self._build_totals = self.builds().value_counts()
+        return self._build_totals
+
+    # -- description ----------------------------------------------------------
+    def squads(self, sub_groups: Mapping[str, str]) -> list[dict]:
+        """Each sub-group of an operation: its size, a sample of accounts, and what ties it inside and to the rest."""
+        by_group: dict[str, list[str]] = {}
+        for account, label in sub_groups.items():
+            by_group.setdefault(label, []).append(account)
+        kinds = {"infra": "shared infrastructure", "sharding": "divided number blocks", "targets": "shared targets",
+                 "sync": "synchronized sessions", "lists": "one divided target list",
+                 "cohort": "made in one sign-up burst, both missing"}
+        rows = []
+        for label in sorted(by_group, key=lambda x: int(x[1:])):
+            members = sorted(by_group[label])
+            inside, outside = {}, {}
+            for m in members:
+                for other, data in self.G[m].items() if m in self.G else ():
+                    if other not in sub_groups:
+                        continue
+                    into = inside if sub_groups[other] == label else outside
+                    for part in kinds:
+                        into[part] = into.get(part, 0.0) + data.get(part, 0.0)
+
+            def say(weights: dict) -> str:
+                top = [kinds[k] for k, v in sorted(weights.items(), key=lambda kv: -kv[1]) if v > 0][:2]
+                return " and ".join(top) or "no direct ties"
+
+            rows.append({
+                "sub_group": label, "size": len(members), "accounts": members[:20],
+                "ties": f"tied inside by {say(inside)}; to the rest of the operation by {say(outside)}",
+            })
+        return rows
+
+    def describe(self, kept, ids: list[str], squad_of: Mapping[str, str]) -> list[Cluster]:
+        if not kept:
+            return []
+        keys = {cid: row[0] for cid, row in zip(ids, kept, strict=True)}
+        mix = origin_mix(self.source, keys)
+        exposure = cluster_exposure(self.source, keys)
+        histograms = self.weeks()
+        evidence = cluster_evidence(
+            self.source, keys, edges=self.edges, onsets=self.onsets, sharding=self.sharding,
+            bucket_seconds=self.params.sync_bucket_seconds,
+        )
+        clusters = []
+        for cid, (members, score, features, parts) in zip(ids, kept, strict=True):
+            sub_groups = {m: squad_of[m] for m in members if m in squad_of}
+            if len(set(sub_groups.values())) < 2:
+                sub_groups = {}
+            features = {k: v for k, v in features.items() if not k.startswith("_")}
+            week = sum((histograms[m] for m in members if m in histograms), np.zeros(behaviour.HALF_HOURS_PER_WEEK))
+            clock = utc_offset(week)
+            rhythm = weekly_rhythm(week, clock["offset_hours"])
+            attribution = {
+                "countries": mix[cid]["countries"],
+                "asns": mix[cid]["asns"],
+                "ip_kinds": mix[cid]["kinds"],
+                "hosting_share": mix[cid]["hosting_share"],
+                "utc_offset": clock,
+                "weekly_rhythm": rhythm,
+                "labels": label_overlap(members, self.edges, self.labels),
+            }
+            member_scores, member_reasons = {}, {}
+            for m in members:
+                belong = self.belonging(m, members) if len(members) > 1 else 1.0
+                own = float(self.stats.loc[m, "evidence"])
+                member_scores[m] = scoring.member_score(score, belong, own)
+                why = []
+                if len(members) > 1:
+                    why.append(f"{belong:.0%} of its coordination ties are inside the cluster")
+                if own > 0:
+                    row = self.stats.loc[m]
+                    why.append(
+                        f"own lookups: {int(row['phones'])} numbers, {row['numbers_per_block']:.0f} per block, "
+                        f"{row['hit_ratio']:.1%} matched"
+                    )
+                member_reasons[m] = why
+            stats = self.stats.loc[members]
+            clusters.append(
+                Cluster(
+                    cluster_id=cid,
+                    members=sorted(members, key=lambda m: (-member_scores[m], m)),
+                    score=score,
+                    kind=scoring.cluster_kind(features, parts),
+                    reasons=scoring.reasons(features, parts),
+                    features=features,
+                    contributions=parts,
+                    member_scores=member_scores,
+                    member_reasons=member_reasons,
+                    evidence={**evidence[cid], "statistics": features, "contributions": parts,
+                              **({"sub_groups": self.squads(sub_groups)} if sub_groups else {})},
+                    sub_groups=sub_groups,
+                    attribution=attribution,
+                    exposure=exposure[cid],
+                    top_ip_country=mix[cid]["top_country"],
+                    first_seen_ms=int(stats["first_ms"].min()),
+                    last_seen_ms=int(stats["last_ms"].max()),
+                )
+            )
+        return clusters

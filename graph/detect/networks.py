@@ -1,0 +1,452 @@
+"""From request events to scored, explained, attributed clusters: detection without I/O.
+
+:func:`find_networks` is the whole detection as one pure function of its
+inputs (events, account rows, infrastructure edges, labels and earlier runs'
+clusters); :mod:`graph.detect.run` reads those from a workspace and its
+store and saves the result. The steps:
+
+1. **Cheap statistics for everyone** (DuckDB over all events): lookups,
+   block coverage and hit ratio per account, standardized against the
+   population (:mod:`~graph.detect.enumeration`); sign-up bursts over all
+   accounts (:mod:`~graph.detect.behaviour`).
+2. **Seeds**: accounts with enumeration evidence, or made in a sign-up
+   burst and sharing a target list with someone they do not know. Everything costly
+   below only touches seeds and their neighbours, which is what keeps a
+   17-million-lookup case within minutes.
+3. **Ties** between seeds and anyone: shared rare infrastructure, sharded
+   blocks, shared targets, synchronized session onsets. Accounts tied
+   strongly enough to a seed become candidates; ties among all candidates
+   form the weighted coordination graph.
+4. **Communities** of that graph (Louvain with a seed by default).
+5. **Scores**: features per community, a logistic evidence sum with its
+   reasons (:mod:`~graph.detect.scoring`); weakly attached members of a
+   flagged cluster are pruned and judged alone; candidates outside any
+   community are judged alone (the lone enumerator).
+6. **Evidence, attribution and exposure** for every kept cluster, and
+   **stable ids** from earlier runs (:mod:`~graph.detect.identity`).
+
+Steps 1 to 4 are here; the judging of steps 5 and 6 is
+:class:`graph.detect.judging.Judge`'s, and the parameters and results are
+:mod:`graph.detect.results`'.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Collection, Mapping, Sequence
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from graph.detect import behaviour, enumeration, infrastructure, misses, synchrony, targets
+from graph.detect.clustering import detect_communities, merge_dense_neighbours
+from graph.detect.frames import EventsLike, as_events
+from graph.detect.identity import assign_cluster_ids
+from graph.detect.judging import Judge
+from graph.detect.results import Detection, DetectionParams
+
+__all__ = ["find_networks", "coordination_graph", "ProgressCallback"]
+
+#: what detection calls as it goes: ``progress(step_name, fraction_done)``
+ProgressCallback = Callable[[str, float], None]
+
+#: synchrony weaker than this (Jaccard of onsets) ties nobody and is no group's feature
+_SYNC_FLOOR = 0.1
+
+
+def _step(progress: ProgressCallback | None, name: str, done: float) -> None:
+    if progress is not None:
+        progress(name, done)
+
+
+def coordination_graph(
+    nodes: Collection[str],
+    infra: pd.DataFrame,
+    sharding: pd.DataFrame,
+    shared: pd.DataFrame,
+    sync: pd.DataFrame,
+    lists: pd.DataFrame | None = None,
+    cohort: pd.DataFrame | None = None,
+    *,
+    min_weight: float = 0.02,
+) -> nx.Graph:
+    """The weighted account-to-account coordination graph from the four kinds of ties.
+
+    Parameters
+    ----------
+    nodes : collection of str
+        Accounts to include (ties to others are dropped).
+    infra : DataFrame
+        From :func:`graph.detect.infrastructure.infrastructure_ties`.
+    sharding : DataFrame
+        From :func:`graph.detect.enumeration.sharding_ties`.
+    shared : DataFrame
+        From :func:`graph.detect.targets.target_ties`.
+    sync : DataFrame
+        From :func:`graph.detect.synchrony.synchrony_ties`.
+    lists : DataFrame, optional
+        ``a, b, share``: pairs in one block of a shared target list
+        (:func:`graph.detect.targets.list_blocks`), ``share`` the smaller of
+        the two accounts' shares of lookups inside the block.
+    cohort : DataFrame, optional
+        ``a, b``: pairs of accounts that both miss and were made in one
+        sign-up burst (:func:`graph.detect.behaviour.cohort_pairs`), tied by 0.2 each.
+    min_weight : float
+        Pairs tied more weakly than this get no edge: thousands of
+        neighbours on a busy mobile address would each add a negligible tie
+        and together swamp the graph.
+
+    Returns
+    -------
+    networkx.Graph
+        Edge attribute ``weight`` is the sum of the tie weights; ``infra``,
+        ``sharding``, ``targets`` and ``sync`` keep each part.
+
+    Notes
+    -----
+    Infrastructure, shared-block and shared-target weights are all
+    resource-allocation sums (each shared entity gives its accounts a fixed
+    budget), and each is saturated as ``1 - exp(-w)``: one dense network
+    sharing hundreds of proxy exits must not outweigh every other tie in the
+    graph, or modularity would merge everything else. A sharding tie counts
+    only as far as the two accounts avoid each other's numbers where chance
+    would make them collide (``complementarity``, scaled by how many
+    collisions chance predicts), so independent enumerators of the same
+    blocks stay apart. Shared targets count in proportion to how much of the
+    smaller list the pair shares (a friend shares a few contacts, an operator
+    works through the same list), not at all below a list cosine of 0.2 (a
+    handful of numbers in common is what any two address books of one
+    country have), and less between mutual contacts. Synchrony
+    counts only for pairs in lockstep (Jaccard at least 0.2), because
+    overlapping office hours make weaker synchrony common between unrelated
+    operations. Two accounts of one shared-list block are tied by half the
+    smaller of their shares of lookups in the block: each shares too few
+    numbers with any other for a pairwise tie, but the block as a whole is
+    what operators dividing one list look like.
+    """
+    keep = set(nodes)
+    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort)
+    parts = parts[parts["a"].isin(keep) & parts["b"].isin(keep) & (parts["w"] > 0)]
+    G = nx.Graph()
+    G.add_nodes_from(sorted(keep))
+    if parts.empty:
+        return G
+    wide = parts.pivot_table(index=["a", "b"], columns="part", values="w", aggfunc="sum", fill_value=0.0).round(9)
+    wide["weight"] = wide.sum(axis=1).round(9)
+    wide = wide[wide["weight"] >= min_weight].sort_index()
+    names = [c for c in wide.columns if c != "weight"]
+    G.add_edges_from(
+        (a, b, {"weight": w, **{n: v for n, v in zip(names, values, strict=True) if v > 0}})
+        for (a, b), w, *values in zip(wide.index, wide["weight"], *(wide[n] for n in names), strict=True)
+    )
+    return G
+
+
+def _tie_parts(infra, sharding, shared, sync, lists=None, cohort=None) -> pd.DataFrame:
+    """Every tie as ``a, b, part, w``, weighed as :func:`coordination_graph` documents."""
+    frames = []
+
+    def add(frame: pd.DataFrame, part: str, w) -> None:
+        frames.append(pd.DataFrame({"a": frame["a"].to_numpy(), "b": frame["b"].to_numpy(), "part": part,
+                                    "w": np.asarray(w, dtype=float)}))
+
+    if not infra.empty:
+        add(infra, "infra", 1.0 - np.exp(-(infra["ip"] + infra["prefix"] + infra["device"]).to_numpy()))
+    if not sharding.empty:
+        strength = sharding["complementarity"] * (sharding["expected_overlap"] / 5.0).clip(upper=1.0)
+        add(sharding, "sharding", 1.0 - np.exp(-(sharding["weight"] * strength).to_numpy()))
+    if not shared.empty:
+        strength = shared["weight"] * shared["overlap"] * np.where(shared["mutual"], 0.3, 1.0)
+        add(shared, "targets", (1.0 - np.exp(-strength.to_numpy())) * (shared["overlap"] >= 0.2).to_numpy())
+    if not sync.empty:
+        add(sync, "sync", (0.5 * sync["jaccard"] * (sync["jaccard"] >= 0.2)).to_numpy())
+    if lists is not None and not lists.empty:
+        add(lists, "lists", (0.5 * lists["share"]).to_numpy())
+    if cohort is not None and not cohort.empty:
+        add(cohort, "cohort", np.full(len(cohort), 0.2))
+    if not frames:
+        return pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object),
+                             "part": pd.Series(dtype=object), "w": pd.Series(dtype=float)})
+    return pd.concat(frames, ignore_index=True)
+
+
+def _tie_table(infra, sharding, shared, sync, lists=None, cohort=None) -> pd.DataFrame:
+    """Combined tie weight per pair, for candidate expansion."""
+    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort)
+    return parts.groupby(["a", "b"], sort=True)["w"].sum().reset_index(name="weight")
+
+
+def _list_ties(source, accounts: Collection[str], params: DetectionParams) -> pd.DataFrame:
+    """``a, b, share`` for pairs of accounts in one shared-list block of strangers.
+
+    Blocks come from :func:`graph.detect.targets.list_blocks` among
+    ``accounts``; a block counts when it has at least three accounts, fewer
+    than a fifth of which another member's lookups found (friends' address
+    books overlap too, but friends find each other), and at most
+    ``params.max_list_block`` accounts (a pairwise tie per pair of a bigger
+    block would cost more than it tells).
+    """
+    blocks = targets.list_blocks(source, accounts, max_lookers=params.max_lookers)
+    sizes = blocks.groupby("block").size()
+    blocks = blocks[blocks["block"].map(sizes).between(3, params.max_list_block)]
+    if blocks.empty:
+        return pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object),
+                             "share": pd.Series(dtype=float)})
+    keys = {int(k): list(frame["account_id"]) for k, frame in blocks.groupby("block", sort=True)}
+    found = targets.reciprocity(source, keys)
+    strangers = [k for k in keys if found[k]["share"] < 0.2]
+    mine = blocks[blocks["block"].isin(strangers)]
+    pairs = mine.merge(mine, on="block", suffixes=("_a", "_b"))
+    pairs = pairs[pairs["account_id_a"] < pairs["account_id_b"]]
+    return pd.DataFrame({
+        "a": pairs["account_id_a"].to_numpy(), "b": pairs["account_id_b"].to_numpy(),
+        "share": np.minimum(pairs["share_a"].to_numpy(), pairs["share_b"].to_numpy()),
+    }).sort_values(["a", "b"], ignore_index=True)
+
+
+def _infrastructure_seeds(
+    source, stats: pd.DataFrame, baseline: misses.HitBaseline, params: DetectionParams
+) -> set[str]:
+    """Accounts whose lookups miss at volume, alone or pooled on what they share, and emulator farms' accounts.
+
+    However an enumerator spreads its numbers, it misses; one account's
+    deficit may be within the population's spread, but the same deficit
+    pooled over the accounts funnelled through one address or fingerprint
+    is not (those accounts become seeds when they miss a little
+    themselves). And a device fingerprint that many accounts look numbers
+    up from is an emulator farm's, whatever the lookups find: a family's
+    tablet holds a few accounts.
+    """
+    own = stats["deficit_z"]
+    # alone, an account must miss at half the usual rate or less (an effect, not only a standard error)
+    seeds = set(stats.index[stats["missing"] & (own >= params.seed_deficit)])
+    pooled = misses.entity_deficits(source, baseline)
+    pooled["farm"] = (pooled["entity_type"] == "device") & (pooled["lookers"] >= params.seed_device_accounts)
+    hot = pooled[(pooled["deficit_z"] >= params.seed_entity_deficit) | pooled["farm"]]
+    if hot.empty:
+        return seeds
+    users = source.query("""
+        SELECT DISTINCT e.account_id, h.farm FROM {events} e JOIN {hot} h ON h.entity_type = 'ip' AND e.ip = h.entity
+        WHERE e.phone_hash IS NOT NULL AND e.account_id IS NOT NULL
+        UNION
+        SELECT DISTINCT e.account_id, h.farm FROM {events} e
+        JOIN {hot} h ON h.entity_type = 'device' AND e.device_id = h.entity
+        WHERE e.phone_hash IS NOT NULL AND e.account_id IS NOT NULL
+    """, hot=hot[["entity_type", "entity", "farm"]])
+    missing = own.reindex(users["account_id"]).to_numpy() >= params.member_deficit
+    return seeds | set(users.loc[users["farm"].to_numpy() | missing, "account_id"])
+
+
+def _epoch_ms(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.astype("datetime64[ms, UTC]").astype("int64").where(values.notna())
+    return pd.to_numeric(values, errors="coerce")
+
+
+def find_networks(
+    events: EventsLike,
+    *,
+    accounts: pd.DataFrame | None = None,
+    edges: pd.DataFrame | None = None,
+    labels: Sequence[Mapping] = (),
+    history: Sequence[Mapping[str, Collection[str]]] = (),
+    params: DetectionParams | None = None,
+    progress: ProgressCallback | None = None,
+) -> Detection:
+    """Find coordinated abuse networks (and lone abusers) in request events.
+
+    Parameters
+    ----------
+    events : Events or DataFrame
+        Request events with the warehouse's columns.
+    accounts : DataFrame, optional
+        Account rows with ``account_id``, ``created_at`` (datetime or epoch
+        ms) and optionally ``followers``; enables sign-up burst evidence.
+    edges : DataFrame, optional
+        Account-to-infrastructure edges (:data:`graph.detect.infrastructure.EDGE_COLUMNS`),
+        e.g. projected from the graph store; computed from ``events`` when absent.
+    labels : sequence of mappings
+        Prior and analyst labels (``entity``, ``entity_id``, ``value``, ``actor``, ``kind``).
+    history : sequence of mappings
+        Earlier runs' clusters (id to members), newest first, for stable ids.
+    params : DetectionParams, optional
+    progress : callable, optional
+        Called as ``progress(step_name, fraction_done)``.
+
+    Returns
+    -------
+    Detection
+        Clusters scoring at least ``params.keep_score``, highest first; each
+        account in at most one.
+
+    Examples
+    --------
+    >>> from graph.detect.frames import events_frame
+    >>> rows = [{"ts": i * 2000, "ip": "5.1.1.1", "ip_kind": "hosting", "account_id": "enum",
+    ...          "phone_hash": f"p{i}", "block_hash": f"b{i // 1000}", "block_ordinal": i % 1000}
+    ...         for i in range(3000)]
+    >>> rows += [{"ts": i * 60_000, "ip": f"7.1.{i}.1", "account_id": f"user{i}", "phone_hash": f"q{i}{j}",
+    ...           "block_hash": f"c{i}{j}", "block_ordinal": 5, "matched_account_id": f"m{i}{j}" if j % 2 else None}
+    ...          for i in range(60) for j in range(25)]
+    >>> found = find_networks(events_frame(rows))
+    >>> [(c.members, c.kind, c.flagged) for c in found.clusters]
+    [(['enum'], 'lone enumerator', True)]
+    """
+    params = params or DetectionParams()
+    source = as_events(events)
+    _step(progress, "account statistics", 0.0)
+    stats = enumeration.lookup_stats(source)
+    stats = stats.join(enumeration.enumeration_evidence(stats))
+    baseline = misses.hit_baseline(stats["matched"], stats["phones"])
+    stats["deficit_z"] = misses.deficit_z(stats["matched"], stats["phones"], baseline)
+    stats["missing"] = misses.missing(stats["matched"], stats["phones"], stats["deficit_z"], baseline)
+    callers = set(stats.index)
+    population_hit = float(np.nanmedian(stats.loc[stats["phones"] > 0, "hit_ratio"])) if (stats["phones"] > 0).any() else 0.0
+
+    created = pd.Series(dtype="float64")
+    if accounts is not None and "created_at" in accounts.columns and not accounts.empty:
+        created = pd.Series(_epoch_ms(accounts["created_at"]).to_numpy(), index=accounts["account_id"].to_numpy())
+        created = created.dropna().sort_values(kind="stable")
+
+    _step(progress, "shared targets", 0.1)
+    # A shared list alone is every circle of friends, and a sign-up burst alone
+    # is every viral moment: accounts made in a burst that work through one
+    # list as strangers (none found another by its number) are worth a closer look.
+    bursts = behaviour.burst_accounts(created, window_hours=params.burst_window_hours) if len(created) else set()
+    seeds = set(stats.index[stats["evidence"] >= params.seed_evidence])
+    seeds |= _infrastructure_seeds(source, stats, baseline, params)
+    # aged accounts work leaked lists too: those whose lookups are mostly numbers that several
+    # others looked up, far more than address books overlap, are looked among as well
+    popular = targets.popular_target_share(source, max_lookers=params.max_lookers)
+    popular = popular[popular["numbers"] >= 20]
+    unusual = enumeration.robust_z(popular["share"], min_scale=0.05) >= params.seed_target_z
+    lists = _list_ties(source, bursts | set(popular.index[unusual]), params)
+    seeds |= set(lists["a"]) | set(lists["b"])
+    # a scheduler gives its accounts away by when they start, whatever they look up and from where
+    lockstep = synchrony.lockstep_days(
+        synchrony.activity_onsets(source, gap_seconds=params.onset_gap_seconds, lookups_only=True),
+        bucket_seconds=params.lockstep_bucket_seconds,
+    )
+    seeds |= set(lockstep.index[lockstep >= params.seed_lockstep_days]) & callers
+    # accounts made in one sign-up burst, most of which miss, are one cohort: camouflaged enumerators
+    # on their own handsets and addresses share nothing else a tie could see (a viral moment's
+    # newcomers find their friends)
+    cohort = behaviour.cohort_pairs(created, bursts, set(stats.index[stats["missing"]]), params.burst_window_hours)
+    seeds |= set(cohort["a"]) | set(cohort["b"])
+    # only ties touching a seed, and later a newcomer, are ever used: the crowd's pairs are never built
+    target_seed = targets.target_ties(source, max_lookers=params.max_lookers, accounts=seeds)
+
+    _step(progress, "block coverage", 0.2)
+    # Sharding is judged between clear enumerators only, on every block one
+    # worked at all: a network of hundreds of accounts splitting blocks leaves
+    # each of them only a few numbers per block, and an address book, however
+    # big, is never among the accounts compared.
+    enumerators = stats.index[stats["evidence"] >= params.enumerator_evidence]
+    # a few million sampled lookups measure slice overlap as well as all of them
+    sample = max(1, math.ceil(float(stats.loc[enumerators, "lookups"].sum()) / 2_000_000))
+    coverage = enumeration.block_coverage(source, enumerators, min_numbers=3, sample=sample)
+    sharding = enumeration.sharding_ties(coverage, min_numbers=3, min_block_union=100)
+
+    _step(progress, "shared infrastructure", 0.3)
+    sizes = infrastructure.entity_sizes(source) if edges is None else None
+    seed_edges = infrastructure.infrastructure_edges(source, seeds, sizes=sizes) if edges is None else edges
+    infra_seed = infrastructure.infrastructure_ties(
+        edges if edges is not None else seed_edges, focus=seeds, max_accounts=params.max_entity_accounts
+    )
+    onsets_seed = synchrony.activity_onsets(source, seeds, gap_seconds=params.onset_gap_seconds)
+    sync_seed = synchrony.synchrony_ties(onsets_seed, bucket_seconds=params.sync_bucket_seconds, min_shared=3,
+                                         min_jaccard=_SYNC_FLOOR)
+
+    def touching(frame: pd.DataFrame, group: set) -> pd.DataFrame:
+        return frame[frame["a"].isin(group) | frame["b"].isin(group)]
+
+    ties = _tie_table(infra_seed, touching(sharding, seeds), target_seed, sync_seed, lists, cohort)
+    strong = ties[ties["weight"] >= params.min_tie]
+    candidates = set(seeds) | set(strong["a"]) | set(strong["b"])
+    candidates &= callers
+
+    _step(progress, f"coordination graph ({len(seeds):,} seeds, {len(candidates):,} candidates)", 0.45)
+    newcomers = candidates - seeds
+    if candidates == seeds:
+        # nobody joined the seeds: their edges, onsets and ties are the candidates' (ties cost seconds at scale)
+        cand_edges = seed_edges if edges is None else edges[edges["account_id"].isin(candidates)]
+        infra, onsets, sync, shared = infra_seed, onsets_seed, sync_seed, target_seed
+    else:
+        shared = pd.concat(
+            [target_seed, targets.target_ties(source, max_lookers=params.max_lookers, accounts=newcomers)],
+            ignore_index=True,
+        ).drop_duplicates(["a", "b"]).sort_values(["a", "b"], ignore_index=True)
+        if edges is None:
+            cand_edges = pd.concat(
+                [seed_edges, infrastructure.infrastructure_edges(source, newcomers, sizes=sizes)], ignore_index=True
+            )
+            cand_edges = cand_edges[cand_edges["account_id"].isin(candidates)]
+        else:
+            cand_edges = edges[edges["account_id"].isin(candidates)]
+        infra = infrastructure.infrastructure_ties(
+            edges if edges is not None else cand_edges, focus=candidates, max_accounts=params.max_entity_accounts
+        )
+        onsets = pd.concat(
+            [onsets_seed[onsets_seed["account_id"].isin(candidates)],
+             synchrony.activity_onsets(source, newcomers, gap_seconds=params.onset_gap_seconds)],
+            ignore_index=True,
+        ).sort_values(["account_id", "endpoint", "ts_ms"], ignore_index=True)
+        sync = synchrony.synchrony_ties(onsets, bucket_seconds=params.sync_bucket_seconds, min_shared=3,
+                                         min_jaccard=_SYNC_FLOOR)
+    G = coordination_graph(candidates, infra, sharding, shared, sync, lists, cohort)
+
+    _step(progress, f"communities ({G.number_of_nodes():,} accounts, {G.number_of_edges():,} ties)", 0.55)
+    communities = merge_dense_neighbours(
+        G, detect_communities(G, params.method, resolution=params.resolution, seed=params.seed)
+    )
+    groups = [sorted(c) for c in communities if len(c) >= 2 or stats.loc[next(iter(c)), "evidence"] > 0]
+
+    _step(progress, f"scoring ({len(groups):,} groups)", 0.65)
+    judge = Judge(
+        source=source, stats=stats, G=G, edges=cand_edges, coverage=coverage, sharding=sharding,
+        onsets=onsets, sync=sync, created=created, labels=labels, population_hit=population_hit,
+        baseline=baseline, params=params, bursts=frozenset(bursts),
+    )
+    # squads tied into one operation are judged together, each kept as a sub-group
+    scored, squad_of = judge.merge_operations(judge.score_groups(groups))
+    # prune members that lack what makes their cluster suspicious; judge them alone
+    final: list[tuple[list[str], float, dict, dict]] = []
+    rescore: list[list[str]] = []
+    remainders: list[list[str]] = []
+    for members, score, features, parts in scored:
+        weak = judge.weak_members(members, features, parts) if score >= params.keep_score and len(members) > 1 else []
+        if weak and len(weak) < len(members):
+            remainders.append([m for m in members if m not in weak])
+            # what the pruned members share among themselves (a second operation that shares
+            # an exit with the first) is judged on its own
+            rescore.extend(sorted(part) for part in sorted(nx.connected_components(G.subgraph(weak)), key=min))
+        else:
+            final.append((members, score, features, parts))
+    # what the pruned members bridged falls apart into its parts, and parts that resemble each other
+    # in two ways (squads joined by resemblance, not ties) are one again
+    split = [[sorted(part) for part in sorted(nx.connected_components(G.subgraph(r)), key=min)] for r in remainders]
+    for parts, ops in zip(split, judge.kin_each(split), strict=True):
+        rescore.extend(sorted(m for i in op for m in parts[i]) for op in ops)
+    final.extend(judge.score_groups(rescore))
+    kept = [row for row in final if row[1] >= params.keep_score]
+    kept.sort(key=lambda r: (-r[1], -len(r[0]), r[0][0]))
+
+    _step(progress, "evidence and attribution", 0.8)
+    ids = assign_cluster_ids([set(r[0]) for r in kept], history, min_jaccard=params.min_jaccard)
+    clusters = judge.describe(kept, ids, squad_of)
+    stats_out = {
+        "events": int(len(source)),
+        "callers": len(callers),
+        "seeds": len(seeds),
+        "candidates": len(candidates),
+        "graph_nodes": G.number_of_nodes(),
+        "graph_edges": G.number_of_edges(),
+        "communities": len(groups),
+        "clusters_kept": len(clusters),
+        "clusters_flagged": sum(1 for c in clusters if c.flagged),
+        "accounts_flagged": sum(c.size for c in clusters if c.flagged),
+    }
+    _step(progress, "done", 1.0)
+    return Detection(clusters=clusters, graph=G, stats=stats_out, params=params)
+

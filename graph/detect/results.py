@@ -1,0 +1,165 @@
+"""What detection is asked and what it answers: its parameters, the clusters it finds, and the run's result.
+
+These are plain data shared by the steps of detection
+(:mod:`graph.detect.networks`, :mod:`graph.detect.judging`), by
+:mod:`graph.detect.run`, which saves them, and by every reader of a run. The
+parameters belong with the result: a run is stored with the parameters that
+produced it, so it can be reproduced and audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import networkx as nx
+
+from graph.detect import scoring
+from graph.detect.clustering import METHODS
+
+__all__ = ["DetectionParams", "Cluster", "Detection"]
+
+
+@dataclass(frozen=True)
+class DetectionParams:
+    """Everything that changes what detection finds; stored with each run.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the community method.
+    method : str
+        Community method, one of :data:`graph.detect.clustering.METHODS`.
+    resolution : float
+        Modularity resolution (above 1: smaller communities).
+    keep_score : float
+        Clusters scoring below this are not kept in the run (the flag
+        threshold itself is fixed at 0.5: its meaning must not move).
+    seed_evidence : float
+        Enumeration evidence that makes an account a seed.
+    enumerator_evidence : float
+        Enumeration evidence above which accounts are compared for sharding
+        (a legitimate heavy address book can reach a seed's evidence, not
+        this).
+    min_tie : float
+        Tie weight to a seed that makes an account a candidate.
+    max_entity_accounts : int
+        IPs, prefixes and devices shared by more accounts tie nobody.
+    max_lookers : int
+        Numbers looked up by more accounts tie nobody.
+    onset_gap_seconds, sync_bucket_seconds : int
+        Session onset gap and synchrony bucket width.
+    burst_window_hours : float
+        Sign-up burst window.
+    min_jaccard : float
+        Membership overlap for a cluster to keep an earlier run's id.
+    max_list_block : int
+        Shared-list blocks of more accounts tie nobody pairwise.
+    seed_deficit : float
+        Miss deficit (:mod:`graph.detect.misses`, in standard errors) that
+        makes an account with at least 20 numbers looked up a seed.
+    seed_entity_deficit, member_deficit : float
+        An IP or device whose pooled lookups fall this far short makes
+        seeds of the accounts that looked up through it with a deficit of
+        at least ``member_deficit`` of their own.
+    seed_device_accounts : int
+        A device fingerprint this many accounts looked numbers up from
+        makes seeds of them all.
+    seed_target_z : float
+        Robust z of an account's share of lookups on numbers several others
+        looked up (:func:`graph.detect.targets.popular_target_share`) that
+        puts it among the accounts searched for a shared target list.
+    operation_link, operation_reach : float
+        Tie weight between two suspicious clusters, per account of the
+        smaller, and the share of the smaller's accounts with such a tie,
+        that make them squads of one operation
+        (:func:`graph.detect.clustering.operations`).
+    operation_rhythm : float
+        Least cosine between two groups' activity by hour of the day for
+        them to be one operation.
+    rhythm_support : int
+        Distinct active half hours of the week (summed over members) a
+        group needs before its hours can keep it apart from another.
+    lockstep_bucket_seconds, seed_lockstep_days : int
+        An account whose lookup sessions start in a crowd chance does not
+        explain (:func:`graph.detect.synchrony.lockstep_days`, buckets of
+        this width) on this many different days is a seed.
+    """
+
+    seed: int = 0
+    method: str = "louvain"
+    resolution: float = 1.0
+    keep_score: float = 0.2
+    seed_evidence: float = 1.0
+    enumerator_evidence: float = 3.0
+    min_tie: float = 0.05
+    max_entity_accounts: int = 500
+    max_lookers: int = 50
+    onset_gap_seconds: int = 900
+    sync_bucket_seconds: int = 600
+    burst_window_hours: float = 2.0
+    min_jaccard: float = 0.3
+    max_list_block: int = 2000
+    seed_deficit: float = 1.5
+    seed_entity_deficit: float = 4.0
+    member_deficit: float = 1.0
+    seed_device_accounts: int = 5
+    seed_target_z: float = 3.0
+    operation_link: float = 0.1
+    operation_reach: float = 0.5
+    operation_rhythm: float = 0.6
+    rhythm_support: int = 40
+    lockstep_bucket_seconds: int = 60
+    seed_lockstep_days: int = 3
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
+        if self.resolution <= 0:
+            raise ValueError(f"resolution must be positive, not {self.resolution}")
+        if not 0 <= self.keep_score <= scoring.FLAG_THRESHOLD:
+            raise ValueError(f"keep_score must be between 0 and {scoring.FLAG_THRESHOLD}, not {self.keep_score}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Cluster:
+    """One detected cluster: members, score, reasons and everything behind them."""
+
+    cluster_id: str
+    members: list[str]
+    score: float
+    kind: str
+    reasons: list[str]
+    features: dict
+    contributions: dict
+    member_scores: dict[str, float]
+    member_reasons: dict[str, list[str]]
+    evidence: dict = field(default_factory=dict)
+    attribution: dict = field(default_factory=dict)
+    exposure: dict = field(default_factory=dict)
+    #: account -> sub-group label ("S1", "S2", ...) when the cluster is one operation
+    #: made of several squads; empty when it is not divided
+    sub_groups: dict[str, str] = field(default_factory=dict)
+    top_ip_country: str | None = None
+    first_seen_ms: int | None = None
+    last_seen_ms: int | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.members)
+
+    @property
+    def flagged(self) -> bool:
+        return self.score >= scoring.FLAG_THRESHOLD
+
+
+@dataclass
+class Detection:
+    """What :func:`graph.detect.networks.find_networks` found: kept clusters (highest score first) and run statistics."""
+
+    clusters: list[Cluster]
+    graph: nx.Graph
+    stats: dict
+    params: DetectionParams
