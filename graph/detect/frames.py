@@ -9,6 +9,13 @@ workspace's ``events`` table in production, an in-memory DataFrame in tests
 and benchmarks. Algorithm functions take an :class:`Events` (or a DataFrame,
 converted on the way in) and return DataFrames; they never open files.
 
+It is the one way into the events, so that another engine plugs in at one
+place: :meth:`Events.for_accounts` and :meth:`Events.window` narrow them to
+some accounts or a time range (what a cluster's briefing or a page of the UI
+reads), :meth:`Events.exists` says whether a workspace has any yet, and the
+frames a query reads beside them are registered explicitly
+(:meth:`Events.register`, or :meth:`Events.query`'s keyword arguments).
+
 Most signals and most of each cluster's evidence are about *lookups*: which
 distinct numbers an account tried, in which blocks, and whether they matched.
 Computing that distinct set from the raw rows (64-character pseudonyms,
@@ -22,12 +29,14 @@ from __future__ import annotations
 import itertools
 import tempfile
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
-from graph.warehouse import EVENT_COLUMNS
+from graph.warehouse import EVENT_COLUMNS, EVENTS_TABLE
 
 __all__ = ["Events", "as_events", "events_frame", "scratch_connection", "EventsLike"]
 
@@ -101,26 +110,46 @@ def events_frame(rows: pd.DataFrame | Iterable[Mapping] | None = None) -> pd.Dat
 
 
 class Events:
-    """Request events in DuckDB: a connection and the relation that holds them.
+    """Request events in DuckDB: a connection, the relation that holds them and the frames read beside them.
 
     Parameters
     ----------
     connection : duckdb.DuckDBPyConnection
         A connection (or cursor) that can read ``table``.
     table : str
-        Name of a table or view with the event columns.
+        Name of a table or view with the event columns (for the views
+        :meth:`for_accounts` and :meth:`window` make, the ``SELECT`` that
+        scopes them).
 
     Notes
     -----
-    SQL passed to :meth:`query` names the events as ``{events}``, the
-    distinct lookups by account as ``{lookups}`` (:meth:`lookups`) and any
-    extra DataFrames by their keyword name in braces; each DataFrame is
-    registered under a private name for the duration of the query only.
+    SQL passed to :meth:`query`, :meth:`scalar` and :meth:`derived` names
+    the events as ``{events}``, the distinct lookups by account as
+    ``{lookups}`` (:meth:`lookups`) and every other relation by a key in
+    braces. Those relations are registered explicitly, never found by the
+    name of a Python variable (as DuckDB's replacement scans would: renaming
+    such a variable breaks its query silently): :meth:`register` makes a
+    DataFrame or Arrow table readable until :meth:`release`, and the keyword
+    arguments of :meth:`query` for that query only. Either way it is
+    registered under a private name, so two callers' keys never collide.
+
+    Examples
+    --------
+    >>> events = Events.from_frame(events_frame([
+    ...     {"ts": "2019-12-24T06:00:00Z", "account_id": "a"}, {"ts": "2019-12-25T06:00:00Z", "account_id": "b"}]))
+    >>> events.register("watched", pd.DataFrame({"account_id": ["b"]}))
+    >>> events.query("SELECT count(*) AS n FROM {events} JOIN {watched} USING (account_id)")["n"].tolist()
+    [1]
+    >>> len(events.for_accounts(["a"])), len(events.window(since="2019-12-25T00:00:00Z"))
+    (1, 1)
+    >>> events.release()
     """
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, table: str = "events"):
+    def __init__(self, connection: duckdb.DuckDBPyConnection, table: str = EVENTS_TABLE):
         self.connection = connection
         self.table = table
+        self._source_table = table
+        self._frames: dict[str, str] = {}
         self._tables: dict[str, str] = {}
 
     @classmethod
@@ -130,11 +159,83 @@ class Events:
         connection.register("events", events_frame(frame))
         return cls(connection, "events")
 
-    def query(self, sql: str, **frames: pd.DataFrame) -> pd.DataFrame:
-        """Run ``sql`` (with ``{events}``, ``{lookups}`` and ``{name}`` placeholders) and return a DataFrame."""
-        names = {key: f"_detect_{key}_{next(_NAMES)}" for key in frames}
-        for key, frame in frames.items():
-            self.connection.register(names[key], frame)
+    def exists(self) -> bool:
+        """Whether the events' table is there: a workspace nothing has been ingested into has none."""
+        found = self.connection.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [self._source_table]
+        ).fetchall()
+        return bool(found[0][0])
+
+    def for_accounts(self, accounts: Iterable[str]) -> Events:
+        """The events of ``accounts`` only, as another :class:`Events` on the same connection.
+
+        For what is read about a few accounts (a cluster's members, one
+        account's page): the accounts are written into the view's SQL, so it
+        needs no registration and lives as long as the object. To read the
+        events of very many accounts, join a registered frame instead.
+
+        Examples
+        --------
+        >>> events = Events.from_frame(events_frame([{"ts": 0, "account_id": "a"}, {"ts": 0, "account_id": "o'b"}]))
+        >>> events.for_accounts(["o'b"]).query("SELECT account_id FROM {events}")["account_id"].tolist()
+        ["o'b"]
+        """
+        ids = sorted(set(accounts))
+        scope = f"account_id IN ({', '.join(map(_literal, ids))})" if ids else "FALSE"
+        return self._view(scope)
+
+    def window(self, since: datetime | str | None = None, until: datetime | str | None = None) -> Events:
+        """The events from ``since`` (included) until ``until`` (excluded), either end open when None.
+
+        Ends are datetimes or ISO 8601 strings; one without a time zone is
+        UTC, as every event time is.
+
+        Examples
+        --------
+        >>> events = Events.from_frame(events_frame([{"ts": f"2019-12-{d}T06:00:00Z"} for d in (24, 25, 26)]))
+        >>> len(events.window("2019-12-25", "2019-12-26T06:00:00Z"))
+        1
+        """
+        start, end = _utc(since), _utc(until)
+        if start is not None and end is not None and start > end:
+            raise ValueError(f"the window must not end ({end.isoformat()}) before it starts ({start.isoformat()})")
+        parts = [f"ts {op} TIMESTAMPTZ {_literal(moment.isoformat())}"
+                 for op, moment in ((">=", start), ("<", end)) if moment is not None]
+        return self._view(" AND ".join(parts) or "TRUE")
+
+    def _view(self, condition: str) -> Events:
+        """These events where ``condition`` holds: another object, with its own derived tables and frames."""
+        view = Events(self.connection, f"(SELECT * FROM {self.table} WHERE {condition})")
+        view._source_table = self._source_table
+        return view
+
+    def register(self, key: str, frame: pd.DataFrame | pa.Table) -> None:
+        """Make ``frame`` readable as ``{key}`` in this object's SQL until :meth:`release`.
+
+        Registering a key again replaces its frame.
+        """
+        if key in ("events", "lookups"):
+            raise ValueError(f"{{{key}}} names the events themselves: register the frame under another key")
+        self.unregister(key)
+        self._frames[key] = self._attach(key, frame)
+
+    def unregister(self, key: str) -> None:
+        """Stop reading ``{key}`` (nothing happens when it is not registered)."""
+        name = self._frames.pop(key, None)
+        if name is not None:
+            self.connection.unregister(name)
+
+    def _attach(self, key: str, frame: pd.DataFrame | pa.Table) -> str:
+        name = f"_detect_{key}_{next(_NAMES)}"
+        self.connection.register(name, frame)
+        return name
+
+    def query(self, sql: str, **frames: pd.DataFrame | pa.Table) -> pd.DataFrame:
+        """Run ``sql`` (with ``{events}``, ``{lookups}`` and ``{key}`` placeholders) and return a DataFrame.
+
+        Each keyword argument is a frame read as ``{its keyword}`` by this query only.
+        """
+        names = {key: self._attach(key, frame) for key, frame in frames.items()}
         try:
             return self.connection.execute(self._format(sql, **names)).df()
         finally:
@@ -142,11 +243,10 @@ class Events:
                 self.connection.unregister(name)
 
     def _format(self, sql: str, **names: str) -> str:
-        """``sql`` with ``{events}``, ``{lookups}`` (built when named) and the given names filled in."""
+        """``sql`` with ``{events}``, ``{lookups}`` (built when named), the registered frames and ``names`` filled in."""
         if "{lookups}" in sql:
             names["lookups"] = self.lookups()
-        return sql.format(events=self.table, **names)
-
+        return sql.format(events=self.table, **{**self._frames, **names})
     def lookups(self, by: str = "account_id") -> str:
         """The name of a temporary table of distinct lookups by ``by``, built on first use.
 
@@ -198,10 +298,16 @@ class Events:
         return self._tables[key]
 
     def release(self) -> None:
-        """Drop the temporary tables :meth:`lookups` and :meth:`derived` built (their memory goes back to DuckDB)."""
+        """Drop the temporary tables :meth:`lookups` and :meth:`derived` built and forget the registered frames.
+
+        Their memory goes back to DuckDB; the object stays usable (tables
+        are built again when next asked for).
+        """
         for name in self._tables.values():
             self.connection.execute(f"DROP TABLE IF EXISTS {name}")
         self._tables.clear()
+        for key in list(self._frames):
+            self.unregister(key)
 
     def scalar(self, sql: str) -> object:
         """The single value ``sql`` (with ``{events}`` and ``{lookups}``) returns."""
@@ -213,6 +319,19 @@ class Events:
 
 
 EventsLike = Events | pd.DataFrame
+
+
+def _literal(text: str) -> str:
+    """``text`` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _utc(moment: datetime | str | None) -> pd.Timestamp | None:
+    """A window's end as a UTC timestamp (one without a time zone is taken as UTC)."""
+    if moment is None:
+        return None
+    stamp = pd.Timestamp(moment)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def as_events(events: EventsLike) -> Events:

@@ -43,15 +43,12 @@ __all__ = [
 
 def workspace_events(workspace: Workspace) -> Events:
     """The workspace's event table as detection's :class:`~graph.detect.frames.Events`."""
-    cursor = warehouse.connect(workspace.db_path)
-    found = cursor.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [warehouse.EVENTS_TABLE]
-    ).fetchall()[0][0]
-    if not found:
+    events = Events(warehouse.connect(workspace.db_path), warehouse.EVENTS_TABLE)
+    if not events.exists():
         raise SybilscopeError(
             f"the workspace {workspace.root} has no request events yet: run `sybilscope ingest CASE_DIR` first"
         )
-    return Events(cursor, warehouse.EVENTS_TABLE)
+    return events
 
 
 def infrastructure_frame(store: GraphStore, *, batch_size: int = 100_000) -> pd.DataFrame:

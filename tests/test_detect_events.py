@@ -1,0 +1,128 @@
+"""The events access object: views of some accounts or a time range, explicit frames, and whether events exist."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pandas as pd
+import pytest
+
+from graph import warehouse
+from graph.detect import enumeration
+from graph.detect.frames import Events, events_frame
+from graph.detect.projection import workspace_events
+from graph.errors import SybilscopeError
+
+DAY = 86_400_000
+CHRISTMAS = 1_577_232_000_000  # 2019-12-25T00:00:00Z
+
+
+def _events() -> Events:
+    """Three accounts (one with a quote in its id), each looking up one number a day for four days."""
+    rows = [{"ts": CHRISTMAS + d * DAY + 6 * 3_600_000, "ip": "1.1.1.1", "account_id": account,
+             "phone_hash": f"{account}-{d}", "block_hash": "b", "block_ordinal": d}
+            for account in ("a", "b", "o'c") for d in range(-1, 3)]
+    return Events.from_frame(events_frame(rows))
+
+
+def _accounts(events: Events) -> dict[str, int]:
+    found = events.query("SELECT account_id, count(*) AS n FROM {events} GROUP BY 1 ORDER BY 1")
+    return dict(zip(found["account_id"], found["n"], strict=True))
+
+
+def test_for_accounts_reads_only_their_events_and_their_lookups():
+    events = _events()
+    mine = events.for_accounts(["o'c", "a", "a"])
+    assert _accounts(mine) == {"a": 4, "o'c": 4}
+    assert len(mine) == 8
+    assert set(enumeration.lookup_stats(mine).index) == {"a", "o'c"}
+    assert mine.query("SELECT DISTINCT account_id FROM {lookups} ORDER BY 1")["account_id"].tolist() == ["a", "o'c"]
+    assert len(events) == 12 and set(enumeration.lookup_stats(events).index) == {"a", "b", "o'c"}
+
+
+def test_for_no_accounts_is_no_events():
+    assert len(_events().for_accounts([])) == 0
+
+
+def test_window_includes_its_start_and_excludes_its_end():
+    events = _events()
+    christmas = datetime(2019, 12, 25, tzinfo=UTC)
+    assert len(events.window(christmas, christmas + timedelta(days=2))) == 6
+    assert len(events.window(christmas + timedelta(hours=6), christmas + timedelta(days=1, hours=6))) == 3
+    assert len(events.window(since="2019-12-26")) == 6
+    assert len(events.window(until="2019-12-25T00:00:00Z")) == 3
+    assert len(events.window()) == 12
+
+
+def test_window_ends_without_a_time_zone_are_utc():
+    events = _events()
+    naive = events.window(datetime(2019, 12, 25, 6), datetime(2019, 12, 25, 7))
+    eastern = events.window(datetime(2019, 12, 25, 1, tzinfo=timezone(timedelta(hours=-5))),
+                            datetime(2019, 12, 25, 2, tzinfo=timezone(timedelta(hours=-5))))
+    assert len(naive) == len(eastern) == 3
+
+
+def test_a_window_must_not_end_before_it_starts():
+    with pytest.raises(ValueError, match="must not end"):
+        _events().window("2019-12-26", "2019-12-25")
+
+
+def test_views_compose():
+    events = _events()
+    assert _accounts(events.window(since="2019-12-26").for_accounts(["b"])) == {"b": 2}
+    assert _accounts(events.for_accounts(["b"]).window(since="2019-12-26")) == {"b": 2}
+
+
+def test_registered_frames_are_read_by_their_key_until_released():
+    events = _events()
+    events.register("watched", pd.DataFrame({"account_id": ["b"]}))
+    sql = "SELECT count(*) AS n FROM {events} JOIN {watched} USING (account_id)"
+    assert events.query(sql)["n"].tolist() == [4]
+    assert events.scalar(sql) == 4
+    events.register("watched", pd.DataFrame({"account_id": ["a", "b"]}))
+    assert events.scalar(sql) == 8
+    # a query's own frame is read for that query only, and wins over a registered one
+    assert events.query(sql, watched=pd.DataFrame({"account_id": ["a"]}))["n"].tolist() == [4]
+    assert events.scalar(sql) == 8
+    events.release()
+    with pytest.raises(KeyError):
+        events.scalar(sql)
+
+
+def test_frames_are_registered_under_private_names():
+    events = _events()
+    other = Events(events.connection, events.table)  # a second reader of the same connection
+    events.register("list", pd.DataFrame({"account_id": ["a"]}))
+    other.register("list", pd.DataFrame({"account_id": ["a", "b"]}))
+    names = {row[0] for row in events.connection.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert "list" not in names and sum(name.startswith("_detect_list_") for name in names) == 2
+    sql = "SELECT count(*) FROM {events} JOIN {list} USING (account_id)"
+    assert (events.scalar(sql), other.scalar(sql)) == (4, 8)
+    events.unregister("list")
+    events.unregister("list")
+    with pytest.raises(KeyError):
+        events.scalar("SELECT count(*) FROM {list}")
+
+
+def test_events_and_lookups_are_not_keys_a_frame_may_take():
+    events = _events()
+    for key in ("events", "lookups"):
+        with pytest.raises(ValueError, match="another key"):
+            events.register(key, pd.DataFrame({"account_id": ["a"]}))
+
+
+def test_exists_says_whether_the_events_table_is_there(tmp_path):
+    cursor = warehouse.connect(tmp_path / "sybilscope.duckdb")
+    try:
+        assert not Events(cursor).exists()
+        assert not Events(cursor).for_accounts(["a"]).exists()
+        cursor.execute(f"CREATE TABLE {warehouse.EVENTS_TABLE} (ts TIMESTAMPTZ, account_id VARCHAR)")
+        assert Events(cursor).exists()
+        assert Events(cursor).window(since="2019-12-25").for_accounts(["a"]).exists()
+    finally:
+        warehouse.close_all()
+
+
+def test_a_workspace_without_events_says_to_ingest(workspace):
+    with pytest.raises(SybilscopeError, match="sybilscope ingest"):
+        workspace_events(workspace)
