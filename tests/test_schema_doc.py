@@ -66,3 +66,10 @@ def test_every_warehouse_table_has_a_section_naming_each_column_and_its_type(tab
 def test_no_section_describes_a_name_the_schema_lacks():
     known = {k.label for k in NODES} | {r.type for r in RELATIONSHIPS} | {t.name for t in TABLES}
     assert set(sections()) <= known
+
+
+def test_every_module_the_document_names_exists():
+    """Where a table is written and read is named by path: a module that moves must move here too."""
+    named = set(re.findall(r"`((?:graph|ingest|app|tests)/[\w/]+\.py)`", DOC.read_text(encoding="utf-8")))
+    assert "graph/detect/frames.py" in named
+    assert sorted(path for path in named if not (DOC.parent.parent / path).is_file()) == []
