@@ -38,6 +38,7 @@ from graph.detect.clustering import kin_operations, operations
 from graph.detect.evidence import cluster_evidence
 from graph.detect.exposure import cluster_exposure
 from graph.detect.features import group_features
+from graph.detect.frames import Events
 from graph.detect.results import Cluster, DetectionParams
 
 __all__ = ["Judge"]
@@ -50,7 +51,7 @@ _BEHAVIOUR = ("misses", "enumerated_blocks", "enumeration_evidence", "shared_tar
 class Judge:
     """What judging and describing groups need, computed once per run."""
 
-    source: object
+    source: Events
     stats: pd.DataFrame
     G: nx.Graph
     edges: pd.DataFrame
