@@ -22,8 +22,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pyarrow as pa
+
 __all__ = [
     "SCHEMA_VERSION",
+    "PROPERTY_TYPES",
+    "ARROW_TYPES",
     "Property",
     "NodeKind",
     "RelKind",
@@ -53,7 +57,18 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 
-PROPERTY_TYPES = frozenset({"str", "int", "float", "bool", "timestamp", "json"})
+#: How each property type is held in Arrow: the embedded store's batches and the Parquet exports
+#: (timestamps in UTC microseconds; JSON as its text, since its shape differs row to row).
+ARROW_TYPES = {
+    "str": pa.string(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "bool": pa.bool_(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "json": pa.string(),
+}
+
+PROPERTY_TYPES = frozenset(ARROW_TYPES)
 
 
 @dataclass(frozen=True)

@@ -15,20 +15,13 @@ import pyarrow.parquet as pq
 
 from app.export.files import replacing
 from app.export.tables import TABLES, Column, ExportContent
+from graph.schema import ARROW_TYPES
 
 __all__ = ["write", "arrow_schema"]
 
 SUFFIX = ".parquet"
 
-_TYPES = {
-    "str": pa.string(),
-    "int": pa.int64(),
-    "float": pa.float64(),
-    "bool": pa.bool_(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-    "json": pa.string(),
-    "list": pa.list_(pa.string()),
-}
+_TYPES = {**ARROW_TYPES, "list": pa.list_(pa.string())}
 
 
 def arrow_schema(columns: tuple[Column, ...]) -> pa.Schema:

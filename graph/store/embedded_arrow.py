@@ -14,19 +14,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from graph.schema import NodeKind, RelKind
+from graph.schema import ARROW_TYPES, NodeKind, RelKind
 from graph.store import _rows
 
 __all__ = ["arrow_batch", "decode_json", "py_rows"]
-
-_ARROW_TYPES = {
-    "str": pa.string(),
-    "int": pa.int64(),
-    "float": pa.float64(),
-    "bool": pa.bool_(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-    "json": pa.string(),
-}
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -89,8 +80,8 @@ def _arrow_column(what: str, name: str, type_: str, column: pa.ChunkedArray | li
             values = column.to_pylist() if isinstance(column, pa.ChunkedArray) else column
             return pa.array([_rows.encode_json(v) for v in values], pa.string())
         if isinstance(column, pa.ChunkedArray):
-            return column.cast(_ARROW_TYPES[type_])
-        return pa.array(column, _ARROW_TYPES[type_])
+            return column.cast(ARROW_TYPES[type_])
+        return pa.array(column, ARROW_TYPES[type_])
     except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"{what}.{name} must hold {type_} values: {exc}") from exc
 
@@ -98,7 +89,7 @@ def _arrow_column(what: str, name: str, type_: str, column: pa.ChunkedArray | li
 def _arrow_columns(what: str, types: Mapping[str, str], rows: Sequence[Mapping]) -> dict:
     """Dict rows as Arrow columns: converted in one pass by Arrow, ``json`` columns encoded here."""
     plain = [name for name, type_ in types.items() if type_ != "json"]
-    schema = pa.schema([(name, _ARROW_TYPES[types[name]]) for name in plain])
+    schema = pa.schema([(name, ARROW_TYPES[types[name]]) for name in plain])
     try:
         table = pa.Table.from_pylist(rows, schema=schema)
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
