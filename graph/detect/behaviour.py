@@ -155,7 +155,7 @@ def cohort_pairs(created: pd.Series, bursts: set, accounts: set, window_hours: f
     """``a, b``: pairs of ``accounts`` made in a sign-up burst within ``window_hours`` of each other.
 
     ``bursts`` are the accounts :func:`burst_accounts` found; ``accounts`` are
-    those the pairs may join (detection passes the seeds that miss).
+    those the pairs may join (detection passes every account that misses).
 
     Only where most accounts made around the same time are among ``accounts``
     (those that miss): an operation's burst is its own, while a big
