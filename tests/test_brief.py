@@ -11,8 +11,9 @@ from conftest import in_ci
 from exportcase import ACTOR, raw_digit_runs
 from ingestcase import run_cli
 
-from app.brief import brief, collect_briefing, pdf_to_png
+from app.brief import brief, collect_briefing, pdf_to_png, render_text
 from graph import warehouse
+from graph.detect.tradecraft import TRADECRAFTS
 from graph.store import open_store
 
 
@@ -118,3 +119,18 @@ def test_pdf_renders_with_the_marking_on_every_page(opened, sample_case, tmp_pat
     assert len(sheets) == len(pages)
     assert all("TLP:AMBER+STRICT" in sheet for sheet in sheets)
     assert not raw_digit_runs(text) & sample_case.raw_digits
+
+
+def test_the_briefing_says_what_the_ui_says(opened, sample_case):
+    workspace, store = opened
+    facts = collect_briefing(workspace, store, [sample_case.state_cluster])
+    cluster = next(c for c in store.clusters() if c["cluster_id"] == sample_case.state_cluster)
+    exposure = cluster["exposure"]
+    assert facts.scale["accounts_exposed"] == exposure["exposed_accounts"]  # one count, self-matches left out
+    assert facts.scale["numbers_matched"] == exposure["numbers_matched"]
+    assert facts.clusters[0]["tradecraft"] in TRADECRAFTS and facts.clusters[0]["headline"]
+    assert facts.clock and facts.clock["confidence"] in ("strong", "moderate", "weak")
+    text = render_text(facts, "md")
+    assert "Monday to Friday" not in text and "log-odds" in text
+    prose = re.sub(r"data:[^)\"\s]+", "", text)  # the figures' base64 may hold any letters
+    assert not re.search(r"\d[eE][-+]\d", prose), re.search(r".{60}\d[eE][-+]\d.{20}", prose)

@@ -387,7 +387,8 @@ def test_exposure_counts_outside_accounts_by_country():
             for i, (region, matched) in enumerate([("IR", "v1"), ("IR", "v2"), ("IR", "v1"), ("US", "v3"), ("US", None),
                                                    ("IR", "op2")])]
     exposure = cluster_exposure(events_frame(rows), {"c": ["op", "op2"]})["c"]
-    assert exposure == {"exposed_accounts": 3, "numbers_tried": 6, "by_country": {"IR": 2, "US": 1}, "other": 0}
+    assert exposure == {"exposed_accounts": 3, "numbers_matched": 4, "numbers_tried": 6, "by_country": {"IR": 2, "US": 1},
+                        "other": 0}
 
 
 # -- identity ----------------------------------------------------------------------------

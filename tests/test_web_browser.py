@@ -392,3 +392,19 @@ def test_direction_overrides_are_shown_as_codes(browser, squads_server):
         text = page.locator(where).inner_text()
         assert "invoice[U+202E]gpj.exe" in text and "\u202e" not in text
     _close(page)
+
+
+def test_the_cluster_header_leads_with_the_tradecraft_headline(browser, server):
+    page = _page(browser, server, "admin", ADMIN_PASSWORD)
+    page.wait_for_selector("#queue-table-rows td[data-dash-column=tradecraft]")
+    named = page.locator("#queue-table-rows td[data-dash-column=tradecraft]").all_inner_texts()
+    assert "residential-proxy network" in named and "hosting farm" in named
+    proxy = page.locator("#queue-table-rows tr", has=page.locator("td[data-dash-column=tradecraft]",
+                                                                   has_text="residential-proxy network"))
+    proxy.locator("td[data-dash-column=cluster] a").click()
+    page.wait_for_selector("#cluster-headline")
+    assert page.locator("#cluster-tradecraft").inner_text() == "residential-proxy network"
+    assert page.locator("#cluster-headline").inner_text() == (
+        "15 accounts on 3 devices across 305 residential IPs that nobody else uses")
+    assert "log-odds" in page.locator("#cluster-score-units").inner_text()
+    _close(page)

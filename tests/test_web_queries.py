@@ -310,7 +310,7 @@ def test_evidence_sections_shape_detection_output():
     hints = dict(attribution_summary({"countries": [{"country": "IR", "share": 0.9}],
                                       "utc_offset": {"offset_hours": 3.5, "shape": "office hours", "fit": 0.8,
                                                      "margin": 0.2}}))
-    assert hints["IP countries"] == "IR 90%" and hints["Operator clock"].startswith("UTC+3.5, office hours")
+    assert hints["IP countries"] == "IR 90%" and hints["Operator clock"].startswith("UTC+3:30, office hours (moderate")
     by_country, facts = exposure_summary({"by_country": {"IR": 4}, "exposed_accounts": 4})
     assert by_country == {"IR": 4} and facts == [("Exposed accounts", "4")]
     assert exposure_summary({"IR": 120}) == ({"IR": 120}, [])

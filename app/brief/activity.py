@@ -14,6 +14,9 @@ from collections import Counter
 
 from app.events import EventReader, as_utc
 from app.present.countries import country_name
+from app.present.evidence import exposed_accounts, exposure_summary
+from graph.detect.exposure import exposure_by_country, matched_outside
+from graph.detect.frames import Events
 from graph.schema import IP
 from graph.store.base import GraphStore
 
@@ -134,8 +137,6 @@ def tradecraft(events: EventReader) -> dict:
         hours[int(row["hour"])] = row["requests"]
     busiest = sorted(range(24), key=lambda h: -hours[h])[:8]
     total = sum(hours) or 1
-    weekday = events.one("""SELECT count(*) FILTER (WHERE isodow(ts AT TIME ZONE 'UTC') <= 5) AS weekday,
-                                   count(*) AS requests FROM {events}""")
     blocks = events.one(
         """SELECT count(*) AS blocks, avg(n) AS numbers, max(n) AS most_numbers,
                   count(*) FILTER (WHERE accounts = 1) AS single_account, count(*) FILTER (WHERE n >= 100) AS dense,
@@ -190,7 +191,6 @@ def tradecraft(events: EventReader) -> dict:
         "hours": hours,
         "busiest_hours": sorted(busiest),
         "busiest_share": sum(hours[h] for h in busiest) / total,
-        "weekday_share": _ratio(weekday.get("weekday"), weekday.get("requests")),
         "blocks": n_blocks,
         "numbers_per_block": float(blocks.get("numbers") or 0),
         "max_per_block": int(blocks.get("most_numbers") or 0),
@@ -226,24 +226,30 @@ def _sharding(single_block: float | None, single_number: float | None, accounts_
     return "none"
 
 
-def exposure(events: EventReader, clusters: list[dict]) -> list[dict]:
-    """Whose numbers the operation matched, by the numbers' region, most exposed first."""
-    rows = events.rows(
-        f"""SELECT phone_region AS country, count(DISTINCT phone_hash) AS numbers,
-                   count(DISTINCT matched_account_id) AS accounts
-            FROM {{events}} WHERE {_MATCHED} GROUP BY 1 ORDER BY numbers DESC, country"""
-    )
-    if rows:
-        return share([{"country": r["country"], "name": country_name(r["country"]), "numbers": r["numbers"],
-                       "accounts": r["accounts"]} for r in rows], "numbers")
+def exposure(events: Events, members: list[str], clusters: list[dict]) -> tuple[list[dict], dict]:
+    """Whose numbers the operation matched, by the numbers' region, most exposed first, and the totals.
+
+    Counted by :func:`graph.detect.exposure.matched_outside`, as detection
+    counts each cluster's exposure, with every briefed account as one
+    operation: a member found by another member is nobody exposed. The
+    totals are ``numbers_matched`` and ``accounts_exposed``.
+    """
+    if events.exists():
+        matched = matched_outside(events, {"operation": members})
+        rows = exposure_by_country(matched).sort_values(["numbers", "country"], ascending=[False, True])
+        totals = {"numbers_matched": int(matched["phone_hash"].nunique()),
+                  "accounts_exposed": int(matched["matched_account_id"].nunique())}
+        return share([{"country": r.country, "name": country_name(r.country), "numbers": int(r.numbers),
+                       "accounts": int(r.accounts)} for r in rows.itertuples()], "numbers"), totals
     # No events (a store restored without its warehouse): fall back on what detection recorded.
     recorded: Counter[str] = Counter()
     for cluster in clusters:
-        recorded_exposure = cluster.get("exposure")
-        if isinstance(recorded_exposure, dict):
-            recorded.update({k: int(v) for k, v in recorded_exposure.items() if isinstance(v, int | float)})
+        by_country, _ = exposure_summary(cluster.get("exposure"))
+        recorded.update(by_country)
+    totals = {"numbers_matched": sum(int((c.get("exposure") or {}).get("numbers_matched") or 0) for c in clusters),
+              "accounts_exposed": sum(exposed_accounts(c.get("exposure")) for c in clusters)}
     return share([{"country": k, "name": country_name(k), "numbers": v, "accounts": None}
-                  for k, v in recorded.most_common()], "numbers")
+                  for k, v in recorded.most_common()], "numbers"), totals
 
 
 def target_regions(events: EventReader) -> list[dict]:

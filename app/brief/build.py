@@ -27,9 +27,15 @@ from app.events import EventReader, as_utc
 from app.export.redact import Redactor, scrub_phone_numbers
 from app.export.select import Filters, select_clusters
 from app.export.tables import DEFAULT_TLP, cluster_tlp, most_restrictive_tlp
+from app.present.clock import operator_clock, working_week
 from app.present.countries import country_name
 from app.present.evidence import attribution_summary, evidence_sections
+from app.present.quantities import SCORE_UNITS
+from app.present.tradecraft import cluster_tradecraft
 from graph import __version__
+from graph.detect.attribution import weekly_rhythm
+from graph.detect.behaviour import weekly_histograms
+from graph.detect.frames import Events
 from graph.errors import SybilscopeError
 from graph.store.base import GraphStore
 from graph.triage import judgement
@@ -89,6 +95,9 @@ class Briefing:
     notes: list[dict]
     indicators: dict
     utc_offset: float | None = None
+    clock: dict | None = None
+    working_week: str | None = None
+    score_units: str = SCORE_UNITS
     redacted: bool = False
     figures: dict[str, str] = field(default_factory=dict)
 
@@ -114,10 +123,10 @@ def _evidence_tables(evidence: object) -> list[dict]:
     return tables
 
 
-def _hints(attribution: object) -> list[dict]:
-    """Detection's attribution hints as readable sentences."""
-    return [{"name": what, "value": sentence}
-            for what, sentence in attribution_summary(attribution if isinstance(attribution, dict) else None)]
+def _hints(attribution: object, analyst_country: str | None = None, at: datetime | None = None) -> list[dict]:
+    """Detection's attribution hints as readable sentences, the clock reconciled with the analysts' country."""
+    return [{"name": what, "value": sentence} for what, sentence in attribution_summary(
+        attribution if isinstance(attribution, dict) else None, analyst_country, as_utc(at))]
 
 
 def collect_briefing(
@@ -177,8 +186,13 @@ def collect_briefing(
                      asns=len([a for a in asns if a["asn"] is not None]),
                      prefixes=len({ip["prefix"] for ip in ips if ip["prefix"]}))
         tradecraft = activity.tradecraft(events)
-        exposure = activity.exposure(events, clusters)
         targets = activity.target_regions(events)
+        operation = Events(cursor)
+        exposure, exposed = activity.exposure(operation, sorted(members), clusters)
+        scale.update(exposed)
+        looked_up = scale["numbers_looked_up"]
+        scale["match_rate"] = scale["numbers_matched"] / looked_up if looked_up else 0.0
+        week = sum(weekly_histograms(operation, sorted(members)).values()) if operation.exists() else None
 
     marking = tlp and most_restrictive_tlp([tlp], default="")
     if tlp and not marking:
@@ -196,7 +210,7 @@ def collect_briefing(
         confidence = network_confidence(float(cluster.get("score") or 0), cluster["status"])
         cluster_rows.append({
             "cluster_id": cid, "score": float(cluster.get("score") or 0), "size": cluster.get("size"),
-            "kind": cluster.get("kind"), "status": cluster["status"], "status_reason": clean(j.status_reason),
+            "kind": cluster.get("kind"), **cluster_tradecraft(cluster), "status": cluster["status"], "status_reason": clean(j.status_reason),
             "top_ip_country": cluster.get("top_ip_country"), "top_ip_country_name": country_name(cluster.get("top_ip_country")),
             "first_seen": as_utc(cluster.get("first_seen")), "last_seen": as_utc(cluster.get("last_seen")),
             "reasons": clean(list(cluster.get("reasons") or [])), "evidence": clean(_evidence_tables(cluster.get("evidence"))),
@@ -209,7 +223,7 @@ def collect_briefing(
                 "country_name": country_name(a.get("country")) if a.get("country") else None,
                 "confidence": a.get("confidence") or "low", "rationale": clean(a.get("note") or ""),
                 "by": a.get("created_by"), "at": as_utc(a.get("created_at")),
-                "hints": clean(_hints(cluster.get("attribution"))),
+                "hints": clean(_hints(cluster.get("attribution"), a.get("country"), cluster.get("first_seen"))),
             })
         else:
             attribution.append({"cluster_id": cid, "actor": None, "hints": clean(_hints(cluster.get("attribution")))})
@@ -224,6 +238,9 @@ def collect_briefing(
     title = (f"{subject}: coordinated phone-number enumeration network" if actors
              else f"Coordinated phone-number enumeration: {subject}")
     key_judgements = _key_judgements(cluster_rows, attributed, scale, countries, exposure)
+    origin = next((a.get("country") for a in attributed if a.get("country")), None)
+    clock = operator_clock(_clock_hint(clusters), origin, scale["first_seen"])
+    origin = origin or next((c["country"] for c in countries if c["country"]), None)
 
     prefixes: Counter[str] = Counter()
     for ip in ips:
@@ -275,24 +292,25 @@ def collect_briefing(
         },
         notes=notes,
         indicators=indicators,
-        utc_offset=_utc_offset(clusters),
+        utc_offset=clock["offset_hours"] if clock else None,
+        clock=clock,
+        working_week=working_week(weekly_rhythm(week, clock["offset_hours"] if clock else None), origin)
+        if week is not None else None,
         redacted=redact,
     )
 
 
-def _utc_offset(clusters: list[dict]) -> float | None:
-    """The working-day UTC offset the detection's attribution hints name, if any."""
+def _clock_hint(clusters: list[dict]) -> dict | None:
+    """Detection's operator-clock estimate for the briefing: the highest-scoring cluster's that has one."""
     for cluster in clusters:
         hints = cluster.get("attribution")
-        if not isinstance(hints, dict):
-            continue
-        for key, value in hints.items():
+        for key, value in hints.items() if isinstance(hints, dict) else ():
             if "offset" not in str(key):
                 continue
-            if isinstance(value, dict):  # detection's form: {"offset_hours": 3.5, "fit": ..., ...}
-                value = value.get("offset_hours")
+            if isinstance(value, dict) and value.get("offset_hours") is not None:  # detection's form
+                return value
             if isinstance(value, int | float) and not isinstance(value, bool) and -14 <= value <= 14:
-                return float(value)
+                return {"offset_hours": float(value)}
     return None
 
 

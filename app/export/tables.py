@@ -16,7 +16,9 @@ Tables (column order and types in :data:`TABLES`):
     several; empty otherwise).
 ``cluster_details``
     what else is known of each cluster: detection kind, reasons, evidence,
-    attribution hints, exposure, the analysts' attribution, tags and TLP.
+    attribution hints, exposure, the analysts' attribution, tags and TLP,
+    then (added last, so earlier columns keep their places) ``tradecraft``
+    and ``headline`` (:mod:`graph.detect.tradecraft`).
 ``judgements``
     the analysts' labels on each cluster (status changes, attributions,
     tags, comments), oldest first.
@@ -40,6 +42,7 @@ import duckdb
 from app.events import EventReader
 from app.export.redact import Redactor, scrub_phone_numbers
 from app.export.select import Selection
+from app.present.tradecraft import cluster_tradecraft
 from graph import __version__
 from graph.schema import ACCOUNT, DEVICE, DEVICE_ON_IP, IP, USED_DEVICE, USED_IP
 from graph.store.base import GraphStore
@@ -81,7 +84,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
         "cluster_id:str run_id:str kind:str first_seen:timestamp last_seen:timestamp "
         "reasons:json evidence:json attribution_hints:json exposure:json actor:str "
         "actor_country:str attribution_confidence:str attribution_rationale:str "
-        "status_reason:str tags:list tlp:str"
+        "status_reason:str tags:list tlp:str tradecraft:str headline:str"
     ),
     "judgements": _cols(
         "cluster_id:str kind:str value:str actor:str note:str details:json "
@@ -310,6 +313,7 @@ def build_content(
                 "status_reason": judged.status_reason,
                 "tags": list(judged.tags),
                 "tlp": most_restrictive_tlp([cluster_tlp(judged.tags)]),
+                **cluster_tradecraft(cluster),
             }
         )
         tables["judgements"].extend(_judgement_rows(cid, store.labels("cluster", cid)))

@@ -15,7 +15,12 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["SECTION_TITLES", "evidence_sections", "format_cell", "attribution_summary", "exposure_summary"]
+from app.present.clock import operator_clock, working_week
+from app.present.quantities import plain_number
+from graph.detect.attribution import WEEKDAYS
+
+__all__ = ["SECTION_TITLES", "evidence_sections", "format_cell", "attribution_summary", "exposure_summary",
+           "exposed_accounts"]
 
 #: evidence sections in reading order, with the words analysts use
 SECTION_TITLES = {
@@ -51,7 +56,7 @@ def format_cell(key: str, value: Any) -> str:
     if isinstance(value, float):
         if key in ("share", "coverage", "complementarity", "fill") or key.endswith("_share"):
             return f"{100 * value:.0f}%"
-        return f"{value:.3g}"
+        return plain_number(value)
     if isinstance(value, int):
         return f"AS{value}" if key == "asn" else f"{value:,}"
     if isinstance(value, list):
@@ -109,8 +114,15 @@ def _shares(rows: list, key: str, prefix: str = "") -> str:
     return " · ".join(f"{prefix}{row.get(key)} {100 * (row.get('share') or 0):.0f}%" for row in rows[:5])
 
 
-def attribution_summary(attribution: dict | None) -> list[tuple[str, str]]:
-    """Attribution hints as ``(what, sentence)`` pairs, strongest signals first."""
+def attribution_summary(attribution: dict | None, analyst_country: str | None = None,
+                        at: datetime | None = None) -> list[tuple[str, str]]:
+    """Attribution hints as ``(what, sentence)`` pairs, strongest signals first.
+
+    The operators' clock is reconciled with ``analyst_country`` (the analysts'
+    attribution, if any) as of ``at`` (the cluster's activity), and the
+    weekly rhythm named against that country's working week, else against
+    the busiest IP country's (:mod:`app.present.clock`).
+    """
     if not isinstance(attribution, dict):
         return []
     out: list[tuple[str, str]] = []
@@ -122,18 +134,16 @@ def attribution_summary(attribution: dict | None) -> list[tuple[str, str]]:
         out.append(("Network kinds", _shares(attribution["ip_kinds"], "kind")))
     if attribution.get("hosting_share") is not None:
         out.append(("Hosting / VPN share", f"{100 * attribution['hosting_share']:.0f}%"))
-    clock = attribution.get("utc_offset")
-    if isinstance(clock, dict) and clock.get("offset_hours") is not None:
-        hours = clock["offset_hours"]
-        out.append(("Operator clock", f"UTC{hours:+g}, {clock.get('shape') or 'activity'} "
-                                      f"(fit {clock.get('fit', 0):.2f}, margin {clock.get('margin', 0):.2f})"))
-    rhythm = attribution.get("weekly_rhythm")
-    if isinstance(rhythm, dict) and rhythm.get("by_day"):
-        days = sorted(rhythm["by_day"].items(), key=lambda kv: -kv[1])
-        text = " · ".join(f"{day} {100 * share:.0f}%" for day, share in days)
-        if rhythm.get("quiet_days"):
-            text += f"; quiet: {', '.join(rhythm['quiet_days'])}"
-        out.append(("Weekly rhythm", text))
+    clock = operator_clock(attribution.get("utc_offset"), analyst_country, at)
+    if clock:
+        out.append(("Operator clock", clock["text"] + (f"; {clock['note']}" if clock["note"] else "")))
+    origin = analyst_country or next((c.get("country") for c in attribution.get("countries") or []
+                                      if isinstance(c, dict) and c.get("country")), None)
+    week = working_week(attribution.get("weekly_rhythm"), origin)
+    if week:
+        by_day = attribution["weekly_rhythm"]["by_day"]
+        out.append(("Working week", f"{week} · " + " · ".join(
+            f"{day} {100 * by_day[day]:.0f}%" for day in WEEKDAYS if day in by_day)))
     if attribution.get("labels"):
         out.append(("Prior labels", "; ".join(
             str(item.get("text") or item.get("label") or item) if isinstance(item, dict) else str(item)
@@ -142,6 +152,21 @@ def attribution_summary(attribution: dict | None) -> list[tuple[str, str]]:
     out += [(k.replace("_", " ").capitalize(), format_cell(k, v)) for k, v in attribution.items()
             if k not in shown and v not in (None, [], {})]
     return out
+
+
+def exposed_accounts(exposure: dict | None) -> int:
+    """The one exposure count: distinct accounts outside the cluster that its lookups matched.
+
+    Detection counts it (:func:`graph.detect.exposure.cluster_exposure`);
+    every page and document prints this number, never a sum of per-country
+    counts (an account found through numbers of two regions counts once).
+    """
+    if not isinstance(exposure, dict):
+        return 0
+    if isinstance(exposure.get("exposed_accounts"), int | float):
+        return int(exposure["exposed_accounts"])
+    by_country, _ = exposure_summary(exposure)
+    return sum(by_country.values())
 
 
 def exposure_summary(exposure: dict | None) -> tuple[dict[str, int], list[tuple[str, str]]]:

@@ -11,6 +11,7 @@ The modules, in the order detection uses them:
 ``behaviour``       sign-up bursts, client monocultures, weekly activity
 ``clustering``      communities of the coordination graph
 ``scoring``         scores with a meaning, and their reasons
+``tradecraft``      the tradecraft a cluster's features show, named, with a headline from its numbers
 ``evidence``        traceable evidence per cluster; ``why_together`` for two accounts
 ``attribution``     origin mix, operators' clock and weekend, label overlap
 ``exposure``        whose numbers a cluster's lookups matched

@@ -15,7 +15,45 @@ import pandas as pd
 from graph.detect.attribution import membership_frame
 from graph.detect.frames import EventsLike, as_events
 
-__all__ = ["cluster_exposure"]
+__all__ = ["cluster_exposure", "matched_outside", "exposure_by_country"]
+
+
+def matched_outside(events: EventsLike, clusters: Mapping[str, Collection[str]]) -> pd.DataFrame:
+    """Every (cluster, number, matched account) a cluster's lookups revealed, its own members left out.
+
+    The one definition of exposure that detection, the UI, the exports and
+    the briefings count with: a member found by its own cluster (an
+    operator checking its accounts, a self-lookup) is not an outside person
+    exposed, so neither the number nor the account counts.
+
+    Returns
+    -------
+    DataFrame
+        ``cluster, country`` (the number's region, ``"??"`` when unknown),
+        ``phone_hash, matched_account_id``, one row per distinct triple.
+    """
+    source = as_events(events)
+    members = membership_frame(clusters)
+    matched = source.query(
+        """
+        SELECT m.cluster, coalesce(e.phone_region, '??') AS country, e.phone_hash, e.matched_account_id
+        FROM {events} e JOIN {members} m USING (account_id)
+        WHERE nullif(e.matched_account_id, '') IS NOT NULL
+        GROUP BY 1, 2, 3, 4
+        """,
+        members=members,
+    )
+    own = set(zip(members["cluster"], members["account_id"], strict=True))
+    keep = [(c, a) not in own for c, a in zip(matched["cluster"], matched["matched_account_id"], strict=True)]
+    return matched[pd.Series(keep, index=matched.index, dtype=bool)]
+
+
+def exposure_by_country(matched: pd.DataFrame) -> pd.DataFrame:
+    """``country, numbers, accounts`` of :func:`matched_outside` rows, most exposed accounts first."""
+    return (
+        matched.groupby("country").agg(numbers=("phone_hash", "nunique"), accounts=("matched_account_id", "nunique"))
+        .reset_index().sort_values(["accounts", "numbers", "country"], ascending=[False, False, True])
+    )
 
 
 def cluster_exposure(events: EventsLike, clusters: Mapping[str, Collection[str]], *, top: int = 20) -> dict[str, dict]:
@@ -33,8 +71,9 @@ def cluster_exposure(events: EventsLike, clusters: Mapping[str, Collection[str]]
     -------
     dict
         Cluster key to: ``exposed_accounts`` (distinct matched accounts, the
-        cluster's own excluded), ``numbers_tried`` (distinct numbers looked
-        up), ``by_country`` (country to exposed accounts, largest first,
+        cluster's own excluded: :func:`matched_outside`), ``numbers_matched``
+        (distinct numbers that matched such an account), ``numbers_tried``
+        (distinct numbers looked up), ``by_country`` (country to exposed accounts, largest first,
         unknown region as ``"??"``) and ``other`` (exposed accounts in
         countries beyond ``top``).
 
@@ -50,15 +89,7 @@ def cluster_exposure(events: EventsLike, clusters: Mapping[str, Collection[str]]
     """
     source = as_events(events)
     members = membership_frame(clusters)
-    matched = source.query(
-        """
-        SELECT m.cluster, coalesce(e.phone_region, '??') AS country, e.matched_account_id
-        FROM {events} e JOIN {members} m USING (account_id)
-        WHERE e.matched_account_id IS NOT NULL
-        GROUP BY 1, 2, 3
-        """,
-        members=members,
-    )
+    matched = matched_outside(source, clusters)
     tried = source.query(
         """
         SELECT m.cluster, count(DISTINCT l.phone) AS tried
@@ -66,22 +97,16 @@ def cluster_exposure(events: EventsLike, clusters: Mapping[str, Collection[str]]
         """,
         members=members,
     ).set_index("cluster")["tried"]
-    # a member found by its own cluster is not an outside person exposed
-    own = set(zip(members["cluster"], members["account_id"], strict=True))
-    keep = [(c, a) not in own for c, a in zip(matched["cluster"], matched["matched_account_id"], strict=True)]
-    matched = matched[pd.Series(keep, index=matched.index, dtype=bool)]
     out = {}
     for key in clusters:
         mine = matched[matched["cluster"] == key]
-        per_country = (
-            mine.groupby("country")["matched_account_id"].nunique().reset_index(name="exposed")
-            .sort_values(["exposed", "country"], ascending=[False, True])
-        )
+        per_country = exposure_by_country(mine)
         shown = per_country.head(top)
         out[key] = {
             "exposed_accounts": int(mine["matched_account_id"].nunique()),
+            "numbers_matched": int(mine["phone_hash"].nunique()),
             "numbers_tried": int(tried.get(key, 0)),
-            "by_country": {str(c): int(n) for c, n in zip(shown["country"], shown["exposed"], strict=True)},
-            "other": int(per_country["exposed"].iloc[top:].sum()),
+            "by_country": {str(c): int(n) for c, n in zip(shown["country"], shown["accounts"], strict=True)},
+            "other": int(per_country["accounts"].iloc[top:].sum()),
         }
     return out

@@ -175,6 +175,35 @@ def _device_features(edges: pd.DataFrame, mem: pd.DataFrame, sizes: pd.Series) -
     return (on.groupby("g")["account_id"].nunique() / sizes.reindex(on["g"].unique())).astype(float)
 
 
+def _infrastructure_counts(edges: pd.DataFrame, mem: pd.DataFrame) -> pd.DataFrame:
+    """Per group: how many IPs and devices its members used, how many of them nobody else used,
+    and the share of its IP requests from residential or mobile addresses.
+
+    These say what kind of infrastructure an operation runs on (a few
+    hosting addresses, hundreds of residential proxy exits, a handful of
+    emulator fingerprints behind many accounts); scores do not read them.
+    """
+    mine = edges[edges["entity_type"].isin(["ip", "device"])].merge(mem, on="account_id")
+    per = mine.groupby(["g", "entity_type", "entity"], sort=False).agg(
+        members=("account_id", "nunique"), outside=("entity_accounts", "max"), requests=("requests", "sum"),
+        kind=("kind", "first"),
+    ).reset_index()
+    per["private"] = per["members"] >= per["outside"]
+    counts = per.groupby(["g", "entity_type"]).agg(used=("entity", "size"), private=("private", "sum")).unstack(
+        fill_value=0)
+    out = pd.DataFrame(index=counts.index)
+    for entity_type, name in (("ip", "ips"), ("device", "devices")):
+        for measure, prefix in (("used", ""), ("private", "private_")):
+            column = (measure, entity_type)
+            out[prefix + name] = counts[column] if column in counts.columns else 0
+    ips = per[per["entity_type"] == "ip"]
+    total = ips.groupby("g")["requests"].sum().astype(float)
+    homes = ips[ips["kind"].isin(["residential", "mobile"])].groupby("g")["requests"].sum().astype(float)
+    out["residential_share"] = (homes.reindex(total.index, fill_value=0.0) / total.where(total > 0)).reindex(
+        out.index).fillna(0.0)
+    return out
+
+
 def _burst_run(mem: pd.DataFrame, created: pd.Series, bursts: Collection[str], window: int) -> pd.Series:
     """Per group: the most members made in one run of sign-up burst windows.
 
@@ -362,6 +391,7 @@ def group_features(
     days = _synchronized_days(onsets, mem, sizes, 3 * sync_bucket_seconds)
     lockstep_days = _lockstep_days(onsets, mem, sizes, lockstep_seconds).to_dict()
     exclusive = _exclusive_features(edges, mem)
+    infrastructure = _infrastructure_counts(edges, mem)
     devices = _device_features(edges, mem, sizes).to_dict()
     burst = _burst_features(mem, created, burst_window_hours, bursts) if len(created) else None
     mono = _monoculture_features(mem, builds, build_counts)
@@ -371,6 +401,7 @@ def group_features(
         return {} if frame is None else frame.to_dict("index")
 
     block_rows, shard_rows, sync_rows, excl_rows = rows(blocks), rows(shard), rows(lockstep), rows(exclusive)
+    infra_rows = rows(infrastructure)
     burst_rows, mono_rows, origin_rows, per_rows = rows(burst), rows(mono), rows(origin), rows(per)
     days_map = days.to_dict()
     out = []
@@ -382,6 +413,7 @@ def group_features(
             f["enumerated_share"] = float(b["enumerated_share"])
             f["enumerated_blocks"] = int(b["dense_blocks"])
             f["enumerated_fill"] = float(b["enumerated_fill"])
+            f["numbers"] = int(b["total"])
         f["enumeration_evidence"] = float(p["evidence"])
         f["numbers_per_block"] = p["phones"] / max(p["blocks"], 1)
         f["hit_ratio"] = p["matched"] / p["phones"] if p["phones"] else 0.0
@@ -418,6 +450,10 @@ def group_features(
         o = origin_rows.get(g, {"hosting_share": 0.0, "top_country": None})
         f["hosting_share"] = o["hosting_share"]
         f["top_ip_country"] = o["top_country"]
+        infra = infra_rows.get(g)
+        if infra is not None:
+            f.update({k: int(infra[k]) for k in ("ips", "private_ips", "devices", "private_devices")})
+            f["residential_share"] = float(infra["residential_share"])
         e = excl_rows.get(g)
         if size > 1 and e is not None:
             f["exclusive_share"] = float(e["share"])

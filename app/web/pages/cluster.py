@@ -16,9 +16,12 @@ from app.present.evidence import (
     SECTION_TITLES,
     attribution_summary,
     evidence_sections,
+    exposed_accounts,
     exposure_summary,
     format_cell,
 )
+from app.present.quantities import SCORE_UNITS
+from app.present.tradecraft import cluster_tradecraft
 from app.web import cytoscape, ids, queries
 from app.web.components import (
     STATUS_LABELS,
@@ -85,7 +88,7 @@ def layout(cluster_id: str | None = None, **_query) -> html.Div:
             hint="one row a member, darker = more requests; vertical stripes are lockstep"),
         mix_row(queries.traffic_mix(con, accounts)),
         dbc.Row([
-            dbc.Col(card("Attribution hints", html.Div(attribution_view(cluster.get("attribution")),
+            dbc.Col(card("Attribution hints", html.Div(attribution_view(cluster, judgement.attribution),
                                                        id=ids.CLUSTER_ATTRIBUTION_HINTS)), lg=6),
             dbc.Col(card("Exposure", html.Div(exposure_view(cluster.get("exposure")), id=ids.CLUSTER_EXPOSURE),
                          hint="accounts whose phone numbers the lookups matched"), lg=6),
@@ -114,10 +117,11 @@ def layout(cluster_id: str | None = None, **_query) -> html.Div:
 
 def header(cluster: dict, status: str) -> html.Div:
     reasons = cluster.get("reasons") or []
+    words = cluster_tradecraft(cluster)
     facts = [
         html.Span(["score ", score_pill(cluster.get("score"))], className="me-3"),
         html.Span(f"{fmt_int(cluster.get('size'))} accounts", className="me-3"),
-        html.Span(cluster.get("kind") or "", className="me-3"),
+        html.Span(words["tradecraft"], className="me-3 fw-semibold", id=ids.CLUSTER_TRADECRAFT),
         html.Span(f"mostly {country_name(cluster.get('top_ip_country'))}", className="me-3")
         if cluster.get("top_ip_country") else None,
         html.Span(f"{fmt_time(cluster.get('first_seen'))} → {fmt_time(cluster.get('last_seen'))}",
@@ -131,6 +135,8 @@ def header(cluster: dict, status: str) -> html.Div:
                                   className="page-title d-inline me-2"),
                           html.Span(status_badge(status), id=ids.CLUSTER_STATUS_BADGE)],
                          id=ids.CLUSTER_HEADER),
+                html.Div(words["headline"], className="lead mt-1 mb-0", id=ids.CLUSTER_HEADLINE)
+                if words["headline"] else None,
                 html.Div(facts, className="page-subtitle mt-1"),
             ]),
             dbc.Col(html.Div(id=ids.CLUSTER_ACTIONS, className="button-row justify-content-end"), width="auto"),
@@ -273,6 +279,7 @@ def evidence_view(cluster: dict) -> object:
     if isinstance(contributions, dict) and contributions:
         ranked = sorted(contributions.items(), key=lambda kv: -kv[1])
         parts.append(html.Div("Score contributions", className="small fw-semibold text-secondary"))
+        parts.append(html.Div(SCORE_UNITS, className="small text-secondary", id=ids.CLUSTER_SCORE_UNITS))
         parts.append(dcc.Graph(figure=hbar_figure([k.replace("_", " ") for k, _ in ranked], [v for _, v in ranked],
                                                   colour="#7a5af8", text_format="{:.2f}"), config=GRAPH_CONFIG))
     items = []
@@ -301,8 +308,9 @@ def evidence_view(cluster: dict) -> object:
     return html.Div(parts) if parts else html.Div("No evidence recorded.", className="text-secondary small")
 
 
-def attribution_view(attribution) -> object:
-    pairs = attribution_summary(attribution)
+def attribution_view(cluster: dict, analysts: dict | None) -> object:
+    """Detection's hints, the clock reconciled with the analysts' attribution (``analysts``), if any."""
+    pairs = attribution_summary(cluster.get("attribution"), (analysts or {}).get("country"), cluster.get("first_seen"))
     if not pairs:
         return html.Div("No attribution hints.", className="text-secondary small")
     return kv_list(pairs)
@@ -313,7 +321,7 @@ def exposure_view(exposure) -> object:
     parts = [kv_list(facts)] if facts else []
     if by_country:
         items = sorted(by_country.items(), key=lambda kv: -kv[1])
-        parts.insert(0, html.Div(f"{fmt_int(sum(by_country.values()))} exposed accounts in {len(items)} countries",
+        parts.insert(0, html.Div(f"{fmt_int(exposed_accounts(exposure))} exposed accounts in {len(items)} countries",
                                  className="small fw-semibold"))
         parts.append(dcc.Graph(figure=hbar_figure([f"{k} · {country_name(k)}" for k, _ in items[:12]],
                                                   [v for _, v in items[:12]], colour="#f04438"),

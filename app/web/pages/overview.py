@@ -174,7 +174,8 @@ def queue_rows(queue: list[dict]) -> list[dict]:
         "cluster": link(item["cluster_id"], f"/cluster/{item['cluster_id']}"),
         "score": round(item["score"] or 0.0, 3),
         "size": item["size"],
-        "kind": item["kind"] or "",
+        "tradecraft": item["tradecraft"],
+        "headline": item["headline"],
         "status": STATUS_LABELS.get(item["status"], item["status"]),
         "countries": item["countries"],
         "last_seen": fmt_time(item["last_seen"]),
@@ -182,8 +183,8 @@ def queue_rows(queue: list[dict]) -> list[dict]:
     } for item in queue]
 
 
-QUEUE_COLUMNS = [("cluster", "Cluster", "markdown"), ("score", "Score"), ("size", "Accounts"), ("kind", "Kind"),
-                 ("status", "Status"), ("countries", "IP countries"), ("last_seen", "Last request"),
+QUEUE_COLUMNS = [("cluster", "Cluster", "markdown"), ("score", "Score"), ("size", "Accounts"),
+                 ("tradecraft", "Tradecraft"), ("headline", "What sets it apart"), ("status", "Status"), ("countries", "IP countries"), ("last_seen", "Last request"),
                  ("last_activity", "Last activity")]
 
 

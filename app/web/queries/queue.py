@@ -10,6 +10,7 @@ import duckdb
 import pandas as pd
 
 from app.events import EventReader
+from app.present.tradecraft import cluster_tradecraft
 from app.web.queries.overview import Window
 from graph import triage
 from graph.schema import CLUSTER_STATUSES, MEMBER_OF
@@ -75,7 +76,7 @@ def triage_queue(
     country: str | None = None,
     window: Window = _ALL_TIME,
 ) -> list[dict]:
-    """The latest run's clusters, highest score first, with status and last activity, filtered.
+    """The latest run's clusters in :func:`graph.triage.queue` order, with status and last activity, filtered.
 
     Parameters
     ----------
@@ -90,7 +91,7 @@ def triage_queue(
     Returns
     -------
     list of dict
-        ``cluster_id``, ``score``, ``size``, ``kind``, ``status``,
+        ``cluster_id``, ``score``, ``size``, ``kind``, ``tradecraft``, ``headline``, ``status``,
         ``countries`` (e.g. ``"IR 71% · IL 20%"``), ``country_codes``,
         ``first_seen``, ``last_seen``, ``last_label`` and ``last_activity``
         (the later of the last request and the last analyst action).
@@ -116,6 +117,7 @@ def triage_queue(
                 "score": row.get("score"),
                 "size": row.get("size"),
                 "kind": row.get("kind"),
+                **cluster_tradecraft(row),
                 "status": row["status"],
                 "countries": " · ".join(f"{code} {round(100 * n / total)}%" for code, n in mix)
                 if countries
