@@ -212,3 +212,77 @@ def test_keyboard_moves_selects_decides_searches_and_helps(browser, squads_serve
     page.wait_for_selector("#search-input:focus")
     assert cluster_id == "C-lone"
     _close(page)
+
+
+def _dash_call(page, base: str, output_id: str, clicked: str, state: dict[str, object]) -> object:
+    """Post a Dash callback by hand, as a user who does not see its page could: the server must refuse."""
+    dependencies = page.request.get(base + "/_dash-dependencies").json()
+    dep = next(d for d in dependencies if f"{output_id}.children" in d["output"])
+    outputs = [{"id": o.split(".")[0], "property": o.split(".")[1]} for o in dep["output"].strip(".").split("...")]
+    payload = {
+        "output": dep["output"], "outputs": outputs,
+        "inputs": [{"id": i["id"], "property": i["property"], "value": 1 if i["id"] == clicked else None}
+                   for i in dep["inputs"]],
+        "changedPropIds": [f"{clicked}.n_clicks"],
+        "state": [{"id": s["id"], "property": s["property"], "value": state.get(s["id"])} for s in dep["state"]],
+    }
+    return page.request.post(base + "/_dash-update-component", data=json.dumps(payload),
+                             headers={"Content-Type": "application/json"})
+
+
+def test_admins_change_roles_disable_and_reset_passwords_others_cannot(browser, squads_server):  # noqa: F811
+    page = _page(browser, squads_server, "admin", ADMIN_PASSWORD)
+    page.goto(squads_server + "/users")
+    page.fill("#users-name", "tess")
+    page.select_option("#users-role", "analyst")
+    page.fill("#users-password", "tess-first-pass")
+    page.click("#users-submit")
+    page.wait_for_selector("#users-feedback .alert-success")
+    page.goto(squads_server + "/users")  # the new user is in the list to change
+    page.wait_for_selector("#users-pick option[value=tess]", state="attached")
+    page.select_option("#users-pick", "tess")
+    page.select_option("#users-new-role", "viewer")
+    page.click("#users-set-role")
+    assert "tess is now viewer" in page.wait_for_selector("#users-change-feedback .alert-success").inner_text()
+    row = page.locator("#users-table-rows tr", has_text="tess")
+    assert "viewer" in row.inner_text() and "active" in row.inner_text()
+    page.click("#users-disable")
+    page.wait_for_selector("#users-change-feedback .alert-success >> text=disabled")
+    assert "disabled" in page.locator("#users-table-rows tr", has_text="tess").inner_text()
+    refused = browser.new_context().new_page()
+    refused.goto(squads_server + "/login")
+    refused.fill("#login-username", "tess")
+    refused.fill("#login-password", "tess-first-pass")
+    refused.click("#login-submit")
+    assert "Wrong user name or password" in refused.inner_text("#login-error")
+    refused.context.close()
+    page.click("#users-enable")
+    page.wait_for_selector("#users-change-feedback .alert-success >> text=enabled again")
+    page.click("#users-reset-password")
+    password = page.wait_for_selector("#users-reset-password-once").inner_text()
+    assert len(password) >= 12 and password != "tess-first-pass"
+    _shot(page, "users-admin")
+    page.select_option("#users-pick", "admin")  # not on yourself: the last admin stays an admin
+    page.click("#users-disable")
+    assert "your own account" in page.wait_for_selector("#users-change-feedback .alert-danger").inner_text()
+    changes = [e for e in _audit(squads_server, page, "user:tess") if e["action"].startswith("users.")]
+    assert sorted(e["action"] for e in changes) == sorted(["users.add", "users.role", "users.disable",
+                                                           "users.enable", "users.passwd"])
+    assert {e["user"] for e in changes} == {"admin"}
+    assert password not in json.dumps(changes)  # the new password is shown, never recorded
+
+    # the new password works once given; tess, a viewer, sees no user admin and the server refuses her by hand
+    tess = _page(browser, squads_server, "tess", password)
+    tess.goto(squads_server + "/users")
+    tess.wait_for_selector("#_pages_content >> text=Only admins manage users")
+    reply = _dash_call(tess, squads_server, "users-change-feedback", "users-disable", {"users-pick": "admin"})
+    assert reply.ok and "Only admins manage users" in reply.text()
+    reply = _dash_call(tess, squads_server, "users-feedback", "users-submit",
+                       {"users-name": "mallory", "users-role": "admin", "users-password": "mallory-pass"})
+    assert reply.ok and "Only admins manage users" in reply.text()
+    page.goto(squads_server + "/users")
+    table = page.wait_for_selector("#users-table-rows").inner_text()
+    assert "mallory" not in table
+    assert "disabled" not in page.locator("#users-table-rows tr", has_text="admin").first.inner_text()
+    _close(tess)
+    _close(page)
