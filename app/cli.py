@@ -31,7 +31,8 @@ COMMAND_MODULES = ("status", "simulate", "serve", "users", "ingest", "detect", "
     "-w",
     type=click.Path(file_okay=False),
     default=None,
-    help="Investigation folder. Default: $SYBILSCOPE_WORKSPACE, else ./sybilscope-workspace.",
+    help="Investigation folder. Default: $SYBILSCOPE_WORKSPACE, else ./sybilscope-workspace. "
+    "`ingest` starts one; every other command needs an existing one.",
 )
 @click.option("--verbose", "-v", is_flag=True, help="Show tracebacks and debug detail.")
 @click.version_option(__version__, prog_name="sybilscope")

@@ -18,10 +18,15 @@ class CliContext:
     """The ``--workspace`` and ``--verbose`` flags, the consoles, and the :class:`Investigation` they open.
 
     A command that never touches the workspace (``simulate``) never opens it.
+    Only a command that sets ``create_workspace`` before opening it
+    (``ingest``, which starts an investigation) may create a workspace; every
+    other one needs an existing workspace and fails with one line (exit 2)
+    on a folder that is not one, rather than leave an empty one behind.
     """
 
     workspace_flag: str | None = None
     verbose: bool = False
+    create_workspace: bool = False
     console: Console = field(default_factory=Console)
     err: Console = field(default_factory=lambda: Console(stderr=True))
     _investigation: Investigation | None = None
@@ -29,7 +34,7 @@ class CliContext:
     @property
     def investigation(self) -> Investigation:
         if self._investigation is None:
-            workspace = Workspace.open(self.workspace_flag)
+            workspace = Workspace.open(self.workspace_flag, create=self.create_workspace)
             if workspace.read_only:
                 self.err.print(
                     f"note: workspace {workspace.root} cannot be written here and is opened read-only: "

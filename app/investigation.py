@@ -25,6 +25,7 @@ from app.access import WorkspaceAccess
 from app.brief import brief
 from app.export import ExportResult, Filters, Selection, export
 from app.export.select import select_clusters
+from app.present.countries import is_country_code
 from graph import triage
 from graph.detect.networks import ProgressCallback as DetectionProgress
 from graph.detect.results import DetectionParams
@@ -122,8 +123,8 @@ class Investigation(WorkspaceAccess):
         PermissionError
             When ``user`` may not label (a viewer).
         ValueError
-            When a value is missing or not allowed, or no run found the
-            cluster (:mod:`graph.triage` says which).
+            When a value is missing or not allowed (a country that is not an
+            ISO 3166-1 alpha-2 code), or no run found the cluster (:mod:`graph.triage` says which).
         StoreError
             When the workspace is read-only here.
         """
@@ -137,8 +138,12 @@ class Investigation(WorkspaceAccess):
             return triage.set_status(store, cluster_id, values.get("status") or "", values.get("reason") or "",
                                      user.name)
         if action == "attribution":
+            country = (values.get("country") or "").strip() or None
+            if country is not None and not is_country_code(country):
+                raise ValueError(f"country {country!r} is not an ISO alpha-2 code assigned to a country "
+                                 "(ISO 3166-1: IR, IL, MY, ...): leave it empty when the country is not known")
             return triage.set_attribution(store, "cluster", cluster_id, actor=values.get("actor") or "",
-                                          country=values.get("country"), confidence=values.get("confidence") or "",
+                                          country=country, confidence=values.get("confidence") or "",
                                           rationale=values.get("rationale") or "", user=user.name)
         if action == "tag":
             tag = (values.get("free_tag") or "").strip() or values.get("tag") or ""

@@ -35,7 +35,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.web import auth, cache, queries  # noqa: E402
+from app.web import auth, cache, judgement, queries  # noqa: E402
 from app.web.pages import audit, cluster, entity, overview  # noqa: E402
 from app.web.server import create_app  # noqa: E402
 from graph import warehouse  # noqa: E402
@@ -116,9 +116,9 @@ def measure(workspace_path: Path, repeat: int) -> dict[str, tuple[float, float]]
             ("cluster: layout (largest)", lambda: cluster.layout(cluster_id=largest)),
             ("cluster: requests through IP", lambda: cluster.requests_view(top, {"kind": "ip", "key": busiest_ip})),
             ("cluster: label + refresh", lambda: (
-                cluster.apply_label_action(top, "comment", {"comment": "benchmark"}, user),
-                cluster.judgement_view(cluster.triage.judgement(cluster.current().store, "cluster", top), True),
-                cluster.audit_view(cluster.current().store.audit_events(target=f"cluster:{top}")))),
+                judgement.apply_label_action(top, "comment", {"comment": "benchmark"}, user),
+                judgement.judgement_view(cluster.triage.judgement(cluster.current().store, "cluster", top), True),
+                judgement.audit_view(cluster.current().store.audit_events(target=f"cluster:{top}")))),
             ("entity: layout (busiest IP)", lambda: entity.layout(kind="ip", key=busiest_ip)),
             ("entity: layout (member)", lambda: entity.layout(kind="account", key=member)),
             ("entity: counts", lambda: entity.counts_view("IPAddress", busiest_ip, "all")),

@@ -25,7 +25,7 @@ from pathlib import Path
 from graph import warehouse
 from graph.errors import ConfigError
 
-__all__ = ["Settings", "Workspace", "DEFAULT_WORKSPACE", "resolve_workspace_path"]
+__all__ = ["Settings", "Workspace", "DEFAULT_WORKSPACE", "is_workspace", "resolve_workspace_path"]
 
 DEFAULT_WORKSPACE = "./sybilscope-workspace"
 SETTINGS_FILE = "settings.json"
@@ -50,6 +50,11 @@ def resolve_workspace_path(flag: str | os.PathLike[str] | None = None) -> Path:
     """The workspace folder: the flag, else ``$SYBILSCOPE_WORKSPACE``, else the default."""
     chosen = flag or os.environ.get("SYBILSCOPE_WORKSPACE") or DEFAULT_WORKSPACE
     return Path(chosen).expanduser().resolve()
+
+
+def is_workspace(root: Path) -> bool:
+    """Whether folder ``root`` holds a workspace: its settings or its database (a first open writes both)."""
+    return (root / SETTINGS_FILE).is_file() or (root / DB_FILE).is_file()
 
 
 @dataclass(frozen=True)
@@ -163,18 +168,30 @@ def _positive(name: str, value: object) -> float | None:
 
 
 class Workspace:
-    """One investigation's folder. Opening it creates what is missing."""
+    """One investigation's folder. Opening it creates what is missing, or only an existing one (``create=False``)."""
 
     def __init__(self, root: Path, settings: Settings):
         self.root = root
         self.settings = settings
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] | None = None, **flags: object) -> Workspace:
-        """Open (creating if needed) the workspace at ``path`` (see :func:`resolve_workspace_path`)."""
+    def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = True, **flags: object) -> Workspace:
+        """Open the workspace at ``path`` (see :func:`resolve_workspace_path`), creating it if needed.
+
+        With ``create=False`` a folder that is not a workspace yet (missing,
+        or without its settings and database) is refused with
+        ``ConfigError`` and left as it was: a mistyped ``--workspace`` must
+        not leave an empty investigation behind for every command that
+        only reads one.
+        """
         root = resolve_workspace_path(path)
         if root.exists() and not root.is_dir():
             raise ConfigError(f"workspace {root} is a file, not a folder: choose another --workspace")
+        if not create and not is_workspace(root):
+            raise ConfigError(
+                f"{root} is not a sybilscope workspace (no {SETTINGS_FILE} or {DB_FILE} in it): check --workspace "
+                f"or $SYBILSCOPE_WORKSPACE, or start one there with `sybilscope --workspace {root} ingest CASE_DIR`"
+            )
         # a new workspace is its owner's alone: it holds personal data and the key to its pseudonyms
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         stored: dict[str, object] = {}

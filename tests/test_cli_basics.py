@@ -99,6 +99,7 @@ def test_status_on_the_bolt_server_through_the_environment(tmp_path, monkeypatch
 @pytest.mark.bolt
 def test_a_wrong_password_is_one_line_naming_the_variables(tmp_path, bolt_server):
     env = {**bolt_server.env(), "SYBILSCOPE_NEO4J_PASSWORD": "not-the-password"}
+    Workspace.open(tmp_path / "case")  # status needs an existing workspace
     result = run_cli("--workspace", str(tmp_path / "case"), "status", env=env)
     assert result.returncode != 0
     assert result.stderr.count("\n") == 1
@@ -109,6 +110,7 @@ def test_a_wrong_password_is_one_line_naming_the_variables(tmp_path, bolt_server
 
 def test_an_unreachable_server_is_one_line_and_verbose_adds_the_traceback(tmp_path):
     env = {"SYBILSCOPE_NEO4J_URI": f"bolt://127.0.0.1:{closed_port()}"}
+    Workspace.open(tmp_path / "case")  # status needs an existing workspace
     quiet = run_cli("--workspace", str(tmp_path / "case"), "status", env=env)
     assert quiet.returncode != 0
     assert quiet.stdout == ""
@@ -131,3 +133,40 @@ def test_broken_settings_are_one_line_naming_the_file(tmp_path):
     assert result.returncode != 0
     assert result.stderr.count("\n") == 1
     assert str(root / "settings.json") in result.stderr
+
+
+# every command that opens a workspace, with what it needs to get that far (ingest alone may create one)
+NEEDS_A_WORKSPACE = [
+    ("status",), ("queue",), ("detect",), ("export", "--format", "csv", "--out", "OUT"), ("brief", "C-1", "--out",
+    "OUT/b.md"), ("label", "C-1", "--comment", "hi"), ("serve", "--port", "1"), ("users", "list"),
+    ("users", "add", "carol", "--password", "carol-pass"),
+]
+
+
+@pytest.mark.parametrize("args", NEEDS_A_WORKSPACE, ids=lambda args: " ".join(args[:2]))
+def test_a_folder_that_is_not_a_workspace_is_one_line_and_left_alone(tmp_path, args):
+    missing, empty = tmp_path / "typo", tmp_path / "empty"
+    empty.mkdir()
+    for root in (missing, empty):
+        result = run_cli("--workspace", str(root), *(a.replace("OUT", str(tmp_path / "out")) for a in args),
+                         env={"SYBILSCOPE_ADMIN_PASSWORD": "admin-pass-123"})
+        assert result.returncode == 2, result
+        assert result.stderr == f"Error: {root} is not a sybilscope workspace (no settings.json or sybilscope.duckdb " \
+            f"in it): check --workspace or $SYBILSCOPE_WORKSPACE, or start one there with " \
+            f"`sybilscope --workspace {root} ingest CASE_DIR`\n"
+    assert not missing.exists() and list(empty.iterdir()) == []
+
+
+def test_ingest_starts_a_workspace_and_the_other_commands_then_open_it(tmp_path):
+    root = tmp_path / "case"
+    ingest = CliRunner().invoke(cli, ["--workspace", str(root), "ingest", "--accounts", str(_accounts(tmp_path))])
+    assert ingest.exit_code == 0, ingest.output
+    assert (root / "settings.json").is_file()
+    status = CliRunner().invoke(cli, ["--workspace", str(root), "status", "--json"])
+    assert status.exit_code == 0 and json.loads(status.output)["counts"][ACCOUNT] == 1
+
+
+def _accounts(folder: Path) -> Path:
+    path = folder / "accounts.csv"
+    path.write_text("account_id,handle,created_at\nu1,one,2019-12-01T00:00:00Z\n")
+    return path

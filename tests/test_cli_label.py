@@ -100,6 +100,7 @@ def test_labels_are_appended_never_changed(root):
     (["C-iran", "--tag", "a", "--reason", "b"], "--reason does not go with --tag"),
     (["C-iran", "--attribute", "X", "--rationale", "y", "--confidence", "sure"], "confidence must be one of"),
     (["C-iran", "--attribute", "X", "--rationale", "y", "--country", "Iran"], "ISO alpha-2"),
+    (["C-iran", "--attribute", "X", "--rationale", "y", "--country", "ZZ"], "'ZZ' is not an ISO alpha-2 code"),
     (["C-iran", "--comment", "  "], "a comment cannot be empty"),
     (["C-iran", "--comment", "hi", "--analyst", " "], "--analyst cannot be empty"),
 ])

@@ -71,6 +71,17 @@ def test_a_label_shows_in_the_cluster_and_the_queue_and_is_audited(investigation
     assert {e["user"] for e in events} == {"ana"}
 
 
+def test_an_attribution_to_a_code_no_country_has_is_refused(investigation):
+    for country in ("ZZ", "XX", "Iran"):  # ZZ and XX are ISO's user-assigned codes: no country has them
+        with pytest.raises(ValueError, match="not an ISO alpha-2 code"):
+            investigation.label("C-iran", "attribution", {"actor": "X", "country": country, "confidence": "low",
+                                                          "rationale": "r"}, ANA)
+    assert investigation.store.labels("cluster") == []
+    investigation.label("C-iran", "attribution", {"actor": "X", "country": " ", "confidence": "low",
+                                                  "rationale": "country not known"}, ANA)
+    assert investigation.cluster("C-iran").judgement.attribution["country"] is None
+
+
 def test_labels_are_appended_never_changed(investigation):
     for status, reason in (("in_review", "looking"), ("confirmed", "lockstep"), ("dismissed", "a test rig")):
         investigation.label("C-lone", "status", {"status": status, "reason": reason}, ANA)

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from app.cli import cli
 from app.web import auth
-from app.web.pages import cluster as cluster_page
+from app.web import judgement as judgement_form
 from app.web.server import create_app
 from graph import triage, warehouse
 from graph.store import open_store
@@ -149,17 +149,17 @@ def test_viewers_cannot_label_analysts_can(web):
     app, store = web
     with app.server.test_request_context("/"):
         with pytest.raises(PermissionError):
-            cluster_page.apply_label_action("C-iran", "status", {"status": "confirmed", "reason": "x"},
+            judgement_form.apply_label_action("C-iran", "status", {"status": "confirmed", "reason": "x"},
                                             auth.User("vic", "viewer"))
-        message = cluster_page.apply_label_action(
+        message = judgement_form.apply_label_action(
             "C-iran", "status", {"status": "confirmed", "reason": "same hosting"}, auth.User("ana", "analyst"))
         assert "Confirmed" in message
         with pytest.raises(ValueError, match="reason"):
-            cluster_page.apply_label_action("C-iran", "status", {"status": "dismissed", "reason": " "},
+            judgement_form.apply_label_action("C-iran", "status", {"status": "dismissed", "reason": " "},
                                             auth.User("ana", "analyst"))
-        cluster_page.apply_label_action("C-iran", "tag", {"tag": "TLP:AMBER", "free_tag": ""},
+        judgement_form.apply_label_action("C-iran", "tag", {"tag": "TLP:AMBER", "free_tag": ""},
                                         auth.User("ana", "analyst"))
-        cluster_page.apply_label_action("C-iran", "untag", {"remove": "TLP:AMBER"}, auth.User("ana", "analyst"))
+        judgement_form.apply_label_action("C-iran", "untag", {"remove": "TLP:AMBER"}, auth.User("ana", "analyst"))
     judgement = triage.judgement(store, "cluster", "C-iran")
     assert judgement.status == "confirmed" and judgement.tags == []
     assert [e["user"] for e in store.audit_events(target="cluster:C-iran")] == ["ana", "ana", "ana"]

@@ -228,19 +228,18 @@ def test_label_the_top_cluster_and_see_it_after_reload(browser, server):
     cited.locator("button.btn-link").first.click()
     page.wait_for_selector("#cluster-requests >> text=Requests behind")
     assert page.locator("#cluster-requests-table tbody tr").count() > 1
+    # one form, one submit: status, attribution and a tag together
     page.select_option("#label-status", "confirmed")
     reason = "shared hosting IPs and lockstep lookups (browser test)"
     page.fill("#label-status-reason", reason)
-    page.click("#label-status-submit")
-    page.wait_for_selector("#label-feedback .alert-success")
     page.select_option("#label-attr-confidence", "moderate")
     page.fill("#label-attr-actor", "TEST-SET-1")
     page.fill("#label-attr-country", "IR")
     page.fill("#label-attr-rationale", "operator clock and hosting mix")
-    page.click("#label-attr-submit")
-    page.wait_for_selector("#label-current >> text=TEST-SET-1")
     page.fill("#label-tag-free", "browser-test")
-    page.click("#label-tag-submit")
+    page.click("#label-submit")
+    page.wait_for_selector("#label-feedback .alert-success")
+    page.wait_for_selector("#label-current >> text=TEST-SET-1")
     page.wait_for_selector("#label-current .tag-chip >> text=browser-test")
 
     page.reload()
@@ -290,7 +289,7 @@ def test_a_viewer_reads_but_cannot_label(browser, server):
     page.goto(f"{server}/cluster/{cluster_id}")
     page.wait_for_selector("#cluster-header")
     assert "can read but not label" in page.locator("#label-panel").inner_text()
-    for control in ("#label-status", "#label-status-reason", "#label-status-submit", "#label-comment-submit"):
+    for control in ("#label-status", "#label-status-reason", "#label-tlp", "#label-submit"):
         assert page.locator(control).is_disabled()
     before = page.locator("#cluster-audit").inner_text()
     _shot(page, "cluster-viewer")
@@ -358,7 +357,7 @@ def test_a_failed_label_write_is_shown_and_keeps_the_text(browser, squads_server
     the disk is back."""
     page = _page(browser, squads_server, "admin", ADMIN_PASSWORD)
     page.goto(f"{squads_server}/cluster/C-lone")
-    page.wait_for_selector("#label-status-submit")
+    page.wait_for_selector("#label-submit")
     assert "New" in page.locator("#cluster-status-badge").inner_text()
     server = SERVERS[squads_server].pid
     soft, hard = resource.prlimit(server, resource.RLIMIT_FSIZE)
@@ -367,14 +366,14 @@ def test_a_failed_label_write_is_shown_and_keeps_the_text(browser, squads_server
     page.fill("#label-status-reason", reason)
     resource.prlimit(server, resource.RLIMIT_FSIZE, (1, hard))
     try:
-        page.click("#label-status-submit")
+        page.click("#label-submit")
         alert = page.wait_for_selector("#label-feedback .alert-danger").inner_text()
         assert "Not saved" in alert and "File too large" in alert and "still in the form" in alert
         assert page.input_value("#label-status-reason") == reason
         assert "New" in page.locator("#cluster-status-badge").inner_text()
     finally:
         resource.prlimit(server, resource.RLIMIT_FSIZE, (soft, hard))
-    page.click("#label-status-submit")
+    page.click("#label-submit")
     page.wait_for_selector("#label-feedback .alert-success")
     assert "In review" in page.locator("#cluster-status-badge").inner_text()
     assert page.input_value("#label-status-reason") == ""
@@ -384,9 +383,9 @@ def test_a_failed_label_write_is_shown_and_keeps_the_text(browser, squads_server
 def test_direction_overrides_are_shown_as_codes(browser, squads_server):
     page = _page(browser, squads_server, "admin", ADMIN_PASSWORD)
     page.goto(f"{squads_server}/cluster/C-israel")
-    page.wait_for_selector("#label-comment-submit")
+    page.wait_for_selector("#label-submit")
     page.fill("#label-comment-text", "invoice\u202egpj.exe from the operator")
-    page.click("#label-comment-submit")
+    page.click("#label-submit")
     page.wait_for_selector("#label-current >> text=[U+202E]")
     for where in ("#label-current", "#cluster-audit"):
         text = page.locator(where).inner_text()

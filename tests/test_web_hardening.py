@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from app.cli import cli
 from app.web import auth
+from app.web import judgement as judgement_form
 from app.web.components import shown
-from app.web.pages import cluster as cluster_page
 from app.web.server import create_app
 from graph import warehouse
 from graph.errors import ConfigError
@@ -305,7 +305,7 @@ def test_the_database_file_is_private(workspace, con):
 def test_labelling_a_cluster_no_run_found_is_refused(web):
     app, store = web
     with app.server.test_request_context("/"), pytest.raises(ValueError, match="no cluster 'C-forged'"):
-        cluster_page.apply_label_action("C-forged", "comment", {"comment": "hello"}, auth.User("ana", "analyst"))
+        judgement_form.apply_label_action("C-forged", "comment", {"comment": "hello"}, auth.User("ana", "analyst"))
     assert store.labels("cluster", "C-forged") == []
 
 

@@ -104,6 +104,7 @@ def command(ctx: CliContext, case_dir, requests_files, accounts_files, ip_intel_
     """
     if not case_dir and not (requests_files or accounts_files or ip_intel_files or labels_files):
         raise click.UsageError("give a CASE_DIR or at least one file (--requests F, ...)")
+    ctx.create_workspace = True  # the one command that starts an investigation
     ctx.require_writable("ingest")
     sources: dict[str, list[SourceFile]] = {}
     ignored = []

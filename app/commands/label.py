@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 
 import click
 
@@ -69,10 +68,6 @@ def command(ctx: CliContext, cluster_id: str, analyst: str | None, as_json: bool
     values[_FORM_FIELDS.get(action, action)] = given[action]
     if action == "attribution":
         values["confidence"] = values["confidence"] or "low"  # the web form's default
-        country = (values["country"] or "").strip()
-        if country and not re.fullmatch(r"[A-Za-z]{2}", country):  # the form's field takes two letters
-            raise SybilscopeError(f"--country takes an ISO alpha-2 code such as IR, not {country!r}")
-        values["country"] = country or None
     who = cli_user() if analyst is None else analyst.strip()
     if not who:
         raise SybilscopeError("--analyst cannot be empty: give the name to record, or leave it out")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import iso3166
 
-__all__ = ["country_name"]
+__all__ = ["country_name", "is_country_code"]
 
 # ISO's names are formal ("Russian Federation", "Korea, Democratic People's Republic of"); these
 # are the short forms a reader expects, and they keep the two Koreas apart.
@@ -33,3 +33,17 @@ def country_name(code: str | None) -> str:
         return iso3166.countries_by_alpha2[code].name.split(",")[0]
     except KeyError:
         return code
+
+
+def is_country_code(code: str | None) -> bool:
+    """Whether ``code`` (any case) is an assigned ISO 3166-1 alpha-2 code: ``"IR"`` is, ``"ZZ"`` is not.
+
+    ISO keeps ``ZZ`` and the other user-assigned codes for private use, so no
+    country has them and an attribution to one says nothing.
+
+    Examples
+    --------
+    >>> is_country_code("ir"), is_country_code("ZZ"), is_country_code("Iran"), is_country_code(None)
+    (True, False, False, False)
+    """
+    return bool(code) and code.upper() in iso3166.countries_by_alpha2

@@ -48,6 +48,7 @@ __all__ = [
     "ensure_users_table",
     "create_user",
     "set_password",
+    "reset_password",
     "set_role",
     "set_disabled",
     "get_user",
@@ -181,6 +182,16 @@ def set_password(con: duckdb.DuckDBPyConnection, name: str, password: str) -> No
     _check_password(password)
     _change_ending_sessions(con, name, f"UPDATE {USERS_TABLE} SET password_hash = ? WHERE name = ?",
                             [generate_password_hash(password, method=_HASH_METHOD), name])
+
+
+def reset_password(con: duckdb.DuckDBPyConnection, name: str) -> str:
+    """Give a user a new random password, end their sessions and return it (to be shown once, never kept).
+
+    ``KeyError`` for an unknown user.
+    """
+    password = secrets.token_urlsafe(12)
+    set_password(con, name, password)
+    return password
 
 
 def set_role(con: duckdb.DuckDBPyConnection, name: str, role: str) -> None:

@@ -23,8 +23,8 @@ from app.present.evidence import (
 from app.present.quantities import SCORE_UNITS
 from app.present.tradecraft import cluster_tradecraft
 from app.web import cytoscape, ids, queries
+from app.web import judgement as judgement_form
 from app.web.components import (
-    STATUS_LABELS,
     card,
     empty_figure,
     entity_href,
@@ -38,14 +38,11 @@ from app.web.components import (
     shown,
     status_badge,
     table,
-    tag_chip,
     txt,
 )
 from app.web.state import current
-from app.web.taxonomy import taxonomy_options
 from graph import triage
-from graph.errors import StoreError
-from graph.schema import ACCOUNT, CLUSTER_STATUSES
+from graph.schema import ACCOUNT
 
 PATH_TEMPLATE = "/cluster/<cluster_id>"
 GRAPH_CAP = 1500
@@ -100,9 +97,9 @@ def layout(cluster_id: str | None = None, **_query) -> html.Div:
                                                         id=ids.CLUSTER_HISTORY)),
     ]
     right = [
-        card("Analyst judgement", label_panel(cluster_id, judgement, user), id=ids.LABEL_PANEL,
+        card("Analyst judgement", judgement_form.label_panel(judgement, user), id=ids.LABEL_PANEL,
              class_name="section-gap label-panel"),
-        card("Audit trail", html.Div(audit_view(state.store.audit_events(target=f"cluster:{cluster_id}")),
+        card("Audit trail", html.Div(judgement_form.audit_view(state.store.audit_events(target=f"cluster:{cluster_id}")),
                                      id=ids.CLUSTER_AUDIT), hint="append-only"),
     ]
     sections = evidence_sections(cluster.get("evidence"), skip=SHOWN_APART)
@@ -364,183 +361,11 @@ def requests_table(frame) -> object:
                   ("matched", "Matched account")], page_size=12)
 
 
-# -- labeling ---------------------------------------------------------------------------------
-
-
-def judgement_view(judgement: triage.EntityJudgement, can_label: bool) -> html.Div:
-    attribution = judgement.attribution
-    return html.Div([
-        kv_list([
-            ("Status", html.Span([status_badge(judgement.status), " ", shown(judgement.status_reason)])),
-            ("Attribution", f"{attribution.get('actor')} ({attribution.get('country') or 'country ?'}, "
-                            f"{attribution.get('confidence')} confidence): {attribution.get('note') or ''}"
-             if attribution else None),
-        ]),
-        html.Div([tag_chip(tag, {"type": ids.TAG_REMOVE, "tag": tag} if can_label else None)
-                  for tag in judgement.tags], className="mt-2"),
-        html.Div([html.Div([html.Span(shown(c["by"]), className="who"), " ",
-                            html.Span(fmt_time(c["at"]), className="when"), html.Div(shown(c["text"]))],
-                           className="audit-entry") for c in judgement.comments[::-1]],
-                 className="mt-1"),
-    ], id=ids.LABEL_CURRENT)
-
-
-def label_panel(cluster_id: str, judgement: triage.EntityJudgement, user) -> html.Div:
-    can_label = bool(getattr(user, "can_label", False))
-    off = not can_label
-    note = None if can_label else html.Div(
-        f"You are signed in as a {getattr(user, 'role', 'viewer')}: you can read but not label.",
-        className="readonly-note mb-2")
-    confidence_opts = [{"label": c, "value": c} for c in triage.CONFIDENCE_LEVELS]
-    return html.Div([
-        note,
-        html.Div(judgement_view(judgement, can_label), id=ids.LABEL_CURRENT + "-wrap"),
-        html.Div(id=ids.LABEL_FEEDBACK, className="mt-2"),
-        html.H6("Status", className="mt-3"),
-        dbc.Select(id=ids.STATUS_SELECT, value=judgement.status, disabled=off, size="sm",
-                   options=[{"label": STATUS_LABELS[s], "value": s} for s in CLUSTER_STATUSES]),
-        dbc.Textarea(id=ids.STATUS_REASON, placeholder="Reason for the change (required)", rows=2,
-                     disabled=off, className="mt-1 form-control-sm"),
-        dbc.Button("Set status", id=ids.STATUS_SUBMIT, size="sm", color="primary", disabled=off, className="mt-1"),
-        html.H6("Attribution"),
-        dbc.Input(id=ids.ATTR_ACTOR, placeholder="Actor or intrusion set", size="sm", disabled=off),
-        dbc.Row([
-            dbc.Col(dbc.Input(id=ids.ATTR_COUNTRY, placeholder="Country (ISO-2)", size="sm", maxLength=2,
-                              disabled=off)),
-            dbc.Col(dbc.Select(id=ids.ATTR_CONFIDENCE, options=confidence_opts, value="low", size="sm",
-                               disabled=off)),
-        ], className="g-1 mt-1"),
-        dbc.Textarea(id=ids.ATTR_RATIONALE, placeholder="Rationale (required)", rows=2, disabled=off,
-                     className="mt-1 form-control-sm"),
-        dbc.Button("Attribute", id=ids.ATTR_SUBMIT, size="sm", color="secondary", disabled=off, className="mt-1"),
-        html.H6("Tags"),
-        dcc.Dropdown(id=ids.TAG_SELECT, options=taxonomy_options(), placeholder="TLP marking or technique",
-                     disabled=off, optionHeight=30),
-        dbc.InputGroup([
-            dbc.Input(id=ids.TAG_FREE, placeholder="or a free tag", disabled=off),
-            dbc.Button("Add tag", id=ids.TAG_SUBMIT, color="secondary", disabled=off),
-        ], size="sm", className="mt-1"),
-        html.H6("Comment"),
-        dbc.Textarea(id=ids.COMMENT_TEXT, placeholder="Notes for the team", rows=2, disabled=off,
-                     className="form-control-sm"),
-        dbc.Button("Add comment", id=ids.COMMENT_SUBMIT, size="sm", color="secondary", disabled=off,
-                   className="mt-1"),
-    ])
-
-
-_ACTION_WORDS = {"label.status": "changed status", "label.attribution": "attributed", "label.tag": "tagged",
-                 "label.untag": "removed a tag", "label.comment": "commented", "export": "exported",
-                 "brief": "wrote a briefing"}
-
-
-def _change(event: dict) -> str:
-    before, after = event.get("before"), event.get("after")
-    if event.get("action") == "label.status":
-        return (f"{STATUS_LABELS.get((before or {}).get('status'), '?')} → "
-                f"{STATUS_LABELS.get((after or {}).get('status'), '?')}: {(after or {}).get('reason', '')}")
-    if event.get("action") in ("label.tag", "label.untag"):
-        old, new = set((before or {}).get("tags", [])), set((after or {}).get("tags", []))
-        return ", ".join([f"+{t}" for t in sorted(new - old)] + [f"-{t}" for t in sorted(old - new)])
-    if event.get("action") == "label.comment":
-        return (after or {}).get("comment", "")
-    if event.get("action") == "label.attribution":
-        return (f"{(after or {}).get('actor')} ({(after or {}).get('country') or '?'}, "
-                f"{(after or {}).get('confidence')})")
-    return format_cell("after", after)
-
-
-def audit_view(events: list[dict]) -> html.Div:
-    if not events:
-        return html.Div("No analyst actions yet.", className="text-secondary small")
-    return html.Div([
-        html.Div([
-            html.Span(shown(event.get("user")) or "?", className="who"), " ",
-            shown(_ACTION_WORDS.get(event.get("action"), event.get("action"))), " ",
-            html.Span(fmt_time(event.get("at"), seconds=True), className="when"),
-            html.Div(shown(_change(event)), className="small"),
-        ], className="audit-entry") for event in events[:50]
-    ])
-
-
-def apply_label_action(cluster_id: str, action: str, values: dict, user) -> str:
-    """Do one labeling action for ``user`` (:meth:`Investigation.label`) and say what was done.
-
-    ``PermissionError`` for viewers; validation errors from :mod:`graph.triage`
-    come out as ``ValueError``.
-    """
-    label = current().investigation.label(cluster_id, action, values, user)
-    if action == "status":
-        return f"Status set to {STATUS_LABELS.get(label['value'], label['value'])}."
-    if action == "attribution":
-        return f"Attributed to {label['value']}."
-    if action == "tag":
-        return f"Tagged {label['value']}."
-    if action == "untag":
-        return f"Removed tag {label['value']}."
-    return "Comment added."
-
-
 def register(app: dash.Dash) -> None:
     dash.register_page(__name__, path_template=PATH_TEMPLATE, name="Cluster", title="Cluster · sybilscope",
                        layout=layout)
 
-    triggers = {ids.STATUS_SUBMIT: "status", ids.ATTR_SUBMIT: "attribution", ids.TAG_SUBMIT: "tag",
-                ids.COMMENT_SUBMIT: "comment"}
-
-    @app.callback(
-        Output(ids.LABEL_FEEDBACK, "children"),
-        Output(ids.LABEL_CURRENT + "-wrap", "children"),
-        Output(ids.CLUSTER_AUDIT, "children"),
-        Output(ids.CLUSTER_STATUS_BADGE, "children"),
-        Output(ids.STATUS_REASON, "value"),
-        Output(ids.COMMENT_TEXT, "value"),
-        Output(ids.TAG_FREE, "value"),
-        Input(ids.STATUS_SUBMIT, "n_clicks"),
-        Input(ids.ATTR_SUBMIT, "n_clicks"),
-        Input(ids.TAG_SUBMIT, "n_clicks"),
-        Input(ids.COMMENT_SUBMIT, "n_clicks"),
-        Input({"type": ids.TAG_REMOVE, "tag": ALL}, "n_clicks"),
-        State(ids.CLUSTER_ID, "data"),
-        State(ids.STATUS_SELECT, "value"),
-        State(ids.STATUS_REASON, "value"),
-        State(ids.ATTR_ACTOR, "value"),
-        State(ids.ATTR_COUNTRY, "value"),
-        State(ids.ATTR_CONFIDENCE, "value"),
-        State(ids.ATTR_RATIONALE, "value"),
-        State(ids.TAG_SELECT, "value"),
-        State(ids.TAG_FREE, "value"),
-        State(ids.COMMENT_TEXT, "value"),
-        prevent_initial_call=True,
-    )
-    def label(_s, _a, _t, _c, _r, cluster_id, status, reason, actor, country, confidence, rationale, tag,
-              free_tag, comment):
-        trigger = ctx.triggered_id
-        if isinstance(trigger, dict):
-            if not ctx.triggered[0]["value"]:  # a remove button was (re)drawn, not clicked
-                raise dash.exceptions.PreventUpdate
-            action = "untag"
-        else:
-            action = triggers[trigger]
-        values = {"status": status, "reason": reason, "actor": actor, "country": country,
-                  "confidence": confidence, "rationale": rationale, "tag": tag, "free_tag": free_tag,
-                  "comment": comment, "remove": trigger.get("tag") if isinstance(trigger, dict) else None}
-        user = flask_login.current_user
-        clear = dash.no_update
-        try:
-            message = apply_label_action(cluster_id, action, values, user)
-            feedback = dbc.Alert(message, color="success", className="py-1 px-2 small mb-0", duration=6000)
-            clear = ""
-        except (ValueError, PermissionError) as exc:
-            feedback = dbc.Alert(str(exc), color="danger", className="py-1 px-2 small mb-0")
-        except StoreError as exc:  # a full disk, a server gone: say so, and keep what was typed
-            feedback = dbc.Alert(f"Not saved: {exc}. What you typed is still in the form: "
-                                 "try again once that is fixed.", color="danger", className="py-1 px-2 small mb-0")
-        store = current().store
-        judgement = triage.judgement(store, "cluster", cluster_id)
-        return (feedback, judgement_view(judgement, user.can_label),
-                audit_view(store.audit_events(target=f"cluster:{cluster_id}")), status_badge(judgement.status),
-                clear if action == "status" else dash.no_update, clear if action == "comment" else dash.no_update,
-                clear if action == "tag" else dash.no_update)
+    judgement_form.register(app)
 
     @app.callback(
         Output(ids.CLUSTER_REQUESTS, "children", allow_duplicate=True),

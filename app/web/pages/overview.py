@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dash
 import dash_bootstrap_components as dbc
+import flask_login
 from dash import Input, Output, State, dcc, html
 
 from app.present.countries import country_name
 from app.web import cache, ids, queries
+from app.web import judgement as judgement_form
 from app.web.components import (
     STATUS_LABELS,
     card,
@@ -85,7 +87,8 @@ def layout(**_query) -> html.Div:
     ], className="g-3 mb-2")
     queue = card(
         ["Triage queue ", html.Span(id=ids.QUEUE_COUNT, className="hint")],
-        [filters, html.Div(id=ids.SEARCH_RESULTS, className="mb-2"), html.Div(id=ids.QUEUE_TABLE)],
+        [filters, html.Div(id=ids.SEARCH_RESULTS, className="mb-2"), dcc.Store(id=ids.QUEUE_REFRESH, data=0),
+         html.Div(id=ids.QUEUE_BULK_FEEDBACK, className="mb-2"), html.Div(id=ids.QUEUE_TABLE)],
         hint=f"run {run_id}" if run_id else "no detection run yet",
         extra=html.Div(id=ids.QUEUE_ACTIONS, className="button-row"),
     )
@@ -171,6 +174,7 @@ def _asn_table(frame, names: dict[int, str]) -> object:
 def queue_rows(queue: list[dict]) -> list[dict]:
     """Queue items as table rows: links, readable times, status words."""
     return [{
+        "id": item["cluster_id"],  # the row's id: what the bulk status change applies to
         "cluster": link(item["cluster_id"], f"/cluster/{item['cluster_id']}"),
         "score": round(item["score"] or 0.0, 3),
         "size": item["size"],
@@ -210,9 +214,25 @@ def register(app: dash.Dash) -> None:
         Input(ids.QUEUE_MIN_SCORE, "value"),
         Input(ids.QUEUE_COUNTRY, "value"),
         Input(ids.OVERVIEW_WINDOW, "value"),
+        Input(ids.QUEUE_REFRESH, "data"),
     )
-    def queue(statuses, min_score, country, choice):
+    def queue(statuses, min_score, country, choice, _refresh):
         return queue_view(statuses, min_score, country, choice)
+
+    @app.callback(
+        Output(ids.QUEUE_BULK_FEEDBACK, "children"),
+        Output(ids.QUEUE_REFRESH, "data"),
+        Input(ids.QUEUE_BULK_SUBMIT, "n_clicks"),
+        Input(ids.QUEUE_BULK_REASON, "n_submit"),
+        State(ids.QUEUE_TABLE + "-rows", "selected_row_ids"),
+        State(ids.QUEUE_BULK_STATUS, "value"),
+        State(ids.QUEUE_BULK_REASON, "value"),
+        State(ids.QUEUE_REFRESH, "data"),
+        prevent_initial_call=True,
+    )
+    def bulk(_clicks, _submits, selected, status, reason, refresh):
+        message, changed = bulk_status(selected or [], status, reason, flask_login.current_user)
+        return message, (refresh or 0) + 1 if changed else dash.no_update
 
     @app.callback(
         Output(ids.SEARCH_RESULTS, "children"),
@@ -263,8 +283,48 @@ def queue_view(statuses, min_score, country, choice) -> tuple:
         {"if": {"filter_query": '{status} = "In review"', "column_id": "status"}, "color": "#b54708", "fontWeight": 600},
         {"if": {"filter_query": '{status} = "Dismissed"', "column_id": "status"}, "color": "#027a48"},
     ]
-    return table(ids.QUEUE_TABLE + "-rows", queue_rows(rows), QUEUE_COLUMNS, page_size=20,
-                 style_data_conditional=score_styles), summary
+    queue_table = table(ids.QUEUE_TABLE + "-rows", queue_rows(rows), QUEUE_COLUMNS, page_size=20,
+                        style_data_conditional=score_styles, row_selectable="multi", selected_rows=[])
+    return html.Div([bulk_bar(bool(rows)), queue_table]), summary
+
+
+def bulk_bar(any_rows: bool) -> html.Div:
+    """Set one status, with one reason, on every selected row (analysts; viewers see it disabled)."""
+    off = not (any_rows and getattr(flask_login.current_user, "can_label", False))
+    return html.Div([
+        html.Span("Selected rows:", className="small fw-semibold text-secondary"),
+        dbc.Select(id=ids.QUEUE_BULK_STATUS, value="in_review", size="sm", disabled=off,
+                   options=[{"label": STATUS_LABELS[s], "value": s} for s in CLUSTER_STATUSES]),
+        dbc.Input(id=ids.QUEUE_BULK_REASON, placeholder="Reason (required)", size="sm", disabled=off),
+        dbc.Button("Set status", id=ids.QUEUE_BULK_SUBMIT, size="sm", color="primary", disabled=off),
+        html.Span(["keys: ", html.Kbd("j"), "/", html.Kbd("k"), " move, ", html.Kbd("x"), " select, ",
+                   html.Kbd("c"), " confirm, ", html.Kbd("d"), " dismiss, ", html.Kbd("?"), " help"],
+                  className="hint ms-auto"),
+    ], className="bulk-bar")
+
+
+def bulk_status(cluster_ids: list[str], status: str | None, reason: str | None, user) -> tuple[object, bool]:
+    """Set ``status`` on each of ``cluster_ids``, each its own label and audit event; the message and whether any changed.
+
+    The first refusal stops the rest (the same status and reason go to every
+    cluster, so a bad one is refused before anything is written) and the
+    message names what was set before it.
+    """
+    if not cluster_ids:
+        return judgement_form.feedback("Not saved: select the clusters first (tick their rows, or x on the "
+                                       "keyboard).", ok=False), False
+    done: list[str] = []
+    for cluster_id in cluster_ids:
+        try:
+            judgement_form.apply_label_action(cluster_id, "status", {"status": status, "reason": reason}, user)
+        except Exception as exc:  # noqa: BLE001 - every refusal is shown, see judgement.refusal()
+            before = f" Set before that: {', '.join(done)}." if done else ""
+            said = f"{judgement_form.refusal(exc)} Refused on {cluster_id}.{before}"
+            return judgement_form.feedback(said, ok=False), bool(done)
+        done.append(cluster_id)
+    word = STATUS_LABELS.get(status or "", status)
+    return judgement_form.feedback(f"Set {len(done)} cluster{'s' if len(done) > 1 else ''} to {word}: "
+                                   f"{', '.join(done)}.", ok=True), True
 
 
 _KIND_WORD = {"cluster": "Cluster", "account": "Account", "ip": "IP", "device": "Device"}
