@@ -1,36 +1,27 @@
-"""The workspace's request events as the app reads them: SQL with named relations, results by name.
+"""The workspace's request events as the app reads them: :class:`graph.detect.frames.Events` on a cursor.
 
 The web UI's questions, the exports' per-account activity and the briefings'
-numbers are aggregate SQL over the ``events`` table. An :class:`EventReader`
-runs that SQL on one cursor. A query names what it reads in braces, as
-:class:`graph.detect.frames.Events` queries do: ``{events}`` is the events
-in the reader's scope (all of them, or those of some accounts, in a time
-window) and ``{name}`` a DataFrame handed in as the keyword ``name=``,
-registered for that query only. Nothing is read from a Python variable by
-its name (a DuckDB replacement scan), so renaming one cannot silently change
-a query. Values go in as named parameters (``$key``); rows come back as
-DataFrames or as dicts keyed by the query's column names.
-
-A workspace without events (never ingested, or a graph restored without its
-warehouse) reads as empty; :func:`events_present` is the one check of that.
+numbers are aggregate SQL over the ``events`` table, asked through the same
+object detection asks (``{events}`` and ``{name}`` relations, frames handed
+in by keyword, ``$name`` parameters, rows by column name), so that another
+engine plugs in at one place. An :class:`EventReader` is that object on one
+cursor of the workspace database, with the app's one rule added: a workspace
+without events (never ingested, or a graph restored without its warehouse)
+reads as empty instead of failing.
 """
 
 from __future__ import annotations
 
-import copy
-import itertools
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
-from graph.warehouse import EVENTS_TABLE
+from graph.detect.frames import Events
 
 __all__ = ["EventReader", "as_utc", "events_present"]
-
-_NAMES = itertools.count()
 
 
 def as_utc(value: object) -> datetime | None:
@@ -43,15 +34,18 @@ def as_utc(value: object) -> datetime | None:
 
 
 def events_present(cursor: duckdb.DuckDBPyConnection) -> bool:
-    """Whether the workspace database holds the events table."""
-    ((found,),) = cursor.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [EVENTS_TABLE]
-    ).fetchall()
-    return bool(found)
+    """Whether the workspace database ``cursor`` reads holds the events table (:meth:`Events.exists`)."""
+    return Events(cursor).exists()
 
 
-class EventReader:
-    """Queries over the request events one cursor sees, narrowed to some accounts or a window if asked.
+class EventReader(Events):
+    """The request events one cursor sees, as :class:`~graph.detect.frames.Events`; none reads as empty.
+
+    Narrow it with :meth:`~graph.detect.frames.Events.for_accounts` and
+    :meth:`~graph.detect.frames.Events.window` (``since <= ts < until``);
+    ``present`` says whether there are events at all. Without them
+    :meth:`query` gives an empty DataFrame without columns and :meth:`rows`
+    no rows (so :meth:`~graph.detect.frames.Events.one` an empty dict).
 
     Parameters
     ----------
@@ -66,69 +60,29 @@ class EventReader:
     >>> reader = EventReader(cursor).for_accounts(["a", "b"])
     >>> reader.one("SELECT count(*) AS requests FROM {events}")
     {'requests': 1}
+    >>> EventReader(duckdb.connect()).one("SELECT count(*) AS requests FROM {events}")
+    {}
     """
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection):
-        self.cursor = cursor
-        self.present = events_present(cursor)
-        self._accounts: pd.DataFrame | None = None
-        self._window: dict[str, datetime] = {}
+        super().__init__(cursor)
+        self.present = self.exists()
 
-    def for_accounts(self, accounts: Iterable[str]) -> EventReader:
-        """A reader whose ``{events}`` are these accounts' requests only."""
-        narrowed = copy.copy(self)
-        narrowed._accounts = pd.DataFrame({"account_id": list(dict.fromkeys(accounts))}, dtype=object)
-        return narrowed
-
-    def within(self, since: datetime | None = None, until: datetime | None = None) -> EventReader:
-        """A reader whose ``{events}`` fall in ``since <= ts < until`` (an end left ``None`` is open)."""
-        narrowed = copy.copy(self)
-        narrowed._window = {key: value for key, value in (("since", since), ("until", until)) if value is not None}
-        return narrowed
-
-    def frame(self, sql: str, params: Mapping[str, object] | None = None, **frames: pd.DataFrame) -> pd.DataFrame:
+    def query(self, sql: str, params: Mapping[str, object] | None = None,
+              **frames: pd.DataFrame | pa.Table) -> pd.DataFrame:
         """What ``sql`` selects, as a DataFrame (empty, without columns, when there are no events)."""
-        if not self.present:
-            return pd.DataFrame()
-        with self._registered(frames) as names:
-            return self.cursor.execute(self._sql(sql, names), self._params(params)).df()
+        return super().query(sql, params, **frames) if self.present else pd.DataFrame()
 
-    def rows(self, sql: str, params: Mapping[str, object] | None = None, **frames: pd.DataFrame) -> list[dict]:
+    def rows(self, sql: str, params: Mapping[str, object] | None = None,
+             **frames: pd.DataFrame | pa.Table) -> list[dict]:
         """What ``sql`` selects, one dict a row keyed by column name (none when there are no events)."""
-        if not self.present:
-            return []
-        with self._registered(frames) as names:
-            result = self.cursor.execute(self._sql(sql, names), self._params(params))
-            columns = [column[0] for column in result.description]
-            return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+        return super().rows(sql, params, **frames) if self.present else []
 
-    def one(self, sql: str, params: Mapping[str, object] | None = None, **frames: pd.DataFrame) -> dict:
-        """The first row ``sql`` selects as a dict (empty when there is none)."""
-        found = self.rows(sql, params, **frames)
-        return found[0] if found else {}
+    # The names this reader had before it was an Events: the same operations.
+    frame = query
+    within = Events.window
 
-    @contextmanager
-    def _registered(self, frames: Mapping[str, pd.DataFrame]) -> Iterator[dict[str, str]]:
-        """Register ``frames`` (and the scope's accounts) under private names for one query."""
-        if self._accounts is not None:
-            frames = {**frames, "scope_accounts": self._accounts}
-        names = {key: f"_app_{key}_{next(_NAMES)}" for key in frames}
-        for key, frame in frames.items():
-            self.cursor.register(names[key], frame)
-        try:
-            yield names
-        finally:
-            for name in names.values():
-                self.cursor.unregister(name)
-
-    def _sql(self, sql: str, names: Mapping[str, str]) -> str:
-        conditions = []
-        if "scope_accounts" in names:
-            conditions.append(f"account_id IN (SELECT account_id FROM {names['scope_accounts']})")
-        conditions += [f"ts {'>=' if key == 'since' else '<'} $scope_{key}" for key in self._window]
-        relation = f"(SELECT * FROM {EVENTS_TABLE} WHERE {' AND '.join(conditions)})" if conditions else EVENTS_TABLE
-        return sql.format(events=relation, **names)
-
-    def _params(self, params: Mapping[str, object] | None) -> dict[str, object]:
-        return {**(params or {}), **{f"scope_{key}": value for key, value in self._window.items()}}
-
+    @property
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """The cursor it reads (:attr:`~graph.detect.frames.Events.connection`)."""
+        return self.connection

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from ingest import quarantine
+from ingest.arrow_sql import arrow_sql
 from ingest.dedup import DuplicateIndex
 from ingest.free_text import FREE_TEXT, IDENTIFIERS, masked_column, masked_name
 from ingest.lookups import Lookups
@@ -168,24 +169,24 @@ class TableLoader:
             data = self.lookups.add_to(table, data, checks)
         large = too_large_sql(list(present), present, longest_values(data))
         with self.timings.timed("checks (SQL)"):
-            _chunk = data  # noqa: F841 - read by SQL
-            rows = cur.sql(
-                staging_sql(table, checks, present, set(data.column_names), file.unknown, large)
-            ).to_arrow_table()
+            rows = arrow_sql(cur, staging_sql(table, checks, present, set(data.column_names), file.unknown, large),
+                             chunk=data)
             # usually every row is good: then the join with the whole chunk is not worth running
             if rows.column("_reason").null_count < rows.num_rows:
                 file.quarantined += quarantine.add_rejected(cur, file.batch_id, source, rows, data, list(present))
         with self.timings.timed("de-duplicate"):
             keep = self._keep(file, rows)
-            rows = rows.append_column("_keep", pa.array(keep))  # noqa: F841 - read by SQL
+            rows = rows.append_column("_keep", pa.array(keep))
         with self.timings.timed("insert"):
             staging = STAGING[table]
-            inserted = cur.execute(
+            inserted = arrow_sql(
+                cur,
                 f"INSERT INTO {staging.target} BY NAME SELECT * EXCLUDE "
                 f"(_reason, _column, _pos, _h1, _h2, _keep), _pos AS {staging.position}, $batch AS batch_id "
-                "FROM rows WHERE _keep",
+                "FROM {rows} WHERE _keep",
                 {"batch": file.batch_id},
-            ).fetchall()[0][0]
+                rows=rows,
+            ).column(0)[0].as_py()
             file.inserted += int(inserted)
 
     def _keep(self, file: FileLoad, rows: pa.Table) -> np.ndarray:
@@ -217,14 +218,15 @@ class TableLoader:
         if self.earlier_runs:
             staging = STAGING[file.source.table]
             key = staging.key
-            candidates = pa.table({  # noqa: F841 - read by SQL
+            candidates = pa.table({
                 "pos": positions[~repeated],
                 key: rows.column(key).take(pa.array(good[~repeated])),
             })
-            seen = self.cur.sql(
-                f"SELECT DISTINCT c.pos FROM candidates c JOIN {staging.target} t ON t.{key} = c.{key} "
-                "WHERE NOT list_contains($run, t.batch_id)", params={"run": self.run_batches},
-            ).to_arrow_table()
+            seen = arrow_sql(
+                self.cur,
+                f"SELECT DISTINCT c.pos FROM {{candidates}} c JOIN {staging.target} t ON t.{key} = c.{key} "
+                "WHERE NOT list_contains($run, t.batch_id)", {"run": self.run_batches}, candidates=candidates,
+            )
             if seen.num_rows:
                 file.existing += seen.num_rows
                 keep[good[np.isin(positions, seen.column("pos").to_numpy())]] = False

@@ -16,9 +16,9 @@ staging SELECTs read (:mod:`ingest.validate`, :mod:`ingest.staging`):
 
 Inside a file's transaction nothing is registered with DuckDB and no temp
 table is created: DuckDB keeps both alive until the transaction ends (so a
-rollback can restore them), which made memory grow with the file. Arrow
-tables held in local variables are read by DuckDB's replacement scan
-(``FROM _values`` finds the local ``_values``) and freed chunk by chunk.
+rollback can restore them), which made memory grow with the file. The Arrow
+tables the SQL reads are handed to :func:`ingest.arrow_sql.arrow_sql` by
+name (``FROM {values}``) and freed chunk by chunk.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from graph.warehouse_schema import (
     IP_LOOKUP_TABLE,
     UA_LOOKUP_TABLE,
 )
+from ingest.arrow_sql import arrow_sql
 from ingest.enrich import (
     IntelIndex,
     IntelRecord,
@@ -72,9 +73,9 @@ def _distinct(column: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
 
 
 def _aligned(cur, values: pa.Array, sql: str) -> pa.Table:
-    """Run ``sql`` (reading ``_values(i, raw)``) and return its rows in the order of ``values``."""
-    _values = pa.table({"i": pa.array(range(len(values)), pa.int64()), "raw": values})  # noqa: F841 - read by SQL
-    return cur.sql(f"SELECT * EXCLUDE (i) FROM ({sql}) ORDER BY i").to_arrow_table()
+    """Run ``sql`` (reading ``{values}``: ``i``, ``raw``) and return its rows in the order of ``values``."""
+    numbered = pa.table({"i": pa.array(range(len(values)), pa.int64()), "raw": values})
+    return arrow_sql(cur, f"SELECT * EXCLUDE (i) FROM ({sql}) ORDER BY i", values=numbered)
 
 
 # --------------------------------------------------------------------------
@@ -97,15 +98,14 @@ class CachedFacts:
 
     def __call__(self, cur, values: pa.Array) -> pa.Table:
         """``fields`` of each of ``values`` (distinct), in their order; new values are computed and kept."""
-        _candidates = pa.table({"raw": values})  # noqa: F841 - read by SQL
-        new = [r[0] for r in cur.execute(
-            f"SELECT c.raw FROM _candidates c ANTI JOIN {self.table} l ON l.raw = c.raw WHERE c.raw IS NOT NULL"
-        ).fetchall()]
+        new = arrow_sql(
+            cur, f"SELECT c.raw FROM {{candidates}} c ANTI JOIN {self.table} l ON l.raw = c.raw WHERE c.raw IS NOT NULL",
+            candidates=pa.table({"raw": values}),
+        ).column("raw").to_pylist()
         if new:
-            _new_rows = self.compute(new)  # noqa: F841 - read by SQL
-            cur.execute(f"INSERT INTO {self.table} BY NAME SELECT * FROM _new_rows")
+            arrow_sql(cur, f"INSERT INTO {self.table} BY NAME SELECT * FROM {{new_rows}}", new_rows=self.compute(new))
         fields = ", ".join(f"l.{name}" for name in self.fields)
-        return _aligned(cur, values, f"SELECT v.i, {fields} FROM _values v LEFT JOIN {self.table} l ON l.raw = v.raw")
+        return _aligned(cur, values, f"SELECT v.i, {fields} FROM {{values}} v LEFT JOIN {self.table} l ON l.raw = v.raw")
 
 
 def _ip_rows(raws: Sequence[str], intel: IntelIndex | None) -> pa.Table:
@@ -330,28 +330,34 @@ class Lookups:
         cached = cur.sql(f"SELECT raw FROM {IP_LOOKUP_TABLE} WHERE value IS NOT NULL").to_arrow_table()
         if cached.num_rows == 0:
             return
-        _fresh_ips = _ip_rows(cached.column("raw").to_pylist(), self.intel)  # noqa: F841 - read by SQL
-        changed = cur.sql(
-            "SELECT f.*, o.country AS old_country, o.asn AS old_asn FROM _fresh_ips f JOIN "
+        changed = arrow_sql(
+            cur,
+            "SELECT f.*, o.country AS old_country, o.asn AS old_asn FROM {fresh} f JOIN "
             f"{IP_LOOKUP_TABLE} o USING (raw) WHERE (f.country, f.asn, f.as_org, f.kind, f.country_source, "
             "f.asn_source, f.kind_source) IS DISTINCT FROM (o.country, o.asn, o.as_org, o.kind, "
-            "o.country_source, o.asn_source, o.kind_source)"
-        ).to_arrow_table()
+            "o.country_source, o.asn_source, o.kind_source)",
+            fresh=_ip_rows(cached.column("raw").to_pylist(), self.intel),
+        )
         if changed.num_rows == 0:
             return
-        cur.execute(
+        arrow_sql(
+            cur,
             f"UPDATE {IP_LOOKUP_TABLE} SET country = c.country, country_source = c.country_source, "
             "asn = c.asn, as_org = c.as_org, asn_source = c.asn_source, kind = c.kind, "
-            f"kind_source = c.kind_source FROM changed c WHERE {IP_LOOKUP_TABLE}.raw = c.raw"
+            f"kind_source = c.kind_source FROM {{changed}} c WHERE {IP_LOOKUP_TABLE}.raw = c.raw",
+            changed=changed,
         )
-        cur.execute(
+        arrow_sql(
+            cur,
             f"UPDATE {EVENTS_TABLE} SET "
             "ip_country = CASE WHEN ip_country IS NOT DISTINCT FROM c.old_country THEN c.country ELSE ip_country END, "
             "ip_asn = CASE WHEN ip_asn IS NOT DISTINCT FROM c.old_asn THEN c.asn ELSE ip_asn END, "
             "ip_kind = c.kind "
-            f"FROM changed c WHERE {EVENTS_TABLE}.ip = c.value"
+            f"FROM {{changed}} c WHERE {EVENTS_TABLE}.ip = c.value",
+            changed=changed,
         )
-        cur.execute(f"INSERT INTO {DIRTY_IPS_TABLE} SELECT DISTINCT value, $batch FROM changed", {"batch": batch_id})
+        arrow_sql(cur, f"INSERT INTO {DIRTY_IPS_TABLE} SELECT DISTINCT value, $batch FROM {{changed}}",
+                  {"batch": batch_id}, changed=changed)
 
     def close(self) -> None:
         """End the phone helper process."""

@@ -3,7 +3,7 @@
 :data:`STAGING` is keyed by the table names of :data:`ingest.validate.SPECS`
 and says, per table, which warehouse table its rows go to, which column
 holds their content key and which their position in the file.
-:func:`staging_sql` writes the one statement that turns a chunk (``_chunk``,
+:func:`staging_sql` writes the one statement that turns a chunk (``{chunk}``,
 its per-distinct-value lookups added as ``_j_`` columns and its masked free
 text as ``_m_`` columns) into those rows, with each row's quarantine reason
 (``_reason``, ``_column``; NULL for a good row) and content hash
@@ -155,7 +155,9 @@ def _extra_sql(unknown: Sequence[str]) -> str:
 
 def staging_sql(table: str, checks: Sequence[ColumnCheck], present: Mapping[str, pa.DataType],
                 chunk_columns: Sequence[str], unknown: Sequence[str], large: str | None) -> str:
-    """One pass over ``_chunk``: checks, reasons and the table's columns, content key included.
+    """One pass over ``{chunk}``: checks, reasons and the table's columns, content key included.
+
+    The chunk is handed in as ``chunk`` (:func:`ingest.arrow_sql.arrow_sql`).
 
     Parameters
     ----------
@@ -166,7 +168,7 @@ def staging_sql(table: str, checks: Sequence[ColumnCheck], present: Mapping[str,
     present : mapping of column name to Arrow type
         The chunk's columns as they came.
     chunk_columns : sequence of str
-        Every column of ``_chunk``, lookups and masked text included.
+        Every column of the chunk, lookups and masked text included.
     unknown : sequence of str
         The file's columns outside the contract (kept in an account's ``extra``).
     large : str, optional
@@ -200,5 +202,5 @@ def staging_sql(table: str, checks: Sequence[ColumnCheck], present: Mapping[str,
         f"SELECT *, {KEY_SQL} AS {STAGING[table].key}{extra_key} FROM ("
         f"SELECT {stage}, _reason, _column "
         f"FROM (SELECT *, {reason} AS _reason, {column} AS _column "
-        f"FROM (SELECT {', '.join(selects)} FROM _chunk c)))"
+        f"FROM (SELECT {', '.join(selects)} FROM {{chunk}} c)))"
     )

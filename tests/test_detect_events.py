@@ -126,3 +126,35 @@ def test_exists_says_whether_the_events_table_is_there(tmp_path):
 def test_a_workspace_without_events_says_to_ingest(workspace):
     with pytest.raises(SybilscopeError, match="sybilscope ingest"):
         workspace_events(workspace)
+
+
+def test_values_are_named_parameters_and_rows_come_by_column_name():
+    events = _events().for_accounts(["a", "b"])
+    sql = "SELECT account_id, count(*) AS n FROM {events} WHERE ts >= $since GROUP BY 1 ORDER BY 1"
+    since = {"since": datetime(2019, 12, 26, tzinfo=UTC)}
+    assert events.rows(sql, since) == [{"account_id": "a", "n": 2}, {"account_id": "b", "n": 2}]
+    assert events.one(sql, since) == {"account_id": "a", "n": 2}
+    assert events.one("SELECT * FROM {events} WHERE account_id = $who", {"who": "nobody"}) == {}
+    assert events.query(sql, since)["n"].tolist() == [2, 2]
+    assert events.scalar("SELECT count(*) FROM {events} WHERE block_ordinal = $d", {"d": 0}) == 2
+    watched = pd.DataFrame({"account_id": ["b"]})
+    assert events.rows("SELECT count(*) AS n FROM {events} JOIN {watched} USING (account_id) WHERE ts >= $since",
+                       since, watched=watched) == [{"n": 2}]
+
+
+def test_a_view_of_accounts_registers_them_only_while_a_query_runs():
+    events = _events()
+    mine = events.for_accounts(f"x{i}" for i in range(5_000))
+    assert len(mine) == 0 and len(events.for_accounts(["a", *(f"x{i}" for i in range(5_000))])) == 4
+    assert mine.derived("busy", "SELECT account_id FROM {events}")
+    names = {row[0] for row in events.connection.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    assert not {name for name in names if name.startswith("_detect_accounts_")}
+    mine.release()
+
+
+def test_a_view_is_an_object_of_the_kind_it_narrows():
+    class Reader(Events):
+        pass
+
+    events = Reader(_events().connection, "events")
+    assert type(events.for_accounts(["a"]).window(since="2019-12-26")) is Reader

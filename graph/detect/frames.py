@@ -9,12 +9,17 @@ workspace's ``events`` table in production, an in-memory DataFrame in tests
 and benchmarks. Algorithm functions take an :class:`Events` (or a DataFrame,
 converted on the way in) and return DataFrames; they never open files.
 
-It is the one way into the events, so that another engine plugs in at one
-place: :meth:`Events.for_accounts` and :meth:`Events.window` narrow them to
-some accounts or a time range (what a cluster's briefing or a page of the UI
-reads), :meth:`Events.exists` says whether a workspace has any yet, and the
+It is the one way into the events, for detection and for the app's pages,
+briefings and exports (:class:`app.events.EventReader` is this object on a
+workspace cursor), so that another engine plugs in at one place:
+:meth:`Events.for_accounts` and :meth:`Events.window` narrow them to some
+accounts or a time range (what a cluster's briefing or a page of the UI
+reads), :meth:`Events.exists` says whether a workspace has any yet, the
 frames a query reads beside them are registered explicitly
-(:meth:`Events.register`, or :meth:`Events.query`'s keyword arguments).
+(:meth:`Events.register`, or :meth:`Events.query`'s keyword arguments),
+values go in as named parameters (``$name``), and rows come back as a
+DataFrame (:meth:`Events.query`) or as dicts keyed by column name
+(:meth:`Events.rows`, :meth:`Events.one`).
 
 Most signals and most of each cluster's evidence are about *lookups*: which
 distinct numbers an account tried, in which blocks, and whether they matched.
@@ -26,9 +31,11 @@ table of 64-bit keys that every later query reads instead.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -123,15 +130,18 @@ class Events:
 
     Notes
     -----
-    SQL passed to :meth:`query`, :meth:`scalar` and :meth:`derived` names
-    the events as ``{events}``, the distinct lookups by account as
-    ``{lookups}`` (:meth:`lookups`) and every other relation by a key in
-    braces. Those relations are registered explicitly, never found by the
-    name of a Python variable (as DuckDB's replacement scans would: renaming
-    such a variable breaks its query silently): :meth:`register` makes a
-    DataFrame or Arrow table readable until :meth:`release`, and the keyword
-    arguments of :meth:`query` for that query only. Either way it is
+    SQL passed to :meth:`query`, :meth:`rows`, :meth:`one`, :meth:`scalar`
+    and :meth:`derived` names the events as ``{events}``, the distinct
+    lookups by account as ``{lookups}`` (:meth:`lookups`) and every other
+    relation by a key in braces. Those relations are registered explicitly,
+    never found by the name of a Python variable (as DuckDB's replacement
+    scans would: renaming such a variable breaks its query silently):
+    :meth:`register` makes a DataFrame or Arrow table readable until
+    :meth:`release`, and the keyword arguments of :meth:`query` (and
+    :meth:`rows`, :meth:`one`) for that query only. Either way it is
     registered under a private name, so two callers' keys never collide.
+    Values are named parameters: ``$name`` in the SQL, ``{"name": value}``
+    as ``params``.
 
     Examples
     --------
@@ -142,6 +152,8 @@ class Events:
     [1]
     >>> len(events.for_accounts(["a"])), len(events.window(since="2019-12-25T00:00:00Z"))
     (1, 1)
+    >>> events.one("SELECT count(*) AS n FROM {events} WHERE account_id = $who", {"who": "a"})
+    {'n': 1}
     >>> events.release()
     """
 
@@ -151,6 +163,8 @@ class Events:
         self._source_table = table
         self._frames: dict[str, str] = {}
         self._tables: dict[str, str] = {}
+        # frames the relation itself reads (a view's accounts), by the private name it reads them under
+        self._scope: dict[str, pd.DataFrame] = {}
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> Events:
@@ -169,10 +183,11 @@ class Events:
     def for_accounts(self, accounts: Iterable[str]) -> Events:
         """The events of ``accounts`` only, as another :class:`Events` on the same connection.
 
-        For what is read about a few accounts (a cluster's members, one
-        account's page): the accounts are written into the view's SQL, so it
-        needs no registration and lives as long as the object. To read the
-        events of very many accounts, join a registered frame instead.
+        For what is read about some accounts (a cluster's members, one
+        account's page, the accounts a briefing or an export covers): the
+        accounts are a frame the view reads, registered for each query it
+        runs, so the SQL stays short however many there are and nothing is
+        left registered between queries.
 
         Examples
         --------
@@ -180,9 +195,13 @@ class Events:
         >>> events.for_accounts(["o'b"]).query("SELECT account_id FROM {events}")["account_id"].tolist()
         ["o'b"]
         """
-        ids = sorted(set(accounts))
-        scope = f"account_id IN ({', '.join(map(_literal, ids))})" if ids else "FALSE"
-        return self._view(scope)
+        ids = list(dict.fromkeys(accounts))
+        if not ids:
+            return self._view("FALSE")
+        name = _private_name("accounts")
+        view = self._view(f"account_id IN (SELECT account_id FROM {name})")
+        view._scope[name] = pd.DataFrame({"account_id": ids}, dtype=object)
+        return view
 
     def window(self, since: datetime | str | None = None, until: datetime | str | None = None) -> Events:
         """The events from ``since`` (included) until ``until`` (excluded), either end open when None.
@@ -204,9 +223,11 @@ class Events:
         return self._view(" AND ".join(parts) or "TRUE")
 
     def _view(self, condition: str) -> Events:
-        """These events where ``condition`` holds: another object, with its own derived tables and frames."""
-        view = Events(self.connection, f"(SELECT * FROM {self.table} WHERE {condition})")
-        view._source_table = self._source_table
+        """These events where ``condition`` holds: another object of the same kind, with its own derived
+        tables and frames."""
+        view = copy.copy(self)
+        view.table = f"(SELECT * FROM {self.table} WHERE {condition})"
+        view._frames, view._tables, view._scope = {}, {}, dict(self._scope)
         return view
 
     def register(self, key: str, frame: pd.DataFrame | pa.Table) -> None:
@@ -226,20 +247,50 @@ class Events:
             self.connection.unregister(name)
 
     def _attach(self, key: str, frame: pd.DataFrame | pa.Table) -> str:
-        name = f"_detect_{key}_{next(_NAMES)}"
+        name = _private_name(key)
         self.connection.register(name, frame)
         return name
 
-    def query(self, sql: str, **frames: pd.DataFrame | pa.Table) -> pd.DataFrame:
+    def query(self, sql: str, params: Mapping[str, object] | None = None,
+              **frames: pd.DataFrame | pa.Table) -> pd.DataFrame:
         """Run ``sql`` (with ``{events}``, ``{lookups}`` and ``{key}`` placeholders) and return a DataFrame.
 
-        Each keyword argument is a frame read as ``{its keyword}`` by this query only.
+        ``params`` are the values of its ``$name`` parameters. Each keyword
+        argument is a frame read as ``{its keyword}`` by this query only.
         """
-        names = {key: self._attach(key, frame) for key, frame in frames.items()}
+        with self._executed(sql, params, frames) as result:
+            return result.df()
+
+    def rows(self, sql: str, params: Mapping[str, object] | None = None,
+             **frames: pd.DataFrame | pa.Table) -> list[dict]:
+        """What ``sql`` selects, one dict a row keyed by column name (arguments as :meth:`query` takes them)."""
+        with self._executed(sql, params, frames) as result:
+            columns = [column[0] for column in result.description]
+            return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+
+    def one(self, sql: str, params: Mapping[str, object] | None = None,
+            **frames: pd.DataFrame | pa.Table) -> dict:
+        """The first row ``sql`` selects as a dict (empty when there is none)."""
+        found = self.rows(sql, params, **frames)
+        return found[0] if found else {}
+
+    @contextmanager
+    def _executed(self, sql: str, params: Mapping[str, object] | None = None,
+                  frames: Mapping[str, pd.DataFrame | pa.Table] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """``sql`` run with ``frames`` and the view's own frames readable, until the block ends.
+
+        The SQL is filled in first: a ``{lookups}`` it reads is built then,
+        and registers the view's frames for itself.
+        """
+        names = {key: _private_name(key) for key in frames or {}}
+        text = self._format(sql, **names)
+        readable = {**self._scope, **{names[key]: frame for key, frame in (frames or {}).items()}}
+        for name, frame in readable.items():
+            self.connection.register(name, frame)
         try:
-            return self.connection.execute(self._format(sql, **names)).df()
+            yield self.connection.execute(text, dict(params) if params else None)
         finally:
-            for name in names.values():
+            for name in readable:
                 self.connection.unregister(name)
 
     def _format(self, sql: str, **names: str) -> str:
@@ -247,6 +298,7 @@ class Events:
         if "{lookups}" in sql:
             names["lookups"] = self.lookups()
         return sql.format(events=self.table, **{**self._frames, **names})
+
     def lookups(self, by: str = "account_id") -> str:
         """The name of a temporary table of distinct lookups by ``by``, built on first use.
 
@@ -287,11 +339,12 @@ class Events:
         groups or sorts.
         """
         if key not in self._tables:
-            name = f"_detect_{''.join(c if c.isalnum() else '_' for c in key)}_{next(_NAMES)}"
+            name = _private_name(key)
             preserve = self.connection.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
             self.connection.execute("SET preserve_insertion_order = false")
             try:
-                self.connection.execute(f"CREATE TEMP TABLE {name} AS {self._format(sql)}")
+                with self._executed(f"CREATE TEMP TABLE {name} AS {sql}"):
+                    pass
             finally:
                 self.connection.execute(f"SET preserve_insertion_order = {bool(preserve)}")
             self._tables[key] = name
@@ -309,9 +362,10 @@ class Events:
         for key in list(self._frames):
             self.unregister(key)
 
-    def scalar(self, sql: str) -> object:
-        """The single value ``sql`` (with ``{events}`` and ``{lookups}``) returns."""
-        rows = self.connection.execute(self._format(sql)).fetchall()
+    def scalar(self, sql: str, params: Mapping[str, object] | None = None) -> object:
+        """The single value ``sql`` (with ``{events}`` and ``{lookups}``, and ``params``) returns."""
+        with self._executed(sql, params) as result:
+            rows = result.fetchall()
         return rows[0][0] if rows else None
 
     def __len__(self) -> int:
@@ -319,6 +373,11 @@ class Events:
 
 
 EventsLike = Events | pd.DataFrame
+
+
+def _private_name(key: str) -> str:
+    """A name no other frame or table of any :class:`Events` has, that says which ``key`` it serves."""
+    return f"_detect_{''.join(c if c.isalnum() else '_' for c in key)}_{next(_NAMES)}"
 
 
 def _literal(text: str) -> str:

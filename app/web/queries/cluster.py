@@ -27,7 +27,7 @@ def member_links(con: duckdb.DuckDBPyConnection, accounts: Sequence[str]) -> pd.
     events = EventReader(con).for_accounts(accounts)
     if not accounts or not events.present:
         return pd.DataFrame(columns=["kind", "key", "account_id", "requests", "country", "asn", "ip_kind"])
-    return events.frame(
+    return events.query(
         """SELECT 'ip' AS kind, ip AS key, account_id, count(*) AS requests,
                   any_value(ip_country) AS country, any_value(ip_asn) AS asn, any_value(ip_kind) AS ip_kind
            FROM {events} GROUP BY ip, account_id
@@ -104,7 +104,7 @@ def traffic_mix(con: duckdb.DuckDBPyConnection, accounts: Sequence[str]) -> dict
     if not accounts or not events.present:
         return out
     for name, expr in _MIX:
-        out[name] = events.frame(
+        out[name] = events.query(
             f"""SELECT {expr} AS {name}, count(*) AS requests, count(DISTINCT ip) AS ips, min(ip) AS sample_ip
                 FROM {{events}} GROUP BY 1 ORDER BY requests DESC LIMIT 15"""
         )
@@ -129,7 +129,7 @@ def member_requests(
         return pd.DataFrame(columns=list(_REQUEST_COLUMNS))
     through = {"ip": ip, "device_id": device_id}
     where = " AND ".join(["TRUE", *(f"{column} = ${column}" for column, value in through.items() if value)])
-    return events.frame(
+    return events.query(
         f"""SELECT {', '.join(_REQUEST_COLUMNS)} FROM {{events}}
             WHERE {where} ORDER BY ts DESC LIMIT $limit""",
         {"limit": int(limit)} | {column: value for column, value in through.items() if value},
@@ -141,7 +141,7 @@ def requests_by_ids(con: duckdb.DuckDBPyConnection, event_ids: Sequence[str], *,
     events = EventReader(con)
     if not event_ids or not events.present:
         return pd.DataFrame(columns=list(_REQUEST_COLUMNS))
-    return events.frame(
+    return events.query(
         f"""SELECT {', '.join(_REQUEST_COLUMNS)} FROM {{events}}
             WHERE event_id IN (SELECT unnest($ids::VARCHAR[])) ORDER BY ts DESC LIMIT $limit""",
         {"ids": list(event_ids), "limit": int(limit)},

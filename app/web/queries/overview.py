@@ -31,7 +31,7 @@ class Window:
 
     def events(self, con: duckdb.DuckDBPyConnection) -> EventReader:
         """The events of this window on the cursor ``con``."""
-        return EventReader(con).within(self.since, self.until)
+        return EventReader(con).window(self.since, self.until)
 
     @classmethod
     def last(cls, days: float | None, end: datetime | None) -> Window:
@@ -78,7 +78,7 @@ def requests_over_time(
     span = events.one("SELECT min(ts) AS first, max(ts) AS last FROM {events}")
     if span.get("first") is None:
         return pd.DataFrame(columns=["bucket", "endpoint", "requests"])
-    return events.frame(
+    return events.query(
         """WITH top AS (
                SELECT endpoint FROM {events} GROUP BY endpoint ORDER BY count(*) DESC LIMIT $top)
            SELECT time_bucket(to_seconds($step), ts) AS bucket,
@@ -94,7 +94,7 @@ def requests_by_country(con: duckdb.DuckDBPyConnection, window: Window = Window(
     events = window.events(con)
     if not events.present:
         return pd.DataFrame(columns=["country", "requests", "accounts", "ips"])
-    return events.frame(
+    return events.query(
         """SELECT coalesce(nullif(ip_country, ''), '??') AS country, count(*) AS requests,
                   count(DISTINCT account_id) AS accounts, count(DISTINCT ip) AS ips
            FROM {events} GROUP BY 1 ORDER BY requests DESC"""
@@ -106,7 +106,7 @@ def top_ips(con: duckdb.DuckDBPyConnection, window: Window = Window(), *, limit:
     events = window.events(con)
     if not events.present:
         return pd.DataFrame(columns=["ip", "country", "asn", "kind", "requests", "accounts", "devices"])
-    return events.frame(
+    return events.query(
         """SELECT ip, any_value(ip_country) AS country, any_value(ip_asn) AS asn,
                   any_value(ip_kind) AS kind, count(*) AS requests,
                   count(DISTINCT account_id) AS accounts, count(DISTINCT device_id) AS devices
@@ -120,7 +120,7 @@ def top_asns(con: duckdb.DuckDBPyConnection, window: Window = Window(), *, limit
     events = window.events(con)
     if not events.present:
         return pd.DataFrame(columns=["asn", "country", "requests", "ips", "accounts", "hosting_share", "sample_ip"])
-    return events.frame(
+    return events.query(
         """SELECT ip_asn AS asn, mode(ip_country) AS country, count(*) AS requests,
                   count(DISTINCT ip) AS ips, count(DISTINCT account_id) AS accounts,
                   avg(CASE WHEN ip_kind IN ('hosting', 'vpn', 'proxy', 'tor') THEN 1 ELSE 0 END) AS hosting_share,
