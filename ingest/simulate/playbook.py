@@ -25,7 +25,6 @@ from ingest.simulate.catalog import (
     LOGIN,
     LOOKUP,
     START_MS,
-    UPLOAD,
 )
 from ingest.simulate.population import Population
 from ingest.simulate.users import AddressBooks, Users, local_times
@@ -170,22 +169,9 @@ class UploadPlan:
         due = np.flatnonzero((self.ts >= lo) & (self.ts < hi))
         if not len(due):
             return concat_batches([])
-        sizes = self.books.sizes()[due]
-        rows = np.repeat(np.arange(len(due)), sizes)
-        within = np.arange(len(rows)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        phone = self.books.numbers[self.books.offsets[due][rows] + within]
-        request = rng.integers(1, 2**62, size=len(due))
-        m = len(rows)
-        return {
-            "ts": self.ts[due][rows],
-            "ip": self.ip[due][rows],
-            "endpoint": np.full(m, UPLOAD),
-            "account": self.account[due][rows],
-            "device": self.device[due][rows],
-            "status": np.full(m, 200),
-            "phone": phone,
-            "request": request[rows],
-        }
+        return self.books.uploads(
+            rng, due, self.ts[due], self.account[due], self.ip[due], self.device[due]
+        )
 
 
 # ---- planning helpers --------------------------------------------------------------------
