@@ -21,7 +21,7 @@ import numpy as np
 from ingest.simulate.users import Lines, created_before_window
 from ingest.simulate.world import World
 
-__all__ = ["Group", "Habits", "new_group", "established_accounts"]
+__all__ = ["Group", "Habits", "new_group", "established_accounts", "hard_negative_accounts"]
 
 
 @dataclass
@@ -97,6 +97,11 @@ def established_accounts(world: World, country: str, n: int, group: str, **optio
         group=group,
         **options,
     )
+
+
+def hard_negative_accounts(world: World, country: str, n: int, group: str, **options) -> np.ndarray:
+    """:func:`established_accounts` that the ground truth names as hard-negative ``group``."""
+    return established_accounts(world, country, n, group, hard_negative=group, **options)
 
 
 def new_group(

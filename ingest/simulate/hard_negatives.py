@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ingest.simulate.catalog import COUNTRIES, DAY_MS, START_MS, VPN_NETWORKS
-from ingest.simulate.groups import Group, Habits, established_accounts, new_group
+from ingest.simulate.groups import Group, Habits, hard_negative_accounts, new_group
 from ingest.simulate.users import Lines
 from ingest.simulate.world import World
 
@@ -85,14 +85,9 @@ def hard_negative_groups(
     ]
 
 
-def _accounts(world: World, c: str, n: int, name: str, **options) -> np.ndarray:
-    """``n`` established accounts of hard-negative group ``name``."""
-    return established_accounts(world, c, n, name, hard_negative=name, **options)
-
-
 def _cgnat(world: World, lines: Lines, c: str, n: int) -> list[Group]:
     """Carrier NAT: one carrier's subscribers behind at most four NAT addresses."""
-    acc = _accounts(world, c, n, "cgnat")
+    acc = hard_negative_accounts(world, c, n, "cgnat")
     nat = world.new_ips("in_jio", 4)
     devices = world.new_devices(n)
     home_ips = nat[world.rng.integers(4, size=n)]
@@ -113,7 +108,7 @@ def _cgnat(world: World, lines: Lines, c: str, n: int) -> list[Group]:
 def _corporate_nat(world: World, lines: Lines, c: str, n: int) -> list[Group]:
     """Corporate NAT: offices of dozens behind one or two egress addresses."""
     rng = world.rng
-    acc = _accounts(world, c, n, "corporate_nat")
+    acc = hard_negative_accounts(world, c, n, "corporate_nat")
     n_offices = max(1, int(round(n / 40)))
     office = np.sort(np.arange(n) % n_offices)
     egress = world.new_ips("de_telekom_business", 2 * n_offices).reshape(n_offices, 2)
@@ -158,7 +153,7 @@ def _family_device(
         if not len(sizes):
             continue
         family = np.repeat(np.arange(len(sizes)), sizes)
-        acc = _accounts(world, fc, int(sizes.sum()), "family_device")
+        acc = hard_negative_accounts(world, fc, int(sizes.sum()), "family_device")
         tablets = world.new_devices(len(sizes))
         homes = lines.home_ips(fc, len(sizes))
         groups.append(
@@ -202,7 +197,7 @@ def _signup_burst(world: World, lines: Lines, c: str, n: int) -> list[Group]:
 
 def _heavy_user(world: World, lines: Lines, c: str, n: int) -> list[Group]:
     """Heavy users: a newsroom's social desk, lots of everything, normal rhythm."""
-    acc = _accounts(world, c, n, "heavy_user", followers_median=40_000)
+    acc = hard_negative_accounts(world, c, n, "heavy_user", followers_median=40_000)
     return [
         new_group(
             world,
@@ -219,7 +214,7 @@ def _heavy_user(world: World, lines: Lines, c: str, n: int) -> list[Group]:
 
 def _social_circle(world: World, lines: Lines, c: str, n: int) -> list[Group]:
     """A tight social circle on campus Wi-Fi, near-identical address books."""
-    acc = _accounts(world, c, n, "social_circle")
+    acc = hard_negative_accounts(world, c, n, "social_circle")
     n_clubs = max(1, int(round(n / 30)))
     club = np.sort(np.arange(n) % n_clubs)
     campus = world.new_ips("my_um", 3 * n_clubs).reshape(n_clubs, 3)
@@ -245,7 +240,7 @@ def _vpn_users(
     world: World, lines: Lines, c: str, n: int, hard_negative_scale: float
 ) -> list[Group]:
     """Iranian users through commercial VPN exits."""
-    acc = _accounts(world, c, n, "vpn_users")
+    acc = hard_negative_accounts(world, c, n, "vpn_users")
     exits = np.concatenate([world.new_ips(net, 2) for net in VPN_NETWORKS])[
         : max(6, int(round(6 * hard_negative_scale)))
     ]
