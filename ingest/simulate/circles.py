@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ingest.simulate.catalog import COUNTRIES
+from ingest.simulate.groups import Group
 from ingest.simulate.users import AddressBooks
 from ingest.simulate.world import World
 
@@ -21,7 +22,7 @@ __all__ = ["circle_books"]
 
 def circle_books(
     world: World,
-    pending: list[dict],
+    pending: list[Group],
     others: dict[str, np.ndarray],
     passive_numbers_by_country: dict[str, np.ndarray],
 ) -> tuple[AddressBooks, dict[tuple[int, int], int], dict[str, np.ndarray]]:
@@ -31,7 +32,7 @@ def circle_books(
     ----------
     world : World
         Its generator draws the circles; its registry gives the members' numbers.
-    pending : list of dict
+    pending : list of Group
         The groups of users, in order (see :func:`ingest.simulate.population.build_population`).
     others, passive_numbers_by_country : dict
         Per country, numbers of people without an account, and of passive accounts.
@@ -48,18 +49,13 @@ def circle_books(
     countries = list(COUNTRIES)
     circle_numbers: dict[str, list[np.ndarray]] = {c: [others[c]] for c in countries}
     member_rows = [
-        (i, j)
-        for i, p in enumerate(pending)
-        if not p.get("skip_circle")
-        for j in range(len(p["accounts"]))
+        (i, j) for i, p in enumerate(pending) if not p.skip_circle for j in range(len(p.accounts))
     ]
     books: list[np.ndarray] = []
     book_index: dict[tuple[int, int], int] = {}
     for c in countries:
         members = [
-            (i, j)
-            for i, j in member_rows
-            if pending[i]["country"] == c and not pending[i].get("own_circle")
+            (i, j) for i, j in member_rows if pending[i].country == c and not pending[i].own_circle
         ]
         order = rng.permutation(len(members))
         circles = []
@@ -70,10 +66,10 @@ def circle_books(
             pos += size
         # tight groups form circles of their own
         for i, p in enumerate(pending):
-            if p["country"] == c and p.get("own_circle"):
+            if p.country == c and p.own_circle:
                 circles += [
-                    [(i, int(j)) for j in np.flatnonzero(p["cohort"] == g)]
-                    for g in np.unique(p["cohort"])
+                    [(i, int(j)) for j in np.flatnonzero(p.cohort == g)]
+                    for g in np.unique(p.cohort)
                 ]
         passive_numbers = passive_numbers_by_country[c].copy()
         rng.shuffle(passive_numbers)
@@ -81,7 +77,7 @@ def circle_books(
         rng.shuffle(other_numbers)
         p_cur = o_cur = 0
         for circle in circles:
-            own = world.phones_of(np.array([pending[i]["accounts"][j] for i, j in circle]))
+            own = world.phones_of(np.array([pending[i].accounts[j] for i, j in circle]))
             n_passive = int(rng.poisson(2 * len(circle)))
             n_other = int(rng.poisson(2.2 * len(circle)))
             pas = np.take(passive_numbers, np.arange(p_cur, p_cur + n_passive), mode="wrap")
@@ -91,19 +87,19 @@ def circle_books(
             pool = np.concatenate([own[own > 0], pas, oth])
             for i, j in circle:
                 p = pending[i]
-                keep = p.get("circle_keep", 0.85)
-                mine = world.phones_of(np.array([p["accounts"][j]]))[0]
+                keep = p.circle_keep
+                mine = world.phones_of(np.array([p.accounts[j]]))[0]
                 book = pool[(rng.random(len(pool)) < keep) & (pool != mine)]
-                if "cohort" in p and not p.get("own_circle"):
-                    extra = world.phones_of(p["accounts"][p["cohort"] == p["cohort"][j]])
+                if p.cohort is not None and not p.own_circle:
+                    extra = world.phones_of(p.accounts[p.cohort == p.cohort[j]])
                     extra = extra[(extra > 0) & (extra != mine) & (rng.random(len(extra)) < 0.8)]
                     book = np.concatenate([book, extra])
                 acquaint = np.take(
                     other_numbers, rng.integers(len(other_numbers), size=int(rng.poisson(3)))
                 )
                 book = np.concatenate([book, acquaint])
-                if p.get("big_book"):
-                    big = p["big_book"]
+                if p.big_book:
+                    big = p.big_book
                     far = [
                         world.draw_numbers(str(k), big // 6)
                         for k in ("US", "GB", "IN", "DE", "BR", "FR")

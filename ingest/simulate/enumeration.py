@@ -19,6 +19,7 @@ from ingest.simulate.catalog import DAY_MS, DAYS, HOME_NETWORKS, OLD_ANDROID_USE
 from ingest.simulate.playbook import (
     Campaign,
     LookupStream,
+    Playbook,
     campaign_devices,
     ceil_scale,
     covered,
@@ -32,31 +33,19 @@ from ingest.simulate.world import World
 
 __all__ = ["lone_enumerator", "volume_network", "sharding_network"]
 
+# name, country, the operators' UTC offset and weekend days, and tradecraft in the ground truth
+_LONE_ENUMERATOR = Playbook("lone_enumerator", "IL", 2.0, (4, 5), "random-order enumeration at huge volume from one or two accounts and addresses")
+_VOLUME_NETWORK = Playbook("volume_network", "MY", 8.0, (5, 6), "huge volume pushed through a few addresses, in shifts, rate limited")
+_SHARDING_NETWORK = Playbook("sharding_network", "IL", 2.0, (4, 5), "number space sharded between accounts: complementary slices of the same blocks")
+
 
 def lone_enumerator(
     world: World, pop: Population, rng, scale: float, size: float, camouflage: bool, volume: float
 ) -> Campaign:
     """Build the ``lone_enumerator`` campaign (see the module docstring)."""
-    country, offset, weekend = "IL", 2.0, (4, 5)
     created = np.array([START_MS - 7 * 365 * DAY_MS, START_MS - 3 * DAY_MS], dtype=np.int64)
-    accounts = world.new_accounts(
-        2,
-        country=country,
-        created_at=created,
-        group="lone_enumerator",
-        kind="campaign",
-        discoverable_share=0.0,
-    )
-    camp = Campaign(
-        "lone_enumerator",
-        "random-order enumeration at huge volume from one or two accounts and addresses",
-        country,
-        country,
-        offset,
-        weekend,
-        accounts,
-        camouflage=camouflage,
-    )
+    camp = _LONE_ENUMERATOR.open(world, 2, created, camouflage=camouflage, discoverable_share=0.0)
+    accounts, offset = camp.accounts, camp.utc_offset_hours
     ips = [world.new_ips("il_hot", 1), world.new_ips("il_cellcom", 1)]
     devices = campaign_devices(world, 2, user_agent=OLD_ANDROID_USER_AGENT, camouflage=camouflage)
     per_account = np.round(np.array([0.75, 0.25]) * 16_000 * scale * size * volume)
@@ -65,19 +54,9 @@ def lone_enumerator(
     start_h = rng.uniform(6, 11, size=(DAYS, 2))
     length_h = rng.uniform(13, 18, size=(DAYS, 2))
     windows = plan_windows(rng, per_account, active, start_h, length_h, offset)
+    walked = ("IL", "US", "GB", "IR", "DE")  # whose number ranges it walks
     camp.activities.append(
-        swept_lookups(
-            world,
-            rng,
-            accounts,
-            windows,
-            ("IL", "US", "GB", "IR", "DE"),
-            0.5,
-            ips,
-            devices,
-            cron=False,
-            throttle=0.01,
-        )
+        swept_lookups(world, rng, accounts, windows, walked, 0.5, ips, devices, throttle=0.01)
     )
     world.suspended.update({int(a): START_MS + 7 * DAY_MS for a in accounts})
     return covered(camp, world, rng, pop, ips, devices)
@@ -87,25 +66,9 @@ def volume_network(
     world: World, pop: Population, rng, scale: float, size: float, camouflage: bool, volume: float
 ) -> Campaign:
     """Build the ``volume_network`` campaign (see the module docstring)."""
-    country, offset, weekend = "MY", 8.0, (5, 6)
     k = ceil_scale(6 * size, scale)
-    accounts = world.new_accounts(
-        k,
-        country=country,
-        created_at=established(rng, k, 1.0),
-        group="volume_network",
-        kind="campaign",
-    )
-    camp = Campaign(
-        "volume_network",
-        "huge volume pushed through a few addresses, in shifts, rate limited",
-        country,
-        country,
-        offset,
-        weekend,
-        accounts,
-        camouflage=camouflage,
-    )
+    camp = _VOLUME_NETWORK.open(world, k, established(rng, k, 1.0), camouflage=camouflage)
+    accounts, offset = camp.accounts, camp.utc_offset_hours
     egress = world.new_ips("my_tm_biz", 2)
     ip_pools = [egress for _ in range(k)]
     devices = campaign_devices(world, k, user_agent=OLD_ANDROID_USER_AGENT, camouflage=camouflage)
@@ -126,25 +89,10 @@ def sharding_network(
     world: World, pop: Population, rng, scale: float, size: float, camouflage: bool, volume: float
 ) -> Campaign:
     """Build the ``sharding_network`` campaign (see the module docstring)."""
-    country, offset, weekend = "IL", 2.0, (4, 5)
     k = ceil_scale(8 * size, scale)
-    accounts = world.new_accounts(
-        k,
-        country=country,
-        created_at=START_MS - rng.integers(2, 9, size=k) * DAY_MS - rng.integers(0, DAY_MS, size=k),
-        group="sharding_network",
-        kind="campaign",
-    )
-    camp = Campaign(
-        "sharding_network",
-        "number space sharded between accounts: complementary slices of the same blocks",
-        country,
-        country,
-        offset,
-        weekend,
-        accounts,
-        camouflage=camouflage,
-    )
+    created = START_MS - rng.integers(2, 9, size=k) * DAY_MS - rng.integers(0, DAY_MS, size=k)
+    camp = _SHARDING_NETWORK.open(world, k, created, camouflage=camouflage)
+    accounts, offset, weekend = camp.accounts, camp.utc_offset_hours, camp.weekend
     nets = HOME_NETWORKS["IL"] + ("il_cellcom",)
     ip_pools = [world.new_ips(nets[i % len(nets)], 1) for i in range(k)]
     devices = campaign_devices(world, k, user_agent=None, camouflage=camouflage)

@@ -1,8 +1,9 @@
 """Benign groups that look like abuse: the population's hard negatives.
 
 Each builder adds one group's accounts to the world and returns it as
-pending groups of users (their address books come later, from
-:mod:`ingest.simulate.circles`); each is named in the ground truth:
+:class:`~ingest.simulate.groups.Group` (their address books come later, from
+:mod:`ingest.simulate.circles`), behaving as its row of :data:`_HABITS` says;
+each is named in the ground truth:
 
 ``cgnat``
     Hundreds of phones of one mobile carrier behind a handful of NAT addresses.
@@ -28,7 +29,8 @@ from __future__ import annotations
 import numpy as np
 
 from ingest.simulate.catalog import COUNTRIES, DAY_MS, START_MS, VPN_NETWORKS
-from ingest.simulate.users import Lines, created_before_window
+from ingest.simulate.groups import Group, Habits, hard_negative_accounts, new_group
+from ingest.simulate.users import Lines
 from ingest.simulate.world import World
 
 __all__ = ["HARD_NEGATIVES", "hard_negative_groups"]
@@ -43,6 +45,20 @@ HARD_NEGATIVES = (
     "vpn_users",
 )
 
+# How each group uses the app; the office's people also have an evening at home.
+_HABITS = {
+    "cgnat": Habits(mobile_share=1.0, upload_share=0.3, sessions=("gamma", 2.0, 0.45)),
+    "corporate_nat": Habits(mobile_share=0.0, upload_share=0.0, sessions=("gamma", 3.0, 0.5)),
+    "corporate_nat_evening": Habits(mobile_share=0.3, upload_share=0.0, sessions=0.5),
+    "family_device": Habits(mobile_share=0.0, upload_share=0.4, sessions=("gamma", 2.0, 0.4)),
+    "signup_burst": Habits(mobile_share=0.7, upload_share=0.0, sessions=("gamma", 2.0, 0.6)),
+    "heavy_user": Habits(
+        mobile_share=0.4, upload_share=1.0, sessions=("uniform", 18, 30), browser_share=1.0
+    ),
+    "social_circle": Habits(mobile_share=0.35, upload_share=0.6, sessions=("gamma", 2.5, 0.6)),
+    "vpn_users": Habits(mobile_share=0.6, upload_share=0.3, sessions=("gamma", 2.0, 0.5)),
+}
+
 
 def hard_negative_groups(
     world: World,
@@ -51,7 +67,7 @@ def hard_negative_groups(
     family_sizes: np.ndarray,
     family_country: np.ndarray,
     hard_negative_scale: float,
-) -> list[dict]:
+) -> list[Group]:
     """Every hard-negative group, in a fixed order (the order draws from the generator).
 
     ``sizes`` gives each group's country and number of people; families come
@@ -69,46 +85,30 @@ def hard_negative_groups(
     ]
 
 
-def _cgnat(world: World, lines: Lines, c: str, n: int) -> list[dict]:
+def _cgnat(world: World, lines: Lines, c: str, n: int) -> list[Group]:
     """Carrier NAT: one carrier's subscribers behind at most four NAT addresses."""
-    rng = world.rng
-    groups: list[dict] = []
-    acc = world.new_accounts(
-        n,
-        country=c,
-        created_at=created_before_window(rng, n),
-        group="cgnat",
-        hard_negative="cgnat",
-    )
+    acc = hard_negative_accounts(world, c, n, "cgnat")
     nat = world.new_ips("in_jio", 4)
-    groups.append(
-        dict(
-            accounts=acc,
-            country=c,
-            hard_negative="cgnat",
-            devices=world.new_devices(n),
-            home_ips=nat[rng.integers(4, size=n)],
+    devices = world.new_devices(n)
+    home_ips = nat[world.rng.integers(4, size=n)]
+    return [
+        new_group(
+            world,
+            lines,
+            acc,
+            c,
+            _HABITS["cgnat"],
+            devices=devices,
+            home_ips=home_ips,
             mobile_pool=nat,
-            mobile_share=1.0,
-            sessions=rng.gamma(2.0, 0.45, size=n),
-            upload_share=0.3,
-            second=None,
         )
-    )
-    return groups
+    ]
 
 
-def _corporate_nat(world: World, lines: Lines, c: str, n: int) -> list[dict]:
+def _corporate_nat(world: World, lines: Lines, c: str, n: int) -> list[Group]:
     """Corporate NAT: offices of dozens behind one or two egress addresses."""
     rng = world.rng
-    groups: list[dict] = []
-    acc = world.new_accounts(
-        n,
-        country=c,
-        created_at=created_before_window(rng, n),
-        group="corporate_nat",
-        hard_negative="corporate_nat",
-    )
+    acc = hard_negative_accounts(world, c, n, "corporate_nat")
     n_offices = max(1, int(round(n / 40)))
     office = np.sort(np.arange(n) % n_offices)
     egress = world.new_ips("de_telekom_business", 2 * n_offices).reshape(n_offices, 2)
@@ -122,213 +122,139 @@ def _corporate_nat(world: World, lines: Lines, c: str, n: int) -> list[dict]:
         + (9 - COUNTRIES[c].utc_offset_hours) * 3_600_000
         + rng.integers(0, 3 * 3_600_000, size=n)
     ).astype(np.int64)
-    groups.append(
-        dict(
-            accounts=acc,
-            country=c,
-            hard_negative="corporate_nat",
-            devices=devices,
-            home_ips=egress[office, rng.integers(2, size=n)],
-            mobile_pool=egress.ravel(),
-            mobile_share=0.0,
-            sessions=rng.gamma(3.0, 0.5, size=n),
-            upload_share=0.0,
-            second=None,
-            profile="office",
-            weekend_factor=0.05,
-            cohort=office,
-            fixed_uploads=(rollout, upload_ts[rollout]),
-        )
+    by_day = new_group(
+        world,
+        lines,
+        acc,
+        c,
+        _HABITS["corporate_nat"],
+        devices=devices,
+        home_ips=egress[office, rng.integers(2, size=n)],
+        mobile_pool=egress.ravel(),
+        profile="office",
+        weekend_factor=0.05,
+        cohort=office,
+        fixed_uploads=(rollout, upload_ts[rollout]),
     )
     # the same people in the evening, at home
-    groups.append(
-        dict(
-            accounts=acc,
-            country=c,
-            hard_negative="corporate_nat",
-            devices=devices,
-            home_ips=lines.home_ips(c, n),
-            mobile_pool=lines.mobile[c],
-            mobile_share=0.3,
-            sessions=np.full(n, 0.5),
-            upload_share=0.0,
-            second=None,
-            skip_circle=True,
-        )
+    evening = new_group(
+        world, lines, acc, c, _HABITS["corporate_nat_evening"], devices=devices, skip_circle=True
     )
-    return groups
+    return [by_day, evening]
 
 
 def _family_device(
     world: World, lines: Lines, family_sizes: np.ndarray, family_country: np.ndarray
-) -> list[dict]:
+) -> list[Group]:
     """Family devices: a household shares a tablet and the home line."""
-    rng = world.rng
-    groups: list[dict] = []
+    groups: list[Group] = []
     for fc in COUNTRIES:
         sizes = family_sizes[family_country == fc]
         if not len(sizes):
             continue
-        n = int(sizes.sum())
         family = np.repeat(np.arange(len(sizes)), sizes)
-        acc = world.new_accounts(
-            n,
-            country=fc,
-            created_at=created_before_window(rng, n),
-            group="family_device",
-            hard_negative="family_device",
-        )
+        acc = hard_negative_accounts(world, fc, int(sizes.sum()), "family_device")
         tablets = world.new_devices(len(sizes))
         homes = lines.home_ips(fc, len(sizes))
         groups.append(
-            dict(
-                accounts=acc,
-                country=fc,
-                hard_negative="family_device",
+            new_group(
+                world,
+                lines,
+                acc,
+                fc,
+                _HABITS["family_device"],
                 devices=tablets[family],
                 home_ips=homes[family],
                 mobile_pool=homes,
-                mobile_share=0.0,
-                sessions=rng.gamma(2.0, 0.4, size=n),
-                upload_share=0.4,
-                second=None,
                 cohort=family,
             )
         )
     return groups
 
 
-def _signup_burst(world: World, lines: Lines, c: str, n: int) -> list[dict]:
+def _signup_burst(world: World, lines: Lines, c: str, n: int) -> list[Group]:
     """A viral sign-up burst: an hour of new accounts syncing contacts at onboarding."""
     rng = world.rng
-    groups: list[dict] = []
     burst_start = START_MS + 3 * DAY_MS + 23 * 3_600_000  # 2019-12-21 20:00 in Sao Paulo
     created = burst_start + np.sort(rng.integers(0, 3_600_000, size=n))
     devices = world.new_devices(n)
     mobile = lines.mobile[c]
-    signup_ip = mobile[rng.integers(len(mobile), size=n)]
     acc = world.new_accounts(
         n,
         country=c,
         created_at=created,
         group="signup_burst",
         hard_negative="signup_burst",
-        signup_ip=signup_ip,
+        signup_ip=mobile[rng.integers(len(mobile), size=n)],
         signup_device=devices,
         followers_median=8,
     )
-    groups.append(
-        dict(
-            accounts=acc,
-            country=c,
-            hard_negative="signup_burst",
-            devices=devices,
-            home_ips=lines.home_ips(c, n),
-            mobile_pool=mobile,
-            mobile_share=0.7,
-            sessions=rng.gamma(2.0, 0.6, size=n),
-            upload_share=0.0,
-            second=None,
-            fixed_uploads=(np.arange(n), created + rng.integers(60_000, 600_000, size=n)),
-        )
-    )
-    return groups
+    group = new_group(world, lines, acc, c, _HABITS["signup_burst"], devices=devices)
+    # each syncs during onboarding, minutes after signing up (drawn after the sessions)
+    group.fixed_uploads = (np.arange(n), created + rng.integers(60_000, 600_000, size=n))
+    return [group]
 
 
-def _heavy_user(world: World, lines: Lines, c: str, n: int) -> list[dict]:
+def _heavy_user(world: World, lines: Lines, c: str, n: int) -> list[Group]:
     """Heavy users: a newsroom's social desk, lots of everything, normal rhythm."""
-    rng = world.rng
-    groups: list[dict] = []
-    acc = world.new_accounts(
-        n,
-        country=c,
-        created_at=created_before_window(rng, n),
-        group="heavy_user",
-        hard_negative="heavy_user",
-        followers_median=40_000,
-    )
-    groups.append(
-        dict(
-            accounts=acc,
-            country=c,
-            hard_negative="heavy_user",
-            devices=world.new_devices(n),
-            home_ips=lines.home_ips(c, n),
-            mobile_pool=lines.mobile[c],
-            mobile_share=0.4,
-            sessions=rng.uniform(18, 30, size=n),
-            upload_share=1.0,
-            second=world.new_devices(n, browser_share=1.0),
+    acc = hard_negative_accounts(world, c, n, "heavy_user", followers_median=40_000)
+    return [
+        new_group(
+            world,
+            lines,
+            acc,
+            c,
+            _HABITS["heavy_user"],
             lookup_rate=0.5,
             requests_per_session=2.5,
             big_book=1200,
         )
-    )
-    return groups
+    ]
 
 
-def _social_circle(world: World, lines: Lines, c: str, n: int) -> list[dict]:
+def _social_circle(world: World, lines: Lines, c: str, n: int) -> list[Group]:
     """A tight social circle on campus Wi-Fi, near-identical address books."""
-    rng = world.rng
-    groups: list[dict] = []
-    acc = world.new_accounts(
-        n,
-        country=c,
-        created_at=created_before_window(rng, n),
-        group="social_circle",
-        hard_negative="social_circle",
-    )
+    acc = hard_negative_accounts(world, c, n, "social_circle")
     n_clubs = max(1, int(round(n / 30)))
     club = np.sort(np.arange(n) % n_clubs)
     campus = world.new_ips("my_um", 3 * n_clubs).reshape(n_clubs, 3)
-    groups.append(
-        dict(
-            accounts=acc,
-            country=c,
-            hard_negative="social_circle",
-            devices=world.new_devices(n),
-            home_ips=campus[club, rng.integers(3, size=n)],
-            mobile_pool=lines.mobile[c],
-            mobile_share=0.35,
-            sessions=rng.gamma(2.5, 0.6, size=n),
-            upload_share=0.6,
-            second=None,
+    devices = world.new_devices(n)
+    home_ips = campus[club, world.rng.integers(3, size=n)]
+    return [
+        new_group(
+            world,
+            lines,
+            acc,
+            c,
+            _HABITS["social_circle"],
+            devices=devices,
+            home_ips=home_ips,
             cohort=club,
             own_circle=True,
             circle_keep=0.95,
         )
-    )
-    return groups
+    ]
 
 
 def _vpn_users(
     world: World, lines: Lines, c: str, n: int, hard_negative_scale: float
-) -> list[dict]:
+) -> list[Group]:
     """Iranian users through commercial VPN exits."""
-    rng = world.rng
-    groups: list[dict] = []
-    acc = world.new_accounts(
-        n,
-        country=c,
-        created_at=created_before_window(rng, n),
-        group="vpn_users",
-        hard_negative="vpn_users",
-    )
+    acc = hard_negative_accounts(world, c, n, "vpn_users")
     exits = np.concatenate([world.new_ips(net, 2) for net in VPN_NETWORKS])[
         : max(6, int(round(6 * hard_negative_scale)))
     ]
-    groups.append(
-        dict(
-            accounts=acc,
-            country=c,
-            hard_negative="vpn_users",
-            devices=world.new_devices(n),
-            home_ips=exits[rng.integers(len(exits), size=n)],
+    devices = world.new_devices(n)
+    home_ips = exits[world.rng.integers(len(exits), size=n)]
+    return [
+        new_group(
+            world,
+            lines,
+            acc,
+            c,
+            _HABITS["vpn_users"],
+            devices=devices,
+            home_ips=home_ips,
             mobile_pool=exits,
-            mobile_share=0.6,
-            sessions=rng.gamma(2.0, 0.5, size=n),
-            upload_share=0.3,
-            second=None,
         )
-    )
-    return groups
+    ]

@@ -22,12 +22,12 @@ import numpy as np
 
 from ingest.simulate.catalog import COUNTRIES, DAY_MS, HOME_NETWORKS, MOBILE_NETWORKS, START_MS
 from ingest.simulate.drawn_infrastructure import allocated_ips
+from ingest.simulate.groups import hard_negative_accounts
 from ingest.simulate.playbook import UploadPlan
 from ingest.simulate.population import Population
 from ingest.simulate.users import (
     AddressBooks,
     Users,
-    created_before_window,
     upload_times,
     weekend_mask,
 )
@@ -63,13 +63,6 @@ def _circle_books(
     return books
 
 
-def _look_alikes(world: World, n: int, country: str, group: str) -> np.ndarray:
-    """``n`` new accounts of one look-alike group, made long before the window."""
-    return world.new_accounts(
-        n, country=country, created_at=created_before_window(world.rng, n), group=group, hard_negative=group
-    )
-
-
 def _users(world: World, accounts, country, devices, home_ips, mobile, books, **kw) -> Users:
     k = len(accounts)
     return Users(
@@ -98,7 +91,7 @@ def build_lookalikes(world: World, population: Population, scale: float) -> None
     # -- a staff directory pushed to managed phones
     country = str(rng.choice(["US", "GB", "FR", "IL", "TR", "DE"]))
     n = count(30, 70)
-    staff = _look_alikes(world, n, country, "staff_directory")
+    staff = hard_negative_accounts(world, country, n, "staff_directory")
     devices = world.new_devices(n, (MDM_USER_AGENT,))
     egress = world.new_ips(HOME_NETWORKS[country][0], 1)
     phones = world.phones_of(staff)
@@ -132,7 +125,7 @@ def build_lookalikes(world: World, population: Population, scale: float) -> None
     # -- a class reunion: one venue, one evening, everyone syncing
     country = str(rng.choice(list(COUNTRIES)))
     n = count(25, 60)
-    classmates = _look_alikes(world, n, country, "class_reunion")
+    classmates = hard_negative_accounts(world, country, n, "class_reunion")
     devices = world.new_devices(n)
     phones = world.phones_of(classmates)
     strangers = population.circle_numbers[country]
@@ -179,7 +172,7 @@ def build_lookalikes(world: World, population: Population, scale: float) -> None
     # -- students behind campus NAT, friend circles overlapping
     country = str(rng.choice(["MY", "IN", "ID", "TR", "BR", "GB"]))
     n = count(120, 250)
-    students = _look_alikes(world, n, country, "campus_nat")
+    students = hard_negative_accounts(world, country, n, "campus_nat")
     network = "my_um" if country == "MY" else HOME_NETWORKS[country][0]
     nat = world.new_ips(network, int(rng.integers(2, 5)))
     circle = rng.integers(0, max(1, n // 8), size=n)

@@ -3,7 +3,8 @@
 The playbooks of :mod:`ingest.simulate.campaigns` and the drawn tradecraft of
 :mod:`ingest.simulate.tradecraft` build on these pieces: a :class:`Campaign`
 (the accounts, the activities that generate their requests, and what the
-ground truth says), :class:`LookupStream` (single lookups working through a
+ground truth says), opened for a hand-written playbook by its
+:class:`Playbook` (name, tradecraft, country and clock), :class:`LookupStream` (single lookups working through a
 plan, day by day) and :class:`UploadPlan` (address-book uploads fixed in
 advance), plus the helpers that spread volume over working windows, pick
 number blocks, age accounts and hand out devices, and :func:`cover` for the
@@ -25,7 +26,6 @@ from ingest.simulate.catalog import (
     LOGIN,
     LOOKUP,
     START_MS,
-    UPLOAD,
 )
 from ingest.simulate.population import Population
 from ingest.simulate.users import AddressBooks, Users, local_times
@@ -33,6 +33,7 @@ from ingest.simulate.world import Batch, World, concat_batches
 
 __all__ = [
     "Campaign",
+    "Playbook",
     "LookupStream",
     "UploadPlan",
     "plan_windows",
@@ -80,6 +81,56 @@ class Campaign:
         if self.drawn is not None:
             record["drawn"] = self.drawn
         return record
+
+
+@dataclass(frozen=True)
+class Playbook:
+    """A hand-written playbook as the ground truth names it, and where and when its operators work."""
+
+    name: str
+    #: where its requests come from, and its accounts' country unless :meth:`open` is told
+    origin_country: str
+    #: the operators' clock: their UTC offset and their weekend days (0 is Monday)
+    utc_offset_hours: float
+    weekend: tuple[int, ...]
+    #: what the ground truth says the playbook does
+    tradecraft: str
+    #: the operators' own country, where it is not ``origin_country``
+    operator_country: str | None = None
+
+    def open(
+        self,
+        world: World,
+        n: int,
+        created_at: np.ndarray,
+        *,
+        camouflage: bool,
+        country: str | np.ndarray | None = None,
+        **account_options,
+    ) -> Campaign:
+        """A campaign of this playbook with ``n`` new accounts of its own and no activity yet.
+
+        ``country`` is the accounts' country (the origin unless given);
+        ``account_options`` go on to :meth:`~ingest.simulate.world.World.new_accounts`.
+        """
+        accounts = world.new_accounts(
+            n,
+            country=self.origin_country if country is None else country,
+            created_at=created_at,
+            group=self.name,
+            kind="campaign",
+            **account_options,
+        )
+        return Campaign(
+            self.name,
+            self.tradecraft,
+            self.origin_country,
+            self.operator_country or self.origin_country,
+            self.utc_offset_hours,
+            self.weekend,
+            accounts,
+            camouflage=camouflage,
+        )
 
 
 @dataclass
@@ -170,22 +221,9 @@ class UploadPlan:
         due = np.flatnonzero((self.ts >= lo) & (self.ts < hi))
         if not len(due):
             return concat_batches([])
-        sizes = self.books.sizes()[due]
-        rows = np.repeat(np.arange(len(due)), sizes)
-        within = np.arange(len(rows)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        phone = self.books.numbers[self.books.offsets[due][rows] + within]
-        request = rng.integers(1, 2**62, size=len(due))
-        m = len(rows)
-        return {
-            "ts": self.ts[due][rows],
-            "ip": self.ip[due][rows],
-            "endpoint": np.full(m, UPLOAD),
-            "account": self.account[due][rows],
-            "device": self.device[due][rows],
-            "status": np.full(m, 200),
-            "phone": phone,
-            "request": request[rows],
-        }
+        return self.books.uploads(
+            rng, due, self.ts[due], self.account[due], self.ip[due], self.device[due]
+        )
 
 
 # ---- planning helpers --------------------------------------------------------------------

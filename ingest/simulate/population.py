@@ -25,6 +25,7 @@ import numpy as np
 
 from ingest.simulate.catalog import COUNTRIES
 from ingest.simulate.circles import circle_books
+from ingest.simulate.groups import Group, Habits, established_accounts, new_group
 from ingest.simulate.hard_negatives import HARD_NEGATIVES, hard_negative_groups
 from ingest.simulate.users import (
     PROFILES,
@@ -32,13 +33,17 @@ from ingest.simulate.users import (
     Lines,
     Users,
     Visitors,
-    created_before_window,
     upload_times,
     weekend_mask,
 )
 from ingest.simulate.world import World
 
 __all__ = ["Users", "AddressBooks", "build_population", "HARD_NEGATIVES", "PROFILES"]
+
+#: how ordinary users use the app: a fifth also browse the web
+_ORDINARY = Habits(
+    mobile_share=0.45, upload_share=0.3, sessions=("gamma", 2.0, 0.45), browser_share=0.2
+)
 
 
 @dataclass
@@ -115,12 +120,7 @@ def build_population(world: World, scale: float, *, hard_negative_scale: float =
     # -- passive accounts (exist, have numbers, may be found; make no requests)
     passive_numbers_by_country: dict[str, np.ndarray] = {}
     for c in countries:
-        idx = world.new_accounts(
-            passive_by_country[c],
-            country=c,
-            created_at=created_before_window(rng, passive_by_country[c]),
-            group="benign",
-        )
+        idx = established_accounts(world, c, passive_by_country[c], "benign")
         numbers = world.phones_of(idx)
         passive_numbers_by_country[c] = numbers[numbers > 0]
     passive_total = sum(passive_by_country.values())
@@ -128,30 +128,15 @@ def build_population(world: World, scale: float, *, hard_negative_scale: float =
 
     activities: list[Users] = []
     lines = Lines(world, active_by_country)
-    pending: list[dict] = []  # users whose address books are assigned after circles exist
+    pending: list[Group] = []  # users whose address books are assigned after circles exist
 
     # -- ordinary users
     for c in countries:
         n = int((ordinary_country == c).sum())
         if not n:
             continue
-        acc = world.new_accounts(
-            n, country=c, created_at=created_before_window(rng, n), group="benign"
-        )
-        pending.append(
-            dict(
-                accounts=acc,
-                country=c,
-                hard_negative=None,
-                devices=world.new_devices(n),
-                home_ips=lines.home_ips(c, n),
-                mobile_pool=lines.mobile[c],
-                mobile_share=0.45,
-                sessions=rng.gamma(2.0, 0.45, size=n),
-                upload_share=0.3,
-                second=np.where(rng.random(n) < 0.2, world.new_devices(n, browser_share=1.0), -1),
-            )
-        )
+        acc = established_accounts(world, c, n, "benign")
+        pending.append(new_group(world, lines, acc, c, _ORDINARY))
 
     pending += hard_negative_groups(
         world, lines, group_sizes, family_sizes, family_country, hard_negative_scale
@@ -162,47 +147,45 @@ def build_population(world: World, scale: float, *, hard_negative_scale: float =
     )
 
     for i, p in enumerate(pending):
-        k = len(p["accounts"])
+        k = len(p.accounts)
         book_of = np.array([book_index.get((i, j), -1) for j in range(k)], dtype=np.int64)
-        if p.get("skip_circle"):
+        if p.skip_circle:
             # the same people as the entry before (the office by day): same books
             prev = activities[-1]
             book_of = prev.book_of.copy()
-        offsets = np.full(k, COUNTRIES[p["country"]].utc_offset_hours)
-        upload_user = np.flatnonzero(rng.random(k) < p["upload_share"])
+        offsets = np.full(k, COUNTRIES[p.country].utc_offset_hours)
+        upload_user = np.flatnonzero(rng.random(k) < p.upload_share)
         # some people sync twice in two weeks (a new phone, a reinstall)
         upload_user = np.concatenate(
             [upload_user, upload_user[rng.random(len(upload_user)) < 0.12]]
         )
         upload_ts = upload_times(rng, offsets[upload_user])
-        if "fixed_uploads" in p:
-            fu, ft = p["fixed_uploads"]
+        if p.fixed_uploads is not None:
+            fu, ft = p.fixed_uploads
             upload_user = np.concatenate([upload_user, fu])
             upload_ts = np.concatenate([upload_ts, ft])
-        created = world.created_of(p["accounts"])
+        created = world.created_of(p.accounts)
         ok = upload_ts >= created[upload_user]
         activities.append(
             Users(
-                accounts=p["accounts"].astype(np.int32),
+                accounts=p.accounts.astype(np.int32),
                 offsets_h=offsets,
-                weekend_mask=np.full(k, weekend_mask(p["country"]), dtype=np.int64),
-                sessions_per_day=np.asarray(p["sessions"], dtype=float),
-                devices=np.asarray(p["devices"], dtype=np.int32),
-                home_ips=np.asarray(p["home_ips"], dtype=np.int32),
-                mobile_pool=np.asarray(p["mobile_pool"], dtype=np.int32),
-                mobile_share=p["mobile_share"],
+                weekend_mask=np.full(k, weekend_mask(p.country), dtype=np.int64),
+                sessions_per_day=np.asarray(p.sessions, dtype=float),
+                devices=np.asarray(p.devices, dtype=np.int32),
+                home_ips=np.asarray(p.home_ips, dtype=np.int32),
+                mobile_pool=np.asarray(p.mobile_pool, dtype=np.int32),
+                mobile_share=p.mobile_share,
                 created_at=created,
                 books=address_books,
                 book_of=book_of,
                 upload_user=upload_user[ok],
                 upload_ts=upload_ts[ok],
-                profile=p.get("profile", "diurnal"),
-                weekend_factor=p.get("weekend_factor", 1.15),
-                lookup_rate=p.get("lookup_rate", 0.04),
-                requests_per_session=p.get("requests_per_session", 1.0),
-                second_devices=None
-                if p["second"] is None
-                else np.asarray(p["second"], dtype=np.int32),
+                profile=p.profile,
+                weekend_factor=p.weekend_factor,
+                lookup_rate=p.lookup_rate,
+                requests_per_session=p.requests_per_session,
+                second_devices=None if p.second is None else np.asarray(p.second, dtype=np.int32),
             )
         )
 

@@ -29,6 +29,7 @@ from ingest.simulate.catalog import (
 )
 from ingest.simulate.playbook import (
     Campaign,
+    Playbook,
     UploadPlan,
     campaign_devices,
     ceil_scale,
@@ -44,29 +45,22 @@ from ingest.simulate.world import World
 
 __all__ = ["hosting_network", "proxy_network", "targeted_unmasking"]
 
+# name, country, the operators' UTC offset and weekend days, and tradecraft in the ground truth
+_HOSTING_NETWORK = Playbook("hosting_network", "IR", 3.5, (4,), "state-linked emulator accounts sharing hosting addresses, office hours")
+_PROXY_NETWORK = Playbook("proxy_network", "US", 3.5, (4,), "residential proxy exits, shared device fingerprints, cron-like timing", operator_country="IR")
+_TARGETED_UNMASKING = Playbook("targeted_unmasking", "IR", 3.5, (4,), "a leaked list of dissidents' numbers looked up through address-book uploads")
+
 
 def hosting_network(
     world: World, pop: Population, rng, scale: float, size: float, camouflage: bool, volume: float
 ) -> Campaign:
     """Build the ``hosting_network`` campaign (see the module docstring)."""
-    country, offset, weekend = "IR", 3.5, (4,)
     k = ceil_scale(12 * size, scale)
     batches = (
         START_MS - rng.choice([41, 33, 26], size=k) * DAY_MS + rng.integers(0, 2 * HOUR_MS, size=k)
     )
-    accounts = world.new_accounts(
-        k, country=country, created_at=batches, group="hosting_network", kind="campaign"
-    )
-    camp = Campaign(
-        "hosting_network",
-        "state-linked emulator accounts sharing hosting addresses, office hours",
-        country,
-        country,
-        offset,
-        weekend,
-        accounts,
-        camouflage=camouflage,
-    )
+    camp = _HOSTING_NETWORK.open(world, k, batches, camouflage=camouflage)
+    accounts, offset, weekend = camp.accounts, camp.utc_offset_hours, camp.weekend
     hosting = np.concatenate(
         [
             world.new_ips("ir_hostiran", 2),
@@ -98,25 +92,11 @@ def proxy_network(
     world: World, pop: Population, rng, scale: float, size: float, camouflage: bool, volume: float
 ) -> Campaign:
     """Build the ``proxy_network`` campaign (see the module docstring)."""
-    origin, operator, offset, weekend = "US", "IR", 3.5, (4,)
     k = ceil_scale(15 * size, scale)
-    accounts = world.new_accounts(
-        k,
-        country=rng.choice(["US", "GB", "DE"], size=k, p=[0.6, 0.2, 0.2]).astype(object),
-        created_at=established(rng, k, 6.0),
-        group="proxy_network",
-        kind="campaign",
-    )
-    camp = Campaign(
-        "proxy_network",
-        "residential proxy exits, shared device fingerprints, cron-like timing",
-        origin,
-        operator,
-        offset,
-        weekend,
-        accounts,
-        camouflage=camouflage,
-    )
+    country = rng.choice(["US", "GB", "DE"], size=k, p=[0.6, 0.2, 0.2]).astype(object)
+    created = established(rng, k, 6.0)
+    camp = _PROXY_NETWORK.open(world, k, created, camouflage=camouflage, country=country)
+    accounts, offset, weekend = camp.accounts, camp.utc_offset_hours, camp.weekend
     n_exits = max(60, int(300 * np.sqrt(scale) * size))
     n_us = int(n_exits * 0.7)
     us = np.concatenate([world.new_ips(net, n_us // 3 + 1) for net in HOME_NETWORKS["US"]])
@@ -163,33 +143,21 @@ def targeted_unmasking(
     world: World, pop: Population, rng, scale: float, size: float, camouflage: bool, volume: float
 ) -> Campaign:
     """Build the ``targeted_unmasking`` campaign (see the module docstring)."""
-    country, offset, weekend = "IR", 3.5, (4,)
     k = ceil_scale(10 * size, scale)
     burst = START_MS + 1 * DAY_MS + 5 * HOUR_MS + 10 * 60_000  # 2019-12-19 08:40 Tehran
     created = burst + np.sort(rng.integers(0, 40 * 60_000, size=k))
     mobile = world.new_ips("ir_mci", 3)
     devices = world.new_devices(k, (APP_USER_AGENTS[0], APP_USER_AGENTS[4]))
-    signup_ip = mobile[rng.integers(3, size=k)]
-    accounts = world.new_accounts(
+    camp = _TARGETED_UNMASKING.open(
+        world,
         k,
-        country=country,
-        created_at=created,
-        group="targeted_unmasking",
-        kind="campaign",
-        signup_ip=signup_ip,
+        created,
+        camouflage=camouflage,
+        signup_ip=mobile[rng.integers(3, size=k)],
         signup_device=devices,
         followers_median=5,
     )
-    camp = Campaign(
-        "targeted_unmasking",
-        "a leaked list of dissidents' numbers looked up through address-book uploads",
-        country,
-        country,
-        offset,
-        weekend,
-        accounts,
-        camouflage=camouflage,
-    )
+    accounts, offset, weekend = camp.accounts, camp.utc_offset_hours, camp.weekend
     n_targets = max(40, int(80 * np.sqrt(scale) * size))
     parts = []
     for c, share in (("IR", 0.6), ("US", 0.1), ("GB", 0.08), ("DE", 0.07)):

@@ -87,6 +87,37 @@ class AddressBooks:
     def sizes(self) -> np.ndarray:
         return np.diff(self.offsets)
 
+    def uploads(
+        self,
+        rng: np.random.Generator,
+        book: np.ndarray,
+        ts: np.ndarray,
+        account: np.ndarray,
+        ip: np.ndarray,
+        device: np.ndarray,
+    ) -> Batch:
+        """The request rows of uploads: upload ``i`` sends book ``book[i]`` at ``ts[i]``.
+
+        An upload is one request (one request id) with a row per number in
+        the book, all sharing the upload's time, account, address and device.
+        """
+        sizes = self.sizes()[book]
+        rows = np.repeat(np.arange(len(book)), sizes)
+        within = np.arange(len(rows)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        phone = self.numbers[self.offsets[book][rows] + within]
+        request = rng.integers(1, 2**62, size=len(book))
+        m = len(rows)
+        return {
+            "ts": ts[rows],
+            "ip": ip[rows],
+            "endpoint": np.full(m, UPLOAD),
+            "account": account[rows],
+            "device": device[rows],
+            "status": np.full(m, 200),
+            "phone": phone,
+            "request": request[rows],
+        }
+
 
 @dataclass
 class Users:
@@ -206,29 +237,15 @@ class Users:
         books = self.book_of[users]
         ok = books >= 0
         due, users, books = due[ok], users[ok], books[ok]
-        sizes = self.books.sizes()[books]
-        rows = np.repeat(np.arange(len(due)), sizes)
-        starts = np.repeat(self.books.offsets[books], sizes)
-        within = np.arange(len(rows)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        phone = self.books.numbers[starts + within]
         on_mobile = rng.random(len(due)) < self.mobile_share
         ip = np.where(
             on_mobile,
             self.mobile_pool[rng.integers(len(self.mobile_pool), size=len(due))],
             self.home_ips[users],
         )
-        request = rng.integers(1, 2**62, size=len(due))
-        m = len(rows)
-        return {
-            "ts": self.upload_ts[due][rows],
-            "ip": ip[rows],
-            "endpoint": np.full(m, UPLOAD),
-            "account": self.accounts[users][rows],
-            "device": self.devices[users][rows],
-            "status": np.full(m, 200),
-            "phone": phone,
-            "request": request[rows],
-        }
+        return self.books.uploads(
+            rng, books, self.upload_ts[due], self.accounts[users], ip, self.devices[users]
+        )
 
 
 @dataclass
