@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from graph.phone_text import mask_phone_numbers
 from graph.warehouse_schema import QUARANTINE_TABLE
+from ingest.arrow_sql import arrow_sql
 from ingest.free_text import FREE_TEXT, masked_name
 from ingest.pseudonymize import mask_phone, mask_phone_sql
 from ingest.readers import RowProblem, SourceFile, mask_digit_runs
@@ -118,13 +119,15 @@ def add_rejected(cursor, batch_id: str, source: SourceFile, rows: pa.Table, chun
 
     ``rows`` are the staged rows (``_pos``, ``_column``, ``_reason``),
     ``chunk`` the chunk they were staged from, ``columns`` its columns as
-    read from the file. DuckDB reads both tables by these names.
+    read from the file.
     """
-    return int(cursor.execute(
+    return _inserted(arrow_sql(
+        cursor,
         f"INSERT INTO {QUARANTINE_TABLE} SELECT $batch, $table, $file, $pos_name, "
-        f"r._pos, r._column, r._reason, {_record_sql(source.table, columns)} FROM rows r "
-        "JOIN chunk c USING (_pos) WHERE r._reason IS NOT NULL", _where(batch_id, source),
-    ).fetchall()[0][0])
+        f"r._pos, r._column, r._reason, {_record_sql(source.table, columns)} FROM {{rows}} r "
+        "JOIN {chunk} c USING (_pos) WHERE r._reason IS NOT NULL", _where(batch_id, source),
+        rows=rows, chunk=chunk,
+    ))
 
 
 def add_duplicates(cursor, batch_id: str, source: SourceFile, duplicates: pa.Table) -> int:
@@ -132,15 +135,21 @@ def add_duplicates(cursor, batch_id: str, source: SourceFile, duplicates: pa.Tab
 
     ``duplicates`` holds each copy's ``pos`` and where the first one is:
     ``first_file``, ``first_key`` (``same_as_line`` or ``same_as_row``) and
-    ``first_pos``. DuckDB reads it by this name.
+    ``first_pos``.
     """
-    return int(cursor.execute(
+    return _inserted(arrow_sql(
+        cursor,
         f"INSERT INTO {QUARANTINE_TABLE} SELECT $batch, $table, $file, $pos_name, "
         f"pos, NULL, '{REASONS['duplicate']}', CASE WHEN first_file = $file "
         "THEN json_object(first_key, first_pos) "
         "ELSE json_object('same_as_row_of', first_file, first_key, first_pos) END::VARCHAR "
-        "FROM duplicates", _where(batch_id, source),
-    ).fetchall()[0][0])
+        "FROM {duplicates}", _where(batch_id, source), duplicates=duplicates,
+    ))
+
+
+def _inserted(result: pa.Table) -> int:
+    """The row count an INSERT reports."""
+    return int(result.column(0)[0].as_py())
 
 
 def counts_by_reason(cursor, batch_ids: Sequence[str]) -> dict[str, dict[str, int]]:
