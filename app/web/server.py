@@ -2,10 +2,11 @@
 
 :func:`create_app` wires the login (:mod:`app.web.auth`), the per-app state
 (:mod:`app.web.state`), the pages (:mod:`app.web.pages`), the banner that
-offers a newer detection run (:mod:`app.web.run_banner`), the security
-headers (:mod:`app.web.headers`) and two plain Flask routes (the audit log
-as JSON Lines, a health check). Every route but the login form and static
-files needs a signed-in user; routes that act (sign out, download
+offers a newer detection run (:mod:`app.web.run_banner`), the read-only JSON
+API (:mod:`app.api`), the security headers (:mod:`app.web.headers`) and two
+plain Flask routes (the audit log as JSON Lines, a health check). Every
+route but the login form, static files and the API (which takes a bearer
+token instead) needs a signed-in user; routes that act (sign out, download
 the audit log, which is itself audited) take POST only, so a link or an
 image on another page cannot trigger them.
 
@@ -25,6 +26,7 @@ import flask
 import flask_login
 from dash import html
 
+from app import api
 from app.web import auth, downloads, headers, ids, queries, run_banner
 from app.web.pages import PAGES
 from app.web.state import WebState, current, install
@@ -103,6 +105,7 @@ def create_app(workspace: Workspace, store: GraphStore | None = None) -> dash.Da
     auth.ensure_users_table(state.investigation.writer("serve the web UI"))
     install(server, state)
     _hold_workspace(server, state)  # before the login check, which reads the sessions
+    api.register(server, state.investigation)
     auth.init_login(server, state.investigation, on_login=_record_login, on_failed_login=_record_failed_login)
 
     app = dash.Dash(
