@@ -74,8 +74,9 @@ def _hold_workspace(server: flask.Flask, state: WebState) -> None:
     @server.before_request
     def _take():
         if flask.request.path != "/healthz" and not flask.request.path.startswith("/assets/"):
-            flask.g.workspace_lease = lease = state.investigation.lease()
-            lease.__enter__()
+            lease = state.investigation.lease()
+            lease.__enter__()  # waits while a command holds the workspace
+            flask.g.workspace_lease = lease
 
     @server.teardown_request
     def _give_back(_exc: BaseException | None) -> None:
