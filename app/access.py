@@ -9,6 +9,15 @@ process may not write refuses up front with a sentence saying what to do.
 Work on concurrent readers (a read path apart from the writer's) belongs
 here, so no other module in ``app`` calls :func:`graph.warehouse.connect`.
 
+Processes take turns on the file (:mod:`graph.warehouse`): a CLI command
+opens it on first use, waiting while another process holds it, and keeps it
+to its end, so what it writes appears to the others all at once. The web
+server (:meth:`WorkspaceAccess.share`) holds it only for the length of each
+request (:meth:`WorkspaceAccess.lease`), so ``ingest``, ``detect``,
+``export`` and ``brief`` run beside a UI that stays open all day: each
+waits at most for the requests in flight, and the UI's requests wait, in
+turn, while a command runs.
+
 The graph store is opened on first use. A store used from several threads
 (the web UI) is wrapped in :class:`LockedStore` unless it is the embedded
 one, which reads through a cursor per thread and serialises its own writes.
@@ -19,6 +28,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import duckdb
@@ -113,6 +123,14 @@ class WorkspaceAccess:
         """A fresh cursor to change the database with, after refusing ``action`` on a read-only workspace."""
         self.require_writable(action)
         return warehouse.connect(self.workspace.db_path)
+
+    def share(self) -> None:
+        """Hold the workspace database only during :meth:`lease` from now on (a serving process)."""
+        warehouse.share(self.workspace.db_path)
+
+    def lease(self) -> AbstractContextManager[None]:
+        """Keep the workspace database open for the block (one web request), taking turns with other processes."""
+        return warehouse.lease(self.workspace.db_path)
 
     def close(self) -> None:
         """Close the store this object opened (a store handed in stays open) and the database."""

@@ -16,6 +16,9 @@ the UI can do, a script can do through the same object.
 
 from __future__ import annotations
 
+import io
+import tempfile
+import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,6 +161,19 @@ class Investigation(WorkspaceAccess):
         """Export the clusters ``filters`` keeps to ``out_dir`` in ``fmt`` (:func:`app.export.export`)."""
         return export(self.workspace, self.store, fmt, out_dir, filters, redact=redact, user=user,
                       reader=self.reader)
+
+    def export_archive(self, fmt: str, filters: Filters | None = None, *, user: str) -> bytes:
+        """Export as :meth:`export` does, into a temporary folder, and return its files as one zip.
+
+        What the web's export download and the JSON API send.
+        """
+        with tempfile.TemporaryDirectory(prefix="sybilscope-export-") as tmp:
+            result = self.export(fmt, Path(tmp) / "export", filters, user=user)
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+                for path in sorted(result.files):
+                    archive.write(path, path.name)
+        return buffer.getvalue()
 
     def brief(self, cluster_ids: Sequence[str], out: str | Path, *, user: str, **options: Any) -> Path:
         """Write a briefing on ``cluster_ids`` to ``out`` (:func:`app.brief.brief`; ``options`` are its own)."""

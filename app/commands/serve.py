@@ -35,4 +35,5 @@ def command(ctx: CliContext, host: str, port: int) -> None:
         out.print(f"First start: the 'admin' password is the one in ${auth.ADMIN_PASSWORD_ENV}")
     if host not in ("127.0.0.1", "localhost", "::1"):
         ctx.err.print(f"[yellow]warning[/]: listening on {host}: anyone who can reach this address sees the login page")
+    ctx.investigation.share()  # hold the workspace only while a request runs: commands run beside the UI
     app.run(host=host, port=port, debug=False, threaded=True)

@@ -1,9 +1,10 @@
-"""``sybilscope users``: who may sign in to the web UI, and with which role."""
+"""``sybilscope users``: who may sign in to the web UI, with which role, and the API tokens scripts use."""
 
 from __future__ import annotations
 
 import click
 
+from app.api import tokens
 from app.context import CliContext
 from app.web import auth
 from graph import triage
@@ -99,3 +100,50 @@ def disable(ctx: CliContext, name: str) -> None:
 def enable(ctx: CliContext, name: str) -> None:
     """Let a disabled user NAME sign in again."""
     _set_disabled(ctx, name, False)
+
+
+@command.group("token")
+def token() -> None:
+    """API tokens: what scripts send the JSON API (`Authorization: Bearer <token>`) to act as a user."""
+
+
+def _audit_token(ctx: CliContext, action: str, name: str, token_id: str) -> None:
+    """The audit event of a token made or revoked: its id and user, never the token."""
+    triage.record_audit(ctx.store, "cli", f"users.token.{action}", f"user:{name}", None, {"token_id": token_id})
+
+
+@token.command("create")
+@click.argument("name")
+@click.pass_obj
+def token_create(ctx: CliContext, name: str) -> None:
+    """Create an API token for user NAME and print it once (only its hash is kept)."""
+    try:
+        token_id, secret = tokens.create(ctx.investigation.writer("create an API token"), name, "cli")
+    except KeyError as exc:
+        raise click.BadParameter(f"no user {name!r} (see `sybilscope users list`)") from exc
+    _audit_token(ctx, "create", name, token_id)
+    click.echo(f"token {token_id} for {name} (shown only this once; revoke it with "
+               f"`sybilscope users token revoke {token_id}`):", err=True)
+    click.echo(secret)
+
+
+@token.command("revoke")
+@click.argument("token_id")
+@click.pass_obj
+def token_revoke(ctx: CliContext, token_id: str) -> None:
+    """Revoke the API token TOKEN_ID (see `sybilscope users token list`): it stops working at once."""
+    try:
+        name = tokens.revoke(ctx.investigation.writer("revoke an API token"), token_id, "cli")
+    except KeyError as exc:
+        raise click.BadParameter(f"no live token {token_id!r} (see `sybilscope users token list`)") from exc
+    _audit_token(ctx, "revoke", name, token_id)
+    ctx.console.print(f"token {token_id} of {name} revoked")
+
+
+@token.command("list")
+@click.pass_obj
+def token_list(ctx: CliContext) -> None:
+    """List API tokens: id, user, created, revoked (never the tokens themselves)."""
+    for row in tokens.list_tokens(ctx.investigation.reader()):
+        revoked = f"\trevoked {row['revoked_at']:%Y-%m-%d %H:%M}" if row["revoked_at"] else ""
+        click.echo(f"{row['token_id']}\t{row['name']}\t{row['created_at']:%Y-%m-%d %H:%M}{revoked}")

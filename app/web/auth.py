@@ -70,6 +70,8 @@ _HASH_METHOD = "scrypt"
 _PUBLIC_PATHS = frozenset({"/login", "/_favicon.ico", "/healthz"})
 # static files for the login form: a folder, so its prefix ends with "/"
 _PUBLIC_FOLDERS = ("/assets/",)
+# the JSON API signs its callers in with bearer tokens, not this cookie (app.api)
+_TOKEN_FOLDERS = ("/api/",)
 #: how failed sign-ins are slowed down (see :mod:`app.web.throttle`)
 THROTTLE = throttle.ThrottlePolicy()
 
@@ -374,7 +376,7 @@ def init_login(server: flask.Flask, access: WorkspaceAccess, on_login: Callable[
     @server.before_request
     def _require_login():
         path = flask.request.path
-        if is_public(path) or flask_login.current_user.is_authenticated:
+        if is_public(path) or path.startswith(_TOKEN_FOLDERS) or flask_login.current_user.is_authenticated:
             return None
         if path.startswith("/_dash-") or flask.request.method != "GET":
             return flask.jsonify({"error": "sign in first"}), 401

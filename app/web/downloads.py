@@ -10,9 +10,7 @@ or ``brief`` audit event under the signed-in user's name, as from the CLI.
 
 from __future__ import annotations
 
-import io
 import tempfile
-import zipfile
 from pathlib import Path
 
 import dash
@@ -47,14 +45,9 @@ def _user() -> str:
 
 def export_zip(fmt: str, filters: Filters, user: str) -> tuple[str, bytes]:
     """Export in ``fmt`` to a temporary folder and return ``(file name, zip bytes)``."""
-    with tempfile.TemporaryDirectory(prefix="sybilscope-export-") as tmp:
-        result = current().investigation.export(fmt, Path(tmp) / "export", filters, user=user)
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for path in sorted(result.files):
-                archive.write(path, path.name)
+    archive = current().investigation.export_archive(fmt, filters, user=user)
     scope = "-".join(filters.cluster_ids) if len(filters.cluster_ids) == 1 else "queue"
-    return f"sybilscope-{scope}-{fmt}.zip", buffer.getvalue()
+    return f"sybilscope-{scope}-{fmt}.zip", archive
 
 
 def briefing_bytes(cluster_id: str, fmt: str, user: str) -> tuple[str, bytes]:

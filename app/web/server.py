@@ -1,12 +1,19 @@
 """The web app factory: one Flask server, one Dash app, one workspace.
 
 :func:`create_app` wires the login (:mod:`app.web.auth`), the per-app state
-(:mod:`app.web.state`), the pages (:mod:`app.web.pages`), the security headers
-(:mod:`app.web.headers`) and two plain Flask routes (the audit log as JSON
-Lines, a health check). Every route but the login form and static files
-needs a signed-in user; routes that act (sign out, download the audit log,
-which is itself audited) take POST only, so a link or an image on another
-page cannot trigger them.
+(:mod:`app.web.state`), the pages (:mod:`app.web.pages`), the banner that
+offers a newer detection run (:mod:`app.web.run_banner`), the read-only JSON
+API (:mod:`app.api`), the security headers (:mod:`app.web.headers`) and two
+plain Flask routes (the audit log as JSON Lines, a health check). Every
+route but the login form, static files and the API (which takes a bearer
+token instead) needs a signed-in user; routes that act (sign out, download
+the audit log, which is itself audited) take POST only, so a link or an
+image on another page cannot trigger them.
+
+Each request holds the workspace database for its length
+(:meth:`~app.access.WorkspaceAccess.lease`): a server started by ``serve``
+lets go of it between requests, so CLI commands run beside it (see
+:mod:`app.access`).
 """
 
 from __future__ import annotations
@@ -19,7 +26,8 @@ import flask
 import flask_login
 from dash import html
 
-from app.web import auth, downloads, headers, ids, queries
+from app import api
+from app.web import auth, downloads, headers, ids, queries, run_banner
 from app.web.pages import PAGES
 from app.web.state import WebState, current, install
 from graph import triage
@@ -57,7 +65,24 @@ def _navbar() -> html.Nav:
 
 def _shell() -> html.Div:
     """The frame around every page (built per request: it shows who is signed in)."""
-    return html.Div([_navbar(), html.Div(dash.page_container, className="ss-page")])
+    return html.Div([_navbar(), html.Div([run_banner.layout(), dash.page_container], className="ss-page")])
+
+
+def _hold_workspace(server: flask.Flask, state: WebState) -> None:
+    """Each request (but the health check and static files) holds the workspace database while it runs."""
+
+    @server.before_request
+    def _take():
+        if flask.request.path != "/healthz" and not flask.request.path.startswith("/assets/"):
+            lease = state.investigation.lease()
+            lease.__enter__()  # waits while a command holds the workspace
+            flask.g.workspace_lease = lease
+
+    @server.teardown_request
+    def _give_back(_exc: BaseException | None) -> None:
+        lease = flask.g.pop("workspace_lease", None)
+        if lease is not None:
+            lease.__exit__(None, None, None)
 
 
 def _record_login(user: auth.User) -> None:
@@ -80,6 +105,8 @@ def create_app(workspace: Workspace, store: GraphStore | None = None) -> dash.Da
     state = WebState(workspace, store)
     auth.ensure_users_table(state.investigation.writer("serve the web UI"))
     install(server, state)
+    _hold_workspace(server, state)  # before the login check, which reads the sessions
+    api.register(server, state.investigation)
     auth.init_login(server, state.investigation, on_login=_record_login, on_failed_login=_record_failed_login)
 
     app = dash.Dash(
@@ -96,6 +123,7 @@ def create_app(workspace: Workspace, store: GraphStore | None = None) -> dash.Da
     for page in PAGES:
         page.register(app)
     downloads.register(app)
+    run_banner.register(app)
     app.layout = _shell
     app.index_string = app.index_string.replace("{%favicon%}", "")
 

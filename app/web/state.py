@@ -4,9 +4,12 @@ Dash serves callbacks from several threads. The app's
 :class:`~app.investigation.Investigation` is opened for threads: database
 reads go through a fresh cursor per call, and a graph store that is not safe
 across threads is wrapped so its calls run one at a time (see
-:mod:`app.access`). Data that only changes with a new detection run (the
-members of every cluster, each cluster's country mix) is computed once per
-run and cached here.
+:mod:`app.access`). Under ``serve`` the database is held only while a
+request runs (:meth:`~app.access.WorkspaceAccess.lease`, taken for every
+request by :mod:`app.web.server`), so CLI commands take turns with the UI.
+Data that only changes with a new detection run (the members of every
+cluster, each cluster's country mix) is computed once per run and cached
+here: a new run, saved by a command while the server runs, has a new id.
 """
 
 from __future__ import annotations
