@@ -50,12 +50,22 @@ SQUADS_SHOWN = 5  # member links a sub-group's row shows before "+n more"
 # evidence the page shows in a card of its own rather than in the evidence list
 SHOWN_APART = ("sub_groups",)
 GRAPH_CONFIG = {"displaylogo": False}
+# the placeholders the page's two later callbacks fill
+GRAPH_PART = "cluster-graph-part"
+EVIDENCE_PART = "cluster-evidence-part"
 
 def _members(cluster: dict) -> list[dict]:
     return current().store.members(cluster["cluster_id"], cluster["run_id"])
 
 
 def layout(cluster_id: str | None = None, **_query) -> html.Div:
+    """The header and the judgement, at once; the graph and the evidence follow in callbacks of their own.
+
+    The page used to arrive as one response of several hundred kilobytes
+    after seconds of queries. Now the first response holds what the analyst
+    reads and decides on first; :func:`graph_part` and :func:`evidence_part`
+    fill their placeholders in parallel requests, each behind a spinner.
+    """
     cluster_id = unquote(cluster_id or "")
     state = current()
     cluster = queries.find_cluster(state.store, cluster_id)
@@ -63,19 +73,53 @@ def layout(cluster_id: str | None = None, **_query) -> html.Div:
         return html.Div([html.H1("Cluster not found", className="page-title"),
                          html.P(f"No detection run found a cluster {cluster_id!r}.", className="text-secondary"),
                          dcc.Link("Back to the triage queue", href="/")])
-    con = state.con()
-    members = _members(cluster)
-    accounts = [m["account_id"] for m in members]
-    links = queries.member_links(con, accounts)
-    squads = queries.sub_groups(cluster, members)
     judgement = triage.judgement(state.store, "cluster", cluster_id)
-    user = flask_login.current_user
+    right = [
+        card("Analyst judgement", judgement_form.label_panel(judgement, flask_login.current_user), id=ids.LABEL_PANEL,
+             class_name="section-gap label-panel"),
+        card("Audit trail", html.Div(judgement_form.audit_view(state.store.audit_events(target=f"cluster:{cluster_id}")),
+                                     id=ids.CLUSTER_AUDIT), hint="append-only"),
+    ]
+    sections = evidence_sections(cluster.get("evidence"), skip=SHOWN_APART)
+    left = [dcc.Loading(html.Div(id=GRAPH_PART, className="part-placeholder"), type="circle"),
+            dcc.Loading(html.Div(id=EVIDENCE_PART, className="part-placeholder"), type="circle")]
+    return html.Div([
+        dcc.Store(id=ids.CLUSTER_ID, data=cluster_id),
+        dcc.Store(id=ids.EVIDENCE_EVENTS, data={f"{sec['key']}:{i}": ev for sec in sections
+                                                for i, ev in enumerate(sec["event_ids"]) if ev}),
+        header(cluster, judgement.status),
+        dbc.Row([dbc.Col(left, xxl=9, xl=8), dbc.Col(right, xxl=3, xl=4)]),
+    ])
 
-    left = [
-        dbc.Row([
-            dbc.Col(graph_card(members, links), xl=7),
-            dbc.Col(tables_card(members, links), xl=5),
-        ]),
+
+def _cluster_facts(cluster_id: str) -> tuple[dict, list[dict], object]:
+    """The cluster row, its members and their links: read once a detection run, shared by both parts."""
+    state = current()
+    run_id = (state.store.latest_run() or {}).get("run_id")
+
+    def read() -> tuple[dict, list[dict], object]:
+        cluster = queries.find_cluster(state.store, cluster_id)
+        members = _members(cluster)
+        return cluster, members, queries.member_links(state.con(), [m["account_id"] for m in members])
+
+    return state.cached(("cluster-facts", run_id, cluster_id), read)
+
+
+def graph_part(cluster_id: str) -> list:
+    """The graph of members and infrastructure, and the members' and infrastructure's tables."""
+    _, members, links = _cluster_facts(cluster_id)
+    return [dbc.Row([dbc.Col(graph_card(members, links), xl=7), dbc.Col(tables_card(members, links), xl=5)])]
+
+
+def evidence_part(cluster_id: str) -> list:
+    """Everything below the graph: squads, evidence, activity, traffic mix, attribution, exposure, requests, history."""
+    state = current()
+    cluster, members, _ = _cluster_facts(cluster_id)
+    con = state.con()
+    accounts = [m["account_id"] for m in members]
+    squads = queries.sub_groups(cluster, members)
+    analysts = triage.judgement(state.store, "cluster", cluster_id).attribution
+    return [
         card("Sub-groups", html.Div(sub_groups_view(squads), id=ids.CLUSTER_SUB_GROUPS),
              hint=f"one operation in {len(squads)} squads; what ties each together") if squads else None,
         card("Evidence", html.Div(evidence_view(cluster), id=ids.CLUSTER_EVIDENCE),
@@ -85,7 +129,7 @@ def layout(cluster_id: str | None = None, **_query) -> html.Div:
             hint="one row a member, darker = more requests; vertical stripes are lockstep"),
         mix_row(queries.traffic_mix(con, accounts)),
         dbc.Row([
-            dbc.Col(card("Attribution hints", html.Div(attribution_view(cluster, judgement.attribution),
+            dbc.Col(card("Attribution hints", html.Div(attribution_view(cluster, analysts),
                                                        id=ids.CLUSTER_ATTRIBUTION_HINTS)), lg=6),
             dbc.Col(card("Exposure", html.Div(exposure_view(cluster.get("exposure")), id=ids.CLUSTER_EXPOSURE),
                          hint="accounts whose phone numbers the lookups matched"), lg=6),
@@ -96,20 +140,6 @@ def layout(cluster_id: str | None = None, **_query) -> html.Div:
         card("History across detection runs", html.Div(history_view(state.store.cluster_history(cluster_id)),
                                                         id=ids.CLUSTER_HISTORY)),
     ]
-    right = [
-        card("Analyst judgement", judgement_form.label_panel(judgement, user), id=ids.LABEL_PANEL,
-             class_name="section-gap label-panel"),
-        card("Audit trail", html.Div(judgement_form.audit_view(state.store.audit_events(target=f"cluster:{cluster_id}")),
-                                     id=ids.CLUSTER_AUDIT), hint="append-only"),
-    ]
-    sections = evidence_sections(cluster.get("evidence"), skip=SHOWN_APART)
-    return html.Div([
-        dcc.Store(id=ids.CLUSTER_ID, data=cluster_id),
-        dcc.Store(id=ids.EVIDENCE_EVENTS, data={f"{sec['key']}:{i}": ev for sec in sections
-                                                for i, ev in enumerate(sec["event_ids"]) if ev}),
-        header(cluster, judgement.status),
-        dbc.Row([dbc.Col(left, xxl=9, xl=8), dbc.Col(right, xxl=3, xl=4)]),
-    ])
 
 
 def header(cluster: dict, status: str) -> html.Div:
@@ -366,6 +396,14 @@ def register(app: dash.Dash) -> None:
                        layout=layout)
 
     judgement_form.register(app)
+
+    @app.callback(Output(GRAPH_PART, "children"), Input(ids.CLUSTER_ID, "data"))
+    def graph(cluster_id):
+        return graph_part(cluster_id)
+
+    @app.callback(Output(EVIDENCE_PART, "children"), Input(ids.CLUSTER_ID, "data"))
+    def evidence(cluster_id):
+        return evidence_part(cluster_id)
 
     @app.callback(
         Output(ids.CLUSTER_REQUESTS, "children", allow_duplicate=True),
