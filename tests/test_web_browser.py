@@ -405,5 +405,6 @@ def test_the_cluster_header_leads_with_the_tradecraft_headline(browser, server):
     assert page.locator("#cluster-tradecraft").inner_text() == "residential-proxy network"
     assert page.locator("#cluster-headline").inner_text() == (
         "15 accounts on 3 devices across 305 residential IPs that nobody else uses")
-    assert "log-odds" in page.locator("#cluster-score-units").inner_text()
+    # the evidence arrives in its own callback, after the header (issue 15, item 4)
+    assert "log-odds" in page.wait_for_selector("#cluster-score-units").inner_text()
     _close(page)
