@@ -6,7 +6,11 @@ callback body is timed as the server runs it (the query functions plus
 shaping the components) plus the JSON encoding Dash does before sending;
 the browser's drawing is not counted. A cluster page is three responses:
 its layout (header and judgement), then its graph and its evidence, each in
-a callback of its own; each is timed, with the size it sends.
+a callback of its own; each is timed, with the size it sends. Pages cache
+what they compute from the events once a version of the data (the latest
+run and the number of events, :meth:`app.web.state.WebState.data_version`):
+the first call is what the first analyst to open a page after an ingest or a
+detection run waits, the warm median what every later view costs.
 
     python benchmarks/ui.py                      # sample case + a scale-20 case (built once, cached)
     python benchmarks/ui.py --workspace W ...    # workspaces already ingested and detected
@@ -159,7 +163,7 @@ def _main(tmp: Path) -> None:
 
     args.cache = args.cache or tmp
     if args.workspace:
-        targets = [(path.name, path, None) for path in args.workspace]
+        targets = [(path.name, path) for path in args.workspace]
     else:
         args.cache.mkdir(parents=True, exist_ok=True)
         console.print("[bold]building workspaces[/] (cached under", str(args.cache) + ")")

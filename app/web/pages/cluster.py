@@ -93,53 +93,74 @@ def layout(cluster_id: str | None = None, **_query) -> html.Div:
 
 
 def _cluster_facts(cluster_id: str) -> tuple[dict, list[dict], object]:
-    """The cluster row, its members and their links: read once a detection run, shared by both parts."""
+    """The cluster row, its members and their links, read once a version of the data and shared by both parts."""
     state = current()
-    run_id = (state.store.latest_run() or {}).get("run_id")
 
     def read() -> tuple[dict, list[dict], object]:
         cluster = queries.find_cluster(state.store, cluster_id)
         members = _members(cluster)
         return cluster, members, queries.member_links(state.con(), [m["account_id"] for m in members])
 
-    return state.cached(("cluster-facts", run_id, cluster_id), read)
+    return state.cached(("cluster-facts", cluster_id, *state.data_version()), read)
 
 
 def graph_part(cluster_id: str) -> list:
-    """The graph of members and infrastructure, and the members' and infrastructure's tables."""
-    _, members, links = _cluster_facts(cluster_id)
-    return [dbc.Row([dbc.Col(graph_card(members, links), xl=7), dbc.Col(tables_card(members, links), xl=5)])]
+    """The graph of members and infrastructure, and the members' and infrastructure's tables.
+
+    Nothing in it changes until the data does, so it is drawn once a version
+    of the data (:meth:`~app.web.state.WebState.data_version`).
+    """
+    state = current()
+
+    def draw() -> list:
+        _, members, links = _cluster_facts(cluster_id)
+        return [dbc.Row([dbc.Col(graph_card(members, links), xl=7), dbc.Col(tables_card(members, links), xl=5)])]
+
+    return state.cached(("cluster-graph", cluster_id, *state.data_version()), draw)
 
 
 def evidence_part(cluster_id: str) -> list:
-    """Everything below the graph: squads, evidence, activity, traffic mix, attribution, exposure, requests, history."""
+    """Everything below the graph: squads, evidence, activity, traffic mix, attribution, exposure, requests, history.
+
+    All but the attribution hints (which read the analysts' attribution) is
+    drawn once a version of the data.
+    """
     state = current()
     cluster, members, _ = _cluster_facts(cluster_id)
+    drawn = state.cached(("cluster-evidence", cluster_id, *state.data_version()),
+                         lambda: _evidence_cards(cluster, members))
+    analysts = triage.judgement(state.store, "cluster", cluster_id).attribution
+    attribution = card("Attribution hints", html.Div(attribution_view(cluster, analysts),
+                                                     id=ids.CLUSTER_ATTRIBUTION_HINTS))
+    return [*drawn["above"], dbc.Row([dbc.Col(attribution, lg=6), dbc.Col(drawn["exposure"], lg=6)]), *drawn["below"]]
+
+
+def _evidence_cards(cluster: dict, members: list[dict]) -> dict[str, list | object]:
+    state = current()
     con = state.con()
     accounts = [m["account_id"] for m in members]
     squads = queries.sub_groups(cluster, members)
-    analysts = triage.judgement(state.store, "cluster", cluster_id).attribution
-    return [
-        card("Sub-groups", html.Div(sub_groups_view(squads), id=ids.CLUSTER_SUB_GROUPS),
-             hint=f"one operation in {len(squads)} squads; what ties each together") if squads else None,
-        card("Evidence", html.Div(evidence_view(cluster), id=ids.CLUSTER_EVIDENCE),
-             hint="what the score rests on; open a section, then its requests"),
-        card("Member activity over time", dcc.Graph(id=ids.CLUSTER_HEATMAP, figure=heatmap_figure(
-            queries.member_activity(con, accounts)), config=GRAPH_CONFIG),
-            hint="one row a member, darker = more requests; vertical stripes are lockstep"),
-        mix_row(queries.traffic_mix(con, accounts)),
-        dbc.Row([
-            dbc.Col(card("Attribution hints", html.Div(attribution_view(cluster, analysts),
-                                                       id=ids.CLUSTER_ATTRIBUTION_HINTS)), lg=6),
-            dbc.Col(card("Exposure", html.Div(exposure_view(cluster.get("exposure")), id=ids.CLUSTER_EXPOSURE),
-                         hint="accounts whose phone numbers the lookups matched"), lg=6),
-        ]),
-        card("Underlying requests", html.Div(requests_table(queries.member_requests(con, accounts)),
-                                             id=ids.CLUSTER_REQUESTS),
-             hint="newest first; click an IP or device in the graph to filter"),
-        card("History across detection runs", html.Div(history_view(state.store.cluster_history(cluster_id)),
-                                                        id=ids.CLUSTER_HISTORY)),
-    ]
+    return {
+        "above": [
+            card("Sub-groups", html.Div(sub_groups_view(squads), id=ids.CLUSTER_SUB_GROUPS),
+                 hint=f"one operation in {len(squads)} squads; what ties each together") if squads else None,
+            card("Evidence", html.Div(evidence_view(cluster), id=ids.CLUSTER_EVIDENCE),
+                 hint="what the score rests on; open a section, then its requests"),
+            card("Member activity over time", dcc.Graph(id=ids.CLUSTER_HEATMAP, figure=heatmap_figure(
+                queries.member_activity(con, accounts)), config=GRAPH_CONFIG),
+                hint="one row a member, darker = more requests; vertical stripes are lockstep"),
+            mix_row(queries.traffic_mix(con, accounts)),
+        ],
+        "exposure": card("Exposure", html.Div(exposure_view(cluster.get("exposure")), id=ids.CLUSTER_EXPOSURE),
+                         hint="accounts whose phone numbers the lookups matched"),
+        "below": [
+            card("Underlying requests", html.Div(requests_table(queries.member_requests(con, accounts)),
+                                                 id=ids.CLUSTER_REQUESTS),
+                 hint="newest first; click an IP or device in the graph to filter"),
+            card("History across detection runs", html.Div(history_view(state.store.cluster_history(cluster["cluster_id"])),
+                                                            id=ids.CLUSTER_HISTORY)),
+        ],
+    }
 
 
 def header(cluster: dict, status: str) -> html.Div:

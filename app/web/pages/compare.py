@@ -5,7 +5,8 @@ Reached from the queue (tick rows, "Compare selected") or by address,
 each works (hour-of-week rhythms, overlaid), what they work through (the
 addresses, prefixes, ASNs and devices two or more of them use) and whom they
 look up (shared numbers, as counts, Jaccard and shortened keyed hashes).
-Everything is read once when the page opens; there are no callbacks.
+Everything is read when the page opens, once a version of the data
+(:meth:`~app.web.state.WebState.data_version`); there are no callbacks.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def layout(**query) -> html.Div:
                                        "side by side.", className="text-secondary"),
                          dcc.Link("Back to the triage queue", href="/")])
     state = current()
-    comparison = compare_clusters(state.con(), state.store, wanted)
+    comparison = state.cached(("compare", tuple(wanted), *state.data_version()),
+                              lambda: compare_clusters(state.con(), state.store, wanted))
     missing = html.Div(f"No detection run found {', '.join(comparison.missing)}.",
                        className="alert alert-warning py-1 small") if comparison.missing else None
     if len(comparison.clusters) < 2:

@@ -278,7 +278,15 @@ def register(app: dash.Dash) -> None:
 
 
 def traffic_view(choice: str | None) -> tuple:
-    """Everything above the queue for one time window (the callback's body, timed by the benchmark)."""
+    """Everything above the queue for one time window (the callback's body, timed by the benchmark).
+
+    Computed once for each window and version of the data (:meth:`WebState.data_version`).
+    """
+    state = current()
+    return state.cached(("traffic", choice or "all", *state.data_version()), lambda: _traffic(choice))
+
+
+def _traffic(choice: str | None) -> tuple:
     state = current()
     con = state.con()
     window = window_for(choice)

@@ -79,33 +79,35 @@ def _rhythms(events: EventReader, members: pd.DataFrame, ids: Sequence[str]) -> 
     return rhythms
 
 
-def _shared_infrastructure(events: EventReader, members: pd.DataFrame) -> list[dict]:
+def _clusters_of(mask: int, ids: Sequence[str]) -> list[str]:
+    """The clusters whose bits a mask sets (cluster ``i`` of ``ids`` is bit ``1 << i``)."""
+    return sorted(cluster_id for i, cluster_id in enumerate(ids) if int(mask) >> i & 1)
+
+
+def _shared_infrastructure(events: EventReader, members: pd.DataFrame, ids: Sequence[str]) -> list[dict]:
     used = " UNION ALL ".join(
-        f"SELECT '{kind}' AS kind, {column} AS key, cluster_id, count(*) AS requests FROM mine "
-        f"WHERE {column} IS NOT NULL AND {column} <> '' GROUP BY ALL"
+        f"SELECT '{kind}' AS kind, {column} AS key, bit_or(bit) AS mask, count(*) AS requests FROM mine "
+        f"WHERE {column} IS NOT NULL AND {column} <> '' GROUP BY 2 HAVING bit_count(bit_or(bit)) >= 2"
         for kind, column in INFRA_KINDS.items()
     )
     rows = events.rows(
-        f"""WITH mine AS (SELECT m.cluster_id, e.ip, e.ip_prefix, e.ip_asn, e.device_id
-                          FROM {{events}} e JOIN {{members}} m ON e.account_id = m.account_id),
-                 used AS ({used})
-            SELECT kind, key, list(cluster_id ORDER BY cluster_id) AS clusters, sum(requests) AS requests
-            FROM used GROUP BY kind, key HAVING count(DISTINCT cluster_id) >= 2
-            ORDER BY count(DISTINCT cluster_id) DESC, requests DESC, kind, key""",
+        f"""WITH mine AS (SELECT m.bit, e.ip, e.ip_prefix, e.ip_asn, e.device_id
+                          FROM {{events}} e JOIN {{members}} m ON e.account_id = m.account_id)
+            SELECT kind, key, mask, requests FROM ({used})
+            ORDER BY bit_count(mask) DESC, requests DESC, kind, key""",
         members=members,
     )
-    return [{**row, "clusters": list(row["clusters"]), "requests": int(row["requests"])} for row in rows]
+    return [{"kind": row["kind"], "key": row["key"], "clusters": _clusters_of(row["mask"], ids),
+             "requests": int(row["requests"])} for row in rows]
 
 
 def _numbers(events: EventReader, members: pd.DataFrame, ids: Sequence[str]) -> tuple[dict[str, int], list[dict]]:
     """Distinct numbers each cluster looked up, and the hashes looked up by more than one cluster.
 
-    One pass: each number's set of clusters as a bit mask (a cluster a bit;
-    sets of strings cost ten times more to build), then how many numbers
-    have each set, a handful of sets however many numbers, with a sample.
+    One pass: each number's set of clusters as a bit mask (the ``bit`` of
+    ``members``; sets of strings cost ten times more to build), then how many
+    numbers have each set, a handful of sets however many numbers, with a sample.
     """
-    bit = {cluster_id: 1 << i for i, cluster_id in enumerate(ids)}
-    flagged = members.assign(bit=members["cluster_id"].map(bit).astype("int64"))
     sets = events.rows(
         """SELECT mask, count(*) AS numbers,
                   (list(phone_hash ORDER BY phone_hash) FILTER (WHERE bit_count(mask) >= 2))[1:$sample] AS sample
@@ -113,16 +115,16 @@ def _numbers(events: EventReader, members: pd.DataFrame, ids: Sequence[str]) -> 
                  JOIN {members} m ON e.account_id = m.account_id WHERE e.phone_hash IS NOT NULL GROUP BY 1)
            GROUP BY mask""",
         {"sample": 200},
-        members=flagged,
+        members=members,
     )
     counts: dict[str, int] = defaultdict(int)
     shared = []
     for row in sets:
-        clusters = [cluster_id for cluster_id in ids if int(row["mask"]) & bit[cluster_id]]
+        clusters = _clusters_of(row["mask"], ids)
         for cluster_id in clusters:
             counts[cluster_id] += int(row["numbers"])
         if len(clusters) >= 2:
-            shared.append({"clusters": sorted(clusters), "numbers": int(row["numbers"]),
+            shared.append({"clusters": clusters, "numbers": int(row["numbers"]),
                            "hashes": [h[:12] for h in row["sample"] or []]})
     shared.sort(key=lambda row: (-len(row["clusters"]), -row["numbers"], row["clusters"]))
     return dict(counts), shared
@@ -141,12 +143,13 @@ def compare_clusters(con: duckdb.DuckDBPyConnection, store: GraphStore, cluster_
     comparison = Comparison(clusters=clusters, missing=[cid for cid, row in found.items() if row is None])
     ids = [row["cluster_id"] for row in clusters]
     members = pd.DataFrame(
-        [(m["account_id"], row["cluster_id"]) for row in clusters for m in store.members(row["cluster_id"], row["run_id"])],
-        columns=["account_id", "cluster_id"], dtype=object,
-    )
+        [(m["account_id"], row["cluster_id"], 1 << i) for i, row in enumerate(clusters)
+         for m in store.members(row["cluster_id"], row["run_id"])],
+        columns=["account_id", "cluster_id", "bit"],
+    ).astype({"account_id": object, "cluster_id": object, "bit": "int64"})
     events = EventReader(con).for_accounts(members["account_id"])
     comparison.rhythms = _rhythms(events, members, ids)
-    comparison.shared_infrastructure = _shared_infrastructure(events, members)
+    comparison.shared_infrastructure = _shared_infrastructure(events, members, ids)
     comparison.numbers, comparison.shared_numbers = _numbers(events, members, ids)
     shared: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: dict.fromkeys(INFRA_KINDS, 0))
     for row in comparison.shared_infrastructure:
