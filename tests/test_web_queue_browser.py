@@ -22,7 +22,14 @@ import pytest
 from test_web_browser import ADMIN_PASSWORD, _clean_env, _close, _page, _serve, _shot, browser  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-expect = pytest.importorskip("playwright.sync_api").expect  # a missing playwright fails in CI (see conftest)
+
+
+def expect(locator):
+    """Playwright's ``expect``, imported when a test runs: without playwright the ``browser`` fixture has
+    already failed (CI) or skipped the test."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
 
 CLUSTER_CELLS = "#queue-table-rows td[data-dash-column=cluster]"
 
