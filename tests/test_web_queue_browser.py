@@ -19,7 +19,16 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from test_web_browser import ADMIN_PASSWORD, _clean_env, _close, _page, _serve, _shot, browser  # noqa: F401
+from test_web_browser import (  # noqa: F401
+    ADMIN_PASSWORD,
+    _clean_env,
+    _close,
+    _judge,
+    _page,
+    _serve,
+    _shot,
+    browser,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -76,13 +85,9 @@ def test_assigned_attributed_and_marked_clusters_show_in_the_queue(browser, serv
     page = _page(browser, server, "admin", ADMIN_PASSWORD)
     page.goto(f"{server}/cluster/C-iran")
     page.wait_for_selector("#label-assignee option[value=admin]", state="attached")
-    page.select_option("#label-assignee", "admin")
-    page.fill("#label-attr-actor", "IS-TEST-IR")
-    page.fill("#label-attr-country", "ir")
-    page.fill("#label-attr-rationale", "operator clock and hosting mix")
-    page.select_option("#label-tlp", "TLP:AMBER")
-    page.click("#label-submit")
-    said = page.wait_for_selector("#label-feedback .alert-success").inner_text()
+    said = _judge(page, select={"#label-assignee": "admin", "#label-tlp": "TLP:AMBER"},
+                  fill={"#label-attr-actor": "IS-TEST-IR", "#label-attr-country": "ir",
+                        "#label-attr-rationale": "operator clock and hosting mix"})
     assert "Assigned to admin" in said
     assert "admin" in page.locator("#label-current").inner_text()
     assert page.input_value("#label-assignee") == "admin"
@@ -115,9 +120,7 @@ def test_the_queue_filters_by_tradecraft_and_tag_and_exports_what_it_shows(brows
     page = _page(browser, server, "admin", ADMIN_PASSWORD)
     page.goto(f"{server}/cluster/C-lone")
     page.wait_for_selector("#label-submit")
-    page.fill("#label-tag-free", "filter-me")
-    page.click("#label-submit")
-    page.wait_for_selector("#label-feedback .alert-success")
+    _judge(page, fill={"#label-tag-free": "filter-me"})
 
     page.goto(server + "/")
     page.wait_for_selector("#queue-table-rows td[data-dash-column=cluster]")
