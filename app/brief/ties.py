@@ -38,7 +38,7 @@ def operation_ties(cursor: object, store: GraphStore, clusters: list[dict], run_
     sentences = []
     infra = [counted(n, *_NOUNS[kind]) for kind, n in shared.items() if n]
     if infra:
-        sentences.append("Two or more of the clusters used the same " + list_names(infra) + ".")
+        sentences.append("The clusters share " + list_names(infra) + " (each used by two or more of them).")
     common = sum(row["numbers"] for row in comparison.shared_numbers)
     if common:
         best = max(comparison.pairs, key=lambda p: p["jaccard"])
