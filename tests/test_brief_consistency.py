@@ -143,3 +143,18 @@ def test_analysts_notes_only_when_asked(sample_case):
     assert "Analyst notes" in noted and "looked up" in noted.split("Analyst notes")[1]
     assert "Analyst notes" not in plain and "Analyst notes" not in public
     assert ACTOR in public  # the key judgement on attribution stays
+
+
+def test_docs_examples_hold_both_editions_rendered_to_png_pages():
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[1] / "docs" / "examples"
+    for stem in ("briefing-state-linked", "briefing-state-linked-public"):
+        pages = sorted((examples / "pages").glob(f"{stem}-[0-9]*.png"))
+        assert len(pages) >= 3 and all(p.read_bytes().startswith(b"\x89PNG") for p in pages), stem
+        assert (examples / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
+    full = (examples / "briefing-state-linked.md").read_text(encoding="utf-8")
+    public = (examples / "briefing-state-linked-public.md").read_text(encoding="utf-8")
+    assert "Glossary" in full and "Indicators" in full and "Analyst notes" in full
+    assert "Glossary" in public and not re.search(r"\bC-[0-9a-f]{6,}", public) and "Indicators" not in public
+    assert not estimative_problems(prose(full)) and not estimative_problems(prose(public))
