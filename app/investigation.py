@@ -161,11 +161,12 @@ class Investigation(WorkspaceAccess):
         return triage.add_comment(store, "cluster", cluster_id, values.get("comment") or "", user.name)
 
     def export(
-        self, fmt: str, out_dir: str | Path, filters: Filters | None = None, *, redact: bool = False, user: str
+        self, fmt: str, out_dir: str | Path, filters: Filters | None = None, *, redact: bool = False, user: str,
+        options: dict | None = None,
     ) -> ExportResult:
         """Export the clusters ``filters`` keeps to ``out_dir`` in ``fmt`` (:func:`app.export.export`)."""
         return export(self.workspace, self.store, fmt, out_dir, filters, redact=redact, user=user,
-                      reader=self.reader)
+                      reader=self.reader, options=options)
 
     def export_archive(self, fmt: str, filters: Filters | None = None, *, user: str) -> bytes:
         """Export as :meth:`export` does, into a temporary folder, and return its files as one zip.
