@@ -226,11 +226,10 @@ def _grade_selects(reliability_id: str, credibility_id: str, reliability: str, c
                    off: bool) -> dbc.Row:
     """The two Admiralty grades of a status or an attribution, both optional."""
     return dbc.Row([
-        dbc.Col(dbc.Select(id=reliability_id, value=reliability, size="sm", disabled=off, title="Source reliability",
+        dbc.Col(dbc.Select(id=reliability_id, value=reliability, size="sm", disabled=off,
                            options=[{"label": "source reliability: ungraded", "value": ""},
                                     *({"label": f"{k} - {v}", "value": k} for k, v in admiralty.RELIABILITY.items())])),
         dbc.Col(dbc.Select(id=credibility_id, value=credibility, size="sm", disabled=off,
-                           title="Information credibility",
                            options=[{"label": "information credibility: ungraded", "value": ""},
                                     *({"label": f"{k} - {v}", "value": k} for k, v in admiralty.CREDIBILITY.items())])),
     ], className="g-1 mt-1")
