@@ -223,16 +223,17 @@ def _graded(details: Mapping | None) -> str:
 
 
 def _grade_selects(reliability_id: str, credibility_id: str, reliability: str, credibility: str,
-                   off: bool) -> dbc.Row:
+                   off: bool) -> html.Div:
     """The two Admiralty grades of a status or an attribution, both optional."""
-    return dbc.Row([
+    return html.Div([html.Div("Admiralty grading: source reliability, information credibility",
+                              className="small text-secondary mt-1"), dbc.Row([
         dbc.Col(dbc.Select(id=reliability_id, value=reliability, size="sm", disabled=off,
                            options=[{"label": "source reliability: ungraded", "value": ""},
                                     *({"label": f"{k} - {v}", "value": k} for k, v in admiralty.RELIABILITY.items())])),
         dbc.Col(dbc.Select(id=credibility_id, value=credibility, size="sm", disabled=off,
                            options=[{"label": "information credibility: ungraded", "value": ""},
                                     *({"label": f"{k} - {v}", "value": k} for k, v in admiralty.CREDIBILITY.items())])),
-    ], className="g-1 mt-1")
+    ], className="g-1")])
 
 
 def _suggestions(cluster: Mapping | None, judgement: triage.EntityJudgement, off: bool) -> html.Div | None:
