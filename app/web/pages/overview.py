@@ -24,6 +24,7 @@ from app.web.components import (
     txt,
 )
 from app.web.geo import TOPOJSON_URL, alpha3, map_countries
+from app.web.search import search_view
 from app.web.state import current
 from graph import triage
 from graph.schema import CLUSTER_STATUSES
@@ -325,27 +326,3 @@ def bulk_status(cluster_ids: list[str], status: str | None, reason: str | None, 
     word = STATUS_LABELS.get(status or "", status)
     return judgement_form.feedback(f"Set {len(done)} cluster{'s' if len(done) > 1 else ''} to {word}: "
                                    f"{', '.join(done)}.", ok=True), True
-
-
-_KIND_WORD = {"cluster": "Cluster", "account": "Account", "ip": "IP", "device": "Device"}
-
-
-def search_view(text: str | None) -> object:
-    state = current()
-    run_id = cache.latest_run_id()
-    hits = queries.search(state.con(), state.store, text or "", members=cache.run_members(run_id),
-                          handles=cache.handles())
-    if not (text or "").strip():
-        return None
-    if not hits:
-        return dbc.Alert(f"Nothing matches {text!r}.", color="light", className="py-2 small mb-0")
-    items = []
-    for hit in hits:
-        href = f"/cluster/{hit['key']}" if hit["kind"] == "cluster" else entity_href(hit["kind"], hit["key"])
-        extra = [" · in ", dcc.Link(hit["cluster_id"], href=f"/cluster/{hit['cluster_id']}")] if hit["cluster_id"] else []
-        items.append(dbc.ListGroupItem([
-            dbc.Badge(_KIND_WORD[hit["kind"]], color="secondary", className="me-2"),
-            dcc.Link(hit["key"], href=href, className="mono fw-semibold"),
-            html.Span([f" · {hit['detail']}", *extra], className="text-secondary small"),
-        ], className="py-1"))
-    return dbc.ListGroup(items, flush=True, className="border rounded")
