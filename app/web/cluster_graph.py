@@ -14,6 +14,7 @@ from __future__ import annotations
 import dash
 import dash_bootstrap_components as dbc
 import dash_cytoscape as cyto
+import pandas as pd
 from dash import Input, Output, State, dcc, html
 
 from app.web import cache, cytoscape, ids, queries
@@ -31,11 +32,18 @@ _KIND_WORD = {"account": "Account", "ip": "IP address", "device": "Device", "gro
 _LEVEL_WORD = {"prefix": "network", "asn": "ASN", "country": "country"}
 
 
-def elements_for(cluster: dict, expanded: str | None = None) -> tuple[list[dict], dict]:
-    """The drawing of ``cluster`` with group ``expanded`` open (the others closed)."""
+def elements_for(cluster: dict, expanded: str | None = None, *, members: list[dict] | None = None,
+                 links: pd.DataFrame | None = None) -> tuple[list[dict], dict]:
+    """The drawing of ``cluster`` with group ``expanded`` open (the others closed).
+
+    ``members`` and ``links`` (:func:`app.web.queries.member_links`) are read
+    when not given: the page hands in those it read for its tables.
+    """
     state = current()
-    members = state.store.members(cluster["cluster_id"], cluster["run_id"])
-    links = queries.member_links(state.con(), [m["account_id"] for m in members])
+    if members is None:
+        members = state.store.members(cluster["cluster_id"], cluster["run_id"])
+    if links is None:
+        links = queries.member_links(state.con(), [m["account_id"] for m in members])
     ips = links[links["kind"] == "ip"] if not links.empty else links
     orgs = (queries.as_names(state.store, ips.groupby("asn")["key"].first().tolist())
             if not ips.empty and ips["asn"].notna().any() else {})
@@ -54,9 +62,9 @@ def graph_note(stats: dict) -> list[str]:
     return note
 
 
-def graph_card(cluster: dict) -> dbc.Card:
+def graph_card(cluster: dict, members: list[dict], links: pd.DataFrame) -> dbc.Card:
     """The drawing across the page's width, the node panel at its right."""
-    elements, stats = elements_for(cluster)
+    elements, stats = elements_for(cluster, members=members, links=links)
     legend = html.Span([
         html.Span("● account", style={"color": "#2e5bff"}), "  ",
         html.Span("■ IP", style={"color": "#f79009"}), "  ",

@@ -63,7 +63,7 @@ def layout(cluster_id: str | None = None, **_query) -> html.Div:
 
     selectors = evidence.evidence_selectors(cluster.get("evidence"))
     left = [
-        cluster_graph.graph_card(cluster),
+        cluster_graph.graph_card(cluster, members, links),
         tables_card(members, links),
         card("Sub-groups", html.Div(sub_groups_view(squads), id=ids.CLUSTER_SUB_GROUPS),
              hint=f"one operation in {len(squads)} squads; what ties each together") if squads else None,
