@@ -40,7 +40,7 @@ from ingest.readers import SourceFile
 __all__ = ["LABEL_ACTIONS", "Analyst", "ClusterCase", "Investigation"]
 
 #: what :meth:`Investigation.label` can do, as the web's labeling form offers it
-LABEL_ACTIONS = ("status", "attribution", "tag", "untag", "comment")
+LABEL_ACTIONS = ("status", "attribution", "tag", "untag", "comment", "assign")
 
 
 class Analyst(Protocol):
@@ -117,7 +117,7 @@ class Investigation(WorkspaceAccess):
             The labeling form's fields: ``status`` and ``reason``; ``actor``,
             ``country``, ``confidence`` and ``rationale``; ``tag`` (or
             ``free_tag``, which wins when given); ``remove`` (the tag to
-            remove); ``comment``.
+            remove); ``comment``; ``assignee`` (empty to unassign).
         user : Analyst
             Who labels, recorded on the label and its audit event.
 
@@ -153,6 +153,8 @@ class Investigation(WorkspaceAccess):
             return triage.add_tag(store, "cluster", cluster_id, tag, user.name)
         if action == "untag":
             return triage.remove_tag(store, "cluster", cluster_id, values["remove"], user.name)
+        if action == "assign":
+            return triage.assign(store, cluster_id, values.get("assignee") or "", user.name)
         return triage.add_comment(store, "cluster", cluster_id, values.get("comment") or "", user.name)
 
     def export(

@@ -161,7 +161,7 @@ MEMBER_OF = "MEMBER_OF"
 FOUND_IN = "FOUND_IN"
 
 CLUSTER_STATUSES = ("new", "in_review", "confirmed", "dismissed")
-LABEL_KINDS = ("label", "status", "attribution", "tag", "comment")
+LABEL_KINDS = ("label", "status", "attribution", "tag", "comment", "assignment")
 ENTITY_KINDS = ("account", "ip", "device", "phone", "cluster")
 
 NODES: tuple[NodeKind, ...] = (
@@ -273,8 +273,8 @@ NODES: tuple[NodeKind, ...] = (
             _p("label_id", "str", "unique id", "lbl-7c2e..."),
             _p("entity", "str", "account, ip, device, phone or cluster", "cluster", indexed=True),
             _p("entity_id", "str", "the entity's key (cluster_id for clusters)", "C-3f9a1c", indexed=True),
-            _p("kind", "str", "label, status, attribution, tag or comment", "status"),
-            _p("value", "str", "the label, status, tag or comment text", "confirmed"),
+            _p("kind", "str", "label, status, attribution, tag, comment or assignment", "status"),
+            _p("value", "str", "the label, status, tag or comment text, or the assignee", "confirmed"),
             _p("actor", "str", "attributed actor or intrusion set", "APT-EXAMPLE"),
             _p("source", "str", "who said so: input file, analyst, ...", "analyst"),
             _p("note", "str", "reason or rationale", "shares hosting with known network"),

@@ -6,12 +6,15 @@ event with the state before and after, written in one transaction in which the
 state before is also read (:meth:`~graph.store.base.GraphStore.append_judgement`),
 so concurrent changes never record a stale ``before``. The current state is read back as the
 newest label of each kind. Because cluster ids are stable across detection
-runs, labels on a cluster stay attached after re-detection.
+runs, labels on a cluster stay attached after re-detection. Who works a
+cluster is a label too (kind ``assignment``), so handing a cluster over is
+audited like every other judgement.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -24,7 +27,9 @@ __all__ = [
     "EntityJudgement",
     "QueueFilters",
     "judgement",
+    "cluster_judgements",
     "current_statuses",
+    "cluster_tradecraft_name",
     "cluster_country_codes",
     "queue",
     "queue_order",
@@ -33,6 +38,7 @@ __all__ = [
     "add_tag",
     "remove_tag",
     "add_comment",
+    "assign",
     "record_audit",
 ]
 
@@ -49,6 +55,9 @@ class EntityJudgement:
     tags: list[str] = field(default_factory=list)
     comments: list[dict] = field(default_factory=list)
     labels: list[dict] = field(default_factory=list)
+    assignee: str | None = None
+    #: when an analyst last changed anything on the entity (analyst time, never data time)
+    updated_at: datetime | None = None
 
 
 def _fold(labels: Iterable[dict]) -> EntityJudgement:
@@ -56,6 +65,7 @@ def _fold(labels: Iterable[dict]) -> EntityJudgement:
     tags: dict[str, None] = {}
     for label in sorted(labels, key=lambda row: (row["created_at"], row["label_id"])):
         kind = label.get("kind")
+        folded.updated_at = label.get("created_at") or folded.updated_at
         if kind == "status":
             folded.status = label["value"]
             folded.status_reason = label.get("note")
@@ -72,6 +82,8 @@ def _fold(labels: Iterable[dict]) -> EntityJudgement:
                 tags.pop(label["value"], None)
             else:
                 tags[label["value"]] = None
+        elif kind == "assignment":
+            folded.assignee = None if (label.get("details") or {}).get("unassigned") else label["value"]
         elif kind == "comment":
             folded.comments.append(
                 {"text": label["value"], "by": label.get("created_by"), "at": label.get("created_at")}
@@ -86,6 +98,14 @@ def judgement(store: GraphStore, entity: str, entity_id: str) -> EntityJudgement
     """Current status, attribution, tags, comments and other labels of one entity."""
     _check_entity(entity)
     return _fold(store.labels(entity, entity_id))
+
+
+def cluster_judgements(store: GraphStore) -> dict[str, EntityJudgement]:
+    """Every labelled cluster's judgement, read in one pass over the labels; clusters missing here are ``new``."""
+    by_cluster: dict[str, list[dict]] = defaultdict(list)
+    for label in store.labels("cluster"):
+        by_cluster[label["entity_id"]].append(label)
+    return {cluster_id: _fold(labels) for cluster_id, labels in by_cluster.items()}
 
 
 def current_statuses(store: GraphStore) -> dict[str, str]:
@@ -124,6 +144,12 @@ class QueueFilters:
         cluster whose first request is exactly at ``until``, or whose last
         request is exactly at ``since``, is kept ("up to this time" means up
         to and including it, as in the export's narrowing of edges).
+    kinds
+        Keep clusters whose tradecraft (:func:`cluster_tradecraft_name`, e.g.
+        ``hosting farm``) or detection ``kind`` is one of these, any case.
+    tags
+        Keep clusters that carry at least one of these analyst tags, any
+        case (``TLP:AMBER`` is a tag too).
     """
 
     statuses: tuple[str, ...] = ()
@@ -131,6 +157,8 @@ class QueueFilters:
     country: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    kinds: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.statuses) - set(CLUSTER_STATUSES))
@@ -143,10 +171,17 @@ class QueueFilters:
             raise FilterError("--since is after --until: the window is empty")
         if self.country is not None:
             object.__setattr__(self, "country", self.country.strip().upper() or None)
+        for name in ("kinds", "tags"):
+            object.__setattr__(self, name, tuple(dict.fromkeys(
+                v.strip() for v in getattr(self, name) if v and v.strip())))
 
-    def keeps(self, cluster: Mapping, status: str) -> bool:
-        """Whether a cluster row (with its current ``status``) passes every filter."""
+    def keeps(self, cluster: Mapping, status: str, tags: Collection[str] = ()) -> bool:
+        """Whether a cluster row (with its current ``status`` and ``tags``) passes every filter."""
         if self.statuses and status not in self.statuses:
+            return False
+        if self.kinds and not _any_of(self.kinds, (cluster_tradecraft_name(cluster), cluster.get("kind"))):
+            return False
+        if self.tags and not _any_of(self.tags, tags):
             return False
         if self.min_score is not None and (cluster.get("score") or 0.0) < self.min_score:
             return False
@@ -156,6 +191,22 @@ class QueueFilters:
         if self.since is not None and last is not None and last < self.since:
             return False
         return not (self.until is not None and first is not None and first > self.until)
+
+
+def _any_of(wanted: Iterable[str], values: Iterable[str | None]) -> bool:
+    """Whether any of ``values`` is among ``wanted``, ignoring case."""
+    have = {str(v).casefold() for v in values if v}
+    return any(w.casefold() in have for w in wanted)
+
+
+def cluster_tradecraft_name(cluster: Mapping) -> str:
+    """The tradecraft a stored cluster row's features show (:func:`graph.detect.tradecraft.tradecraft`)."""
+    # imported here: graph.detect saves its runs' audit through this module, so it cannot load first
+    from graph.detect.tradecraft import tradecraft
+
+    evidence = cluster.get("evidence")
+    statistics = evidence.get("statistics") if isinstance(evidence, Mapping) else None
+    return tradecraft(statistics if isinstance(statistics, Mapping) else None, cluster.get("kind"))["tradecraft"]
 
 
 def cluster_country_codes(cluster: Mapping) -> list[str]:
@@ -168,7 +219,8 @@ def cluster_country_codes(cluster: Mapping) -> list[str]:
     return codes
 
 
-def queue(clusters: Iterable[dict], statuses: Mapping[str, str], filters: QueueFilters | None = None) -> list[dict]:
+def queue(clusters: Iterable[dict], statuses: Mapping[str, str], filters: QueueFilters | None = None,
+          *, tags: Mapping[str, Collection[str]] | None = None) -> list[dict]:
     """The clusters ``filters`` keeps, each with its ``status``, highest score first.
 
     Parameters
@@ -180,6 +232,10 @@ def queue(clusters: Iterable[dict], statuses: Mapping[str, str], filters: QueueF
     filters : QueueFilters, optional
         What to keep (everything when ``None``); see :class:`QueueFilters`
         for the exact meaning of each filter.
+    tags : mapping of str to collection of str, optional
+        Each cluster's current tags (:func:`cluster_judgements`); required
+        when ``filters`` filters by tag, so no caller can drop that filter
+        by forgetting to read them.
 
     Returns
     -------
@@ -187,10 +243,12 @@ def queue(clusters: Iterable[dict], statuses: Mapping[str, str], filters: QueueF
         Each row as given plus ``status``, in :func:`queue_order`.
     """
     filters = filters or QueueFilters()
+    if filters.tags and tags is None:
+        raise ValueError("filtering the queue by tag needs the clusters' tags (graph.triage.cluster_judgements)")
     kept = []
     for cluster in clusters:
         status = statuses.get(cluster["cluster_id"], "new")
-        if filters.keeps(cluster, status):
+        if filters.keeps(cluster, status, (tags or {}).get(cluster["cluster_id"], ())):
             kept.append({**cluster, "status": status})
     kept.sort(key=queue_order)
     return kept
@@ -325,3 +383,17 @@ def add_comment(store: GraphStore, entity: str, entity_id: str, text: str, user:
     _check_target(store, entity, entity_id)
     row = {"entity": entity, "entity_id": entity_id, "kind": "comment", "value": text.strip()}
     return _append(store, user, "label.comment", row, lambda _now: (None, {"comment": text.strip()}))
+
+
+def assign(store: GraphStore, cluster_id: str, assignee: str, user: str) -> dict:
+    """Assign a cluster to an analyst by name; an empty ``assignee`` takes the assignment back.
+
+    The newest assignment is the current one; the audit event records who
+    held the cluster before.
+    """
+    assignee = (assignee or "").strip()
+    _check_target(store, "cluster", cluster_id)
+    row = {"entity": "cluster", "entity_id": cluster_id, "kind": "assignment", "value": assignee or "-",
+           **({} if assignee else {"details": {"unassigned": True}})}
+    return _append(store, user, "label.assign", row,
+                   lambda now: ({"assignee": now.assignee}, {"assignee": assignee or None}))

@@ -40,6 +40,17 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"skipped under CI=true, which counts as a failure: {reason}"
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """Under ``CI=true`` a module that skips itself (``importorskip``) fails too, as a test's skip does."""
+    outcome = yield
+    report = outcome.get_result()
+    if in_ci() and report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true, which counts as a failure: {reason}"
+
+
 def pytest_collection_modifyitems(items):
     """Tests that run on the Neo4j backend need the Bolt server: mark them ``bolt``."""
     for item in items:

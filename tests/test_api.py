@@ -171,10 +171,22 @@ def test_the_openapi_document_lists_every_route_and_needs_no_token(api):
         named = {p["name"] for p in operation["parameters"] if p["in"] == "path"}
         assert named == {part.strip("{}") for part in path.split("/") if part.startswith("{")}
     queue_filters = {p["name"] for p in document["paths"]["/queue"]["get"]["parameters"]}
-    assert queue_filters == {"status", "min_score", "country", "since", "until", "run"}
+    assert queue_filters == {"status", "min_score", "country", "since", "until", "run", "kind", "tag"}
 
 
 def test_an_unknown_api_path_is_a_json_404_not_the_ui(api):
     for path in ("/api/nothing", "/api/clusters/C-iran/labels", "/api/"):
         reply = api.get(path)
         assert reply.status_code == 404 and reply.is_json, path
+
+
+def test_the_queue_takes_the_kind_and_tag_filters_the_cli_takes(api, workspace):
+    token = _token(workspace, "ana")
+    investigation = Investigation(workspace)
+    investigation.label("C-iran", "tag", {"tag": "", "free_tag": "campaign-x"}, auth.User("ana", "analyst"))
+    by_tag = _get(api, "/api/queue", token, tag="campaign-x").get_json()["clusters"]
+    assert [c["cluster_id"] for c in by_tag] == ["C-iran"]
+    for kind in ("lone enumerator", "hosting farm"):
+        kept = [c["cluster_id"] for c in _get(api, "/api/queue", token, kind=kind).get_json()["clusters"]]
+        assert kept == investigation.queue(Filters(kinds=(kind,))).cluster_ids, kind
+    assert _get(api, "/api/queue", token, kind="lone enumerator", tag="campaign-x").get_json()["clusters"] == []

@@ -119,3 +119,24 @@ def test_a_read_only_workspace_refuses_labels(root, monkeypatch):
     assert code == 2 and "cannot label" in err and "read-only" in err and "Traceback" not in err
     monkeypatch.undo()
     assert _store_read(root, lambda store: store.labels("cluster")) == []
+
+
+def test_assign_hands_a_cluster_over_and_back_audited(root):
+    code, out, err = _sybilscope(root, "label", "C-iran", "--assign", "bob", "--analyst", "alice")
+    assert code == 0, err
+    assert "assign" in out and "bob" in out
+    code, _, err = _sybilscope(root, "label", "C-iran", "--assign", "carol", "--analyst", "bob")
+    assert code == 0, err
+    judged = _store_read(root, lambda store: triage.judgement(store, "cluster", "C-iran"))
+    assert judged.assignee == "carol"
+    code, _, err = _sybilscope(root, "label", "C-iran", "--assign", "", "--analyst", "carol")
+    assert code == 0, err
+    assert _store_read(root, lambda store: triage.judgement(store, "cluster", "C-iran")).assignee is None
+    events = _store_read(root, lambda store: store.audit_events(target="cluster:C-iran"))
+    assert [(e["action"], e["user"], e["before"], e["after"]) for e in events[::-1]] == [
+        ("label.assign", "alice", {"assignee": None}, {"assignee": "bob"}),
+        ("label.assign", "bob", {"assignee": "bob"}, {"assignee": "carol"}),
+        ("label.assign", "carol", {"assignee": "carol"}, {"assignee": None}),
+    ]
+    code, _, err = _sybilscope(root, "label", "C-iran", "--assign", "bob", "--tag", "x")
+    assert code == 2 and "one change a call" in err

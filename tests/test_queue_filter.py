@@ -4,7 +4,10 @@ On the hand-made case of ``tests/webcase.py``, re-saved as a run whose
 clusters carry the country mix detection records: ``C-iran`` works 80% from
 IR and 20% from IL. Each filter set below (a country that is not the top one,
 a window ending exactly on a cluster's first request, a window starting
-exactly on its last one) must select the same clusters on all four paths.
+exactly on its last one, a tradecraft, an analyst's tag) must select the same
+clusters on all four paths. ``C-lone``'s features name it a lone enumerator
+while its detection kind is ``enumeration``; ``C-iran`` and ``C-lone`` carry
+the tag ``campaign-x``, ``C-iran`` also ``TLP:AMBER``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from graph import triage, warehouse
 from graph.errors import FilterError
 from graph.store import open_store
 
+#: features that name a cluster of one enumerating account a lone enumerator (graph.detect.tradecraft)
+LONE_FEATURES = {"size": 1, "enumerated_share": 0.9, "numbers": 30, "hit_ratio": 0.0}
 MIX = {
     "C-iran": [{"country": "IR", "requests": 80, "share": 0.8}, {"country": "IL", "requests": 20, "share": 0.2}],
     "C-israel": [{"country": "IL", "requests": 40, "share": 1.0}],
@@ -39,10 +44,16 @@ def case(workspace):
     built = webcase.build_case(workspace, store)
     rows = [{**c, "run_id": "run-mixed", "attribution": {**(c.get("attribution") or {}), "countries": MIX[c["cluster_id"]]}}
             for c in store.clusters(webcase.RUN_ID)]
+    lone = next(c for c in rows if c["cluster_id"] == "C-lone")
+    lone["evidence"] = {**lone["evidence"], "statistics": LONE_FEATURES}
     members = [{**m, "run_id": "run-mixed"} for c in rows for m in store.members(c["cluster_id"], webcase.RUN_ID)]
     latest = {**store.runs()[0], "run_id": "run-mixed", "started_at": webcase.T0 + timedelta(days=7)}
     store.save_run(latest, rows, members)
     triage.set_status(store, "C-israel", "in_review", "looking", "alice")
+    for cluster_id, tag in (("C-iran", "campaign-x"), ("C-iran", "TLP:AMBER"), ("C-lone", "campaign-x"),
+                            ("C-israel", "campaign-x")):
+        triage.add_tag(store, "cluster", cluster_id, tag, "alice")
+    triage.remove_tag(store, "cluster", "C-israel", "campaign-x", "alice")  # a removed tag no longer selects
     store.close()
     yield built, workspace
     warehouse.close_all()
@@ -56,7 +67,8 @@ def _bounds(workspace) -> dict:
         store.close()
 
 
-def _four_ways(workspace, tmp_path, *, statuses=(), min_score=None, country=None, since=None, until=None):
+def _four_ways(workspace, tmp_path, *, statuses=(), min_score=None, country=None, since=None, until=None,
+               kinds=(), tags=()):
     """The cluster ids the page, Export queue, `export` and `queue` keep for one set of filters."""
     store = open_store(workspace)
     try:
@@ -67,10 +79,11 @@ def _four_ways(workspace, tmp_path, *, statuses=(), min_score=None, country=None
         window = queries.Window(since=since, until=until)
         page = [r["cluster_id"] for r in queries.triage_queue(
             store, countries=countries, statuses=list(statuses) or None, min_score=min_score or 0.0,
-            country=country, window=window)]
-        download = select_clusters(store, queue_filters(list(statuses) or None, min_score, country, window)).cluster_ids
+            country=country, window=window, kinds=list(kinds), tags=list(tags))]
+        filters = queue_filters(list(statuses) or None, min_score, country, window, list(kinds), list(tags))
+        download = select_clusters(store, filters).cluster_ids
         out = tmp_path / f"web-{len(list(tmp_path.iterdir()))}"
-        export(workspace, store, "csv", out, queue_filters(list(statuses) or None, min_score, country, window))
+        export(workspace, store, "csv", out, filters)
         with open(out / "clusters.csv", newline="", encoding="utf-8") as f:
             downloaded = [r["cluster_id"] for r in csv.DictReader(f)]
     finally:
@@ -85,6 +98,7 @@ def _four_ways(workspace, tmp_path, *, statuses=(), min_score=None, country=None
         flags += ["--since", since.isoformat()]
     if until:
         flags += ["--until", until.isoformat()]
+    flags += [f for kind in kinds for f in ("--kind", kind)] + [f for tag in tags for f in ("--tag", tag)]
     code, stdout, err = run_cli("--workspace", str(workspace.root), "queue", "--json", *flags)
     assert code == 0, err
     cli_queue = [c["cluster_id"] for c in json.loads(stdout)["clusters"]]
@@ -122,6 +136,22 @@ def test_a_window_keeps_clusters_touching_either_end_on_every_path(case, tmp_pat
     both = _four_ways(workspace, tmp_path, country="IL", min_score=0.7, since=bounds["C-israel"][1])
     assert both == sorted((c for c in ("C-iran", "C-israel") if bounds[c][1] >= bounds["C-israel"][1]),
                           key=["C-iran", "C-israel"].index)
+
+
+def test_tradecraft_and_tags_select_the_same_clusters_on_every_path(case, tmp_path):
+    _, workspace = case
+    assert _four_ways(workspace, tmp_path, kinds=("lone enumerator",)) == ["C-lone"]
+    assert _four_ways(workspace, tmp_path, kinds=("Coordinated", "lone enumerator")) == ["C-iran", "C-israel",
+                                                                                          "C-lone"]
+    assert _four_ways(workspace, tmp_path, kinds=("hosting farm",)) == []
+    assert _four_ways(workspace, tmp_path, tags=("campaign-x",)) == ["C-iran", "C-lone"]
+    assert _four_ways(workspace, tmp_path, tags=("tlp:amber",)) == ["C-iran"]
+    assert _four_ways(workspace, tmp_path, tags=("campaign-x",), kinds=("coordinated",), country="IR") == ["C-iran"]
+
+
+def test_a_tag_filter_without_the_tags_is_refused():
+    with pytest.raises(ValueError, match="tags"):
+        triage.queue([], {}, triage.QueueFilters(tags=("campaign-x",)))
 
 
 def test_impossible_filters_are_refused_with_what_to_do():

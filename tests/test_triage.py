@@ -130,3 +130,20 @@ def test_a_label_and_its_event_land_together_or_not_at_all(store):
     store.append_judgement({**label, "value": "again"}, lambda labels: seen.append(labels) or {"action": "x"})
     assert [len(labels) for labels in seen[-2:]] == [0, 1] and seen[-1][0]["value"] == "hello"
     assert len(store.labels("cluster", "C-1")) == 2 and len(store.audit_events()) == 2
+
+
+def test_an_assignment_is_a_label_folded_to_the_newest_and_read_in_one_pass(store):
+    triage.assign(store, "C-1", "bob", "alice")
+    triage.set_status(store, "C-1", "in_review", "bob looks", "alice")
+    triage.assign(store, "C-2", "carol", "alice")
+    triage.assign(store, "C-2", "", "carol")
+    assert [lbl["kind"] for lbl in store.labels("cluster", "C-1")].count("assignment") == 1
+    judged = triage.cluster_judgements(store)
+    assert judged["C-1"].assignee == "bob" and judged["C-1"].status == "in_review"
+    assert judged["C-2"].assignee is None
+    assert "C-9" not in judged
+    newest = max(lbl["created_at"] for lbl in store.labels("cluster", "C-1"))
+    assert judged["C-1"].updated_at == newest
+    assert judged["C-1"] == triage.judgement(store, "cluster", "C-1")
+    with pytest.raises(ValueError, match="no cluster"):
+        triage.assign(store, "C-404", "bob", "alice")

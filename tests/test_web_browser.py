@@ -161,6 +161,16 @@ def _close(page) -> None:
     page.context.close()
 
 
+def _judge(page, *, fill: dict[str, str] | None = None, select: dict[str, str] | None = None) -> str:
+    """Fill the cluster page's one judgement form, submit it, and return the success message it shows."""
+    for selector, value in (select or {}).items():
+        page.select_option(selector, value)
+    for selector, value in (fill or {}).items():
+        page.fill(selector, value)
+    page.click("#label-submit")
+    return page.wait_for_selector("#label-feedback .alert-success").inner_text()
+
+
 def _page(browser, base: str, user: str, password: str):
     context = browser.new_context(viewport={"width": 1600, "height": 1000})
     page = context.new_page()
@@ -229,16 +239,10 @@ def test_label_the_top_cluster_and_see_it_after_reload(browser, server):
     page.wait_for_selector("#cluster-requests >> text=Requests behind")
     assert page.locator("#cluster-requests-table tbody tr").count() > 1
     # one form, one submit: status, attribution and a tag together
-    page.select_option("#label-status", "confirmed")
     reason = "shared hosting IPs and lockstep lookups (browser test)"
-    page.fill("#label-status-reason", reason)
-    page.select_option("#label-attr-confidence", "moderate")
-    page.fill("#label-attr-actor", "TEST-SET-1")
-    page.fill("#label-attr-country", "IR")
-    page.fill("#label-attr-rationale", "operator clock and hosting mix")
-    page.fill("#label-tag-free", "browser-test")
-    page.click("#label-submit")
-    page.wait_for_selector("#label-feedback .alert-success")
+    _judge(page, select={"#label-status": "confirmed", "#label-attr-confidence": "moderate"},
+           fill={"#label-status-reason": reason, "#label-attr-actor": "TEST-SET-1", "#label-attr-country": "IR",
+                 "#label-attr-rationale": "operator clock and hosting mix", "#label-tag-free": "browser-test"})
     page.wait_for_selector("#label-current >> text=TEST-SET-1")
     page.wait_for_selector("#label-current .tag-chip >> text=browser-test")
 
@@ -412,5 +416,6 @@ def test_the_cluster_header_leads_with_the_tradecraft_headline(browser, server):
     assert page.locator("#cluster-tradecraft").inner_text() == "residential-proxy network"
     assert page.locator("#cluster-headline").inner_text() == (
         "15 accounts on 3 devices across 305 residential IPs that nobody else uses")
-    assert "log-odds" in page.locator("#cluster-score-units").inner_text()
+    # the evidence arrives in its own callback, after the header (issue 15, item 4)
+    assert "log-odds" in page.wait_for_selector("#cluster-score-units").inner_text()
     _close(page)

@@ -110,7 +110,10 @@ def test_triage_queue_orders_filters_and_follows_labels(case):
     queue = queries.triage_queue(store, countries=countries)
     israel = next(item for item in queue if item["cluster_id"] == "C-israel")
     assert israel["status"] == "dismissed"
-    assert israel["last_label"] is not None and israel["last_activity"] == israel["last_label"]
+    # analyst time (the label) is kept apart from data time (the requests): neither stands for the other
+    assert israel["updated_at"] is not None and israel["updated_at"] > israel["last_seen"]
+    assert israel["last_seen"] == max(built.events[built.events["account_id"].isin(built.clusters["C-israel"])]["ts"])
+    assert next(item for item in queue if item["cluster_id"] == "C-iran")["updated_at"] is None
     assert [i["cluster_id"] for i in queries.triage_queue(store, statuses=["new"])] == ["C-iran", "C-lone"]
     assert queries.status_counts(queue) == {"new": 2, "in_review": 0, "confirmed": 0, "dismissed": 1}
     with pytest.raises(ValueError, match="statuses"):

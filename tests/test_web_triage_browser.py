@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_web_browser import ADMIN_PASSWORD, _close, _page, _shot, browser, squads_server  # noqa: F401
+from test_web_browser import ADMIN_PASSWORD, _close, _judge, _page, _shot, browser, squads_server  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -110,9 +110,7 @@ def test_a_failed_write_shows_an_error_not_the_previous_success(browser, squads_
     page = _page(browser, squads_server, "admin", ADMIN_PASSWORD)
     page.goto(f"{squads_server}/cluster/C-israel")
     page.wait_for_selector("#label-submit")
-    page.fill("#label-comment-text", "first note")
-    page.click("#label-submit")
-    page.wait_for_selector("#label-feedback .alert-success")
+    _judge(page, fill={"#label-comment-text": "first note"})
     # refused by the form: a reason for a status that does not change
     page.fill("#label-status-reason", "still new")
     page.click("#label-submit")

@@ -143,9 +143,35 @@ def squads(events: pd.DataFrame, accounts: list[str]) -> dict[str, str]:
     return {a: label_of[ip] for a, ip in mine.groupby("account_id")["ip"].first().items()}
 
 
-def build_case(workspace: Workspace, store: GraphStore) -> Case:
-    """Write the case's events and graph into ``workspace`` and return what was written."""
+#: what C-israel shares with C-iran when the case is built with ``shared_operator=True``
+SHARED_OPERATOR = {"ip": "5.160.10.1", "device": "d_shared_ir", "numbers": 3}
+
+
+def shared_operator_events(events: pd.DataFrame) -> pd.DataFrame:
+    """``il_0`` also works through C-iran's hosting IP and device, looking up 3 of the numbers ``ir_0`` did."""
+    theirs = events[(events["account_id"] == "ir_0") & events["phone_hash"].notna()].head(SHARED_OPERATOR["numbers"])
+    rows = []
+    for n, phone_hash in enumerate(theirs["phone_hash"]):
+        row = _event(T0 + timedelta(hours=6, minutes=n), SHARED_OPERATOR["ip"], "IR", 58224, "hosting", "il_0",
+                     SHARED_OPERATOR["device"])
+        rows.append({**row, "phone_hash": phone_hash})
+    extra = pd.DataFrame(rows)
+    extra["event_id"] = [hashlib.sha256(f"shared{r}".encode()).hexdigest()[:16] for r in rows]
+    for column in EVENT_COLUMNS:
+        if column not in extra:
+            extra[column] = None
+    return pd.concat([events, extra[list(EVENT_COLUMNS)]], ignore_index=True)
+
+
+def build_case(workspace: Workspace, store: GraphStore, *, shared_operator: bool = False) -> Case:
+    """Write the case's events and graph into ``workspace`` and return what was written.
+
+    ``shared_operator`` adds :func:`shared_operator_events`: C-israel then
+    shares an IP, its prefix and ASN, a device and 3 numbers with C-iran.
+    """
     events, clusters = case_events()
+    if shared_operator:
+        events = shared_operator_events(events)
     write_events(workspace, events)
     write_graph(store, events, clusters)
     return Case(workspace, events, clusters)

@@ -44,6 +44,9 @@ FILTERS = (
     Parameter("until", "Only clusters active at or before this ISO 8601 time or date (the end is included).",
               {"type": "string"}),
     Parameter("run", "A detection run id (default: the latest run).", {"type": "string"}),
+    Parameter("kind", "Only clusters of this tradecraft or detection kind (repeatable).", {"type": "string"},
+              repeated=True),
+    Parameter("tag", "Only clusters an analyst tagged with this (repeatable).", {"type": "string"}, repeated=True),
 )
 _BAD_FILTER = {"400": "A filter cannot be read or names something that does not exist."}
 _NO_CLUSTER = {"404": "No detection run found this cluster."}
@@ -74,7 +77,8 @@ def _filters(cluster_ids: tuple[str, ...] = ()) -> Filters:
         raise FilterError(f"min_score must be a number between 0 and 1, not {args['min_score']!r}") from None
     return Filters(cluster_ids=cluster_ids, statuses=tuple(args.getlist("status")), min_score=min_score,
                    country=args.get("country") or None, since=parse_time(args.get("since")),
-                   until=parse_time(args.get("until")), run_id=args.get("run") or None)
+                   until=parse_time(args.get("until")), run_id=args.get("run") or None,
+                   kinds=tuple(args.getlist("kind")), tags=tuple(args.getlist("tag")))
 
 
 def _queue_row(cluster: dict) -> dict:

@@ -28,6 +28,10 @@ _OPTIONS = (
                  help="Only clusters active at or after this ISO 8601 time or date (no offset means UTC)."),
     click.option("--until", default=None, metavar="TIME",
                  help="Only clusters active at or before this ISO 8601 time or date (the end is included)."),
+    click.option("--kind", "kinds", multiple=True, metavar="TRADECRAFT",
+                 help="Only clusters of this tradecraft (e.g. 'hosting farm') or detection kind (repeatable)."),
+    click.option("--tag", "tags", multiple=True, metavar="TAG",
+                 help="Only clusters an analyst tagged with this tag, e.g. TLP:AMBER (repeatable: any of them)."),
     click.option("--run", "run_id", default=None, help="A detection run id (default: the latest run)."),
 )
 
@@ -36,14 +40,15 @@ def filter_options(command: Callable) -> Callable:
     """Add the shared filter options to a click command, which receives them as one ``filters``.
 
     The command gets a :class:`~app.export.Filters` (times read as ISO
-    8601) instead of the six option values, and the values of its own
+    8601) instead of the eight option values, and the values of its own
     ``--cluster`` option, if it has one, inside it.
     """
 
     @functools.wraps(command)
-    def with_filters(*args, statuses, min_score, country, since, until, run_id, **kwargs):
+    def with_filters(*args, statuses, min_score, country, since, until, kinds, tags, run_id, **kwargs):
         filters = Filters(cluster_ids=kwargs.pop("cluster_ids", ()), statuses=statuses, min_score=min_score,
-                          country=country, since=parse_time(since), until=parse_time(until), run_id=run_id)
+                          country=country, since=parse_time(since), until=parse_time(until), run_id=run_id,
+                          kinds=kinds, tags=tags)
         return command(*args, filters=filters, **kwargs)
 
     for option in reversed(_OPTIONS):

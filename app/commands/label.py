@@ -15,12 +15,12 @@ from graph.triage import CONFIDENCE_LEVELS
 
 # the option that picks each action, and the options that only go with it
 _CHANGES = {"status": ("reason",), "attribution": ("country", "confidence", "rationale"), "tag": (),
-            "untag": (), "comment": ()}
+            "untag": (), "comment": (), "assign": ()}
 _FLAGS = {"status": "--status", "attribution": "--attribute", "tag": "--tag", "untag": "--untag",
-          "comment": "--comment", "reason": "--reason", "country": "--country", "confidence": "--confidence",
-          "rationale": "--rationale"}
+          "comment": "--comment", "assign": "--assign", "reason": "--reason", "country": "--country",
+          "confidence": "--confidence", "rationale": "--rationale"}
 # the web form's field for an action's own value, where it is not named after the action
-_FORM_FIELDS = {"attribution": "actor", "untag": "remove"}
+_FORM_FIELDS = {"attribution": "actor", "untag": "remove", "assign": "assignee"}
 
 
 def _action(given: dict[str, str | None]) -> str:
@@ -51,12 +51,14 @@ def _action(given: dict[str, str | None]) -> str:
 @click.option("--tag", default=None, help="Add a tag: a TLP marking (TLP:AMBER), a technique or a free tag.")
 @click.option("--untag", default=None, metavar="TAG", help="Remove a tag (the history keeps both).")
 @click.option("--comment", default=None, help="Add a comment for the team.")
+@click.option("--assign", default=None, metavar="USER",
+              help="Assign the cluster to USER, who works it from here (--assign '' takes it back).")
 @click.option("--analyst", default=None,
               help="Who labels, as recorded on the label and in the audit log (default: cli:<OS user>).")
 @click.option("--json", "as_json", is_flag=True, help="Print the label appended as one JSON object.")
 @click.pass_obj
 def command(ctx: CliContext, cluster_id: str, analyst: str | None, as_json: bool, **given: str | None) -> None:
-    """Record one judgement on CLUSTER_ID: a status, an attribution, a tag, a removed tag or a comment.
+    """Record one judgement on CLUSTER_ID: a status, an attribution, a tag, a removed tag, a comment or an assignee.
 
     Labels are appended, never changed: each call adds one label and one
     audit event (with the state before and after), exactly as the web UI's

@@ -2,7 +2,7 @@
 
 Exports and briefings never invent their own notion of "the current
 clusters": they read the clusters of the latest detection run (or a named
-run), add each cluster's analyst status from :func:`graph.triage.current_statuses`,
+run), add each cluster's analyst status and tags from :func:`graph.triage.cluster_judgements`,
 and keep the ones :func:`graph.triage.queue` keeps: the same filter as the
 triage page and ``sybilscope queue``.
 """
@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from graph.errors import SybilscopeError
 from graph.store.base import GraphStore
-from graph.triage import QueueFilters, current_statuses, queue
+from graph.triage import QueueFilters, cluster_judgements, queue
 
 __all__ = ["Filters", "Selection", "parse_time", "select_clusters"]
 
@@ -23,7 +23,7 @@ __all__ = ["Filters", "Selection", "parse_time", "select_clusters"]
 class Filters:
     """What to keep. Every filter left empty keeps everything.
 
-    ``statuses``, ``min_score``, ``country``, ``since`` and ``until`` mean
+    ``statuses``, ``min_score``, ``country``, ``since``, ``until``, ``kinds`` and ``tags`` mean
     exactly what they mean in the triage queue (:class:`graph.triage.QueueFilters`);
     ``since``/``until`` also narrow the exported edges to the window.
     ``cluster_ids`` and ``run_id`` pick clusters and the run by name.
@@ -36,15 +36,19 @@ class Filters:
     until: datetime | None = None
     run_id: str | None = None
     country: str | None = None
+    kinds: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "country", self.queue_filters.country)
+        checked = self.queue_filters
+        for name in ("country", "kinds", "tags"):
+            object.__setattr__(self, name, getattr(checked, name))
 
     @property
     def queue_filters(self) -> QueueFilters:
         """The queue's filters among these (checked on construction)."""
         return QueueFilters(statuses=tuple(self.statuses), min_score=self.min_score, country=self.country,
-                            since=self.since, until=self.until)
+                            since=self.since, until=self.until, kinds=tuple(self.kinds), tags=tuple(self.tags))
 
     def describe(self) -> dict[str, object]:
         """The filters as plain JSON-ready data, for manifests and audit events."""
@@ -56,6 +60,8 @@ class Filters:
             "since": self.since.isoformat() if self.since else None,
             "until": self.until.isoformat() if self.until else None,
             "run_id": self.run_id,
+            "kinds": list(self.kinds),
+            "tags": list(self.tags),
         }
 
 
@@ -122,5 +128,7 @@ def select_clusters(store: GraphStore, filters: Filters | None = None) -> Select
             )
         wanted = set(filters.cluster_ids)
         clusters = [c for c in clusters if c["cluster_id"] in wanted]
-    kept = queue(clusters, current_statuses(store), filters.queue_filters)
+    judgements = cluster_judgements(store)
+    kept = queue(clusters, {cid: j.status for cid, j in judgements.items()}, filters.queue_filters,
+                 tags={cid: j.tags for cid, j in judgements.items()})
     return Selection(run=run, clusters=kept, filters=filters)

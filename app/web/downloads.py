@@ -21,7 +21,7 @@ from dash import Input, Output, State, dcc
 from app.brief import BRIEF_FORMATS
 from app.export import FORMATS, Filters
 from app.web import ids
-from app.web.pages.overview import window_for
+from app.web.pages.overview import QUEUE_KIND, QUEUE_TAG, window_for
 from app.web.queries import Window
 from app.web.state import current
 
@@ -85,11 +85,13 @@ def queue_buttons() -> list:
 
 
 def queue_filters(
-    statuses: list[str] | None, min_score: float | None, country: str | None, window: Window
+    statuses: list[str] | None, min_score: float | None, country: str | None, window: Window,
+    kinds: list[str] | None = None, tags: list[str] | None = None,
 ) -> Filters:
     """The queue's filters as export filters: the same clusters the queue shows (:class:`graph.triage.QueueFilters`)."""
     return Filters(statuses=tuple(statuses or ()), min_score=float(min_score) if min_score else None,
-                   country=country or None, since=window.since, until=window.until)
+                   country=country or None, since=window.since, until=window.until, kinds=tuple(kinds or ()),
+                   tags=tuple(tags or ()))
 
 
 def register(app: dash.Dash) -> None:
@@ -137,10 +139,13 @@ def register(app: dash.Dash) -> None:
         State(ids.QUEUE_MIN_SCORE, "value"),
         State(ids.QUEUE_COUNTRY, "value"),
         State(ids.OVERVIEW_WINDOW, "value"),
+        State(QUEUE_KIND, "value"),
+        State(QUEUE_TAG, "value"),
         prevent_initial_call=True,
     )
-    def export_queue(clicks, fmt, statuses, min_score, country, choice):
+    def export_queue(clicks, fmt, statuses, min_score, country, choice, kinds, tags):
         if not clicks:
             raise dash.exceptions.PreventUpdate
-        name, data = export_zip(fmt or "csv", queue_filters(statuses, min_score, country, window_for(choice)), _user())
+        filters = queue_filters(statuses, min_score, country, window_for(choice), kinds, tags)
+        name, data = export_zip(fmt or "csv", filters, _user())
         return dcc.send_bytes(data, name)

@@ -1,4 +1,4 @@
-"""The analyst's judgement on a cluster: one form (status, attribution, TLP, tags, comment), one submit.
+"""The analyst's judgement on a cluster: one form (status, attribution, TLP, tags, comment, assignee), one submit.
 
 Triage is one decision, so the cluster page asks for it in one form. Each
 part the analyst changed becomes its own label with its own audit event
@@ -23,7 +23,7 @@ import flask_login
 from dash import ALL, Input, Output, State, ctx, dcc, html
 
 from app.present.evidence import format_cell
-from app.web import ids
+from app.web import auth, ids
 from app.web.components import STATUS_LABELS, fmt_time, kv_list, shown, status_badge, tag_chip
 from app.web.state import current
 from app.web.taxonomy import TLP_TAGS, is_tlp, taxonomy_options
@@ -35,14 +35,16 @@ __all__ = ["Change", "form_changes", "apply_label_action", "label_panel", "audit
 
 _log = logging.getLogger(__name__)
 
+ASSIGNEE_SELECT = "label-assignee"
 #: the form's fields (its keys in :func:`form_changes`) and their components, in the order of the form
 FIELDS = {"status": ids.STATUS_SELECT, "reason": ids.STATUS_REASON, "actor": ids.ATTR_ACTOR,
           "country": ids.ATTR_COUNTRY, "confidence": ids.ATTR_CONFIDENCE, "rationale": ids.ATTR_RATIONALE,
-          "tlp": ids.LABEL_TLP, "tags": ids.TAG_SELECT, "free_tag": ids.TAG_FREE, "comment": ids.COMMENT_TEXT}
+          "tlp": ids.LABEL_TLP, "tags": ids.TAG_SELECT, "free_tag": ids.TAG_FREE, "comment": ids.COMMENT_TEXT,
+          "assignee": ASSIGNEE_SELECT}
 #: which part of the judgement each field belongs to
 _PART_OF = {"status": "status", "reason": "status", "actor": "attribution", "country": "attribution",
             "confidence": "attribution", "rationale": "attribution", "tlp": "tlp", "tags": "tags",
-            "free_tag": "tags", "comment": "comment"}
+            "free_tag": "tags", "comment": "comment", "assignee": "assignee"}
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def form_values(judgement: triage.EntityJudgement) -> dict:
     return {"status": judgement.status, "reason": "", "actor": attribution["actor"],
             "country": attribution["country"] or "", "confidence": attribution["confidence"],
             "rationale": attribution["rationale"], "tlp": next((t for t in judgement.tags if is_tlp(t)), ""),
-            "tags": [], "free_tag": "", "comment": ""}
+            "tags": [], "free_tag": "", "comment": "", "assignee": judgement.assignee or ""}
 
 
 def form_changes(judgement: triage.EntityJudgement, form: Mapping) -> list[Change]:
@@ -103,9 +105,11 @@ def form_changes(judgement: triage.EntityJudgement, form: Mapping) -> list[Chang
                 if tag and tag not in judgement.tags]
     if text["comment"]:
         changes.append(Change("comment", "comment", {"comment": text["comment"]}))
+    if form.get("assignee") is not None and text["assignee"] != (judgement.assignee or ""):
+        changes.append(Change("assignee", "assign", {"assignee": text["assignee"]}))
     if not changes:
-        raise ValueError("nothing to save: change the status, the attribution, the TLP marking or the tags, "
-                         "or write a comment")
+        raise ValueError("nothing to save: change the status, the attribution, the TLP marking, the tags or "
+                         "the assignee, or write a comment")
     return changes
 
 
@@ -124,6 +128,8 @@ def apply_label_action(cluster_id: str, action: str, values: dict, user) -> str:
         return f"Tagged {label['value']}."
     if action == "untag":
         return f"Removed tag {label['value']}."
+    if action == "assign":
+        return "Unassigned." if (label.get("details") or {}).get("unassigned") else f"Assigned to {label['value']}."
     return "Comment added."
 
 
@@ -171,6 +177,7 @@ def judgement_view(judgement: triage.EntityJudgement, can_label: bool) -> html.D
             ("Attribution", f"{attribution.get('actor')} ({attribution.get('country') or 'country ?'}, "
                             f"{attribution.get('confidence')} confidence): {attribution.get('note') or ''}"
              if attribution else None),
+            ("Assignee", shown(judgement.assignee) if judgement.assignee else None),
         ]),
         html.Div([tag_chip(tag, {"type": ids.TAG_REMOVE, "tag": tag} if can_label else None)
                   for tag in judgement.tags], className="mt-2"),
@@ -216,6 +223,10 @@ def label_panel(judgement: triage.EntityJudgement, user) -> html.Div:
         dcc.Dropdown(id=ids.TAG_SELECT, options=[o for o in taxonomy_options() if not is_tlp(o["value"])],
                      multi=True, placeholder="Techniques and sybilscope tags", disabled=off, optionHeight=30),
         dbc.Input(id=ids.TAG_FREE, placeholder="or a free tag", disabled=off, size="sm", className="mt-1"),
+        html.H6("Assignee"),
+        dbc.Select(id=ASSIGNEE_SELECT, value=value["assignee"], disabled=off, size="sm",
+                   options=[{"label": "unassigned", "value": ""},
+                            *({"label": name, "value": name} for name in _assignees(judgement.assignee))]),
         html.H6("Comment"),
         dbc.Textarea(id=ids.COMMENT_TEXT, placeholder="Notes for the team", rows=2, disabled=off,
                      className="form-control-sm"),
@@ -227,7 +238,14 @@ def label_panel(judgement: triage.EntityJudgement, user) -> html.Div:
     ])
 
 
-_ACTION_WORDS = {"label.status": "changed status", "label.attribution": "attributed", "label.tag": "tagged",
+def _assignees(holder: str | None) -> list[str]:
+    """Who a cluster can be given to: active users who may label, and whoever holds it now."""
+    names = [u["name"] for u in auth.list_users(current().con())
+             if not u["disabled"] and auth.role_at_least(u["role"], "analyst")]
+    return names + [holder] if holder and holder not in names else names
+
+
+_ACTION_WORDS = {"label.assign": "assigned", "label.status": "changed status", "label.attribution": "attributed", "label.tag": "tagged",
                  "label.untag": "removed a tag", "label.comment": "commented", "export": "exported",
                  "brief": "wrote a briefing"}
 
@@ -242,6 +260,8 @@ def _change(event: dict) -> str:
         return ", ".join([f"+{t}" for t in sorted(new - old)] + [f"-{t}" for t in sorted(old - new)])
     if event.get("action") == "label.comment":
         return (after or {}).get("comment", "")
+    if event.get("action") == "label.assign":
+        return f"{(before or {}).get('assignee') or 'unassigned'} → {(after or {}).get('assignee') or 'unassigned'}"
     if event.get("action") == "label.attribution":
         return (f"{(after or {}).get('actor')} ({(after or {}).get('country') or '?'}, "
                 f"{(after or {}).get('confidence')})")

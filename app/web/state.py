@@ -22,6 +22,7 @@ import duckdb
 import flask
 
 from app.access import LockedStore
+from app.events import EventReader
 from app.investigation import Investigation
 from graph.store.base import GraphStore
 from graph.workspace import Workspace
@@ -50,6 +51,17 @@ class WebState:
     def con(self) -> duckdb.DuckDBPyConnection:
         """A fresh cursor on the workspace database for this call (:meth:`Investigation.reader`)."""
         return self.investigation.reader()
+
+    def data_version(self) -> tuple:
+        """What data-derived pages depend on: the latest detection run and how many request events there are.
+
+        Both change only when a command writes (``detect``, ``ingest``), and
+        both are read in a millisecond, so a page can cache what it computed
+        from the events under this key and still never show stale data.
+        """
+        run = self.store.latest_run()
+        events = EventReader(self.con()).one("SELECT count(*) AS requests FROM {events}")
+        return (run or {}).get("run_id"), events.get("requests", 0)
 
     def cached(self, key: tuple, compute: Callable[[], Any]) -> Any:
         """The cached value for ``key`` (which should include the run id), computed once."""

@@ -5,8 +5,8 @@ Pages and attaches its callbacks to that app (not to Dash's global list, so
 that several apps, as in the tests, each get their own).
 """
 
-from app.web.pages import audit, cluster, entity, overview, users
+from app.web.pages import audit, cluster, compare, entity, overview, users
 
-PAGES = (overview, cluster, entity, audit, users)
+PAGES = (overview, cluster, compare, entity, audit, users)
 
 __all__ = ["PAGES"]

@@ -39,6 +39,9 @@ from graph.schema import ACCOUNT
 PATH_TEMPLATE = "/cluster/<cluster_id>"
 SQUADS_SHOWN = 5  # member links a sub-group's row shows before "+n more"
 GRAPH_CONFIG = {"displaylogo": False}
+# the placeholders the page's two later callbacks fill
+GRAPH_PART = "cluster-graph-part"
+EVIDENCE_PART = "cluster-evidence-part"
 
 
 def _members(cluster: dict) -> list[dict]:
@@ -46,6 +49,13 @@ def _members(cluster: dict) -> list[dict]:
 
 
 def layout(cluster_id: str | None = None, **_query) -> html.Div:
+    """The header and the judgement, at once; the graph and the evidence follow in callbacks of their own.
+
+    The page used to arrive as one response of several hundred kilobytes
+    after seconds of queries. Now the first response holds what the analyst
+    reads and decides on first; :func:`graph_part` and :func:`evidence_part`
+    fill their placeholders in parallel requests, each behind a spinner.
+    """
     cluster_id = unquote(cluster_id or "")
     state = current()
     cluster = queries.find_cluster(state.store, cluster_id)
@@ -53,45 +63,16 @@ def layout(cluster_id: str | None = None, **_query) -> html.Div:
         return html.Div([html.H1("Cluster not found", className="page-title"),
                          html.P(f"No detection run found a cluster {cluster_id!r}.", className="text-secondary"),
                          dcc.Link("Back to the triage queue", href="/")])
-    con = state.con()
-    members = _members(cluster)
-    accounts = [m["account_id"] for m in members]
-    links = queries.member_links(con, accounts)
-    squads = queries.sub_groups(cluster, members)
     judgement = triage.judgement(state.store, "cluster", cluster_id)
-    user = flask_login.current_user
-
-    selectors = evidence.evidence_selectors(cluster.get("evidence"))
-    left = [
-        cluster_graph.graph_card(cluster, members, links),
-        tables_card(members, links),
-        card("Sub-groups", html.Div(sub_groups_view(squads), id=ids.CLUSTER_SUB_GROUPS),
-             hint=f"one operation in {len(squads)} squads; what ties each together") if squads else None,
-        card("Evidence", html.Div(evidence.evidence_view(cluster, selectors), id=ids.CLUSTER_EVIDENCE),
-             hint="what the score rests on; open a section, then its requests"),
-        card("Member activity over time", dcc.Graph(id=ids.CLUSTER_HEATMAP, figure=heatmap_figure(
-            queries.member_activity(con, accounts)), config=GRAPH_CONFIG),
-            hint="one row a member, darker = more requests; vertical stripes are lockstep"),
-        mix_row(queries.traffic_mix(con, accounts)),
-        dbc.Row([
-            dbc.Col(card("Attribution hints", html.Div(attribution_view(cluster, judgement.attribution),
-                                                       id=ids.CLUSTER_ATTRIBUTION_HINTS)), lg=6),
-            dbc.Col(card("Exposure", html.Div(exposure_view(cluster.get("exposure")), id=ids.CLUSTER_EXPOSURE),
-                         hint="accounts whose phone numbers the lookups matched"), lg=6),
-        ]),
-        card("Underlying requests",
-             [evidence.pager(), html.Div(requests_table(ids.CLUSTER_REQUESTS + "-table",
-                                                        queries.member_requests(con, accounts)), id=ids.CLUSTER_REQUESTS)],
-             hint="newest first; a click on a node of the graph or on an evidence row lists its requests here"),
-        card("History across detection runs", html.Div(history_view(state.store.cluster_history(cluster_id)),
-                                                        id=ids.CLUSTER_HISTORY)),
-    ]
     right = [
-        card("Analyst judgement", judgement_form.label_panel(judgement, user), id=ids.LABEL_PANEL,
+        card("Analyst judgement", judgement_form.label_panel(judgement, flask_login.current_user), id=ids.LABEL_PANEL,
              class_name="section-gap label-panel"),
         card("Audit trail", html.Div(judgement_form.audit_view(state.store.audit_events(target=f"cluster:{cluster_id}")),
                                      id=ids.CLUSTER_AUDIT), hint="append-only"),
     ]
+    selectors = evidence.evidence_selectors(cluster.get("evidence"))
+    left = [dcc.Loading(html.Div(id=GRAPH_PART, className="part-placeholder"), type="circle"),
+            dcc.Loading(html.Div(id=EVIDENCE_PART, className="part-placeholder"), type="circle")]
     return html.Div([
         dcc.Store(id=ids.CLUSTER_ID, data=cluster_id),
         dcc.Store(id=ids.EVIDENCE_SELECTORS, data=selectors),
@@ -99,6 +80,80 @@ def layout(cluster_id: str | None = None, **_query) -> html.Div:
         header(cluster, judgement.status),
         dbc.Row([dbc.Col(left, xxl=9, xl=8), dbc.Col(right, xxl=3, xl=4)]),
     ])
+
+
+def _cluster_facts(cluster_id: str) -> tuple[dict, list[dict], object]:
+    """The cluster row, its members and their links, read once a version of the data and shared by both parts."""
+    state = current()
+
+    def read() -> tuple[dict, list[dict], object]:
+        cluster = queries.find_cluster(state.store, cluster_id)
+        members = _members(cluster)
+        return cluster, members, queries.member_links(state.con(), [m["account_id"] for m in members])
+
+    return state.cached(("cluster-facts", cluster_id, *state.data_version()), read)
+
+
+def graph_part(cluster_id: str) -> list:
+    """The graph of members and infrastructure, and the members' and infrastructure's tables.
+
+    Nothing in it changes until the data does, so it is drawn once a version
+    of the data (:meth:`~app.web.state.WebState.data_version`).
+    """
+    state = current()
+
+    def draw() -> list:
+        cluster, members, links = _cluster_facts(cluster_id)
+        return [cluster_graph.graph_card(cluster, members, links), tables_card(members, links)]
+
+    return state.cached(("cluster-graph", cluster_id, *state.data_version()), draw)
+
+
+def evidence_part(cluster_id: str) -> list:
+    """Everything below the graph: squads, evidence, activity, traffic mix, attribution, exposure, requests, history.
+
+    All but the attribution hints (which read the analysts' attribution) is
+    drawn once a version of the data.
+    """
+    state = current()
+    cluster, members, _ = _cluster_facts(cluster_id)
+    drawn = state.cached(("cluster-evidence", cluster_id, *state.data_version()),
+                         lambda: _evidence_cards(cluster, members))
+    analysts = triage.judgement(state.store, "cluster", cluster_id).attribution
+    attribution = card("Attribution hints", html.Div(attribution_view(cluster, analysts),
+                                                     id=ids.CLUSTER_ATTRIBUTION_HINTS))
+    return [*drawn["above"], dbc.Row([dbc.Col(attribution, lg=6), dbc.Col(drawn["exposure"], lg=6)]), *drawn["below"]]
+
+
+def _evidence_cards(cluster: dict, members: list[dict]) -> dict[str, list | object]:
+    state = current()
+    con = state.con()
+    accounts = [m["account_id"] for m in members]
+    squads = queries.sub_groups(cluster, members)
+    selectors = evidence.evidence_selectors(cluster.get("evidence"))
+    return {
+        "above": [
+            card("Sub-groups", html.Div(sub_groups_view(squads), id=ids.CLUSTER_SUB_GROUPS),
+                 hint=f"one operation in {len(squads)} squads; what ties each together") if squads else None,
+            card("Evidence", html.Div(evidence.evidence_view(cluster, selectors), id=ids.CLUSTER_EVIDENCE),
+                 hint="what the score rests on; open a section, then its requests"),
+            card("Member activity over time", dcc.Graph(id=ids.CLUSTER_HEATMAP, figure=heatmap_figure(
+                queries.member_activity(con, accounts)), config=GRAPH_CONFIG),
+                hint="one row a member, darker = more requests; vertical stripes are lockstep"),
+            mix_row(queries.traffic_mix(con, accounts)),
+        ],
+        "exposure": card("Exposure", html.Div(exposure_view(cluster.get("exposure")), id=ids.CLUSTER_EXPOSURE),
+                         hint="accounts whose phone numbers the lookups matched"),
+        "below": [
+            card("Underlying requests",
+                 [evidence.pager(), html.Div(requests_table(ids.CLUSTER_REQUESTS + "-table",
+                                                            queries.member_requests(con, accounts)),
+                                             id=ids.CLUSTER_REQUESTS)],
+                 hint="newest first; a click on a node of the graph or on an evidence row lists its requests here"),
+            card("History across detection runs", html.Div(history_view(state.store.cluster_history(cluster["cluster_id"])),
+                                                            id=ids.CLUSTER_HISTORY)),
+        ],
+    }
 
 
 def header(cluster: dict, status: str) -> html.Div:
@@ -275,6 +330,14 @@ def register(app: dash.Dash) -> None:
     judgement_form.register(app)
     cluster_graph.register(app)
     evidence.register(app)
+
+    @app.callback(Output(GRAPH_PART, "children"), Input(ids.CLUSTER_ID, "data"))
+    def graph(cluster_id):
+        return graph_part(cluster_id)
+
+    @app.callback(Output(EVIDENCE_PART, "children"), Input(ids.CLUSTER_ID, "data"))
+    def evidence_cards(cluster_id):
+        return evidence_part(cluster_id)
 
     @app.callback(
         Output(ids.CLUSTER_REQUESTS, "children"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import dash
 import dash_bootstrap_components as dbc
 import flask_login
@@ -30,6 +32,9 @@ from graph import triage
 from graph.schema import CLUSTER_STATUSES
 
 PATH = "/"
+QUEUE_KIND = "queue-filter-kind"
+QUEUE_TAG = "queue-filter-tag"
+QUEUE_COMPARE = "queue-compare"  # link to the compare page for the selected rows
 GRAPH_CONFIG = {"displaylogo": False, "topojsonURL": TOPOJSON_URL, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 # time windows relative to the end of the data (cases are historical, "now" means nothing)
 WINDOWS = {"all": None, "7d": 7, "1d": 1, "6h": 0.25}
@@ -47,7 +52,10 @@ def layout(**_query) -> html.Div:
     first, last = queries.data_window(current().con())
     span = f"Requests from {fmt_time(first)} to {fmt_time(last)}" if first else "No requests ingested yet"
     run_id = cache.latest_run_id()
-    countries = sorted({code for row in cache.run_clusters(run_id) for code in triage.cluster_country_codes(row)})
+    clusters = cache.run_clusters(run_id)
+    countries = sorted({code for row in clusters for code in triage.cluster_country_codes(row)})
+    kinds = sorted({triage.cluster_tradecraft_name(row) for row in clusters})
+    tags = sorted({tag for j in triage.cluster_judgements(current().store).values() for tag in j.tags})
     header = dbc.Row([
         dbc.Col([html.H1("Overview", className="page-title"), html.Div(span, className="page-subtitle")]),
         dbc.Col(dbc.RadioItems(
@@ -79,16 +87,20 @@ def layout(**_query) -> html.Div:
         dbc.Col([dbc.Label("IP country", className="small fw-semibold text-secondary mb-0"),
                  dcc.Dropdown(id=ids.QUEUE_COUNTRY, placeholder="any country",
                               options=[{"label": f"{c} · {country_name(c)}", "value": c} for c in countries])], md=2),
-        dbc.Col([dbc.Label("Find account, @handle, IP, device or cluster",
-                           className="small fw-semibold text-secondary mb-0"),
-                 dbc.InputGroup([
-                     dbc.Input(id=ids.SEARCH_INPUT, placeholder="e.g. 5.160.10.1 or @nightowl_88"),
-                     dbc.Button("Search", id=ids.SEARCH_BUTTON, color="primary"),
-                 ], size="sm")], md=4),
+        dbc.Col([dbc.Label("Tradecraft", className="small fw-semibold text-secondary mb-0"),
+                 dcc.Dropdown(id=QUEUE_KIND, multi=True, placeholder="any tradecraft", options=kinds)], md=2),
+        dbc.Col([dbc.Label("Tag", className="small fw-semibold text-secondary mb-0"),
+                 dcc.Dropdown(id=QUEUE_TAG, multi=True, placeholder="any tag", options=tags)], md=2),
     ], className="g-3 mb-2")
+    search = dbc.Row(dbc.Col([
+        dbc.Label("Find account, @handle, IP, device or cluster", className="small fw-semibold text-secondary mb-0"),
+        dbc.InputGroup([
+            dbc.Input(id=ids.SEARCH_INPUT, placeholder="e.g. 5.160.10.1 or @nightowl_88"),
+            dbc.Button("Search", id=ids.SEARCH_BUTTON, color="primary"),
+        ], size="sm")], md=6), className="g-3 mb-2")
     queue = card(
         ["Triage queue ", html.Span(id=ids.QUEUE_COUNT, className="hint")],
-        [filters, html.Div(id=ids.SEARCH_RESULTS, className="mb-2"), dcc.Store(id=ids.QUEUE_REFRESH, data=0),
+        [filters, search, html.Div(id=ids.SEARCH_RESULTS, className="mb-2"), dcc.Store(id=ids.QUEUE_REFRESH, data=0),
          html.Div(id=ids.QUEUE_BULK_FEEDBACK, className="mb-2"), html.Div(id=ids.QUEUE_TABLE)],
         hint=f"run {run_id}" if run_id else "no detection run yet",
         extra=html.Div(id=ids.QUEUE_ACTIONS, className="button-row"),
@@ -182,15 +194,25 @@ def queue_rows(queue: list[dict]) -> list[dict]:
         "tradecraft": item["tradecraft"],
         "headline": item["headline"],
         "status": STATUS_LABELS.get(item["status"], item["status"]),
+        "assignee": item["assignee"] or "",
+        "exposed": item["exposed"],
         "countries": item["countries"],
+        "attribution": item["attribution"],
+        "tlp": item["tlp"] or "",
+        "tags": ", ".join(item["tags"]),
+        "first_seen": fmt_time(item["first_seen"]),
         "last_seen": fmt_time(item["last_seen"]),
-        "last_activity": fmt_time(item["last_activity"]),
+        "updated_at": fmt_time(item["updated_at"]),
     } for item in queue]
 
 
+# data time (the requests) and analyst time (the labels) are separate columns, each named for what it is
 QUEUE_COLUMNS = [("cluster", "Cluster", "markdown"), ("score", "Score"), ("size", "Accounts"),
-                 ("tradecraft", "Tradecraft"), ("headline", "What sets it apart"), ("status", "Status"), ("countries", "IP countries"), ("last_seen", "Last request"),
-                 ("last_activity", "Last activity")]
+                 ("tradecraft", "Tradecraft"), ("headline", "What sets it apart"), ("status", "Status"),
+                 ("assignee", "Assignee"), ("exposed", "Accounts exposed"), ("countries", "IP countries"),
+                 ("attribution", "Attribution (analyst)"), ("tlp", "TLP"), ("tags", "Tags"),
+                 ("first_seen", "First request (data, UTC)"), ("last_seen", "Last request (data, UTC)"),
+                 ("updated_at", "Last analyst update (UTC)")]
 
 
 def register(app: dash.Dash) -> None:
@@ -216,9 +238,19 @@ def register(app: dash.Dash) -> None:
         Input(ids.QUEUE_COUNTRY, "value"),
         Input(ids.OVERVIEW_WINDOW, "value"),
         Input(ids.QUEUE_REFRESH, "data"),
+        Input(QUEUE_KIND, "value"),
+        Input(QUEUE_TAG, "value"),
     )
-    def queue(statuses, min_score, country, choice, _refresh):
-        return queue_view(statuses, min_score, country, choice)
+    def queue(statuses, min_score, country, choice, _refresh, kinds, tags):
+        return queue_view(statuses, min_score, country, choice, kinds, tags)
+
+    @app.callback(
+        Output(QUEUE_COMPARE, "href"),
+        Output(QUEUE_COMPARE, "className"),
+        Input(ids.QUEUE_TABLE + "-rows", "selected_row_ids"),
+    )
+    def compare_link(selected):
+        return compare_href(selected or [])
 
     @app.callback(
         Output(ids.QUEUE_BULK_FEEDBACK, "children"),
@@ -247,7 +279,15 @@ def register(app: dash.Dash) -> None:
 
 
 def traffic_view(choice: str | None) -> tuple:
-    """Everything above the queue for one time window (the callback's body, timed by the benchmark)."""
+    """Everything above the queue for one time window (the callback's body, timed by the benchmark).
+
+    Computed once for each window and version of the data (:meth:`WebState.data_version`).
+    """
+    state = current()
+    return state.cached(("traffic", choice or "all", *state.data_version()), lambda: _traffic(choice))
+
+
+def _traffic(choice: str | None) -> tuple:
     state = current()
     con = state.con()
     window = window_for(choice)
@@ -264,7 +304,7 @@ def traffic_view(choice: str | None) -> tuple:
     )
 
 
-def queue_view(statuses, min_score, country, choice) -> tuple:
+def queue_view(statuses, min_score, country, choice, kinds=None, tags=None) -> tuple:
     """The filtered triage queue."""
     run_id = cache.latest_run_id()
     if run_id is None:
@@ -273,6 +313,7 @@ def queue_view(statuses, min_score, country, choice) -> tuple:
     rows = queries.triage_queue(
         current().store, clusters=cache.run_clusters(run_id), countries=cache.run_countries(run_id),
         statuses=statuses or None, min_score=float(min_score or 0), country=country, window=window_for(choice),
+        kinds=kinds, tags=tags,
     )
     counts = queries.status_counts(rows)
     summary = f"{len(rows)} clusters · " + " · ".join(f"{counts[s]} {STATUS_LABELS[s].lower()}"
@@ -298,10 +339,18 @@ def bulk_bar(any_rows: bool) -> html.Div:
                    options=[{"label": STATUS_LABELS[s], "value": s} for s in CLUSTER_STATUSES]),
         dbc.Input(id=ids.QUEUE_BULK_REASON, placeholder="Reason (required)", size="sm", disabled=off),
         dbc.Button("Set status", id=ids.QUEUE_BULK_SUBMIT, size="sm", color="primary", disabled=off),
+        dcc.Link("Compare selected", id=QUEUE_COMPARE, href=compare_href([])[0], className=compare_href([])[1]),
         html.Span(["keys: ", html.Kbd("j"), "/", html.Kbd("k"), " move, ", html.Kbd("x"), " select, ",
                    html.Kbd("c"), " confirm, ", html.Kbd("d"), " dismiss, ", html.Kbd("?"), " help"],
                   className="hint ms-auto"),
     ], className="bulk-bar")
+
+
+def compare_href(cluster_ids: list[str]) -> tuple[str, str]:
+    """The compare page for the selected clusters, and the link's class (greyed out below two)."""
+    query = urlencode([("c", cluster_id) for cluster_id in cluster_ids])
+    enabled = len(cluster_ids) >= 2
+    return f"/compare?{query}" if query else "/compare", "btn btn-sm btn-outline-primary" + ("" if enabled else " disabled")
 
 
 def bulk_status(cluster_ids: list[str], status: str | None, reason: str | None, user) -> tuple[object, bool]:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 
 import duckdb
 import pandas as pd
 
 from app.events import EventReader
+from app.present.evidence import exposed_accounts
 from app.present.tradecraft import cluster_tradecraft
 from app.web.queries.overview import Window
+from app.web.taxonomy import is_tlp
 from graph import triage
 from graph.schema import CLUSTER_STATUSES, MEMBER_OF
 from graph.store.base import GraphStore
@@ -57,15 +58,6 @@ def cluster_countries(
     return dict(countries)
 
 
-def _last_label_times(store: GraphStore) -> dict[str, datetime]:
-    latest: dict[str, datetime] = {}
-    for label in store.labels("cluster"):
-        at = label.get("created_at")
-        if at is not None and (label["entity_id"] not in latest or at > latest[label["entity_id"]]):
-            latest[label["entity_id"]] = at
-    return latest
-
-
 def triage_queue(
     store: GraphStore,
     *,
@@ -75,15 +67,17 @@ def triage_queue(
     min_score: float = 0.0,
     country: str | None = None,
     window: Window = _ALL_TIME,
+    kinds: Sequence[str] | None = None,
+    tags: Sequence[str] | None = None,
 ) -> list[dict]:
-    """The latest run's clusters in :func:`graph.triage.queue` order, with status and last activity, filtered.
+    """The latest run's clusters in :func:`graph.triage.queue` order, with the analysts' judgement, filtered.
 
     Parameters
     ----------
     store : GraphStore
     clusters : rows of the run (the latest run's when ``None``)
     countries : :func:`cluster_countries` of the run (the top country alone when ``None``)
-    statuses, min_score, country, window : the queue's filters, as
+    statuses, min_score, country, window, kinds, tags : the queue's filters, as
         :class:`graph.triage.QueueFilters` defines them (``window`` gives
         ``since`` and ``until``); "Export queue" and ``sybilscope queue``
         apply the same ones.
@@ -92,25 +86,29 @@ def triage_queue(
     -------
     list of dict
         ``cluster_id``, ``score``, ``size``, ``kind``, ``tradecraft``, ``headline``, ``status``,
-        ``countries`` (e.g. ``"IR 71% · IL 20%"``), ``country_codes``,
-        ``first_seen``, ``last_seen``, ``last_label`` and ``last_activity``
-        (the later of the last request and the last analyst action).
+        ``countries`` (e.g. ``"IR 71% · IL 20%"``), ``country_codes``, ``exposed`` (accounts
+        whose numbers the lookups matched), the analysts' ``attribution`` (actor and country),
+        ``attributed_country``, ``tlp``, ``tags`` and ``assignee``; data time (``first_seen``,
+        ``last_seen``: the cluster's first and last request) kept apart from analyst time
+        (``updated_at``: the last label on it).
     """
     rows = list(store.clusters() if clusters is None else clusters)
     filters = triage.QueueFilters(statuses=tuple(statuses or ()), min_score=min_score or None, country=country,
-                                  since=window.since, until=window.until)
-    label_times = _last_label_times(store)
+                                  since=window.since, until=window.until, kinds=tuple(kinds or ()),
+                                  tags=tuple(tags or ()))
+    judgements = triage.cluster_judgements(store)
+    unjudged = triage.EntityJudgement()
     queue = []
-    for row in triage.queue(rows, triage.current_statuses(store), filters):
+    for row in triage.queue(rows, {cid: j.status for cid, j in judgements.items()}, filters,
+                            tags={cid: j.tags for cid, j in judgements.items()}):
         cluster_id = row["cluster_id"]
+        judgement = judgements.get(cluster_id, unjudged)
+        attribution = judgement.attribution or {}
         mix = (countries or {}).get(cluster_id) or (
             [(row["top_ip_country"], 1)] if row.get("top_ip_country") else []
         )
         codes = [code for code, _ in mix]
-        first, last = row.get("first_seen"), row.get("last_seen")
         total = sum(n for _, n in mix) or 1
-        label_at = label_times.get(cluster_id)
-        activity = max((t for t in (last, label_at) if t is not None), default=None)
         queue.append(
             {
                 "cluster_id": cluster_id,
@@ -123,10 +121,15 @@ def triage_queue(
                 if countries
                 else " · ".join(codes),
                 "country_codes": codes,
-                "first_seen": first,
-                "last_seen": last,
-                "last_label": label_at,
-                "last_activity": activity,
+                "exposed": exposed_accounts(row.get("exposure")),
+                "attribution": " · ".join(str(v) for v in (attribution.get("country"), attribution.get("actor")) if v),
+                "attributed_country": attribution.get("country"),
+                "tlp": next((tag for tag in judgement.tags if is_tlp(tag)), None),
+                "tags": [tag for tag in judgement.tags if not is_tlp(tag)],
+                "assignee": judgement.assignee,
+                "first_seen": row.get("first_seen"),
+                "last_seen": row.get("last_seen"),
+                "updated_at": judgement.updated_at,
             }
         )
     return queue
