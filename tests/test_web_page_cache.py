@@ -1,0 +1,93 @@
+"""Pages cache what they draw per version of the data, and a new ingest or a new run shows at once.
+
+The cluster page's graph and evidence parts and the overview's traffic are
+cached under :meth:`app.web.state.WebState.data_version` (latest run, event
+count). Under ``serve`` the commands write while the server runs, so the
+cache must never outlive the data it was drawn from: more requests (an
+ingest) or a new detection run must show on the next request.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import flask_login
+import pandas as pd
+import plotly.utils
+import pytest
+import webcase
+
+from app.web import auth
+from app.web.pages import cluster, overview
+from app.web.server import create_app
+from graph import warehouse
+from graph.store import open_store
+
+NEW_IP = "5.160.99.7"
+EXTRA = 60  # more requests than any IP of the case, so the new one tops the overview's IPs
+
+
+@pytest.fixture
+def served(workspace):
+    store = open_store(workspace)
+    built = webcase.build_case(workspace, store)
+    store.close()
+    warehouse.close_all()
+    app = create_app(built.workspace)
+    with app.server.test_request_context("/"):
+        flask_login.login_user(auth.User("tester", "admin"))
+        yield built
+
+
+def _sent(value) -> str:
+    return json.dumps(value, cls=plotly.utils.PlotlyJSONEncoder)
+
+
+def _more_requests(built) -> None:
+    """An ingest of ``EXTRA`` requests by ir_0 through an IP the case never used."""
+    rows = [webcase._event(webcase.T0 + timedelta(days=3, minutes=n), NEW_IP, "IR", 58224, "hosting", "ir_0",
+                           "d_shared_ir", ordinal=n) for n in range(EXTRA)]
+    extra = pd.DataFrame(rows)
+    extra["event_id"] = [f"extra-{n}" for n in range(EXTRA)]
+    for column in built.events.columns:
+        if column not in extra:
+            extra[column] = None
+    webcase.write_events(built.workspace, extra[list(built.events.columns)])
+
+
+def _new_run_without(built, dropped: str) -> None:
+    """A detection run in which ``dropped`` no longer belongs to C-iran."""
+    store = open_store(built.workspace)
+    try:
+        run = store.runs()[0]
+        clusters = [{k: v for k, v in c.items() if k not in ("run_id", "cluster_key")}
+                    for c in store.clusters(run["run_id"])]
+        members = [{k: v for k, v in m.items() if k != "run_id"} for c in clusters
+                   for m in store.members(c["cluster_id"], run["run_id"]) if m["account_id"] != dropped]
+        store.save_run({**run, "run_id": "run-next", "started_at": run["started_at"] + timedelta(days=1)},
+                       clusters, members)
+    finally:
+        store.close()
+
+
+def test_parts_are_cached_until_an_ingest_and_a_new_run_change_the_data(served):
+    requests = len(served.events)
+    graph = cluster.graph_part("C-iran")
+    assert cluster.graph_part("C-iran") is graph  # drawn once a version of the data
+    assert cluster.evidence_part("C-iran")[0] is cluster.evidence_part("C-iran")[0]
+    traffic = overview.traffic_view(None)
+    assert overview.traffic_view(None) is traffic
+    assert NEW_IP not in _sent(graph) + _sent(cluster.evidence_part("C-iran")) + _sent(traffic)
+    assert f'"{requests:,}"' in _sent(traffic[0])
+
+    _more_requests(served)
+    assert NEW_IP in _sent(cluster.graph_part("C-iran"))
+    assert NEW_IP in _sent(cluster.evidence_part("C-iran"))  # the underlying requests, newest first
+    traffic = _sent(overview.traffic_view(None))
+    assert f'"{requests + EXTRA:,}"' in traffic and NEW_IP in traffic
+
+    assert "ir_7" in _sent(cluster.graph_part("C-iran"))
+    _new_run_without(served, "ir_7")
+    assert "ir_7" not in _sent(cluster.graph_part("C-iran"))
+    assert "run-next" in _sent(cluster.evidence_part("C-iran"))  # the history across runs
