@@ -2,7 +2,8 @@
 
 The cluster page's graph and evidence parts and the overview's traffic are
 cached under :meth:`app.web.state.WebState.data_version` (latest run, event
-count). Under ``serve`` the commands write while the server runs, so the
+count); the overview's whole-case traffic is also kept by ``ingest`` and
+``detect`` for the version they leave (:mod:`app.web.traffic_summary`). Under ``serve`` the commands write while the server runs, so the
 cache must never outlive the data it was drawn from: more requests (an
 ingest) or a new detection run must show on the next request.
 """
@@ -10,19 +11,22 @@ ingest) or a new detection run must show on the next request.
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import timedelta
 
 import flask_login
+import ingestcase
 import pandas as pd
 import plotly.utils
 import pytest
 import webcase
 
-from app.web import auth
+from app.web import auth, traffic_summary
 from app.web.pages import cluster, overview
 from app.web.server import create_app
 from graph import warehouse
 from graph.store import open_store
+from graph.workspace import Workspace
 
 NEW_IP = "5.160.99.7"
 EXTRA = 60  # more requests than any IP of the case, so the new one tops the overview's IPs
@@ -91,3 +95,44 @@ def test_parts_are_cached_until_an_ingest_and_a_new_run_change_the_data(served):
     _new_run_without(served, "ir_7")
     assert "ir_7" not in _sent(cluster.graph_part("C-iran"))
     assert "run-next" in _sent(cluster.evidence_part("C-iran"))  # the history across runs
+
+
+def _page(root) -> tuple[str, str, bool]:
+    """The overview's whole-case traffic as sent, its data version, and whether it came from the kept summary."""
+    app = create_app(Workspace.open(root))
+    with app.server.test_request_context("/"):
+        flask_login.login_user(auth.User("tester", "admin"))
+        state = overview.current()
+        version = state.data_version()
+        kept = traffic_summary.load(state.workspace, version) is not None
+        return _sent(overview.traffic_view("all")), version, kept
+
+
+def test_ingest_and_detect_keep_the_overview_traffic_for_the_version_they_leave(tmp_path):
+    case = tmp_path / "case"
+    case.mkdir()
+    (case / "requests.csv").write_bytes(ingestcase.csv_bytes(ingestcase.request_rows()))
+    root = tmp_path / "workspace"
+    ingestcase.seed_secret(root)
+    code, _, err = ingestcase.run_cli("--workspace", str(root), "ingest", str(case))
+    assert code == 0, err
+    kept_page, ingested, kept = _page(root)
+    assert kept and ingested == (None, len(ingestcase.request_rows()))
+    code, _, err = ingestcase.run_cli("--workspace", str(root), "detect")
+    assert code == 0, err
+    kept_page, detected, kept = _page(root)
+    assert kept and detected[0] is not None and detected[1] == ingested[1]
+    shutil.rmtree(traffic_summary.summary_dir(Workspace.open(root)))
+    live_page, _, kept = _page(root)
+    assert not kept and live_page == kept_page  # drawn the same from the summary as from the events
+    assert "5.160.10.1" in live_page
+
+
+def test_a_summary_of_another_version_is_not_read(served):
+    code, _, err = ingestcase.run_cli("--workspace", str(served.workspace.root), "detect")
+    assert code == 0, err
+    state = overview.current()
+    assert traffic_summary.load(state.workspace, state.data_version()) is not None
+    _more_requests(served)  # events written by another hand: the kept summary is now a version behind
+    assert traffic_summary.load(state.workspace, state.data_version()) is None
+    assert f'"{len(served.events) + EXTRA:,}"' in _sent(overview.traffic_view("all"))

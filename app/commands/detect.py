@@ -10,6 +10,7 @@ from rich.table import Table
 
 from app.context import CliContext
 from app.present.tradecraft import cluster_tradecraft
+from app.web import traffic_summary
 from graph.detect.clustering import METHODS
 from graph.detect.results import DetectionParams
 from graph.detect.scoring import FLAG_THRESHOLD, SHORT_REASONS
@@ -51,6 +52,7 @@ def command(ctx: CliContext, seed: int, resolution: float, method: str, keep_sco
             task = bar.add_task("detecting", total=1.0)
             result = investigation.detect(
                 params, progress=lambda step, done: bar.update(task, description=step, completed=done))
+    traffic_summary.precompute(investigation)  # the overview's first view after this run is ready
     clusters = result.clusters
     if as_json:
         click.echo(json.dumps({

@@ -10,7 +10,7 @@ import flask_login
 from dash import Input, Output, State, dcc, html
 
 from app.present.countries import country_name
-from app.web import cache, ids, queries
+from app.web import cache, ids, queries, traffic_summary
 from app.web import judgement as judgement_form
 from app.web.components import (
     STATUS_LABELS,
@@ -288,18 +288,18 @@ def traffic_view(choice: str | None) -> tuple:
 
 
 def _traffic(choice: str | None) -> tuple:
+    """The whole case's traffic comes from what ``ingest``/``detect`` kept (:mod:`app.web.traffic_summary`) if current."""
     state = current()
-    con = state.con()
-    window = window_for(choice)
-    by_country = queries.requests_by_country(con, window)
-    asns = queries.top_asns(con, window)
+    kept = traffic_summary.load(state.workspace, state.data_version()) if (choice or "all") == "all" else None
+    parts = kept or queries.traffic(state.con(), window_for(choice))
+    asns = parts["top_asns"]
     names = queries.as_names(state.store, asns["sample_ip"].tolist()) if not asns.empty else {}
     return (
-        _kpis(queries.overview_totals(con, window)),
-        timeline_figure(queries.requests_over_time(con, window)),
-        world_figure(by_country),
-        country_list(by_country),
-        _ip_table(queries.top_ips(con, window)),
+        _kpis(parts["totals"]),
+        timeline_figure(parts["over_time"]),
+        world_figure(parts["by_country"]),
+        country_list(parts["by_country"]),
+        _ip_table(parts["top_ips"]),
         _asn_table(asns, names),
     )
 

@@ -45,6 +45,7 @@ from app.web.queries.entity import (
 )
 from app.web.queries.evidence import EVIDENCE_PAGE_SIZE, evidence_requests, evidence_selector
 from app.web.queries.overview import (
+    TRAFFIC_PARTS,
     Window,
     as_names,
     bucket_seconds,
@@ -54,6 +55,7 @@ from app.web.queries.overview import (
     requests_over_time,
     top_asns,
     top_ips,
+    traffic,
 )
 from app.web.queries.queue import (
     cluster_countries,
@@ -70,6 +72,7 @@ __all__ = [
     "ENTITY_LABELS",
     "EVIDENCE_PAGE_SIZE",
     "Neighbourhood",
+    "TRAFFIC_PARTS",
     "Window",
     "as_names",
     "as_utc",
@@ -102,6 +105,7 @@ __all__ = [
     "sub_groups",
     "top_asns",
     "top_ips",
+    "traffic",
     "traffic_mix",
     "triage_queue",
     "undo_last_step",
