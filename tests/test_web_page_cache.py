@@ -14,16 +14,14 @@ import json
 import shutil
 from datetime import timedelta
 
-import flask_login
 import ingestcase
 import pandas as pd
 import plotly.utils
 import pytest
 import webcase
 
-from app.web import auth, traffic_summary
+from app.web import traffic_summary
 from app.web.pages import cluster, overview
-from app.web.server import create_app
 from graph import warehouse
 from graph.store import open_store
 from graph.workspace import Workspace
@@ -38,9 +36,7 @@ def served(workspace):
     built = webcase.build_case(workspace, store)
     store.close()
     warehouse.close_all()
-    app = create_app(built.workspace)
-    with app.server.test_request_context("/"):
-        flask_login.login_user(auth.User("tester", "admin"))
+    with webcase.signed_in(built.workspace):
         yield built
 
 
@@ -99,9 +95,7 @@ def test_parts_are_cached_until_an_ingest_and_a_new_run_change_the_data(served):
 
 def _page(root) -> tuple[str, str, bool]:
     """The overview's whole-case traffic as sent, its data version, and whether it came from the kept summary."""
-    app = create_app(Workspace.open(root))
-    with app.server.test_request_context("/"):
-        flask_login.login_user(auth.User("tester", "admin"))
+    with webcase.signed_in(Workspace.open(root)):
         state = overview.current()
         version = state.data_version()
         kept = traffic_summary.load(state.workspace, version) is not None

@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet  # imported with the app, not by the first analyst to open the overview
 
 from app.investigation import Investigation
 from app.web import queries
@@ -55,7 +56,8 @@ def load(workspace: Workspace, version: tuple) -> dict[str, object] | None:
     try:
         if tuple(json.loads((folder / _VERSION).read_text(encoding="utf-8"))) != tuple(version):
             return None
-        parts = {name: pd.read_parquet(folder / f"{name}.parquet") for name in queries.TRAFFIC_PARTS}
+        parts = {name: pyarrow.parquet.read_table(folder / f"{name}.parquet").to_pandas()
+                 for name in queries.TRAFFIC_PARTS}
     except (OSError, ValueError):
         return None
     parts["totals"] = {k: int(v) for k, v in parts["totals"].iloc[0].items()} if len(parts["totals"]) else {}
