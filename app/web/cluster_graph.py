@@ -140,7 +140,8 @@ def register(app: dash.Dash) -> None:
         if not node or node.get("kind") != "group":
             raise dash.exceptions.PreventUpdate
         chosen = None if node["id"] == expanded else node["id"]
-        elements, stats = elements_for(queries.find_cluster(current().store, cluster_id), chosen)
+        cluster, members, links = cache.cluster_facts(cluster_id)
+        elements, stats = elements_for(cluster, chosen, members=members, links=links)
         return elements, graph_note(stats), chosen
 
     @app.callback(

@@ -15,7 +15,7 @@ from dash import ALL, Input, Output, State, ctx, dcc, html
 
 from app.present.evidence import SECTION_TITLES, evidence_sections, format_cell
 from app.present.quantities import SCORE_UNITS
-from app.web import ids, queries
+from app.web import cache, ids, queries
 from app.web.components import fmt_int, hbar_figure, kv_list, requests_table
 from app.web.state import current
 
@@ -114,8 +114,8 @@ HIDDEN = {"display": "none"}
 def evidence_requests_view(cluster_id: str, index: str, selector: dict, page: int) -> tuple[html.Div, int]:
     """One page of the requests behind evidence row ``index``, and how many pages there are."""
     state = current()
-    cluster = queries.find_cluster(state.store, cluster_id)
-    accounts = [m["account_id"] for m in state.store.members(cluster_id, cluster["run_id"])] if cluster else []
+    accounts = ([m["account_id"] for m in cache.cluster_facts(cluster_id)[1]]
+                if queries.find_cluster(state.store, cluster_id) else [])
     size = queries.EVIDENCE_PAGE_SIZE
     frame, total = queries.evidence_requests(state.con(), accounts, selector, page=page, page_size=size)
     section, _, row = index.partition(":")

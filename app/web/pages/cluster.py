@@ -13,7 +13,7 @@ from dash import Input, Output, State, dcc, html
 from app.present.countries import country_name
 from app.present.evidence import attribution_summary, exposed_accounts, exposure_summary
 from app.present.tradecraft import cluster_tradecraft
-from app.web import cluster_graph, evidence, ids, queries
+from app.web import cache, cluster_graph, evidence, ids, queries
 from app.web import judgement as judgement_form
 from app.web.components import (
     card,
@@ -82,18 +82,6 @@ def layout(cluster_id: str | None = None, **_query) -> html.Div:
     ])
 
 
-def _cluster_facts(cluster_id: str) -> tuple[dict, list[dict], object]:
-    """The cluster row, its members and their links, read once a version of the data and shared by both parts."""
-    state = current()
-
-    def read() -> tuple[dict, list[dict], object]:
-        cluster = queries.find_cluster(state.store, cluster_id)
-        members = _members(cluster)
-        return cluster, members, queries.member_links(state.con(), [m["account_id"] for m in members])
-
-    return state.cached(("cluster-facts", cluster_id, *state.data_version()), read)
-
-
 def graph_part(cluster_id: str) -> list:
     """The graph of members and infrastructure, and the members' and infrastructure's tables.
 
@@ -103,7 +91,7 @@ def graph_part(cluster_id: str) -> list:
     state = current()
 
     def draw() -> list:
-        cluster, members, links = _cluster_facts(cluster_id)
+        cluster, members, links = cache.cluster_facts(cluster_id)
         return [cluster_graph.graph_card(cluster, members, links), tables_card(members, links)]
 
     return state.cached(("cluster-graph", cluster_id, *state.data_version()), draw)
@@ -116,7 +104,7 @@ def evidence_part(cluster_id: str) -> list:
     drawn once a version of the data.
     """
     state = current()
-    cluster, members, _ = _cluster_facts(cluster_id)
+    cluster, members, _ = cache.cluster_facts(cluster_id)
     drawn = state.cached(("cluster-evidence", cluster_id, *state.data_version()),
                          lambda: _evidence_cards(cluster, members))
     analysts = triage.judgement(state.store, "cluster", cluster_id).attribution
