@@ -121,7 +121,14 @@ def test_a_read_only_workspace_refuses_labels(root, monkeypatch):
     assert _store_read(root, lambda store: store.labels("cluster")) == []
 
 
+def _add_users(root: str, *names: str) -> None:
+    for name in names:
+        code, _, err = _sybilscope(root, "users", "add", name, "--role", "analyst", "--password", "long enough")
+        assert code == 0, err
+
+
 def test_assign_hands_a_cluster_over_and_back_audited(root):
+    _add_users(root, "bob", "carol")
     code, out, err = _sybilscope(root, "label", "C-iran", "--assign", "bob", "--analyst", "alice")
     assert code == 0, err
     assert "assign" in out and "bob" in out
@@ -169,3 +176,32 @@ def test_bad_grades_are_refused_in_one_line(root, args, said):
     code, _, err = _sybilscope(root, "label", "C-iran", *args)
     assert code == 2 and said in err, err
     assert _store_read(root, lambda store: store.labels("cluster", "C-iran")) == []
+
+
+def test_the_queue_json_and_table_name_the_assignee(root, monkeypatch):
+    _add_users(root, "bob")
+    code, _, err = _sybilscope(root, "label", "C-israel", "--assign", "bob")
+    assert code == 0, err
+    code, out, err = _sybilscope(root, "queue", "--json")
+    assert code == 0, err
+    assert {c["cluster_id"]: c["assignee"] for c in json.loads(out)["clusters"]} == {
+        "C-iran": None, "C-israel": "bob", "C-lone": None}
+    monkeypatch.setenv("COLUMNS", "220")
+    code, table, err = _sybilscope(root, "queue")
+    assert code == 0, err
+    assert "assignee" in table
+    assert " bob " in next(line for line in table.splitlines() if "C-israel" in line)
+    assert " bob " not in next(line for line in table.splitlines() if "C-iran" in line)
+
+
+def test_an_assignee_who_is_not_a_user_who_may_label_is_refused(root):
+    _add_users(root, "bob")
+    code, _, err = _sybilscope(root, "users", "add", "vera", "--role", "viewer", "--password", "long enough")
+    assert code == 0, err
+    code, _, err = _sybilscope(root, "users", "disable", "bob")
+    assert code == 0, err
+    for name in ("bbo", "vera", "bob"):  # a typo, a viewer, a disabled user
+        code, out, err = _sybilscope(root, "label", "C-iran", "--assign", name)
+        assert code == 2 and out == "", (code, out, err)
+        assert f"--assign {name!r}" in err and "sybilscope users add" in err and "Traceback" not in err
+    assert _store_read(root, lambda store: store.labels("cluster")) == []

@@ -10,15 +10,13 @@ from __future__ import annotations
 import json
 import re
 
-import flask_login
 import plotly.utils
 import pytest
 import webcase
 
-from app.web import auth, ids
+from app.web import ids
 from app.web.pages import cluster, compare
 from app.web.queries.compare import MAX_CLUSTERS, compare_clusters, hour_of_week_label
-from app.web.server import create_app
 from graph import warehouse
 from graph.store import open_store
 
@@ -81,9 +79,7 @@ def app_context(case):
     built, store, _ = case
     store.close()
     warehouse.close_all()
-    app = create_app(built.workspace)
-    with app.server.test_request_context("/"):
-        flask_login.login_user(auth.User("tester", "admin"))
+    with webcase.signed_in(built.workspace) as app:
         yield app
 
 

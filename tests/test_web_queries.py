@@ -133,7 +133,8 @@ def test_search_finds_each_kind(case):
     by_ip = queries.search(con, store, "5.160.10", members=members, handles=handles)
     assert {(h["kind"], h["key"]) for h in by_ip} == {("ip", "5.160.10.1"), ("ip", "5.160.10.2")}
     by_handle = queries.search(con, store, "@h_ir_3", members=members, handles=handles)
-    assert by_handle[0] == {"kind": "account", "key": "ir_3", "detail": "@h_ir_3", "cluster_id": "C-iran"}
+    assert by_handle[0] == {"kind": "account", "key": "ir_3", "detail": "@h_ir_3", "cluster_id": "C-iran",
+                            "clusters": ["C-iran"]}
     assert queries.search(con, store, "d_lone", members=members)[0]["kind"] == "device"
     assert queries.search(con, store, "C-is")[0]["key"] == "C-israel"
     assert queries.search(con, store, "   ") == []
@@ -158,7 +159,7 @@ def test_graph_elements_collapse_hubs_and_respect_the_cap():
     rows += [("ip", f"own{i}", f"a{i}", 1, "IR", 1, "residential") for i in range(300)]
     rows += [("device", f"pair{i // 2}", f"a{i}", 2, None, None, None) for i in range(300)]
     links = pd.DataFrame(rows, columns=["kind", "key", "account_id", "requests", "country", "asn", "ip_kind"])
-    elements, stats = queries.cluster_graph_elements(members, links, cap=700)
+    elements, stats = queries.cluster_graph_elements(members, links, cap=700, group_over=None)
     assert len(elements) <= 700 and stats["elements"] == len(elements)
     ids = {el["data"]["id"] for el in elements}
     assert "ip:hub" in ids and stats["hubs"] == 1
@@ -180,7 +181,7 @@ def test_small_clusters_draw_everything(case):
     members = store.members("C-lone", webcase.RUN_ID)
     elements, stats = queries.cluster_graph_elements(members, queries.member_links(con, ["lone_1"]))
     assert stats == {"members": 1, "members_hidden": 0, "infra": 2, "infra_hidden": 0, "hubs": 0,
-                     "elements": len(elements)}
+                     "elements": len(elements), "groups": 0, "grouped_by": None}
 
 
 def test_member_activity_is_the_lockstep_picture(case):
@@ -319,12 +320,13 @@ def test_evidence_sections_shape_detection_output():
     assert exposure_summary({"IR": 120}) == ({"IR": 120}, [])
 
 
-def test_requests_by_ids(case):
+def test_evidence_requests_by_their_sampled_ids(case):
     built, _, con = case
     wanted = built.events["event_id"].head(3).tolist()
-    found = queries.requests_by_ids(con, wanted)
-    assert len(found) == 3
-    assert queries.requests_by_ids(con, []).empty
+    accounts = built.events["account_id"].unique().tolist()
+    found, total = queries.evidence_requests(con, accounts, {"event_ids": wanted})
+    assert len(found) == 3 and total == 3
+    assert queries.evidence_requests(con, accounts, {"event_ids": []})[1] == 0
 
 
 def test_sub_groups_of_an_operation_and_of_one_group(case):

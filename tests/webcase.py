@@ -15,6 +15,8 @@ that every expected number can be derived from the few lines below:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -175,3 +177,17 @@ def build_case(workspace: Workspace, store: GraphStore, *, shared_operator: bool
     write_events(workspace, events)
     write_graph(store, events, clusters)
     return Case(workspace, events, clusters)
+
+
+@contextmanager
+def signed_in(workspace: Workspace) -> Iterator[object]:
+    """The web app on ``workspace`` inside one request of an admin: page functions run as a callback would."""
+    import flask_login
+
+    from app.web import auth
+    from app.web.server import create_app
+
+    app = create_app(workspace)
+    with app.server.test_request_context("/"):
+        flask_login.login_user(auth.User("tester", "admin"))
+        yield app

@@ -9,9 +9,16 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from app.context import CliContext
+from app.present.tradecraft import cluster_tradecraft
+from app.web import traffic_summary
 from graph.detect.clustering import METHODS
 from graph.detect.results import DetectionParams
 from graph.detect.scoring import FLAG_THRESHOLD, SHORT_REASONS
+
+
+def _tradecraft(cluster) -> str:
+    """What the analyst reads for a cluster found now: the same words the queue and the cluster page use."""
+    return cluster_tradecraft({"evidence": cluster.evidence, "kind": cluster.kind})["tradecraft"]
 
 
 @click.command("detect")
@@ -45,13 +52,15 @@ def command(ctx: CliContext, seed: int, resolution: float, method: str, keep_sco
             task = bar.add_task("detecting", total=1.0)
             result = investigation.detect(
                 params, progress=lambda step, done: bar.update(task, description=step, completed=done))
+    traffic_summary.precompute(investigation)  # the overview's first view after this run is ready
     clusters = result.clusters
     if as_json:
         click.echo(json.dumps({
             "run_id": result.run_id,
             "stats": result.run["stats"],
             "clusters": [{"cluster_id": c.cluster_id, "score": c.score, "size": c.size, "kind": c.kind,
-                          "top_ip_country": c.top_ip_country, "reasons": c.reasons} for c in clusters],
+                          "tradecraft": _tradecraft(c), "top_ip_country": c.top_ip_country, "reasons": c.reasons}
+                         for c in clusters],
         }, default=str))
         return
     stats = result.run["stats"]
@@ -63,12 +72,12 @@ def command(ctx: CliContext, seed: int, resolution: float, method: str, keep_sco
               f"{sum(c.size for c in flagged):,} accounts; {len(clusters) - len(flagged)} more kept for review")
     table = Table(title="top clusters")
     table.add_column("cluster", no_wrap=True)
-    for name in ("score", "size", "kind", "country", "exposed", "strongest evidence"):
+    for name in ("score", "size", "tradecraft", "country", "exposed", "strongest evidence"):
         table.add_column(name, justify="right" if name in ("score", "size", "exposed") else "left")
     for c in clusters[:top]:
         style = "red" if c.score >= FLAG_THRESHOLD else None
         strongest = sorted(c.contributions.items(), key=lambda kv: -kv[1])[:2]
         why = "; ".join(SHORT_REASONS.get(name, name) for name, value in strongest if value > 0)
-        table.add_row(c.cluster_id, f"{c.score:.3f}", f"{c.size:,}", c.kind, c.top_ip_country or "?",
+        table.add_row(c.cluster_id, f"{c.score:.3f}", f"{c.size:,}", _tradecraft(c), c.top_ip_country or "?",
                       f"{c.exposure.get('exposed_accounts', 0):,}", why, style=style)
     out.print(table)

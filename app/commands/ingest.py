@@ -17,6 +17,7 @@ from rich.progress import (
 from rich.table import Table
 
 from app.context import CliContext
+from app.web import traffic_summary
 from ingest import pipeline
 from ingest.readers import SourceFile, discover, source_file
 
@@ -123,6 +124,7 @@ def command(ctx: CliContext, case_dir, requests_files, accounts_files, ip_intel_
             summary = ctx.investigation.ingest(sources, progress=progress, ignored_files=ignored)
     else:
         summary = ctx.investigation.ingest(sources, ignored_files=ignored)
+    traffic_summary.precompute(ctx.investigation)  # the overview's first view after this ingest is ready
 
     if as_json:
         click.echo(pipeline.summary_json(summary))

@@ -8,7 +8,7 @@ import click
 
 from app.commands.export import cli_user
 from app.context import CliContext
-from app.web.auth import User
+from app.web.auth import User, assignable
 from graph.errors import SybilscopeError
 from graph.schema import CLUSTER_STATUSES
 from graph.triage import CONFIDENCE_LEVELS
@@ -37,6 +37,15 @@ def _action(given: dict[str, str | None]) -> str:
     if stray:
         raise SybilscopeError(f"{', '.join(stray)} does not go with {_FLAGS[action]}")
     return action
+
+
+def _check_assignee(ctx: CliContext, name: str) -> None:
+    """Refuse to hand a cluster to someone who cannot work it: a typo would leave it with nobody."""
+    known = assignable(ctx.investigation.reader())
+    if name not in known:
+        raise SybilscopeError(f"--assign {name!r}: no active user who may label has that name; "
+                              f"assign one of {', '.join(known) or '(none yet)'}, or add them with "
+                              "`sybilscope users add`")
 
 
 @click.command("label")
@@ -78,6 +87,8 @@ def command(ctx: CliContext, cluster_id: str, analyst: str | None, as_json: bool
     values[_FORM_FIELDS.get(action, action)] = given[action]
     if action == "attribution":
         values["confidence"] = values["confidence"] or "low"  # the web form's default
+    if action == "assign" and given["assign"].strip():
+        _check_assignee(ctx, given["assign"].strip())
     who = cli_user() if analyst is None else analyst.strip()
     if not who:
         raise SybilscopeError("--analyst cannot be empty: give the name to record, or leave it out")

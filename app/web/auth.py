@@ -236,6 +236,11 @@ def list_users(con: duckdb.DuckDBPyConnection) -> list[dict]:
     return [{"name": n, "role": r, "created_at": c, "disabled": d} for n, r, c, d in rows]
 
 
+def assignable(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Who a cluster can be assigned to: active users who may label, by name (the web form's list, the CLI's check)."""
+    return [u["name"] for u in list_users(con) if not u["disabled"] and role_at_least(u["role"], "analyst")]
+
+
 def verify_password(con: duckdb.DuckDBPyConnection, name: str, password: str) -> User | None:
     """The user if the password is right, else ``None`` (same answer for an unknown or disabled name)."""
     ensure_users_table(con)

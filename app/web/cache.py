@@ -13,7 +13,7 @@ from app.web import queries
 from app.web.state import current
 from graph.schema import ACCOUNT
 
-__all__ = ["latest_run_id", "run_clusters", "run_members", "run_countries", "handles", "membership"]
+__all__ = ["cluster_facts", "latest_run_id", "run_clusters", "run_members", "run_countries", "handles", "membership"]
 
 
 def latest_run_id() -> str | None:
@@ -56,3 +56,20 @@ def handles() -> dict[str, str]:
     state = current()
     accounts = state.store.counts().get(ACCOUNT, 0)
     return state.cached(("handles", accounts), lambda: queries.handle_index(state.store))
+
+
+def cluster_facts(cluster_id: str) -> tuple[dict, list[dict], pd.DataFrame]:
+    """The cluster row, its members and their links (:func:`app.web.queries.member_links`), once a data version.
+
+    The cluster page's graph and evidence, a group of IPs opened in the
+    graph and a page of an evidence row's requests all start from these;
+    reading the members' links scans their requests, so it is done once.
+    """
+    state = current()
+
+    def read() -> tuple[dict, list[dict], pd.DataFrame]:
+        cluster = queries.find_cluster(state.store, cluster_id)
+        members = state.store.members(cluster["cluster_id"], cluster["run_id"])
+        return cluster, members, queries.member_links(state.con(), [m["account_id"] for m in members])
+
+    return state.cached(("cluster-facts", cluster_id, *state.data_version()), read)

@@ -11,6 +11,7 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import dash_table, html
 
+from app.events import as_utc
 from app.web.taxonomy import tag_family
 
 __all__ = [
@@ -31,6 +32,9 @@ __all__ = [
     "tag_chip",
     "link",
     "entity_href",
+    "cluster_href",
+    "requests_table",
+    "counted",
 ]
 
 STATUS_LABELS = {"new": "New", "in_review": "In review", "confirmed": "Confirmed", "dismissed": "Dismissed"}
@@ -114,6 +118,11 @@ def fmt_int(value: Any) -> str:
         return f"{int(value):,}"
     except (TypeError, ValueError):
         return "" if value is None else str(value)
+
+
+def counted(n: Any, word: str) -> str:
+    """``n`` and ``word``, plural unless ``n`` is one: "1 account", "2,089 accounts"."""
+    return f"{fmt_int(n)} {word}{'' if n == 1 else 's'}"
 
 
 def kv_list(items: Mapping[str, Any] | Sequence[tuple[str, Any]]) -> html.Dl:
@@ -205,11 +214,43 @@ def tag_chip(tag: str, remove_id: dict | None = None) -> html.Span:
 
 
 def entity_href(kind: str, key: str) -> str:
-    """The entity page of an account, IP or device (keys are quoted: devices may hold '/')."""
+    """The entity page of an account, IP, device, network prefix or ASN (keys are quoted: devices and prefixes hold '/')."""
     return f"/entity/{kind}/{quote(str(key), safe='')}"
+
+
+def cluster_href(cluster_id: str) -> str:
+    """The page of a cluster."""
+    return f"/cluster/{quote(str(cluster_id), safe='')}"
 
 
 def link(text: str, href: str) -> str:
     """A markdown link for table cells."""
     safe = shown(text).replace("[", "(").replace("]", ")")
     return f"[{safe}]({href})"
+
+
+def requests_table(table_id: str, frame: pd.DataFrame, *, page_size: int = 12) -> object:
+    """Request rows (:data:`app.web.queries.cluster.REQUEST_COLUMNS`) as a table, newest first as given.
+
+    A looked-up number appears only as its region and position in its block:
+    the raw number was never stored.
+    """
+    if frame.empty:
+        return html.Div("No requests.", className="text-secondary small")
+    rows = []
+    for r in frame.itertuples():
+        ordinal = fmt_int(r.block_ordinal)
+        rows.append({
+            "ts": fmt_time(as_utc(r.ts), seconds=True), "account": txt(r.account_id),
+            "endpoint": txt(r.endpoint), "ip": txt(r.ip), "country": txt(r.ip_country),
+            "asn": f"AS{int(r.ip_asn)}" if txt(r.ip_asn) else "",
+            "network": txt(r.ip_kind), "device": txt(r.device_id), "client": txt(r.user_agent_family),
+            "status": fmt_int(r.status),
+            "phone": f"{txt(r.phone_region) or '?'} #{int(r.block_ordinal):03d}" if ordinal else "",
+            "matched": txt(r.matched_account_id),
+        })
+    return table(table_id, rows,
+                 [("ts", "Time"), ("account", "Account"), ("endpoint", "Endpoint"), ("ip", "IP"),
+                  ("country", "Country"), ("asn", "ASN"), ("network", "Network"), ("device", "Device"),
+                  ("client", "Client"), ("status", "HTTP"), ("phone", "Number (region #pos in block)"),
+                  ("matched", "Matched account")], page_size=page_size)

@@ -310,8 +310,7 @@ def label_panel(judgement: triage.EntityJudgement, user, cluster: Mapping | None
 
 def _assignees(holder: str | None) -> list[str]:
     """Who a cluster can be given to: active users who may label, and whoever holds it now."""
-    names = [u["name"] for u in auth.list_users(current().con())
-             if not u["disabled"] and auth.role_at_least(u["role"], "analyst")]
+    names = auth.assignable(current().con())
     return names + [holder] if holder and holder not in names else names
 
 

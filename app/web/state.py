@@ -27,9 +27,21 @@ from app.investigation import Investigation
 from graph.store.base import GraphStore
 from graph.workspace import Workspace
 
-__all__ = ["WebState", "current"]
+__all__ = ["WebState", "current", "data_version"]
 
 _EXTENSION = "sybilscope"
+
+
+def data_version(store: GraphStore | LockedStore, con: duckdb.DuckDBPyConnection) -> tuple:
+    """What data-derived pages depend on: the latest detection run's id and how many request events there are.
+
+    Both change only when a command writes (``detect``, ``ingest``), and
+    both are read in a millisecond, so a page can cache what it computed
+    from the events under this key and still never show stale data.
+    """
+    run = store.latest_run()
+    events = EventReader(con).one("SELECT count(*) AS requests FROM {events}")
+    return (run or {}).get("run_id"), events.get("requests", 0)
 
 
 class WebState:
@@ -53,15 +65,8 @@ class WebState:
         return self.investigation.reader()
 
     def data_version(self) -> tuple:
-        """What data-derived pages depend on: the latest detection run and how many request events there are.
-
-        Both change only when a command writes (``detect``, ``ingest``), and
-        both are read in a millisecond, so a page can cache what it computed
-        from the events under this key and still never show stale data.
-        """
-        run = self.store.latest_run()
-        events = EventReader(self.con()).one("SELECT count(*) AS requests FROM {events}")
-        return (run or {}).get("run_id"), events.get("requests", 0)
+        """:func:`data_version` of this app's workspace."""
+        return data_version(self.store, self.con())
 
     def cached(self, key: tuple, compute: Callable[[], Any]) -> Any:
         """The cached value for ``key`` (which should include the run id), computed once."""

@@ -6,23 +6,14 @@ from urllib.parse import unquote
 
 import dash
 import dash_bootstrap_components as dbc
-import dash_cytoscape as cyto
 import flask_login
 import pandas as pd
-from dash import ALL, Input, Output, State, ctx, dcc, html
+from dash import Input, Output, State, dcc, html
 
 from app.present.countries import country_name
-from app.present.evidence import (
-    SECTION_TITLES,
-    attribution_summary,
-    evidence_sections,
-    exposed_accounts,
-    exposure_summary,
-    format_cell,
-)
-from app.present.quantities import SCORE_UNITS
+from app.present.evidence import attribution_summary, exposed_accounts, exposure_summary
 from app.present.tradecraft import cluster_tradecraft
-from app.web import cytoscape, ids, queries
+from app.web import cache, cluster_graph, evidence, ids, queries
 from app.web import judgement as judgement_form
 from app.web.components import (
     card,
@@ -34,6 +25,7 @@ from app.web.components import (
     hbar_figure,
     kv_list,
     link,
+    requests_table,
     score_pill,
     shown,
     status_badge,
@@ -45,14 +37,12 @@ from graph import triage
 from graph.schema import ACCOUNT
 
 PATH_TEMPLATE = "/cluster/<cluster_id>"
-GRAPH_CAP = 1500
 SQUADS_SHOWN = 5  # member links a sub-group's row shows before "+n more"
-# evidence the page shows in a card of its own rather than in the evidence list
-SHOWN_APART = ("sub_groups",)
 GRAPH_CONFIG = {"displaylogo": False}
 # the placeholders the page's two later callbacks fill
 GRAPH_PART = "cluster-graph-part"
 EVIDENCE_PART = "cluster-evidence-part"
+
 
 def _members(cluster: dict) -> list[dict]:
     return current().store.members(cluster["cluster_id"], cluster["run_id"])
@@ -80,28 +70,16 @@ def layout(cluster_id: str | None = None, **_query) -> html.Div:
         card("Audit trail", html.Div(judgement_form.audit_view(state.store.audit_events(target=f"cluster:{cluster_id}")),
                                      id=ids.CLUSTER_AUDIT), hint="append-only"),
     ]
-    sections = evidence_sections(cluster.get("evidence"), skip=SHOWN_APART)
+    selectors = evidence.evidence_selectors(cluster.get("evidence"))
     left = [dcc.Loading(html.Div(id=GRAPH_PART, className="part-placeholder"), type="circle"),
             dcc.Loading(html.Div(id=EVIDENCE_PART, className="part-placeholder"), type="circle")]
     return html.Div([
         dcc.Store(id=ids.CLUSTER_ID, data=cluster_id),
-        dcc.Store(id=ids.EVIDENCE_EVENTS, data={f"{sec['key']}:{i}": ev for sec in sections
-                                                for i, ev in enumerate(sec["event_ids"]) if ev}),
+        dcc.Store(id=ids.EVIDENCE_SELECTORS, data=selectors),
+        dcc.Store(id=ids.EVIDENCE_PAGE, data=None),
         header(cluster, judgement.status),
         dbc.Row([dbc.Col(left, xxl=9, xl=8), dbc.Col(right, xxl=3, xl=4)]),
     ])
-
-
-def _cluster_facts(cluster_id: str) -> tuple[dict, list[dict], object]:
-    """The cluster row, its members and their links, read once a version of the data and shared by both parts."""
-    state = current()
-
-    def read() -> tuple[dict, list[dict], object]:
-        cluster = queries.find_cluster(state.store, cluster_id)
-        members = _members(cluster)
-        return cluster, members, queries.member_links(state.con(), [m["account_id"] for m in members])
-
-    return state.cached(("cluster-facts", cluster_id, *state.data_version()), read)
 
 
 def graph_part(cluster_id: str) -> list:
@@ -113,8 +91,8 @@ def graph_part(cluster_id: str) -> list:
     state = current()
 
     def draw() -> list:
-        _, members, links = _cluster_facts(cluster_id)
-        return [dbc.Row([dbc.Col(graph_card(members, links), xl=7), dbc.Col(tables_card(members, links), xl=5)])]
+        cluster, members, links = cache.cluster_facts(cluster_id)
+        return [cluster_graph.graph_card(cluster, members, links), tables_card(members, links)]
 
     return state.cached(("cluster-graph", cluster_id, *state.data_version()), draw)
 
@@ -126,7 +104,7 @@ def evidence_part(cluster_id: str) -> list:
     drawn once a version of the data.
     """
     state = current()
-    cluster, members, _ = _cluster_facts(cluster_id)
+    cluster, members, _ = cache.cluster_facts(cluster_id)
     drawn = state.cached(("cluster-evidence", cluster_id, *state.data_version()),
                          lambda: _evidence_cards(cluster, members))
     analysts = triage.judgement(state.store, "cluster", cluster_id).attribution
@@ -140,11 +118,12 @@ def _evidence_cards(cluster: dict, members: list[dict]) -> dict[str, list | obje
     con = state.con()
     accounts = [m["account_id"] for m in members]
     squads = queries.sub_groups(cluster, members)
+    selectors = evidence.evidence_selectors(cluster.get("evidence"))
     return {
         "above": [
             card("Sub-groups", html.Div(sub_groups_view(squads), id=ids.CLUSTER_SUB_GROUPS),
                  hint=f"one operation in {len(squads)} squads; what ties each together") if squads else None,
-            card("Evidence", html.Div(evidence_view(cluster), id=ids.CLUSTER_EVIDENCE),
+            card("Evidence", html.Div(evidence.evidence_view(cluster, selectors), id=ids.CLUSTER_EVIDENCE),
                  hint="what the score rests on; open a section, then its requests"),
             card("Member activity over time", dcc.Graph(id=ids.CLUSTER_HEATMAP, figure=heatmap_figure(
                 queries.member_activity(con, accounts)), config=GRAPH_CONFIG),
@@ -154,9 +133,11 @@ def _evidence_cards(cluster: dict, members: list[dict]) -> dict[str, list | obje
         "exposure": card("Exposure", html.Div(exposure_view(cluster.get("exposure")), id=ids.CLUSTER_EXPOSURE),
                          hint="accounts whose phone numbers the lookups matched"),
         "below": [
-            card("Underlying requests", html.Div(requests_table(queries.member_requests(con, accounts)),
-                                                 id=ids.CLUSTER_REQUESTS),
-                 hint="newest first; click an IP or device in the graph to filter"),
+            card("Underlying requests",
+                 [evidence.pager(), html.Div(requests_table(ids.CLUSTER_REQUESTS + "-table",
+                                                            queries.member_requests(con, accounts)),
+                                             id=ids.CLUSTER_REQUESTS)],
+                 hint="newest first; a click on a node of the graph or on an evidence row lists its requests here"),
             card("History across detection runs", html.Div(history_view(state.store.cluster_history(cluster["cluster_id"])),
                                                             id=ids.CLUSTER_HISTORY)),
         ],
@@ -194,29 +175,6 @@ def header(cluster: dict, status: str) -> html.Div:
 
 
 # -- graph and tables --------------------------------------------------------------------
-
-
-def graph_card(members: list[dict], links) -> dbc.Card:
-    elements, stats = cytoscape.cluster_graph_elements(members, links, cap=GRAPH_CAP)
-    note = [f"{stats['members']} members, {stats['infra']} IPs/devices, {stats['hubs']} hubs collapsed"]
-    if stats["members_hidden"] or stats["infra_hidden"]:
-        note.append(f" · not drawn: {stats['members_hidden']} weaker members, "
-                    f"{stats['infra_hidden']} IPs/devices (cap {GRAPH_CAP} elements)")
-    legend = html.Span([
-        html.Span("● account", style={"color": "#2e5bff"}), "  ",
-        html.Span("■ IP", style={"color": "#f79009"}), "  ",
-        html.Span("◆ device", style={"color": "#12b76a"}), "  ",
-        html.Span("red ring = hosting/VPN", style={"color": "#d92d20"}),
-    ], className="hint")
-    graph = cyto.Cytoscape(
-        id=ids.CLUSTER_GRAPH, elements=elements, stylesheet=cytoscape.CLUSTER_STYLESHEET,
-        className="cluster-graph", style={"width": "100%", "height": "560px"},
-        layout={"name": "cose", "animate": False, "nodeRepulsion": 9000, "idealEdgeLength": 60, "numIter": 600},
-        minZoom=0.1, maxZoom=1.6, responsive=True,
-    )
-    return card("Members and shared infrastructure",
-                [graph, html.Div(note, id=ids.CLUSTER_GRAPH_NOTE, className="small text-secondary px-3 py-2")],
-                extra=legend, body_class="p-0")
 
 
 def tables_card(members: list[dict], links) -> dbc.Card:
@@ -319,43 +277,6 @@ def mix_row(mix: dict) -> dbc.Row:
 # -- evidence, attribution, exposure, history -----------------------------------------
 
 
-def evidence_view(cluster: dict) -> object:
-    """Score contributions as bars, then one collapsible table per evidence section."""
-    evidence = cluster.get("evidence") if isinstance(cluster.get("evidence"), dict) else {}
-    parts = []
-    contributions = evidence.get("contributions")
-    if isinstance(contributions, dict) and contributions:
-        ranked = sorted(contributions.items(), key=lambda kv: -kv[1])
-        parts.append(html.Div("Score contributions", className="small fw-semibold text-secondary"))
-        parts.append(html.Div(SCORE_UNITS, className="small text-secondary", id=ids.CLUSTER_SCORE_UNITS))
-        parts.append(dcc.Graph(figure=hbar_figure([k.replace("_", " ") for k, _ in ranked], [v for _, v in ranked],
-                                                  colour="#7a5af8", text_format="{:.2f}"), config=GRAPH_CONFIG))
-    items = []
-    for section in evidence_sections(evidence, skip=SHOWN_APART):
-        head = html.Thead(html.Tr([html.Th(c) for c in section["columns"]] + [html.Th("")]))
-        body = html.Tbody([
-            html.Tr([html.Td(cell, className="mono" if len(cell) > 8 else None) for cell in row] + [html.Td(
-                dbc.Button(f"{len(section['event_ids'][i])} requests", size="sm", color="link", className="p-0",
-                           id={"type": ids.EVIDENCE_REQUESTS, "index": f"{section['key']}:{i}"})
-                if section["event_ids"][i] else None)])
-            for i, row in enumerate(section["rows"])
-        ])
-        shown = len(section["rows"])
-        more = f" (top {shown} of {fmt_int(section['total'])})" if section["total"] > shown else ""
-        items.append(dbc.AccordionItem(dbc.Table([head, body], size="sm", hover=True, responsive=True,
-                                                 className="mb-0"),
-                                       title=f"{section['title']}: {fmt_int(section['total'])}{more}",
-                                       item_id=section["key"]))
-    statistics = evidence.get("statistics")
-    if isinstance(statistics, dict) and statistics:
-        items.append(dbc.AccordionItem(kv_list([(k.replace("_", " "), format_cell(k, v))
-                                                for k, v in statistics.items()]),
-                                       title=f"Statistics: {len(statistics)}", item_id="statistics"))
-    if items:
-        parts.append(dbc.Accordion(items, start_collapsed=True, always_open=True, flush=True, className="mt-2"))
-    return html.Div(parts) if parts else html.Div("No evidence recorded.", className="text-secondary small")
-
-
 def attribution_view(cluster: dict, analysts: dict | None) -> object:
     """Detection's hints, the clock reconciled with the analysts' attribution (``analysts``), if any."""
     pairs = attribution_summary(cluster.get("attribution"), (analysts or {}).get("country"), cluster.get("first_seen"))
@@ -390,56 +311,25 @@ def history_view(history: list[dict]) -> object:
                   ("kind", "Kind"), ("country", "Top country"), ("last_seen", "Last request")])
 
 
-def requests_table(frame) -> object:
-    if frame.empty:
-        return html.Div("No requests.", className="text-secondary small")
-    rows = []
-    for r in frame.itertuples():
-        ordinal = fmt_int(r.block_ordinal)
-        rows.append({
-            "ts": fmt_time(queries.as_utc(r.ts), seconds=True), "account": txt(r.account_id),
-            "endpoint": txt(r.endpoint), "ip": txt(r.ip), "country": txt(r.ip_country),
-            "asn": f"AS{int(r.ip_asn)}" if txt(r.ip_asn) else "",
-            "network": txt(r.ip_kind), "device": txt(r.device_id), "client": txt(r.user_agent_family),
-            "status": fmt_int(r.status),
-            "phone": f"{txt(r.phone_region) or '?'} #{int(r.block_ordinal):03d}" if ordinal else "",
-            "matched": txt(r.matched_account_id),
-        })
-    return table(ids.CLUSTER_REQUESTS + "-table", rows,
-                 [("ts", "Time"), ("account", "Account"), ("endpoint", "Endpoint"), ("ip", "IP"),
-                  ("country", "Country"), ("asn", "ASN"), ("network", "Network"), ("device", "Device"),
-                  ("client", "Client"), ("status", "HTTP"), ("phone", "Number (region #pos in block)"),
-                  ("matched", "Matched account")], page_size=12)
-
-
 def register(app: dash.Dash) -> None:
     dash.register_page(__name__, path_template=PATH_TEMPLATE, name="Cluster", title="Cluster · sybilscope",
                        layout=layout)
 
     judgement_form.register(app)
+    cluster_graph.register(app)
+    evidence.register(app)
 
     @app.callback(Output(GRAPH_PART, "children"), Input(ids.CLUSTER_ID, "data"))
     def graph(cluster_id):
         return graph_part(cluster_id)
 
     @app.callback(Output(EVIDENCE_PART, "children"), Input(ids.CLUSTER_ID, "data"))
-    def evidence(cluster_id):
+    def evidence_cards(cluster_id):
         return evidence_part(cluster_id)
 
     @app.callback(
-        Output(ids.CLUSTER_REQUESTS, "children", allow_duplicate=True),
-        Input({"type": ids.EVIDENCE_REQUESTS, "index": ALL}, "n_clicks"),
-        State(ids.EVIDENCE_EVENTS, "data"),
-        prevent_initial_call=True,
-    )
-    def evidence_requests(_clicks, events):
-        if not ctx.triggered or not ctx.triggered[0]["value"] or not isinstance(ctx.triggered_id, dict):
-            raise dash.exceptions.PreventUpdate
-        index = ctx.triggered_id["index"]
-        return evidence_requests_view(index, (events or {}).get(index, []))
-
-    @app.callback(
         Output(ids.CLUSTER_REQUESTS, "children"),
+        Output(ids.EVIDENCE_PAGER, "style", allow_duplicate=True),
         Input(ids.CLUSTER_GRAPH, "tapNodeData"),
         State(ids.CLUSTER_ID, "data"),
         prevent_initial_call=True,
@@ -447,7 +337,7 @@ def register(app: dash.Dash) -> None:
     def requests_through(node, cluster_id):
         if not node or node.get("kind") not in ("ip", "device", "account"):
             raise dash.exceptions.PreventUpdate
-        return requests_view(cluster_id, node)
+        return requests_view(cluster_id, node), evidence.HIDDEN
 
 
 def requests_view(cluster_id: str, node: dict) -> html.Div:
@@ -463,14 +353,5 @@ def requests_view(cluster_id: str, node: dict) -> html.Div:
                   html.Span(node["key"], className="mono fw-semibold"), " · ",
                   dcc.Link("open its page", href=entity_href(node["kind"], node["key"]))],
                  className="small mb-2"),
-        requests_table(frame),
+        requests_table(ids.CLUSTER_REQUESTS + "-table", frame),
     ])
-
-
-def evidence_requests_view(index: str, event_ids: list[str]) -> html.Div:
-    """The requests detection cited for one evidence row."""
-    frame = queries.requests_by_ids(current().con(), event_ids)
-    section, _, row = index.partition(":")
-    title = SECTION_TITLES.get(section, section)
-    return html.Div([html.Div(f"Requests behind {title.lower()}, row {int(row) + 1}: {len(frame)} shown",
-                              className="small mb-2"), requests_table(frame)])

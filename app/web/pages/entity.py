@@ -17,7 +17,20 @@ import dash_cytoscape as cyto
 from dash import Input, Output, State, ctx, dcc, html
 
 from app.web import cache, cytoscape, ids, queries
-from app.web.components import card, fmt_int, fmt_time, kv_list, shown, status_badge, tag_chip
+from app.web.components import (
+    card,
+    cluster_href,
+    counted,
+    entity_href,
+    fmt_int,
+    fmt_time,
+    kv_list,
+    link,
+    shown,
+    status_badge,
+    table,
+    tag_chip,
+)
 from app.web.pages.overview import WINDOW_LABELS, window_for
 from app.web.state import current
 from graph import triage
@@ -26,26 +39,65 @@ from graph.store.base import Neighbourhood
 
 PATH_TEMPLATE = "/entity/<kind>/<key>"
 MAX_ELEMENTS = 1500
-_LABEL_NAME = {ACCOUNT: "Account", IP: "IP address", DEVICE: "Device", PHONE: "Phone (pseudonym)"}
+ONE_HOP = 25  # relationships the page opens with, busiest first
+_LABEL_NAME = {ACCOUNT: "Account", IP: "IP address", DEVICE: "Device", PHONE: "Phone (pseudonym)",
+               cytoscape.NETWORK: "Network", cytoscape.AS_NUMBER: "ASN"}
+#: entity kinds without a node in the graph store, and the label their centre is drawn under
+_DRAWN_AS = {"prefix": cytoscape.NETWORK, "asn": cytoscape.AS_NUMBER}
+
+
+def _centre(kind: str, key: str) -> tuple[str, dict | None]:
+    """The centre's node label and its properties (a network or ASN: what its IPs say of it)."""
+    state = current()
+    if kind in queries.ENTITY_LABELS:
+        label = queries.ENTITY_LABELS[kind]
+        return label, state.store.get_node(label, key)
+    ips, total = queries.entity_ips(state.con(), kind, key, limit=1)
+    found = state.store.get_node(IP, ips[0]["ip"]) if ips else None
+    facts = {"IPs seen": total}
+    if found and kind == "asn":
+        facts["as_org"] = found.get("as_org")
+    elif found:
+        facts |= {"asn": found.get("asn"), "as_org": found.get("as_org"), "country": found.get("country")}
+    return _DRAWN_AS[kind], facts if ips else None
+
+
+def start_elements(kind: str, key: str, label: str, node: dict | None, users: dict | None) -> list[dict]:
+    """The drawing the page opens with: the centre, its one-hop neighbourhood and the clusters that use it."""
+    state = current()
+    center = {"_label": label, "_key": key, **(node or {})}
+    if kind in queries.ENTITY_LABELS and node is not None:
+        nb = state.store.neighbourhood(label, key, limit=ONE_HOP)
+    else:
+        nb = Neighbourhood(center=center)
+    ips = queries.entity_ips(state.con(), kind, key, limit=ONE_HOP)[0] if kind in _DRAWN_AS else []
+    nb = cytoscape.with_pivots(Neighbourhood(center=center, nodes=nb.nodes, edges=nb.edges),
+                               run_id=cache.latest_run_id(), clusters=(users or {}).get("clusters", []), ips=ips)
+    elements = cytoscape.neighbourhood_elements(nb)
+    elements[0]["classes"] += " center"
+    return elements
+
 
 def layout(kind: str | None = None, key: str | None = None, **_query) -> html.Div:
     kind, key = (kind or "").lower(), unquote(key or "")
-    if kind not in queries.ENTITY_LABELS:
+    if kind not in queries.ENTITY_KINDS:
         return html.Div([html.H1("Unknown entity kind", className="page-title"),
-                         html.P(f"Entities are accounts, IPs and devices, not {kind!r}.")])
+                         html.P(f"Entities are accounts, IPs, devices, networks and ASNs, not {kind!r}.")])
+    if kind == "asn":
+        key = key.upper().removeprefix("AS")
+        if not key.isdigit():
+            return html.Div([html.H1("Not an ASN", className="page-title"),
+                             html.P("An ASN is a number such as 58224.", className="text-secondary")])
     state = current()
-    label = queries.ENTITY_LABELS[kind]
-    node = state.store.get_node(label, key)
+    label, node = _centre(kind, key)
     activity = queries.entity_activity(state.con(), kind, key)
     if node is None and not activity["requests"]:
         return html.Div([html.H1("Not found", className="page-title"),
                          html.P(f"No {kind} {key!r} in this workspace.", className="text-secondary"),
                          dcc.Link("Back to the overview", href="/")])
-    center = {"_label": label, "_key": key, **(node or {})}
-    start = cytoscape.neighbourhood_elements(Neighbourhood(center=center))
-    start[0]["classes"] += " center"
+    users = queries.entity_users(state.con(), kind, key, cache.run_members(cache.latest_run_id()))
+    start = start_elements(kind, key, label, node, users)
     cluster_id = cache.membership(cache.latest_run_id()).get(key) if kind == "account" else None
-    judgement = triage.judgement(state.store, kind, key)
     controls = html.Div([
         html.Div("Expand from", className="small fw-semibold text-secondary"),
         html.Div(id=ids.ENTITY_STATUS, className="mono small mb-2"),
@@ -69,11 +121,21 @@ def layout(kind: str | None = None, key: str | None = None, **_query) -> html.Di
                            className="entity-graph", style={"width": "100%", "height": "600px"},
                            layout={"name": "cose", "animate": False, "idealEdgeLength": 80}, responsive=True,
                            minZoom=0.15, maxZoom=1.6)
-    focus = {"label": label, "key": key}
-    title = [html.H1([_LABEL_NAME[label], " ", html.Span(shown(key), className="mono")],
+    focus = {"label": label, "key": key, "href": start[0]["data"].get("href")}
+    shown_key = f"AS{key}" if kind == "asn" else key
+    title = [html.H1([_LABEL_NAME[label], " ", html.Span(shown(shown_key), className="mono")],
                      className="page-title d-inline me-2")]
+    if kind == "asn" and node and node.get("as_org"):
+        title.append(html.Span(shown(node["as_org"]), className="me-2 fw-semibold"))
     if cluster_id:
-        title.append(dcc.Link(f"member of {cluster_id}", href=f"/cluster/{cluster_id}", className="small"))
+        title.append(dcc.Link(f"member of {cluster_id}", href=cluster_href(cluster_id), className="small"))
+    side = [card("What the requests say", activity_view(activity))]
+    if kind != "account":
+        side.append(card("Used by", users_view(users), id=ids.ENTITY_USERS,
+                         hint="the clusters and accounts behind its requests"))
+    side.append(card("Properties", html.Div(properties_view(node), id=ids.ENTITY_DETAILS)))
+    if kind in queries.ENTITY_LABELS:  # analysts label graph entities; a network or an ASN is a pivot, not one
+        side.append(card("Analyst labels", judgement_view(triage.judgement(state.store, kind, key))))
     return html.Div([
         dcc.Store(id=ids.ENTITY_KEY, data={"kind": kind, "label": label, "key": key}),
         dcc.Store(id=ids.ENTITY_ELEMENTS, data=start),
@@ -81,13 +143,35 @@ def layout(kind: str | None = None, key: str | None = None, **_query) -> html.Di
         html.Div(title, className="section-gap"),
         dbc.Row([
             dbc.Col([card("Neighbourhood", [html.Div(controls, className="p-3 border-bottom"), graph],
-                          hint="click a node to expand from it", body_class="p-0")], xl=8),
-            dbc.Col([
-                card("What the requests say", activity_view(activity)),
-                card("Properties", html.Div(properties_view(node), id=ids.ENTITY_DETAILS)),
-                card("Analyst labels", judgement_view(judgement)),
-            ], xl=4),
+                          hint="one hop drawn; click a node to expand from it or open its page",
+                          body_class="p-0")], xl=8),
+            dbc.Col(side, xl=4),
         ]),
+    ])
+
+
+def users_view(users: dict) -> object:
+    """The clusters whose members used the entity, then the accounts (clustered first): the pivot back."""
+    if not users["accounts"]:
+        return html.Div("No account's requests came through it.", className="text-secondary small")
+    clusters = html.Ul([html.Li([dcc.Link(c["cluster_id"], href=cluster_href(c["cluster_id"]), className="mono"),
+                                 html.Span(f"{counted(c['accounts'], 'account')} · {fmt_int(c['requests'])} requests")])
+                        for c in users["clusters"]], className="count-list mb-2", id=ids.ENTITY_CLUSTERS) \
+        if users["clusters"] else html.Div("In no cluster of the latest run.", className="text-secondary small mb-2",
+                                           id=ids.ENTITY_CLUSTERS)
+    rows = [{"account": link(a["account_id"], entity_href("account", a["account_id"])),
+             "cluster": link(a["cluster_id"], cluster_href(a["cluster_id"])) if a["cluster_id"] else "",
+             "requests": a["requests"], "first": fmt_time(a["first_seen"]), "last": fmt_time(a["last_seen"])}
+            for a in users["accounts"]]
+    listed = len(rows)
+    note = (f"{fmt_int(listed)} of {fmt_int(users['total_accounts'])} accounts listed"
+            if users["total_accounts"] > listed else counted(listed, 'account'))
+    return html.Div([
+        clusters,
+        html.Div(note, className="small text-secondary"),
+        table(ids.ENTITY_ACCOUNTS, rows, [("account", "Account", "markdown"), ("cluster", "Cluster", "markdown"),
+                                          ("requests", "Requests"), ("first", "First"), ("last", "Last")],
+              page_size=10),
     ])
 
 
@@ -133,6 +217,8 @@ def _window_bounds(choice: str | None) -> tuple[datetime | None, datetime | None
 
 def counts_view(label: str, key: str, choice: str | None) -> tuple[list[dict], object]:
     """Relationship-type options with counts for the focused node, and the count summary."""
+    if label in _DRAWN_AS.values():  # not a node of the graph store: nothing to expand from it
+        return [], html.Div("Click an IP or a cluster in the drawing to expand from it.", className="small")
     since, until = _window_bounds(choice)
     counts = current().store.neighbour_counts(label, key, since=since, until=until)
     options = [{"label": f"{rel} ({n:,})", "value": rel} for rel, n in counts.items() if n]
@@ -170,7 +256,7 @@ def register(app: dash.Dash) -> None:
     def focus(node):
         if not node or node.get("node_label") is None:
             raise dash.exceptions.PreventUpdate
-        return {"label": node["node_label"], "key": node["key"]}
+        return {"label": node["node_label"], "key": node["key"], "href": node.get("href")}
 
     @app.callback(
         Output(ids.ENTITY_REL_TYPE, "options"),
@@ -182,7 +268,10 @@ def register(app: dash.Dash) -> None:
     )
     def counts(focus_node, choice):
         options, summary = counts_view(focus_node["label"], focus_node["key"], choice)
-        where = f"{_LABEL_NAME.get(focus_node['label'], node_kind(focus_node['label']).label)} {focus_node['key']}"
+        name = _LABEL_NAME.get(focus_node["label"]) or node_kind(focus_node["label"]).label
+        where = [f"{name} {focus_node['key']}"]
+        if focus_node.get("href"):
+            where += [" · ", dcc.Link("open its page", href=focus_node["href"], id=ids.ENTITY_OPEN)]
         return options, (options[0]["value"] if options else None), summary, where
 
     @app.callback(

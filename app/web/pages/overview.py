@@ -10,7 +10,7 @@ import flask_login
 from dash import Input, Output, State, dcc, html
 
 from app.present.countries import country_name
-from app.web import cache, ids, queries
+from app.web import cache, ids, queries, traffic_summary
 from app.web import judgement as judgement_form
 from app.web.components import (
     STATUS_LABELS,
@@ -26,6 +26,7 @@ from app.web.components import (
     txt,
 )
 from app.web.geo import TOPOJSON_URL, alpha3, map_countries
+from app.web.search import search_view
 from app.web.state import current
 from graph import triage
 from graph.schema import CLUSTER_STATUSES
@@ -290,18 +291,18 @@ def traffic_view(choice: str | None) -> tuple:
 
 
 def _traffic(choice: str | None) -> tuple:
+    """The whole case's traffic comes from what ``ingest``/``detect`` kept (:mod:`app.web.traffic_summary`) if current."""
     state = current()
-    con = state.con()
-    window = window_for(choice)
-    by_country = queries.requests_by_country(con, window)
-    asns = queries.top_asns(con, window)
+    kept = traffic_summary.load(state.workspace, state.data_version()) if (choice or "all") == "all" else None
+    parts = kept or queries.traffic(state.con(), window_for(choice))
+    asns = parts["top_asns"]
     names = queries.as_names(state.store, asns["sample_ip"].tolist()) if not asns.empty else {}
     return (
-        _kpis(queries.overview_totals(con, window)),
-        timeline_figure(queries.requests_over_time(con, window)),
-        world_figure(by_country),
-        country_list(by_country),
-        _ip_table(queries.top_ips(con, window)),
+        _kpis(parts["totals"]),
+        timeline_figure(parts["over_time"]),
+        world_figure(parts["by_country"]),
+        country_list(parts["by_country"]),
+        _ip_table(parts["top_ips"]),
         _asn_table(asns, names),
     )
 
@@ -380,27 +381,3 @@ def bulk_status(cluster_ids: list[str], status: str | None, reason: str | None, 
     word = STATUS_LABELS.get(status or "", status)
     return judgement_form.feedback(f"Set {len(done)} cluster{'s' if len(done) > 1 else ''} to {word}: "
                                    f"{', '.join(done)}.", ok=True), True
-
-
-_KIND_WORD = {"cluster": "Cluster", "account": "Account", "ip": "IP", "device": "Device"}
-
-
-def search_view(text: str | None) -> object:
-    state = current()
-    run_id = cache.latest_run_id()
-    hits = queries.search(state.con(), state.store, text or "", members=cache.run_members(run_id),
-                          handles=cache.handles())
-    if not (text or "").strip():
-        return None
-    if not hits:
-        return dbc.Alert(f"Nothing matches {text!r}.", color="light", className="py-2 small mb-0")
-    items = []
-    for hit in hits:
-        href = f"/cluster/{hit['key']}" if hit["kind"] == "cluster" else entity_href(hit["kind"], hit["key"])
-        extra = [" · in ", dcc.Link(hit["cluster_id"], href=f"/cluster/{hit['cluster_id']}")] if hit["cluster_id"] else []
-        items.append(dbc.ListGroupItem([
-            dbc.Badge(_KIND_WORD[hit["kind"]], color="secondary", className="me-2"),
-            dcc.Link(hit["key"], href=href, className="mono fw-semibold"),
-            html.Span([f" · {hit['detail']}", *extra], className="text-secondary small"),
-        ], className="py-1"))
-    return dbc.ListGroup(items, flush=True, className="border rounded")

@@ -11,7 +11,9 @@ here pulls raw events into memory beyond a page of rows. Graph facts
 One module a page: :mod:`.overview` (the case in a time window),
 :mod:`.queue` (the triage queue and a cluster's squads), :mod:`.cluster`
 (what the members' requests say), :mod:`.entity` (one account, IP or
-device, and the search box) and :mod:`.audit`. The graph drawings are built
+device, network or ASN, the clusters and accounts that use it, and the
+search box), :mod:`.evidence` (all the requests behind an evidence row, a
+page at a time) and :mod:`.audit`. The graph drawings are built
 in :mod:`app.web.cytoscape`; its element builders are named here too, for
 callers that reach every answer of the UI through this package.
 """
@@ -29,11 +31,21 @@ from app.web.queries.cluster import (
     member_activity,
     member_links,
     member_requests,
-    requests_by_ids,
     traffic_mix,
 )
-from app.web.queries.entity import ENTITY_LABELS, entity_activity, handle_index, search
+from app.web.queries.entity import (
+    ENTITY_KINDS,
+    ENTITY_LABELS,
+    asn_index,
+    entity_activity,
+    entity_ips,
+    entity_users,
+    handle_index,
+    search,
+)
+from app.web.queries.evidence import EVIDENCE_PAGE_SIZE, evidence_requests, evidence_selector
 from app.web.queries.overview import (
+    TRAFFIC_PARTS,
     Window,
     as_names,
     bucket_seconds,
@@ -43,6 +55,7 @@ from app.web.queries.overview import (
     requests_over_time,
     top_asns,
     top_ips,
+    traffic,
 )
 from app.web.queries.queue import (
     cluster_countries,
@@ -55,11 +68,15 @@ from app.web.queries.queue import (
 from graph.store.base import Neighbourhood
 
 __all__ = [
+    "ENTITY_KINDS",
     "ENTITY_LABELS",
+    "EVIDENCE_PAGE_SIZE",
     "Neighbourhood",
+    "TRAFFIC_PARTS",
     "Window",
     "as_names",
     "as_utc",
+    "asn_index",
     "audit_jsonl",
     "audit_log",
     "bucket_seconds",
@@ -67,6 +84,10 @@ __all__ = [
     "cluster_graph_elements",
     "data_window",
     "entity_activity",
+    "entity_ips",
+    "entity_users",
+    "evidence_requests",
+    "evidence_selector",
     "find_cluster",
     "handle_index",
     "infrastructure_table",
@@ -77,7 +98,6 @@ __all__ = [
     "neighbourhood_elements",
     "overview_totals",
     "requests_by_country",
-    "requests_by_ids",
     "requests_over_time",
     "run_members",
     "search",
@@ -85,6 +105,7 @@ __all__ = [
     "sub_groups",
     "top_asns",
     "top_ips",
+    "traffic",
     "traffic_mix",
     "triage_queue",
     "undo_last_step",

@@ -11,10 +11,11 @@ import pandas as pd
 
 from app.events import EventReader, as_utc
 
-__all__ = ["infrastructure_table", "member_activity", "member_links", "member_requests", "requests_by_ids",
+__all__ = ["REQUEST_COLUMNS", "infrastructure_table", "member_activity", "member_links", "member_requests",
            "traffic_mix"]
 
-_REQUEST_COLUMNS = ("ts", "account_id", "endpoint", "ip", "ip_country", "ip_asn", "ip_kind", "device_id",
+#: the columns of a request as the pages list it: never the phone hash (numbers appear as region and position)
+REQUEST_COLUMNS = ("ts", "account_id", "endpoint", "ip", "ip_country", "ip_asn", "ip_kind", "device_id",
                     "user_agent_family", "status", "phone_region", "block_ordinal", "matched_account_id",
                     "request_id")
 _MIX = (("country", "coalesce(nullif(ip_country, ''), '??')"), ("asn", "ip_asn"),
@@ -126,23 +127,11 @@ def member_requests(
     """
     events = EventReader(con).for_accounts(accounts)
     if not accounts or not events.present:
-        return pd.DataFrame(columns=list(_REQUEST_COLUMNS))
+        return pd.DataFrame(columns=list(REQUEST_COLUMNS))
     through = {"ip": ip, "device_id": device_id}
     where = " AND ".join(["TRUE", *(f"{column} = ${column}" for column, value in through.items() if value)])
     return events.query(
-        f"""SELECT {', '.join(_REQUEST_COLUMNS)} FROM {{events}}
+        f"""SELECT {', '.join(REQUEST_COLUMNS)} FROM {{events}}
             WHERE {where} ORDER BY ts DESC LIMIT $limit""",
         {"limit": int(limit)} | {column: value for column, value in through.items() if value},
-    )
-
-
-def requests_by_ids(con: duckdb.DuckDBPyConnection, event_ids: Sequence[str], *, limit: int = 200) -> pd.DataFrame:
-    """The requests detection cited as evidence (by ``event_id``), newest first."""
-    events = EventReader(con)
-    if not event_ids or not events.present:
-        return pd.DataFrame(columns=list(_REQUEST_COLUMNS))
-    return events.query(
-        f"""SELECT {', '.join(_REQUEST_COLUMNS)} FROM {{events}}
-            WHERE event_id IN (SELECT unnest($ids::VARCHAR[])) ORDER BY ts DESC LIMIT $limit""",
-        {"ids": list(event_ids), "limit": int(limit)},
     )

@@ -14,8 +14,8 @@ from app.events import EventReader, as_utc
 from graph.schema import IP
 from graph.store.base import GraphStore
 
-__all__ = ["Window", "as_names", "bucket_seconds", "data_window", "overview_totals", "requests_by_country",
-           "requests_over_time", "top_asns", "top_ips"]
+__all__ = ["TRAFFIC_PARTS", "Window", "as_names", "bucket_seconds", "data_window", "overview_totals",
+           "requests_by_country", "requests_over_time", "top_asns", "top_ips", "traffic"]
 
 # bucket widths (seconds) a timeline may use: readable steps only
 _STEPS = (60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
@@ -129,6 +129,17 @@ def top_asns(con: duckdb.DuckDBPyConnection, window: Window = Window(), *, limit
            GROUP BY ip_asn ORDER BY requests DESC, asn LIMIT $limit""",
         {"limit": int(limit)},
     )
+
+
+#: what :func:`traffic` answers, each a DataFrame but ``totals``
+TRAFFIC_PARTS = ("totals", "over_time", "by_country", "top_ips", "top_asns")
+
+
+def traffic(con: duckdb.DuckDBPyConnection, window: Window = Window()) -> dict[str, object]:
+    """Everything the overview shows above the queue for ``window``, keyed by :data:`TRAFFIC_PARTS`."""
+    return {"totals": overview_totals(con, window), "over_time": requests_over_time(con, window),
+            "by_country": requests_by_country(con, window), "top_ips": top_ips(con, window),
+            "top_asns": top_asns(con, window)}
 
 
 def as_names(store: GraphStore, sample_ips: Iterable[str]) -> dict[int, str]:
