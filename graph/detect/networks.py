@@ -227,7 +227,7 @@ def _stranger_ties(
     An entity is hot when its accounts' pooled closure lies
     ``params.seed_stranger_z`` standard errors below the population's; its
     list workers are the accounts that found at least
-    ``usual.min_targets`` people of whom at most a quarter of the usual share know
+    ``usual.min_targets`` people of whom at most half the usual share know
     each other, and that do not enumerate (enumerators find strangers by
     construction and have their own doors). Returns the ties and, per
     account, the largest z of the hot entities it works from.
@@ -240,13 +240,23 @@ def _stranger_ties(
     enough = closure[closure["targets"] >= usual.min_targets]
     workers = set(enough.index[(enough["closed"] / enough["targets"]) <= usual.mean / 2])
     workers -= set(stats.index[stats["evidence"] >= params.seed_evidence])
+    # each worker is tied through its few hottest entities only: a proxy pool's thousands of exits,
+    # each shared by most of the pool, would otherwise ring the same accounts thousands of times
     users = source.query("""
-        SELECT DISTINCT h.entity_type, h.entity, h.z, e.account_id FROM {events} e
-        JOIN {hot} h ON (h.entity_type = 'ip' AND e.ip = h.entity) OR (h.entity_type = 'device' AND e.device_id = h.entity)
-        WHERE e.phone_hash IS NOT NULL AND e.account_id IS NOT NULL
-        ORDER BY 1, 2, 4
-    """, hot=hot[["entity_type", "entity", "z"]])
-    users = users[users["account_id"].isin(workers)]
+        WITH used AS (
+            SELECT DISTINCT h.entity_type, h.entity, h.z, e.account_id FROM {events} e
+            JOIN {hot} h ON h.entity_type = 'ip' AND e.ip = h.entity
+            WHERE e.phone_hash IS NOT NULL AND e.account_id IN (SELECT account_id FROM {workers})
+            UNION
+            SELECT DISTINCT h.entity_type, h.entity, h.z, e.account_id FROM {events} e
+            JOIN {hot} h ON h.entity_type = 'device' AND e.device_id = h.entity
+            WHERE e.phone_hash IS NOT NULL AND e.account_id IN (SELECT account_id FROM {workers})
+        ), ranked AS (
+            SELECT *, row_number() OVER (PARTITION BY account_id ORDER BY z DESC, entity_type, entity) AS rank
+            FROM used
+        )
+        SELECT entity_type, entity, z, account_id FROM ranked WHERE rank <= 3 ORDER BY 1, 2, 4
+    """, hot=hot[["entity_type", "entity", "z"]], workers=pd.DataFrame({"account_id": sorted(workers)}, dtype=object))
     if users.empty:
         return empty, pd.Series(dtype=float)
     members = {key: list(frame["account_id"]) for key, frame in users.groupby(["entity_type", "entity"], sort=True)}
