@@ -129,3 +129,39 @@ def sample_case(tmp_path_factory):
     from exportcase import build_sample
 
     return build_sample(tmp_path_factory.mktemp("sample") / "workspace")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One Spark session for the whole run, on ``local-cluster[2,1,1024]``: two real executor processes.
+
+    About 25 s to start, once. Without Java or PySpark the tests that need it
+    fail under ``CI=true`` and are skipped otherwise.
+    """
+    import shutil
+
+    from graph.errors import ConfigError
+
+    problem = None
+    if shutil.which("java") is None:
+        problem = "no java on PATH (Debian: apt-get install openjdk-17-jre-headless; `make test` does it)"
+    else:
+        try:
+            import pyspark  # noqa: F401
+        except ImportError:
+            problem = "PySpark is not installed (pip install -e '.[spark]')"
+    if problem is None:
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        from graph.spark.session import spark_session
+
+        try:
+            # small shuffles: the test cases are small, and every partition costs a task
+            session = spark_session("local-cluster[2,1,1024]", shuffle_partitions=2)
+        except ConfigError as exc:
+            problem = str(exc)
+    if problem is not None:
+        if in_ci():
+            pytest.fail(f"Spark is unavailable: {problem}", pytrace=False)
+        pytest.skip(f"Spark is unavailable: {problem}")
+    yield session
+    session.stop()
