@@ -4,7 +4,9 @@ The sample case is ingested once (DuckDB) and its events written as the
 day-partitioned Parquet a Spark workspace reads. :class:`Replay` is an
 :class:`~graph.detect.frames.Events` that sends each call to both engines,
 compares the answers (exact for integers and strings, 1e-9 for floats) and
-hands detection DuckDB's, so one difference cannot hide the next.
+hands detection Spark's: one detection run on Spark checks every statement
+and gives the clusters compared with DuckDB's (Spark starts once and runs
+detection once; the first difference stops the run at its statement).
 
 ``hash()`` keys differ by design (DuckDB's hash, Spark's ``xxhash64``):
 they are compared through the map between the two of every value hashed.
@@ -13,12 +15,13 @@ they are compared through the map between the two of every value hashed.
 from __future__ import annotations
 
 import math
+import re
 import shutil
-from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
+from sparkcase import build_lake
 
 from graph import warehouse
 from graph.detect.frames import Events
@@ -26,23 +29,10 @@ from graph.detect.networks import find_networks
 from graph.detect.projection import accounts_frame, cluster_history
 from graph.detect.run import cluster_rows, detect, member_rows
 from graph.schema import DEVICE, PHONE
+from graph.spark.events import lake_events
 from graph.store import open_store
 from graph.workspace import Workspace
 from ingest import aggregate
-from ingest.pipeline import ingest
-from ingest.readers import discover
-
-SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "case"
-
-
-def write_lake(db_path: Path, events_dir: Path) -> None:
-    """The workspace's events as day-partitioned Parquet, the layout the Spark engine reads."""
-    con = duckdb.connect(str(db_path), read_only=True)
-    try:
-        con.execute(f"COPY (SELECT *, strftime(ts, '%Y-%m-%d') AS day FROM {warehouse.EVENTS_TABLE}) "
-                    f"TO '{events_dir}' (FORMAT parquet, PARTITION_BY (day))")
-    finally:
-        con.close()
 
 
 @pytest.fixture(scope="module")
@@ -51,15 +41,8 @@ def sample_engines(tmp_path_factory, spark):
     from graph.spark.events import SparkEvents
 
     root = tmp_path_factory.mktemp("replay")
-    ws = Workspace.open(root / "ws")
-    store = open_store(ws)
-    sources, _ = discover(SAMPLE)
-    ingest(ws, store, sources)
-    store.close()
-    warehouse.close_all()
-    shutil.copytree(ws.root, root / "ws-spark")
+    ws = build_lake(root)
     shutil.copy(ws.db_path, root / "events.duckdb")
-    write_lake(ws.db_path, root / "lake")
     duck = Events(duckdb.connect(str(root / "events.duckdb"), read_only=True))
     lake = SparkEvents.from_parquet(spark, root / "lake")
     yield ws, root, duck, lake, hash_keys(duck, lake)
@@ -67,25 +50,32 @@ def sample_engines(tmp_path_factory, spark):
 
 
 class Replay(Events):
-    """Each call on both engines; answers compared; DuckDB's returned."""
+    """Each call on both engines, answers compared, Spark's handed on: detection runs on Spark alone.
+
+    Detection goes on with Spark's answers (its keys, its derived tables), so
+    the run that checks every statement is also the Spark run whose clusters
+    are compared with DuckDB's; frames going to DuckDB get DuckDB's keys
+    back. ``connection`` is None, as on :class:`~graph.spark.events.SparkEvents`.
+    """
 
     def __init__(self, duck: Events, spark: Events, keys: dict[int, int], log: list):
-        super().__init__(duck.connection, duck.table)
+        super().__init__(None, spark.table)
         self.duck, self.spark, self.keys, self.log = duck, spark, keys, log
+        self.back = {theirs: ours for ours, theirs in keys.items()}
         self.names: dict[str, str] = {}
 
-    def _spark_sql(self, sql: str) -> str:
-        for duck_name, spark_name in self.names.items():
-            sql = sql.replace(duck_name, spark_name)
-        return sql
+    def _duck_sql(self, sql: str) -> str:
+        """``sql`` naming DuckDB's derived tables where detection named Spark's."""
+        if not self.names:
+            return sql
+        return re.sub(r"\b(" + "|".join(map(re.escape, self.names)) + r")\b", lambda m: self.names[m[1]], sql)
 
-    def _spark_frames(self, frames: dict) -> dict:
-        return {k: _map_keys(pd.DataFrame(f) if not isinstance(f, pd.DataFrame) else f, self.keys)
-                for k, f in frames.items()}
+    def _duck_frames(self, frames: dict) -> dict:
+        return {k: _map_keys(f, self.back, to_spark=False) for k, f in frames.items()}
 
     def register(self, key, frame):
-        self.duck.register(key, frame)
-        self.spark.register(key, _map_keys(frame, self.keys))
+        self.spark.register(key, frame)
+        self.duck.register(key, _map_keys(frame, self.back, to_spark=False))
 
     def unregister(self, key):
         self.duck.unregister(key)
@@ -104,28 +94,33 @@ class Replay(Events):
         return view
 
     def query(self, sql, params=None, **frames):
-        expected = self.duck.query(sql, params, **frames)
-        got = self.spark.query(self._spark_sql(sql), params, **self._spark_frames(frames))
+        got = self.spark.query(sql, params, **frames)
+        expected = self.duck.query(self._duck_sql(sql), params, **self._duck_frames(frames))
         self.log.append(sql)
         assert_same(expected, got, self.keys, sql)
-        return expected
+        return got
 
     def rows(self, sql, params=None, **frames):
-        return self.query(sql, params, **frames).to_dict("records")
+        got = self.spark.rows(sql, params, **frames)
+        expected = self.duck.rows(self._duck_sql(sql), params, **self._duck_frames(frames))
+        self.log.append(sql)
+        assert [list(row) for row in got] == [list(row) for row in expected], sql
+        assert_same(pd.DataFrame(expected), pd.DataFrame(got), self.keys, sql)
+        return got
 
     def scalar(self, sql, params=None):
         # an unnamed column is named differently by each engine: only its value is compared
-        expected = self.duck.scalar(sql, params)
-        assert expected == self.spark.scalar(self._spark_sql(sql), params), sql
+        got = self.spark.scalar(sql, params)
+        assert got == self.duck.scalar(self._duck_sql(sql), params), sql
         self.log.append(sql)
-        return expected
+        return got
 
     def derived(self, key, sql):
-        duck_name = self.duck.derived(key, sql)
-        if duck_name not in self.names:
-            self.names[duck_name] = self.spark.derived(key, self._spark_sql(sql))
-            self.query(f"SELECT * FROM {duck_name}")
-        return duck_name
+        spark_name = self.spark.derived(key, sql)
+        if spark_name not in self.names:
+            self.names[spark_name] = self.duck.derived(key, self._duck_sql(sql))
+            self.query(f"SELECT * FROM {spark_name}")
+        return spark_name
 
     def release(self):
         self.duck.release()
@@ -142,14 +137,20 @@ def hash_keys(duck: Events, spark: Events) -> dict[int, int]:
     return dict(zip(merged["h_duck"].astype("uint64").tolist(), merged["h_spark"].tolist(), strict=True))
 
 
-def _map_keys(frame, keys: dict[int, int]):
-    """``frame`` with every column of DuckDB hash keys turned into Spark's keys for the same values."""
+def _map_keys(frame, keys: dict[int, int], *, to_spark: bool = True):
+    """``frame`` with every column of one engine's hash keys turned into the other's keys for the same values.
+
+    ``to_spark``: DuckDB's keys (unsigned 64-bit) to Spark's (signed); else back.
+    """
     frame = frame if isinstance(frame, pd.DataFrame) else frame.to_pandas()
     out = frame.copy()
     for name in frame.columns:
         column = frame[name].dropna()
-        if len(column) and pd.api.types.is_integer_dtype(column) and column.astype("uint64").isin(keys).all():
-            out[name] = column.astype("uint64").map(keys).astype("int64").reindex(frame.index)
+        if not len(column) or not pd.api.types.is_integer_dtype(column):
+            continue
+        given = column.astype("uint64" if to_spark else "int64")
+        if given.isin(keys).all():
+            out[name] = given.map(keys).astype("int64" if to_spark else "uint64").reindex(frame.index)
     return out
 
 
@@ -180,10 +181,13 @@ def assert_same(expected: pd.DataFrame, got: pd.DataFrame, keys: dict[int, int],
                 assert a == b, (a, b, sql)
 
 
-def test_every_detection_statement_gives_duckdbs_answer_on_spark(sample_engines):
-    ws, _, duck, spark, keys = sample_engines
+@pytest.fixture(scope="module")
+def spark_detection(sample_engines):
+    """Detection once on Spark, every statement checked against DuckDB on the way: (clusters, statements)."""
+    ws, root, duck, _, keys = sample_engines
+    lake = lake_events(Workspace.open(root / "ws-spark", engine="spark", events_dir=str(root / "lake")))
     log: list[str] = []
-    replay = Replay(duck, spark, keys, log)
+    replay = Replay(duck, lake, keys, log)
     store = open_store(Workspace.open(ws.root))
     try:
         detection = find_networks(replay, accounts=accounts_frame(store, ws), labels=store.labels(),
@@ -191,7 +195,12 @@ def test_every_detection_statement_gives_duckdbs_answer_on_spark(sample_engines)
     finally:
         replay.release()
         store.close()
-    assert detection.clusters
+    return detection.clusters, log
+
+
+def test_every_detection_statement_gives_duckdbs_answer_on_spark(spark_detection):
+    clusters, log = spark_detection
+    assert clusters
     assert len(log) >= 30
     assert any("first(" in sql for sql in log) and any("min_by(" in sql for sql in log)
 
@@ -216,19 +225,21 @@ def _close(a, b) -> bool:
     return a == b
 
 
-def test_detection_on_spark_gives_the_same_clusters_ids_and_scores(sample_engines):
-    ws, root, *_ = sample_engines
-    results = []
-    for workspace in (Workspace.open(ws.root),
-                      Workspace.open(root / "ws-spark", engine="spark", events_dir=str(root / "lake"))):
-        store = open_store(workspace)
-        try:
-            results.append(detect(workspace, store).clusters)
-        finally:
-            store.close()
-            warehouse.close_all()
-    on_duckdb, on_spark = results
+def test_detection_on_spark_gives_the_same_clusters_ids_and_scores(sample_engines, spark_detection):
+    ws, *_ = sample_engines
+    store = open_store(Workspace.open(ws.root))
+    try:
+        on_duckdb = detect(Workspace.open(ws.root), store).clusters
+    finally:
+        store.close()
+        warehouse.close_all()
+    on_spark, _ = spark_detection
     assert on_duckdb
+    assert_same_clusters(on_duckdb, on_spark)
+
+
+def assert_same_clusters(on_duckdb, on_spark) -> None:
+    """The same clusters, ids, scores and members (floats to 1e-9)."""
     assert [c["cluster_id"] for c in cluster_rows(on_spark)] == [c["cluster_id"] for c in cluster_rows(on_duckdb)]
     for ours, theirs in zip(cluster_rows(on_duckdb), cluster_rows(on_spark), strict=True):
         assert _close(ours, theirs), ours["cluster_id"]
