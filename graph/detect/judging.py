@@ -25,7 +25,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from graph.detect import behaviour, enumeration, misses, scoring, targets
+from graph.detect import acquaintance, behaviour, enumeration, misses, scoring, targets
 from graph.detect.attribution import (
     label_overlap,
     membership_frame,
@@ -44,7 +44,7 @@ from graph.detect.results import Cluster, DetectionParams
 __all__ = ["Judge"]
 
 #: contributions that say what a group *does* (its lookups), not what it shares
-_BEHAVIOUR = ("misses", "enumerated_blocks", "enumeration_evidence", "shared_targets")
+_BEHAVIOUR = ("misses", "enumerated_blocks", "enumeration_evidence", "shared_targets", "strangers")
 
 
 @dataclass
@@ -70,6 +70,11 @@ class Judge:
     _benign: set | None = None
     bursts: frozenset = frozenset()
     _onboarded: set | None = None
+    #: per account, the largest pooled-closure z of the hot addresses and devices it works a list from
+    stranger_z: pd.Series | None = None
+    #: per account, the people its lookups found and how many of them know each other or it
+    closure: pd.DataFrame | None = None
+    usual_closure: acquaintance.ClosureBaseline | None = None
 
     # -- features -----------------------------------------------------------
     def belonging(self, account: str, members: Collection[str]) -> float:
@@ -104,6 +109,9 @@ class Judge:
                 # operators working one list are strangers nobody looks up; a member others found is a
                 # friend or a target
                 lacks = features.get("_member_shared", {}).get(m, 0.0) < 0.6 or m in acquainted
+            elif top == "strangers":
+                # the list workers are the accounts that find strangers from a hot address or device
+                lacks = self.stranger_z is None or m not in self.stranger_z.index
             else:
                 lacks = own < self.params.seed_evidence and self.belonging(m, members) < 0.5
             if lacks:
@@ -146,7 +154,7 @@ class Judge:
             parts = row[3]
             enumerates = sum(parts.get(k, 0.0) for k in ("enumerated_blocks", "enumeration_evidence", "sharding"))
             ways = {"enumeration": enumerates, "misses": parts.get("misses", 0.0),
-                    "targets": parts.get("shared_targets", 0.0)}
+                    "targets": parts.get("shared_targets", 0.0) + parts.get("strangers", 0.0)}
             return max(sorted(ways), key=ways.get)
 
         def tied(graph: nx.Graph, link: float, reach: float):
@@ -315,9 +323,28 @@ class Judge:
             features["_acquainted"] = recip[g]["acquainted"]
             if len(members) >= 3:
                 features["onboarding_share"] = round(sum(onboarding.get(m, False) for m in members) / len(members), 6)
+            features.update(self._strangers(members))
             score, contributions = scoring.cluster_score(features)
             out.append((members, score, features, contributions))
         return out
+
+    def _strangers(self, members: list[str]) -> dict:
+        """How far the people members find are strangers to each other: the members' median hot-entity z.
+
+        The z is the pooled one of the addresses and devices the members work
+        from (:func:`graph.detect.acquaintance.entity_closure`), not the
+        group's own closure: the group was gathered from accounts that found
+        strangers, so its own mean is low by selection.
+        """
+        if self.closure is None or self.usual_closure is None or len(members) < self.params.stranger_accounts:
+            return {}
+        mine = self.closure.reindex(members).dropna()
+        z = (self.stranger_z if self.stranger_z is not None else pd.Series(dtype=float)).reindex(members)
+        return {
+            "stranger_z": round(float(z.fillna(0.0).median()), 4),
+            "target_closure": round(float(mine["closed"].sum() / mine["targets"].sum()), 4) if len(mine) else 0.0,
+            "usual_closure": round(self.usual_closure.mean, 4),
+        }
 
     def _onboarding(self, keys: Mapping[int, list[str]]) -> dict[str, bool]:
         """Which members looked numbers up only in the hour after they were made (an onboarding sync).

@@ -39,7 +39,15 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from graph.detect import behaviour, enumeration, infrastructure, misses, synchrony, targets
+from graph.detect import (
+    acquaintance,
+    behaviour,
+    enumeration,
+    infrastructure,
+    misses,
+    synchrony,
+    targets,
+)
 from graph.detect.clustering import detect_communities, merge_dense_neighbours
 from graph.detect.frames import EventsLike, as_events
 from graph.detect.identity import assign_cluster_ids
@@ -68,6 +76,7 @@ def coordination_graph(
     sync: pd.DataFrame,
     lists: pd.DataFrame | None = None,
     cohort: pd.DataFrame | None = None,
+    strangers: pd.DataFrame | None = None,
     *,
     min_weight: float = 0.02,
 ) -> nx.Graph:
@@ -92,6 +101,9 @@ def coordination_graph(
     cohort : DataFrame, optional
         ``a, b``: pairs of accounts that both miss and were made in one
         sign-up burst (:func:`graph.detect.behaviour.cohort_pairs`), tied by 0.2 each.
+    strangers : DataFrame, optional
+        ``a, b``: accounts behind one address or device whose accounts, pooled,
+        find people who do not know each other (:func:`_stranger_ties`), tied by 0.3 each.
     min_weight : float
         Pairs tied more weakly than this get no edge: thousands of
         neighbours on a busy mobile address would each add a negligible tie
@@ -126,7 +138,7 @@ def coordination_graph(
     what operators dividing one list look like.
     """
     keep = set(nodes)
-    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort)
+    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort, strangers)
     parts = parts[parts["a"].isin(keep) & parts["b"].isin(keep) & (parts["w"] > 0)]
     G = nx.Graph()
     G.add_nodes_from(sorted(keep))
@@ -143,7 +155,7 @@ def coordination_graph(
     return G
 
 
-def _tie_parts(infra, sharding, shared, sync, lists=None, cohort=None) -> pd.DataFrame:
+def _tie_parts(infra, sharding, shared, sync, lists=None, cohort=None, strangers=None) -> pd.DataFrame:
     """Every tie as ``a, b, part, w``, weighed as :func:`coordination_graph` documents."""
     frames = []
 
@@ -165,15 +177,17 @@ def _tie_parts(infra, sharding, shared, sync, lists=None, cohort=None) -> pd.Dat
         add(lists, "lists", (0.5 * lists["share"]).to_numpy())
     if cohort is not None and not cohort.empty:
         add(cohort, "cohort", np.full(len(cohort), 0.2))
+    if strangers is not None and not strangers.empty:
+        add(strangers, "strangers", np.full(len(strangers), 0.3))
     if not frames:
         return pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object),
                              "part": pd.Series(dtype=object), "w": pd.Series(dtype=float)})
     return pd.concat(frames, ignore_index=True)
 
 
-def _tie_table(infra, sharding, shared, sync, lists=None, cohort=None) -> pd.DataFrame:
+def _tie_table(infra, sharding, shared, sync, lists=None, cohort=None, strangers=None) -> pd.DataFrame:
     """Combined tie weight per pair, for candidate expansion."""
-    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort)
+    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort, strangers)
     return parts.groupby(["a", "b"], sort=True)["w"].sum().reset_index(name="weight")
 
 
@@ -203,6 +217,40 @@ def _list_ties(source, accounts: Collection[str], params: DetectionParams) -> pd
         "a": pairs["account_id_a"].to_numpy(), "b": pairs["account_id_b"].to_numpy(),
         "share": np.minimum(pairs["share_a"].to_numpy(), pairs["share_b"].to_numpy()),
     }).sort_values(["a", "b"], ignore_index=True)
+
+
+def _stranger_ties(
+    source, stats: pd.DataFrame, closure: pd.DataFrame, usual: acquaintance.ClosureBaseline, params: DetectionParams
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Ties among the list workers behind addresses and devices whose accounts find strangers, and their z.
+
+    An entity is hot when its accounts' pooled closure lies
+    ``params.seed_stranger_z`` standard errors below the population's; its
+    list workers are the accounts that found at least
+    ``usual.min_targets`` people of whom at most a quarter of the usual share know
+    each other, and that do not enumerate (enumerators find strangers by
+    construction and have their own doors). Returns the ties and, per
+    account, the largest z of the hot entities it works from.
+    """
+    pooled = acquaintance.entity_closure(source, closure, usual, min_accounts=params.stranger_accounts)
+    hot = pooled[pooled["z"] >= params.seed_stranger_z]
+    empty = pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object)})
+    if hot.empty:
+        return empty, pd.Series(dtype=float)
+    enough = closure[closure["targets"] >= usual.min_targets]
+    workers = set(enough.index[(enough["closed"] / enough["targets"]) <= usual.mean / 2])
+    workers -= set(stats.index[stats["evidence"] >= params.seed_evidence])
+    users = source.query("""
+        SELECT DISTINCT h.entity_type, h.entity, h.z, e.account_id FROM {events} e
+        JOIN {hot} h ON (h.entity_type = 'ip' AND e.ip = h.entity) OR (h.entity_type = 'device' AND e.device_id = h.entity)
+        WHERE e.phone_hash IS NOT NULL AND e.account_id IS NOT NULL
+        ORDER BY 1, 2, 4
+    """, hot=hot[["entity_type", "entity", "z"]])
+    users = users[users["account_id"].isin(workers)]
+    if users.empty:
+        return empty, pd.Series(dtype=float)
+    members = {key: list(frame["account_id"]) for key, frame in users.groupby(["entity_type", "entity"], sort=True)}
+    return acquaintance.stranger_pairs(members), users.groupby("account_id")["z"].max().sort_index()
 
 
 def _infrastructure_seeds(
@@ -334,6 +382,12 @@ def find_networks(
     # newcomers find their friends)
     cohort = behaviour.cohort_pairs(created, bursts, set(stats.index[stats["missing"]]), params.burst_window_hours)
     seeds |= set(cohort["a"]) | set(cohort["b"])
+    # the people an address book finds know each other; a leaked list's targets, however it is divided,
+    # do not: pooled behind one address or device, accounts finding strangers are list workers
+    closure = acquaintance.target_closure(source)
+    usual_closure = acquaintance.closure_baseline(closure)
+    strangers, stranger_z = _stranger_ties(source, stats, closure, usual_closure, params)
+    seeds |= set(strangers["a"]) | set(strangers["b"])
     # only ties touching a seed, and later a newcomer, are ever used: the crowd's pairs are never built
     target_seed = targets.target_ties(source, max_lookers=params.max_lookers, accounts=seeds)
 
@@ -361,7 +415,7 @@ def find_networks(
     def touching(frame: pd.DataFrame, group: set) -> pd.DataFrame:
         return frame[frame["a"].isin(group) | frame["b"].isin(group)]
 
-    ties = _tie_table(infra_seed, touching(sharding, seeds), target_seed, sync_seed, lists, cohort)
+    ties = _tie_table(infra_seed, touching(sharding, seeds), target_seed, sync_seed, lists, cohort, strangers)
     strong = ties[ties["weight"] >= params.min_tie]
     candidates = set(seeds) | set(strong["a"]) | set(strong["b"])
     candidates &= callers
@@ -394,7 +448,7 @@ def find_networks(
         ).sort_values(["account_id", "endpoint", "ts_ms"], ignore_index=True)
         sync = synchrony.synchrony_ties(onsets, bucket_seconds=params.sync_bucket_seconds, min_shared=3,
                                          min_jaccard=_SYNC_FLOOR)
-    G = coordination_graph(candidates, infra, sharding, shared, sync, lists, cohort)
+    G = coordination_graph(candidates, infra, sharding, shared, sync, lists, cohort, strangers)
 
     _step(progress, f"communities ({G.number_of_nodes():,} accounts, {G.number_of_edges():,} ties)", 0.55)
     communities = merge_dense_neighbours(
@@ -406,7 +460,8 @@ def find_networks(
     judge = Judge(
         source=source, stats=stats, G=G, edges=cand_edges, coverage=coverage, sharding=sharding,
         onsets=onsets, sync=sync, created=created, labels=labels, population_hit=population_hit,
-        baseline=baseline, params=params, bursts=frozenset(bursts),
+        baseline=baseline, params=params, bursts=frozenset(bursts), stranger_z=stranger_z,
+        closure=closure, usual_closure=usual_closure,
     )
     # squads tied into one operation are judged together, each kept as a sub-group
     scored, squad_of = judge.merge_operations(judge.score_groups(groups))
@@ -428,7 +483,18 @@ def find_networks(
     split = [[sorted(part) for part in sorted(nx.connected_components(G.subgraph(r)), key=min)] for r in remainders]
     for parts, ops in zip(split, judge.kin_each(split), strict=True):
         rescore.extend(sorted(m for i in op for m in parts[i]) for op in ops)
-    final.extend(judge.score_groups(rescore))
+    # a regrouped part that stands on finding strangers is pruned once more by it: people using an
+    # operation's exits for their own address books were cut from it together with the list workers
+    again, alone = [], []
+    for members, score, features, parts in judge.score_groups(rescore):
+        strangers = parts and max(sorted(parts), key=parts.get) == "strangers"
+        weak = judge.weak_members(members, features, parts) if strangers and score >= params.keep_score else []
+        if weak and len(weak) < len(members):
+            again.append([m for m in members if m not in weak])
+            alone.extend([m] for m in weak)
+        else:
+            final.append((members, score, features, parts))
+    final.extend(judge.score_groups(again + alone))
     kept = [row for row in final if row[1] >= params.keep_score]
     kept.sort(key=lambda r: (-r[1], -len(r[0]), r[0][0]))
 

@@ -83,6 +83,13 @@ class DetectionParams:
         An account whose lookup sessions start in a crowd chance does not
         explain (:func:`graph.detect.synchrony.lockstep_days`, buckets of
         this width) on this many different days is a seed.
+    seed_stranger_z : float
+        Addresses and devices whose accounts' pooled closure (how many of the
+        people they find know each other, :mod:`graph.detect.acquaintance`)
+        lies this many standard errors below the population's make their
+        list-working accounts seeds.
+    stranger_accounts : int
+        Addresses and devices with fewer accounts that found people are not pooled.
     """
 
     seed: int = 0
@@ -110,6 +117,8 @@ class DetectionParams:
     rhythm_support: int = 40
     lockstep_bucket_seconds: int = 60
     seed_lockstep_days: int = 3
+    seed_stranger_z: float = 4.0
+    stranger_accounts: int = 5
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

@@ -86,6 +86,9 @@ def contributions(features: Mapping[str, float]) -> dict[str, float]:
         "shared_targets": (3.5 + 1.5 * _clip(math.log(max(size, 1.0) / 5.0) / math.log(20.0)) * (recip < 0.05))
         * _clip(f.get("shared_target_share", 0.0)) * (1.0 - recip) ** 2
         * (1.0 - _clip(f.get("onboarding_share", 0.0))) if size >= 3 else 0.0,
+        # members work from addresses or devices whose accounts find people who do not know each other
+        # (address books are circles of friends; a leaked list, however divided, is strangers)
+        "strangers": 4.5 * _clip((f.get("stranger_z", 0.0) - 2.5) / 3.5) if size >= 5 else 0.0,
         # created within hours of each other, against the population's sign-up rate (members made in one
         # run of burst windows count: an operation can take longer than a window to make its accounts)
         "creation_burst": 1.5 * _surprise(f.get("burst_log10_p", 0.0))
@@ -153,7 +156,7 @@ def cluster_kind(features: Mapping[str, float], parts: Mapping[str, float]) -> s
         if size == 1:
             return "lone enumerator"
         return "sharded enumeration" if parts.get("sharding", 0.0) >= 0.75 else "enumeration network"
-    if top == "shared_targets":
+    if top in ("shared_targets", "strangers"):
         return "targeted lookups"
     if top in ("hosting", "exclusive_infrastructure"):
         return "shared infrastructure"
@@ -187,6 +190,12 @@ _SENTENCES = {
     "shared_targets": lambda f: (
         f"{f.get('shared_target_share', 0):.0%} of members' looked-up numbers were also looked up by another "
         f"member, yet only {f.get('reciprocity', 0):.0%} of members were found by each other"
+    ),
+    "strangers": lambda f: (
+        f"members work from addresses or devices whose accounts find people who do not know each other: "
+        f"{f.get('target_closure', 0):.0%} of the accounts members found are in touch with another, against a "
+        f"usual {f.get('usual_closure', 0):.0%} ({f.get('stranger_z', 0):.0f} standard errors short; a leaked list, "
+        f"not address books)"
     ),
     "creation_burst": lambda f: (
         f"{int(f.get('burst_members', 0))} of {int(f.get('size', 0))} accounts were created within "
@@ -228,6 +237,7 @@ SHORT_REASONS = {
     "shared_devices": "shared device fingerprints",
     "sharding": "shards blocks between accounts",
     "shared_targets": "one target list, strangers",
+    "strangers": "finds strangers, not friends",
     "creation_burst": "created in a burst",
     "client_monoculture": "one client build",
     "hosting": "hosting/VPN traffic",

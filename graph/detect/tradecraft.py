@@ -25,7 +25,7 @@ __all__ = ["TRADECRAFTS", "tradecraft"]
 
 #: every tradecraft name, with what it means (for glossaries and export documentation)
 TRADECRAFTS = {
-    "target-list unmasking": "strangers looking up the same list of numbers, which mostly belong to accounts",
+    "target-list unmasking": "strangers looking up one list of numbers (shared or divided between them), which mostly belong to accounts",
     "residential-proxy network": "many residential or mobile exits, each used by the cluster alone",
     "hosting farm": "traffic from a few hosting, VPN or proxy addresses",
     "emulator farm": "many accounts on a few device fingerprints nobody else uses",
@@ -55,12 +55,18 @@ def _enumerates(f: Mapping) -> bool:
 
 
 def _targets(f: Mapping) -> str | None:
-    if _n(f.get("size")) < 3 or float(f.get("shared_target_share", 0)) < 0.5 or _enumerates(f):
+    if _n(f.get("size")) < 3 or _enumerates(f):
         return None
-    numbers = _n(f.get("numbers"))
-    which = f"the same {numbers:,} numbers" if numbers else "the same numbers"
-    return (f"{_plural(_n(f['size']), 'account')} that never look each other up looked up {which}: "
-            f"{_pct(f['shared_target_share'])} of their lookups shared, {_pct(f.get('hit_ratio'))} matched an account")
+    if float(f.get("shared_target_share", 0)) >= 0.5:
+        numbers = _n(f.get("numbers"))
+        which = f"the same {numbers:,} numbers" if numbers else "the same numbers"
+        return (f"{_plural(_n(f['size']), 'account')} that never look each other up looked up {which}: "
+                f"{_pct(f['shared_target_share'])} of their lookups shared, {_pct(f.get('hit_ratio'))} matched an account")
+    if float(f.get("stranger_z", 0)) >= 4.0:
+        return (f"{_plural(_n(f['size']), 'account')} found people who do not know each other, as from a divided "
+                f"list: {_pct(f.get('target_closure'))} of those found are in touch, against a usual "
+                f"{_pct(f.get('usual_closure'))}")
+    return None
 
 
 def _proxies(f: Mapping) -> str | None:

@@ -1,0 +1,165 @@
+"""Whether the people an account finds know each other: address books are circles, leaked lists are strangers.
+
+An address book holds its owner's friends, and friends are friends of each
+other: the accounts one person's lookups find look each other (or the
+person) up too, the triadic closure of any social network. A leaked list of
+dissidents or journalists split among an operation's accounts is a set of
+strangers to the account working it, whatever its hit ratio, volume or
+overlap with the other operators (a divided list shares no numbers between
+accounts at all). One account's closure is noisy: a newcomer or a
+salesperson finds people who do not know each other too. Pooled over the
+accounts behind one address or device fingerprint the gap becomes
+unmistakable, while a carrier NAT or an office pools ordinary address books
+and keeps the usual closure, as :func:`graph.detect.misses.entity_deficits`
+does for misses.
+
+* :func:`target_closure`: per account, the accounts it found and how many of
+  those are in touch with it or with another account it found;
+* :func:`entity_closure`: per IP and device, its accounts' mean closure
+  against the population's, as a z-score (positive: strangers);
+* :func:`stranger_pairs`: ties between the list-working accounts of each
+  entity whose pooled closure is far below the usual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from graph.detect.frames import EventsLike, as_events
+
+__all__ = ["ClosureBaseline", "target_closure", "closure_baseline", "entity_closure", "stranger_pairs"]
+
+_FOUND = """
+    SELECT DISTINCT account_id AS a, matched_account_id AS t FROM {events}
+    WHERE matched_account_id IS NOT NULL AND account_id IS NOT NULL AND matched_account_id <> account_id
+"""
+
+
+def target_closure(events: EventsLike) -> pd.DataFrame:
+    """For every account whose lookups found someone: ``targets`` found and how many of them are ``closed``.
+
+    A found account ``t`` is closed when ``t``'s own lookups found the
+    looker, or found another account the looker found (a triangle). Computed
+    for everyone in one query; the wedges it walks are each account's found
+    accounts' found accounts, a few dozen per account for address books.
+
+    Examples
+    --------
+    >>> from graph.detect.frames import events_frame
+    >>> found = [("a", "b"), ("a", "c"), ("b", "c"), ("x", "b"), ("x", "c"), ("x", "y")]
+    >>> rows = [{"ts": 0, "ip": "1.1.1.1", "account_id": s, "phone_hash": f"p{t}", "matched_account_id": t}
+    ...         for s, t in found]
+    >>> target_closure(events_frame(rows)).to_dict("index")
+    {'a': {'targets': 2, 'closed': 1}, 'b': {'targets': 1, 'closed': 0}, 'x': {'targets': 3, 'closed': 1}}
+    """
+    source = as_events(events)
+    out = source.query(f"""
+        WITH e AS ({_FOUND}),
+        closed AS (
+            SELECT e1.a, e1.t FROM e e1 JOIN e e2 ON e2.a = e1.t AND e2.t = e1.a
+            UNION
+            SELECT e1.a, e1.t FROM e e1 JOIN e e2 ON e2.a = e1.t JOIN e e3 ON e3.a = e1.a AND e3.t = e2.t
+        )
+        SELECT e.a AS account_id, count(*) AS targets, count(c.t) AS closed
+        FROM e LEFT JOIN closed c ON c.a = e.a AND c.t = e.t
+        GROUP BY 1 ORDER BY 1
+    """)
+    return out.set_index("account_id").astype({"targets": "int64", "closed": "int64"})
+
+
+class ClosureBaseline(NamedTuple):
+    """The population's mean account closure and its spread, over accounts that found ``min_targets`` or more."""
+
+    mean: float
+    spread: float
+    min_targets: int
+
+
+def closure_baseline(closure: pd.DataFrame, *, min_targets: int = 3, min_spread: float = 0.05) -> ClosureBaseline:
+    """Mean and standard deviation of ``closed / targets`` over accounts with ``min_targets`` or more.
+
+    The spread has a floor: a population in which almost nobody's contacts
+    look anyone up (few of them are active) says nothing about strangers.
+
+    Examples
+    --------
+    >>> closure = pd.DataFrame({"targets": [10, 10, 2], "closed": [2, 4, 0]}, index=["a", "b", "c"])
+    >>> tuple(round(v, 3) for v in closure_baseline(closure))
+    (0.3, 0.141, 3)
+    """
+    enough = closure[closure["targets"] >= min_targets]
+    rate = enough["closed"] / enough["targets"]
+    if len(rate) < 2:
+        return ClosureBaseline(0.0, min_spread, min_targets)
+    return ClosureBaseline(float(rate.mean()), max(float(rate.std()), min_spread), min_targets)
+
+
+def entity_closure(
+    events: EventsLike, closure: pd.DataFrame, baseline: ClosureBaseline, *, min_accounts: int = 5
+) -> pd.DataFrame:
+    """Each IP's and device's accounts' mean closure, and how far below the population's it lies.
+
+    Parameters
+    ----------
+    events : Events or DataFrame
+    closure : DataFrame
+        :func:`target_closure`'s table.
+    baseline : ClosureBaseline
+        :func:`closure_baseline` of ``closure``.
+    min_accounts : int
+        Entities with fewer accounts that found ``baseline.min_targets`` people are left out.
+
+    Returns
+    -------
+    DataFrame
+        ``entity_type`` (``ip`` or ``device``), ``entity``, ``accounts``,
+        ``closure`` (their mean) and ``z``: ``(mean - closure) / (spread /
+        sqrt(accounts))``, large when the accounts behind the entity find
+        strangers.
+    """
+    source = as_events(events)
+    enough = closure[closure["targets"] >= baseline.min_targets]
+    rates = pd.DataFrame({"account_id": enough.index.to_numpy(dtype=object),
+                          "rate": (enough["closed"] / enough["targets"]).to_numpy(dtype=float)})
+    rows = source.query(f"""
+        WITH used AS (
+            SELECT DISTINCT 'ip' AS entity_type, ip AS entity, account_id FROM {{events}}
+            WHERE ip IS NOT NULL AND account_id IS NOT NULL AND phone_hash IS NOT NULL
+            UNION
+            SELECT DISTINCT 'device', device_id, account_id FROM {{events}}
+            WHERE device_id IS NOT NULL AND account_id IS NOT NULL AND phone_hash IS NOT NULL
+        )
+        SELECT entity_type, entity, count(*) AS accounts, avg(r.rate) AS closure
+        FROM used JOIN {{rates}} r USING (account_id)
+        GROUP BY 1, 2 HAVING count(*) >= {int(min_accounts)}
+        ORDER BY 1, 2
+    """, rates=rates)
+    rows["z"] = (baseline.mean - rows["closure"].astype(float)) / (baseline.spread / np.sqrt(rows["accounts"]))
+    return rows
+
+
+def stranger_pairs(members: Mapping[object, list[str]], *, reach: int = 10) -> pd.DataFrame:
+    """``a, b``: ties between the accounts of each entity, each to its ``reach`` next ones in id order.
+
+    A ring lattice instead of every pair: a thousand accounts behind one
+    exit stay one dense community at ten ties each, without half a million
+    pairs.
+
+    Examples
+    --------
+    >>> stranger_pairs({"ip": ["c", "a", "b"]}, reach=1).values.tolist()
+    [['a', 'b'], ['a', 'c'], ['b', 'c']]
+    """
+    pairs = set()
+    for accounts in members.values():
+        ordered = sorted(set(accounts))
+        n = len(ordered)
+        for i in range(n):
+            for step in range(1, min(reach, n - 1) + 1):
+                a, b = ordered[i], ordered[(i + step) % n]
+                pairs.add((min(a, b), max(a, b)))
+    return pd.DataFrame(sorted(pairs), columns=["a", "b"], dtype=object).reindex(columns=["a", "b"])

@@ -1,0 +1,87 @@
+"""Operators dividing a leaked list find strangers; address books find friends who know each other."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from graph.detect import find_networks
+from graph.detect.acquaintance import closure_baseline, entity_closure, target_closure
+from graph.detect.frames import events_frame
+
+DAY = 86_400_000
+START = 1_576_627_200_000  # 2019-12-18T00:00:00Z
+
+
+def _row(account: str, target: str, *, ip: str, kind: str, ts: int, matched: bool) -> dict:
+    return {
+        "ts": ts, "ip": ip, "ip_kind": kind, "ip_prefix": ip.rsplit(".", 1)[0] + ".0/24",
+        "endpoint": "contacts/upload", "account_id": account, "device_id": f"d-{account}",
+        "phone_hash": f"tel-{target}", "block_hash": f"blk-{target}", "block_ordinal": 7,
+        "matched_account_id": target if matched else None, "phone_region": "IR", "ip_country": "IR",
+    }
+
+
+def _circles(n: int, size: int, seed: int, *, ip_of=None) -> list[dict]:
+    """``n`` circles of friends: each syncs a book holding the rest of the circle and some non-users."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n):
+        circle = [f"c{c:02d}-{k}" for k in range(size)]
+        for k, me in enumerate(circle):
+            ip = ip_of(c, k) if ip_of else f"85.{c}.{k}.1"
+            ts = START + int(rng.integers(0, 10 * DAY))
+            rows += [_row(me, friend, ip=ip, kind="residential", ts=ts, matched=True) for friend in circle if friend != me]
+            rows += [_row(me, f"nobody-{c}-{k}-{j}", ip=ip, kind="residential", ts=ts, matched=False) for j in range(12)]
+    return rows
+
+
+def _list_workers(n: int, per: int, seed: int, *, ip: str) -> list[dict]:
+    """``n`` aged accounts behind one VPN exit, each working its own slice of a leaked list of people.
+
+    The list holds one member of each of many circles: none of its people knows another, and the
+    slices share no number, so no two workers share a target.
+    """
+    rng = np.random.default_rng(seed)
+    people = [f"c{c:02d}-0" for c in range(40)]
+    rows = []
+    for k in range(n):
+        account = f"op{k:02d}"
+        ts = START + int(rng.integers(0, 10 * DAY))
+        mine = people[(k * per) % 40:(k * per) % 40 + per]
+        rows += [_row(account, t, ip=ip, kind="vpn", ts=ts, matched=True) for t in mine]
+        rows += [_row(account, f"unlisted-{k}-{j}", ip=ip, kind="vpn", ts=ts, matched=False) for j in range(3 * per)]
+    return rows
+
+
+def test_closure_counts_found_people_who_know_the_looker_or_each_other():
+    rows = _circles(2, 4, seed=1) + _list_workers(2, 4, seed=2, ip="45.9.9.9")
+    closure = target_closure(events_frame(rows))
+    assert closure.loc["c00-1"].tolist() == [3, 3]  # three friends, each of whom found the others
+    assert closure.loc["op00"].tolist() == [4, 0] and closure.loc["op01"].tolist() == [4, 0]
+
+
+def test_pooled_closure_separates_a_list_workers_exit_from_a_shared_office_address():
+    office = _circles(3, 5, seed=3, ip_of=lambda c, k: "203.0.113.10")  # three circles behind one corporate NAT
+    rows = _circles(30, 5, seed=4) + office + _list_workers(8, 5, seed=5, ip="45.9.9.9")
+    source = events_frame(rows)
+    closure = target_closure(source)
+    pooled = entity_closure(source, closure, closure_baseline(closure)).set_index("entity")
+    assert pooled.loc["45.9.9.9", "accounts"] == 8 and pooled.loc["45.9.9.9", "z"] > 4.0
+    assert pooled.loc["203.0.113.10", "accounts"] == 15 and pooled.loc["203.0.113.10", "z"] < 1.0
+
+
+def test_operators_dividing_a_list_behind_a_vpn_exit_are_one_cluster_and_an_office_is_not():
+    office = _circles(3, 5, seed=6, ip_of=lambda c, k: "203.0.113.10")
+    # three people use the same VPN exit for their own address books
+    vpn_users = _circles(1, 3, seed=7, ip_of=lambda c, k: "45.9.9.9")
+    rows = _circles(40, 5, seed=8) + office + vpn_users + _list_workers(12, 4, seed=9, ip="45.9.9.9")
+    accounts = pd.DataFrame({"account_id": sorted({r["account_id"] for r in rows}),
+                             "created_at": START - 400 * DAY})
+    found = find_networks(events_frame(rows), accounts=accounts)
+    flagged = [c for c in found.clusters if c.flagged]
+    assert [c.members for c in flagged] == [[f"op{k:02d}" for k in range(12)]]
+    cluster = flagged[0]
+    assert cluster.contributions["strangers"] > 3.0 and cluster.kind == "targeted lookups"
+    assert cluster.features["target_closure"] == 0.0 and cluster.features["usual_closure"] > 0.5
+    assert any("do not know each other" in reason for reason in cluster.reasons)
