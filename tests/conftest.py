@@ -29,6 +29,13 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def unavailable(message: str) -> None:
+    """A server or runtime a test needs is missing: fail under ``CI=true``, skip otherwise."""
+    if in_ci():
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Under ``CI=true`` a skip is a failure: a green CI must mean every suite really ran."""
@@ -74,10 +81,7 @@ def bolt_server():
     try:
         server.start()
     except BoltServerUnavailable as exc:
-        message = f"the Bolt test server is unavailable: {exc}"
-        if in_ci():
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable(f"the Bolt test server is unavailable: {exc}")
     yield server
     server.stop()
 
@@ -160,8 +164,25 @@ def spark():
         except ConfigError as exc:
             problem = str(exc)
     if problem is not None:
-        if in_ci():
-            pytest.fail(f"Spark is unavailable: {problem}", pytrace=False)
-        pytest.skip(f"Spark is unavailable: {problem}")
+        unavailable(f"Spark is unavailable: {problem}")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_connect():
+    """A Spark Connect server started from the PySpark package, for the session: its ``sc://`` URL.
+
+    Its own JVM on ``local[1]`` (about 15 s to start when the machine is idle).
+    When it cannot start (no Java, no PySpark), the tests that need it fail
+    under ``CI=true`` and are skipped otherwise.
+    """
+    from spark_connect_server import ConnectServer, ConnectServerUnavailable
+
+    server = ConnectServer()
+    try:
+        server.start()
+    except ConnectServerUnavailable as exc:
+        unavailable(f"the Spark Connect server is unavailable: {exc}")
+    yield server.url
+    server.stop()
