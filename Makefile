@@ -10,7 +10,7 @@ DEMO_WORKSPACE ?= demo-workspace
 HOST ?= 127.0.0.1
 PORT ?= 8050
 
-.PHONY: demo test lint system-deps clean bench
+.PHONY: demo test lint system-deps clean bench examples
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ lint: $(STAMP)
 
 test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest -q
+
+# docs/examples: the sample briefing in its full and public editions, and their pages as PNG
+examples: $(STAMP) system-deps
+	$(BIN)/python docs/examples/make_example.py
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done

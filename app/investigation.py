@@ -115,7 +115,9 @@ class Investigation(WorkspaceAccess):
             One of :data:`LABEL_ACTIONS`.
         values : mapping
             The labeling form's fields: ``status`` and ``reason``; ``actor``,
-            ``country``, ``confidence`` and ``rationale``; ``tag`` (or
+            ``country``, ``confidence`` and ``rationale``; with either of
+            those, optional Admiralty grades ``reliability`` (A-F) and
+            ``credibility`` (1-6); ``tag`` (or
             ``free_tag``, which wins when given); ``remove`` (the tag to
             remove); ``comment``; ``assignee`` (empty to unassign).
         user : Analyst
@@ -139,7 +141,7 @@ class Investigation(WorkspaceAccess):
         store = self.store
         if action == "status":
             return triage.set_status(store, cluster_id, values.get("status") or "", values.get("reason") or "",
-                                     user.name)
+                                     user.name, **_grades(values))
         if action == "attribution":
             country = (values.get("country") or "").strip() or None
             if country is not None and not is_country_code(country):
@@ -147,7 +149,8 @@ class Investigation(WorkspaceAccess):
                                  "(ISO 3166-1: IR, IL, MY, ...): leave it empty when the country is not known")
             return triage.set_attribution(store, "cluster", cluster_id, actor=values.get("actor") or "",
                                           country=country, confidence=values.get("confidence") or "",
-                                          rationale=values.get("rationale") or "", user=user.name)
+                                          rationale=values.get("rationale") or "", user=user.name,
+                                          **_grades(values))
         if action == "tag":
             tag = (values.get("free_tag") or "").strip() or values.get("tag") or ""
             return triage.add_tag(store, "cluster", cluster_id, tag, user.name)
@@ -158,11 +161,12 @@ class Investigation(WorkspaceAccess):
         return triage.add_comment(store, "cluster", cluster_id, values.get("comment") or "", user.name)
 
     def export(
-        self, fmt: str, out_dir: str | Path, filters: Filters | None = None, *, redact: bool = False, user: str
+        self, fmt: str, out_dir: str | Path, filters: Filters | None = None, *, redact: bool = False, user: str,
+        options: dict | None = None,
     ) -> ExportResult:
         """Export the clusters ``filters`` keeps to ``out_dir`` in ``fmt`` (:func:`app.export.export`)."""
         return export(self.workspace, self.store, fmt, out_dir, filters, redact=redact, user=user,
-                      reader=self.reader)
+                      reader=self.reader, options=options)
 
     def export_archive(self, fmt: str, filters: Filters | None = None, *, user: str) -> bytes:
         """Export as :meth:`export` does, into a temporary folder, and return its files as one zip.
@@ -180,3 +184,8 @@ class Investigation(WorkspaceAccess):
     def brief(self, cluster_ids: Sequence[str], out: str | Path, *, user: str, **options: Any) -> Path:
         """Write a briefing on ``cluster_ids`` to ``out`` (:func:`app.brief.brief`; ``options`` are its own)."""
         return brief(self.workspace, self.store, cluster_ids, out, user=user, reader=self.reader, **options)
+
+
+def _grades(values: Mapping[str, Any]) -> dict:
+    """The Admiralty grades a status or attribution carries (checked by :func:`graph.admiralty.grades`)."""
+    return {"reliability": values.get("reliability") or None, "credibility": values.get("credibility") or None}

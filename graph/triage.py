@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from graph.admiralty import grades
 from graph.errors import FilterError
 from graph.schema import CLUSTER_STATUSES, ENTITY_KINDS
 from graph.store.base import GraphStore
@@ -51,6 +52,8 @@ class EntityJudgement:
 
     status: str = "new"
     status_reason: str | None = None
+    #: the current status's Admiralty grades (:func:`graph.admiralty.grades`), ``{}`` when ungraded
+    status_grades: dict = field(default_factory=dict)
     attribution: dict | None = None
     tags: list[str] = field(default_factory=list)
     comments: list[dict] = field(default_factory=list)
@@ -69,6 +72,8 @@ def _fold(labels: Iterable[dict]) -> EntityJudgement:
         if kind == "status":
             folded.status = label["value"]
             folded.status_reason = label.get("note")
+            details = label.get("details") or {}
+            folded.status_grades = grades(details.get("reliability"), details.get("credibility"))
         elif kind == "attribution":
             folded.attribution = {
                 "actor": label.get("actor"),
@@ -309,15 +314,18 @@ def _check_target(store: GraphStore, entity: str, entity_id: str) -> None:
                          "Check the id (`sybilscope export` lists clusters) or run `sybilscope detect` first")
 
 
-def set_status(store: GraphStore, cluster_id: str, status: str, reason: str, user: str) -> dict:
-    """Change a cluster's triage status; a reason is required."""
+def set_status(store: GraphStore, cluster_id: str, status: str, reason: str, user: str, *,
+               reliability: str | None = None, credibility: str | None = None) -> dict:
+    """Change a cluster's triage status; a reason is required, Admiralty grades are optional."""
     if status not in CLUSTER_STATUSES:
         raise ValueError(f"status must be one of {', '.join(CLUSTER_STATUSES)}, not {status!r}")
     if not reason or not reason.strip():
         raise ValueError("a status change needs a reason")
+    graded = grades(reliability, credibility)
     _check_target(store, "cluster", cluster_id)
-    row = {"entity": "cluster", "entity_id": cluster_id, "kind": "status", "value": status, "note": reason.strip()}
-    after = {"status": status, "reason": reason.strip()}
+    row = {"entity": "cluster", "entity_id": cluster_id, "kind": "status", "value": status, "note": reason.strip(),
+           **({"details": graded} if graded else {})}
+    after = {"status": status, "reason": reason.strip(), **graded}
     return _append(store, user, "label.status", row, lambda now: ({"status": now.status}, after))
 
 
@@ -331,8 +339,10 @@ def set_attribution(
     confidence: str,
     rationale: str,
     user: str,
+    reliability: str | None = None,
+    credibility: str | None = None,
 ) -> dict:
-    """Attribute an entity (usually a cluster) to an actor, with a confidence and a rationale."""
+    """Attribute an entity (usually a cluster) to an actor, with a confidence, a rationale and optional grades."""
     _check_entity(entity)
     if confidence not in CONFIDENCE_LEVELS:
         raise ValueError(f"confidence must be one of {', '.join(CONFIDENCE_LEVELS)}, not {confidence!r}")
@@ -340,8 +350,9 @@ def set_attribution(
         raise ValueError("an attribution needs an actor or intrusion-set name")
     if not rationale or not rationale.strip():
         raise ValueError("an attribution needs a rationale")
+    graded = grades(reliability, credibility)
     _check_target(store, entity, entity_id)
-    details = {"country": (country or "").upper() or None, "confidence": confidence}
+    details = {"country": (country or "").upper() or None, "confidence": confidence, **graded}
     row = {
         "entity": entity,
         "entity_id": entity_id,

@@ -190,3 +190,18 @@ def test_the_queue_takes_the_kind_and_tag_filters_the_cli_takes(api, workspace):
         kept = [c["cluster_id"] for c in _get(api, "/api/queue", token, kind=kind).get_json()["clusters"]]
         assert kept == investigation.queue(Filters(kinds=(kind,))).cluster_ids, kind
     assert _get(api, "/api/queue", token, kind="lone enumerator", tag="campaign-x").get_json()["clusters"] == []
+
+
+def test_a_clusters_judgement_carries_its_admiralty_grades(api, workspace):
+    token = _token(workspace, "ana")
+    investigation = Investigation(workspace)
+    ana = auth.User("ana", "analyst")
+    investigation.label("C-iran", "status", {"status": "confirmed", "reason": "hosting", "reliability": "b",
+                                             "credibility": "2"}, ana)
+    investigation.label("C-iran", "attribution", {"actor": "IS-1", "rationale": "clock", "confidence": "low",
+                                                  "reliability": "C", "credibility": "3"}, ana)
+    investigation.label("C-israel", "status", {"status": "in_review", "reason": "looking"}, ana)
+    judged = _get(api, "/api/clusters/C-iran", token).get_json()["judgement"]
+    assert judged["status_grades"] == {"reliability": "B", "credibility": "2"}
+    assert (judged["attribution"]["reliability"], judged["attribution"]["credibility"]) == ("C", "3")
+    assert _get(api, "/api/clusters/C-israel", token).get_json()["judgement"]["status_grades"] == {}

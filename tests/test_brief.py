@@ -62,7 +62,8 @@ def test_estimative_language_follows_the_recorded_confidence(opened, sample_case
 def test_html_and_markdown_hold_the_sections_and_no_phone_number(opened, sample_case, tmp_path):
     workspace, store = opened
     for suffix in ("html", "md"):
-        path = brief(workspace, store, [sample_case.state_cluster], tmp_path / f"b.{suffix}", user="tester")
+        path = brief(workspace, store, [sample_case.state_cluster], tmp_path / f"b.{suffix}", user="tester",
+                     include_notes=True)
         text = path.read_text(encoding="utf-8")
         for heading in ("Key judgements", "Scale", "Timeline", "Infrastructure", "Tradecraft", "Attribution",
                         "Exposure", "How we detected it", "Indicators", "Reproducing"):

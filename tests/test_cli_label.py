@@ -140,3 +140,32 @@ def test_assign_hands_a_cluster_over_and_back_audited(root):
     ]
     code, _, err = _sybilscope(root, "label", "C-iran", "--assign", "bob", "--tag", "x")
     assert code == 2 and "one change a call" in err
+
+
+def test_status_and_attribution_carry_admiralty_grades_and_ungraded_labels_keep_working(root):
+    code, _, err = _sybilscope(root, "label", "C-lone", "--status", "in_review", "--reason", "looking")
+    assert code == 0, err  # ungraded, as every label written before grading existed
+    for args in (["--status", "confirmed", "--reason", "hosting", "--reliability", "b", "--credibility", "2"],
+                 ["--attribute", "Charming Kitten", "--rationale", "IR hosting", "--reliability", "C",
+                  "--credibility", "3"]):
+        code, _, err = _sybilscope(root, "label", "C-iran", *args, "--analyst", "ana")
+        assert code == 0, (args, err)
+    iran = _store_read(root, lambda store: triage.judgement(store, "cluster", "C-iran"))
+    assert iran.status_grades == {"reliability": "B", "credibility": "2"}
+    assert (iran.attribution["reliability"], iran.attribution["credibility"]) == ("C", "3")
+    lone = _store_read(root, lambda store: triage.judgement(store, "cluster", "C-lone"))
+    assert lone.status == "in_review" and lone.status_grades == {}
+    events = _store_read(root, lambda store: store.audit_events(target="cluster:C-iran"))
+    status = next(e for e in events if e["action"] == "label.status")
+    assert status["after"] == {"status": "confirmed", "reason": "hosting", "reliability": "B", "credibility": "2"}
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["--status", "confirmed", "--reason", "x", "--reliability", "G"], "source reliability must be one of"),
+    (["--attribute", "X", "--rationale", "y", "--credibility", "0"], "information credibility must be one of"),
+    (["--tag", "FT3:FT027", "--reliability", "B"], "--reliability does not go with --tag"),
+])
+def test_bad_grades_are_refused_in_one_line(root, args, said):
+    code, _, err = _sybilscope(root, "label", "C-iran", *args)
+    assert code == 2 and said in err, err
+    assert _store_read(root, lambda store: store.labels("cluster", "C-iran")) == []

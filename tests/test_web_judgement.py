@@ -49,3 +49,18 @@ def test_a_reason_without_a_new_status_and_a_cleared_attribution_are_refused():
     fresh = EntityJudgement()
     assert form_changes(fresh, {**form_values(fresh), "confidence": "high"}) == [
         Change("attribution", "attribution", {"actor": "", "country": None, "confidence": "high", "rationale": ""})]
+
+
+def test_grades_go_with_the_status_and_the_attribution_they_grade():
+    changes = form_changes(JUDGED, _form(status="confirmed", reason="lockstep", status_reliability="B",
+                                         status_credibility="2"))
+    assert changes == [Change("status", "status", {"status": "confirmed", "reason": "lockstep",
+                                                   "reliability": "B", "credibility": "2"})]
+    # grading the attribution as it stands re-states it, graded (a new label; the old one stays)
+    assert form_changes(JUDGED, _form(credibility="3")) == [
+        Change("attribution", "attribution", {"actor": "IS-1", "country": "IR", "confidence": "moderate",
+                                              "rationale": "clock", "credibility": "3"})]
+    graded = EntityJudgement(attribution={**JUDGED.attribution, "reliability": "C", "credibility": "3"})
+    assert (form_values(graded)["reliability"], form_values(graded)["credibility"]) == ("C", "3")
+    with pytest.raises(ValueError, match="reason or grading"):
+        form_changes(JUDGED, _form(status_reliability="A"))

@@ -169,3 +169,40 @@ def test_two_ticked_rows_compare_side_by_side(browser, server):  # noqa: F811
     page.click("#compare-infrastructure a >> text=d_shared_ir")
     page.wait_for_url("**/entity/device/d_shared_ir")
     _close(page)
+
+
+def test_briefing_for_selected_rows_is_one_briefing_on_the_operation(browser, server):  # noqa: F811
+    from app.brief import pdf_text
+
+    page = _page(browser, server, "admin", ADMIN_PASSWORD)
+    page.wait_for_selector("#queue-brief")
+    expect(page.locator("#queue-brief")).to_be_disabled()
+    _row(page, "C-iran").locator("input[type=checkbox]").check()
+    _row(page, "C-israel").locator("input[type=checkbox]").check()
+    expect(page.locator("#queue-brief")).to_be_enabled()
+    with page.expect_download(timeout=90_000) as info:
+        page.click("#queue-brief")
+    download = info.value
+    assert download.suggested_filename == "briefing-operation-2-clusters.pdf"
+    text = " ".join(" ".join(pdf_text(Path(download.path()))).split())
+    assert "What ties these clusters" in text and "C-iran" in text and "C-israel" in text
+    assert "1 IP address" in text  # the shared hosting IP the compare page finds too
+    _close(page)
+
+
+def test_analysts_notes_go_into_the_briefing_only_when_ticked(browser, server):  # noqa: F811
+    page = _page(browser, server, "admin", ADMIN_PASSWORD)
+    page.goto(f"{server}/cluster/C-israel")
+    _judge(page, fill={"#label-comment-text": "ask the regional desk about il_0"})
+    page.wait_for_selector("#download-brief")
+    page.select_option("#download-brief-format", "md")
+    texts = []
+    for tick in (False, True):
+        if tick:
+            page.check("#download-brief-notes")
+        with page.expect_download(timeout=60_000) as info:
+            page.click("#download-brief")
+        texts.append(Path(info.value.path()).read_text(encoding="utf-8"))
+    assert "regional desk" not in texts[0] and "Analyst notes" not in texts[0]
+    assert "regional desk" in texts[1] and "Analyst notes" in texts[1]
+    _close(page)

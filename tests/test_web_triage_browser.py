@@ -61,8 +61,8 @@ def test_one_form_saves_every_part_with_one_click(browser, squads_server):  # no
     page.fill("#label-attr-rationale", rationale)
     page.select_option("#label-tlp", "TLP:AMBER")
     page.click("#label-tag-select")
-    page.keyboard.type("T0090")
-    page.get_by_text("DISARM T0090 Create Inauthentic Accounts").click()
+    page.keyboard.type("T0150.008")
+    page.get_by_text("DISARM T0150.008 Bulk Created Asset").click()
     page.keyboard.press("Escape")
     page.fill("#label-tag-free", "browser-triage")
     page.fill("#label-comment-text", "asked the platform team for the device list")
@@ -70,7 +70,7 @@ def test_one_form_saves_every_part_with_one_click(browser, squads_server):  # no
     alert = page.wait_for_selector("#label-feedback .alert-success").inner_text()
     assert "Status set to In review" in alert and "Attributed to IS-TEST-IR" in alert and "Comment added" in alert
     current = page.locator("#label-current").inner_text()
-    for shown in ("In review", "IS-TEST-IR (IR, moderate confidence)", "TLP:AMBER", "DISARM:T0090",
+    for shown in ("In review", "IS-TEST-IR (IR, moderate confidence)", "TLP:AMBER", "DISARM:T0150.008",
                   "browser-triage", "asked the platform team"):
         assert shown in current, shown
     assert "In review" in page.locator("#cluster-status-badge").inner_text()

@@ -13,18 +13,28 @@ from pathlib import Path
 
 from app.access import Reader
 from app.brief.build import Briefing, collect_briefing
+from app.brief.edition import EDITIONS as BRIEF_EDITIONS
 from app.brief.render import FORMATS as BRIEF_FORMATS
-from app.brief.render import format_for, output_path, pdf_to_png, render_text, write_briefing
+from app.brief.render import (
+    format_for,
+    output_path,
+    pdf_text,
+    pdf_to_png,
+    render_text,
+    write_briefing,
+)
 from graph.store.base import GraphStore
 from graph.triage import record_audit
 from graph.workspace import Workspace
 
 __all__ = [
+    "BRIEF_EDITIONS",
     "BRIEF_FORMATS",
     "Briefing",
     "brief",
     "collect_briefing",
     "format_for",
+    "pdf_text",
     "pdf_to_png",
     "render_text",
     "write_briefing",
@@ -44,6 +54,8 @@ def brief(
     redact: bool = False,
     user: str = "cli",
     reader: Reader | None = None,
+    edition: str = "full",
+    include_notes: bool = False,
 ) -> Path:
     """Write a briefing on ``cluster_ids`` to ``out`` and record it in the audit log (unless read-only).
 
@@ -68,6 +80,11 @@ def brief(
         Who asked, for the audit event.
     reader : callable, optional
         Gives the cursor on the events (see :func:`collect_briefing`).
+    edition : {"full", "public"}
+        ``full`` for the trust-and-safety team; ``public`` for journalists and policy readers
+        (redacted, no hashed ids, no evidence or block tables; :mod:`app.brief.edition`).
+    include_notes : bool
+        Print the analysts' comments (full edition only).
 
     Returns
     -------
@@ -77,7 +94,7 @@ def brief(
     out = output_path(out)
     chosen = format_for(out, fmt)
     facts = collect_briefing(workspace, store, cluster_ids, run_id=run_id, tlp=tlp, redact=redact,
-                             reader=reader)
+                             reader=reader, edition_name=edition, include_notes=include_notes)
     path = write_briefing(facts, out, chosen, template)
     if store.read_only:  # nothing can be recorded; the CLI says so
         return path
@@ -94,7 +111,9 @@ def brief(
             "cluster_ids": facts.reproduce["cluster_ids"],
             "tlp": facts.tlp,
             "template": str(template) if template else None,
-            "redacted": redact,
+            "redacted": facts.redacted,
+            "edition": edition,
+            "notes": include_notes,
         },
     )
     return path

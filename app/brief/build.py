@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from app.access import Reader, WorkspaceAccess
-from app.brief import activity
+from app.brief import activity, edition
+from app.brief.ties import operation_ties
+from app.brief.words import GLOSSARY, list_names, settle_plurals, status_words
 from app.events import EventReader, as_utc
-from app.export.redact import Redactor, scrub_phone_numbers
+from app.export.redact import scrub_phone_numbers
 from app.export.select import Filters, select_clusters
 from app.export.tables import DEFAULT_TLP, cluster_tlp, most_restrictive_tlp
 from app.present.clock import operator_clock, working_week
@@ -99,6 +101,9 @@ class Briefing:
     working_week: str | None = None
     score_units: str = SCORE_UNITS
     redacted: bool = False
+    edition: str = "full"
+    ties: dict | None = None
+    glossary: dict[str, str] = field(default_factory=lambda: dict(GLOSSARY))
     figures: dict[str, str] = field(default_factory=dict)
 
 
@@ -138,6 +143,8 @@ def collect_briefing(
     tlp: str | None = None,
     redact: bool = False,
     reader: Reader | None = None,
+    edition_name: str = "full",
+    include_notes: bool = False,
 ) -> Briefing:
     """Gather the facts of a briefing on ``cluster_ids`` (of the latest run unless ``run_id``).
 
@@ -156,6 +163,10 @@ def collect_briefing(
         Replace account ids in free text with keyed pseudonyms (public release).
     reader : callable, optional
         Gives the cursor on the events (the workspace's own when ``None``).
+    edition_name : {"full", "public"}
+        Who reads it (:mod:`app.brief.edition`); ``public`` is redacted whatever ``redact`` says.
+    include_notes : bool
+        Print the analysts' comments (never in the public edition).
     """
     if not cluster_ids:
         raise SybilscopeError("name at least one cluster to brief on (see the queue or an export for ids)")
@@ -169,13 +180,11 @@ def collect_briefing(
             members.setdefault(member["account_id"], cluster["cluster_id"])
         judged[cluster["cluster_id"]] = judgement(store, "cluster", cluster["cluster_id"])
 
-    redactor = None
-    if redact:
-        redactor = Redactor(workspace.secret(), members)
+    scrub = edition.cleaner(edition_name, workspace, store, members, redact)
+    public = edition_name == "public"
 
     def clean(value: object) -> object:
-        value = scrub_phone_numbers(value)
-        return redactor.value(value) if redactor else value
+        return scrub(scrub_phone_numbers(value))
 
     with (reader or WorkspaceAccess(workspace, store).reader)() as cursor:
         events = EventReader(cursor).for_accounts(sorted(members))
@@ -193,6 +202,7 @@ def collect_briefing(
         looked_up = scale["numbers_looked_up"]
         scale["match_rate"] = scale["numbers_matched"] / looked_up if looked_up else 0.0
         week = sum(weekly_histograms(operation, sorted(members)).values()) if operation.exists() else None
+        ties = operation_ties(cursor, store, clusters, run["run_id"])
 
     marking = tlp and most_restrictive_tlp([tlp], default="")
     if tlp and not marking:
@@ -204,16 +214,18 @@ def collect_briefing(
     cluster_rows = []
     attribution = []
     notes = []
-    for cluster in clusters:
-        cid = cluster["cluster_id"]
-        j = judged[cid]
+    for index, cluster in enumerate(clusters):
+        cid = edition.cluster_label(edition_name, cluster["cluster_id"], index)
+        j = judged[cluster["cluster_id"]]
         confidence = network_confidence(float(cluster.get("score") or 0), cluster["status"])
         cluster_rows.append({
             "cluster_id": cid, "score": float(cluster.get("score") or 0), "size": cluster.get("size"),
-            "kind": cluster.get("kind"), **cluster_tradecraft(cluster), "status": cluster["status"], "status_reason": clean(j.status_reason),
+            "kind": cluster.get("kind"), **cluster_tradecraft(cluster), "status": cluster["status"],
+            "status_words": status_words(cluster["status"]), "status_reason": clean(j.status_reason),
             "top_ip_country": cluster.get("top_ip_country"), "top_ip_country_name": country_name(cluster.get("top_ip_country")),
             "first_seen": as_utc(cluster.get("first_seen")), "last_seen": as_utc(cluster.get("last_seen")),
-            "reasons": clean(list(cluster.get("reasons") or [])), "evidence": clean(_evidence_tables(cluster.get("evidence"))),
+            "reasons": [settle_plurals(r) for r in clean(list(cluster.get("reasons") or []))],
+            "evidence": [] if public else clean(_evidence_tables(cluster.get("evidence"))),
             "confidence": confidence, "tags": list(j.tags),
         })
         if j.attribution:
@@ -227,7 +239,7 @@ def collect_briefing(
             })
         else:
             attribution.append({"cluster_id": cid, "actor": None, "hints": clean(_hints(cluster.get("attribution")))})
-        for comment in j.comments:
+        for comment in j.comments if include_notes and not public else ():
             notes.append({"cluster_id": cid, "text": clean(comment["text"]), "by": comment.get("by"), "at": as_utc(comment.get("at"))})
 
     lead = cluster_rows[0]
@@ -259,7 +271,7 @@ def collect_briefing(
         tlp=marking,
         generated_at=datetime.now(UTC),
         reproduce={
-            "workspace": str(workspace.root),
+            "workspace": workspace.root.name,  # its name, never where it lies on this machine
             "store": getattr(store, "backend", ""),
             "run_id": run["run_id"],
             "started_at": as_utc(run.get("started_at")),
@@ -268,8 +280,9 @@ def collect_briefing(
             "params": run.get("params") or {},
             "code_version": run.get("code_version"),
             "sybilscope_version": __version__,
-            "cluster_ids": [c["cluster_id"] for c in cluster_rows],
-            "command": "sybilscope brief " + " ".join(c["cluster_id"] for c in cluster_rows) + f" --run {run['run_id']}",
+            "cluster_ids": [c["cluster_id"] for c in clusters],
+            "command": "sybilscope brief " + " ".join(c["cluster_id"] for c in clusters) + f" --run {run['run_id']}"
+                       + (" --edition public" if public else ""),
         },
         clusters=cluster_rows,
         key_judgements=key_judgements,
@@ -296,7 +309,9 @@ def collect_briefing(
         clock=clock,
         working_week=working_week(weekly_rhythm(week, clock["offset_hours"] if clock else None), origin)
         if week is not None else None,
-        redacted=redact,
+        redacted=redact or public,
+        edition=edition_name,
+        ties=ties,
     )
 
 
@@ -314,13 +329,6 @@ def _clock_hint(clusters: list[dict]) -> dict | None:
     return None
 
 
-def _list_names(names: Sequence[str]) -> str:
-    names = list(names)
-    if len(names) <= 1:
-        return "".join(names)
-    return ", ".join(names[:-1]) + " and " + names[-1]
-
-
 def _key_judgements(clusters: list[dict], attributed: list[dict], scale: dict, countries: list[dict],
                     exposure: list[dict]) -> list[dict]:
     """The summary's estimative statements, each with the confidence it rests on."""
@@ -328,9 +336,9 @@ def _key_judgements(clusters: list[dict], attributed: list[dict], scale: dict, c
     network = min((c["confidence"] for c in clusters), key=levels.index)
     statuses = Counter(c["status"] for c in clusters)
     basis = (f"detection score{'s' if len(clusters) > 1 else ''} of "
-             + _list_names([f"{c['score']:.2f}" for c in clusters])
-             + (f"; analyst status {_list_names([f'{n} {s}' if len(clusters) > 1 else s for s, n in statuses.items()])}"))
-    origin = _list_names([c["name"] for c in countries[:3] if c["country"]]) or "unknown locations"
+             + list_names([f"{c['score']:.2f}" for c in clusters])
+             + (f"; analyst status {list_names([f'{n} {status_words(s)}' if len(clusters) > 1 else status_words(s) for s, n in statuses.items()])}"))
+    origin = list_names([c["name"] for c in countries[:3] if c["country"]]) or "unknown locations"
     judgements = [{
         "confidence": network,
         "text": (f"We assess with {network} confidence that the {scale['accounts']:,} accounts described here "
@@ -339,7 +347,7 @@ def _key_judgements(clusters: list[dict], attributed: list[dict], scale: dict, c
         "basis": basis,
     }]
     if scale["numbers_matched"]:
-        top = _list_names([e["name"] for e in exposure[:3]])
+        top = list_names([e["name"] for e in exposure[:3]])
         judgements.append({
             "confidence": network,
             "text": (f"We assess with {network} confidence that the network learned which account belongs to "
@@ -349,9 +357,9 @@ def _key_judgements(clusters: list[dict], attributed: list[dict], scale: dict, c
     if not attributed:
         judgements.append({
             "confidence": "low",
-            "text": ("No analyst has attributed this activity. What this briefing says of its likely origin is an "
-                     "assessment from automated signals (infrastructure, working hours, prior labels), "
-                     "and we hold it with low confidence."),
+            "text": ("No analyst has attributed this activity. What this briefing says of where it comes from rests "
+                     "on automated signals (infrastructure, working hours, prior labels), and we hold it with low "
+                     "confidence."),
             "basis": "detection's attribution hints only; no analyst review of attribution",
         })
     by_actor: dict[str, list[dict]] = {}
@@ -364,7 +372,7 @@ def _key_judgements(clusters: list[dict], attributed: list[dict], scale: dict, c
             "confidence": confidence,
             "text": (f"We assess with {confidence} confidence that {actor}"
                      + (f", an actor we associate with {where}," if where else "")
-                     + f" operated {'this network' if len(rows) == len(clusters) else _list_names([r['cluster_id'] for r in rows])}."),
+                     + f" operated {'this network' if len(rows) == len(clusters) else list_names([r['cluster_id'] for r in rows])}."),
             "basis": "; ".join(r["rationale"] for r in rows if r.get("rationale")) or "analyst attribution",
         })
     return judgements

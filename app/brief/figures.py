@@ -22,6 +22,8 @@ import matplotlib.dates as mdates  # noqa: E402  (the backend must be chosen fir
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from app.present.quantities import utc_label  # noqa: E402
+
 __all__ = ["timeline_chart", "infrastructure_chart", "hour_profile_chart", "exposure_chart", "all_figures"]
 
 INK = "#1d2b3a"
@@ -159,9 +161,7 @@ def hour_profile_chart(hours: Sequence[int], utc_offset: float | None = None) ->
         top = ax.secondary_xaxis("top")
         top.set_xticks(range(0, 24, 2), [_local(h, utc_offset) for h in range(0, 24, 2)])
         top.tick_params(labelsize=7, colors=ACCENT)
-        sign = "+" if utc_offset >= 0 else "-"
-        hours_, minutes = divmod(round(abs(utc_offset) * 60), 60)
-        top.set_xlabel(f"local time at UTC{sign}{hours_:d}:{minutes:02d}", color=ACCENT, fontsize=7.5)
+        top.set_xlabel(f"local time at {utc_label(utc_offset)}", color=ACCENT, fontsize=7.5)
     return _uri(fig)
 
 

@@ -15,8 +15,6 @@ footer of every page.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from datetime import datetime
 from pathlib import Path
 
@@ -25,11 +23,13 @@ import jinja2
 from app.brief.build import CONFIDENCE_WORDS, Briefing
 from app.brief.figures import all_figures
 from app.brief.markdown_escape import code, finalize
+from app.brief.words import counted, status_words
 from app.export.files import replacing
 from app.present.countries import country_name
+from app.present.quantities import utc_label
 from graph.errors import SybilscopeError
 
-__all__ = ["FORMATS", "TEMPLATES_DIR", "format_for", "output_path", "render_text", "write_briefing", "pdf_to_png"]
+__all__ = ["FORMATS", "TEMPLATES_DIR", "format_for", "output_path", "render_text", "write_briefing", "pdf_to_png", "pdf_text"]
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 FORMATS = ("html", "pdf", "md")
@@ -93,12 +93,6 @@ def _hour(value: int) -> str:
     return f"{int(value):02d}h"
 
 
-def _offset(value: float) -> str:
-    sign = "+" if value >= 0 else "-"
-    hours, minutes = divmod(round(abs(value) * 60), 60)
-    return f"{sign}{hours}:{minutes:02d}"
-
-
 def _environment(template: Path | None, autoescape: bool) -> tuple[jinja2.Environment, str | None]:
     search = [str(TEMPLATES_DIR)]
     name = None
@@ -118,7 +112,8 @@ def _environment(template: Path | None, autoescape: bool) -> tuple[jinja2.Enviro
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(num=_num, pct=_pct, when=_when, day=_day, date=_date, country=country_name, hour=_hour, offset=_offset)
+    env.filters.update(num=_num, pct=_pct, when=_when, day=_day, date=_date, country=country_name, hour=_hour, utc=utc_label,
+                       counted=counted, status=status_words)
     if not autoescape:
         env.filters["code"] = code
     return env, name
@@ -176,13 +171,36 @@ def output_path(out: str | Path) -> Path:
 
 
 def pdf_to_png(pdf: Path, out_dir: Path, *, dpi: int = 80, prefix: str | None = None) -> list[Path]:
-    """Render every page of ``pdf`` to ``out_dir/<prefix>-N.png`` with poppler's ``pdftoppm``."""
-    tool = shutil.which("pdftoppm")
-    if tool is None:
-        raise SybilscopeError("pdftoppm is missing: install Debian's poppler-utils")
+    """Render every page of ``pdf`` to ``out_dir/<prefix>-N.png`` with PDFium (pypdfium2: Apache-2.0/BSD-3-Clause).
+
+    Pages are numbered from 1, zero-padded to the page count's width, as
+    poppler's ``pdftoppm`` names them, so older page sets are replaced in place.
+    """
+    import pypdfium2
+
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = out_dir / (prefix or pdf.stem)
-    for old in out_dir.glob(f"{stem.name}-*.png"):
+    stem = prefix or pdf.stem
+    for old in out_dir.glob(f"{stem}-*.png"):
         old.unlink()
-    subprocess.run([tool, "-png", "-r", str(dpi), str(pdf), str(stem)], check=True, capture_output=True)
-    return sorted(out_dir.glob(f"{stem.name}-*.png"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+    document = pypdfium2.PdfDocument(str(pdf))
+    try:
+        width = len(str(len(document)))
+        pages = []
+        for number, page in enumerate(document, start=1):
+            path = out_dir / f"{stem}-{number:0{width}d}.png"
+            page.render(scale=dpi / 72).to_pil().save(path, optimize=True)
+            pages.append(path)
+        return pages
+    finally:
+        document.close()
+
+
+def pdf_text(pdf: Path) -> list[str]:
+    """The text of each page of ``pdf``, as a reader would copy it (for checks on what a PDF says)."""
+    import pypdfium2
+
+    document = pypdfium2.PdfDocument(str(pdf))
+    try:
+        return [page.get_textpage().get_text_range() for page in document]
+    finally:
+        document.close()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from app.brief import BRIEF_FORMATS
+from app.brief import BRIEF_EDITIONS, BRIEF_FORMATS
 from app.commands.export import cli_user
 from app.context import CliContext
 from app.export.tables import TLP_LEVELS
@@ -24,6 +24,10 @@ from app.export.tables import TLP_LEVELS
               help="Marking for every page (default: the clusters' TLP tag, else TLP:AMBER).")
 @click.option("--run", "run_id", default=None, help="A detection run id (default: the latest run).")
 @click.option("--redact", is_flag=True, help="Replace account ids in free text with keyed pseudonyms.")
+@click.option("--edition", type=click.Choice(BRIEF_EDITIONS), default="full", show_default=True,
+              help="full (trust and safety) or public (journalists, policy: redacted, no ids, no evidence tables).")
+@click.option("--include-notes", is_flag=True,
+              help="Print the analysts' comments (full edition only; left out unless asked).")
 @click.pass_obj
 def command(
     ctx: CliContext,
@@ -34,8 +38,13 @@ def command(
     tlp: str | None,
     run_id: str | None,
     redact: bool,
+    edition: str,
+    include_notes: bool,
 ) -> None:
     """Write a briefing on CLUSTER... (clusters judged to be one operation) to --out.
+
+    Several clusters give one briefing on them as one operation, with what
+    ties them (shared infrastructure, target lists, timing).
 
     The briefing states what the network was, how big, where from, how it
     worked, how sure we are and who was affected, marked with its TLP on every
@@ -51,6 +60,8 @@ def command(
         run_id=run_id,
         redact=redact,
         user=cli_user(),
+        edition=edition,
+        include_notes=include_notes,
     )
     ctx.console.print(f"briefing on {', '.join(cluster_ids)} written to [bold]{path}[/]")
     if ctx.store.read_only:

@@ -23,7 +23,8 @@ def cli_user() -> str:
 
 @click.command("export")
 @click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="csv", show_default=True,
-              help="File format: tables (csv, jsonl, parquet), a graph (graphml, gexf) or a STIX 2.1 bundle.")
+              help="File format: tables (csv, jsonl, parquet), a graph (graphml, gexf), a STIX 2.1 bundle "
+                   "or MISP events.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder to write into (created if missing).")
 @click.option("--cluster", "cluster_ids", multiple=True, metavar="ID",
@@ -31,6 +32,12 @@ def cli_user() -> str:
 @filter_options
 @click.option("--redact", is_flag=True,
               help="For public release: replace account ids with keyed hashes and drop handles.")
+@click.option("--misp-per", type=click.Choice(["cluster", "squad"]), default=None,
+              help="With --format misp: one event a cluster (default; an operation is one event) or one "
+                   "event a squad of each operation.")
+@click.option("--phone-hashes", is_flag=True,
+              help="With --format misp: add the keyed hashes of the phone numbers each cluster's lookups "
+                   "matched (never the numbers; not with --redact).")
 @click.option("--json", "as_json", is_flag=True, help="Print the export's manifest as JSON.")
 @click.pass_obj
 def command(
@@ -39,6 +46,8 @@ def command(
     out_dir: str,
     filters: Filters,
     redact: bool,
+    misp_per: str | None,
+    phone_hashes: bool,
     as_json: bool,
 ) -> None:
     """Export the clusters of the latest detection run (CONTRACT section 5 layout).
@@ -52,7 +61,8 @@ def command(
     `sybilscope queue` and the web queue; --since/--until also narrow the
     exported edges and activity to the window.
     """
-    result = ctx.investigation.export(fmt, out_dir, filters, redact=redact, user=cli_user())
+    result = ctx.investigation.export(fmt, out_dir, filters, redact=redact, user=cli_user(),
+                                      options={"per": misp_per, "phone_hashes": phone_hashes})
     if ctx.store.read_only:
         ctx.err.print("note: this export is not in the audit log: the workspace is read-only here")
     if as_json:

@@ -14,11 +14,13 @@ from graph.schema import CLUSTER_STATUSES
 from graph.triage import CONFIDENCE_LEVELS
 
 # the option that picks each action, and the options that only go with it
-_CHANGES = {"status": ("reason",), "attribution": ("country", "confidence", "rationale"), "tag": (),
+_CHANGES = {"status": ("reason", "reliability", "credibility"),
+            "attribution": ("country", "confidence", "rationale", "reliability", "credibility"), "tag": (),
             "untag": (), "comment": (), "assign": ()}
 _FLAGS = {"status": "--status", "attribution": "--attribute", "tag": "--tag", "untag": "--untag",
           "comment": "--comment", "assign": "--assign", "reason": "--reason", "country": "--country",
-          "confidence": "--confidence", "rationale": "--rationale"}
+          "confidence": "--confidence", "rationale": "--rationale", "reliability": "--reliability",
+          "credibility": "--credibility"}
 # the web form's field for an action's own value, where it is not named after the action
 _FORM_FIELDS = {"attribution": "actor", "untag": "remove", "assign": "assignee"}
 
@@ -30,8 +32,8 @@ def _action(given: dict[str, str | None]) -> str:
         raise SybilscopeError(f"give one change a call: {', '.join(_FLAGS[a] for a in _CHANGES)} "
                               "(each is its own label, as in the web form)")
     action = chosen[0]
-    stray = [_FLAGS[name] for changes in _CHANGES.values() for name in changes
-             if given[name] is not None and name not in _CHANGES[action]]
+    stray = list(dict.fromkeys(_FLAGS[name] for changes in _CHANGES.values() for name in changes
+                               if given[name] is not None and name not in _CHANGES[action]))
     if stray:
         raise SybilscopeError(f"{', '.join(stray)} does not go with {_FLAGS[action]}")
     return action
@@ -48,6 +50,12 @@ def _action(given: dict[str, str | None]) -> str:
 @click.option("--confidence", default=None, metavar="LEVEL",
               help=f"How sure the attribution is: {', '.join(CONFIDENCE_LEVELS)} (with --attribute; default low).")
 @click.option("--rationale", default=None, help="Why the attribution holds (with --attribute).")
+@click.option("--reliability", default=None, metavar="A-F",
+              help="Admiralty source reliability of the status or attribution: A (completely reliable) "
+                   "to F (cannot be judged).")
+@click.option("--credibility", default=None, metavar="1-6",
+              help="Admiralty information credibility of the status or attribution: 1 (confirmed by other "
+                   "sources) to 6 (cannot be judged).")
 @click.option("--tag", default=None, help="Add a tag: a TLP marking (TLP:AMBER), a technique or a free tag.")
 @click.option("--untag", default=None, metavar="TAG", help="Remove a tag (the history keeps both).")
 @click.option("--comment", default=None, help="Add a comment for the team.")

@@ -1,4 +1,4 @@
-"""Scripted exports of detected clusters: CSV, JSON Lines, Parquet, GraphML, GEXF, STIX 2.1.
+"""Scripted exports of detected clusters: CSV, JSON Lines, Parquet, GraphML, GEXF, STIX 2.1, MISP.
 
 One call does the whole job the CLI and the web UI share: select the
 clusters (:mod:`app.export.select`), read their content once
@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.access import Reader, WorkspaceAccess
-from app.export import csv, jsonl, network, parquet, stix
+from app.export import csv, jsonl, misp, network, parquet, stix
 from app.export.files import replacing
 from app.export.redact import Redactor
 from app.export.select import Filters, Selection, parse_time, select_clusters
-from app.export.tables import ExportContent, build_content
+from app.export.tables import ExportContent, build_content, exposed_number_hashes
 from graph.errors import SybilscopeError
 from graph.schema import ACCOUNT
 from graph.store.base import GraphStore
@@ -37,6 +37,7 @@ FORMATS: dict[str, Callable[[ExportContent, Path], list[Path]]] = {
     "graphml": network.write_graphml,
     "gexf": network.write_gexf,
     "stix": stix.write,
+    "misp": misp.write,
 }
 MANIFEST = "manifest.json"
 NOT_AUDITED = "not recorded: the workspace is read-only here"
@@ -68,6 +69,7 @@ def read_content(
     *,
     redact: bool = False,
     reader: Reader | None = None,
+    phone_hashes: bool = False,
 ) -> ExportContent:
     """Select the clusters and read their export tables (no file written, no audit).
 
@@ -77,13 +79,18 @@ def read_content(
     selection = select_clusters(store, filters)
     events = (reader or WorkspaceAccess(workspace, store).reader)()
     try:
-        return build_content(
+        content = build_content(
             store,
             selection,
             events=events,
             redactor=_redactor(workspace, store) if redact else None,
-            workspace=str(workspace.root),
+            workspace=workspace.root.name,  # its name, never its path: no local path leaves the machine
         )
+        if phone_hashes:
+            member_of = {row["account_id"]: row["cluster_id"] for row in content.tables["members"]}
+            content.exposed_number_hashes = exposed_number_hashes(
+                events, member_of, selection.filters.since, selection.filters.until)
+        return content
     finally:
         events.close()
 
@@ -98,6 +105,7 @@ def export(
     redact: bool = False,
     user: str = "cli",
     reader: Reader | None = None,
+    options: dict | None = None,
 ) -> ExportResult:
     """Export the selected clusters of the latest run to ``out_dir`` in format ``fmt``.
 
@@ -119,10 +127,22 @@ def export(
         Who exports, for the audit event.
     reader : callable, optional
         Gives the cursor on the events (see :func:`read_content`).
+    options : dict, optional
+        The format's own options, recorded in the manifest. MISP
+        (:mod:`app.export.misp`): ``per`` (``cluster``, the default, or
+        ``squad``) and ``phone_hashes`` (add the keyed hashes of the numbers
+        each cluster exposed; off unless asked, and never with ``redact``).
     """
     if fmt not in FORMATS:
         raise SybilscopeError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
-    content = read_content(workspace, store, filters, redact=redact, reader=reader)
+    options = {k: v for k, v in (options or {}).items() if v}
+    if options and fmt != "misp":
+        raise SybilscopeError(f"{', '.join(sorted(options))} only go with --format misp")
+    if options.get("phone_hashes") and redact:
+        raise SybilscopeError("--phone-hashes does not go with --redact: a public release carries no numbers")
+    content = read_content(workspace, store, filters, redact=redact, reader=reader,
+                           phone_hashes=bool(options.get("phone_hashes")))
+    content.options = options
     out = Path(out_dir).expanduser().resolve()
     if out.exists() and not out.is_dir():
         raise SybilscopeError(f"--out {out} is a file: give a folder for the export")

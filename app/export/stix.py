@@ -17,8 +17,21 @@ intrusion-set) with the attribution's confidence and an ``opinion`` giving
 the analyst's rationale. Analyst comments become ``note`` objects; the
 cluster's current status becomes an ``opinion`` on its grouping.
 
+Techniques: each technique tag on a cluster (``DISARM:T0150.008``,
+``FT3:FT027``, :mod:`app.present.techniques`) becomes an ``attack-pattern``
+with ``external_references`` (the framework, the technique id, its URL), in
+the grouping's refs, and the intrusion-set ``uses`` it.
+
+Grades: a status or attribution the analyst graded on the Admiralty scale
+carries STIX ``confidence`` by the spec's Admiralty Credibility scale
+(:func:`graph.admiralty.stix_confidence`) and the MISP ``admiralty-scale``
+machine tags as ``labels``; an ungraded attribution keeps the confidence of
+its word (low 15, moderate 50, high 85), an ungraded status none.
+
 Markings: every object of a cluster carries that cluster's TLP (its
-``TLP:`` tag, default ``TLP:AMBER``) as a FIRST TLP 2.0 marking. stix2 only
+``TLP:`` tag, default ``TLP:AMBER``) as a FIRST TLP 2.0 marking; what
+says nothing about any cluster (the sybilscope identity, the extension
+definition, countries, the frameworks' attack patterns) is ``TLP:CLEAR``. stix2 only
 ships TLP 1.0 definitions (no ``TLP:CLEAR``, no ``TLP:AMBER+STRICT``), so the
 bundle carries OASIS's published TLP 2.0 ``marking-definition`` objects
 (their fixed ids and the ``tlp_2_0`` property extension of the OASIS CTI
@@ -43,6 +56,8 @@ import stix2
 
 from app.export.files import replacing
 from app.export.tables import DEFAULT_TLP, ExportContent, most_restrictive_tlp
+from app.present.techniques import frameworks, technique_of_tag
+from graph import admiralty
 
 __all__ = ["build_bundle", "write", "STIX_TLP", "TLP2_EXTENSION", "CONFIDENCE_SCORES", "EXTENSION_ID"]
 
@@ -135,6 +150,7 @@ class _Builder:
             description="Findings of a sybilscope investigation workspace.",
             created=self.when,
             modified=self.when,
+            object_marking_refs=[STIX_TLP["TLP:CLEAR"].id],
         )
         self.objects[self.identity.id] = self.identity
         definition = stix2.ExtensionDefinition(
@@ -147,6 +163,7 @@ class _Builder:
             schema=_EXTENSION_SCHEMA,
             version="1.0.0",
             extension_types=["property-extension"],
+            object_marking_refs=[STIX_TLP["TLP:CLEAR"].id],
         )
         self.objects[definition.id] = definition
         self.extension = definition.id
@@ -183,6 +200,28 @@ class _Builder:
                 modified=self.when,
                 country=country,
                 name=country,
+                object_marking_refs=[STIX_TLP["TLP:CLEAR"].id],
+            )
+        return sid
+
+    def attack_pattern(self, tag: str) -> str | None:
+        """The attack pattern a technique tag names (shared, TLP:CLEAR), ``None`` for any other tag."""
+        technique = technique_of_tag(tag)
+        if technique is None:
+            return None
+        sid = _sid("attack-pattern", technique.tag)
+        if sid not in self.objects:
+            framework = frameworks()[technique.framework]
+            self.objects[sid] = stix2.AttackPattern(
+                id=sid,
+                created_by_ref=self.identity.id,
+                created=self.when,
+                modified=self.when,
+                name=technique.name,
+                description=f"{framework['name']} {framework['version']}, tactic {technique.tactic}: "
+                            f"{technique.name}. Licence: {framework['licence']}",
+                external_references=[{"source_name": framework["stix_source_name"],
+                                      "external_id": technique.id, "url": technique.url}],
                 object_marking_refs=[STIX_TLP["TLP:CLEAR"].id],
             )
         return sid
@@ -288,17 +327,20 @@ def build_bundle(content: ExportContent) -> stix2.Bundle:
         for ip in ips_of[cid]:
             refs += [ip_objects[ip["ip"]], ip_indicators[ip["ip"]]]
 
+        patterns = [p for p in (b.attack_pattern(tag) for tag in extra.get("tags") or []) if p]
+        refs += patterns
         description = _describe(row, extra)
         if cid in named or row["status"] == "confirmed":
             intrusion = _intrusion_set(b, row, extra, description)
             refs.append(intrusion)
+            refs += [b.relationship("uses", intrusion, pattern, clusters) for pattern in patterns]
             for indicator in account_indicators + [ip_indicators[ip["ip"]] for ip in ips_of[cid]]:
                 refs.append(b.relationship("indicates", indicator, intrusion, clusters))
             for country in sorted((extra.get("exposure") or {}) if isinstance(extra.get("exposure"), dict) else {}):
                 if len(country) == 2 and country.isalpha():
                     refs.append(b.relationship("targets", intrusion, b.location(country.upper()), clusters,
                                                description=f"exposed the phone numbers of users in {country.upper()}"))
-            refs += _attribution(b, intrusion, extra, clusters)
+            refs += _attribution(b, intrusion, extra, clusters, _latest(judgements_of[cid], "attribution"))
 
         grouping = b.sdo(
             stix2.Grouping,
@@ -321,8 +363,7 @@ def build_bundle(content: ExportContent) -> stix2.Bundle:
             })},
         )
         if row["status"] in _OPINION_OF_STATUS:
-            statuses = [j for j in judgements_of[cid] if j["kind"] == "status"]
-            latest = statuses[-1] if statuses else None
+            latest = _latest(judgements_of[cid], "status")
             b.sdo(
                 stix2.Opinion,
                 _sid("opinion", "status", cid),
@@ -333,6 +374,7 @@ def build_bundle(content: ExportContent) -> stix2.Bundle:
                 + (f" ({latest['note']})" if latest and latest.get("note") else ""),
                 authors=[latest["created_by"]] if latest and latest.get("created_by") else None,
                 object_refs=[grouping],
+                **_graded((latest or {}).get("details")),
             )
         for index, comment in enumerate(j for j in judgements_of[cid] if j["kind"] == "comment"):
             b.sdo(
@@ -349,6 +391,17 @@ def build_bundle(content: ExportContent) -> stix2.Bundle:
     used = {ref for obj in b.objects.values() for ref in (getattr(obj, "object_marking_refs", None) or [])}
     objects = [markings[m] for m in sorted(used)] + list(b.objects.values())
     return stix2.Bundle(objects=objects, allow_custom=True)
+
+
+def _latest(judgements: list[dict], kind: str) -> dict | None:
+    """A cluster's newest label of ``kind`` (the rows are oldest first), ``None`` when it has none."""
+    return next((j for j in reversed(judgements) if j["kind"] == kind), None)
+
+
+def _graded(details: object) -> dict:
+    """STIX ``confidence`` and ``labels`` of a label's Admiralty grades; nothing when it is ungraded."""
+    confidence = admiralty.stix_confidence(details)
+    return _present({"confidence": confidence, "labels": admiralty.misp_tags(details)})
 
 
 def _status(tables: dict, cluster_id: str) -> str:
@@ -387,7 +440,8 @@ def _intrusion_set(b: _Builder, row: dict, extra: dict, description: str) -> str
     return b.sdo(stix2.IntrusionSet, _sid("intrusion-set", cid), (cid,), **props)
 
 
-def _attribution(b: _Builder, intrusion: str, extra: dict, clusters: tuple[str, ...]) -> list[str]:
+def _attribution(b: _Builder, intrusion: str, extra: dict, clusters: tuple[str, ...],
+                 label: dict | None) -> list[str]:
     actor = extra.get("actor")
     if not actor:
         return []
@@ -402,9 +456,11 @@ def _attribution(b: _Builder, intrusion: str, extra: dict, clusters: tuple[str, 
         threat_actor_types=["nation-state"] if extra.get("actor_country") else ["unknown"],
     )
     refs.append(threat_actor)
+    graded = _graded((label or {}).get("details"))
     attributed = b.relationship(
         "attributed-to", intrusion, threat_actor, clusters,
-        confidence=CONFIDENCE_SCORES.get(confidence, 15), description=rationale or None,
+        description=rationale or None,
+        **{"confidence": CONFIDENCE_SCORES.get(confidence, 15), **graded},
     )
     refs.append(attributed)
     country = (extra.get("actor_country") or "").upper()

@@ -57,6 +57,7 @@ __all__ = [
     "DEFAULT_TLP",
     "cluster_tlp",
     "most_restrictive_tlp",
+    "exposed_number_hashes",
 ]
 
 
@@ -157,6 +158,10 @@ class ExportContent:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     #: what a writer did to values so they survive its format (CSV formulas, XML characters), by rule
     value_encoding: dict[str, dict] = field(default_factory=dict)
+    #: options of one format (MISP's ``per`` and ``phone_hashes``), recorded in the manifest when given
+    options: dict = field(default_factory=dict)
+    #: each cluster's exposed numbers as their keyed hashes, read only when an export asks for them
+    exposed_number_hashes: dict[str, list[str]] = field(default_factory=dict)
 
     def manifest(self, fmt: str, files: Sequence[str]) -> dict:
         """What the export is: run, data fingerprint, parameters, filters, counts, files."""
@@ -180,6 +185,7 @@ class ExportContent:
             "counts": {name: len(rows) for name, rows in self.tables.items()},
             "value_encoding": self.value_encoding,
             "files": list(files),
+            **({"options": self.options} if self.options else {}),
         }
 
 
@@ -236,6 +242,29 @@ def _account_activity(
     return {row.pop("account_id"): row for row in rows}
 
 
+def exposed_number_hashes(events: duckdb.DuckDBPyConnection | None, member_of: dict[str, str],
+                          since: datetime | None, until: datetime | None) -> dict[str, list[str]]:
+    """The keyed hashes of the numbers each cluster's lookups matched to an account, sorted.
+
+    Only the keyed hash (HMAC-SHA256 with the workspace's secret) is read:
+    the raw number never reached the warehouse (CONTRACT section 4).
+    """
+    if events is None or not member_of:
+        return {}
+    conditions = ["phone_hash IS NOT NULL", "matched_account_id IS NOT NULL", "matched_account_id <> ''"]
+    params: dict[str, object] = {}
+    for name, value, op in (("since", since, ">="), ("until", until, "<=")):
+        if value is not None:
+            conditions.append(f"ts {op} ${name}")
+            params[name] = value
+    rows = EventReader(events).for_accounts(sorted(member_of)).rows(
+        f"SELECT DISTINCT account_id, phone_hash FROM {{events}} WHERE {' AND '.join(conditions)}", params)
+    found: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        found[member_of[row["account_id"]]].add(row["phone_hash"])
+    return {cid: sorted(hashes) for cid, hashes in found.items()}
+
+
 def _judgement_rows(cluster_id: str, labels: list[dict]) -> list[dict]:
     return [
         {
@@ -275,7 +304,7 @@ def build_content(
         When given, every account id is replaced by its pseudonym and handles
         are dropped (see :mod:`app.export.redact`).
     workspace : str
-        The workspace folder, recorded in the manifest.
+        The workspace's name (its folder's name, never its path), recorded in the manifest.
     """
     run_id = selection.run["run_id"]
     since, until = selection.filters.since, selection.filters.until

@@ -21,7 +21,7 @@ from dash import Input, Output, State, dcc
 from app.brief import BRIEF_FORMATS
 from app.export import FORMATS, Filters
 from app.web import ids
-from app.web.pages.overview import QUEUE_KIND, QUEUE_TAG, window_for
+from app.web.pages.overview import QUEUE_BRIEF, QUEUE_BRIEF_FILE, QUEUE_KIND, QUEUE_TAG, window_for
 from app.web.queries import Window
 from app.web.state import current
 
@@ -33,6 +33,7 @@ EXPORT_FILE = "download-export-file"
 BRIEF_FORMAT = "download-brief-format"
 BRIEF_BUTTON = "download-brief"
 BRIEF_FILE = "download-brief-file"
+BRIEF_NOTES = "download-brief-notes"
 QUEUE_FORMAT = "download-queue-format"
 QUEUE_BUTTON = "download-queue"
 QUEUE_FILE = "download-queue-file"
@@ -50,11 +51,13 @@ def export_zip(fmt: str, filters: Filters, user: str) -> tuple[str, bytes]:
     return f"sybilscope-{scope}-{fmt}.zip", archive
 
 
-def briefing_bytes(cluster_id: str, fmt: str, user: str) -> tuple[str, bytes]:
-    """Write the briefing on one cluster in ``fmt`` and return ``(file name, bytes)``."""
-    name = f"briefing-{cluster_id}.{fmt}"
+def briefing_bytes(cluster_ids: list[str], fmt: str, user: str, include_notes: bool = False) -> tuple[str, bytes]:
+    """Write one briefing on ``cluster_ids`` (several: one operation) in ``fmt``; returns ``(file name, bytes)``."""
+    scope = cluster_ids[0] if len(cluster_ids) == 1 else f"operation-{len(cluster_ids)}-clusters"
+    name = f"briefing-{scope}.{fmt}"
     with tempfile.TemporaryDirectory(prefix="sybilscope-brief-") as tmp:
-        path = current().investigation.brief([cluster_id], Path(tmp) / name, fmt=fmt, user=user)
+        path = current().investigation.brief(cluster_ids, Path(tmp) / name, fmt=fmt, user=user,
+                                             include_notes=include_notes)
         return name, path.read_bytes()
 
 
@@ -70,6 +73,7 @@ def cluster_buttons() -> list:
         dbc.Button("Export", id=EXPORT_BUTTON, size="sm", color="secondary", outline=True),
         _select(BRIEF_FORMAT, list(BRIEF_FORMATS), "pdf"),
         dbc.Button("Briefing", id=BRIEF_BUTTON, size="sm", color="primary"),
+        dbc.Checkbox(id=BRIEF_NOTES, label="with analysts' notes", value=False, className="small"),
         dcc.Download(id=EXPORT_FILE),
         dcc.Download(id=BRIEF_FILE),
     ]
@@ -123,12 +127,25 @@ def register(app: dash.Dash) -> None:
         Input(BRIEF_BUTTON, "n_clicks"),
         State(BRIEF_FORMAT, "value"),
         State(ids.CLUSTER_ID, "data"),
+        State(BRIEF_NOTES, "value"),
         prevent_initial_call=True,
     )
-    def brief_cluster(clicks, fmt, cluster_id):
+    def brief_cluster(clicks, fmt, cluster_id, notes):
         if not clicks or not cluster_id:
             raise dash.exceptions.PreventUpdate
-        name, data = briefing_bytes(cluster_id, fmt or "pdf", _user())
+        name, data = briefing_bytes([cluster_id], fmt or "pdf", _user(), include_notes=bool(notes))
+        return dcc.send_bytes(data, name)
+
+    @app.callback(
+        Output(QUEUE_BRIEF_FILE, "data"),
+        Input(QUEUE_BRIEF, "n_clicks"),
+        State(ids.QUEUE_TABLE + "-rows", "selected_row_ids"),
+        prevent_initial_call=True,
+    )
+    def brief_selected(clicks, selected):
+        if not clicks or not selected:
+            raise dash.exceptions.PreventUpdate
+        name, data = briefing_bytes(list(selected), "pdf", _user())
         return dcc.send_bytes(data, name)
 
     @app.callback(

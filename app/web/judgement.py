@@ -1,5 +1,12 @@
 """The analyst's judgement on a cluster: one form (status, attribution, TLP, tags, comment, assignee), one submit.
 
+Status and attribution each carry optional Admiralty grades (source
+reliability A-F, information credibility 1-6, :mod:`graph.admiralty`). The
+techniques the cluster's evidence suggests (:mod:`app.present.techniques`)
+are listed above the tags with why; "Use suggestions" puts them in the tag
+picker, where the analyst removes any that do not fit before saving, so a
+suggestion becomes a tag only as an audited analyst choice.
+
 Triage is one decision, so the cluster page asks for it in one form. Each
 part the analyst changed becomes its own label with its own audit event
 through :meth:`app.investigation.Investigation.label`, the call
@@ -23,11 +30,12 @@ import flask_login
 from dash import ALL, Input, Output, State, ctx, dcc, html
 
 from app.present.evidence import format_cell
+from app.present.techniques import suggest_techniques
 from app.web import auth, ids
 from app.web.components import STATUS_LABELS, fmt_time, kv_list, shown, status_badge, tag_chip
 from app.web.state import current
 from app.web.taxonomy import TLP_TAGS, is_tlp, taxonomy_options
-from graph import triage
+from graph import admiralty, triage
 from graph.errors import StoreError
 from graph.schema import CLUSTER_STATUSES
 
@@ -36,14 +44,22 @@ __all__ = ["Change", "form_changes", "apply_label_action", "label_panel", "audit
 _log = logging.getLogger(__name__)
 
 ASSIGNEE_SELECT = "label-assignee"
+STATUS_RELIABILITY, STATUS_CREDIBILITY = "label-status-reliability", "label-status-credibility"
+ATTR_RELIABILITY, ATTR_CREDIBILITY = "label-attr-reliability", "label-attr-credibility"
+SUGGESTED = "label-suggested"
+SUGGESTED_USE = "label-suggested-use"
 #: the form's fields (its keys in :func:`form_changes`) and their components, in the order of the form
-FIELDS = {"status": ids.STATUS_SELECT, "reason": ids.STATUS_REASON, "actor": ids.ATTR_ACTOR,
+FIELDS = {"status": ids.STATUS_SELECT, "reason": ids.STATUS_REASON, "status_reliability": STATUS_RELIABILITY,
+          "status_credibility": STATUS_CREDIBILITY, "actor": ids.ATTR_ACTOR,
           "country": ids.ATTR_COUNTRY, "confidence": ids.ATTR_CONFIDENCE, "rationale": ids.ATTR_RATIONALE,
+          "reliability": ATTR_RELIABILITY, "credibility": ATTR_CREDIBILITY,
           "tlp": ids.LABEL_TLP, "tags": ids.TAG_SELECT, "free_tag": ids.TAG_FREE, "comment": ids.COMMENT_TEXT,
           "assignee": ASSIGNEE_SELECT}
 #: which part of the judgement each field belongs to
-_PART_OF = {"status": "status", "reason": "status", "actor": "attribution", "country": "attribution",
-            "confidence": "attribution", "rationale": "attribution", "tlp": "tlp", "tags": "tags",
+_PART_OF = {"status": "status", "reason": "status", "status_reliability": "status",
+            "status_credibility": "status", "actor": "attribution", "country": "attribution",
+            "confidence": "attribution", "rationale": "attribution", "reliability": "attribution",
+            "credibility": "attribution", "tlp": "tlp", "tags": "tags",
             "free_tag": "tags", "comment": "comment", "assignee": "assignee"}
 
 
@@ -59,16 +75,23 @@ class Change:
 def _attribution_fields(attribution: Mapping | None) -> dict:
     attribution = attribution or {}
     return {"actor": attribution.get("actor") or "", "country": attribution.get("country") or None,
-            "confidence": attribution.get("confidence") or "low", "rationale": attribution.get("note") or ""}
+            "confidence": attribution.get("confidence") or "low", "rationale": attribution.get("note") or "",
+            "reliability": attribution.get("reliability") or "", "credibility": attribution.get("credibility") or ""}
 
 
 def form_values(judgement: triage.EntityJudgement) -> dict:
     """What the form shows for a judgement: its current status, attribution and TLP, nothing else typed."""
     attribution = _attribution_fields(judgement.attribution)
-    return {"status": judgement.status, "reason": "", "actor": attribution["actor"],
-            "country": attribution["country"] or "", "confidence": attribution["confidence"],
-            "rationale": attribution["rationale"], "tlp": next((t for t in judgement.tags if is_tlp(t)), ""),
+    return {"status": judgement.status, "reason": "", "status_reliability": "", "status_credibility": "",
+            "actor": attribution["actor"], "country": attribution["country"] or "",
+            "confidence": attribution["confidence"], "rationale": attribution["rationale"],
+            "reliability": attribution["reliability"], "credibility": attribution["credibility"], "tlp": next((t for t in judgement.tags if is_tlp(t)), ""),
             "tags": [], "free_tag": "", "comment": "", "assignee": judgement.assignee or ""}
+
+
+def _given(**values: object) -> dict:
+    """``values`` without the Admiralty grades left ungraded (an ungraded label stores none)."""
+    return {k: v for k, v in values.items() if v or k not in ("reliability", "credibility")}
 
 
 def form_changes(judgement: triage.EntityJudgement, form: Mapping) -> list[Change]:
@@ -84,18 +107,21 @@ def form_changes(judgement: triage.EntityJudgement, form: Mapping) -> list[Chang
     text = {key: (form.get(key) or "").strip() for key in FIELDS if key != "tags"}
     changes: list[Change] = []
     if text["status"] and text["status"] != judgement.status:
-        changes.append(Change("status", "status", {"status": text["status"], "reason": text["reason"]}))
-    elif text["reason"]:
+        changes.append(Change("status", "status", {"status": text["status"], "reason": text["reason"],
+                                                   **_given(reliability=text["status_reliability"],
+                                                            credibility=text["status_credibility"])}))
+    elif text["reason"] or text["status_reliability"] or text["status_credibility"]:
         raise ValueError(f"the status is {STATUS_LABELS.get(judgement.status, judgement.status)} already: "
-                         "choose another status for this reason, or write it as a comment")
+                         "choose another status for this reason or grading, or write it as a comment")
     proposed = {"actor": text["actor"], "country": text["country"].upper() or None,
-                "confidence": text["confidence"] or "low", "rationale": text["rationale"]}
+                "confidence": text["confidence"] or "low", "rationale": text["rationale"],
+                "reliability": text["reliability"], "credibility": text["credibility"]}
     current_attribution = _attribution_fields(judgement.attribution)
     if proposed != current_attribution:
         if judgement.attribution and not (text["actor"] or text["rationale"] or text["country"]):
             raise ValueError("an attribution is replaced, never taken back: give the new actor and rationale, "
                              "or put the current ones back")
-        changes.append(Change("attribution", "attribution", proposed))
+        changes.append(Change("attribution", "attribution", _given(**proposed)))
     marked = [tag for tag in judgement.tags if is_tlp(tag)]
     if text["tlp"] and text["tlp"] not in marked:
         changes.append(Change("tlp", "tag", {"tag": text["tlp"]}))
@@ -173,9 +199,11 @@ def judgement_view(judgement: triage.EntityJudgement, can_label: bool) -> html.D
     attribution = judgement.attribution
     return html.Div([
         kv_list([
-            ("Status", html.Span([status_badge(judgement.status), " ", shown(judgement.status_reason)])),
+            ("Status", html.Span([status_badge(judgement.status), " ", shown(judgement.status_reason),
+                                  _graded(judgement.status_grades)])),
             ("Attribution", f"{attribution.get('actor')} ({attribution.get('country') or 'country ?'}, "
-                            f"{attribution.get('confidence')} confidence): {attribution.get('note') or ''}"
+                            f"{attribution.get('confidence')} confidence{_graded(attribution)}): "
+                            f"{attribution.get('note') or ''}"
              if attribution else None),
             ("Assignee", shown(judgement.assignee) if judgement.assignee else None),
         ]),
@@ -188,8 +216,46 @@ def judgement_view(judgement: triage.EntityJudgement, can_label: bool) -> html.D
     ], id=ids.LABEL_CURRENT)
 
 
-def label_panel(judgement: triage.EntityJudgement, user) -> html.Div:
-    """The judgement as it stands, then the one form that changes it (read-only for viewers)."""
+def _graded(details: Mapping | None) -> str:
+    """", graded B2" after a judgement the analyst graded (Admiralty), nothing otherwise."""
+    grading = admiralty.grading(details)
+    return f", graded {grading}" if grading else ""
+
+
+def _grade_selects(reliability_id: str, credibility_id: str, reliability: str, credibility: str,
+                   off: bool) -> html.Div:
+    """The two Admiralty grades of a status or an attribution, both optional."""
+    return html.Div([html.Div("Admiralty grading: source reliability, information credibility",
+                              className="small text-secondary mt-1"), dbc.Row([
+        dbc.Col(dbc.Select(id=reliability_id, value=reliability, size="sm", disabled=off,
+                           options=[{"label": "source reliability: ungraded", "value": ""},
+                                    *({"label": f"{k} - {v}", "value": k} for k, v in admiralty.RELIABILITY.items())])),
+        dbc.Col(dbc.Select(id=credibility_id, value=credibility, size="sm", disabled=off,
+                           options=[{"label": "information credibility: ungraded", "value": ""},
+                                    *({"label": f"{k} - {v}", "value": k} for k, v in admiralty.CREDIBILITY.items())])),
+    ], className="g-1")])
+
+
+def _suggestions(cluster: Mapping | None, judgement: triage.EntityJudgement, off: bool) -> html.Div | None:
+    """The techniques the evidence suggests and the cluster lacks, each with why, and a button to use them."""
+    suggested = [s for s in suggest_techniques(cluster or {}) if s.technique.tag not in judgement.tags]
+    if not suggested:
+        return None
+    return html.Div([
+        html.Div("Suggested by the evidence:", className="small text-secondary"),
+        html.Ul([html.Li([html.Span(s.technique.tag, className="mono"), f" {s.technique.name}",
+                          html.Div(s.because, className="text-secondary")], className="small")
+                 for s in suggested], className="mb-1 ps-3"),
+        dcc.Store(id=SUGGESTED, data=[s.technique.tag for s in suggested]),
+        dbc.Button("Use suggestions", id=SUGGESTED_USE, size="sm", color="secondary", outline=True, disabled=off),
+    ], className="mb-1")
+
+
+def label_panel(judgement: triage.EntityJudgement, user, cluster: Mapping | None = None) -> html.Div:
+    """The judgement as it stands, then the one form that changes it (read-only for viewers).
+
+    ``cluster`` (the stored cluster row) gives the techniques its evidence suggests.
+    """
     can_label = bool(getattr(user, "can_label", False))
     off = not can_label
     note = None if can_label else html.Div(
@@ -204,6 +270,8 @@ def label_panel(judgement: triage.EntityJudgement, user) -> html.Div:
                    options=[{"label": STATUS_LABELS[s], "value": s} for s in CLUSTER_STATUSES]),
         dbc.Textarea(id=ids.STATUS_REASON, placeholder="Reason for a status change (required with one)", rows=2,
                      disabled=off, className="mt-1 form-control-sm"),
+        _grade_selects(STATUS_RELIABILITY, STATUS_CREDIBILITY, value["status_reliability"],
+                       value["status_credibility"], off),
         html.H6("Attribution"),
         dbc.Input(id=ids.ATTR_ACTOR, value=value["actor"], placeholder="Actor or intrusion set", size="sm",
                   disabled=off),
@@ -215,11 +283,13 @@ def label_panel(judgement: triage.EntityJudgement, user) -> html.Div:
         ], className="g-1 mt-1"),
         dbc.Textarea(id=ids.ATTR_RATIONALE, value=value["rationale"], placeholder="Rationale (required with an actor)",
                      rows=2, disabled=off, className="mt-1 form-control-sm"),
+        _grade_selects(ATTR_RELIABILITY, ATTR_CREDIBILITY, value["reliability"], value["credibility"], off),
         html.H6("TLP marking"),
         dbc.Select(id=ids.LABEL_TLP, value=value["tlp"], disabled=off, size="sm",
                    options=[{"label": "no TLP marking", "value": ""},
                             *({"label": tag.label, "value": tag.value} for tag in TLP_TAGS)]),
         html.H6("Tags"),
+        _suggestions(cluster, judgement, off),
         dcc.Dropdown(id=ids.TAG_SELECT, options=[o for o in taxonomy_options() if not is_tlp(o["value"])],
                      multi=True, placeholder="Techniques and sybilscope tags", disabled=off, optionHeight=30),
         dbc.Input(id=ids.TAG_FREE, placeholder="or a free tag", disabled=off, size="sm", className="mt-1"),
@@ -254,7 +324,8 @@ def _change(event: dict) -> str:
     before, after = event.get("before"), event.get("after")
     if event.get("action") == "label.status":
         return (f"{STATUS_LABELS.get((before or {}).get('status'), '?')} → "
-                f"{STATUS_LABELS.get((after or {}).get('status'), '?')}: {(after or {}).get('reason', '')}")
+                f"{STATUS_LABELS.get((after or {}).get('status'), '?')}: {(after or {}).get('reason', '')}"
+                f"{_graded(after)}")
     if event.get("action") in ("label.tag", "label.untag"):
         old, new = set((before or {}).get("tags", [])), set((after or {}).get("tags", []))
         return ", ".join([f"+{t}" for t in sorted(new - old)] + [f"-{t}" for t in sorted(old - new)])
@@ -264,7 +335,7 @@ def _change(event: dict) -> str:
         return f"{(before or {}).get('assignee') or 'unassigned'} → {(after or {}).get('assignee') or 'unassigned'}"
     if event.get("action") == "label.attribution":
         return (f"{(after or {}).get('actor')} ({(after or {}).get('country') or '?'}, "
-                f"{(after or {}).get('confidence')})")
+                f"{(after or {}).get('confidence')}{_graded(after)})")
     return format_cell("after", after)
 
 
@@ -301,7 +372,12 @@ def _submit(cluster_id: str, form: dict, user) -> tuple[html.Div, list]:
 
 
 def register(app: dash.Dash) -> None:
-    """The form's submit and the tag chips' remove buttons."""
+    """The form's submit, the tag chips' remove buttons and "Use suggestions"."""
+
+    @app.callback(Output(ids.TAG_SELECT, "value", allow_duplicate=True), Input(SUGGESTED_USE, "n_clicks"),
+                  State(SUGGESTED, "data"), State(ids.TAG_SELECT, "value"), prevent_initial_call=True)
+    def use_suggestions(_clicks, suggested, chosen):
+        return list(dict.fromkeys([*(chosen or []), *(suggested or [])]))
 
     @app.callback(
         Output(ids.LABEL_FEEDBACK, "children"),

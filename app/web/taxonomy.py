@@ -5,9 +5,10 @@ other tools (MISP, OpenCTI) can read them:
 
 * ``TLP:*`` - the Traffic Light Protocol 2.0 sharing markings (FIRST): who may
   see what the analyst writes about this cluster. At most one applies.
-* ``DISARM:T....`` - influence-operation techniques from the DISARM Red
-  framework (DISARM Foundation), the ones a fake-account network abusing a
-  lookup API is evidence of.
+* ``DISARM:T....`` and ``FT3:FT...`` - techniques of the DISARM Red framework
+  (influence operations) and Stripe's FT3 (fraud), every one the pinned
+  data file of :mod:`app.present.techniques` holds, so ids are the
+  frameworks' own and never typed here.
 * ``abuse:*`` and ``infra:*`` - sybilscope's own words for what the requests
   show (enumeration, address-book scraping, hosting infrastructure).
 """
@@ -15,6 +16,8 @@ other tools (MISP, OpenCTI) can read them:
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from app.present.techniques import frameworks, techniques
 
 __all__ = ["Tag", "TAXONOMY", "TLP_TAGS", "taxonomy_options", "tag_family", "is_tlp"]
 
@@ -36,20 +39,6 @@ TLP_TAGS = (
     Tag("TLP:RED", "TLP:RED - named recipients only", "TLP"),
 )
 
-_DISARM = (
-    ("T0080", "Map Target Audience Information Environment"),
-    ("T0081", "Identify Social and Technical Vulnerabilities"),
-    ("T0089", "Obtain Private Documents"),
-    ("T0090", "Create Inauthentic Accounts"),
-    ("T0091", "Recruit bad actors"),
-    ("T0092", "Build Network"),
-    ("T0093", "Acquire/recruit Network"),
-    ("T0094", "Infiltrate Existing Networks"),
-    ("T0096", "Leverage Content Farm"),
-    ("T0097", "Create personas"),
-    ("T0104", "Social Networks"),
-)
-
 _OWN = (
     ("abuse:phone-enumeration", "phone-number enumeration (sequential or random blocks)"),
     ("abuse:contact-upload-scraping", "address-book upload used to scrape matches"),
@@ -63,7 +52,7 @@ _OWN = (
 
 TAXONOMY: tuple[Tag, ...] = (
     TLP_TAGS
-    + tuple(Tag(f"DISARM:{tid}", f"DISARM {tid} {name}", "DISARM") for tid, name in _DISARM)
+    + tuple(Tag(t.tag, f"{t.framework} {t.id} {t.name}", t.framework) for t in techniques().values())
     + tuple(Tag(value, f"{value} - {label}", value.split(":", 1)[0]) for value, label in _OWN)
 )
 
@@ -76,9 +65,13 @@ def taxonomy_options() -> list[dict]:
 
 
 def tag_family(value: str) -> str:
-    """The family a tag belongs to: ``TLP``, ``DISARM``, ``abuse``, ``infra`` or ``free``."""
+    """The family a tag belongs to: ``TLP``, ``DISARM``, ``FT3``, ``abuse``, ``infra`` or ``free``."""
     known = _BY_VALUE.get(value)
-    return known.family if known else "free"
+    if known:
+        return known.family
+    # a technique tag of an older taxonomy (DISARM:T0090 left the framework in v1.6) keeps its family
+    prefix = value.partition(":")[0].upper()
+    return prefix if prefix in frameworks() else "free"
 
 
 def is_tlp(value: str) -> bool:

@@ -1,6 +1,6 @@
-"""Make the example briefing of the sample case's largest state-linked network.
+"""Make the example briefings (full and public editions) of the sample case's largest state-linked network.
 
-Run from the repository root::
+Run from the repository root (or ``make examples``)::
 
     .venv/bin/python docs/examples/make_example.py [--workspace DIR]
 
@@ -11,7 +11,9 @@ detected cluster whose members are mostly one state-linked campaign of
 ``state-linked`` scenario), records an analyst's judgement on it through
 :mod:`graph.triage` (confirmed, attributed with moderate confidence, a
 comment), then writes the briefing beside this script as HTML, PDF and
-Markdown, and the PDF's pages as PNG images rendered by ``pdftoppm``.
+Markdown in both editions (``full``, with the analysts' notes, and
+``public``), and each PDF's pages as PNG images rendered by PDFium
+(:func:`app.brief.pdf_to_png`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from ingest.simulate.scenario import SCENARIOS  # noqa: E402
 ACTOR = "IRN-LOOKUP-PROXY"
 ANALYST = "example-analyst"
 STEM = "briefing-state-linked"
+#: each edition's file stem and its options
+EDITIONS = {"full": (STEM, {"include_notes": True}), "public": (f"{STEM}-public", {"edition": "public"})}
 
 
 def largest_state_linked(store, truth: dict) -> tuple[str, str]:
@@ -82,7 +86,8 @@ def main() -> None:
         triage.add_comment(store, "cluster", cluster_id,
                            "Exposed users in Iran should be prioritized for notification.", ANALYST)
         written = [
-            brief(workspace, store, [cluster_id], HERE / f"{STEM}.{fmt}", user=ANALYST) for fmt in ("html", "pdf", "md")
+            brief(workspace, store, [cluster_id], HERE / f"{stem}.{fmt}", user=ANALYST, **options)
+            for stem, options in EDITIONS.values() for fmt in ("html", "pdf", "md")
         ]
     finally:
         store.close()
@@ -90,7 +95,8 @@ def main() -> None:
     pages_dir = HERE / "pages"
     if pages_dir.exists():
         shutil.rmtree(pages_dir)
-    pages = pdf_to_png(HERE / f"{STEM}.pdf", pages_dir, dpi=80, prefix=STEM)
+    pages = [page for stem, _ in EDITIONS.values() for page in pdf_to_png(HERE / f"{stem}.pdf", pages_dir, dpi=80,
+                                                                          prefix=stem)]
     for path in [*written, *pages]:
         print(path.relative_to(ROOT))
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-__all__ = ["TRADECRAFTS", "tradecraft"]
+__all__ = ["TRADECRAFTS", "tradecraft", "evident_tradecrafts"]
 
 #: every tradecraft name, with what it means (for glossaries and export documentation)
 TRADECRAFTS = {
@@ -188,9 +188,27 @@ def tradecraft(features: Mapping[str, object] | None, kind: str | None = None) -
     >>> tradecraft({"size": 3}, "coordinated accounts")
     {'tradecraft': 'coordinated accounts', 'headline': ''}
     """
+    for name, headline in evident_tradecrafts(features).items():
+        return {"tradecraft": name, "headline": headline}
+    return {"tradecraft": kind or "", "headline": ""}
+
+
+def evident_tradecrafts(features: Mapping[str, object] | None) -> dict[str, str]:
+    """Every tradecraft the features show, most distinctive first, each with its headline.
+
+    :func:`tradecraft` names a cluster by the first; technique suggestions
+    (:mod:`app.present.techniques`) read them all, since a hosting farm that
+    was also created in one burst is evidence of both.
+
+    Examples
+    --------
+    >>> list(evident_tradecrafts({"size": 1, "enumerated_share": 0.9, "numbers": 10}))
+    ['lone enumerator', 'enumeration network']
+    """
     features = features or {}
+    found = {}
     for name, rule in _RULES:
         headline = rule(features)
         if headline:
-            return {"tradecraft": name, "headline": headline}
-    return {"tradecraft": kind or "", "headline": ""}
+            found[name] = headline
+    return found

@@ -75,7 +75,7 @@ def layout(cluster_id: str | None = None, **_query) -> html.Div:
                          dcc.Link("Back to the triage queue", href="/")])
     judgement = triage.judgement(state.store, "cluster", cluster_id)
     right = [
-        card("Analyst judgement", judgement_form.label_panel(judgement, flask_login.current_user), id=ids.LABEL_PANEL,
+        card("Analyst judgement", judgement_form.label_panel(judgement, flask_login.current_user, cluster), id=ids.LABEL_PANEL,
              class_name="section-gap label-panel"),
         card("Audit trail", html.Div(judgement_form.audit_view(state.store.audit_events(target=f"cluster:{cluster_id}")),
                                      id=ids.CLUSTER_AUDIT), hint="append-only"),

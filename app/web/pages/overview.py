@@ -34,6 +34,8 @@ PATH = "/"
 QUEUE_KIND = "queue-filter-kind"
 QUEUE_TAG = "queue-filter-tag"
 QUEUE_COMPARE = "queue-compare"  # link to the compare page for the selected rows
+QUEUE_BRIEF = "queue-brief"  # one briefing on the selected rows as one operation (served by app.web.downloads)
+QUEUE_BRIEF_FILE = "queue-brief-file"
 GRAPH_CONFIG = {"displaylogo": False, "topojsonURL": TOPOJSON_URL, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 # time windows relative to the end of the data (cases are historical, "now" means nothing)
 WINDOWS = {"all": None, "7d": 7, "1d": 1, "6h": 0.25}
@@ -246,10 +248,11 @@ def register(app: dash.Dash) -> None:
     @app.callback(
         Output(QUEUE_COMPARE, "href"),
         Output(QUEUE_COMPARE, "className"),
+        Output(QUEUE_BRIEF, "disabled"),
         Input(ids.QUEUE_TABLE + "-rows", "selected_row_ids"),
     )
     def compare_link(selected):
-        return compare_href(selected or [])
+        return *compare_href(selected or []), not selected
 
     @app.callback(
         Output(ids.QUEUE_BULK_FEEDBACK, "children"),
@@ -339,6 +342,9 @@ def bulk_bar(any_rows: bool) -> html.Div:
         dbc.Input(id=ids.QUEUE_BULK_REASON, placeholder="Reason (required)", size="sm", disabled=off),
         dbc.Button("Set status", id=ids.QUEUE_BULK_SUBMIT, size="sm", color="primary", disabled=off),
         dcc.Link("Compare selected", id=QUEUE_COMPARE, href=compare_href([])[0], className=compare_href([])[1]),
+        dbc.Button("Briefing for selected", id=QUEUE_BRIEF, size="sm", color="primary", outline=True, disabled=True,
+                   title="One PDF briefing on the selected clusters as one operation"),
+        dcc.Download(id=QUEUE_BRIEF_FILE),
         html.Span(["keys: ", html.Kbd("j"), "/", html.Kbd("k"), " move, ", html.Kbd("x"), " select, ",
                    html.Kbd("c"), " confirm, ", html.Kbd("d"), " dismiss, ", html.Kbd("?"), " help"],
                   className="hint ms-auto"),
