@@ -22,9 +22,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 # Debian packages: pango and fonts for PDF briefings (weasyprint), chromium for the
 # browser tests, poppler's pdftoppm to render briefing pages in the tests.
-SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core chromium chromium-driver poppler-utils
+# Java 17 for the Spark engine's tests (a local-cluster).
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core chromium chromium-driver poppler-utils \
+	openjdk-17-jre-headless
 system-deps:
-	@if ! command -v chromium >/dev/null || ! command -v pdftoppm >/dev/null \
+	@if ! command -v chromium >/dev/null || ! command -v pdftoppm >/dev/null || ! command -v java >/dev/null \
 		|| ! /sbin/ldconfig -p | grep -q libpangoft2-1.0; then \
 		echo "installing Debian packages: $(SYSTEM_PACKAGES)"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

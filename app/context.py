@@ -27,6 +27,8 @@ class CliContext:
     workspace_flag: str | None = None
     verbose: bool = False
     create_workspace: bool = False
+    #: settings a command's own flags give (``--engine``), stronger than the environment and settings.json
+    settings_flags: dict = field(default_factory=dict)
     console: Console = field(default_factory=Console)
     err: Console = field(default_factory=lambda: Console(stderr=True))
     _investigation: Investigation | None = None
@@ -34,7 +36,8 @@ class CliContext:
     @property
     def investigation(self) -> Investigation:
         if self._investigation is None:
-            workspace = Workspace.open(self.workspace_flag, create=self.create_workspace)
+            workspace = Workspace.open(self.workspace_flag, create=self.create_workspace,
+                                       **self.settings_flags)
             if workspace.read_only:
                 self.err.print(
                     f"note: workspace {workspace.root} cannot be written here and is opened read-only: "

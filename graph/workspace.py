@@ -39,7 +39,13 @@ _ENV = {
     "neo4j_password_file": "SYBILSCOPE_NEO4J_PASSWORD_FILE",
     "session_idle_hours": "SYBILSCOPE_SESSION_IDLE_HOURS",
     "session_max_days": "SYBILSCOPE_SESSION_MAX_DAYS",
+    "engine": "SYBILSCOPE_ENGINE",
+    "spark_master": "SYBILSCOPE_SPARK_MASTER",
+    "spark_remote": "SYBILSCOPE_SPARK_REMOTE",
+    "events_dir": "SYBILSCOPE_EVENTS_DIR",
 }
+#: where ingest writes and detection reads the events: the workspace's DuckDB, or Parquet read by Spark
+ENGINES = ("duckdb", "spark")
 #: web UI sessions end after this long without a request, and this long after sign-in whatever happens
 DEFAULT_SESSION_IDLE_HOURS = 12.0
 DEFAULT_SESSION_MAX_DAYS = 7.0
@@ -59,9 +65,12 @@ def is_workspace(root: Path) -> bool:
 
 @dataclass(frozen=True)
 class Settings:
-    """Which graph store a workspace uses and how to reach it.
+    """Which graph store and which engine a workspace uses and how to reach them.
 
-    ``store`` is ``"embedded"`` (DuckDB in the workspace) or ``"neo4j"`` (any
+    ``engine`` is ``"duckdb"`` (events in the workspace's database) or
+    ``"spark"`` (events as day-partitioned Parquet in ``events_dir``, read
+    by Spark at ``spark_master``, or through Spark Connect at
+    ``spark_remote``). ``store`` is ``"embedded"`` (DuckDB in the workspace) or ``"neo4j"`` (any
     Neo4j 5 compatible Bolt server). Setting ``neo4j_uri`` selects Neo4j.
     ``session_idle_hours`` and ``session_max_days`` bound a web UI sign-in
     (``None``: the defaults, 12 hours idle and 7 days in all).
@@ -74,11 +83,18 @@ class Settings:
     neo4j_password_file: str | None = None
     session_idle_hours: float | None = None
     session_max_days: float | None = None
+    engine: str = "duckdb"
+    spark_master: str | None = None
+    spark_remote: str | None = None
+    events_dir: str | None = None
     extra: Mapping[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("session_idle_hours", "session_max_days"):
             object.__setattr__(self, name, _positive(name, getattr(self, name)))
+        if self.engine not in ENGINES:
+            raise ConfigError(f"engine (--engine or $SYBILSCOPE_ENGINE) must be one of {', '.join(ENGINES)}, "
+                              f"not {self.engine!r}")
         if self.store not in ("embedded", "neo4j"):
             raise ConfigError(f"store must be 'embedded' or 'neo4j', not {self.store!r}")
         if self.store == "neo4j" and not self.neo4j_uri:
@@ -120,6 +136,13 @@ class Settings:
             )
         return shown
 
+    def describe_engine(self) -> dict[str, object]:
+        """Which engine holds the events and where they live, safe to show."""
+        if self.engine == "duckdb":
+            return {"engine": "duckdb", "events": "the workspace database"}
+        where = {"remote": self.spark_remote} if self.spark_remote else {"master": self.spark_master or "local[2]"}
+        return {"engine": "spark", **where, "events": self.events_dir or "(not ingested yet)"}
+
     def __repr__(self) -> str:  # never leak a password file path's content; keep it short
         return f"Settings({self.describe()})"
 
@@ -149,6 +172,8 @@ class Settings:
     def to_stored(self) -> dict[str, object]:
         """What goes into ``settings.json`` (no password, ever)."""
         stored = {k: v for k, v in asdict(self).items() if k != "extra" and v is not None}
+        if stored["engine"] == "duckdb":  # the default leaves settings.json as it always was
+            del stored["engine"]
         stored.update(self.extra)
         return stored
 

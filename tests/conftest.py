@@ -29,6 +29,13 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def unavailable(message: str) -> None:
+    """A server or runtime a test needs is missing: fail under ``CI=true``, skip otherwise."""
+    if in_ci():
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Under ``CI=true`` a skip is a failure: a green CI must mean every suite really ran."""
@@ -74,10 +81,7 @@ def bolt_server():
     try:
         server.start()
     except BoltServerUnavailable as exc:
-        message = f"the Bolt test server is unavailable: {exc}"
-        if in_ci():
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable(f"the Bolt test server is unavailable: {exc}")
     yield server
     server.stop()
 
@@ -129,3 +133,56 @@ def sample_case(tmp_path_factory):
     from exportcase import build_sample
 
     return build_sample(tmp_path_factory.mktemp("sample") / "workspace")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One Spark session for the whole run, on ``local-cluster[2,1,1024]``: two real executor processes.
+
+    About 25 s to start, once. Without Java or PySpark the tests that need it
+    fail under ``CI=true`` and are skipped otherwise.
+    """
+    import shutil
+
+    from graph.errors import ConfigError
+
+    problem = None
+    if shutil.which("java") is None:
+        problem = "no java on PATH (Debian: apt-get install openjdk-17-jre-headless; `make test` does it)"
+    else:
+        try:
+            import pyspark  # noqa: F401
+        except ImportError:
+            problem = "PySpark is not installed (pip install -e '.[spark]')"
+    if problem is None:
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        from graph.spark.session import spark_session
+
+        try:
+            # small shuffles: the test cases are small, and every partition costs a task
+            session = spark_session("local-cluster[2,1,1024]", shuffle_partitions=2)
+        except ConfigError as exc:
+            problem = str(exc)
+    if problem is not None:
+        unavailable(f"Spark is unavailable: {problem}")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_connect():
+    """A Spark Connect server started from the PySpark package, for the session: its ``sc://`` URL.
+
+    Its own JVM on ``local[1]`` (about 15 s to start when the machine is idle).
+    When it cannot start (no Java, no PySpark), the tests that need it fail
+    under ``CI=true`` and are skipped otherwise.
+    """
+    from spark_connect_server import ConnectServer, ConnectServerUnavailable
+
+    server = ConnectServer()
+    try:
+        server.start()
+    except ConnectServerUnavailable as exc:
+        unavailable(f"the Spark Connect server is unavailable: {exc}")
+    yield server.url
+    server.stop()

@@ -14,6 +14,7 @@ from app.web import traffic_summary
 from graph.detect.clustering import METHODS
 from graph.detect.results import DetectionParams
 from graph.detect.scoring import FLAG_THRESHOLD, SHORT_REASONS
+from graph.workspace import ENGINES
 
 
 def _tradecraft(cluster) -> str:
@@ -31,8 +32,12 @@ def _tradecraft(cluster) -> str:
               help="Keep clusters scoring at least this (0.5 and above are flagged as suspected networks).")
 @click.option("--top", type=int, default=15, show_default=True, help="How many clusters to list.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run and its clusters as one JSON object.")
+@click.option("--engine", type=click.Choice(ENGINES), default=None,
+              help="Where the events are read: duckdb (the workspace) or spark (its --events-dir Parquet). "
+              "Default: $SYBILSCOPE_ENGINE, else the workspace's setting, else duckdb.")
 @click.pass_obj
-def command(ctx: CliContext, seed: int, resolution: float, method: str, keep_score: float, top: int, as_json: bool) -> None:
+def command(ctx: CliContext, seed: int, resolution: float, method: str, keep_score: float, top: int, as_json: bool,
+            engine: str | None) -> None:
     """Detect coordinated abuse networks (and lone enumerators), score and explain them, store the run.
 
     Cluster ids are stable: the same data gives the same ids, and a cluster that
@@ -42,6 +47,8 @@ def command(ctx: CliContext, seed: int, resolution: float, method: str, keep_sco
         params = DetectionParams(seed=seed, resolution=resolution, method=method, keep_score=keep_score)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
+    if engine is not None:
+        ctx.settings_flags["engine"] = engine
     investigation = ctx.investigation
     investigation.require_writable("detect")  # before the progress bar appears
     if as_json:

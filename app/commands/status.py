@@ -14,7 +14,7 @@ from app.context import CliContext
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @click.pass_obj
 def command(ctx: CliContext, as_json: bool) -> None:
-    """Show the workspace, which graph store it uses, and node and relationship counts."""
+    """Show the workspace, which graph store and engine it uses, where the events live, and graph counts."""
     workspace = ctx.workspace
     store = ctx.store
     counts = store.counts()
@@ -22,6 +22,7 @@ def command(ctx: CliContext, as_json: bool) -> None:
     report = {
         "workspace": str(workspace.root),
         "store": workspace.settings.describe(),
+        "engine": workspace.settings.describe_engine(),
         "read_only": workspace.read_only,
         "counts": counts,
         "latest_run": latest["run_id"] if latest else None,
@@ -32,6 +33,7 @@ def command(ctx: CliContext, as_json: bool) -> None:
     out = ctx.console
     out.print(f"[bold]workspace[/] {report['workspace']}")
     out.print("[bold]store[/] " + ", ".join(f"{k}={v}" for k, v in report["store"].items()))
+    out.print("[bold]engine[/] " + ", ".join(f"{k}={v}" for k, v in report["engine"].items()))
     if report["read_only"]:
         out.print("[bold]read-only[/] this process cannot write the workspace: it is opened for reading")
     out.print(f"[bold]latest detection run[/] {report['latest_run'] or '(none yet)'}")

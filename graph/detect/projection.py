@@ -42,7 +42,15 @@ __all__ = [
 
 
 def workspace_events(workspace: Workspace) -> Events:
-    """The workspace's event table as detection's :class:`~graph.detect.frames.Events`."""
+    """The workspace's event table as detection's :class:`~graph.detect.frames.Events`.
+
+    On the ``spark`` engine, the workspace's Parquet events read by Spark
+    (:func:`graph.spark.events.lake_events`), behind the same interface.
+    """
+    if workspace.settings.engine == "spark":
+        from graph.spark.events import lake_events  # PySpark is optional: imported only when chosen
+
+        return lake_events(workspace)
     events = Events(warehouse.connect(workspace.db_path), warehouse.EVENTS_TABLE)
     if not events.exists():
         raise SybilscopeError(

@@ -49,10 +49,11 @@ def data_fingerprint(events: Events, counts: dict[str, int] | None = None) -> st
 
     Two runs with the same fingerprint read the same data.
     """
-    row = events.connection.execute(
-        f"SELECT count(*), min(epoch_ms(ts)), max(epoch_ms(ts)), bit_xor(hash(event_id)), "
-        f"bit_xor(hash(account_id, ts, ip, endpoint, phone_hash)) FROM {events.table}"
-    ).fetchall()[0]
+    row = list(events.one(
+        "SELECT count(*) AS n, min(epoch_ms(ts)) AS first_ms, max(epoch_ms(ts)) AS last_ms, "
+        "bit_xor(hash(event_id)) AS ids, bit_xor(hash(account_id, ts, ip, endpoint, phone_hash)) AS content "
+        "FROM {events}"
+    ).values())
     payload = json.dumps({"events": [None if v is None else int(v) for v in row], "store": counts or {}}, sort_keys=True)
     return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
 
@@ -129,6 +130,11 @@ def detect(
     started = datetime.now(UTC)
     clock = time.perf_counter()
     events = projection.workspace_events(workspace)
+    if events.connection is None:  # Spark: its executors' memory is the cluster's to set
+        try:
+            return _detect(workspace, store, events, params, progress, user, started, clock)
+        finally:
+            events.release()
     previous_limit = events.scalar("SELECT current_setting('memory_limit')")
     # DuckDB would otherwise take 80% of the machine's memory for its buffers
     events.connection.execute(f"SET memory_limit = '{memory_limit}'")
