@@ -27,7 +27,7 @@ twice (a resumed run) writes the same values again.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 
 import pyarrow as pa
@@ -150,9 +150,12 @@ _ACCOUNT_COLUMNS = ("created_at", "handle", "phone_country", "discoverable_by_ph
 
 
 def _write(cur, store: GraphStore, sql: str, params: dict, write, batch_rows: int) -> int:
+    return _write_batches(cur.sql(sql, params=params).to_arrow_reader(batch_rows), write)
+
+
+def _write_batches(batches: Iterable[pa.RecordBatch], write) -> int:
     written = 0
-    reader = cur.sql(sql, params=params).to_arrow_reader(batch_rows)
-    for batch in reader:
+    for batch in batches:
         if batch.num_rows:
             written += write(pa.Table.from_batches([batch]))
     return written
@@ -164,7 +167,8 @@ def _same_database(cur, store: GraphStore) -> bool:
     return bool(path) and path[0][0] is not None and store.shares_warehouse(path[0][0])
 
 
-def sync_graph(cur, store: GraphStore, batch_ids: Sequence[str], *, batch_rows: int | None = None) -> dict[str, int]:
+def sync_graph(cur, store: GraphStore, batch_ids: Sequence[str], *, batch_rows: int | None = None,
+               events: Callable[[str, dict], pa.Table] | None = None) -> dict[str, int]:
     """Bring the graph store up to date with the events and reference rows of ``batch_ids``.
 
     Parameters
@@ -179,6 +183,12 @@ def sync_graph(cur, store: GraphStore, batch_ids: Sequence[str], *, batch_rows: 
     batch_rows : int, optional
         Rows a store call; default 1,000,000 embedded (each call is one
         columnar merge) and 20,000 on Neo4j (each call is one transaction).
+    events : callable, optional
+        Where the event aggregates run when the events are not in the
+        workspace database: ``events(sql, params)`` gives the answer of one
+        statement of :func:`edge_sql`, :func:`node_sql` (the Spark lake,
+        :meth:`ingest.lake.EventLake.aggregates`). Accounts and labels
+        still come from ``cur``.
 
     Returns
     -------
@@ -188,9 +198,9 @@ def sync_graph(cur, store: GraphStore, batch_ids: Sequence[str], *, batch_rows: 
     ids = list(batch_ids)
     size = batch_rows or (1_000_000 if store.backend == "embedded" else 20_000)
     params = {"batches": ids}
-    older = cur.execute(
-        f"SELECT count(*) FROM {EVENTS_TABLE} WHERE NOT list_contains($batches, batch_id)", params
-    ).fetchall()[0][0]
+    older_sql = f"SELECT count(*) AS older FROM {EVENTS_TABLE} WHERE NOT list_contains($batches, batch_id)"
+    older = (events(older_sql, params).column(0)[0].as_py() if events is not None
+             else cur.execute(older_sql, params).fetchall()[0][0])
     incremental = older > 0
     counts: dict[str, int] = {}
 
@@ -226,7 +236,10 @@ def sync_graph(cur, store: GraphStore, batch_ids: Sequence[str], *, batch_rows: 
     for name in (IP, DEVICE, PHONE, *EDGES):
         sql = node_sql(name, incremental) if name in (IP, DEVICE, PHONE) else edge_sql(name, incremental)
         bound = params if incremental else {}
-        if in_place:
+        if events is not None:
+            write = partial(store.upsert_edges if name in EDGES else store.upsert_nodes, name)
+            counts[name] = _write_batches(events(sql, bound).to_batches(size), write)
+        elif in_place:
             # the IP, Device and Phone nodes of every value these events hold were just written
             counts[name] = store.upsert_query(name, sql, bound, present_endpoints=(IP, DEVICE, PHONE))
         elif name in EDGES:
