@@ -35,6 +35,7 @@ from graph.detect.results import DetectionParams
 from graph.detect.run import DetectionResult, detect
 from graph.errors import SybilscopeError
 from ingest import pipeline
+from ingest.lake import EventLake
 from ingest.readers import SourceFile
 
 __all__ = ["LABEL_ACTIONS", "Analyst", "ClusterCase", "Investigation"]
@@ -80,7 +81,9 @@ class Investigation(WorkspaceAccess):
     ) -> pipeline.IngestSummary:
         """Load case files into the events and the graph (:func:`ingest.pipeline.ingest`)."""
         self.require_writable("ingest")
-        return pipeline.ingest(self.workspace, self.store, sources, progress=progress, ignored_files=ignored_files)
+        lake = EventLake.of(self.workspace) if self.workspace.settings.engine == "spark" else None
+        return pipeline.ingest(self.workspace, self.store, sources, progress=progress, ignored_files=ignored_files,
+                               lake=lake)
 
     def detect(self, params: DetectionParams, *, progress: DetectionProgress | None = None) -> DetectionResult:
         """Run detection and save the run (:func:`graph.detect.run.detect`)."""

@@ -50,6 +50,7 @@ from graph.warehouse_schema import BATCHES_TABLE, SOURCES_TABLE, ensure_tables
 from graph.workspace import Workspace
 from ingest import aggregate, batches, quarantine
 from ingest.enrich import data_sources
+from ingest.lake import EventLake
 from ingest.loader import FileLoad, TableLoader
 from ingest.lookups import Lookups
 from ingest.readers import (
@@ -116,6 +117,7 @@ def ingest(
     ignored_files: Iterable[str] = (),
     memory_limit: str = "2GB",
     load_memory_limit: str = "1.5GB",
+    lake: EventLake | None = None,
 ) -> IngestSummary:
     """Load case files into the workspace's events and graph store.
 
@@ -140,6 +142,10 @@ def ingest(
         index (22 bytes a row loaded) grows in Python memory beside it: at
         36M rows, 2 GB here peaked at 4.07 GB with the phone helper, 1.5 GB
         at 3.56 GB.
+    lake : EventLake, optional
+        On the ``spark`` engine: the requests go to its day-partitioned
+        Parquet, checked on Spark by the same loader (:mod:`ingest.lake`),
+        and the graph sync's event aggregates run there.
 
     Returns
     -------
@@ -170,7 +176,8 @@ def ingest(
     previous_limit = cur.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     cur.execute(f"SET memory_limit = '{load_memory_limit}'")
     try:
-        return _load_and_sync(cur, workspace, store, sources, headers, progress, summary, started, memory_limit)
+        return _load_and_sync(cur, workspace, store, sources, headers, progress, summary, started, memory_limit,
+                              lake)
     finally:
         cur.execute(f"SET memory_limit = '{previous_limit}'")
 
@@ -207,7 +214,7 @@ def _record_sources(cur) -> list[dict]:
 
 def _load_and_sync(cur, workspace: Workspace, store: GraphStore, sources: Mapping[str, Sequence[SourceFile]],
                    headers: Mapping[SourceFile, Header], progress: Progress, summary: IngestSummary,
-                   started: float, sync_memory_limit: str) -> IngestSummary:
+                   started: float, sync_memory_limit: str, lake: EventLake | None) -> IngestSummary:
     """The load and sync steps of :func:`ingest`, on its prepared cursor."""
     ensure_tables(cur)
     summary.sources = _record_sources(cur)
@@ -216,10 +223,12 @@ def _load_and_sync(cur, workspace: Workspace, store: GraphStore, sources: Mappin
     secret = workspace.secret()
     lookups = Lookups(cur, secret)
     loader = TableLoader(cur, secret, lookups, timings, run_batches)
-    truncations: list[TruncatedInput] = []
+    truncations: list[str] = []
     run_id = datetime.now(UTC).strftime("ingest-%Y%m%dT%H%M%S.%fZ")
     try:
         for table in TABLES:
+            if table == "requests" and lake is not None:
+                break  # the last table: its files are checked together on Spark, below
             for source in sources.get(table, ()):
                 loaded = _load_source(cur, loader, source, headers[source], run_id, progress)
                 if loaded is None:
@@ -228,18 +237,27 @@ def _load_and_sync(cur, workspace: Workspace, store: GraphStore, sources: Mappin
                 file, truncated = loaded
                 summary.add_file(file)
                 if truncated is not None:
-                    truncations.append(truncated)
+                    truncations.append(str(truncated))
                 progress.file_done(source)
                 _crash_point("events_loaded")
     finally:
         lookups.close()
+    if lake is not None and sources.get("requests"):
+        progress.phase("requests on Spark")
+        with timings.timed("requests on Spark"):
+            loads, skipped = lake.load(cur, sources["requests"], run_id, run_batches)
+        summary.tables["requests"].files_skipped += skipped
+        for file, truncated in loads:
+            summary.add_file(file)
+            if truncated is not None:
+                truncations.append(truncated)
 
     # the duplicate index is not needed any more: give its memory back before
     # the graph sync's large aggregates
     loader.release()
     cur.execute(f"SET memory_limit = '{sync_memory_limit}'")
     progress.phase("graph sync")
-    _sync(cur, store, summary, timings)
+    _sync(cur, store, summary, timings, lake)
 
     for table, reasons in quarantine.counts_by_reason(cur, run_batches).items():
         summary.tables[table].quarantined_by_reason = reasons
@@ -250,7 +268,7 @@ def _load_and_sync(cur, workspace: Workspace, store: GraphStore, sources: Mappin
     # with whatever limit is in force then.
     with timings.timed("checkpoint"):
         cur.execute("CHECKPOINT")
-    summary.errors += [str(t) for t in truncations]
+    summary.errors += truncations
     if summary.quarantined:
         summary.warnings.append(
             f"{summary.quarantined:,} row(s) quarantined: see {summary.quarantine_file}"
@@ -303,12 +321,13 @@ def _load_in_transaction(cur, loader: TableLoader, source: SourceFile, header: H
     return file, truncated
 
 
-def _sync(cur, store: GraphStore, summary: IngestSummary, timings: Timings) -> None:
+def _sync(cur, store: GraphStore, summary: IngestSummary, timings: Timings, lake: EventLake | None) -> None:
     """Recompute the graph of every batch loaded but not yet synced, then mark them synced."""
     pending = batches.unsynced(cur)
     if pending:
         with timings.timed("graph sync"):
-            summary.graph = aggregate.sync_graph(cur, store, pending)
+            events = lake.aggregates(cur) if lake is not None else None
+            summary.graph = aggregate.sync_graph(cur, store, pending, events=events)
         batches.mark_synced(cur, pending)
 
 

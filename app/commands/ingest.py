@@ -18,6 +18,7 @@ from rich.table import Table
 
 from app.context import CliContext
 from app.web import traffic_summary
+from graph.workspace import ENGINES
 from ingest import pipeline
 from ingest.readers import SourceFile, discover, source_file
 
@@ -93,9 +94,15 @@ def _reasons(summary: pipeline.IngestSummary) -> list[str]:
               help="A labels file (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the summary) on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary table.")
+@click.option("--engine", type=click.Choice(ENGINES), default=None,
+              help="Where the events go: duckdb (the workspace) or spark (day-partitioned Parquet in "
+              "--events-dir, checked on Spark). Default: $SYBILSCOPE_ENGINE, else the workspace's setting.")
+@click.option("--events-dir", type=click.Path(file_okay=False), default=None,
+              help="On the spark engine: the events folder (recorded in the workspace). "
+              "Default: $SYBILSCOPE_EVENTS_DIR, else the workspace's setting.")
 @click.pass_obj
 def command(ctx: CliContext, case_dir, requests_files, accounts_files, ip_intel_files, labels_files,
-            as_json: bool, quiet: bool) -> None:
+            as_json: bool, quiet: bool, engine: str | None, events_dir: str | None) -> None:
     """Load a case folder (requests, accounts, ip_intel, labels) into the workspace.
 
     Files are CSV, JSON Lines (both may be .gz) or Parquet, named after their
@@ -106,6 +113,9 @@ def command(ctx: CliContext, case_dir, requests_files, accounts_files, ip_intel_
     if not case_dir and not (requests_files or accounts_files or ip_intel_files or labels_files):
         raise click.UsageError("give a CASE_DIR or at least one file (--requests F, ...)")
     ctx.create_workspace = True  # the one command that starts an investigation
+    for name, value in (("engine", engine), ("events_dir", events_dir)):
+        if value is not None:
+            ctx.settings_flags[name] = value
     ctx.require_writable("ingest")
     sources: dict[str, list[SourceFile]] = {}
     ignored = []

@@ -10,6 +10,7 @@ uses the JVM's zone) and Arrow transfer to pandas.
 from __future__ import annotations
 
 import os
+import sys
 
 from graph.errors import ConfigError
 
@@ -46,6 +47,8 @@ def spark_session(master: str | None = None, remote: str | None = None, *, shuff
             session.conf.set(key, value)
         return session
     master = master or os.environ.get(MASTER_ENV) or DEFAULT_MASTER
+    # executors' Python workers (ingest's checks) run this interpreter, where sybilscope is installed
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     conf = {**_CONF, "spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
             "spark.sql.shuffle.partitions": str(shuffle_partitions)}
     for key, value in conf.items():
