@@ -170,6 +170,16 @@ def spark():
 
 
 @pytest.fixture(scope="session")
+def spark_sample(spark, tmp_path_factory):
+    """The sample case ingested once a session on DuckDB and on Spark (``tests/sparkcase.py``): copy it to change it."""
+    from sparkcase import build_lake
+
+    root = tmp_path_factory.mktemp("spark-sample")
+    build_lake(root)
+    return root
+
+
+@pytest.fixture(scope="session")
 def spark_connect():
     """A Spark Connect server started from the PySpark package, for the session: its ``sc://`` URL.
 

@@ -1,8 +1,10 @@
-"""The sample case for the Spark tests: ingested once on DuckDB, its events also as a Parquet lake.
+"""The sample case for the Spark tests: ingested on DuckDB, and again on Spark into a Parquet lake.
 
-:func:`build_lake` gives a workspace (``ws``), a copy of it nothing has
-detected in yet (``ws-spark``) and ``lake``, the workspace's events as the
-day-partitioned Parquet a ``spark`` workspace reads.
+:func:`build_lake` gives a workspace ingested on DuckDB (``ws``), one
+ingested with ``--engine spark`` (``ws-spark``, with ``ws``'s pseudonym
+key: the reference tables, the ledger and the graph in its database,
+nothing detected yet) and ``lake``,
+the events that Spark ingest wrote as day-partitioned Parquet.
 """
 
 from __future__ import annotations
@@ -10,35 +12,48 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import duckdb
-
 from graph import warehouse
 from graph.store import open_store
-from graph.workspace import Workspace
-from ingest.pipeline import ingest
+from graph.workspace import SECRET_FILE, Workspace
+from ingest.lake import EventLake
+from ingest.pipeline import IngestSummary, ingest
 from ingest.readers import discover
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "case"
 
 
-def write_lake(db_path: Path, events_dir: Path) -> None:
-    """The workspace's events as day-partitioned Parquet, the layout the Spark engine reads."""
-    con = duckdb.connect(str(db_path), read_only=True)
+def ingest_on_spark(root: Path, lake: Path, case: Path = SAMPLE) -> IngestSummary:
+    """``case`` ingested as ``sybilscope ingest --engine spark --events-dir lake`` does, on the process's session."""
+    ws = Workspace.open(root, engine="spark", events_dir=str(lake))
+    store = open_store(ws)
     try:
-        con.execute(f"COPY (SELECT *, strftime(ts, '%Y-%m-%d') AS day FROM {warehouse.EVENTS_TABLE}) "
-                    f"TO '{events_dir}' (FORMAT parquet, PARTITION_BY (day))")
+        sources, _ = discover(case)
+        return ingest(ws, store, sources, lake=EventLake.of(ws))
     finally:
-        con.close()
+        store.close()
+        warehouse.close_all()
 
 
 def build_lake(root: Path) -> Workspace:
-    """The sample ingested at ``root/ws``, copied to ``root/ws-spark``, its events at ``root/lake``."""
+    """The sample ingested at ``root/ws`` (DuckDB) and at ``root/ws-spark`` (Spark, events at ``root/lake``).
+
+    The Spark ingest runs on the process's Spark session (the ``spark``
+    fixture's), started here on ``local[2]`` when there is none.
+    """
     ws = Workspace.open(root / "ws")
     store = open_store(ws)
     sources, _ = discover(SAMPLE)
     ingest(ws, store, sources)
     store.close()
     warehouse.close_all()
-    shutil.copytree(ws.root, root / "ws-spark")
-    write_lake(ws.db_path, root / "lake")
+    # the same key, so the two ingests' pseudonyms (and the content keys hashed with them) can be compared
+    (root / "ws-spark").mkdir(mode=0o700)
+    shutil.copy(ws.root / SECRET_FILE, root / "ws-spark" / SECRET_FILE)
+    ingest_on_spark(root / "ws-spark", root / "lake")
     return ws
+
+
+def copy_case(built: Path, root: Path) -> Workspace:
+    """A copy at ``root`` of what :func:`build_lake` built at ``built`` (to change it): the DuckDB workspace."""
+    shutil.copytree(built, root, dirs_exist_ok=True)
+    return Workspace.open(root / "ws")

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sparkcase import build_lake
+from sparkcase import copy_case
 
 SYBILSCOPE = Path(sys.executable).parent / "sybilscope"
 
@@ -26,8 +26,8 @@ def _cli(root: Path, *args: str, env: dict[str, str] | None = None) -> None:
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
 
 
-def test_detect_through_spark_connect_gives_duckdbs_clusters_and_members(tmp_path, spark_connect):
-    build_lake(tmp_path)
+def test_detect_through_spark_connect_gives_duckdbs_clusters_and_members(tmp_path, spark_sample, spark_connect):
+    copy_case(spark_sample, tmp_path)
     _cli(tmp_path / "ws", "detect")
     _cli(tmp_path / "ws-spark", "detect", "--engine", "spark",
          env={"SYBILSCOPE_SPARK_REMOTE": spark_connect, "SYBILSCOPE_EVENTS_DIR": str(tmp_path / "lake")})

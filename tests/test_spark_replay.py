@@ -1,7 +1,8 @@
 """One SQL source: every statement detection and the graph sync send, on DuckDB and on Spark, compared.
 
-The sample case is ingested once (DuckDB) and its events written as the
-day-partitioned Parquet a Spark workspace reads. :class:`Replay` is an
+The sample case is ingested on DuckDB and, with the Spark ingest, into
+the day-partitioned Parquet a Spark workspace reads: the replay also checks
+that both ingests give the same events. :class:`Replay` is an
 :class:`~graph.detect.frames.Events` that sends each call to both engines,
 compares the answers (exact for integers and strings, 1e-9 for floats) and
 hands detection Spark's: one detection run on Spark checks every statement
@@ -21,7 +22,7 @@ import shutil
 import duckdb
 import pandas as pd
 import pytest
-from sparkcase import build_lake
+from sparkcase import copy_case
 
 from graph import warehouse
 from graph.detect.frames import Events
@@ -36,12 +37,12 @@ from ingest import aggregate
 
 
 @pytest.fixture(scope="module")
-def sample_engines(tmp_path_factory, spark):
-    """The sample case ingested once: its workspace, DuckDB Events and Spark Events on the same rows."""
+def sample_engines(tmp_path_factory, spark, spark_sample):
+    """The sample case ingested on both engines: its workspace, DuckDB Events and Spark Events on the same rows."""
     from graph.spark.events import SparkEvents
 
     root = tmp_path_factory.mktemp("replay")
-    ws = build_lake(root)
+    ws = copy_case(spark_sample, root)
     shutil.copy(ws.db_path, root / "events.duckdb")
     duck = Events(duckdb.connect(str(root / "events.duckdb"), read_only=True))
     lake = SparkEvents.from_parquet(spark, root / "lake")

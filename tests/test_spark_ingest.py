@@ -1,0 +1,191 @@
+"""Ingest on Spark: the sample case into a Parquet lake, checked on executors by the embedded path's own loader.
+
+The lake is built once a session (``spark_sample``: ``tests/sparkcase.py``
+ingests the sample on DuckDB and with the Spark ingest); tests that change
+it work on a copy.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+from sparkcase import SAMPLE, copy_case, ingest_on_spark
+
+from graph import warehouse
+from graph.detect.results import DetectionParams
+from graph.detect.run import detect
+from graph.store import open_store
+from graph.warehouse_schema import EVENTS_TABLE, QUARANTINE_TABLE
+from graph.workspace import SECRET_FILE, Workspace
+from ingest import batches
+from ingest.lake import QUARANTINE_FOLDER, EventLake
+from ingest.pipeline import ingest
+from ingest.readers import discover
+
+SYBILSCOPE = Path(sys.executable).parent / "sybilscope"
+
+
+def _cli(root: Path, *args: str) -> None:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SYBILSCOPE_")}
+    result = subprocess.run([str(SYBILSCOPE), "--workspace", str(root), *args], capture_output=True, text=True,
+                            timeout=600, env=environment)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+
+
+def _lake_files(lake: Path) -> list[str]:
+    return sorted(str(p.relative_to(lake)) for p in lake.rglob("*") if p.is_file())
+
+
+def _rows(db_path: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_spark_ingest_writes_the_embedded_paths_events_by_day(spark_sample):
+    root = spark_sample
+    columns = ("event_id, epoch_us(ts), ip, ip_country, ip_asn, ip_kind, account_id, device_id, user_agent_family, "
+               "status, phone_hash, block_hash, block_ordinal, phone_region, matched_account_id, source_row")
+    embedded = _rows(root / "ws" / "sybilscope.duckdb", f"SELECT {columns} FROM {EVENTS_TABLE} ORDER BY event_id")
+    lake = _rows(root / "ws" / "sybilscope.duckdb",  # DuckDB only reads the files here; Spark wrote them
+                 f"SELECT {columns} FROM read_parquet('{root / 'lake'}/day=*/*.parquet') ORDER BY event_id")
+    assert len(embedded) > 100_000
+    assert lake == embedded  # same checks, enrichment and keyed hashes: the secret reached the executors
+    days = sorted(p.name for p in (root / "lake").glob("day=*"))
+    assert days and all(len(d) == len("day=2019-12-18") for d in days)
+    # the Spark workspace's own database holds no events: they live in the lake
+    assert _rows(root / "ws-spark" / "sybilscope.duckdb", f"SELECT count(*) FROM {EVENTS_TABLE}") == [(0,)]
+    settings = json.loads((root / "ws-spark" / "settings.json").read_text())
+    assert settings["engine"] == "spark" and settings["events_dir"] == str(root / "lake")
+
+
+def test_spark_ingest_quarantines_as_the_embedded_path_and_beside_the_events(spark_sample):
+    root = spark_sample
+    sql = f"SELECT table_name, file, position, column_name, reason, record FROM {QUARANTINE_TABLE} ORDER BY ALL"
+    embedded = _rows(root / "ws" / "sybilscope.duckdb", sql)
+    assert embedded  # the sample repeats a few rows
+    assert _rows(root / "ws-spark" / "sybilscope.duckdb", sql) == embedded
+    assert (root / "ws-spark" / "quarantine" / "quarantine.jsonl").read_text() == \
+        (root / "ws" / "quarantine" / "quarantine.jsonl").read_text()
+    beside = pq.read_table(root / "lake" / QUARANTINE_FOLDER).to_pylist()
+    assert sorted((r["table_name"], r["file"], r["position"], r["column_name"], r["reason"], r["record"])
+                  for r in beside) == sorted(embedded)
+
+
+def test_spark_ingest_then_spark_detection_gives_duckdbs_clusters_and_members(tmp_path, spark_sample, spark):
+    copy_case(spark_sample, tmp_path)
+    _cli(tmp_path / "ws", "detect")
+    # the workspace recorded its engine and events folder at ingest: detection finds them without flags
+    spark_ws = Workspace.open(tmp_path / "ws-spark", events_dir=str(tmp_path / "lake"))
+    assert spark_ws.settings.engine == "spark"
+    store = open_store(spark_ws)
+    try:
+        detect(spark_ws, store, DetectionParams())
+    finally:
+        store.close()
+        warehouse.close_all()
+    for name in ("ws", "ws-spark"):
+        _cli(tmp_path / name, "export", "--format", "csv", "--out", str(tmp_path / f"out-{name}"))
+    for exported in ("clusters.csv", "members.csv"):
+        ours = (tmp_path / "out-ws" / exported).read_text()
+        assert ours.count("\n") > 1
+        assert (tmp_path / "out-ws-spark" / exported).read_text() == ours, exported
+
+
+def test_reingesting_changes_nothing_and_a_killed_runs_leftovers_are_removed(tmp_path, spark_sample, spark):
+    copy_case(spark_sample, tmp_path)
+    lake = tmp_path / "lake"
+    before = _lake_files(lake)
+    rows = spark.read.parquet(str(lake)).count()
+    # what a run killed while publishing leaves: its work folder, and a part in a day the ledger never got
+    day = next(lake.glob("day=*"))
+    (day / "ingest-killed--part-00000.snappy.parquet").write_bytes((next(day.glob("*.parquet"))).read_bytes())
+    (lake / "_run-ingest-killed").mkdir()
+    (lake / "_run-ingest-killed" / "part.parquet").write_bytes(b"half")
+
+    summary = ingest_on_spark(tmp_path / "ws-spark", lake)
+
+    assert summary.tables["requests"].files_skipped == 1 and summary.tables["requests"].loaded == 0
+    assert _lake_files(lake) == before
+    assert spark.read.parquet(str(lake)).count() == rows
+    ledger = _rows(tmp_path / "ws-spark" / "sybilscope.duckdb",
+                   "SELECT count(*), sum(rows_loaded) FROM ingest_batches WHERE table_name = 'requests'")
+    assert ledger == [(1, rows)]
+
+
+def test_the_pseudonym_secret_is_in_no_plan(tmp_path, spark_sample, spark, capsys):
+    copy_case(spark_sample, tmp_path)
+    spark_ws = Workspace.open(tmp_path / "ws-spark", events_dir=str(tmp_path / "lake"))
+    secret = spark_ws.secret()
+    sources, _ = discover(SAMPLE)
+    todo = [(source, *batches.batch_of(source)) for source in sources["requests"]]
+    lake = EventLake.of(spark_ws)
+    cur = warehouse.connect(spark_ws.db_path)
+    try:
+        frame = lake.checked_frame(cur, todo, tmp_path / "work")
+        capsys.readouterr()
+        frame.explain(mode="extended")
+        plans = [frame._jdf.queryExecution().toString(), capsys.readouterr().out]
+        assert frame.where("_kind = 'file'").count() == len(todo)  # the plan runs: the executors read the key
+    finally:
+        warehouse.close_all()
+    assert "MapInArrow" in plans[0]
+    for plan in plans:
+        for shown in (secret.hex(), secret.hex().upper(), repr(secret), secret.decode("latin-1")):
+            assert shown not in plan
+
+
+def test_ingest_on_spark_without_an_events_folder_says_what_to_give(tmp_path):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SYBILSCOPE_")}
+    result = subprocess.run([str(SYBILSCOPE), "--workspace", str(tmp_path / "ws"), "ingest", "--engine", "spark",
+                             str(SAMPLE)], capture_output=True, text=True, timeout=120, env=environment)
+    assert result.returncode == 2
+    assert "give --events-dir DIR" in result.stderr
+
+
+def _write_case(folder: Path, files: dict[str, list[str]], header: str) -> Path:
+    folder.mkdir(parents=True)
+    for name, lines in files.items():
+        (folder / name).write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_copies_across_files_and_runs_are_found_as_the_embedded_path_finds_them(tmp_path, spark):
+    with gzip.open(SAMPLE / "requests.csv.gz", "rt", encoding="utf-8") as handle:
+        header, *body = [next(handle).rstrip("\n") for _ in range(3001)]
+    # the run's second file repeats 500 of the first's rows; the next run brings 500 rows loaded before
+    first_run = _write_case(tmp_path / "run1", {"requests-0001.csv": body[:1500],
+                                                 "requests-0002.csv": body[1000:2500]}, header)
+    second_run = _write_case(tmp_path / "run2", {"requests.csv": body[2000:3000]}, header)
+    embedded = Workspace.open(tmp_path / "ws")
+    embedded.secret()  # made on first use: made here, to be shared
+    (tmp_path / "ws-spark").mkdir(mode=0o700)
+    shutil.copy(embedded.root / SECRET_FILE, tmp_path / "ws-spark" / SECRET_FILE)
+    for case in (first_run, second_run):
+        store = open_store(embedded)
+        try:
+            ingest(embedded, store, discover(case)[0])
+        finally:
+            store.close()
+            warehouse.close_all()
+        ingest_on_spark(tmp_path / "ws-spark", tmp_path / "lake", case)
+
+    quarantined = (f"SELECT file, position, reason, record FROM {QUARANTINE_TABLE} ORDER BY ALL")
+    ledger = ("SELECT file, rows_read, rows_loaded, rows_quarantined, rows_existing FROM ingest_batches "
+              "ORDER BY file")
+    for sql in (quarantined, ledger):
+        assert _rows(tmp_path / "ws-spark" / "sybilscope.duckdb", sql) == _rows(embedded.db_path, sql), sql
+    assert any("same_as_row_of" in record for *_, record in _rows(embedded.db_path, quarantined))
+    assert [row[-1] for row in _rows(embedded.db_path, ledger)] == [0, 0, 500]
+    assert spark.read.parquet(str(tmp_path / "lake")).count() == _rows(
+        embedded.db_path, f"SELECT count(*) FROM {EVENTS_TABLE}")[0][0]
