@@ -41,6 +41,7 @@ from graph.schema import (
     ACCOUNT,
     AUDIT,
     CLUSTER,
+    FOUND_IN,
     LABEL,
     MEMBER_OF,
     NODES,
@@ -54,6 +55,7 @@ from graph.schema import (
 from graph.store import _rows
 from graph.store.base import GraphStore
 from graph.store.neo4j_cypher import (
+    REL_KEY,
     ident,
     index_name,
     match_where,
@@ -70,6 +72,7 @@ from graph.store.neo4j_writes import (
     node_statement,
     prepare,
     prepare_nodes,
+    rel_key,
     run_chunks,
     save_run_work,
     with_rel_keys,
@@ -206,6 +209,36 @@ class Neo4jStore(GraphStore):
             for statement in statements:
                 # schema changes cannot share a transaction with other statements in Neo4j
                 self._driver.execute_query(statement, database_=self.database)
+        self._backfill_rel_keys()
+
+    def _backfill_rel_keys(self, batch: int = 5_000) -> None:
+        """Give request relationships written before relationship keys existed their key, once.
+
+        Relationships are created by key now (:meth:`upsert_edges`); one
+        without a key would be written again beside itself. Run and
+        membership relationships carry no key. A database that has them all
+        keyed costs one empty read per type.
+        """
+        for kind in RELATIONSHIPS:
+            if kind.type in (MEMBER_OF, FOUND_IN):
+                continue
+            src, dst = node_kind(kind.src), node_kind(kind.dst)
+            find = (
+                f"MATCH (a:{ident(src.label)})-[r:{ident(kind.type)}]->(b:{ident(dst.label)}) "
+                f"WHERE r.{ident(REL_KEY)} IS NULL AND a.{ident(src.key)} IS NOT NULL AND b.{ident(dst.key)} IS NOT NULL "
+                f"RETURN a.{ident(src.key)} AS src, b.{ident(dst.key)} AS dst LIMIT $batch"
+            )
+            mark = (
+                f"UNWIND $rows AS row MATCH (a:{ident(src.label)} {{{ident(src.key)}: row.src}})"
+                f"-[r:{ident(kind.type)}]->(b:{ident(dst.label)} {{{ident(dst.key)}: row.dst}}) "
+                f"WHERE r.{ident(REL_KEY)} IS NULL SET r.{ident(REL_KEY)} = row.key"
+            )
+            while rows := self._read(find, f"finding unkeyed {kind.type} relationships", batch=batch):
+                keyed = [{**row, "key": rel_key(row["src"], row["dst"])} for row in rows]
+                self._write(lambda tx, keyed=keyed, mark=mark: tx.run(mark, rows=keyed).consume(),
+                            f"keying {kind.type} relationships")
+                if len(rows) < batch:
+                    break
 
     def close(self) -> None:
         self._driver.close()
