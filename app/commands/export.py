@@ -10,7 +10,7 @@ from rich.table import Table
 
 from app.commands.filter_options import filter_options
 from app.context import CliContext
-from app.export import FORMATS, Filters
+from app.export import FORMATS, GRAPH_FORMATS, Filters
 
 
 def cli_user() -> str:
@@ -22,9 +22,10 @@ def cli_user() -> str:
 
 
 @click.command("export")
-@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="csv", show_default=True,
-              help="File format: tables (csv, jsonl, parquet), a graph (graphml, gexf), a STIX 2.1 bundle "
-                   "or MISP events.")
+@click.option("--format", "fmt", type=click.Choice([*FORMATS, *GRAPH_FORMATS]), default="csv",
+              show_default=True,
+              help="File format: tables (csv, jsonl, parquet), a graph (graphml, gexf), a STIX 2.1 bundle, "
+                   "MISP events, or neo4j-import: the whole graph as neo4j-admin import files.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder to write into (created if missing).")
 @click.option("--cluster", "cluster_ids", multiple=True, metavar="ID",
@@ -72,5 +73,6 @@ def command(
     for name, count in result.counts.items():
         table.add_row(name, f"{count:,}")
     ctx.console.print(table)
-    ctx.console.print(f"detection run [bold]{result.manifest['detection_run']['run_id']}[/], "
-                      f"files: {', '.join(p.name for p in result.files)}")
+    run = result.manifest.get("detection_run")
+    ctx.console.print((f"detection run [bold]{run['run_id']}[/], " if run else "")
+                      + f"files: {', '.join(p.name for p in result.files)}")

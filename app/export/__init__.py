@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.access import Reader, WorkspaceAccess
-from app.export import csv, jsonl, misp, network, parquet, stix
+from app.export import csv, jsonl, misp, neo4j_import, network, parquet, stix
 from app.export.files import replacing
 from app.export.redact import Redactor
 from app.export.select import Filters, Selection, parse_time, select_clusters
@@ -28,7 +28,7 @@ from graph.store.base import GraphStore
 from graph.triage import record_audit
 from graph.workspace import Workspace
 
-__all__ = ["FORMATS", "ExportResult", "Filters", "Selection", "export", "parse_time", "read_content"]
+__all__ = ["FORMATS", "GRAPH_FORMATS", "ExportResult", "Filters", "Selection", "export", "parse_time", "read_content"]
 
 FORMATS: dict[str, Callable[[ExportContent, Path], list[Path]]] = {
     "csv": csv.write,
@@ -38,6 +38,10 @@ FORMATS: dict[str, Callable[[ExportContent, Path], list[Path]]] = {
     "gexf": network.write_gexf,
     "stix": stix.write,
     "misp": misp.write,
+}
+#: formats of the whole graph rather than of the selected clusters
+GRAPH_FORMATS: dict[str, Callable[[GraphStore, Path], tuple[list[Path], dict[str, int]]]] = {
+    "neo4j-import": neo4j_import.write,
 }
 MANIFEST = "manifest.json"
 NOT_AUDITED = "not recorded: the workspace is read-only here"
@@ -119,7 +123,8 @@ def export(
         Created if missing; files of the same names are replaced (a symbolic
         link there is replaced by the file, its target left alone).
     filters : Filters, optional
-        Which clusters (default: every cluster of the latest run).
+        Which clusters (default: every cluster of the latest run). The
+        :data:`GRAPH_FORMATS` write the whole graph and ignore them.
     redact : bool
         Replace account ids with keyed pseudonyms and drop handles, for
         public release.
@@ -133,41 +138,47 @@ def export(
         ``squad``) and ``phone_hashes`` (add the keyed hashes of the numbers
         each cluster exposed; off unless asked, and never with ``redact``).
     """
-    if fmt not in FORMATS:
-        raise SybilscopeError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if fmt not in FORMATS and fmt not in GRAPH_FORMATS:
+        raise SybilscopeError(f"unknown export format {fmt!r}: use one of {', '.join([*FORMATS, *GRAPH_FORMATS])}")
     options = {k: v for k, v in (options or {}).items() if v}
     if options and fmt != "misp":
         raise SybilscopeError(f"{', '.join(sorted(options))} only go with --format misp")
     if options.get("phone_hashes") and redact:
         raise SybilscopeError("--phone-hashes does not go with --redact: a public release carries no numbers")
-    content = read_content(workspace, store, filters, redact=redact, reader=reader,
-                           phone_hashes=bool(options.get("phone_hashes")))
-    content.options = options
     out = Path(out_dir).expanduser().resolve()
     if out.exists() and not out.is_dir():
         raise SybilscopeError(f"--out {out} is a file: give a folder for the export")
+    if fmt in GRAPH_FORMATS:
+        if redact:
+            raise SybilscopeError(f"--format {fmt} copies the whole graph to a new database: it takes no --redact")
+        out.mkdir(parents=True, exist_ok=True)
+        files, counts = GRAPH_FORMATS[fmt](store, out)
+        manifest = {"format": fmt, "files": [f.name for f in files], "counts": counts}
+        return _finish(store, out, fmt, files, manifest, user, {"format": fmt, "out_dir": str(out), "counts": counts})
+    content = read_content(workspace, store, filters, redact=redact, reader=reader,
+                           phone_hashes=bool(options.get("phone_hashes")))
+    content.options = options
     out.mkdir(parents=True, exist_ok=True)
     files = FORMATS[fmt](content, out)
     manifest = content.manifest(fmt, [f.name for f in files])
+    return _finish(store, out, fmt, files, manifest, user, {
+        "format": fmt,
+        "out_dir": str(out),
+        "run_id": content.selection.run["run_id"],
+        "cluster_ids": content.selection.cluster_ids,
+        "filters": content.selection.filters.describe(),
+        "redacted": redact,
+        "counts": manifest["counts"],
+    })
+
+
+def _finish(
+    store: GraphStore, out: Path, fmt: str, files: list[Path], manifest: dict, user: str, event: dict
+) -> ExportResult:
+    """Write ``manifest.json`` beside the files and record the export ``event`` in the audit log."""
     manifest["audit"] = NOT_AUDITED if store.read_only else "recorded in the workspace's audit log"
     with replacing(out / MANIFEST, "w", encoding="utf-8") as handle:
         handle.write(json.dumps(manifest, indent=2, default=str) + "\n")
-    if store.read_only:
-        return ExportResult(out_dir=out, format=fmt, files=[*files, out / MANIFEST], manifest=manifest)
-    record_audit(
-        store,
-        user,
-        "export",
-        f"export:{fmt}",
-        None,
-        {
-            "format": fmt,
-            "out_dir": str(out),
-            "run_id": content.selection.run["run_id"],
-            "cluster_ids": content.selection.cluster_ids,
-            "filters": content.selection.filters.describe(),
-            "redacted": redact,
-            "counts": manifest["counts"],
-        },
-    )
+    if not store.read_only:
+        record_audit(store, user, "export", f"export:{fmt}", None, event)
     return ExportResult(out_dir=out, format=fmt, files=[*files, out / MANIFEST], manifest=manifest)

@@ -41,6 +41,7 @@ from graph.schema import (
     ACCOUNT,
     AUDIT,
     CLUSTER,
+    FOUND_IN,
     LABEL,
     MEMBER_OF,
     NODES,
@@ -54,12 +55,15 @@ from graph.schema import (
 from graph.store import _rows
 from graph.store.base import GraphStore
 from graph.store.neo4j_cypher import (
+    REL_KEY,
     ident,
+    index_name,
     match_where,
     parse_time,
     pattern,
     props_map,
     read_props,
+    schema_statements,
     window,
 )
 from graph.store.neo4j_writes import (
@@ -68,19 +72,16 @@ from graph.store.neo4j_writes import (
     node_statement,
     prepare,
     prepare_nodes,
+    rel_key,
     run_chunks,
     save_run_work,
+    with_rel_keys,
 )
 
 __all__ = ["Neo4jStore", "index_name"]
 
 BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 ENV_HINT = "SYBILSCOPE_NEO4J_URI, SYBILSCOPE_NEO4J_USER, SYBILSCOPE_NEO4J_PASSWORD and SYBILSCOPE_NEO4J_DATABASE"
-
-
-def index_name(kind: NodeKind, prop: str) -> str:
-    """The name of the index on an ``indexed=True`` property: named, so ``IF NOT EXISTS`` can see it."""
-    return f"{kind.label.lower()}_{prop}_index"
 
 
 def _one_line(message: object) -> str:
@@ -199,19 +200,8 @@ class Neo4jStore(GraphStore):
 
     # -- set-up ---------------------------------------------------------------
     def ensure_schema(self) -> None:
-        """Named uniqueness constraints on every node key and named indexes on indexed properties."""
-        statements = []
-        for kind in NODES:
-            statements.append(
-                f"CREATE CONSTRAINT {ident(kind.constraint_name)} IF NOT EXISTS "
-                f"FOR (n:{ident(kind.label)}) REQUIRE n.{ident(kind.key)} IS UNIQUE"
-            )
-            statements.extend(
-                f"CREATE INDEX {ident(index_name(kind, prop.name))} IF NOT EXISTS "
-                f"FOR (n:{ident(kind.label)}) ON (n.{ident(prop.name)})"
-                for prop in kind.properties
-                if prop.indexed
-            )
+        """Named uniqueness constraints on every node and relationship key, named indexes on indexed properties."""
+        statements = schema_statements()
         with self._errors("opening the graph store"):
             # fails at once when the server is down, where execute_query would retry for 30 s
             self._driver.verify_connectivity()
@@ -219,6 +209,36 @@ class Neo4jStore(GraphStore):
             for statement in statements:
                 # schema changes cannot share a transaction with other statements in Neo4j
                 self._driver.execute_query(statement, database_=self.database)
+        self._backfill_rel_keys()
+
+    def _backfill_rel_keys(self, batch: int = 5_000) -> None:
+        """Give request relationships written before relationship keys existed their key, once.
+
+        Relationships are created by key now (:meth:`upsert_edges`); one
+        without a key would be written again beside itself. Run and
+        membership relationships carry no key. A database that has them all
+        keyed costs one empty read per type.
+        """
+        for kind in RELATIONSHIPS:
+            if kind.type in (MEMBER_OF, FOUND_IN):
+                continue
+            src, dst = node_kind(kind.src), node_kind(kind.dst)
+            find = (
+                f"MATCH (a:{ident(src.label)})-[r:{ident(kind.type)}]->(b:{ident(dst.label)}) "
+                f"WHERE r.{ident(REL_KEY)} IS NULL AND a.{ident(src.key)} IS NOT NULL AND b.{ident(dst.key)} IS NOT NULL "
+                f"RETURN a.{ident(src.key)} AS src, b.{ident(dst.key)} AS dst LIMIT $batch"
+            )
+            mark = (
+                f"UNWIND $rows AS row MATCH (a:{ident(src.label)} {{{ident(src.key)}: row.src}})"
+                f"-[r:{ident(kind.type)}]->(b:{ident(dst.label)} {{{ident(dst.key)}: row.dst}}) "
+                f"WHERE r.{ident(REL_KEY)} IS NULL SET r.{ident(REL_KEY)} = row.key"
+            )
+            while rows := self._read(find, f"finding unkeyed {kind.type} relationships", batch=batch):
+                keyed = [{**row, "key": rel_key(row["src"], row["dst"])} for row in rows]
+                self._write(lambda tx, keyed=keyed, mark=mark: tx.run(mark, rows=keyed).consume(),
+                            f"keying {kind.type} relationships")
+                if len(rows) < batch:
+                    break
 
     def close(self) -> None:
         self._driver.close()
@@ -233,8 +253,17 @@ class Neo4jStore(GraphStore):
     def upsert_edges(self, rel_type: str, rows: _rows.Rows) -> int:
         """See :meth:`GraphStore.upsert_edges`; ``rows`` may also be a ``pyarrow.Table``."""
         kind = rel_kind(rel_type)
-        prepared = prepare(kind, rows)
-        return self._write_rows(edge_statement(kind, prepared), prepared, f"writing {kind.type} relationships")
+        prepared = with_rel_keys(prepare(kind, rows))
+        if not prepared:
+            return 0
+        create, merge = edge_statement(kind, prepared, new=True), edge_statement(kind, prepared)
+        with self._errors(f"writing {kind.type} relationships"), self._driver.session(database=self.database) as session:
+            try:
+                # most request edges of a batch are new (all on a first load): create them, merge only if refused
+                session.execute_write(lambda tx: run_chunks(tx, create, prepared, self.chunk_size))
+            except neo4j_errors.ConstraintError:  # some exist (a resumed run, a later batch): rolled back whole
+                session.execute_write(lambda tx: run_chunks(tx, merge, prepared, self.chunk_size))
+        return len(prepared)
 
     def _write_rows(self, statement: str, prepared: list[dict], doing: str) -> int:
         """Run ``statement`` over every prepared row in one transaction; returns the rows written."""

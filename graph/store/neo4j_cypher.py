@@ -12,10 +12,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from graph.schema import NodeKind, RelKind, node_kind
+from graph.schema import NODES, RELATIONSHIPS, NodeKind, RelKind, node_kind
 from graph.store import _rows
 
-__all__ = ["ident", "match_where", "parse_time", "pattern", "props_map", "read_props", "window"]
+__all__ = [
+    "REL_KEY",
+    "ident",
+    "index_name",
+    "match_where",
+    "parse_time",
+    "pattern",
+    "props_map",
+    "read_props",
+    "rel_key_name",
+    "schema_statements",
+    "window",
+]
+
+#: the property holding a relationship's own key, ``[src, dst]`` as JSON text, so a write never
+#: has to find it among an endpoint's relationships (not a schema property: reads never return it)
+REL_KEY = "rel_key"
 
 #: the Cypher condition on ``r`` of each bound of :func:`graph.store._rows.window_bounds`
 _WINDOW_CYPHER = {"since": "r.last_seen >= $since", "until": "r.first_seen <= $until"}
@@ -24,6 +40,38 @@ _WINDOW_CYPHER = {"since": "r.last_seen >= $since", "until": "r.first_seen <= $u
 def ident(name: str) -> str:
     """A schema name as a Cypher identifier (backquoted; schema names only, never data)."""
     return "`" + name.replace("`", "``") + "`"
+
+
+def index_name(kind: NodeKind, prop: str) -> str:
+    """The name of the index on an ``indexed=True`` property: named, so ``IF NOT EXISTS`` can see it."""
+    return f"{kind.label.lower()}_{prop}_index"
+
+
+def rel_key_name(kind: RelKind) -> str:
+    """The name of the uniqueness constraint on a relationship type's :data:`REL_KEY`."""
+    return f"{kind.type.lower()}_{REL_KEY}_unique"
+
+
+def schema_statements() -> list[str]:
+    """The constraints and indexes of the graph, named and ``IF NOT EXISTS`` (store set-up and bulk import)."""
+    statements = []
+    for kind in NODES:
+        statements.append(
+            f"CREATE CONSTRAINT {ident(kind.constraint_name)} IF NOT EXISTS "
+            f"FOR (n:{ident(kind.label)}) REQUIRE n.{ident(kind.key)} IS UNIQUE"
+        )
+        statements.extend(
+            f"CREATE INDEX {ident(index_name(kind, prop.name))} IF NOT EXISTS "
+            f"FOR (n:{ident(kind.label)}) ON (n.{ident(prop.name)})"
+            for prop in kind.properties
+            if prop.indexed
+        )
+    statements.extend(
+        f"CREATE CONSTRAINT {ident(rel_key_name(kind))} IF NOT EXISTS "
+        f"FOR ()-[r:{ident(kind.type)}]-() REQUIRE r.{ident(REL_KEY)} IS UNIQUE"
+        for kind in RELATIONSHIPS
+    )
+    return statements
 
 
 def props_map(var: str, kind: NodeKind | RelKind) -> str:

@@ -14,6 +14,7 @@ with ``datetime()``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from numbers import Integral, Real
 
@@ -31,7 +32,7 @@ from graph.schema import (
     rel_kind,
 )
 from graph.store import _rows
-from graph.store.neo4j_cypher import ident
+from graph.store.neo4j_cypher import REL_KEY, ident
 
 __all__ = [
     "append_in",
@@ -40,8 +41,10 @@ __all__ = [
     "node_statement",
     "prepare",
     "prepare_nodes",
+    "rel_key",
     "run_chunks",
     "save_run_work",
+    "with_rel_keys",
 ]
 
 
@@ -122,14 +125,35 @@ def node_statement(kind: NodeKind, prepared: Sequence[Mapping]) -> str:
     )
 
 
-def edge_statement(kind: RelKind, prepared: Sequence[Mapping]) -> str:
-    """Upsert of :func:`prepare` relationship rows: both endpoints and the relationship ``MERGE``d."""
+def rel_key(src: str, dst: str) -> str:
+    """A relationship's :data:`~graph.store.neo4j_cypher.REL_KEY` value: ``[src, dst]`` as JSON text, unambiguous."""
+    return json.dumps([src, dst], ensure_ascii=False)
+
+
+def with_rel_keys(prepared: list[dict]) -> list[dict]:
+    """:func:`prepare` relationship rows with their relationship key as ``rel_key``."""
+    for row in prepared:
+        row["rel_key"] = rel_key(row["src"], row["dst"])
+    return prepared
+
+
+def edge_statement(kind: RelKind, prepared: Sequence[Mapping], *, new: bool = False) -> str:
+    """Write :func:`with_rel_keys` rows: endpoints ``MERGE``d by their keys, the relationship created or merged.
+
+    ``new=True`` ``CREATE``s every relationship: no look through an
+    endpoint's relationships, whose cost grows with its degree (an
+    enumerating account holds tens of thousands). The uniqueness constraint
+    on :data:`REL_KEY` refuses a relationship that exists already, and the
+    caller then writes the batch again with ``new=False``, a ``MERGE`` on
+    the key.
+    """
     src, dst = node_kind(kind.src), node_kind(kind.dst)
+    write = "CREATE" if new else "MERGE"
     return (
         f"UNWIND $rows AS row "
         f"MERGE (a:{ident(src.label)} {{{ident(src.key)}: row.src}}) "
         f"MERGE (b:{ident(dst.label)} {{{ident(dst.key)}: row.dst}}) "
-        f"MERGE (a)-[r:{ident(kind.type)}]->(b) SET r += row.props"
+        f"{write} (a)-[r:{ident(kind.type)} {{{ident(REL_KEY)}: row.rel_key}}]->(b) SET r += row.props"
         + _set_timestamps("r", "row.ts", prepared)
     )
 

@@ -1,0 +1,71 @@
+"""Relationship writes over Bolt create what is new and merge only what exists (issue 18).
+
+A ``MERGE`` between bound nodes looks through an endpoint's relationships,
+so its cost grows with the degree of an enumerating account. The store
+creates a batch's relationships and falls back to merging by the
+relationship key only when the key's uniqueness constraint refuses one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from graph.schema import LOOKED_UP, USED_IP
+
+pytestmark = pytest.mark.bolt
+
+NEO4J = pytest.mark.parametrize("store", ["neo4j"], indirect=True)
+AT = datetime(2019, 12, 24, 6, 0, tzinfo=UTC)
+
+
+def _stored(store, rel_type: str) -> list[dict]:
+    return store._read(
+        f"MATCH (a)-[r:{rel_type}]->(b) RETURN r.rel_key AS key, r.count AS count ORDER BY key", "reading back"
+    )
+
+
+@NEO4J
+def test_a_hub_account_s_relationships_are_created_once_each_with_their_key(store):
+    rows = [{"src": "hub", "dst": f"ph{i:05d}", "count": 1, "first_seen": AT, "last_seen": AT} for i in range(3_000)]
+    assert store.upsert_edges(LOOKED_UP, rows) == 3_000
+    stored = _stored(store, LOOKED_UP)
+    assert len(stored) == 3_000
+    assert stored[0]["key"] == '["hub", "ph00000"]'
+    assert {e["dst"] for batch in store.iter_edges(LOOKED_UP) for e in batch} == {r["dst"] for r in rows}
+    assert all("rel_key" not in e for batch in store.iter_edges(LOOKED_UP) for e in batch)
+
+
+@NEO4J
+def test_a_batch_of_new_and_existing_relationships_updates_in_place_and_adds_the_rest(store):
+    store.upsert_edges(USED_IP, [{"src": "u1", "dst": "1.1.1.1", "count": 3}, {"src": "u2", "dst": "1.1.1.1", "count": 1}])
+    written = store.upsert_edges(USED_IP, [
+        {"src": "u1", "dst": "1.1.1.1", "count": 5},  # exists: the constraint refuses a second, so it is merged
+        {"src": "u3", "dst": "1.1.1.1", "count": 2},  # new
+    ])
+    assert written == 2
+    assert [(r["key"], r["count"]) for r in _stored(store, USED_IP)] == [
+        ('["u1", "1.1.1.1"]', 5), ('["u2", "1.1.1.1"]', 1), ('["u3", "1.1.1.1"]', 2)]
+    store.upsert_edges(USED_IP, [{"src": "u3", "dst": "1.1.1.1", "count": 2}])  # a re-run changes nothing
+    assert len(_stored(store, USED_IP)) == 3
+
+
+@NEO4J
+def test_keys_that_look_alike_as_text_stay_apart(store):
+    store.upsert_edges(USED_IP, [{"src": "a|b", "dst": "c", "count": 1}, {"src": "a", "dst": "b|c", "count": 2}])
+    assert [r["count"] for r in _stored(store, USED_IP)] == [2, 1]
+
+
+@NEO4J
+def test_relationships_written_before_keys_existed_are_keyed_and_never_doubled(store):
+    # a database written by an earlier version: request relationships merged without a key
+    store._write(lambda tx: tx.run(
+        "UNWIND $rows AS row MERGE (a:Account {account_id: row.src}) MERGE (b:IPAddress {ip: row.dst}) "
+        "MERGE (a)-[r:USED_IP]->(b) SET r.count = 1",
+        rows=[{"src": "old", "dst": f"10.0.0.{i}"} for i in range(7)]).consume(), "writing an old graph")
+    store.ensure_schema()  # what opening the store does
+    assert [r["key"] for r in _stored(store, USED_IP)] == sorted(f'["old", "10.0.0.{i}"]' for i in range(7))
+    store.upsert_edges(USED_IP, [{"src": "old", "dst": "10.0.0.3", "count": 5, "first_seen": AT, "last_seen": AT}])
+    stored = _stored(store, USED_IP)
+    assert len(stored) == 7 and next(r["count"] for r in stored if r["key"] == '["old", "10.0.0.3"]') == 5
