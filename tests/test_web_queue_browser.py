@@ -76,6 +76,8 @@ def _queue_ids(page) -> list[str]:
 
 def _pick(page, dropdown: str, option: str) -> None:
     page.click(dropdown)
+    # the options come with the queue's callback: typing before they arrive filters an empty list
+    page.locator(".dash-dropdown-option").first.wait_for()
     page.keyboard.type(option)
     page.locator(".dash-dropdown-option", has_text=option).first.click()
     page.keyboard.press("Escape")
