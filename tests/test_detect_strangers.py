@@ -8,6 +8,7 @@ import pandas as pd
 from graph.detect import find_networks
 from graph.detect.acquaintance import closure_baseline, entity_closure, target_closure
 from graph.detect.frames import events_frame
+from graph.detect.results import DetectionParams
 
 DAY = 86_400_000
 START = 1_576_627_200_000  # 2019-12-18T00:00:00Z
@@ -85,3 +86,80 @@ def test_operators_dividing_a_list_behind_a_vpn_exit_are_one_cluster_and_an_offi
     assert cluster.contributions["strangers"] > 3.0 and cluster.kind == "targeted lookups"
     assert cluster.features["target_closure"] == 0.0 and cluster.features["usual_closure"] > 0.5
     assert any("do not know each other" in reason for reason in cluster.reasons)
+
+
+def _proxy_workers(n: int, per: int, seed: int) -> list[dict]:
+    """``n`` list workers on their own handsets behind residential proxy exits, two exits each.
+
+    Worker ``k`` leaves through exits ``k`` and ``k + 1``, so each exit carries one or two
+    accounts: no address pools enough of them, but they chain into one group.
+    """
+    rng = np.random.default_rng(seed)
+    people = [f"c{c:02d}-0" for c in range(40)]
+    rows = []
+    for k in range(n):
+        account = f"op{k:02d}"
+        mine = people[(k * per) % 40:(k * per) % 40 + per]
+        for j, exit_ in enumerate((k, k + 1)):
+            ip, ts = f"81.2.{exit_}.1", START + int(rng.integers(0, 10 * DAY))
+            half = mine[j::2]
+            rows += [_row(account, t, ip=ip, kind="residential", ts=ts, matched=True) for t in half]
+            rows += [_row(account, f"unlisted-{k}-{j}-{i}", ip=ip, kind="residential", ts=ts, matched=False)
+                     for i in range(2 * per)]
+    return rows
+
+
+def test_rare_links_pair_the_few_accounts_behind_an_address_or_device_and_ignore_a_shared_nat():
+    from graph.detect.acquaintance import rare_links
+
+    rows = _circles(2, 6, seed=10, ip_of=lambda c, k: "100.64.0.1")  # a carrier NAT: everyone's address
+    rows += [_row("x", "p1", ip="85.1.1.1", kind="residential", ts=START, matched=False),
+             {**_row("y", "p2", ip="85.1.1.1", kind="residential", ts=START, matched=False),
+              "phone_hash": None, "endpoint": "timeline"}]  # side traffic counts too
+    accounts = pd.Index(sorted({r["account_id"] for r in rows}))
+    links = rare_links(events_frame(rows), accounts, max_accounts=5)
+    assert links.values.tolist() == [["x", "y"]]
+    assert rare_links(events_frame(rows), pd.Index(["x"]), max_accounts=5).empty
+
+
+def test_list_workers_chained_through_residential_proxies_are_one_cluster_and_households_are_not():
+    # families: two members of each circle share their home router
+    rows = _circles(40, 5, seed=11, ip_of=lambda c, k: f"85.{c}.{k // 2}.1") + _proxy_workers(12, 4, seed=12)
+    accounts = pd.DataFrame({"account_id": sorted({r["account_id"] for r in rows}),
+                             "created_at": START - 400 * DAY})
+    found = find_networks(events_frame(rows), accounts=accounts)
+    flagged = [c for c in found.clusters if c.flagged]
+    assert [c.members for c in flagged] == [[f"op{k:02d}" for k in range(12)]]
+    assert flagged[0].contributions["strangers"] > 3.0 and flagged[0].features["target_closure"] == 0.0
+
+
+def test_list_workers_sharing_overlapping_parts_of_one_list_behind_a_carrier_nat_open_one_case():
+    # everyone, operators included, leaves through the carrier's NAT, each on a handset of their own
+    nat = lambda c, k: "100.64.0.1"  # noqa: E731
+    rng = np.random.default_rng(13)
+    # the leaked list: one member of each of sixty circles (strangers to each other) and 120 numbers
+    # that match no account, as most of a real list does
+    listed = [f"c{c:02d}-0" for c in range(60)] + [f"unmatched-{i}" for i in range(120)]
+    # a circle's books hold the same friends and the same non-users: everyone's lookups are mostly
+    # numbers others looked up too, so that alone singles nobody out
+    rows = _circles(60, 5, seed=14, ip_of=nat)
+    for r in rows:
+        if r["phone_hash"].startswith("tel-nobody"):
+            c, _, j = r["phone_hash"].removeprefix("tel-nobody-").split("-")
+            r["phone_hash"] = r["block_hash"] = f"tel-nobody-{c}-{j}"
+    for k in range(15):
+        ts = START + int(rng.integers(0, 10 * DAY))
+        mine = rng.choice(listed, size=45, replace=False)  # an overlapping part of the list
+        rows += [_row(f"op{k:02d}", t, ip="100.64.0.1", kind="mobile", ts=ts, matched=t.startswith("c"))
+                 for t in mine]
+    ids = sorted({r["account_id"] for r in rows})  # made over the years, no sign-up burst among them
+    accounts = pd.DataFrame({"account_id": ids, "created_at": START - rng.integers(100, 3000, len(ids)) * DAY})
+    found = find_networks(events_frame(rows), accounts=accounts)
+    # one family of evidence (a shared list) opens the case; aged accounts on a carrier's addresses and
+    # their own handsets give no second, so it stays below the flag, on the queue
+    assert [c.members for c in found.clusters] == [[f"op{k:02d}" for k in range(15)]]
+    cluster = found.clusters[0]
+    assert max(cluster.contributions, key=cluster.contributions.get) == "shared_targets"
+    assert cluster.features["reciprocity"] == 0.0 and cluster.features["shared_target_share"] > 0.9
+    off = find_networks(events_frame(rows), accounts=accounts, params=DetectionParams(list_workers=100))
+    assert off.clusters == []  # no other door sees them

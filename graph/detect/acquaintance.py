@@ -18,7 +18,11 @@ does for misses.
 * :func:`entity_closure`: per IP and device, its accounts' mean closure
   against the population's, as a z-score (positive: strangers);
 * :func:`stranger_pairs`: ties between the list-working accounts of each
-  entity whose pooled closure is far below the usual.
+  entity whose pooled closure is far below the usual;
+* :func:`rare_links` and :func:`rare_groups`: accounts chained through
+  addresses and devices that only a few accounts use, pooled like an entity
+  (residential proxies put one to three accounts on each exit, so no single
+  entity pools enough of an operation's workers).
 """
 
 from __future__ import annotations
@@ -28,10 +32,15 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from graph.detect.frames import EventsLike, as_events
 
-__all__ = ["ClosureBaseline", "target_closure", "closure_baseline", "entity_closure", "stranger_pairs"]
+__all__ = [
+    "ClosureBaseline", "target_closure", "closure_baseline", "entity_closure", "stranger_pairs", "rare_links",
+    "rare_groups",
+]
 
 _FOUND = """
     SELECT DISTINCT account_id AS a, matched_account_id AS t FROM {events}
@@ -163,3 +172,87 @@ def stranger_pairs(members: Mapping[object, list[str]], *, reach: int = 10) -> p
                 a, b = ordered[i], ordered[(i + step) % n]
                 pairs.add((min(a, b), max(a, b)))
     return pd.DataFrame(sorted(pairs), columns=["a", "b"], dtype=object).reindex(columns=["a", "b"])
+
+
+def rare_links(events: EventsLike, accounts: pd.Index, *, max_accounts: int = 5) -> pd.DataFrame:
+    """``a, b``: pairs of ``accounts`` that reached the service through one IP or device at most ``max_accounts`` use.
+
+    Every request counts, not only lookups: an operator's everyday-looking
+    side traffic leaves through the same proxy exits and handsets. The
+    entity's size counts every account behind it, so a carrier NAT or an
+    office, whose address is everyone's, links nobody; a household's router
+    or a proxy exit links its few.
+
+    Examples
+    --------
+    >>> from graph.detect.frames import events_frame
+    >>> rows = [{"ts": 0, "ip": ip, "account_id": a, "phone_hash": "p"}
+    ...         for ip, users in (("1.1.1.1", "ab"), ("2.2.2.2", "bc"), ("3.3.3.3", "cdefgh")) for a in users]
+    >>> rare_links(events_frame(rows), pd.Index(list("abcdefgh"))).values.tolist()
+    [['a', 'b'], ['b', 'c']]
+    """
+    rows = as_events(events).query(f"""
+        WITH used AS (
+            SELECT DISTINCT 'ip' AS entity_type, ip AS entity, account_id FROM {{events}}
+            WHERE ip IS NOT NULL AND account_id IS NOT NULL
+            UNION
+            SELECT DISTINCT 'device', device_id, account_id FROM {{events}}
+            WHERE device_id IS NOT NULL AND account_id IS NOT NULL
+        ), rare AS (
+            SELECT entity_type, entity FROM used GROUP BY 1, 2 HAVING count(*) BETWEEN 2 AND {int(max_accounts)}
+        ), mine AS (
+            SELECT u.* FROM used u JOIN rare USING (entity_type, entity)
+            WHERE u.account_id IN (SELECT account_id FROM {{accounts}})
+        )
+        SELECT DISTINCT x.account_id AS a, y.account_id AS b FROM mine x JOIN mine y
+          ON x.entity_type = y.entity_type AND x.entity = y.entity AND x.account_id < y.account_id
+        ORDER BY 1, 2
+    """, accounts=pd.DataFrame({"account_id": accounts.to_numpy(dtype=object)}))
+    return rows.astype({"a": object, "b": object})
+
+
+def rare_groups(links: pd.DataFrame, closure: pd.DataFrame, baseline: ClosureBaseline, *,
+                min_accounts: int = 5) -> pd.DataFrame:
+    """The connected groups of :func:`rare_links`, each with its accounts' pooled closure, like an entity's.
+
+    Residential proxies put one to three accounts on each exit and own
+    handsets put one on each device, so no single entity pools an
+    operation's list workers; chained through those exits and handsets they
+    are one group, while households and circles of friends chain into small
+    groups that keep the usual closure. Every account of a group is pooled,
+    not only those that find strangers, so the z means what an entity's
+    does (:func:`entity_closure`).
+
+    Returns
+    -------
+    DataFrame
+        ``account_id, group, accounts, closure, z``, for groups of at least
+        ``min_accounts`` accounts that found ``baseline.min_targets`` people,
+        numbered by their first account.
+
+    Examples
+    --------
+    >>> links = pd.DataFrame({"a": ["a", "b", "c", "d", "x"], "b": ["b", "c", "d", "e", "y"]})
+    >>> closure = pd.DataFrame({"targets": 10, "closed": [0, 0, 1, 0, 0, 5, 5]}, index=list("abcdexy"))
+    >>> groups = rare_groups(links, closure, ClosureBaseline(0.3, 0.2, 3))
+    >>> groups["account_id"].tolist(), round(float(groups["z"].iloc[0]), 2)
+    (['a', 'b', 'c', 'd', 'e'], 3.13)
+    """
+    columns = {"account_id": object, "group": np.int64, "accounts": np.int64, "closure": float, "z": float}
+    enough = closure[closure["targets"] >= baseline.min_targets]
+    ids = enough.index
+    a, b = ids.get_indexer(links["a"]), ids.get_indexer(links["b"])
+    inside = (a >= 0) & (b >= 0)
+    graph = coo_matrix((np.ones(int(inside.sum())), (a[inside], b[inside])), shape=(len(ids), len(ids)))
+    _, label = connected_components(graph, directed=False)
+    out = pd.DataFrame({"account_id": ids.to_numpy(dtype=object), "label": label,
+                        "rate": (enough["closed"] / enough["targets"]).to_numpy(dtype=float)})
+    size = out.groupby("label")["account_id"].transform("size")
+    out = out[size >= min_accounts]
+    if out.empty:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
+    out = out.assign(accounts=size[size >= min_accounts].astype(np.int64),
+                     closure=out.groupby("label")["rate"].transform("mean"),
+                     group=pd.factorize(out.groupby("label")["account_id"].transform("min"), sort=True)[0])
+    out["z"] = (baseline.mean - out["closure"]) / (baseline.spread / np.sqrt(out["accounts"]))
+    return out.sort_values(["group", "account_id"], ignore_index=True).astype(columns)[list(columns)]

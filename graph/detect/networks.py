@@ -219,8 +219,34 @@ def _list_ties(source, accounts: Collection[str], params: DetectionParams) -> pd
     }).sort_values(["a", "b"], ignore_index=True)
 
 
+def _closure_rates(stats: pd.DataFrame, closure: pd.DataFrame, usual: acquaintance.ClosureBaseline,
+                   params: DetectionParams) -> pd.Series:
+    """Each account's share of found people who know each other, for non-enumerators that found enough people."""
+    enough = closure[closure["targets"] >= usual.min_targets]
+    enough = enough[~enough.index.isin(stats.index[stats["evidence"] >= params.seed_evidence])]
+    return (enough["closed"] / enough["targets"]).rename("closure")
+
+
+def _shared_list_workers(source, workers: pd.Index, params: DetectionParams) -> set[str]:
+    """List workers that share several numbers each with many other list workers who never found them.
+
+    Friends' address books overlap, but friends find each other and keep
+    the usual closure; the accounts splitting one leaked list into
+    overlapping parts find strangers, and each shares
+    ``params.list_shared`` numbers or more, and at least ``params.list_overlap``
+    of its list (cosine), with ``params.list_workers`` or more of the others:
+    a friend of a few targets shares a handful of numbers among a book of
+    friends. Ties are built from the workers only.
+    """
+    ties = targets.target_ties(source, max_lookers=params.max_lookers, min_shared=params.list_shared, accounts=workers)
+    ties = ties[ties["a"].isin(workers) & ties["b"].isin(workers) & ~ties["mutual"]
+                & (ties["overlap"] >= params.list_overlap)]
+    degree = pd.concat([ties["a"], ties["b"]]).value_counts()
+    return set(degree.index[degree >= params.list_workers])
+
+
 def _stranger_ties(
-    source, stats: pd.DataFrame, closure: pd.DataFrame, usual: acquaintance.ClosureBaseline, params: DetectionParams
+    source, rate: pd.Series, closure: pd.DataFrame, usual: acquaintance.ClosureBaseline, params: DetectionParams
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Ties among the list workers behind addresses and devices whose accounts find strangers, and their z.
 
@@ -229,17 +255,21 @@ def _stranger_ties(
     list workers are the accounts that found at least
     ``usual.min_targets`` people of whom at most half the usual share know
     each other, and that do not enumerate (enumerators find strangers by
-    construction and have their own doors). Returns the ties and, per
-    account, the largest z of the hot entities it works from.
+    construction and have their own doors). Workers spread over residential
+    proxies (a few accounts an exit) pool on no entity; the accounts chained
+    through such rare entities are pooled as one group
+    (:func:`graph.detect.acquaintance.rare_groups`) and count like an
+    entity. Returns the ties and, per account, the largest z of the hot
+    entities or group it works from.
     """
+    workers = rate.index[rate <= usual.mean / 2]
+    links = acquaintance.rare_links(source, rate.index, max_accounts=params.rare_link_accounts)
+    groups = acquaintance.rare_groups(links, closure.loc[rate.index], usual, min_accounts=params.stranger_accounts)
+    groups = groups[(groups["z"] >= params.seed_stranger_z) & groups["account_id"].isin(workers)]
+    members = {("group", int(g)): list(frame["account_id"]) for g, frame in groups.groupby("group", sort=True)}
+    group_z = pd.Series(groups["z"].to_numpy(), index=groups["account_id"].to_numpy(dtype=object), dtype=float)
     pooled = acquaintance.entity_closure(source, closure, usual, min_accounts=params.stranger_accounts)
     hot = pooled[pooled["z"] >= params.seed_stranger_z]
-    empty = pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object)})
-    if hot.empty:
-        return empty, pd.Series(dtype=float)
-    enough = closure[closure["targets"] >= usual.min_targets]
-    workers = set(enough.index[(enough["closed"] / enough["targets"]) <= usual.mean / 2])
-    workers -= set(stats.index[stats["evidence"] >= params.seed_evidence])
     # each worker is tied through its few hottest entities only: a proxy pool's thousands of exits,
     # each shared by most of the pool, would otherwise ring the same accounts thousands of times
     users = source.query("""
@@ -256,11 +286,13 @@ def _stranger_ties(
             FROM used
         )
         SELECT entity_type, entity, z, account_id FROM ranked WHERE rank <= 3 ORDER BY 1, 2, 4
-    """, hot=hot[["entity_type", "entity", "z"]], workers=pd.DataFrame({"account_id": sorted(workers)}, dtype=object))
-    if users.empty:
-        return empty, pd.Series(dtype=float)
-    members = {key: list(frame["account_id"]) for key, frame in users.groupby(["entity_type", "entity"], sort=True)}
-    return acquaintance.stranger_pairs(members), users.groupby("account_id")["z"].max().sort_index()
+    """, hot=hot[["entity_type", "entity", "z"]], workers=pd.DataFrame({"account_id": list(workers)}, dtype=object))
+    members.update({key: list(frame["account_id"]) for key, frame in users.groupby(["entity_type", "entity"], sort=True)})
+    entity_z = users.groupby("account_id")["z"].max()
+    best = pd.concat([entity_z, group_z]).groupby(level=0).max().sort_index()
+    if not members:
+        return pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object)}), pd.Series(dtype=float)
+    return acquaintance.stranger_pairs(members), best
 
 
 def _infrastructure_seeds(
@@ -396,8 +428,11 @@ def find_networks(
     # do not: pooled behind one address or device, accounts finding strangers are list workers
     closure = acquaintance.target_closure(source)
     usual_closure = acquaintance.closure_baseline(closure)
-    strangers, stranger_z = _stranger_ties(source, stats, closure, usual_closure, params)
+    rate = _closure_rates(stats, closure, usual_closure, params)
+    strangers, stranger_z = _stranger_ties(source, rate, closure, usual_closure, params)
     seeds |= set(strangers["a"]) | set(strangers["b"])
+    workers = rate.index[rate <= usual_closure.mean / 2]
+    seeds |= _shared_list_workers(source, workers.difference(stats.index[stats["missing"]]), params)
     # only ties touching a seed, and later a newcomer, are ever used: the crowd's pairs are never built
     target_seed = targets.target_ties(source, max_lookers=params.max_lookers, accounts=seeds)
 

@@ -89,7 +89,18 @@ class DetectionParams:
         lies this many standard errors below the population's make their
         list-working accounts seeds.
     stranger_accounts : int
-        Addresses and devices with fewer accounts that found people are not pooled.
+        Addresses and devices with fewer accounts that found people are not
+        pooled, and fewer chained list workers are no group.
+    rare_link_accounts : int
+        An address or device at most this many accounts look numbers up
+        through links them (:func:`graph.detect.acquaintance.rare_links`).
+    list_shared, list_workers : int
+        A list worker (finds strangers, does not miss) that shares this many
+        numbers with at least ``list_workers`` other list workers it never
+        found is a seed.
+    list_overlap : float
+        ... when the shared numbers are at least this share of the two
+        lists (cosine, :func:`graph.detect.targets.target_ties`).
     """
 
     seed: int = 0
@@ -119,6 +130,10 @@ class DetectionParams:
     seed_lockstep_days: int = 3
     seed_stranger_z: float = 4.0
     stranger_accounts: int = 5
+    rare_link_accounts: int = 5
+    list_shared: int = 5
+    list_workers: int = 10
+    list_overlap: float = 0.1
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
