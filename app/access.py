@@ -29,10 +29,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from app.events import read_lake
 from graph import warehouse
 from graph.errors import StoreError
 from graph.store import GraphStore, open_store
@@ -116,8 +118,15 @@ class WorkspaceAccess:
             )
 
     def reader(self) -> duckdb.DuckDBPyConnection:
-        """A fresh cursor on the workspace database for this call (one per call, so any thread may read)."""
-        return warehouse.connect(self.workspace.db_path)
+        """A fresh cursor on the workspace database for this call (one per call, so any thread may read).
+
+        On a ``spark`` workspace it reads the events in the lake (:func:`app.events.read_lake`).
+        """
+        cursor = warehouse.connect(self.workspace.db_path)
+        settings = self.workspace.settings
+        if settings.engine == "spark" and settings.events_dir:
+            return read_lake(cursor, Path(settings.events_dir))
+        return cursor
 
     def writer(self, action: str) -> duckdb.DuckDBPyConnection:
         """A fresh cursor to change the database with, after refusing ``action`` on a read-only workspace."""

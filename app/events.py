@@ -8,20 +8,28 @@ engine plugs in at one place. An :class:`EventReader` is that object on one
 cursor of the workspace database, with the app's one rule added: a workspace
 without events (never ingested, or a graph restored without its warehouse)
 reads as empty instead of failing.
+
+A ``spark`` workspace keeps its events as day-partitioned Parquet in its
+events folder, not in its database: :func:`read_lake` makes a cursor read
+them there as ``events`` (DuckDB reads the lake directly, which is all a UI
+on one machine needs), so the pages, exports and briefings see the events
+the run used without a Spark session.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 
 from graph.detect.frames import Events
+from graph.warehouse import EVENT_COLUMNS, EVENTS_TABLE
 
-__all__ = ["EventReader", "as_utc", "events_present"]
+__all__ = ["EventReader", "as_utc", "events_present", "read_lake"]
 
 
 def as_utc(value: object) -> datetime | None:
@@ -36,6 +44,24 @@ def as_utc(value: object) -> datetime | None:
 def events_present(cursor: duckdb.DuckDBPyConnection) -> bool:
     """Whether the workspace database ``cursor`` reads holds the events table (:meth:`Events.exists`)."""
     return Events(cursor).exists()
+
+
+def read_lake(cursor: duckdb.DuckDBPyConnection, events_dir: Path) -> duckdb.DuckDBPyConnection:
+    """``cursor``, reading the Parquet events under ``events_dir`` (``day=*/``) as ``events``; returned.
+
+    A temporary view on this cursor only, in front of the database's own
+    (empty) table; a lake without events yet leaves that table. Columns are
+    the warehouse's, typed as it types them: Spark writes ``ts`` as a
+    timestamp without zone, holding UTC.
+    """
+    if not any(Path(events_dir).glob("day=*/*.parquet")):
+        return cursor
+    columns = ", ".join("make_timestamptz(epoch_us(ts)) AS ts" if sql_type == "TIMESTAMPTZ"
+                        else f"CAST({name} AS {sql_type}) AS {name}" for name, sql_type in EVENT_COLUMNS.items())
+    path = str(Path(events_dir) / "day=*" / "*.parquet").replace("'", "''")
+    cursor.execute(f"CREATE OR REPLACE TEMP VIEW {EVENTS_TABLE} AS SELECT {columns} "
+                   f"FROM read_parquet('{path}', hive_partitioning = false)")
+    return cursor
 
 
 class EventReader(Events):

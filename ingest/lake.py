@@ -250,6 +250,8 @@ class EventLake:
 
     def aggregates(self, cur) -> Callable[[str, dict], pa.Table]:
         """The graph sync's event aggregates on Spark: the lake as ``events``, the address lookups beside it."""
+        from pyspark.sql.pandas.types import from_arrow_schema
+
         from graph.spark.translate import to_spark
 
         self.session.read.parquet(str(self.events_dir)).drop("day").createOrReplaceTempView(EVENTS_TABLE)
@@ -257,7 +259,8 @@ class EventLake:
             table = cur.sql(f"SELECT * FROM {name}").to_arrow_table()
             table = table.cast(pa.schema([f.with_type(pa.int16()) if pa.types.is_int8(f.type) else f
                                           for f in table.schema]))
-            self.session.createDataFrame(table).createOrReplaceTempView(name)
+            # with its schema: Spark Connect infers none from an empty table (a case without dirty IPs)
+            self.session.createDataFrame(table, schema=from_arrow_schema(table.schema)).createOrReplaceTempView(name)
 
         def run(sql: str, params: dict) -> pa.Table:
             return self.session.sql(to_spark(sql, params)).toArrow()

@@ -25,6 +25,7 @@ import pytest
 from sparkcase import copy_case
 
 from graph import warehouse
+from graph.detect import enumeration
 from graph.detect.frames import Events
 from graph.detect.networks import find_networks
 from graph.detect.projection import accounts_frame, cluster_history
@@ -213,6 +214,22 @@ def test_every_graph_sync_aggregate_gives_duckdbs_answer_on_spark(sample_engines
     sql = sql.replace(f"FROM {warehouse.EVENTS_TABLE} ", "FROM {events} ")
     assert "{events}" in sql
     Replay(duck, spark, keys, []).query(sql)
+
+
+def test_sampled_block_coverage_keeps_the_same_blocks_on_both_engines(sample_engines):
+    """Past a few million enumerator lookups detection samples blocks: both engines must pick the same ones."""
+    _, _, duck, spark, keys = sample_engines
+    busiest = duck.query("SELECT account_id, count(*) AS lookups FROM {events} WHERE block_hash IS NOT NULL "
+                         "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 40")
+    # as find_networks sizes the sample, with the sample case's lookups standing in for its 2,000,000
+    sample = math.ceil(int(busiest["lookups"].sum()) / (int(busiest["lookups"].sum()) // 5))
+    replay = Replay(duck, spark, keys, [])
+    whole = enumeration.block_coverage(replay, busiest["account_id"], min_numbers=3)
+    sampled = enumeration.block_coverage(replay, busiest["account_id"], min_numbers=3, sample=sample)
+    assert sample > 1 and 0 < len(sampled) < len(whole) / 2
+    kept = whole[whole["block_hash"].str[-6:] < f"{16**6 // sample:06x}"]
+    assert sampled[["account_id", "block_hash", "numbers"]].equals(kept[["account_id", "block_hash", "numbers"]]
+                                                                   .reset_index(drop=True))
 
 
 def _close(a, b) -> bool:

@@ -43,6 +43,8 @@ __all__ = [
 ]
 
 BLOCK_SIZE = 1000
+#: values of a block hash's last 6 hex digits: :func:`block_coverage` keeps the lowest ``1/sample`` of them
+_SAMPLE_SPAN = 16**6
 
 
 def distinct_ordinals_sql(column: str) -> str:
@@ -235,9 +237,10 @@ def block_coverage(
     min_numbers : int
         Keep only (account, block) pairs with at least this many numbers.
     sample : int
-        Keep one block in ``sample``, chosen by a hash of the block (the same
-        blocks for every account): overlap between slices is a rate, and a
-        few thousand blocks measure it as well as all of them.
+        Keep one block in ``sample``, chosen by its keyed hash (the same
+        blocks for every account and on every engine): overlap between
+        slices is a rate, and a few thousand blocks measure it as well as
+        all of them.
 
     Returns
     -------
@@ -267,7 +270,8 @@ def block_coverage(
         HAVING count(DISTINCT block_ordinal) >= ?min
         ORDER BY 1, 2
         """.replace("?min", str(int(min_numbers))).replace(
-            "?sample", f"AND hash(block_hash) % {int(sample)} = 0" if sample > 1 else ""
+            # the block's keyed hash read as a number (its last 6 hex digits), not hash(): Spark's differs
+            "?sample", f"AND right(block_hash, 6) < '{_SAMPLE_SPAN // int(sample):06x}'" if sample > 1 else ""
         ),
         focus=focus,
     )
