@@ -162,7 +162,7 @@ def measure(workspace_path: Path, repeat: int) -> dict[str, Timing]:
             ("cluster: graph (largest)", lambda: cluster.graph_part(largest)),
             ("cluster: evidence (largest)", lambda: cluster.evidence_part(largest)),
             ("cluster: node panel (IP, largest)", lambda: cluster_graph.node_panel(largest, ip_node)),
-            ("cluster: open a group (largest)", lambda: cluster_graph.elements_for(big, group["id"]) if group else None),
+            ("cluster: open a group (largest)", lambda: cluster_graph.opened(largest, group["id"]) if group else None),
             ("cluster: node panel (group, largest)",
              lambda: cluster_graph.node_panel(largest, group) if group else None),
             ("cluster: evidence row requests, page 2", lambda: evidence.evidence_requests_view(
