@@ -21,7 +21,7 @@ import plotly.utils
 import pytest
 import webcase
 
-from app.web import search, traffic_summary
+from app.web import cache, queries, search, traffic_summary
 from app.web.pages import cluster, overview
 from graph import warehouse
 from graph.store import open_store
@@ -128,6 +128,7 @@ def test_ingest_and_detect_keep_the_overview_traffic_for_the_version_they_leave(
     assert code == 0, err
     kept_page, detected, kept = _page(root)
     assert kept and detected[0] is not None and detected[1] == ingested[1]
+    assert traffic_summary.load_member_links(Workspace.open(root), detected) is not None
     shutil.rmtree(traffic_summary.summary_dir(Workspace.open(root)))
     shutil.rmtree(traffic_summary.search_keys_dir(Workspace.open(root)))
     live_page, _, kept = _page(root)
@@ -141,8 +142,30 @@ def test_a_summary_of_another_version_is_not_read(served):
     state = overview.current()
     assert traffic_summary.load(state.workspace, state.data_version()) is not None
     assert traffic_summary.load_search_keys(state.workspace, state.data_version()) is not None
+    assert traffic_summary.load_member_links(state.workspace, state.data_version()) is not None
     _more_requests(served)  # events written by another hand: the kept summaries are now a version behind
     assert traffic_summary.load(state.workspace, state.data_version()) is None
     assert traffic_summary.load_search_keys(state.workspace, state.data_version()) is None
+    assert traffic_summary.load_member_links(state.workspace, state.data_version()) is None
     assert f'"{len(served.events) + EXTRA:,}"' in _sent(overview.traffic_view("all"))
     assert NEW_IP in _sent(search.search_view(NEW_IP))
+
+
+def test_the_kept_member_links_are_what_the_cluster_pages_read_until_the_data_changes(served):
+    state = overview.current()
+    traffic_summary.precompute(state.investigation)  # what ingest and detect do after they commit
+    kept = traffic_summary.load_member_links(state.workspace, state.data_version())
+    clusters = cache.run_clusters(cache.latest_run_id())
+    assert kept is not None and clusters
+    order = ["kind", "key", "account_id"]
+    for row in clusters:
+        facts = cache.cluster_facts(row["cluster_id"])
+        live = queries.member_links(state.con(), [m["account_id"] for m in facts[1]])
+        assert len(facts[2]) and set(facts[2]["account_id"]) <= set(kept["account_id"])
+        pd.testing.assert_frame_equal(facts[2].sort_values(order).reset_index(drop=True),
+                                      live.sort_values(order).reset_index(drop=True))
+    assert NEW_IP not in _sent(cluster.graph_part("C-iran"))
+
+    _more_requests(served)  # the kept links are now a version behind: read live
+    assert traffic_summary.load_member_links(state.workspace, state.data_version()) is None
+    assert NEW_IP in _sent(cluster.graph_part("C-iran"))
