@@ -136,8 +136,12 @@ def member_requests(
         return pd.DataFrame(columns=list(REQUEST_COLUMNS))
     through = {"ip": ip, "device_id": device_id}
     where = " AND ".join(["TRUE", *(f"{column} = ${column}" for column, value in through.items() if value)])
+    # the newest times first, from the one column, then only rows that new: sorting every column of
+    # hundreds of thousands of requests to keep 200 costs twice as much
     return events.query(
         f"""SELECT {', '.join(REQUEST_COLUMNS)} FROM {{events}}
-            WHERE {where} ORDER BY ts DESC LIMIT $limit""",
+            WHERE {where} AND ts >= (SELECT min(ts) FROM (SELECT ts FROM {{events}} WHERE {where}
+                                                          ORDER BY ts DESC LIMIT $limit))
+            ORDER BY ts DESC LIMIT $limit""",
         {"limit": int(limit)} | {column: value for column, value in through.items() if value},
     )
