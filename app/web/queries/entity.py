@@ -79,10 +79,11 @@ def entity_users(
             found["requests"] += int(row["requests"])
         account = accounts.setdefault(row["account_id"], {"account_id": row["account_id"], "cluster_id": None,
                                                           "requests": 0, "first_seen": None, "last_seen": None})
+        first, last = as_utc(row["first_seen"]), as_utc(row["last_seen"])
         account["cluster_id"] = account["cluster_id"] or row["cluster_id"]
         account["requests"] += int(row["requests"])
-        account["first_seen"] = min(filter(None, (account["first_seen"], as_utc(row["first_seen"]))), default=None)
-        account["last_seen"] = max(filter(None, (account["last_seen"], as_utc(row["last_seen"]))), default=None)
+        account["first_seen"] = min(account["first_seen"] or first, first)
+        account["last_seen"] = max(account["last_seen"] or last, last)
     return {
         "clusters": sorted(clusters.values(), key=lambda c: (-c["accounts"], -c["requests"], c["cluster_id"])),
         "accounts": sorted(accounts.values(), key=lambda a: (a["cluster_id"] is None, -a["requests"],
