@@ -3,7 +3,8 @@
 The cluster page's graph and evidence parts and the overview's traffic are
 cached under :meth:`app.web.state.WebState.data_version` (latest run, event
 count); the overview's whole-case traffic is also kept by ``ingest`` and
-``detect`` for the version they leave (:mod:`app.web.traffic_summary`). Under ``serve`` the commands write while the server runs, so the
+``detect`` for the version they leave (:mod:`app.web.traffic_summary`), and so are the
+search box's keys. Under ``serve`` the commands write while the server runs, so the
 cache must never outlive the data it was drawn from: more requests (an
 ingest) or a new detection run must show on the next request.
 """
@@ -20,7 +21,7 @@ import plotly.utils
 import pytest
 import webcase
 
-from app.web import traffic_summary
+from app.web import cache, queries, search, traffic_summary
 from app.web.pages import cluster, overview
 from graph import warehouse
 from graph.store import open_store
@@ -93,13 +94,24 @@ def test_parts_are_cached_until_an_ingest_and_a_new_run_change_the_data(served):
     assert "run-next" in _sent(cluster.evidence_part("C-iran"))  # the history across runs
 
 
+def test_search_reads_its_keys_once_a_version_and_finds_what_an_ingest_adds(served):
+    assert "Nothing matches" in _sent(search.search_view(NEW_IP))
+    assert search.search_keys() is search.search_keys()  # read once a version of the data
+
+    _more_requests(served)
+    found = _sent(search.search_view(NEW_IP))
+    assert NEW_IP in found and f"{EXTRA} requests" in found and "C-iran" in found
+
+
 def _page(root) -> tuple[str, str, bool]:
-    """The overview's whole-case traffic as sent, its data version, and whether it came from the kept summary."""
+    """The overview's whole-case traffic and a search as sent, the data version, and whether both came from
+    what ``ingest``/``detect`` kept."""
     with webcase.signed_in(Workspace.open(root)):
         state = overview.current()
         version = state.data_version()
-        kept = traffic_summary.load(state.workspace, version) is not None
-        return _sent(overview.traffic_view("all")), version, kept
+        kept = (traffic_summary.load(state.workspace, version) is not None
+                and traffic_summary.load_search_keys(state.workspace, version) is not None)
+        return _sent(overview.traffic_view("all")) + _sent(search.search_view("5.160")), version, kept
 
 
 def test_ingest_and_detect_keep_the_overview_traffic_for_the_version_they_leave(tmp_path):
@@ -116,10 +128,12 @@ def test_ingest_and_detect_keep_the_overview_traffic_for_the_version_they_leave(
     assert code == 0, err
     kept_page, detected, kept = _page(root)
     assert kept and detected[0] is not None and detected[1] == ingested[1]
+    assert traffic_summary.load_member_links(Workspace.open(root), detected) is not None
     shutil.rmtree(traffic_summary.summary_dir(Workspace.open(root)))
+    shutil.rmtree(traffic_summary.search_keys_dir(Workspace.open(root)))
     live_page, _, kept = _page(root)
-    assert not kept and live_page == kept_page  # drawn the same from the summary as from the events
-    assert "5.160.10.1" in live_page
+    assert not kept and live_page == kept_page  # drawn the same from the summaries as from the events
+    assert "5.160.10.1" in live_page and "requests" in live_page
 
 
 def test_a_summary_of_another_version_is_not_read(served):
@@ -127,6 +141,31 @@ def test_a_summary_of_another_version_is_not_read(served):
     assert code == 0, err
     state = overview.current()
     assert traffic_summary.load(state.workspace, state.data_version()) is not None
-    _more_requests(served)  # events written by another hand: the kept summary is now a version behind
+    assert traffic_summary.load_search_keys(state.workspace, state.data_version()) is not None
+    assert traffic_summary.load_member_links(state.workspace, state.data_version()) is not None
+    _more_requests(served)  # events written by another hand: the kept summaries are now a version behind
     assert traffic_summary.load(state.workspace, state.data_version()) is None
+    assert traffic_summary.load_search_keys(state.workspace, state.data_version()) is None
+    assert traffic_summary.load_member_links(state.workspace, state.data_version()) is None
     assert f'"{len(served.events) + EXTRA:,}"' in _sent(overview.traffic_view("all"))
+    assert NEW_IP in _sent(search.search_view(NEW_IP))
+
+
+def test_the_kept_member_links_are_what_the_cluster_pages_read_until_the_data_changes(served):
+    state = overview.current()
+    traffic_summary.precompute(state.investigation)  # what ingest and detect do after they commit
+    kept = traffic_summary.load_member_links(state.workspace, state.data_version())
+    clusters = cache.run_clusters(cache.latest_run_id())
+    assert kept is not None and clusters
+    order = ["kind", "key", "account_id"]
+    for row in clusters:
+        facts = cache.cluster_facts(row["cluster_id"])
+        live = queries.member_links(state.con(), [m["account_id"] for m in facts[1]])
+        assert len(facts[2]) and set(facts[2]["account_id"]) <= set(kept["account_id"])
+        pd.testing.assert_frame_equal(facts[2].sort_values(order).reset_index(drop=True),
+                                      live.sort_values(order).reset_index(drop=True))
+    assert NEW_IP not in _sent(cluster.graph_part("C-iran"))
+
+    _more_requests(served)  # the kept links are now a version behind: read live
+    assert traffic_summary.load_member_links(state.workspace, state.data_version()) is None
+    assert NEW_IP in _sent(cluster.graph_part("C-iran"))

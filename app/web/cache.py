@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from app.web import queries
+from app.web import queries, traffic_summary
 from app.web.state import current
 from graph.schema import ACCOUNT
 
@@ -63,13 +63,21 @@ def cluster_facts(cluster_id: str) -> tuple[dict, list[dict], pd.DataFrame]:
 
     The cluster page's graph and evidence, a group of IPs opened in the
     graph and a page of an evidence row's requests all start from these;
-    reading the members' links scans their requests, so it is done once.
+    reading the members' links scans their requests, so it is done once, or
+    not at all when ``ingest``/``detect`` kept them for this version of the data
+    (:func:`app.web.traffic_summary.load_member_links`).
     """
     state = current()
+    version = state.data_version()
 
     def read() -> tuple[dict, list[dict], pd.DataFrame]:
         cluster = queries.find_cluster(state.store, cluster_id)
         members = state.store.members(cluster["cluster_id"], cluster["run_id"])
-        return cluster, members, queries.member_links(state.con(), [m["account_id"] for m in members])
+        accounts = [m["account_id"] for m in members]
+        kept = state.cached(("member-links", *version),
+                            lambda: traffic_summary.load_member_links(state.workspace, version))
+        if kept is None or cluster["run_id"] != version[0]:  # not kept, or a cluster of an earlier run
+            return cluster, members, queries.member_links(state.con(), accounts)
+        return cluster, members, kept[kept["account_id"].isin(accounts)].reset_index(drop=True)
 
-    return state.cached(("cluster-facts", cluster_id, *state.data_version()), read)
+    return state.cached(("cluster-facts", cluster_id, *version), read)

@@ -22,7 +22,7 @@ from app.web.components import card, cluster_href, counted, fmt_int, fmt_time, k
 from app.web.state import current
 from graph.schema import ACCOUNT, DEVICE, IP
 
-__all__ = ["GRAPH_CAP", "GROUP_OVER", "graph_card", "node_panel", "register"]
+__all__ = ["GRAPH_CAP", "GROUP_OVER", "graph_card", "node_panel", "opened", "register"]
 
 GRAPH_CAP = 1500
 #: more nodes than this and the IPs are grouped
@@ -49,6 +49,13 @@ def elements_for(cluster: dict, expanded: str | None = None, *, members: list[di
             if not ips.empty and ips["asn"].notna().any() else {})
     return cytoscape.cluster_graph_elements(members, links, cap=GRAPH_CAP, group_over=GROUP_OVER,
                                             expanded=expanded, as_orgs=orgs)
+
+
+def opened(cluster_id: str, group_id: str | None) -> tuple[list[dict], list[str]]:
+    """The drawing with group ``group_id`` open (``None``: all closed) and its note, from the cluster's cached facts."""
+    cluster, members, links = cache.cluster_facts(cluster_id)
+    elements, stats = elements_for(cluster, group_id, members=members, links=links)
+    return elements, graph_note(stats)
 
 
 def graph_note(stats: dict) -> list[str]:
@@ -140,9 +147,7 @@ def register(app: dash.Dash) -> None:
         if not node or node.get("kind") != "group":
             raise dash.exceptions.PreventUpdate
         chosen = None if node["id"] == expanded else node["id"]
-        cluster, members, links = cache.cluster_facts(cluster_id)
-        elements, stats = elements_for(cluster, chosen, members=members, links=links)
-        return elements, graph_note(stats), chosen
+        return *opened(cluster_id, chosen), chosen
 
     @app.callback(
         Output(ids.CLUSTER_NODE_PANEL, "children"),

@@ -14,6 +14,7 @@ selection, so a big drawing is not a wall of overlapping text.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 from collections.abc import Mapping, Sequence
@@ -95,6 +96,7 @@ _HOSTING_KINDS = frozenset({"hosting", "vpn", "proxy", "tor"})
 GROUP_LEVELS = ("prefix", "asn", "country")
 
 
+@functools.lru_cache(maxsize=65536)
 def ip_prefix(ip: str) -> str:
     """The network an IP is grouped under: its /24 (IPv4) or /48 (IPv6), as the warehouse's ``ip_prefix``."""
     try:
@@ -212,12 +214,14 @@ def cluster_graph_elements(
 
     infra: dict[tuple[str, str], dict] = {}
     if not links.empty:
-        for row in links.itertuples(index=False):
-            if row.account_id not in drawn_ids:
-                continue
-            item = infra.setdefault((row.kind, row.key), {"accounts": {}, "country": row.country,
-                                                          "asn": row.asn, "ip_kind": row.ip_kind})
-            item["accounts"][row.account_id] = item["accounts"].get(row.account_id, 0) + int(row.requests)
+        # plain lists: iterating rows of Arrow-backed columns costs ten times more, thousands of links a click
+        mine = links[links["account_id"].isin(drawn_ids)]
+        columns = ("kind", "key", "account_id", "requests", "country", "asn", "ip_kind")
+        for kind, key, account_id, requests, country, asn, ip_kind in zip(
+                *(mine[column].tolist() for column in columns), strict=True):
+            item = infra.setdefault((kind, key), {"accounts": {}, "country": country, "asn": asn,
+                                                  "ip_kind": ip_kind})
+            item["accounts"][account_id] = item["accounts"].get(account_id, 0) + int(requests)
     ranked = sorted(infra.items(), key=lambda kv: (-len(kv[1]["accounts"]), -sum(kv[1]["accounts"].values()), kv[0]))
     hub_floor = max(hub_min_members, math.ceil(hub_share * len(drawn)))
 

@@ -9,14 +9,15 @@ or whose members used it, so a search is already a pivot.
 from __future__ import annotations
 
 import dash_bootstrap_components as dbc
+import pandas as pd
 from dash import dcc, html
 
-from app.web import cache, queries
+from app.web import cache, queries, traffic_summary
 from app.web.components import cluster_href, entity_href
 from app.web.state import current
 from graph.schema import IP
 
-__all__ = ["asn_names", "search_view"]
+__all__ = ["asn_names", "search_keys", "search_view"]
 
 _KIND_WORD = {"cluster": "Cluster", "account": "Account", "asn": "ASN", "ip": "IP", "device": "Device"}
 _CLUSTERS_SHOWN = 3
@@ -29,13 +30,25 @@ def asn_names() -> dict[int, str]:
     return state.cached(("asn-names", ips), lambda: queries.asn_index(state.store))
 
 
+def search_keys() -> pd.DataFrame:
+    """What the box matches, once a version of the data: as ``ingest``/``detect`` kept it if current, else read live."""
+    state = current()
+    version = state.data_version()
+
+    def read() -> pd.DataFrame:
+        kept = traffic_summary.load_search_keys(state.workspace, version)
+        return kept if kept is not None else queries.search_keys(state.con())
+
+    return state.cached(("search-keys", *version), read)
+
+
 def search_view(text: str | None) -> object:
     """The hits for ``text`` as a list of links, each with its clusters."""
     if not (text or "").strip():
         return None
     state = current()
     hits = queries.search(state.con(), state.store, text or "", members=cache.run_members(cache.latest_run_id()),
-                          handles=cache.handles(), asns=asn_names())
+                          handles=cache.handles(), asns=asn_names(), keys=search_keys())
     if not hits:
         return dbc.Alert(f"Nothing matches {text!r}.", color="light", className="py-2 small mb-0")
     items = []

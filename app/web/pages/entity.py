@@ -46,13 +46,12 @@ _LABEL_NAME = {ACCOUNT: "Account", IP: "IP address", DEVICE: "Device", PHONE: "P
 _DRAWN_AS = {"prefix": cytoscape.NETWORK, "asn": cytoscape.AS_NUMBER}
 
 
-def _centre(kind: str, key: str) -> tuple[str, dict | None]:
-    """The centre's node label and its properties (a network or ASN: what its IPs say of it)."""
+def _centre(kind: str, key: str, ips: list[dict], total: int) -> tuple[str, dict | None]:
+    """The centre's node label and its properties (a network or ASN: what its IPs, busiest first, say of it)."""
     state = current()
     if kind in queries.ENTITY_LABELS:
         label = queries.ENTITY_LABELS[kind]
         return label, state.store.get_node(label, key)
-    ips, total = queries.entity_ips(state.con(), kind, key, limit=1)
     found = state.store.get_node(IP, ips[0]["ip"]) if ips else None
     facts = {"IPs seen": total}
     if found and kind == "asn":
@@ -62,15 +61,16 @@ def _centre(kind: str, key: str) -> tuple[str, dict | None]:
     return _DRAWN_AS[kind], facts if ips else None
 
 
-def start_elements(kind: str, key: str, label: str, node: dict | None, users: dict | None) -> list[dict]:
-    """The drawing the page opens with: the centre, its one-hop neighbourhood and the clusters that use it."""
+def start_elements(kind: str, key: str, label: str, node: dict | None, users: dict | None,
+                   ips: list[dict]) -> list[dict]:
+    """The drawing the page opens with: the centre, its one-hop neighbourhood and the clusters that use it
+    (and a network's or ASN's busiest ``ips``)."""
     state = current()
     center = {"_label": label, "_key": key, **(node or {})}
     if kind in queries.ENTITY_LABELS and node is not None:
         nb = state.store.neighbourhood(label, key, limit=ONE_HOP)
     else:
         nb = Neighbourhood(center=center)
-    ips = queries.entity_ips(state.con(), kind, key, limit=ONE_HOP)[0] if kind in _DRAWN_AS else []
     nb = cytoscape.with_pivots(Neighbourhood(center=center, nodes=nb.nodes, edges=nb.edges),
                                run_id=cache.latest_run_id(), clusters=(users or {}).get("clusters", []), ips=ips)
     elements = cytoscape.neighbourhood_elements(nb)
@@ -89,14 +89,15 @@ def layout(kind: str | None = None, key: str | None = None, **_query) -> html.Di
             return html.Div([html.H1("Not an ASN", className="page-title"),
                              html.P("An ASN is a number such as 58224.", className="text-secondary")])
     state = current()
-    label, node = _centre(kind, key)
+    ips, total = queries.entity_ips(state.con(), kind, key, limit=ONE_HOP) if kind in _DRAWN_AS else ([], 0)
+    label, node = _centre(kind, key, ips, total)
     activity = queries.entity_activity(state.con(), kind, key)
     if node is None and not activity["requests"]:
         return html.Div([html.H1("Not found", className="page-title"),
                          html.P(f"No {kind} {key!r} in this workspace.", className="text-secondary"),
                          dcc.Link("Back to the overview", href="/")])
     users = queries.entity_users(state.con(), kind, key, cache.run_members(cache.latest_run_id()))
-    start = start_elements(kind, key, label, node, users)
+    start = start_elements(kind, key, label, node, users, ips)
     cluster_id = cache.membership(cache.latest_run_id()).get(key) if kind == "account" else None
     controls = html.Div([
         html.Div("Expand from", className="small fw-semibold text-secondary"),

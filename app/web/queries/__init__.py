@@ -42,6 +42,7 @@ from app.web.queries.entity import (
     entity_users,
     handle_index,
     search,
+    search_keys,
 )
 from app.web.queries.evidence import EVIDENCE_PAGE_SIZE, evidence_requests, evidence_selector
 from app.web.queries.overview import (
@@ -101,6 +102,7 @@ __all__ = [
     "requests_over_time",
     "run_members",
     "search",
+    "search_keys",
     "status_counts",
     "sub_groups",
     "top_asns",

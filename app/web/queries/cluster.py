@@ -71,16 +71,15 @@ def member_activity(
     if not accounts:
         return empty
     events = EventReader(con).for_accounts(accounts)
-    span = events.one("SELECT min(ts) AS first, max(ts) AS last, count(DISTINCT account_id) AS members FROM {events}")
-    if span.get("first") is None:
+    # one pass gives the span, the members with requests and the busiest of them
+    active = events.rows("SELECT account_id, count(*) AS requests, min(ts) AS first, max(ts) AS last "
+                         "FROM {events} GROUP BY 1")
+    if not active:
         return empty
+    span = {"first": min(row["first"] for row in active), "last": max(row["last"] for row in active)}
     first = as_utc(span["first"])
     step = max(1, math.ceil(((span["last"] - span["first"]).total_seconds() + 1) / bins))
-    busiest = events.rows(
-        """SELECT account_id, count(*) AS requests, min(ts) AS first FROM {events}
-           GROUP BY 1 ORDER BY requests DESC, account_id LIMIT $rows""",
-        {"rows": int(max_rows)},
-    )
+    busiest = sorted(active, key=lambda row: (-row["requests"], row["account_id"]))[:int(max_rows)]
     rows = [row["account_id"] for row in sorted(busiest, key=lambda row: (row["first"], row["account_id"]))]
     index = {acct: i for i, acct in enumerate(rows)}
     cells = events.rows(
@@ -95,7 +94,7 @@ def member_activity(
     for cell in cells:
         z[index[cell["account_id"]]][min(cell["bin"], width - 1)] += int(cell["requests"])
     x = [first + timedelta(seconds=step * i) for i in range(width)]
-    return {"x": x, "y": rows, "z": z, "bin_seconds": step, "rows_hidden": max(0, span["members"] - len(rows))}
+    return {"x": x, "y": rows, "z": z, "bin_seconds": step, "rows_hidden": max(0, len(active) - len(rows))}
 
 
 def traffic_mix(con: duckdb.DuckDBPyConnection, accounts: Sequence[str]) -> dict[str, pd.DataFrame]:
@@ -104,11 +103,18 @@ def traffic_mix(con: duckdb.DuckDBPyConnection, accounts: Sequence[str]) -> dict
     events = EventReader(con).for_accounts(accounts)
     if not accounts or not events.present:
         return out
-    for name, expr in _MIX:
-        out[name] = events.query(
-            f"""SELECT {expr} AS {name}, count(*) AS requests, count(DISTINCT ip) AS ips, min(ip) AS sample_ip
-                FROM {{events}} GROUP BY 1 ORDER BY requests DESC LIMIT 15"""
-        )
+    # one pass for the three mixes: each is a grouping set, told apart by which column it groups
+    names = [name for name, _ in _MIX]
+    found = events.query(
+        f"""SELECT grouping({', '.join(names)}) AS grouped, {', '.join(f'{expr} AS {name}' for name, expr in _MIX)},
+                   count(*) AS requests, count(DISTINCT ip) AS ips, min(ip) AS sample_ip
+            FROM {{events}} GROUP BY GROUPING SETS ({', '.join(f'({name})' for name in names)})
+            QUALIFY row_number() OVER (PARTITION BY grouped ORDER BY requests DESC) <= 15
+            ORDER BY grouped, requests DESC"""
+    )
+    for i, name in enumerate(names):
+        alone = (1 << len(names)) - 1 - (1 << (len(names) - 1 - i))  # every bit set but this column's
+        out[name] = found.loc[found["grouped"] == alone, [name, "requests", "ips", "sample_ip"]].reset_index(drop=True)
     return out
 
 
@@ -130,8 +136,12 @@ def member_requests(
         return pd.DataFrame(columns=list(REQUEST_COLUMNS))
     through = {"ip": ip, "device_id": device_id}
     where = " AND ".join(["TRUE", *(f"{column} = ${column}" for column, value in through.items() if value)])
+    # the newest times first, from the one column, then only rows that new: sorting every column of
+    # hundreds of thousands of requests to keep 200 costs twice as much
     return events.query(
         f"""SELECT {', '.join(REQUEST_COLUMNS)} FROM {{events}}
-            WHERE {where} ORDER BY ts DESC LIMIT $limit""",
+            WHERE {where} AND ts >= (SELECT min(ts) FROM (SELECT ts FROM {{events}} WHERE {where}
+                                                          ORDER BY ts DESC LIMIT $limit))
+            ORDER BY ts DESC LIMIT $limit""",
         {"limit": int(limit)} | {column: value for column, value in through.items() if value},
     )

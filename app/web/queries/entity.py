@@ -15,7 +15,7 @@ from graph.schema import ACCOUNT, DEVICE, IP
 from graph.store.base import GraphStore
 
 __all__ = ["ENTITY_KINDS", "ENTITY_LABELS", "asn_index", "entity_activity", "entity_ips", "entity_users",
-           "handle_index", "search"]
+           "handle_index", "search", "search_keys"]
 
 #: entity kinds that are graph nodes, and the node label each is stored under
 ENTITY_LABELS = {"account": ACCOUNT, "ip": IP, "device": DEVICE}
@@ -62,62 +62,63 @@ def entity_users(
         "first_seen", "last_seen"}``; ``total_accounts``.
     """
     column, value = _where(kind, key)
-    events = EventReader(con)
-    membership = _membership(members)
-    clusters = events.rows(
-        f"""SELECT m.cluster_id, count(DISTINCT e.account_id) AS accounts, count(*) AS requests
-            FROM {{events}} e JOIN {{members}} m USING (account_id)
-            WHERE e.{column} = $key GROUP BY 1 ORDER BY accounts DESC, requests DESC, m.cluster_id""",
-        {"key": value}, members=membership,
-    )
-    accounts = events.rows(
-        f"""SELECT e.account_id, any_value(m.cluster_id) AS cluster_id, count(*) AS requests,
-                   min(e.ts) AS first_seen, max(e.ts) AS last_seen
+    # one pass: requests per (account, cluster); the clusters, the accounts and their count all follow from it
+    used = EventReader(con).rows(
+        f"""SELECT e.account_id, m.cluster_id, count(*) AS requests, min(e.ts) AS first_seen, max(e.ts) AS last_seen
             FROM {{events}} e LEFT JOIN {{members}} m USING (account_id)
-            WHERE e.{column} = $key AND e.account_id IS NOT NULL GROUP BY 1
-            ORDER BY (any_value(m.cluster_id) IS NULL), requests DESC, e.account_id LIMIT $limit""",
-        {"key": value, "limit": int(limit)}, members=membership,
+            WHERE e.{column} = $key AND e.account_id IS NOT NULL GROUP BY 1, 2""",
+        {"key": value}, members=_membership(members),
     )
-    total = events.one(f"SELECT count(DISTINCT account_id) AS n FROM {{events}} WHERE {column} = $key",
-                       {"key": value})
+    clusters: dict[str, dict] = {}
+    accounts: dict[str, dict] = {}
+    for row in used:
+        if row["cluster_id"] is not None:
+            found = clusters.setdefault(row["cluster_id"], {"cluster_id": row["cluster_id"], "accounts": 0,
+                                                            "requests": 0})
+            found["accounts"] += 1
+            found["requests"] += int(row["requests"])
+        account = accounts.setdefault(row["account_id"], {"account_id": row["account_id"], "cluster_id": None,
+                                                          "requests": 0, "first_seen": None, "last_seen": None})
+        first, last = as_utc(row["first_seen"]), as_utc(row["last_seen"])
+        account["cluster_id"] = account["cluster_id"] or row["cluster_id"]
+        account["requests"] += int(row["requests"])
+        account["first_seen"] = min(account["first_seen"] or first, first)
+        account["last_seen"] = max(account["last_seen"] or last, last)
     return {
-        "clusters": [{"cluster_id": r["cluster_id"], "accounts": int(r["accounts"]), "requests": int(r["requests"])}
-                     for r in clusters],
-        "accounts": [{**r, "requests": int(r["requests"]), "first_seen": as_utc(r["first_seen"]),
-                      "last_seen": as_utc(r["last_seen"])} for r in accounts],
-        "total_accounts": int(total.get("n") or 0),
+        "clusters": sorted(clusters.values(), key=lambda c: (-c["accounts"], -c["requests"], c["cluster_id"])),
+        "accounts": sorted(accounts.values(), key=lambda a: (a["cluster_id"] is None, -a["requests"],
+                                                             a["account_id"]))[:int(limit)],
+        "total_accounts": len(accounts),
     }
 
 
 def entity_activity(con: duckdb.DuckDBPyConnection, kind: str, key: str) -> dict:
     """What the requests say about one account, IP, device, network or ASN: volume, span, endpoints, countries."""
     column, key = _where(kind, key)
-    events = EventReader(con)
-    found = events.one(
-        f"""SELECT count(*) AS requests, min(ts) AS first_seen, max(ts) AS last_seen,
-                   count(DISTINCT account_id) AS accounts, count(DISTINCT ip) AS ips,
-                   count(DISTINCT device_id) AS devices
-            FROM {{events}} WHERE {column} = $key""",
+    # the entity's requests read once, then summed three ways
+    found = EventReader(con).one(
+        f"""WITH e AS MATERIALIZED (SELECT ts, account_id, ip, device_id, endpoint, ip_country FROM {{events}}
+                                    WHERE {column} = $key)
+            SELECT t.*,
+                   (SELECT list((name, requests) ORDER BY requests DESC, name) FROM
+                      (SELECT endpoint AS name, count(*) AS requests FROM e GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 8))
+                   AS endpoints,
+                   (SELECT list((name, requests) ORDER BY requests DESC, name) FROM
+                      (SELECT coalesce(nullif(ip_country, ''), '??') AS name, count(*) AS requests FROM e
+                       GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 8)) AS countries
+            FROM (SELECT count(*) AS requests, min(ts) AS first_seen, max(ts) AS last_seen,
+                         count(DISTINCT account_id) AS accounts, count(DISTINCT ip) AS ips,
+                         count(DISTINCT device_id) AS devices FROM e) t""",
         {"key": key},
     )
     if not found.get("requests"):
         return {"requests": 0, "first_seen": None, "last_seen": None, "endpoints": [], "countries": [],
                 "accounts": 0, "ips": 0, "devices": 0}
-    endpoints = events.rows(
-        f"""SELECT endpoint AS name, count(*) AS requests FROM {{events}} WHERE {column} = $key
-            GROUP BY 1 ORDER BY 2 DESC LIMIT 8""",
-        {"key": key},
-    )
-    countries = events.rows(
-        f"""SELECT coalesce(nullif(ip_country, ''), '??') AS name, count(*) AS requests FROM {{events}}
-            WHERE {column} = $key GROUP BY 1 ORDER BY 2 DESC LIMIT 8""",
-        {"key": key},
-    )
     return {"requests": int(found["requests"]), "first_seen": as_utc(found["first_seen"]),
             "last_seen": as_utc(found["last_seen"]), "accounts": int(found["accounts"]), "ips": int(found["ips"]),
             "devices": int(found["devices"]),
-            "endpoints": [(row["name"], int(row["requests"])) for row in endpoints],
-            "countries": [(row["name"], int(row["requests"])) for row in countries]}
+            "endpoints": [(name, int(requests)) for name, requests in found["endpoints"] or []],
+            "countries": [(name, int(requests)) for name, requests in found["countries"] or []]}
 
 
 def entity_ips(con: duckdb.DuckDBPyConnection, kind: str, key: str, *, limit: int = 25) -> tuple[list[dict], int]:
@@ -125,14 +126,14 @@ def entity_ips(con: duckdb.DuckDBPyConnection, kind: str, key: str, *, limit: in
     if kind not in ("prefix", "asn"):
         raise ValueError(f"only a network (prefix) or an ASN has IPs, not a {kind!r}")
     column, value = _where(kind, key)
-    events = EventReader(con)
-    rows = events.rows(
-        f"""SELECT ip, any_value(ip_country) AS country, any_value(ip_kind) AS kind, count(*) AS requests
+    rows = EventReader(con).rows(
+        f"""SELECT ip, any_value(ip_country) AS country, any_value(ip_kind) AS kind, count(*) AS requests,
+                   count(ip) OVER () AS total
             FROM {{events}} WHERE {column} = $key GROUP BY 1 ORDER BY requests DESC, ip LIMIT $limit""",
         {"key": value, "limit": int(limit)},
     )
-    total = events.one(f"SELECT count(DISTINCT ip) AS n FROM {{events}} WHERE {column} = $key", {"key": value})
-    return [{**row, "requests": int(row["requests"])} for row in rows], int(total.get("n") or 0)
+    total = int(rows[0].pop("total")) if rows else 0
+    return [{**{k: v for k, v in row.items() if k != "total"}, "requests": int(row["requests"])} for row in rows], total
 
 
 def search(
@@ -143,6 +144,7 @@ def search(
     members: pd.DataFrame | None = None,
     handles: dict[str, str] | None = None,
     asns: dict[int, str] | None = None,
+    keys: pd.DataFrame | None = None,
     limit: int = 20,
 ) -> list[dict]:
     """Find clusters, accounts, handles, ASNs, IPs and devices matching ``text`` (exact or prefix).
@@ -154,7 +156,8 @@ def search(
     ``handles`` maps lower-case handles to account ids (see
     :func:`handle_index`); ``asns`` AS numbers to organisation names (see
     :func:`asn_index`): an ASN is found by its number (``58224``,
-    ``AS58224``) or by a part of its organisation's name.
+    ``AS58224``) or by a part of its organisation's name. ``keys`` is
+    :func:`search_keys`, read when not given.
     """
     text = (text or "").strip()
     if not text:
@@ -187,18 +190,33 @@ def search(
         if (number.isdigit() and str(asn).startswith(number)) or (len(lowered) >= 2 and lowered in org.lower()):
             add("asn", str(asn), org or "organisation unknown")
     events = EventReader(con)
+    keys = search_keys(con) if keys is None else keys
     pattern = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     for kind in ("account", "ip", "device"):
-        column = _ENTITY_COLUMN[kind]
         for row in events.rows(
-            f"""SELECT {column} AS key, count(*) AS requests FROM {{events}}
-                WHERE {column} LIKE $pattern ESCAPE '\\' GROUP BY 1
-                ORDER BY ({column} = $text) DESC, requests DESC LIMIT $limit""",
-            {"pattern": pattern, "text": text, "limit": int(limit)},
+            """SELECT key, requests FROM {keys} WHERE kind = $kind AND key LIKE $pattern ESCAPE '\\'
+               ORDER BY (key = $text) DESC, requests DESC LIMIT $limit""",
+            {"kind": kind, "pattern": pattern, "text": text, "limit": int(limit)}, keys=keys,
         ):
             add(kind, row["key"], f"{row['requests']:,} requests")
     _add_clusters(events, hits, members)
     return hits
+
+
+def search_keys(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Every account, IP and device with its number of requests (``kind``, ``key``, ``requests``): what search matches.
+
+    Tens of thousands of rows, read in one pass over the events; the web
+    app keeps it for a version of the data, so a search reads it instead of
+    every request (:func:`app.web.search.search_view`).
+    """
+    found = EventReader(con).query(
+        """SELECT CASE WHEN grouping(account_id) = 0 THEN 'account' WHEN grouping(ip) = 0 THEN 'ip' ELSE 'device' END
+                      AS kind, CAST(coalesce(account_id, ip, device_id) AS VARCHAR) AS key, count(*) AS requests
+           FROM {events} GROUP BY GROUPING SETS ((account_id), (ip), (device_id))
+           HAVING coalesce(account_id, ip, device_id) IS NOT NULL"""
+    )
+    return found if not found.empty else pd.DataFrame({"kind": [], "key": [], "requests": []}, dtype=object)
 
 
 def _add_clusters(events: EventReader, hits: list[dict], members: pd.DataFrame | None) -> None:
@@ -208,10 +226,11 @@ def _add_clusters(events: EventReader, hits: list[dict], members: pd.DataFrame |
         if not keys or members is None or members.empty:
             continue
         column = _ENTITY_COLUMN[kind]
+        typed = "INTEGER" if kind == "asn" else "VARCHAR"  # compared as the column holds it, so the scan filters
         found = events.rows(
             f"""SELECT CAST(e.{column} AS VARCHAR) AS key, m.cluster_id, count(DISTINCT e.account_id) AS accounts
                 FROM {{events}} e JOIN {{members}} m USING (account_id)
-                WHERE CAST(e.{column} AS VARCHAR) IN (SELECT unnest($keys::VARCHAR[]))
+                WHERE e.{column} IN (SELECT unnest($keys::{typed}[]))
                 GROUP BY 1, 2 ORDER BY 1, accounts DESC, 2""",
             {"keys": keys}, members=_membership(members),
         )
