@@ -71,8 +71,8 @@ def _cosine(a: Sequence[int], b: Sequence[int]) -> float:
 def _rhythms(events: EventReader, members: pd.DataFrame, ids: Sequence[str]) -> dict[str, list[int]]:
     rhythms = {cluster_id: [0] * 168 for cluster_id in ids}
     for row in events.rows(
-        """SELECT m.cluster_id, 24 * (isodow(e.ts AT TIME ZONE 'UTC') - 1) + hour(e.ts AT TIME ZONE 'UTC') AS how,
-                  count(*) AS requests
+        # hours since the epoch, a Thursday: plain arithmetic, half the cost of calendar functions
+        """SELECT m.cluster_id, (epoch_ms(e.ts) // 3600000 + 72) % 168 AS how, count(*) AS requests
            FROM {events} e JOIN {members} m ON e.account_id = m.account_id GROUP BY 1, 2""",
         members=members,
     ):
