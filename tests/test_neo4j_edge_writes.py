@@ -2,8 +2,9 @@
 
 A ``MERGE`` between bound nodes looks through an endpoint's relationships,
 so its cost grows with the degree of an enumerating account. The store
-creates a batch's relationships and falls back to merging by the
-relationship key only when the key's uniqueness constraint refuses one.
+creates a batch's relationships; when the relationship key's uniqueness
+constraint refuses one, it writes them again, finding those that exist from
+the endpoint whose key repeats less in the batch.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def test_a_hub_account_s_relationships_are_created_once_each_with_their_key(stor
 def test_a_batch_of_new_and_existing_relationships_updates_in_place_and_adds_the_rest(store):
     store.upsert_edges(USED_IP, [{"src": "u1", "dst": "1.1.1.1", "count": 3}, {"src": "u2", "dst": "1.1.1.1", "count": 1}])
     written = store.upsert_edges(USED_IP, [
-        {"src": "u1", "dst": "1.1.1.1", "count": 5},  # exists: the constraint refuses a second, so it is merged
+        {"src": "u1", "dst": "1.1.1.1", "count": 5},  # exists: the constraint refuses a second, so it is updated
         {"src": "u3", "dst": "1.1.1.1", "count": 2},  # new
     ])
     assert written == 2

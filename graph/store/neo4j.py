@@ -69,12 +69,14 @@ from graph.store.neo4j_cypher import (
 from graph.store.neo4j_writes import (
     append_in,
     edge_statement,
+    lower_degree_starts,
     node_statement,
     prepare,
     prepare_nodes,
     rel_key,
     run_chunks,
     save_run_work,
+    upsert_from,
     with_rel_keys,
 )
 
@@ -251,19 +253,45 @@ class Neo4jStore(GraphStore):
         return self._write_rows(node_statement(kind, prepared), prepared, f"writing {kind.label} nodes")
 
     def upsert_edges(self, rel_type: str, rows: _rows.Rows) -> int:
-        """See :meth:`GraphStore.upsert_edges`; ``rows`` may also be a ``pyarrow.Table``."""
+        """See :meth:`GraphStore.upsert_edges`; ``rows`` may also be a ``pyarrow.Table``.
+
+        Most request edges of a batch are new (all on a first load): they are
+        created. When the key's constraint refuses one, the transaction is
+        rolled back and the rows are written again from the endpoint whose key
+        repeats less among them (:func:`lower_degree_starts`). Callers that
+        know which edges exist use :meth:`upsert_changed_edges` and need no
+        rollback.
+        """
         kind = rel_kind(rel_type)
         prepared = with_rel_keys(prepare(kind, rows))
         if not prepared:
             return 0
-        create, merge = edge_statement(kind, prepared, new=True), edge_statement(kind, prepared)
+        self._create_or_upsert(kind, prepared, lower_degree_starts(prepared))
+        return len(prepared)
+
+    def upsert_changed_edges(self, rel_type: str, rows: _rows.Rows, *, new: bool, start: str = "src") -> int:
+        """See :meth:`GraphStore.upsert_changed_edges`: new edges created, existing ones found from ``start``."""
+        kind, start = rel_kind(rel_type), _rows.check_start(start)
+        prepared = with_rel_keys(prepare(kind, rows))
+        if not prepared:
+            return 0
+        if new:
+            self._create_or_upsert(kind, prepared, {start: prepared})
+        else:
+            self._write(lambda tx: upsert_from(tx, kind, prepared, start, self.chunk_size),
+                        f"updating {kind.type} relationships")
+        return len(prepared)
+
+    def _create_or_upsert(self, kind: RelKind, prepared: list[dict], starts: Mapping[str, list[dict]]) -> None:
+        """Create every relationship; if one exists (a run resumed after a kill), upsert them from ``starts``."""
+        create = edge_statement(kind, prepared)
         with self._errors(f"writing {kind.type} relationships"), self._driver.session(database=self.database) as session:
             try:
-                # most request edges of a batch are new (all on a first load): create them, merge only if refused
                 session.execute_write(lambda tx: run_chunks(tx, create, prepared, self.chunk_size))
-            except neo4j_errors.ConstraintError:  # some exist (a resumed run, a later batch): rolled back whole
-                session.execute_write(lambda tx: run_chunks(tx, merge, prepared, self.chunk_size))
-        return len(prepared)
+            except neo4j_errors.ConstraintError:  # rolled back whole: write them again, finding those that exist
+                session.execute_write(lambda tx: [
+                    upsert_from(tx, kind, group, start, self.chunk_size) for start, group in starts.items() if group
+                ])
 
     def _write_rows(self, statement: str, prepared: list[dict], doing: str) -> int:
         """Run ``statement`` over every prepared row in one transaction; returns the rows written."""
