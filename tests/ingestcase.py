@@ -20,17 +20,8 @@ import pyarrow.parquet as pq
 
 from app.cli import main
 from graph import warehouse
-from graph.schema import (
-    ACCOUNT,
-    DEVICE,
-    DEVICE_ON_IP,
-    IP,
-    LOOKED_UP,
-    MATCHED,
-    PHONE,
-    USED_DEVICE,
-    USED_IP,
-)
+from graph.schema import ACCOUNT, DEVICE, IP, PHONE
+from ingest.aggregate import EDGES
 
 REQUEST_COLUMNS = [
     "ts", "ip", "endpoint", "account_id", "device_id", "user_agent", "status", "phone",
@@ -165,7 +156,7 @@ def ingest_json(workspace: Path, *args: str) -> dict:
 
 
 _SNAPSHOT_LABELS = (ACCOUNT, IP, DEVICE, PHONE)
-_SNAPSHOT_EDGES = (USED_IP, USED_DEVICE, LOOKED_UP, MATCHED, DEVICE_ON_IP)
+_SNAPSHOT_EDGES = tuple(EDGES)  # every request relationship type
 
 
 def graph_snapshot(store) -> dict[str, list[str]]:
