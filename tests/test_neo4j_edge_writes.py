@@ -60,13 +60,16 @@ def test_keys_that_look_alike_as_text_stay_apart(store):
 
 @NEO4J
 def test_relationships_written_before_keys_existed_are_keyed_and_never_doubled(store):
-    # a database written by an earlier version: request relationships merged without a key
+    # a database written by an earlier version: no relationship key constraint, relationships merged without a key
+    store._driver.execute_query("DROP CONSTRAINT used_ip_rel_key_unique", database_=store.database)
     store._write(lambda tx: tx.run(
         "UNWIND $rows AS row MERGE (a:Account {account_id: row.src}) MERGE (b:IPAddress {ip: row.dst}) "
         "MERGE (a)-[r:USED_IP]->(b) SET r.count = 1",
         rows=[{"src": "old", "dst": f"10.0.0.{i}"} for i in range(7)]).consume(), "writing an old graph")
     store.ensure_schema()  # what opening the store does
     assert [r["key"] for r in _stored(store, USED_IP)] == sorted(f'["old", "10.0.0.{i}"]' for i in range(7))
+    constraints = store._read("SHOW CONSTRAINTS YIELD name RETURN name", "reading constraints")
+    assert "used_ip_rel_key_unique" in {row["name"] for row in constraints}  # created once the keys are in
     store.upsert_edges(USED_IP, [{"src": "old", "dst": "10.0.0.3", "count": 5, "first_seen": AT, "last_seen": AT}])
     stored = _stored(store, USED_IP)
     assert len(stored) == 7 and next(r["count"] for r in stored if r["key"] == '["old", "10.0.0.3"]') == 5
