@@ -7,6 +7,16 @@ large batches; the Bolt figure is recorded on the ArcadeDB test server.
     .venv/bin/python benchmarks/store_load.py --backend embedded --edges 5000000
     .venv/bin/python benchmarks/store_load.py --backend neo4j --edges 50000
 
+``--ingest CASE_DIR`` (repeatable) measures the real ``sybilscope ingest``
+over Bolt instead (issue 18): the case's requests are split by row ranges
+into a first load (``--first``, with the other tables) and ``--batches``
+equal incremental batches, each ingested into a workspace on the ArcadeDB
+test server; the table gives nodes/s and relationships/s of the graph sync
+and each batch's cost beside the first load's::
+
+    .venv/bin/python benchmarks/store_load.py --ingest sample_data/case
+    .venv/bin/python benchmarks/store_load.py --ingest CASE --first 0.9 --batches 1 --bolt-heap 3g
+
 Rows are generated batch by batch outside the timed part, so the figures are
 the store's own cost (converting rows, writing, committing). Edges are
 loaded twice: first every edge is new, then every edge is an update.
@@ -16,8 +26,11 @@ Peak memory is the process's maximum resident set (and the Bolt server's).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -36,11 +51,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from graph import warehouse  # noqa: E402
-from graph.schema import ACCOUNT, IP, USED_IP  # noqa: E402
+from graph.schema import ACCOUNT, IP, NODES, RELATIONSHIPS, USED_IP  # noqa: E402
 from graph.store.base import GraphStore  # noqa: E402
 
 T0 = datetime(2019, 12, 20, tzinfo=UTC)
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 200)  # a log keeps the table's columns
 
 
 def account_batches(accounts: int, batch: int, seed: int) -> Iterator[list[dict]]:
@@ -205,6 +220,110 @@ def run_neo4j(args: argparse.Namespace) -> tuple[list[tuple], str]:
     return results, note
 
 
+def _read_requests(path: Path) -> pa.Table:
+    """A requests file as it is: Parquet as stored, CSV with every column as text (nothing reinterpreted)."""
+    if path.name.endswith(".parquet"):
+        return pq.read_table(path)
+    columns = pa_csv.read_csv(path, read_options=pa_csv.ReadOptions(block_size=1 << 20)).column_names
+    text = pa_csv.ConvertOptions(column_types=dict.fromkeys(columns, pa.string()), strings_can_be_null=False)
+    return pa_csv.read_csv(path, convert_options=text)
+
+
+def split_case(case: Path, out: Path, first: float, batches: int) -> list[tuple[Path, int]]:
+    """The case as folders to ingest in turn, with their request rows: ``first`` of the rows and every
+    other table, then ``batches`` equal parts of the rest (row ranges, in file order)."""
+    sources = sorted(p for p in case.iterdir() if p.name.startswith("requests"))
+    if not sources:
+        raise SystemExit(f"{case} holds no requests file")
+    requests = pa.concat_tables(_read_requests(p) for p in sources)
+    rows = requests.num_rows
+    cuts = [0, round(rows * first)]
+    cuts += [round(rows * first + rows * (1 - first) * (i + 1) / batches) for i in range(batches)]
+    parquet = sources[0].name.endswith(".parquet")
+    parts = []
+    for number, (start, stop) in enumerate(zip(cuts, cuts[1:], strict=False)):
+        folder = out / f"part{number}"
+        folder.mkdir(parents=True)
+        part = requests.slice(start, stop - start)
+        if parquet:
+            pq.write_table(part, folder / "requests-0001.parquet")
+        else:
+            with pa.CompressedOutputStream(str(folder / "requests.csv.gz"), "gzip") as sink:
+                pa_csv.write_csv(part, sink)
+        if number == 0:
+            for other in case.iterdir():
+                if other.is_file() and not other.name.startswith("requests"):
+                    shutil.copy(other, folder / other.name)
+        parts.append((folder, part.num_rows))
+    return parts
+
+
+def _sybilscope() -> str:
+    found = Path(sys.executable).parent / "sybilscope"
+    return str(found) if found.exists() else shutil.which("sybilscope") or "sybilscope"
+
+
+def ingest_case(case: Path, args: argparse.Namespace, server, progress: Progress) -> list[tuple]:
+    """Ingest the case's parts in turn through the CLI into the (fresh) Bolt server; one result row a part."""
+    env = {**os.environ, **server.env()}
+    results: list[tuple] = []
+    with tempfile.TemporaryDirectory(prefix="sybilscope-bench-ingest-") as tmp:
+        parts = split_case(case, Path(tmp) / "parts", args.first, args.batches)
+        task = progress.add_task(f"{case.name}: ingest over Bolt", total=len(parts))
+        first_seconds = None
+        for number, (folder, rows) in enumerate(parts):
+            started = time.perf_counter()
+            done = subprocess.run(
+                [_sybilscope(), "-w", str(Path(tmp) / "workspace"), "ingest", str(folder), "--json", "-q"],
+                env=env, capture_output=True, text=True, check=False,
+            )
+            seconds = time.perf_counter() - started
+            if done.returncode != 0:
+                raise SystemExit(f"ingest of {folder.name} failed ({done.returncode}): {done.stderr[-2000:]}")
+            summary = json.loads(done.stdout.strip().splitlines()[-1])
+            sync = summary["timings"].get("graph sync", seconds)
+            nodes = sum(summary["graph"].get(kind.label, 0) for kind in NODES)
+            rels = sum(summary["graph"].get(kind.type, 0) for kind in RELATIONSHIPS)
+            first_seconds = first_seconds or seconds
+            step = "first load" if number == 0 else f"batch {number}"
+            in_graph = server_relationships(server)
+            results.append((case.name, step, rows, seconds, sync, nodes, nodes / sync, rels, rels / sync,
+                            in_graph, seconds / first_seconds))
+            progress.advance(task)
+    return results
+
+
+def server_relationships(server) -> int:
+    """Request relationships in the server's graph (the size a batch is written into)."""
+    from neo4j import GraphDatabase
+
+    with GraphDatabase.driver(server.uri, auth=(server.user, server.password)) as driver:
+        records, _, _ = driver.execute_query("MATCH ()-[r]->() RETURN count(r) AS n", database_=server.database)
+    return records[0]["n"]
+
+
+def run_ingest(args: argparse.Namespace) -> None:
+    from bolt_server import BoltServer
+
+    table = Table("case", "step", "request rows", "ingest s", "graph sync s", "nodes written", "nodes/s",
+                  "relationships written", "relationships/s", "relationships in graph", "vs first load",
+                  title="sybilscope ingest over Bolt (ArcadeDB test server)")
+    peaks = []
+    with Progress(console=console) as progress:
+        for case in args.ingest:
+            with BoltServer(heap=args.bolt_heap) as server:  # a fresh database a case
+                for row in ingest_case(Path(case), args, server, progress):
+                    name, step, rows, seconds, sync, nodes, node_rate, rels, rel_rate, in_graph, share = row
+                    table.add_row(name, step, f"{rows:,}", f"{seconds:,.1f}", f"{sync:,.1f}", f"{nodes:,}",
+                                  f"{node_rate:,.0f}", f"{rels:,}", f"{rel_rate:,.0f}", f"{in_graph:,}",
+                                  f"{share:.0%}")
+                peak = process_peak_mb(server.process.pid) if server.process else None
+                peaks.append(f"{Path(case).name} {peak or 0:,.0f} MB")
+    console.print(table)
+    console.print(f"ArcadeDB server peak RSS: {'; '.join(peaks)} (heap {args.bolt_heap}); "
+                  f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=("embedded", "neo4j", "both"), default="both")
@@ -216,7 +335,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chunk-size", type=int, default=5_000, help="rows an UNWIND statement on Bolt")
     parser.add_argument("--bolt-heap", default="1g", help="Java heap of the Bolt test server")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--ingest", action="append", metavar="CASE_DIR",
+                        help="measure `sybilscope ingest` of this case over Bolt instead (repeatable)")
+    parser.add_argument("--first", type=float, default=0.6, help="share of the requests in the first load")
+    parser.add_argument("--batches", type=int, default=4, help="incremental batches splitting the rest")
     args = parser.parse_args(argv)
+    if args.ingest:
+        run_ingest(args)
+        return
 
     table = Table("backend", "what", "rows", "rows/s", "client CPU s", title="graph store load")
     notes = []

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from graph.schema import (
     ACCOUNT,
@@ -53,7 +54,7 @@ from graph.warehouse_schema import (
     LABELS_TABLE,
 )
 
-__all__ = ["EDGES", "edge_sql", "node_sql", "sync_graph"]
+__all__ = ["EDGES", "PLAN_COLUMNS", "edge_sql", "node_sql", "sync_graph", "write_planned"]
 
 #: relationship type -> (source column, target column) of the event table
 EDGES: dict[str, tuple[str, str]] = {
@@ -68,7 +69,7 @@ EDGES: dict[str, tuple[str, str]] = {
 _TOUCHED = f"(SELECT * FROM {EVENTS_TABLE} WHERE list_contains($batches, batch_id))"
 
 
-def edge_sql(rel_type: str, incremental: bool) -> str:
+def edge_sql(rel_type: str, incremental: bool, *, planned: bool = False) -> str:
     """SQL aggregating one relationship type from the events (``$batches`` bound when incremental).
 
     Parameters
@@ -78,18 +79,55 @@ def edge_sql(rel_type: str, incremental: bool) -> str:
     incremental : bool
         Only the (src, dst) pairs that appear in the batches ``$batches``,
         each aggregated over all of its events. Otherwise every pair.
+    planned : bool
+        Add what a store that pays for finding a relationship needs
+        (:meth:`GraphStore.upsert_changed_edges`): ``is_new``, whether
+        every event of the pair is in ``$batches`` (always true on a first
+        load), and ``from_dst``, whether the target has fewer relationships
+        of this type than the source (so the edge is found from it). Rows
+        come ordered by both, so a batch of rows holds few groups.
     """
     src, dst = EDGES[rel_type]
     extra = ", count(e.matched_account_id) AS matched_count" if rel_type == LOOKED_UP else ""
+    if planned:
+        extra += ", bool_and(list_contains($batches, e.batch_id)) AS is_new" if incremental else ", true AS is_new"
     scope = ""
     if incremental:
         scope = (f"SEMI JOIN (SELECT DISTINCT {src}, {dst} FROM {_TOUCHED}) t "
                  f"ON e.{src} = t.{src} AND e.{dst} = t.{dst} ")
-    return (
+    pairs = (
         f"SELECT e.{src} AS src, e.{dst} AS dst, count(*) AS count, min(e.ts) AS first_seen, "
         f"max(e.ts) AS last_seen{extra} FROM {EVENTS_TABLE} e {scope}"
         f"WHERE e.{src} IS NOT NULL AND e.{dst} IS NOT NULL GROUP BY e.{src}, e.{dst}"
     )
+    if not planned:
+        return pairs
+    degree = ("SELECT {one} AS {side}, count(DISTINCT {other}) AS n FROM " + EVENTS_TABLE
+              + " WHERE {one} IN (SELECT {side} FROM pairs) AND {other} IS NOT NULL GROUP BY {one}")
+    return (
+        f"WITH pairs AS ({pairs}), "
+        f"src_degree AS ({degree.format(one=src, other=dst, side='src')}), "
+        f"dst_degree AS ({degree.format(one=dst, other=src, side='dst')}) "
+        "SELECT pairs.*, coalesce(d.n, 0) < coalesce(s.n, 0) AS from_dst FROM pairs "
+        "LEFT JOIN src_degree s USING (src) LEFT JOIN dst_degree d USING (dst) ORDER BY is_new, from_dst"
+    )
+
+
+#: the columns :func:`edge_sql` adds when ``planned``: how to write a row, not what to write
+PLAN_COLUMNS = ("is_new", "from_dst")
+
+
+def write_planned(store: GraphStore, rel_type: str, batch: pa.Table) -> int:
+    """Write a batch of :func:`edge_sql` ``planned`` rows in groups: new edges, then existing ones by start."""
+    rows = batch.drop_columns(list(PLAN_COLUMNS))
+    written = 0
+    for new in (True, False):
+        for start in ("src", "dst"):
+            wanted = pc.and_(pc.equal(batch.column("is_new"), new), pc.equal(batch.column("from_dst"), start == "dst"))
+            group = rows.filter(wanted)
+            if group.num_rows:
+                written += store.upsert_changed_edges(rel_type, group, new=new, start=start)
+    return written
 
 
 def node_sql(label: str, incremental: bool, ip_lookup: str = IP_LOOKUP_TABLE,
@@ -243,7 +281,9 @@ def sync_graph(cur, store: GraphStore, batch_ids: Sequence[str], *, batch_rows: 
             # the IP, Device and Phone nodes of every value these events hold were just written
             counts[name] = store.upsert_query(name, sql, bound, present_endpoints=(IP, DEVICE, PHONE))
         elif name in EDGES:
-            counts[name] = _write(cur, store, sql, bound, partial(store.upsert_edges, name), size)
+            # new edges created without a look, existing ones found from their lower-degree end
+            counts[name] = _write(cur, store, edge_sql(name, incremental, planned=True), bound,
+                                  partial(write_planned, store, name), size)
         else:
             counts[name] = _write(cur, store, sql, bound, partial(store.upsert_nodes, name), size)
 

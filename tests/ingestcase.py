@@ -20,6 +20,8 @@ import pyarrow.parquet as pq
 
 from app.cli import main
 from graph import warehouse
+from graph.schema import ACCOUNT, DEVICE, IP, PHONE
+from ingest.aggregate import EDGES
 
 REQUEST_COLUMNS = [
     "ts", "ip", "endpoint", "account_id", "device_id", "user_agent", "status", "phone",
@@ -151,3 +153,23 @@ def ingest_json(workspace: Path, *args: str) -> dict:
     code, out, err = run_cli("--workspace", str(workspace), "ingest", *args, "--json")
     assert code == 0, err
     return json.loads(out)
+
+
+_SNAPSHOT_LABELS = (ACCOUNT, IP, DEVICE, PHONE)
+_SNAPSHOT_EDGES = tuple(EDGES)  # every request relationship type
+
+
+def graph_snapshot(store) -> dict[str, list[str]]:
+    """Every request node, relationship and label of a store as sorted JSON text, to compare two stores."""
+    out = {}
+    for label in _SNAPSHOT_LABELS:
+        out[label] = sorted(json.dumps(n, sort_keys=True, default=str)
+                            for batch in store.iter_nodes(label) for n in batch)
+    for rel in _SNAPSHOT_EDGES:
+        out[rel] = sorted(json.dumps(e, sort_keys=True, default=str)
+                          for batch in store.iter_edges(rel) for e in batch)
+    out["labels"] = sorted(
+        json.dumps({k: v for k, v in label.items() if k != "created_at"}, sort_keys=True, default=str)
+        for label in store.labels()
+    )
+    return out

@@ -5,45 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from ingestcase import PHONES, TEST_SECRET, request_rows, seed_secret, write_table
+from ingestcase import PHONES, TEST_SECRET, graph_snapshot, request_rows, seed_secret, write_table
 
 from graph import warehouse
-from graph.schema import (
-    ACCOUNT,
-    DEVICE,
-    DEVICE_ON_IP,
-    IP,
-    LOOKED_UP,
-    MATCHED,
-    PHONE,
-    USED_DEVICE,
-    USED_IP,
-)
+from graph.schema import LOOKED_UP, USED_IP
 from graph.store import open_store
 from graph.workspace import Workspace
 from ingest import pipeline
 from ingest.readers import discover
 
 pytestmark = pytest.mark.bolt
-
-LABELS = (ACCOUNT, IP, DEVICE, PHONE)
-EDGES = (USED_IP, USED_DEVICE, LOOKED_UP, MATCHED, DEVICE_ON_IP)
-
-
-def _snapshot(store) -> dict[str, list[str]]:
-    out = {}
-    for label in LABELS:
-        out[label] = sorted(json.dumps(n, sort_keys=True, default=str)
-                            for batch in store.iter_nodes(label) for n in batch)
-    for rel in EDGES:
-        out[rel] = sorted(json.dumps(e, sort_keys=True, default=str)
-                          for batch in store.iter_edges(rel) for e in batch)
-    out["labels"] = sorted(
-        json.dumps({k: v for k, v in label.items() if k != "created_at"}, sort_keys=True, default=str)
-        for label in store.labels()
-    )
-    return out
-
 
 def _case(folder):
     later = [dict(r, ts="2019-12-26T10:00:00Z", request_id="later") for r in request_rows()[:5]]
@@ -74,7 +45,7 @@ def test_bolt_graph_equals_embedded_graph(tmp_path, neo4j_workspace):
     embedded = open_store(embedded_ws)
     try:
         _ingest_both_days(embedded_ws, embedded, tmp_path)
-        expected = _snapshot(embedded)
+        expected = graph_snapshot(embedded)
     finally:
         embedded.close()
         warehouse.close_all()
@@ -83,7 +54,7 @@ def test_bolt_graph_equals_embedded_graph(tmp_path, neo4j_workspace):
     bolt = open_store(neo4j_workspace)
     try:
         _ingest_both_days(neo4j_workspace, bolt, tmp_path)
-        got = _snapshot(bolt)
+        got = graph_snapshot(bolt)
         # no raw number in any property the server holds
         text = json.dumps(got)
         for number in PHONES:

@@ -35,6 +35,7 @@ __all__ = [
     "Rows",
     "as_utc",
     "check_key",
+    "check_start",
     "check_label_rows",
     "check_unique",
     "cluster_key",
@@ -153,6 +154,13 @@ def new_id(prefix: str) -> str:
     with _SEQUENCE_LOCK:
         seq = next(_SEQUENCE)
     return f"{prefix}-{time.time_ns():016x}-{seq % 0xFFFFFF:06x}-{secrets.token_hex(3)}"
+
+
+def check_start(start: str) -> str:
+    """The endpoint an edge is found from (one of :data:`EDGE_KEYS`), or ``ValueError``."""
+    if start not in EDGE_KEYS:
+        raise ValueError(f"start must be one of {', '.join(EDGE_KEYS)}, not {start!r}")
+    return start
 
 
 def check_key(what: str, value: object) -> str:

@@ -92,6 +92,20 @@ class GraphStore(ABC):
         re-ingest idempotent.
         """
 
+    def upsert_changed_edges(self, rel_type: str, rows: Sequence[Mapping], *, new: bool, start: str = "src") -> int:
+        """:meth:`upsert_edges` for rows the caller knows to be all new (``new=True``) or all existing.
+
+        Ingest knows it from the events: an edge whose every event is in the
+        batches being synced is new. A store where finding a relationship
+        costs an endpoint's degree (Neo4j: an enumerating account holds tens
+        of thousands) creates new ones without a look and finds existing ones
+        from ``start`` (``"src"`` or ``"dst"``), the endpoint with fewer
+        relationships. A row that proves otherwise (a resumed run wrote it
+        already) is still written right. The result is :meth:`upsert_edges`'s.
+        """
+        _rows.check_start(start)
+        return self.upsert_edges(rel_type, rows)
+
     @abstractmethod
     def save_run(self, run: Mapping, clusters: Sequence[Mapping], members: Sequence[Mapping]) -> None:
         """Store a detection run with its clusters and memberships, atomically.

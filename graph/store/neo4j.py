@@ -63,18 +63,22 @@ from graph.store.neo4j_cypher import (
     pattern,
     props_map,
     read_props,
+    rel_key_constraint,
+    rel_key_name,
     schema_statements,
     window,
 )
 from graph.store.neo4j_writes import (
     append_in,
     edge_statement,
+    lower_degree_starts,
     node_statement,
     prepare,
     prepare_nodes,
     rel_key,
     run_chunks,
     save_run_work,
+    upsert_from,
     with_rel_keys,
 )
 
@@ -200,45 +204,54 @@ class Neo4jStore(GraphStore):
 
     # -- set-up ---------------------------------------------------------------
     def ensure_schema(self) -> None:
-        """Named uniqueness constraints on every node and relationship key, named indexes on indexed properties."""
-        statements = schema_statements()
+        """Named uniqueness constraints on every node and relationship key, named indexes on indexed properties.
+
+        A relationship type's key constraint is created only after its
+        relationships written before keys existed got theirs
+        (:meth:`_backfill_rel_keys`): so a type whose constraint exists needs
+        no look through its relationships (a scan of the whole graph on a
+        server without relationship property indexes), and a run killed
+        while keying finds the constraint missing and keys the rest.
+        """
         with self._errors("opening the graph store"):
             # fails at once when the server is down, where execute_query would retry for 30 s
             self._driver.verify_connectivity()
+        existing = {row["name"] for row in self._read("SHOW CONSTRAINTS YIELD name RETURN name", "reading constraints")}
         with self._errors("creating constraints and indexes"):
-            for statement in statements:
+            for statement in schema_statements(relationships=False):
                 # schema changes cannot share a transaction with other statements in Neo4j
                 self._driver.execute_query(statement, database_=self.database)
-        self._backfill_rel_keys()
+        for kind in RELATIONSHIPS:
+            if rel_key_name(kind) in existing:
+                continue
+            if kind.type not in (MEMBER_OF, FOUND_IN):  # run and membership relationships carry no key
+                self._backfill_rel_keys(kind)
+            with self._errors("creating constraints"):
+                self._driver.execute_query(rel_key_constraint(kind), database_=self.database)
 
-    def _backfill_rel_keys(self, batch: int = 5_000) -> None:
-        """Give request relationships written before relationship keys existed their key, once.
+    def _backfill_rel_keys(self, kind: RelKind, batch: int = 5_000) -> None:
+        """Give request relationships of ``kind`` written before relationship keys existed their key.
 
         Relationships are created by key now (:meth:`upsert_edges`); one
-        without a key would be written again beside itself. Run and
-        membership relationships carry no key. A database that has them all
-        keyed costs one empty read per type.
+        without a key would be written again beside itself.
         """
-        for kind in RELATIONSHIPS:
-            if kind.type in (MEMBER_OF, FOUND_IN):
-                continue
-            src, dst = node_kind(kind.src), node_kind(kind.dst)
-            find = (
-                f"MATCH (a:{ident(src.label)})-[r:{ident(kind.type)}]->(b:{ident(dst.label)}) "
-                f"WHERE r.{ident(REL_KEY)} IS NULL AND a.{ident(src.key)} IS NOT NULL AND b.{ident(dst.key)} IS NOT NULL "
-                f"RETURN a.{ident(src.key)} AS src, b.{ident(dst.key)} AS dst LIMIT $batch"
-            )
-            mark = (
-                f"UNWIND $rows AS row MATCH (a:{ident(src.label)} {{{ident(src.key)}: row.src}})"
-                f"-[r:{ident(kind.type)}]->(b:{ident(dst.label)} {{{ident(dst.key)}: row.dst}}) "
-                f"WHERE r.{ident(REL_KEY)} IS NULL SET r.{ident(REL_KEY)} = row.key"
-            )
-            while rows := self._read(find, f"finding unkeyed {kind.type} relationships", batch=batch):
-                keyed = [{**row, "key": rel_key(row["src"], row["dst"])} for row in rows]
-                self._write(lambda tx, keyed=keyed, mark=mark: tx.run(mark, rows=keyed).consume(),
-                            f"keying {kind.type} relationships")
-                if len(rows) < batch:
-                    break
+        src, dst = node_kind(kind.src), node_kind(kind.dst)
+        find = (
+            f"MATCH (a:{ident(src.label)})-[r:{ident(kind.type)}]->(b:{ident(dst.label)}) "
+            f"WHERE r.{ident(REL_KEY)} IS NULL AND a.{ident(src.key)} IS NOT NULL AND b.{ident(dst.key)} IS NOT NULL "
+            f"RETURN a.{ident(src.key)} AS src, b.{ident(dst.key)} AS dst LIMIT $batch"
+        )
+        mark = (
+            f"UNWIND $rows AS row MATCH (a:{ident(src.label)} {{{ident(src.key)}: row.src}})"
+            f"-[r:{ident(kind.type)}]->(b:{ident(dst.label)} {{{ident(dst.key)}: row.dst}}) "
+            f"WHERE r.{ident(REL_KEY)} IS NULL SET r.{ident(REL_KEY)} = row.key"
+        )
+        while rows := self._read(find, f"finding unkeyed {kind.type} relationships", batch=batch):
+            keyed = [{**row, "key": rel_key(row["src"], row["dst"])} for row in rows]
+            self._write(lambda tx, keyed=keyed, mark=mark: tx.run(mark, rows=keyed).consume(),
+                        f"keying {kind.type} relationships")
+            if len(rows) < batch:
+                break
 
     def close(self) -> None:
         self._driver.close()
@@ -251,19 +264,45 @@ class Neo4jStore(GraphStore):
         return self._write_rows(node_statement(kind, prepared), prepared, f"writing {kind.label} nodes")
 
     def upsert_edges(self, rel_type: str, rows: _rows.Rows) -> int:
-        """See :meth:`GraphStore.upsert_edges`; ``rows`` may also be a ``pyarrow.Table``."""
+        """See :meth:`GraphStore.upsert_edges`; ``rows`` may also be a ``pyarrow.Table``.
+
+        Most request edges of a batch are new (all on a first load): they are
+        created. When the key's constraint refuses one, the transaction is
+        rolled back and the rows are written again from the endpoint whose key
+        repeats less among them (:func:`lower_degree_starts`). Callers that
+        know which edges exist use :meth:`upsert_changed_edges` and need no
+        rollback.
+        """
         kind = rel_kind(rel_type)
         prepared = with_rel_keys(prepare(kind, rows))
         if not prepared:
             return 0
-        create, merge = edge_statement(kind, prepared, new=True), edge_statement(kind, prepared)
+        self._create_or_upsert(kind, prepared, lower_degree_starts(prepared))
+        return len(prepared)
+
+    def upsert_changed_edges(self, rel_type: str, rows: _rows.Rows, *, new: bool, start: str = "src") -> int:
+        """See :meth:`GraphStore.upsert_changed_edges`: new edges created, existing ones found from ``start``."""
+        kind, start = rel_kind(rel_type), _rows.check_start(start)
+        prepared = with_rel_keys(prepare(kind, rows))
+        if not prepared:
+            return 0
+        if new:
+            self._create_or_upsert(kind, prepared, {start: prepared})
+        else:
+            self._write(lambda tx: upsert_from(tx, kind, prepared, start, self.chunk_size),
+                        f"updating {kind.type} relationships")
+        return len(prepared)
+
+    def _create_or_upsert(self, kind: RelKind, prepared: list[dict], starts: Mapping[str, list[dict]]) -> None:
+        """Create every relationship; if one exists (a run resumed after a kill), upsert them from ``starts``."""
+        create = edge_statement(kind, prepared)
         with self._errors(f"writing {kind.type} relationships"), self._driver.session(database=self.database) as session:
             try:
-                # most request edges of a batch are new (all on a first load): create them, merge only if refused
                 session.execute_write(lambda tx: run_chunks(tx, create, prepared, self.chunk_size))
-            except neo4j_errors.ConstraintError:  # some exist (a resumed run, a later batch): rolled back whole
-                session.execute_write(lambda tx: run_chunks(tx, merge, prepared, self.chunk_size))
-        return len(prepared)
+            except neo4j_errors.ConstraintError:  # rolled back whole: write them again, finding those that exist
+                session.execute_write(lambda tx: [
+                    upsert_from(tx, kind, group, start, self.chunk_size) for start, group in starts.items() if group
+                ])
 
     def _write_rows(self, statement: str, prepared: list[dict], doing: str) -> int:
         """Run ``statement`` over every prepared row in one transaction; returns the rows written."""

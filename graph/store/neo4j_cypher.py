@@ -24,6 +24,7 @@ __all__ = [
     "pattern",
     "props_map",
     "read_props",
+    "rel_key_constraint",
     "rel_key_name",
     "schema_statements",
     "window",
@@ -52,8 +53,20 @@ def rel_key_name(kind: RelKind) -> str:
     return f"{kind.type.lower()}_{REL_KEY}_unique"
 
 
-def schema_statements() -> list[str]:
-    """The constraints and indexes of the graph, named and ``IF NOT EXISTS`` (store set-up and bulk import)."""
+def rel_key_constraint(kind: RelKind) -> str:
+    """The named uniqueness constraint on a relationship type's :data:`REL_KEY`, ``IF NOT EXISTS``."""
+    return (
+        f"CREATE CONSTRAINT {ident(rel_key_name(kind))} IF NOT EXISTS "
+        f"FOR ()-[r:{ident(kind.type)}]-() REQUIRE r.{ident(REL_KEY)} IS UNIQUE"
+    )
+
+
+def schema_statements(*, relationships: bool = True) -> list[str]:
+    """The constraints and indexes of the graph, named and ``IF NOT EXISTS`` (store set-up and bulk import).
+
+    ``relationships=False`` leaves out the relationship key constraints
+    (:func:`rel_key_constraint`), which the store creates one type at a time.
+    """
     statements = []
     for kind in NODES:
         statements.append(
@@ -66,11 +79,8 @@ def schema_statements() -> list[str]:
             for prop in kind.properties
             if prop.indexed
         )
-    statements.extend(
-        f"CREATE CONSTRAINT {ident(rel_key_name(kind))} IF NOT EXISTS "
-        f"FOR ()-[r:{ident(kind.type)}]-() REQUIRE r.{ident(REL_KEY)} IS UNIQUE"
-        for kind in RELATIONSHIPS
-    )
+    if relationships:
+        statements.extend(rel_key_constraint(kind) for kind in RELATIONSHIPS)
     return statements
 
 

@@ -15,6 +15,7 @@ with ``datetime()``.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from numbers import Integral, Real
 
@@ -38,12 +39,15 @@ __all__ = [
     "append_in",
     "check_value",
     "edge_statement",
+    "lower_degree_starts",
     "node_statement",
     "prepare",
     "prepare_nodes",
     "rel_key",
     "run_chunks",
     "save_run_work",
+    "update_statement",
+    "upsert_from",
     "with_rel_keys",
 ]
 
@@ -137,25 +141,74 @@ def with_rel_keys(prepared: list[dict]) -> list[dict]:
     return prepared
 
 
-def edge_statement(kind: RelKind, prepared: Sequence[Mapping], *, new: bool = False) -> str:
-    """Write :func:`with_rel_keys` rows: endpoints ``MERGE``d by their keys, the relationship created or merged.
+def edge_statement(kind: RelKind, prepared: Sequence[Mapping]) -> str:
+    """``CREATE`` :func:`with_rel_keys` rows, their endpoints ``MERGE``d by their keys.
 
-    ``new=True`` ``CREATE``s every relationship: no look through an
-    endpoint's relationships, whose cost grows with its degree (an
-    enumerating account holds tens of thousands). The uniqueness constraint
-    on :data:`REL_KEY` refuses a relationship that exists already, and the
-    caller then writes the batch again with ``new=False``, a ``MERGE`` on
-    the key.
+    No look through an endpoint's relationships, whose cost grows with its
+    degree (an enumerating account holds tens of thousands). The uniqueness
+    constraint on :data:`REL_KEY` refuses a relationship that exists already.
     """
     src, dst = node_kind(kind.src), node_kind(kind.dst)
-    write = "CREATE" if new else "MERGE"
     return (
         f"UNWIND $rows AS row "
         f"MERGE (a:{ident(src.label)} {{{ident(src.key)}: row.src}}) "
         f"MERGE (b:{ident(dst.label)} {{{ident(dst.key)}: row.dst}}) "
-        f"{write} (a)-[r:{ident(kind.type)} {{{ident(REL_KEY)}: row.rel_key}}]->(b) SET r += row.props"
+        f"CREATE (a)-[r:{ident(kind.type)} {{{ident(REL_KEY)}: row.rel_key}}]->(b) SET r += row.props"
         + _set_timestamps("r", "row.ts", prepared)
     )
+
+
+def update_statement(kind: RelKind, prepared: Sequence[Mapping], start: str) -> str:
+    """Set the properties of existing relationships, found from their ``start`` endpoint; returns the keys found.
+
+    The ``start`` node is matched by its key first and the relationship is
+    then expanded from it alone (``WITH`` ends the first ``MATCH``), so the
+    look costs that node's degree, whatever the planner would prefer. A
+    lookup by the relationship's own property is not used: not every server
+    indexes relationship properties (ArcadeDB's Bolt server scans).
+    """
+    _rows.check_start(start)
+    src, dst = node_kind(kind.src), node_kind(kind.dst)
+    near, far = (src, dst) if start == "src" else (dst, src)
+    far_side = "dst" if start == "src" else "src"
+    arrow = f"-[r:{ident(kind.type)}]->" if start == "src" else f"<-[r:{ident(kind.type)}]-"
+    return (
+        f"UNWIND $rows AS row MATCH (n:{ident(near.label)} {{{ident(near.key)}: row.{start}}}) WITH row, n "
+        f"MATCH (n){arrow}(m:{ident(far.label)}) WHERE m.{ident(far.key)} = row.{far_side} "
+        f"SET r += row.props" + _set_timestamps("r", "row.ts", prepared) + " RETURN row.rel_key AS key"
+    )
+
+
+def upsert_from(
+    tx: neo4j.ManagedTransaction, kind: RelKind, prepared: Sequence[Mapping], start: str, chunk_size: int
+) -> int:
+    """Update the relationships that exist (found from ``start``), create the rest; returns how many were created.
+
+    Both in the caller's one transaction: nothing is rolled back to learn
+    which rows exist.
+    """
+    update, create = update_statement(kind, prepared, start), edge_statement(kind, prepared)
+    created = 0
+    for chunk in _chunks(prepared, chunk_size):
+        found = {record["key"] for record in tx.run(update, rows=chunk)}
+        missing = [row for row in chunk if row["rel_key"] not in found]
+        if missing:
+            tx.run(create, rows=missing).consume()
+            created += len(missing)
+    return created
+
+
+def lower_degree_starts(prepared: Sequence[Mapping]) -> dict[str, list[dict]]:
+    """Rows grouped by the endpoint to find them from, when the caller knows no degrees.
+
+    The endpoint whose key repeats less in the rows themselves: an
+    enumerating account or a proxy exit shows as the key that repeats.
+    """
+    seen = {side: Counter(row[side] for row in prepared) for side in _rows.EDGE_KEYS}
+    groups: dict[str, list[dict]] = {side: [] for side in _rows.EDGE_KEYS}
+    for row in prepared:
+        groups["dst" if seen["dst"][row["dst"]] < seen["src"][row["src"]] else "src"].append(row)
+    return groups
 
 
 def _chunks(rows: Sequence, size: int) -> Iterator[Sequence]:

@@ -1,0 +1,106 @@
+"""An incremental batch over Bolt writes what changed: new edges created, existing ones found from their low-degree end.
+
+A hub (an enumerating account) holds thousands of relationships; finding one
+of them from the hub costs the hub's degree, so an update finds it from the
+other end. These tests run on the real Bolt server (issue 18).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from ingestcase import IPHONE_UA, seed_secret, write_table
+
+from graph import warehouse
+from graph.schema import LOOKED_UP
+from graph.store import open_store
+from graph.warehouse_schema import BATCHES_TABLE
+from ingest import aggregate, pipeline
+from ingest.readers import discover
+
+pytestmark = pytest.mark.bolt
+
+NEO4J = pytest.mark.parametrize("store", ["neo4j"], indirect=True)
+AT = datetime(2019, 12, 24, 6, 0, tzinfo=UTC)
+LATER = datetime(2019, 12, 25, 6, 0, tzinfo=UTC)
+HUB_EDGES = 3_000
+
+
+def _stored(store) -> list[tuple[str, int, str | None]]:
+    found = store._read(
+        f"MATCH (a)-[r:{LOOKED_UP}]->(b) RETURN r.rel_key AS key, r.count AS count, toString(r.last_seen) AS last "
+        "ORDER BY key", "reading back")
+    return [(row["key"], row["count"], row["last"]) for row in found]
+
+
+def _edge(dst: str, count: int, at: datetime) -> dict:
+    return {"src": "hub", "dst": dst, "count": count, "first_seen": AT, "last_seen": at}
+
+
+@NEO4J
+def test_a_hub_s_changed_edges_are_updated_in_place_and_its_new_ones_added_once(store):
+    store.upsert_changed_edges(LOOKED_UP, [_edge(f"ph{i:05d}", 1, AT) for i in range(HUB_EDGES)], new=True)
+    changed = [_edge(f"ph{i:05d}", 2, LATER) for i in range(0, HUB_EDGES, 3)]
+    added = [_edge(f"ph{i:05d}", 1, LATER) for i in range(HUB_EDGES, HUB_EDGES + 400)]
+
+    def batch() -> None:
+        assert store.upsert_changed_edges(LOOKED_UP, changed, new=False, start="dst") == len(changed)
+        assert store.upsert_changed_edges(LOOKED_UP, added, new=True, start="dst") == len(added)
+
+    batch()
+    stored = _stored(store)
+    keys = [key for key, _, _ in stored]
+    assert len(keys) == len(set(keys)) == HUB_EDGES + 400
+    by_phone = {json.loads(key)[1]: (count, last) for key, count, last in stored}
+    assert by_phone["ph00003"][0] == 2 and by_phone["ph00003"][1].startswith("2019-12-25")
+    assert by_phone["ph00001"][0] == 1 and by_phone["ph00001"][1].startswith("2019-12-24")
+    assert by_phone["ph03399"][0] == 1
+    assert sum(count for count, _ in by_phone.values()) == HUB_EDGES + 400 + len(changed)
+    batch()  # a re-run (or a run resumed after a kill): the "new" edges exist now, nothing changes
+    assert _stored(store) == stored
+
+
+@NEO4J
+def test_rows_said_to_exist_that_do_not_are_created_and_a_bad_start_is_refused(store):
+    store.upsert_changed_edges(LOOKED_UP, [_edge("ph1", 1, AT)], new=True)
+    store.upsert_changed_edges(LOOKED_UP, [_edge("ph1", 4, AT), _edge("ph2", 1, AT)], new=False, start="src")
+    assert [(key, count) for key, count, _ in _stored(store)] == [('["hub", "ph1"]', 4), ('["hub", "ph2"]', 1)]
+    with pytest.raises(ValueError, match="start must be one of src, dst"):
+        store.upsert_changed_edges(LOOKED_UP, [_edge("ph3", 1, AT)], new=False, start="hub")
+
+
+def _lookups(phones: range, day: str) -> list[dict]:
+    return [
+        {"ts": f"2019-12-{day}T06:{i % 60:02d}:00Z", "ip": "5.160.10.1", "endpoint": "contacts/lookup",
+         "account_id": "hub", "device_id": "dev_1", "user_agent": IPHONE_UA, "status": "200",
+         "phone": f"+98912{1_000_000 + i}", "matched_account_id": "", "request_id": f"{day}-{i}"}
+        for i in phones
+    ]
+
+
+def test_an_incremental_ingest_updates_the_hub_s_edges_and_adds_the_new_ones(tmp_path, neo4j_workspace):
+    write_table(tmp_path / "day1", "requests", _lookups(range(2_000), "24"), "csv")
+    write_table(tmp_path / "day2", "requests", _lookups(range(1_700, 2_300), "25"), "csv")
+    seed_secret(neo4j_workspace.root)
+    store = open_store(neo4j_workspace)
+    try:
+        for day in ("day1", "day2"):
+            pipeline.ingest(neo4j_workspace, store, discover(tmp_path / day)[0])
+        edges = [e for batch in store.iter_edges(LOOKED_UP) for e in batch]
+        assert len(edges) == len(_stored(store)) == 2_300  # no relationship twice
+        counts = sorted(e["count"] for e in edges)
+        assert counts.count(2) == 300 and counts.count(1) == 2_000
+        con = warehouse.connect(neo4j_workspace.db_path)
+        cur = con.cursor()
+        day2 = [cur.execute(f"SELECT batch_id FROM {BATCHES_TABLE} ORDER BY loaded_at").fetchall()[-1][0]]
+        plan = cur.execute(aggregate.edge_sql(LOOKED_UP, True, planned=True), {"batches": day2}).fetchall()
+        # 300 existing edges, found from the number (degree 1), not the hub (degree 2,300); 300 new
+        assert sorted((row[-2], row[-1]) for row in plan) == [(False, True)] * 300 + [(True, True)] * 300
+        before = _stored(store)
+        aggregate.sync_graph(cur, store, day2)  # the day synced again, as a run resumed after a kill does
+        assert _stored(store) == before
+    finally:
+        store.close()
+        warehouse.close_all()
