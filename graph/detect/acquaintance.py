@@ -36,17 +36,12 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from graph.detect.frames import EventsLike, as_events
+from graph.detect.targets import found_pairs
 
 __all__ = [
     "ClosureBaseline", "target_closure", "closure_baseline", "entity_closure", "stranger_pairs", "rare_links",
     "rare_groups",
 ]
-
-_FOUND = """
-    SELECT DISTINCT account_id AS a, matched_account_id AS t FROM {events}
-    WHERE matched_account_id IS NOT NULL AND account_id IS NOT NULL AND matched_account_id <> account_id
-"""
-
 
 def target_closure(events: EventsLike) -> pd.DataFrame:
     """For every account whose lookups found someone: ``targets`` found and how many of them are ``closed``.
@@ -67,7 +62,7 @@ def target_closure(events: EventsLike) -> pd.DataFrame:
     """
     source = as_events(events)
     out = source.query(f"""
-        WITH e AS ({_FOUND}),
+        WITH e AS (SELECT account_id AS a, found AS t FROM {found_pairs(source)}),
         closed AS (
             SELECT e1.a, e1.t FROM e e1 JOIN e e2 ON e2.a = e1.t AND e2.t = e1.a
             UNION
