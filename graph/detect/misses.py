@@ -213,19 +213,25 @@ def entity_deficits(events: EventsLike, baseline: HitBaseline, *, min_lookers: i
     ([['5.1.1.1', 5, 500]], True)
     """
     source = as_events(events)
+    # per entity, who looked through it first (few entities have two lookers), then its distinct numbers
+    # only for those: two plain GROUP BYs cost half of three count(DISTINCT)s over every lookup
+    parts = " UNION ALL ".join(f"""
+        SELECT '{kind}' AS entity_type, entity, any_value(lookers) AS lookers, count(*) AS phones,
+               count(*) FILTER (WHERE matched) AS matched
+        FROM (SELECT {column} AS entity, phone, bool_or(matched) AS matched FROM per
+              WHERE {column} IN (SELECT entity FROM {kind}_lookers) GROUP BY 1, 2)
+        JOIN {kind}_lookers USING (entity) GROUP BY entity""" for kind, column in (("ip", "ip"), ("device", "device_id")))
+    lookers = ", ".join(f"""
+        {kind}_lookers AS (
+            SELECT {column} AS entity, count(DISTINCT account_id) AS lookers FROM per WHERE {column} IS NOT NULL
+            GROUP BY 1 HAVING count(DISTINCT account_id) >= {int(min_lookers)}
+        )""" for kind, column in (("ip", "ip"), ("device", "device_id")))
     rows = source.query(f"""
         WITH per AS (
             SELECT ip, device_id, account_id, hash(phone_hash) AS phone, matched_account_id IS NOT NULL AS matched
             FROM {{events}} WHERE account_id IS NOT NULL AND phone_hash IS NOT NULL
-        )
-        SELECT 'ip' AS entity_type, ip AS entity, count(DISTINCT account_id) AS lookers,
-               count(DISTINCT phone) AS phones, count(DISTINCT phone) FILTER (WHERE matched) AS matched
-        FROM per WHERE ip IS NOT NULL GROUP BY ip HAVING count(DISTINCT account_id) >= {int(min_lookers)}
-        UNION ALL
-        SELECT 'device', device_id, count(DISTINCT account_id), count(DISTINCT phone),
-               count(DISTINCT phone) FILTER (WHERE matched)
-        FROM per WHERE device_id IS NOT NULL GROUP BY device_id HAVING count(DISTINCT account_id) >= {int(min_lookers)}
-        ORDER BY 1, 2
+        ), {lookers}
+        SELECT * FROM ({parts}) ORDER BY 1, 2
     """)
     rows["deficit_z"] = deficit_z(rows["matched"], rows["phones"], baseline, rows["lookers"])
     return rows
