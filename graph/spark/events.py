@@ -70,9 +70,12 @@ class SparkEvents(Events):
 
     def _spark_frame(self, frame: pd.DataFrame | pa.Table):
         """``frame`` as a Spark DataFrame (an empty one keeps its columns' types)."""
+        from pyspark.sql.pandas.types import from_arrow_schema
+
         table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
         table = table.cast(pa.schema([_spark_type(f) for f in table.schema]))
-        return self.session.createDataFrame(table)
+        # with its schema: Spark Connect infers none from an empty table (no hot address, say)
+        return self.session.createDataFrame(table, schema=from_arrow_schema(table.schema))
 
     @contextmanager
     def _executed(self, sql: str, params: Mapping[str, object] | None = None,
