@@ -246,7 +246,8 @@ def _shared_list_workers(source, workers: pd.Index, params: DetectionParams) -> 
 
 
 def _stranger_ties(
-    source, rate: pd.Series, closure: pd.DataFrame, usual: acquaintance.ClosureBaseline, params: DetectionParams
+    source, rate: pd.Series, workers: pd.Index, closure: pd.DataFrame, usual: acquaintance.ClosureBaseline,
+    params: DetectionParams,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Ties among the list workers behind addresses and devices whose accounts find strangers, and their z.
 
@@ -262,7 +263,6 @@ def _stranger_ties(
     entity. Returns the ties and, per account, the largest z of the hot
     entities or group it works from.
     """
-    workers = rate.index[rate <= usual.mean / 2]
     links = acquaintance.rare_links(source, rate.index, max_accounts=params.rare_link_accounts)
     groups = acquaintance.rare_groups(links, closure.loc[rate.index], usual, min_accounts=params.stranger_accounts)
     groups = groups[(groups["z"] >= params.seed_stranger_z) & groups["account_id"].isin(workers)]
@@ -290,8 +290,6 @@ def _stranger_ties(
     members.update({key: list(frame["account_id"]) for key, frame in users.groupby(["entity_type", "entity"], sort=True)})
     entity_z = users.groupby("account_id")["z"].max()
     best = pd.concat([entity_z, group_z]).groupby(level=0).max().sort_index()
-    if not members:
-        return pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object)}), pd.Series(dtype=float)
     return acquaintance.stranger_pairs(members), best
 
 
@@ -429,9 +427,9 @@ def find_networks(
     closure = acquaintance.target_closure(source)
     usual_closure = acquaintance.closure_baseline(closure)
     rate = _closure_rates(stats, closure, usual_closure, params)
-    strangers, stranger_z = _stranger_ties(source, rate, closure, usual_closure, params)
-    seeds |= set(strangers["a"]) | set(strangers["b"])
     workers = rate.index[rate <= usual_closure.mean / 2]
+    strangers, stranger_z = _stranger_ties(source, rate, workers, closure, usual_closure, params)
+    seeds |= set(strangers["a"]) | set(strangers["b"])
     seeds |= _shared_list_workers(source, workers.difference(stats.index[stats["missing"]]), params)
     # only ties touching a seed, and later a newcomer, are ever used: the crowd's pairs are never built
     target_seed = targets.target_ties(source, max_lookers=params.max_lookers, accounts=seeds)
