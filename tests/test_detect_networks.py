@@ -369,3 +369,27 @@ def test_a_viral_evening_syncing_shared_contacts_once_is_not_a_list_operation():
     assert not [c for c in found.clusters if c.flagged]
     newbies = [c for c in found.clusters if any(m.startswith("newbie") for m in c.members)]
     assert all(c.features.get("onboarding_share", 0) == 1.0 for c in newbies if c.size >= 3)
+
+
+def test_operators_with_a_few_lookups_each_on_the_operations_devices_stay_in_it():
+    # 30 operators work overlapping parts of a list; ten more of the same burst, on the same three emulator
+    # fingerprints and addresses, look up two numbers each of a part nobody else works: they share no target,
+    # but everything else, and pruning them for it would cut one operation in two
+    rows = _people(150, seed=12)
+    ops, op_accounts = _list_operators(40, 100, 15, START + DAY, seed=12)
+    few = {f"op{k:03d}" for k in range(30, 40)}
+    rows += [r for r in ops if r["account_id"] not in few]
+    for k, account in enumerate(sorted(few)):
+        for t in (100 + 2 * k, 101 + 2 * k):
+            rows.append({
+                "ts": START + 2 * DAY + k * 60_000, "ip": f"5.52.0.{k % 3}", "ip_kind": "mobile",
+                "ip_prefix": "5.52.0.0/24", "endpoint": "contacts/upload", "account_id": account,
+                "device_id": "", "phone_hash": f"target{t}", "block_hash": f"tblk{t}", "block_ordinal": t,
+                "matched_account_id": None, "phone_region": "IR", "ip_country": "IR",
+            })
+    for r in rows:
+        if r["account_id"].startswith("op"):
+            r["device_id"] = f"emu-{int(r['account_id'][2:]) % 3}"
+    found = find_networks(events_frame(rows), accounts=pd.DataFrame(op_accounts))
+    flagged = [sorted(c.members) for c in found.clusters if c.flagged]
+    assert flagged == [[f"op{k:03d}" for k in range(40)]]

@@ -107,8 +107,10 @@ class Judge:
                 lacks = own < self.params.seed_evidence and not bool(self.stats.loc[m, "missing"])
             elif top == "shared_targets":
                 # operators working one list are strangers nobody looks up; a member others found is a
-                # friend or a target
-                lacks = features.get("_member_shared", {}).get(m, 0.0) < 0.6 or m in acquainted
+                # friend or a target; one that shares no target but whose ties (the operation's devices,
+                # addresses, burst) lie almost all inside is an operator with little work of its own
+                lacks = (features.get("_member_shared", {}).get(m, 0.0) < 0.6 or m in acquainted) \
+                    and (m in acquainted or self.belonging(m, members) < 0.8)
             elif top == "strangers":
                 # the list workers are the accounts that find strangers from a hot address or device
                 lacks = self.stranger_z is None or m not in self.stranger_z.index
