@@ -83,20 +83,21 @@ def _set_timestamps(var: str, source: str, prepared: Sequence[Mapping], *, creat
     """A ``SET`` clause storing the rows' ISO timestamps as native DateTime values.
 
     Only names that some row carries; ``coalesce`` keeps the stored value
-    where a row has none (``datetime(null)`` is null). ``created``: ``var``
-    was created by this statement, so it stores nothing to keep and
-    ``coalesce`` is left out (reading the new entity's property back made
-    creating relationships on the ArcadeDB Bolt server a third slower).
+    where a row has none (``datetime(null)`` is null). It is left out where
+    there is nothing to keep: a name every row carries, or every name when
+    ``var`` was created by this statement (reading the entity's property
+    back made writing relationships on the ArcadeDB Bolt server a third
+    slower).
     """
     names = sorted({name for row in prepared for name in row["ts"]})
     if not names:
         return ""
-    if created:
-        sets = ", ".join(f"{var}.{ident(n)} = datetime({source}.{ident(n)})" for n in names)
-    else:
-        sets = ", ".join(
-            f"{var}.{ident(n)} = coalesce(datetime({source}.{ident(n)}), {var}.{ident(n)})" for n in names
-        )
+    everywhere = set(names) if created else {name for name in names if all(name in row["ts"] for row in prepared)}
+    sets = ", ".join(
+        f"{var}.{ident(n)} = datetime({source}.{ident(n)})" if n in everywhere
+        else f"{var}.{ident(n)} = coalesce(datetime({source}.{ident(n)}), {var}.{ident(n)})"
+        for n in names
+    )
     return f" SET {sets}"
 
 
