@@ -16,6 +16,12 @@ and each batch's cost beside the first load's::
 
     .venv/bin/python benchmarks/store_load.py --ingest sample_data/case
     .venv/bin/python benchmarks/store_load.py --ingest CASE --first 0.9 --batches 1 --bolt-heap 3g
+    .venv/bin/python benchmarks/store_load.py --ingest CASE --first 1.0 --batches 0 --bolt-heap 3g  # whole
+
+A second table shows where each ingest's time goes: the time outside
+``ingest()`` (process start, imports, store open), the loading phases, and
+the graph sync by node label and relationship type, computing rows (``sql``)
+apart from writing them (``write``; new relationships apart from existing).
 
 Rows are generated batch by batch outside the timed part, so the figures are
 the store's own cost (converting rows, writing, committing). Edges are
