@@ -16,6 +16,12 @@ and each batch's cost beside the first load's::
 
     .venv/bin/python benchmarks/store_load.py --ingest sample_data/case
     .venv/bin/python benchmarks/store_load.py --ingest CASE --first 0.9 --batches 1 --bolt-heap 3g
+    .venv/bin/python benchmarks/store_load.py --ingest CASE --first 1.0 --batches 0 --bolt-heap 3g  # whole
+
+A second table shows where each ingest's time goes: the time outside
+``ingest()`` (process start, imports, store open), the loading phases, and
+the graph sync by node label and relationship type, computing rows (``sql``)
+apart from writing them (``write``; new relationships apart from existing).
 
 Rows are generated batch by batch outside the timed part, so the figures are
 the store's own cost (converting rows, writing, committing). Edges are
@@ -288,7 +294,7 @@ def ingest_case(case: Path, args: argparse.Namespace, server, progress: Progress
             step = "first load" if number == 0 else f"batch {number}"
             in_graph = server_relationships(server)
             results.append((case.name, step, rows, seconds, sync, nodes, nodes / sync, rels, rels / sync,
-                            in_graph, seconds / first_seconds))
+                            in_graph, seconds / first_seconds, summary["seconds"], summary["timings"]))
             progress.advance(task)
     return results
 
@@ -302,24 +308,40 @@ def server_relationships(server) -> int:
     return records[0]["n"]
 
 
+def _add_phases(phases: Table, case: str, step: str, seconds: float, in_process: float,
+                timings: dict[str, float]) -> None:
+    """The ingest's timed phases, the graph sync's parts (``graph sync NAME ...``) under it."""
+    phases.add_row(case, step, "whole ingest (process start to exit)", f"{seconds:,.1f}", "100%")
+    outside = seconds - in_process
+    phases.add_row("", "", "outside ingest(): start, imports, store open, exit", f"{outside:,.1f}", f"{outside / seconds:.0%}")
+    for phase, spent in sorted(timings.items()):
+        if spent >= 0.5:
+            depth = 0 if not phase.startswith("graph sync ") else 2 if phase.endswith(("new", "existing")) else 1
+            phases.add_row("", "", "  " * depth + phase, f"{spent:,.1f}", f"{spent / seconds:.0%}")
+
+
 def run_ingest(args: argparse.Namespace) -> None:
     from bolt_server import BoltServer
 
     table = Table("case", "step", "request rows", "ingest s", "graph sync s", "nodes written", "nodes/s",
                   "relationships written", "relationships/s", "relationships in graph", "vs first load",
                   title="sybilscope ingest over Bolt (ArcadeDB test server)")
+    phases = Table("case", "step", "phase", "s", "share of ingest",
+                   title="where each ingest's time goes (phases of 0.5 s or more; nested ones indented)")
     peaks = []
     with Progress(console=console) as progress:
         for case in args.ingest:
             with BoltServer(heap=args.bolt_heap) as server:  # a fresh database a case
                 for row in ingest_case(Path(case), args, server, progress):
-                    name, step, rows, seconds, sync, nodes, node_rate, rels, rel_rate, in_graph, share = row
+                    name, step, rows, seconds, sync, nodes, node_rate, rels, rel_rate, in_graph, share, *spent = row
+                    _add_phases(phases, name, step, seconds, *spent)
                     table.add_row(name, step, f"{rows:,}", f"{seconds:,.1f}", f"{sync:,.1f}", f"{nodes:,}",
                                   f"{node_rate:,.0f}", f"{rels:,}", f"{rel_rate:,.0f}", f"{in_graph:,}",
                                   f"{share:.0%}")
                 peak = process_peak_mb(server.process.pid) if server.process else None
                 peaks.append(f"{Path(case).name} {peak or 0:,.0f} MB")
     console.print(table)
+    console.print(phases)
     console.print(f"ArcadeDB server peak RSS: {'; '.join(peaks)} (heap {args.bolt_heap}); "
                   f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
 

@@ -327,7 +327,7 @@ def _sync(cur, store: GraphStore, summary: IngestSummary, timings: Timings, lake
     if pending:
         with timings.timed("graph sync"):
             events = lake.aggregates(cur) if lake is not None else None
-            summary.graph = aggregate.sync_graph(cur, store, pending, events=events)
+            summary.graph = aggregate.sync_graph(cur, store, pending, events=events, timings=timings)
         batches.mark_synced(cur, pending)
 
 

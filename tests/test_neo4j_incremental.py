@@ -14,7 +14,7 @@ import pytest
 from ingestcase import IPHONE_UA, seed_secret, write_table
 
 from graph import warehouse
-from graph.schema import LOOKED_UP
+from graph.schema import LOOKED_UP, PHONE
 from graph.store import open_store
 from graph.warehouse_schema import BATCHES_TABLE
 from ingest import aggregate, pipeline
@@ -71,6 +71,16 @@ def test_rows_said_to_exist_that_do_not_are_created_and_a_bad_start_is_refused(s
         store.upsert_changed_edges(LOOKED_UP, [_edge("ph3", 1, AT)], new=False, start="hub")
 
 
+@NEO4J
+def test_new_nodes_are_created_and_those_a_resumed_run_wrote_already_are_updated_not_doubled(store):
+    phone = {"block_hash": "b1", "block_ordinal": 1, "calling_code": 98, "region": "IR", "number_type": "mobile"}
+    assert store.upsert_new_nodes(PHONE, [{"phone_hash": f"ph{i}", **phone} for i in range(3)]) == 3
+    again = [{"phone_hash": f"ph{i}", **phone, "region": "XX"} for i in range(5)]
+    assert store.upsert_new_nodes(PHONE, again) == 5  # ph0..ph2 exist: written all the same, once each
+    stored = sorted((row["phone_hash"], row["region"]) for batch in store.iter_nodes(PHONE) for row in batch)
+    assert stored == [(f"ph{i}", "XX") for i in range(5)]
+
+
 def _lookups(phones: range, day: str) -> list[dict]:
     return [
         {"ts": f"2019-12-{day}T06:{i % 60:02d}:00Z", "ip": "5.160.10.1", "endpoint": "contacts/lookup",
@@ -86,8 +96,11 @@ def test_an_incremental_ingest_updates_the_hub_s_edges_and_adds_the_new_ones(tmp
     seed_secret(neo4j_workspace.root)
     store = open_store(neo4j_workspace)
     try:
-        for day in ("day1", "day2"):
-            pipeline.ingest(neo4j_workspace, store, discover(tmp_path / day)[0])
+        written = [pipeline.ingest(neo4j_workspace, store, discover(tmp_path / day)[0]).graph
+                   for day in ("day1", "day2")]
+        # the 300 numbers looked up again have their nodes from day 1: only the 300 new ones are written
+        assert [graph[PHONE] for graph in written] == [2_000, 300]
+        assert sum(len(batch) for batch in store.iter_nodes(PHONE)) == 2_300
         edges = [e for batch in store.iter_edges(LOOKED_UP) for e in batch]
         assert len(edges) == len(_stored(store)) == 2_300  # no relationship twice
         counts = sorted(e["count"] for e in edges)
@@ -99,8 +112,11 @@ def test_an_incremental_ingest_updates_the_hub_s_edges_and_adds_the_new_ones(tmp
         # 300 existing edges, found from the number (degree 1), not the hub (degree 2,300); 300 new
         assert sorted((row[-2], row[-1]) for row in plan) == [(False, True)] * 300 + [(True, True)] * 300
         before = _stored(store)
-        aggregate.sync_graph(cur, store, day2)  # the day synced again, as a run resumed after a kill does
+        phones = sorted(row.items() for batch in store.iter_nodes(PHONE) for row in batch)
+        # the day synced again, as a run resumed after a kill does: its "new" numbers exist now
+        assert aggregate.sync_graph(cur, store, day2)[PHONE] == 300
         assert _stored(store) == before
+        assert sorted(row.items() for batch in store.iter_nodes(PHONE) for row in batch) == phones
     finally:
         store.close()
         warehouse.close_all()

@@ -74,6 +74,27 @@ def test_none_and_absent_properties_do_not_overwrite(store):
     assert (edge["count"], edge["first_seen"], edge["last_seen"]) == (4, at(0), at(1))
 
 
+def test_a_time_one_row_of_a_batch_lacks_keeps_its_stored_value_while_the_others_change(store):
+    first = [{"src": f"u{i}", "dst": "1.1.1.1", "count": 1, "first_seen": at(0), "last_seen": at(1)} for i in range(2)]
+    store.upsert_edges(USED_IP, first)
+    store.upsert_changed_edges(USED_IP, [{"src": "u0", "dst": "1.1.1.1", "count": 2, "last_seen": at(5)},
+                                         {"src": "u1", "dst": "1.1.1.1", "count": 2}], new=False)
+    stored = {e["src"]: (e["count"], e["first_seen"], e["last_seen"]) for e in all_edges(store, USED_IP)}
+    assert stored == {"u0": (2, at(0), at(5)), "u1": (2, at(0), at(1))}
+
+
+def test_nodes_said_new_are_written_like_upserts_even_when_a_resumed_run_wrote_them(store):
+    store.upsert_new_nodes(ACCOUNT, [{"account_id": "u1", "handle": "nightowl", "created_at": at(0), "followers": 7}])
+    rows = [{"account_id": "u1", "handle": None, "lang": "fa"}, {"account_id": "u2", "handle": "other"},
+            {"account_id": "u2", "followers": 3}]
+    assert store.upsert_new_nodes(ACCOUNT, rows) == 2  # u1 exists: no error, nothing doubled
+    stored = {row["account_id"]: row for row in store.get_nodes(ACCOUNT, ["u1", "u2"])}
+    assert (stored["u1"]["handle"], stored["u1"]["lang"], stored["u1"]["followers"]) == ("nightowl", "fa", 7)
+    assert stored["u1"]["created_at"] == at(0)
+    assert (stored["u2"]["handle"], stored["u2"]["followers"], stored["u2"]["created_at"]) == ("other", 3, None)
+    assert store.counts()[ACCOUNT] == 2
+
+
 def test_duplicate_keys_in_one_batch_merge_later_rows_winning(store):
     written = store.upsert_nodes(
         ACCOUNT,

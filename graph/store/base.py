@@ -82,6 +82,16 @@ class GraphStore(ABC):
         merged, later rows winning.
         """
 
+    def upsert_new_nodes(self, label: str, rows: Sequence[Mapping]) -> int:
+        """:meth:`upsert_nodes` for rows the caller knows to be new nodes (ingest knows it from the events).
+
+        A store where upserting costs a look for the key (Neo4j's ``MERGE``)
+        creates them without one. A row that proves otherwise (a run resumed
+        after a kill wrote it already) is still written right. The result is
+        :meth:`upsert_nodes`'s.
+        """
+        return self.upsert_nodes(label, rows)
+
     @abstractmethod
     def upsert_edges(self, rel_type: str, rows: Sequence[Mapping]) -> int:
         """Create or update relationships by ``(src, dst)``; returns rows written.

@@ -70,6 +70,7 @@ from graph.store.neo4j_cypher import (
 )
 from graph.store.neo4j_writes import (
     append_in,
+    create_node_statement,
     edge_statement,
     lower_degree_starts,
     node_statement,
@@ -262,6 +263,22 @@ class Neo4jStore(GraphStore):
         kind = node_kind(label)
         prepared = prepare_nodes(kind, rows)
         return self._write_rows(node_statement(kind, prepared), prepared, f"writing {kind.label} nodes")
+
+    def upsert_new_nodes(self, label: str, rows: _rows.Rows) -> int:
+        """See :meth:`GraphStore.upsert_new_nodes`: created; if one exists, the transaction is rolled back and
+        the rows upserted instead (``MERGE``)."""
+        kind = node_kind(label)
+        prepared = prepare_nodes(kind, rows)
+        if not prepared:
+            return 0
+        doing = f"writing new {kind.label} nodes"
+        create, upsert = create_node_statement(kind, prepared), node_statement(kind, prepared)
+        with self._errors(doing), self._driver.session(database=self.database) as session:
+            try:
+                session.execute_write(lambda tx: run_chunks(tx, create, prepared, self.chunk_size))
+            except neo4j_errors.ConstraintError:  # rolled back whole: a resumed run wrote some already
+                session.execute_write(lambda tx: run_chunks(tx, upsert, prepared, self.chunk_size))
+        return len(prepared)
 
     def upsert_edges(self, rel_type: str, rows: _rows.Rows) -> int:
         """See :meth:`GraphStore.upsert_edges`; ``rows`` may also be a ``pyarrow.Table``.

@@ -38,6 +38,7 @@ from graph.store.neo4j_cypher import REL_KEY, ident
 __all__ = [
     "append_in",
     "check_value",
+    "create_node_statement",
     "edge_statement",
     "lower_degree_starts",
     "node_statement",
@@ -78,16 +79,25 @@ def check_value(what: str, type_: str, value: object) -> object:
     raise ValueError(f"{what} must hold {type_} values, not {type(value).__name__} {value!r}")
 
 
-def _set_timestamps(var: str, source: str, prepared: Sequence[Mapping]) -> str:
+def _set_timestamps(var: str, source: str, prepared: Sequence[Mapping], *, created: bool = False) -> str:
     """A ``SET`` clause storing the rows' ISO timestamps as native DateTime values.
 
     Only names that some row carries; ``coalesce`` keeps the stored value
-    where a row has none (``datetime(null)`` is null).
+    where a row has none (``datetime(null)`` is null). It is left out where
+    there is nothing to keep: a name every row carries, or every name when
+    ``var`` was created by this statement (reading the entity's property
+    back made writing relationships on the ArcadeDB Bolt server a third
+    slower).
     """
     names = sorted({name for row in prepared for name in row["ts"]})
     if not names:
         return ""
-    sets = ", ".join(f"{var}.{ident(n)} = coalesce(datetime({source}.{ident(n)}), {var}.{ident(n)})" for n in names)
+    everywhere = set(names) if created else {name for name in names if all(name in row["ts"] for row in prepared)}
+    sets = ", ".join(
+        f"{var}.{ident(n)} = datetime({source}.{ident(n)})" if n in everywhere
+        else f"{var}.{ident(n)} = coalesce(datetime({source}.{ident(n)}), {var}.{ident(n)})"
+        for n in names
+    )
     return f" SET {sets}"
 
 
@@ -129,6 +139,14 @@ def node_statement(kind: NodeKind, prepared: Sequence[Mapping]) -> str:
     )
 
 
+def create_node_statement(kind: NodeKind, prepared: Sequence[Mapping]) -> str:
+    """``CREATE`` of :func:`prepare_nodes` rows known to be new: no look for the key (the constraint refuses one)."""
+    return (
+        f"UNWIND $rows AS row CREATE (n:{ident(kind.label)}) SET n = row.props, n.{ident(kind.key)} = row.key"
+        + _set_timestamps("n", "row.ts", prepared, created=True)
+    )
+
+
 def rel_key(src: str, dst: str) -> str:
     """A relationship's :data:`~graph.store.neo4j_cypher.REL_KEY` value: ``[src, dst]`` as JSON text, unambiguous."""
     return json.dumps([src, dst], ensure_ascii=False)
@@ -154,7 +172,7 @@ def edge_statement(kind: RelKind, prepared: Sequence[Mapping]) -> str:
         f"MERGE (a:{ident(src.label)} {{{ident(src.key)}: row.src}}) "
         f"MERGE (b:{ident(dst.label)} {{{ident(dst.key)}: row.dst}}) "
         f"CREATE (a)-[r:{ident(kind.type)} {{{ident(REL_KEY)}: row.rel_key}}]->(b) SET r += row.props"
-        + _set_timestamps("r", "row.ts", prepared)
+        + _set_timestamps("r", "row.ts", prepared, created=True)
     )
 
 
@@ -273,10 +291,7 @@ def append_in(tx: neo4j.ManagedTransaction, kind: NodeKind, prepared: list[dict]
     ``ValueError`` when a key exists already: labels and audit events are never updated.
     """
     find = f"MATCH (n:{ident(kind.label)}) WHERE n.{ident(kind.key)} IN $keys RETURN n.{ident(kind.key)} AS key LIMIT 1"
-    create = (
-        f"UNWIND $rows AS row CREATE (n:{ident(kind.label)}) SET n = row.props, n.{ident(kind.key)} = row.key"
-        + _set_timestamps("n", "row.ts", prepared)
-    )
+    create = create_node_statement(kind, prepared)
     for chunk in _chunks(prepared, chunk_size):
         clash = tx.run(find, keys=[row["key"] for row in chunk]).single()
         if clash is not None:
