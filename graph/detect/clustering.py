@@ -20,7 +20,7 @@ the communities come back in a canonical order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import networkx as nx
 import numpy as np
@@ -42,15 +42,41 @@ def canonical_graph(G: nx.Graph, weight: str = "weight") -> nx.Graph:
     >>> list(canonical_graph(G).edges(data="weight"))
     [('a', 'b', 2.0)]
     """
-    H = nx.Graph()
-    H.add_nodes_from(sorted(G.nodes, key=str))
+    return _canonical(G.nodes, _sorted_edges(G, weight), weight)
+
+
+def _sorted_edges(G: nx.Graph, weight: str) -> list[tuple]:
+    """``G``'s edges as ``(a, b, w)``, ``a`` before ``b`` and the edges in order of their names."""
     edges = []
     for u, v, w in G.edges(data=weight, default=1.0):
         a, b = sorted((u, v), key=str)
         edges.append((str(a), str(b), a, b, w))
     edges.sort(key=lambda e: (e[0], e[1]))
-    H.add_weighted_edges_from(((a, b, w) for _, _, a, b, w in edges), weight=weight)
+    return [(a, b, w) for _, _, a, b, w in edges]
+
+
+def _canonical(nodes: Iterable, edges: Iterable[tuple], weight: str) -> nx.Graph:
+    H = nx.Graph()
+    H.add_nodes_from(sorted(nodes, key=str))
+    H.add_weighted_edges_from(edges, weight=weight)
     return H
+
+
+def _canonical_components(H: nx.Graph, components: Sequence[set], weight: str) -> Iterator[nx.Graph]:
+    """:func:`canonical_graph` of each component's subgraph of ``H``, from one pass over ``H``'s sorted edges.
+
+    A subgraph view filters every adjacency it walks; sorting the edges
+    once and dealing them out keeps each component's edges in sorted order.
+    The graphs are built one at a time, as they are asked for.
+    """
+    index = {node: i for i, component in enumerate(components) for node in component}
+    edges: list[list[tuple]] = [[] for _ in components]
+    for edge in _sorted_edges(H, weight):
+        i = index.get(edge[0])
+        if i is not None:
+            edges[i].append(edge)
+    for component, mine in zip(components, edges, strict=True):
+        yield _canonical(component, mine, weight)
 
 
 def _connected_parts(G: nx.Graph, communities: Iterable[set]) -> list[set]:
@@ -129,11 +155,13 @@ def detect_communities(
         # across weak ties (the resolution limit, Fortunato and Barthelemy 2007).
         # Components share no edge: partition each against its own weight.
         found = []
-        for component in sorted(nx.connected_components(H), key=lambda c: min(map(str, c))):
+        components = sorted(nx.connected_components(H), key=lambda c: min(map(str, c)))
+        parts = _canonical_components(H, [c for c in components if len(c) > 2], weight)
+        for component in components:
             if len(component) <= 2:
                 found.append(component)
                 continue
-            part = canonical_graph(H.subgraph(component), weight)
+            part = next(parts)
             if method == "louvain":
                 found.extend(nx.community.louvain_communities(part, weight=weight, resolution=resolution, seed=seed))
             else:

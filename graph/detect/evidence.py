@@ -184,6 +184,9 @@ def cluster_evidence(
     source = as_events(events)
     members_frame = membership_frame(clusters)
     blocks = _worked_blocks(source, members_frame)
+    # each cluster's entities and windows are read from its members' rows: the other candidates' go once, here
+    edges = edges[edges["account_id"].isin(members_frame["account_id"])]
+    onsets = onsets[onsets["account_id"].isin(members_frame["account_id"])]
     out: dict[str, dict] = {}
     ip_items = []
     for cid, members in clusters.items():

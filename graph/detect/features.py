@@ -370,6 +370,9 @@ def group_features(
     mem = membership(groups)
     owner = _owner_of(mem)
     sizes = mem.groupby("g").size()
+    # every measure below joins edges and onsets to the members: the other candidates' rows go once, here
+    edges = edges[edges["account_id"].isin(mem["account_id"])]
+    onsets = onsets[onsets["account_id"].isin(mem["account_id"])]
     st = stats.reindex(mem["account_id"].to_numpy())
     st = st.assign(g=mem["g"].to_numpy())
     weights = st["phones"].clip(lower=1.0)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
+import numpy as np
 import pandas as pd
 
 from graph.detect.frames import EventsLike, as_events, scratch_connection
@@ -307,27 +308,26 @@ def infrastructure_ties(
     columns = ["a", "b", "ip", "prefix", "device", "shared_ips", "shared_prefixes", "shared_devices"]
     if weights.empty:
         return pd.DataFrame({c: pd.Series(dtype=object if c in "ab" else float) for c in columns})
+    # pairs are built on integer codes (sorted, so code order is id order) and grouped by them: the
+    # accounts' and entities' strings made the self-join and its grouping several times slower
+    used = edges[["account_id", "entity_type", "entity"]].drop_duplicates()
+    codes, ids = pd.factorize(used["account_id"], sort=True)
+    focused = np.ones(len(ids), dtype=bool) if focus is None else ids.isin(set(focus))
     con = scratch_connection()
     try:
-        con.register("edges", edges[["account_id", "entity_type", "entity"]].drop_duplicates())
+        con.register("edges", pd.DataFrame({"account_id": codes.astype(np.int32), "entity_type": used["entity_type"],
+                                            "entity": used["entity"]}))
+        con.register("accounts", pd.DataFrame({"account_id": np.arange(len(ids), dtype=np.int32), "focused": focused}))
         con.register("weights", weights[["entity_type", "entity", "weight"]])
-        focus_filter = ""
-        if focus is not None:
-            con.register("focus", pd.DataFrame({"account_id": sorted(set(focus))}, dtype=object))
-            focus_filter = """
-                AND (x.account_id IN (SELECT account_id FROM focus)
-                     OR y.account_id IN (SELECT account_id FROM focus))"""
-            # only entities a focus account touches can tie a focus account
-            con.execute("""
-                CREATE TEMP TABLE touched AS
-                SELECT DISTINCT e.entity_type, e.entity FROM edges e JOIN focus USING (account_id)""")
-            weights_source = "(SELECT w.* FROM weights w JOIN touched USING (entity_type, entity))"
-        else:
-            weights_source = "weights"
-        ties = con.execute(f"""
-            WITH used AS (
-                SELECT e.account_id, e.entity_type, e.entity, w.weight
-                FROM edges e JOIN {weights_source} w USING (entity_type, entity)
+        # only entities a focus account touches can tie a focus account
+        ties = con.execute("""
+            WITH entities AS (
+                SELECT row_number() OVER () AS e, entity_type, entity, weight FROM weights
+            ), used AS (
+                SELECT d.account_id, a.focused, w.e, w.entity_type, w.weight
+                FROM edges d JOIN entities w USING (entity_type, entity) JOIN accounts a USING (account_id)
+            ), kept AS (
+                SELECT * FROM used WHERE e IN (SELECT e FROM used WHERE focused)
             )
             SELECT x.account_id AS a, y.account_id AS b,
                    sum(x.weight) FILTER (WHERE x.entity_type = 'ip') AS ip,
@@ -336,14 +336,16 @@ def infrastructure_ties(
                    count(*) FILTER (WHERE x.entity_type = 'ip') AS shared_ips,
                    count(*) FILTER (WHERE x.entity_type = 'prefix') AS shared_prefixes,
                    count(*) FILTER (WHERE x.entity_type = 'device') AS shared_devices
-            FROM used x JOIN used y
-              ON x.entity_type = y.entity_type AND x.entity = y.entity AND x.account_id < y.account_id
-            WHERE TRUE {focus_filter}
+            FROM kept x JOIN kept y ON x.e = y.e AND x.account_id < y.account_id
+            WHERE x.focused OR y.focused
             GROUP BY 1, 2
             ORDER BY 1, 2
         """).df()
     finally:
         con.close()
+    # the ids come back as the strings a query would return them (pandas' string dtype where it has one)
+    ties["a"] = pd.Series(ids[ties["a"].to_numpy()], dtype=object).astype(str)
+    ties["b"] = pd.Series(ids[ties["b"].to_numpy()], dtype=object).astype(str)
     for column in ("ip", "prefix", "device"):
         ties[column] = ties[column].fillna(0.0).astype(float).round(9)
     for column in ("shared_ips", "shared_prefixes", "shared_devices"):

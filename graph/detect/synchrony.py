@@ -251,18 +251,27 @@ def synchrony_ties(
                 FROM onsets, (SELECT unnest([0, 1]) AS grid)
             ), sized AS (
                 SELECT *, count(*) OVER (PARTITION BY grid, endpoint, bucket) AS accounts FROM tokens
+            ), counts AS (
+                SELECT account_id, count(*) AS n FROM onsets GROUP BY 1
+            ), pairable AS (
+                -- a pair shares at most as many buckets as the one with fewer onsets has onsets, so
+                -- accounts with fewer than min_shared onsets pair with nobody (they still count in a
+                -- bucket's size, taken above)
+                SELECT s.account_id, s.grid, s.endpoint, s.bucket, s.accounts, c.n
+                FROM sized s JOIN counts c USING (account_id)
+                WHERE s.accounts BETWEEN 2 AND {int(max_accounts)} AND c.n >= {int(min_shared)}
             ), per_grid AS (
                 SELECT x.account_id AS a, y.account_id AS b, x.grid,
                        count(*) AS shared, sum(1.0 / (x.accounts - 1)) AS weight
-                FROM sized x JOIN sized y
+                FROM pairable x JOIN pairable y
                   ON x.grid = y.grid AND x.endpoint = y.endpoint AND x.bucket = y.bucket
                  AND x.account_id < y.account_id
-                WHERE x.accounts <= {int(max_accounts)}
+                -- for the same reason Jaccard is at most fewer / more onsets: pairs too unequal to
+                -- reach min_jaccard are dropped before they are counted
+                WHERE least(x.n, y.n) >= {float(min_jaccard) * (1 - 1e-9)} * greatest(x.n, y.n)
                 GROUP BY 1, 2, 3
             ), best AS (
                 SELECT a, b, max(shared) AS shared, max(weight) AS weight FROM per_grid GROUP BY 1, 2
-            ), counts AS (
-                SELECT account_id, count(*) AS n FROM onsets GROUP BY 1
             )
             SELECT best.a, best.b, best.shared, best.weight,
                    best.shared / (ca.n + cb.n - best.shared) AS jaccard

@@ -103,19 +103,25 @@ def target_ties(
         # each pair once, from its focus account (the smaller id when both are): the crowd's
         # own pairs, most of the cost of a self-join over everyone, are never built
         frames["focus"] = pd.DataFrame({"account_id": sorted(set(accounts))}, dtype=object)
-        focused = "looked.account_id IN (SELECT account_id FROM {focus})"
+        focused = "account_id IN (SELECT account_id FROM {focus})"
         pairs = "x.focused AND x.account_id <> y.account_id AND (x.account_id < y.account_id OR NOT y.focused)"
-    ties = source.query(
-        f"""
-        WITH looked AS (
-            SELECT account_id, phone AS phone_hash FROM ({_looked(source, max_block_numbers)})
-        ), sizes AS (
-            SELECT account_id, count(*) AS numbers FROM looked GROUP BY 1
-        ), rare AS (
+    # the lists' sizes and the rare numbers' lookups are everyone's, whichever accounts are focused:
+    # a run asks for ties of several sets of accounts and reads them from one table each
+    looked = f"SELECT account_id, phone AS phone_hash FROM ({_looked(source, max_block_numbers)})"
+    sizes = source.derived(f"target_list_sizes_{int(max_block_numbers)}", f"""
+        SELECT account_id, count(*) AS numbers FROM ({looked}) GROUP BY 1
+    """)
+    rare = source.derived(f"rare_target_lookups_{int(max_lookers)}_{int(max_block_numbers)}", f"""
+        WITH looked AS ({looked}), rare AS (
             SELECT phone_hash, count(*) AS lookers FROM looked GROUP BY 1
             HAVING count(*) BETWEEN 2 AND {int(max_lookers)}
-        ), used AS (
-            SELECT looked.*, rare.lookers, {focused} AS focused FROM looked JOIN rare USING (phone_hash)
+        )
+        SELECT looked.*, rare.lookers FROM looked JOIN rare USING (phone_hash)
+    """)
+    ties = source.query(
+        f"""
+        WITH used AS (
+            SELECT *, {focused} AS focused FROM {rare}
         ), pairs AS (
             SELECT least(x.account_id, y.account_id) AS a, greatest(x.account_id, y.account_id) AS b,
                    count(*) AS shared, sum(1.0 / (x.lookers - 1)) AS weight
@@ -127,7 +133,7 @@ def target_ties(
         SELECT pairs.a, pairs.b, pairs.shared, pairs.weight,
                pairs.shared / sqrt(sa.numbers * sb.numbers) AS overlap, found.a IS NOT NULL AS mutual
         FROM pairs LEFT JOIN found ON pairs.a = found.a AND pairs.b = found.b
-        JOIN sizes sa ON sa.account_id = pairs.a JOIN sizes sb ON sb.account_id = pairs.b
+        JOIN {sizes} sa ON sa.account_id = pairs.a JOIN {sizes} sb ON sb.account_id = pairs.b
         ORDER BY 1, 2
         """,
         **frames,
