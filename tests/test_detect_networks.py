@@ -393,3 +393,27 @@ def test_operators_with_a_few_lookups_each_on_the_operations_devices_stay_in_it(
     found = find_networks(events_frame(rows), accounts=pd.DataFrame(op_accounts))
     flagged = [sorted(c.members) for c in found.clusters if c.flagged]
     assert flagged == [[f"op{k:03d}" for k in range(40)]]
+
+
+def test_sign_ups_syncing_books_that_overlap_a_list_at_sign_up_are_not_its_operators():
+    # a viral evening's sign-ups (strangers to each other) sync address books holding many of a leaked
+    # list's people once, minutes after signing up, from the operators' carrier: they share the list's
+    # numbers and its addresses, but an operation works its list over days after its accounts are made
+    rows = _people(150, seed=14)
+    ops, op_accounts = _list_operators(40, 100, 15, START + DAY, seed=14)
+    rng = np.random.default_rng(14)
+    viral = []
+    for i in range(15):
+        account = f"newbie{i:02d}"
+        made = START + 3 * DAY + i * 200_000
+        viral.append({"account_id": account, "created_at": made})
+        for t in rng.choice(100, size=20, replace=False):
+            rows.append({
+                "ts": made + 120_000, "ip": f"5.52.0.{i % 3}", "ip_kind": "mobile", "ip_prefix": "5.52.0.0/24",
+                "endpoint": "contacts/upload", "account_id": account, "device_id": f"d-{account}",
+                "phone_hash": f"target{t}", "block_hash": f"tblk{t}", "block_ordinal": int(t),
+                "matched_account_id": f"dissident{t}" if t % 2 else None, "phone_region": "IR", "ip_country": "IR",
+            })
+    found = find_networks(events_frame(rows + ops), accounts=pd.DataFrame(op_accounts + viral))
+    flagged = [sorted(c.members) for c in found.clusters if c.flagged]
+    assert flagged == [[f"op{k:03d}" for k in range(40)]]

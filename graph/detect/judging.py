@@ -89,7 +89,7 @@ class Judge:
                 within += data["weight"]
         return within / total if total else (1.0 if len(inside) == 1 else 0.0)
 
-    def weak_members(self, members: list[str], features: dict, parts: dict) -> list[str]:
+    def weak_members(self, members: list[str], features: dict, parts: dict, *, friends_only: bool = False) -> list[str]:
         """Members that do not share what makes the cluster suspicious.
 
         A flagged cluster is judged on its strongest evidence; a member that
@@ -97,9 +97,13 @@ class Judge:
         a neighbour among enumerators) and is only loosely tied is pruned and
         judged on its own. Among enumerators, a member whose own lookups miss
         is one of them even when cover traffic dilutes its block coverage.
+        With ``friends_only``, a list's workers lose only the members that
+        are surely not operators: those someone found, and those that synced
+        an address book right after signing up and little else.
         """
         top = max(sorted(parts), key=lambda k: parts[k]) if parts else None
         acquainted = set(features.get("_acquainted", ()))
+        onboarded = self._onboarding({0: members}) if top == "shared_targets" else {}
         weak = []
         for m in members:
             own = float(self.stats.loc[m, "evidence"])
@@ -107,10 +111,11 @@ class Judge:
                 lacks = own < self.params.seed_evidence and not bool(self.stats.loc[m, "missing"])
             elif top == "shared_targets":
                 # operators working one list are strangers nobody looks up; a member others found is a
-                # friend or a target; one that shares no target but whose ties (the operation's devices,
-                # addresses, burst) lie almost all inside is an operator with little work of its own
-                lacks = (features.get("_member_shared", {}).get(m, 0.0) < 0.6 or m in acquainted) \
-                    and (m in acquainted or self.belonging(m, members) < 0.8)
+                # friend or a target, one that synced its book at sign-up is a viral moment's; one that
+                # shares no target but whose ties (the operation's devices, addresses, burst) lie almost
+                # all inside is an operator with little work of its own
+                lacks = m in acquainted or onboarded[m] or not friends_only and (
+                    features.get("_member_shared", {}).get(m, 0.0) < 0.6 and self.belonging(m, members) < 0.8)
             elif top == "strangers":
                 # the list workers are the accounts that find strangers from a hot address or device
                 lacks = self.stranger_z is None or m not in self.stranger_z.index

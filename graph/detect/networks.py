@@ -526,12 +526,15 @@ def find_networks(
     split = [[sorted(part) for part in sorted(nx.connected_components(G.subgraph(r)), key=min)] for r in remainders]
     for parts, ops in zip(split, judge.kin_each(split), strict=True):
         rescore.extend(sorted(m for i in op for m in parts[i]) for op in ops)
-    # a regrouped part that stands on finding strangers is pruned once more by it: people using an
-    # operation's exits for their own address books were cut from it together with the list workers
+    # a regrouped part that stands on a list is pruned once more by it: people using an operation's
+    # exits for their own address books were cut from it together with the list workers (finding
+    # strangers), and so were a viral evening's sign-ups whose books overlap its list (shared targets;
+    # only the surely-not-operators: members pooled there share few targets)
     again, alone = [], []
     for members, score, features, parts in judge.score_groups(rescore):
-        strangers = parts and max(sorted(parts), key=parts.get) == "strangers"
-        weak = judge.weak_members(members, features, parts) if strangers and score >= params.keep_score else []
+        top = max(sorted(parts), key=parts.get) if parts else None
+        listed = top in ("strangers", "shared_targets") and score >= params.keep_score
+        weak = judge.weak_members(members, features, parts, friends_only=top == "shared_targets") if listed else []
         if weak and len(weak) < len(members):
             again.append([m for m in members if m not in weak])
             alone.extend([m] for m in weak)
