@@ -85,6 +85,16 @@ def test_same_input_same_clusters_whatever_the_row_order():
     ]
 
 
+def _target_lookup(account: str, t: int, *, ts: int, ip: str, found: bool = True) -> dict:
+    """One upload of number ``t`` of a leaked list (odd ones are dissidents on the platform) from an Iranian mobile IP."""
+    return {
+        "ts": ts, "ip": ip, "ip_kind": "mobile", "ip_prefix": "5.52.0.0/24", "endpoint": "contacts/upload",
+        "account_id": account, "device_id": f"d-{account}", "phone_hash": f"target{t}", "block_hash": f"tblk{t}",
+        "block_ordinal": int(t % 1000), "matched_account_id": f"dissident{t}" if found and t % 2 else None,
+        "phone_region": "IR", "ip_country": "IR",
+    }
+
+
 def _list_operators(n_ops: int, list_size: int, per_op: int, created_at: int, seed: int) -> tuple[list[dict], list[dict]]:
     """Operators made in one burst, each looking up a few numbers of one long leaked list from three mobile IPs."""
     rng = np.random.default_rng(seed)
@@ -93,13 +103,8 @@ def _list_operators(n_ops: int, list_size: int, per_op: int, created_at: int, se
         account = f"op{k:03d}"
         accounts.append({"account_id": account, "created_at": created_at + int(rng.integers(0, 40 * 60_000))})
         ts = START + 2 * DAY + int(rng.integers(0, 3_600_000))
-        for t in rng.choice(list_size, size=per_op, replace=False):
-            rows.append({
-                "ts": ts, "ip": f"5.52.0.{k % 3}", "ip_kind": "mobile", "ip_prefix": "5.52.0.0/24",
-                "endpoint": "contacts/upload", "account_id": account, "device_id": f"d-{account}",
-                "phone_hash": f"target{t}", "block_hash": f"tblk{t}", "block_ordinal": int(t % 1000),
-                "matched_account_id": f"dissident{t}" if t % 2 else None, "phone_region": "IR", "ip_country": "IR",
-            })
+        rows += [_target_lookup(account, int(t), ts=ts, ip=f"5.52.0.{k % 3}")
+                 for t in rng.choice(list_size, size=per_op, replace=False)]
     return rows, accounts
 
 
@@ -290,14 +295,7 @@ def test_people_on_the_leaked_list_who_sync_it_are_not_its_operators():
     for i, t in enumerate(circle):
         account = f"dissident{t}"
         book = [u for u in circle if u != t] + [int(u) for u in rng.choice(range(20, 100), size=20, replace=False)]
-        for u in book:
-            rows.append({
-                "ts": START + 3 * DAY + i * 600_000, "ip": f"5.52.0.{i % 3}", "ip_kind": "mobile",
-                "ip_prefix": "5.52.0.0/24", "endpoint": "contacts/upload", "account_id": account,
-                "device_id": f"d-{account}", "phone_hash": f"target{u}", "block_hash": f"tblk{u}",
-                "block_ordinal": int(u % 1000), "matched_account_id": f"dissident{u}" if u % 2 else None,
-                "phone_region": "IR", "ip_country": "IR",
-            })
+        rows += [_target_lookup(account, u, ts=START + 3 * DAY + i * 600_000, ip=f"5.52.0.{i % 3}") for u in book]
     found = find_networks(events_frame(rows + ops), accounts=pd.DataFrame(op_accounts))
     flagged = [sorted(c.members) for c in found.clusters if c.flagged]
     assert flagged == [[f"op{k:03d}" for k in range(30)]]
@@ -380,13 +378,8 @@ def test_operators_with_a_few_lookups_each_on_the_operations_devices_stay_in_it(
     few = {f"op{k:03d}" for k in range(30, 40)}
     rows += [r for r in ops if r["account_id"] not in few]
     for k, account in enumerate(sorted(few)):
-        for t in (100 + 2 * k, 101 + 2 * k):
-            rows.append({
-                "ts": START + 2 * DAY + k * 60_000, "ip": f"5.52.0.{k % 3}", "ip_kind": "mobile",
-                "ip_prefix": "5.52.0.0/24", "endpoint": "contacts/upload", "account_id": account,
-                "device_id": "", "phone_hash": f"target{t}", "block_hash": f"tblk{t}", "block_ordinal": t,
-                "matched_account_id": None, "phone_region": "IR", "ip_country": "IR",
-            })
+        rows += [_target_lookup(account, t, ts=START + 2 * DAY + k * 60_000, ip=f"5.52.0.{k % 3}", found=False)
+                 for t in (100 + 2 * k, 101 + 2 * k)]
     for r in rows:
         if r["account_id"].startswith("op"):
             r["device_id"] = f"emu-{int(r['account_id'][2:]) % 3}"
@@ -407,13 +400,8 @@ def test_sign_ups_syncing_books_that_overlap_a_list_at_sign_up_are_not_its_opera
         account = f"newbie{i:02d}"
         made = START + 3 * DAY + i * 200_000
         viral.append({"account_id": account, "created_at": made})
-        for t in rng.choice(100, size=20, replace=False):
-            rows.append({
-                "ts": made + 120_000, "ip": f"5.52.0.{i % 3}", "ip_kind": "mobile", "ip_prefix": "5.52.0.0/24",
-                "endpoint": "contacts/upload", "account_id": account, "device_id": f"d-{account}",
-                "phone_hash": f"target{t}", "block_hash": f"tblk{t}", "block_ordinal": int(t),
-                "matched_account_id": f"dissident{t}" if t % 2 else None, "phone_region": "IR", "ip_country": "IR",
-            })
+        rows += [_target_lookup(account, int(t), ts=made + 120_000, ip=f"5.52.0.{i % 3}")
+                 for t in rng.choice(100, size=20, replace=False)]
     found = find_networks(events_frame(rows + ops), accounts=pd.DataFrame(op_accounts + viral))
     flagged = [sorted(c.members) for c in found.clusters if c.flagged]
     assert flagged == [[f"op{k:03d}" for k in range(40)]]
