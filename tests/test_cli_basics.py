@@ -49,8 +49,9 @@ def test_help_lists_every_command():
 
 
 def test_ingest_loads_no_export_briefing_or_detection_library(tmp_path):
-    """`sybilscope ingest` imports what it uses: MISP, STIX, matplotlib and SciPy's statistics cost seconds a run."""
-    heavy = ("pymisp", "stix2", "matplotlib", "scipy.stats", "app.export", "app.brief", "app.api", "graph.detect.run")
+    """`sybilscope ingest` imports what it uses: MISP, STIX, matplotlib, SciPy's statistics and Dash cost seconds a run."""
+    heavy = ("pymisp", "stix2", "matplotlib", "scipy.stats", "dash", "app.export", "app.brief", "app.api",
+             "graph.detect.run")
     code = (
         "import sys\nfrom app.cli import main\n"
         "main(['-w', sys.argv[1], 'ingest', sys.argv[2], '--quiet'])\n"
