@@ -14,7 +14,6 @@ import traceback
 
 import click
 
-from app.context import CliContext
 from graph import __version__
 from graph.errors import SybilscopeError
 
@@ -25,7 +24,23 @@ COMMAND_MODULES = ("status", "simulate", "serve", "users", "ingest", "detect", "
                    "brief")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _LazyCommands(click.Group):
+    """The commands of :data:`COMMAND_MODULES`, each module imported only when its command is wanted.
+
+    ``sybilscope ingest`` then loads neither the web UI, the exports nor the
+    API (seconds of imports in every run); ``--help`` lists them all.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMAND_MODULES:
+            return None
+        return importlib.import_module(f"app.commands.{cmd_name}").command
+
+
+@click.group(cls=_LazyCommands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
     "--workspace",
     "-w",
@@ -43,12 +58,11 @@ def cli(ctx: click.Context, workspace: str | None, verbose: bool) -> None:
     Typical case: `sybilscope ingest CASE_DIR`, `sybilscope detect`,
     `sybilscope serve`, `sybilscope export --format csv --out DIR`.
     """
+    # the store, DuckDB and pandas load here: not for `--help` or `--version`
+    from app.context import CliContext
+
     ctx.obj = CliContext(workspace_flag=workspace, verbose=verbose)
     ctx.call_on_close(ctx.obj.close)
-
-
-for _name in COMMAND_MODULES:
-    cli.add_command(importlib.import_module(f"app.commands.{_name}").command)
 
 
 def main(argv: list[str] | None = None) -> None:

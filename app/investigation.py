@@ -22,21 +22,21 @@ import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from app.access import WorkspaceAccess
-from app.brief import brief
-from app.export import ExportResult, Filters, Selection, export
-from app.export.select import select_clusters
 from app.present.countries import is_country_code
 from graph import triage
-from graph.detect.networks import ProgressCallback as DetectionProgress
-from graph.detect.results import DetectionParams
-from graph.detect.run import DetectionResult, detect
 from graph.errors import SybilscopeError
 from ingest import pipeline
 from ingest.lake import EventLake
 from ingest.readers import SourceFile
+
+if TYPE_CHECKING:  # briefing, export and detection load matplotlib, pymisp, stix2 and SciPy: each on first use
+    from app.export import ExportResult, Filters, Selection
+    from graph.detect.networks import ProgressCallback as DetectionProgress
+    from graph.detect.results import DetectionParams
+    from graph.detect.run import DetectionResult
 
 __all__ = ["LABEL_ACTIONS", "Analyst", "ClusterCase", "Investigation"]
 
@@ -87,11 +87,15 @@ class Investigation(WorkspaceAccess):
 
     def detect(self, params: DetectionParams, *, progress: DetectionProgress | None = None) -> DetectionResult:
         """Run detection and save the run (:func:`graph.detect.run.detect`)."""
+        from graph.detect.run import detect
+
         self.require_writable("detect")
         return detect(self.workspace, self.store, params, progress=progress)
 
     def queue(self, filters: Filters | None = None) -> Selection:
         """The clusters of the latest (or named) run ``filters`` keeps, as the web's triage queue shows them."""
+        from app.export.select import select_clusters
+
         return select_clusters(self.store, filters)
 
     def cluster(self, cluster_id: str) -> ClusterCase:
@@ -105,6 +109,8 @@ class Investigation(WorkspaceAccess):
         history = self.store.cluster_history(cluster_id)
         if not history:
             raise SybilscopeError(f"no detection run found a cluster {cluster_id!r}: see `sybilscope queue` for the ids")
+        from app.export import Filters
+
         found = self.queue(Filters(cluster_ids=(cluster_id,), run_id=history[-1]["run_id"]))
         return ClusterCase(cluster=found.clusters[0], judgement=triage.judgement(self.store, "cluster", cluster_id))
 
@@ -168,6 +174,8 @@ class Investigation(WorkspaceAccess):
         options: dict | None = None,
     ) -> ExportResult:
         """Export the clusters ``filters`` keeps to ``out_dir`` in ``fmt`` (:func:`app.export.export`)."""
+        from app.export import export
+
         return export(self.workspace, self.store, fmt, out_dir, filters, redact=redact, user=user,
                       reader=self.reader, options=options)
 
@@ -186,6 +194,8 @@ class Investigation(WorkspaceAccess):
 
     def brief(self, cluster_ids: Sequence[str], out: str | Path, *, user: str, **options: Any) -> Path:
         """Write a briefing on ``cluster_ids`` to ``out`` (:func:`app.brief.brief`; ``options`` are its own)."""
+        from app.brief import brief
+
         return brief(self.workspace, self.store, cluster_ids, out, user=user, reader=self.reader, **options)
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from exportcase import SAMPLE_CASE
 
-from app.cli import cli
+from app.cli import COMMAND_MODULES, cli
 from graph import __version__, warehouse
 from graph.schema import ACCOUNT, IP, NODES, RELATIONSHIPS, USED_IP
 from graph.store import open_store
@@ -39,6 +40,26 @@ def test_help_lists_the_options_and_commands():
     assert result.exit_code == 0
     for word in ("--workspace", "--verbose", "--version", "status"):
         assert word in result.output
+
+
+def test_help_lists_every_command():
+    result = CliRunner().invoke(cli, ["--help"])
+    listed = result.output.split("Commands:")[1]
+    assert [line.split()[0] for line in listed.strip().splitlines()] == sorted(COMMAND_MODULES)
+
+
+def test_ingest_loads_no_export_briefing_or_detection_library(tmp_path):
+    """`sybilscope ingest` imports what it uses: MISP, STIX, matplotlib, SciPy's statistics and Dash cost seconds a run."""
+    heavy = ("pymisp", "stix2", "matplotlib", "scipy.stats", "dash", "app.export", "app.brief", "app.api",
+             "graph.detect.run")
+    code = (
+        "import sys\nfrom app.cli import main\n"
+        "main(['-w', sys.argv[1], 'ingest', sys.argv[2], '--quiet'])\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "ws"), str(SAMPLE_CASE)],
+                          capture_output=True, text=True, timeout=300, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_version():

@@ -21,7 +21,6 @@ from pathlib import Path
 import jinja2
 
 from app.brief.build import CONFIDENCE_WORDS, Briefing
-from app.brief.figures import all_figures
 from app.brief.markdown_escape import code, finalize
 from app.brief.words import counted, status_words
 from app.export.files import replacing
@@ -122,6 +121,9 @@ def _environment(template: Path | None, autoescape: bool) -> tuple[jinja2.Enviro
 def render_text(briefing: Briefing, fmt: str, template: Path | None = None) -> str:
     """The briefing as HTML (for ``html`` and ``pdf``) or Markdown (``md``)."""
     if not briefing.figures:
+        # matplotlib takes half a second to import: only drawing the figures loads it
+        from app.brief.figures import all_figures
+
         briefing.figures = all_figures(briefing)
     env, name = _environment(template, autoescape=fmt != "md")
     try:

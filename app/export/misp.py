@@ -31,13 +31,15 @@ import uuid
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
-
-from pymisp import MISPEvent
+from typing import TYPE_CHECKING
 
 from app.export.files import replacing
 from app.export.tables import ExportContent
 from app.present.techniques import technique_of_tag
 from graph import admiralty
+
+if TYPE_CHECKING:  # pymisp takes a second to import: only the MISP export loads it
+    from pymisp import MISPEvent
 
 __all__ = ["build_events", "write", "PER"]
 
@@ -88,6 +90,8 @@ class _Cluster:
 
 
 def _event(cluster: _Cluster, squad: str | None, accounts: list[dict], number_hashes: list[str]) -> MISPEvent:
+    from pymisp import MISPEvent
+
     row, details, cid = cluster.row, cluster.details, cluster.cid
     used = set().union(*(cluster.used[a["account_id"]] for a in accounts)) if squad else None
     ips = [ip for ip in cluster.ips if used is None or ip["ip"] in used]

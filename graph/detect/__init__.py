@@ -23,10 +23,21 @@ The modules, in the order detection uses them:
 ``metrics``         F1, ARI and NMI for benchmarks
 """
 
-from graph.detect.evidence import why_together
-from graph.detect.networks import ProgressCallback, find_networks
-from graph.detect.results import Cluster, Detection, DetectionParams
-from graph.detect.run import DetectionResult, detect
+import importlib
+
+#: the module each public name lives in, imported on first use (PEP 562): the app reads events
+#: through ``graph.detect.frames`` and a command such as ``ingest`` need not load SciPy and the
+#: whole detection with it
+_HOMES = {
+    "Cluster": "results",
+    "Detection": "results",
+    "DetectionParams": "results",
+    "DetectionResult": "run",
+    "ProgressCallback": "networks",
+    "detect": "run",
+    "find_networks": "networks",
+    "why_together": "evidence",
+}
 
 __all__ = [
     "Cluster",
@@ -38,3 +49,9 @@ __all__ = [
     "find_networks",
     "why_together",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)

@@ -14,7 +14,7 @@ from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+import scipy  # scipy.stats loads on first use (a second): reading events need not pay for it
 
 from graph.detect.frames import EventsLike, as_events
 
@@ -88,7 +88,7 @@ def creation_burst(
     # a floor: the window's rate is estimated from a finite population
     share = max(share, 1.0 / len(population))
     expected = share * len(members)
-    log10_p = float(stats.binom.logsf(k - 1, len(members), share) / np.log(10))
+    log10_p = float(scipy.stats.binom.logsf(k - 1, len(members), share) / np.log(10))
     # scanning every window makes some surprise certain: correct for the windows tried
     log10_p = float(min(0.0, log10_p + np.log10(len(members))))
     return {"members": k, "start": start, "expected": float(expected), "log10_p": log10_p}
@@ -140,7 +140,7 @@ def burst_accounts(
     in_window = np.searchsorted(times, times + window, side="left") - idx
     around = np.searchsorted(times, times + half, side="right") - np.searchsorted(times, times - half, side="left")
     rate = np.maximum(around - in_window, 1) / (2 * half / window)
-    log10_p = stats.poisson.logsf(in_window - 1, rate) / np.log(10)
+    log10_p = scipy.stats.poisson.logsf(in_window - 1, rate) / np.log(10)
     hits = np.flatnonzero((in_window >= min_accounts) & (log10_p <= max_log10_p))
     # mark every account inside a burst window: +1 where a window opens, -1 after it closes
     marks = np.zeros(len(times) + 1, dtype=np.int64)
@@ -237,7 +237,7 @@ def monoculture_counts(member_values: pd.Series, population_counts: pd.Series, *
         return empty
     population_share = max(same / others, 1.0 / others)
     share = top / len(member_values)
-    log10_p = float(stats.binom.logsf(top - 1, len(member_values), population_share) / np.log(10))
+    log10_p = float(scipy.stats.binom.logsf(top - 1, len(member_values), population_share) / np.log(10))
     return {
         "value": value,
         "share": float(share),

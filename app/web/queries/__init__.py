@@ -15,16 +15,12 @@ device, network or ASN, the clusters and accounts that use it, and the
 search box), :mod:`.evidence` (all the requests behind an evidence row, a
 page at a time) and :mod:`.audit`. The graph drawings are built
 in :mod:`app.web.cytoscape`; its element builders are named here too, for
-callers that reach every answer of the UI through this package.
+callers that reach every answer of the UI through this package, and
+imported on first use: it needs Dash, which a command that only computes
+answers (``ingest`` keeps the overview's) should not load.
 """
 
 from app.events import as_utc
-from app.web.cytoscape import (
-    cluster_graph_elements,
-    merge_elements,
-    neighbourhood_elements,
-    undo_last_step,
-)
 from app.web.queries.audit import audit_jsonl, audit_log
 from app.web.queries.cluster import (
     infrastructure_table,
@@ -112,3 +108,13 @@ __all__ = [
     "triage_queue",
     "undo_last_step",
 ]
+
+_DRAWINGS = ("cluster_graph_elements", "merge_elements", "neighbourhood_elements", "undo_last_step")
+
+
+def __getattr__(name: str) -> object:
+    if name not in _DRAWINGS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from app.web import cytoscape
+
+    return getattr(cytoscape, name)
