@@ -49,6 +49,12 @@ def _enumerator(account: str, blocks: range, *, ip: str, kind: str, share: slice
     return rows
 
 
+def _flagged_members(rows: list[dict], accounts=None) -> list[list[str]]:
+    """Each flagged cluster's members, sorted, from detection over ``rows`` (and ``accounts`` rows)."""
+    found = find_networks(events_frame(rows), accounts=None if accounts is None else pd.DataFrame(accounts))
+    return [sorted(c.members) for c in found.clusters if c.flagged]
+
+
 def test_lone_enumerator_is_a_cluster_of_one():
     rows = _people(120, seed=1) + _enumerator("lone", range(3), ip="2.176.3.4", kind="residential")
     found = find_networks(events_frame(rows))
@@ -280,8 +286,7 @@ def test_accounts_a_scheduler_starts_together_are_flagged_by_lockstep_and_their_
                 "block_ordinal": 3, "matched_account_id": f"f{k}-{j}" if rng.random() < 0.4 else None,
                 "phone_region": "IR", "ip_country": "IR",
             })
-    found = find_networks(events_frame(rows))
-    flagged = [sorted(c.members) for c in found.clusters if c.flagged]
+    flagged = _flagged_members(rows)
     assert flagged == [[f"cron{k}" for k in range(10)]]
 
 
@@ -296,8 +301,7 @@ def test_people_on_the_leaked_list_who_sync_it_are_not_its_operators():
         account = f"dissident{t}"
         book = [u for u in circle if u != t] + [int(u) for u in rng.choice(range(20, 100), size=20, replace=False)]
         rows += [_target_lookup(account, u, ts=START + 3 * DAY + i * 600_000, ip=f"5.52.0.{i % 3}") for u in book]
-    found = find_networks(events_frame(rows + ops), accounts=pd.DataFrame(op_accounts))
-    flagged = [sorted(c.members) for c in found.clusters if c.flagged]
+    flagged = _flagged_members(rows + ops, op_accounts)
     assert flagged == [[f"op{k:03d}" for k in range(30)]]
 
 
@@ -383,8 +387,7 @@ def test_operators_with_a_few_lookups_each_on_the_operations_devices_stay_in_it(
     for r in rows:
         if r["account_id"].startswith("op"):
             r["device_id"] = f"emu-{int(r['account_id'][2:]) % 3}"
-    found = find_networks(events_frame(rows), accounts=pd.DataFrame(op_accounts))
-    flagged = [sorted(c.members) for c in found.clusters if c.flagged]
+    flagged = _flagged_members(rows, op_accounts)
     assert flagged == [[f"op{k:03d}" for k in range(40)]]
 
 
@@ -402,6 +405,5 @@ def test_sign_ups_syncing_books_that_overlap_a_list_at_sign_up_are_not_its_opera
         viral.append({"account_id": account, "created_at": made})
         rows += [_target_lookup(account, int(t), ts=made + 120_000, ip=f"5.52.0.{i % 3}")
                  for t in rng.choice(100, size=20, replace=False)]
-    found = find_networks(events_frame(rows + ops), accounts=pd.DataFrame(op_accounts + viral))
-    flagged = [sorted(c.members) for c in found.clusters if c.flagged]
+    flagged = _flagged_members(rows + ops, op_accounts + viral)
     assert flagged == [[f"op{k:03d}" for k in range(40)]]
