@@ -116,7 +116,7 @@ def target_ties(
             SELECT phone_hash, count(*) AS lookers FROM looked GROUP BY 1
             HAVING count(*) BETWEEN 2 AND {int(max_lookers)}
         )
-        SELECT looked.*, rare.lookers FROM looked JOIN rare USING (phone_hash)
+        SELECT looked.account_id, looked.phone_hash, rare.lookers FROM looked JOIN rare USING (phone_hash)
     """)
     ties = source.query(
         f"""
