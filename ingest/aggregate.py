@@ -281,7 +281,7 @@ def sync_graph(cur, store: GraphStore, batch_ids: Sequence[str], *, batch_rows: 
         with timings.timed(f"graph sync {ACCOUNT} write"):
             counts[ACCOUNT] = store.upsert_query(
                 ACCOUNT, f"SELECT a.account_id, {latest} {accounts} GROUP BY a.account_id", params
-        )
+            )
         # ``extra`` is free-form JSON, stored the way the store encodes it: through Python
         _write(cur, timings, f"graph sync {ACCOUNT}", f"SELECT a.account_id, a.extra {accounts} AND a.extra IS NOT NULL "
                "ORDER BY b.loaded_at, a.pos", params, upsert_accounts, min(size, 50_000))
