@@ -45,6 +45,7 @@ from graph.detect import (
     enumeration,
     infrastructure,
     misses,
+    resemblance,
     synchrony,
     targets,
 )
@@ -164,7 +165,10 @@ def _tie_parts(infra, sharding, shared, sync, lists=None, cohort=None, strangers
                                     "w": np.asarray(w, dtype=float)}))
 
     if not infra.empty:
-        add(infra, "infra", 1.0 - np.exp(-(infra["ip"] + infra["prefix"] + infra["device"]).to_numpy()))
+        w = 1.0 - np.exp(-(infra["ip"] + infra["prefix"] + infra["device"]).to_numpy())
+        if "resemblance" in infra.columns:  # a shared exit ties two jobs less than one
+            w = w * infra["resemblance"].clip(lower=0.0, upper=1.0).to_numpy()
+        add(infra, "infra", w)
     if not sharding.empty:
         strength = sharding["complementarity"] * (sharding["expected_overlap"] / 5.0).clip(upper=1.0)
         add(sharding, "sharding", 1.0 - np.exp(-(sharding["weight"] * strength).to_numpy()))
@@ -491,6 +495,8 @@ def find_networks(
         ).sort_values(["account_id", "endpoint", "ts_ms"], ignore_index=True)
         sync = synchrony.synchrony_ties(onsets, bucket_seconds=params.sync_bucket_seconds, min_shared=3,
                                          min_jaccard=_SYNC_FLOOR)
+    regions = resemblance.target_regions(source, candidates)
+    infra = infra.assign(resemblance=resemblance.region_resemblance(regions, infra["a"], infra["b"]))
     G = coordination_graph(candidates, infra, sharding, shared, sync, lists, cohort, strangers)
 
     _step(progress, f"communities ({G.number_of_nodes():,} accounts, {G.number_of_edges():,} ties)", 0.55)

@@ -1,0 +1,71 @@
+"""Two operations behind one set of exits stay two when they work different countries' numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from graph.detect import find_networks
+from graph.detect.frames import events_frame
+from graph.detect.resemblance import region_resemblance, target_regions
+
+DAY = 86_400_000
+START = 1_576_627_200_000  # 2019-12-18T00:00:00Z
+
+
+def _people(n: int, seed: int) -> list[dict]:
+    """Ordinary users on their own addresses: home-country contacts that often match."""
+    rng = np.random.default_rng(seed)
+    return [{
+        "ts": START + int(rng.integers(0, 10 * DAY)), "ip": f"73.{i % 200}.{i // 200}.9", "ip_kind": "residential",
+        "ip_prefix": f"73.{i % 200}.{i // 200}.0/24", "endpoint": "contacts/upload", "account_id": f"user{i:03d}",
+        "device_id": f"dev{i}", "phone_hash": f"p{i}-{j}", "block_hash": f"blk{int(rng.integers(5000))}",
+        "block_ordinal": int(rng.integers(1000)), "matched_account_id": f"friend{i}-{j}" if rng.random() < 0.4 else None,
+        "phone_region": "US", "ip_country": "US",
+    } for i in range(n) for j in range(int(rng.integers(15, 40)))]
+
+
+def _operation(name: str, region: str, *, exits: list[str], seed: int) -> list[dict]:
+    """Twelve accounts on the shared exits and their own emulators, missing random numbers of ``region``."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(12):
+        for j in range(200):
+            ip = exits[int(rng.integers(len(exits)))]
+            rows.append({
+                "ts": START + int(rng.integers(0, 10 * DAY)), "ip": ip, "ip_kind": "vpn",
+                "ip_prefix": ip.rsplit(".", 1)[0] + ".0/24", "endpoint": "contacts/lookup",
+                "account_id": f"{name}{k:02d}", "device_id": f"{name}-emu{k % 3}", "phone_hash": f"{name}{k}-{j}",
+                "block_hash": f"{name}blk{int(rng.integers(10**6))}", "block_ordinal": int(rng.integers(1000)),
+                "matched_account_id": f"v{name}{k}-{j}" if rng.random() < 0.02 else None,
+                "phone_region": region, "ip_country": "NL",
+            })
+    return rows
+
+
+def test_two_operations_sharing_exits_but_not_targets_are_two_clusters():
+    exits = [f"185.220.1.{i}" for i in range(4)]
+    rows = _people(150, seed=1) + _operation("iran", "IR", exits=exits, seed=2) + _operation("brz", "BR", exits=exits, seed=3)
+    found = find_networks(events_frame(rows))
+    flagged = sorted(sorted(c.members) for c in found.clusters if c.flagged)
+    assert flagged == [[f"brz{k:02d}" for k in range(12)], [f"iran{k:02d}" for k in range(12)]]
+
+
+def test_one_operation_splitting_a_few_numbers_each_over_four_countries_resembles_itself():
+    # seven lookups each over four countries differ by chance only: no evidence of two jobs
+    rng = np.random.default_rng(4)
+    regions = rng.choice(["IR", "US", "DE", "GB"], size=(40, 7), p=[0.55, 0.15, 0.15, 0.15])
+    rows = [{"ts": START + j, "account_id": f"op{k:02d}", "phone_hash": f"n{k}-{j}", "phone_region": str(r)}
+            for k in range(40) for j, r in enumerate(regions[k])]
+    counts = target_regions(events_frame(rows), [f"op{k:02d}" for k in range(40)])
+    pairs = [(f"op{i:02d}", f"op{j:02d}") for i in range(40) for j in range(i + 1, 40)]
+    same = region_resemblance(counts, [a for a, _ in pairs], [b for _, b in pairs])
+    assert (same == 1.0).mean() > 0.99
+
+
+def test_hundreds_of_lookups_on_other_countries_are_another_job():
+    counts = pd.DataFrame({"account_id": ["a", "a", "b", "b", "c"], "region": ["IR", "US", "IR", "US", "BR"],
+                           "lookups": [300, 30, 280, 35, 310]})
+    alike = region_resemblance(counts, ["a", "a", "b"], ["b", "c", "c"])
+    assert alike[0] == 1.0  # the same mix, at any volume
+    assert alike[1] < 0.01 and alike[2] < 0.01
