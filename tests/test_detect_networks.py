@@ -407,3 +407,24 @@ def test_sign_ups_syncing_books_that_overlap_a_list_at_sign_up_are_not_its_opera
                  for t in rng.choice(100, size=20, replace=False)]
     flagged = _flagged_members(rows + ops, op_accounts + viral)
     assert flagged == [[f"op{k:03d}" for k in range(40)]]
+
+
+def test_friends_inside_a_list_block_get_no_list_ties():
+    # six friends made in the operators' sign-up hour sync books full of the leaked list's numbers and
+    # each other's: the block is still strangers (few of its members were found), but the friends who
+    # found each other are not its workers
+    ops, op_accounts = _list_operators(40, 200, 15, START + DAY, seed=6)
+    rng = np.random.default_rng(6)
+    rows, accounts = _people(150, seed=6), []
+    for i in range(6):
+        account = f"friend{i}"
+        accounts.append({"account_id": account, "created_at": START + DAY + i * 300_000})
+        ts = START + 2 * DAY + i * 600_000
+        rows += [_target_lookup(account, int(t), ts=ts, ip=f"5.52.0.{i % 3}")
+                 for t in rng.choice(200, size=15, replace=False)]
+        rows += [{**_target_lookup(account, 1000 + j, ts=ts, ip=f"5.52.0.{i % 3}"), "matched_account_id": f"friend{j}"}
+                 for j in range(6) if j != i]
+    found = find_networks(events_frame(rows + ops), accounts=pd.DataFrame(accounts + op_accounts))
+    listed = {n for a, b, d in found.graph.edges(data=True) if d.get("lists") for n in (a, b)}
+    assert {f"op{k:03d}" for k in range(40)} <= listed
+    assert not listed & {f"friend{i}" for i in range(6)}

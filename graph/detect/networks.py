@@ -203,7 +203,8 @@ def _list_ties(source, accounts: Collection[str], params: DetectionParams) -> pd
     than a fifth of which another member's lookups found (friends' address
     books overlap too, but friends find each other), and at most
     ``params.max_list_block`` accounts (a pairwise tie per pair of a bigger
-    block would cost more than it tells).
+    block would cost more than it tells). The members another member found
+    are left out of a block's ties: friends, not its workers.
     """
     blocks = targets.list_blocks(source, accounts, max_lookers=params.max_lookers)
     sizes = blocks.groupby("block").size()
@@ -214,7 +215,11 @@ def _list_ties(source, accounts: Collection[str], params: DetectionParams) -> pd
     keys = {int(k): list(frame["account_id"]) for k, frame in blocks.groupby("block", sort=True)}
     found = targets.reciprocity(source, keys)
     strangers = [k for k in keys if found[k]["share"] < 0.2]
+    # within a block of strangers, the few members another member found are its friends, not its workers
+    acquainted = {(k, a) for k in strangers for a in found[k]["acquainted"]}
     mine = blocks[blocks["block"].isin(strangers)]
+    mine = mine[np.array([(k, a) not in acquainted for k, a in zip(mine["block"], mine["account_id"], strict=True)],
+                         dtype=bool)]
     pairs = mine.merge(mine, on="block", suffixes=("_a", "_b"))
     pairs = pairs[pairs["account_id_a"] < pairs["account_id_b"]]
     return pd.DataFrame({
