@@ -69,3 +69,23 @@ def test_hundreds_of_lookups_on_other_countries_are_another_job():
     alike = region_resemblance(counts, ["a", "a", "b"], ["b", "c", "c"])
     assert alike[0] == 1.0  # the same mix, at any volume
     assert alike[1] < 0.01 and alike[2] < 0.01
+
+
+def test_an_operation_dividing_blocks_of_two_countries_stays_one():
+    # each account walks one block of a thousand numbers, half of them in Iran and half in Turkey: one
+    # job divided by blocks, kept one by what the accounts do alike (they all walk blocks and miss)
+    rng = np.random.default_rng(5)
+    rows = _people(150, seed=5)
+    for k in range(12):
+        region = "IR" if k % 2 else "TR"
+        for ordinal in rng.permutation(1000)[:500]:
+            ip = f"185.220.1.{k % 4}"
+            rows.append({
+                "ts": START + int(rng.integers(0, 5 * DAY)), "ip": ip, "ip_kind": "vpn", "ip_prefix": "185.220.1.0/24",
+                "endpoint": "contacts/lookup", "account_id": f"walk{k:02d}", "device_id": f"d-walk{k}",
+                "phone_hash": f"w{k}-{ordinal}", "block_hash": f"wblk{k}", "block_ordinal": int(ordinal),
+                "matched_account_id": f"v{k}-{ordinal}" if ordinal % 97 == 0 else None,
+                "phone_region": region, "ip_country": "NL",
+            })
+    found = find_networks(events_frame(rows))
+    assert [sorted(c.members) for c in found.clusters if c.flagged] == [[f"walk{k:02d}" for k in range(12)]]
