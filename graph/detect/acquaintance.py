@@ -36,6 +36,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from graph.detect.frames import EventsLike, as_events
+from graph.detect.infrastructure import entity_usage
 from graph.detect.targets import found_pairs
 
 __all__ = [
@@ -131,14 +132,10 @@ def entity_closure(
                           "rate": (enough["closed"] / enough["targets"]).to_numpy(dtype=float)})
     rows = source.query(f"""
         WITH used AS (
-            SELECT DISTINCT 'ip' AS entity_type, ip AS entity, account_id FROM {{events}}
-            WHERE ip IS NOT NULL AND account_id IS NOT NULL AND phone_hash IS NOT NULL
-            UNION
-            SELECT DISTINCT 'device', device_id, account_id FROM {{events}}
-            WHERE device_id IS NOT NULL AND account_id IS NOT NULL AND phone_hash IS NOT NULL
+            SELECT entity_type, entity, account_id FROM {entity_usage(source)} WHERE lookups > 0
         )
-        SELECT entity_type, entity, count(*) AS accounts, avg(r.rate) AS closure
-        FROM used JOIN {{rates}} r USING (account_id)
+        SELECT used.entity_type, used.entity, count(*) AS accounts, avg(r.rate) AS closure
+        FROM used JOIN {{rates}} r ON r.account_id = used.account_id
         GROUP BY 1, 2 HAVING count(*) >= {int(min_accounts)}
         ORDER BY 1, 2
     """, rates=rates)
@@ -186,13 +183,10 @@ def rare_links(events: EventsLike, accounts: pd.Index, *, max_accounts: int = 5)
     >>> rare_links(events_frame(rows), pd.Index(list("abcdefgh"))).values.tolist()
     [['a', 'b'], ['b', 'c']]
     """
-    rows = as_events(events).query(f"""
+    source = as_events(events)
+    rows = source.query(f"""
         WITH used AS (
-            SELECT DISTINCT 'ip' AS entity_type, ip AS entity, account_id FROM {{events}}
-            WHERE ip IS NOT NULL AND account_id IS NOT NULL
-            UNION
-            SELECT DISTINCT 'device', device_id, account_id FROM {{events}}
-            WHERE device_id IS NOT NULL AND account_id IS NOT NULL
+            SELECT entity_type, entity, account_id FROM {entity_usage(source)}
         ), rare AS (
             SELECT entity_type, entity FROM used GROUP BY 1, 2 HAVING count(*) BETWEEN 2 AND {int(max_accounts)}
         ), mine AS (

@@ -299,11 +299,16 @@ def client_builds(events: EventsLike, accounts: Collection[str] | None = None) -
         focus = "AND account_id IN (SELECT account_id FROM {focus})"
     builds = source.query(
         f"""
-        SELECT account_id, first(build ORDER BY n DESC, build) AS build FROM (
-            SELECT account_id, user_agent_family || '/' || coalesce(app_version, '?') AS build, count(*) AS n
+        WITH used AS (
+            -- grouped on the raw columns first: building the string on every event cost twice as much
+            SELECT account_id, user_agent_family, app_version, count(*) AS n
             FROM {{events}} WHERE account_id IS NOT NULL AND user_agent_family IS NOT NULL {focus}
-            GROUP BY 1, 2
-        ) GROUP BY 1 ORDER BY 1
+            GROUP BY 1, 2, 3
+        ), counted AS (
+            SELECT account_id, user_agent_family || '/' || coalesce(app_version, '?') AS build, sum(n) AS n
+            FROM used GROUP BY 1, 2
+        )
+        SELECT account_id, first(build ORDER BY n DESC, build) AS build FROM counted GROUP BY 1 ORDER BY 1
         """,
         **frames,
     )

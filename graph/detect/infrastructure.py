@@ -28,7 +28,7 @@ from collections.abc import Collection, Mapping
 import numpy as np
 import pandas as pd
 
-from graph.detect.frames import EventsLike, as_events, scratch_connection
+from graph.detect.frames import Events, EventsLike, as_events, scratch_connection
 
 __all__ = [
     "ENTITY_TYPES",
@@ -37,6 +37,7 @@ __all__ = [
     "PREFIX_KINDS",
     "EDGE_COLUMNS",
     "entity_sizes",
+    "entity_usage",
     "infrastructure_edges",
     "entity_weights",
     "infrastructure_ties",
@@ -84,23 +85,48 @@ def entity_sizes(events: EventsLike) -> pd.DataFrame:
     >>> entity_sizes(frame)[["entity", "entity_accounts"]].values.tolist()
     [['5.1.1.1', 3]]
     """
-    # one pass over the events for both kinds of pairs; an IP's prefix is a function of the IP,
-    # so an account's prefixes are those of its IPs
-    return as_events(events).query("""
-        WITH used AS (
-            SELECT account_id, ip, any_value(ip_prefix) AS prefix, device_id, grouping(ip) AS by_device
-            FROM {events} WHERE account_id IS NOT NULL
-            GROUP BY GROUPING SETS ((account_id, ip), (account_id, device_id))
-        )
-        SELECT 'ip' AS entity_type, ip AS entity, count(*) AS entity_accounts
-        FROM used WHERE by_device = 0 AND ip IS NOT NULL GROUP BY 2
+    source = as_events(events)
+    usage = entity_usage(source)
+    return source.query(f"""
+        SELECT 'ip' AS entity_type, entity, count(*) AS entity_accounts
+        FROM {usage} WHERE entity_type = 'ip' GROUP BY 2
         UNION ALL
         SELECT 'prefix', prefix, count(DISTINCT account_id)
-        FROM used WHERE by_device = 0 AND prefix IS NOT NULL GROUP BY 2
+        FROM {usage} WHERE entity_type = 'ip' AND prefix IS NOT NULL GROUP BY 2
         UNION ALL
-        SELECT 'device', device_id, count(*)
-        FROM used WHERE by_device = 1 AND device_id IS NOT NULL GROUP BY 2
+        SELECT 'device', entity, count(*)
+        FROM {usage} WHERE entity_type = 'device' GROUP BY 2
         ORDER BY 1, 2
+    """)
+
+
+def entity_usage(source: Events) -> str:
+    """The temporary table of every account's traffic over each IP and device it used, built on first use.
+
+    One row per (account, IP) and (account, device): ``account_id,
+    entity_type`` (``ip`` or ``device``), ``entity``, ``requests``,
+    ``lookups`` and, for IPs, ``kind``, ``country``, ``asn``, ``prefix`` and
+    ``raw_kind`` (the IP's own ``ip_kind``). Entity sizes, infrastructure
+    edges, rare links, pooled closure and the accounts behind hot entities
+    all read it: each of them scanning the tens of millions of events for
+    the same pairs cost a full scan apiece. An IP's prefix is a function of
+    the IP, so prefix rows are sums over an account's IP rows
+    (:func:`infrastructure_edges`).
+    """
+    return source.derived("entity_usage", """
+        SELECT account_id, entity_type, entity, requests, lookups, kind, country, asn, prefix, raw_kind FROM (
+            SELECT account_id, grouping(ip) = 1 AS by_device,
+                   CASE WHEN by_device THEN 'device' ELSE 'ip' END AS entity_type,
+                   CASE WHEN by_device THEN device_id ELSE ip END AS entity,
+                   count(*) AS requests, count(phone_hash) AS lookups,
+                   CASE WHEN by_device THEN 'device' ELSE coalesce(any_value(ip_kind), 'unknown') END AS kind,
+                   CASE WHEN NOT by_device THEN any_value(ip_country) END AS country,
+                   CASE WHEN NOT by_device THEN any_value(ip_asn) END AS asn,
+                   CASE WHEN NOT by_device THEN any_value(ip_prefix) END AS prefix,
+                   CASE WHEN NOT by_device THEN any_value(ip_kind) END AS raw_kind
+            FROM {events} WHERE account_id IS NOT NULL
+            GROUP BY GROUPING SETS ((account_id, ip), (account_id, device_id))
+        ) WHERE entity IS NOT NULL
     """)
 
 
@@ -141,26 +167,13 @@ def infrastructure_edges(
     """
     source = as_events(events)
     frames = {"sizes": entity_sizes(source) if sizes is None else sizes}
-    where = "account_id IS NOT NULL"
+    where = "TRUE"
     if accounts is not None:
         frames["focus"] = pd.DataFrame({"account_id": sorted(set(accounts))}, dtype=object)
-        where += " AND account_id IN (SELECT account_id FROM {focus})"
-    # one pass over the events for IPs and devices; an IP's prefix is a function of the IP, so
-    # prefix edges are sums over the account's IP rows (kind, country and ASN: the most requested)
+        where = "account_id IN (SELECT account_id FROM {focus})"
     sql = f"""
-        SELECT account_id, entity_type, entity, requests, lookups, kind, country, asn, prefix, raw_kind FROM (
-            SELECT account_id, grouping(ip) = 1 AS by_device,
-                   CASE WHEN by_device THEN 'device' ELSE 'ip' END AS entity_type,
-                   CASE WHEN by_device THEN device_id ELSE ip END AS entity,
-                   count(*) AS requests, count(phone_hash) AS lookups,
-                   CASE WHEN by_device THEN 'device' ELSE coalesce(any_value(ip_kind), 'unknown') END AS kind,
-                   CASE WHEN NOT by_device THEN any_value(ip_country) END AS country,
-                   CASE WHEN NOT by_device THEN any_value(ip_asn) END AS asn,
-                   CASE WHEN NOT by_device THEN any_value(ip_prefix) END AS prefix,
-                   CASE WHEN NOT by_device THEN any_value(ip_kind) END AS raw_kind
-            FROM {{events}} WHERE {where}
-            GROUP BY GROUPING SETS ((account_id, ip), (account_id, device_id))
-        ) WHERE entity IS NOT NULL
+        SELECT account_id, entity_type, entity, requests, lookups, kind, country, asn, prefix, raw_kind
+        FROM {entity_usage(source)} WHERE {where}
     """
     rows = source.query(sql, **frames)
     ips = rows[(rows["entity_type"] == "ip") & rows["prefix"].notna()]

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from graph.detect.frames import EventsLike, as_events
+from graph.detect.infrastructure import entity_usage
 
 __all__ = ["HitBaseline", "hit_baseline", "deficit_z", "missing", "entity_deficits"]
 
@@ -213,25 +214,28 @@ def entity_deficits(events: EventsLike, baseline: HitBaseline, *, min_lookers: i
     ([['5.1.1.1', 5, 500]], True)
     """
     source = as_events(events)
-    # per entity, who looked through it first (few entities have two lookers), then its distinct numbers
-    # only for those: two plain GROUP BYs cost half of three count(DISTINCT)s over every lookup
-    parts = " UNION ALL ".join(f"""
-        SELECT '{kind}' AS entity_type, entity, any_value(lookers) AS lookers, count(*) AS phones,
-               count(*) FILTER (WHERE matched) AS matched
-        FROM (SELECT {column} AS entity, phone, bool_or(matched) AS matched FROM per
-              WHERE {column} IN (SELECT entity FROM {kind}_lookers) GROUP BY 1, 2)
-        JOIN {kind}_lookers USING (entity) GROUP BY entity""" for kind, column in (("ip", "ip"), ("device", "device_id")))
-    lookers = ", ".join(f"""
-        {kind}_lookers AS (
-            SELECT {column} AS entity, count(DISTINCT account_id) AS lookers FROM per WHERE {column} IS NOT NULL
-            GROUP BY 1 HAVING count(DISTINCT account_id) >= {int(min_lookers)}
-        )""" for kind, column in (("ip", "ip"), ("device", "device_id")))
+    # who looked through each entity comes from the accounts' usage table (few entities have two
+    # lookers); the distinct numbers of those entities only are then read in one pass for both kinds
     rows = source.query(f"""
-        WITH per AS (
-            SELECT ip, device_id, account_id, hash(phone_hash) AS phone, matched_account_id IS NOT NULL AS matched
-            FROM {{events}} WHERE account_id IS NOT NULL AND phone_hash IS NOT NULL
-        ), {lookers}
-        SELECT * FROM ({parts}) ORDER BY 1, 2
+        WITH lookers AS (
+            SELECT entity_type, entity, count(*) AS lookers FROM {entity_usage(source)} WHERE lookups > 0
+            GROUP BY 1, 2 HAVING count(*) >= {int(min_lookers)}
+        ), per AS (
+            SELECT CASE WHEN grouping(ip) = 1 THEN 'device' ELSE 'ip' END AS entity_type,
+                   CASE WHEN grouping(ip) = 1 THEN device_id ELSE ip END AS entity, phone, bool_or(matched) AS matched
+            FROM (
+                SELECT ip, device_id, hash(phone_hash) AS phone, matched_account_id IS NOT NULL AS matched
+                FROM {{events}}
+                WHERE account_id IS NOT NULL AND phone_hash IS NOT NULL
+                  AND (ip IN (SELECT entity FROM lookers WHERE entity_type = 'ip')
+                       OR device_id IN (SELECT entity FROM lookers WHERE entity_type = 'device'))
+            )
+            GROUP BY GROUPING SETS ((ip, phone), (device_id, phone))
+        )
+        SELECT per.entity_type, per.entity, any_value(lookers.lookers) AS lookers, count(*) AS phones,
+               count(*) FILTER (WHERE per.matched) AS matched
+        FROM per JOIN lookers ON lookers.entity_type = per.entity_type AND lookers.entity = per.entity
+        GROUP BY 1, 2 ORDER BY 1, 2
     """)
     rows["deficit_z"] = deficit_z(rows["matched"], rows["phones"], baseline, rows["lookers"])
     return rows

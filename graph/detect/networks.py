@@ -281,15 +281,11 @@ def _stranger_ties(
     hot = pooled[pooled["z"] >= params.seed_stranger_z]
     # each worker is tied through its few hottest entities only: a proxy pool's thousands of exits,
     # each shared by most of the pool, would otherwise ring the same accounts thousands of times
-    users = source.query("""
+    users = source.query(f"""
         WITH used AS (
-            SELECT DISTINCT h.entity_type, h.entity, h.z, e.account_id FROM {events} e
-            JOIN {hot} h ON h.entity_type = 'ip' AND e.ip = h.entity
-            WHERE e.phone_hash IS NOT NULL AND e.account_id IN (SELECT account_id FROM {workers})
-            UNION
-            SELECT DISTINCT h.entity_type, h.entity, h.z, e.account_id FROM {events} e
-            JOIN {hot} h ON h.entity_type = 'device' AND e.device_id = h.entity
-            WHERE e.phone_hash IS NOT NULL AND e.account_id IN (SELECT account_id FROM {workers})
+            SELECT DISTINCT h.entity_type, h.entity, h.z, u.account_id FROM {infrastructure.entity_usage(source)} u
+            JOIN {{hot}} h ON h.entity_type = u.entity_type AND h.entity = u.entity
+            WHERE u.lookups > 0 AND u.account_id IN (SELECT account_id FROM {{workers}})
         ), ranked AS (
             SELECT *, row_number() OVER (PARTITION BY account_id ORDER BY z DESC, entity_type, entity) AS rank
             FROM used
@@ -323,13 +319,10 @@ def _infrastructure_seeds(
     hot = pooled[(pooled["deficit_z"] >= params.seed_entity_deficit) | pooled["farm"]]
     if hot.empty:
         return seeds
-    users = source.query("""
-        SELECT DISTINCT e.account_id, h.farm FROM {events} e JOIN {hot} h ON h.entity_type = 'ip' AND e.ip = h.entity
-        WHERE e.phone_hash IS NOT NULL AND e.account_id IS NOT NULL
-        UNION
-        SELECT DISTINCT e.account_id, h.farm FROM {events} e
-        JOIN {hot} h ON h.entity_type = 'device' AND e.device_id = h.entity
-        WHERE e.phone_hash IS NOT NULL AND e.account_id IS NOT NULL
+    users = source.query(f"""
+        SELECT DISTINCT u.account_id, h.farm FROM {infrastructure.entity_usage(source)} u
+        JOIN {{hot}} h ON h.entity_type = u.entity_type AND h.entity = u.entity
+        WHERE u.lookups > 0
     """, hot=hot[["entity_type", "entity", "farm"]])
     missing = own.reindex(users["account_id"]).to_numpy() >= params.member_deficit
     return seeds | set(users.loc[users["farm"].to_numpy() | missing, "account_id"])
