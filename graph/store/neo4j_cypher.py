@@ -87,9 +87,9 @@ def schema_entries(*, relationships: bool = True) -> list[tuple[str, str]]:
     return entries
 
 
-def schema_statements(*, relationships: bool = True) -> list[str]:
-    """The statements of :func:`schema_entries` (store set-up and bulk import)."""
-    return [statement for _, statement in schema_entries(relationships=relationships)]
+def schema_statements() -> list[str]:
+    """Every statement of :func:`schema_entries` (the constraints a bulk import creates afterwards)."""
+    return [statement for _, statement in schema_entries()]
 
 
 def props_map(var: str, kind: NodeKind | RelKind) -> str:
