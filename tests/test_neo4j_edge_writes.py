@@ -73,3 +73,19 @@ def test_relationships_written_before_keys_existed_are_keyed_and_never_doubled(s
     store.upsert_edges(USED_IP, [{"src": "old", "dst": "10.0.0.3", "count": 5, "first_seen": AT, "last_seen": AT}])
     stored = _stored(store, USED_IP)
     assert len(stored) == 7 and next(r["count"] for r in stored if r["key"] == '["old", "10.0.0.3"]') == 5
+
+
+@NEO4J
+def test_opening_the_store_creates_only_the_constraints_and_indexes_that_are_missing(store):
+    def names(kind: str) -> set[str]:
+        return {row["name"] for row in store._read(f"SHOW {kind} YIELD name RETURN name", "reading the schema")}
+
+    before = names("CONSTRAINTS"), names("INDEXES")
+    assert {"phone_phone_hash_unique", "account_handle_index"} <= before[0] | before[1]
+    store._driver.execute_query("DROP CONSTRAINT phone_phone_hash_unique", database_=store.database)
+    store._driver.execute_query("DROP INDEX account_handle_index", database_=store.database)
+    assert "account_handle_index" not in names("INDEXES")
+    store.ensure_schema()  # what opening the store does: the two dropped come back
+    assert (names("CONSTRAINTS"), names("INDEXES")) == before
+    store.ensure_schema()  # nothing missing: nothing to create, nothing fails
+    assert (names("CONSTRAINTS"), names("INDEXES")) == before

@@ -72,6 +72,19 @@ def test_rows_said_to_exist_that_do_not_are_created_and_a_bad_start_is_refused(s
 
 
 @NEO4J
+def test_a_chunk_whose_rows_all_exist_is_updated_and_one_whose_rows_are_missing_is_created(store):
+    store.chunk_size = 2  # the rows below make two chunks: the first all found, the second none
+    store.upsert_changed_edges(LOOKED_UP, [_edge("ph1", 1, AT), _edge("ph2", 1, AT)], new=True)
+    rows = [_edge("ph1", 3, LATER), _edge("ph2", 3, LATER), _edge("ph3", 1, LATER), _edge("ph4", 1, LATER)]
+    assert store.upsert_changed_edges(LOOKED_UP, rows, new=False, start="dst") == 4
+    stored = _stored(store)
+    assert [(json.loads(key)[1], count, last[:10]) for key, count, last in stored] == [
+        ("ph1", 3, "2019-12-25"), ("ph2", 3, "2019-12-25"), ("ph3", 1, "2019-12-25"), ("ph4", 1, "2019-12-25")]
+    store.upsert_changed_edges(LOOKED_UP, rows, new=False, start="dst")  # a re-run changes nothing
+    assert _stored(store) == stored
+
+
+@NEO4J
 def test_new_nodes_are_created_and_those_a_resumed_run_wrote_already_are_updated_not_doubled(store):
     phone = {"block_hash": "b1", "block_ordinal": 1, "calling_code": 98, "region": "IR", "number_type": "mobile"}
     assert store.upsert_new_nodes(PHONE, [{"phone_hash": f"ph{i}", **phone} for i in range(3)]) == 3

@@ -65,7 +65,7 @@ from graph.store.neo4j_cypher import (
     read_props,
     rel_key_constraint,
     rel_key_name,
-    schema_statements,
+    schema_entries,
     window,
 )
 from graph.store.neo4j_writes import (
@@ -218,10 +218,13 @@ class Neo4jStore(GraphStore):
             # fails at once when the server is down, where execute_query would retry for 30 s
             self._driver.verify_connectivity()
         existing = {row["name"] for row in self._read("SHOW CONSTRAINTS YIELD name RETURN name", "reading constraints")}
+        indexes = {row["name"] for row in self._read("SHOW INDEXES YIELD name RETURN name", "reading indexes")}
         with self._errors("creating constraints and indexes"):
-            for statement in schema_statements(relationships=False):
-                # schema changes cannot share a transaction with other statements in Neo4j
-                self._driver.execute_query(statement, database_=self.database)
+            for name, statement in schema_entries(relationships=False):
+                # only what is missing: a round trip each, paid by every command that opens the store
+                if name not in existing and name not in indexes:
+                    # schema changes cannot share a transaction with other statements in Neo4j
+                    self._driver.execute_query(statement, database_=self.database)
         for kind in RELATIONSHIPS:
             if rel_key_name(kind) in existing:
                 continue

@@ -26,6 +26,7 @@ __all__ = [
     "read_props",
     "rel_key_constraint",
     "rel_key_name",
+    "schema_entries",
     "schema_statements",
     "window",
 ]
@@ -61,27 +62,34 @@ def rel_key_constraint(kind: RelKind) -> str:
     )
 
 
-def schema_statements(*, relationships: bool = True) -> list[str]:
-    """The constraints and indexes of the graph, named and ``IF NOT EXISTS`` (store set-up and bulk import).
+def schema_entries(*, relationships: bool = True) -> list[tuple[str, str]]:
+    """The constraints and indexes of the graph as ``(name, statement)``, named and ``IF NOT EXISTS``.
 
     ``relationships=False`` leaves out the relationship key constraints
     (:func:`rel_key_constraint`), which the store creates one type at a time.
     """
-    statements = []
+    entries = []
     for kind in NODES:
-        statements.append(
+        entries.append((
+            kind.constraint_name,
             f"CREATE CONSTRAINT {ident(kind.constraint_name)} IF NOT EXISTS "
-            f"FOR (n:{ident(kind.label)}) REQUIRE n.{ident(kind.key)} IS UNIQUE"
-        )
-        statements.extend(
-            f"CREATE INDEX {ident(index_name(kind, prop.name))} IF NOT EXISTS "
-            f"FOR (n:{ident(kind.label)}) ON (n.{ident(prop.name)})"
+            f"FOR (n:{ident(kind.label)}) REQUIRE n.{ident(kind.key)} IS UNIQUE",
+        ))
+        entries.extend(
+            (index_name(kind, prop.name),
+             f"CREATE INDEX {ident(index_name(kind, prop.name))} IF NOT EXISTS "
+             f"FOR (n:{ident(kind.label)}) ON (n.{ident(prop.name)})")
             for prop in kind.properties
             if prop.indexed
         )
     if relationships:
-        statements.extend(rel_key_constraint(kind) for kind in RELATIONSHIPS)
-    return statements
+        entries.extend((rel_key_name(kind), rel_key_constraint(kind)) for kind in RELATIONSHIPS)
+    return entries
+
+
+def schema_statements() -> list[str]:
+    """Every statement of :func:`schema_entries` (the constraints a bulk import creates afterwards)."""
+    return [statement for _, statement in schema_entries()]
 
 
 def props_map(var: str, kind: NodeKind | RelKind) -> str:
