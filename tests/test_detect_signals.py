@@ -278,6 +278,18 @@ def test_synchrony_tolerates_jitter_across_bucket_boundaries():
     assert ties.loc[0, "jaccard"] == 1.0
 
 
+def test_synchrony_weight_is_the_better_grids():
+    # a and b meet in three crowded buckets of one grid (four accounts each) and in two buckets of their
+    # own on the other: the tie counts the grid with more meetings, and that grid's weight
+    rows = [("a", d * DAY + 100_000) for d in range(3)] + [("b", d * DAY + 400_000) for d in range(3)]
+    rows += [("c", d * DAY + 50_000) for d in range(3)] + [("d", d * DAY + 550_000) for d in range(3)]
+    rows += [("a", d * DAY + 590_000) for d in (3, 4)] + [("b", d * DAY + 610_000) for d in (3, 4)]
+    onsets = pd.DataFrame(rows, columns=["account_id", "ts_ms"]).assign(endpoint="contacts/lookup")
+    ties = synchrony.synchrony_ties(onsets, bucket_seconds=600).set_index(["a", "b"])
+    assert ties.loc[("a", "b"), "shared"] == 3
+    assert ties.loc[("a", "b"), "weight"] == pytest.approx(1.0)  # 3 x 1/3, not the other grid's 2 x 1/1
+
+
 def test_onsets_ignore_continuous_work_and_random_people_do_not_tie():
     rng = np.random.default_rng(5)
     rows = [{"ts": MONDAY + d * DAY + 9 * HOUR + s * 5000, "ip": "1.1.1.1", "endpoint": "contacts/lookup",

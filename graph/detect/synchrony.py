@@ -213,7 +213,7 @@ def synchrony_ties(
     -------
     DataFrame
         ``a, b`` (``a < b``), ``shared`` (shared onset buckets, on the better
-        grid), ``weight`` (sum over those buckets of ``1 / (accounts starting
+        grid: more shared, then more weight), ``weight`` (sum over those buckets of ``1 / (accounts starting
         in the bucket - 1)``) and ``jaccard`` (shared over the union of the
         two accounts' onsets), sorted by ``a, b``.
 
@@ -243,6 +243,7 @@ def synchrony_ties(
         # pairs are built on integer codes (sorted, so code order is id order): a busy case has tens of
         # millions of candidate pairs, and strings would take several times the memory
         codes, ids = pd.factorize(onsets["account_id"], sort=True)
+        n = max(len(ids), 1)
         con.register("onsets", pd.DataFrame({"account_id": codes.astype(np.int32), "endpoint": onsets["endpoint"],
                                              "ts_ms": onsets["ts_ms"]}))
         ties = con.execute(f"""
@@ -261,7 +262,9 @@ def synchrony_ties(
                 FROM sized s JOIN counts c USING (account_id)
                 WHERE s.accounts BETWEEN 2 AND {int(max_accounts)} AND c.n >= {int(min_shared)}
             ), per_grid AS (
-                SELECT x.account_id AS a, y.account_id AS b, x.grid,
+                -- a pair and grid as one integer, and only pairs that share enough on that grid: grouping
+                -- tens of millions of chance meetings by three columns, then again by two, cost twice this
+                SELECT (x.account_id::BIGINT * {n} + y.account_id) * 2 + x.grid AS key,
                        count(*) AS shared, sum(1.0 / (x.accounts - 1)) AS weight
                 FROM pairable x JOIN pairable y
                   ON x.grid = y.grid AND x.endpoint = y.endpoint AND x.bucket = y.bucket
@@ -269,15 +272,17 @@ def synchrony_ties(
                 -- for the same reason Jaccard is at most fewer / more onsets: pairs too unequal to
                 -- reach min_jaccard are dropped before they are counted
                 WHERE least(x.n, y.n) >= {float(min_jaccard) * (1 - 1e-9)} * greatest(x.n, y.n)
-                GROUP BY 1, 2, 3
+                GROUP BY 1
+                HAVING count(*) >= {int(min_shared)}
             ), best AS (
-                SELECT a, b, max(shared) AS shared, max(weight) AS weight FROM per_grid GROUP BY 1, 2
+                -- the better grid: more shared buckets, then more weight
+                SELECT pair // {n} AS a, pair % {n} AS b, top.s AS shared, top.w AS weight FROM (
+                    SELECT key // 2 AS pair, max(struct_pack(s := shared, w := weight)) AS top FROM per_grid GROUP BY 1
+                )
             )
-            SELECT best.a, best.b, best.shared, best.weight,
-                   best.shared / (ca.n + cb.n - best.shared) AS jaccard
+            SELECT best.a, best.b, best.shared, best.weight, best.shared / (ca.n + cb.n - best.shared) AS jaccard
             FROM best JOIN counts ca ON ca.account_id = best.a JOIN counts cb ON cb.account_id = best.b
-            WHERE best.shared >= {int(min_shared)}
-              AND best.shared / (ca.n + cb.n - best.shared) >= {float(min_jaccard)}
+            WHERE best.shared / (ca.n + cb.n - best.shared) >= {float(min_jaccard)}
             ORDER BY 1, 2
         """).df()
     finally:
