@@ -138,6 +138,18 @@ def test_sharding_complementary_slices_versus_independent_enumerators():
     assert ties.loc[("r1", "r2"), "expected_overlap"] == pytest.approx(250.0)
 
 
+def test_groups_tied_through_one_exit_join_only_when_they_work_the_same_countries():
+    # two squads of three, every member of each tied to one of the other (a shared VPN exit)
+    G = nx.Graph([(f"a{i}", f"b{i}", {"weight": 0.5}) for i in range(3)])
+    groups = [["a0", "a1", "a2"], ["b0", "b1", "b2"]]
+    iran, turkey = np.array([300.0, 20.0, 0.0]), np.array([10.0, 30.0, 290.0])
+    assert clustering.operations(G, groups) == [[0, 1]]
+    assert clustering.operations(G, groups, targets=[iran, iran * 2], min_targets=0.8) == [[0, 1]]
+    assert clustering.operations(G, groups, targets=[iran, turkey], min_targets=0.8) == [[0], [1]]
+    # a group that looked up too little to say (None) does not stop the join
+    assert clustering.operations(G, groups, targets=[iran, None], min_targets=0.8) == [[0, 1]]
+
+
 def test_kin_operations_need_two_resemblances_and_the_same_hours():
     hour = 3_600_000
     office = np.r_[np.zeros(8), np.ones(9), np.zeros(7)]

@@ -255,6 +255,8 @@ def operations(
     min_touched: int = 1,
     rhythms: Sequence[np.ndarray] | None = None,
     min_rhythm: float = 0.0,
+    targets: Sequence[np.ndarray] | None = None,
+    min_targets: float = 0.0,
     weight: str = "weight",
 ) -> list[list[int]]:
     """Groups tied into one operation: indices of ``groups``, joined wherever two are linked.
@@ -273,7 +275,9 @@ def operations(
     little is known), two groups whose rhythms have a cosine below
     ``min_rhythm`` are never linked: an
     operation's squads keep its operators' hours, while operations that
-    merely rent the same VPN exits keep their own.
+    merely rent the same VPN exits keep their own. ``targets`` and
+    ``min_targets`` do the same with each group's lookups by country of the
+    number: squads work one job, two renters of one exit their own.
 
     Parameters
     ----------
@@ -283,8 +287,8 @@ def operations(
         Disjoint groups of nodes (communities, scored clusters).
     min_link, min_reach : float
     min_touched : int
-    rhythms : sequence of arrays (or None), optional
-    min_rhythm : float
+    rhythms, targets : sequences of arrays (or None), optional
+    min_rhythm, min_targets : float
     weight : str
 
     Returns
@@ -312,8 +316,9 @@ def operations(
         for (a, b), w in sorted(between.items()):
             small = a if len(groups[a]) <= len(groups[b]) else b
             touched = sum(1 for node in reach[(a, b)] if owner[node] == small)
-            if rhythms is not None and rhythms[a] is not None and rhythms[b] is not None \
-                    and _cosine(rhythms[a], rhythms[b]) < min_rhythm:
+            if any(profiles is not None and profiles[a] is not None and profiles[b] is not None
+                   and _cosine(profiles[a], profiles[b]) < least
+                   for profiles, least in ((rhythms, min_rhythm), (targets, min_targets))):
                 continue
             if w / len(groups[small]) >= min_link and touched >= max(min_touched, min_reach * len(groups[small])):
                 yield a, b

@@ -75,6 +75,9 @@ class Judge:
     #: per account, the people its lookups found and how many of them know each other or it
     closure: pd.DataFrame | None = None
     usual_closure: acquaintance.ClosureBaseline | None = None
+    #: per candidate, lookups by region of the number (:func:`graph.detect.resemblance.target_regions`)
+    regions: pd.DataFrame | None = None
+    _region_matrix: tuple | None = None
 
     # -- features -----------------------------------------------------------
     def belonging(self, account: str, members: Collection[str]) -> float:
@@ -136,7 +139,9 @@ class Judge:
         devices, a schedule, a list: not chance overlap of enumerated
         blocks) from at least two accounts of the smaller one: camouflaged squads on addresses they share with
         bystanders are tied to each other only thinly, but do the same
-        thing. An operation replaces its squads when it scores at least as
+        thing. In both, groups that keep other hours or work other countries'
+        numbers are never joined (:meth:`rhythm`, :meth:`target_profile`).
+        An operation replaces its squads when it scores at least as
         high as the best of them, or is flagged: pooled, the squads'
         evidence usually says more than each squad's does (a deficit of
         misses over a hundred accounts instead of ten, where each squad of
@@ -167,7 +172,8 @@ class Judge:
         def tied(graph: nx.Graph, link: float, reach: float):
             return lambda groups: operations(
                 graph, groups, min_link=link, min_reach=reach, min_touched=2,
-                rhythms=[self.rhythm(g) for g in groups], min_rhythm=self.params.operation_rhythm)
+                rhythms=[self.rhythm(g) for g in groups], min_rhythm=self.params.operation_rhythm,
+                targets=[self.target_profile(g) for g in groups], min_targets=self.params.operation_targets)
 
         # each pass: which groups take part (None: not), partitioned by the key, and how they are joined
         passes = (
@@ -278,6 +284,23 @@ class Judge:
         weeks = self.weeks()
         week = sum((np.minimum(weeks[m], 1.0) for m in members if m in weeks), np.zeros(behaviour.HALF_HOURS_PER_WEEK))
         return week.reshape(7, 24, 2).sum(axis=(0, 2)) if week.sum() >= self.params.rhythm_support else None
+
+    def target_profile(self, members: Sequence[str]) -> np.ndarray | None:
+        """A group's lookups by region of the number, or None when it looked up too few to compare.
+
+        Fewer than ``params.rhythm_support`` lookups say little about which
+        countries a group works.
+        """
+        if self.regions is None or self.regions.empty:
+            return None
+        if self._region_matrix is None:
+            table = self.regions.pivot_table(index="account_id", columns="region", values="lookups",
+                                             aggfunc="sum", fill_value=0)
+            self._region_matrix = (pd.Index(table.index), table.to_numpy(dtype=float))
+        index, matrix = self._region_matrix
+        rows = index.get_indexer(list(members))
+        total = matrix[rows[rows >= 0]].sum(axis=0)
+        return total if total.sum() >= self.params.rhythm_support else None
 
     def builds(self) -> pd.Series:
         if self._builds is None:

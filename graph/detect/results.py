@@ -76,6 +76,10 @@ class DetectionParams:
     operation_rhythm : float
         Least cosine between two groups' activity by hour of the day for
         them to be one operation.
+    operation_targets : float
+        Least cosine between two groups' lookups by country of the number
+        for them to be joined as squads of one operation: two operations
+        renting one VPN exit work their own countries' numbers.
     rhythm_support : int
         Distinct active half hours of the week (summed over members) a
         group needs before its hours can keep it apart from another.
@@ -125,6 +129,7 @@ class DetectionParams:
     operation_link: float = 0.1
     operation_reach: float = 0.5
     operation_rhythm: float = 0.6
+    operation_targets: float = 0.8
     rhythm_support: int = 40
     lockstep_bucket_seconds: int = 60
     seed_lockstep_days: int = 3
