@@ -72,8 +72,9 @@ def test_hundreds_of_lookups_on_other_countries_are_another_job():
 
 
 def test_an_operation_dividing_blocks_of_two_countries_stays_one():
-    # each account walks one block of a thousand numbers, half of them in Iran and half in Turkey: one
-    # job divided by blocks, kept one by what the accounts do alike (they all walk blocks and miss)
+    # each account walks one block of a thousand numbers, half of them in Iran and half in Turkey, from the
+    # operation's three emulators: one job divided by blocks and countries, held together by its devices
+    # (two operations renting one exit, each on its own countries, have nothing of the kind)
     rng = np.random.default_rng(5)
     rows = _people(150, seed=5)
     for k in range(12):
@@ -82,7 +83,7 @@ def test_an_operation_dividing_blocks_of_two_countries_stays_one():
             ip = f"185.220.1.{k % 4}"
             rows.append({
                 "ts": START + int(rng.integers(0, 5 * DAY)), "ip": ip, "ip_kind": "vpn", "ip_prefix": "185.220.1.0/24",
-                "endpoint": "contacts/lookup", "account_id": f"walk{k:02d}", "device_id": f"d-walk{k}",
+                "endpoint": "contacts/lookup", "account_id": f"walk{k:02d}", "device_id": f"emu{k % 3}",
                 "phone_hash": f"w{k}-{ordinal}", "block_hash": f"wblk{k}", "block_ordinal": int(ordinal),
                 "matched_account_id": f"v{k}-{ordinal}" if ordinal % 97 == 0 else None,
                 "phone_region": region, "ip_country": "NL",

@@ -148,6 +148,11 @@ def test_groups_tied_through_one_exit_join_only_when_they_work_the_same_countrie
     assert clustering.operations(G, groups, targets=[iran, turkey], min_targets=0.8) == [[0], [1]]
     # a group that looked up too little to say (None) does not stop the join
     assert clustering.operations(G, groups, targets=[iran, None], min_targets=0.8) == [[0, 1]]
+    # squads on one device fingerprint are one operator's, whatever countries each works
+    assert clustering.operations(G, groups, targets=[iran, turkey], min_targets=0.8,
+                                 devices=[{"emu1", "emu2"}, {"emu2"}]) == [[0, 1]]
+    assert clustering.operations(G, groups, targets=[iran, turkey], min_targets=0.8,
+                                 devices=[{"emu1"}, {"emu2"}]) == [[0], [1]]
 
 
 def test_kin_operations_need_two_resemblances_and_the_same_hours():

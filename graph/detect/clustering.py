@@ -257,6 +257,7 @@ def operations(
     min_rhythm: float = 0.0,
     targets: Sequence[np.ndarray] | None = None,
     min_targets: float = 0.0,
+    devices: Sequence[set] | None = None,
     weight: str = "weight",
 ) -> list[list[int]]:
     """Groups tied into one operation: indices of ``groups``, joined wherever two are linked.
@@ -277,7 +278,9 @@ def operations(
     operation's squads keep its operators' hours, while operations that
     merely rent the same VPN exits keep their own. ``targets`` and
     ``min_targets`` do the same with each group's lookups by country of the
-    number: squads work one job, two renters of one exit their own.
+    number: squads work one job, two renters of one exit their own; but
+    groups that share a device fingerprint (``devices``: each group's) are
+    one operator's whatever countries each works.
 
     Parameters
     ----------
@@ -289,6 +292,7 @@ def operations(
     min_touched : int
     rhythms, targets : sequences of arrays (or None), optional
     min_rhythm, min_targets : float
+    devices : sequence of sets, optional
     weight : str
 
     Returns
@@ -316,9 +320,10 @@ def operations(
         for (a, b), w in sorted(between.items()):
             small = a if len(groups[a]) <= len(groups[b]) else b
             touched = sum(1 for node in reach[(a, b)] if owner[node] == small)
+            one_hand = devices is not None and bool(devices[a] & devices[b])
+            checks = ((rhythms, min_rhythm),) if one_hand else ((rhythms, min_rhythm), (targets, min_targets))
             if any(profiles is not None and profiles[a] is not None and profiles[b] is not None
-                   and _cosine(profiles[a], profiles[b]) < least
-                   for profiles, least in ((rhythms, min_rhythm), (targets, min_targets))):
+                   and _cosine(profiles[a], profiles[b]) < least for profiles, least in checks):
                 continue
             if w / len(groups[small]) >= min_link and touched >= max(min_touched, min_reach * len(groups[small])):
                 yield a, b

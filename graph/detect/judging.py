@@ -173,7 +173,8 @@ class Judge:
             return lambda groups: operations(
                 graph, groups, min_link=link, min_reach=reach, min_touched=2,
                 rhythms=[self.rhythm(g) for g in groups], min_rhythm=self.params.operation_rhythm,
-                targets=[self.target_profile(g) for g in groups], min_targets=self.params.operation_targets)
+                targets=[self.target_profile(g) for g in groups], min_targets=self.params.operation_targets,
+                devices=self.devices(groups))
 
         # each pass: which groups take part (None: not), partitioned by the key, and how they are joined
         passes = (
@@ -301,6 +302,14 @@ class Judge:
         rows = index.get_indexer(list(members))
         total = matrix[rows[rows >= 0]].sum(axis=0)
         return total if total.sum() >= self.params.rhythm_support else None
+
+    def devices(self, groups: list[list[str]]) -> list[set]:
+        """Each group's device fingerprints (those not in everyone's hands: at most ``params.max_entity_accounts``)."""
+        owner = pd.Series({m: g for g, members in enumerate(groups) for m in members}, dtype="int64")
+        mine = self.edges[(self.edges["entity_type"] == "device") & self.edges["account_id"].isin(owner.index)
+                          & (self.edges["entity_accounts"] <= self.params.max_entity_accounts)]
+        held = mine.groupby(owner.reindex(mine["account_id"]).to_numpy())["entity"].agg(set)
+        return [held.get(g, set()) for g in range(len(groups))]
 
     def builds(self) -> pd.Series:
         if self._builds is None:

@@ -165,10 +165,10 @@ def _tie_parts(infra, sharding, shared, sync, lists=None, cohort=None, strangers
                                     "w": np.asarray(w, dtype=float)}))
 
     if not infra.empty:
-        w = 1.0 - np.exp(-(infra["ip"] + infra["prefix"] + infra["device"]).to_numpy())
-        if "resemblance" in infra.columns:  # a shared exit ties two jobs less than one
-            w = w * infra["resemblance"].clip(lower=0.0, upper=1.0).to_numpy()
-        add(infra, "infra", w)
+        # a shared address ties two jobs less than one (an exit is rented by many); a shared device
+        # fingerprint is one operator's whatever it looks up
+        alike = infra["resemblance"].clip(lower=0.0, upper=1.0) if "resemblance" in infra.columns else 1.0
+        add(infra, "infra", 1.0 - np.exp(-(alike * (infra["ip"] + infra["prefix"]) + infra["device"]).to_numpy()))
     if not sharding.empty:
         strength = sharding["complementarity"] * (sharding["expected_overlap"] / 5.0).clip(upper=1.0)
         add(sharding, "sharding", 1.0 - np.exp(-(sharding["weight"] * strength).to_numpy()))
