@@ -4,10 +4,12 @@ Two operations often share one commercial VPN exit or one carrier's NAT,
 and so do bystanders: a shared address says the accounts stood in the same
 place, not that one hand ran them. What one hand runs works one job: a
 leaked list of one diaspora, the ranges of the countries it enumerates, an
-address book of the home country. So a tie through shared infrastructure
+address book of the home country. So a tie through a shared address
 counts in full between accounts whose lookups fall on the same countries'
 numbers, and fades between accounts whose targets lie elsewhere (two
 operations behind one exit, or an operator and the exit's everyday users).
+A shared device fingerprint is one operator's, whatever it looks up, and
+does not fade.
 """
 
 from __future__ import annotations

@@ -82,7 +82,8 @@ class DetectionParams:
         renting one VPN exit work their own countries' numbers.
     rhythm_support : int
         Distinct active half hours of the week (summed over members) a
-        group needs before its hours can keep it apart from another.
+        group needs before its hours can keep it apart from another, and
+        lookups it needs before the countries it works can.
     lockstep_bucket_seconds, seed_lockstep_days : int
         An account whose lookup sessions start in a crowd chance does not
         explain (:func:`graph.detect.synchrony.lockstep_days`, buckets of
