@@ -67,6 +67,7 @@ class Judge:
     _builds: pd.Series | None = None
     _build_totals: pd.Series | None = None
     _weeks: dict | None = None
+    _hours: tuple | None = None
     _benign: set | None = None
     bursts: frozenset = frozenset()
     _onboarded: set | None = None
@@ -282,9 +283,14 @@ class Judge:
         ``params.rhythm_support`` such observations say nothing reliable
         about working hours.
         """
-        weeks = self.weeks()
-        week = sum((np.minimum(weeks[m], 1.0) for m in members if m in weeks), np.zeros(behaviour.HALF_HOURS_PER_WEEK))
-        return week.reshape(7, 24, 2).sum(axis=(0, 2)) if week.sum() >= self.params.rhythm_support else None
+        if self._hours is None:  # each candidate's active half hours folded onto the day, once a run
+            weeks = self.weeks()
+            active = np.minimum(np.array(list(weeks.values())).reshape(-1, behaviour.HALF_HOURS_PER_WEEK), 1.0)
+            self._hours = (pd.Index(list(weeks)), active.reshape(-1, 7, 24, 2).sum(axis=(1, 3)))
+        index, hours = self._hours
+        rows = index.get_indexer(list(members))
+        day = hours[rows[rows >= 0]].sum(axis=0)
+        return day if day.sum() >= self.params.rhythm_support else None
 
     def target_profile(self, members: Sequence[str]) -> np.ndarray | None:
         """A group's lookups by region of the number, or None when it looked up too few to compare.
