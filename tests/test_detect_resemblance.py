@@ -4,25 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from test_detect_networks import DAY, START, _people
 
 from graph.detect import find_networks
 from graph.detect.frames import events_frame
 from graph.detect.resemblance import region_resemblance, target_regions
-
-DAY = 86_400_000
-START = 1_576_627_200_000  # 2019-12-18T00:00:00Z
-
-
-def _people(n: int, seed: int) -> list[dict]:
-    """Ordinary users on their own addresses: home-country contacts that often match."""
-    rng = np.random.default_rng(seed)
-    return [{
-        "ts": START + int(rng.integers(0, 10 * DAY)), "ip": f"73.{i % 200}.{i // 200}.9", "ip_kind": "residential",
-        "ip_prefix": f"73.{i % 200}.{i // 200}.0/24", "endpoint": "contacts/upload", "account_id": f"user{i:03d}",
-        "device_id": f"dev{i}", "phone_hash": f"p{i}-{j}", "block_hash": f"blk{int(rng.integers(5000))}",
-        "block_ordinal": int(rng.integers(1000)), "matched_account_id": f"friend{i}-{j}" if rng.random() < 0.4 else None,
-        "phone_region": "US", "ip_country": "US",
-    } for i in range(n) for j in range(int(rng.integers(15, 40)))]
 
 
 def _operation(name: str, region: str, *, exits: list[str], seed: int) -> list[dict]:

@@ -25,7 +25,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from graph.detect import acquaintance, behaviour, enumeration, misses, scoring, targets
+from graph.detect import acquaintance, behaviour, enumeration, misses, resemblance, scoring, targets
 from graph.detect.attribution import (
     label_overlap,
     membership_frame,
@@ -301,9 +301,7 @@ class Judge:
         if self.regions is None or self.regions.empty:
             return None
         if self._region_matrix is None:
-            table = self.regions.pivot_table(index="account_id", columns="region", values="lookups",
-                                             aggfunc="sum", fill_value=0)
-            self._region_matrix = (pd.Index(table.index), table.to_numpy(dtype=float))
+            self._region_matrix = resemblance.region_matrix(self.regions)
         index, matrix = self._region_matrix
         rows = index.get_indexer(list(members))
         total = matrix[rows[rows >= 0]].sum(axis=0)

@@ -22,7 +22,7 @@ import scipy  # scipy.stats loads on first use
 
 from graph.detect.frames import EventsLike, as_events
 
-__all__ = ["target_regions", "region_resemblance"]
+__all__ = ["target_regions", "region_matrix", "region_resemblance"]
 
 
 def target_regions(events: EventsLike, accounts: Collection[str]) -> pd.DataFrame:
@@ -38,6 +38,15 @@ def target_regions(events: EventsLike, accounts: Collection[str]) -> pd.DataFram
         WHERE e.phone_hash IS NOT NULL
         GROUP BY 1, 2 ORDER BY 1, 2
     """, wanted=wanted)
+
+
+def region_matrix(regions: pd.DataFrame) -> tuple[pd.Index, np.ndarray]:
+    """The accounts of :func:`target_regions`' rows and their lookups, one row an account and one column a region."""
+    rows, ids = pd.factorize(regions["account_id"])
+    cols, _ = pd.factorize(regions["region"])
+    counts = np.zeros((len(ids), cols.max() + 1 if len(cols) else 0))
+    np.add.at(counts, (rows, cols), regions["lookups"].to_numpy(dtype=float))
+    return pd.Index(ids), counts
 
 
 def region_resemblance(
@@ -64,10 +73,7 @@ def region_resemblance(
     out = np.ones(len(a))
     if regions.empty or not len(a):
         return out
-    rows, ids = pd.factorize(regions["account_id"])
-    cols, _ = pd.factorize(regions["region"])
-    counts = np.zeros((len(ids), cols.max() + 1))
-    np.add.at(counts, (rows, cols), regions["lookups"].to_numpy(dtype=float))
+    ids, counts = region_matrix(regions)
     unit = counts / np.linalg.norm(counts, axis=1, keepdims=True)
     ia, ib = ids.get_indexer(a), ids.get_indexer(b)
     known = np.flatnonzero((ia >= 0) & (ib >= 0))
