@@ -330,11 +330,53 @@ def test_lockstep_days_finds_a_scheduler_in_a_busy_crowd_but_not_a_one_day_push(
     push = [(f"staff{i}", 3 * DAY + 9 * HOUR + int(rng.integers(0, 20_000))) for i in range(60)]
     onsets = pd.DataFrame(people + cron + push, columns=["account_id", "ts_ms"]).assign(
         endpoint="contacts/lookup", lookup=True)
-    days = synchrony.lockstep_days(onsets)
+    days = synchrony.lockstep_days(synchrony.lockstep_spikes(onsets))
     assert sorted(days[days >= 3].index) == [f"bot{i}" for i in range(8)]
     assert days[[f"staff{i}" for i in range(60)]].max() == 1
     with pytest.raises(ValueError, match="positive"):
-        synchrony.lockstep_days(onsets, bucket_seconds=0)
+        synchrony.lockstep_spikes(onsets, bucket_seconds=0)
+
+
+def test_spike_ties_chain_a_scheduler_that_fires_a_few_of_its_accounts_at_a_time():
+    # one cron fires 6 of its 60 accounts at a time, hourly for ten days: any two of them share a minute
+    # about twice, too seldom for a synchrony tie, but spike by spike they are one connected operation;
+    # 2,000 people starting at random share no spike with it
+    rng = np.random.default_rng(5)
+    people = [(f"p{i}", int(rng.integers(0, 10 * DAY))) for i in range(2000) for _ in range(6)]
+    cron = [(f"bot{int(b)}", h * HOUR + 25 * 60_000 + int(rng.integers(0, 3000)))
+            for h in range(240) for b in rng.choice(60, size=6, replace=False)]
+    onsets = pd.DataFrame(people + cron, columns=["account_id", "ts_ms"]).assign(
+        endpoint="contacts/lookup", lookup=True)
+    spikes = synchrony.lockstep_spikes(onsets)
+    days = synchrony.lockstep_days(spikes)
+    steady = set(days.index[days >= 3])
+    assert steady == {f"bot{i}" for i in range(60)}
+    ties = synchrony.spike_ties(spikes, steady)
+    pairwise = synchrony.synchrony_ties(onsets[onsets["account_id"].isin(steady)], bucket_seconds=600,
+                                        min_shared=3, min_jaccard=0.2)
+    assert pairwise.empty  # what the pairwise test cannot see
+    graph = nx.from_pandas_edgelist(ties, "a", "b")
+    assert nx.is_connected(graph) and graph.number_of_nodes() == 60
+    # small spikes tie every pair, each giving each member a budget of 1 (half on each grid)
+    mine = spikes[spikes["account_id"].isin(steady)]
+    expected = {}
+    for _, frame in mine.groupby("spike"):
+        members = sorted(frame["account_id"])
+        for i, a in enumerate(members):
+            for b in members[i + 1:]:
+                expected[(a, b)] = expected.get((a, b), 0.0) + 0.5 / (len(members) - 1)
+    got = {(a, b): w for a, b, w in ties.itertuples(index=False)}
+    assert got.keys() == expected.keys()
+    assert all(abs(got[k] - expected[k]) < 1e-6 for k in got)
+
+
+def test_spike_ties_of_a_big_crowd_are_a_ring_not_every_pair():
+    spikes = pd.DataFrame({"spike": 7, "account_id": [f"a{i:03d}" for i in range(300)], "day": 0})
+    ties = synchrony.spike_ties(spikes, set(spikes["account_id"]), reach=5)
+    degree = pd.concat([ties["a"], ties["b"]]).value_counts()
+    assert len(ties) == 300 * 5 and (degree == 10).all()
+    assert np.allclose(ties["weight"], 0.05)
+    assert nx.is_connected(nx.from_pandas_edgelist(ties, "a", "b"))
 
 
 # -- behaviour -------------------------------------------------------------------------

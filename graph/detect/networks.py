@@ -78,6 +78,7 @@ def coordination_graph(
     lists: pd.DataFrame | None = None,
     cohort: pd.DataFrame | None = None,
     strangers: pd.DataFrame | None = None,
+    crowds: pd.DataFrame | None = None,
     *,
     min_weight: float = 0.02,
 ) -> nx.Graph:
@@ -105,6 +106,10 @@ def coordination_graph(
     strangers : DataFrame, optional
         ``a, b``: accounts behind one address or device whose accounts, pooled,
         find people who do not know each other (:func:`_stranger_ties`), tied by 0.3 each.
+    crowds : DataFrame, optional
+        ``a, b, weight`` (and ``resemblance`` when known): scheduled accounts
+        that started work in the same spikes
+        (:func:`graph.detect.synchrony.spike_ties`).
     min_weight : float
         Pairs tied more weakly than this get no edge: thousands of
         neighbours on a busy mobile address would each add a negligible tie
@@ -139,7 +144,7 @@ def coordination_graph(
     what operators dividing one list look like.
     """
     keep = set(nodes)
-    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort, strangers)
+    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort, strangers, crowds)
     parts = parts[parts["a"].isin(keep) & parts["b"].isin(keep) & (parts["w"] > 0)]
     G = nx.Graph()
     G.add_nodes_from(sorted(keep))
@@ -156,7 +161,7 @@ def coordination_graph(
     return G
 
 
-def _tie_parts(infra, sharding, shared, sync, lists=None, cohort=None, strangers=None) -> pd.DataFrame:
+def _tie_parts(infra, sharding, shared, sync, lists=None, cohort=None, strangers=None, crowds=None) -> pd.DataFrame:
     """Every tie as ``a, b, part, w``, weighed as :func:`coordination_graph` documents."""
     frames = []
 
@@ -183,15 +188,20 @@ def _tie_parts(infra, sharding, shared, sync, lists=None, cohort=None, strangers
         add(cohort, "cohort", np.full(len(cohort), 0.2))
     if strangers is not None and not strangers.empty:
         add(strangers, "strangers", np.full(len(strangers), 0.3))
+    if crowds is not None and not crowds.empty:
+        # one schedule is one operator's, unless the two accounts clearly work different countries (two
+        # operators' crons both firing on the hour)
+        alike = crowds["resemblance"].clip(lower=0.0, upper=1.0) if "resemblance" in crowds.columns else 1.0
+        add(crowds, "crowds", 0.5 * (1.0 - np.exp(-(alike * crowds["weight"]).to_numpy())))
     if not frames:
         return pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object),
                              "part": pd.Series(dtype=object), "w": pd.Series(dtype=float)})
     return pd.concat(frames, ignore_index=True)
 
 
-def _tie_table(infra, sharding, shared, sync, lists=None, cohort=None, strangers=None) -> pd.DataFrame:
+def _tie_table(infra, sharding, shared, sync, lists=None, cohort=None, strangers=None, crowds=None) -> pd.DataFrame:
     """Combined tie weight per pair, for candidate expansion."""
-    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort, strangers)
+    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort, strangers, crowds)
     return parts.groupby(["a", "b"], sort=True)["w"].sum().reset_index(name="weight")
 
 
@@ -414,11 +424,16 @@ def find_networks(
     lists = _list_ties(source, bursts | set(popular.index[unusual]), params)
     seeds |= set(lists["a"]) | set(lists["b"])
     # a scheduler gives its accounts away by when they start, whatever they look up and from where
-    lockstep = synchrony.lockstep_days(
+    spikes = synchrony.lockstep_spikes(
         synchrony.activity_onsets(source, gap_seconds=params.onset_gap_seconds, lookups_only=True),
         bucket_seconds=params.lockstep_bucket_seconds,
     )
-    seeds |= set(lockstep.index[lockstep >= params.seed_lockstep_days]) & callers
+    lockstep = synchrony.lockstep_days(spikes)
+    scheduled = set(lockstep.index[lockstep >= params.seed_lockstep_days]) & callers
+    seeds |= scheduled
+    # a scheduler firing a few of its many accounts at a time meets each pair of them too seldom for a
+    # synchrony tie; spike by spike they chain into one operation
+    crowds = synchrony.spike_ties(spikes, scheduled)
     # accounts made in one sign-up burst, most of which miss, are one cohort: camouflaged enumerators
     # on their own handsets and addresses share nothing else a tie could see (a viral moment's
     # newcomers find their friends)
@@ -460,7 +475,7 @@ def find_networks(
     def touching(frame: pd.DataFrame, group: set) -> pd.DataFrame:
         return frame[frame["a"].isin(group) | frame["b"].isin(group)]
 
-    ties = _tie_table(infra_seed, touching(sharding, seeds), target_seed, sync_seed, lists, cohort, strangers)
+    ties = _tie_table(infra_seed, touching(sharding, seeds), target_seed, sync_seed, lists, cohort, strangers, crowds)
     strong = ties[ties["weight"] >= params.min_tie]
     candidates = set(seeds) | set(strong["a"]) | set(strong["b"])
     candidates &= callers
@@ -495,7 +510,8 @@ def find_networks(
                                          min_jaccard=_SYNC_FLOOR)
     regions = resemblance.target_regions(source, candidates)
     infra = infra.assign(resemblance=resemblance.region_resemblance(regions, infra["a"], infra["b"]))
-    G = coordination_graph(candidates, infra, sharding, shared, sync, lists, cohort, strangers)
+    crowds = crowds.assign(resemblance=resemblance.region_resemblance(regions, crowds["a"], crowds["b"]))
+    G = coordination_graph(candidates, infra, sharding, shared, sync, lists, cohort, strangers, crowds)
 
     _step(progress, f"communities ({G.number_of_nodes():,} accounts, {G.number_of_edges():,} ties)", 0.55)
     communities = merge_dense_neighbours(

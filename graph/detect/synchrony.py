@@ -26,7 +26,7 @@ import pandas as pd
 
 from graph.detect.frames import EventsLike, as_events, scratch_connection
 
-__all__ = ["activity_onsets", "lockstep_days", "synchrony_ties", "synchronized_windows"]
+__all__ = ["activity_onsets", "lockstep_spikes", "lockstep_days", "spike_ties", "synchrony_ties", "synchronized_windows"]
 
 
 def activity_onsets(
@@ -92,25 +92,24 @@ def activity_onsets(
     )
 
 
-def lockstep_days(
+def lockstep_spikes(
     onsets: pd.DataFrame,
     *,
     bucket_seconds: int = 60,
     window_buckets: int = 30,
     min_accounts: int = 3,
     excess_sd: float = 4.0,
-) -> pd.Series:
-    """On how many different days each account started work in a crowd that chance does not explain.
+) -> pd.DataFrame:
+    """Every crowd of session onsets that chance does not explain, and who was in it.
 
     A scheduler starts its accounts within seconds of each other; people
     start sessions at random moments, so the onsets falling into a minute
     are about as many as in the minutes around it. A bucket holding far more
-    onsets than its neighbourhood predicts is a *spike*; an account that is
-    part of spikes on several different days is in lockstep with somebody.
-    Only per-bucket counts are computed over the whole population (no pair
-    of accounts is ever built), so this can run over everyone and open a
-    case on timing alone (CopyCatch's lockstep, Beutel et al. 2013, found
-    without its pairwise search).
+    onsets than its neighbourhood predicts is a *spike*. Only per-bucket
+    counts are computed over the whole population (no pair of accounts is
+    ever built), so this can run over everyone and open a case on timing
+    alone (CopyCatch's lockstep, Beutel et al. 2013, found without its
+    pairwise search).
 
     Parameters
     ----------
@@ -129,36 +128,23 @@ def lockstep_days(
 
     Returns
     -------
-    Series
-        Distinct days with a spike, indexed by account, for accounts in at
-        least one spike.
-
-    Examples
-    --------
-    Five accounts started by one cron at 09:00 on three days, among a
-    hundred people starting at random:
-
-    >>> rng = np.random.default_rng(0)
-    >>> day = 86_400_000
-    >>> cron = [(f"bot{i}", d * day + 9 * 3_600_000 + i * 1_000) for d in range(3) for i in range(5)]
-    >>> people = [(f"p{i}", int(t)) for i in range(100) for t in rng.integers(0, 3 * day, size=6)]
-    >>> onsets = pd.DataFrame(cron + people, columns=["account_id", "ts_ms"]).assign(
-    ...     endpoint="contacts/lookup", lookup=True)
-    >>> days = lockstep_days(onsets)
-    >>> days[days >= 2].to_dict()
-    {'bot0': 3, 'bot1': 3, 'bot2': 3, 'bot3': 3, 'bot4': 3}
+    DataFrame
+        ``spike`` (an integer per grid and bucket), ``account_id`` and
+        ``day`` (days since the epoch), one row per account in a spike,
+        sorted by spike and account.
     """
     if bucket_seconds <= 0 or window_buckets <= 0:
         raise ValueError("bucket_seconds and window_buckets must be positive")
+    columns = {"spike": np.int64, "account_id": object, "day": np.int64}
     mine = onsets[onsets["lookup"]] if "lookup" in onsets.columns else onsets
     if mine.empty:
-        return pd.Series(dtype="int64", name="days")
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
     bucket_ms = int(bucket_seconds * 1000)
     codes, ids = pd.factorize(mine["account_id"], sort=True)
     con = scratch_connection()
     try:
         con.register("onsets", pd.DataFrame({"account_id": codes.astype(np.int32), "ts_ms": mine["ts_ms"]}))
-        days = con.execute(f"""
+        rows = con.execute(f"""
             WITH tokens AS (
                 SELECT DISTINCT account_id, grid, (ts_ms + grid * {bucket_ms // 2}) // {bucket_ms} AS bucket
                 FROM onsets, (SELECT unnest([0, 1]) AS grid)
@@ -174,14 +160,87 @@ def lockstep_days(
                 SELECT grid, bucket FROM expected
                 WHERE n >= {int(min_accounts)} AND n >= mu + {float(excess_sd)} * sqrt(mu) + 1
             )
-            SELECT t.account_id, count(DISTINCT (t.bucket * {bucket_ms}) // 86400000) AS days
+            SELECT t.bucket * 2 + t.grid AS spike, t.account_id, (t.bucket * {bucket_ms}) // 86400000 AS day
             FROM tokens t JOIN spikes s ON s.grid = t.grid AND s.bucket = t.bucket
-            GROUP BY 1 ORDER BY 1
+            ORDER BY 1, 2
         """).df()
     finally:
         con.close()
-    return pd.Series(days["days"].astype("int64").to_numpy(), index=ids[days["account_id"].to_numpy()].astype(object),
-                     name="days")
+    return pd.DataFrame({"spike": rows["spike"].to_numpy(dtype=np.int64),
+                         "account_id": ids[rows["account_id"].to_numpy()].astype(object),
+                         "day": rows["day"].to_numpy(dtype=np.int64)})
+
+
+def lockstep_days(spikes: pd.DataFrame) -> pd.Series:
+    """On how many different days each account started work in a spike (:func:`lockstep_spikes`).
+
+    An account that is part of spikes on several different days is in
+    lockstep with somebody.
+
+    Examples
+    --------
+    Five accounts started by one cron at 09:00 on three days, among a
+    hundred people starting at random:
+
+    >>> rng = np.random.default_rng(0)
+    >>> day = 86_400_000
+    >>> cron = [(f"bot{i}", d * day + 9 * 3_600_000 + i * 1_000) for d in range(3) for i in range(5)]
+    >>> people = [(f"p{i}", int(t)) for i in range(100) for t in rng.integers(0, 3 * day, size=6)]
+    >>> onsets = pd.DataFrame(cron + people, columns=["account_id", "ts_ms"]).assign(
+    ...     endpoint="contacts/lookup", lookup=True)
+    >>> days = lockstep_days(lockstep_spikes(onsets))
+    >>> days[days >= 2].to_dict()
+    {'bot0': 3, 'bot1': 3, 'bot2': 3, 'bot3': 3, 'bot4': 3}
+    """
+    if spikes.empty:
+        return pd.Series(dtype="int64", name="days")
+    return spikes.groupby("account_id", sort=True)["day"].nunique().astype("int64").rename("days")
+
+
+def spike_ties(spikes: pd.DataFrame, accounts: Collection[str], *, reach: int = 5) -> pd.DataFrame:
+    """``a, b, weight``: accounts of ``accounts`` that started work in the same spikes.
+
+    A scheduler that fires a few of its hundreds of accounts each hour
+    puts any two of them in the same minute once or twice in a fortnight:
+    too seldom for a pairwise synchrony tie, yet every spike holds a few of
+    them, and spike by spike they chain into one operation. Each spike
+    gives each member a budget of 1 spread over its partners in the spike:
+    everyone when the spike is small, else ``reach`` neighbours on each side
+    in an order drawn per spike (a ring: a thousand accounts firing together
+    tie each to ``2 * reach`` others, not to a thousand). The two grids of
+    :func:`lockstep_spikes` count half each.
+
+    Examples
+    --------
+    >>> spikes = pd.DataFrame({"spike": [1, 1, 1, 2, 2], "account_id": ["a", "b", "c", "a", "b"], "day": 0})
+    >>> spike_ties(spikes, {"a", "b", "c"}).values.tolist()
+    [['a', 'b', 0.75], ['a', 'c', 0.25], ['b', 'c', 0.25]]
+    """
+    mine = spikes[spikes["account_id"].isin(set(accounts))]
+    codes, ids = pd.factorize(mine["account_id"], sort=True)
+    spike = mine["spike"].to_numpy(dtype=np.int64)
+    # a per-spike order: the account's code hashed with the spike
+    mix = (codes.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ (spike.astype(np.uint64) * np.uint64(0xBF58476D1CE4E5B9))
+    order = np.lexsort((mix, spike))
+    spike, codes = spike[order], codes[order]
+    starts = np.flatnonzero(np.r_[True, spike[1:] != spike[:-1]]) if len(spike) else np.empty(0, dtype=np.int64)
+    size = np.diff(np.r_[starts, len(spike)])
+    first = np.repeat(starts, size)
+    members = np.repeat(size, size)
+    position = np.arange(len(spike)) - first
+    pairs = []
+    for step in range(1, reach + 1):
+        at = np.flatnonzero(members > step)
+        partner = codes[first[at] + (position[at] + step) % members[at]]
+        pairs.append(np.c_[spike[at], np.minimum(codes[at], partner), np.maximum(codes[at], partner), members[at]])
+    if not pairs or not sum(len(p) for p in pairs):
+        return pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object),
+                             "weight": pd.Series(dtype=float)})
+    rows = pd.DataFrame(np.concatenate(pairs), columns=["spike", "a", "b", "members"]).drop_duplicates(["spike", "a", "b"])
+    rows["weight"] = 0.5 / np.minimum(rows["members"] - 1, 2 * reach)
+    ties = rows.groupby(["a", "b"], sort=True)["weight"].sum().reset_index()
+    return pd.DataFrame({"a": ids[ties["a"].to_numpy()].astype(object), "b": ids[ties["b"].to_numpy()].astype(object),
+                         "weight": ties["weight"].to_numpy(dtype=float).round(9)})
 
 
 def synchrony_ties(
