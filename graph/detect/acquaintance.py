@@ -36,7 +36,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from graph.detect.frames import EventsLike, as_events
-from graph.detect.infrastructure import entity_usage
+from graph.detect.infrastructure import entity_usage, pooling_usage
 from graph.detect.targets import found_pairs
 
 __all__ = [
@@ -106,7 +106,7 @@ def closure_baseline(closure: pd.DataFrame, *, min_targets: int = 3, min_spread:
 def entity_closure(
     events: EventsLike, closure: pd.DataFrame, baseline: ClosureBaseline, *, min_accounts: int = 5
 ) -> pd.DataFrame:
-    """Each IP's and device's accounts' mean closure, and how far below the population's it lies.
+    """Each IP's, device's and hosting network's accounts' mean closure, and how far below the population's it lies.
 
     Parameters
     ----------
@@ -121,7 +121,8 @@ def entity_closure(
     Returns
     -------
     DataFrame
-        ``entity_type`` (``ip`` or ``device``), ``entity``, ``accounts``,
+        ``entity_type`` (``ip``, ``device`` or ``network``:
+        :func:`graph.detect.infrastructure.pooling_usage`), ``entity``, ``accounts``,
         ``closure`` (their mean) and ``z``: ``(mean - closure) / (spread /
         sqrt(accounts))``, large when the accounts behind the entity find
         strangers.
@@ -132,7 +133,7 @@ def entity_closure(
                           "rate": (enough["closed"] / enough["targets"]).to_numpy(dtype=float)})
     rows = source.query(f"""
         WITH used AS (
-            SELECT entity_type, entity, account_id FROM {entity_usage(source)} WHERE lookups > 0
+            SELECT entity_type, entity, account_id FROM {pooling_usage(source)}
         )
         SELECT used.entity_type, used.entity, count(*) AS accounts, avg(r.rate) AS closure
         FROM used JOIN {{rates}} r ON r.account_id = used.account_id

@@ -31,6 +31,7 @@ import pandas as pd
 from graph.detect.frames import Events, EventsLike, as_events, scratch_connection
 
 __all__ = [
+    "pooling_usage",
     "ENTITY_TYPES",
     "DEFAULT_KIND_WEIGHTS",
     "DEFAULT_ENTITY_WEIGHTS",
@@ -128,6 +129,28 @@ def entity_usage(source: Events) -> str:
             GROUP BY GROUPING SETS ((account_id, ip), (account_id, device_id))
         ) WHERE entity IS NOT NULL
     """)
+
+
+def pooling_usage(source: Events) -> str:
+    """A subquery of who looked numbers up through each IP, device and hosting network (``entity_type, entity, account_id, lookups``).
+
+    What a group of accounts share is pooled to judge them together
+    (:func:`graph.detect.acquaintance.entity_closure`). An operation that
+    rents a few addresses from one hosting provider puts a handful of
+    accounts on each, too few to tell anything apiece; the provider's
+    network (its ASN, entity ``AS<number>`` of type ``network``) pools them
+    all. Only hosting networks: a carrier's or an ISP's network is
+    everyone's.
+    """
+    usage = entity_usage(source)
+    return f"""(
+        SELECT entity_type, entity, account_id, lookups FROM {usage} WHERE lookups > 0
+        UNION ALL
+        SELECT 'network' AS entity_type, 'AS' || CAST(asn AS VARCHAR) AS entity, account_id, sum(lookups) AS lookups
+        FROM {usage}
+        WHERE entity_type = 'ip' AND raw_kind = 'hosting' AND asn IS NOT NULL AND lookups > 0
+        GROUP BY 2, 3
+    )"""
 
 
 def infrastructure_edges(

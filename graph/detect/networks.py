@@ -293,9 +293,9 @@ def _stranger_ties(
     # each shared by most of the pool, would otherwise ring the same accounts thousands of times
     users = source.query(f"""
         WITH used AS (
-            SELECT DISTINCT h.entity_type, h.entity, h.z, u.account_id FROM {infrastructure.entity_usage(source)} u
+            SELECT DISTINCT h.entity_type, h.entity, h.z, u.account_id FROM {infrastructure.pooling_usage(source)} u
             JOIN {{hot}} h ON h.entity_type = u.entity_type AND h.entity = u.entity
-            WHERE u.lookups > 0 AND u.account_id IN (SELECT account_id FROM {{workers}})
+            WHERE u.account_id IN (SELECT account_id FROM {{workers}})
         ), ranked AS (
             SELECT *, row_number() OVER (PARTITION BY account_id ORDER BY z DESC, entity_type, entity) AS rank
             FROM used
