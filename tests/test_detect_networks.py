@@ -183,6 +183,24 @@ def test_scattered_random_enumeration_is_found_by_its_misses():
     assert any("miss far more often" in r for r in flagged[0].reasons)
 
 
+def test_scattered_enumerators_on_a_busy_carrier_nat_are_one_network_through_their_misses():
+    # twelve enumerators on their own handsets behind four carrier NAT addresses, each shared with forty
+    # people: a tie through an address of fifty accounts is negligible, yet among the accounts there that
+    # miss it is all they share
+    people = _people(160, seed=6)
+    for row in people:
+        k = int(row["account_id"][4:]) % 4
+        row.update(ip=f"100.64.{k}.1", ip_kind="mobile", ip_prefix=f"100.64.{k}.0/24")
+    ops = [row for k in range(12) for row in _scatterer(
+        f"scat{k:02d}", ips=[f"100.64.{k % 4}.1", f"100.64.{(k + 1) % 4}.1"], device=f"own{k}", n=200, seed=k)]
+    for row in ops:
+        row["ip_kind"] = "mobile"
+    found = find_networks(events_frame(people + ops))
+    flagged = [c for c in found.clusters if c.flagged]
+    assert [sorted(c.members) for c in flagged] == [[f"scat{k:02d}" for k in range(12)]]
+    assert any(d.get("missers", 0) > 0 for _, _, d in found.graph.edges(data=True))
+
+
 def test_the_same_misses_spread_over_unrelated_accounts_flag_nobody():
     # a few people who look up numbers that rarely match (a business card box), each on their own address:
     # the deficit alone, without anything shared, is a curiosity, not a network

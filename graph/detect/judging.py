@@ -448,7 +448,7 @@ class Judge:
         kinds = {"infra": "shared infrastructure", "sharding": "divided number blocks", "targets": "shared targets",
                  "sync": "synchronized sessions", "lists": "one divided target list",
                  "cohort": "made in one sign-up burst, both missing", "strangers": "finding strangers from one address",
-                 "crowds": "started in the same scheduled minutes"}
+                 "crowds": "started in the same scheduled minutes", "missers": "missing from one address"}
         rows = []
         for label in sorted(by_group, key=lambda x: int(x[1:])):
             members = sorted(by_group[label])

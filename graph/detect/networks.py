@@ -79,6 +79,7 @@ def coordination_graph(
     cohort: pd.DataFrame | None = None,
     strangers: pd.DataFrame | None = None,
     crowds: pd.DataFrame | None = None,
+    missers: pd.DataFrame | None = None,
     *,
     min_weight: float = 0.02,
 ) -> nx.Graph:
@@ -110,6 +111,10 @@ def coordination_graph(
         ``a, b, weight`` (and ``resemblance`` when known): scheduled accounts
         that started work in the same spikes
         (:func:`graph.detect.synchrony.spike_ties`).
+    missers : DataFrame, optional
+        ``a, b`` (and ``resemblance`` when known): accounts that miss behind
+        one address or device whose pooled lookups miss
+        (:func:`_infrastructure_seeds`), tied by 0.3 each.
     min_weight : float
         Pairs tied more weakly than this get no edge: thousands of
         neighbours on a busy mobile address would each add a negligible tie
@@ -144,7 +149,7 @@ def coordination_graph(
     what operators dividing one list look like.
     """
     keep = set(nodes)
-    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort, strangers, crowds)
+    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort, strangers, crowds, missers)
     parts = parts[parts["a"].isin(keep) & parts["b"].isin(keep) & (parts["w"] > 0)]
     G = nx.Graph()
     G.add_nodes_from(sorted(keep))
@@ -161,7 +166,8 @@ def coordination_graph(
     return G
 
 
-def _tie_parts(infra, sharding, shared, sync, lists=None, cohort=None, strangers=None, crowds=None) -> pd.DataFrame:
+def _tie_parts(infra, sharding, shared, sync, lists=None, cohort=None, strangers=None, crowds=None,
+               missers=None) -> pd.DataFrame:
     """Every tie as ``a, b, part, w``, weighed as :func:`coordination_graph` documents."""
     frames = []
 
@@ -193,15 +199,19 @@ def _tie_parts(infra, sharding, shared, sync, lists=None, cohort=None, strangers
         # operators' crons both firing on the hour)
         alike = crowds["resemblance"].clip(lower=0.0, upper=1.0) if "resemblance" in crowds.columns else 1.0
         add(crowds, "crowds", 0.5 * (1.0 - np.exp(-(alike * crowds["weight"]).to_numpy())))
+    if missers is not None and not missers.empty:
+        alike = missers["resemblance"].clip(lower=0.0, upper=1.0) if "resemblance" in missers.columns else 1.0
+        add(missers, "missers", 0.3 * np.ones(len(missers)) * alike)
     if not frames:
         return pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object),
                              "part": pd.Series(dtype=object), "w": pd.Series(dtype=float)})
     return pd.concat(frames, ignore_index=True)
 
 
-def _tie_table(infra, sharding, shared, sync, lists=None, cohort=None, strangers=None, crowds=None) -> pd.DataFrame:
+def _tie_table(infra, sharding, shared, sync, lists=None, cohort=None, strangers=None, crowds=None,
+               missers=None) -> pd.DataFrame:
     """Combined tie weight per pair, for candidate expansion."""
-    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort, strangers, crowds)
+    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort, strangers, crowds, missers)
     return parts.groupby(["a", "b"], sort=True)["w"].sum().reset_index(name="weight")
 
 
@@ -310,8 +320,8 @@ def _stranger_ties(
 
 def _infrastructure_seeds(
     source, stats: pd.DataFrame, baseline: misses.HitBaseline, params: DetectionParams
-) -> set[str]:
-    """Accounts whose lookups miss at volume, alone or pooled on what they share, and emulator farms' accounts.
+) -> tuple[set[str], pd.DataFrame]:
+    """Accounts whose lookups miss at volume, alone or pooled on what they share, emulator farms' accounts, and their ties.
 
     However an enumerator spreads its numbers, it misses; one account's
     deficit may be within the population's spread, but the same deficit
@@ -320,6 +330,14 @@ def _infrastructure_seeds(
     themselves). And a device fingerprint that many accounts look numbers
     up from is an emulator farm's, whatever the lookups find: a family's
     tablet holds a few accounts.
+
+    The accounts that miss themselves (:func:`graph.detect.misses.missing`)
+    behind one such address are tied (``a, b``), as the list workers behind
+    an address whose accounts find strangers are (:func:`_stranger_ties`):
+    an operation on carrier addresses shares each with hundreds of
+    bystanders, so a resource-allocation tie through it is negligible,
+    yet among the accounts there that miss it is all that is shared. Each
+    account is tied through its three hottest addresses or devices.
     """
     own = stats["deficit_z"]
     # alone, an account must miss at half the usual rate or less (an effect, not only a standard error)
@@ -328,14 +346,21 @@ def _infrastructure_seeds(
     pooled["farm"] = (pooled["entity_type"] == "device") & (pooled["lookers"] >= params.seed_device_accounts)
     hot = pooled[(pooled["deficit_z"] >= params.seed_entity_deficit) | pooled["farm"]]
     if hot.empty:
-        return seeds
+        return seeds, acquaintance.stranger_pairs({})
     users = source.query(f"""
-        SELECT DISTINCT u.account_id, h.farm FROM {infrastructure.entity_usage(source)} u
+        SELECT DISTINCT u.entity_type, u.entity, u.account_id, h.farm, h.deficit_z FROM {infrastructure.entity_usage(source)} u
         JOIN {{hot}} h ON h.entity_type = u.entity_type AND h.entity = u.entity
         WHERE u.lookups > 0
-    """, hot=hot[["entity_type", "entity", "farm"]])
+    """, hot=hot[["entity_type", "entity", "farm", "deficit_z"]])
     missing = own.reindex(users["account_id"]).to_numpy() >= params.member_deficit
-    return seeds | set(users.loc[users["farm"].to_numpy() | missing, "account_id"])
+    seeds |= set(users.loc[users["farm"].to_numpy() | missing, "account_id"])
+    # ties among the accounts that miss themselves, through each one's three hottest addresses or devices
+    mine = users[stats["missing"].reindex(users["account_id"]).fillna(False).to_numpy(dtype=bool) & ~users["farm"]]
+    mine = mine.sort_values(["account_id", "deficit_z", "entity_type", "entity"], ascending=[True, False, True, True])
+    mine = mine[mine.groupby("account_id").cumcount() < 3]
+    members = {key: list(frame["account_id"]) for key, frame in mine.groupby(["entity_type", "entity"], sort=True)
+               if len(frame) >= 2}
+    return seeds, acquaintance.stranger_pairs(members)
 
 
 def _epoch_ms(values: pd.Series) -> pd.Series:
@@ -415,7 +440,8 @@ def find_networks(
     # list as strangers (none found another by its number) are worth a closer look.
     bursts = behaviour.burst_accounts(created, window_hours=params.burst_window_hours) if len(created) else set()
     seeds = set(stats.index[stats["evidence"] >= params.seed_evidence])
-    seeds |= _infrastructure_seeds(source, stats, baseline, params)
+    missers, miss_ties = _infrastructure_seeds(source, stats, baseline, params)
+    seeds |= missers
     # aged accounts work leaked lists too: those whose lookups are mostly numbers that several
     # others looked up, far more than address books overlap, are looked among as well
     popular = targets.popular_target_share(source, max_lookers=params.max_lookers)
@@ -475,7 +501,8 @@ def find_networks(
     def touching(frame: pd.DataFrame, group: set) -> pd.DataFrame:
         return frame[frame["a"].isin(group) | frame["b"].isin(group)]
 
-    ties = _tie_table(infra_seed, touching(sharding, seeds), target_seed, sync_seed, lists, cohort, strangers, crowds)
+    ties = _tie_table(infra_seed, touching(sharding, seeds), target_seed, sync_seed, lists, cohort, strangers, crowds,
+                      miss_ties)
     strong = ties[ties["weight"] >= params.min_tie]
     candidates = set(seeds) | set(strong["a"]) | set(strong["b"])
     candidates &= callers
@@ -511,7 +538,8 @@ def find_networks(
     regions = resemblance.target_regions(source, candidates)
     infra = infra.assign(resemblance=resemblance.region_resemblance(regions, infra["a"], infra["b"]))
     crowds = crowds.assign(resemblance=resemblance.region_resemblance(regions, crowds["a"], crowds["b"]))
-    G = coordination_graph(candidates, infra, sharding, shared, sync, lists, cohort, strangers, crowds)
+    miss_ties = miss_ties.assign(resemblance=resemblance.region_resemblance(regions, miss_ties["a"], miss_ties["b"]))
+    G = coordination_graph(candidates, infra, sharding, shared, sync, lists, cohort, strangers, crowds, miss_ties)
 
     _step(progress, f"communities ({G.number_of_nodes():,} accounts, {G.number_of_edges():,} ties)", 0.55)
     communities = merge_dense_neighbours(
