@@ -163,3 +163,27 @@ def test_list_workers_sharing_overlapping_parts_of_one_list_behind_a_carrier_nat
     assert cluster.features["reciprocity"] == 0.0 and cluster.features["shared_target_share"] > 0.9
     off = find_networks(events_frame(rows), accounts=accounts, params=DetectionParams(list_workers=100))
     assert off.clusters == []  # no other door sees them
+
+
+def test_list_workers_spread_over_one_hosting_providers_addresses_are_pooled_on_its_network():
+    # twelve list workers on four addresses rented from one hosting provider, three an address: no
+    # address pools enough of them and they chain through none, but the provider's network holds them all;
+    # a carrier's network is everyone's and pools nobody
+    rows = _circles(40, 5, seed=13, ip_of=lambda c, k: f"100.64.{c % 8}.1")
+    for row in rows:
+        row.update(ip_kind="mobile", ip_asn=64496)
+    workers = _list_workers(12, 4, seed=14, ip="unused")
+    for row in workers:
+        k = int(row["account_id"][2:])
+        row.update(ip=f"185.7.{k % 4}.20", ip_prefix=f"185.7.{k % 4}.0/24", ip_kind="hosting", ip_asn=64500)
+    source = events_frame(rows + workers)
+    closure = target_closure(source)
+    pooled = entity_closure(source, closure, closure_baseline(closure)).set_index(["entity_type", "entity"])
+    assert pooled.loc[("network", "AS64500"), "accounts"] == 12 and pooled.loc[("network", "AS64500"), "z"] > 4.0
+    assert "AS64496" not in pooled.xs("network").index  # only hosting networks are pooled
+    assert (pooled.xs("ip")["accounts"].reindex([f"185.7.{i}.20" for i in range(4)]).fillna(0) < 5).all()
+    accounts = pd.DataFrame({"account_id": sorted({r["account_id"] for r in rows + workers}),
+                             "created_at": START - 400 * DAY})
+    flagged = [c for c in find_networks(source, accounts=accounts).clusters if c.flagged]
+    assert [c.members for c in flagged] == [[f"op{k:02d}" for k in range(12)]]
+    assert flagged[0].contributions["strangers"] > 3.0

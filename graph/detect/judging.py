@@ -153,8 +153,13 @@ class Judge:
         squad_of: dict[str, int] = {}  # account -> the community it came from
         community_ids = itertools.count()
 
+        def works_a_list(row: tuple) -> bool:
+            # members working from a hot address, device or network: a group too small for its
+            # strangers to score may be one squad of a list-working operation
+            return row[2].get("stranger_z", 0.0) >= self.params.seed_stranger_z
+
         def behaves(row: tuple) -> bool:
-            return sum(row[3].get(k, 0.0) for k in _BEHAVIOUR) >= 1.0
+            return sum(row[3].get(k, 0.0) for k in _BEHAVIOUR) >= 1.0 or works_a_list(row)
 
         # two operations enumerating the same blocks overlap a little by chance: in the thin
         # second pass only what an operation holds (addresses, devices, a schedule, a list) links
@@ -167,7 +172,8 @@ class Judge:
             parts = row[3]
             enumerates = sum(parts.get(k, 0.0) for k in ("enumerated_blocks", "enumeration_evidence", "sharding"))
             ways = {"enumeration": enumerates, "misses": parts.get("misses", 0.0),
-                    "targets": parts.get("shared_targets", 0.0) + parts.get("strangers", 0.0)}
+                    "targets": parts.get("shared_targets", 0.0) + parts.get("strangers", 0.0)
+                    + float(works_a_list(row))}
             return max(sorted(ways), key=ways.get)
 
         def tied(graph: nx.Graph, link: float, reach: float):
@@ -379,7 +385,7 @@ class Judge:
         group's own closure: the group was gathered from accounts that found
         strangers, so its own mean is low by selection.
         """
-        if self.closure is None or self.usual_closure is None or len(members) < self.params.stranger_accounts:
+        if self.closure is None or self.usual_closure is None:
             return {}
         mine = self.closure.reindex(members).dropna()
         z = (self.stranger_z if self.stranger_z is not None else pd.Series(dtype=float)).reindex(members)

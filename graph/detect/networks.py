@@ -112,9 +112,8 @@ def coordination_graph(
         that started work in the same spikes
         (:func:`graph.detect.synchrony.spike_ties`).
     missers : DataFrame, optional
-        ``a, b`` (and ``resemblance`` when known): accounts that miss behind
-        one address or device whose pooled lookups miss
-        (:func:`_infrastructure_seeds`), tied by 0.3 each.
+        ``a, b``: accounts that miss behind one address or device whose
+        pooled lookups miss (:func:`_infrastructure_seeds`), tied by 0.3 each.
     min_weight : float
         Pairs tied more weakly than this get no edge: thousands of
         neighbours on a busy mobile address would each add a negligible tie
@@ -200,8 +199,7 @@ def _tie_parts(infra, sharding, shared, sync, lists=None, cohort=None, strangers
         alike = crowds["resemblance"].clip(lower=0.0, upper=1.0) if "resemblance" in crowds.columns else 1.0
         add(crowds, "crowds", 0.5 * (1.0 - np.exp(-(alike * crowds["weight"]).to_numpy())))
     if missers is not None and not missers.empty:
-        alike = missers["resemblance"].clip(lower=0.0, upper=1.0) if "resemblance" in missers.columns else 1.0
-        add(missers, "missers", 0.3 * np.ones(len(missers)) * alike)
+        add(missers, "missers", np.full(len(missers), 0.3))
     if not frames:
         return pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object),
                              "part": pd.Series(dtype=object), "w": pd.Series(dtype=float)})
@@ -538,7 +536,10 @@ def find_networks(
     regions = resemblance.target_regions(source, candidates)
     infra = infra.assign(resemblance=resemblance.region_resemblance(regions, infra["a"], infra["b"]))
     crowds = crowds.assign(resemblance=resemblance.region_resemblance(regions, crowds["a"], crowds["b"]))
-    miss_ties = miss_ties.assign(resemblance=resemblance.region_resemblance(regions, miss_ties["a"], miss_ties["b"]))
+    # missing behind one address is a tie only between accounts on one job: a bystander behind the
+    # operation's VPN exit who misses too works other countries' numbers
+    alike = resemblance.region_resemblance(regions, miss_ties["a"], miss_ties["b"])
+    miss_ties = miss_ties[alike >= params.operation_targets]
     G = coordination_graph(candidates, infra, sharding, shared, sync, lists, cohort, strangers, crowds, miss_ties)
 
     _step(progress, f"communities ({G.number_of_nodes():,} accounts, {G.number_of_edges():,} ties)", 0.55)
