@@ -75,12 +75,25 @@ def _queue_ids(page) -> list[str]:
 
 
 def _pick(page, dropdown: str, option: str) -> None:
-    page.click(dropdown)
-    # the options come with the queue's callback: typing before they arrive filters an empty list
-    page.locator(".dash-dropdown-option").first.wait_for()
-    page.keyboard.type(option)
-    page.locator(".dash-dropdown-option", has_text=option).first.click()
-    page.keyboard.press("Escape")
+    # the options come with the queue's callback: typing before they arrive filters an empty list, and
+    # options that arrive after the typing (a loaded machine) replace the filtered list and close the
+    # menu; so open, type and pick again when the option does not show
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(3):
+        page.click(dropdown)
+        page.locator(".dash-dropdown-option").first.wait_for()
+        page.keyboard.type(option)
+        wanted = page.locator(".dash-dropdown-option", has_text=option).first
+        try:
+            wanted.click(timeout=10_000)
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
+            continue
+        page.keyboard.press("Escape")
+        return
 
 
 def test_assigned_attributed_and_marked_clusters_show_in_the_queue(browser, server):  # noqa: F811

@@ -330,7 +330,8 @@ def _infrastructure_seeds(
     tablet holds a few accounts.
 
     The accounts that miss themselves (:func:`graph.detect.misses.missing`)
-    behind one such address are tied (``a, b``), as the list workers behind
+    behind one such address or device are tied (``a, b``; detection keeps
+    the pairs that work the same countries' numbers), as the list workers behind
     an address whose accounts find strangers are (:func:`_stranger_ties`):
     an operation on carrier addresses shares each with hundreds of
     bystanders, so a resource-allocation tie through it is negligible,
