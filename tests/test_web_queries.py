@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import duckdb
 import pandas as pd
 import pytest
 import webcase
@@ -369,3 +370,16 @@ def test_evidence_sections_show_squads_whole_or_leave_them_to_their_own_card():
     (ips, squads) = evidence_sections(evidence)
     assert squads["key"] == "sub_groups" and ties in squads["rows"][0]  # prose is not shortened like an id
     assert [s["key"] for s in evidence_sections(evidence, skip=("sub_groups",))] == ["ips"]
+
+
+def test_country_table_orders_ties_by_country_so_kept_and_live_overviews_agree():
+    """The overview lists the busiest countries first; countries with as many requests come in code order, so
+    the overview ``ingest`` keeps and the one a page computes live list the same countries."""
+    codes = [a + b for a in "ABCDEFGHIJ" for b in "KLMNOPQRST"]
+    rows = [(code, f"{n}.0.0.1", f"acct-{n}") for n, code in enumerate(codes) for _ in range(2)]
+    rows += [("ZZ", "9.9.9.9", "acct-z")] * 3 + [(None, "8.8.8.8", "acct-q")] * 2
+    con = duckdb.connect()
+    con.execute("CREATE TABLE events (ip_country VARCHAR, ip VARCHAR, account_id VARCHAR, ts TIMESTAMPTZ)")
+    con.executemany("INSERT INTO events VALUES (?, ?, ?, TIMESTAMPTZ '2019-12-20 06:00Z')", rows[::-1])
+    listed = queries.requests_by_country(con)["country"].tolist()
+    assert listed == ["ZZ", *sorted([*codes, "??"])]

@@ -80,7 +80,7 @@ def requests_over_time(
         return pd.DataFrame(columns=["bucket", "endpoint", "requests"])
     return events.query(
         """WITH top AS (
-               SELECT endpoint FROM {events} GROUP BY endpoint ORDER BY count(*) DESC LIMIT $top)
+               SELECT endpoint FROM {events} GROUP BY endpoint ORDER BY count(*) DESC, endpoint LIMIT $top)
            SELECT time_bucket(to_seconds($step), ts) AS bucket,
                   CASE WHEN endpoint IN (SELECT endpoint FROM top) THEN endpoint ELSE 'other' END AS endpoint,
                   count(*) AS requests
@@ -97,7 +97,7 @@ def requests_by_country(con: duckdb.DuckDBPyConnection, window: Window = Window(
     return events.query(
         """SELECT coalesce(nullif(ip_country, ''), '??') AS country, count(*) AS requests,
                   count(DISTINCT account_id) AS accounts, count(DISTINCT ip) AS ips
-           FROM {events} GROUP BY 1 ORDER BY requests DESC"""
+           FROM {events} GROUP BY 1 ORDER BY requests DESC, country"""
     )
 
 
