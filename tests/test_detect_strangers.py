@@ -187,3 +187,34 @@ def test_list_workers_spread_over_one_hosting_providers_addresses_are_pooled_on_
     flagged = [c for c in find_networks(source, accounts=accounts).clusters if c.flagged]
     assert [c.members for c in flagged] == [[f"op{k:02d}" for k in range(12)]]
     assert flagged[0].contributions["strangers"] > 3.0
+
+
+def test_list_workers_spread_over_carrier_addresses_with_bystanders_are_chained_through_the_warm_ones():
+    # 24 list workers on eight carrier addresses, two each; every address also carries two ordinary
+    # subscribers syncing their circle, so no address pools enough strangers to decide alone
+    rows = _circles(40, 5, seed=15, ip_of=lambda c, k: f"100.70.{c}.1" if c < 8 and k < 2 else f"85.{c}.{k}.1")
+    for row in rows:
+        row["ip_kind"] = "mobile" if row["ip"].startswith("100.70.") else "residential"
+    rng = np.random.default_rng(16)
+    for s in range(40):  # salespeople: each finds a handful of people who do not know each other
+        people = [f"c{c:02d}-{1 + s % 4}" for c in rng.choice(40, size=6, replace=False)]
+        rows += [_row(f"sales{s:02d}", t, ip=f"86.0.{s}.1", kind="residential", ts=START, matched=True)
+                 for t in people]
+    for i, row in enumerate(_list_workers(24, 4, seed=17, ip="unused")):
+        k = int(row["account_id"][2:])
+        row.update(ip=f"100.70.{(k + i % 2) % 8}.1", ip_kind="mobile")
+        rows.append(row)
+    source = events_frame(rows)
+    closure = target_closure(source)
+    pooled = entity_closure(source, closure, closure_baseline(closure)).set_index("entity")
+    carrier = pooled.loc[[f"100.70.{i}.1" for i in range(8)]]
+    assert carrier["z"].between(DetectionParams().warm_stranger_z, DetectionParams().seed_stranger_z).all()
+    # the workers were made in one sitting three days before (supporting evidence, no door of its own)
+    ids = sorted({r["account_id"] for r in rows})
+    made = [START - 3 * DAY + int(a[2:]) * 60_000 if a.startswith("op") else START - 400 * DAY for a in ids]
+    accounts = pd.DataFrame({"account_id": ids, "created_at": made})
+    flagged = [c for c in find_networks(source, accounts=accounts).clusters if c.flagged]
+    assert [c.members for c in flagged] == [[f"op{k:02d}" for k in range(24)]]
+    assert max(flagged[0].contributions, key=flagged[0].contributions.get) == "strangers"
+    cold = find_networks(source, accounts=accounts, params=DetectionParams(warm_stranger_z=99.0))
+    assert cold.clusters == []  # no other door sees them

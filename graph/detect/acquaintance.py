@@ -22,7 +22,10 @@ does for misses.
 * :func:`rare_links` and :func:`rare_groups`: accounts chained through
   addresses and devices that only a few accounts use, pooled like an entity
   (residential proxies put one to three accounts on each exit, so no single
-  entity pools enough of an operation's workers).
+  entity pools enough of an operation's workers);
+* :func:`warm_links`: accounts chained through entities whose pooled closure
+  leans to strangers without deciding alone (an operation spread over a
+  dozen carrier addresses, each with a few bystanders), grouped the same way.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from graph.detect.targets import found_pairs
 
 __all__ = [
     "ClosureBaseline", "target_closure", "closure_baseline", "entity_closure", "stranger_pairs", "rare_links",
-    "rare_groups",
+    "rare_groups", "warm_links",
 ]
 
 def target_closure(events: EventsLike) -> pd.DataFrame:
@@ -201,9 +204,52 @@ def rare_links(events: EventsLike, accounts: pd.Index, *, max_accounts: int = 5)
     return rows.astype({"a": object, "b": object})
 
 
+def warm_links(events: EventsLike, pooled: pd.DataFrame, accounts: pd.Index, *, warm_z: float) -> pd.DataFrame:
+    """``a, b``: ``accounts`` chained through the entities of ``pooled`` (:func:`entity_closure`) with ``z >= warm_z``.
+
+    An operation that works a list from a dozen carrier addresses mixes a
+    few bystanders into each, so no single address pools enough of its
+    workers to decide; chained through the addresses that lean to strangers
+    they are one group for :func:`rare_groups`, whose pooled closure decides.
+    Only accounts behind two warm entities or more are chained: the
+    operation's workers move between its addresses, while a bystander who
+    finds strangers (a student behind the campus NAT an operator borrows)
+    stays on its own one. Each entity links its accounts as a chain in id
+    order (connectivity is all a group needs), so a warm address with many
+    accounts costs no more pairs than accounts.
+
+    Examples
+    --------
+    >>> from graph.detect.frames import events_frame
+    >>> rows = [{"ts": 0, "ip": ip, "account_id": a, "phone_hash": "p"}
+    ...         for ip, users in (("1.1.1.1", "abce"), ("2.2.2.2", "bcd"), ("3.3.3.3", "bxy"), ("4.4.4.4", "cd"))
+    ...         for a in users]
+    >>> pooled = pd.DataFrame({"entity_type": "ip", "entity": ["1.1.1.1", "2.2.2.2", "3.3.3.3", "4.4.4.4"],
+    ...                        "z": [2.5, 2.1, 0.3, 2.2]})
+    >>> warm_links(events_frame(rows), pooled, pd.Index(list("abcdexy")), warm_z=2.0).values.tolist()
+    [['b', 'c'], ['c', 'd']]
+    """
+    warm = pooled.loc[pooled["z"] >= warm_z, ["entity_type", "entity"]]
+    source = as_events(events)
+    rows = source.query(f"""
+        WITH mine AS (
+            SELECT DISTINCT u.entity_type, u.entity, u.account_id FROM {pooling_usage(source)} u
+            JOIN {{warm}} w ON w.entity_type = u.entity_type AND w.entity = u.entity
+            WHERE u.account_id IN (SELECT account_id FROM {{accounts}})
+            QUALIFY count(*) OVER (PARTITION BY u.account_id) >= 2
+        ), chained AS (
+            SELECT account_id AS a,
+                   lead(account_id) OVER (PARTITION BY entity_type, entity ORDER BY account_id) AS b
+            FROM mine
+        )
+        SELECT DISTINCT a, b FROM chained WHERE b IS NOT NULL ORDER BY 1, 2
+    """, warm=warm, accounts=pd.DataFrame({"account_id": accounts.to_numpy(dtype=object)}))
+    return rows.reindex(columns=["a", "b"]).astype({"a": object, "b": object})
+
+
 def rare_groups(links: pd.DataFrame, closure: pd.DataFrame, baseline: ClosureBaseline, *,
                 min_accounts: int = 5) -> pd.DataFrame:
-    """The connected groups of :func:`rare_links`, each with its accounts' pooled closure, like an entity's.
+    """The connected groups of :func:`rare_links` (or :func:`warm_links`), each with its accounts' pooled closure.
 
     Residential proxies put one to three accounts on each exit and own
     handsets put one on each device, so no single entity pools an

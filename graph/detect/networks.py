@@ -284,18 +284,22 @@ def _stranger_ties(
     ``usual.min_targets`` people of whom at most half the usual share know
     each other, and that do not enumerate (enumerators find strangers by
     construction and have their own doors). Workers spread over residential
-    proxies (a few accounts an exit) pool on no entity; the accounts chained
-    through such rare entities are pooled as one group
-    (:func:`graph.detect.acquaintance.rare_groups`) and count like an
-    entity. Returns the ties and, per account, the largest z of the hot
+    proxies (a few accounts an exit) or a dozen carrier addresses (each with
+    its bystanders) pool on no entity deciding alone; the accounts chained
+    through such rare entities, or through entities whose pooled closure
+    lies ``params.warm_stranger_z`` standard errors below the usual, are
+    pooled as one group (:func:`graph.detect.acquaintance.rare_groups`) and
+    count like an entity. Returns the ties and, per account, the largest z of the hot
     entities or group it works from.
     """
-    links = acquaintance.rare_links(source, rate.index, max_accounts=params.rare_link_accounts)
+    pooled = acquaintance.entity_closure(source, closure, usual, min_accounts=params.stranger_accounts)
+    links = pd.concat([acquaintance.rare_links(source, rate.index, max_accounts=params.rare_link_accounts),
+                       acquaintance.warm_links(source, pooled, rate.index, warm_z=params.warm_stranger_z)],
+                      ignore_index=True)
     groups = acquaintance.rare_groups(links, closure.loc[rate.index], usual, min_accounts=params.stranger_accounts)
     groups = groups[(groups["z"] >= params.seed_stranger_z) & groups["account_id"].isin(workers)]
     members = {("group", int(g)): list(frame["account_id"]) for g, frame in groups.groupby("group", sort=True)}
     group_z = pd.Series(groups["z"].to_numpy(), index=groups["account_id"].to_numpy(dtype=object), dtype=float)
-    pooled = acquaintance.entity_closure(source, closure, usual, min_accounts=params.stranger_accounts)
     hot = pooled[pooled["z"] >= params.seed_stranger_z]
     # each worker is tied through its few hottest entities only: a proxy pool's thousands of exits,
     # each shared by most of the pool, would otherwise ring the same accounts thousands of times

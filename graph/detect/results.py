@@ -99,6 +99,9 @@ class DetectionParams:
     rare_link_accounts : int
         An address or device at most this many accounts look numbers up
         through links them (:func:`graph.detect.acquaintance.rare_links`).
+    warm_stranger_z : float
+        So does one whose accounts' pooled closure lies this many standard
+        errors below the population's (:func:`graph.detect.acquaintance.warm_links`).
     list_shared, list_workers : int
         A list worker (finds strangers, does not miss) that shares this many
         numbers with at least ``list_workers`` other list workers it never
@@ -137,6 +140,7 @@ class DetectionParams:
     seed_stranger_z: float = 4.0
     stranger_accounts: int = 5
     rare_link_accounts: int = 5
+    warm_stranger_z: float = 2.0
     list_shared: int = 5
     list_workers: int = 10
     list_overlap: float = 0.1
