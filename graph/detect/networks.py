@@ -287,14 +287,15 @@ def _stranger_ties(
     proxies (a few accounts an exit) or a dozen carrier addresses (each with
     its bystanders) pool on no entity deciding alone; the accounts chained
     through such rare entities, or through entities whose pooled closure
-    lies ``params.warm_stranger_z`` standard errors below the usual, are
-    pooled as one group (:func:`graph.detect.acquaintance.rare_groups`) and
+    lies ``params.warm_stranger_z`` standard errors below the usual and is
+    at most ``params.warm_closure`` of it, are pooled as one group (:func:`graph.detect.acquaintance.rare_groups`) and
     count like an entity. Returns the ties and, per account, the largest z of the hot
     entities or group it works from.
     """
     pooled = acquaintance.entity_closure(source, closure, usual, min_accounts=params.stranger_accounts)
     links = pd.concat([acquaintance.rare_links(source, rate.index, max_accounts=params.rare_link_accounts),
-                       acquaintance.warm_links(source, pooled, rate.index, warm_z=params.warm_stranger_z)],
+                       acquaintance.warm_links(source, pooled[pooled["closure"] <= usual.mean * params.warm_closure],
+                                               rate.index, warm_z=params.warm_stranger_z)],
                       ignore_index=True)
     groups = acquaintance.rare_groups(links, closure.loc[rate.index], usual, min_accounts=params.stranger_accounts)
     groups = groups[(groups["z"] >= params.seed_stranger_z) & groups["account_id"].isin(workers)]

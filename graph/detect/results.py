@@ -99,9 +99,12 @@ class DetectionParams:
     rare_link_accounts : int
         An address or device at most this many accounts look numbers up
         through links them (:func:`graph.detect.acquaintance.rare_links`).
-    warm_stranger_z : float
+    warm_stranger_z, warm_closure : float
         So does one whose accounts' pooled closure lies this many standard
-        errors below the population's (:func:`graph.detect.acquaintance.warm_links`).
+        errors below the population's and is at most this share of it
+        (:func:`graph.detect.acquaintance.warm_links`): a carrier NAT's
+        hundreds of accounts make a modest shortfall as many standard errors
+        as a dozen list workers make a near-total one.
     list_shared, list_workers : int
         A list worker (finds strangers, does not miss) that shares this many
         numbers with at least ``list_workers`` other list workers it never
@@ -141,6 +144,7 @@ class DetectionParams:
     stranger_accounts: int = 5
     rare_link_accounts: int = 5
     warm_stranger_z: float = 2.0
+    warm_closure: float = 0.25
     list_shared: int = 5
     list_workers: int = 10
     list_overlap: float = 0.1
