@@ -112,7 +112,9 @@ def edge_sql(rel_type: str, incremental: bool, *, planned: bool = False) -> str:
         f"src_degree AS ({degree.format(one=src, other=dst, side='src')}), "
         f"dst_degree AS ({degree.format(one=dst, other=src, side='dst')}) "
         "SELECT pairs.*, coalesce(d.n, 0) < coalesce(s.n, 0) AS from_dst FROM pairs "
-        "LEFT JOIN src_degree s USING (src) LEFT JOIN dst_degree d USING (dst) ORDER BY is_new, from_dst, src, dst"
+        # ON, not USING: Spark puts USING's keys first, DuckDB keeps the left side's order
+        "LEFT JOIN src_degree s ON s.src = pairs.src LEFT JOIN dst_degree d ON d.dst = pairs.dst "
+        "ORDER BY is_new, from_dst, src, dst"
     )
 
 
@@ -242,8 +244,10 @@ def sync_graph(cur, store: GraphStore, batch_ids: Sequence[str], *, batch_rows: 
         Where the event aggregates run when the events are not in the
         workspace database: ``events(sql, params)`` gives the answer of one
         statement of :func:`edge_sql`, :func:`node_sql` (the Spark lake,
-        :meth:`ingest.lake.EventLake.aggregates`). Accounts and labels
-        still come from ``cur``.
+        :meth:`ingest.lake.EventLake.aggregates`). The same statements go
+        there, planned edges and new nodes included, so a lake's sync into
+        Neo4j costs what changed too. Accounts and labels still come from
+        ``cur``.
     timings : Timings, optional
         Receives each node label's and relationship type's time, computing
         its rows (``graph sync NAME sql``) apart from writing them
@@ -298,24 +302,25 @@ def sync_graph(cur, store: GraphStore, batch_ids: Sequence[str], *, batch_rows: 
         sql = node_sql(name, incremental) if name in (IP, DEVICE, PHONE) else edge_sql(name, incremental)
         bound = params if incremental else {}
         phase = f"graph sync {name}"
-        if events is not None:
-            write = partial(store.upsert_edges if name in EDGES else store.upsert_nodes, name)
-            with timings.timed(f"{phase} sql"):
-                answer = events(sql, bound)
-            counts[name] = _write_batches(timings, phase, answer.to_batches(size), write)
-        elif in_place:
+        if in_place and events is None:
             # the IP, Device and Phone nodes of every value these events hold were just written
             with timings.timed(f"{phase} write"):
                 counts[name] = store.upsert_query(name, sql, bound, present_endpoints=(IP, DEVICE, PHONE))
-        elif name in EDGES:
+            continue
+        if name in EDGES:
             # new edges created without a look, existing ones found from their lower-degree end
-            counts[name] = _write(cur, timings, phase, edge_sql(name, incremental, planned=True), bound,
-                                  partial(write_planned, store, name, timings=timings), size)
+            sql = edge_sql(name, incremental, planned=True)
+            write = partial(write_planned, store, name, timings=timings)
         else:
             # numbers a sync writes are new (node_sql), and on a first load every node is
             new = name == PHONE or not incremental
             write = partial(store.upsert_new_nodes if new else store.upsert_nodes, name)
+        if events is None:
             counts[name] = _write(cur, timings, phase, sql, bound, write, size)
+            continue
+        with timings.timed(f"{phase} sql"):
+            answer = events(sql, bound)  # on the lake's engine (Spark), rows in the order the SQL gives
+        counts[name] = _write_batches(timings, phase, answer.to_batches(size), write)
 
     labels = cur.execute(
         "SELECT label_id, entity, entity_id, kind, value, actor, source, note "

@@ -15,6 +15,7 @@ import pytest
 from ingestcase import (
     PHONES,
     csv_bytes,
+    graph_snapshot,
     ingest_json,
     request_rows,
     run_cli,
@@ -52,21 +53,9 @@ def _events(workspace: Path) -> list[tuple]:
 
 def _graph(workspace: Path) -> dict[str, list]:
     """Every node and edge of the workspace's store, as sorted plain rows."""
-    ws = Workspace.open(workspace)
-    store = open_store(ws)
+    store = open_store(Workspace.open(workspace))
     try:
-        out = {}
-        for label in (IP, "Device", PHONE, "Account"):
-            rows = [r for batch in store.iter_nodes(label) for r in batch]
-            out[label] = sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
-        for rel in EDGE_TYPES:
-            rows = [r for batch in store.iter_edges(rel) for r in batch]
-            out[rel] = sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
-        out["labels"] = sorted(
-            json.dumps({k: v for k, v in r.items() if k != "created_at"}, sort_keys=True, default=str)
-            for r in store.labels()
-        )
-        return out
+        return graph_snapshot(store)
     finally:
         store.close()
         warehouse.close_all()

@@ -17,15 +17,17 @@ from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
+from ingestcase import graph_snapshot
 from sparkcase import SAMPLE, copy_case, ingest_on_spark
 
 from graph import warehouse
 from graph.detect.results import DetectionParams
 from graph.detect.run import detect
+from graph.schema import LOOKED_UP
 from graph.store import open_store
 from graph.warehouse_schema import EVENTS_TABLE, QUARANTINE_TABLE
 from graph.workspace import SECRET_FILE, Workspace
-from ingest import batches
+from ingest import aggregate, batches
 from ingest.lake import QUARANTINE_FOLDER, EventLake
 from ingest.pipeline import ingest
 from ingest.readers import discover
@@ -44,10 +46,10 @@ def _lake_files(lake: Path) -> list[str]:
     return sorted(str(p.relative_to(lake)) for p in lake.rglob("*") if p.is_file())
 
 
-def _rows(db_path: Path, sql: str) -> list[tuple]:
+def _rows(db_path: Path, sql: str, batches: list[str] | None = None) -> list[tuple]:
     con = duckdb.connect(str(db_path), read_only=True)
     try:
-        return con.execute(sql).fetchall()
+        return con.execute(sql, None if batches is None else {"batches": batches}).fetchall()
     finally:
         con.close()
 
@@ -189,3 +191,29 @@ def test_copies_across_files_and_runs_are_found_as_the_embedded_path_finds_them(
     assert [row[-1] for row in _rows(embedded.db_path, ledger)] == [0, 0, 500]
     assert spark.read.parquet(str(tmp_path / "lake")).count() == _rows(
         embedded.db_path, f"SELECT count(*) FROM {EVENTS_TABLE}")[0][0]
+    # the second run's sync from the lake is incremental: it leaves the graph the embedded path leaves
+    graphs = []
+    for workspace in (embedded, Workspace.open(tmp_path / "ws-spark")):
+        store = open_store(workspace)
+        try:
+            graphs.append(graph_snapshot(store))
+        finally:
+            store.close()
+            warehouse.close_all()
+    assert graphs[0][LOOKED_UP] and graphs[1] == graphs[0]
+    # and sends a store that plans its writes (Neo4j) the same rows, new or existing, found from the same end
+    second = {"batches": [b for (b,) in _rows(embedded.db_path, "SELECT batch_id FROM ingest_batches "
+                                                           "WHERE rows_existing > 0")]}
+    cur = warehouse.connect(tmp_path / "ws-spark" / "sybilscope.duckdb")
+    try:
+        on_spark = EventLake.of(Workspace.open(tmp_path / "ws-spark")).aggregates(cur)
+        plans = set()
+        for name in aggregate.EDGES:
+            sql = aggregate.edge_sql(name, True, planned=True)
+            expected = _rows(embedded.db_path, sql, second["batches"])
+            got = [tuple(row.values()) for row in on_spark(sql, second).to_pylist()]
+            assert got == expected, name
+            plans |= {row[-2:] for row in expected}
+        assert plans == {(new, from_dst) for new in (True, False) for from_dst in (True, False)}
+    finally:
+        warehouse.close_all()

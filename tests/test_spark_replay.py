@@ -209,9 +209,10 @@ def test_every_detection_statement_gives_duckdbs_answer_on_spark(spark_detection
 
 @pytest.mark.parametrize("name", [*aggregate.EDGES, DEVICE, PHONE])
 def test_every_graph_sync_aggregate_gives_duckdbs_answer_on_spark(sample_engines, name):
+    """As the lake's sync sends them: edges planned (new or existing, found from which end), in that order."""
     _, _, duck, spark, keys = sample_engines
-    sql = aggregate.node_sql(name, False) if name in (DEVICE, PHONE) else aggregate.edge_sql(name, False)
-    sql = sql.replace(f"FROM {warehouse.EVENTS_TABLE} ", "FROM {events} ")
+    sql = aggregate.node_sql(name, False) if name in (DEVICE, PHONE) else aggregate.edge_sql(name, False, planned=True)
+    sql = re.sub(rf"\bFROM {warehouse.EVENTS_TABLE}\b", "FROM {events}", sql)
     assert "{events}" in sql
     Replay(duck, spark, keys, []).query(sql)
 
