@@ -31,6 +31,8 @@ __all__ = [
     "INTEL_TABLE",
     "LABELS_TABLE",
     "DIRTY_IPS_TABLE",
+    "LAKE_FIXES_TABLE",
+    "LAKE_REWRITES_TABLE",
     "QUARANTINE_TABLE",
 ]
 
@@ -78,6 +80,8 @@ ACCOUNTS_TABLE = "input_accounts"
 INTEL_TABLE = "ip_intel"
 LABELS_TABLE = "input_labels"
 DIRTY_IPS_TABLE = "ingest_dirty_ips"
+LAKE_FIXES_TABLE = "ingest_lake_ip_fixes"
+LAKE_REWRITES_TABLE = "ingest_lake_rewrites"
 QUARANTINE_TABLE = "quarantine"
 
 EVENTS = Table(EVENTS_TABLE, "The enriched request events: one row a valid input row of `requests`.", (
@@ -189,6 +193,23 @@ TABLES: tuple[Table, ...] = (
     Table(DIRTY_IPS_TABLE, "Addresses whose enrichment a new `ip_intel` changed, until the graph takes it in.", (
         _c("ip", "VARCHAR", "the normalized address"),
         _c("batch_id", "VARCHAR", "the ip_intel batch that changed it"),
+    )),
+    Table(LAKE_FIXES_TABLE, "On the spark engine: re-enrichments a new `ip_intel` made, until the lake's events "
+          "take them in (in `seq` order, as the embedded path updates its events).", (
+        _c("seq", "BIGINT", "the refresh's place in order (one a loaded ip_intel file)"),
+        _c("batch_id", "VARCHAR", "the ip_intel batch that made it"),
+        _c("ip", "VARCHAR", "the normalized address"),
+        _c("old_country", "VARCHAR", "its enrichment before: an event's country equal to it is replaced"),
+        _c("country", "VARCHAR", "its enrichment now"),
+        _c("old_asn", "BIGINT", "its ASN before: an event's ASN equal to it is replaced"),
+        _c("asn", "BIGINT", "its ASN now"),
+        _c("kind", "VARCHAR", "its kind now (always replaced)"),
+    )),
+    Table(LAKE_REWRITES_TABLE, "On the spark engine: lake files rewritten with the fixes, committed before they "
+          "replace the old ones, so a killed rewrite is finished by the next ingest.", (
+        _c("old_file", "VARCHAR", "the lake file replaced (path inside the events folder)"),
+        _c("staged_file", "VARCHAR", "the rewritten part, where it was written (inside the events folder)"),
+        _c("new_file", "VARCHAR", "where it goes (inside the events folder)"),
     )),
     Table(QUARANTINE_TABLE, "Every input row ingest refused, with where and why (phone numbers masked).", (
         _c("batch_id", "VARCHAR NOT NULL", "the ingest batch (file)"),

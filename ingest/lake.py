@@ -13,7 +13,9 @@ files to an :class:`EventLake`. The reference tables (accounts, labels,
    the run brought first (by file order, then line) is quarantined as the
    embedded path quarantines it; a row already in the lake is counted as
    already loaded. Neither is written.
-3. **Publish**: the run's events are written day-partitioned into a folder
+3. **Re-enrichment**: addresses an ``ip_intel`` loaded before the requests
+   changed are fixed in the files already published (:mod:`ingest.lake_fixes`).
+4. **Publish**: the run's events are written day-partitioned into a folder
    of their own inside the events folder (``_``-prefixed, so readers skip
    it), then moved into place, a new day's folder by one rename, a file
    into an existing day by one rename each. Only then do the files' ledger
@@ -21,7 +23,7 @@ files to an :class:`EventLake`. The reference tables (accounts, labels,
    ledger does not know (a killed run) is removed before the next run
    publishes: a killed run re-runs cleanly, and re-ingesting the same files
    (the ledger knows their sha256) changes nothing.
-4. **Graph sync**: :func:`ingest.aggregate.sync_graph` with its event
+5. **Graph sync**: :func:`ingest.aggregate.sync_graph` with its event
    aggregates run on Spark (:meth:`EventLake.aggregates`), the reduced
    tables loaded into the configured store.
 
@@ -51,7 +53,7 @@ from graph.warehouse_schema import (
     QUARANTINE_TABLE,
 )
 from graph.workspace import SECRET_FILE, SETTINGS_FILE, Workspace
-from ingest import batches, quarantine
+from ingest import batches, lake_fixes, quarantine
 from ingest.arrow_sql import arrow_sql
 from ingest.lake_checks import FILES, OUTPUT, check_files, read_side, secret_file_reader
 from ingest.loader import FileLoad
@@ -233,8 +235,13 @@ class EventLake:
         pq.write_table(rows, tmp)
         tmp.replace(folder / f"{run_id}.parquet")
 
+    def apply_fixes(self, cur) -> int:
+        """Re-enrich the events of addresses a new ``ip_intel`` changed (:mod:`ingest.lake_fixes`); files rewritten."""
+        return lake_fixes.apply_fixes(self.session, self.events_dir, cur, _RUN_MARK)
+
     def _discard_unrecorded(self, cur) -> None:
         """Remove what a killed run left: work folders, and published files of runs the ledger does not know."""
+        lake_fixes.finish_rewrites(cur, self.events_dir)  # its files keep their runs' names
         # the reference tables' rows commit before the requests': their run is not proof of the requests'
         runs = {r[0] for r in cur.execute(
             f"SELECT DISTINCT run_id FROM {BATCHES_TABLE} WHERE table_name = 'requests'").fetchall()}

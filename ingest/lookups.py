@@ -40,6 +40,7 @@ from graph.warehouse_schema import (
     EVENTS_TABLE,
     INTEL_TABLE,
     IP_LOOKUP_TABLE,
+    LAKE_FIXES_TABLE,
     UA_LOOKUP_TABLE,
 )
 from ingest.arrow_sql import arrow_sql
@@ -263,12 +264,16 @@ class Lookups:
 
     Holds the workspace's ``ip_intel`` (re-read by :meth:`refresh_ips` when
     an ``ip_intel`` file loads), the workspace secret phone facts are keyed
-    with, and the phone helper process.
+    with, and the phone helper process. ``keep_fixes``: the events live in a
+    Spark lake, whose files :meth:`refresh_ips` cannot update in the
+    transaction; it records the fixes for the lake to take in
+    (:meth:`ingest.lake.EventLake.apply_fixes`).
     """
 
-    def __init__(self, cur, secret: bytes):
+    def __init__(self, cur, secret: bytes, *, keep_fixes: bool = False):
         self.cur = cur
         self.secret = secret
+        self.keep_fixes = keep_fixes
         self.phones = PhoneHelper()
         self._read_intel()
 
@@ -358,6 +363,11 @@ class Lookups:
         )
         arrow_sql(cur, f"INSERT INTO {DIRTY_IPS_TABLE} SELECT DISTINCT value, $batch FROM {{changed}}",
                   {"batch": batch_id}, changed=changed)
+        if self.keep_fixes:
+            arrow_sql(cur, f"INSERT INTO {LAKE_FIXES_TABLE} SELECT (SELECT coalesce(max(seq), 0) + 1 FROM "
+                      f"{LAKE_FIXES_TABLE}), $batch, value, old_country, country, old_asn, asn, kind "
+                      "FROM (SELECT DISTINCT ON (value) * FROM {changed} ORDER BY value, raw)",
+                      {"batch": batch_id}, changed=changed)
 
     def close(self) -> None:
         """End the phone helper process."""

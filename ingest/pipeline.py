@@ -221,7 +221,7 @@ def _load_and_sync(cur, workspace: Workspace, store: GraphStore, sources: Mappin
     timings = Timings()
     run_batches: list[str] = []
     secret = workspace.secret()
-    lookups = Lookups(cur, secret)
+    lookups = Lookups(cur, secret, keep_fixes=lake is not None)
     loader = TableLoader(cur, secret, lookups, timings, run_batches)
     truncations: list[str] = []
     run_id = datetime.now(UTC).strftime("ingest-%Y%m%dT%H%M%S.%fZ")
@@ -242,6 +242,11 @@ def _load_and_sync(cur, workspace: Workspace, store: GraphStore, sources: Mappin
                 _crash_point("events_loaded")
     finally:
         lookups.close()
+    if lake is not None:
+        # before new requests, enriched already with what the fixes bring, are added
+        progress.phase("re-enriching the lake's events")
+        with timings.timed("lake re-enrichment"):
+            lake.apply_fixes(cur)
     if lake is not None and sources.get("requests"):
         progress.phase("requests on Spark")
         with timings.timed("requests on Spark"):

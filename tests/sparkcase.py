@@ -34,6 +34,16 @@ def ingest_on_spark(root: Path, lake: Path, case: Path = SAMPLE) -> IngestSummar
         warehouse.close_all()
 
 
+def ingest_embedded(ws: Workspace, case: Path = SAMPLE) -> IngestSummary:
+    """``case`` ingested into ``ws`` on DuckDB with the embedded store, as ``sybilscope ingest`` does."""
+    store = open_store(ws)
+    try:
+        return ingest(ws, store, discover(case)[0])
+    finally:
+        store.close()
+        warehouse.close_all()
+
+
 def build_lake(root: Path) -> Workspace:
     """The sample ingested at ``root/ws`` (DuckDB) and at ``root/ws-spark`` (Spark, events at ``root/lake``).
 
@@ -41,11 +51,7 @@ def build_lake(root: Path) -> Workspace:
     fixture's), started here on ``local[2]`` when there is none.
     """
     ws = Workspace.open(root / "ws")
-    store = open_store(ws)
-    sources, _ = discover(SAMPLE)
-    ingest(ws, store, sources)
-    store.close()
-    warehouse.close_all()
+    ingest_embedded(ws)
     # the same key, so the two ingests' pseudonyms (and the content keys hashed with them) can be compared
     (root / "ws-spark").mkdir(mode=0o700)
     shutil.copy(ws.root / SECRET_FILE, root / "ws-spark" / SECRET_FILE)

@@ -17,19 +17,26 @@ from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
-from ingestcase import graph_snapshot
-from sparkcase import SAMPLE, copy_case, ingest_on_spark
+import pytest
+from ingestcase import graph_snapshot, write_table
+from sparkcase import SAMPLE, copy_case, ingest_embedded, ingest_on_spark
 
 from graph import warehouse
+from graph.detect.projection import workspace_events
 from graph.detect.results import DetectionParams
 from graph.detect.run import detect
+from graph.errors import SybilscopeError
 from graph.schema import LOOKED_UP
 from graph.store import open_store
-from graph.warehouse_schema import EVENTS_TABLE, QUARANTINE_TABLE
+from graph.warehouse_schema import (
+    EVENTS_TABLE,
+    LAKE_FIXES_TABLE,
+    LAKE_REWRITES_TABLE,
+    QUARANTINE_TABLE,
+)
 from graph.workspace import SECRET_FILE, Workspace
-from ingest import aggregate, batches
+from ingest import aggregate, batches, lake_fixes
 from ingest.lake import QUARANTINE_FOLDER, EventLake
-from ingest.pipeline import ingest
 from ingest.readers import discover
 
 SYBILSCOPE = Path(sys.executable).parent / "sybilscope"
@@ -174,12 +181,7 @@ def test_copies_across_files_and_runs_are_found_as_the_embedded_path_finds_them(
     (tmp_path / "ws-spark").mkdir(mode=0o700)
     shutil.copy(embedded.root / SECRET_FILE, tmp_path / "ws-spark" / SECRET_FILE)
     for case in (first_run, second_run):
-        store = open_store(embedded)
-        try:
-            ingest(embedded, store, discover(case)[0])
-        finally:
-            store.close()
-            warehouse.close_all()
+        ingest_embedded(embedded, case)
         ingest_on_spark(tmp_path / "ws-spark", tmp_path / "lake", case)
 
     quarantined = (f"SELECT file, position, reason, record FROM {QUARANTINE_TABLE} ORDER BY ALL")
@@ -217,3 +219,59 @@ def test_copies_across_files_and_runs_are_found_as_the_embedded_path_finds_them(
         assert plans == {(new, from_dst) for new in (True, False) for from_dst in (True, False)}
     finally:
         warehouse.close_all()
+
+
+def _enrichment(events: list[tuple]) -> list[tuple]:
+    return sorted(events, key=lambda row: row[0])
+
+
+@pytest.mark.parametrize("killed", [False, True], ids=["whole", "killed-after-the-plan"])
+def test_a_new_ip_intel_re_enriches_the_lakes_events_as_the_embedded_path_does(tmp_path, spark_sample, spark,
+                                                                               monkeypatch, killed):
+    embedded = copy_case(spark_sample, tmp_path)
+    lake = tmp_path / "lake"
+    columns = "event_id, ip, ip_country, ip_asn, ip_kind"
+    busiest = _rows(embedded.db_path, f"SELECT ip FROM {EVENTS_TABLE} GROUP BY ip ORDER BY count(*) DESC, ip LIMIT 3")
+    intel = tmp_path / "intel"
+    intel.mkdir()
+    write_table(intel, "ip_intel", [{"network": ip, "country": "NL", "asn": 64500, "as_org": "Fix BV",
+                                     "kind": "hosting"} for (ip,) in busiest], "csv")
+    before = _enrichment(_rows(embedded.db_path, f"SELECT {columns} FROM {EVENTS_TABLE}"))
+    files_before = _lake_files(lake)
+
+    ingest_embedded(embedded, intel)
+    if killed:  # the rewrite's plan is committed, then the run dies before a file moves
+        real, calls = lake_fixes.finish_rewrites, []
+
+        def dies_after_the_commit(cur, events_dir):
+            calls.append(events_dir)
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+            real(cur, events_dir)
+
+        monkeypatch.setattr(lake_fixes, "finish_rewrites", dies_after_the_commit)
+        with pytest.raises(KeyboardInterrupt):
+            ingest_on_spark(tmp_path / "ws-spark", lake, intel)
+        monkeypatch.undo()
+        assert _lake_files(lake) != files_before and set(files_before) <= set(_lake_files(lake))
+        with pytest.raises(SybilscopeError, match="did not finish"):  # detection will not read a half-fixed lake
+            workspace_events(Workspace.open(tmp_path / "ws-spark"))
+        warehouse.close_all()
+    summary = ingest_on_spark(tmp_path / "ws-spark", lake, intel)
+
+    assert summary.tables["ip_intel"].files_skipped == (1 if killed else 0)
+    expected = _enrichment(_rows(embedded.db_path, f"SELECT {columns} FROM {EVENTS_TABLE}"))
+    changed = [row for row, old in zip(expected, before, strict=True) if row != old]
+    assert changed and {row[1] for row in changed} <= {ip for (ip,) in busiest}
+    assert {row[4] for row in changed} == {"hosting"}
+    got = _enrichment([tuple(r) for r in spark.read.parquet(str(lake)).select(*columns.split(", ")).collect()])
+    assert len(got) == len(expected)
+    assert [row for row, want in zip(got, expected, strict=True) if row != want] == []
+    pending = _rows(tmp_path / "ws-spark" / "sybilscope.duckdb",
+                    f"SELECT (SELECT count(*) FROM {LAKE_FIXES_TABLE}), (SELECT count(*) FROM {LAKE_REWRITES_TABLE})")
+    assert pending == [(0, 0)]
+    assert not list(lake.glob("_fix-*"))
+    # every file of the lake still belongs to a run the ledger knows: the next ingest keeps them all
+    kept = _lake_files(lake)
+    ingest_on_spark(tmp_path / "ws-spark", lake, intel)
+    assert _lake_files(lake) == kept

@@ -180,4 +180,20 @@ def lake_events(workspace) -> SparkEvents:
             f"the workspace {workspace.root} has no request events in Parquet yet ({path or 'no --events-dir'}): "
             "run `sybilscope ingest --engine spark --events-dir DIR CASE_DIR` first"
         )
+    if _unfinished_fixes(workspace.db_path):
+        raise SybilscopeError(
+            f"an ingest re-enriching the events at {path} with a new ip_intel did not finish: run `sybilscope "
+            "ingest` on the workspace again (with files already loaded it only finishes that) before detecting"
+        )
     return SparkEvents.from_parquet(spark_session(settings.spark_master, settings.spark_remote), path)
+
+
+def _unfinished_fixes(db_path: Path) -> bool:
+    """Whether re-enrichment a new ``ip_intel`` owes the lake's events is still pending (a killed ingest)."""
+    from graph import warehouse
+    from graph.warehouse_schema import LAKE_FIXES_TABLE, LAKE_REWRITES_TABLE
+
+    con = warehouse.connect(db_path)
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    return any(con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+               for name in (LAKE_FIXES_TABLE, LAKE_REWRITES_TABLE) if name in tables)
