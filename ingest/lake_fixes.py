@@ -39,12 +39,14 @@ _COUNTRY, _ASN, _KIND = "ip_country", "ip_asn", "ip_kind"
 
 def finish_rewrites(cur, events_dir: Path) -> None:
     """Complete a committed rewrite a killed run left half done; remove an uncommitted one's work."""
-    plan = cur.execute(f"SELECT old_file, staged_file, new_file FROM {LAKE_REWRITES_TABLE}").fetchall()
-    for _, staged, new in plan:
+    plan = cur.execute(f"SELECT old_file, staged_file, new_file FROM {LAKE_REWRITES_TABLE} "
+                       "ORDER BY old_file, new_file").fetchall()
+    # file by file, its parts in and then it out: a kill leaves at most one file's rows twice, until rerun
+    for number, (old, staged, new) in enumerate(plan):
         if (events_dir / staged).exists():
             (events_dir / staged).replace(events_dir / new)
-    for old, _, _ in plan:
-        (events_dir / old).unlink(missing_ok=True)
+        if number + 1 == len(plan) or plan[number + 1][0] != old:
+            (events_dir / old).unlink(missing_ok=True)
     if plan:
         cur.execute(f"DELETE FROM {LAKE_REWRITES_TABLE}")
     for work in events_dir.glob(f"{WORK_PREFIX}*"):
