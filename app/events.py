@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from graph.detect.frames import Events
 from graph.warehouse import EVENT_COLUMNS, EVENTS_TABLE
+from graph.warehouse_schema import LAKE_REWRITES_TABLE
 
 __all__ = ["EventReader", "as_utc", "events_present", "read_lake"]
 
@@ -54,14 +55,31 @@ def read_lake(cursor: duckdb.DuckDBPyConnection, events_dir: Path) -> duckdb.Duc
     the warehouse's, typed as it types them: Spark writes ``ts`` as a
     timestamp without zone, holding UTC.
     """
-    if not any(Path(events_dir).glob("day=*/*.parquet")):
+    files = sorted(Path(events_dir).glob("day=*/*.parquet"))
+    if not files:
         return cursor
     columns = ", ".join("make_timestamptz(epoch_us(ts)) AS ts" if sql_type == "TIMESTAMPTZ"
                         else f"CAST({name} AS {sql_type}) AS {name}" for name, sql_type in EVENT_COLUMNS.items())
-    path = str(Path(events_dir) / "day=*" / "*.parquet").replace("'", "''")
+    hidden = _half_swapped(cursor, Path(events_dir))
+    paths = [Path(events_dir) / "day=*" / "*.parquet"] if not hidden else [f for f in files if f not in hidden]
+    listed = ", ".join("'" + str(path).replace("'", "''") + "'" for path in paths)
     cursor.execute(f"CREATE OR REPLACE TEMP VIEW {EVENTS_TABLE} AS SELECT {columns} "
-                   f"FROM read_parquet('{path}', hive_partitioning = false)")
+                   f"FROM read_parquet([{listed}], hive_partitioning = false)")
     return cursor
+
+
+def _half_swapped(cursor: duckdb.DuckDBPyConnection, events_dir: Path) -> set[Path]:
+    """Rewritten lake files already in place while the file they replace is still there (a killed re-enrichment).
+
+    Until the next ingest finishes the swap (:mod:`ingest.lake_fixes`), the
+    old file is read and these are not: the events as they were, each once.
+    """
+    present = cursor.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                             [LAKE_REWRITES_TABLE]).fetchone()[0]
+    if not present:
+        return set()
+    plan = cursor.execute(f"SELECT old_file, new_file FROM {LAKE_REWRITES_TABLE}").fetchall()
+    return {events_dir / new for old, new in plan if (events_dir / old).exists() and (events_dir / new).exists()}
 
 
 class EventReader(Events):
