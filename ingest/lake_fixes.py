@@ -33,7 +33,7 @@ __all__ = ["apply_fixes", "finish_rewrites"]
 
 #: a rewrite's work folder inside the events folder (``_``: Spark readers skip it)
 WORK_PREFIX = "_fix-"
-#: the columns a fix changes, and how
+#: the event columns a fix changes
 _COUNTRY, _ASN, _KIND = "ip_country", "ip_asn", "ip_kind"
 
 
@@ -60,14 +60,13 @@ def apply_fixes(session, events_dir: Path, cur, run_mark: str) -> int:
     name: a rewritten file keeps its run's id, so the ledger still owns it.
     """
     from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema
 
     finish_rewrites(cur, events_dir)
     fixes = cur.sql(f"SELECT seq, ip, old_country, country, old_asn, asn, kind FROM {LAKE_FIXES_TABLE} "
                     "ORDER BY seq, ip").to_arrow_table()
     if fixes.num_rows == 0:
         return 0
-    from pyspark.sql.pandas.types import from_arrow_schema
-
     fix_frame = session.createDataFrame(fixes, schema=from_arrow_schema(fixes.schema)).withColumnRenamed("ip", "_ip")
     files = _files_with(session, events_dir, fix_frame) if any(events_dir.glob("day=*")) else []
     if files:
