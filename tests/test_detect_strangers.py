@@ -209,17 +209,49 @@ def test_list_workers_spread_over_carrier_addresses_with_bystanders_are_chained_
     pooled = entity_closure(source, closure, closure_baseline(closure)).set_index("entity")
     carrier = pooled.loc[[f"100.70.{i}.1" for i in range(8)]]
     assert carrier["z"].between(DetectionParams().warm_stranger_z, DetectionParams().seed_stranger_z).all()
-    # the workers were made in one sitting three days before (supporting evidence, no door of its own)
+    # the workers were made in one sitting three days before
     ids = sorted({r["account_id"] for r in rows})
     made = [START - 3 * DAY + int(a[2:]) * 60_000 if a.startswith("op") else START - 400 * DAY for a in ids]
     accounts = pd.DataFrame({"account_id": ids, "created_at": made})
     flagged = [c for c in find_networks(source, accounts=accounts).clusters if c.flagged]
     assert [c.members for c in flagged] == [[f"op{k:02d}" for k in range(24)]]
     assert max(flagged[0].contributions, key=flagged[0].contributions.get) == "strangers"
-    cold = find_networks(source, accounts=accounts, params=DetectionParams(warm_stranger_z=99.0))
-    assert cold.clusters == []  # no other door sees them
+    cold = DetectionParams(warm_stranger_z=99.0)
+    # without the warm chain, their sign-up cohort pools them as one group (another door)
+    assert [c.members for c in find_networks(source, accounts=accounts, params=cold).clusters if c.flagged] \
+        == [[f"op{k:02d}" for k in range(24)]]
+    assert find_networks(source, params=cold).clusters == []  # and without sign-up times no other door sees them
     # a shortfall must be large, not only many standard errors: a carrier NAT's hundreds of ordinary
     # accounts find a few strangers more than usual and reach any z; asked for a near-total one, these
     # addresses (a seventh of their accounts keep the usual closure) chain nobody
     strict = DetectionParams(warm_closure=float(carrier["closure"].min()) / closure_baseline(closure).mean / 2)
-    assert find_networks(source, accounts=accounts, params=strict).clusters == []
+    assert find_networks(source, params=strict).clusters == []
+
+
+def test_list_workers_made_in_one_sign_up_burst_are_pooled_as_a_cohort_and_a_viral_evening_is_not():
+    """Each worker on its own handset behind a carrier address it shares with a circle of friends:
+    no address, device or rare link pools them; being made within hours of each other does."""
+    rng = np.random.default_rng(21)
+    rows = _circles(40, 5, seed=22, ip_of=lambda c, k: f"100.64.{c}.1")
+    created = {r["account_id"]: START - int(rng.integers(60, 420)) * DAY for r in rows}
+    people = [f"c{c:02d}-0" for c in range(40)]
+    for k in range(14):
+        account, ip = f"op{k:02d}", f"100.64.{k}.1"
+        created[account] = START - 5 * DAY + k * 12 * 60_000  # fourteen accounts in under three hours
+        mine = [people[(k * 3 + i) % 40] for i in range(3)]
+        rows += [_row(account, t, ip=ip, kind="mobile", ts=START + int(rng.integers(0, 10 * DAY)), matched=True)
+                 for t in mine]
+        rows += [_row(account, f"unlisted-{k}-{j}", ip=ip, kind="mobile", ts=START + int(rng.integers(0, 10 * DAY)),
+                      matched=False) for j in range(8)]
+    # a viral evening: eight friends join within the hour, on carrier addresses, and find each other
+    viral = [f"v-{k}" for k in range(8)]
+    for k, me in enumerate(viral):
+        created[me] = START - 3 * DAY + k * 5 * 60_000
+        ts, ip = START + int(rng.integers(0, 10 * DAY)), f"100.64.{k}.1"
+        rows += [_row(me, friend, ip=ip, kind="mobile", ts=ts, matched=True) for friend in viral if friend != me]
+        rows += [_row(me, f"book-{k}-{j}", ip=ip, kind="mobile", ts=ts, matched=False) for j in range(8)]
+    accounts = pd.DataFrame({"account_id": list(created), "created_at": list(created.values())})
+    found = find_networks(events_frame(rows), accounts=accounts)
+    flagged = [c for c in found.clusters if c.flagged]
+    assert [c.members for c in flagged] == [[f"op{k:02d}" for k in range(14)]]
+    assert flagged[0].contributions["strangers"] > 3.0 and flagged[0].contributions["creation_burst"] > 1.0

@@ -22,6 +22,7 @@ __all__ = [
     "HALF_HOURS_PER_WEEK",
     "creation_burst",
     "burst_accounts",
+    "cohort_links",
     "cohort_pairs",
     "monoculture",
     "monoculture_counts",
@@ -149,6 +150,31 @@ def burst_accounts(
     inside = np.cumsum(marks[:-1]) > 0
     return set(created.index[inside])
 
+
+
+def cohort_links(created: pd.Series, bursts: set, window_hours: float) -> pd.DataFrame:
+    """``a, b``: each account made in a sign-up burst linked to the next one made within ``window_hours``.
+
+    The links chain each burst's accounts into one connected group (a
+    chain, not every pair: a viral evening's thousands of sign-ups stay a
+    few thousand links), for pooling what the group's accounts find
+    (:func:`graph.detect.acquaintance.rare_groups`): the accounts an
+    operation made at once work one leaked list, whose targets are
+    strangers to each other, while a viral moment's newcomers find their
+    friends.
+
+    Examples
+    --------
+    >>> hour = 3_600_000
+    >>> created = pd.Series({"a": 0, "b": hour, "c": 2 * hour, "x": 30 * hour, "y": 30 * hour + 1})
+    >>> cohort_links(created, {"a", "b", "c", "x", "y"}, 2.0).values.tolist()
+    [['a', 'b'], ['b', 'c'], ['x', 'y']]
+    """
+    mine = created[created.index.isin(bursts)].sort_values(kind="stable")
+    times, ids = mine.to_numpy(dtype=float), mine.index.to_numpy(dtype=object)
+    near = np.flatnonzero(np.diff(times) <= window_hours * 3_600_000)
+    pairs = sorted((min(ids[i], ids[i + 1]), max(ids[i], ids[i + 1])) for i in near)
+    return pd.DataFrame(pairs, columns=["a", "b"], dtype=object).reindex(columns=["a", "b"])
 
 
 def cohort_pairs(created: pd.Series, bursts: set, accounts: set, window_hours: float) -> pd.DataFrame:

@@ -274,7 +274,7 @@ def _shared_list_workers(source, workers: pd.Index, params: DetectionParams) -> 
 
 def _stranger_ties(
     source, rate: pd.Series, workers: pd.Index, closure: pd.DataFrame, usual: acquaintance.ClosureBaseline,
-    params: DetectionParams,
+    params: DetectionParams, cohorts: pd.DataFrame,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Ties among the list workers behind addresses and devices whose accounts find strangers, and their z.
 
@@ -289,17 +289,23 @@ def _stranger_ties(
     through such rare entities, or through entities whose pooled closure
     lies ``params.warm_stranger_z`` standard errors below the usual and is
     at most ``params.warm_closure`` of it, are pooled as one group (:func:`graph.detect.acquaintance.rare_groups`) and
-    count like an entity. Returns the ties and, per account, the largest z of the hot
-    entities or group it works from.
+    count like an entity. So are the accounts made in one sign-up burst (``cohorts``,
+    :func:`graph.detect.behaviour.cohort_links` among the accounts with a closure rate): an
+    operation on carrier addresses and its own handsets shares nothing a link could see, but
+    it made its accounts at once. Returns the ties and, per account, the largest z of the hot
+    entities or groups it works from.
     """
     pooled = acquaintance.entity_closure(source, closure, usual, min_accounts=params.stranger_accounts)
     links = pd.concat([acquaintance.rare_links(source, rate.index, max_accounts=params.rare_link_accounts),
                        acquaintance.warm_links(source, pooled[pooled["closure"] <= usual.mean * params.warm_closure],
                                                rate.index, warm_z=params.warm_stranger_z)],
                       ignore_index=True)
-    groups = acquaintance.rare_groups(links, closure.loc[rate.index], usual, min_accounts=params.stranger_accounts)
+    pools = {kind: acquaintance.rare_groups(found, closure.loc[rate.index], usual, min_accounts=params.stranger_accounts)
+             for kind, found in (("group", links), ("cohort", cohorts))}
+    groups = pd.concat([frame.assign(kind=kind) for kind, frame in pools.items()], ignore_index=True)
     groups = groups[(groups["z"] >= params.seed_stranger_z) & groups["account_id"].isin(workers)]
-    members = {("group", int(g)): list(frame["account_id"]) for g, frame in groups.groupby("group", sort=True)}
+    members = {(kind, int(g)): list(frame["account_id"])
+               for (kind, g), frame in groups.groupby(["kind", "group"], sort=True)}
     group_z = pd.Series(groups["z"].to_numpy(), index=groups["account_id"].to_numpy(dtype=object), dtype=float)
     hot = pooled[pooled["z"] >= params.seed_stranger_z]
     # each worker is tied through its few hottest entities only: a proxy pool's thousands of exits,
@@ -475,7 +481,9 @@ def find_networks(
     usual_closure = acquaintance.closure_baseline(closure)
     rate = _closure_rates(stats, closure, usual_closure, params)
     workers = rate.index[rate <= usual_closure.mean / 2]
-    strangers, stranger_z = _stranger_ties(source, rate, workers, closure, usual_closure, params)
+    strangers, stranger_z = _stranger_ties(source, rate, workers, closure, usual_closure, params,
+                                           behaviour.cohort_links(created, bursts & set(rate.index),
+                                                                  params.burst_window_hours))
     seeds |= set(strangers["a"]) | set(strangers["b"])
     seeds |= _shared_list_workers(source, workers.difference(stats.index[stats["missing"]]), params)
     # only ties touching a seed, and later a newcomer, are ever used: the crowd's pairs are never built
