@@ -46,6 +46,7 @@ from graph.detect import (
     infrastructure,
     misses,
     resemblance,
+    scoring,
     synchrony,
     targets,
 )
@@ -598,7 +599,10 @@ def find_networks(
         top = max(sorted(parts), key=parts.get) if parts else None
         listed = top in ("strangers", "shared_targets") and score >= params.keep_score
         weak = judge.weak_members(members, features, parts, friends_only=top == "shared_targets") if listed else []
-        if weak and len(weak) < len(members):
+        # a list's workers are not pruned below the size at which their strangers count: the members
+        # without a hot address of their own (too few people found) are then what makes the group
+        small = top == "strangers" and len(members) - len(weak) < scoring.STRANGERS_MIN_SIZE
+        if weak and len(weak) < len(members) and not small:
             again.append([m for m in members if m not in weak])
             alone.extend([m] for m in weak)
         else:

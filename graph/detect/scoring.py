@@ -30,13 +30,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-__all__ = ["FLAG_THRESHOLD", "BIAS", "SHORT_REASONS", "cluster_score", "cluster_kind", "reasons", "member_score"]
+__all__ = ["FLAG_THRESHOLD", "BIAS", "STRANGERS_MIN_SIZE", "SHORT_REASONS", "cluster_score", "cluster_kind", "reasons", "member_score"]
 
 #: a score at or above this means "suspected coordinated abuse network"
 FLAG_THRESHOLD = 0.5
 
 #: log-odds before any evidence: most groups of accounts are not abuse networks
 BIAS = -5.0
+
+#: a group's finding strangers counts from this many members: fewer behind a hot address are chance
+STRANGERS_MIN_SIZE = 5
 
 
 def _clip(x: float, lo: float = 0.0, hi: float = 1.0) -> float:
@@ -88,7 +91,7 @@ def contributions(features: Mapping[str, float]) -> dict[str, float]:
         * (1.0 - _clip(f.get("onboarding_share", 0.0))) if size >= 3 else 0.0,
         # members work from addresses or devices whose accounts find people who do not know each other
         # (address books are circles of friends; a leaked list, however divided, is strangers)
-        "strangers": 4.5 * _clip((f.get("stranger_z", 0.0) - 2.5) / 3.5) if size >= 5 else 0.0,
+        "strangers": 4.5 * _clip((f.get("stranger_z", 0.0) - 2.5) / 3.5) if size >= STRANGERS_MIN_SIZE else 0.0,
         # created within hours of each other, against the population's sign-up rate (members made in one
         # run of burst windows count: an operation can take longer than a window to make its accounts)
         "creation_burst": 1.5 * _surprise(f.get("burst_log10_p", 0.0))

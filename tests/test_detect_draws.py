@@ -1,0 +1,52 @@
+"""Detection on drawn tradecraft (``simulate --scenario drawn``): cases the hand-made fixtures do not reach.
+
+A drawn case puts several operations and every look-alike in one population,
+so the steps that split, prune and regroup clusters meet each other as they
+do on real data. Each test names the tradecraft it is about; the draws are
+the development ones (21 and up), never the report draws the benchmark
+scores.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from graph import warehouse
+from graph.detect.run import detect
+from graph.store import open_store
+from graph.workspace import Workspace
+from ingest.pipeline import ingest
+from ingest.readers import discover
+from ingest.simulate import simulate
+
+
+@pytest.fixture(scope="module")
+def draw_21(tmp_path_factory):
+    root = tmp_path_factory.mktemp("draw21")
+    simulate(root / "case", scenario="drawn", seed=21, scale=1.0, fmt="parquet")
+    truth = json.loads((root / "case.truth.json").read_text())
+    ws = Workspace.open(root / "ws")
+    store = open_store(ws)
+    try:
+        ingest(ws, store, discover(root / "case")[0])
+        yield truth, detect(ws, store).clusters
+    finally:
+        store.close()
+        warehouse.close_all()
+
+
+def test_a_small_list_operation_pruned_from_an_enumeration_operation_on_its_exits_stays_a_case(draw_21):
+    # twelve aged accounts work slices of a leaked list from the same hosting provider as an
+    # enumeration operation; first pruned from its cluster, then judged as a list's workers, they
+    # must not be pruned below the size at which finding strangers counts (two of them found too
+    # few people to have a rate of their own)
+    truth, clusters = draw_21
+    campaign = truth["campaigns"]["op1_leaked_list_hosting"]
+    assert (campaign["drawn"]["selection"], campaign["drawn"]["infrastructure"]) == ("leaked_list", "hosting")
+    workers = set(campaign["accounts"])
+    holding = [c for c in clusters if c.flagged and workers & set(c.members)]
+    assert len(holding) == 1
+    assert set(holding[0].members) <= workers and len(holding[0].members) >= 5
+    assert holding[0].kind == "targeted lookups"
