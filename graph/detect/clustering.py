@@ -218,19 +218,25 @@ def merge_dense_neighbours(
     [[0, 1, 2, 3, 4, 5]]
     """
     groups = [set(c) for c in communities]
+    # the edges once, as arrays of node positions: each round of merging only relabels their ends
+    # (the sums below add each edge's weight in edge order, as a walk over the edges would)
+    position = {node: i for i, node in enumerate(G.nodes)}
+    ends = np.array([(position[u], position[v]) for u, v in G.edges()], dtype=np.int64).reshape(-1, 2)
+    weights = np.array([w for _, _, w in G.edges(data=weight, default=1.0)], dtype=float)
     while True:
-        owner = {node: i for i, c in enumerate(groups) for node in c}
-        inside = [0.0] * len(groups)
-        between: dict[tuple[int, int], float] = {}
-        for u, v, w in G.edges(data=weight, default=1.0):
-            if u not in owner or v not in owner:
-                continue
-            a, b = owner[u], owner[v]
-            if a == b:
-                inside[a] += w
-            else:
-                key = (min(a, b), max(a, b))
-                between[key] = between.get(key, 0.0) + w
+        owner = np.full(len(position), -1, dtype=np.int64)
+        for i, c in enumerate(groups):
+            owner[[position[node] for node in c]] = i
+        left, right = owner[ends[:, 0]], owner[ends[:, 1]]
+        known = (left >= 0) & (right >= 0)
+        same, cross = known & (left == right), known & (left != right)
+        inside = np.bincount(left[same], weights=weights[same], minlength=len(groups))
+        keys = np.minimum(left[cross], right[cross]) * len(groups) + np.maximum(left[cross], right[cross])
+        pairs, first, which = np.unique(keys, return_index=True, return_inverse=True)
+        sums = np.bincount(which.ravel(), weights=weights[cross], minlength=len(pairs))
+        # pairs in the order their first edge comes, so ties between equal scores go as they always did
+        between = {(int(k) // len(groups), int(k) % len(groups)): float(sums[j])
+                   for j, k in sorted(enumerate(pairs), key=lambda jk: first[jk[0]])}
         best = None
         for (a, b), w in between.items():
             if len(groups[a]) < 2 or len(groups[b]) < 2:
