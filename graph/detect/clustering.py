@@ -182,6 +182,16 @@ def _density(weight: float, a: int, b: int | None = None) -> float:
     return weight / pairs if pairs else 0.0
 
 
+def _edge_arrays(G: nx.Graph, weight: str) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Each node's position in ``G.nodes``, the edges' ends as positions (an ``(m, 2)`` array) and their weights.
+
+    Edges come in ``G.edges`` order, so sums over them add up as a walk over the edges would.
+    """
+    position = {node: i for i, node in enumerate(G.nodes)}
+    ends = np.array([(position[u], position[v]) for u, v in G.edges()], dtype=np.int64).reshape(-1, 2)
+    return position, ends, np.array([w for _, _, w in G.edges(data=weight, default=1.0)], dtype=float)
+
+
 def merge_dense_neighbours(
     G: nx.Graph, communities: list[set], *, ratio: float = 0.5, weight: str = "weight"
 ) -> list[set]:
@@ -219,10 +229,7 @@ def merge_dense_neighbours(
     """
     groups = [set(c) for c in communities]
     # the edges once, as arrays of node positions: each round of merging only relabels their ends
-    # (the sums below add each edge's weight in edge order, as a walk over the edges would)
-    position = {node: i for i, node in enumerate(G.nodes)}
-    ends = np.array([(position[u], position[v]) for u, v in G.edges()], dtype=np.int64).reshape(-1, 2)
-    weights = np.array([w for _, _, w in G.edges(data=weight, default=1.0)], dtype=float)
+    position, ends, weights = _edge_arrays(G, weight)
     while True:
         owner = np.full(len(position), -1, dtype=np.int64)
         for i, c in enumerate(groups):
@@ -312,26 +319,37 @@ def operations(
     >>> operations(G, [[0, 1], [2, 3], [4, 5, 8], [6, 7, 9]])
     [[0, 1], [2], [3]]
     """
-    owner = {node: i for i, members in enumerate(groups) for node in members}
-    between: dict[tuple[int, int], float] = {}
-    reach: dict[tuple[int, int], set] = {}
-    for u, v, w in G.edges(data=weight, default=1.0):
-        a, b = owner.get(u), owner.get(v)
-        if a is None or b is None or a == b:
-            continue
-        key = (min(a, b), max(a, b))
-        between[key] = between.get(key, 0.0) + w
-        reach.setdefault(key, set()).update((u, v))
+    position, ends, weights = _edge_arrays(G, weight)
+    owner = np.full(len(position), -1, dtype=np.int64)
+    for i, members in enumerate(groups):
+        owner[[position[node] for node in members if node in position]] = i
+    left, right = owner[ends[:, 0]], owner[ends[:, 1]]
+    cross = (left >= 0) & (right >= 0) & (left != right)
+    n = max(len(groups), 1)
+    # the pairs of groups with a tie across, in (a, b) order; each pair's weight summed in edge order
+    pairs, which = np.unique(np.minimum(left[cross], right[cross]) * n + np.maximum(left[cross], right[cross]),
+                             return_inverse=True)
+    which = which.ravel()
+    between = np.bincount(which, weights=weights[cross], minlength=len(pairs))
+    sizes = np.array([len(members) for members in groups], dtype=np.int64)
+    first, second = pairs // n, pairs % n
+    smaller = np.where(sizes[first] <= sizes[second], first, second)
+    # each pair's smaller group's accounts with a tie across (each counted once)
+    nodes = np.concatenate([ends[cross, 0], ends[cross, 1]])
+    pair_of = np.concatenate([which, which])
+    mine = owner[nodes] == smaller[pair_of]
+    touched = np.bincount(np.unique(pair_of[mine] * len(position) + nodes[mine]) // max(len(position), 1),
+                          minlength=len(pairs))
+
     def linked():
-        for (a, b), w in sorted(between.items()):
-            small = a if len(groups[a]) <= len(groups[b]) else b
-            touched = sum(1 for node in reach[(a, b)] if owner[node] == small)
+        for a, b, small, w, reached in zip(first.tolist(), second.tolist(), smaller.tolist(), between.tolist(),
+                                           touched.tolist(), strict=True):
             one_hand = devices is not None and bool(devices[a] & devices[b])
             checks = ((rhythms, min_rhythm),) if one_hand else ((rhythms, min_rhythm), (targets, min_targets))
             if any(profiles is not None and profiles[a] is not None and profiles[b] is not None
                    and _cosine(profiles[a], profiles[b]) < least for profiles, least in checks):
                 continue
-            if w / len(groups[small]) >= min_link and touched >= max(min_touched, min_reach * len(groups[small])):
+            if w / len(groups[small]) >= min_link and reached >= max(min_touched, min_reach * len(groups[small])):
                 yield a, b
 
     return _joined(len(groups), linked())
