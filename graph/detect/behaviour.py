@@ -151,7 +151,6 @@ def burst_accounts(
     return set(created.index[inside])
 
 
-
 def cohort_links(created: pd.Series, bursts: set, window_hours: float) -> pd.DataFrame:
     """``a, b``: each account made in a sign-up burst linked to the next one made within ``window_hours``.
 

@@ -233,7 +233,7 @@ def merge_dense_neighbours(
     while True:
         owner = np.full(len(position), -1, dtype=np.int64)
         for i, c in enumerate(groups):
-            owner[[position[node] for node in c]] = i
+            owner[[position[node] for node in c if node in position]] = i
         left, right = owner[ends[:, 0]], owner[ends[:, 1]]
         known = (left >= 0) & (right >= 0)
         same, cross = known & (left == right), known & (left != right)
