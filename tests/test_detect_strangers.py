@@ -255,3 +255,18 @@ def test_list_workers_made_in_one_sign_up_burst_are_pooled_as_a_cohort_and_a_vir
     flagged = [c for c in found.clusters if c.flagged]
     assert [c.members for c in flagged] == [[f"op{k:02d}" for k in range(14)]]
     assert flagged[0].contributions["strangers"] > 3.0 and flagged[0].contributions["creation_burst"] > 1.0
+
+
+def test_an_address_an_analyst_labelled_benign_counts_against_the_accounts_behind_it():
+    rows = _circles(40, 5, seed=8) + _list_workers(12, 4, seed=9, ip="45.9.9.9")
+    accounts = pd.DataFrame({"account_id": sorted({r["account_id"] for r in rows}), "created_at": START - 400 * DAY})
+    vetted = [{"entity": "ip", "entity_id": "45.9.9.9", "value": "benign", "kind": "label"},
+              {"entity": "ip", "entity_id": "85.0.0.1", "value": "benign", "kind": "label"}]  # a friend's, unused here
+    plain = find_networks(events_frame(rows), accounts=accounts)
+    labelled = find_networks(events_frame(rows), accounts=accounts, labels=vetted)
+    workers = [f"op{k:02d}" for k in range(12)]
+    before = next(c for c in plain.clusters if c.members == workers)
+    after = next(c for c in labelled.clusters if set(c.members) == set(workers))
+    assert "benign_labels" not in before.contributions and "benign_label_share" not in before.features
+    assert after.features["benign_label_share"] == 1.0 and after.contributions["benign_labels"] == -3.0
+    assert after.score < before.score
