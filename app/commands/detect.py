@@ -26,7 +26,7 @@ def _tradecraft(cluster) -> str:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the community method (same seed, same result).")
 @click.option("--resolution", type=float, default=1.0, show_default=True,
               help="Modularity resolution: above 1 splits into smaller clusters, below 1 merges.")
-@click.option("--method", type=click.Choice(METHODS), default="louvain", show_default=True,
+@click.option("--method", type=click.Choice(METHODS), default=DetectionParams.method, show_default=True,
               help="Community method on the coordination graph.")
 @click.option("--keep-score", type=float, default=0.2, show_default=True,
               help="Keep clusters scoring at least this (0.5 and above are flagged as suspected networks).")

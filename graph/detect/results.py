@@ -115,7 +115,7 @@ class DetectionParams:
     """
 
     seed: int = 0
-    method: str = "louvain"
+    method: str = "leiden"
     resolution: float = 1.0
     keep_score: float = 0.2
     seed_evidence: float = 1.0

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from graph.detect.attribution import membership_frame
+from graph.detect.clustering import leiden_communities
 from graph.detect.frames import EventsLike, as_events
 
 __all__ = ["target_ties", "list_blocks", "found_pairs", "reciprocity", "shared_target_share", "popular_target_share"]
@@ -164,7 +164,7 @@ def list_blocks(
     up: the (``min_numbers``, ``min_lookers``)-core (every account keeps at
     least ``min_numbers`` numbers that at least ``min_lookers`` of the kept
     accounts looked up, peeled to a fixpoint as in dense-subgraph peeling),
-    split into connected components, and a component into its Louvain
+    split into connected components, and a component into its Leiden
     communities of accounts (weighted by the numbers they share) when less
     than ``max_cross`` of that weight runs between them: two groups made in
     sign-up bursts (an operation and a viral moment) can touch through a
@@ -274,14 +274,14 @@ def _separate(accounts: np.ndarray, phones: np.ndarray, weight: np.ndarray, labe
         inside = label[rows] == component
         if inside.sum() < 3:
             continue
-        G = nx.Graph()
-        G.add_weighted_edges_from(zip(rows[inside].tolist(), cols[inside].tolist(), values[inside].tolist(), strict=True))
-        parts = nx.community.louvain_communities(G, weight="weight", seed=0)
+        a, b, w = rows[inside], cols[inside], values[inside]
+        parts = leiden_communities(zip(a.tolist(), b.tolist(), w.tolist(), strict=True))
         if len(parts) < 2:
             continue
-        owner = {node: i for i, part in enumerate(parts) for node in part}
-        cross = sum(w for u, v, w in G.edges(data="weight") if owner[u] != owner[v])
-        if cross >= max_cross * G.size(weight="weight"):
+        owner = np.full(n_accounts, -1)
+        for i, part in enumerate(parts):
+            owner[sorted(part)] = i
+        if w[owner[a] != owner[b]].sum() >= max_cross * w.sum():
             continue
         for part in parts[1:]:
             label[sorted(part)] = fresh
