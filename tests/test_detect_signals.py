@@ -124,6 +124,26 @@ def test_heavy_address_book_is_not_enumeration():
     assert evidence.loc["heavy", "evidence"] == 0
 
 
+def test_block_mates_are_the_few_numbers_a_block_that_find_nobody_not_books_in_those_blocks():
+    # the sweeper tries most of blocks s0..s5; a camouflaged worker tries four numbers of each of three of
+    # them among everyday lookups; a townsperson's book has as many numbers there but finds its contacts;
+    # another has one number in each of six swept blocks (a book's spread); a heavy user has a few there
+    # among hundreds elsewhere
+    rows = [row for b in range(6) for row in _lookups("sweep", range(0, 1000, 3), block=f"s{b}")]
+    rows += [row for b in range(3) for row in _lookups("worker", range(500 + b, 504 + b), block=f"s{b}")]
+    rows += _address_book("worker", 15, seed=1)
+    rows += [row for b in range(2) for row in _lookups("townsperson", range(700, 706), block=f"s{b}", matched=True)]
+    rows += _address_book("townsperson", 10, seed=2)
+    rows += [row for b in range(6) for row in _lookups("spread", [801], block=f"s{b}")] + _address_book("spread", 5, seed=3)
+    rows += [row for b in range(2) for row in _lookups("heavy", range(900, 904), block=f"s{b}")]
+    rows += _address_book("heavy", 300, seed=4)
+    mates = enumeration.block_mates(events_frame(rows), ["sweep"], max_hit=0.1)
+    assert mates.values.tolist() == [[b, "worker", 4] for b in sorted(mates["block"])]
+    assert len(mates) == 3
+    # a block the sweeper barely touched is nobody's swept block
+    assert enumeration.block_mates(events_frame(rows), ["sweep"], min_swept=400, max_hit=0.1).empty
+
+
 def test_sharding_complementary_slices_versus_independent_enumerators():
     rng = np.random.default_rng(3)
     rows = _lookups("s1", np.arange(0, 500), block="x") + _lookups("s2", np.arange(500, 1000), block="x")

@@ -39,6 +39,7 @@ __all__ = [
     "enumeration_evidence",
     "block_coverage",
     "sharding_ties",
+    "block_mates",
     "distinct_ordinals_sql",
 ]
 
@@ -378,3 +379,71 @@ def sharding_ties(
     }).sort_values(["a", "b"], ignore_index=True)
     ties["complementarity"] = (1.0 - ties["overlap"] / ties["expected_overlap"]).clip(0.0, 1.0)
     return ties[columns]
+
+
+def block_mates(
+    events: EventsLike,
+    sweepers: Collection[str],
+    *,
+    min_swept: int = 100,
+    min_numbers: int = 5,
+    min_share: float = 0.3,
+    min_per_block: float = 3.0,
+    max_hit: float = 1.0,
+) -> pd.DataFrame:
+    """The accounts working inside the blocks a set of enumerators swept (its *mates*), block by block.
+
+    A camouflaged operation's accounts each try a few numbers of a block
+    among everyday lookups, so none enumerates by itself; but its clearer
+    enumerators give the blocks away. A block where ``sweepers`` together
+    tried ``min_swept`` numbers or more is swept; an account that is not a
+    sweeper, with at least ``min_numbers`` of its numbers and ``min_share``
+    of them in swept blocks, ``min_per_block`` numbers or more in each
+    swept block it touched, of which at most ``max_hit`` (a share) matched,
+    is a mate: it works those blocks with them. People whose address books
+    fall in a swept block (a town's numbers, a company's extension range)
+    find their contacts there, one or two a block; the operation's accounts
+    try several numbers of each block and find almost nobody.
+
+    Returns
+    -------
+    DataFrame
+        ``block, account_id, numbers``: each mate and each swept block it
+        tried numbers of, sorted by block and account.
+
+    Examples
+    --------
+    >>> from graph.detect.frames import events_frame
+    >>> rows = [{"ts": 0, "account_id": "sweep", "phone_hash": f"p{i}", "block_hash": "b", "block_ordinal": i}
+    ...         for i in range(200)]
+    >>> rows += [{"ts": 0, "account_id": "mate", "phone_hash": f"p{i}", "block_hash": "b", "block_ordinal": i}
+    ...          for i in range(300, 306)]
+    >>> rows += [{"ts": 0, "account_id": "book", "phone_hash": f"q{i}", "block_hash": f"c{i}", "block_ordinal": 1}
+    ...          for i in range(30)] + [{"ts": 0, "account_id": "book", "phone_hash": "p7", "block_hash": "b",
+    ...                                  "block_ordinal": 7}]
+    >>> block_mates(events_frame(rows), ["sweep"])[["account_id", "numbers"]].values.tolist()
+    [['mate', 6]]
+    """
+    source = as_events(events)
+    columns = {"block": np.int64, "account_id": object, "numbers": np.int64}
+    if not len(sweepers):
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
+    found = source.query(f"""
+        WITH swept AS (
+            SELECT block FROM {{lookups}} SEMI JOIN {{sweepers}} USING (account_id)
+            WHERE block IS NOT NULL GROUP BY 1 HAVING count(DISTINCT ordinal) >= {int(min_swept)}
+        ), inside AS (
+            SELECT l.account_id, l.block, count(*) AS numbers, count(*) FILTER (WHERE l.matched) AS matched
+            FROM {{lookups}} l SEMI JOIN swept USING (block) ANTI JOIN {{sweepers}} s USING (account_id)
+            GROUP BY 1, 2
+        ), working AS (
+            SELECT account_id, sum(numbers) AS inside FROM inside GROUP BY 1
+            HAVING sum(numbers) >= {int(min_numbers)} AND sum(matched) <= {float(max_hit)} * sum(numbers)
+               AND sum(numbers) >= {float(min_per_block)} * count(*)
+        ), mates AS (
+            SELECT w.account_id FROM working w JOIN {{lookups}} l USING (account_id)
+            GROUP BY w.account_id, w.inside HAVING w.inside >= {float(min_share)} * count(*)
+        )
+        SELECT block, account_id, numbers FROM inside SEMI JOIN mates USING (account_id) ORDER BY 1, 2
+    """, sweepers=pd.DataFrame({"account_id": sorted(set(sweepers))}, dtype=object))
+    return found.astype(columns)

@@ -79,6 +79,8 @@ class Judge:
     #: per candidate, lookups by region of the number (:func:`graph.detect.resemblance.target_regions`)
     regions: pd.DataFrame | None = None
     _region_matrix: tuple | None = None
+    #: accounts working a few numbers of each block clear enumerators swept (:func:`graph.detect.enumeration.block_mates`)
+    mates: frozenset = frozenset()
 
     # -- features -----------------------------------------------------------
     def belonging(self, account: str, members: Collection[str]) -> float:
@@ -99,8 +101,9 @@ class Judge:
         A flagged cluster is judged on its strongest evidence; a member that
         lacks it (a friend of one of the targets among list-working operators,
         a neighbour among enumerators) and is only loosely tied is pruned and
-        judged on its own. Among enumerators, a member whose own lookups miss
-        is one of them even when cover traffic dilutes its block coverage.
+        judged on its own. Among enumerators, a member whose own lookups miss,
+        or that works the blocks they swept, is one of them even when cover
+        traffic dilutes its block coverage.
         With ``friends_only``, a list's workers lose only the members that
         are surely not operators: those someone found, and those that synced
         an address book right after signing up and little else.
@@ -112,7 +115,7 @@ class Judge:
         for m in members:
             own = float(self.stats.loc[m, "evidence"])
             if top in ("enumerated_blocks", "enumeration_evidence", "sharding", "misses"):
-                lacks = own < self.params.seed_evidence and not bool(self.stats.loc[m, "missing"])
+                lacks = own < self.params.seed_evidence and not bool(self.stats.loc[m, "missing"]) and m not in self.mates
             elif top == "shared_targets":
                 # operators working one list are strangers nobody looks up; a member others found is a
                 # friend or a target, one that synced its book at sign-up is a viral moment's; one that

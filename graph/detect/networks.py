@@ -81,6 +81,7 @@ def coordination_graph(
     strangers: pd.DataFrame | None = None,
     crowds: pd.DataFrame | None = None,
     missers: pd.DataFrame | None = None,
+    swept: pd.DataFrame | None = None,
     *,
     min_weight: float = 0.02,
 ) -> nx.Graph:
@@ -115,6 +116,11 @@ def coordination_graph(
     missers : DataFrame, optional
         ``a, b``: accounts that miss behind one address or device whose
         pooled lookups miss (:func:`_infrastructure_seeds`), tied by 0.3 each.
+    swept : DataFrame, optional
+        ``a, b``: accounts working several numbers of each block that clear
+        enumerators swept and finding almost nobody there
+        (:func:`graph.detect.enumeration.block_mates`), tied to each other
+        block by block, by 0.3 each.
     min_weight : float
         Pairs tied more weakly than this get no edge: thousands of
         neighbours on a busy mobile address would each add a negligible tie
@@ -149,7 +155,7 @@ def coordination_graph(
     what operators dividing one list look like.
     """
     keep = set(nodes)
-    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort, strangers, crowds, missers)
+    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort, strangers, crowds, missers, swept)
     parts = parts[parts["a"].isin(keep) & parts["b"].isin(keep) & (parts["w"] > 0)]
     G = nx.Graph()
     G.add_nodes_from(sorted(keep))
@@ -167,7 +173,7 @@ def coordination_graph(
 
 
 def _tie_parts(infra, sharding, shared, sync, lists=None, cohort=None, strangers=None, crowds=None,
-               missers=None) -> pd.DataFrame:
+               missers=None, swept=None) -> pd.DataFrame:
     """Every tie as ``a, b, part, w``, weighed as :func:`coordination_graph` documents."""
     frames = []
 
@@ -201,6 +207,8 @@ def _tie_parts(infra, sharding, shared, sync, lists=None, cohort=None, strangers
         add(crowds, "crowds", 0.5 * (1.0 - np.exp(-(alike * crowds["weight"]).to_numpy())))
     if missers is not None and not missers.empty:
         add(missers, "missers", np.full(len(missers), 0.3))
+    if swept is not None and not swept.empty:
+        add(swept, "swept", np.full(len(swept), 0.3))
     if not frames:
         return pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object),
                              "part": pd.Series(dtype=object), "w": pd.Series(dtype=float)})
@@ -208,9 +216,9 @@ def _tie_parts(infra, sharding, shared, sync, lists=None, cohort=None, strangers
 
 
 def _tie_table(infra, sharding, shared, sync, lists=None, cohort=None, strangers=None, crowds=None,
-               missers=None) -> pd.DataFrame:
+               missers=None, swept=None) -> pd.DataFrame:
     """Combined tie weight per pair, for candidate expansion."""
-    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort, strangers, crowds, missers)
+    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort, strangers, crowds, missers, swept)
     return parts.groupby(["a", "b"], sort=True)["w"].sum().reset_index(name="weight")
 
 
@@ -500,6 +508,16 @@ def find_networks(
     sample = max(1, math.ceil(float(stats.loc[enumerators, "lookups"].sum()) / 2_000_000))
     coverage = enumeration.block_coverage(source, enumerators, min_numbers=3, sample=sample)
     sharding = enumeration.sharding_ties(coverage, min_numbers=3, min_block_union=100)
+    # camouflage dilutes an enumerator's own evidence, not where its numbers lie: the accounts trying
+    # several numbers of each block the clear enumerators swept, finding almost nobody, are tied to each
+    # other (not to the sweepers: a heavy user's book can sweep a block too; squads join their operation
+    # when judged)
+    mates = enumeration.block_mates(
+        source, enumerators, min_swept=params.swept_numbers, min_numbers=params.mate_numbers, min_share=params.mate_share,
+        min_per_block=params.mate_block_numbers, max_hit=baseline.p0 * params.mate_hit_share,
+    )
+    swept = acquaintance.stranger_pairs({int(block): list(frame["account_id"])
+                                         for block, frame in mates.groupby("block", sort=True)})
 
     _step(progress, "shared infrastructure", 0.3)
     sizes = infrastructure.entity_sizes(source) if edges is None else None
@@ -515,7 +533,7 @@ def find_networks(
         return frame[frame["a"].isin(group) | frame["b"].isin(group)]
 
     ties = _tie_table(infra_seed, touching(sharding, seeds), target_seed, sync_seed, lists, cohort, strangers, crowds,
-                      miss_ties)
+                      miss_ties, swept)
     strong = ties[ties["weight"] >= params.min_tie]
     candidates = set(seeds) | set(strong["a"]) | set(strong["b"])
     candidates &= callers
@@ -555,7 +573,8 @@ def find_networks(
     # operation's VPN exit who misses too works other countries' numbers
     alike = resemblance.region_resemblance(regions, miss_ties["a"], miss_ties["b"])
     miss_ties = miss_ties[alike >= params.operation_targets]
-    G = coordination_graph(candidates, infra, sharding, shared, sync, lists, cohort, strangers, crowds, miss_ties)
+    G = coordination_graph(candidates, infra, sharding, shared, sync, lists, cohort, strangers, crowds, miss_ties,
+                           swept)
 
     _step(progress, f"communities ({G.number_of_nodes():,} accounts, {G.number_of_edges():,} ties)", 0.55)
     communities = merge_dense_neighbours(
@@ -569,6 +588,7 @@ def find_networks(
         onsets=onsets, sync=sync, created=created, labels=labels, population_hit=population_hit,
         baseline=baseline, params=params, bursts=frozenset(bursts), stranger_z=stranger_z,
         closure=closure, usual_closure=usual_closure, regions=regions,
+        mates=frozenset(mates["account_id"]),
     )
     # squads tied into one operation are judged together, each kept as a sub-group
     scored, squad_of = judge.merge_operations(judge.score_groups(groups))

@@ -40,6 +40,16 @@ class DetectionParams:
         Enumeration evidence above which accounts are compared for sharding
         (a legitimate heavy address book can reach a seed's evidence, not
         this).
+    swept_numbers, mate_numbers, mate_share, mate_block_numbers, mate_hit_share : float
+        A block where the clear enumerators (``enumerator_evidence``)
+        together tried ``swept_numbers`` numbers is swept; an account with
+        ``mate_numbers`` of its numbers, and ``mate_share`` of them, in
+        swept blocks, ``mate_block_numbers`` or more a block, finding at
+        most ``mate_hit_share`` of the usual hit ratio there, works them
+        with those seeds and is tied to them
+        (:func:`graph.detect.enumeration.block_mates`; on draws 1-10 no
+        look-alike met all four, while 5 to 120 camouflaged enumerators of
+        a draw did).
     min_tie : float
         Tie weight to a seed that makes an account a candidate.
     max_entity_accounts : int
@@ -120,6 +130,11 @@ class DetectionParams:
     keep_score: float = 0.2
     seed_evidence: float = 1.0
     enumerator_evidence: float = 3.0
+    swept_numbers: int = 100
+    mate_numbers: int = 5
+    mate_share: float = 0.3
+    mate_block_numbers: float = 3.0
+    mate_hit_share: float = 0.25
     min_tie: float = 0.05
     max_entity_accounts: int = 500
     max_lookers: int = 50
