@@ -250,6 +250,29 @@ def test_camouflaged_workers_of_the_blocks_an_operation_swept_are_flagged_and_bo
     assert len({a for a in closed if a.startswith("cam")}) <= 3
 
 
+def test_members_whose_cover_traffic_lifts_their_hit_ratio_stay_in_their_operation_when_they_still_miss():
+    # four more of the network on its emulators and addresses, whose everyday lookups lift their hit ratio
+    # above half the usual: no longer "missing" by rate, but each still misses by two standard errors and
+    # more, and stays with its operation (the same data judged without that rule loses three of them)
+    people = _people(150, seed=3)
+    ops = [row for k in range(12) for row in _scatterer(
+        f"scat{k:02d}", ips=[f"60.50.{k % 4}.7", f"60.50.{(k + 1) % 4}.7"], device=f"emu{k % 3}", n=200, seed=k)]
+    covered = [row for k in range(4) for row in _scatterer(
+        f"camo{k}", ips=[f"60.50.{k % 4}.7"], device=f"emu{k % 3}", n=400, seed=50 + k)]
+    rng = np.random.default_rng(9)
+    for row in covered:
+        if rng.random() < 0.22:
+            row["matched_account_id"] = "x" + row["phone_hash"]
+    rows = events_frame(people + ops + covered)
+    operation = {f"scat{k:02d}" for k in range(12)} | {f"camo{k}" for k in range(4)}
+
+    def flagged(params: DetectionParams) -> list[set[str]]:
+        return [set(c.members) for c in find_networks(rows, params=params).clusters if c.flagged]
+
+    assert flagged(DetectionParams()) == [operation]
+    assert len(operation - flagged(DetectionParams(keep_deficit=99.0))[0]) == 3
+
+
 def test_the_same_misses_spread_over_unrelated_accounts_flag_nobody():
     # a few people who look up numbers that rarely match (a business card box), each on their own address:
     # the deficit alone, without anything shared, is a curiosity, not a network

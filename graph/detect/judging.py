@@ -101,9 +101,11 @@ class Judge:
         A flagged cluster is judged on its strongest evidence; a member that
         lacks it (a friend of one of the targets among list-working operators,
         a neighbour among enumerators) and is only loosely tied is pruned and
-        judged on its own. Among enumerators, a member whose own lookups miss,
-        or that works the blocks they swept, is one of them even when cover
-        traffic dilutes its block coverage.
+        judged on its own. Among enumerators, a member whose own lookups miss
+        (at half the usual rate, or ``params.keep_deficit`` standard errors
+        short: cover traffic lifts a camouflaged member's rate, not its
+        deficit), or that works the blocks they swept, is one of them even
+        when cover traffic dilutes its block coverage.
         With ``friends_only``, a list's workers lose only the members that
         are surely not operators: those someone found, and those that synced
         an address book right after signing up and little else.
@@ -115,7 +117,8 @@ class Judge:
         for m in members:
             own = float(self.stats.loc[m, "evidence"])
             if top in ("enumerated_blocks", "enumeration_evidence", "sharding", "misses"):
-                lacks = own < self.params.seed_evidence and not bool(self.stats.loc[m, "missing"]) and m not in self.mates
+                lacks = (own < self.params.seed_evidence and not bool(self.stats.loc[m, "missing"])
+                         and float(self.stats.loc[m, "deficit_z"]) < self.params.keep_deficit and m not in self.mates)
             elif top == "shared_targets":
                 # operators working one list are strangers nobody looks up; a member others found is a
                 # friend or a target, one that synced its book at sign-up is a viral moment's; one that

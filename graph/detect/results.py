@@ -71,6 +71,11 @@ class DetectionParams:
         An IP or device whose pooled lookups fall this far short makes
         seeds of the accounts that looked up through it with a deficit of
         at least ``member_deficit`` of their own.
+    keep_deficit : float
+        A member of a cluster judged on its enumeration or misses whose own
+        deficit is this many standard errors is kept in it, whatever its
+        hit ratio (on draws 1-10, 2.0 kept camouflaged operators that 1.5
+        kept with their bystanders).
     seed_device_accounts : int
         A device fingerprint this many accounts looked numbers up from
         makes seeds of them all.
@@ -146,6 +151,7 @@ class DetectionParams:
     seed_deficit: float = 1.5
     seed_entity_deficit: float = 4.0
     member_deficit: float = 1.0
+    keep_deficit: float = 2.0
     seed_device_accounts: int = 5
     seed_target_z: float = 3.0
     operation_link: float = 0.1
