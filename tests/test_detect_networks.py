@@ -144,6 +144,8 @@ def test_bad_parameters_say_what_is_allowed():
         DetectionParams(method="magic")
     with pytest.raises(ValueError, match="keep_score"):
         DetectionParams(keep_score=0.9)
+    with pytest.raises(ValueError, match="mate_hit_share is a share"):
+        DetectionParams(mate_hit_share=25)
 
 
 @pytest.mark.parametrize(

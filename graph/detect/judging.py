@@ -79,7 +79,7 @@ class Judge:
     #: per candidate, lookups by region of the number (:func:`graph.detect.resemblance.target_regions`)
     regions: pd.DataFrame | None = None
     _region_matrix: tuple | None = None
-    #: accounts working a few numbers of each block clear enumerators swept (:func:`graph.detect.enumeration.block_mates`)
+    #: accounts trying several numbers of each block clear enumerators swept (:func:`graph.detect.enumeration.block_mates`)
     mates: frozenset = frozenset()
 
     # -- features -----------------------------------------------------------

@@ -46,8 +46,8 @@ class DetectionParams:
         ``mate_numbers`` of its numbers, and ``mate_share`` of them, in
         swept blocks, ``mate_block_numbers`` or more a block, finding at
         most ``mate_hit_share`` of the usual hit ratio there, works them
-        with those seeds and is tied to them
-        (:func:`graph.detect.enumeration.block_mates`; on draws 1-10 no
+        with those enumerators; such accounts are tied to each other block
+        by block (:func:`graph.detect.enumeration.block_mates`; on draws 1-10 no
         look-alike met all four, while 5 to 120 camouflaged enumerators of
         a draw did).
     min_tie : float
@@ -177,6 +177,9 @@ class DetectionParams:
             raise ValueError(f"resolution must be positive, not {self.resolution}")
         if not 0 <= self.keep_score <= scoring.FLAG_THRESHOLD:
             raise ValueError(f"keep_score must be between 0 and {scoring.FLAG_THRESHOLD}, not {self.keep_score}")
+        for name in ("mate_share", "mate_hit_share"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} is a share, between 0 and 1, not {getattr(self, name)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
