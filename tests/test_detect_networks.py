@@ -520,3 +520,44 @@ def test_friends_inside_a_list_block_get_no_list_ties():
     listed = {n for a, b, d in found.graph.edges(data=True) if d.get("lists") for n in (a, b)}
     assert {f"op{k:03d}" for k in range(40)} <= listed
     assert not listed & {f"friend{i}" for i in range(6)}
+
+
+def _circle(seed: int, *, shared: bool) -> tuple[list[dict], dict]:
+    """Five friends of one town (three joining in one evening), each syncing most of one book of 45 numbers
+    over the days, few of them on the platform and none of the friends discoverable; ``shared=False``
+    gives each its own 45 numbers with the same few on the platform."""
+    rng = np.random.default_rng(seed)
+    rows, made = [], {}
+    for i in range(5):
+        account = f"towny{i}"
+        made[account] = START + 3 * DAY + i * 900_000 if i < 3 else START - (400 + 300 * i) * DAY
+        book = [j for j in range(45) if rng.random() < 0.8]
+        for j in book:
+            number = f"town-{j}" if shared else f"town{i}-{j}"
+            rows.append({
+                "ts": max(made[account], START) + int(rng.integers(60_000, 8 * DAY)), "ip": f"177.3.{i}.{j % 4}",
+                "ip_kind": "mobile", "ip_prefix": f"177.3.{i}.0/24", "endpoint": "contacts/upload",
+                "account_id": account, "device_id": f"d-{account}", "phone_hash": number,
+                "block_hash": f"blk-{number}", "block_ordinal": j, "phone_region": "BR", "ip_country": "BR",
+                "matched_account_id": f"m-{number}" if j % 11 == 0 else None,
+            })
+    return rows, made
+
+
+def test_friends_sharing_one_book_that_finds_few_people_are_one_book_not_five_missing():
+    # at the incident's scale such circles turn up by the dozen: five lookers of one book pooled as five
+    # books made one unlucky book look like an operation missing by six standard errors
+    people = _people(150, seed=14)
+    circle, made = _circle(14, shared=True)
+    accounts = pd.DataFrame({"account_id": list(made), "created_at": list(made.values())})
+    found = find_networks(events_frame(people + circle), accounts=accounts)
+    assert not [c for c in found.clusters if c.flagged]
+    near = [c for c in found.clusters if any(m.startswith("towny") for m in c.members)]
+    # each member alone misses by about 3.4 standard errors; five such books pooled would be near 8
+    assert near and all(c.features["deficit_z"] < 5.0 for c in near)
+    # the same members and hit ratio, each with a book of its own, are books that all miss
+    apart, _ = _circle(14, shared=False)
+    judged = find_networks(events_frame(people + apart), accounts=accounts,
+                           params=DetectionParams(keep_score=0.0))
+    theirs = [c for c in judged.clusters if sum(m.startswith("towny") for m in c.members) >= 3]
+    assert theirs and all(c.features["deficit_z"] >= 5.0 for c in theirs)

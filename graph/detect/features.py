@@ -68,6 +68,20 @@ def _block_features(union: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# members' books are copies of one when their distinct numbers are at most half of their numbers summed:
+# on average each number is in two or more of their books
+COPIED_BOOKS = 0.5
+
+
+def _distinct_shares(union: pd.DataFrame) -> pd.DataFrame:
+    """Per group: distinct numbers over members' numbers summed (1 when no two members share one), all and matched."""
+    sums = union.groupby("g")[["numbers", "matched", "looked", "looked_matched"]].sum().astype(float)
+    return pd.DataFrame({
+        "numbers": sums["numbers"] / sums["looked"].where(sums["looked"] > 0),
+        "matched": sums["matched"] / sums["looked_matched"].where(sums["looked_matched"] > 0),
+    })
+
+
 def _sharding_features(sharding: pd.DataFrame, owner: pd.Series) -> pd.DataFrame:
     inside = _pairs_inside(sharding, owner)
     out = pd.DataFrame(index=pd.Index(np.unique(inside["g"].to_numpy()), name="g"))
@@ -333,7 +347,9 @@ def group_features(
         Per-account lookup statistics, enumeration evidence and miss deficit
         (``deficit_z``, ``missing``), indexed by account.
     union : DataFrame
-        ``g, numbers``: distinct numbers the group tried in each block it touched.
+        ``g, numbers, matched, looked, looked_matched``: distinct numbers the group
+        tried (and found someone with) in each block it touched, and the same
+        summed over members.
     sharding, sync : DataFrame
         Sharding and synchrony ties (``a, b`` and their measures).
     onsets : DataFrame
@@ -389,7 +405,13 @@ def group_features(
         "volume_members": (st["phones"] >= 20).groupby(st["g"]).sum().astype(float),
         "missing_members": st["missing"].astype(float).groupby(st["g"]).sum(),
     })
-    per["deficit_z"] = misses.deficit_z(per["matched"], per["phones"], baseline, per["books"])
+    # members whose books are mostly copies of one book (a circle of friends) are one book: one that
+    # holds few people on the platform is one unlucky book, not five missing; members who mostly look
+    # up numbers of their own, however they divide a list, keep every number and every member
+    distinct = _distinct_shares(union).reindex(per.index).fillna(1.0)
+    distinct[distinct["numbers"] > COPIED_BOOKS] = 1.0
+    per["deficit_z"] = misses.deficit_z(per["matched"] * distinct["matched"], per["phones"] * distinct["numbers"],
+                                        baseline, (per["books"] * distinct["numbers"]).clip(lower=1.0))
     blocks = _block_features(union)
     shard = _sharding_features(sharding, owner)
     lockstep = _sync_features(sync, owner)

@@ -424,10 +424,17 @@ class Judge:
         return {m: m in self._onboarded for group in keys.values() for m in group}
 
     def _block_union(self, keys: Mapping[int, list[str]]) -> pd.DataFrame:
-        """``g, numbers``: distinct numbers each group tried in each block it touched."""
+        """``g, numbers, matched, looked, looked_matched`` for each group and each block it touched.
+
+        ``numbers`` and ``matched`` count distinct numbers (those tried, those
+        that found someone), ``looked`` and ``looked_matched`` the same summed
+        over members: members looking up one number are one piece of evidence.
+        """
         return self.source.query(
             f"""
-            SELECT m.cluster AS g, {enumeration.distinct_ordinals_sql("l.ordinal")} AS numbers
+            SELECT m.cluster AS g, {enumeration.distinct_ordinals_sql("l.ordinal")} AS numbers,
+                   {enumeration.distinct_ordinals_sql("CASE WHEN l.matched THEN l.ordinal END")} AS matched,
+                   count(*) AS looked, count(*) FILTER (WHERE l.matched) AS looked_matched
             FROM {{lookups}} l JOIN {{members}} m USING (account_id)
             WHERE l.block IS NOT NULL
             GROUP BY m.cluster, l.block
