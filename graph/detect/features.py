@@ -73,13 +73,10 @@ def _block_features(union: pd.DataFrame) -> pd.DataFrame:
 COPIED_BOOKS = 0.5
 
 
-def _distinct_shares(union: pd.DataFrame) -> pd.DataFrame:
-    """Per group: distinct numbers over members' numbers summed (1 when no two members share one), all and matched."""
-    sums = union.groupby("g")[["numbers", "matched", "looked", "looked_matched"]].sum().astype(float)
-    return pd.DataFrame({
-        "numbers": sums["numbers"] / sums["looked"].where(sums["looked"] > 0),
-        "matched": sums["matched"] / sums["looked_matched"].where(sums["looked_matched"] > 0),
-    })
+def _distinct_share(union: pd.DataFrame) -> pd.Series:
+    """Per group: its distinct numbers over its members' numbers summed (1 when no two members share one)."""
+    sums = union.groupby("g")[["numbers", "looked"]].sum().astype(float)
+    return sums["numbers"] / sums["looked"].where(sums["looked"] > 0)
 
 
 def _sharding_features(sharding: pd.DataFrame, owner: pd.Series) -> pd.DataFrame:
@@ -347,9 +344,8 @@ def group_features(
         Per-account lookup statistics, enumeration evidence and miss deficit
         (``deficit_z``, ``missing``), indexed by account.
     union : DataFrame
-        ``g, numbers, matched, looked, looked_matched``: distinct numbers the group
-        tried (and found someone with) in each block it touched, and the same
-        summed over members.
+        ``g, numbers, looked``: distinct numbers the group tried in each block
+        it touched, and its members' numbers there summed.
     sharding, sync : DataFrame
         Sharding and synchrony ties (``a, b`` and their measures).
     onsets : DataFrame
@@ -406,12 +402,14 @@ def group_features(
         "missing_members": st["missing"].astype(float).groupby(st["g"]).sum(),
     })
     # members whose books are mostly copies of one book (a circle of friends) are one book: one that
-    # holds few people on the platform is one unlucky book, not five missing; members who mostly look
+    # holds few people on the platform is one unlucky book, not five missing. Their pooled hit ratio
+    # stands (a union of overlapping books finds fewer than one book: friends share the friends on the
+    # platform), but it weighs as many numbers and books as they hold distinct. Members who mostly look
     # up numbers of their own, however they divide a list, keep every number and every member
-    distinct = _distinct_shares(union).reindex(per.index).fillna(1.0)
-    distinct[distinct["numbers"] > COPIED_BOOKS] = 1.0
-    per["deficit_z"] = misses.deficit_z(per["matched"] * distinct["matched"], per["phones"] * distinct["numbers"],
-                                        baseline, (per["books"] * distinct["numbers"]).clip(lower=1.0))
+    distinct = _distinct_share(union).reindex(per.index).fillna(1.0)
+    distinct[distinct > COPIED_BOOKS] = 1.0
+    per["deficit_z"] = misses.deficit_z(per["matched"] * distinct, per["phones"] * distinct, baseline,
+                                        (per["books"] * distinct).clip(lower=1.0))
     blocks = _block_features(union)
     shard = _sharding_features(sharding, owner)
     lockstep = _sync_features(sync, owner)

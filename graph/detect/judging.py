@@ -424,17 +424,15 @@ class Judge:
         return {m: m in self._onboarded for group in keys.values() for m in group}
 
     def _block_union(self, keys: Mapping[int, list[str]]) -> pd.DataFrame:
-        """``g, numbers, matched, looked, looked_matched`` for each group and each block it touched.
+        """``g, numbers, looked`` for each group and each block it touched.
 
-        ``numbers`` and ``matched`` count distinct numbers (those tried, those
-        that found someone), ``looked`` and ``looked_matched`` the same summed
-        over members: members looking up one number are one piece of evidence.
+        ``numbers`` counts the distinct numbers the group tried there,
+        ``looked`` the members' numbers summed (one number looked up by three
+        members counts three times).
         """
         return self.source.query(
             f"""
-            SELECT m.cluster AS g, {enumeration.distinct_ordinals_sql("l.ordinal")} AS numbers,
-                   {enumeration.distinct_ordinals_sql("CASE WHEN l.matched THEN l.ordinal END")} AS matched,
-                   count(*) AS looked, count(*) FILTER (WHERE l.matched) AS looked_matched
+            SELECT m.cluster AS g, {enumeration.distinct_ordinals_sql("l.ordinal")} AS numbers, count(*) AS looked
             FROM {{lookups}} l JOIN {{members}} m USING (account_id)
             WHERE l.block IS NOT NULL
             GROUP BY m.cluster, l.block
