@@ -21,6 +21,10 @@ volume:
 books pooled: 1 for one account, the members with lookups for a group or an
 IP. A lone account with a low hit ratio is a curiosity (people look up
 numbers from business cards); many accounts of one group all missing is not.
+A group whose members' books are mostly copies of one (a circle of friends)
+pools fewer: ``n`` and ``k`` shrink by its share of distinct numbers
+(:func:`graph.detect.features.group_features`), since five copies of one
+unlucky book are one piece of evidence, not five.
 """
 
 from __future__ import annotations
