@@ -27,7 +27,7 @@ twice (a resumed run) writes the same values again.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 
 import pyarrow as pa
@@ -217,6 +217,22 @@ def _write_batches(timings: Timings, phase: str, batches: Iterable[pa.RecordBatc
     return written
 
 
+def _rebatched(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+    """``batches`` regrouped ``rows`` rows a batch (the last fewer), in order: a store call per batch."""
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    for batch in batches:
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= rows:
+            table = pa.Table.from_batches(pending)
+            yield from table.slice(0, rows).combine_chunks().to_batches()
+            rest = table.slice(rows)
+            pending, held = rest.to_batches(), rest.num_rows
+    if held:
+        yield from pa.Table.from_batches(pending).combine_chunks().to_batches()
+
+
 def _same_database(cur, store: GraphStore) -> bool:
     """Whether ``store`` keeps its graph in the DuckDB file ``cur`` is on (then SQL writes it in place)."""
     path = cur.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
@@ -224,7 +240,7 @@ def _same_database(cur, store: GraphStore) -> bool:
 
 
 def sync_graph(cur, store: GraphStore, batch_ids: Sequence[str], *, batch_rows: int | None = None,
-               events: Callable[[str, dict], pa.Table] | None = None,
+               events: Callable[[str, dict], pa.RecordBatchReader] | None = None,
                timings: Timings | None = None) -> dict[str, int]:
     """Bring the graph store up to date with the events and reference rows of ``batch_ids``.
 
@@ -263,7 +279,7 @@ def sync_graph(cur, store: GraphStore, batch_ids: Sequence[str], *, batch_rows: 
     size = batch_rows or (1_000_000 if store.backend == "embedded" else 20_000)
     params = {"batches": ids}
     older_sql = f"SELECT count(*) AS older FROM {EVENTS_TABLE} WHERE NOT list_contains($batches, batch_id)"
-    older = (events(older_sql, params).column(0)[0].as_py() if events is not None
+    older = (events(older_sql, params).read_all().column(0)[0].as_py() if events is not None
              else cur.execute(older_sql, params).fetchall()[0][0])
     incremental = older > 0
     counts: dict[str, int] = {}
@@ -320,7 +336,7 @@ def sync_graph(cur, store: GraphStore, batch_ids: Sequence[str], *, batch_rows: 
             continue
         with timings.timed(f"{phase} sql"):
             answer = events(sql, bound)  # on the lake's engine (Spark), rows in the order the SQL gives
-        counts[name] = _write_batches(timings, phase, answer.to_batches(size), write)
+        counts[name] = _write_batches(timings, phase, _rebatched(answer, size), write)
 
     labels = cur.execute(
         "SELECT label_id, entity, entity_id, kind, value, actor, source, note "

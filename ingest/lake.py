@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import uuid
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -159,9 +160,7 @@ class EventLake:
         from pyspark.sql import Window
         from pyspark.sql import functions as F
 
-        sides: dict[int, dict] = {}
-        for row in checked.where(F.col("_kind").isNotNull()).select("_file_no", "_kind", "_side").collect():
-            sides.setdefault(row["_file_no"], {})[row["_kind"]] = read_side(row["_kind"], bytes(row["_side"]))
+        sides = _side_outputs(checked.where(F.col("_kind").isNotNull()).select("_file_no", "_kind", "_side"))
         events = checked.where(F.col("_kind").isNull()).drop("_kind", "_side")
         order = Window.partitionBy("event_id").orderBy("_file_no", "source_row")
         ranked = events.select("*", F.row_number().over(order).alias("_rank"),
@@ -245,7 +244,7 @@ class EventLake:
         # the reference tables' rows commit before the requests': their run is not proof of the requests'
         runs = {r[0] for r in cur.execute(
             f"SELECT DISTINCT run_id FROM {BATCHES_TABLE} WHERE table_name = 'requests'").fetchall()}
-        for leftover in self.events_dir.glob("_run-*"):
+        for leftover in [*self.events_dir.glob("_run-*"), *self.events_dir.glob("_answer-*")]:
             shutil.rmtree(leftover, ignore_errors=True)
         for part in [*self.events_dir.glob("day=*/*.parquet"), *self.events_dir.glob(f"{QUARANTINE_FOLDER}/*")]:
             run = part.name.split(_RUN_MARK)[0] if _RUN_MARK in part.name else part.name.removesuffix(".parquet")
@@ -255,8 +254,12 @@ class EventLake:
             if not any(day.iterdir()):
                 day.rmdir()
 
-    def aggregates(self, cur) -> Callable[[str, dict], pa.Table]:
-        """The graph sync's event aggregates on Spark: the lake as ``events``, the address lookups beside it."""
+    def aggregates(self, cur) -> Callable[[str, dict], pa.RecordBatchReader]:
+        """The graph sync's event aggregates on Spark: the lake as ``events``, the address lookups beside it.
+
+        Each answer is streamed (:func:`_streamed`): a first load's
+        ``LOOKED_UP`` rows are as many as its distinct lookups.
+        """
         from pyspark.sql.pandas.types import from_arrow_schema
 
         from graph.spark.translate import to_spark
@@ -269,9 +272,62 @@ class EventLake:
             # with its schema: Spark Connect infers none from an empty table (a case without dirty IPs)
             self.session.createDataFrame(table, schema=from_arrow_schema(table.schema)).createOrReplaceTempView(name)
 
-        def run(sql: str, params: dict) -> pa.Table:
-            return self.session.sql(to_spark(sql, params)).toArrow()
+        def run(sql: str, params: dict) -> pa.RecordBatchReader:
+            return _streamed(self.session.sql(to_spark(sql, params)), self.events_dir / f"_answer-{uuid.uuid4().hex}")
         return run
+
+
+def _streamed(frame, folder: Path) -> pa.RecordBatchReader:
+    """``frame``'s rows as Arrow batches, in its order, read from Parquet files its executors write to ``folder``.
+
+    Collected whole (``toArrow``), an answer must fit in the driver at
+    once, under ``spark.driver.maxResultSize`` (1 GB by default): a 36M-row
+    case's lookups do not. Written as files (one a partition, named in the
+    order of the partitions, which a sorted answer's order follows) and
+    read back a row group at a time, any answer streams. The batches have
+    the types ``toArrow`` gives (timestamps in UTC). ``folder`` is removed
+    once the batches are read; it is ``_``-prefixed, so readers of the lake
+    skip it, and a killed run's is removed by the next run.
+    """
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    schema = to_arrow_schema(frame.schema, timezone="UTC")
+    frame.write.parquet(str(folder))
+
+    def batches():
+        try:
+            for part in sorted(folder.glob("part-*.parquet")):
+                for batch in pq.ParquetFile(part).iter_batches():
+                    yield from pa.Table.from_batches([batch]).cast(schema).to_batches()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _side_outputs(rows) -> dict[int, dict]:
+    """Each file's side outputs (:data:`ingest.lake_checks.SIDE_KINDS`) from the Spark rows that carry them.
+
+    Streamed a partition at a time (``toLocalIterator``), never collected
+    whole: every file's enrichment lists the addresses it saw, so at scale
+    they add up to more than the driver takes in one result (1 GB by
+    default; a 36M-row case's 146 files sent 1.3 GB). An address already
+    enriched by another file of the run is dropped from the later one:
+    the enrichment of an address text is a function of it and of the
+    run's ``ip_intel``, the same on every executor, and the workspace
+    keeps an address's first row anyway.
+    """
+    sides: dict[int, dict] = {}
+    enriched: set[str] = set()
+    for row in rows.toLocalIterator():
+        kind, side = row["_kind"], read_side(row["_kind"], bytes(row["_side"]))
+        if kind == "ip_lookup" and side.num_rows:
+            raw = side.column("raw").to_pylist()
+            keep = [address not in enriched for address in raw]
+            enriched.update(raw)
+            side = side.filter(pa.array(keep, pa.bool_()))
+        sides.setdefault(row["_file_no"], {})[kind] = side
+    return sides
 
 
 def _repeats_of(repeats: pa.Table, file_no: int, todo) -> pa.Table:

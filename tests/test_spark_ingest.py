@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from ingestcase import graph_snapshot, write_table
@@ -36,7 +37,8 @@ from graph.warehouse_schema import (
 )
 from graph.workspace import SECRET_FILE, Workspace
 from ingest import aggregate, batches, lake_fixes
-from ingest.lake import QUARANTINE_FOLDER, EventLake
+from ingest.lake import QUARANTINE_FOLDER, EventLake, _side_outputs, _streamed
+from ingest.lake_checks import _ipc
 from ingest.readers import discover
 
 SYBILSCOPE = Path(sys.executable).parent / "sybilscope"
@@ -76,6 +78,37 @@ def test_spark_ingest_writes_the_embedded_paths_events_by_day(spark_sample):
     assert _rows(root / "ws-spark" / "sybilscope.duckdb", f"SELECT count(*) FROM {EVENTS_TABLE}") == [(0,)]
     settings = json.loads((root / "ws-spark" / "settings.json").read_text())
     assert settings["engine"] == "spark" and settings["events_dir"] == str(root / "lake")
+    # the run's work folder and the graph sync's streamed answers are gone
+    assert not [p.name for p in (root / "lake").iterdir() if p.name.startswith(("_run-", "_answer-"))]
+
+
+def test_an_answer_streams_from_its_executors_files_in_its_order_with_the_types_collecting_gives(tmp_path, spark):
+    frame = spark.range(0, 30_000, numPartitions=3).selectExpr(
+        "id", "CAST(id % 97 AS STRING) AS text", "timestamp_millis(id * 1000) AS ts",
+    ).repartitionByRange(3, "text", "id").sortWithinPartitions("text", "id")  # sorted, in three files
+    expected = frame.toArrow()
+    folder = tmp_path / "_answer-test"
+    answer = _streamed(frame, folder)
+    assert len(list(folder.glob("part-*.parquet"))) > 1  # the order holds across the files
+    got = answer.read_all()
+    assert got.to_pylist() == expected.to_pylist()
+    assert got.schema.field("ts").type == pa.timestamp("us", tz="UTC") == expected.schema.field("ts").type
+    assert not folder.exists()
+
+
+def test_side_outputs_keep_each_files_counters_and_an_addresss_enrichment_once(spark):
+    def enrichment(*addresses: str) -> bytes:
+        return _ipc(pa.table({"raw": list(addresses), "country": ["NL"] * len(addresses)}))
+
+    rows = [(0, "file", json.dumps({"read": 5}).encode()), (0, "ip_lookup", enrichment("1.1.1.1", "2.2.2.2")),
+            (1, "file", json.dumps({"read": 7}).encode()), (1, "ip_lookup", enrichment("2.2.2.2", "3.3.3.3")),
+            (1, "quarantine", _ipc(pa.table({"reason": ["bad_ip"]})))]
+    frame = spark.createDataFrame(rows, "_file_no INT, _kind STRING, _side BINARY").repartition(3)
+    sides = _side_outputs(frame)
+    assert {n: side["file"] for n, side in sides.items()} == {0: {"read": 5}, 1: {"read": 7}}
+    addresses = sorted(a for side in sides.values() for a in side["ip_lookup"].column("raw").to_pylist())
+    assert addresses == ["1.1.1.1", "2.2.2.2", "3.3.3.3"]
+    assert sides[1]["quarantine"].column("reason").to_pylist() == ["bad_ip"]
 
 
 def test_spark_ingest_quarantines_as_the_embedded_path_and_beside_the_events(spark_sample):
@@ -213,7 +246,7 @@ def test_copies_across_files_and_runs_are_found_as_the_embedded_path_finds_them(
         for name in aggregate.EDGES:
             sql = aggregate.edge_sql(name, True, planned=True)
             expected = _rows(embedded.db_path, sql, second["batches"])
-            got = [tuple(row.values()) for row in on_spark(sql, second).to_pylist()]
+            got = [tuple(row.values()) for row in on_spark(sql, second).read_all().to_pylist()]
             assert got == expected, name
             plans |= {row[-2:] for row in expected}
         assert plans == {(new, from_dst) for new in (True, False) for from_dst in (True, False)}
