@@ -114,8 +114,10 @@ def run_step(engine: str, step: str, workspace: Path, case: Path, lake: Path, ma
         env["SYBILSCOPE_SPARK_MASTER"] = master
     done = subprocess.run([sys.executable, "-c", _CHILD, engine, str(workspace), str(case), str(lake), step],
                           capture_output=True, text=True, cwd=ROOT, env=env)
+    log = workspace.parent / f"{engine}-{step}.log"  # Spark's whole log: a failure's cause is rarely in its tail
+    log.write_text(done.stdout + done.stderr)
     if done.returncode:
-        raise SystemExit(f"{engine} {step} failed:\n{done.stdout}\n{done.stderr[-3000:]}")
+        raise SystemExit(f"{engine} {step} failed (the whole log: {log}):\n{done.stdout}\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
