@@ -561,3 +561,32 @@ def test_friends_sharing_one_book_that_finds_few_people_are_one_book_not_five_mi
                            params=DetectionParams(keep_score=0.0))
     theirs = [c for c in judged.clusters if sum(m.startswith("towny") for m in c.members) >= 3]
     assert theirs and all(c.features["deficit_z"] >= 5.0 for c in theirs)
+
+
+def _abroad(account: str, numbers: list[int], *, ip: str, region: str, seed: int) -> list[dict]:
+    """An account on its own address and handset looking ``numbers`` up, about a third of which find someone."""
+    rng = np.random.default_rng(seed)
+    return [{
+        "ts": START + int(rng.integers(0, 10 * DAY)), "ip": ip, "ip_kind": "residential",
+        "ip_prefix": ip.rsplit(".", 1)[0] + ".0/24", "endpoint": "contacts/lookup", "account_id": account,
+        "device_id": f"own-{account}", "phone_hash": f"{region}{n}", "block_hash": f"{region}blk{n}",
+        "block_ordinal": n % 1000, "matched_account_id": f"{region}target{n}" if n % 3 == 0 else None,
+        "phone_region": region, "ip_country": "US",
+    } for n in numbers]
+
+
+def test_a_burst_of_accounts_looking_up_another_countrys_numbers_is_one_cohort_and_a_local_burst_is_not():
+    # ten accounts made within the hour, each on its own address and handset, each looking up its own
+    # share of one leaked list of Iranian numbers from American addresses; their hit ratio is an address
+    # book's, so nothing but the burst and where their numbers lie ties them. Ten made another evening who
+    # sync local address books are a viral moment.
+    leaked = np.random.default_rng(31).choice(100_000, size=600, replace=False)
+    rows = _people(150, seed=17)
+    rows += [row for k in range(10) for row in _abroad(
+        f"abroad{k}", sorted(leaked[k * 60:(k + 1) * 60]), ip=f"98.{k}.7.1", region="IR", seed=k)]
+    rows += [row for k in range(10) for row in _abroad(
+        f"local{k}", list(range(k * 1000, k * 1000 + 60)), ip=f"99.{k}.7.1", region="US", seed=50 + k)]
+    accounts = pd.DataFrame({"account_id": [f"abroad{k}" for k in range(10)] + [f"local{k}" for k in range(10)],
+                             "created_at": [START - 2 * DAY + k * 300_000 for k in range(10)]
+                             + [START - 5 * DAY + k * 300_000 for k in range(10)]})
+    assert _flagged_members(rows, accounts) == [[f"abroad{k}" for k in range(10)]]

@@ -668,3 +668,17 @@ def test_a_run_of_burst_windows_counts_as_one_burst_only_for_burst_made_members(
     run = scoring.contributions({**tight, "burst_run_members": 30})["creation_burst"]
     assert run == pytest.approx(1.5)
     assert scoring.contributions(tight)["creation_burst"] == pytest.approx(1.5 * 0.6)
+
+
+def test_looking_abroad_alone_stays_far_below_the_line_and_counts_double_from_a_burst():
+    # travellers and VPN users look up home from abroad: alone it never flags, whoever they are
+    abroad = {"size": 20, "abroad_share": 0.95}
+    alone = scoring.contributions(abroad)["foreign_targets"]
+    assert alone == pytest.approx(2.0)
+    assert scoring.cluster_score({**abroad, "hosting_share": 1.0})[0] < 0.2
+    # accounts made together for a job abroad: the burst counts, and so does where they look, twice
+    made = {**abroad, "burst_share": 0.9, "burst_log10_p": -12.0}
+    assert scoring.contributions(made)["foreign_targets"] == pytest.approx(4.0)
+    assert scoring.cluster_score(made)[0] > 0.5
+    # a local burst, or a book with some numbers abroad, gets nothing for it
+    assert "foreign_targets" not in scoring.contributions({**made, "abroad_share": 0.3})

@@ -81,6 +81,8 @@ class Judge:
     _region_matrix: tuple | None = None
     #: accounts trying several numbers of each block clear enumerators swept (:func:`graph.detect.enumeration.block_mates`)
     mates: frozenset = frozenset()
+    #: per candidate, its numbers and how many are another country's (:func:`graph.detect.resemblance.looking_abroad`)
+    abroad: pd.DataFrame | None = None
 
     # -- features -----------------------------------------------------------
     def belonging(self, account: str, members: Collection[str]) -> float:
@@ -110,7 +112,9 @@ class Judge:
         are surely not operators: those someone found, and those that synced
         an address book right after signing up and little else.
         """
-        top = max(sorted(parts), key=lambda k: parts[k]) if parts else None
+        # where the members' numbers lie is the group's, not what sets its workers apart from bystanders
+        judged = {k: v for k, v in parts.items() if k != "foreign_targets"}
+        top = max(sorted(judged), key=lambda k: judged[k]) if judged else None
         acquainted = set(features.get("_acquainted", ()))
         onboarded = self._onboarding({0: members}) if top == "shared_targets" else {}
         weak = []
@@ -379,9 +383,18 @@ class Judge:
             if len(members) >= 3:
                 features["onboarding_share"] = round(sum(onboarding.get(m, False) for m in members) / len(members), 6)
             features.update(self._strangers(members))
+            features.update(self._abroad(members))
             score, contributions = scoring.cluster_score(features)
             out.append((members, score, features, contributions))
         return out
+
+    def _abroad(self, members: list[str]) -> dict:
+        """The share of the members' numbers that belong to another country than the one each connects from."""
+        if self.abroad is None or len(members) < 3:
+            return {}
+        mine = self.abroad.reindex(members).dropna()
+        numbers = float(mine["numbers"].sum())
+        return {"abroad_share": round(float(mine["abroad"].sum()) / numbers, 6)} if numbers else {}
 
     def _strangers(self, members: list[str]) -> dict:
         """How far the people members find are strangers to each other: the members' median hot-entity z.

@@ -479,10 +479,15 @@ def find_networks(
     # a scheduler firing a few of its many accounts at a time meets each pair of them too seldom for a
     # synchrony tie; spike by spike they chain into one operation
     crowds = synchrony.spike_ties(spikes, scheduled)
-    # accounts made in one sign-up burst, most of which miss, are one cohort: camouflaged enumerators
-    # on their own handsets and addresses share nothing else a tie could see (a viral moment's
-    # newcomers find their friends)
-    cohort = behaviour.cohort_pairs(created, bursts, set(stats.index[stats["missing"]]), params.burst_window_hours)
+    # accounts made in one sign-up burst, most of which miss or look up another country's numbers than
+    # the one they connect from, are one cohort: camouflaged enumerators and list workers on their own
+    # handsets and addresses share nothing else a tie could see (a viral moment's newcomers find their
+    # friends, who live where they do)
+    abroad = resemblance.looking_abroad(source, bursts & callers)
+    abroad = abroad[(abroad["numbers"] >= params.abroad_numbers)
+                    & (abroad["abroad"] >= params.abroad_share * abroad["numbers"])]
+    cohort = behaviour.cohort_pairs(created, bursts, set(stats.index[stats["missing"]]) | set(abroad.index),
+                                    params.burst_window_hours)
     seeds |= set(cohort["a"]) | set(cohort["b"])
     # the people an address book finds know each other; a leaked list's targets, however it is divided,
     # do not: pooled behind one address or device, accounts finding strangers are list workers
@@ -588,7 +593,7 @@ def find_networks(
         onsets=onsets, sync=sync, created=created, labels=labels, population_hit=population_hit,
         baseline=baseline, params=params, bursts=frozenset(bursts), stranger_z=stranger_z,
         closure=closure, usual_closure=usual_closure, regions=regions,
-        mates=frozenset(mates["account_id"]),
+        mates=frozenset(mates["account_id"]), abroad=resemblance.looking_abroad(source, candidates),
     )
     # squads tied into one operation are judged together, each kept as a sub-group
     scored, squad_of = judge.merge_operations(judge.score_groups(groups))

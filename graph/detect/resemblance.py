@@ -22,7 +22,7 @@ import scipy  # scipy.stats loads on first use
 
 from graph.detect.frames import EventsLike, as_events
 
-__all__ = ["target_regions", "region_matrix", "region_resemblance"]
+__all__ = ["target_regions", "region_matrix", "region_resemblance", "looking_abroad"]
 
 
 def target_regions(events: EventsLike, accounts: Collection[str]) -> pd.DataFrame:
@@ -38,6 +38,56 @@ def target_regions(events: EventsLike, accounts: Collection[str]) -> pd.DataFram
         WHERE e.phone_hash IS NOT NULL
         GROUP BY 1, 2 ORDER BY 1, 2
     """, wanted=wanted)
+
+
+def looking_abroad(events: EventsLike, accounts: Collection[str]) -> pd.DataFrame:
+    """How many of each account's numbers belong to a country other than the one it connects from.
+
+    People look up their own circle, which lives mostly where they do: a
+    sign-up burst around a local event finds local numbers. An operation
+    run from addresses in one country (its own, or its proxies') that works
+    another country's diaspora, dissidents or mobile ranges looks abroad
+    with nearly every lookup. An account's country is the one most of its
+    requests came from (ties broken by name); numbers of unknown region
+    never count as abroad, and an account whose addresses have no known
+    country is left out.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``account_id``: ``numbers`` (distinct numbers looked up)
+        and ``abroad`` (of those, numbers of another country), sorted.
+
+    Examples
+    --------
+    >>> from graph.detect.frames import events_frame
+    >>> rows = [{"ts": 0, "ip": "1.1.1.1", "ip_country": "US", "account_id": "op", "phone_hash": f"p{i}",
+    ...          "phone_region": "IR"} for i in range(12)]
+    >>> rows += [{"ts": 0, "ip": "2.2.2.2", "ip_country": "US", "account_id": "me", "phone_hash": f"q{i}",
+    ...           "phone_region": "US" if i % 4 else "MX"} for i in range(12)]
+    >>> looking_abroad(events_frame(rows), ["op", "me"]).values.tolist()
+    [[12, 3], [12, 12]]
+    """
+    source = as_events(events)
+    wanted = pd.DataFrame({"account_id": sorted(set(accounts))}, dtype=object)
+    rows = source.query("""
+        WITH mine AS (
+            SELECT e.account_id, e.ip_country, e.phone_hash, e.phone_region
+            FROM {events} e SEMI JOIN {wanted} w ON e.account_id = w.account_id
+        ), home AS (
+            SELECT account_id, ip_country AS home FROM (
+                SELECT account_id, ip_country,
+                       row_number() OVER (PARTITION BY account_id ORDER BY count(*) DESC, ip_country) AS rank
+                FROM mine WHERE ip_country IS NOT NULL GROUP BY 1, 2
+            ) WHERE rank = 1
+        )
+        SELECT m.account_id, count(DISTINCT m.phone_hash) AS numbers,
+               count(DISTINCT m.phone_hash) FILTER (WHERE m.phone_region <> h.home) AS abroad
+        FROM mine m JOIN home h USING (account_id)
+        WHERE m.phone_hash IS NOT NULL
+        GROUP BY m.account_id ORDER BY 1
+    """, wanted=wanted)
+    return rows.set_index("account_id").astype("int64")
 
 
 def region_matrix(regions: pd.DataFrame) -> tuple[pd.Index, np.ndarray]:

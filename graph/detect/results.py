@@ -127,6 +127,12 @@ class DetectionParams:
     list_overlap : float
         ... when the shared numbers are at least this share of the two
         lists (cosine, :func:`graph.detect.targets.target_ties`).
+    abroad_share, abroad_numbers : float, int
+        An account made in a sign-up burst that looked up at least
+        ``abroad_numbers`` numbers, at least this share of them another
+        country's than the one it connects from
+        (:func:`graph.detect.resemblance.looking_abroad`), may join its
+        burst's cohort as accounts that miss do.
     """
 
     seed: int = 0
@@ -169,6 +175,8 @@ class DetectionParams:
     list_shared: int = 5
     list_workers: int = 10
     list_overlap: float = 0.1
+    abroad_share: float = 0.5
+    abroad_numbers: int = 10
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -177,7 +185,7 @@ class DetectionParams:
             raise ValueError(f"resolution must be positive, not {self.resolution}")
         if not 0 <= self.keep_score <= scoring.FLAG_THRESHOLD:
             raise ValueError(f"keep_score must be between 0 and {scoring.FLAG_THRESHOLD}, not {self.keep_score}")
-        for name in ("mate_share", "mate_hit_share"):
+        for name in ("mate_share", "mate_hit_share", "abroad_share"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} is a share, between 0 and 1, not {getattr(self, name)}")
 

@@ -51,6 +51,13 @@ def _surprise(log10_p: float, full: float = 8.0) -> float:
     return _clip(-log10_p / full)
 
 
+def _made_together(f: Mapping[str, float]) -> float:
+    """0..1: how surely the members were made in one sign-up burst (its surprise, times the share made in it)."""
+    size = f.get("size", 1.0)
+    return _surprise(f.get("burst_log10_p", 0.0)) * _clip(max(f.get("burst_share", 0.0),
+                                                              f.get("burst_run_members", 0.0) / size) * 2)
+
+
 def contributions(features: Mapping[str, float]) -> dict[str, float]:
     """Each feature's contribution to the log-odds (see the module docstring).
 
@@ -94,8 +101,12 @@ def contributions(features: Mapping[str, float]) -> dict[str, float]:
         "strangers": 4.5 * _clip((f.get("stranger_z", 0.0) - 2.5) / 3.5) if size >= STRANGERS_MIN_SIZE else 0.0,
         # created within hours of each other, against the population's sign-up rate (members made in one
         # run of burst windows count: an operation can take longer than a window to make its accounts)
-        "creation_burst": 1.5 * _surprise(f.get("burst_log10_p", 0.0))
-        * _clip(max(f.get("burst_share", 0.0), f.get("burst_run_members", 0.0) / size) * 2)
+        "creation_burst": 1.5 * _made_together(f) if size >= 3 else 0.0,
+        # members look up another country's numbers than the one they connect from, nearly all of them
+        # (people's books are mostly local; VPN users and travellers look home, so alone this stays far
+        # below the line), twice as telling from accounts made in one burst: new accounts made together
+        # for a job abroad are an operation's
+        "foreign_targets": (2.0 + 2.0 * _made_together(f)) * _clip((f.get("abroad_share", 0.0) - 0.5) / 0.4)
         if size >= 3
         else 0.0,
         # one client build across the cluster, rare in the population
@@ -206,6 +217,10 @@ _SENTENCES = {
         + (f", {int(f['burst_run_members'])} in one run of sign-up bursts"
            if f.get("burst_run_members", 0) > f.get("burst_members", 0) else "")
     ),
+    "foreign_targets": lambda f: (
+        f"{f.get('abroad_share', 0):.0%} of members' looked-up numbers belong to another country than the one "
+        f"they connect from (address books are mostly local)"
+    ),
     "client_monoculture": lambda f: (
         f"{f.get('client_share', 0):.0%} use client {f.get('client_build', '?')}, "
         f"{f.get('client_population_share', 0):.1%} of everyone else"
@@ -242,6 +257,7 @@ SHORT_REASONS = {
     "shared_targets": "one target list, strangers",
     "strangers": "finds strangers, not friends",
     "creation_burst": "created in a burst",
+    "foreign_targets": "looks up numbers abroad",
     "client_monoculture": "one client build",
     "hosting": "hosting/VPN traffic",
     "exclusive_infrastructure": "private shared addresses",
