@@ -81,7 +81,7 @@ class Judge:
     _region_matrix: tuple | None = None
     #: accounts trying several numbers of each block clear enumerators swept (:func:`graph.detect.enumeration.block_mates`)
     mates: frozenset = frozenset()
-    #: per candidate, its numbers and how many are another country's (:func:`graph.detect.resemblance.looking_abroad`)
+    #: per candidate, its lookups and how many went abroad (:func:`graph.detect.resemblance.looking_abroad`)
     abroad: pd.DataFrame | None = None
 
     # -- features -----------------------------------------------------------
@@ -389,12 +389,12 @@ class Judge:
         return out
 
     def _abroad(self, members: list[str]) -> dict:
-        """The share of the members' numbers that belong to another country than the one each connects from."""
+        """The share of the members' lookups that went to another country's numbers than the one each connects from."""
         if self.abroad is None or len(members) < 3:
             return {}
         mine = self.abroad.reindex(members).dropna()
-        numbers = float(mine["numbers"].sum())
-        return {"abroad_share": round(float(mine["abroad"].sum()) / numbers, 6)} if numbers else {}
+        lookups = float(mine["lookups"].sum())
+        return {"abroad_share": round(float(mine["abroad"].sum()) / lookups, 6)} if lookups else {}
 
     def _strangers(self, members: list[str]) -> dict:
         """How far the people members find are strangers to each other: the members' median hot-entity z.

@@ -483,9 +483,10 @@ def find_networks(
     # the one they connect from, are one cohort: camouflaged enumerators and list workers on their own
     # handsets and addresses share nothing else a tie could see (a viral moment's newcomers find their
     # friends, who live where they do)
-    abroad = resemblance.looking_abroad(source, bursts & callers)
-    abroad = abroad[(abroad["numbers"] >= params.abroad_numbers)
-                    & (abroad["abroad"] >= params.abroad_share * abroad["numbers"])]
+    made = bursts & callers
+    abroad = resemblance.looking_abroad(resemblance.target_regions(source, made), resemblance.home_countries(source, made))
+    abroad = abroad[(abroad["lookups"] >= params.abroad_lookups)
+                    & (abroad["abroad"] >= params.abroad_share * abroad["lookups"])]
     cohort = behaviour.cohort_pairs(created, bursts, set(stats.index[stats["missing"]]) | set(abroad.index),
                                     params.burst_window_hours)
     seeds |= set(cohort["a"]) | set(cohort["b"])
@@ -593,7 +594,7 @@ def find_networks(
         onsets=onsets, sync=sync, created=created, labels=labels, population_hit=population_hit,
         baseline=baseline, params=params, bursts=frozenset(bursts), stranger_z=stranger_z,
         closure=closure, usual_closure=usual_closure, regions=regions,
-        mates=frozenset(mates["account_id"]), abroad=resemblance.looking_abroad(source, candidates),
+        mates=frozenset(mates["account_id"]), abroad=resemblance.looking_abroad(regions, resemblance.home_countries(source, candidates)),
     )
     # squads tied into one operation are judged together, each kept as a sub-group
     scored, squad_of = judge.merge_operations(judge.score_groups(groups))

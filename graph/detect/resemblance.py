@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 import scipy  # scipy.stats loads on first use
 
+from graph.detect import infrastructure
 from graph.detect.frames import EventsLike, as_events
 
-__all__ = ["target_regions", "region_matrix", "region_resemblance", "looking_abroad"]
+__all__ = ["target_regions", "region_matrix", "region_resemblance", "home_countries", "looking_abroad"]
 
 
 def target_regions(events: EventsLike, accounts: Collection[str]) -> pd.DataFrame:
@@ -40,54 +41,67 @@ def target_regions(events: EventsLike, accounts: Collection[str]) -> pd.DataFram
     """, wanted=wanted)
 
 
-def looking_abroad(events: EventsLike, accounts: Collection[str]) -> pd.DataFrame:
-    """How many of each account's numbers belong to a country other than the one it connects from.
+def home_countries(events: EventsLike, accounts: Collection[str]) -> pd.Series:
+    """The country most of each account's requests came from (ties broken by name), from its addresses.
+
+    Read from the accounts' usage table (:func:`graph.detect.infrastructure.entity_usage`),
+    which detection builds anyway; accounts whose addresses have no known
+    country are left out.
+    """
+    source = as_events(events)
+    wanted = pd.DataFrame({"account_id": sorted(set(accounts))}, dtype=object)
+    rows = source.query(f"""
+        SELECT account_id, country FROM (
+            SELECT u.account_id, u.country,
+                   row_number() OVER (PARTITION BY u.account_id ORDER BY sum(u.requests) DESC, u.country) AS rank
+            FROM {infrastructure.entity_usage(source)} u SEMI JOIN {{wanted}} w ON u.account_id = w.account_id
+            WHERE u.entity_type = 'ip' AND u.country IS NOT NULL
+            GROUP BY 1, 2
+        ) WHERE rank = 1 ORDER BY 1
+    """, wanted=wanted)
+    return pd.Series(rows["country"].to_numpy(dtype=object), index=rows["account_id"].to_numpy(dtype=object),
+                     dtype=object, name="home")
+
+
+def looking_abroad(regions: pd.DataFrame, homes: pd.Series) -> pd.DataFrame:
+    """How many of each account's lookups went to numbers of another country than the one it connects from.
 
     People look up their own circle, which lives mostly where they do: a
     sign-up burst around a local event finds local numbers. An operation
     run from addresses in one country (its own, or its proxies') that works
     another country's diaspora, dissidents or mobile ranges looks abroad
-    with nearly every lookup. An account's country is the one most of its
-    requests came from (ties broken by name); numbers of unknown region
-    never count as abroad, and an account whose addresses have no known
-    country is left out.
+    with nearly every lookup. Numbers of unknown region never count as
+    abroad; accounts without a home country (:func:`home_countries`) are
+    left out.
+
+    Parameters
+    ----------
+    regions : DataFrame
+        :func:`target_regions` of the accounts.
+    homes : Series
+        :func:`home_countries` of the accounts.
 
     Returns
     -------
     DataFrame
-        Indexed by ``account_id``: ``numbers`` (distinct numbers looked up)
-        and ``abroad`` (of those, numbers of another country), sorted.
+        Indexed by ``account_id``, sorted: ``lookups`` and ``abroad`` (of
+        those, lookups of another country's numbers).
 
     Examples
     --------
-    >>> from graph.detect.frames import events_frame
-    >>> rows = [{"ts": 0, "ip": "1.1.1.1", "ip_country": "US", "account_id": "op", "phone_hash": f"p{i}",
-    ...          "phone_region": "IR"} for i in range(12)]
-    >>> rows += [{"ts": 0, "ip": "2.2.2.2", "ip_country": "US", "account_id": "me", "phone_hash": f"q{i}",
-    ...           "phone_region": "US" if i % 4 else "MX"} for i in range(12)]
-    >>> looking_abroad(events_frame(rows), ["op", "me"]).values.tolist()
-    [[12, 3], [12, 12]]
+    >>> regions = pd.DataFrame({"account_id": ["me", "me", "op", "op"], "region": ["US", "MX", "IR", ""],
+    ...                         "lookups": [9, 3, 12, 2]})
+    >>> looking_abroad(regions, pd.Series({"me": "US", "op": "US"})).values.tolist()
+    [[12, 3], [14, 12]]
     """
-    source = as_events(events)
-    wanted = pd.DataFrame({"account_id": sorted(set(accounts))}, dtype=object)
-    rows = source.query("""
-        WITH mine AS (
-            SELECT e.account_id, e.ip_country, e.phone_hash, e.phone_region
-            FROM {events} e SEMI JOIN {wanted} w ON e.account_id = w.account_id
-        ), home AS (
-            SELECT account_id, ip_country AS home FROM (
-                SELECT account_id, ip_country,
-                       row_number() OVER (PARTITION BY account_id ORDER BY count(*) DESC, ip_country) AS rank
-                FROM mine WHERE ip_country IS NOT NULL GROUP BY 1, 2
-            ) WHERE rank = 1
-        )
-        SELECT m.account_id, count(DISTINCT m.phone_hash) AS numbers,
-               count(DISTINCT m.phone_hash) FILTER (WHERE m.phone_region <> h.home) AS abroad
-        FROM mine m JOIN home h USING (account_id)
-        WHERE m.phone_hash IS NOT NULL
-        GROUP BY m.account_id ORDER BY 1
-    """, wanted=wanted)
-    return rows.set_index("account_id").astype("int64")
+    mine = regions[regions["account_id"].isin(homes.index)]
+    home = mine["account_id"].map(homes).to_numpy(dtype=object)
+    region = mine["region"].to_numpy(dtype=object)
+    away = (region != home) & (region != "")
+    lookups = mine["lookups"].to_numpy(dtype=np.int64)
+    out = pd.DataFrame({"lookups": lookups, "abroad": np.where(away, lookups, 0)},
+                       index=pd.Index(mine["account_id"].to_numpy(dtype=object), name="account_id"))
+    return out.groupby(level=0, sort=True).sum().astype("int64")
 
 
 def region_matrix(regions: pd.DataFrame) -> tuple[pd.Index, np.ndarray]:

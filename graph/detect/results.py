@@ -127,10 +127,10 @@ class DetectionParams:
     list_overlap : float
         ... when the shared numbers are at least this share of the two
         lists (cosine, :func:`graph.detect.targets.target_ties`).
-    abroad_share, abroad_numbers : float, int
-        An account made in a sign-up burst that looked up at least
-        ``abroad_numbers`` numbers, at least this share of them another
-        country's than the one it connects from
+    abroad_share, abroad_lookups : float, int
+        An account made in a sign-up burst with at least ``abroad_lookups``
+        lookups, at least this share of them of another country's numbers
+        than the one it connects from
         (:func:`graph.detect.resemblance.looking_abroad`), may join its
         burst's cohort as accounts that miss do.
     """
@@ -176,7 +176,7 @@ class DetectionParams:
     list_workers: int = 10
     list_overlap: float = 0.1
     abroad_share: float = 0.5
-    abroad_numbers: int = 10
+    abroad_lookups: int = 10
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

@@ -218,7 +218,7 @@ _SENTENCES = {
            if f.get("burst_run_members", 0) > f.get("burst_members", 0) else "")
     ),
     "foreign_targets": lambda f: (
-        f"{f.get('abroad_share', 0):.0%} of members' looked-up numbers belong to another country than the one "
+        f"{f.get('abroad_share', 0):.0%} of members' lookups went to numbers of another country than the one "
         f"they connect from (address books are mostly local)"
     ),
     "client_monoculture": lambda f: (
