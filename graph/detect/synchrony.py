@@ -303,31 +303,33 @@ def synchrony_ties(
         # millions of candidate pairs, and strings would take several times the memory
         codes, ids = pd.factorize(onsets["account_id"], sort=True)
         n = max(len(ids), 1)
-        con.register("onsets", pd.DataFrame({"account_id": codes.astype(np.int32), "endpoint": onsets["endpoint"],
+        endpoints, _ = pd.factorize(onsets["endpoint"], sort=True)
+        con.register("onsets", pd.DataFrame({"account_id": codes.astype(np.int32), "endpoint": endpoints.astype(np.int64),
                                              "ts_ms": onsets["ts_ms"]}))
         ties = con.execute(f"""
             WITH tokens AS (
-                SELECT DISTINCT account_id, grid, endpoint, (ts_ms + grid * {bucket_ms // 2}) // {bucket_ms} AS bucket
+                -- an onset's slot (endpoint, grid, bucket) as one integer (the grid in bit 40): the self-join
+                -- and the bucket sizes key on one column instead of three
+                SELECT DISTINCT account_id,
+                       ((endpoint * 2 + grid) << 40) + (ts_ms + grid * {bucket_ms // 2}) // {bucket_ms} AS slot
                 FROM onsets, (SELECT unnest([0, 1]) AS grid)
             ), sized AS (
-                SELECT *, count(*) OVER (PARTITION BY grid, endpoint, bucket) AS accounts FROM tokens
+                SELECT account_id, slot, count(*) OVER (PARTITION BY slot) AS accounts FROM tokens
             ), counts AS (
                 SELECT account_id, count(*) AS n FROM onsets GROUP BY 1
             ), pairable AS (
                 -- a pair shares at most as many buckets as the one with fewer onsets has onsets, so
                 -- accounts with fewer than min_shared onsets pair with nobody (they still count in a
                 -- bucket's size, taken above)
-                SELECT s.account_id, s.grid, s.endpoint, s.bucket, s.accounts, c.n
+                SELECT s.account_id, s.slot, s.accounts, c.n
                 FROM sized s JOIN counts c USING (account_id)
                 WHERE s.accounts BETWEEN 2 AND {int(max_accounts)} AND c.n >= {int(min_shared)}
             ), per_grid AS (
                 -- a pair and grid as one integer, and only pairs that share enough on that grid: grouping
                 -- tens of millions of chance meetings by three columns, then again by two, cost twice this
-                SELECT (x.account_id::BIGINT * {n} + y.account_id) * 2 + x.grid AS key,
+                SELECT (x.account_id::BIGINT * {n} + y.account_id) * 2 + ((x.slot >> 40) & 1) AS key,
                        count(*) AS shared, sum(1.0 / (x.accounts - 1)) AS weight
-                FROM pairable x JOIN pairable y
-                  ON x.grid = y.grid AND x.endpoint = y.endpoint AND x.bucket = y.bucket
-                 AND x.account_id < y.account_id
+                FROM pairable x JOIN pairable y ON x.slot = y.slot AND x.account_id < y.account_id
                 -- for the same reason Jaccard is at most fewer / more onsets: pairs too unequal to
                 -- reach min_jaccard are dropped before they are counted
                 WHERE least(x.n, y.n) >= {float(min_jaccard) * (1 - 1e-9)} * greatest(x.n, y.n)
