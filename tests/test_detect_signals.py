@@ -166,6 +166,9 @@ def test_groups_tied_through_one_exit_join_only_when_they_work_the_same_countrie
     assert clustering.operations(G, groups) == [[0, 1]]
     assert clustering.operations(G, groups, targets=[iran, iran * 2], min_targets=0.8) == [[0, 1]]
     assert clustering.operations(G, groups, targets=[iran, turkey], min_targets=0.8) == [[0], [1]]
+    # tied squads of one operation may weigh its countries differently (a cosine of 0.93, 0.75 in common)
+    squad, other_squad = np.array([50.0, 25.0, 15.0, 10.0]), np.array([70.0, 5.0, 20.0, 5.0])
+    assert clustering.operations(G, groups, targets=[squad, other_squad], min_targets=0.8) == [[0, 1]]
     # a group that looked up too little to say (None) does not stop the join
     assert clustering.operations(G, groups, targets=[iran, None], min_targets=0.8) == [[0, 1]]
     # squads on one device fingerprint are one operator's, whatever countries each works
@@ -196,6 +199,21 @@ def test_kin_operations_need_two_resemblances_and_the_same_hours():
     crowd = [group(None, "z", blocks=[f"b{i}"]) for i in range(3)] + [group(None, "z", blocks=["b0"])]
     assert clustering.kin_operations(crowd, max_sharing=3) == [[0], [1], [2], [3]]
     assert clustering.kin_operations(crowd) == [[0, 3], [1], [2]]
+
+
+def test_kin_operations_working_other_countries_numbers_are_two_however_alike_their_cosine():
+    # made in one burst on the same addresses; both look up home numbers, each its own foreign ones besides:
+    # the cosine of their country profiles is 0.82, what they share 0.55
+    def group(regions):
+        return {"kind": "numbers", "born": 0, "entities": {"a", "b"}, "targets": set(), "rhythm": None,
+                "regions": np.array(regions, dtype=float)}
+
+    home_and_brazil, home_and_iran = group([55, 45, 0]), group([85, 0, 15])
+    assert clustering.kin_operations([home_and_brazil, home_and_iran]) == [[0, 1]]
+    assert clustering.kin_operations([home_and_brazil, home_and_iran], min_regions=0.8) == [[0], [1]]
+    assert clustering.kin_operations([home_and_brazil, group([50, 50, 0])], min_regions=0.8) == [[0, 1]]
+    # a group that looked up too little to compare has no profile and is not held apart
+    assert clustering.kin_operations([home_and_brazil, {**home_and_iran, "regions": None}], min_regions=0.8) == [[0, 1]]
 
 
 def test_robust_z_ignores_outliers_in_its_baseline():

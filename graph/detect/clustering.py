@@ -396,6 +396,7 @@ def kin_operations(
     max_apart_hours: float = 12.0,
     min_families: int = 2,
     min_rhythm: float = 0.0,
+    min_regions: float = 0.0,
     max_sharing: int = 500,
 ) -> list[list[int]]:
     """Groups of one kind that resemble each other in two independent ways: indices joined into operations.
@@ -417,7 +418,8 @@ def kin_operations(
         members made in a sign-up burst, None when fewer than half were),
         ``entities`` (set of the addresses and devices carrying its
         traffic), ``targets`` (set of the number blocks it looked up in)
-        and ``rhythm`` (activity by hour of the day, or None).
+        ``rhythm`` (activity by hour of the day, or None) and, optionally,
+        ``regions`` (lookups by country of the number, or None).
     min_overlap : float
         Shared entities (or blocks) over the smaller set that count as one
         infrastructure (or one target area).
@@ -427,6 +429,14 @@ def kin_operations(
         Resemblances (burst, infrastructure, target area) needed.
     min_rhythm : float
         Groups whose rhythms have a cosine below this are never linked.
+    min_regions : float
+        Groups whose lookups by country share less than this (histogram
+        intersection) are never linked: two operations from one country's
+        carrier addresses, made in one week, working different countries'
+        numbers are two. Stricter than the cosine :func:`operations` asks
+        of groups tied to each other (one operation's squads may weigh its
+        countries differently): kin share no tie, only a likeness, and two
+        profiles that both lean on the home country have a high cosine.
     max_sharing : int
         An entity or block more groups than this use (a carrier's busiest
         address) tells nothing about who belongs together and is left out.
@@ -466,6 +476,9 @@ def kin_operations(
                 continue
             if p["rhythm"] is not None and q["rhythm"] is not None and _cosine(p["rhythm"], q["rhythm"]) < min_rhythm:
                 continue
+            if (p.get("regions") is not None and q.get("regions") is not None
+                    and _shared_mass(p["regions"], q["regions"]) < min_regions):
+                continue
             families = 0
             if p["born"] is not None and q["born"] is not None and abs(p["born"] - q["born"]) <= apart_ms:
                 families += 1
@@ -502,6 +515,12 @@ def _joined(n: int, links: Iterable[tuple[int, int]]) -> list[list[int]]:
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     norm = float(np.linalg.norm(a) * np.linalg.norm(b))
     return float(a @ b) / norm if norm else 0.0
+
+
+def _shared_mass(a: np.ndarray, b: np.ndarray) -> float:
+    """The share two count profiles have in common (histogram intersection of their normalized counts)."""
+    sa, sb = float(a.sum()), float(b.sum())
+    return float(np.minimum(a / sa, b / sb).sum()) if sa and sb else 0.0
 
 
 def partition_quality(G: nx.Graph, communities: list[set], weight: str = "weight") -> dict[str, float]:

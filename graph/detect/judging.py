@@ -150,8 +150,9 @@ class Judge:
         devices, a schedule, a list: not chance overlap of enumerated
         blocks) from at least two accounts of the smaller one: camouflaged squads on addresses they share with
         bystanders are tied to each other only thinly, but do the same
-        thing. In both, groups that keep other hours or work other countries'
-        numbers are never joined (:meth:`rhythm`, :meth:`target_profile`).
+        thing; last, groups alike in two ways (:meth:`kin`). In every pass, groups that keep
+        other hours or work other countries' numbers are never joined
+        (:meth:`rhythm`, :meth:`target_profile`).
         An operation replaces its squads when it scores at least as
         high as the best of them, or is flagged: pooled, the squads'
         evidence usually says more than each squad's does (a deficit of
@@ -248,7 +249,8 @@ class Judge:
                 out.append([[i] for i in range(len(batch))])
                 continue
             mine = [next(profiles) for _ in batch]
-            out.append(kin_operations(mine, min_rhythm=self.params.operation_rhythm))
+            out.append(kin_operations(mine, min_rhythm=self.params.operation_rhythm,
+                                      min_regions=self.params.operation_targets))
         return out
 
     def profiles(self, groups: list[list[str]]) -> list[dict]:
@@ -259,7 +261,8 @@ class Judge:
         addresses and devices that carry a fifth of the group's requests or
         that two members share (an address most of the population uses is
         nobody's infrastructure). The target area is the number blocks the
-        group looked up in. The rhythm is :meth:`rhythm`.
+        group looked up in. The rhythm is :meth:`rhythm`, the regions
+        :meth:`target_profile`.
         """
         if not groups:
             return []
@@ -281,7 +284,8 @@ class Judge:
             created = [self.created[m] for m in members if m in self.bursts and m in self.created.index]
             born = float(np.median(created)) if created and len(created) >= len(members) / 2 else None
             out.append({"kind": None, "born": born, "entities": entities.get(g, set()),
-                        "targets": blocks.get(g, set()), "rhythm": self.rhythm(members)})
+                        "targets": blocks.get(g, set()), "rhythm": self.rhythm(members),
+                        "regions": self.target_profile(members)})
         return out
 
     def weeks(self) -> dict[str, np.ndarray]:

@@ -576,8 +576,10 @@ def find_networks(
     infra = infra.assign(resemblance=resemblance.region_resemblance(regions, infra["a"], infra["b"]))
     crowds = crowds.assign(resemblance=resemblance.region_resemblance(regions, crowds["a"], crowds["b"]))
     # missing behind one address is a tie only between accounts on one job: a bystander behind the
-    # operation's VPN exit who misses too works other countries' numbers
-    alike = resemblance.region_resemblance(regions, miss_ties["a"], miss_ties["b"])
+    # operation's VPN exit who misses too works other countries' numbers, and two operations on one
+    # country's carrier addresses both look up numbers there besides their own foreign ones (so the
+    # share in common, not the cosine, which that home part dominates)
+    alike = resemblance.region_resemblance(regions, miss_ties["a"], miss_ties["b"], shared=True)
     miss_ties = miss_ties[alike >= params.operation_targets]
     G = coordination_graph(candidates, infra, sharding, shared, sync, lists, cohort, strangers, crowds, miss_ties,
                            swept)

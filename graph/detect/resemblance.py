@@ -115,7 +115,7 @@ def region_matrix(regions: pd.DataFrame) -> tuple[pd.Index, np.ndarray]:
 
 def region_resemblance(
     regions: pd.DataFrame, a: pd.Series | np.ndarray, b: pd.Series | np.ndarray, *, max_p: float = 1e-3,
-    chunk: int = 50_000,
+    shared: bool = False, chunk: int = 50_000,
 ) -> np.ndarray:
     """Per pair ``a[i], b[i]``: 1.0 unless their lookups clearly fall on different countries' numbers.
 
@@ -123,8 +123,12 @@ def region_resemblance(
     at ``max_p``: seven lookups each over four countries say nothing (an
     operation's accounts splitting one list by sevens differ by chance),
     hundreds on different countries do. When they clearly differ, the
-    resemblance is the cosine of their region profiles. An account without
-    lookups has no profile; its pairs get 1.0.
+    resemblance is the cosine of their region profiles, or with ``shared``
+    the share of lookups they have in common (histogram intersection),
+    which is stricter where both lean on one country: two operations from
+    one country's carrier addresses that both look up numbers there,
+    besides each its own foreign ones. An account without lookups has no
+    profile; its pairs get 1.0.
 
     Examples
     --------
@@ -132,6 +136,8 @@ def region_resemblance(
     ...                         "region": ["IR", "US", "IR", "DE", "IR", "DE"], "lookups": [300, 100, 500, 400, 4, 3]})
     >>> region_resemblance(regions, ["x", "x", "y", "w", "q"], ["y", "z", "z", "x", "r"]).round(3).tolist()
     [0.949, 0.0, 0.0, 1.0, 1.0]
+    >>> region_resemblance(regions, ["x"], ["y"], shared=True).round(3).tolist()
+    [0.75]
     """
     a, b = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
     out = np.ones(len(a))
@@ -149,8 +155,11 @@ def region_resemblance(
         g = 2.0 * (_plogp(x, share * x.sum(axis=1, keepdims=True)) + _plogp(y, share * y.sum(axis=1, keepdims=True)))
         dof = np.maximum((pooled > 0).sum(axis=1) - 1, 1)
         differ = scipy.stats.chi2.sf(g, dof) < max_p
-        cosine = np.einsum("ij,ij->i", unit[ia[at]], unit[ib[at]])
-        out[at] = np.where(differ, cosine, 1.0)
+        if shared:
+            alike = np.minimum(x / x.sum(axis=1, keepdims=True), y / y.sum(axis=1, keepdims=True)).sum(axis=1)
+        else:
+            alike = np.einsum("ij,ij->i", unit[ia[at]], unit[ib[at]])
+        out[at] = np.where(differ, alike, 1.0)
     return out
 
 

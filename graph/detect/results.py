@@ -94,7 +94,12 @@ class DetectionParams:
     operation_targets : float
         Least cosine between two groups' lookups by country of the number
         for them to be joined as squads of one operation: two operations
-        renting one VPN exit work their own countries' numbers.
+        renting one VPN exit work their own countries' numbers. Groups
+        alike without a tie (:func:`graph.detect.clustering.kin_operations`),
+        and two accounts that miss behind one address, need this share of
+        their lookups in common (histogram intersection) instead: two
+        operations on one country's carrier addresses both look up numbers
+        there, besides each its own foreign ones.
     rhythm_support : int
         Distinct active half hours of the week (summed over members) a
         group needs before its hours can keep it apart from another, and
