@@ -700,3 +700,18 @@ def test_looking_abroad_alone_stays_far_below_the_line_and_counts_double_from_a_
     assert scoring.cluster_score(made)[0] > 0.5
     # a local burst, or a book with some numbers abroad, gets nothing for it
     assert "foreign_targets" not in scoring.contributions({**made, "abroad_share": 0.3})
+
+
+def test_finding_strangers_counts_from_two_standard_errors_less_in_accounts_made_together():
+    # a group behind addresses whose accounts find strangers at three standard errors: little alone
+    warm = {"size": 8, "stranger_z": 3.0}
+    assert scoring.contributions(warm)["strangers"] == pytest.approx(4.5 * 0.5 / 3.5, abs=1e-4)
+    assert scoring.cluster_score(warm)[0] < 0.05
+    # the same group made in one sign-up burst: the burst is the second kind of evidence
+    made = {**warm, "burst_share": 0.9, "burst_log10_p": -12.0}
+    assert scoring.contributions(made)["strangers"] == pytest.approx(4.5 * 2.5 / 3.5, abs=1e-4)
+    assert scoring.cluster_score(made)[0] > 0.4
+    # (and one more sign, such as members sharing a third of their targets, flags it)
+    assert scoring.cluster_score({**made, "shared_target_share": 0.35})[0] > 0.5
+    # a viral evening's newcomers find their friends: no stranger z, nothing for the burst alone
+    assert "strangers" not in scoring.contributions({**made, "stranger_z": 0.0})

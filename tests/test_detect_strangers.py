@@ -270,3 +270,45 @@ def test_an_address_an_analyst_labelled_benign_counts_against_the_accounts_behin
     assert "benign_labels" not in before.contributions and "benign_label_share" not in before.features
     assert after.features["benign_label_share"] == 1.0 and after.contributions["benign_labels"] == -3.0
     assert after.score < before.score
+
+
+def test_a_dozen_list_workers_made_in_one_evening_count_though_too_few_for_an_addresss_z():
+    """Seven workers, three people found each: their cohort's pooled z is short of what a crowd behind
+    one address must reach, but a burst of accounts that find only strangers is two kinds of evidence.
+    A third of the population are salespeople finding people who do not know each other, so one
+    account's closure varies widely."""
+    rng = np.random.default_rng(31)
+    rows = _circles(40, 5, seed=32, ip_of=lambda c, k: f"100.64.{c}.1")
+    created = {r["account_id"]: START - int(rng.integers(60, 420)) * DAY for r in rows}
+    for s in range(100):
+        people = [f"c{c:02d}-{1 + s % 4}" for c in rng.choice(40, size=6, replace=False)]
+        rows += [_row(f"sales{s:02d}", t, ip=f"86.0.{s}.1", kind="residential", ts=START, matched=True)
+                 for t in people]
+    people = [f"c{c:02d}-0" for c in range(40)]
+    workers = [f"op{k:02d}" for k in range(7)]
+    for k, account in enumerate(workers):
+        created[account] = START - 5 * DAY + k * 20 * 60_000
+        ip = f"100.64.{k}.1"
+        rows += [_row(account, people[(k * 3 + i) % 40], ip=ip, kind="mobile",
+                      ts=START + int(rng.integers(0, 10 * DAY)), matched=True) for i in range(3)]
+        rows += [_row(account, f"unlisted-{k}-{j}", ip=ip, kind="mobile", ts=START + int(rng.integers(0, 10 * DAY)),
+                      matched=False) for j in range(8)]
+    viral = [f"v-{k}" for k in range(8)]  # eight friends joining within the hour find each other
+    for k, me in enumerate(viral):
+        created[me] = START - 3 * DAY + k * 5 * 60_000
+        ts, ip = START + int(rng.integers(0, 10 * DAY)), f"100.64.{k}.1"
+        rows += [_row(me, friend, ip=ip, kind="mobile", ts=ts, matched=True) for friend in viral if friend != me]
+        rows += [_row(me, f"book-{k}-{j}", ip=ip, kind="mobile", ts=ts, matched=False) for j in range(8)]
+    source = events_frame(rows)
+    accounts = pd.DataFrame({"account_id": list(created), "created_at": list(created.values())})
+    closure = target_closure(source)
+    usual = closure_baseline(closure)
+    z = (usual.mean - 0.0) / (usual.spread / np.sqrt(len(workers)))
+    params = DetectionParams()
+    assert params.warm_stranger_z <= z < params.seed_stranger_z
+    flagged = [c for c in find_networks(source, accounts=accounts).clusters if c.flagged]
+    assert [c.members for c in flagged] == [workers]
+    assert flagged[0].contributions["strangers"] > 1.0
+    # asked for an address's z, the cohort opens no case
+    strict = DetectionParams(warm_stranger_z=params.seed_stranger_z)
+    assert not [c for c in find_networks(source, accounts=accounts, params=strict).clusters if c.flagged]

@@ -301,8 +301,12 @@ def _stranger_ties(
     count like an entity. So are the accounts made in one sign-up burst (``cohorts``,
     :func:`graph.detect.behaviour.cohort_links` among the accounts with a closure rate): an
     operation on carrier addresses and its own handsets shares nothing a link could see, but
-    it made its accounts at once. Returns the ties and, per account, the largest z of the hot
-    entities or groups it works from.
+    it made its accounts at once. A burst is itself evidence, so a cohort needs only what a
+    warm entity does (``params.warm_stranger_z`` standard errors, at most
+    ``params.warm_closure`` of the usual closure): a dozen list workers made in one evening
+    cannot reach the z a crowd behind one address does, while a viral evening's newcomers
+    find their friends and keep most of the usual closure. Returns the ties and, per account,
+    the largest z of the hot entities or groups it works from.
     """
     pooled = acquaintance.entity_closure(source, closure, usual, min_accounts=params.stranger_accounts)
     links = pd.concat([acquaintance.rare_links(source, rate.index, max_accounts=params.rare_link_accounts),
@@ -312,7 +316,9 @@ def _stranger_ties(
     pools = {kind: acquaintance.rare_groups(found, closure.loc[rate.index], usual, min_accounts=params.stranger_accounts)
              for kind, found in (("group", links), ("cohort", cohorts))}
     groups = pd.concat([frame.assign(kind=kind) for kind, frame in pools.items()], ignore_index=True)
-    groups = groups[(groups["z"] >= params.seed_stranger_z) & groups["account_id"].isin(workers)]
+    warm_cohort = ((groups["kind"] == "cohort") & (groups["z"] >= params.warm_stranger_z)
+                   & (groups["closure"] <= usual.mean * params.warm_closure))
+    groups = groups[((groups["z"] >= params.seed_stranger_z) | warm_cohort) & groups["account_id"].isin(workers)]
     members = {(kind, int(g)): list(frame["account_id"])
                for (kind, g), frame in groups.groupby(["kind", "group"], sort=True)}
     group_z = pd.Series(groups["z"].to_numpy(), index=groups["account_id"].to_numpy(dtype=object), dtype=float)

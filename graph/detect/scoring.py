@@ -98,7 +98,9 @@ def contributions(features: Mapping[str, float]) -> dict[str, float]:
         * (1.0 - _clip(f.get("onboarding_share", 0.0))) if size >= 3 else 0.0,
         # members work from addresses or devices whose accounts find people who do not know each other
         # (address books are circles of friends; a leaked list, however divided, is strangers)
-        "strangers": 4.5 * _clip((f.get("stranger_z", 0.0) - 2.5) / 3.5) if size >= STRANGERS_MIN_SIZE else 0.0,
+        # (members made in one sign-up burst need two standard errors less: the burst is the second family)
+        "strangers": 4.5 * _clip((f.get("stranger_z", 0.0) + 2.0 * _made_together(f) - 2.5) / 3.5)
+        if size >= STRANGERS_MIN_SIZE else 0.0,
         # created within hours of each other, against the population's sign-up rate (members made in one
         # run of burst windows count: an operation can take longer than a window to make its accounts)
         "creation_burst": 1.5 * _made_together(f) if size >= 3 else 0.0,
