@@ -17,6 +17,8 @@ from click.testing import CliRunner
 
 from app.cli import cli
 from ingest.simulate import SCENARIOS, simulate
+from ingest.simulate.catalog import COUNTRIES
+from ingest.simulate.drawn_numbers import _mixed_parts
 from ingest.simulate.lookalikes import LOOKALIKES
 from ingest.simulate.population import HARD_NEGATIVES
 from ingest.simulate.tradecraft import (
@@ -248,3 +250,35 @@ def test_drawn_is_a_scenario_of_the_cli(tmp_path):
     }
     assert set(report["hard_negatives"]) == set(HARD_NEGATIVES) | set(LOOKALIKES)
     assert np.mean([c["drawn"]["accounts"] >= 3 for c in truth["campaigns"].values()]) == 1.0
+
+
+def test_squads_of_one_operation_can_weigh_its_countries_each_their_own_way():
+    # a leaked list of 3,000 people, a third each in Iran, the US and Germany, split between 10 squads
+    rng = np.random.default_rng(8)
+    job = np.array([int(f"{COUNTRIES[c].calling_code}{COUNTRIES[c].prefixes[0]}{i:07d}")
+                    for c in ("IR", "US", "DE") for i in range(1000)], dtype=np.int64)
+    job = rng.permutation(job)
+    volumes = np.full(10, 300)
+
+    def shares(parts):
+        return np.array([[np.mean([str(n).startswith(code) for n in part]) for code in ("98", "1", "49")]
+                         for part in parts])
+
+    for concentration, spread in ((0.3, (0.25, 1.0)), (100.0, (0.0, 0.12))):
+        parts = _mixed_parts(job, volumes, concentration, np.random.default_rng(9))
+        # every number of the list is worked once, each squad its volume
+        assert sorted(np.concatenate(parts).tolist()) == sorted(job.tolist())
+        assert [len(p) for p in parts] == volumes.tolist()
+        # the first squads' mixes: far apart when squads specialise, near the list's own when not
+        # (the last squads take what is left, which evens them out)
+        widest = float(np.abs(shares(parts[:5]) - 1 / 3).max())
+        assert spread[0] <= widest <= spread[1], concentration
+
+
+def test_half_of_the_sharded_operations_draw_a_squad_mix():
+    plans = [draw_plan(seed) for seed in range(1, 21)]
+    sharded = [td for plan in plans for td in plan if td["division"] == "shards"]
+    mixed = [td for td in sharded if "squad_mix" in td]
+    assert 0.3 < len(mixed) / len(sharded) < 0.7
+    assert all(0.3 <= td["squad_mix"] <= 3.0 for td in mixed)
+    assert not any("squad_mix" in td for plan in plans for td in plan if td["division"] != "shards")

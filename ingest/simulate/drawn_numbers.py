@@ -216,20 +216,52 @@ def assign_numbers(td: dict, source: Numbers, volumes: np.ndarray) -> list[np.nd
     return _split(rng.permutation(job), volumes)
 
 
+def _mixed_parts(job: np.ndarray, volumes: np.ndarray, concentration: float, rng: np.random.Generator) -> list[np.ndarray]:
+    """The job divided between squads that each weigh its countries their own way.
+
+    Each squad draws weights over the job's countries from a symmetric
+    Dirichlet of ``concentration`` (small: a squad on one or two countries;
+    large: every squad on the job's own mix) and takes its volume of the
+    numbers left, each picked in proportion to its country's weight. One
+    operation's squads then work the same countries in different measure,
+    as the squads of a real operation split by language or time zone do.
+    """
+    countries = np.array([_country_of(int(n)) for n in job], dtype=object)
+    names, code = np.unique(countries, return_inverse=True)
+    weights = rng.dirichlet(np.full(len(names), concentration), size=len(volumes)) + 1e-9
+    left = np.arange(len(job))
+    parts = []
+    for s, volume in enumerate(volumes):
+        take = min(int(volume), len(left))
+        if s == len(volumes) - 1 or take == len(left):
+            chosen = np.arange(len(left))
+        else:
+            p = weights[s, code[left]]
+            chosen = rng.choice(len(left), size=take, replace=False, p=p / p.sum())
+        mine = np.zeros(len(left), dtype=bool)
+        mine[chosen] = True
+        parts.append(job[left[mine]])
+        left = left[~mine]
+    return parts
+
+
 def _shards(
     td: dict, rng: np.random.Generator, job: np.ndarray, volumes: np.ndarray, *, by_ordinal: bool
 ) -> list[np.ndarray]:
     """Split ``job`` between squads of about ``squad_size``, and within each squad between members.
 
     Squads take consecutive stretches of the job (whole blocks, runs or list
-    chunks); inside a squad, members take complementary ordinal ranges of the
+    chunks), or with ``squad_mix`` parts weighted by country (:func:`_mixed_parts`);
+    inside a squad, members take complementary ordinal ranges of the
     same blocks (``by_ordinal``) or consecutive pieces.
     """
     k = len(volumes)
     squad = np.arange(k) // td["squad_size"]
     out: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * k
     squad_volume = np.bincount(squad, weights=volumes).astype(np.int64)
-    for s, part in enumerate(_split(job, squad_volume)):
+    parts = (_mixed_parts(job, squad_volume, td["squad_mix"], rng.spawn(1)[0]) if td.get("squad_mix")
+             else _split(job, squad_volume))
+    for s, part in enumerate(parts):
         members = np.flatnonzero(squad == s)
         if by_ordinal:
             member = (part % 1000) * len(members) // 1000

@@ -188,6 +188,12 @@ def draw_tradecraft(
         td["hit_ratio"] = round(float(rng.uniform(0.15, 0.40)), 3)
     if td["division"] == "shards":
         td["squad_size"] = int(rng.integers(6, 15))
+        # half of the operations let each squad weigh the countries its own way (one squad mostly on
+        # the home numbers, another on the diaspora), drawn from a child generator so that this choice
+        # leaves every other choice of the draw as it was
+        mix = rng.spawn(1)[0]
+        if mix.random() < 0.5:
+            td["squad_mix"] = round(_log_uniform(mix, 0.3, 3.0), 3)
 
     infra = td["infrastructure"]
     if infra == "hosting":
