@@ -15,8 +15,10 @@ number selection
 division of labour
     ``independent`` (every account on the whole job, overlapping),
     ``shards`` (squads of about ten that split blocks or the list between
-    them, and split their share again inside the squad) or ``pool`` (one
-    queue of numbers consumed by whichever account is free).
+    them, and split their share again inside the squad; in half of such
+    operations each squad weighs the job's countries its own way,
+    ``squad_mix``) or ``pool`` (one queue of numbers consumed by whichever
+    account is free).
 infrastructure
     ``hosting`` (a few dedicated hosting addresses), ``residential_proxies``
     (many exits, one to three accounts an exit), ``vpn_exits`` (the commercial
