@@ -26,6 +26,8 @@ import graspologic_native
 import networkx as nx
 import numpy as np
 
+from graph.detect.resemblance import shared_mass
+
 __all__ = [
     "METHODS", "canonical_graph", "detect_communities", "kin_operations", "leiden_communities",
     "merge_dense_neighbours", "operations", "partition_quality",
@@ -477,7 +479,7 @@ def kin_operations(
             if p["rhythm"] is not None and q["rhythm"] is not None and _cosine(p["rhythm"], q["rhythm"]) < min_rhythm:
                 continue
             if (p.get("regions") is not None and q.get("regions") is not None
-                    and _shared_mass(p["regions"], q["regions"]) < min_regions):
+                    and shared_mass(p["regions"], q["regions"]) < min_regions):
                 continue
             families = 0
             if p["born"] is not None and q["born"] is not None and abs(p["born"] - q["born"]) <= apart_ms:
@@ -515,12 +517,6 @@ def _joined(n: int, links: Iterable[tuple[int, int]]) -> list[list[int]]:
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     norm = float(np.linalg.norm(a) * np.linalg.norm(b))
     return float(a @ b) / norm if norm else 0.0
-
-
-def _shared_mass(a: np.ndarray, b: np.ndarray) -> float:
-    """The share two count profiles have in common (histogram intersection of their normalized counts)."""
-    sa, sb = float(a.sum()), float(b.sum())
-    return float(np.minimum(a / sa, b / sb).sum()) if sa and sb else 0.0
 
 
 def partition_quality(G: nx.Graph, communities: list[set], weight: str = "weight") -> dict[str, float]:

@@ -23,7 +23,7 @@ import scipy  # scipy.stats loads on first use
 from graph.detect import infrastructure
 from graph.detect.frames import EventsLike, as_events
 
-__all__ = ["target_regions", "region_matrix", "region_resemblance", "home_countries", "looking_abroad"]
+__all__ = ["target_regions", "region_matrix", "region_resemblance", "shared_mass", "home_countries", "looking_abroad"]
 
 
 def target_regions(events: EventsLike, accounts: Collection[str]) -> pd.DataFrame:
@@ -113,6 +113,23 @@ def region_matrix(regions: pd.DataFrame) -> tuple[pd.Index, np.ndarray]:
     return pd.Index(ids), counts
 
 
+def shared_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
+    """The share two count profiles have in common: the histogram intersection of their normalized counts.
+
+    Row by row along the last axis; a profile without counts shares nothing.
+
+    Examples
+    --------
+    >>> float(shared_mass(np.array([55.0, 45.0, 0.0]), np.array([85.0, 0.0, 15.0])))
+    0.55
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    sa, sb = a.sum(axis=-1, keepdims=True), b.sum(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        both = np.minimum(a / sa, b / sb).sum(axis=-1)
+    return np.where((sa[..., 0] > 0) & (sb[..., 0] > 0), both, 0.0)
+
+
 def region_resemblance(
     regions: pd.DataFrame, a: pd.Series | np.ndarray, b: pd.Series | np.ndarray, *, max_p: float = 1e-3,
     shared: bool = False, chunk: int = 50_000,
@@ -155,10 +172,7 @@ def region_resemblance(
         g = 2.0 * (_plogp(x, share * x.sum(axis=1, keepdims=True)) + _plogp(y, share * y.sum(axis=1, keepdims=True)))
         dof = np.maximum((pooled > 0).sum(axis=1) - 1, 1)
         differ = scipy.stats.chi2.sf(g, dof) < max_p
-        if shared:
-            alike = np.minimum(x / x.sum(axis=1, keepdims=True), y / y.sum(axis=1, keepdims=True)).sum(axis=1)
-        else:
-            alike = np.einsum("ij,ij->i", unit[ia[at]], unit[ib[at]])
+        alike = shared_mass(x, y) if shared else np.einsum("ij,ij->i", unit[ia[at]], unit[ib[at]])
         out[at] = np.where(differ, alike, 1.0)
     return out
 
