@@ -83,6 +83,9 @@ class Judge:
     mates: frozenset = frozenset()
     #: per candidate, its lookups and how many went abroad (:func:`graph.detect.resemblance.looking_abroad`)
     abroad: pd.DataFrame | None = None
+    #: accounts starting lookups in a schedule's recurring slots on most of their working days
+    #: (:func:`graph.detect.synchrony.recurring_spikes`)
+    slotted: frozenset = frozenset()
 
     # -- features -----------------------------------------------------------
     def belonging(self, account: str, members: Collection[str]) -> float:
@@ -388,6 +391,8 @@ class Judge:
                 features["onboarding_share"] = round(sum(onboarding.get(m, False) for m in members) / len(members), 6)
             features.update(self._strangers(members))
             features.update(self._abroad(members))
+            if len(members) >= 3:
+                features["slotted_share"] = round(sum(1 for m in members if m in self.slotted) / len(members), 6)
             score, contributions = scoring.cluster_score(features)
             out.append((members, score, features, contributions))
         return out

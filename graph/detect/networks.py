@@ -283,7 +283,7 @@ def _shared_list_workers(source, workers: pd.Index, params: DetectionParams) -> 
 
 def _stranger_ties(
     source, rate: pd.Series, workers: pd.Index, closure: pd.DataFrame, usual: acquaintance.ClosureBaseline,
-    params: DetectionParams, cohorts: pd.DataFrame,
+    params: DetectionParams, cohorts: pd.DataFrame, slots: Mapping[int, list[str]],
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Ties among the list workers behind addresses and devices whose accounts find strangers, and their z.
 
@@ -305,20 +305,35 @@ def _stranger_ties(
     warm entity does (``params.warm_stranger_z`` standard errors, at most
     ``params.warm_closure`` of the usual closure): a dozen list workers made in one evening
     cannot reach the z a crowd behind one address does, while a viral evening's newcomers
-    find their friends and keep most of the usual closure. Returns the ties and, per account,
-    the largest z of the hot entities or groups it works from.
+    find their friends and keep most of the usual closure. So are the accounts keeping one
+    schedule's slots (``slots``, :func:`_slot_pools`), and since the schedule, not the
+    people they found, gathered them, every account of a hot pool is one of its workers,
+    those that found too few people to tell included, unless it finds friends. Returns the
+    ties and, per account, the largest z of the hot entities or groups it works from.
     """
     pooled = acquaintance.entity_closure(source, closure, usual, min_accounts=params.stranger_accounts)
     links = pd.concat([acquaintance.rare_links(source, rate.index, max_accounts=params.rare_link_accounts),
                        acquaintance.warm_links(source, pooled[pooled["closure"] <= usual.mean * params.warm_closure],
                                                rate.index, warm_z=params.warm_stranger_z)],
                       ignore_index=True)
+    judged = set(rate.index)
+    slot_links = acquaintance.stranger_pairs({k: [a for a in v if a in judged] for k, v in slots.items()}, reach=1)
     pools = {kind: acquaintance.rare_groups(found, closure.loc[rate.index], usual, min_accounts=params.stranger_accounts)
-             for kind, found in (("group", links), ("cohort", cohorts))}
+             for kind, found in (("group", links), ("cohort", cohorts), ("slot", slot_links))}
     groups = pd.concat([frame.assign(kind=kind) for kind, frame in pools.items()], ignore_index=True)
-    warm_cohort = ((groups["kind"] == "cohort") & (groups["z"] >= params.warm_stranger_z)
+    warm_cohort = ((groups["kind"].isin(["cohort", "slot"])) & (groups["z"] >= params.warm_stranger_z)
                    & (groups["closure"] <= usual.mean * params.warm_closure))
-    groups = groups[((groups["z"] >= params.seed_stranger_z) | warm_cohort) & groups["account_id"].isin(workers)]
+    groups = groups[(groups["z"] >= params.seed_stranger_z) | warm_cohort]
+    # a schedule gathered its pool, not the people its accounts found: every account of a hot pool works
+    # the list, those that found too few people to tell included, but not those that find friends
+    befriended = judged.difference(workers)
+    pool_of = {a: k for k, v in slots.items() for a in v}
+    hot_pools = (groups[groups["kind"] == "slot"].assign(pool=lambda f: f["account_id"].map(pool_of))
+                 .groupby("pool").agg(group=("group", "first"), z=("z", "first")))
+    gathered = pd.DataFrame([(a, int(row.group), float(row.z), "slot") for k, row in hot_pools.iterrows()
+                             for a in slots[k] if a not in befriended], columns=["account_id", "group", "z", "kind"])
+    groups = pd.concat([groups[groups["account_id"].isin(workers) & (groups["kind"] != "slot")], gathered],
+                       ignore_index=True)
     members = {(kind, int(g)): list(frame["account_id"])
                for (kind, g), frame in groups.groupby(["kind", "group"], sort=True)}
     group_z = pd.Series(groups["z"].to_numpy(), index=groups["account_id"].to_numpy(dtype=object), dtype=float)
@@ -386,6 +401,23 @@ def _infrastructure_seeds(
     members = {key: list(frame["account_id"]) for key, frame in mine.groupby(["entity_type", "entity"], sort=True)
                if len(frame) >= 2}
     return seeds, acquaintance.stranger_pairs(members)
+
+
+def _slot_pools(slots: pd.DataFrame, accounts: set) -> dict[int, list[str]]:
+    """``accounts`` that start in the same slots, chained slot by slot (an account working two slots joins them)."""
+    mine = slots[slots["account_id"].isin(accounts)].drop_duplicates(["slot", "account_id"])
+    if mine.empty:
+        return {}
+    graph = nx.Graph()
+    graph.add_edges_from(((0, a), (1, int(k))) for a, k in zip(mine["account_id"], mine["slot"], strict=True))
+    pools = sorted(sorted(a for side, a in part if side == 0) for part in nx.connected_components(graph))
+    return dict(enumerate(pools))
+
+
+def _onboarding_onsets(onsets: pd.DataFrame, created: pd.Series) -> np.ndarray:
+    """Which onsets fall within the hour after their account was made (its onboarding sync)."""
+    made = onsets["account_id"].map(created).to_numpy(dtype=float)
+    return (onsets["ts_ms"].to_numpy(dtype=float) - made) <= 3_600_000
 
 
 def _epoch_ms(values: pd.Series) -> pd.Series:
@@ -475,15 +507,29 @@ def find_networks(
     lists = _list_ties(source, bursts | set(popular.index[unusual]), params)
     seeds |= set(lists["a"]) | set(lists["b"])
     # a scheduler gives its accounts away by when they start, whatever they look up and from where
-    spikes = synchrony.lockstep_spikes(
-        synchrony.activity_onsets(source, gap_seconds=params.onset_gap_seconds, lookups_only=True),
-        bucket_seconds=params.lockstep_bucket_seconds,
-    )
+    lookup_onsets = synchrony.activity_onsets(source, gap_seconds=params.onset_gap_seconds, lookups_only=True)
+    spikes = synchrony.lockstep_spikes(lookup_onsets, bucket_seconds=params.lockstep_bucket_seconds)
     lockstep = synchrony.lockstep_days(spikes)
     scheduled = set(lockstep.index[lockstep >= params.seed_lockstep_days]) & callers
     seeds |= scheduled
+    # jitter blurs the minute, not the hour: crowds of onsets in wider buckets recurring at one time of
+    # day on several days are a schedule's slots, and the accounts starting in them on most of their
+    # working days its accounts (an onboarding sync right after sign-up is a viral evening's, not a slot)
+    settled = lookup_onsets[~_onboarding_onsets(lookup_onsets, created)]
+    slots = synchrony.recurring_spikes(
+        synchrony.lockstep_spikes(settled, bucket_seconds=params.slot_bucket_seconds),
+        bucket_seconds=params.slot_bucket_seconds, tolerance_seconds=params.slot_tolerance_seconds,
+        min_days=params.slot_days,
+    )
+    on_slots = synchrony.slot_share(slots, settled)
+    # a bystander starting in a slot's minutes shares nothing else with the schedule's accounts; those
+    # share proxy exits, handsets or emulators (an address or device few others use) with each other
+    on_slots = on_slots[on_slots >= params.slot_share].index.intersection(sorted(callers))
+    paired = acquaintance.rare_links(source, on_slots, max_accounts=params.rare_link_accounts)
+    slotted = set(paired["a"]) | set(paired["b"])
+    seeds |= slotted
     # a scheduler firing a few of its many accounts at a time meets each pair of them too seldom for a
-    # synchrony tie; spike by spike they chain into one operation
+    # synchrony tie; spike by spike (slot by slot) they chain into one operation
     crowds = synchrony.spike_ties(spikes, scheduled)
     # accounts made in one sign-up burst, most of which miss or look up another country's numbers than
     # the one they connect from, are one cohort: camouflaged enumerators and list workers on their own
@@ -504,8 +550,14 @@ def find_networks(
     workers = rate.index[rate <= usual_closure.mean / 2]
     strangers, stranger_z = _stranger_ties(source, rate, workers, closure, usual_closure, params,
                                            behaviour.cohort_links(created, bursts & set(rate.index),
-                                                                  params.burst_window_hours))
+                                                                  params.burst_window_hours),
+                                           _slot_pools(slots, slotted))
     seeds |= set(strangers["a"]) | set(strangers["b"])
+    # slot by slot, a schedule's accounts chain into one operation; those whose lookups find a circle of
+    # friends are not its accounts
+    befriended = set(rate.index.difference(workers))
+    crowds = pd.concat([crowds, synchrony.spike_ties(slots, slotted - befriended)], ignore_index=True)
+    crowds = crowds.groupby(["a", "b"], sort=True)["weight"].sum().reset_index()
     seeds |= _shared_list_workers(source, workers.difference(stats.index[stats["missing"]]), params)
     # only ties touching a seed, and later a newcomer, are ever used: the crowd's pairs are never built
     target_seed = targets.target_ties(source, max_lookers=params.max_lookers, accounts=seeds)
@@ -602,7 +654,7 @@ def find_networks(
         onsets=onsets, sync=sync, created=created, labels=labels, population_hit=population_hit,
         baseline=baseline, params=params, bursts=frozenset(bursts), stranger_z=stranger_z,
         closure=closure, usual_closure=usual_closure, regions=regions,
-        mates=frozenset(mates["account_id"]), abroad=resemblance.looking_abroad(regions, resemblance.home_countries(source, candidates)),
+        mates=frozenset(mates["account_id"]), slotted=frozenset(slotted), abroad=resemblance.looking_abroad(regions, resemblance.home_countries(source, candidates)),
     )
     # squads tied into one operation are judged together, each kept as a sub-group
     scored, squad_of = judge.merge_operations(judge.score_groups(groups))

@@ -108,6 +108,17 @@ class DetectionParams:
         An account whose lookup sessions start in a crowd chance does not
         explain (:func:`graph.detect.synchrony.lockstep_days`, buckets of
         this width) on this many different days is a seed.
+    slot_bucket_seconds, slot_tolerance_seconds, slot_days, slot_share : int, int, int, float
+        A schedule blurred by jitter: crowds of lookup onsets in buckets of
+        ``slot_bucket_seconds`` that recur within ``slot_tolerance_seconds``
+        of one time of day on ``slot_days`` different days are its slots
+        (:func:`graph.detect.synchrony.recurring_spikes`); an account that
+        started in one on at least ``slot_share`` of the days it looked
+        numbers up, and that shares an address or device few others use
+        with another such account, is a seed (the sync right after sign-up
+        does not count). Chosen a priori (a bucket wider than jitter of a
+        few minutes, the three days lockstep asks for) and checked on draws
+        1-10 and on draws beyond 20 picked for scheduled, aged operations.
     seed_stranger_z : float
         Addresses and devices whose accounts' pooled closure (how many of the
         people they find know each other, :mod:`graph.detect.acquaintance`)
@@ -174,6 +185,10 @@ class DetectionParams:
     rhythm_support: int = 40
     lockstep_bucket_seconds: int = 60
     seed_lockstep_days: int = 3
+    slot_bucket_seconds: int = 600
+    slot_tolerance_seconds: int = 1200
+    slot_days: int = 3
+    slot_share: float = 0.5
     seed_stranger_z: float = 4.0
     stranger_accounts: int = 5
     rare_link_accounts: int = 5

@@ -125,6 +125,9 @@ def contributions(features: Mapping[str, float]) -> dict[str, float]:
         "synchronized_days": 0.5 * _clip(f.get("synchronized_days", 0.0) - 1.0, 0.0, 3.0) if size >= 3 else 0.0,
         # many members starting within the same minute, on several days: a scheduler, not a shift
         "lockstep_days": 1.0 * _clip(f.get("lockstep_days", 0.0) - 1.0, 0.0, 3.0) if size >= 3 else 0.0,
+        # most members start their lookups in a schedule's recurring slots, a few of them each day: a
+        # scheduler blurred by jitter (friends have evening peaks, not slots)
+        "slots": 2.0 * _clip((f.get("slotted_share", 0.0) - 0.5) / 0.4) if size >= 5 else 0.0,
         # members finding each other by number: a social circle, not an operation
         "reciprocity": -4.0 * recip,
         # members or their addresses already vetted as benign
@@ -244,6 +247,10 @@ _SENTENCES = {
         f"several members started lookups within the same minute on {int(f.get('lockstep_days', 0))} different "
         f"days (a scheduler; people start at random moments)"
     ),
+    "slots": lambda f: (
+        f"{f.get('slotted_share', 0):.0%} of members start their lookups in the same daily slots, a few of them each "
+        f"day, on most days they work (a scheduler blurred by jitter)"
+    ),
     "reciprocity": lambda f: f"{f.get('reciprocity', 0):.0%} of members were found by another member's lookups (a social circle)",
     "benign_labels": lambda f: f"{f.get('benign_label_share', 0):.0%} of members or their addresses are labelled benign",
 }
@@ -266,6 +273,7 @@ SHORT_REASONS = {
     "synchrony": "sessions in lockstep",
     "synchronized_days": "starts work together",
     "lockstep_days": "started by one scheduler",
+    "slots": "keeps a schedule's slots",
     "reciprocity": "members know each other",
     "benign_labels": "labelled benign",
 }

@@ -26,7 +26,10 @@ import pandas as pd
 
 from graph.detect.frames import EventsLike, as_events, scratch_connection
 
-__all__ = ["activity_onsets", "lockstep_spikes", "lockstep_days", "spike_ties", "synchrony_ties", "synchronized_windows"]
+__all__ = [
+    "activity_onsets", "lockstep_spikes", "lockstep_days", "recurring_spikes", "slot_share", "spike_ties", "synchrony_ties",
+    "synchronized_windows",
+]
 
 
 def activity_onsets(
@@ -195,6 +198,81 @@ def lockstep_days(spikes: pd.DataFrame) -> pd.Series:
     if spikes.empty:
         return pd.Series(dtype="int64", name="days")
     return spikes.groupby("account_id", sort=True)["day"].nunique().astype("int64").rename("days")
+
+
+def recurring_spikes(spikes: pd.DataFrame, *, bucket_seconds: int, tolerance_seconds: int, min_days: int = 3) -> pd.DataFrame:
+    """The spikes (:func:`lockstep_spikes`) that recur at one time of day, each with its ``slot``.
+
+    A scheduler blurred by jitter (or by camouflage) misses the minute but
+    keeps the hour: the accounts it starts in a slot crowd a ten-minute
+    bucket, a few of its hundreds each day, at the same time of day day
+    after day. A crowd that chance, a viral moment or one event made falls
+    at a time of day no other day's crowd shares. A spike counts when spikes
+    lie within ``tolerance_seconds`` of its time of day (on either side,
+    round midnight) on at least ``min_days`` different days, its own
+    included; spikes recurring within the tolerance of each other's time
+    of day are one ``slot`` (numbered by time of day).
+
+    Examples
+    --------
+    >>> day, hour = 86_400_000, 3_600_000
+    >>> bucket = 600_000
+    >>> spike = lambda t: 2 * (t // bucket)
+    >>> rows = [(spike(d * day + 9 * hour + d * 60_000), f"a{d}", d) for d in range(3)]
+    >>> rows.append((spike(5 * day + 15 * hour), "b", 5))
+    >>> spikes = pd.DataFrame(rows, columns=["spike", "account_id", "day"])
+    >>> recurring_spikes(spikes, bucket_seconds=600, tolerance_seconds=1200)["account_id"].tolist()
+    ['a0', 'a1', 'a2']
+    """
+    if spikes.empty:
+        return spikes
+    each = spikes.drop_duplicates("spike")
+    day_ms = 86_400_000
+    spike, bucket_ms = each["spike"].to_numpy(dtype=np.int64), bucket_seconds * 1000
+    start = (spike // 2) * bucket_ms - (spike % 2) * (bucket_ms // 2)
+    tod = start % day_ms
+    days = each["day"].to_numpy(dtype=np.int64)
+    order = np.argsort(tod, kind="stable")
+    tod_sorted, days_sorted = tod[order], days[order]
+    # round midnight: the sorted times of day once more, a day earlier and a day later
+    ring_tod = np.concatenate([tod_sorted - day_ms, tod_sorted, tod_sorted + day_ms])
+    ring_days = np.concatenate([days_sorted, days_sorted, days_sorted])
+    lo = np.searchsorted(ring_tod, tod - tolerance_seconds * 1000, side="left")
+    hi = np.searchsorted(ring_tod, tod + tolerance_seconds * 1000, side="right")
+    recurs = np.array([len(np.unique(ring_days[a:b])) >= min_days for a, b in zip(lo, hi, strict=True)], dtype=bool)
+    # recurring spikes within the tolerance of each other's time of day are one slot
+    kept = tod[recurs]
+    by_time = np.argsort(kept, kind="stable")
+    label = np.empty(len(kept), dtype=np.int64)
+    label[by_time] = np.cumsum(np.diff(kept[by_time], prepend=kept[by_time][:1]) > tolerance_seconds * 1000)
+    slot = pd.Series(label, index=spike[recurs])
+    out = spikes[spikes["spike"].isin(set(slot.index))].reset_index(drop=True)
+    return out.assign(slot=out["spike"].map(slot).astype(np.int64))
+
+
+def slot_share(slots: pd.DataFrame, onsets: pd.DataFrame) -> pd.Series:
+    """Per account in ``slots``: the share of the days it looked numbers up on which it started in one.
+
+    A bystander who happened to start a session in a slot's ten minutes
+    looks numbers up on other days, at other hours; an account the
+    scheduler drives starts in its slots on most of its working days.
+
+    Examples
+    --------
+    >>> slots = pd.DataFrame({"spike": [1, 1], "account_id": ["bot", "me"], "day": [0, 0]})
+    >>> onsets = pd.DataFrame({"account_id": ["bot", "me", "me", "me"], "lookup": True,
+    ...                        "ts_ms": [0, 0, 86_400_000, 2 * 86_400_000]})
+    >>> slot_share(slots, onsets).round(2).to_dict()
+    {'bot': 1.0, 'me': 0.33}
+    """
+    if slots.empty:
+        return pd.Series(dtype=float, name="slot_share")
+    mine = onsets[onsets["lookup"]] if "lookup" in onsets.columns else onsets
+    mine = mine[mine["account_id"].isin(set(slots["account_id"]))]
+    worked = (mine["ts_ms"].to_numpy(dtype=np.int64) // 86_400_000)
+    worked = pd.Series(worked, index=mine["account_id"].to_numpy()).groupby(level=0).nunique()
+    in_slots = slots.groupby("account_id")["day"].nunique()
+    return (in_slots / worked.reindex(in_slots.index)).clip(upper=1.0).fillna(1.0).rename("slot_share").sort_index()
 
 
 def spike_ties(spikes: pd.DataFrame, accounts: Collection[str], *, reach: int = 5) -> pd.DataFrame:

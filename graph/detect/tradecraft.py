@@ -129,10 +129,14 @@ def _sharding(f: Mapping) -> str | None:
 
 
 def _schedule(f: Mapping) -> str | None:
-    days = _n(f.get("lockstep_days"))
-    if days < 3:
-        return None
-    return f"{_plural(_n(f.get('size')), 'account')} started lookups within the same minute on {days} days"
+    size, days = _n(f.get("size")), _n(f.get("lockstep_days"))
+    if days >= 3:
+        return f"{_plural(size, 'account')} started lookups within the same minute on {days} days"
+    if size >= 5 and float(f.get("slotted_share", 0)) >= 0.8:
+        # jitter blurred the minute, not the slots
+        return (f"{_pct(f['slotted_share'])} of {_plural(size, 'account')} started their lookups in the same daily "
+                f"slots, a few of them each day")
+    return None
 
 
 def _cohort(f: Mapping) -> str | None:
