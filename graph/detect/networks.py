@@ -403,13 +403,19 @@ def _infrastructure_seeds(
     return seeds, acquaintance.stranger_pairs(members)
 
 
-def _slot_pools(slots: pd.DataFrame, accounts: set) -> dict[int, list[str]]:
-    """``accounts`` that start in the same slots, chained slot by slot (an account working two slots joins them)."""
+def _slot_pools(slots: pd.DataFrame, links: pd.DataFrame) -> dict[int, list[str]]:
+    """The accounts of ``links`` (pairs sharing a rare address or device), chained slot by slot and link by link.
+
+    An account working two slots joins them, and so does an exit or a handset two accounts
+    working different slots share: one operation's slots are one pool.
+    """
+    accounts = set(links["a"]) | set(links["b"])
     mine = slots[slots["account_id"].isin(accounts)].drop_duplicates(["slot", "account_id"])
     if mine.empty:
         return {}
     graph = nx.Graph()
     graph.add_edges_from(((0, a), (1, int(k))) for a, k in zip(mine["account_id"], mine["slot"], strict=True))
+    graph.add_edges_from(((0, a), (0, b)) for a, b in zip(links["a"], links["b"], strict=True))
     pools = sorted(sorted(a for side, a in part if side == 0) for part in nx.connected_components(graph))
     return dict(enumerate(pools))
 
@@ -551,7 +557,7 @@ def find_networks(
     strangers, stranger_z = _stranger_ties(source, rate, workers, closure, usual_closure, params,
                                            behaviour.cohort_links(created, bursts & set(rate.index),
                                                                   params.burst_window_hours),
-                                           _slot_pools(slots, slotted))
+                                           _slot_pools(slots, paired))
     seeds |= set(strangers["a"]) | set(strangers["b"])
     # slot by slot, a schedule's accounts chain into one operation; those whose lookups find a circle of
     # friends are not its accounts
