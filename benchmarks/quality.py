@@ -2,7 +2,8 @@
 
 Protocol: the detector's constants are chosen on draws 1-10 (`--split tuning`) and
 reported unchanged on draws 11-20 (`--split report`, the default). `--draws A-B`
-overrides the split.
+overrides the split; draws above 20 are further development draws (picked by the
+tradecraft they draw), never the reported figures.
 
 For each draw: simulate ``--scenario drawn --seed DRAW`` (3 to 6 campaigns whose
 tradecraft is drawn at random, among a benign population with every look-alike;
