@@ -420,10 +420,23 @@ def _slot_pools(slots: pd.DataFrame, links: pd.DataFrame) -> dict[int, list[str]
     return dict(enumerate(pools))
 
 
-def _onboarding_onsets(onsets: pd.DataFrame, created: pd.Series) -> np.ndarray:
-    """Which onsets fall within the hour after their account was made (its onboarding sync)."""
+def _schedule_slots(onsets: pd.DataFrame, created: pd.Series, params: DetectionParams) -> tuple[pd.DataFrame, pd.Series]:
+    """A schedule's slots (:func:`graph.detect.synchrony.recurring_spikes`) and each account's share of days in one.
+
+    Jitter blurs the minute, not the hour: crowds of lookup onsets in wider
+    buckets recurring at one time of day on several days are a schedule's
+    slots, and the accounts starting in them on most of their working days
+    its accounts. An onboarding sync within the hour after sign-up is a
+    viral evening's, not a slot's, and does not count.
+    """
     made = onsets["account_id"].map(created).to_numpy(dtype=float)
-    return (onsets["ts_ms"].to_numpy(dtype=float) - made) <= 3_600_000
+    settled = onsets[~((onsets["ts_ms"].to_numpy(dtype=float) - made) <= 3_600_000)]
+    slots = synchrony.recurring_spikes(
+        synchrony.lockstep_spikes(settled, bucket_seconds=params.slot_bucket_seconds),
+        bucket_seconds=params.slot_bucket_seconds, tolerance_seconds=params.slot_tolerance_seconds,
+        min_days=params.slot_days,
+    )
+    return slots, synchrony.slot_share(slots, settled)
 
 
 def _epoch_ms(values: pd.Series) -> pd.Series:
@@ -518,16 +531,8 @@ def find_networks(
     lockstep = synchrony.lockstep_days(spikes)
     scheduled = set(lockstep.index[lockstep >= params.seed_lockstep_days]) & callers
     seeds |= scheduled
-    # jitter blurs the minute, not the hour: crowds of onsets in wider buckets recurring at one time of
-    # day on several days are a schedule's slots, and the accounts starting in them on most of their
-    # working days its accounts (an onboarding sync right after sign-up is a viral evening's, not a slot)
-    settled = lookup_onsets[~_onboarding_onsets(lookup_onsets, created)]
-    slots = synchrony.recurring_spikes(
-        synchrony.lockstep_spikes(settled, bucket_seconds=params.slot_bucket_seconds),
-        bucket_seconds=params.slot_bucket_seconds, tolerance_seconds=params.slot_tolerance_seconds,
-        min_days=params.slot_days,
-    )
-    on_slots = synchrony.slot_share(slots, settled)
+    slots, on_slots = _schedule_slots(lookup_onsets, created, params)
+    del lookup_onsets  # a busy case's millions of onsets
     # a bystander starting in a slot's minutes shares nothing else with the schedule's accounts; those
     # share proxy exits, handsets or emulators (an address or device few others use) with each other
     on_slots = on_slots[on_slots >= params.slot_share].index.intersection(sorted(callers))
