@@ -7,6 +7,7 @@ import pandas as pd
 
 from graph.detect import find_networks
 from graph.detect.frames import events_frame
+from graph.detect.results import DetectionParams
 from graph.detect.synchrony import activity_onsets, lockstep_spikes, recurring_spikes, slot_share
 from graph.detect.tradecraft import evident_tradecrafts
 
@@ -116,7 +117,11 @@ def test_a_scheduled_operation_too_quiet_for_any_account_to_stand_out_is_one_clu
     assert "daily slots" in evident_tradecrafts(cluster.features)["scheduled operation"]
 
 
-def test_the_same_accounts_without_a_schedule_are_not_flagged():
+def test_the_same_accounts_without_a_schedule_or_without_the_slot_search_are_not_flagged():
     events, accounts = _case(scheduled=False)
     found = find_networks(events, accounts=accounts)
+    assert not [c for c in found.clusters if c.flagged and any(m.startswith("op") for m in c.members)]
+    # the schedule is what opens the case: asking slots to recur on more days than the case has finds nothing
+    events, accounts = _case()
+    found = find_networks(events, accounts=accounts, params=DetectionParams(slot_days=30))
     assert not [c for c in found.clusters if c.flagged and any(m.startswith("op") for m in c.members)]
