@@ -283,7 +283,7 @@ def _shared_list_workers(source, workers: pd.Index, params: DetectionParams) -> 
 
 def _stranger_ties(
     source, rate: pd.Series, workers: pd.Index, closure: pd.DataFrame, usual: acquaintance.ClosureBaseline,
-    params: DetectionParams, cohorts: pd.DataFrame, slots: Mapping[int, list[str]],
+    params: DetectionParams, cohorts: pd.DataFrame, slots: Mapping[int, list[str]], befriended: set,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Ties among the list workers behind addresses and devices whose accounts find strangers, and their z.
 
@@ -308,7 +308,8 @@ def _stranger_ties(
     find their friends and keep most of the usual closure. So are the accounts keeping one
     schedule's slots (``slots``, :func:`_slot_pools`), and since the schedule, not the
     people they found, gathered them, every account of a hot pool is one of its workers,
-    those that found too few people to tell included, unless it finds friends. Returns the
+    those that found too few people to tell included, unless it finds friends
+    (``befriended``: found enough people, most of whom know each other). Returns the
     ties and, per account, the largest z of the hot entities or groups it works from.
     """
     pooled = acquaintance.entity_closure(source, closure, usual, min_accounts=params.stranger_accounts)
@@ -326,7 +327,6 @@ def _stranger_ties(
     groups = groups[(groups["z"] >= params.seed_stranger_z) | warm_cohort]
     # a schedule gathered its pool, not the people its accounts found: every account of a hot pool works
     # the list, those that found too few people to tell included, but not those that find friends
-    befriended = judged.difference(workers)
     pool_of = {a: k for k, v in slots.items() for a in v}
     hot_pools = (groups[groups["kind"] == "slot"].assign(pool=lambda f: f["account_id"].map(pool_of))
                  .groupby("pool").agg(group=("group", "first"), z=("z", "first")))
@@ -559,14 +559,14 @@ def find_networks(
     usual_closure = acquaintance.closure_baseline(closure)
     rate = _closure_rates(stats, closure, usual_closure, params)
     workers = rate.index[rate <= usual_closure.mean / 2]
+    befriended = set(rate.index.difference(workers))
     strangers, stranger_z = _stranger_ties(source, rate, workers, closure, usual_closure, params,
                                            behaviour.cohort_links(created, bursts & set(rate.index),
                                                                   params.burst_window_hours),
-                                           _slot_pools(slots, paired))
+                                           _slot_pools(slots, paired), befriended)
     seeds |= set(strangers["a"]) | set(strangers["b"])
     # slot by slot, a schedule's accounts chain into one operation; those whose lookups find a circle of
     # friends are not its accounts
-    befriended = set(rate.index.difference(workers))
     crowds = pd.concat([crowds, synchrony.spike_ties(slots, slotted - befriended)], ignore_index=True)
     crowds = crowds.groupby(["a", "b"], sort=True)["weight"].sum().reset_index()
     seeds |= _shared_list_workers(source, workers.difference(stats.index[stats["missing"]]), params)

@@ -225,7 +225,7 @@ def recurring_spikes(spikes: pd.DataFrame, *, bucket_seconds: int, tolerance_sec
     ['a0', 'a1', 'a2']
     """
     if spikes.empty:
-        return spikes
+        return spikes.assign(slot=pd.Series(dtype=np.int64))
     each = spikes.drop_duplicates("spike")
     day_ms = 86_400_000
     spike, bucket_ms = each["spike"].to_numpy(dtype=np.int64), bucket_seconds * 1000
