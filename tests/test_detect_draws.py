@@ -50,3 +50,23 @@ def test_a_small_list_operation_pruned_from_an_enumeration_operation_on_its_exit
     assert len(holding) == 1
     assert set(holding[0].members) <= workers and len(holding[0].members) >= 5
     assert holding[0].kind == "targeted lookups"
+
+
+def test_the_same_logs_give_the_same_networks_whatever_the_workspace_key(tmp_path):
+    # phone numbers are stored as hashes keyed with each workspace's own secret, so their order is
+    # arbitrary; one camouflaged operation's shared-list blocks were split by the order the hashes
+    # sorted in, and under one key it came out as one network, under another as many (draw 51)
+    simulate(tmp_path / "case", scenario="drawn", seed=51, scale=1.0, fmt="parquet", camouflage=True)
+    found = []
+    for key in (b"secretA", b"secretD"):
+        ws = Workspace.open(tmp_path / key.decode())
+        (ws.root / "secret.key").write_text(key.hex() + "\n", encoding="ascii")
+        store = open_store(ws)
+        try:
+            ingest(ws, store, discover(tmp_path / "case")[0])
+            found.append(sorted(sorted(c.members) for c in detect(ws, store).clusters if c.flagged))
+        finally:
+            store.close()
+            warehouse.close_all()
+    assert found[0] == found[1]
+    assert len(found[0]) >= 2

@@ -269,6 +269,10 @@ def _separate(accounts: np.ndarray, phones: np.ndarray, weight: np.ndarray, labe
     projection = (incidence @ incidence.T).tocoo()
     upper = projection.row < projection.col
     rows, cols, values = projection.row[upper], projection.col[upper], projection.data[upper]
+    # the numbers' order (their keyed hashes, a workspace's secret) must not choose the communities: the pairs
+    # go to Leiden in account order, their weights rounded past the sums' float noise
+    order = np.lexsort((cols, rows))
+    rows, cols, values = rows[order], cols[order], values[order].round(9)
     fresh = int(label.max()) + 1
     for component in np.unique(label[np.unique(accounts)]):
         inside = label[rows] == component
