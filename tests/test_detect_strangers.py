@@ -133,6 +133,29 @@ def test_list_workers_chained_through_residential_proxies_are_one_cluster_and_ho
     assert flagged[0].contributions["strangers"] > 3.0 and flagged[0].features["target_closure"] == 0.0
 
 
+def test_list_workers_too_quiet_to_judge_still_chain_their_exits_and_a_household_on_one_does_not_join():
+    # every other worker finds a single person, too few to tell friends from strangers; the
+    # judged ones share no exit with each other, only with those quiet ones in between
+    rows = _circles(40, 5, seed=11, ip_of=lambda c, k: f"85.{c}.{k // 2}.1")
+    for row in _proxy_workers(14, 4, seed=12):
+        k = int(row["account_id"][2:])
+        if k % 2 == 0 or row["phone_hash"] in {f"tel-c{(k * 4) % 40:02d}-0"} or not row["matched_account_id"]:
+            rows.append(row)
+    # a household whose router an exit borrows: it also uses its carrier's NAT, like the subscribers there
+    rows += [_row("home-a", "home-b", ip=ip, kind=kind, ts=START + DAY, matched=True)
+             for ip, kind in (("81.2.5.1", "residential"), ("100.64.0.1", "mobile"))]
+    for row in _circles(6, 5, seed=13, ip_of=lambda c, k: "100.64.0.1"):  # its subscribers, circles of their own
+        rows.append({**row, **{key: row[key] and row[key].replace("c", "n", 1) for key in ("account_id", "matched_account_id")},
+                     "phone_hash": row["phone_hash"].replace("-c", "-n", 1), "block_hash": row["block_hash"] + "-n"})
+    accounts = pd.DataFrame({"account_id": sorted({r["account_id"] for r in rows}), "created_at": START - 400 * DAY})
+    source = events_frame(rows)
+    closure = target_closure(source)
+    assert closure.loc["op01", "targets"] == 1 and closure.loc["op02", "targets"] == 4
+    flagged = [c for c in find_networks(source, accounts=accounts).clusters if c.flagged]
+    assert [c.members for c in flagged] == [[f"op{k:02d}" for k in range(14)]]
+    assert flagged[0].contributions["strangers"] > 3.0
+
+
 def test_list_workers_sharing_overlapping_parts_of_one_list_behind_a_carrier_nat_open_one_case():
     # everyone, operators included, leaves through the carrier's NAT, each on a handset of their own
     nat = lambda c, k: "100.64.0.1"  # noqa: E731

@@ -255,16 +255,21 @@ def rare_groups(links: pd.DataFrame, closure: pd.DataFrame, baseline: ClosureBas
     handsets put one on each device, so no single entity pools an
     operation's list workers; chained through those exits and handsets they
     are one group, while households and circles of friends chain into small
-    groups that keep the usual closure. Every account of a group is pooled,
-    not only those that find strangers, so the z means what an entity's
-    does (:func:`entity_closure`).
+    groups that keep the usual closure. Every account of a group that found
+    ``baseline.min_targets`` people is pooled, not only those that find
+    strangers, so the z means what an entity's does (:func:`entity_closure`).
+    The accounts that found fewer still chain: an operation looking up a
+    dozen numbers an account finds two or three people with half of its
+    accounts, and chained only through the other half its exits fall apart.
 
     Returns
     -------
     DataFrame
-        ``account_id, group, accounts, closure, z``, for groups of at least
-        ``min_accounts`` accounts that found ``baseline.min_targets`` people,
-        numbered by their first account.
+        ``account_id, group, accounts, closure, z, judged``, for groups of at
+        least ``min_accounts`` accounts that found ``baseline.min_targets``
+        people (``accounts`` counts those, the ``judged``), numbered by their
+        first account; the group's other linked accounts come with
+        ``judged`` false.
 
     Examples
     --------
@@ -273,17 +278,26 @@ def rare_groups(links: pd.DataFrame, closure: pd.DataFrame, baseline: ClosureBas
     >>> groups = rare_groups(links, closure, ClosureBaseline(0.3, 0.2, 3))
     >>> groups["account_id"].tolist(), round(float(groups["z"].iloc[0]), 2)
     (['a', 'b', 'c', 'd', 'e'], 3.13)
+
+    An account that found too few people to judge still chains its neighbours:
+
+    >>> bridged = pd.concat([links, pd.DataFrame({"a": ["e", "q"], "b": ["q", "r"]})], ignore_index=True)
+    >>> closure.loc["r"] = (10, 0)
+    >>> groups = rare_groups(bridged, closure, ClosureBaseline(0.3, 0.2, 3))
+    >>> groups[["account_id", "accounts", "judged"]].values.tolist()[-2:]
+    [['q', 6, False], ['r', 6, True]]
     """
-    columns = {"account_id": object, "group": np.int64, "accounts": np.int64, "closure": float, "z": float}
+    columns = {"account_id": object, "group": np.int64, "accounts": np.int64, "closure": float, "z": float,
+               "judged": bool}
     enough = closure[closure["targets"] >= baseline.min_targets]
-    ids = enough.index
+    ids = enough.index.append(pd.Index(pd.unique(pd.concat([links["a"], links["b"]])))).unique()
     a, b = ids.get_indexer(links["a"]), ids.get_indexer(links["b"])
-    inside = (a >= 0) & (b >= 0)
-    graph = coo_matrix((np.ones(int(inside.sum())), (a[inside], b[inside])), shape=(len(ids), len(ids)))
+    graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(len(ids), len(ids)))
     _, label = connected_components(graph, directed=False)
-    out = pd.DataFrame({"account_id": ids.to_numpy(dtype=object), "label": label,
-                        "rate": (enough["closed"] / enough["targets"]).to_numpy(dtype=float)})
-    size = out.groupby("label")["account_id"].transform("size")
+    rate = (enough["closed"] / enough["targets"]).reindex(ids)
+    out = pd.DataFrame({"account_id": ids.to_numpy(dtype=object), "label": label, "rate": rate.to_numpy(dtype=float),
+                        "judged": rate.notna().to_numpy()})
+    size = out.groupby("label")["judged"].transform("sum")
     out = out[size >= min_accounts]
     if out.empty:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})

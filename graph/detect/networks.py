@@ -284,6 +284,7 @@ def _shared_list_workers(source, workers: pd.Index, params: DetectionParams) -> 
 def _stranger_ties(
     source, rate: pd.Series, workers: pd.Index, closure: pd.DataFrame, usual: acquaintance.ClosureBaseline,
     params: DetectionParams, cohorts: pd.DataFrame, slots: Mapping[int, list[str]], befriended: set,
+    hidden: set[str],
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Ties among the list workers behind addresses and devices whose accounts find strangers, and their z.
 
@@ -309,11 +310,14 @@ def _stranger_ties(
     schedule's slots (``slots``, :func:`_slot_pools`), and since the schedule, not the
     people they found, gathered them, every account of a hot pool is one of its workers,
     those that found too few people to tell included, unless it finds friends
-    (``befriended``: found enough people, most of whom know each other). Returns the
-    ties and, per account, the largest z of the hot entities or groups it works from.
+    (``befriended``: found enough people, most of whom know each other). The rare links
+    also run through the ``hidden`` accounts (:func:`_unknown`), which found too few
+    people to have a closure of their own: chained through them an operation's exits
+    hold together, and in a hot group they are its workers. Returns the ties and, per
+    account, the largest z of the hot entities or groups it works from.
     """
     pooled = acquaintance.entity_closure(source, closure, usual, min_accounts=params.stranger_accounts)
-    links = pd.concat([acquaintance.rare_links(source, rate.index, max_accounts=params.rare_link_accounts),
+    links = pd.concat([acquaintance.rare_links(source, rate.index.union(pd.Index(sorted(hidden), dtype=object)), max_accounts=params.rare_link_accounts),
                        acquaintance.warm_links(source, pooled[pooled["closure"] <= usual.mean * params.warm_closure],
                                                rate.index, warm_z=params.warm_stranger_z)],
                       ignore_index=True)
@@ -332,7 +336,10 @@ def _stranger_ties(
                  .groupby("pool").agg(group=("group", "first"), z=("z", "first")))
     gathered = pd.DataFrame([(a, int(row.group), float(row.z), "slot") for k, row in hot_pools.iterrows()
                              for a in slots[k] if a not in befriended], columns=["account_id", "group", "z", "kind"])
-    groups = pd.concat([groups[groups["account_id"].isin(workers) & (groups["kind"] != "slot")], gathered],
+    # the accounts too quiet to judge that chained a group (``hidden``: nobody knows them and they leave
+    # only through rare exits) work it too
+    chained = (groups["kind"] == "group") & ~groups["judged"]
+    groups = pd.concat([groups[(groups["account_id"].isin(workers) | chained) & (groups["kind"] != "slot")], gathered],
                        ignore_index=True)
     members = {(kind, int(g)): list(frame["account_id"])
                for (kind, g), frame in groups.groupby(["kind", "group"], sort=True)}
@@ -355,6 +362,38 @@ def _stranger_ties(
     entity_z = users.groupby("account_id")["z"].max()
     best = pd.concat([entity_z, group_z]).groupby(level=0).max().sort_index()
     return acquaintance.stranger_pairs(members), best
+
+
+def _unknown(source, closure: pd.DataFrame, accounts: pd.Series, max_accounts: int) -> set[str]:
+    """The ``accounts`` nobody knows that connect only through addresses few others use.
+
+    Nobody found them by number, and none of the few people they found
+    knows them (none closed); and every address they used holds at most
+    ``max_accounts`` accounts: an operation's accounts leave through its
+    proxy exits, while a household behind a borrowed router, as unknown as
+    a newcomer may be, also reaches the service through its carrier's
+    shared addresses.
+    """
+    if accounts.empty:
+        return set()
+    frame = pd.DataFrame({"account_id": accounts.to_numpy(dtype=object)})
+    found = source.query(f"""
+        SELECT DISTINCT found AS account_id FROM {targets.found_pairs(source)}
+        WHERE found IN (SELECT account_id FROM {{accounts}})
+    """, accounts=frame)
+    crowded = source.query(f"""
+        WITH mine AS (
+            SELECT DISTINCT entity FROM {infrastructure.entity_usage(source)}
+            WHERE entity_type = 'ip' AND account_id IN (SELECT account_id FROM {{accounts}})
+        ), big AS (
+            SELECT u.entity FROM {infrastructure.entity_usage(source)} u JOIN mine USING (entity)
+            WHERE u.entity_type = 'ip' GROUP BY 1 HAVING count(DISTINCT u.account_id) > {int(max_accounts)}
+        )
+        SELECT DISTINCT u.account_id FROM {infrastructure.entity_usage(source)} u JOIN big USING (entity)
+        WHERE u.entity_type = 'ip' AND u.account_id IN (SELECT account_id FROM {{accounts}})
+    """, accounts=frame)
+    closed = closure["closed"].reindex(accounts).fillna(0).to_numpy() > 0
+    return set(accounts[~closed]) - set(found["account_id"]) - set(crowded["account_id"])
 
 
 def _infrastructure_seeds(
@@ -563,7 +602,9 @@ def find_networks(
     strangers, stranger_z = _stranger_ties(source, rate, workers, closure, usual_closure, params,
                                            behaviour.cohort_links(created, bursts & set(rate.index),
                                                                   params.burst_window_hours),
-                                           _slot_pools(slots, paired), befriended)
+                                           _slot_pools(slots, paired), befriended,
+                                           _unknown(source, closure, pd.Series(sorted(callers - set(rate.index)), dtype=object),
+                                                    params.rare_link_accounts))
     seeds |= set(strangers["a"]) | set(strangers["b"])
     # slot by slot, a schedule's accounts chain into one operation; those whose lookups find a circle of
     # friends are not its accounts
