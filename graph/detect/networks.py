@@ -376,24 +376,24 @@ def _unknown(source, closure: pd.DataFrame, accounts: pd.Series, max_accounts: i
     """
     if accounts.empty:
         return set()
-    frame = pd.DataFrame({"account_id": accounts.to_numpy(dtype=object)})
     found = source.query(f"""
         SELECT DISTINCT found AS account_id FROM {targets.found_pairs(source)}
         WHERE found IN (SELECT account_id FROM {{accounts}})
-    """, accounts=frame)
-    crowded = source.query(f"""
-        WITH mine AS (
-            SELECT DISTINCT entity FROM {infrastructure.entity_usage(source)}
-            WHERE entity_type = 'ip' AND account_id IN (SELECT account_id FROM {{accounts}})
-        ), big AS (
-            SELECT u.entity FROM {infrastructure.entity_usage(source)} u JOIN mine USING (entity)
-            WHERE u.entity_type = 'ip' GROUP BY 1 HAVING count(DISTINCT u.account_id) > {int(max_accounts)}
-        )
-        SELECT DISTINCT u.account_id FROM {infrastructure.entity_usage(source)} u JOIN big USING (entity)
-        WHERE u.entity_type = 'ip' AND u.account_id IN (SELECT account_id FROM {{accounts}})
-    """, accounts=frame)
+    """, accounts=pd.DataFrame({"account_id": accounts.to_numpy(dtype=object)}))
     closed = closure["closed"].reindex(accounts).fillna(0).to_numpy() > 0
-    return set(accounts[~closed]) - set(found["account_id"]) - set(crowded["account_id"])
+    unknown = sorted(set(accounts[~closed]) - set(found["account_id"]))
+    confined = source.query(f"""
+        WITH mine AS (
+            SELECT account_id, entity FROM {infrastructure.entity_usage(source)}
+            WHERE entity_type = 'ip' AND account_id IN (SELECT account_id FROM {{accounts}})
+        ), sizes AS (
+            SELECT entity, count(*) AS accounts FROM {infrastructure.entity_usage(source)}
+            WHERE entity_type = 'ip' AND entity IN (SELECT entity FROM mine) GROUP BY 1
+        )
+        SELECT mine.account_id FROM mine JOIN sizes USING (entity)
+        GROUP BY 1 HAVING max(sizes.accounts) <= {int(max_accounts)}
+    """, accounts=pd.DataFrame({"account_id": unknown}, dtype=object))
+    return set(confined["account_id"])
 
 
 def _infrastructure_seeds(
