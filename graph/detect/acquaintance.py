@@ -258,9 +258,9 @@ def rare_groups(links: pd.DataFrame, closure: pd.DataFrame, baseline: ClosureBas
     groups that keep the usual closure. Every account of a group that found
     ``baseline.min_targets`` people is pooled, not only those that find
     strangers, so the z means what an entity's does (:func:`entity_closure`).
-    The accounts that found fewer still chain: an operation looking up a
-    dozen numbers an account finds two or three people with half of its
-    accounts, and chained only through the other half its exits fall apart.
+    The accounts that found fewer still chain: when an operation's accounts
+    look up a dozen numbers each, half of them find fewer than three people,
+    and chained through the other half alone its exits fall apart.
 
     Returns
     -------

@@ -317,7 +317,8 @@ def _stranger_ties(
     account, the largest z of the hot entities or groups it works from.
     """
     pooled = acquaintance.entity_closure(source, closure, usual, min_accounts=params.stranger_accounts)
-    links = pd.concat([acquaintance.rare_links(source, rate.index.union(pd.Index(sorted(hidden), dtype=object)), max_accounts=params.rare_link_accounts),
+    linked = rate.index.union(pd.Index(sorted(hidden), dtype=object))
+    links = pd.concat([acquaintance.rare_links(source, linked, max_accounts=params.rare_link_accounts),
                        acquaintance.warm_links(source, pooled[pooled["closure"] <= usual.mean * params.warm_closure],
                                                rate.index, warm_z=params.warm_stranger_z)],
                       ignore_index=True)
@@ -599,12 +600,13 @@ def find_networks(
     rate = _closure_rates(stats, closure, usual_closure, params)
     workers = rate.index[rate <= usual_closure.mean / 2]
     befriended = set(rate.index.difference(workers))
+    # accounts that found too few people to have a closure of their own, nobody knows, behind rare exits only
+    hidden = _unknown(source, closure, pd.Series(sorted(callers - set(rate.index)), dtype=object),
+                      params.rare_link_accounts)
     strangers, stranger_z = _stranger_ties(source, rate, workers, closure, usual_closure, params,
                                            behaviour.cohort_links(created, bursts & set(rate.index),
                                                                   params.burst_window_hours),
-                                           _slot_pools(slots, paired), befriended,
-                                           _unknown(source, closure, pd.Series(sorted(callers - set(rate.index)), dtype=object),
-                                                    params.rare_link_accounts))
+                                           _slot_pools(slots, paired), befriended, hidden)
     seeds |= set(strangers["a"]) | set(strangers["b"])
     # slot by slot, a schedule's accounts chain into one operation; those whose lookups find a circle of
     # friends are not its accounts
