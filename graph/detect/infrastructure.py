@@ -39,6 +39,7 @@ __all__ = [
     "EDGE_COLUMNS",
     "entity_sizes",
     "entity_usage",
+    "burst_crowds",
     "infrastructure_edges",
     "entity_weights",
     "infrastructure_ties",
@@ -151,6 +152,59 @@ def pooling_usage(source: Events) -> str:
         WHERE entity_type = 'ip' AND raw_kind = 'hosting' AND asn IS NOT NULL AND lookups > 0
         GROUP BY 2, 3
     )"""
+
+
+def burst_crowds(
+    events: EventsLike, bursts: Collection[str], *, min_accounts: int = 5, min_share: float = 0.5
+) -> pd.DataFrame:
+    """Addresses nearly all of whose users were made in sign-up bursts, and those of them that looked numbers up.
+
+    A farm makes its accounts in bursts and sends them out through
+    addresses it rents for them, so behind such an address nearly everyone
+    is new. A viral evening's newcomers join people already there: a
+    carrier's address, a campus's or a venue's is shared with those who
+    signed up long before.
+
+    Parameters
+    ----------
+    events : Events or DataFrame
+    bursts : collection of str
+        Accounts made in a sign-up burst (:func:`graph.detect.behaviour.burst_accounts`).
+    min_accounts : int
+        Fewer burst-made accounts looking numbers up through an address is no crowd.
+    min_share : float
+        Share of the address's users (everyone who sent a request through
+        it) that must have been made in a burst.
+
+    Returns
+    -------
+    DataFrame
+        ``ip, asn`` (the address's network, when known) and ``account_id``
+        (its burst-made accounts that looked numbers up), sorted.
+
+    Examples
+    --------
+    >>> from graph.detect.frames import events_frame
+    >>> rows = [{"ts": 0, "ip": "5.1.1.1", "account_id": f"new{i}", "phone_hash": f"p{i}"} for i in range(5)]
+    >>> rows += [{"ts": 0, "ip": "7.1.1.1", "account_id": a, "phone_hash": "q"} for a in ["new0", "old1", "old2"]]
+    >>> burst_crowds(events_frame(rows), {f"new{i}" for i in range(5)})["account_id"].tolist()
+    ['new0', 'new1', 'new2', 'new3', 'new4']
+    """
+    source = as_events(events)
+    made = sorted(set(bursts))
+    return source.query(f"""
+        WITH ips AS (
+            SELECT u.entity, u.asn, u.account_id, u.lookups, m.account_id IS NOT NULL AS made
+            FROM {entity_usage(source)} u LEFT JOIN {{made}} m USING (account_id)
+            WHERE u.entity_type = 'ip'
+        ), crowded AS (
+            SELECT entity FROM ips GROUP BY 1
+            HAVING count(*) FILTER (WHERE made AND lookups > 0) >= {int(min_accounts)}
+               AND count(*) FILTER (WHERE made) >= {float(min_share)} * count(*)
+        )
+        SELECT entity AS ip, asn, account_id FROM ips SEMI JOIN crowded USING (entity)
+        WHERE made AND lookups > 0 ORDER BY 1, 3
+    """, made=pd.DataFrame({"account_id": made}, dtype=object))
 
 
 def infrastructure_edges(

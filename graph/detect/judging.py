@@ -487,7 +487,8 @@ class Judge:
         kinds = {"infra": "shared infrastructure", "sharding": "divided number blocks", "targets": "shared targets",
                  "sync": "synchronized sessions", "lists": "one divided target list",
                  "cohort": "made in one sign-up burst, both missing", "strangers": "finding strangers from one address",
-                 "crowds": "started in the same scheduled minutes", "missers": "missing from one address"}
+                 "crowds": "started in the same scheduled minutes", "missers": "missing from one address",
+                 "swept": "working the blocks enumerators swept", "fresh": "new accounts on a farm's addresses"}
         rows = []
         for label in sorted(by_group, key=lambda x: int(x[1:])):
             members = sorted(by_group[label])

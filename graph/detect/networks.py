@@ -82,6 +82,7 @@ def coordination_graph(
     crowds: pd.DataFrame | None = None,
     missers: pd.DataFrame | None = None,
     swept: pd.DataFrame | None = None,
+    fresh: pd.DataFrame | None = None,
     *,
     min_weight: float = 0.02,
 ) -> nx.Graph:
@@ -121,6 +122,10 @@ def coordination_graph(
         enumerators swept and finding almost nobody there
         (:func:`graph.detect.enumeration.block_mates`), tied to each other
         block by block, by 0.3 each.
+    fresh : DataFrame, optional
+        ``a, b``: accounts made in sign-up bursts behind one address most of
+        whose users were, that never found each other (:func:`_fresh_crowds`),
+        tied by 0.3 each.
     min_weight : float
         Pairs tied more weakly than this get no edge: thousands of
         neighbours on a busy mobile address would each add a negligible tie
@@ -155,7 +160,7 @@ def coordination_graph(
     what operators dividing one list look like.
     """
     keep = set(nodes)
-    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort, strangers, crowds, missers, swept)
+    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort, strangers, crowds, missers, swept, fresh)
     parts = parts[parts["a"].isin(keep) & parts["b"].isin(keep) & (parts["w"] > 0)]
     G = nx.Graph()
     G.add_nodes_from(sorted(keep))
@@ -173,7 +178,7 @@ def coordination_graph(
 
 
 def _tie_parts(infra, sharding, shared, sync, lists=None, cohort=None, strangers=None, crowds=None,
-               missers=None, swept=None) -> pd.DataFrame:
+               missers=None, swept=None, fresh=None) -> pd.DataFrame:
     """Every tie as ``a, b, part, w``, weighed as :func:`coordination_graph` documents."""
     frames = []
 
@@ -209,6 +214,8 @@ def _tie_parts(infra, sharding, shared, sync, lists=None, cohort=None, strangers
         add(missers, "missers", np.full(len(missers), 0.3))
     if swept is not None and not swept.empty:
         add(swept, "swept", np.full(len(swept), 0.3))
+    if fresh is not None and not fresh.empty:
+        add(fresh, "fresh", np.full(len(fresh), 0.3))
     if not frames:
         return pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object),
                              "part": pd.Series(dtype=object), "w": pd.Series(dtype=float)})
@@ -216,9 +223,9 @@ def _tie_parts(infra, sharding, shared, sync, lists=None, cohort=None, strangers
 
 
 def _tie_table(infra, sharding, shared, sync, lists=None, cohort=None, strangers=None, crowds=None,
-               missers=None, swept=None) -> pd.DataFrame:
+               missers=None, swept=None, fresh=None) -> pd.DataFrame:
     """Combined tie weight per pair, for candidate expansion."""
-    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort, strangers, crowds, missers, swept)
+    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort, strangers, crowds, missers, swept, fresh)
     return parts.groupby(["a", "b"], sort=True)["w"].sum().reset_index(name="weight")
 
 
@@ -253,6 +260,51 @@ def _list_ties(source, accounts: Collection[str], params: DetectionParams) -> pd
         "a": pairs["account_id_a"].to_numpy(), "b": pairs["account_id_b"].to_numpy(),
         "share": np.minimum(pairs["share_a"].to_numpy(), pairs["share_b"].to_numpy()),
     }).sort_values(["a", "b"], ignore_index=True)
+
+
+def _fresh_crowds(source, created: pd.Series, made: set[str], enumerators: set[str],
+                  params: DetectionParams) -> pd.DataFrame:
+    """``a, b``: burst-made accounts behind addresses nearly all of whose users were, strangers to each other.
+
+    A farm's accounts each look up a handful of numbers from a list divided
+    among hundreds: too few for any account to show anything, or to share
+    a number with another. What they share is when they were made and where
+    they come from (:func:`graph.detect.infrastructure.burst_crowds`). Each
+    address's crowd is one group, and so are the accounts of one burst
+    (made within ``params.burst_window_hours`` of the previous one) on such
+    addresses of one network: a farm rents several addresses of one
+    provider. Groups sharing an account are one farm. A venue's or a
+    campus's newcomers signing up together find each other: groups a fifth
+    of which another member found are left out, and the members found are
+    left out of the others' ties (as in :func:`_list_ties`). ``enumerators`` are left out too: their own doors
+    tie them (blocks, misses), and a crowd's ties piled on those make their
+    component heavy enough for modularity to merge the other operations in
+    it (the resolution limit; tuning draw 5).
+    """
+    crowds = infrastructure.burst_crowds(source, made, min_accounts=params.stranger_accounts,
+                                         min_share=params.fresh_share)
+    crowds = crowds[~crowds["account_id"].isin(enumerators)]
+    if crowds.empty:
+        return acquaintance.crowd_pairs({})
+    times = created[created.index.isin(made)].sort_values(kind="stable")
+    burst = pd.Series(np.cumsum(np.diff(times.to_numpy(dtype=float), prepend=-np.inf)
+                                > params.burst_window_hours * 3_600_000), index=times.index)
+    crowds = crowds.assign(burst=burst.reindex(crowds["account_id"]).to_numpy())
+    groups = {f"ip {ip}": list(frame["account_id"]) for ip, frame in crowds.groupby("ip", sort=True)}
+    networked = crowds.dropna(subset=["asn"]).drop_duplicates(["asn", "burst", "account_id"])
+    groups.update({f"network {int(asn)} burst {int(b)}": list(frame["account_id"])
+                   for (asn, b), frame in networked.groupby(["asn", "burst"], sort=True)
+                   if frame["ip"].nunique() > 1})
+    found = targets.reciprocity(source, groups)
+    members = {key: [a for a in accounts if a not in set(found[key]["acquainted"])]
+               for key, accounts in groups.items() if len(accounts) >= params.stranger_accounts
+               and found[key]["share"] < 0.2}
+    # groups sharing an account are one farm, tied evenly: an address's ties on top of its network's would
+    # make each address a community of its own
+    chained = nx.Graph()
+    chained.add_edges_from((("group", key), a) for key, accounts in members.items() for a in accounts)
+    farms = [sorted(a for a in part if not isinstance(a, tuple)) for part in nx.connected_components(chained)]
+    return acquaintance.crowd_pairs(dict(enumerate(sorted(farms))))
 
 
 def _closure_rates(stats: pd.DataFrame, closure: pd.DataFrame, usual: acquaintance.ClosureBaseline,
@@ -613,6 +665,9 @@ def find_networks(
     crowds = pd.concat([crowds, synchrony.spike_ties(slots, slotted - befriended)], ignore_index=True)
     crowds = crowds.groupby(["a", "b"], sort=True)["weight"].sum().reset_index()
     seeds |= _shared_list_workers(source, workers.difference(stats.index[stats["missing"]]), params)
+    # a farm's burst-made accounts leave through addresses it rented for them, however little each looks up
+    fresh = _fresh_crowds(source, created, made, set(stats.index[stats["evidence"] >= params.seed_evidence]), params)
+    seeds |= set(fresh["a"]) | set(fresh["b"])
     # only ties touching a seed, and later a newcomer, are ever used: the crowd's pairs are never built
     target_seed = targets.target_ties(source, max_lookers=params.max_lookers, accounts=seeds)
 
@@ -651,7 +706,7 @@ def find_networks(
         return frame[frame["a"].isin(group) | frame["b"].isin(group)]
 
     ties = _tie_table(infra_seed, touching(sharding, seeds), target_seed, sync_seed, lists, cohort, strangers, crowds,
-                      miss_ties, swept)
+                      miss_ties, swept, fresh)
     strong = ties[ties["weight"] >= params.min_tie]
     candidates = set(seeds) | set(strong["a"]) | set(strong["b"])
     candidates &= callers
@@ -694,7 +749,7 @@ def find_networks(
     alike = resemblance.region_resemblance(regions, miss_ties["a"], miss_ties["b"], shared=True)
     miss_ties = miss_ties[alike >= params.operation_targets]
     G = coordination_graph(candidates, infra, sharding, shared, sync, lists, cohort, strangers, crowds, miss_ties,
-                           swept)
+                           swept, fresh)
 
     _step(progress, f"communities ({G.number_of_nodes():,} accounts, {G.number_of_edges():,} ties)", 0.55)
     communities = merge_dense_neighbours(
