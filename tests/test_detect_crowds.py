@@ -41,11 +41,12 @@ def _population(rng: np.random.Generator, created: dict) -> list[dict]:
 
 
 def _newcomers(rng: np.random.Generator, created: dict, prefix: str, n: int, *, born: int, ips: list[str],
-               kind: str, asn: int, lookups, region: str = "IR", hours: tuple[int, int] = (0, 24)) -> list[dict]:
-    """``n`` accounts made a few minutes apart from ``born``, each behind one of ``ips``, looking up ``lookups(k)``
-    on ten days between ``hours``."""
+               kind: str, asn: int, lookups, region: str = "IR", hours: tuple[int, int] = (0, 24),
+               first: int = 0) -> list[dict]:
+    """Accounts ``first`` to ``first + n - 1`` made a few minutes apart from ``born``, each behind one of
+    ``ips``, looking up ``lookups(k)`` on ten days between ``hours``."""
     rows = []
-    for k in range(n):
+    for k in range(first, first + n):
         account = f"{prefix}{k:02d}"
         created[account] = born + k * 3 * MINUTE
         ip = ips[k % len(ips)]
@@ -56,13 +57,16 @@ def _newcomers(rng: np.random.Generator, created: dict, prefix: str, n: int, *, 
 
 
 def _farm(rng: np.random.Generator, created: dict, *, n: int = 30) -> list[dict]:
-    """A farm: ``n`` accounts made in one evening behind two rented hosting addresses of one provider,
+    """A farm: ``n`` accounts made in one evening behind hosting addresses rented from two providers,
     each looking up three numbers of a divided leaked list abroad (one of them a user) in office hours."""
     def divided(k: int) -> list[tuple[str, bool]]:
         return [(f"listed-{3 * k + i}", i == 0) for i in range(3)]
 
-    return _newcomers(rng, created, "farm", n, born=START - 4 * DAY, ips=["45.77.12.94", "45.77.15.68"],
-                      kind="hosting", asn=20473, lookups=divided, region="US", hours=(9, 17))
+    half = n // 2
+    return (_newcomers(rng, created, "farm", half, born=START - 4 * DAY, ips=["45.77.12.94"], kind="hosting",
+                       asn=20473, lookups=divided, region="US", hours=(9, 17))
+            + _newcomers(rng, created, "farm", n - half, born=START - 4 * DAY, ips=["89.32.248.49"], kind="hosting",
+                         asn=60068, lookups=divided, region="US", hours=(9, 17), first=half))
 
 
 def _find(rows: list[dict], created: dict):
@@ -82,9 +86,9 @@ def test_burst_crowds_are_addresses_nearly_all_of_whose_users_are_new():
         rows.append(_row(f"old{k}", f"x{k}", ip="100.64.0.1", kind="mobile", asn=44244, ts=START, matched=False))
     new = {a for a in created if a.startswith(("farm", "viral"))}
     crowds = burst_crowds(events_frame(rows), new, min_share=0.9)
-    assert sorted(set(crowds["ip"])) == ["45.77.12.94", "45.77.15.68"]
+    assert sorted(set(crowds["ip"])) == ["45.77.12.94", "89.32.248.49"]
     assert sorted(crowds["account_id"]) == [f"farm{k:02d}" for k in range(30)]
-    assert set(crowds["asn"]) == {20473}
+    assert set(crowds["asn"]) == {20473, 60068}
     # the carrier address counts at a lower bar: 12 of its 20 users are new
     assert "100.64.0.1" in set(burst_crowds(events_frame(rows), new, min_share=0.5)["ip"])
 

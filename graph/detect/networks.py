@@ -272,8 +272,8 @@ def _fresh_crowds(source, created: pd.Series, made: set[str], enumerators: set[s
     they come from (:func:`graph.detect.infrastructure.burst_crowds`). Each
     address's crowd is one group, and so are the accounts of one burst
     (made within ``params.burst_window_hours`` of the previous one) on such
-    addresses of one network: a farm rents several addresses of one
-    provider. Groups sharing an account are one farm. A venue's or a
+    addresses: a farm rents several, from one provider or several, for the
+    accounts it made at once. Groups sharing an account are one farm. A venue's or a
     campus's newcomers signing up together find each other: groups a fifth
     of which another member found are left out, and the members found are
     left out of the others' ties (as in :func:`_list_ties`). ``enumerators`` are left out too: their own doors
@@ -291,10 +291,9 @@ def _fresh_crowds(source, created: pd.Series, made: set[str], enumerators: set[s
                                 > params.burst_window_hours * 3_600_000), index=times.index)
     crowds = crowds.assign(burst=burst.reindex(crowds["account_id"]).to_numpy())
     groups = {f"ip {ip}": list(frame["account_id"]) for ip, frame in crowds.groupby("ip", sort=True)}
-    networked = crowds.dropna(subset=["asn"]).drop_duplicates(["asn", "burst", "account_id"])
-    groups.update({f"network {int(asn)} burst {int(b)}": list(frame["account_id"])
-                   for (asn, b), frame in networked.groupby(["asn", "burst"], sort=True)
-                   if frame["ip"].nunique() > 1})
+    made_once = crowds.drop_duplicates(["burst", "account_id"])
+    groups.update({f"burst {int(b)}": list(frame["account_id"])
+                   for b, frame in made_once.groupby("burst", sort=True) if frame["ip"].nunique() > 1})
     found = targets.reciprocity(source, groups)
     members = {key: [a for a in accounts if a not in set(found[key]["acquainted"])]
                for key, accounts in groups.items() if len(accounts) >= params.stranger_accounts
