@@ -88,7 +88,6 @@ def test_burst_crowds_are_addresses_nearly_all_of_whose_users_are_new():
     crowds = burst_crowds(events_frame(rows), new, min_share=0.9)
     assert sorted(set(crowds["ip"])) == ["45.77.12.94", "89.32.248.49"]
     assert sorted(crowds["account_id"]) == [f"farm{k:02d}" for k in range(30)]
-    assert set(crowds["asn"]) == {20473, 60068}
     # the carrier address counts at a lower bar: 12 of its 20 users are new
     assert "100.64.0.1" in set(burst_crowds(events_frame(rows), new, min_share=0.5)["ip"])
 

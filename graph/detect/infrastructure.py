@@ -155,7 +155,7 @@ def pooling_usage(source: Events) -> str:
 
 
 def burst_crowds(
-    events: EventsLike, bursts: Collection[str], *, min_accounts: int = 5, min_share: float = 0.5
+    events: EventsLike, bursts: Collection[str], *, min_accounts: int = 5, min_share: float = 0.9
 ) -> pd.DataFrame:
     """Addresses nearly all of whose users were made in sign-up bursts, and those of them that looked numbers up.
 
@@ -179,8 +179,8 @@ def burst_crowds(
     Returns
     -------
     DataFrame
-        ``ip, asn`` (the address's network, when known) and ``account_id``
-        (its burst-made accounts that looked numbers up), sorted.
+        ``ip`` and ``account_id`` (its burst-made accounts that looked
+        numbers up), sorted.
 
     Examples
     --------
@@ -194,7 +194,7 @@ def burst_crowds(
     made = sorted(set(bursts))
     return source.query(f"""
         WITH ips AS (
-            SELECT u.entity, u.asn, u.account_id, u.lookups, m.account_id IS NOT NULL AS made
+            SELECT u.entity, u.account_id, u.lookups, m.account_id IS NOT NULL AS made
             FROM {entity_usage(source)} u LEFT JOIN {{made}} m USING (account_id)
             WHERE u.entity_type = 'ip'
         ), crowded AS (
@@ -202,8 +202,8 @@ def burst_crowds(
             HAVING count(*) FILTER (WHERE made AND lookups > 0) >= {int(min_accounts)}
                AND count(*) FILTER (WHERE made) >= {float(min_share)} * count(*)
         )
-        SELECT entity AS ip, asn, account_id FROM ips SEMI JOIN crowded USING (entity)
-        WHERE made AND lookups > 0 ORDER BY 1, 3
+        SELECT entity AS ip, account_id FROM ips SEMI JOIN crowded USING (entity)
+        WHERE made AND lookups > 0 ORDER BY 1, 2
     """, made=pd.DataFrame({"account_id": made}, dtype=object))
 
 

@@ -123,9 +123,9 @@ def coordination_graph(
         (:func:`graph.detect.enumeration.block_mates`), tied to each other
         block by block, by 0.3 each.
     fresh : DataFrame, optional
-        ``a, b``: accounts made in sign-up bursts behind one address most of
-        whose users were, that never found each other (:func:`_fresh_crowds`),
-        tied by 0.3 each.
+        ``a, b``: a farm's accounts, made in sign-up bursts behind addresses
+        nearly all of whose users were, that never found each other
+        (:func:`_fresh_crowds`), tied by 0.3 each.
     min_weight : float
         Pairs tied more weakly than this get no edge: thousands of
         neighbours on a busy mobile address would each add a negligible tie
@@ -273,10 +273,12 @@ def _fresh_crowds(source, created: pd.Series, made: set[str], enumerators: set[s
     address's crowd is one group, and so are the accounts of one burst
     (made within ``params.burst_window_hours`` of the previous one) on such
     addresses: a farm rents several, from one provider or several, for the
-    accounts it made at once. Groups sharing an account are one farm. A venue's or a
-    campus's newcomers signing up together find each other: groups a fifth
-    of which another member found are left out, and the members found are
-    left out of the others' ties (as in :func:`_list_ties`). ``enumerators`` are left out too: their own doors
+    accounts it made at once. Groups sharing an account are one farm.
+
+    A venue's or a campus's newcomers signing up together find each other:
+    groups a fifth of which another member found are left out, and the
+    members found are left out of the others' ties (as in
+    :func:`_list_ties`). ``enumerators`` are left out too: their own doors
     tie them (blocks, misses), and a crowd's ties piled on those make their
     component heavy enough for modularity to merge the other operations in
     it (the resolution limit; tuning draw 5).
@@ -298,7 +300,7 @@ def _fresh_crowds(source, created: pd.Series, made: set[str], enumerators: set[s
     members = {key: [a for a in accounts if a not in set(found[key]["acquainted"])]
                for key, accounts in groups.items() if len(accounts) >= params.stranger_accounts
                and found[key]["share"] < 0.2}
-    # groups sharing an account are one farm, tied evenly: an address's ties on top of its network's would
+    # groups sharing an account are one farm, tied evenly: an address's ties on top of its burst's would
     # make each address a community of its own
     chained = nx.Graph()
     chained.add_edges_from((("group", key), a) for key, accounts in members.items() for a in accounts)

@@ -152,7 +152,7 @@ class DetectionParams:
         (:func:`graph.detect.resemblance.looking_abroad`), may join its
         burst's cohort as accounts that miss do.
     fresh_share : float
-        Share of an address's users made in sign-up bursts above which its
+        Share of an address's users made in sign-up bursts from which its
         burst-made accounts that look numbers up are one crowd
         (:func:`graph.detect.infrastructure.burst_crowds`): nearly all.
         Chosen on draws 1-10, whose viral sign-up evenings leave at most 83%
