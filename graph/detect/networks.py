@@ -337,7 +337,7 @@ def _shared_list_workers(source, workers: pd.Index, params: DetectionParams) -> 
 def _stranger_ties(
     source, rate: pd.Series, workers: pd.Index, closure: pd.DataFrame, usual: acquaintance.ClosureBaseline,
     params: DetectionParams, cohorts: pd.DataFrame, slots: Mapping[int, list[str]], befriended: set,
-    hidden: set[str],
+    rare: pd.DataFrame,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Ties among the list workers behind addresses and devices whose accounts find strangers, and their z.
 
@@ -363,15 +363,15 @@ def _stranger_ties(
     schedule's slots (``slots``, :func:`_slot_pools`), and since the schedule, not the
     people they found, gathered them, every account of a hot pool is one of its workers,
     those that found too few people to tell included, unless it finds friends
-    (``befriended``: found enough people, most of whom know each other). The rare links
-    also run through the ``hidden`` accounts (:func:`_unknown`), which found too few
-    people to have a closure of their own: chained through them an operation's exits
+    (``befriended``: found enough people, most of whom know each other). The ``rare``
+    links (:func:`graph.detect.acquaintance.rare_links` of the judged accounts and of the
+    :func:`_unknown` ones, which found too few people to have a closure of their own)
+    also run through those unknown accounts: chained through them an operation's exits
     hold together, and in a hot group they are its workers. Returns the ties and, per
     account, the largest z of the hot entities or groups it works from.
     """
     pooled = acquaintance.entity_closure(source, closure, usual, min_accounts=params.stranger_accounts)
-    linked = rate.index.union(pd.Index(sorted(hidden), dtype=object))
-    links = pd.concat([acquaintance.rare_links(source, linked, max_accounts=params.rare_link_accounts),
+    links = pd.concat([rare,
                        acquaintance.warm_links(source, pooled[pooled["closure"] <= usual.mean * params.warm_closure],
                                                rate.index, warm_z=params.warm_stranger_z)],
                       ignore_index=True)
@@ -416,6 +416,47 @@ def _stranger_ties(
     entity_z = users.groupby("account_id")["z"].max()
     best = pd.concat([entity_z, group_z]).groupby(level=0).max().sort_index()
     return acquaintance.stranger_pairs(members), best
+
+
+def _exit_lists(source, rare: pd.DataFrame, found: set[str], params: DetectionParams) -> pd.DataFrame:
+    """``a, b``: accounts chained through rare exits that share numbers with each other and never found each other.
+
+    A small operation working a leaked list from residential proxies gives
+    each account its own slice of the list and its own friends for cover:
+    none finds mostly strangers, none misses, no exit pools enough of them,
+    and ten accounts are too few for any crowd. But the slices overlap, so
+    the accounts share ``params.list_shared`` numbers or more pairwise, and
+    they leave through exits few others use (``rare``,
+    :func:`graph.detect.acquaintance.rare_links`). Households and friends
+    who share a router share contacts too, but they are a few, and they
+    find each other. So within each component of the rare links, the pairs
+    sharing that many numbers without either finding the other chain into
+    groups; a group of ``params.stranger_accounts`` or more, fewer than a
+    fifth of which another member found (as in :func:`_list_ties`), is one
+    list's workers, those found left out. The door opens cases nothing else
+    opened: a group half of which another door already ``found`` is that
+    door's operation, and its other accounts join it through their ties to
+    it (ties of the whole group piled on the operation's own made its
+    community heavy enough for modularity to cut it in two: development
+    draw 45, camouflaged); the found accounts of a smaller share are left
+    out of the ties for the same reason.
+    """
+    links = nx.Graph()
+    links.add_edges_from(zip(rare["a"], rare["b"], strict=True))
+    component = {a: i for i, part in enumerate(nx.connected_components(links))
+                 if len(part) >= params.stranger_accounts for a in part}
+    if not component:
+        return acquaintance.crowd_pairs({})
+    ties = targets.target_ties(source, max_lookers=params.max_lookers, min_shared=params.list_shared,
+                               accounts=component)
+    ties = ties[~ties["mutual"] & (ties["a"].map(component) == ties["b"].map(component))]
+    sharing = nx.Graph()
+    sharing.add_edges_from(zip(ties["a"], ties["b"], strict=True))
+    groups = {i: sorted(part) for i, part in enumerate(nx.connected_components(sharing))
+              if len(part) >= params.stranger_accounts and len(part & found) < len(part) / 2}
+    known = targets.reciprocity(source, groups)
+    return acquaintance.crowd_pairs({i: [a for a in members if a not in found and a not in set(known[i]["acquainted"])]
+                                     for i, members in groups.items() if known[i]["share"] < 0.2})
 
 
 def _unknown(source, closure: pd.DataFrame, accounts: pd.Series, max_accounts: int) -> set[str]:
@@ -656,10 +697,16 @@ def find_networks(
     # accounts that found too few people to have a closure of their own, nobody knows, behind rare exits only
     hidden = _unknown(source, closure, pd.Series(sorted(callers - set(rate.index)), dtype=object),
                       params.rare_link_accounts)
+    rare = acquaintance.rare_links(source, rate.index.union(pd.Index(sorted(hidden), dtype=object)),
+                                   max_accounts=params.rare_link_accounts)
     strangers, stranger_z = _stranger_ties(source, rate, workers, closure, usual_closure, params,
                                            behaviour.cohort_links(created, bursts & set(rate.index),
                                                                   params.burst_window_hours),
-                                           _slot_pools(slots, paired), befriended, hidden)
+                                           _slot_pools(slots, paired), befriended, rare)
+    # a small operation's accounts, each with a little of one list and its own friends for cover, share
+    # more numbers with each other than with anyone, behind exits few others use
+    seeds |= set(strangers["a"]) | set(strangers["b"])
+    strangers = pd.concat([strangers, _exit_lists(source, rare, seeds, params)], ignore_index=True).drop_duplicates()
     seeds |= set(strangers["a"]) | set(strangers["b"])
     # slot by slot, a schedule's accounts chain into one operation; those whose lookups find a circle of
     # friends are not its accounts
