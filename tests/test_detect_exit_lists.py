@@ -88,6 +88,8 @@ def test_a_small_list_operation_on_residential_exits_is_one_flagged_cluster(monk
     rows = _population(rng, created) + _operation(rng, created)
     found = _find(rows, created)
     assert [sorted(c.members) for c in found.clusters if c.flagged] == [[f"op{k}" for k in range(8)]]
+    # the ties say what holds them: one list's numbers behind exits few others use
+    assert found.graph.has_edge("op0", "op1") and "exits" in found.graph["op0"]["op1"]
     # no other door opens this case: each account finds its friends and misses nothing, no exit pools
     # enough of them, and none was made in a burst
     monkeypatch.setattr(networks, "_exit_lists", lambda *args: crowd_pairs({}))

@@ -488,7 +488,8 @@ class Judge:
                  "sync": "synchronized sessions", "lists": "one divided target list",
                  "cohort": "made in one sign-up burst, both missing", "strangers": "finding strangers from one address",
                  "crowds": "started in the same scheduled minutes", "missers": "missing from one address",
-                 "swept": "working the blocks enumerators swept", "fresh": "new accounts on a farm's addresses"}
+                 "swept": "working the blocks enumerators swept", "fresh": "new accounts on a farm's addresses",
+                 "exits": "one list's numbers behind exits few others use"}
         rows = []
         for label in sorted(by_group, key=lambda x: int(x[1:])):
             members = sorted(by_group[label])

@@ -83,6 +83,7 @@ def coordination_graph(
     missers: pd.DataFrame | None = None,
     swept: pd.DataFrame | None = None,
     fresh: pd.DataFrame | None = None,
+    exits: pd.DataFrame | None = None,
     *,
     min_weight: float = 0.02,
 ) -> nx.Graph:
@@ -126,6 +127,10 @@ def coordination_graph(
         ``a, b``: a farm's accounts, made in sign-up bursts behind addresses
         nearly all of whose users were, that never found each other
         (:func:`_fresh_crowds`), tied by 0.3 each.
+    exits : DataFrame, optional
+        ``a, b``: a small list operation's accounts, chained through exits few
+        others use, sharing numbers pairwise and never finding each other
+        (:func:`_exit_lists`), tied by 0.3 each.
     min_weight : float
         Pairs tied more weakly than this get no edge: thousands of
         neighbours on a busy mobile address would each add a negligible tie
@@ -160,7 +165,7 @@ def coordination_graph(
     what operators dividing one list look like.
     """
     keep = set(nodes)
-    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort, strangers, crowds, missers, swept, fresh)
+    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort, strangers, crowds, missers, swept, fresh, exits)
     parts = parts[parts["a"].isin(keep) & parts["b"].isin(keep) & (parts["w"] > 0)]
     G = nx.Graph()
     G.add_nodes_from(sorted(keep))
@@ -178,7 +183,7 @@ def coordination_graph(
 
 
 def _tie_parts(infra, sharding, shared, sync, lists=None, cohort=None, strangers=None, crowds=None,
-               missers=None, swept=None, fresh=None) -> pd.DataFrame:
+               missers=None, swept=None, fresh=None, exits=None) -> pd.DataFrame:
     """Every tie as ``a, b, part, w``, weighed as :func:`coordination_graph` documents."""
     frames = []
 
@@ -216,6 +221,8 @@ def _tie_parts(infra, sharding, shared, sync, lists=None, cohort=None, strangers
         add(swept, "swept", np.full(len(swept), 0.3))
     if fresh is not None and not fresh.empty:
         add(fresh, "fresh", np.full(len(fresh), 0.3))
+    if exits is not None and not exits.empty:
+        add(exits, "exits", np.full(len(exits), 0.3))
     if not frames:
         return pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object),
                              "part": pd.Series(dtype=object), "w": pd.Series(dtype=float)})
@@ -223,9 +230,9 @@ def _tie_parts(infra, sharding, shared, sync, lists=None, cohort=None, strangers
 
 
 def _tie_table(infra, sharding, shared, sync, lists=None, cohort=None, strangers=None, crowds=None,
-               missers=None, swept=None, fresh=None) -> pd.DataFrame:
+               missers=None, swept=None, fresh=None, exits=None) -> pd.DataFrame:
     """Combined tie weight per pair, for candidate expansion."""
-    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort, strangers, crowds, missers, swept, fresh)
+    parts = _tie_parts(infra, sharding, shared, sync, lists, cohort, strangers, crowds, missers, swept, fresh, exits)
     return parts.groupby(["a", "b"], sort=True)["w"].sum().reset_index(name="weight")
 
 
@@ -703,11 +710,11 @@ def find_networks(
                                            behaviour.cohort_links(created, bursts & set(rate.index),
                                                                   params.burst_window_hours),
                                            _slot_pools(slots, paired), befriended, rare)
+    seeds |= set(strangers["a"]) | set(strangers["b"])
     # a small operation's accounts, each with a little of one list and its own friends for cover, share
     # more numbers with each other than with anyone, behind exits few others use
-    seeds |= set(strangers["a"]) | set(strangers["b"])
-    strangers = pd.concat([strangers, _exit_lists(source, rare, seeds, params)], ignore_index=True).drop_duplicates()
-    seeds |= set(strangers["a"]) | set(strangers["b"])
+    exits = _exit_lists(source, rare, seeds, params)
+    seeds |= set(exits["a"]) | set(exits["b"])
     # slot by slot, a schedule's accounts chain into one operation; those whose lookups find a circle of
     # friends are not its accounts
     crowds = pd.concat([crowds, synchrony.spike_ties(slots, slotted - befriended)], ignore_index=True)
@@ -754,7 +761,7 @@ def find_networks(
         return frame[frame["a"].isin(group) | frame["b"].isin(group)]
 
     ties = _tie_table(infra_seed, touching(sharding, seeds), target_seed, sync_seed, lists, cohort, strangers, crowds,
-                      miss_ties, swept, fresh)
+                      miss_ties, swept, fresh, exits)
     strong = ties[ties["weight"] >= params.min_tie]
     candidates = set(seeds) | set(strong["a"]) | set(strong["b"])
     candidates &= callers
@@ -797,7 +804,7 @@ def find_networks(
     alike = resemblance.region_resemblance(regions, miss_ties["a"], miss_ties["b"], shared=True)
     miss_ties = miss_ties[alike >= params.operation_targets]
     G = coordination_graph(candidates, infra, sharding, shared, sync, lists, cohort, strangers, crowds, miss_ties,
-                           swept, fresh)
+                           swept, fresh, exits)
 
     _step(progress, f"communities ({G.number_of_nodes():,} accounts, {G.number_of_edges():,} ties)", 0.55)
     communities = merge_dense_neighbours(
