@@ -9,9 +9,12 @@ store and saves the result. The steps:
    block coverage and hit ratio per account, standardized against the
    population (:mod:`~graph.detect.enumeration`); sign-up bursts over all
    accounts (:mod:`~graph.detect.behaviour`).
-2. **Seeds**: accounts with enumeration evidence, or made in a sign-up
-   burst and sharing a target list with someone they do not know. Everything costly
-   below only touches seeds and their neighbours, which is what keeps a
+2. **Seeds**: every family of evidence opens cases on its own: enumeration
+   evidence, misses (alone or pooled on what accounts share), shared or divided
+   lists of strangers, lockstep and a schedule's slots, sign-up cohorts, farms'
+   crowds, small list operations on rare exits, addresses and groups whose
+   accounts find strangers (``docs/architecture.md`` has the list). Everything
+   costly below only touches seeds and their neighbours, which is what keeps a
    17-million-lookup case within minutes.
 3. **Ties** between seeds and anyone: shared rare infrastructure, sharded
    blocks, shared targets, synchronized session onsets. Accounts tied
@@ -462,7 +465,8 @@ def _exit_lists(source, rare: pd.DataFrame, found: set[str], params: DetectionPa
     groups = {i: sorted(part) for i, part in enumerate(nx.connected_components(sharing))
               if len(part) >= params.stranger_accounts and len(part & found) < len(part) / 2}
     known = targets.reciprocity(source, groups)
-    return acquaintance.crowd_pairs({i: [a for a in members if a not in found and a not in set(known[i]["acquainted"])]
+    left_out = {i: found | set(known[i]["acquainted"]) for i in groups}
+    return acquaintance.crowd_pairs({i: [a for a in members if a not in left_out[i]]
                                      for i, members in groups.items() if known[i]["share"] < 0.2})
 
 

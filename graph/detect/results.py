@@ -126,7 +126,8 @@ class DetectionParams:
         list-working accounts seeds.
     stranger_accounts : int
         Addresses and devices with fewer accounts that found people are not
-        pooled, and fewer chained list workers are no group.
+        pooled, and fewer chained list workers, or accounts sharing numbers
+        behind rare exits, are no group.
     rare_link_accounts : int
         An address or device at most this many accounts look numbers up
         through links them (:func:`graph.detect.acquaintance.rare_links`).
@@ -141,7 +142,8 @@ class DetectionParams:
     list_shared, list_workers : int
         A list worker (finds strangers, does not miss) that shares this many
         numbers with at least ``list_workers`` other list workers it never
-        found is a seed.
+        found is a seed; so is an account sharing this many with others
+        chained to it through rare exits (a group of ``stranger_accounts``).
     list_overlap : float
         ... when the shared numbers are at least this share of the two
         lists (cosine, :func:`graph.detect.targets.target_ties`).
