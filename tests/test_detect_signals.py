@@ -178,6 +178,27 @@ def test_groups_tied_through_one_exit_join_only_when_they_work_the_same_countrie
                                  devices=[{"emu1"}, {"emu2"}]) == [[0], [1]]
 
 
+
+def test_squads_of_one_job_join_whatever_countries_each_works():
+    # two squads of three dividing their countries, every member tied to one of the other
+    iran, turkey = np.array([300.0, 20.0, 0.0]), np.array([10.0, 30.0, 290.0])
+    groups = [["a0", "a1", "a2"], ["b0", "b1", "b2"]]
+
+    def joined(**parts: float) -> list[list[int]]:
+        G = nx.Graph([(f"a{i}", f"b{i}", {"weight": sum(parts.values()), **parts}) for i in range(3)])
+        return clustering.operations(G, groups, targets=[iran, turkey], min_targets=0.8,
+                                     job=("swept", "crowds"), min_job=0.1)
+
+    # mostly the same blocks swept and one schedule's spikes: one operation
+    assert joined(swept=0.3, crowds=0.2, infra=0.1) == [[0, 1]]
+    # mostly an exit both rent: two operations, as without the job's ties
+    assert joined(swept=0.1, infra=0.4) == [[0], [1]]
+    # the job's ties must reach min_job per account of the smaller squad
+    assert joined(crowds=0.05) == [[0], [1]]
+    # without the job's parts named, countries still decide
+    G = nx.Graph([(f"a{i}", f"b{i}", {"weight": 0.5, "swept": 0.5}) for i in range(3)])
+    assert clustering.operations(G, groups, targets=[iran, turkey], min_targets=0.8) == [[0], [1]]
+
 def test_kin_operations_need_two_resemblances_and_the_same_hours():
     hour = 3_600_000
     office = np.r_[np.zeros(8), np.ones(9), np.zeros(7)]

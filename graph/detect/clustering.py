@@ -20,7 +20,7 @@ the communities come back in a canonical order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 
 import graspologic_native
 import networkx as nx
@@ -228,6 +228,13 @@ def _edge_arrays(G: nx.Graph, weight: str) -> tuple[dict, np.ndarray, np.ndarray
     return position, ends, np.array([w for _, _, w in G.edges(data=weight, default=1.0)], dtype=float)
 
 
+def _part_weights(G: nx.Graph, parts: Collection[str]) -> np.ndarray:
+    """Each edge's sum of the named tie parts (edge attributes), in ``G.edges`` order."""
+    if not parts:
+        return np.zeros(G.number_of_edges())
+    return np.array([sum(d.get(p, 0.0) for p in parts) for _, _, d in G.edges(data=True)], dtype=float)
+
+
 def merge_dense_neighbours(
     G: nx.Graph, communities: list[set], *, ratio: float = 0.5, weight: str = "weight"
 ) -> list[set]:
@@ -307,6 +314,8 @@ def operations(
     targets: Sequence[np.ndarray] | None = None,
     min_targets: float = 0.0,
     devices: Sequence[set] | None = None,
+    job: Collection[str] = (),
+    min_job: float = 0.1,
     weight: str = "weight",
 ) -> list[list[int]]:
     """Groups tied into one operation: indices of ``groups``, joined wherever two are linked.
@@ -329,7 +338,12 @@ def operations(
     ``min_targets`` do the same with each group's lookups by country of the
     number: squads work one job, two renters of one exit their own; but
     groups that share a device fingerprint (``devices``: each group's) are
-    one operator's whatever countries each works.
+    one operator's whatever countries each works, and so are groups tied
+    across mostly by one job's ties (``job``: the edge attributes of ties
+    that no rented address gives, such as the same blocks swept or one
+    schedule's spikes; at least half the weight across, and ``min_job`` or
+    more per account of the smaller group): an operation dividing its
+    countries between squads keeps them on one schedule and one sweep.
 
     Parameters
     ----------
@@ -342,6 +356,8 @@ def operations(
     rhythms, targets : sequences of arrays (or None), optional
     min_rhythm, min_targets : float
     devices : sequence of sets, optional
+    job : collection of str
+    min_job : float
     weight : str
 
     Returns
@@ -367,6 +383,7 @@ def operations(
                              return_inverse=True)
     which = which.ravel()
     between = np.bincount(which, weights=weights[cross], minlength=len(pairs))
+    bound = np.bincount(which, weights=_part_weights(G, job)[cross], minlength=len(pairs))
     sizes = np.array([len(members) for members in groups], dtype=np.int64)
     first, second = pairs // n, pairs % n
     smaller = np.where(sizes[first] <= sizes[second], first, second)
@@ -378,9 +395,10 @@ def operations(
                           minlength=len(pairs))
 
     def linked():
-        for a, b, small, w, reached in zip(first.tolist(), second.tolist(), smaller.tolist(), between.tolist(),
-                                           touched.tolist(), strict=True):
-            one_hand = devices is not None and bool(devices[a] & devices[b])
+        for a, b, small, w, reached, held in zip(first.tolist(), second.tolist(), smaller.tolist(), between.tolist(),
+                                                 touched.tolist(), bound.tolist(), strict=True):
+            one_hand = (devices is not None and bool(devices[a] & devices[b])) or (
+                bool(job) and held / len(groups[small]) >= min_job and held >= 0.5 * w)
             checks = ((rhythms, min_rhythm),) if one_hand else ((rhythms, min_rhythm), (targets, min_targets))
             if any(profiles is not None and profiles[a] is not None and profiles[b] is not None
                    and _cosine(profiles[a], profiles[b]) < least for profiles, least in checks):

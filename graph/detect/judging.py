@@ -46,6 +46,11 @@ __all__ = ["Judge"]
 #: contributions that say what a group *does* (its lookups), not what it shares
 _BEHAVIOUR = ("misses", "enumerated_blocks", "enumeration_evidence", "shared_targets", "strangers")
 
+#: tie parts that one job gives and no rented address does: the same blocks swept or split, one schedule's
+#: spikes (squads tied mostly by them are one operation whatever countries each works; shared numbers are
+#: not among them: a viral evening's address books overlap too)
+_JOB = ("swept", "sharding", "crowds")
+
 
 @dataclass
 class Judge:
@@ -155,7 +160,9 @@ class Judge:
         bystanders are tied to each other only thinly, but do the same
         thing; last, groups alike in two ways (:meth:`kin`). In every pass, groups that keep
         other hours or work other countries' numbers are never joined
-        (:meth:`rhythm`, :meth:`target_profile`).
+        (:meth:`rhythm`, :meth:`target_profile`), unless one device or mostly
+        one job's ties (the same blocks swept or split, one schedule's spikes)
+        hold them: an operation may divide its countries between squads.
         An operation replaces its squads when it scores at least as
         high as the best of them, or is flagged: pooled, the squads'
         evidence usually says more than each squad's does (a deficit of
@@ -195,7 +202,7 @@ class Judge:
                 graph, groups, min_link=link, min_reach=reach, min_touched=2,
                 rhythms=[self.rhythm(g) for g in groups], min_rhythm=self.params.operation_rhythm,
                 targets=[self.target_profile(g) for g in groups], min_targets=self.params.operation_targets,
-                devices=self.devices(groups))
+                devices=self.devices(groups), job=_JOB, min_job=self.params.operation_link)
 
         # each pass: which groups take part (None: not), partitioned by the key, and how they are joined
         passes = (
