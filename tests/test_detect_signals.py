@@ -187,14 +187,16 @@ def test_squads_of_one_job_join_whatever_countries_each_works():
     def joined(**parts: float) -> list[list[int]]:
         G = nx.Graph([(f"a{i}", f"b{i}", {"weight": sum(parts.values()), **parts}) for i in range(3)])
         return clustering.operations(G, groups, targets=[iran, turkey], min_targets=0.8,
-                                     job=("swept", "crowds"), min_job=0.1)
+                                     job=("swept", "sharding"), min_job=0.1)
 
-    # mostly the same blocks swept and one schedule's spikes: one operation
-    assert joined(swept=0.3, crowds=0.2, infra=0.1) == [[0, 1]]
+    # mostly the same blocks swept and split: one operation
+    assert joined(swept=0.3, sharding=0.2, infra=0.1) == [[0, 1]]
     # mostly an exit both rent: two operations, as without the job's ties
     assert joined(swept=0.1, infra=0.4) == [[0], [1]]
     # the job's ties must reach min_job per account of the smaller squad
-    assert joined(crowds=0.05) == [[0], [1]]
+    assert joined(sharding=0.05) == [[0], [1]]
+    # ties the job's parts do not name (one schedule's spikes: two crons on the hour) do not count
+    assert joined(crowds=0.5) == [[0], [1]]
     # without the job's parts named, countries still decide
     G = nx.Graph([(f"a{i}", f"b{i}", {"weight": 0.5, "swept": 0.5}) for i in range(3)])
     assert clustering.operations(G, groups, targets=[iran, turkey], min_targets=0.8) == [[0], [1]]

@@ -340,10 +340,10 @@ def operations(
     groups that share a device fingerprint (``devices``: each group's) are
     one operator's whatever countries each works, and so are groups tied
     across mostly by one job's ties (``job``: the edge attributes of ties
-    that no rented address gives, such as the same blocks swept or one
-    schedule's spikes; at least half the weight across, and ``min_job`` or
-    more per account of the smaller group): an operation dividing its
-    countries between squads keeps them on one schedule and one sweep.
+    that no rented address gives, such as the same blocks swept; at least
+    half the weight across, and ``min_job`` or more per account of the
+    smaller group): an operation dividing its countries between squads
+    still sweeps the same blocks with them.
 
     Parameters
     ----------

@@ -46,10 +46,10 @@ __all__ = ["Judge"]
 #: contributions that say what a group *does* (its lookups), not what it shares
 _BEHAVIOUR = ("misses", "enumerated_blocks", "enumeration_evidence", "shared_targets", "strangers")
 
-#: tie parts that one job gives and no rented address does: the same blocks swept or split, one schedule's
-#: spikes (squads tied mostly by them are one operation whatever countries each works; shared numbers are
-#: not among them: a viral evening's address books overlap too)
-_JOB = ("swept", "sharding", "crowds")
+#: tie parts that one job gives and no rented address does: the same blocks swept or split (squads tied
+#: mostly by them are one operation whatever countries each works; not shared numbers, which a viral
+#: evening's address books share too, nor a schedule's spikes, which two operators' crons on the hour share)
+_JOB = ("swept", "sharding")
 
 
 @dataclass
@@ -161,8 +161,8 @@ class Judge:
         thing; last, groups alike in two ways (:meth:`kin`). In every pass, groups that keep
         other hours or work other countries' numbers are never joined
         (:meth:`rhythm`, :meth:`target_profile`), unless one device or mostly
-        one job's ties (the same blocks swept or split, one schedule's spikes)
-        hold them: an operation may divide its countries between squads.
+        one job's ties (the same blocks swept or split) hold them: an
+        operation may divide its countries between squads.
         An operation replaces its squads when it scores at least as
         high as the best of them, or is flagged: pooled, the squads'
         evidence usually says more than each squad's does (a deficit of
