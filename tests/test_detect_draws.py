@@ -10,6 +10,7 @@ scores.
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 
@@ -72,25 +73,50 @@ def test_the_same_logs_give_the_same_networks_whatever_the_workspace_key(tmp_pat
     assert len(found[0]) >= 2
 
 
+def _detected(root, seed: int, camouflage: bool = False) -> tuple[dict, list]:
+    """Simulate draw ``seed``, ingest it and detect: the truth and the clusters."""
+    simulate(root / "case", scenario="drawn", seed=seed, scale=1.0, fmt="parquet", camouflage=camouflage)
+    truth = json.loads((root / "case.truth.json").read_text())
+    ws = Workspace.open(root / "ws")
+    store = open_store(ws)
+    try:
+        ingest(ws, store, discover(root / "case")[0])
+        return truth, detect(ws, store).clusters
+    finally:
+        store.close()
+        warehouse.close_all()
+
+
+def _holding(clusters: list, accounts: set) -> list:
+    return [c for c in clusters if c.flagged and accounts & set(c.members)]
+
+
 def test_an_operation_whose_squads_divide_its_countries_is_one_cluster(tmp_path):
     # 271 aged accounts behind residential proxies, on one cron, sweep dense blocks of two countries
     # (IL and IR); its communities each work mostly one country, so the check that keeps renters of one
     # exit apart (other countries' numbers) cut it in two (165 and 105 accounts) though the same
     # schedule's spikes and sweeps tie the squads
-    simulate(tmp_path / "case", scenario="drawn", seed=31, scale=1.0, fmt="parquet")
-    truth = json.loads((tmp_path / "case.truth.json").read_text())
+    truth, clusters = _detected(tmp_path, 31)
     campaign = truth["campaigns"]["op1_dense_blocks_residential_proxies"]
     assert (campaign["drawn"]["timing"], campaign["drawn"]["target_countries"]) == ("cron", ["IL", "IR"])
-    ws = Workspace.open(tmp_path / "ws")
-    store = open_store(ws)
-    try:
-        ingest(ws, store, discover(tmp_path / "case")[0])
-        clusters = detect(ws, store).clusters
-    finally:
-        store.close()
-        warehouse.close_all()
     accounts = set(campaign["accounts"])
-    holding = [c for c in clusters if c.flagged and accounts & set(c.members)]
+    holding = _holding(clusters, accounts)
     assert len(holding) == 1
     assert len(accounts & set(holding[0].members)) >= 0.95 * len(accounts)
     assert set(holding[0].members) <= accounts
+
+
+def test_a_squad_pruned_for_other_work_than_its_operation_rejoins_it_as_a_sub_group(tmp_path):
+    # 169 accounts made in one burst on the operation's own proxies and devices sweep dense blocks; 29
+    # of them mostly work a list (strangers' numbers) instead, so pruning cut them from the
+    # enumerators, and flagged on their own they were a second cluster of the same operation
+    truth, clusters = _detected(tmp_path, 44)
+    campaign = truth["campaigns"]["op2_dense_blocks_residential_proxies"]
+    assert campaign["drawn"]["selection"] == "dense_blocks"
+    accounts = set(campaign["accounts"])
+    holding = _holding(clusters, accounts)
+    assert len(holding) == 1
+    assert len(accounts & set(holding[0].members)) >= 0.95 * len(accounts)
+    assert set(holding[0].members) <= accounts
+    squads = sorted(Counter(holding[0].sub_groups.values()).values())
+    assert len(squads) >= 2 and squads[0] >= 10

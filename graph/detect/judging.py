@@ -147,7 +147,7 @@ class Judge:
                 weak.append(m)
         return weak
 
-    def merge_operations(self, scored: list[tuple]) -> tuple[list[tuple], dict[str, str]]:
+    def merge_operations(self, scored: list[tuple], *, strong_only: bool = False) -> tuple[list[tuple], dict[str, str]]:
         """Communities tied into one operation become one group; returns the groups and each squad's label.
 
         Two passes of :func:`graph.detect.clustering.operations`: first
@@ -169,7 +169,8 @@ class Judge:
         misses over a hundred accounts instead of ten, where each squad of
         ten is within chance); when it does not, the squads are kept apart.
         Members that lack the operation's evidence are pruned afterwards,
-        as for any group.
+        as for any group. ``strong_only`` runs the first pass alone
+        (:meth:`rejoin`).
         """
         squad_of: dict[str, int] = {}  # account -> the community it came from
         community_ids = itertools.count()
@@ -212,7 +213,7 @@ class Judge:
             # resemblance in two ways is itself strong: enumerating and missing are one kind here
             (lambda row: ("targets" if kind(row) == "targets" else "numbers") if behaves(row) else None, self.kin),
         )
-        for key_of, join in passes:
+        for key_of, join in passes[:1] if strong_only else passes:
             keys = [key_of(row) for row in scored]
             suspicious = [row for row, key in zip(scored, keys, strict=True) if key is not None]
             out = [row for row, key in zip(scored, keys, strict=True) if key is None]
@@ -244,6 +245,36 @@ class Judge:
             ordered = sorted(squads.values(), key=lambda q: (-len(q), min(q)))
             labels.update({m: f"S{k}" for k, squad in enumerate(ordered, 1) for m in squad})
         return scored, labels
+
+    def rejoin(self, rows: list[tuple], origin: Mapping[str, int]) -> tuple[list[tuple], dict[str, str]]:
+        """Flagged fragments of one pruned cluster, tied as squads are, become one operation again.
+
+        Pruning cuts from a cluster the members that lack its evidence, and
+        what they share is judged on its own: a second operation on the
+        first one's exits, or bystanders. When that part is flagged on its
+        own and still tied to the rest as an operation's squads are (the
+        first pass of :meth:`merge_operations`: strong ties from most of its
+        accounts, the same hours and countries or one device or job), it
+        is a squad doing other work than the rest (a list's workers beside
+        its enumerators), and the operation is one cluster again. Only
+        fragments of the same cluster (``origin``: member to cluster) are
+        compared: two operations that merging kept apart stay apart.
+        Returns the rows and the rejoined members' squad labels.
+        """
+        fragments: dict[int, list[tuple]] = {}
+        out = []
+        for row in rows:
+            sources = {origin.get(m) for m in row[0]}
+            if row[1] >= scoring.FLAG_THRESHOLD and len(sources) == 1 and None not in sources:
+                fragments.setdefault(sources.pop(), []).append(row)
+            else:
+                out.append(row)
+        labels: dict[str, str] = {}
+        for key in sorted(fragments):
+            joined, squads = self.merge_operations(fragments[key], strong_only=True)
+            out.extend(joined)
+            labels.update(squads)
+        return out, labels
 
     def kin(self, groups: list[list[str]]) -> list[list[int]]:
         """Groups that resemble each other in two ways (:func:`graph.detect.clustering.kin_operations`)."""

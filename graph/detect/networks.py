@@ -830,9 +830,11 @@ def find_networks(
     final: list[tuple[list[str], float, dict, dict]] = []
     rescore: list[list[str]] = []
     remainders: list[list[str]] = []
-    for members, score, features, parts in scored:
+    origin: dict[str, int] = {}  # a pruned cluster's members -> which cluster
+    for number, (members, score, features, parts) in enumerate(scored):
         weak = judge.weak_members(members, features, parts) if score >= params.keep_score and len(members) > 1 else []
         if weak and len(weak) < len(members):
+            origin.update(dict.fromkeys(members, number))
             remainders.append([m for m in members if m not in weak])
             # what the pruned members share among themselves (a second operation that shares
             # an exit with the first) is judged on its own
@@ -862,7 +864,10 @@ def find_networks(
         else:
             final.append((members, score, features, parts))
     final.extend(judge.score_groups(again + alone))
-    kept = [row for row in final if row[1] >= params.keep_score]
+    # fragments of one cluster that each stand on their own evidence and are still tied as its squads
+    # are (an operation's squad doing other work than the rest) are that operation again
+    kept, rejoined = judge.rejoin([row for row in final if row[1] >= params.keep_score], origin)
+    squad_of = {**squad_of, **rejoined}
     kept.sort(key=lambda r: (-r[1], -len(r[0]), r[0][0]))
 
     _step(progress, "evidence and attribution", 0.8)
