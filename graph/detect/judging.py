@@ -183,13 +183,6 @@ class Judge:
         def behaves(row: tuple) -> bool:
             return sum(row[3].get(k, 0.0) for k in _BEHAVIOUR) >= 1.0 or works_a_list(row)
 
-        # two operations enumerating the same blocks overlap a little by chance: in the thin
-        # second pass only what an operation holds (addresses, devices, a schedule, a list) links
-        held = nx.Graph()
-        held.add_weighted_edges_from(
-            (a, b, d["weight"] - d.get("sharding", 0.0)) for a, b, d in self.G.edges(data=True)
-            if d["weight"] - d.get("sharding", 0.0) > 0
-        )
         def kind(row: tuple) -> str:
             parts = row[3]
             enumerates = sum(parts.get(k, 0.0) for k in ("enumerated_blocks", "enumeration_evidence", "sharding"))
@@ -198,22 +191,33 @@ class Judge:
                     + float(works_a_list(row))}
             return max(sorted(ways), key=ways.get)
 
-        def tied(graph: nx.Graph, link: float, reach: float):
+        def tied(graph: nx.Graph, link: float, reach: float, job: tuple[str, ...] = ()):
             return lambda groups: operations(
                 graph, groups, min_link=link, min_reach=reach, min_touched=2,
                 rhythms=[self.rhythm(g) for g in groups], min_rhythm=self.params.operation_rhythm,
                 targets=[self.target_profile(g) for g in groups], min_targets=self.params.operation_targets,
-                devices=self.devices(groups), job=_JOB, min_job=self.params.operation_link)
+                devices=self.devices(groups), job=job, min_job=self.params.operation_link)
 
         # each pass: which groups take part (None: not), partitioned by the key, and how they are joined
-        passes = (
-            (lambda row: "any" if row[1] >= self.params.keep_score or behaves(row) else None,
-             tied(self.G, self.params.operation_link, self.params.operation_reach)),
-            (lambda row: kind(row) if behaves(row) else None, tied(held, 0.0, 0.0)),
-            # resemblance in two ways is itself strong: enumerating and missing are one kind here
-            (lambda row: ("targets" if kind(row) == "targets" else "numbers") if behaves(row) else None, self.kin),
-        )
-        for key_of, join in passes[:1] if strong_only else passes:
+        # (only ties among the groups count: a few groups' own are read, not the whole graph's)
+        first = self.G.subgraph({m for row in scored for m in row[0]}) if strong_only else self.G
+        passes = [(lambda row: "any" if row[1] >= self.params.keep_score or behaves(row) else None,
+                   tied(first, self.params.operation_link, self.params.operation_reach, _JOB))]
+        if not strong_only:
+            # two operations enumerating the same blocks overlap a little by chance: in the thin
+            # second pass only what an operation holds (addresses, devices, a schedule, a list) links
+            held = nx.Graph()
+            held.add_weighted_edges_from(
+                (a, b, d["weight"] - d.get("sharding", 0.0)) for a, b, d in self.G.edges(data=True)
+                if d["weight"] - d.get("sharding", 0.0) > 0
+            )
+            passes += [
+                (lambda row: kind(row) if behaves(row) else None, tied(held, 0.0, 0.0)),
+                # resemblance in two ways is itself strong: enumerating and missing are one kind here
+                (lambda row: ("targets" if kind(row) == "targets" else "numbers") if behaves(row) else None,
+                 self.kin),
+            ]
+        for key_of, join in passes:
             keys = [key_of(row) for row in scored]
             suspicious = [row for row, key in zip(scored, keys, strict=True) if key is not None]
             out = [row for row, key in zip(scored, keys, strict=True) if key is None]
