@@ -201,6 +201,17 @@ def test_squads_of_one_job_join_whatever_countries_each_works():
     G = nx.Graph([(f"a{i}", f"b{i}", {"weight": 0.5, "swept": 0.5}) for i in range(3)])
     assert clustering.operations(G, groups, targets=[iran, turkey], min_targets=0.8) == [[0], [1]]
 
+
+def test_groups_tied_only_through_a_few_strays_in_the_larger_are_not_joined():
+    # a squad of six tied across by every member, but all its ties end on two accounts of the larger
+    # group (strays of the squad's operation in another operation's cluster)
+    G = nx.Graph([(f"s{i}", f"x{i % 2}", {"weight": 0.5}) for i in range(6)])
+    big, squad = [f"x{i}" for i in range(20)], [f"s{i}" for i in range(6)]
+    assert clustering.operations(G, [big, squad]) == [[0], [1]]
+    # the same ties spread over three of the larger group's accounts (half the squad's size) join them
+    G = nx.Graph([(f"s{i}", f"x{i % 3}", {"weight": 0.5}) for i in range(6)])
+    assert clustering.operations(G, [big, squad]) == [[0, 1]]
+
 def test_kin_operations_need_two_resemblances_and_the_same_hours():
     hour = 3_600_000
     office = np.r_[np.zeros(8), np.ones(9), np.zeros(7)]

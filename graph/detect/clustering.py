@@ -325,9 +325,11 @@ def operations(
     other through shared devices, addresses or a schedule. Two groups are
     linked when the tie weight between them, per account of the smaller
     group, is at least ``min_link``, and at least ``min_reach`` of the
-    smaller group's accounts have such a tie: one account's coincidental
-    ties (a shared session start, one common address) do not link two
-    groups, a squad working on the operation's devices does. Links are
+    smaller group's accounts have such a tie, with as many accounts of the
+    larger one: one account's coincidental ties (a shared session start,
+    one common address) do not link two groups, nor do a few strays of the
+    smaller group's operation that ended up in the larger's cluster; a squad
+    working on the operation's devices does. Links are
     transitive (union-find). ``min_touched`` is the least number of the
     smaller group's accounts with a tie across, whatever its size. With
     ``rhythms`` (each group's activity by hour of the day, None where too
@@ -393,17 +395,22 @@ def operations(
     mine = owner[nodes] == smaller[pair_of]
     touched = np.bincount(np.unique(pair_of[mine] * len(position) + nodes[mine]) // max(len(position), 1),
                           minlength=len(pairs))
+    # and the larger group's (a few strays of the smaller group's operation inside the larger do not link them)
+    far = np.bincount(np.unique(pair_of[~mine] * len(position) + nodes[~mine]) // max(len(position), 1),
+                      minlength=len(pairs))
 
     def linked():
-        for a, b, small, w, reached, held in zip(first.tolist(), second.tolist(), smaller.tolist(), between.tolist(),
-                                                 touched.tolist(), bound.tolist(), strict=True):
+        for a, b, small, w, reached, held, across in zip(first.tolist(), second.tolist(), smaller.tolist(),
+                                                         between.tolist(), touched.tolist(), bound.tolist(),
+                                                         far.tolist(), strict=True):
             one_hand = (devices is not None and bool(devices[a] & devices[b])) or (
                 bool(job) and held / len(groups[small]) >= min_job and held >= 0.5 * w)
             checks = ((rhythms, min_rhythm),) if one_hand else ((rhythms, min_rhythm), (targets, min_targets))
             if any(profiles is not None and profiles[a] is not None and profiles[b] is not None
                    and _cosine(profiles[a], profiles[b]) < least for profiles, least in checks):
                 continue
-            if w / len(groups[small]) >= min_link and reached >= max(min_touched, min_reach * len(groups[small])):
+            if (w / len(groups[small]) >= min_link and reached >= max(min_touched, min_reach * len(groups[small]))
+                    and across >= min_reach * len(groups[small])):
                 yield a, b
 
     return _joined(len(groups), linked())
