@@ -22,8 +22,10 @@ store and saves the result. The steps:
    form the weighted coordination graph.
 4. **Communities** of that graph (Louvain with a seed by default).
 5. **Scores**: features per community, a logistic evidence sum with its
-   reasons (:mod:`~graph.detect.scoring`); weakly attached members of a
-   flagged cluster are pruned and judged alone; candidates outside any
+   reasons (:mod:`~graph.detect.scoring`); communities tied as squads are
+   become one operation; weakly attached members of a flagged cluster are
+   pruned and judged alone, and pruned parts flagged on their own that are
+   still tied to the rest as squads are rejoin it; candidates outside any
    community are judged alone (the lone enumerator).
 6. **Evidence, attribution and exposure** for every kept cluster, and
    **stable ids** from earlier runs (:mod:`~graph.detect.identity`).
