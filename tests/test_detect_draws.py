@@ -23,19 +23,23 @@ from ingest.readers import discover
 from ingest.simulate import simulate
 
 
-@pytest.fixture(scope="module")
-def draw_21(tmp_path_factory):
-    root = tmp_path_factory.mktemp("draw21")
-    simulate(root / "case", scenario="drawn", seed=21, scale=1.0, fmt="parquet")
+def _detected(root, seed: int) -> tuple[dict, list]:
+    """Simulate draw ``seed``, ingest it and detect: the truth and the clusters."""
+    simulate(root / "case", scenario="drawn", seed=seed, scale=1.0, fmt="parquet")
     truth = json.loads((root / "case.truth.json").read_text())
     ws = Workspace.open(root / "ws")
     store = open_store(ws)
     try:
         ingest(ws, store, discover(root / "case")[0])
-        yield truth, detect(ws, store).clusters
+        return truth, detect(ws, store).clusters
     finally:
         store.close()
         warehouse.close_all()
+
+
+@pytest.fixture(scope="module")
+def draw_21(tmp_path_factory):
+    return _detected(tmp_path_factory.mktemp("draw21"), 21)
 
 
 def test_a_small_list_operation_pruned_from_an_enumeration_operation_on_its_exits_stays_a_case(draw_21):
@@ -71,20 +75,6 @@ def test_the_same_logs_give_the_same_networks_whatever_the_workspace_key(tmp_pat
             warehouse.close_all()
     assert found[0] == found[1]
     assert len(found[0]) >= 2
-
-
-def _detected(root, seed: int, camouflage: bool = False) -> tuple[dict, list]:
-    """Simulate draw ``seed``, ingest it and detect: the truth and the clusters."""
-    simulate(root / "case", scenario="drawn", seed=seed, scale=1.0, fmt="parquet", camouflage=camouflage)
-    truth = json.loads((root / "case.truth.json").read_text())
-    ws = Workspace.open(root / "ws")
-    store = open_store(ws)
-    try:
-        ingest(ws, store, discover(root / "case")[0])
-        return truth, detect(ws, store).clusters
-    finally:
-        store.close()
-        warehouse.close_all()
 
 
 def _holding(clusters: list, accounts: set) -> list:
