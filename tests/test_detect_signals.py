@@ -172,10 +172,14 @@ def test_groups_tied_through_one_exit_join_only_when_they_work_the_same_countrie
     # a group that looked up too little to say (None) does not stop the join
     assert clustering.operations(G, groups, targets=[iran, None], min_targets=0.8) == [[0, 1]]
     # squads on one device fingerprint are one operator's, whatever countries each works
+    emulators = {"emu1": {"a0"}, "emu2": {"a1", "a2"}}
     assert clustering.operations(G, groups, targets=[iran, turkey], min_targets=0.8,
-                                 devices=[{"emu1", "emu2"}, {"emu2"}]) == [[0, 1]]
+                                 devices=[emulators, {"emu2": {"b0", "b1", "b2"}}]) == [[0, 1]]
     assert clustering.operations(G, groups, targets=[iran, turkey], min_targets=0.8,
-                                 devices=[{"emu1"}, {"emu2"}]) == [[0], [1]]
+                                 devices=[emulators, {"emu3": {"b0", "b1", "b2"}}]) == [[0], [1]]
+    # but not when only one stray of the other operation, on its own emulator, sits in the group
+    assert clustering.operations(G, groups, targets=[iran, turkey], min_targets=0.8,
+                                 devices=[emulators, {"emu2": {"b0"}, "emu3": {"b1", "b2"}}]) == [[0], [1]]
 
 
 

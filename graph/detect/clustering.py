@@ -313,7 +313,8 @@ def operations(
     min_rhythm: float = 0.0,
     targets: Sequence[np.ndarray] | None = None,
     min_targets: float = 0.0,
-    devices: Sequence[set] | None = None,
+    devices: Sequence[Mapping[str, Collection]] | None = None,
+    min_device: float = 0.5,
     job: Collection[str] = (),
     min_job: float = 0.1,
     weight: str = "weight",
@@ -345,7 +346,11 @@ def operations(
     that no rented address gives, such as the same blocks swept; at least
     half the weight across, and ``min_job`` or more per account of the
     smaller group): an operation dividing its countries between squads
-    still sweeps the same blocks with them.
+    still sweeps the same blocks with them. A shared device holds two
+    groups only when ``min_device`` of the smaller one's accounts (and
+    ``min_touched`` at least) work on it, and as many of the larger one's,
+    however thinly the groups are otherwise tied: a few of one operation's accounts
+    that ended up in another's cluster carry their own emulators there.
 
     Parameters
     ----------
@@ -357,7 +362,9 @@ def operations(
     min_touched : int
     rhythms, targets : sequences of arrays (or None), optional
     min_rhythm, min_targets : float
-    devices : sequence of sets, optional
+    devices : sequence of mappings, optional
+        Each group's device fingerprints, each with the group's accounts that used it.
+    min_device : float
     job : collection of str
     min_job : float
     weight : str
@@ -403,7 +410,8 @@ def operations(
         for a, b, small, w, reached, held, across in zip(first.tolist(), second.tolist(), smaller.tolist(),
                                                          between.tolist(), touched.tolist(), bound.tolist(),
                                                          far.tolist(), strict=True):
-            one_hand = (devices is not None and bool(devices[a] & devices[b])) or (
+            one_hand = (devices is not None and _device_holders(devices[a], devices[b])
+                        >= max(min_touched, min_device * len(groups[small]))) or (
                 bool(job) and held / len(groups[small]) >= min_job and held >= 0.5 * w)
             checks = ((rhythms, min_rhythm),) if one_hand else ((rhythms, min_rhythm), (targets, min_targets))
             if any(profiles is not None and profiles[a] is not None and profiles[b] is not None
@@ -414,6 +422,14 @@ def operations(
                 yield a, b
 
     return _joined(len(groups), linked())
+
+
+def _device_holders(mine: Mapping[str, Collection], theirs: Mapping[str, Collection]) -> int:
+    """How many accounts work on a device both groups used, on the side with fewer (0 when none is shared)."""
+    shared = mine.keys() & theirs.keys()
+    if not shared:
+        return 0
+    return min(len(set().union(*(side[device] for device in shared))) for side in (mine, theirs))
 
 
 def kin_operations(

@@ -372,13 +372,16 @@ class Judge:
         total = matrix[rows[rows >= 0]].sum(axis=0)
         return total if total.sum() >= self.params.rhythm_support else None
 
-    def devices(self, groups: list[list[str]]) -> list[set]:
-        """Each group's device fingerprints (those not in everyone's hands: at most ``params.max_entity_accounts``)."""
-        owner = pd.Series({m: g for g, members in enumerate(groups) for m in members}, dtype="int64")
-        mine = self.edges[(self.edges["entity_type"] == "device") & self.edges["account_id"].isin(owner.index)
+    def devices(self, groups: list[list[str]]) -> list[dict[str, set]]:
+        """Each group's device fingerprints, each with the members that used it (only fingerprints not in
+        everyone's hands: at most ``params.max_entity_accounts``)."""
+        owner = {m: g for g, members in enumerate(groups) for m in members}
+        mine = self.edges[(self.edges["entity_type"] == "device") & self.edges["account_id"].isin(owner.keys())
                           & (self.edges["entity_accounts"] <= self.params.max_entity_accounts)]
-        held = mine.groupby(owner.reindex(mine["account_id"]).to_numpy())["entity"].agg(set)
-        return [held.get(g, set()) for g in range(len(groups))]
+        held: list[dict[str, set]] = [{} for _ in groups]
+        for account, device in zip(mine["account_id"], mine["entity"], strict=True):
+            held[owner[account]].setdefault(device, set()).add(account)
+        return held
 
     def builds(self) -> pd.Series:
         if self._builds is None:
