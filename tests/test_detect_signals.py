@@ -169,6 +169,14 @@ def test_groups_tied_through_one_exit_join_only_when_they_work_the_same_countrie
     # tied squads of one operation may weigh its countries differently (a cosine of 0.93, 0.75 in common)
     squad, other_squad = np.array([50.0, 25.0, 15.0, 10.0]), np.array([70.0, 5.0, 20.0, 5.0])
     assert clustering.operations(G, groups, targets=[squad, other_squad], min_targets=0.8) == [[0, 1]]
+    # two operations from one country's carrier addresses both look up their home's numbers, besides each
+    # its own foreign ones: the home part makes the cosine high (0.90), the share in common says 0.56
+    home_and = np.array([300.0] + [40.0] * 6 + [0.0] * 6), np.array([300.0] + [0.0] * 6 + [40.0] * 6)
+    assert clustering.operations(G, groups, targets=list(home_and), min_targets=0.8) == [[0, 1]]
+    assert clustering.operations(G, groups, targets=list(home_and), min_targets=0.8,
+                                 min_shared_targets=0.6) == [[0], [1]]
+    assert clustering.operations(G, groups, targets=[squad, other_squad], min_targets=0.8,
+                                 min_shared_targets=0.6) == [[0, 1]]
     # a group that looked up too little to say (None) does not stop the join
     assert clustering.operations(G, groups, targets=[iran, None], min_targets=0.8) == [[0, 1]]
     # squads on one device fingerprint are one operator's, whatever countries each works

@@ -313,6 +313,7 @@ def operations(
     min_rhythm: float = 0.0,
     targets: Sequence[np.ndarray] | None = None,
     min_targets: float = 0.0,
+    min_shared_targets: float = 0.0,
     devices: Sequence[Mapping[str, Collection]] | None = None,
     min_device: float = 0.5,
     job: Collection[str] = (),
@@ -339,7 +340,11 @@ def operations(
     operation's squads keep its operators' hours, while operations that
     merely rent the same VPN exits keep their own. ``targets`` and
     ``min_targets`` do the same with each group's lookups by country of the
-    number: squads work one job, two renters of one exit their own; but
+    number: squads work one job, two renters of one exit their own. Two
+    operations from one country's carrier addresses both look up numbers
+    there besides each its own foreign ones, and that home part makes the
+    cosine high: ``min_shared_targets`` is the least share of lookups in
+    common (histogram intersection) as well. But
     groups that share a device fingerprint (``devices``: each group's) are
     one operator's whatever countries each works, and so are groups tied
     across mostly by one job's ties (``job``: the edge attributes of ties
@@ -361,7 +366,7 @@ def operations(
     min_link, min_reach : float
     min_touched : int
     rhythms, targets : sequences of arrays (or None), optional
-    min_rhythm, min_targets : float
+    min_rhythm, min_targets, min_shared_targets : float
     devices : sequence of mappings, optional
         Each group's device fingerprints, each with the group's accounts that used it.
     min_device : float
@@ -413,9 +418,10 @@ def operations(
             one_hand = (devices is not None and _device_holders(devices[a], devices[b])
                         >= max(min_touched, min_device * len(groups[small]))) or (
                 bool(job) and held / len(groups[small]) >= min_job and held >= 0.5 * w)
-            checks = ((rhythms, min_rhythm),) if one_hand else ((rhythms, min_rhythm), (targets, min_targets))
+            checks = ((rhythms, min_rhythm, _cosine),) if one_hand else (
+                (rhythms, min_rhythm, _cosine), (targets, min_targets, _cosine), (targets, min_shared_targets, shared_mass))
             if any(profiles is not None and profiles[a] is not None and profiles[b] is not None
-                   and _cosine(profiles[a], profiles[b]) < least for profiles, least in checks):
+                   and alike(profiles[a], profiles[b]) < least for profiles, least, alike in checks):
                 continue
             if (w / len(groups[small]) >= min_link and reached >= max(min_touched, min_reach * len(groups[small]))
                     and across >= min_reach * len(groups[small])):

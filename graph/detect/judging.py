@@ -196,6 +196,7 @@ class Judge:
                 graph, groups, min_link=link, min_reach=reach, min_touched=2,
                 rhythms=[self.rhythm(g) for g in groups], min_rhythm=self.params.operation_rhythm,
                 targets=[self.target_profile(g) for g in groups], min_targets=self.params.operation_targets,
+                min_shared_targets=self.params.operation_shared_targets,
                 devices=self.devices(groups), job=job, min_job=self.params.operation_link)
 
         # each pass: which groups take part (None: not), partitioned by the key, and how they are joined

@@ -100,6 +100,12 @@ class DetectionParams:
         their lookups in common (histogram intersection) instead: two
         operations on one country's carrier addresses both look up numbers
         there, besides each its own foreign ones.
+    operation_shared_targets : float
+        Least share of lookups in common (histogram intersection) between
+        two groups joined as squads of one operation, beside the cosine: two
+        operations on one country's carrier addresses, each mostly looking
+        up that country's numbers, have a high cosine and little else in
+        common; an operation's squads weigh its countries alike.
     rhythm_support : int
         Distinct active half hours of the week (summed over members) a
         group needs before its hours can keep it apart from another, and
@@ -190,6 +196,7 @@ class DetectionParams:
     operation_reach: float = 0.5
     operation_rhythm: float = 0.6
     operation_targets: float = 0.8
+    operation_shared_targets: float = 0.6
     rhythm_support: int = 40
     lockstep_bucket_seconds: int = 60
     seed_lockstep_days: int = 3
