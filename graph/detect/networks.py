@@ -20,12 +20,12 @@ store and saves the result. The steps:
    blocks, shared targets, synchronized session onsets. Accounts tied
    strongly enough to a seed become candidates; ties among all candidates
    form the weighted coordination graph.
-4. **Communities** of that graph (Louvain with a seed by default).
+4. **Communities** of that graph (Leiden with a seed by default).
 5. **Scores**: features per community, a logistic evidence sum with its
-   reasons (:mod:`~graph.detect.scoring`); communities tied as squads are
+   reasons (:mod:`~graph.detect.scoring`); communities tied as squads
    become one operation; weakly attached members of a flagged cluster are
    pruned and judged alone, and pruned parts flagged on their own that are
-   still tied to the rest as squads are rejoin it; candidates outside any
+   still tied to the rest as squads rejoin it; candidates outside any
    community are judged alone (the lone enumerator).
 6. **Evidence, attribution and exposure** for every kept cluster, and
    **stable ids** from earlier runs (:mod:`~graph.detect.identity`).
