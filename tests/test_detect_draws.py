@@ -102,6 +102,17 @@ def test_two_operations_renting_the_same_vpn_exits_stay_two_clusters(draw_51c):
         assert max(len(small & set(c.members)) for c in clusters if c.flagged) >= 0.5 * len(small)
 
 
+def test_a_staff_directory_meeting_an_operations_list_through_a_few_phones_stays_out_of_it(draw_51c):
+    # an office's managed phones look up its staff directory (a list everyone there shares), and a few
+    # of its numbers are on a list an operation works; the two groups, each working a list, were joined
+    # through seven of the office's 26 accounts, and the operation's cluster kept a dozen of them
+    truth, by_key = draw_51c
+    office = {a for a, v in truth["accounts"].items() if v.get("group") == "corporate_nat"}
+    assert len(office) >= 10
+    for clusters in by_key:
+        assert not office & {m for c in clusters if c.flagged for m in c.members}
+
+
 def _holding(clusters: list, accounts: set) -> list:
     return [c for c in clusters if c.flagged and accounts & set(c.members)]
 

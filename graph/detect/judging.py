@@ -156,9 +156,11 @@ class Judge:
         same behaviour of abuse (lookups that miss, enumerate or work a
         target list; each with its own kind), linked by what an operation holds (addresses,
         devices, a schedule, a list: not chance overlap of enumerated
-        blocks) from at least two accounts of the smaller one: camouflaged squads on addresses they share with
-        bystanders are tied to each other only thinly, but do the same
-        thing; last, groups alike in two ways (:meth:`kin`). In every pass, groups that keep
+        blocks) from at least half the smaller one's accounts (two at least), however thin the ties:
+        camouflaged squads on addresses they share with bystanders are tied
+        to each other only thinly, but do the same thing, while a look-alike
+        (a staff directory pushed to an office's phones) meets an operation's
+        list through a few of its accounts only; last, groups alike in two ways (:meth:`kin`). In every pass, groups that keep
         other hours or work other countries' numbers are never joined
         (:meth:`rhythm`, :meth:`target_profile`), unless one device or mostly
         one job's ties (the same blocks swept or split) hold them: an
@@ -213,7 +215,7 @@ class Judge:
                 if d["weight"] - d.get("sharding", 0.0) > 0
             )
             passes += [
-                (lambda row: kind(row) if behaves(row) else None, tied(held, 0.0, 0.0)),
+                (lambda row: kind(row) if behaves(row) else None, tied(held, 0.0, self.params.operation_reach)),
                 # resemblance in two ways is itself strong: enumerating and missing are one kind here
                 (lambda row: ("targets" if kind(row) == "targets" else "numbers") if behaves(row) else None,
                  self.kin),
