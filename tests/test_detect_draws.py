@@ -146,3 +146,26 @@ def test_a_squad_pruned_for_other_work_than_its_operation_rejoins_it_as_a_sub_gr
     assert set(holding[0].members) <= accounts
     squads = sorted(Counter(holding[0].sub_groups.values()).values())
     assert len(squads) >= 2 and squads[0] >= 10
+
+
+def test_people_on_an_operations_vpn_exits_pruned_with_its_camouflaged_enumerators_stay_out(tmp_path):
+    # 174 aged accounts sweep dense blocks from commercial VPN exits, their lookups diluted by cover
+    # traffic; those pruned for too little evidence of their own were regrouped with the exits' other
+    # users pruned beside them, and the group, enumerating as a whole, was flagged with them in it
+    root = tmp_path / "draw50c"
+    simulate(root / "case", scenario="drawn", seed=50, scale=1.0, fmt="parquet", camouflage=True)
+    truth = json.loads((root / "case.truth.json").read_text())
+    campaign = truth["campaigns"]["op3_dense_blocks_vpn_exits"]
+    assert (campaign["drawn"]["selection"], campaign["drawn"]["infrastructure"]) == ("dense_blocks", "vpn_exits")
+    ws = Workspace.open(root / "ws")
+    store = open_store(ws)
+    try:
+        ingest(ws, store, discover(root / "case")[0])
+        clusters = detect(ws, store).clusters
+    finally:
+        store.close()
+        warehouse.close_all()
+    flagged = {m for c in clusters if c.flagged for m in c.members}
+    exit_users = {a for a, v in truth["accounts"].items() if v.get("group") == "vpn_users"}
+    assert exit_users and not exit_users & flagged
+    assert len(set(campaign["accounts"]) & flagged) >= 0.8 * len(campaign["accounts"])

@@ -147,6 +147,34 @@ class Judge:
                 weak.append(m)
         return weak
 
+    def off_sweep(self, members: list[str]) -> list[str]:
+        """Members with under ``params.mate_share`` of their block lookups in blocks the group swept.
+
+        A block is swept where the members together tried
+        ``params.swept_numbers`` numbers. Enumerators pruned for too little
+        evidence of their own (cover traffic dilutes it) are regrouped with
+        the bystanders pruned beside them (people on the operation's VPN
+        exit); pooled, the group enumerates, and only where each member's
+        numbers lie tells the two apart: an address book falls outside the
+        swept blocks, as a block mate's numbers do not
+        (:func:`graph.detect.enumeration.block_mates`).
+        """
+        rows = self.source.query(
+            """
+            WITH mine AS (
+                SELECT l.account_id, l.block, l.phone FROM {lookups} l JOIN {members} m USING (account_id)
+                WHERE l.block IS NOT NULL
+            ), swept AS (SELECT block FROM mine GROUP BY block HAVING count(DISTINCT phone) >= $least)
+            SELECT account_id, count(*) FILTER (WHERE block IN (SELECT block FROM swept)) AS inside, count(*) AS total
+            FROM mine GROUP BY 1
+            """,
+            {"least": int(self.params.swept_numbers)},
+            members=membership_frame({0: members}),
+        ).set_index("account_id")
+        inside = rows["inside"].reindex(members, fill_value=0)
+        total = rows["total"].reindex(members, fill_value=0)
+        return [m for m, i, t in zip(members, inside, total, strict=True) if i < self.params.mate_share * t or t == 0]
+
     def merge_operations(self, scored: list[tuple], *, strong_only: bool = False) -> tuple[list[tuple], dict[str, str]]:
         """Communities tied into one operation become one group; returns the groups and each squad's label.
 

@@ -851,12 +851,16 @@ def find_networks(
     # a regrouped part that stands on a list is pruned once more by it: people using an operation's
     # exits for their own address books were cut from it together with the list workers (finding
     # strangers), and so were a viral evening's sign-ups whose books overlap its list (shared targets;
-    # only the surely-not-operators: members pooled there share few targets)
+    # only the surely-not-operators: members pooled there share few targets); one that enumerates is
+    # pruned by where its members' numbers lie (camouflaged enumerators cut from their operation
+    # together with the people on its VPN exit: only the enumerators' numbers lie in the swept blocks)
     again, alone = [], []
     for members, score, features, parts in judge.score_groups(rescore):
         top = max(sorted(parts), key=parts.get) if parts else None
         listed = top in ("strangers", "shared_targets") and score >= params.keep_score
-        weak = judge.weak_members(members, features, parts, friends_only=top == "shared_targets") if listed else []
+        swept = top in ("enumerated_blocks", "enumeration_evidence", "sharding") and score >= params.keep_score
+        weak = (judge.weak_members(members, features, parts, friends_only=top == "shared_targets") if listed
+                else judge.off_sweep(members) if swept else [])
         # a list's workers are not pruned below the size at which their strangers count: the members
         # without a hot address of their own (too few people found) are then what makes the group
         small = top == "strangers" and len(members) - len(weak) < scoring.STRANGERS_MIN_SIZE
