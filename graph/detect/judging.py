@@ -147,29 +147,31 @@ class Judge:
                 weak.append(m)
         return weak
 
-    def off_sweep(self, members: list[str]) -> list[str]:
-        """Members with under ``params.mate_share`` of their block lookups in blocks the group swept.
+    def off_sweep(self, members: list[str], operation: Collection[str]) -> list[str]:
+        """Members with under ``params.mate_share`` of their block lookups in blocks ``operation`` swept.
 
-        A block is swept where the members together tried
-        ``params.swept_numbers`` numbers. Enumerators pruned for too little
-        evidence of their own (cover traffic dilutes it) are regrouped with
-        the bystanders pruned beside them (people on the operation's VPN
-        exit); pooled, the group enumerates, and only where each member's
-        numbers lie tells the two apart: an address book falls outside the
-        swept blocks, as a block mate's numbers do not
+        A block is swept where the operation's accounts (the cluster the
+        members were pruned from) together tried ``params.swept_numbers``
+        numbers. Enumerators pruned for too little evidence of their own
+        (cover traffic dilutes it) are regrouped with the bystanders pruned
+        beside them (people on the operation's VPN exit); pooled, the group
+        enumerates, and only where each member's numbers lie tells the two
+        apart: an address book falls outside the operation's blocks, a
+        camouflaged enumerator's numbers partly inside, as a block mate's do
         (:func:`graph.detect.enumeration.block_mates`).
         """
         rows = self.source.query(
             """
-            WITH mine AS (
-                SELECT l.account_id, l.block, l.phone FROM {lookups} l JOIN {members} m USING (account_id)
-                WHERE l.block IS NOT NULL
-            ), swept AS (SELECT block FROM mine GROUP BY block HAVING count(DISTINCT phone) >= $least)
-            SELECT account_id, count(*) FILTER (WHERE block IN (SELECT block FROM swept)) AS inside, count(*) AS total
-            FROM mine GROUP BY 1
+            WITH swept AS (
+                SELECT l.block FROM {lookups} l JOIN {operation} o USING (account_id) WHERE l.block IS NOT NULL
+                GROUP BY 1 HAVING count(DISTINCT l.phone) >= $least
+            )
+            SELECT l.account_id, count(*) FILTER (WHERE l.block IN (SELECT block FROM swept)) AS inside,
+                   count(*) AS total
+            FROM {lookups} l JOIN {members} m USING (account_id) WHERE l.block IS NOT NULL GROUP BY 1
             """,
             {"least": int(self.params.swept_numbers)},
-            members=membership_frame({0: members}),
+            members=membership_frame({0: members}), operation=membership_frame({0: operation}),
         ).set_index("account_id")
         inside = rows["inside"].reindex(members, fill_value=0)
         total = rows["total"].reindex(members, fill_value=0)

@@ -860,7 +860,7 @@ def find_networks(
         listed = top in ("strangers", "shared_targets") and score >= params.keep_score
         swept = top in ("enumerated_blocks", "enumeration_evidence", "sharding") and score >= params.keep_score
         weak = (judge.weak_members(members, features, parts, friends_only=top == "shared_targets") if listed
-                else judge.off_sweep(members) if swept else [])
+                else judge.off_sweep(members, scored[origin[members[0]]][0]) if swept else [])
         # a list's workers are not pruned below the size at which their strangers count: the members
         # without a hot address of their own (too few people found) are then what makes the group
         small = top == "strangers" and len(members) - len(weak) < scoring.STRANGERS_MIN_SIZE
