@@ -853,7 +853,7 @@ def find_networks(
     # strangers), and so were a viral evening's sign-ups whose books overlap its list (shared targets;
     # only the surely-not-operators: members pooled there share few targets); one that enumerates is
     # pruned by where its members' numbers lie (camouflaged enumerators cut from their operation
-    # together with the people on its VPN exit: only the enumerators' numbers lie in the swept blocks)
+    # together with the people on its VPN exit: only the enumerators' numbers lie in the blocks it swept)
     again, alone = [], []
     for members, score, features, parts in judge.score_groups(rescore):
         top = max(sorted(parts), key=parts.get) if parts else None
