@@ -14,13 +14,16 @@ from graph.detect import (
     enumeration,
     identity,
     infrastructure,
+    judging,
     metrics,
+    misses,
     scoring,
     synchrony,
     targets,
 )
 from graph.detect.exposure import cluster_exposure
-from graph.detect.frames import Events, events_frame
+from graph.detect.frames import Events, as_events, events_frame
+from graph.detect.results import DetectionParams
 
 HOUR = 3_600_000
 DAY = 24 * HOUR
@@ -138,10 +141,31 @@ def test_block_mates_are_the_few_numbers_a_block_that_find_nobody_not_books_in_t
     rows += [row for b in range(2) for row in _lookups("heavy", range(900, 904), block=f"s{b}")]
     rows += _address_book("heavy", 300, seed=4)
     mates = enumeration.block_mates(events_frame(rows), ["sweep"], max_hit=0.1)
-    assert mates.values.tolist() == [[b, "worker", 4] for b in sorted(mates["block"])]
+    assert mates.values.tolist() == [[b, "worker", 4, False] for b in sorted(mates["block"])]
     assert len(mates) == 3
     # a block the sweeper barely touched is nobody's swept block
     assert enumeration.block_mates(events_frame(rows), ["sweep"], min_swept=400, max_hit=0.1).empty
+
+
+def test_a_block_sliced_by_many_quiet_accounts_is_swept_together_a_directory_pushed_to_many_phones_is_not():
+    # sixty accounts each try a run of twenty numbers of one block among a bigger address book, none a
+    # clear enumerator; eighty staff phones all try the same thirty extensions of their company's block and
+    # find few of them; townspeople find their contacts in a block of their own
+    rows = [row for i in range(60) for row in _lookups(f"slice{i}", range(20 * i % 1000, 20 * i % 1000 + 20),
+                                                      block="run", start=i * 10**6)]
+    rows += [row for i in range(60) for row in _address_book(f"slice{i}", 40, seed=i)]
+    rows += [row for i in range(80) for row in _lookups(f"staff{i}", range(100, 130), block="office")]
+    rows += [row for i in range(80) for row in _lookups(f"town{i}", range(3 * i, 3 * i + 4), block="town",
+                                                        matched=True)]
+    mates = enumeration.block_mates(events_frame(rows), [], max_hit=0.1)
+    assert sorted(mates["account_id"]) == sorted(f"slice{i}" for i in range(60))
+    assert mates["together"].all() and mates["numbers"].eq(20).all() and mates["block"].nunique() == 1
+    # fewer slices than a sweep's numbers between them sweep nothing
+    assert enumeration.block_mates(events_frame(rows), [], min_swept=1300, max_hit=0.1).empty
+    # a block the clear sweeper swept is its own, and its mates are not listed again as sweeping together
+    rows += _lookups("sweep", range(0, 1000, 2), block="run")
+    mates = enumeration.block_mates(events_frame(rows), ["sweep"], max_hit=0.1)
+    assert len(mates) == 60 and not mates["together"].any()
 
 
 def test_sharding_complementary_slices_versus_independent_enumerators():
@@ -199,12 +223,15 @@ def test_squads_of_one_job_join_whatever_countries_each_works():
     def joined(**parts: float) -> list[list[int]]:
         G = nx.Graph([(f"a{i}", f"b{i}", {"weight": sum(parts.values()), **parts}) for i in range(3)])
         return clustering.operations(G, groups, targets=[iran, turkey], min_targets=0.8,
-                                     job=("swept", "sharding"), min_job=0.1)
+                                     job=("swept", "sharding"), min_job=0.1, rented=("infra",))
 
     # mostly the same blocks swept and split: one operation
     assert joined(swept=0.3, sharding=0.2, infra=0.1) == [[0, 1]]
+    # the same blocks swept, more than an exit ties them, and a schedule's spikes besides: one operation
+    assert joined(swept=0.2, infra=0.15, crowds=0.5) == [[0, 1]]
     # mostly an exit both rent: two operations, as without the job's ties
     assert joined(swept=0.1, infra=0.4) == [[0], [1]]
+    assert joined(swept=0.1, infra=0.15, crowds=0.5) == [[0], [1]]
     # the job's ties must reach min_job per account of the smaller squad
     assert joined(sharding=0.05) == [[0], [1]]
     # ties the job's parts do not name (one schedule's spikes: two crons on the hour) do not count
@@ -761,3 +788,30 @@ def test_finding_strangers_counts_from_two_standard_errors_less_in_accounts_made
     assert scoring.cluster_score({**made, "shared_target_share": 0.35})[0] > 0.5
     # a viral evening's newcomers find their friends: no stranger z, nothing for the burst alone
     assert "strangers" not in scoring.contributions({**made, "stranger_z": 0.0})
+
+
+def test_off_sweep_keeps_the_pruned_enumerators_and_prunes_the_books_in_the_operations_blocks():
+    # the operation swept blocks s0..s3; pruned beside its camouflaged enumerators were the people on its VPN
+    # exit, whose books hold contacts in those blocks too (a country's busiest), a contact or two a block
+    rows = [row for b in range(4) for row in _lookups("sweep", range(0, 1000, 4), block=f"s{b}")]
+    # tries a few numbers of each swept block and finds nobody, among everyday lookups
+    rows += [row for b in range(4) for row in _lookups("quiet", range(500 + b, 502 + b), block=f"s{b}")]
+    rows += _address_book("quiet", 12, seed=1)
+    # tries many numbers of a block, finding some there (a dense block is populated)
+    rows += _lookups("dense", range(601, 640), block="s0", matched=True) + _lookups("dense", range(641, 651), block="s1")
+    rows += _address_book("dense", 30, seed=2)
+    # a book with a contact a block there, found
+    rows += [row for b in range(4) for row in _lookups("book", [700 + b], block=f"s{b}", matched=True)]
+    rows += _address_book("book", 6, seed=3)
+    # a book mostly elsewhere
+    rows += _lookups("elsewhere", [800], block="s0") + _address_book("elsewhere", 20, seed=4)
+    source = as_events(events_frame(rows))
+    judge = judging.Judge(
+        source=source, stats=pd.DataFrame(), G=nx.Graph(), edges=pd.DataFrame(), coverage=pd.DataFrame(),
+        sharding=pd.DataFrame(), onsets=pd.DataFrame(), sync=pd.DataFrame(), created=pd.Series(dtype=float),
+        labels=(), population_hit=0.4, baseline=misses.HitBaseline(0.4, 0.1), params=DetectionParams(),
+    )
+    members = ["book", "dense", "elsewhere", "quiet"]
+    assert judge.off_sweep(members, ["sweep"]) == ["book", "elsewhere"]
+    # without the operation's sweeps, nobody's numbers lie in its blocks
+    assert judge.off_sweep(members, ["quiet"]) == members

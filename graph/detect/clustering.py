@@ -318,6 +318,7 @@ def operations(
     min_device: float = 0.5,
     job: Collection[str] = (),
     min_job: float = 0.1,
+    rented: Collection[str] = (),
     weight: str = "weight",
 ) -> list[list[int]]:
     """Groups tied into one operation: indices of ``groups``, joined wherever two are linked.
@@ -347,11 +348,13 @@ def operations(
     common (histogram intersection) as well. But
     groups that share a device fingerprint (``devices``: each group's) are
     one operator's whatever countries each works, and so are groups tied
-    across mostly by one job's ties (``job``: the edge attributes of ties
-    that no rented address gives, such as the same blocks swept; at least
-    half the weight across, and ``min_job`` or more per account of the
-    smaller group): an operation dividing its countries between squads
-    still sweeps the same blocks with them. A shared device holds two
+    across more by one job than by addresses: ``job`` names the edge
+    attributes of ties no rented address gives (the same blocks swept),
+    ``rented`` those an address gives, and the job's weight across must
+    reach the addresses' and ``min_job`` per account of the smaller group.
+    An operation dividing its countries between squads still sweeps the
+    same blocks with them (and keeps its schedule besides), while two
+    renters of one exit are tied by it above all. A shared device holds two
     groups only when ``min_device`` of the smaller one's accounts (and
     ``min_touched`` at least) work on it, and as many of the larger one's,
     however thinly the groups are otherwise tied: a few of one operation's accounts
@@ -370,7 +373,7 @@ def operations(
     devices : sequence of mappings, optional
         Each group's device fingerprints, each with the group's accounts that used it.
     min_device : float
-    job : collection of str
+    job, rented : collections of str
     min_job : float
     weight : str
 
@@ -398,6 +401,7 @@ def operations(
     which = which.ravel()
     between = np.bincount(which, weights=weights[cross], minlength=len(pairs))
     bound = np.bincount(which, weights=_part_weights(G, job)[cross], minlength=len(pairs))
+    rent = np.bincount(which, weights=_part_weights(G, rented)[cross], minlength=len(pairs))
     sizes = np.array([len(members) for members in groups], dtype=np.int64)
     first, second = pairs // n, pairs % n
     smaller = np.where(sizes[first] <= sizes[second], first, second)
@@ -412,12 +416,12 @@ def operations(
                       minlength=len(pairs))
 
     def linked():
-        for a, b, small, w, reached, held, across in zip(first.tolist(), second.tolist(), smaller.tolist(),
-                                                         between.tolist(), touched.tolist(), bound.tolist(),
-                                                         far.tolist(), strict=True):
+        for a, b, small, w, reached, held, address, across in zip(
+                first.tolist(), second.tolist(), smaller.tolist(), between.tolist(), touched.tolist(),
+                bound.tolist(), rent.tolist(), far.tolist(), strict=True):
             one_hand = (devices is not None and _device_holders(devices[a], devices[b])
                         >= max(min_touched, min_device * len(groups[small]))) or (
-                bool(job) and held / len(groups[small]) >= min_job and held >= 0.5 * w)
+                bool(job) and held / len(groups[small]) >= min_job and held >= address)
             checks = ((rhythms, min_rhythm, _cosine),) if one_hand else (
                 (rhythms, min_rhythm, _cosine), (targets, min_targets, _cosine), (targets, min_shared_targets, shared_mass))
             if any(profiles is not None and profiles[a] is not None and profiles[b] is not None

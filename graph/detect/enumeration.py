@@ -405,11 +405,24 @@ def block_mates(
     find their contacts there, one or two a block; the operation's accounts
     try several numbers of each block and find almost nobody.
 
+    Camouflage can hide every sweeper: an operation of many accounts each
+    taking a slice of a few dozen numbers among everyday lookups has no
+    clear enumerator at all. Its slices still add up, so a block where the
+    accounts trying ``min_per_block`` numbers or more of it, finding at most
+    ``max_hit`` of them, together tried ``min_swept`` distinct numbers is
+    swept *together*; its mates (by the same measure, and neither sweepers
+    nor mates of the sweepers' blocks) are listed apart. A staff directory
+    pushed to many phones tries the same few numbers again and again, not
+    hundreds of distinct ones; and two operations working one country's
+    ranges, one with clear sweepers and one without, stay apart (tuning
+    draw 6, camouflaged).
+
     Returns
     -------
     DataFrame
-        ``block, account_id, numbers``: each mate and each swept block it
-        tried numbers of, sorted by block and account.
+        ``block, account_id, numbers, together``: each mate and each swept
+        block it tried numbers of, sorted by block and account; ``together``
+        marks the blocks swept together and their mates.
 
     Examples
     --------
@@ -423,27 +436,53 @@ def block_mates(
     ...                                  "block_ordinal": 7}]
     >>> block_mates(events_frame(rows), ["sweep"])[["account_id", "numbers"]].values.tolist()
     [['mate', 6]]
+
+    Forty accounts each trying a run of five numbers of one block, finding nobody, sweep it together:
+
+    >>> rows = [{"ts": 0, "account_id": f"s{i}", "phone_hash": f"r{5 * i + j}", "block_hash": "r",
+    ...          "block_ordinal": 5 * i + j} for i in range(40) for j in range(5)]
+    >>> mates = block_mates(events_frame(rows), [])
+    >>> len(mates), bool(mates["together"].all())
+    (40, True)
     """
     source = as_events(events)
-    columns = {"block": np.int64, "account_id": object, "numbers": np.int64}
-    if not len(sweepers):
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
+    columns = {"block": np.int64, "account_id": object, "numbers": np.int64, "together": bool}
+
+    def mates(inside: str, outside: str) -> str:
+        # the accounts with enough of their numbers, several a block and finding few, in the blocks of ``inside``
+        return f"""
+            SELECT account_id FROM (
+                SELECT account_id, sum(numbers) AS inside FROM {inside} GROUP BY 1
+                HAVING sum(numbers) >= {int(min_numbers)} AND sum(matched) <= {float(max_hit)} * sum(numbers)
+                   AND sum(numbers) >= {float(min_per_block)} * count(*)
+            ) w JOIN {{lookups}} l USING (account_id) ANTI JOIN {outside} USING (account_id)
+            GROUP BY w.account_id, w.inside HAVING w.inside >= {float(min_share)} * count(*)"""
+
     found = source.query(f"""
-        WITH swept AS (
+        WITH tried AS (
+            SELECT account_id, block, count(*) AS numbers, count(*) FILTER (WHERE matched) AS matched
+            FROM {{lookups}} WHERE block IS NOT NULL GROUP BY 1, 2
+        ), own AS (
             SELECT block FROM {{lookups}} SEMI JOIN {{sweepers}} USING (account_id)
             WHERE block IS NOT NULL GROUP BY 1 HAVING count(DISTINCT ordinal) >= {int(min_swept)}
-        ), inside AS (
-            SELECT l.account_id, l.block, count(*) AS numbers, count(*) FILTER (WHERE l.matched) AS matched
-            FROM {{lookups}} l SEMI JOIN swept USING (block) ANTI JOIN {{sweepers}} s USING (account_id)
-            GROUP BY 1, 2
-        ), working AS (
-            SELECT account_id, sum(numbers) AS inside FROM inside GROUP BY 1
-            HAVING sum(numbers) >= {int(min_numbers)} AND sum(matched) <= {float(max_hit)} * sum(numbers)
-               AND sum(numbers) >= {float(min_per_block)} * count(*)
-        ), mates AS (
-            SELECT w.account_id FROM working w JOIN {{lookups}} l USING (account_id)
-            GROUP BY w.account_id, w.inside HAVING w.inside >= {float(min_share)} * count(*)
+        ), together AS (
+            SELECT l.block FROM {{lookups}} l SEMI JOIN (
+                SELECT account_id, block FROM tried
+                WHERE numbers >= {float(min_per_block)} AND matched <= {float(max_hit)} * numbers
+            ) t USING (account_id, block) ANTI JOIN own USING (block)
+            GROUP BY 1 HAVING count(DISTINCT l.ordinal) >= {int(min_swept)}
+        ), inside_own AS (
+            SELECT * FROM tried SEMI JOIN own USING (block)
+        ), mates_own AS ({mates("inside_own", "{sweepers}")}
+        ), inside_together AS (
+            SELECT * FROM tried SEMI JOIN together USING (block)
+        ), outside AS (
+            SELECT account_id FROM {{sweepers}} UNION SELECT account_id FROM mates_own
+        ), mates_together AS ({mates("inside_together", "outside")}
         )
-        SELECT block, account_id, numbers FROM inside SEMI JOIN mates USING (account_id) ORDER BY 1, 2
+        SELECT block, account_id, numbers, false AS together FROM inside_own SEMI JOIN mates_own USING (account_id)
+        UNION ALL
+        SELECT block, account_id, numbers, true FROM inside_together SEMI JOIN mates_together USING (account_id)
+        ORDER BY 1, 2
     """, sweepers=pd.DataFrame({"account_id": sorted(set(sweepers))}, dtype=object))
     return found.astype(columns)

@@ -84,7 +84,8 @@ class Judge:
     #: per candidate, lookups by region of the number (:func:`graph.detect.resemblance.target_regions`)
     regions: pd.DataFrame | None = None
     _region_matrix: tuple | None = None
-    #: accounts trying several numbers of each block clear enumerators swept (:func:`graph.detect.enumeration.block_mates`)
+    #: accounts trying several numbers of each block clear enumerators, or such accounts together, swept
+    #: (:func:`graph.detect.enumeration.block_mates`)
     mates: frozenset = frozenset()
     #: per candidate, its lookups and how many went abroad (:func:`graph.detect.resemblance.looking_abroad`)
     abroad: pd.DataFrame | None = None
@@ -158,7 +159,12 @@ class Judge:
         enumerates, and only where each member's numbers lie tells the two
         apart: an address book falls outside the operation's blocks, a
         camouflaged enumerator's numbers partly inside, as a block mate's do
-        (:func:`graph.detect.enumeration.block_mates`).
+        (:func:`graph.detect.enumeration.block_mates`). And inside, a book
+        holds a contact or two a block and finds them, while an enumerator
+        tries ``params.mate_block_numbers`` numbers or more a block or finds
+        at most ``params.mate_hit_share`` of the usual hit ratio: an
+        operation sweeping a country's busiest blocks holds the contacts
+        there of the people on its VPN exit (development draw 50, camouflaged).
         """
         rows = self.source.query(
             """
@@ -167,15 +173,19 @@ class Judge:
                 GROUP BY 1 HAVING count(DISTINCT l.phone) >= $least
             )
             SELECT l.account_id, count(*) FILTER (WHERE l.block IN (SELECT block FROM swept)) AS inside,
+                   count(DISTINCT l.block) FILTER (WHERE l.block IN (SELECT block FROM swept)) AS blocks,
+                   count(*) FILTER (WHERE l.block IN (SELECT block FROM swept) AND l.matched) AS found,
                    count(*) AS total
             FROM {lookups} l JOIN {members} m USING (account_id) WHERE l.block IS NOT NULL GROUP BY 1
             """,
             {"least": int(self.params.swept_numbers)},
             members=membership_frame({0: members}), operation=membership_frame({0: operation}),
-        ).set_index("account_id")
-        inside = rows["inside"].reindex(members, fill_value=0)
-        total = rows["total"].reindex(members, fill_value=0)
-        return [m for m, i, t in zip(members, inside, total, strict=True) if i < self.params.mate_share * t or t == 0]
+        ).set_index("account_id").reindex(members, fill_value=0)
+        max_hit = self.baseline.p0 * self.params.mate_hit_share
+        return [m for m, i, b, f, t in zip(members, rows["inside"], rows["blocks"], rows["found"], rows["total"],
+                                           strict=True)
+                if i < self.params.mate_share * t or t == 0
+                or (i < self.params.mate_block_numbers * b and f > max_hit * i)]
 
     def merge_operations(self, scored: list[tuple], *, strong_only: bool = False) -> tuple[list[tuple], dict[str, str]]:
         """Communities tied into one operation become one group; returns the groups and each squad's label.
@@ -229,7 +239,7 @@ class Judge:
                 rhythms=[self.rhythm(g) for g in groups], min_rhythm=self.params.operation_rhythm,
                 targets=[self.target_profile(g) for g in groups], min_targets=self.params.operation_targets,
                 min_shared_targets=self.params.operation_shared_targets,
-                devices=self.devices(groups), job=job, min_job=self.params.operation_link)
+                devices=self.devices(groups), job=job, min_job=self.params.operation_link, rented=("infra",))
 
         # each pass: which groups take part (None: not), partitioned by the key, and how they are joined
         # (only ties among the groups count: a few groups' own are read, not the whole graph's)

@@ -125,9 +125,9 @@ def coordination_graph(
         pooled lookups miss (:func:`_infrastructure_seeds`), tied by 0.3 each.
     swept : DataFrame, optional
         ``a, b``: accounts working several numbers of each block that clear
-        enumerators swept and finding almost nobody there
-        (:func:`graph.detect.enumeration.block_mates`), tied to each other
-        block by block, by 0.3 each.
+        enumerators swept, or that such accounts swept together, and finding
+        almost nobody there (:func:`graph.detect.enumeration.block_mates`),
+        tied to each other block by block, by 0.3 each.
     fresh : DataFrame, optional
         ``a, b``: a farm's accounts, made in sign-up bursts behind addresses
         nearly all of whose users were, that never found each other
@@ -745,7 +745,7 @@ def find_networks(
     # camouflage dilutes an enumerator's own evidence, not where its numbers lie: the accounts trying
     # several numbers of each block the clear enumerators swept, finding almost nobody, are tied to each
     # other (not to the sweepers: a heavy user's book can sweep a block too; squads join their operation
-    # when judged)
+    # when judged); so are those of the blocks such accounts swept together, when no account is clear
     mates = enumeration.block_mates(
         source, enumerators, min_swept=params.swept_numbers, min_numbers=params.mate_numbers, min_share=params.mate_share,
         min_per_block=params.mate_block_numbers, max_hit=baseline.p0 * params.mate_hit_share,

@@ -41,15 +41,17 @@ class DetectionParams:
         (a legitimate heavy address book can reach a seed's evidence, not
         this).
     swept_numbers, mate_numbers, mate_share, mate_block_numbers, mate_hit_share : float
-        A block where the clear enumerators (``enumerator_evidence``)
+        A block where the clear enumerators (``enumerator_evidence``), or
+        the accounts each trying ``mate_block_numbers`` of it and finding at
+        most ``mate_hit_share`` of the usual hit ratio,
         together tried ``swept_numbers`` numbers is swept; an account with
         ``mate_numbers`` of its numbers, and ``mate_share`` of them, in
         swept blocks, ``mate_block_numbers`` or more a block, finding at
         most ``mate_hit_share`` of the usual hit ratio there, works them
         with those enumerators; such accounts are tied to each other block
-        by block (:func:`graph.detect.enumeration.block_mates`; on draws 1-10 no
-        look-alike met all four, while 5 to 120 camouflaged enumerators of
-        a draw did).
+        by block (:func:`graph.detect.enumeration.block_mates`; on draws 1-10
+        one look-alike account, behind a campus NAT, met all four, while up
+        to 190 camouflaged enumerators of a draw did).
     min_tie : float
         Tie weight to a seed that makes an account a candidate.
     max_entity_accounts : int
