@@ -465,11 +465,16 @@ def block_mates(
         ), own AS (
             SELECT block FROM {{lookups}} SEMI JOIN {{sweepers}} USING (account_id)
             WHERE block IS NOT NULL GROUP BY 1 HAVING count(DISTINCT ordinal) >= {int(min_swept)}
+        ), trying AS (
+            SELECT account_id, block FROM tried
+            WHERE numbers >= {float(min_per_block)} AND matched <= {float(max_hit)} * numbers
         ), together AS (
-            SELECT l.block FROM {{lookups}} l SEMI JOIN (
-                SELECT account_id, block FROM tried
-                WHERE numbers >= {float(min_per_block)} AND matched <= {float(max_hit)} * numbers
-            ) t USING (account_id, block) ANTI JOIN own USING (block)
+            -- as many numbers tried, counted again where slices overlap, first: few blocks get that far
+            SELECT l.block FROM {{lookups}} l SEMI JOIN trying USING (account_id, block)
+            SEMI JOIN (
+                SELECT block FROM tried SEMI JOIN trying USING (account_id, block)
+                GROUP BY 1 HAVING sum(numbers) >= {int(min_swept)}
+            ) USING (block) ANTI JOIN own USING (block)
             GROUP BY 1 HAVING count(DISTINCT l.ordinal) >= {int(min_swept)}
         ), inside_own AS (
             SELECT * FROM tried SEMI JOIN own USING (block)
