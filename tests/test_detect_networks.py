@@ -427,6 +427,52 @@ def test_a_cohort_made_over_a_long_run_of_sign_up_bursts_is_one_operation():
     assert flagged[0].features["burst_members"] < 40
 
 
+def _walker(account: str, k: int, *, runs: bool, seed: int) -> list[dict]:
+    """Two stretches of thirty numbers of the job's blocks (or as many scattered there) among a small book.
+
+    The range is well populated: the walk finds accounts as often as a book does, so only the
+    stretches themselves set it apart.
+    """
+    rng = np.random.default_rng(seed)
+    base = {"ip": f"82.{k}.1.2", "ip_kind": "residential", "ip_prefix": f"82.{k}.1.0/24", "account_id": account,
+            "device_id": f"own-{account}", "phone_region": "US", "ip_country": "US"}
+    numbers = []
+    for stretch in range(2):
+        block, start = (2 * k + stretch) % 5, 30 * k % 900
+        ordinals = range(start, start + 30) if runs else rng.choice(np.arange(0, 1000, 3), 30, replace=False)
+        numbers += [(f"wblk{block}", int(o)) for o in ordinals]
+    rows = [{**base, "ts": START + int(rng.integers(0, 10 * DAY)), "endpoint": "contacts/lookup",
+             "phone_hash": f"{block}-{o}", "block_hash": block, "block_ordinal": o,
+             "matched_account_id": f"m{block}-{o}" if rng.random() < 0.4 else None}
+            for block, o in (numbers[i] for i in rng.permutation(len(numbers)))]
+    rows += [{**base, "ts": START + int(rng.integers(0, 10 * DAY)), "endpoint": "contacts/upload",
+              "phone_hash": f"c{account}-{j}", "block_hash": f"cblk{int(rng.integers(5000))}",
+              "block_ordinal": int(rng.integers(1000)), "matched_account_id": f"f{account}-{j}" if rng.random() < 0.4 else None}
+             for j in range(30)]
+    return rows
+
+
+@pytest.mark.parametrize("runs", [True, False])
+def test_accounts_made_together_that_walk_runs_of_numbers_are_one_operation_and_scattered_lookups_are_not(runs):
+    # ten accounts made in one sign-up burst, each on its own address and handset, each walking two stretches
+    # of thirty consecutive numbers (in shuffled order) of a well-populated range among a small address book:
+    # they miss no more than people do, cover a few percent of a block, and share nothing else. The
+    # stretches are a sequential walk no book holds; the same numbers scattered over the blocks are not
+    rows = _people(150, seed=17)
+    rows += [row for k in range(10) for row in _walker(f"walker{k}", k, runs=runs, seed=60 + k)]
+    accounts = pd.DataFrame({"account_id": [f"walker{k}" for k in range(10)],
+                             "created_at": [START - 2 * DAY + k * 300_000 for k in range(10)]})
+    found = find_networks(events_frame(rows), accounts=accounts)
+    flagged = [c for c in found.clusters if c.flagged]
+    if not runs:
+        assert flagged == []
+        return
+    assert [sorted(c.members) for c in flagged] == [[f"walker{k}" for k in range(10)]]
+    assert flagged[0].features["run_numbers"] == 600
+    assert flagged[0].contributions["number_runs"] > 0
+    assert any("runs of consecutive numbers" in r for r in flagged[0].reasons)
+
+
 def test_a_few_who_miss_among_a_crowd_of_sign_ups_are_no_cohort():
     # the same ten, made during a viral evening with ninety others who sync ordinary address books:
     # the burst is the crowd's, not theirs, and ties nobody

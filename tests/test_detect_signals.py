@@ -127,6 +127,22 @@ def test_heavy_address_book_is_not_enumeration():
     assert evidence.loc["heavy", "evidence"] == 0
 
 
+def test_runs_of_consecutive_numbers_count_in_any_order_and_books_hold_none():
+    # a walker tries two stretches of twenty-five numbers, submitted in shuffled order; a family's four
+    # numbers in a row are no run; a heavy book with sixty numbers of one block, none adjacent, holds none;
+    # a clear enumerator left out is not measured
+    walk = [("w", o) for o in range(100, 125)] + [("v", o) for o in range(900, 925)]
+    order = np.random.default_rng(3).permutation(len(walk))
+    rows = [row for i in order for row in _lookups("walker", [walk[i][1]], block=walk[i][0], start=int(i) * 1000)]
+    rows += _lookups("family", range(10, 14), block="w") + _address_book("family", 20, seed=5)
+    rows += _lookups("heavy", range(0, 600, 10), block="w") + _address_book("heavy", 300, seed=6)
+    rows += _lookups("sweep", range(0, 1000), block="s")
+    found = enumeration.run_numbers(events_frame(rows), exclude=["sweep"])
+    assert found.to_dict() == {"walker": 50}
+    assert enumeration.run_numbers(events_frame(rows), min_run=30, exclude=["sweep"]).empty
+    assert enumeration.run_numbers(events_frame(rows))["sweep"] == 1000
+
+
 def test_block_mates_are_the_few_numbers_a_block_that_find_nobody_not_books_in_those_blocks():
     # the sweeper tries most of blocks s0..s5; a camouflaged worker tries four numbers of each of three of
     # them among everyday lookups; a townsperson's book has as many numbers there but finds its contacts;

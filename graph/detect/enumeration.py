@@ -15,7 +15,9 @@ Per account (or per IP) this module measures
 * ``block_fill``: the largest share of one block's 1,000 numbers tried;
 * ``hit_ratio``: the share of distinct numbers that matched an account;
 * ``phones``: how many distinct numbers, against the population's robust
-  baseline (median and MAD of the log, Hampel 1974).
+  baseline (median and MAD of the log, Hampel 1974);
+* ``run_numbers`` (:func:`run_numbers`): numbers lying in runs of
+  consecutive numbers, however few of a block's thousand they are.
 
 Between accounts it measures *sharding*: accounts that cover slices of the
 same blocks, with less overlap than independent enumerators would have, are
@@ -37,6 +39,7 @@ __all__ = [
     "lookup_stats",
     "robust_z",
     "enumeration_evidence",
+    "run_numbers",
     "block_coverage",
     "sharding_ties",
     "block_mates",
@@ -223,6 +226,69 @@ def enumeration_evidence(stats: pd.DataFrame, *, min_phones: int = 20) -> pd.Dat
     bonus = 0.25 * out["volume_z"].clip(lower=0.0, upper=8.0)
     out["evidence"] = (core + bonus).where(has & (core > 0), 0.0)
     return out
+
+
+def run_numbers(events: EventsLike, *, min_run: int = 5, exclude: Collection[str] = ()) -> pd.Series:
+    """Distinct numbers each account tried that lie in runs of ``min_run`` or more consecutive numbers.
+
+    A sequential enumerator walks a stretch of consecutive numbers (``+98
+    912 345 6600``, ``6601``, ``6602``...), in whatever order it submits
+    them. Camouflaged, each account walks only a stretch or two of a few
+    dozen numbers among everyday lookups: a few percent of one block, far
+    from the dense coverage :func:`enumeration_evidence` measures, and in
+    a well-populated range it finds about as many accounts as an address
+    book does. The stretch itself gives it away: an address book holds the
+    people its owner knows, whose numbers lie scattered over the block, and
+    five of them in a row is a one in millions chance even for a book of
+    several hundred. Like block coverage it is a property of the set of
+    numbers tried, not of their order.
+
+    Parameters
+    ----------
+    events : Events or DataFrame
+    min_run : int
+        Consecutive numbers (by ``block_ordinal`` within one block) that
+        make a run.
+    exclude : collection of str
+        Accounts not measured (clear enumerators, whose dense blocks hold
+        runs by the thousand and say nothing more).
+
+    Returns
+    -------
+    Series
+        ``run_numbers`` by account, only accounts with at least one run,
+        sorted by account.
+
+    Examples
+    --------
+    >>> from graph.detect.frames import events_frame
+    >>> rows = [{"ts": 0, "account_id": "walker", "phone_hash": f"p{i}", "block_hash": "b", "block_ordinal": 600 + i}
+    ...         for i in range(12)]
+    >>> rows += [{"ts": 0, "account_id": "book", "phone_hash": f"q{i}", "block_hash": "b", "block_ordinal": 7 * i}
+    ...          for i in range(40)]
+    >>> run_numbers(events_frame(rows)).to_dict()
+    {'walker': 12}
+    """
+    source = as_events(events)
+    found = source.query(f"""
+        WITH tried AS (
+            -- only an account's blocks with enough numbers for a run are ordered at all
+            SELECT account_id, block FROM {{lookups}} WHERE block IS NOT NULL AND ordinal IS NOT NULL
+            GROUP BY 1, 2 HAVING count(*) >= {int(min_run)}
+        ), islands AS (
+            SELECT l.account_id, l.block,
+                   l.ordinal - row_number() OVER (PARTITION BY l.account_id, l.block ORDER BY l.ordinal) AS island
+            FROM {{lookups}} l SEMI JOIN (SELECT * FROM tried ANTI JOIN {{exclude}} USING (account_id)) t
+                USING (account_id, block)
+            WHERE l.ordinal IS NOT NULL
+        ), runs AS (
+            SELECT account_id, count(*) AS numbers FROM islands GROUP BY account_id, block, island
+            HAVING count(*) >= {int(min_run)}
+        )
+        SELECT account_id, sum(numbers) AS run_numbers FROM runs GROUP BY 1 ORDER BY 1
+    """, exclude=pd.DataFrame({"account_id": pd.Series(sorted(set(exclude)), dtype=object)}))
+    return pd.Series(found["run_numbers"].to_numpy(dtype=np.int64), index=pd.Index(found["account_id"], dtype=object),
+                     name="run_numbers")
 
 
 def block_coverage(

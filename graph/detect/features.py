@@ -341,8 +341,9 @@ def group_features(
     groups : sequence of sequences of str
         Member accounts of each group (an account in at most one group).
     stats : DataFrame
-        Per-account lookup statistics, enumeration evidence and miss deficit
-        (``deficit_z``, ``missing``), indexed by account.
+        Per-account lookup statistics, enumeration evidence, miss deficit
+        (``deficit_z``, ``missing``) and numbers in runs (``run_numbers``),
+        indexed by account.
     union : DataFrame
         ``g, numbers, looked``: distinct numbers the group tried in each block
         it touched, and its members' numbers there summed.
@@ -400,6 +401,7 @@ def group_features(
         "books": (st["phones"] > 0).groupby(st["g"]).sum().astype(float),
         "volume_members": (st["phones"] >= 20).groupby(st["g"]).sum().astype(float),
         "missing_members": st["missing"].astype(float).groupby(st["g"]).sum(),
+        "run_numbers": st["run_numbers"].groupby(st["g"]).sum().astype(float),
     })
     # members whose books are mostly copies of one book (a circle of friends) are one book: one that
     # holds few people on the platform is one unlucky book, not five missing. Their pooled hit ratio
@@ -440,6 +442,9 @@ def group_features(
             f["enumerated_fill"] = float(b["enumerated_fill"])
             f["numbers"] = int(b["total"])
         f["enumeration_evidence"] = float(p["evidence"])
+        if p["run_numbers"] > 0 and p["phones"] > 0:
+            f["run_numbers"] = int(p["run_numbers"])
+            f["run_share"] = p["run_numbers"] / p["phones"]
         f["numbers_per_block"] = p["phones"] / max(p["blocks"], 1)
         f["hit_ratio"] = p["matched"] / p["phones"] if p["phones"] else 0.0
         f["population_hit_ratio"] = population_hit

@@ -44,7 +44,7 @@ from graph.detect.results import Cluster, DetectionParams
 __all__ = ["Judge"]
 
 #: contributions that say what a group *does* (its lookups), not what it shares
-_BEHAVIOUR = ("misses", "enumerated_blocks", "enumeration_evidence", "shared_targets", "strangers")
+_BEHAVIOUR = ("misses", "enumerated_blocks", "number_runs", "enumeration_evidence", "shared_targets", "strangers")
 
 #: tie parts that one job gives and no rented address does: the same blocks swept or split (squads tied
 #: mostly by them are one operation whatever countries each works; not shared numbers, which a viral
@@ -129,9 +129,10 @@ class Judge:
         weak = []
         for m in members:
             own = float(self.stats.loc[m, "evidence"])
-            if top in ("enumerated_blocks", "enumeration_evidence", "sharding", "misses"):
+            if top in ("enumerated_blocks", "number_runs", "enumeration_evidence", "sharding", "misses"):
                 lacks = (own < self.params.seed_evidence and not bool(self.stats.loc[m, "missing"])
-                         and float(self.stats.loc[m, "deficit_z"]) < self.params.keep_deficit and m not in self.mates)
+                         and float(self.stats.loc[m, "deficit_z"]) < self.params.keep_deficit and m not in self.mates
+                         and float(self.stats.loc[m, "run_numbers"]) < self.params.seed_run_numbers)
             elif top == "shared_targets":
                 # operators working one list are strangers nobody looks up; a member others found is a
                 # friend or a target, one that synced its book at sign-up is a viral moment's; one that
@@ -227,7 +228,7 @@ class Judge:
 
         def kind(row: tuple) -> str:
             parts = row[3]
-            enumerates = sum(parts.get(k, 0.0) for k in ("enumerated_blocks", "enumeration_evidence", "sharding"))
+            enumerates = sum(parts.get(k, 0.0) for k in ("enumerated_blocks", "number_runs", "enumeration_evidence", "sharding"))
             ways = {"enumeration": enumerates, "misses": parts.get("misses", 0.0),
                     "targets": parts.get("shared_targets", 0.0) + parts.get("strangers", 0.0)
                     + float(works_a_list(row))}

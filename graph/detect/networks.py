@@ -10,10 +10,11 @@ store and saves the result. The steps:
    population (:mod:`~graph.detect.enumeration`); sign-up bursts over all
    accounts (:mod:`~graph.detect.behaviour`).
 2. **Seeds**: every family of evidence opens cases on its own: enumeration
-   evidence, misses (alone or pooled on what accounts share), shared or divided
-   lists of strangers, lockstep and a schedule's slots, sign-up cohorts, farms'
-   crowds, small list operations on rare exits, addresses and groups whose
-   accounts find strangers (``docs/architecture.md`` has the list). Everything
+   evidence, runs of consecutive numbers, misses (alone or pooled on what
+   accounts share), shared or divided lists of strangers, lockstep and a
+   schedule's slots, sign-up cohorts, farms' crowds, small list operations on
+   rare exits, addresses and groups whose accounts find strangers
+   (``docs/architecture.md`` has the list). Everything
    costly below only touches seeds and their neighbours, which is what keeps a
    17-million-lookup case within minutes.
 3. **Ties** between seeds and anyone: shared rare infrastructure, sharded
@@ -649,6 +650,11 @@ def find_networks(
     baseline = misses.hit_baseline(stats["matched"], stats["phones"])
     stats["deficit_z"] = misses.deficit_z(stats["matched"], stats["phones"], baseline)
     stats["missing"] = misses.missing(stats["matched"], stats["phones"], stats["deficit_z"], baseline)
+    # a sequential walk, however camouflaged, leaves runs of consecutive numbers no address book holds
+    stats["run_numbers"] = enumeration.run_numbers(
+        source, min_run=params.run_length, exclude=stats.index[stats["evidence"] >= params.enumerator_evidence]
+    ).reindex(stats.index, fill_value=0).astype(float)
+    runners = set(stats.index[stats["run_numbers"] >= params.seed_run_numbers])
     callers = set(stats.index)
     population_hit = float(np.nanmedian(stats.loc[stats["phones"] > 0, "hit_ratio"])) if (stats["phones"] > 0).any() else 0.0
 
@@ -662,7 +668,7 @@ def find_networks(
     # is every viral moment: accounts made in a burst that work through one
     # list as strangers (none found another by its number) are worth a closer look.
     bursts = behaviour.burst_accounts(created, window_hours=params.burst_window_hours) if len(created) else set()
-    seeds = set(stats.index[stats["evidence"] >= params.seed_evidence])
+    seeds = set(stats.index[stats["evidence"] >= params.seed_evidence]) | runners
     missers, miss_ties = _infrastructure_seeds(source, stats, baseline, params)
     seeds |= missers
     # aged accounts work leaked lists too: those whose lookups are mostly numbers that several
@@ -689,15 +695,15 @@ def find_networks(
     # a scheduler firing a few of its many accounts at a time meets each pair of them too seldom for a
     # synchrony tie; spike by spike (slot by slot) they chain into one operation
     crowds = synchrony.spike_ties(spikes, scheduled)
-    # accounts made in one sign-up burst, most of which miss or look up another country's numbers than
-    # the one they connect from, are one cohort: camouflaged enumerators and list workers on their own
-    # handsets and addresses share nothing else a tie could see (a viral moment's newcomers find their
-    # friends, who live where they do)
+    # accounts made in one sign-up burst, most of which miss, walk runs of numbers or look up another
+    # country's numbers than the one they connect from, are one cohort: camouflaged enumerators and list
+    # workers on their own handsets and addresses share nothing else a tie could see (a viral moment's
+    # newcomers find their friends, who live where they do)
     made = bursts & callers
     abroad = resemblance.looking_abroad(resemblance.target_regions(source, made), resemblance.home_countries(source, made))
     abroad = abroad[(abroad["lookups"] >= params.abroad_lookups)
                     & (abroad["abroad"] >= params.abroad_share * abroad["lookups"])]
-    cohort = behaviour.cohort_pairs(created, bursts, set(stats.index[stats["missing"]]) | set(abroad.index),
+    cohort = behaviour.cohort_pairs(created, bursts, set(stats.index[stats["missing"]]) | set(abroad.index) | runners,
                                     params.burst_window_hours)
     seeds |= set(cohort["a"]) | set(cohort["b"])
     # the people an address book finds know each other; a leaked list's targets, however it is divided,
@@ -858,7 +864,7 @@ def find_networks(
     for members, score, features, parts in judge.score_groups(rescore):
         top = max(sorted(parts), key=parts.get) if parts else None
         listed = top in ("strangers", "shared_targets") and score >= params.keep_score
-        swept = top in ("enumerated_blocks", "enumeration_evidence", "sharding") and score >= params.keep_score
+        swept = top in ("enumerated_blocks", "number_runs", "enumeration_evidence", "sharding") and score >= params.keep_score
         weak = (judge.weak_members(members, features, parts, friends_only=top == "shared_targets") if listed
                 else judge.off_sweep(members, scored[origin[members[0]]][0]) if swept else [])
         # a list's workers are not pruned below the size at which their strangers count: the members

@@ -36,6 +36,10 @@ class DetectionParams:
         threshold itself is fixed at 0.5: its meaning must not move).
     seed_evidence : float
         Enumeration evidence that makes an account a seed.
+    run_length, seed_run_numbers : int
+        Consecutive numbers of a block that make a run, and numbers in runs
+        that make an account a seed (:func:`graph.detect.enumeration.run_numbers`:
+        a sequential walk; address books hold no runs).
     enumerator_evidence : float
         Enumeration evidence above which accounts are compared for sharding
         (a legitimate heavy address book can reach a seed's evidence, not
@@ -174,6 +178,8 @@ class DetectionParams:
     resolution: float = 1.0
     keep_score: float = 0.2
     seed_evidence: float = 1.0
+    run_length: int = 5
+    seed_run_numbers: int = 20
     enumerator_evidence: float = 3.0
     swept_numbers: int = 100
     mate_numbers: int = 5

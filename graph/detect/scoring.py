@@ -78,6 +78,8 @@ def contributions(features: Mapping[str, float]) -> dict[str, float]:
     out = {
         # lookups inside number blocks the cluster tried a large part of
         "enumerated_blocks": 6.0 * _clip(f.get("enumerated_share", 0.0)),
+        # lookups in runs of consecutive numbers (a sequential walk), beyond those the dense blocks counted
+        "number_runs": 6.0 * max(_clip(f.get("run_share", 0.0)) - _clip(f.get("enumerated_share", 0.0)), 0.0),
         # members' own enumeration evidence (density of blocks and misses against the population)
         "enumeration_evidence": 0.7 * _clip(f.get("enumeration_evidence", 0.0), 0.0, 6.0),
         # members' lookups, pooled, find far fewer accounts than address books do, and most members miss
@@ -171,7 +173,7 @@ def cluster_kind(features: Mapping[str, float], parts: Mapping[str, float]) -> s
     if not positive:
         return "ordinary group" if size > 1 else "ordinary account"
     top = max(sorted(positive), key=positive.get)
-    if top in ("enumerated_blocks", "enumeration_evidence"):
+    if top in ("enumerated_blocks", "number_runs", "enumeration_evidence"):
         if size == 1:
             return "lone enumerator"
         return "sharded enumeration" if parts.get("sharding", 0.0) >= 0.75 else "enumeration network"
@@ -187,6 +189,10 @@ _SENTENCES = {
         f"{f.get('enumerated_share', 0):.0%} of its lookups fall in {int(f.get('enumerated_blocks', 0))} number "
         f"block(s) of which it tried {f.get('enumerated_fill', 0):.0%} of the numbers on average "
         f"(people look up scattered numbers)"
+    ),
+    "number_runs": lambda f: (
+        f"{f.get('run_share', 0):.0%} of its lookups ({int(f.get('run_numbers', 0)):,} numbers) lie in runs of "
+        f"consecutive numbers (a sequential walk; address books hold scattered numbers)"
     ),
     "enumeration_evidence": lambda f: (
         f"members' lookups are dense in blocks and mostly miss: {f.get('numbers_per_block', 0):.0f} numbers per "
@@ -259,6 +265,7 @@ _SENTENCES = {
 #: a few words for each contribution, for tables
 SHORT_REASONS = {
     "enumerated_blocks": "enumerates number blocks",
+    "number_runs": "walks runs of numbers",
     "enumeration_evidence": "dense, mostly missing lookups",
     "misses": "lookups mostly miss",
     "shared_devices": "shared device fingerprints",

@@ -51,7 +51,9 @@ def _pct(share: object) -> str:
 
 
 def _enumerates(f: Mapping) -> bool:
-    return float(f.get("enumerated_share", 0)) >= 0.5 or float(f.get("enumeration_evidence", 0)) >= 2.0
+    # a third of the lookups in runs of consecutive numbers is a sequential walk, however little of a block it covers
+    return (float(f.get("enumerated_share", 0)) >= 0.5 or float(f.get("enumeration_evidence", 0)) >= 2.0
+            or float(f.get("run_share", 0)) >= 0.3)
 
 
 def _targets(f: Mapping) -> str | None:
@@ -95,8 +97,9 @@ def _emulators(f: Mapping) -> str | None:
 
 
 def _numbers(f: Mapping, where: str = "") -> str:
-    tried = _n(f.get("numbers") or f.get("lookups"))
-    return f"{tried:,} numbers{where}, {float(f.get('hit_ratio', 0)):.1%} of them matched"
+    tried, runs = _n(f.get("numbers") or f.get("lookups")), _n(f.get("run_numbers"))
+    walked = f", {runs:,} of them in runs of consecutive numbers" if runs else ""
+    return f"{tried:,} numbers{where}, {float(f.get('hit_ratio', 0)):.1%} of them matched{walked}"
 
 
 def _lone(f: Mapping) -> str | None:
@@ -208,6 +211,8 @@ def evident_tradecrafts(features: Mapping[str, object] | None) -> dict[str, str]
     --------
     >>> list(evident_tradecrafts({"size": 1, "enumerated_share": 0.9, "numbers": 10}))
     ['lone enumerator', 'enumeration network']
+    >>> evident_tradecrafts({"size": 8, "numbers": 700, "hit_ratio": 0.3, "run_share": 0.6, "run_numbers": 420})
+    {'enumeration network': '8 accounts tried 700 numbers, 30.0% of them matched, 420 of them in runs of consecutive numbers'}
     """
     features = features or {}
     found = {}
