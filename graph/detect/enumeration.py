@@ -238,10 +238,11 @@ def run_numbers(events: EventsLike, *, min_run: int = 5, exclude: Collection[str
     from the dense coverage :func:`enumeration_evidence` measures, and in
     a well-populated range it finds about as many accounts as an address
     book does. The stretch itself gives it away: an address book holds the
-    people its owner knows, whose numbers lie scattered over the block, and
-    five of them in a row is a one in millions chance even for a book of
-    several hundred. Like block coverage it is a property of the set of
-    numbers tried, not of their order.
+    people its owner knows, whose numbers lie scattered over the block;
+    even twenty of a book's numbers in one block hold five in a row by
+    chance about once in 300,000 books (``m (m / 1000) ** 4``). Like block
+    coverage it is a property of the set of numbers tried, not of their
+    order.
 
     Parameters
     ----------
