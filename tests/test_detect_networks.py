@@ -473,6 +473,34 @@ def test_accounts_made_together_that_walk_runs_of_numbers_are_one_operation_and_
     assert any("runs of consecutive numbers" in r for r in flagged[0].reasons)
 
 
+def _desk(account: str, n: int, hit: float, seed: int, *, blocks: int) -> list[dict]:
+    """A newsroom desk's uploads from the office address: ``n`` numbers over ``blocks`` blocks, ``hit`` matched."""
+    rng = np.random.default_rng(seed)
+    base = {"ip": "62.1.1.1", "ip_kind": "business", "ip_prefix": "62.1.1.0/24", "account_id": account,
+            "device_id": f"pc-{account}", "phone_region": "US", "ip_country": "US", "endpoint": "contacts/upload"}
+    return [{**base, "ts": START + int(rng.integers(0, 10 * DAY)), "phone_hash": f"{account}-{j}",
+             "block_hash": f"dblk{int(rng.integers(blocks))}", "block_ordinal": int(rng.integers(1000)),
+             "matched_account_id": f"m{account}-{j}" if rng.random() < hit else None} for j in range(n)]
+
+
+def test_vetted_accounts_count_against_a_group_by_the_lookups_they_carry_not_only_by_head():
+    # two verified heavy users of a newsroom (1,400 numbers each, few of them on the platform) and three
+    # colleagues with small books, all behind the office address: the vetted two are two of four members
+    # but made nearly all of the group's lookups, and the evidence is theirs
+    rows = _people(150, seed=5)
+    rows += _desk("desk0", 1400, 0.08, 1, blocks=150) + _desk("desk1", 1400, 0.08, 2, blocks=150)
+    rows += [row for k in range(3) for row in _desk(f"staff{k}", 25, 0.15, 10 + k, blocks=5000)]
+    vetted = [{"entity": "account", "entity_id": a, "value": "benign", "kind": "label"} for a in ("desk0", "desk1")]
+    plain = find_networks(events_frame(rows))
+    labelled = find_networks(events_frame(rows), labels=vetted)
+    before = next(c for c in plain.clusters if "desk0" in c.members)
+    after = next(c for c in labelled.clusters if "desk0" in c.members)
+    assert after.members == before.members and len(before.members) == 4
+    assert after.features["benign_label_share"] == pytest.approx(2800 / 2850)
+    assert after.contributions["benign_labels"] == pytest.approx(-3.0 * 2800 / 2850, abs=1e-3)
+    assert after.score < before.score
+
+
 def test_a_few_who_miss_among_a_crowd_of_sign_ups_are_no_cohort():
     # the same ten, made during a viral evening with ninety others who sync ordinary address books:
     # the burst is the crowd's, not theirs, and ties nobody

@@ -298,7 +298,10 @@ def _monoculture_features(mem: pd.DataFrame, builds: pd.Series, population: pd.S
     )
 
 
-def _benign_share(mem: pd.DataFrame, edges: pd.DataFrame, benign: set, sizes: pd.Series) -> pd.Series:
+def _benign_share(mem: pd.DataFrame, edges: pd.DataFrame, benign: set, sizes: pd.Series, numbers: pd.Series) -> pd.Series:
+    """Per group: the share of members vetted as benign (themselves or an address or device they use), or of
+    the numbers members looked up that vetted members did, whichever is larger: a newsroom's verified heavy
+    users carry a group's lookups however few of its members they are."""
     accounts = {entity_id for entity, entity_id in benign if entity == "account"}
     flagged = mem[mem["account_id"].isin(accounts)][["g", "account_id"]]
     # the few edges to a labelled entity's id first: pairing type and id over every candidate's edges
@@ -308,7 +311,13 @@ def _benign_share(mem: pd.DataFrame, edges: pd.DataFrame, benign: set, sizes: pd
         keys = pd.Series(list(zip(edges["entity_type"], edges["entity"], strict=True)), index=edges.index, dtype=object)
         labelled = edges[keys.isin(benign).to_numpy()].merge(mem, on="account_id")[["g", "account_id"]]
         flagged = pd.concat([flagged, labelled])
-    return (flagged.drop_duplicates().groupby("g").size().reindex(sizes.index, fill_value=0) / sizes).astype(float)
+    flagged = flagged.drop_duplicates()
+    by_head = flagged.groupby("g").size().reindex(sizes.index, fill_value=0) / sizes
+    looked = numbers.reindex(mem["account_id"].to_numpy()).fillna(0.0).to_numpy()
+    total = pd.Series(looked, index=mem["g"].to_numpy()).groupby(level=0).sum().reindex(sizes.index, fill_value=0.0)
+    vetted = pd.Series(numbers.reindex(flagged["account_id"].to_numpy()).fillna(0.0).to_numpy(), index=flagged["g"].to_numpy())
+    by_numbers = vetted.groupby(level=0).sum().reindex(sizes.index, fill_value=0.0) / total.where(total > 0)
+    return np.maximum(by_head, by_numbers.fillna(0.0)).astype(float)
 
 
 def group_features(
@@ -422,7 +431,7 @@ def group_features(
     devices = _device_features(edges, mem, sizes).to_dict()
     burst = _burst_features(mem, created, burst_window_hours, bursts) if len(created) else None
     mono = _monoculture_features(mem, builds, build_counts)
-    benign_share = _benign_share(mem, edges, benign, sizes) if benign else None
+    benign_share = _benign_share(mem, edges, benign, sizes, stats["phones"]) if benign else None
 
     def rows(frame: pd.DataFrame | None) -> dict:
         return {} if frame is None else frame.to_dict("index")

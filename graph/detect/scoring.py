@@ -132,7 +132,7 @@ def contributions(features: Mapping[str, float]) -> dict[str, float]:
         "slots": 2.0 * _clip((f.get("slotted_share", 0.0) - 0.5) / 0.4) if size >= 5 else 0.0,
         # members finding each other by number: a social circle, not an operation
         "reciprocity": -4.0 * recip,
-        # members or their addresses already vetted as benign
+        # members or their addresses already vetted as benign (by head, or by the lookups they made)
         "benign_labels": -3.0 * _clip(f.get("benign_label_share", 0.0)),
     }
     return {k: round(v, 4) for k, v in out.items() if abs(v) >= 1e-4}
@@ -258,7 +258,8 @@ _SENTENCES = {
         f"day, on most days they work (a scheduler blurred by jitter)"
     ),
     "reciprocity": lambda f: f"{f.get('reciprocity', 0):.0%} of members were found by another member's lookups (a social circle)",
-    "benign_labels": lambda f: f"{f.get('benign_label_share', 0):.0%} of members or their addresses are labelled benign",
+    "benign_labels": lambda f: (f"{f.get('benign_label_share', 0):.0%} of members (or of their lookups) are labelled "
+                                f"benign, themselves or their addresses"),
 }
 
 
