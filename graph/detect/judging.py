@@ -129,7 +129,7 @@ class Judge:
         weak = []
         for m in members:
             own = float(self.stats.loc[m, "evidence"])
-            if top in ("enumerated_blocks", "number_runs", "enumeration_evidence", "sharding", "misses"):
+            if top in (*scoring.ENUMERATING, "misses"):
                 lacks = (own < self.params.seed_evidence and not bool(self.stats.loc[m, "missing"])
                          and float(self.stats.loc[m, "deficit_z"]) < self.params.keep_deficit and m not in self.mates
                          and float(self.stats.loc[m, "run_numbers"]) < self.params.seed_run_numbers)
@@ -228,7 +228,7 @@ class Judge:
 
         def kind(row: tuple) -> str:
             parts = row[3]
-            enumerates = sum(parts.get(k, 0.0) for k in ("enumerated_blocks", "number_runs", "enumeration_evidence", "sharding"))
+            enumerates = sum(parts.get(k, 0.0) for k in scoring.ENUMERATING)
             ways = {"enumeration": enumerates, "misses": parts.get("misses", 0.0),
                     "targets": parts.get("shared_targets", 0.0) + parts.get("strangers", 0.0)
                     + float(works_a_list(row))}

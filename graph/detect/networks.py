@@ -864,7 +864,7 @@ def find_networks(
     for members, score, features, parts in judge.score_groups(rescore):
         top = max(sorted(parts), key=parts.get) if parts else None
         listed = top in ("strangers", "shared_targets") and score >= params.keep_score
-        swept = top in ("enumerated_blocks", "number_runs", "enumeration_evidence", "sharding") and score >= params.keep_score
+        swept = top in scoring.ENUMERATING and score >= params.keep_score
         weak = (judge.weak_members(members, features, parts, friends_only=top == "shared_targets") if listed
                 else judge.off_sweep(members, scored[origin[members[0]]][0]) if swept else [])
         # a list's workers are not pruned below the size at which their strangers count: the members

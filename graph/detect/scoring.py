@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-__all__ = ["FLAG_THRESHOLD", "BIAS", "STRANGERS_MIN_SIZE", "SHORT_REASONS", "cluster_score", "cluster_kind", "reasons", "member_score"]
+__all__ = ["FLAG_THRESHOLD", "BIAS", "STRANGERS_MIN_SIZE", "ENUMERATING", "SHORT_REASONS", "cluster_score", "cluster_kind", "reasons", "member_score"]
 
 #: a score at or above this means "suspected coordinated abuse network"
 FLAG_THRESHOLD = 0.5
@@ -40,6 +40,9 @@ BIAS = -5.0
 
 #: a group's finding strangers counts from this many members: fewer behind a hot address are chance
 STRANGERS_MIN_SIZE = 5
+
+#: the contributions that say a group enumerates (walks blocks or runs, splits them), whichever is strongest
+ENUMERATING = ("enumerated_blocks", "number_runs", "enumeration_evidence", "sharding")
 
 
 def _clip(x: float, lo: float = 0.0, hi: float = 1.0) -> float:
