@@ -148,23 +148,28 @@ def test_a_squad_pruned_for_other_work_than_its_operation_rejoins_it_as_a_sub_gr
     assert len(squads) >= 2 and squads[0] >= 10
 
 
-def test_people_on_an_operations_vpn_exits_pruned_with_its_camouflaged_enumerators_stay_out(tmp_path):
-    # 174 aged accounts sweep dense blocks from commercial VPN exits, their lookups diluted by cover
-    # traffic; those pruned for too little evidence of their own were regrouped with the exits' other
-    # users pruned beside them, and the group, enumerating as a whole, was flagged with them in it
-    root = tmp_path / "draw50c"
+@pytest.fixture(scope="module")
+def draw_50c(tmp_path_factory):
+    """Camouflaged draw 50 detected: the truth and the clusters."""
+    root = tmp_path_factory.mktemp("draw50c")
     simulate(root / "case", scenario="drawn", seed=50, scale=1.0, fmt="parquet", camouflage=True)
-    truth = json.loads((root / "case.truth.json").read_text())
-    campaign = truth["campaigns"]["op3_dense_blocks_vpn_exits"]
-    assert (campaign["drawn"]["selection"], campaign["drawn"]["infrastructure"]) == ("dense_blocks", "vpn_exits")
     ws = Workspace.open(root / "ws")
     store = open_store(ws)
     try:
         ingest(ws, store, discover(root / "case")[0])
-        clusters = detect(ws, store).clusters
+        return json.loads((root / "case.truth.json").read_text()), detect(ws, store).clusters
     finally:
         store.close()
         warehouse.close_all()
+
+
+def test_people_on_an_operations_vpn_exits_pruned_with_its_camouflaged_enumerators_stay_out(draw_50c):
+    # 174 aged accounts sweep dense blocks from commercial VPN exits, their lookups diluted by cover
+    # traffic; those pruned for too little evidence of their own were regrouped with the exits' other
+    # users pruned beside them, and the group, enumerating as a whole, was flagged with them in it
+    truth, clusters = draw_50c
+    campaign = truth["campaigns"]["op3_dense_blocks_vpn_exits"]
+    assert (campaign["drawn"]["selection"], campaign["drawn"]["infrastructure"]) == ("dense_blocks", "vpn_exits")
     flagged = {m for c in clusters if c.flagged for m in c.members}
     exit_users = {a for a, v in truth["accounts"].items() if v.get("group") == "vpn_users"}
     # since a second operation sweeping the same blocks joins this one, its blocks hold more books: of the
@@ -173,3 +178,15 @@ def test_people_on_an_operations_vpn_exits_pruned_with_its_camouflaged_enumerato
     # are not told from enumerators
     assert exit_users and len(exit_users & flagged) <= 3
     assert len(set(campaign["accounts"]) & flagged) >= 0.8 * len(campaign["accounts"])
+
+
+def test_a_small_operation_pruned_off_an_enumerators_sweep_is_judged_as_a_group(draw_50c):
+    # six aged accounts on five emulator fingerprints nobody else uses work a leaked list from the same
+    # commercial VPN exits as the enumerators: pruned from their cluster with the exits' other users,
+    # and again for working outside the blocks it swept, they were then judged one by one, and each
+    # alone is only an account on a VPN exit
+    truth, clusters = draw_50c
+    campaign = truth["campaigns"]["op2_leaked_list_vpn_exits"]
+    assert (campaign["drawn"]["selection"], campaign["drawn"]["devices"]) == ("leaked_list", "shared_emulators")
+    holding = _holding(clusters, set(campaign["accounts"]))
+    assert [sorted(c.members) for c in holding] == [sorted(campaign["accounts"])]

@@ -25,9 +25,10 @@ store and saves the result. The steps:
 5. **Scores**: features per community, a logistic evidence sum with its
    reasons (:mod:`~graph.detect.scoring`); communities tied as squads
    become one operation; weakly attached members of a flagged cluster are
-   pruned and judged alone, and pruned parts flagged on their own that are
-   still tied to the rest as squads rejoin it; candidates outside any
-   community are judged alone (the lone enumerator).
+   pruned and judged by what they share among themselves, and pruned parts
+   flagged on their own that are still tied to the rest as squads rejoin
+   it; candidates outside any community are judged alone (the lone
+   enumerator).
 6. **Evidence, attribution and exposure** for every kept cluster, and
    **stable ids** from earlier runs (:mod:`~graph.detect.identity`).
 
@@ -834,7 +835,7 @@ def find_networks(
     )
     # squads tied into one operation are judged together, each kept as a sub-group
     scored, squad_of = judge.merge_operations(judge.score_groups(groups))
-    # prune members that lack what makes their cluster suspicious; judge them alone
+    # prune members that lack what makes their cluster suspicious; judge them by what they share
     final: list[tuple[list[str], float, dict, dict]] = []
     rescore: list[list[str]] = []
     remainders: list[list[str]] = []
@@ -860,7 +861,7 @@ def find_networks(
     # only the surely-not-operators: members pooled there share few targets); one that enumerates is
     # pruned by where its members' numbers lie (camouflaged enumerators cut from their operation
     # together with the people on its VPN exit: only the enumerators' numbers lie in the blocks it swept)
-    again, alone = [], []
+    again, cut = [], []
     for members, score, features, parts in judge.score_groups(rescore):
         top = max(sorted(parts), key=parts.get) if parts else None
         listed = top in ("strangers", "shared_targets") and score >= params.keep_score
@@ -872,10 +873,17 @@ def find_networks(
         small = top == "strangers" and len(members) - len(weak) < scoring.STRANGERS_MIN_SIZE
         if weak and len(weak) < len(members) and not small:
             again.append([m for m in members if m not in weak])
-            alone.extend([m] for m in weak)
+            # what was cut is judged by the communities it forms, not account by account: a small
+            # operation on its own emulators behind the exits is cut with the exits' other users, and
+            # by itself each of its accounts is only someone on a VPN exit (development draw 50,
+            # camouflaged); cut twice, it is no squad of the cluster it was first cut from either
+            cut.extend(sorted(part) for part in detect_communities(
+                G.subgraph(weak), params.method, resolution=params.resolution, seed=params.seed))
+            for m in weak:
+                origin.pop(m, None)
         else:
             final.append((members, score, features, parts))
-    final.extend(judge.score_groups(again + alone))
+    final.extend(judge.score_groups(again + cut))
     # fragments of one cluster that each stand on their own evidence and are still tied as its squads
     # are (an operation's squad doing other work than the rest) are that operation again
     kept, rejoined = judge.rejoin([row for row in final if row[1] >= params.keep_score], origin)
