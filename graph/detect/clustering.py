@@ -29,7 +29,7 @@ import numpy as np
 from graph.detect.resemblance import shared_mass
 
 __all__ = [
-    "METHODS", "canonical_graph", "detect_communities", "kin_operations", "leiden_communities",
+    "METHODS", "EdgeArrays", "canonical_graph", "detect_communities", "kin_operations", "leiden_communities",
     "merge_dense_neighbours", "operations", "partition_quality",
 ]
 
@@ -218,21 +218,54 @@ def _density(weight: float, a: int, b: int | None = None) -> float:
     return weight / pairs if pairs else 0.0
 
 
-def _edge_arrays(G: nx.Graph, weight: str) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Each node's position in ``G.nodes``, the edges' ends as positions (an ``(m, 2)`` array) and their weights.
+class EdgeArrays:
+    """A graph's edges as arrays: node positions, ends, weights and tie parts, in ``G.edges`` order.
 
-    Edges come in ``G.edges`` order, so sums over them add up as a walk over the edges would.
+    Joining communities into operations reads every edge of a graph of
+    hundreds of thousands once a pass (:func:`operations`); read into arrays
+    once, the passes share them, and the graph less one kind of tie
+    (:meth:`without`) is a selection of them, not a second graph to build.
+
+    Examples
+    --------
+    >>> G = nx.Graph()
+    >>> G.add_edge("a", "b", weight=1.0, sharding=1.0)
+    >>> G.add_edge("b", "c", weight=0.5, infra=0.5)
+    >>> arrays = EdgeArrays(G)
+    >>> arrays.weights.tolist(), arrays.part_weights(["infra", "sharding"]).tolist()
+    ([1.0, 0.5], [1.0, 0.5])
+    >>> held = arrays.without("sharding")
+    >>> held.ends.tolist(), held.weights.tolist()
+    ([[1, 2]], [0.5])
     """
-    position = {node: i for i, node in enumerate(G.nodes)}
-    ends = np.array([(position[u], position[v]) for u, v in G.edges()], dtype=np.int64).reshape(-1, 2)
-    return position, ends, np.array([w for _, _, w in G.edges(data=weight, default=1.0)], dtype=float)
 
+    def __init__(self, G: nx.Graph, weight: str = "weight") -> None:
+        self.position = {node: i for i, node in enumerate(G.nodes)}
+        edges = list(G.edges(data=True))
+        self.ends = np.array([(self.position[u], self.position[v]) for u, v, _ in edges],
+                             dtype=np.int64).reshape(-1, 2)
+        self.weights = np.array([d.get(weight, 1.0) for _, _, d in edges], dtype=float)
+        self._data = [d for _, _, d in edges]
+        self._parts: dict[str, np.ndarray] = {}
 
-def _part_weights(G: nx.Graph, parts: Collection[str]) -> np.ndarray:
-    """Each edge's sum of the named tie parts (edge attributes), in ``G.edges`` order."""
-    if not parts:
-        return np.zeros(G.number_of_edges())
-    return np.array([sum(d.get(p, 0.0) for p in parts) for _, _, d in G.edges(data=True)], dtype=float)
+    def part_weights(self, parts: Collection[str]) -> np.ndarray:
+        """Each edge's sum of the named tie parts (edge attributes), added in the order named."""
+        total = np.zeros(len(self._data))
+        for part in parts:
+            if part not in self._parts:
+                self._parts[part] = np.array([d.get(part, 0.0) for d in self._data], dtype=float)
+            total = total + self._parts[part]
+        return total
+
+    def without(self, part: str) -> EdgeArrays:
+        """The same graph with ``part`` taken out of each weight, and the edges left with none dropped."""
+        rest = self.weights - self.part_weights([part])
+        keep = rest > 0
+        out = object.__new__(EdgeArrays)
+        out.position, out.ends, out.weights = self.position, self.ends[keep], rest[keep]
+        out._data = [d for d, kept in zip(self._data, keep.tolist(), strict=True) if kept]
+        out._parts = {}
+        return out
 
 
 def merge_dense_neighbours(
@@ -272,7 +305,8 @@ def merge_dense_neighbours(
     """
     groups = [set(c) for c in communities]
     # the edges once, as arrays of node positions: each round of merging only relabels their ends
-    position, ends, weights = _edge_arrays(G, weight)
+    arrays = EdgeArrays(G, weight)
+    position, ends, weights = arrays.position, arrays.ends, arrays.weights
     while True:
         owner = np.full(len(position), -1, dtype=np.int64)
         for i, c in enumerate(groups):
@@ -303,7 +337,7 @@ def merge_dense_neighbours(
 
 
 def operations(
-    G: nx.Graph,
+    G: nx.Graph | EdgeArrays,
     groups: list[list],
     *,
     min_link: float = 0.1,
@@ -362,8 +396,8 @@ def operations(
 
     Parameters
     ----------
-    G : networkx.Graph
-        The coordination graph.
+    G : networkx.Graph or EdgeArrays
+        The coordination graph (or its edges, read once for several calls).
     groups : list of lists
         Disjoint groups of nodes (communities, scored clusters).
     min_link, min_reach : float
@@ -388,7 +422,8 @@ def operations(
     >>> operations(G, [[0, 1], [2, 3], [4, 5, 8], [6, 7, 9]])
     [[0, 1], [2], [3]]
     """
-    position, ends, weights = _edge_arrays(G, weight)
+    arrays = G if isinstance(G, EdgeArrays) else EdgeArrays(G, weight)
+    position, ends, weights = arrays.position, arrays.ends, arrays.weights
     owner = np.full(len(position), -1, dtype=np.int64)
     for i, members in enumerate(groups):
         owner[[position[node] for node in members if node in position]] = i
@@ -400,8 +435,8 @@ def operations(
                              return_inverse=True)
     which = which.ravel()
     between = np.bincount(which, weights=weights[cross], minlength=len(pairs))
-    bound = np.bincount(which, weights=_part_weights(G, job)[cross], minlength=len(pairs))
-    rent = np.bincount(which, weights=_part_weights(G, rented)[cross], minlength=len(pairs))
+    bound = np.bincount(which, weights=arrays.part_weights(job)[cross], minlength=len(pairs))
+    rent = np.bincount(which, weights=arrays.part_weights(rented)[cross], minlength=len(pairs))
     sizes = np.array([len(members) for members in groups], dtype=np.int64)
     first, second = pairs // n, pairs % n
     smaller = np.where(sizes[first] <= sizes[second], first, second)

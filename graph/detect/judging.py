@@ -34,7 +34,7 @@ from graph.detect.attribution import (
     utc_offset,
     weekly_rhythm,
 )
-from graph.detect.clustering import kin_operations, operations
+from graph.detect.clustering import EdgeArrays, kin_operations, operations
 from graph.detect.evidence import cluster_evidence
 from graph.detect.exposure import cluster_exposure
 from graph.detect.features import group_features
@@ -234,7 +234,7 @@ class Judge:
                     + float(works_a_list(row))}
             return max(sorted(ways), key=ways.get)
 
-        def tied(graph: nx.Graph, link: float, reach: float, job: tuple[str, ...] = ()):
+        def tied(graph: EdgeArrays, link: float, reach: float, job: tuple[str, ...] = ()):
             return lambda groups: operations(
                 graph, groups, min_link=link, min_reach=reach, min_touched=2,
                 rhythms=[self.rhythm(g) for g in groups], min_rhythm=self.params.operation_rhythm,
@@ -244,17 +244,13 @@ class Judge:
 
         # each pass: which groups take part (None: not), partitioned by the key, and how they are joined
         # (only ties among the groups count: a few groups' own are read, not the whole graph's)
-        first = self.G.subgraph({m for row in scored for m in row[0]}) if strong_only else self.G
+        first = EdgeArrays(self.G.subgraph({m for row in scored for m in row[0]}) if strong_only else self.G)
         passes = [(lambda row: "any" if row[1] >= self.params.keep_score or behaves(row) else None,
                    tied(first, self.params.operation_link, self.params.operation_reach, _JOB))]
         if not strong_only:
             # two operations enumerating the same blocks overlap a little by chance: in the thin
             # second pass only what an operation holds (addresses, devices, a schedule, a list) links
-            held = nx.Graph()
-            held.add_weighted_edges_from(
-                (a, b, d["weight"] - d.get("sharding", 0.0)) for a, b, d in self.G.edges(data=True)
-                if d["weight"] - d.get("sharding", 0.0) > 0
-            )
+            held = first.without("sharding")
             passes += [
                 (lambda row: kind(row) if behaves(row) else None, tied(held, 0.0, self.params.operation_reach)),
                 # resemblance in two ways is itself strong: enumerating and missing are one kind here
