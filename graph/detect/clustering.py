@@ -241,11 +241,10 @@ class EdgeArrays:
 
     def __init__(self, G: nx.Graph, weight: str = "weight") -> None:
         self.position = {node: i for i, node in enumerate(G.nodes)}
-        edges = list(G.edges(data=True))
-        self.ends = np.array([(self.position[u], self.position[v]) for u, v, _ in edges],
+        self.ends = np.array([(self.position[u], self.position[v]) for u, v in G.edges()],
                              dtype=np.int64).reshape(-1, 2)
-        self.weights = np.array([d.get(weight, 1.0) for _, _, d in edges], dtype=float)
-        self._data = [d for _, _, d in edges]
+        self._data = [d for _, _, d in G.edges(data=True)]
+        self.weights = np.array([d.get(weight, 1.0) for d in self._data], dtype=float)
         self._parts: dict[str, np.ndarray] = {}
 
     def part_weights(self, parts: Collection[str]) -> np.ndarray:
