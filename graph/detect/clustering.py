@@ -20,6 +20,7 @@ the communities come back in a canonical order.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 
 import graspologic_native
@@ -260,8 +261,8 @@ class EdgeArrays:
         """The same graph with ``part`` taken out of each weight, and the edges left with none dropped."""
         rest = self.weights - self.part_weights([part])
         keep = rest > 0
-        out = object.__new__(EdgeArrays)
-        out.position, out.ends, out.weights = self.position, self.ends[keep], rest[keep]
+        out = copy.copy(self)
+        out.ends, out.weights = self.ends[keep], rest[keep]
         out._data = [d for d, kept in zip(self._data, keep.tolist(), strict=True) if kept]
         out._parts = {}
         return out
