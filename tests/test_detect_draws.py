@@ -190,3 +190,18 @@ def test_a_small_operation_pruned_off_an_enumerators_sweep_is_judged_as_a_group(
     assert (campaign["drawn"]["selection"], campaign["drawn"]["devices"]) == ("leaked_list", "shared_emulators")
     holding = _holding(clusters, set(campaign["accounts"]))
     assert [sorted(c.members) for c in holding] == [sorted(campaign["accounts"])]
+
+
+def test_list_workers_chained_through_residential_exits_open_a_case_below_an_addresss_z(tmp_path):
+    # ten accounts made in one burst work a leaked list from residential proxies (one or two accounts an
+    # exit) on their own handsets: chained through those exits they find strangers (pooled closure a
+    # fifth of the usual), yet ten accounts' pool lies under three standard errors below the usual,
+    # short of what one address needs alone; no other door let them in
+    truth, clusters = _detected(tmp_path, 40)
+    campaign = truth["campaigns"]["op3_leaked_list_residential_proxies"]
+    drawn = campaign["drawn"]
+    assert (drawn["selection"], drawn["infrastructure"], drawn["devices"]) == (
+        "leaked_list", "residential_proxies", "own_handsets")
+    holding = _holding(clusters, set(campaign["accounts"]))
+    assert [sorted(c.members) for c in holding] == [sorted(campaign["accounts"])]
+    assert holding[0].contributions.get("strangers", 0.0) > 0

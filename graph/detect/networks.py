@@ -366,7 +366,11 @@ def _stranger_ties(
     through such rare entities, or through entities whose pooled closure
     lies ``params.warm_stranger_z`` standard errors below the usual and is
     at most ``params.warm_closure`` of it, are pooled as one group (:func:`graph.detect.acquaintance.rare_groups`) and
-    count like an entity. So are the accounts made in one sign-up burst (``cohorts``,
+    count like an entity, needing only what a warm entity does: exits and handsets few others
+    use, chaining them, are a second family of evidence, and ten list workers on residential
+    proxies pool under three standard errors below the usual however few people they know
+    (development draw 40; on tuning draws 2 and 8 it found an operation and lost a
+    look-alike). So are the accounts made in one sign-up burst (``cohorts``,
     :func:`graph.detect.behaviour.cohort_links` among the accounts with a closure rate): an
     operation on carrier addresses and its own handsets shares nothing a link could see, but
     it made its accounts at once. A burst is itself evidence, so a cohort needs only what a
@@ -394,9 +398,8 @@ def _stranger_ties(
     pools = {kind: acquaintance.rare_groups(found, closure.loc[rate.index], usual, min_accounts=params.stranger_accounts)
              for kind, found in (("group", links), ("cohort", cohorts), ("slot", slot_links))}
     groups = pd.concat([frame.assign(kind=kind) for kind, frame in pools.items()], ignore_index=True)
-    warm_cohort = ((groups["kind"].isin(["cohort", "slot"])) & (groups["z"] >= params.warm_stranger_z)
-                   & (groups["closure"] <= usual.mean * params.warm_closure))
-    groups = groups[(groups["z"] >= params.seed_stranger_z) | warm_cohort]
+    warm = (groups["z"] >= params.warm_stranger_z) & (groups["closure"] <= usual.mean * params.warm_closure)
+    groups = groups[(groups["z"] >= params.seed_stranger_z) | warm]
     # a schedule gathered its pool, not the people its accounts found: every account of a hot pool works
     # the list, those that found too few people to tell included, but not those that find friends
     pool_of = {a: k for k, v in slots.items() for a in v}

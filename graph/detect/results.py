@@ -149,8 +149,9 @@ class DetectionParams:
         (:func:`graph.detect.acquaintance.warm_links`): a carrier NAT's
         hundreds of accounts make a modest shortfall as many standard errors
         as a dozen list workers make a near-total one. Accounts made in one
-        sign-up burst need no more as a group: the burst is the second kind
-        of evidence.
+        sign-up burst, or chained through addresses and devices few others
+        use, need no more as a group: the burst or the rare exits are the
+        second kind of evidence.
     list_shared, list_workers : int
         A list worker (finds strangers, does not miss) that shares this many
         numbers with at least ``list_workers`` other list workers it never
