@@ -106,6 +106,12 @@ class Judge:
                 within += data["weight"]
         return within / total if total else (1.0 if len(inside) == 1 else 0.0)
 
+    def _unjudged(self, account: str) -> bool:
+        """Whether the account found too few people for a closure rate of its own."""
+        if self.closure is None or self.usual_closure is None or account not in self.closure.index:
+            return True
+        return float(self.closure.at[account, "targets"]) < self.usual_closure.min_targets
+
     def weak_members(self, members: list[str], features: dict, parts: dict, *, friends_only: bool = False) -> list[str]:
         """Members that do not share what makes the cluster suspicious.
 
@@ -116,8 +122,12 @@ class Judge:
         (at half the usual rate, or ``params.keep_deficit`` standard errors
         short: cover traffic lifts a camouflaged member's rate, not its
         deficit), or that works the blocks they swept, is one of them even
-        when cover traffic dilutes its block coverage.
-        With ``friends_only``, a list's workers lose only the members that
+        when cover traffic dilutes its block coverage. Among a list's workers
+        (finding strangers), a member that found too few people to tell is
+        one of them when nobody found it and its ties lie almost all inside:
+        an operation's accounts looking up four numbers each from its
+        emulators were cut from it by the half (development draw 43,
+        camouflaged). With ``friends_only``, a list's workers lose only the members that
         are surely not operators: those someone found, and those that synced
         an address book right after signing up and little else.
         """
@@ -141,8 +151,11 @@ class Judge:
                 lacks = m in acquainted or onboarded[m] or not friends_only and (
                     features.get("_member_shared", {}).get(m, 0.0) < 0.6 and self.belonging(m, members) < 0.8)
             elif top == "strangers":
-                # the list workers are the accounts that find strangers from a hot address or device
-                lacks = self.stranger_z is None or m not in self.stranger_z.index
+                # the list workers are the accounts that find strangers from a hot address or device; one
+                # that found too few people to tell, that nobody found, and whose ties (the operation's
+                # emulators, addresses, burst) lie almost all inside is an operator with little work of its own
+                lacks = (self.stranger_z is None or m not in self.stranger_z.index) and (
+                    m in acquainted or not self._unjudged(m) or self.belonging(m, members) < 0.8)
             else:
                 lacks = own < self.params.seed_evidence and self.belonging(m, members) < 0.5
             if lacks:
