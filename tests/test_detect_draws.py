@@ -186,8 +186,8 @@ def test_a_small_operation_pruned_off_an_enumerators_sweep_is_judged_as_a_group(
 def test_list_workers_chained_through_residential_exits_open_a_case_below_an_addresss_z(tmp_path):
     # ten accounts made in one burst work a leaked list from residential proxies (one or two accounts an
     # exit) on their own handsets: chained through those exits they find strangers (pooled closure a
-    # fifth of the usual), yet ten accounts' pool lies under three standard errors below the usual,
-    # short of what one address needs alone; no other door let them in
+    # seventh of the usual), yet ten accounts' pool lies only 2.6 standard errors below the usual,
+    # short of the four one address needs alone; no other door let them in
     truth, clusters = _detected(tmp_path, 40)
     campaign = truth["campaigns"]["op3_leaked_list_residential_proxies"]
     drawn = campaign["drawn"]
@@ -200,9 +200,9 @@ def test_list_workers_chained_through_residential_exits_open_a_case_below_an_add
 
 def test_list_workers_too_quiet_to_judge_stay_with_their_operation(tmp_path):
     # 103 accounts made in one burst work a leaked list from carrier addresses on a few shared emulator
-    # fingerprints, about four lookups each under cover traffic: half of them found too few people for a
-    # closure of their own, so they were pruned from the operation as not finding strangers, though all
-    # their ties (the emulators, the burst) lie inside it
+    # fingerprints, about four lookups each under cover traffic: 38 of the 93 in its cluster found too few
+    # people for a closure of their own, so they were pruned from it as not finding strangers, though
+    # their ties (the emulators, the burst) lie almost all inside it
     truth, clusters = _detected(tmp_path, 43, camouflage=True)
     campaign = truth["campaigns"]["op1_leaked_list_shared_carrier"]
     assert (campaign["drawn"]["selection"], campaign["drawn"]["devices"]) == ("leaked_list", "shared_emulators")

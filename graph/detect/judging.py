@@ -125,9 +125,9 @@ class Judge:
         when cover traffic dilutes its block coverage. Among a list's workers
         (finding strangers), a member that found too few people to tell is
         one of them when nobody found it and its ties lie almost all inside:
-        an operation's accounts looking up four numbers each from its
-        emulators were cut from it by the half (development draw 43,
-        camouflaged). With ``friends_only``, a list's workers lose only the members that
+        half the accounts of an operation looking up four numbers each from
+        its emulators were cut from it (development draw 43, camouflaged).
+        With ``friends_only``, a list's workers lose only the members that
         are surely not operators: those someone found, and those that synced
         an address book right after signing up and little else.
         """
