@@ -200,9 +200,9 @@ def test_list_workers_chained_through_residential_exits_open_a_case_below_an_add
 
 def test_list_workers_too_quiet_to_judge_stay_with_their_operation(tmp_path):
     # 103 accounts made in one burst work a leaked list from carrier addresses on a few shared emulator
-    # fingerprints, about four lookups each under cover traffic: 38 of the 93 in its cluster found too few
-    # people for a closure of their own, so they were pruned from it as not finding strangers, though
-    # their ties (the emulators, the burst) lie almost all inside it
+    # fingerprints, about four lookups each under cover traffic: 38 of the 93 in its cluster were pruned
+    # from it as not finding strangers, 35 of them because they found too few people for a closure of
+    # their own, though their ties (the emulators, the burst) lie almost all inside it
     truth, clusters = _detected(tmp_path, 43, camouflage=True)
     campaign = truth["campaigns"]["op1_leaked_list_shared_carrier"]
     assert (campaign["drawn"]["selection"], campaign["drawn"]["devices"]) == ("leaked_list", "shared_emulators")
