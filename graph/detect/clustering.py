@@ -31,7 +31,7 @@ from graph.detect.resemblance import shared_mass
 
 __all__ = [
     "METHODS", "EdgeArrays", "canonical_graph", "detect_communities", "kin_operations", "leiden_communities",
-    "merge_dense_neighbours", "operations", "partition_quality",
+    "merge_dense_neighbours", "operations", "partition_quality", "pulled_elsewhere",
 ]
 
 METHODS = ("louvain", "leiden", "label_propagation", "greedy_modularity", "k_core", "components")
@@ -334,6 +334,48 @@ def merge_dense_neighbours(
         _, a, b = best
         groups[a] |= groups[b]
         del groups[b]
+
+
+def pulled_elsewhere(
+    G: nx.Graph, groups: Sequence[Collection], kin: Sequence, asked: Sequence[bool], *, weight: str = "weight"
+) -> list[bool]:
+    """For each asked group: are most of its members tied more strongly to one group of other kin
+    than to all the groups of their own kin together?
+
+    ``kin`` says which groups belong together (the fragments pruning cut from
+    one cluster share a kin; ``None`` is kin to nothing). Modularity weighs a
+    member's ties to a community against what chance predicts from the
+    community's total degree, so when one operation holds most of the
+    graph's weight, its edge members score better in a smaller neighbour (a
+    second operation on the same exits) though tied to their own far more
+    strongly; cut from that neighbour by pruning, they are not its squad.
+
+    Examples
+    --------
+    >>> G = nx.Graph()
+    >>> G.add_weighted_edges_from([("a", "b", 1), ("b", "c", 1), ("x", "y", 1), ("y", "z", 1),
+    ...                            ("c", "z", 0.2), ("p", "a", 0.9), ("q", "b", 0.9), ("p", "y", 0.2)])
+    >>> groups = [{"a", "b", "c"}, {"x", "y", "z"}, {"p", "q"}]
+    >>> pulled_elsewhere(G, groups, [0, 1, 1], [False, True, True])
+    [False, False, True]
+    """
+    owner = {m: j for j, group in enumerate(groups) for m in group}
+    out = []
+    for i, group in enumerate(groups):
+        if not asked[i]:
+            out.append(False)
+            continue
+        away = 0
+        for m in group:
+            pull: dict[int, float] = {}
+            for n, tie in G[m].items():
+                j = owner.get(n)
+                if j is not None:
+                    pull[j] = pull.get(j, 0.0) + tie.get(weight, 1.0)
+            home = sum(w for j, w in pull.items() if kin[j] is not None and kin[j] == kin[i])
+            away += any(w > home for j, w in pull.items() if kin[j] is None or kin[j] != kin[i])
+        out.append(away > len(group) / 2)
+    return out
 
 
 def operations(

@@ -34,7 +34,7 @@ from graph.detect.attribution import (
     utc_offset,
     weekly_rhythm,
 )
-from graph.detect.clustering import EdgeArrays, kin_operations, operations
+from graph.detect.clustering import EdgeArrays, kin_operations, operations, pulled_elsewhere
 from graph.detect.evidence import cluster_evidence
 from graph.detect.exposure import cluster_exposure
 from graph.detect.features import group_features
@@ -126,7 +126,9 @@ class Judge:
         (finding strangers), a member that found too few people to tell is
         one of them when nobody found it and its ties lie almost all inside:
         half the accounts of an operation looking up four numbers each from
-        its emulators were cut from it (development draw 43, camouflaged).
+        its emulators were cut from it (development draw 43, camouflaged);
+        a member another member found is a friend, never a list's worker,
+        even behind an address whose accounts find strangers.
         With ``friends_only``, a list's workers lose only the members that
         are surely not operators: those someone found, and those that synced
         an address book right after signing up and little else.
@@ -151,11 +153,12 @@ class Judge:
                 lacks = m in acquainted or onboarded[m] or not friends_only and (
                     features.get("_member_shared", {}).get(m, 0.0) < 0.6 and self.belonging(m, members) < 0.8)
             elif top == "strangers":
-                # the list workers are the accounts that find strangers from a hot address or device; one
-                # that found too few people to tell, that nobody found, and whose ties (the operation's
-                # emulators, addresses, burst) lie almost all inside is an operator with little work of its own
-                lacks = (self.stranger_z is None or m not in self.stranger_z.index) and (
-                    m in acquainted or not self._unjudged(m) or self.belonging(m, members) < 0.8)
+                # the list workers are the accounts that find strangers from a hot address or device, and
+                # nobody in the group finds them; one that found too few people to tell, that nobody found,
+                # and whose ties (the operation's emulators, addresses, burst) lie almost all inside is an
+                # operator with little work of its own
+                lacks = m in acquainted or (self.stranger_z is None or m not in self.stranger_z.index) and (
+                    not self._unjudged(m) or self.belonging(m, members) < 0.8)
             else:
                 lacks = own < self.params.seed_evidence and self.belonging(m, members) < 0.5
             if lacks:
@@ -315,15 +318,21 @@ class Judge:
         is a squad doing other work than the rest (a list's workers beside
         its enumerators), and the operation is one cluster again. Only
         fragments of the same cluster (``origin``: member to cluster) are
-        compared: two operations that merging kept apart stay apart.
+        compared: two operations that merging kept apart stay apart, and a
+        fragment most of whose members are tied more strongly to another
+        cluster than to their own cluster's fragments stays apart too.
         Returns the rows and the rejoined members' squad labels.
         """
         fragments: dict[int, list[tuple]] = {}
         out = []
-        for row in rows:
-            sources = {origin.get(m) for m in row[0]}
-            if row[1] >= scoring.FLAG_THRESHOLD and len(sources) == 1 and None not in sources:
-                fragments.setdefault(sources.pop(), []).append(row)
+        kin = [origin.get(row[0][0]) if len({origin.get(m) for m in row[0]}) == 1 else None for row in rows]
+        asked = [row[1] >= scoring.FLAG_THRESHOLD and k is not None for row, k in zip(rows, kin, strict=True)]
+        # a fragment most of whose members are tied more to another cluster is not this one's squad
+        # (modularity put them beside the operation they belong to: see pulled_elsewhere)
+        away = pulled_elsewhere(self.G, [row[0] for row in rows], kin, asked)
+        for i, row in enumerate(rows):
+            if asked[i] and not away[i]:
+                fragments.setdefault(kin[i], []).append(row)
             else:
                 out.append(row)
         labels: dict[str, str] = {}

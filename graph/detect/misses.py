@@ -104,6 +104,11 @@ def hit_baseline(
     upper half, which holds only ordinary accounts while abusers are
     fewer than half of all, so the trimming cannot settle on them. The binomial part of the observed
     spread is taken out, leaving the spread of the accounts' true rates.
+    When operators mixing address books into their job outnumber the
+    people, their rates fill the upper half too and the spread measured
+    there swells until nobody falls 2.5 standard errors short; so whatever
+    the spread, an account finding under half the usual ratio by more than
+    its binomial noise is trimmed.
     """
     matched = np.asarray(matched, dtype=float)
     phones = np.asarray(phones, dtype=float)
@@ -121,7 +126,8 @@ def hit_baseline(
         spread = float(np.median(above)) / 0.6745 if len(above) else 0.0
         tau = float(np.sqrt(max(spread**2 - float(np.median(p0 * (1.0 - p0) / n[keep])), 0.0)))
         tau = max(tau, min_tau)
-        trimmed = rate >= p0 - 2.5 * np.sqrt(tau**2 + p0 * (1.0 - p0) / n)
+        noise = p0 * (1.0 - p0) / n
+        trimmed = rate >= np.maximum(p0 - 2.5 * np.sqrt(tau**2 + noise), p0 / 2 - np.sqrt(noise))
         if (trimmed == keep).all():
             break
         keep = trimmed

@@ -842,6 +842,7 @@ def find_networks(
     final: list[tuple[list[str], float, dict, dict]] = []
     rescore: list[list[str]] = []
     remainders: list[list[str]] = []
+    pruned: list[list[list[str]]] = []  # each pruned cluster's pruned members, by connected part
     origin: dict[str, int] = {}  # a pruned cluster's members -> which cluster
     for number, (members, score, features, parts) in enumerate(scored):
         weak = judge.weak_members(members, features, parts) if score >= params.keep_score and len(members) > 1 else []
@@ -850,12 +851,13 @@ def find_networks(
             remainders.append([m for m in members if m not in weak])
             # what the pruned members share among themselves (a second operation that shares
             # an exit with the first) is judged on its own
-            rescore.extend(sorted(part) for part in sorted(nx.connected_components(G.subgraph(weak)), key=min))
+            pruned.append([sorted(part) for part in sorted(nx.connected_components(G.subgraph(weak)), key=min)])
         else:
             final.append((members, score, features, parts))
-    # what the pruned members bridged falls apart into its parts, and parts that resemble each other
-    # in two ways (squads joined by resemblance, not ties) are one again
-    split = [[sorted(part) for part in sorted(nx.connected_components(G.subgraph(r)), key=min)] for r in remainders]
+    # what the pruned members bridged falls apart into its parts; parts of either that resemble each
+    # other in two ways (squads joined by resemblance, not ties) are one again
+    split = pruned + [[sorted(part) for part in sorted(nx.connected_components(G.subgraph(r)), key=min)]
+                      for r in remainders]
     for parts, ops in zip(split, judge.kin_each(split), strict=True):
         rescore.extend(sorted(m for i in op for m in parts[i]) for op in ops)
     # a regrouped part that stands on a list is pruned once more by it: people using an operation's
@@ -865,16 +867,35 @@ def find_networks(
     # pruned by where its members' numbers lie (camouflaged enumerators cut from their operation
     # together with the people on its VPN exit: only the enumerators' numbers lie in the blocks it swept)
     again, cut = [], []
-    for members, score, features, parts in judge.score_groups(rescore):
+    regrouped = judge.score_groups(rescore)
+    # a part that does not stand as a whole may hold a small operation among the bystanders it was
+    # pruned with: six list workers on their own emulators, pruned with two dozen people on the same VPN
+    # exits once the usual hit ratio no longer drifted toward the operators, were one connected part
+    # with them, judged as one more group on a VPN (development draw 50, camouflaged); its communities
+    # are judged instead
+    low = [row[0] for row in regrouped if row[1] < params.keep_score and len(row[0]) > 2]
+    split_low = [sorted(part) for members in low for part in detect_communities(
+        G.subgraph(members), params.method, resolution=params.resolution, seed=params.seed)]
+    if len(split_low) > len(low):
+        lows = {m for members in low for m in members}
+        regrouped = [row for row in regrouped if row[0][0] not in lows] + judge.score_groups(split_low)
+    for members, score, features, parts in regrouped:
         top = max(sorted(parts), key=parts.get) if parts else None
         listed = top in ("strangers", "shared_targets") and score >= params.keep_score
         swept = top in scoring.ENUMERATING and score >= params.keep_score
         weak = (judge.weak_members(members, features, parts, friends_only=top == "shared_targets") if listed
                 else judge.off_sweep(members, scored[origin[members[0]]][0]) if swept else [])
         # a list's workers are not pruned below the size at which their strangers count: the members
-        # without a hot address of their own (too few people found) are then what makes the group
-        small = top == "strangers" and len(members) - len(weak) < scoring.STRANGERS_MIN_SIZE
-        if weak and len(weak) < len(members) and not small:
+        # without a hot address of their own (too few people found) are then what makes the group;
+        # but those another member found are friends, never a list's workers
+        if top == "strangers" and len(members) - len(weak) < scoring.STRANGERS_MIN_SIZE:
+            acquainted = set(features.get("_acquainted", ()))
+            weak = [m for m in weak if m in acquainted]
+        if top == "strangers" and listed and len(weak) == len(members):
+            # nobody in it works a list: friends who find each other behind an operation's exits, whose
+            # pool of accounts finds strangers (the operation's workers pruned apart from them)
+            continue
+        if weak and len(weak) < len(members):
             again.append([m for m in members if m not in weak])
             # what was cut is judged by the communities it forms, not account by account: a small
             # operation on its own emulators behind the exits is cut with the exits' other users, and
