@@ -108,7 +108,7 @@ def hit_baseline(
     people, their rates fill the upper half too and the spread measured
     there swells until nobody falls 2.5 standard errors short; so whatever
     the spread, an account finding under half the usual ratio by more than
-    its binomial noise is trimmed.
+    one standard error of binomial noise is trimmed.
     """
     matched = np.asarray(matched, dtype=float)
     phones = np.asarray(phones, dtype=float)
