@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from graph import warehouse
-from graph.detect import enumeration
-from graph.detect.frames import Events, events_frame
+from graph.detect import behaviour, enumeration
+from graph.detect.frames import Events, among, events_frame
 from graph.detect.projection import workspace_events
 from graph.errors import SybilscopeError
 
@@ -158,3 +158,30 @@ def test_a_view_is_an_object_of_the_kind_it_narrows():
 
     events = Reader(_events().connection, "events")
     assert type(events.for_accounts(["a"]).window(since="2019-12-26")) is Reader
+
+
+@pytest.mark.parametrize("values", [
+    {"b", "o'c"}, ["b"], pd.Index(["a", "zz"]), {"a": 1}.keys(), set(), {"b", None}, ["b", 7], ("a",),
+])
+def test_among_answers_as_isin_does_for_every_kind_of_column_and_values(values):
+    """The fast membership test is a drop-in for ``isin``: same answers, same type, same index."""
+    arrow = pd.Series(["a", "b", None, "o'c", "b"], index=[9, 8, 7, 6, 5])
+    chunked = pd.concat([arrow.iloc[:2], arrow.iloc[2:]])  # an Arrow column of two chunks
+    for column in (arrow, chunked, arrow.astype(object), pd.Index(arrow), pd.Series([1, 2, 7])):
+        expected = column.isin(list(values) if not isinstance(values, (set, list, tuple)) else values)
+        found = among(column, values)
+        assert type(found) is type(expected)
+        assert list(found) == list(expected)
+        if isinstance(column, pd.Series):
+            assert found.index.equals(expected.index) and found.dtype == bool
+
+
+def test_weekly_histograms_count_each_accounts_requests_by_half_hour_of_the_week():
+    monday = 1_577_059_200_000  # 2019-12-23T00:00:00Z, a Monday
+    rows = [{"ts": monday + 9 * 3_600_000 + i * 60_000, "account_id": "a", "ip": "1.1.1.1"} for i in range(3)]
+    rows += [{"ts": monday + 6 * DAY + 47 * 1_800_000, "account_id": "b", "ip": "1.1.1.1"},
+             {"ts": monday + 7 * DAY, "account_id": "b", "ip": "1.1.1.1"}]  # Sunday's last half hour, next Monday's first
+    weeks = behaviour.weekly_histograms(Events.from_frame(events_frame(rows)), ["a", "b", "nobody"])
+    assert sorted(weeks) == ["a", "b"]
+    assert weeks["a"][18] == 3 and weeks["a"].sum() == 3
+    assert weeks["b"][behaviour.HALF_HOURS_PER_WEEK - 1] == 1 and weeks["b"][0] == 1 and weeks["b"].sum() == 2

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from graph.detect.behaviour import HALF_HOURS_PER_WEEK
-from graph.detect.frames import EventsLike, as_events
+from graph.detect.frames import EventsLike, among, as_events
 
 __all__ = [
     "WEEKDAYS", "membership_frame", "origin_mix", "origin_summary", "utc_offset", "clock_confidence", "weekly_rhythm",
@@ -316,10 +316,10 @@ def label_overlap(
     ['uses 1 IP labelled state-linked (actor X)', '1 member account labelled suspended']
     """
     members = set(members)
-    mine = edges[edges["account_id"].isin(members)]
+    mine = edges[among(edges["account_id"], members)]
     used = {
-        "ip": set(mine.loc[mine["entity_type"] == "ip", "entity"]),
-        "device": set(mine.loc[mine["entity_type"] == "device", "entity"]),
+        "ip": set(mine.loc[mine["entity_type"] == "ip", "entity"].tolist()),
+        "device": set(mine.loc[mine["entity_type"] == "device", "entity"].tolist()),
         "account": members,
     }
     found: dict[tuple[str, str | None], dict[str, set]] = {}

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy  # scipy.stats loads on first use (a second): reading events need not pay for it
 
-from graph.detect.frames import EventsLike, as_events
+from graph.detect.frames import EventsLike, among, as_events
 
 __all__ = [
     "HALF_HOURS_PER_WEEK",
@@ -169,7 +169,7 @@ def cohort_links(created: pd.Series, bursts: set, window_hours: float) -> pd.Dat
     >>> cohort_links(created, {"a", "b", "c", "x", "y"}, 2.0).values.tolist()
     [['a', 'b'], ['b', 'c'], ['x', 'y']]
     """
-    mine = created[created.index.isin(bursts)].sort_values(kind="stable")
+    mine = created[among(created.index, bursts)].sort_values(kind="stable")
     times, ids = mine.to_numpy(dtype=float), mine.index.to_numpy(dtype=object)
     near = np.flatnonzero(np.diff(times) <= window_hours * 3_600_000)
     pairs = sorted((min(ids[i], ids[i + 1]), max(ids[i], ids[i + 1])) for i in near)
@@ -196,7 +196,7 @@ def cohort_pairs(created: pd.Series, bursts: set, accounts: set, window_hours: f
     """
     window = window_hours * 3_600_000
     everyone = np.sort(created.to_numpy(dtype=float))
-    mine = created[created.index.isin(bursts & accounts)].sort_values(kind="stable")
+    mine = created[among(created.index, bursts & accounts)].sort_values(kind="stable")
     around = np.searchsorted(everyone, mine.to_numpy(dtype=float) + window / 2, side="right") \
         - np.searchsorted(everyone, mine.to_numpy(dtype=float) - window / 2, side="left")
     ours = mine.to_numpy(dtype=float)
@@ -297,12 +297,11 @@ def weekly_histograms(events: EventsLike, accounts: Collection[str]) -> dict[str
         """,
         focus=pd.DataFrame({"account_id": sorted(set(accounts))}, dtype=object),
     )
-    out = {}
-    for account, rows in counts.groupby("account_id", sort=True):
-        histogram = np.zeros(HALF_HOURS_PER_WEEK)
-        histogram[rows["bin"].to_numpy(dtype=int)] = rows["n"].to_numpy(dtype=float)
-        out[account] = histogram
-    return out
+    # filled in one step (a loop over tens of thousands of accounts' groups cost seconds at scale)
+    codes, ids = pd.factorize(counts["account_id"], sort=True)
+    histograms = np.zeros((len(ids), HALF_HOURS_PER_WEEK))
+    histograms[codes, counts["bin"].to_numpy(dtype=int)] = counts["n"].to_numpy(dtype=float)
+    return dict(zip(ids, histograms, strict=True))
 
 
 def client_builds(events: EventsLike, accounts: Collection[str] | None = None) -> pd.Series:

@@ -23,7 +23,7 @@ import pandas as pd
 
 from graph.detect import enumeration, infrastructure, synchrony
 from graph.detect.attribution import membership_frame
-from graph.detect.frames import EventsLike, as_events
+from graph.detect.frames import EventsLike, among, as_events
 
 __all__ = ["cluster_evidence", "why_together"]
 
@@ -103,7 +103,7 @@ def _worked_blocks(source, members: pd.DataFrame) -> pd.DataFrame:
 
 
 def _shared_entities(edges: pd.DataFrame, members: list[str], entity_type: str) -> tuple[int, list[dict]]:
-    mine = edges[edges["account_id"].isin(members) & (edges["entity_type"] == entity_type)]
+    mine = edges[among(edges["account_id"], members) & (edges["entity_type"] == entity_type)]
     if mine.empty:
         return 0, []
     grouped = mine.groupby("entity", sort=True).agg(
@@ -185,8 +185,8 @@ def cluster_evidence(
     members_frame = membership_frame(clusters)
     blocks = _worked_blocks(source, members_frame)
     # each cluster's entities and windows are read from its members' rows: the other candidates' go once, here
-    edges = edges[edges["account_id"].isin(members_frame["account_id"])]
-    onsets = onsets[onsets["account_id"].isin(members_frame["account_id"])]
+    edges = edges[among(edges["account_id"], members_frame["account_id"])]
+    onsets = onsets[among(onsets["account_id"], members_frame["account_id"])]
     out: dict[str, dict] = {}
     ip_items = []
     for cid, members in clusters.items():
@@ -214,7 +214,7 @@ def cluster_evidence(
                 for row in mine.head(_TOP).itertuples(index=False)
             ],
         }
-        inside = sharding[sharding["a"].isin(members) & sharding["b"].isin(members)] if len(sharding) else sharding
+        inside = sharding[among(sharding["a"], members) & among(sharding["b"], members)] if len(sharding) else sharding
         if len(inside):
             inside = inside.sort_values(["complementarity", "shared_blocks", "a", "b"], ascending=[False, False, True, True])
             evidence["sharding"] = {

@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from graph.detect import enumeration, misses
+from graph.detect.frames import among
 
 __all__ = ["membership", "group_features"]
 
@@ -224,7 +225,7 @@ def _burst_run(mem: pd.DataFrame, created: pd.Series, bursts: Collection[str], w
     window after the previous one. Only burst-made accounts count, so a big
     group's steady sign-ups never chain into a run.
     """
-    made = mem[mem["account_id"].isin(bursts)]
+    made = mem[among(mem["account_id"], bursts)]
     made = made.assign(t=made["account_id"].map(created)).dropna(subset=["t"])
     if made.empty:
         return pd.Series(dtype=np.int64)
@@ -303,10 +304,10 @@ def _benign_share(mem: pd.DataFrame, edges: pd.DataFrame, benign: set, sizes: pd
     the numbers members looked up that vetted members did, whichever is larger: a newsroom's verified heavy
     users carry a group's lookups however few of its members they are."""
     accounts = {entity_id for entity, entity_id in benign if entity == "account"}
-    flagged = mem[mem["account_id"].isin(accounts)][["g", "account_id"]]
+    flagged = mem[among(mem["account_id"], accounts)][["g", "account_id"]]
     # the few edges to a labelled entity's id first: pairing type and id over every candidate's edges
     # (a million at scale) each time groups are scored cost seconds
-    edges = edges[edges["entity_type"].isin(["ip", "device"]) & edges["entity"].isin({e for _, e in benign})]
+    edges = edges[edges["entity_type"].isin(["ip", "device"]) & among(edges["entity"], {e for _, e in benign})]
     if not edges.empty:
         keys = pd.Series(list(zip(edges["entity_type"], edges["entity"], strict=True)), index=edges.index, dtype=object)
         labelled = edges[keys.isin(benign).to_numpy()].merge(mem, on="account_id")[["g", "account_id"]]
@@ -395,8 +396,8 @@ def group_features(
     owner = _owner_of(mem)
     sizes = mem.groupby("g").size()
     # every measure below joins edges and onsets to the members: the other candidates' rows go once, here
-    edges = edges[edges["account_id"].isin(mem["account_id"])]
-    onsets = onsets[onsets["account_id"].isin(mem["account_id"])]
+    edges = edges[among(edges["account_id"], mem["account_id"])]
+    onsets = onsets[among(onsets["account_id"], mem["account_id"])]
     st = stats.reindex(mem["account_id"].to_numpy())
     st = st.assign(g=mem["g"].to_numpy())
     weights = st["phones"].clip(lower=1.0)

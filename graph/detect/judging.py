@@ -38,7 +38,7 @@ from graph.detect.clustering import EdgeArrays, kin_operations, operations, pull
 from graph.detect.evidence import cluster_evidence
 from graph.detect.exposure import cluster_exposure
 from graph.detect.features import group_features
-from graph.detect.frames import Events
+from graph.detect.frames import Events, among
 from graph.detect.results import Cluster, DetectionParams
 
 __all__ = ["Judge"]
@@ -378,7 +378,7 @@ class Judge:
         owner = pd.Series({m: g for g, members in keys.items() for m in members}, dtype="int64")
         edges = self.edges[self.edges["entity_type"].isin(["ip", "device"])
                            & (self.edges["entity_accounts"] <= self.params.max_entity_accounts)]
-        edges = edges[edges["account_id"].isin(owner.index)]
+        edges = edges[among(edges["account_id"], owner.index)]
         edges = edges.assign(g=owner.reindex(edges["account_id"]).to_numpy())
         per = edges.groupby(["g", "entity_type", "entity"]).agg(
             requests=("requests", "sum"), members=("account_id", "nunique")).reset_index()
@@ -438,7 +438,7 @@ class Judge:
         """Each group's device fingerprints, each with the members that used it (only fingerprints not in
         everyone's hands: at most ``params.max_entity_accounts``)."""
         owner = {m: g for g, members in enumerate(groups) for m in members}
-        mine = self.edges[(self.edges["entity_type"] == "device") & self.edges["account_id"].isin(owner.keys())
+        mine = self.edges[(self.edges["entity_type"] == "device") & among(self.edges["account_id"], owner.keys())
                           & (self.edges["entity_accounts"] <= self.params.max_entity_accounts)]
         held: list[dict[str, set]] = [{} for _ in groups]
         for account, device in zip(mine["account_id"], mine["entity"], strict=True):
@@ -544,7 +544,7 @@ class Judge:
                 SELECT account_id, min(epoch_ms(ts)) AS first_ms, max(epoch_ms(ts)) AS last_ms FROM {events}
                 WHERE phone_hash IS NOT NULL AND account_id IN (SELECT account_id FROM {members}) GROUP BY 1
                 """,
-                members=pd.DataFrame({"account_id": sorted(set(self.G.nodes) & set(self.created.index))}, dtype=object),
+                members=pd.DataFrame({"account_id": sorted(set(self.G.nodes) & set(self.created.index.tolist()))}, dtype=object),
             ).set_index("account_id")
             made = self.created.reindex(spans.index)
             hour = 3_600_000

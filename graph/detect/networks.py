@@ -58,7 +58,7 @@ from graph.detect import (
     targets,
 )
 from graph.detect.clustering import detect_communities, merge_dense_neighbours
-from graph.detect.frames import EventsLike, as_events
+from graph.detect.frames import EventsLike, among, as_events
 from graph.detect.identity import assign_cluster_ids
 from graph.detect.judging import Judge
 from graph.detect.results import Detection, DetectionParams
@@ -173,7 +173,7 @@ def coordination_graph(
     """
     keep = set(nodes)
     parts = _tie_parts(infra, sharding, shared, sync, lists, cohort, strangers, crowds, missers, swept, fresh, exits)
-    parts = parts[parts["a"].isin(keep) & parts["b"].isin(keep) & (parts["w"] > 0)]
+    parts = parts[among(parts["a"], keep) & among(parts["b"], keep) & (parts["w"] > 0)]
     G = nx.Graph()
     G.add_nodes_from(sorted(keep))
     if parts.empty:
@@ -265,7 +265,7 @@ def _list_ties(source, accounts: Collection[str], params: DetectionParams) -> pd
     strangers = [k for k in keys if found[k]["share"] < 0.2]
     # within a block of strangers, the few members another member found are its friends, not its workers
     acquainted = {(k, a) for k in strangers for a in found[k]["acquainted"]}
-    mine = blocks[blocks["block"].isin(strangers)]
+    mine = blocks[among(blocks["block"], strangers)]
     mine = mine[np.array([(k, a) not in acquainted for k, a in zip(mine["block"], mine["account_id"], strict=True)],
                          dtype=bool)]
     pairs = mine.merge(mine, on="block", suffixes=("_a", "_b"))
@@ -299,10 +299,10 @@ def _fresh_crowds(source, created: pd.Series, made: set[str], enumerators: set[s
     """
     crowds = infrastructure.burst_crowds(source, made, min_accounts=params.stranger_accounts,
                                          min_share=params.fresh_share)
-    crowds = crowds[~crowds["account_id"].isin(enumerators)]
+    crowds = crowds[~among(crowds["account_id"], enumerators)]
     if crowds.empty:
         return acquaintance.crowd_pairs({})
-    times = created[created.index.isin(made)].sort_values(kind="stable")
+    times = created[among(created.index, made)].sort_values(kind="stable")
     burst = pd.Series(np.cumsum(np.diff(times.to_numpy(dtype=float), prepend=-np.inf)
                                 > params.burst_window_hours * 3_600_000), index=times.index)
     crowds = crowds.assign(burst=burst.reindex(crowds["account_id"]).to_numpy())
@@ -326,7 +326,7 @@ def _closure_rates(stats: pd.DataFrame, closure: pd.DataFrame, usual: acquaintan
                    params: DetectionParams) -> pd.Series:
     """Each account's share of found people who know each other, for non-enumerators that found enough people."""
     enough = closure[closure["targets"] >= usual.min_targets]
-    enough = enough[~enough.index.isin(stats.index[stats["evidence"] >= params.seed_evidence])]
+    enough = enough[~among(enough.index, stats.index[stats["evidence"] >= params.seed_evidence])]
     return (enough["closed"] / enough["targets"]).rename("closure")
 
 
@@ -342,7 +342,7 @@ def _shared_list_workers(source, workers: pd.Index, params: DetectionParams) -> 
     friends. Ties are built from the workers only.
     """
     ties = targets.target_ties(source, max_lookers=params.max_lookers, min_shared=params.list_shared, accounts=workers)
-    ties = ties[ties["a"].isin(workers) & ties["b"].isin(workers) & ~ties["mutual"]
+    ties = ties[among(ties["a"], workers) & among(ties["b"], workers) & ~ties["mutual"]
                 & (ties["overlap"] >= params.list_overlap)]
     degree = pd.concat([ties["a"], ties["b"]]).value_counts()
     return set(degree.index[degree >= params.list_workers])
@@ -410,7 +410,7 @@ def _stranger_ties(
     # the accounts too quiet to judge that chained a group (``hidden``: nobody knows them and they leave
     # only through rare exits) work it too
     chained = (groups["kind"] == "group") & ~groups["judged"]
-    groups = pd.concat([groups[(groups["account_id"].isin(workers) | chained) & (groups["kind"] != "slot")], gathered],
+    groups = pd.concat([groups[(among(groups["account_id"], workers) | chained) & (groups["kind"] != "slot")], gathered],
                        ignore_index=True)
     members = {(kind, int(g)): list(frame["account_id"])
                for (kind, g), frame in groups.groupby(["kind", "group"], sort=True)}
@@ -494,7 +494,7 @@ def _unknown(source, closure: pd.DataFrame, accounts: pd.Series, max_accounts: i
         WHERE found IN (SELECT account_id FROM {{accounts}})
     """, accounts=pd.DataFrame({"account_id": accounts.to_numpy(dtype=object)}))
     closed = closure["closed"].reindex(accounts).fillna(0).to_numpy() > 0
-    unknown = sorted(set(accounts[~closed]) - set(found["account_id"]))
+    unknown = sorted(set(accounts[~closed]) - set(found["account_id"].tolist()))
     confined = source.query(f"""
         WITH mine AS (
             SELECT account_id, entity FROM {infrastructure.entity_usage(source)}
@@ -506,7 +506,7 @@ def _unknown(source, closure: pd.DataFrame, accounts: pd.Series, max_accounts: i
         SELECT mine.account_id FROM mine JOIN sizes USING (entity)
         GROUP BY 1 HAVING max(sizes.accounts) <= {int(max_accounts)}
     """, accounts=pd.DataFrame({"account_id": unknown}, dtype=object))
-    return set(confined["account_id"])
+    return set(confined["account_id"].tolist())
 
 
 def _infrastructure_seeds(
@@ -545,12 +545,12 @@ def _infrastructure_seeds(
         WHERE u.lookups > 0
     """, hot=hot[["entity_type", "entity", "farm", "deficit_z"]])
     missing = own.reindex(users["account_id"]).to_numpy() >= params.member_deficit
-    seeds |= set(users.loc[users["farm"].to_numpy() | missing, "account_id"])
+    seeds |= set(users.loc[users["farm"].to_numpy() | missing, "account_id"].tolist())
     # ties among the accounts that miss themselves, through each one's three hottest addresses or devices
     mine = users[stats["missing"].reindex(users["account_id"]).fillna(False).to_numpy(dtype=bool) & ~users["farm"]]
     mine = mine.sort_values(["account_id", "deficit_z", "entity_type", "entity"], ascending=[True, False, True, True])
     mine = mine[mine.groupby("account_id").cumcount() < 3]
-    members = {key: list(frame["account_id"]) for key, frame in mine.groupby(["entity_type", "entity"], sort=True)
+    members = {key: frame["account_id"].tolist() for key, frame in mine.groupby(["entity_type", "entity"], sort=True)
                if len(frame) >= 2}
     return seeds, acquaintance.stranger_pairs(members)
 
@@ -561,8 +561,8 @@ def _slot_pools(slots: pd.DataFrame, links: pd.DataFrame) -> dict[int, list[str]
     An account working two slots joins them, and so does an exit or a handset two accounts
     working different slots share: one operation's slots are one pool.
     """
-    accounts = set(links["a"]) | set(links["b"])
-    mine = slots[slots["account_id"].isin(accounts)].drop_duplicates(["slot", "account_id"])
+    accounts = set(links["a"].tolist()) | set(links["b"].tolist())
+    mine = slots[among(slots["account_id"], accounts)].drop_duplicates(["slot", "account_id"])
     if mine.empty:
         return {}
     graph = nx.Graph()
@@ -681,7 +681,7 @@ def find_networks(
     popular = popular[popular["numbers"] >= 20]
     unusual = enumeration.robust_z(popular["share"], min_scale=0.05) >= params.seed_target_z
     lists = _list_ties(source, bursts | set(popular.index[unusual]), params)
-    seeds |= set(lists["a"]) | set(lists["b"])
+    seeds |= set(lists["a"].tolist()) | set(lists["b"].tolist())
     # a scheduler gives its accounts away by when they start, whatever they look up and from where
     lookup_onsets = synchrony.activity_onsets(source, gap_seconds=params.onset_gap_seconds, lookups_only=True)
     spikes = synchrony.lockstep_spikes(lookup_onsets, bucket_seconds=params.lockstep_bucket_seconds)
@@ -694,7 +694,7 @@ def find_networks(
     # share proxy exits, handsets or emulators (an address or device few others use) with each other
     on_slots = on_slots[on_slots >= params.slot_share].index.intersection(sorted(callers))
     paired = acquaintance.rare_links(source, on_slots, max_accounts=params.rare_link_accounts)
-    slotted = set(paired["a"]) | set(paired["b"])
+    slotted = set(paired["a"].tolist()) | set(paired["b"].tolist())
     seeds |= slotted
     # a scheduler firing a few of its many accounts at a time meets each pair of them too seldom for a
     # synchrony tie; spike by spike (slot by slot) they chain into one operation
@@ -709,7 +709,7 @@ def find_networks(
                     & (abroad["abroad"] >= params.abroad_share * abroad["lookups"])]
     cohort = behaviour.cohort_pairs(created, bursts, set(stats.index[stats["missing"]]) | set(abroad.index) | runners,
                                     params.burst_window_hours)
-    seeds |= set(cohort["a"]) | set(cohort["b"])
+    seeds |= set(cohort["a"].tolist()) | set(cohort["b"].tolist())
     # the people an address book finds know each other; a leaked list's targets, however it is divided,
     # do not: pooled behind one address or device, accounts finding strangers are list workers
     closure = acquaintance.target_closure(source)
@@ -726,11 +726,11 @@ def find_networks(
                                            behaviour.cohort_links(created, bursts & set(rate.index),
                                                                   params.burst_window_hours),
                                            _slot_pools(slots, paired), befriended, rare)
-    seeds |= set(strangers["a"]) | set(strangers["b"])
+    seeds |= set(strangers["a"].tolist()) | set(strangers["b"].tolist())
     # a small operation's accounts, each with a little of one list and its own friends for cover, share
     # more numbers with each other than with anyone, behind exits few others use
     exits = _exit_lists(source, rare, seeds, params)
-    seeds |= set(exits["a"]) | set(exits["b"])
+    seeds |= set(exits["a"].tolist()) | set(exits["b"].tolist())
     # slot by slot, a schedule's accounts chain into one operation; those whose lookups find a circle of
     # friends are not its accounts
     crowds = pd.concat([crowds, synchrony.spike_ties(slots, slotted - befriended)], ignore_index=True)
@@ -738,7 +738,7 @@ def find_networks(
     seeds |= _shared_list_workers(source, workers.difference(stats.index[stats["missing"]]), params)
     # a farm's burst-made accounts leave through addresses it rented for them, however little each looks up
     fresh = _fresh_crowds(source, created, made, set(stats.index[stats["evidence"] >= params.seed_evidence]), params)
-    seeds |= set(fresh["a"]) | set(fresh["b"])
+    seeds |= set(fresh["a"].tolist()) | set(fresh["b"].tolist())
     # only ties touching a seed, and later a newcomer, are ever used: the crowd's pairs are never built
     target_seed = targets.target_ties(source, max_lookers=params.max_lookers, accounts=seeds)
 
@@ -774,19 +774,19 @@ def find_networks(
                                          min_jaccard=_SYNC_FLOOR)
 
     def touching(frame: pd.DataFrame, group: set) -> pd.DataFrame:
-        return frame[frame["a"].isin(group) | frame["b"].isin(group)]
+        return frame[among(frame["a"], group) | among(frame["b"], group)]
 
     ties = _tie_table(infra_seed, touching(sharding, seeds), target_seed, sync_seed, lists, cohort, strangers, crowds,
                       miss_ties, swept, fresh, exits)
     strong = ties[ties["weight"] >= params.min_tie]
-    candidates = set(seeds) | set(strong["a"]) | set(strong["b"])
+    candidates = set(seeds) | set(strong["a"].tolist()) | set(strong["b"].tolist())
     candidates &= callers
 
     _step(progress, f"coordination graph ({len(seeds):,} seeds, {len(candidates):,} candidates)", 0.45)
     newcomers = candidates - seeds
     if candidates == seeds:
         # nobody joined the seeds: their edges, onsets and ties are the candidates' (ties cost seconds at scale)
-        cand_edges = seed_edges if edges is None else edges[edges["account_id"].isin(candidates)]
+        cand_edges = seed_edges if edges is None else edges[among(edges["account_id"], candidates)]
         infra, onsets, sync, shared = infra_seed, onsets_seed, sync_seed, target_seed
     else:
         shared = pd.concat(
@@ -797,14 +797,14 @@ def find_networks(
             cand_edges = pd.concat(
                 [seed_edges, infrastructure.infrastructure_edges(source, newcomers, sizes=sizes)], ignore_index=True
             )
-            cand_edges = cand_edges[cand_edges["account_id"].isin(candidates)]
+            cand_edges = cand_edges[among(cand_edges["account_id"], candidates)]
         else:
-            cand_edges = edges[edges["account_id"].isin(candidates)]
+            cand_edges = edges[among(edges["account_id"], candidates)]
         infra = infrastructure.infrastructure_ties(
             edges if edges is not None else cand_edges, focus=candidates, max_accounts=params.max_entity_accounts
         )
         onsets = pd.concat(
-            [onsets_seed[onsets_seed["account_id"].isin(candidates)],
+            [onsets_seed[among(onsets_seed["account_id"], candidates)],
              synchrony.activity_onsets(source, newcomers, gap_seconds=params.onset_gap_seconds)],
             ignore_index=True,
         ).sort_values(["account_id", "endpoint", "ts_ms"], ignore_index=True)
@@ -834,7 +834,7 @@ def find_networks(
         onsets=onsets, sync=sync, created=created, labels=labels, population_hit=population_hit,
         baseline=baseline, params=params, bursts=frozenset(bursts), stranger_z=stranger_z,
         closure=closure, usual_closure=usual_closure, regions=regions,
-        mates=frozenset(mates["account_id"]), slotted=frozenset(slotted), abroad=resemblance.looking_abroad(regions, resemblance.home_countries(source, candidates)),
+        mates=frozenset(mates["account_id"].tolist()), slotted=frozenset(slotted), abroad=resemblance.looking_abroad(regions, resemblance.home_countries(source, candidates)),
     )
     # squads tied into one operation are judged together, each kept as a sub-group
     scored, squad_of = judge.merge_operations(judge.score_groups(groups))

@@ -21,7 +21,7 @@ import pandas as pd
 import scipy  # scipy.stats loads on first use
 
 from graph.detect import infrastructure
-from graph.detect.frames import EventsLike, as_events
+from graph.detect.frames import EventsLike, among, as_events
 
 __all__ = ["target_regions", "region_matrix", "region_resemblance", "shared_mass", "home_countries", "looking_abroad"]
 
@@ -94,7 +94,7 @@ def looking_abroad(regions: pd.DataFrame, homes: pd.Series) -> pd.DataFrame:
     >>> looking_abroad(regions, pd.Series({"me": "US", "op": "US"})).values.tolist()
     [[12, 3], [14, 12]]
     """
-    mine = regions[regions["account_id"].isin(homes.index)]
+    mine = regions[among(regions["account_id"], homes.index)]
     home = mine["account_id"].map(homes).to_numpy(dtype=object)
     region = mine["region"].to_numpy(dtype=object)
     away = (region != home) & (region != "")
