@@ -184,7 +184,8 @@ def coordination_graph(
     names = [c for c in wide.columns if c != "weight"]
     G.add_edges_from(
         (a, b, {"weight": w, **{n: v for n, v in zip(names, values, strict=True) if v > 0}})
-        for (a, b), w, *values in zip(wide.index, wide["weight"], *(wide[n] for n in names), strict=True)
+        for (a, b), w, *values in zip(wide.index.tolist(), wide["weight"].tolist(), *(wide[n].tolist() for n in names),
+                                      strict=True)
     )
     return G
 
