@@ -161,7 +161,8 @@ def test_a_view_is_an_object_of_the_kind_it_narrows():
 
 
 @pytest.mark.parametrize("values", [
-    {"b", "o'c"}, ["b"], pd.Index(["a", "zz"]), {"a": 1}.keys(), set(), {"b", None}, ["b", 7], ("a",),
+    {"b", "o'c"}, ["b"], pd.Index(["a", "zz"]), pd.Series(["o'c", None]), {"a": 1}.keys(), set(), {"b", None},
+    ["b", 7], ("a",),
 ])
 def test_among_answers_as_isin_does_for_every_kind_of_column_and_values(values):
     """The fast membership test is a drop-in for ``isin``: same answers, same type, same index."""

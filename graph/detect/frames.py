@@ -89,7 +89,10 @@ def among(column: pd.Series | pd.Index, values: Collection) -> pd.Series | np.nd
     [True, False]
     """
     dtype = column.dtype
-    wanted = values if isinstance(values, (list, set, frozenset, tuple)) else list(values)
+    if isinstance(values, (pd.Series, pd.Index)):
+        wanted = values.tolist()  # iterating one boxes each value, as slowly
+    else:
+        wanted = values if isinstance(values, (list, set, frozenset, tuple)) else list(values)
     if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow") or not all(
             isinstance(v, str) for v in wanted):
         return column.isin(wanted)
