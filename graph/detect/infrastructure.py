@@ -402,7 +402,7 @@ def infrastructure_ties(
     # accounts' and entities' strings made the self-join and its grouping several times slower
     used = edges[["account_id", "entity_type", "entity"]].drop_duplicates()
     codes, ids = pd.factorize(used["account_id"], sort=True)
-    focused = np.ones(len(ids), dtype=bool) if focus is None else among(ids, set(focus))
+    focused = np.ones(len(ids), dtype=bool) if focus is None else among(ids, focus)
     con = scratch_connection()
     try:
         con.register("edges", pd.DataFrame({"account_id": codes.astype(np.int32), "entity_type": used["entity_type"],

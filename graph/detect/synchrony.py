@@ -246,7 +246,7 @@ def recurring_spikes(spikes: pd.DataFrame, *, bucket_seconds: int, tolerance_sec
     label = np.empty(len(kept), dtype=np.int64)
     label[by_time] = np.cumsum(np.diff(kept[by_time], prepend=kept[by_time][:1]) > tolerance_seconds * 1000)
     slot = pd.Series(label, index=spike[recurs])
-    out = spikes[among(spikes["spike"], set(slot.index))].reset_index(drop=True)
+    out = spikes[among(spikes["spike"], slot.index)].reset_index(drop=True)
     return out.assign(slot=out["spike"].map(slot).astype(np.int64))
 
 
@@ -268,7 +268,7 @@ def slot_share(slots: pd.DataFrame, onsets: pd.DataFrame) -> pd.Series:
     if slots.empty:
         return pd.Series(dtype=float, name="slot_share")
     mine = onsets[onsets["lookup"]] if "lookup" in onsets.columns else onsets
-    mine = mine[among(mine["account_id"], set(slots["account_id"]))]
+    mine = mine[among(mine["account_id"], slots["account_id"])]
     worked = (mine["ts_ms"].to_numpy(dtype=np.int64) // 86_400_000)
     worked = pd.Series(worked, index=mine["account_id"].to_numpy()).groupby(level=0).nunique()
     in_slots = slots.groupby("account_id")["day"].nunique()
@@ -294,7 +294,7 @@ def spike_ties(spikes: pd.DataFrame, accounts: Collection[str], *, reach: int = 
     >>> spike_ties(spikes, {"a", "b", "c"}).values.tolist()
     [['a', 'b', 0.75], ['a', 'c', 0.25], ['b', 'c', 0.25]]
     """
-    mine = spikes[among(spikes["account_id"], set(accounts))]
+    mine = spikes[among(spikes["account_id"], accounts)]
     codes, ids = pd.factorize(mine["account_id"], sort=True)
     spike = mine["spike"].to_numpy(dtype=np.int64)
     # a per-spike order: the account's code hashed with the spike
