@@ -767,18 +767,18 @@ def find_networks(
     _step(progress, "shared infrastructure", 0.3)
     sizes = infrastructure.entity_sizes(source) if edges is None else None
     seed_edges = infrastructure.infrastructure_edges(source, seeds, sizes=sizes) if edges is None else edges
-    infra_seed = infrastructure.infrastructure_ties(
-        edges if edges is not None else seed_edges, focus=seeds, max_accounts=params.max_entity_accounts
-    )
+    # Ties among seeds alone bring no newcomer, so the seeds' own infrastructure and synchrony ties
+    # are built once, among the candidates, below (at the incident's scale each cost seconds). Only
+    # given edges (every account's) tie a seed to an account outside them.
+    infra_seed = (infrastructure.infrastructure_ties(edges, focus=seeds, max_accounts=params.max_entity_accounts)
+                  if edges is not None else pd.DataFrame())
     onsets_seed = synchrony.activity_onsets(source, seeds, gap_seconds=params.onset_gap_seconds)
-    sync_seed = synchrony.synchrony_ties(onsets_seed, bucket_seconds=params.sync_bucket_seconds, min_shared=3,
-                                         min_jaccard=_SYNC_FLOOR)
 
     def touching(frame: pd.DataFrame, group: set) -> pd.DataFrame:
         return frame[among(frame["a"], group) | among(frame["b"], group)]
 
-    ties = _tie_table(infra_seed, touching(sharding, seeds), target_seed, sync_seed, lists, cohort, strangers, crowds,
-                      miss_ties, swept, fresh, exits)
+    ties = _tie_table(infra_seed, touching(sharding, seeds), target_seed, pd.DataFrame(), lists, cohort, strangers,
+                      crowds, miss_ties, swept, fresh, exits)
     strong = ties[ties["weight"] >= params.min_tie]
     candidates = set(seeds) | set(strong["a"].tolist()) | set(strong["b"].tolist())
     candidates &= callers
@@ -786,9 +786,11 @@ def find_networks(
     _step(progress, f"coordination graph ({len(seeds):,} seeds, {len(candidates):,} candidates)", 0.45)
     newcomers = candidates - seeds
     if candidates == seeds:
-        # nobody joined the seeds: their edges, onsets and ties are the candidates' (ties cost seconds at scale)
+        # nobody joined the seeds: their edges, onsets and target ties are the candidates'
         cand_edges = seed_edges if edges is None else edges[among(edges["account_id"], candidates)]
-        infra, onsets, sync, shared = infra_seed, onsets_seed, sync_seed, target_seed
+        infra = infra_seed if edges is not None else infrastructure.infrastructure_ties(
+            seed_edges, focus=seeds, max_accounts=params.max_entity_accounts)
+        onsets, shared = onsets_seed, target_seed
     else:
         shared = pd.concat(
             [target_seed, targets.target_ties(source, max_lookers=params.max_lookers, accounts=newcomers)],
@@ -809,8 +811,8 @@ def find_networks(
              synchrony.activity_onsets(source, newcomers, gap_seconds=params.onset_gap_seconds)],
             ignore_index=True,
         ).sort_values(["account_id", "endpoint", "ts_ms"], ignore_index=True)
-        sync = synchrony.synchrony_ties(onsets, bucket_seconds=params.sync_bucket_seconds, min_shared=3,
-                                         min_jaccard=_SYNC_FLOOR)
+    sync = synchrony.synchrony_ties(onsets, bucket_seconds=params.sync_bucket_seconds, min_shared=3,
+                                     min_jaccard=_SYNC_FLOOR)
     regions = resemblance.target_regions(source, candidates)
     infra = infra.assign(resemblance=resemblance.region_resemblance(regions, infra["a"], infra["b"]))
     crowds = crowds.assign(resemblance=resemblance.region_resemblance(regions, crowds["a"], crowds["b"]))
