@@ -764,15 +764,11 @@ def find_networks(
     swept = acquaintance.stranger_pairs({int(block): list(frame["account_id"])
                                          for block, frame in mates.groupby("block", sort=True)})
 
-    _step(progress, "shared infrastructure", 0.3)
-    sizes = infrastructure.entity_sizes(source) if edges is None else None
-    seed_edges = infrastructure.infrastructure_edges(source, seeds, sizes=sizes) if edges is None else edges
-    # Ties among seeds alone bring no newcomer, so the seeds' own infrastructure and synchrony ties
-    # are built once, among the candidates, below (at the incident's scale each cost seconds). Only
-    # given edges (every account's) tie a seed to an account outside them.
+    # Ties among seeds alone bring no newcomer: the edges, onsets and infrastructure and synchrony ties
+    # are read once, for the candidates, below (at the incident's scale each cost seconds). Only given
+    # edges (every account's) tie a seed to an account outside them.
     infra_seed = (infrastructure.infrastructure_ties(edges, focus=seeds, max_accounts=params.max_entity_accounts)
                   if edges is not None else pd.DataFrame())
-    onsets_seed = synchrony.activity_onsets(source, seeds, gap_seconds=params.onset_gap_seconds)
 
     def touching(frame: pd.DataFrame, group: set) -> pd.DataFrame:
         return frame[among(frame["a"], group) | among(frame["b"], group)]
@@ -783,36 +779,24 @@ def find_networks(
     candidates = set(seeds) | set(strong["a"].tolist()) | set(strong["b"].tolist())
     candidates &= callers
 
-    _step(progress, f"coordination graph ({len(seeds):,} seeds, {len(candidates):,} candidates)", 0.45)
+    _step(progress, f"shared infrastructure ({len(seeds):,} seeds, {len(candidates):,} candidates)", 0.3)
     newcomers = candidates - seeds
-    if candidates == seeds:
-        # nobody joined the seeds: their edges, onsets and target ties are the candidates'
-        cand_edges = seed_edges if edges is None else edges[among(edges["account_id"], candidates)]
-        infra = infra_seed if edges is not None else infrastructure.infrastructure_ties(
-            seed_edges, focus=seeds, max_accounts=params.max_entity_accounts)
-        onsets, shared = onsets_seed, target_seed
+    shared = target_seed if not newcomers else pd.concat(
+        [target_seed, targets.target_ties(source, max_lookers=params.max_lookers, accounts=newcomers)],
+        ignore_index=True,
+    ).drop_duplicates(["a", "b"]).sort_values(["a", "b"], ignore_index=True)
+    if edges is None:
+        cand_edges = infrastructure.infrastructure_edges(source, candidates)
+        infra = infrastructure.infrastructure_ties(cand_edges, focus=candidates, max_accounts=params.max_entity_accounts)
     else:
-        shared = pd.concat(
-            [target_seed, targets.target_ties(source, max_lookers=params.max_lookers, accounts=newcomers)],
-            ignore_index=True,
-        ).drop_duplicates(["a", "b"]).sort_values(["a", "b"], ignore_index=True)
-        if edges is None:
-            cand_edges = pd.concat(
-                [seed_edges, infrastructure.infrastructure_edges(source, newcomers, sizes=sizes)], ignore_index=True
-            )
-            cand_edges = cand_edges[among(cand_edges["account_id"], candidates)]
-        else:
-            cand_edges = edges[among(edges["account_id"], candidates)]
-        infra = infrastructure.infrastructure_ties(
-            edges if edges is not None else cand_edges, focus=candidates, max_accounts=params.max_entity_accounts
-        )
-        onsets = pd.concat(
-            [onsets_seed[among(onsets_seed["account_id"], candidates)],
-             synchrony.activity_onsets(source, newcomers, gap_seconds=params.onset_gap_seconds)],
-            ignore_index=True,
-        ).sort_values(["account_id", "endpoint", "ts_ms"], ignore_index=True)
+        cand_edges = edges[among(edges["account_id"], candidates)]
+        infra = infra_seed if not newcomers else infrastructure.infrastructure_ties(
+            edges, focus=candidates, max_accounts=params.max_entity_accounts)
+    onsets = synchrony.activity_onsets(source, candidates, gap_seconds=params.onset_gap_seconds)
     sync = synchrony.synchrony_ties(onsets, bucket_seconds=params.sync_bucket_seconds, min_shared=3,
                                      min_jaccard=_SYNC_FLOOR)
+
+    _step(progress, "coordination graph", 0.45)
     regions = resemblance.target_regions(source, candidates)
     infra = infra.assign(resemblance=resemblance.region_resemblance(regions, infra["a"], infra["b"]))
     crowds = crowds.assign(resemblance=resemblance.region_resemblance(regions, crowds["a"], crowds["b"]))
