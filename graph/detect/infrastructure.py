@@ -207,9 +207,7 @@ def burst_crowds(
     """, made=pd.DataFrame({"account_id": made}, dtype=object))
 
 
-def infrastructure_edges(
-    events: EventsLike, accounts: Collection[str] | None = None, *, sizes: pd.DataFrame | None = None
-) -> pd.DataFrame:
+def infrastructure_edges(events: EventsLike, accounts: Collection[str] | None = None) -> pd.DataFrame:
     """Account-to-infrastructure edges (IP, prefix, device) aggregated from request events.
 
     Parameters
@@ -218,9 +216,6 @@ def infrastructure_edges(
         Request events with the warehouse's columns.
     accounts : collection of str, optional
         Only edges of these accounts.
-    sizes : DataFrame, optional
-        From :func:`entity_sizes`, when the caller needs edges for several
-        groups of accounts (computed here otherwise).
 
     Returns
     -------
@@ -243,7 +238,7 @@ def infrastructure_edges(
     (['ip', 'prefix'], [2, 2])
     """
     source = as_events(events)
-    frames = {"sizes": entity_sizes(source) if sizes is None else sizes}
+    frames = {"sizes": entity_sizes(source)}
     where = "TRUE"
     if accounts is not None:
         frames["focus"] = pd.DataFrame({"account_id": sorted(set(accounts))}, dtype=object)
