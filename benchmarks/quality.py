@@ -28,6 +28,11 @@ Baselines, scored identically on the same events:
   shared IPs, each shared IP weighing log(N_accounts / accounts_on_ip),
   communities of 3 or more flagged.
 
+Recall by tradecraft: every campaign of every draw run, pooled by each value
+of what it drew (number selection, division, infrastructure, devices, timing,
+account age, and selection with infrastructure together), so that a
+tradecraft missed whenever it is drawn shows however rarely it is.
+
 "sybilscope beats every baseline" on a draw means its F1 is strictly higher
 than each baseline's F1 there.
 
@@ -376,6 +381,52 @@ def summarize(draws: dict[int, dict]) -> dict:
     return out
 
 
+#: What a campaign draws, by which its recall is broken down (``ingest/simulate/tradecraft.py``).
+TRADECRAFT = ("selection", "division", "infrastructure", "devices", "timing", "account_age")
+
+
+def tradecraft_recall(draws: dict[int, dict], method: str = "sybilscope") -> list[dict]:
+    """Recall by what campaigns drew, over every campaign of every draw: which tradecraft gets away.
+
+    The means over draws hide the campaigns a detector misses whenever they
+    are drawn (a small leaked-list team on hosting addresses, say, in one
+    draw of five). Each row pools the campaigns sharing one value of one
+    dimension of :data:`TRADECRAFT`, or one number selection and
+    infrastructure together (``selection x infrastructure``): ``campaigns``,
+    ``accounts``, ``recall`` (their accounts flagged, over their accounts)
+    and ``missed`` (campaigns of which under half were flagged). Sorted by
+    dimension, then lowest recall first.
+
+    Examples
+    --------
+    >>> camp = {"selection": "leaked_list", "division": "pool", "infrastructure": "hosting",
+    ...         "devices": "rotation", "timing": "jitter", "account_age": "aged"}
+    >>> draws = {1: {"campaigns": {"op1": {**camp, "accounts": 10}, "op2": {**camp, "infrastructure": "vpn_exits",
+    ...                                                                     "accounts": 30}},
+    ...              "scores": {"sybilscope": {"campaign_recall": {"op1": 0.2, "op2": 1.0}}}}}
+    >>> [(r["value"], r["campaigns"], round(r["recall"], 2), r["missed"])
+    ...  for r in tradecraft_recall(draws) if r["dimension"] in ("infrastructure", "selection")]
+    [('leaked_list', 2, 0.8, 1), ('hosting', 1, 0.2, 1), ('vpn_exits', 1, 1.0, 0)]
+    """
+    pooled: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0])
+    for d in draws.values():
+        found = d["scores"][method]["campaign_recall"]
+        for name, c in d["campaigns"].items():
+            keys = [(dim, str(c[dim])) for dim in TRADECRAFT]
+            keys.append(("selection x infrastructure", f"{c['selection']} / {c['infrastructure']}"))
+            for key in keys:
+                row = pooled[key]
+                row[0] += 1
+                row[1] += c["accounts"]
+                row[2] += found[name] * c["accounts"]
+                row[3] += found[name] < 0.5
+    order = {dim: i for i, dim in enumerate((*TRADECRAFT, "selection x infrastructure"))}
+    rows = [{"dimension": dim, "value": value, "campaigns": n, "accounts": int(accounts),
+             "recall": flagged / accounts if accounts else float("nan"), "missed": int(missed)}
+            for (dim, value), (n, accounts, flagged, missed) in pooled.items()]
+    return sorted(rows, key=lambda r: (order[r["dimension"]], r["recall"], r["value"]))
+
+
 def _git_commit() -> str:
     try:
         head = subprocess.run(
@@ -503,6 +554,13 @@ def main() -> None:
     ]
     verdict = "yes" if not losing else f"no (draws where not: {', '.join(map(str, losing))})"
     print(f"\nsybilscope beats every baseline on every draw (F1): {verdict}")
+    by_tradecraft = tradecraft_recall(draws)
+    print(f"\nsybilscope's recall by tradecraft, over the {sum(len(d['campaigns']) for d in draws.values())} "
+          "campaigns drawn (missed: under half flagged)")
+    print(f"{'dimension':>26} {'value':34} {'campaigns':>9} {'accounts':>8} {'recall':>6} {'missed':>6}")
+    for r in by_tradecraft:
+        print(f"{r['dimension']:>26} {r['value']:34} {r['campaigns']:9} {r['accounts']:8} "
+              f"{r['recall']:6.3f} {r['missed']:6}")
 
     if calibration:
         print(f"\nCalibration cases ({args.calibration}), scored by their own score.py")
@@ -525,6 +583,7 @@ def main() -> None:
                     "summary": summary,
                     "beats_every_baseline_on_every_draw": not losing,
                     "draws_not_beaten": losing,
+                    "recall_by_tradecraft": by_tradecraft,
                     "calibration": calibration,
                     "seconds": total,
                 },

@@ -1,0 +1,57 @@
+"""The quality benchmark's breakdown of recall by the tradecraft campaigns drew."""
+
+import doctest
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "quality.py"
+
+
+@pytest.fixture(scope="module")
+def quality():
+    spec = importlib.util.spec_from_file_location("quality_benchmark", _PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _campaign(accounts, **drawn):
+    base = {"selection": "dense_blocks", "division": "independent", "infrastructure": "hosting",
+            "devices": "rotation", "timing": "jitter", "account_age": "aged"}
+    return {**base, **drawn, "accounts": accounts}
+
+
+def test_recall_pools_campaigns_by_accounts_across_draws(quality):
+    draws = {
+        1: {"campaigns": {"op1": _campaign(10, selection="leaked_list"), "op2": _campaign(90)},
+            "scores": {"sybilscope": {"campaign_recall": {"op1": 0.0, "op2": 1.0}}}},
+        2: {"campaigns": {"op1": _campaign(30, selection="leaked_list", infrastructure="vpn_exits")},
+            "scores": {"sybilscope": {"campaign_recall": {"op1": 0.6}}}},
+    }
+    rows = {(r["dimension"], r["value"]): r for r in quality.tradecraft_recall(draws)}
+    leaked = rows[("selection", "leaked_list")]
+    # 18 of 40 accounts, not the mean of 0.0 and 0.6: a big campaign found does not hide a small one missed
+    assert (leaked["campaigns"], leaked["accounts"], leaked["missed"]) == (2, 40, 1)
+    assert leaked["recall"] == pytest.approx(18 / 40)
+    assert rows[("infrastructure", "hosting")]["recall"] == pytest.approx(90 / 100)
+    assert rows[("selection x infrastructure", "leaked_list / hosting")]["recall"] == 0.0
+    assert rows[("selection x infrastructure", "leaked_list / vpn_exits")]["missed"] == 0
+    # every campaign counts once in each dimension
+    for dim in quality.TRADECRAFT:
+        assert sum(r["campaigns"] for r in rows.values() if r["dimension"] == dim) == 3
+
+
+def test_rows_list_each_dimension_worst_first(quality):
+    draws = {1: {"campaigns": {f"op{i}": _campaign(5, timing=t) for i, t in enumerate(("cron", "jitter", "office"))},
+                 "scores": {"sybilscope": {"campaign_recall": {"op0": 0.5, "op1": 0.1, "op2": 0.9}}}}}
+    rows = quality.tradecraft_recall(draws)
+    dims = [r["dimension"] for r in rows]
+    assert dims == sorted(dims, key=(*quality.TRADECRAFT, "selection x infrastructure").index)
+    assert [r["value"] for r in rows if r["dimension"] == "timing"] == ["jitter", "cron", "office"]
+    assert [r["missed"] for r in rows if r["dimension"] == "timing"] == [1, 0, 0]
+
+
+def test_docstring_examples(quality):
+    assert doctest.testmod(quality).failed == 0
