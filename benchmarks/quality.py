@@ -53,8 +53,13 @@ both calibration cases) 128-143 s, far under the 15 minutes allowed.
 ``--camouflage`` camouflages every campaign of every draw (the same draws,
 intensity 0.5-1), the harder half of the protocol: report both.
 
+``--days N`` keeps each case's first N days only (draws and calibration cases
+alike; a draw spans 14 days, a calibration case 31), scoring the campaign
+accounts active by then: what an analyst holding the first week of logs
+would find.
+
 Run: ``.venv/bin/python benchmarks/quality.py [--split tuning|report] [--camouflage]
-[--draws 1-20] [--quick] [--scale 1] [--json out.json] [--calibration DIR]``
+[--draws 1-20] [--quick] [--scale 1] [--days N] [--json out.json] [--calibration DIR]``
 """
 
 from __future__ import annotations
@@ -71,6 +76,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import networkx as nx
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -208,8 +216,52 @@ def score(truth: dict, clusters: list[set[str]], countries: list[str | None]) ->
     }
 
 
-def evaluate_draw(draw: int, scale: float, camouflage: bool = False) -> dict:
-    """Simulate, ingest and detect one draw; score sybilscope and the baselines."""
+DAY_MS = 86_400_000
+
+
+def observe_days(case: Path, truth: dict, days: float | None) -> dict:
+    """Keep a case's first ``days`` of requests (from its first request's UTC midnight), in place.
+
+    Analysts rarely hold a whole month when they start: this is what
+    detection finds in the first week or two. The campaign accounts with no
+    request left are dropped from the truth returned (nothing could find
+    them), and campaigns left with none, whichever of the two truth layouts it has: the project's own
+    (``campaigns`` listing ``accounts``) or the calibration cases' (account to
+    label, ``benign`` or a campaign).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> pq.write_table(pa.table({"ts": pa.array([0, DAY_MS + 5, 3 * DAY_MS], pa.timestamp("ms", tz="UTC")),
+    ...                          "account_id": ["a", "b", "c"]}), folder / "requests.parquet")
+    >>> kept = observe_days(folder, {"accounts": {"a": "op", "c": "op", "x": "benign"}}, 2)
+    >>> pq.read_table(folder / "requests.parquet")["account_id"].to_pylist(), kept["accounts"]
+    (['a', 'b'], {'a': 'op', 'x': 'benign'})
+    """
+    if days is None:
+        return truth
+    files = sorted(case.glob("requests*.parquet"))
+    tables = {path: pq.read_table(path) for path in files}
+    start = min(pc.min(t["ts"]).value for t in tables.values() if t.num_rows) // DAY_MS * DAY_MS
+    end = pa.scalar(start + round(days * DAY_MS), pa.int64())
+    active: set[str] = set()
+    for path, table in tables.items():
+        table = table.filter(pc.less(table["ts"].cast(pa.timestamp("ms", tz="UTC")).cast(pa.int64()), end))
+        pq.write_table(table, path)
+        active.update(a for a in pc.unique(table["account_id"]).to_pylist() if a is not None)
+    out = json.loads(json.dumps(truth))
+    if "campaigns" in out and all(isinstance(c, dict) and "accounts" in c for c in out["campaigns"].values()):
+        for campaign in out["campaigns"].values():
+            campaign["accounts"] = [a for a in campaign["accounts"] if a in active]
+        out["campaigns"] = {name: c for name, c in out["campaigns"].items() if c["accounts"]}
+    else:
+        out["accounts"] = {a: label for a, label in out["accounts"].items() if label == "benign" or a in active}
+    return out
+
+
+def evaluate_draw(draw: int, scale: float, camouflage: bool = False, days: float | None = None) -> dict:
+    """Simulate, ingest and detect one draw (its first ``days`` only, when given); score sybilscope and the baselines."""
     timings = {}
     with tempfile.TemporaryDirectory() as tmp:
         case = Path(tmp) / "case"
@@ -218,7 +270,7 @@ def evaluate_draw(draw: int, scale: float, camouflage: bool = False) -> dict:
             case, scenario="drawn", seed=draw, scale=scale, fmt="parquet", camouflage=camouflage
         )
         timings["simulate"] = time.perf_counter() - started
-        truth = json.loads((Path(tmp) / "case.truth.json").read_text())
+        truth = observe_days(case, json.loads((Path(tmp) / "case.truth.json").read_text()), days)
         ws = Workspace.open(Path(tmp) / "ws")
         store = open_store(ws)
         try:
@@ -319,15 +371,26 @@ def _calibration_row(res: dict) -> dict:
     }
 
 
-def evaluate_calibration(folder: Path, log) -> dict:
-    """Every case of ``folder`` with a truth file, scored by the folder's own ``score.py``."""
+def evaluate_calibration(folder: Path, log, days: float | None = None) -> dict:
+    """Every case of ``folder`` with a truth file (its first ``days`` only, when given), scored by the
+    folder's own ``score.py``."""
     scorer = folder / "score.py"
     out: dict = {}
     for case in sorted(p for p in folder.iterdir() if p.is_dir()):
-        truth = folder / f"{case.name}.truth.json"
+        name = case.name
+        truth = folder / f"{name}.truth.json"
         if not truth.exists():
             continue
         with tempfile.TemporaryDirectory() as tmp:
+            if days is not None:
+                # the first days of a copy (in the temporary folder), and the truth about them
+                copy = Path(tmp) / "case"
+                copy.mkdir()
+                for part in case.iterdir():
+                    (copy / part.name).write_bytes(part.read_bytes())
+                kept = observe_days(copy, json.loads(truth.read_text()), days)
+                case, truth = copy, Path(tmp) / "truth.json"
+                truth.write_text(json.dumps(kept))
             ws = Path(tmp) / "ws"
             started = time.perf_counter()
             _cli(ws, "ingest", str(case))
@@ -348,9 +411,9 @@ def evaluate_calibration(folder: Path, log) -> dict:
                     rows[name] = _calibration_row(_score_py(scorer, truth, export))
             finally:
                 warehouse.close_all()
-        out[case.name] = {"scores": rows, "seconds": {"ingest": ingest_s, "detect": detect_s}}
+        out[name] = {"scores": rows, "seconds": {"ingest": ingest_s, "detect": detect_s}}
         log(
-            f"calibration {case.name}: ingest {ingest_s:.1f} s, detect {detect_s:.1f} s; "
+            f"calibration {name}: ingest {ingest_s:.1f} s, detect {detect_s:.1f} s; "
             f"sybilscope F1 {rows['sybilscope']['f1']:.3f}"
         )
     return out
@@ -490,11 +553,21 @@ def main() -> None:
         help="folder of independent calibration cases (default: ../shared/calibration)",
     )
     parser.add_argument(
+        "--days",
+        type=float,
+        default=None,
+        metavar="N",
+        help="observe only each case's first N days (draws and calibration cases): what detection "
+        "finds before a whole month of logs is in; campaign accounts with no request by then leave the truth",
+    )
+    parser.add_argument(
         "--json", type=Path, default=None, metavar="PATH", help="write every number here"
     )
     args = parser.parse_args()
     if args.scale <= 0:
         parser.error("--scale must be positive")
+    if args.days is not None and args.days <= 0:
+        parser.error("--days must be positive")
     lo, hi = args.draws or SPLITS[args.split]
     if args.quick and not args.draws:
         hi = min(hi, lo + 1)
@@ -502,6 +575,7 @@ def main() -> None:
         f"draws {lo}-{hi}"
         + ("" if args.draws else f" ({args.split} split)")
         + (", every campaign camouflaged" if args.camouflage else "")
+        + (f", first {args.days:g} days only" if args.days is not None else "")
     )
     commit = _git_commit()
 
@@ -513,7 +587,7 @@ def main() -> None:
     draws: dict[int, dict] = {}
     for draw in range(lo, hi + 1):
         t0 = time.perf_counter()
-        draws[draw] = evaluate_draw(draw, args.scale, args.camouflage)
+        draws[draw] = evaluate_draw(draw, args.scale, args.camouflage, args.days)
         s = draws[draw]["scores"]["sybilscope"]
         kinds = ", ".join(
             f"{c['accounts']}x{c['selection']}/{c['infrastructure']}/{c['devices']}/{c['timing']}"
@@ -532,7 +606,7 @@ def main() -> None:
     elif not (args.calibration / "score.py").exists():
         log(f"calibration skipped: no cases with a score.py at {args.calibration}")
     else:
-        calibration = evaluate_calibration(args.calibration, log)
+        calibration = evaluate_calibration(args.calibration, log, args.days)
     total = time.perf_counter() - started
 
     print()
@@ -579,6 +653,7 @@ def main() -> None:
                     "draws_run": [lo, hi],
                     "scale": args.scale,
                     "camouflage": args.camouflage,
+                    "days": args.days,
                     "draws": {str(k): v for k, v in draws.items()},
                     "summary": summary,
                     "beats_every_baseline_on_every_draw": not losing,

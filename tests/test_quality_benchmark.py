@@ -55,3 +55,23 @@ def test_rows_list_each_dimension_worst_first(quality):
 
 def test_docstring_examples(quality):
     assert doctest.testmod(quality).failed == 0
+
+
+def test_observing_the_first_days_cuts_the_requests_and_the_truth_of_a_drawn_case(quality, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    day = quality.DAY_MS
+    start = 1_576_627_200_000 + 3 * 3_600_000  # a case whose first request is at 03:00: days count from midnight
+    pq.write_table(pa.table({"ts": pa.array([start, start + day, start + 2 * day - 3 * 3_600_000],
+                                            pa.timestamp("ms", tz="UTC")),
+                             "account_id": ["early", "second-day", "late"]}), tmp_path / "requests.parquet")
+    truth = {"campaigns": {"op1": {"accounts": ["early", "late"], "origin_country": "IR"},
+                           "op2": {"accounts": ["late"], "origin_country": "MY"}},
+             "accounts": {"early": {"hard_negative": None}}}
+    kept = quality.observe_days(tmp_path, truth, 2)
+    assert pq.read_table(tmp_path / "requests.parquet")["account_id"].to_pylist() == ["early", "second-day"]
+    # an account with no request left cannot be found: it leaves its campaign, and an empty campaign the truth
+    assert kept["campaigns"] == {"op1": {"accounts": ["early"], "origin_country": "IR"}}
+    assert truth["campaigns"]["op1"]["accounts"] == ["early", "late"]  # the caller's truth is left alone
+    assert quality.observe_days(tmp_path, truth, None) is truth
