@@ -377,8 +377,8 @@ def evaluate_calibration(folder: Path, log, days: float | None = None) -> dict:
     scorer = folder / "score.py"
     out: dict = {}
     for case in sorted(p for p in folder.iterdir() if p.is_dir()):
-        name = case.name
-        truth = folder / f"{name}.truth.json"
+        case_name = case.name
+        truth = folder / f"{case_name}.truth.json"
         if not truth.exists():
             continue
         with tempfile.TemporaryDirectory() as tmp:
@@ -411,9 +411,9 @@ def evaluate_calibration(folder: Path, log, days: float | None = None) -> dict:
                     rows[name] = _calibration_row(_score_py(scorer, truth, export))
             finally:
                 warehouse.close_all()
-        out[name] = {"scores": rows, "seconds": {"ingest": ingest_s, "detect": detect_s}}
+        out[case_name] = {"scores": rows, "seconds": {"ingest": ingest_s, "detect": detect_s}}
         log(
-            f"calibration {name}: ingest {ingest_s:.1f} s, detect {detect_s:.1f} s; "
+            f"calibration {case_name}: ingest {ingest_s:.1f} s, detect {detect_s:.1f} s; "
             f"sybilscope F1 {rows['sybilscope']['f1']:.3f}"
         )
     return out
