@@ -75,3 +75,44 @@ def test_observing_the_first_days_cuts_the_requests_and_the_truth_of_a_drawn_cas
     assert kept["campaigns"] == {"op1": {"accounts": ["early"], "origin_country": "IR"}}
     assert truth["campaigns"]["op1"]["accounts"] == ["early", "late"]  # the caller's truth is left alone
     assert quality.observe_days(tmp_path, truth, None) is truth
+
+
+_FAKE_SCORER = '''
+import argparse, json
+parser = argparse.ArgumentParser()
+parser.add_argument("--truth"); parser.add_argument("--export"); parser.add_argument("--json", action="store_true")
+args = parser.parse_args()
+truth = json.load(open(args.truth))
+# what the scorer was given, as numbers: campaign accounts in the truth, and members exported
+members = open(args.export + "/members.csv").read().splitlines()[1:]
+print(json.dumps({"precision": 1.0, "recall": 1.0, "f1": 1.0, "ari": 1.0, "attribution_acc": 1.0,
+                  "hard_negative_fp": 0, "flagged_accounts": len(members),
+                  "flagged_clusters": sum(1 for label in truth["accounts"].values() if label != "benign")}))
+'''
+
+
+@pytest.mark.slow
+def test_calibration_cases_are_run_as_a_user_would_and_reported_under_their_names(quality, tmp_path):
+    import json
+
+    from ingest.simulate import simulate
+
+    folder = tmp_path / "calibration"
+    for name, seed in (("alpha", 3), ("beta", 4)):
+        simulate(folder / name, scenario="drawn", seed=seed, scale=0.05, fmt="parquet")
+        drawn = json.loads((folder / f"{name}.truth.json").read_text())
+        labels = {a: "benign" for a in drawn["accounts"]}
+        labels.update({a: campaign for campaign, c in drawn["campaigns"].items() for a in c["accounts"]})
+        (folder / f"{name}.truth.json").write_text(json.dumps({"accounts": labels}))  # the calibration layout
+    (folder / "score.py").write_text(_FAKE_SCORER)
+    whole = quality.evaluate_calibration(folder, lambda text: None)
+    assert sorted(whole) == ["alpha", "beta"]
+    assert set(whole["alpha"]["scores"]) == set(quality.METHODS)
+    campaign_accounts = {name: sum(1 for label in json.loads((folder / f"{name}.truth.json").read_text())["accounts"]
+                                   .values() if label != "benign") for name in whole}
+    assert {name: r["scores"]["sybilscope"]["clusters"] for name, r in whole.items()} == campaign_accounts
+    # the first day only: the scorer is handed the truth about the accounts active by then
+    first = quality.evaluate_calibration(folder, lambda text: None, days=1)
+    assert sorted(first) == ["alpha", "beta"]
+    assert all(0 < first[n]["scores"]["sybilscope"]["clusters"] < campaign_accounts[n] for n in first)
+    assert all(first[n]["scores"]["sybilscope"]["flagged"] <= whole[n]["scores"]["sybilscope"]["flagged"] for n in first)
