@@ -225,9 +225,9 @@ def observe_days(case: Path, truth: dict, days: float | None) -> dict:
     Analysts rarely hold a whole month when they start: this is what
     detection finds in the first week or two. The campaign accounts with no
     request left are dropped from the truth returned (nothing could find
-    them), and campaigns left with none, whichever of the two truth layouts it has: the project's own
-    (``campaigns`` listing ``accounts``) or the calibration cases' (account to
-    label, ``benign`` or a campaign).
+    them), and so are campaigns left with none, whichever of the two truth
+    layouts it has: the project's own (``campaigns`` listing ``accounts``) or
+    the calibration cases' (account to label, ``benign`` or a campaign).
 
     Examples
     --------
@@ -242,12 +242,18 @@ def observe_days(case: Path, truth: dict, days: float | None) -> dict:
     if days is None:
         return truth
     files = sorted(case.glob("requests*.parquet"))
+    if not files:
+        raise SystemExit(f"--days reads a case's requests as Parquet, and {case} has none")
     tables = {path: pq.read_table(path) for path in files}
-    start = min(pc.min(t["ts"]).value for t in tables.values() if t.num_rows) // DAY_MS * DAY_MS
+
+    def epoch_ms(table: pa.Table) -> pa.Array:
+        return pc.cast(pc.cast(table["ts"], pa.timestamp("ms", tz="UTC"), safe=False), pa.int64())
+
+    start = min(pc.min(epoch_ms(t)).as_py() for t in tables.values() if t.num_rows) // DAY_MS * DAY_MS
     end = pa.scalar(start + round(days * DAY_MS), pa.int64())
     active: set[str] = set()
     for path, table in tables.items():
-        table = table.filter(pc.less(table["ts"].cast(pa.timestamp("ms", tz="UTC")).cast(pa.int64()), end))
+        table = table.filter(pc.less(epoch_ms(table), end))
         pq.write_table(table, path)
         active.update(a for a in pc.unique(table["account_id"]).to_pylist() if a is not None)
     out = json.loads(json.dumps(truth))
