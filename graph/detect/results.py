@@ -55,7 +55,12 @@ class DetectionParams:
         with those enumerators; such accounts are tied to each other block
         by block (:func:`graph.detect.enumeration.block_mates`; on draws 1-10
         one look-alike account, behind a campus NAT, met all four, while up
-        to 190 camouflaged enumerators of a draw did).
+        to 190 camouflaged enumerators of a draw did). Sixty numbers, not a
+        hundred: in its first days an operation splitting a block's walk
+        between its accounts has tried a few dozen of each (draws 1-10
+        observed for their first 7 of 14 days, ``benchmarks/quality.py
+        --days 7``: draw 3's 156 accounts F1 .66 to .92; over the whole 14
+        days nothing changed).
     min_tie : float
         Tie weight to a seed that makes an account a candidate.
     max_entity_accounts : int
@@ -182,7 +187,7 @@ class DetectionParams:
     run_length: int = 5
     seed_run_numbers: int = 20
     enumerator_evidence: float = 3.0
-    swept_numbers: int = 100
+    swept_numbers: int = 60
     mate_numbers: int = 5
     mate_share: float = 0.3
     mate_block_numbers: float = 3.0
