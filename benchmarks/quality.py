@@ -3,7 +3,8 @@
 Protocol: the detector's constants are chosen on draws 1-10 (`--split tuning`) and
 reported unchanged on draws 11-20 (`--split report`, the default). `--draws A-B`
 overrides the split; draws above 20 are further development draws (picked by the
-tradecraft they draw), never the reported figures.
+tradecraft they draw, or narrowed to one kind of operation with `--only`), never
+the reported figures.
 
 For each draw: simulate ``--scenario drawn --seed DRAW`` (3 to 6 campaigns whose
 tradecraft is drawn at random, among a benign population with every look-alike;
@@ -53,13 +54,19 @@ both calibration cases) 128-143 s, far under the 15 minutes allowed.
 ``--camouflage`` camouflages every campaign of every draw (the same draws,
 intensity 0.5-1), the harder half of the protocol: report both.
 
+``--only CHOICE=VALUE[,VALUE]`` (repeatable; development draws only) draws
+only campaigns taking those values, e.g. ``--draws 101-104 --only
+selection=leaked_list --only infrastructure=hosting,vpn_exits --only
+timing=cron``: target-list operations on dedicated or shared exits, the kind
+of case an independent simulation tried on us.
+
 ``--days N`` keeps each case's first N days only (draws and calibration cases
 alike; a draw spans 14 days, a calibration case 31), scoring the campaign
 accounts active by then: what an analyst holding the first week of logs
 would find.
 
 Run: ``.venv/bin/python benchmarks/quality.py [--split tuning|report] [--camouflage]
-[--draws 1-20] [--quick] [--scale 1] [--days N] [--json out.json] [--calibration DIR]``
+[--draws 1-20] [--quick] [--scale 1] [--days N] [--only CHOICE=V,...] [--json out.json] [--calibration DIR]``
 """
 
 from __future__ import annotations
@@ -93,6 +100,7 @@ from graph.workspace import Workspace  # noqa: E402
 from ingest.pipeline import ingest  # noqa: E402
 from ingest.readers import discover  # noqa: E402
 from ingest.simulate import simulate  # noqa: E402
+from ingest.simulate.tradecraft import CHOICES  # noqa: E402
 
 SPLITS = {"tuning": (1, 10), "report": (11, 20)}
 METHODS = ("sybilscope", "rule", "ip-components", "idf-louvain")
@@ -266,14 +274,19 @@ def observe_days(case: Path, truth: dict, days: float | None) -> dict:
     return out
 
 
-def evaluate_draw(draw: int, scale: float, camouflage: bool = False, days: float | None = None) -> dict:
-    """Simulate, ingest and detect one draw (its first ``days`` only, when given); score sybilscope and the baselines."""
+def evaluate_draw(draw: int, scale: float, camouflage: bool = False, days: float | None = None,
+                  only: dict[str, list[str]] | None = None) -> dict:
+    """Simulate, ingest and detect one draw (its first ``days`` only, when given); score sybilscope and the baselines.
+
+    ``only`` narrows the draw's campaigns to those tradecraft values (``simulate(tradecraft=...)``).
+    """
     timings = {}
     with tempfile.TemporaryDirectory() as tmp:
         case = Path(tmp) / "case"
         started = time.perf_counter()
         simulate(
-            case, scenario="drawn", seed=draw, scale=scale, fmt="parquet", camouflage=camouflage
+            case, scenario="drawn", seed=draw, scale=scale, fmt="parquet", camouflage=camouflage,
+            tradecraft=only,
         )
         timings["simulate"] = time.perf_counter() - started
         truth = observe_days(case, json.loads((Path(tmp) / "case.truth.json").read_text()), days)
@@ -523,6 +536,18 @@ def _draw_range(text: str) -> tuple[int, int]:
     return lo, hi
 
 
+def _only(text: str) -> tuple[str, list[str]]:
+    choice, _, values = text.partition("=")
+    wanted = [v.strip() for v in values.split(",") if v.strip()]
+    if not choice.strip() or not wanted:
+        raise argparse.ArgumentTypeError(f"--only takes CHOICE=VALUE[,VALUE] (e.g. selection=leaked_list), not {text!r}")
+    return choice.strip(), wanted
+
+
+#: draws up to this one are the tuning and report splits, drawn as the protocol has them
+LAST_SPLIT_DRAW = max(hi for _, hi in SPLITS.values())
+
+
 def main() -> None:
     doc = __doc__.split("\n\nFor each draw")[0]
     parser = argparse.ArgumentParser(
@@ -567,9 +592,28 @@ def main() -> None:
         "finds before a whole month of logs is in; campaign accounts with no request by then leave the truth",
     )
     parser.add_argument(
+        "--only",
+        type=_only,
+        action="append",
+        default=[],
+        metavar="CHOICE=V,...",
+        help="development draws only (--draws above 20): draw only campaigns taking these values of this "
+        "tradecraft choice (selection, division, infrastructure, devices, timing, account_age); repeatable",
+    )
+    parser.add_argument(
         "--json", type=Path, default=None, metavar="PATH", help="write every number here"
     )
     args = parser.parse_args()
+    only = {}
+    for choice, values in args.only:
+        only.setdefault(choice, []).extend(values)
+    if only and (args.draws is None or args.draws[0] <= LAST_SPLIT_DRAW):
+        parser.error(f"--only narrows development draws: give --draws A-B with A above {LAST_SPLIT_DRAW}")
+    for choice, values in only.items():
+        if choice not in CHOICES:
+            parser.error(f"--only {choice}: no such tradecraft choice; choose from {', '.join(CHOICES)}")
+        if set(values) - set(CHOICES[choice]):
+            parser.error(f"--only {choice} takes {', '.join(CHOICES[choice])}, not {', '.join(values)}")
     if args.scale <= 0:
         parser.error("--scale must be positive")
     if args.days is not None and args.days <= 0:
@@ -582,6 +626,7 @@ def main() -> None:
         + ("" if args.draws else f" ({args.split} split)")
         + (", every campaign camouflaged" if args.camouflage else "")
         + (f", first {args.days:g} days only" if args.days is not None else "")
+        + "".join(f", {choice} {'/'.join(values)} only" for choice, values in only.items())
     )
     commit = _git_commit()
 
@@ -593,7 +638,7 @@ def main() -> None:
     draws: dict[int, dict] = {}
     for draw in range(lo, hi + 1):
         t0 = time.perf_counter()
-        draws[draw] = evaluate_draw(draw, args.scale, args.camouflage, args.days)
+        draws[draw] = evaluate_draw(draw, args.scale, args.camouflage, args.days, only or None)
         s = draws[draw]["scores"]["sybilscope"]
         kinds = ", ".join(
             f"{c['accounts']}x{c['selection']}/{c['infrastructure']}/{c['devices']}/{c['timing']}"
@@ -660,6 +705,7 @@ def main() -> None:
                     "scale": args.scale,
                     "camouflage": args.camouflage,
                     "days": args.days,
+                    "only": only or None,
                     "draws": {str(k): v for k, v in draws.items()},
                     "summary": summary,
                     "beats_every_baseline_on_every_draw": not losing,

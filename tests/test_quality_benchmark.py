@@ -2,6 +2,7 @@
 
 import doctest
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,41 @@ def test_calibration_cases_are_run_as_a_user_would_and_reported_under_their_name
     assert sorted(first) == ["alpha", "beta"]
     assert all(0 < first[n]["scores"]["sybilscope"]["clusters"] < campaign_accounts[n] for n in first)
     assert all(first[n]["scores"]["sybilscope"]["flagged"] <= whole[n]["scores"]["sybilscope"]["flagged"] for n in first)
+
+
+@pytest.mark.parametrize("argv", [
+    ["--only", "selection=leaked_list"],  # the report split
+    ["--draws", "1-10", "--only", "selection=leaked_list"],  # the tuning draws
+    ["--draws", "20-24", "--only", "selection=leaked_list"],  # reaching into the split
+    ["--draws", "21-22", "--only", "selection"],  # no value
+    ["--draws", "21-22", "--only", "colour=red"],  # no such choice
+    ["--draws", "21-22", "--only", "selection=leaked"],  # no such value
+])
+def test_only_narrows_development_draws_and_nothing_else(quality, monkeypatch, capsys, argv):
+    monkeypatch.setattr(quality, "evaluate_draw", lambda *a, **k: pytest.fail("no draw may run"))
+    monkeypatch.setattr("sys.argv", ["quality.py", *argv])
+    with pytest.raises(SystemExit) as stopped:
+        quality.main()
+    assert stopped.value.code == 2
+    assert "--only" in capsys.readouterr().err
+
+
+def test_only_reaches_the_drawn_campaigns_of_development_draws(quality, monkeypatch, tmp_path):
+    seen = []
+
+    def evaluate(draw, scale, camouflage, days, only):
+        seen.append((draw, only))
+        return {"scores": {m: {"precision": 1.0, "recall": 1.0, "f1": 1.0 if m == "sybilscope" else 0.5,
+                               "ari": 1.0, "attribution": 1.0, "hn_fp": 0, "campaign_recall": {}}
+                           for m in ("sybilscope", "rule", "ip-components", "idf-louvain")},
+                "seconds": {}, "campaigns": {}}
+
+    monkeypatch.setattr(quality, "evaluate_draw", evaluate)
+    out = tmp_path / "out.json"
+    monkeypatch.setattr("sys.argv", ["quality.py", "--draws", "21-22", "--only", "selection=leaked_list",
+                                     "--only", "infrastructure=hosting,vpn_exits", "--only", "selection=scattered",
+                                     "--calibration", str(tmp_path / "none"), "--json", str(out)])
+    quality.main()
+    wanted = {"selection": ["leaked_list", "scattered"], "infrastructure": ["hosting", "vpn_exits"]}
+    assert seen == [(21, wanted), (22, wanted)]
+    assert json.loads(out.read_text())["only"] == wanted

@@ -23,22 +23,10 @@ from ingest.simulate.lookalikes import LOOKALIKES
 from ingest.simulate.population import HARD_NEGATIVES
 from ingest.simulate.tradecraft import (
     ACCOUNT_AGES,
-    DEVICE_HABITS,
+    CHOICES,
     DIVISIONS,
-    INFRASTRUCTURES,
-    SELECTIONS,
-    TIMINGS,
     draw_plan,
 )
-
-CHOICES = {
-    "selection": SELECTIONS,
-    "division": DIVISIONS,
-    "infrastructure": INFRASTRUCTURES,
-    "devices": DEVICE_HABITS,
-    "timing": TIMINGS,
-    "account_age": ACCOUNT_AGES,
-}
 
 
 def _table(case: Path, stem: str) -> pd.DataFrame:
@@ -47,6 +35,46 @@ def _table(case: Path, stem: str) -> pd.DataFrame:
         [pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""]) for p in files],
         ignore_index=True,
     )
+
+
+def test_a_narrowed_plan_draws_only_the_tradecraft_asked_for_and_leaves_the_splits_alone():
+    wanted = {"selection": ["leaked_list"], "infrastructure": ["hosting", "vpn_exits"], "timing": ["cron"]}
+    plans = [draw_plan(seed, only=wanted) for seed in range(21, 31)]
+    assert plans[0] == draw_plan(21, only=wanted)  # still a function of the draw number
+    assert all(3 <= len(plan) <= 6 for plan in plans)
+    campaigns = [td for plan in plans for td in plan]
+    assert {td["selection"] for td in campaigns} == {"leaked_list"}
+    assert {td["infrastructure"] for td in campaigns} == {"hosting", "vpn_exits"}
+    assert {td["timing"] for td in campaigns} == {"cron"}
+    # what was not narrowed still varies
+    assert len({td["division"] for td in campaigns}) == len(DIVISIONS)
+    assert len({td["account_age"] for td in campaigns}) == len(ACCOUNT_AGES)
+    # an empty narrowing is no narrowing: the reported draws keep their plans
+    assert draw_plan(11, only={}) == draw_plan(11) == draw_plan(11, only=None)
+
+
+@pytest.mark.parametrize("only, message", [
+    ({"selection": ["leaked"]}, "selection takes"),
+    ({"colour": ["red"]}, "no tradecraft choice 'colour'"),
+    ({"timing": []}, "timing takes"),
+])
+def test_a_narrowing_that_names_no_tradecraft_is_refused(only, message):
+    with pytest.raises(ValueError, match=message):
+        draw_plan(21, only=only)
+
+
+def test_only_the_drawn_scenario_narrows_its_tradecraft(tmp_path):
+    with pytest.raises(ValueError, match="only a drawn scenario"):
+        simulate(tmp_path / "case", scenario="default", tradecraft={"selection": ["leaked_list"]})
+    assert not (tmp_path / "case").exists()
+
+
+def test_a_narrowed_draw_writes_only_those_campaigns(tmp_path):
+    summary = simulate(tmp_path / "case", scenario="drawn", seed=23, scale=0.3,
+                       tradecraft={"selection": ["leaked_list"], "account_age": ["aged"]})
+    truth = json.loads(summary.truth_path.read_text())
+    drawn = [c["drawn"] for c in truth["campaigns"].values()]
+    assert drawn and all(d["selection"] == "leaked_list" and d["account_age"] == "aged" for d in drawn)
 
 
 @pytest.fixture(scope="module", params=[3, 12])

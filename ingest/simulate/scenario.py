@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -147,6 +147,7 @@ def simulate(
     compress: bool = False,
     part_rows: int | None = None,
     bad_rows: int = 0,
+    tradecraft: Mapping[str, Collection[str]] | None = None,
     progress: Callable[[int, int, int], None] | None = None,
 ) -> SimulationSummary:
     """Write a simulated case folder and its ground truth.
@@ -177,6 +178,11 @@ def simulate(
     bad_rows : int
         Insert this many contract-breaking request rows (unparseable timestamp,
         invalid IP, missing required value), listed in the truth file.
+    tradecraft : mapping, optional
+        ``drawn`` scenario only: draw only campaigns taking these values of
+        these choices (``{"selection": ["leaked_list"]}``;
+        :func:`ingest.simulate.tradecraft.draw_plan`), to stress one kind of
+        operation in a development draw.
     progress : callable, optional
         Called as ``progress(days_done, days_total, rows_written)``.
 
@@ -194,6 +200,8 @@ def simulate(
         raise ValueError(f"bad_rows must be zero or more, got {bad_rows}")
     if part_rows is not None and part_rows < 1:
         raise ValueError(f"part_rows must be at least 1, got {part_rows}")
+    if tradecraft and not SCENARIOS[scenario].drawn:
+        raise ValueError(f"only a drawn scenario draws its tradecraft, not {scenario!r}")
     started = time.perf_counter()
     spec = SCENARIOS[scenario]
     camo = camouflage or spec.camouflage
@@ -231,7 +239,7 @@ def simulate(
         for name, size in spec.campaigns.items()
     ]
     if spec.drawn:
-        campaigns += draw_campaigns(world, population, seed, scale=scale, camouflage=camouflage)
+        campaigns += draw_campaigns(world, population, seed, scale=scale, camouflage=camouflage, only=tradecraft)
     _background_labels(world)
     world.finalize()
     activities = list(population.activities) + [a for c in campaigns for a in c.activities]

@@ -54,6 +54,7 @@ campaign from it, with the number selection and division of labour of
 from __future__ import annotations
 
 import math
+from collections.abc import Collection, Mapping
 
 import numpy as np
 
@@ -71,6 +72,7 @@ __all__ = [
     "DEVICE_HABITS",
     "TIMINGS",
     "ACCOUNT_AGES",
+    "CHOICES",
     "draw_tradecraft",
     "draw_plan",
     "build_drawn_campaign",
@@ -84,6 +86,11 @@ INFRASTRUCTURES = ("hosting", "residential_proxies", "vpn_exits", "shared_carrie
 DEVICE_HABITS = ("shared_emulators", "own_handsets", "rotation")
 TIMINGS = ("cron", "office_hours", "jitter")
 ACCOUNT_AGES = ("burst", "aged")
+#: each categorical choice a campaign draws, by its name in the tradecraft (what ``draw_plan(only=...)`` narrows)
+CHOICES = {"selection": SELECTIONS, "division": DIVISIONS, "infrastructure": INFRASTRUCTURES,
+            "devices": DEVICE_HABITS, "timing": TIMINGS, "account_age": ACCOUNT_AGES}
+#: campaigns drawn at most for one narrowed plan (a rare combination takes a few hundred)
+_MAX_REDRAWS = 100_000
 
 # Where operators sit (the 2019 disclosure named Iran, Israel and Malaysia).
 _OPERATORS = {
@@ -282,18 +289,43 @@ def _evade(td: dict, rng: np.random.Generator) -> None:
         td["per_account_lookups_drawn"] = int(round(_log_uniform(rng, 20, 300)))
 
 
-def draw_plan(seed: int, *, scale: float = 1.0, camouflage: bool = False) -> list[dict]:
+def draw_plan(
+    seed: int, *, scale: float = 1.0, camouflage: bool = False, only: Mapping[str, Collection[str]] | None = None
+) -> list[dict]:
     """The tradecraft of draw ``seed``'s 3 to 6 campaigns, from the draw number alone.
+
+    ``only`` keeps drawing until every campaign takes one of the given
+    values of each named choice (``{"selection": ["leaked_list"]}``): a
+    development draw that stresses one kind of operation. Without it the
+    plan is the split's, unchanged.
 
     Examples
     --------
     >>> plan = draw_plan(11)
     >>> 3 <= len(plan) <= 6 and plan == draw_plan(11)
     True
+    >>> {td["selection"] for td in draw_plan(21, only={"selection": ["leaked_list"]})}
+    {'leaked_list'}
     """
     draws = np.random.default_rng([seed, 5])
     n = int(draws.integers(3, 7))
-    return [draw_tradecraft(draws, scale=scale, camouflage=camouflage) for _ in range(n)]
+    if not only:
+        return [draw_tradecraft(draws, scale=scale, camouflage=camouflage) for _ in range(n)]
+    wanted = {choice: set(values) for choice, values in only.items()}
+    for choice, values in wanted.items():
+        known = CHOICES.get(choice)
+        if known is None:
+            raise ValueError(f"no tradecraft choice {choice!r}; choose from {', '.join(CHOICES)}")
+        if not values or values - set(known):
+            raise ValueError(f"{choice} takes {', '.join(known)}, not {', '.join(sorted(values)) or 'nothing'}")
+    plan: list[dict] = []
+    for _ in range(_MAX_REDRAWS):
+        td = draw_tradecraft(draws, scale=scale, camouflage=camouflage)
+        if all(td[choice] in values for choice, values in wanted.items()):
+            plan.append(td)
+            if len(plan) == n:
+                return plan
+    raise ValueError(f"{_MAX_REDRAWS:,} campaigns drawn and fewer than {n} of them take {dict(only)}")
 
 
 def draw_campaigns(
@@ -303,15 +335,16 @@ def draw_campaigns(
     *,
     scale: float = 1.0,
     camouflage: bool = False,
+    only: Mapping[str, Collection[str]] | None = None,
 ) -> list[Campaign]:
     """Draw 3 to 6 campaigns for draw ``seed`` and add them to ``world``.
 
-    The tradecraft comes from its own generator (:func:`draw_plan`), so it is
-    a function of the draw number alone; building the accounts and traffic
-    uses the world's generator.
+    The tradecraft comes from its own generator (:func:`draw_plan`, which
+    ``only`` narrows), so it is a function of the draw number alone;
+    building the accounts and traffic uses the world's generator.
     """
     campaigns = []
-    for i, td in enumerate(draw_plan(seed, scale=scale, camouflage=camouflage)):
+    for i, td in enumerate(draw_plan(seed, scale=scale, camouflage=camouflage, only=only)):
         name = f"op{i + 1}_{td['selection']}_{td['infrastructure']}"
         campaigns.append(build_drawn_campaign(name, td, world, population, world.rng))
     return campaigns
