@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from graph.detect import find_networks
+from graph.detect.acquaintance import dedicated_links
 from graph.detect.frames import events_frame
 from graph.detect.results import DetectionParams
 from graph.detect.synchrony import activity_onsets, lockstep_spikes, recurring_spikes, slot_share
@@ -40,7 +41,8 @@ def _circles(n: int, size: int, rng: np.random.Generator) -> list[dict]:
     return rows
 
 
-def _scheduled_operation(n: int, rng: np.random.Generator, *, scheduled: bool = True) -> list[dict]:
+def _scheduled_operation(n: int, rng: np.random.Generator, *, scheduled: bool = True, per_exit: int = 2,
+                         kind: str = "residential") -> list[dict]:
     """``n`` aged accounts working a leaked list from residential proxies, two accounts an exit.
 
     The exits pair the accounts and chain nothing: no address or chain of addresses pools
@@ -50,12 +52,12 @@ def _scheduled_operation(n: int, rng: np.random.Generator, *, scheduled: bool = 
     by two minutes of jitter (or, unscheduled, at a moment of its own), and looks up four
     people of the list (one member of each of many circles: strangers to each other) among
     numbers nobody uses: too few lookups and too ordinary a hit ratio for any account to
-    stand out alone.
+    stand out alone. ``per_exit`` accounts share each address (of ``kind``).
     """
     people = [f"c{c:02d}-0" for c in range(60)]
     rows = []
     for k in range(n):
-        account, ip = f"op{k:02d}", f"81.2.{k // 2}.1"
+        account, ip = f"op{k:02d}", f"81.2.{k // per_exit}.1"
         mine = [people[(4 * k + i) % len(people)] for i in range(4)]
         days = rng.choice(5, size=2, replace=False)
         for d in days:
@@ -63,9 +65,9 @@ def _scheduled_operation(n: int, rng: np.random.Generator, *, scheduled: bool = 
                 ts = START + (2 + int(d)) * DAY + SLOTS[k % 3] + int(rng.normal(0, 120_000))
             else:
                 ts = START + (2 + int(d)) * DAY + int(rng.integers(8 * HOUR, 20 * HOUR))
-            rows += [_row(account, t, ip=ip, ts=ts + i * 7_000, matched=True) for i, t in enumerate(mine)]
-            rows += [_row(account, f"unlisted-{k}-{d}-{j}", ip=ip, ts=ts + 30_000 + j * 7_000, matched=False)
-                     for j in range(8)]
+            rows += [_row(account, t, ip=ip, ts=ts + i * 7_000, matched=True, kind=kind) for i, t in enumerate(mine)]
+            rows += [_row(account, f"unlisted-{k}-{d}-{j}", ip=ip, ts=ts + 30_000 + j * 7_000, matched=False,
+                          kind=kind) for j in range(8)]
     return rows
 
 
@@ -81,9 +83,10 @@ def _bystanders(rng: np.random.Generator) -> list[dict]:
     return rows
 
 
-def _case(*, scheduled: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _case(*, scheduled: bool = True, per_exit: int = 2, kind: str = "residential") -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(7)
-    rows = _circles(60, 5, rng) + _scheduled_operation(40, rng, scheduled=scheduled) + _bystanders(rng)
+    rows = (_circles(60, 5, rng) + _scheduled_operation(40, rng, scheduled=scheduled, per_exit=per_exit, kind=kind)
+            + _bystanders(rng))
     accounts = pd.DataFrame({"account_id": sorted({r["account_id"] for r in rows}), "created_at": START - 400 * DAY})
     return events_frame(rows), accounts
 
@@ -125,3 +128,39 @@ def test_the_same_accounts_without_a_schedule_or_without_the_slot_search_are_not
     events, accounts = _case()
     found = find_networks(events, accounts=accounts, params=DetectionParams(slot_days=30))
     assert not [c for c in found.clusters if c.flagged and any(m.startswith("op") for m in c.members)]
+
+
+def _shared_with_everyone(events: pd.DataFrame) -> pd.DataFrame:
+    """The circles' members reach the service through the operation's addresses too (a VPN exit's crowd)."""
+    members = sorted(a for a in events["account_id"].unique() if a.startswith("c"))
+    exits = sorted(events.loc[events["account_id"].str.startswith("op"), "ip"].unique())
+    home = dict(zip(members, (exits[i % len(exits)] for i in range(len(members))), strict=True))
+    moved = events.copy()
+    mine = moved["account_id"].isin(home)
+    moved.loc[mine, "ip"] = moved.loc[mine, "account_id"].map(home)
+    moved.loc[mine, "ip_prefix"] = moved.loc[mine, "ip"].str.rsplit(".", n=1).str[0] + ".0/24"
+    moved.loc[mine, "ip_kind"] = moved.loc[events["account_id"].str.startswith("op"), "ip_kind"].iloc[0]
+    return moved
+
+
+def test_a_schedule_on_addresses_only_its_accounts_use_is_one_cluster_however_many_share_each():
+    # ten accounts an address: no exit is rare, yet the schedule's accounts are nearly all who use each
+    events, accounts = _case(per_exit=10, kind="hosting")
+    found = find_networks(events, accounts=accounts)
+    flagged = [c for c in found.clusters if c.flagged and any(m.startswith("op") for m in c.members)]
+    assert len(flagged) == 1
+    cluster = flagged[0]
+    assert all(m.startswith("op") for m in cluster.members) and len(cluster.members) >= 36
+    assert cluster.contributions["slots"] > 1.5
+    assert not [c for c in found.clusters if c.flagged and not any(m.startswith("op") for m in c.members)]
+
+
+def test_a_schedule_on_addresses_everyone_uses_links_nobody_through_them():
+    ops = pd.Index([f"op{k:02d}" for k in range(40)])
+    events, _ = _case(per_exit=10, kind="hosting")
+    assert len(dedicated_links(events, ops)) == 4 * 45  # each address's ten, every pair
+    # the same hosting addresses used by the circles' 300 members too (a VPN exit's crowd)
+    assert dedicated_links(_shared_with_everyone(events), ops).empty
+    # carrier addresses are people's, however few use them
+    events, _ = _case(per_exit=10, kind="mobile")
+    assert dedicated_links(events, ops).empty

@@ -692,9 +692,13 @@ def find_networks(
     slots, on_slots = _schedule_slots(lookup_onsets, created, params)
     del lookup_onsets  # a busy case's millions of onsets
     # a bystander starting in a slot's minutes shares nothing else with the schedule's accounts; those
-    # share proxy exits, handsets or emulators (an address or device few others use) with each other
+    # share proxy exits, handsets or emulators (an address or device few others use) with each other, or
+    # hosting addresses they nearly fill however many of them each holds (an operation's rented ones)
     on_slots = on_slots[on_slots >= params.slot_share].index.intersection(sorted(callers))
-    paired = acquaintance.rare_links(source, on_slots, max_accounts=params.rare_link_accounts)
+    paired = pd.concat([acquaintance.rare_links(source, on_slots, max_accounts=params.rare_link_accounts),
+                        acquaintance.dedicated_links(source, on_slots, min_accounts=params.stranger_accounts,
+                                                     min_share=params.fresh_share)],
+                       ignore_index=True).drop_duplicates(ignore_index=True)
     slotted = set(paired["a"].tolist()) | set(paired["b"].tolist())
     seeds |= slotted
     # a scheduler firing a few of its many accounts at a time meets each pair of them too seldom for a
