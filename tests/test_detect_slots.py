@@ -161,6 +161,8 @@ def test_a_schedule_on_addresses_everyone_uses_links_nobody_through_them():
     assert len(dedicated_links(events, ops)) == 4 * 45  # each address's ten, every pair
     # the same hosting addresses used by the circles' 300 members too (a VPN exit's crowd)
     assert dedicated_links(_shared_with_everyone(events), ops).empty
-    # carrier addresses are people's, however few use them
+    # a VPN exit the operation floods is its own; carrier addresses are people's, however few use them
+    events, _ = _case(per_exit=10, kind="vpn")
+    assert len(dedicated_links(events, ops)) == 4 * 45
     events, _ = _case(per_exit=10, kind="mobile")
     assert dedicated_links(events, ops).empty

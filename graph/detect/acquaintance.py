@@ -232,19 +232,20 @@ def rare_links(events: EventsLike, accounts: pd.Index, *, max_accounts: int = 5)
 
 
 def dedicated_links(events: EventsLike, accounts: pd.Index, *, min_accounts: int = 5, min_share: float = 0.9) -> pd.DataFrame:
-    """``a, b``: pairs of ``accounts`` behind one hosting address that ``accounts`` nearly fill.
+    """``a, b``: pairs of ``accounts`` behind one hosting or VPN address that ``accounts`` nearly fill.
 
     An address is dedicated when at least ``min_accounts`` of ``accounts``
     use it and they are at least ``min_share`` of everyone who does: the
-    hosting addresses an operation rents hold its own accounts and hardly
-    anyone else, however many of them, where a VPN exit's users are mostly
-    people outside any one selection. Residential and carrier addresses are
-    people's, and the few accounts a proxy exit carries are tied by
-    :func:`rare_links` already; so are the handsets and emulators a few
-    accounts share (tying the dozens an emulator fingerprint may carry cut
-    one tuning draw's operations sharing VPN exits differently, ARI .99 ->
-    .86; tying residential exits of six to eight accounts cut a development
-    draw's operation in two). Every request counts, as for :func:`rare_links`.
+    hosting addresses an operation rents, and the VPN exits it floods, hold
+    its own accounts and hardly anyone else, however many of them, where a
+    VPN exit's users are otherwise mostly people outside any one selection.
+    Residential and carrier addresses are people's, and the few accounts a
+    proxy exit carries are tied by :func:`rare_links` already; so are the
+    handsets and emulators a few accounts share (tying the dozens an
+    emulator fingerprint may carry cut one tuning draw's operations sharing
+    VPN exits differently, ARI .99 -> .86; tying residential exits of six
+    to eight accounts cut a development draw's operation in two). Every
+    request counts, as for :func:`rare_links`.
 
     Examples
     --------
@@ -260,7 +261,7 @@ def dedicated_links(events: EventsLike, accounts: pd.Index, *, min_accounts: int
     rows = source.query(f"""
         WITH used AS (
             SELECT entity, account_id, account_id IN (SELECT account_id FROM {{accounts}}) AS chosen
-            FROM {entity_usage(source)} WHERE entity_type = 'ip' AND kind = 'hosting'
+            FROM {entity_usage(source)} WHERE entity_type = 'ip' AND kind IN ('hosting', 'vpn')
         ), dedicated AS (
             SELECT entity FROM used GROUP BY 1
             HAVING count(*) FILTER (WHERE chosen) >= {int(min_accounts)}

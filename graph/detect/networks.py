@@ -693,7 +693,7 @@ def find_networks(
     del lookup_onsets  # a busy case's millions of onsets
     # a bystander starting in a slot's minutes shares nothing else with the schedule's accounts; those
     # share proxy exits, handsets or emulators (an address or device few others use) with each other, or
-    # hosting addresses they nearly fill however many of them each holds (an operation's rented ones)
+    # hosting or VPN addresses they nearly fill however many of them each holds (an operation's own)
     on_slots = on_slots[on_slots >= params.slot_share].index.intersection(sorted(callers))
     paired = pd.concat([acquaintance.rare_links(source, on_slots, max_accounts=params.rare_link_accounts),
                         acquaintance.dedicated_links(source, on_slots, min_accounts=params.stranger_accounts,

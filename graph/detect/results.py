@@ -177,12 +177,13 @@ class DetectionParams:
         (:func:`graph.detect.infrastructure.burst_crowds`): nearly all.
         Chosen on draws 1-10, whose viral sign-up evenings leave at most 83%
         of a carrier address's users new, and farms' rented addresses 90-100%.
-        The same share of a hosting address's users keeping a schedule's
-        slots ties them (:func:`graph.detect.acquaintance.dedicated_links`):
+        The same share of a hosting or VPN address's users keeping a
+        schedule's slots ties them (:func:`graph.detect.acquaintance.dedicated_links`):
         an operation's rented addresses, however many of its accounts each
-        holds (draws 1-10 unchanged; a development case's 242 aged list
-        workers on five hosting addresses, 40-55 each, went from unfound to
-        one flagged cluster).
+        holds (draws 1-10: one look-alike account fewer flagged, nothing else
+        changed; a development case's 242 aged list workers on five hosting
+        addresses, 40-55 each, went from unfound to one flagged cluster; a
+        half share flagged seven look-alike accounts on tuning draw 5, not three).
     """
 
     seed: int = 0
