@@ -75,6 +75,7 @@ def test_a_narrowed_draw_writes_only_those_campaigns(tmp_path):
     truth = json.loads(summary.truth_path.read_text())
     drawn = [c["drawn"] for c in truth["campaigns"].values()]
     assert drawn and all(d["selection"] == "leaked_list" and d["account_age"] == "aged" for d in drawn)
+    assert truth["params"]["tradecraft"] == {"account_age": ["aged"], "selection": ["leaked_list"]}
 
 
 @pytest.fixture(scope="module", params=[3, 12])

@@ -339,6 +339,8 @@ def simulate(
     truth = truth_record(
         world, campaigns, called, scenario, spec, seed, scale, camo, bad_log, population.passive
     )
+    if tradecraft:  # what the draw was narrowed to, to draw it again (others' truth stays as it was)
+        truth["params"]["tradecraft"] = {choice: sorted(values) for choice, values in sorted(tradecraft.items())}
     truth_file.parent.mkdir(parents=True, exist_ok=True)
     truth_file.write_text(json.dumps(truth, indent=1, sort_keys=True) + "\n")
     hard = {

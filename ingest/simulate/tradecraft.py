@@ -89,7 +89,7 @@ ACCOUNT_AGES = ("burst", "aged")
 #: each categorical choice a campaign draws, by its name in the tradecraft (what ``draw_plan(only=...)`` narrows)
 CHOICES = {"selection": SELECTIONS, "division": DIVISIONS, "infrastructure": INFRASTRUCTURES,
             "devices": DEVICE_HABITS, "timing": TIMINGS, "account_age": ACCOUNT_AGES}
-#: campaigns drawn at most for one narrowed plan (a rare combination takes a few hundred)
+#: campaigns drawn at most for one narrowed plan (one value of each of the six choices is one campaign in 864)
 _MAX_REDRAWS = 100_000
 
 # Where operators sit (the 2019 disclosure named Iran, Israel and Malaysia).
