@@ -31,6 +31,7 @@ import pandas as pd
 from graph.detect.frames import Events, EventsLike, among, as_events, scratch_connection
 
 __all__ = [
+    "looking_through",
     "pooling_usage",
     "ENTITY_TYPES",
     "DEFAULT_KIND_WEIGHTS",
@@ -152,6 +153,32 @@ def pooling_usage(source: Events) -> str:
         WHERE entity_type = 'ip' AND raw_kind = 'hosting' AND asn IS NOT NULL AND lookups > 0
         GROUP BY 2, 3
     )"""
+
+
+def looking_through(events: EventsLike, *, min_accounts: int = 5) -> pd.DataFrame:
+    """``account_id, entity``: the accounts looking numbers up through each IP or device that ``min_accounts`` do.
+
+    ``entity`` is ``ip:<address>`` or ``device:<id>``. What a few accounts
+    share cannot be pooled to tell anything (:func:`graph.detect.synchrony.clockwork`).
+
+    Examples
+    --------
+    >>> from graph.detect.frames import events_frame
+    >>> rows = [{"ts": 0, "ip": "5.1.1.1", "account_id": a, "phone_hash": "p"} for a in "abc"]
+    >>> looking_through(events_frame(rows + [{"ts": 0, "ip": "5.1.1.1", "account_id": "d"}]), min_accounts=3)
+      account_id      entity
+    0          a  ip:5.1.1.1
+    1          b  ip:5.1.1.1
+    2          c  ip:5.1.1.1
+    """
+    source = as_events(events)
+    return source.query(f"""
+        SELECT account_id, entity_type || ':' || entity AS entity FROM (
+            SELECT account_id, entity_type, entity, count(*) OVER (PARTITION BY entity_type, entity) AS lookers
+            FROM {entity_usage(source)} WHERE lookups > 0
+        ) WHERE lookers >= {int(min_accounts)}
+        ORDER BY entity, account_id
+    """)
 
 
 def burst_crowds(

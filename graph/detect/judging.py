@@ -25,7 +25,16 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from graph.detect import acquaintance, behaviour, enumeration, misses, resemblance, scoring, targets
+from graph.detect import (
+    acquaintance,
+    behaviour,
+    enumeration,
+    misses,
+    resemblance,
+    scoring,
+    synchrony,
+    targets,
+)
 from graph.detect.attribution import (
     label_overlap,
     membership_frame,
@@ -92,6 +101,9 @@ class Judge:
     #: accounts starting lookups in a schedule's recurring slots on most of their working days
     #: (:func:`graph.detect.synchrony.recurring_spikes`)
     slotted: frozenset = frozenset()
+    #: accounts starting lookups at the minute of the hour a cron keeps behind an address or device they
+    #: share (:func:`graph.detect.synchrony.clockwork`)
+    clocked: frozenset = frozenset()
 
     # -- features -----------------------------------------------------------
     def belonging(self, account: str, members: Collection[str]) -> float:
@@ -159,6 +171,10 @@ class Judge:
                 # operator with little work of its own
                 lacks = m in acquainted or (self.stranger_z is None or m not in self.stranger_z.index) and (
                     not self._unjudged(m) or self.belonging(m, members) < 0.8)
+            elif top in ("slots", "clockwork"):
+                # a schedule's accounts keep its slots or its minute of the hour; a bystander behind its
+                # VPN exit is tied to them by the exit alone, however much of its ties that is
+                lacks = own < self.params.seed_evidence and m not in self.slotted and m not in self.clocked
             else:
                 lacks = own < self.params.seed_evidence and self.belonging(m, members) < 0.5
             if lacks:
@@ -490,6 +506,9 @@ class Judge:
         )
         out = []
         onboarding = self._onboarding(keys)
+        # the lookup sessions' starts: a cron's hour is in when its accounts look numbers up
+        clock = synchrony.hour_clock(self.onsets[self.onsets["lookup"].astype(bool)],
+                                     {g: m for g, m in keys.items() if len(m) >= 5}, min_days=self.params.slot_days)
         for g, members in keys.items():
             features = rows[g]
             features["_member_shared"] = shared[g]["members"]
@@ -500,6 +519,7 @@ class Judge:
             features.update(self._abroad(members))
             if len(members) >= 3:
                 features["slotted_share"] = round(sum(1 for m in members if m in self.slotted) / len(members), 6)
+            features.update(clock.get(g, {}))
             score, contributions = scoring.cluster_score(features)
             out.append((members, score, features, contributions))
         return out

@@ -690,6 +690,11 @@ def find_networks(
     scheduled = set(lockstep.index[lockstep >= params.seed_lockstep_days]) & callers
     seeds |= scheduled
     slots, on_slots = _schedule_slots(lookup_onsets, created, params)
+    # a cron firing one or two of many accounts a tick crowds no slot: it shows at one minute of the hour
+    clocked = synchrony.clockwork(
+        lookup_onsets, infrastructure.looking_through(source, min_accounts=params.stranger_accounts),
+        min_accounts=params.stranger_accounts, max_log10_p=params.clock_log10_p, min_days=params.slot_days,
+    )
     del lookup_onsets  # a busy case's millions of onsets
     # a bystander starting in a slot's minutes shares nothing else with the schedule's accounts; those
     # share proxy exits, handsets or emulators (an address or device few others use) with each other, or
@@ -700,7 +705,8 @@ def find_networks(
                                                      min_share=params.fresh_share)],
                        ignore_index=True).drop_duplicates(ignore_index=True)
     slotted = set(paired["a"].tolist()) | set(paired["b"].tolist())
-    seeds |= slotted
+    ticked = set(clocked["a"].tolist()) | set(clocked["b"].tolist())
+    seeds |= slotted | ticked
     # a scheduler firing a few of its many accounts at a time meets each pair of them too seldom for a
     # synchrony tie; spike by spike (slot by slot) they chain into one operation
     crowds = synchrony.spike_ties(spikes, scheduled)
@@ -736,9 +742,12 @@ def find_networks(
     # more numbers with each other than with anyone, behind exits few others use
     exits = _exit_lists(source, rare, seeds, params)
     seeds |= set(exits["a"].tolist()) | set(exits["b"].tolist())
-    # slot by slot, a schedule's accounts chain into one operation; those whose lookups find a circle of
-    # friends are not its accounts
-    crowds = pd.concat([crowds, synchrony.spike_ties(slots, slotted - befriended)], ignore_index=True)
+    # slot by slot, a schedule's accounts (keeping its slots or its minute of the hour) chain into one
+    # operation, and those keeping one minute behind an address are tied through it; those whose lookups
+    # find a circle of friends are not its accounts
+    ticking = clocked[~among(clocked["a"], befriended) & ~among(clocked["b"], befriended)]
+    crowds = pd.concat([crowds, synchrony.spike_ties(slots, (slotted | ticked) - befriended),
+                        ticking[["a", "b"]].assign(weight=1.0)], ignore_index=True)
     crowds = crowds.groupby(["a", "b"], sort=True)["weight"].sum().reset_index()
     seeds |= _shared_list_workers(source, workers.difference(stats.index[stats["missing"]]), params)
     # a farm's burst-made accounts leave through addresses it rented for them, however little each looks up
@@ -825,7 +834,7 @@ def find_networks(
         onsets=onsets, sync=sync, created=created, labels=labels, population_hit=population_hit,
         baseline=baseline, params=params, bursts=frozenset(bursts), stranger_z=stranger_z,
         closure=closure, usual_closure=usual_closure, regions=regions,
-        mates=frozenset(mates["account_id"].tolist()), slotted=frozenset(slotted), abroad=resemblance.looking_abroad(regions, resemblance.home_countries(source, candidates)),
+        mates=frozenset(mates["account_id"].tolist()), slotted=frozenset(slotted), clocked=frozenset(ticked), abroad=resemblance.looking_abroad(regions, resemblance.home_countries(source, candidates)),
     )
     # squads tied into one operation are judged together, each kept as a sub-group
     scored, squad_of = judge.merge_operations(judge.score_groups(groups))

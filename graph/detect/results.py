@@ -136,6 +136,17 @@ class DetectionParams:
         does not count). Chosen a priori (a bucket wider than jitter of a
         few minutes, the three days lockstep asks for) and checked on draws
         1-10 and on draws beyond 20 picked for scheduled, aged operations.
+    clock_log10_p : float
+        A cron firing a few of its accounts a tick crowds no slot; behind an
+        address or device they share, its onsets pile up at one minute of
+        the hour (:func:`graph.detect.synchrony.clockwork`): a three-minute
+        window this improbable for onsets spread over the hour (log10 of the
+        binomial tail, times the 60 windows tried), on ``slot_days`` days,
+        makes its accounts (``stranger_accounts`` or more) seeds tied as a
+        schedule's. Chosen a priori, a million to one; on tuning draws 1-10
+        every window this improbable that five accounts kept was an
+        operation's (with a bystander or two at most), people's own came no
+        closer than 10**-4.6, and the operations' reached 10**-85.
     seed_stranger_z : float
         Addresses and devices whose accounts' pooled closure (how many of the
         people they find know each other, :mod:`graph.detect.acquaintance`)
@@ -225,6 +236,7 @@ class DetectionParams:
     slot_tolerance_seconds: int = 1200
     slot_days: int = 3
     slot_share: float = 0.5
+    clock_log10_p: float = -6.0
     seed_stranger_z: float = 4.0
     stranger_accounts: int = 5
     rare_link_accounts: int = 5

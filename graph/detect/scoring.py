@@ -78,6 +78,7 @@ def contributions(features: Mapping[str, float]) -> dict[str, float]:
     f = {k: float(v) for k, v in features.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     size = f.get("size", 1.0)
     recip = _clip(f.get("reciprocity", 0.0))
+    slots = 2.0 * _clip((f.get("slotted_share", 0.0) - 0.5) / 0.4) if size >= 5 else 0.0
     out = {
         # lookups inside number blocks the cluster tried a large part of
         "enumerated_blocks": 6.0 * _clip(f.get("enumerated_share", 0.0)),
@@ -132,7 +133,12 @@ def contributions(features: Mapping[str, float]) -> dict[str, float]:
         "lockstep_days": 1.0 * _clip(f.get("lockstep_days", 0.0) - 1.0, 0.0, 3.0) if size >= 3 else 0.0,
         # most members start their lookups in a schedule's recurring slots, a few of them each day: a
         # scheduler blurred by jitter (friends have evening peaks, not slots)
-        "slots": 2.0 * _clip((f.get("slotted_share", 0.0) - 0.5) / 0.4) if size >= 5 else 0.0,
+        "slots": slots,
+        # most members' lookup sessions start at one minute of the hour, hour after hour on several days (a
+        # cron table; people start at any minute): up to 3.0 from a million to one to 10**-20, as members
+        # keeping it grow from half to nine in ten (one schedule, one family: only what it adds to the slots)
+        "clockwork": max(3.0 * _clip((-f.get("clock_log10_p", 0.0) - 6.0) / 14.0)
+                         * _clip((f.get("clock_share", 0.0) - 0.5) / 0.4) - slots, 0.0) if size >= 5 else 0.0,
         # members finding each other by number: a social circle, not an operation
         "reciprocity": -4.0 * recip,
         # members or their addresses already vetted as benign (by head, or by the lookups they made)
@@ -260,6 +266,11 @@ _SENTENCES = {
         f"{f.get('slotted_share', 0):.0%} of members start their lookups in the same daily slots, a few of them each "
         f"day, on most days they work (a scheduler blurred by jitter)"
     ),
+    "clockwork": lambda f: (
+        f"{f.get('clock_share', 0):.0%} of members start their lookup sessions at one minute of the hour, hour "
+        f"after hour on several days (chance 10^{f.get('clock_log10_p', 0):.0f}; a cron table, where people start "
+        f"at any minute)"
+    ),
     "reciprocity": lambda f: f"{f.get('reciprocity', 0):.0%} of members were found by another member's lookups (a social circle)",
     "benign_labels": lambda f: (f"{f.get('benign_label_share', 0):.0%} of members (or of their lookups) are labelled "
                                 f"benign, themselves or their addresses"),
@@ -285,6 +296,7 @@ SHORT_REASONS = {
     "synchronized_days": "starts work together",
     "lockstep_days": "started by one scheduler",
     "slots": "keeps a schedule's slots",
+    "clockwork": "starts at one minute of the hour",
     "reciprocity": "members know each other",
     "benign_labels": "labelled benign",
 }

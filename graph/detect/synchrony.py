@@ -19,15 +19,16 @@ share a bucket on at least one grid, whatever the jitter's direction.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import scipy  # scipy.stats loads on first use
 
 from graph.detect.frames import EventsLike, among, as_events, scratch_connection
 
 __all__ = [
-    "activity_onsets", "lockstep_spikes", "lockstep_days", "recurring_spikes", "slot_share", "spike_ties", "synchrony_ties",
+    "activity_onsets", "clockwork", "hour_clock", "lockstep_spikes", "lockstep_days", "recurring_spikes", "slot_share", "spike_ties", "synchrony_ties",
     "synchronized_windows",
 ]
 
@@ -319,6 +320,146 @@ def spike_ties(spikes: pd.DataFrame, accounts: Collection[str], *, reach: int = 
     ties = rows.groupby(["a", "b"], sort=True)["weight"].sum().reset_index()
     return pd.DataFrame({"a": ids[ties["a"].to_numpy()].astype(object), "b": ids[ties["b"].to_numpy()].astype(object),
                          "weight": ties["weight"].to_numpy(dtype=float).round(9)})
+
+
+def clockwork(
+    onsets: pd.DataFrame, usage: pd.DataFrame, *, min_accounts: int = 5, max_log10_p: float = -6.0,
+    min_days: int = 3, window_minutes: int = 3,
+) -> pd.DataFrame:
+    """``a, b, entity``: accounts starting their lookups at one minute of the hour behind one address or device.
+
+    A cron table fires at the same minute of the hour, every hour or every
+    few, and an operation that fires one or two of its many accounts a tick
+    never crowds a slot (:func:`recurring_spikes`): each account may work
+    once. Pooled behind the address or device they share, its onsets pile
+    up in a few minutes of the hour, tick after tick, where people's spread
+    over the whole hour. So per entity the distinct (hour, minute) pairs
+    holding an onset are counted in every window of ``window_minutes``
+    minutes of the hour; a window holding far more of them than the
+    binomial share of a uniform hour (``log10`` of the tail probability,
+    times the 60 windows tried, at most ``max_log10_p``), on at least
+    ``min_days`` different days (a staff directory pushed at nine, or a
+    reunion syncing at one venue, is one day's event), is a schedule's. The
+    accounts with at least three quarters of their onsets there in the
+    window, at least ``min_accounts`` of them, are paired (half let in VPN
+    users with one of two onsets there by chance, measured on tuning draw
+    5). Counting (hour, minute) pairs, not onsets, keeps one crowded minute
+    from outweighing the hours. Accounts are paired behind one address or
+    device only: pairing the windows of one minute across addresses (one
+    cron sending its accounts out through several) joined two operations
+    sharing a minute on development draws and flagged one more look-alike
+    on tuning draw 5.
+
+    Parameters
+    ----------
+    onsets : DataFrame
+        ``account_id, ts_ms`` (:func:`activity_onsets`, lookups only).
+    usage : DataFrame
+        ``account_id, entity``: the addresses and devices each account looked numbers up through.
+
+    Examples
+    --------
+    Six accounts of a cron firing at minute 41 for three days, one account an hour, behind
+    one address that twenty people use at any minute:
+
+    >>> rng = np.random.default_rng(0)
+    >>> cron = [(f"op{h % 6}", h * 3_600_000 + 41 * 60_000) for h in range(72)]
+    >>> people = [(f"p{i}", int(t)) for i in range(20) for t in rng.integers(0, 72 * 3_600_000, 4)]
+    >>> onsets = pd.DataFrame(cron + people, columns=["account_id", "ts_ms"])
+    >>> usage = pd.DataFrame({"account_id": onsets["account_id"].unique(), "entity": "5.5.5.5"})
+    >>> pairs = clockwork(onsets, usage)
+    >>> sorted(set(pairs["a"]) | set(pairs["b"])), len(pairs)
+    (['op0', 'op1', 'op2', 'op3', 'op4', 'op5'], 15)
+    """
+    empty = pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object),
+                          "entity": pd.Series(dtype=object)})
+    crowded = usage.groupby("entity")["account_id"].transform("size") >= min_accounts
+    units = onsets[["account_id", "ts_ms"]].merge(usage.loc[crowded, ["account_id", "entity"]], on="account_id")
+    if units.empty:
+        return empty
+    ms = units["ts_ms"].to_numpy(dtype=np.int64)
+    units = pd.DataFrame({"entity": units["entity"].astype("category"), "account_id": units["account_id"].to_numpy(),
+                          "hour": ms // 3_600_000, "minute": (ms // 60_000) % 60}).drop_duplicates()
+    ticks = units.drop_duplicates(["entity", "hour", "minute"])
+    log10_p = _minute_windows(ticks["entity"].cat.codes.to_numpy(), ticks["minute"].to_numpy(),
+                              len(ticks["entity"].cat.categories), window_minutes)
+    # a window's best start: no neighbour within the window's width is more surprising (ties go to the earliest)
+    best = np.ones(log10_p.shape, dtype=bool)
+    for shift in range(1, window_minutes):
+        best &= (log10_p < np.roll(log10_p, shift, axis=1)) & (log10_p <= np.roll(log10_p, -shift, axis=1))
+    keeping: dict[tuple[str, int], list[str]] = {}
+    for code, start in zip(*np.nonzero(best & (log10_p <= max_log10_p)), strict=True):
+        mine = units[units["entity"].cat.codes.to_numpy() == code]
+        inside = ((mine["minute"] - int(start)) % 60).to_numpy() < window_minutes
+        if len(np.unique(mine["hour"].to_numpy()[inside] // 24)) < min_days:
+            continue
+        share = pd.Series(inside).groupby(mine["account_id"].to_numpy()).mean()
+        members = sorted(share.index[share >= 0.75])
+        if len(members) >= min_accounts:
+            keeping[(ticks["entity"].cat.categories[code], int(start))] = members
+    pairs = []
+    for (entity, _), members in sorted(keeping.items()):
+        pairs += [(a, b, entity) for i, a in enumerate(members) for b in members[i + 1:]]
+    if not pairs:
+        return empty
+    return pd.DataFrame(pairs, columns=["a", "b", "entity"]).astype(object)
+
+
+def _minute_windows(codes: np.ndarray, minutes: np.ndarray, groups: int, window_minutes: int) -> np.ndarray:
+    """``groups x 60``: log10 of how improbably many of each group's (hour, minute) onsets fall in the window of
+    ``window_minutes`` starting at each minute of the hour, were they spread over the hour (times the 60 tried)."""
+    per_minute = np.zeros((groups, 60))
+    np.add.at(per_minute, (codes, minutes), 1)
+    windows = sum(np.roll(per_minute, -shift, axis=1) for shift in range(window_minutes))
+    return (scipy.stats.binom.logsf(windows - 1, per_minute.sum(axis=1)[:, None], window_minutes / 60) / np.log(10)
+            + np.log10(60))
+
+
+def hour_clock(onsets: pd.DataFrame, keys: Mapping[int, Sequence[str]], *, min_days: int = 3,
+               window_minutes: int = 3) -> dict[int, dict[str, float]]:
+    """Per group of ``keys``, how surely its members' onsets keep one minute of the hour (:func:`clockwork`).
+
+    ``clock_log10_p``: the members' (hour, minute) onset pairs, pooled, in
+    the group's most crowded window of ``window_minutes`` minutes, as
+    ``log10`` of the binomial tail for onsets spread over the hour (times
+    the 60 windows tried), or 0.0 when the window's onsets fall on fewer
+    than ``min_days`` days. ``clock_share``: the share of members with at
+    least three quarters of their onsets in that window (a third of a group
+    keeping a cron's minute makes the pooled window improbable too).
+
+    Examples
+    --------
+    >>> cron = pd.DataFrame({"account_id": [f"op{h % 6}" for h in range(72)],
+    ...                      "ts_ms": [h * 3_600_000 + 41 * 60_000 for h in range(72)]})
+    >>> people = pd.DataFrame({"account_id": [f"p{i % 6}" for i in range(72)],
+    ...                        "ts_ms": [i * 3_600_000 + (i * 17 % 60) * 60_000 for i in range(72)]})
+    >>> clock = hour_clock(pd.concat([cron, people]), {0: [f"op{i}" for i in range(6)], 1: [f"p{i}" for i in range(6)]})
+    >>> clock[0]["clock_log10_p"] < -50, clock[0]["clock_share"], clock[1]["clock_log10_p"] > -1
+    (True, 1.0, True)
+    """
+    members = pd.DataFrame([(g, a) for g, accounts in keys.items() for a in accounts], columns=["group", "account_id"])
+    units = onsets[["account_id", "ts_ms"]].merge(members, on="account_id")
+    out = {g: {"clock_log10_p": 0.0, "clock_share": 0.0} for g in keys}
+    if units.empty:
+        return out
+    ms = units["ts_ms"].to_numpy(dtype=np.int64)
+    units = pd.DataFrame({"group": units["group"].to_numpy(), "account_id": units["account_id"].to_numpy(),
+                          "hour": ms // 3_600_000, "minute": (ms // 60_000) % 60}).drop_duplicates()
+    ticks = units.drop_duplicates(["group", "hour", "minute"])
+    groups = np.array(sorted(ticks["group"].unique()))
+    codes = np.searchsorted(groups, ticks["group"].to_numpy())
+    log10_p = _minute_windows(codes, ticks["minute"].to_numpy(), len(groups), window_minutes)
+    start = log10_p.argmin(axis=1)
+    inside = ((ticks["minute"].to_numpy() - start[codes]) % 60) < window_minutes
+    days = pd.Series(ticks["hour"].to_numpy()[inside] // 24).groupby(codes[inside]).nunique()
+    mine = np.searchsorted(groups, units["group"].to_numpy())
+    kept = pd.Series(((units["minute"].to_numpy() - start[mine]) % 60) < window_minutes)
+    keeping = (kept.groupby([mine, units["account_id"].to_numpy()]).mean() >= 0.75).groupby(level=0).sum()
+    for code, group in enumerate(groups):
+        if days.get(code, 0) >= min_days:
+            out[group] = {"clock_log10_p": round(float(log10_p[code, start[code]]), 3),
+                          "clock_share": round(float(keeping.get(code, 0)) / len(keys[group]), 6)}
+    return out
 
 
 def synchrony_ties(

@@ -135,6 +135,10 @@ def _schedule(f: Mapping) -> str | None:
     size, days = _n(f.get("size")), _n(f.get("lockstep_days"))
     if days >= 3:
         return f"{_plural(size, 'account')} started lookups within the same minute on {days} days"
+    if size >= 5 and float(f.get("clock_log10_p", 0)) <= -6 and float(f.get("clock_share", 0)) >= 0.8:
+        # a cron firing a few accounts a tick: no crowd, one minute of the hour
+        return (f"{_pct(f['clock_share'])} of {_plural(size, 'account')} started their lookups at one minute of the "
+                f"hour, hour after hour")
     if size >= 5 and float(f.get("slotted_share", 0)) >= 0.8:
         # jitter blurred the minute, not the slots
         return (f"{_pct(f['slotted_share'])} of {_plural(size, 'account')} started their lookups in the same daily "

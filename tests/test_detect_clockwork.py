@@ -1,0 +1,143 @@
+"""A cron firing one account a tick crowds no slot, but keeps one minute of the hour behind its addresses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from graph.detect import find_networks
+from graph.detect.frames import events_frame
+from graph.detect.infrastructure import looking_through
+from graph.detect.synchrony import activity_onsets, clockwork, hour_clock
+from graph.detect.tradecraft import evident_tradecrafts
+
+DAY = 86_400_000
+HOUR = 3_600_000
+MINUTE = 60_000
+START = 1_576_627_200_000  # 2019-12-18T00:00:00Z
+EXITS = ("45.77.7.1", "45.77.7.2")
+
+
+def _row(account: str, target: str, *, ip: str, ts: int, matched: bool, kind: str, region: str = "DE") -> dict:
+    return {
+        "ts": ts, "ip": ip, "ip_kind": kind, "ip_prefix": ip.rsplit(".", 1)[0] + ".0/24",
+        "endpoint": "contacts/lookup", "account_id": account, "device_id": f"d-{account}",
+        "phone_hash": f"tel-{target}", "block_hash": f"blk-{target}", "block_ordinal": 7,
+        "matched_account_id": target if matched else None, "phone_region": region, "ip_country": "DE",
+    }
+
+
+def _circles(n: int, size: int, rng: np.random.Generator) -> list[dict]:
+    """Circles of friends on home lines syncing books that hold each other, each at a moment of its own."""
+    rows = []
+    for c in range(n):
+        circle = [f"c{c:02d}-{k}" for k in range(size)]
+        for k, me in enumerate(circle):
+            ts = START + int(rng.integers(0, 6 * DAY))
+            ip = f"85.{c}.{k}.1"
+            rows += [_row(me, friend, ip=ip, ts=ts + i * 5_000, matched=True, kind="residential")
+                     for i, friend in enumerate(f for f in circle if f != me)]
+            rows += [_row(me, f"nobody-{c}-{k}-{j}", ip=ip, ts=ts + MINUTE + j * 5_000, matched=False,
+                          kind="residential") for j in range(12)]
+    return rows
+
+
+def _vpn_users(rng: np.random.Generator) -> list[dict]:
+    """Thirty people in six circles behind the two VPN exits, each syncing its book twice at moments of its own."""
+    rows = []
+    for c in range(6):
+        circle = [f"v{c}-{k}" for k in range(5)]
+        for k, me in enumerate(circle):
+            for _ in range(2):
+                ts = START + int(rng.integers(0, 6 * DAY))
+                rows += [_row(me, friend, ip=EXITS[(c + k) % 2], ts=ts + i * 5_000, matched=True, kind="vpn")
+                         for i, friend in enumerate(f for f in circle if f != me)]
+    return rows
+
+
+def _cron_operation(n: int, rng: np.random.Generator, *, cron: bool = True) -> list[dict]:
+    """``n`` aged accounts working a leaked list of another country's numbers through two VPN exits, once each.
+
+    A cron fires at minute 41 of every hour for six days and sends one account a tick
+    (or, without the cron, each account starts at a moment of its own); each looks up
+    three numbers of the list, a different three each, one of whom it finds. Nothing
+    stands out per account (three lookups, an ordinary hit ratio, too few people found
+    to say whether they know each other), no two accounts share a number, no slot is
+    ever crowded, and the exits are shared with people who sync their books there.
+    """
+    ticks = rng.choice(6 * 24, size=n, replace=False)
+    rows = []
+    for k in range(n):
+        account, ip = f"op{k:02d}", EXITS[k % 2]
+        start = (START + int(ticks[k]) * HOUR + 41 * MINUTE) if cron else START + int(rng.integers(0, 6 * DAY))
+        rows += [_row(account, f"list-{k}-{i}", ip=ip, ts=start + i * 7_000, matched=i == 0, kind="vpn", region="IR")
+                 for i in range(3)]
+    return rows
+
+
+def _staff_push(rng: np.random.Generator) -> list[dict]:
+    """A staff directory pushed to forty managed phones behind the office's address at nine, one morning."""
+    staff = [f"s{k:02d}" for k in range(40)]
+    rows = []
+    for k, me in enumerate(staff):
+        ts = START + 2 * DAY + 9 * HOUR + int(rng.integers(0, 90_000))
+        rows += [_row(me, colleague, ip="62.1.1.1", ts=ts + i * 2_000, matched=True, kind="business")
+                 for i, colleague in enumerate(staff[(k + 1) % 40:][:10])]
+    return rows
+
+
+def _case(*, cron: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(11)
+    rows = _circles(60, 5, rng) + _vpn_users(rng) + _cron_operation(40, rng, cron=cron) + _staff_push(rng)
+    accounts = pd.DataFrame({"account_id": sorted({r["account_id"] for r in rows}), "created_at": START - 400 * DAY})
+    return events_frame(rows), accounts
+
+
+def test_the_accounts_keeping_a_minute_of_the_hour_behind_an_address_are_paired_and_nobody_else():
+    events, _ = _case()
+    onsets = activity_onsets(events, gap_seconds=900, lookups_only=True)
+    pairs = clockwork(onsets, looking_through(events))
+    paired = set(pairs["a"]) | set(pairs["b"])
+    assert len(paired) >= 36 and all(a.startswith("op") for a in paired)
+    # each exit pairs the accounts behind it, and only those
+    assert set(pairs["entity"]) == {f"ip:{ip}" for ip in EXITS}
+    # the staff's push crowds one minute on one morning, which no cron is
+    assert not any(a.startswith("s") for a in paired)
+
+
+def test_without_the_cron_the_same_accounts_keep_no_minute():
+    events, _ = _case(cron=False)
+    onsets = activity_onsets(events, gap_seconds=900, lookups_only=True)
+    assert clockwork(onsets, looking_through(events)).empty
+
+
+def test_a_group_is_clockwork_only_as_far_as_its_members_keep_the_minute():
+    events, _ = _case()
+    onsets = activity_onsets(events, gap_seconds=900, lookups_only=True)
+    ours = [f"op{k:02d}" for k in range(40)]
+    vpn = [f"v{c}-{k}" for c in range(6) for k in range(5)]
+    clock = hour_clock(onsets, {0: ours, 1: ours[:10] + vpn, 2: vpn})
+    assert clock[0]["clock_log10_p"] < -20 and clock[0]["clock_share"] == 1.0
+    # a third of a group keeping the cron's minute makes the pooled window improbable, not its members a cron's
+    assert clock[1]["clock_share"] < 0.3
+    assert clock[2]["clock_log10_p"] > -3
+
+
+def test_a_cron_operation_on_shared_vpn_exits_is_flagged_and_the_exits_people_and_the_staff_are_not():
+    events, accounts = _case()
+    found = find_networks(events, accounts=accounts)
+    flagged = [c for c in found.clusters if c.flagged]
+    members = {m for c in flagged for m in c.members}
+    assert members and all(m.startswith("op") for m in members)
+    assert len(members) >= 36
+    cluster = max(flagged, key=lambda c: c.size)
+    assert cluster.contributions["clockwork"] > 2.0 and "slots" not in cluster.contributions
+    assert cluster.features["clock_log10_p"] < -6 and cluster.features["clock_share"] >= 0.8
+    assert any("one minute of the hour" in reason for reason in cluster.reasons)
+    assert "one minute of the hour" in evident_tradecrafts(cluster.features)["scheduled operation"]
+
+
+def test_without_the_cron_the_operation_stays_unflagged():
+    events, accounts = _case(cron=False)
+    found = find_networks(events, accounts=accounts)
+    assert not any(m.startswith("op") for c in found.clusters if c.flagged for m in c.members)
