@@ -694,6 +694,7 @@ def find_networks(
     clocked = synchrony.clockwork(
         lookup_onsets, infrastructure.looking_through(source, min_accounts=params.stranger_accounts),
         min_accounts=params.stranger_accounts, max_log10_p=params.clock_log10_p, min_days=params.slot_days,
+        seed=params.seed,
     )
     del lookup_onsets  # a busy case's millions of onsets
     # a bystander starting in a slot's minutes shares nothing else with the schedule's accounts; those
@@ -747,7 +748,7 @@ def find_networks(
     # find a circle of friends are not its accounts
     ticking = clocked[~among(clocked["a"], befriended) & ~among(clocked["b"], befriended)]
     crowds = pd.concat([crowds, synchrony.spike_ties(slots, (slotted | ticked) - befriended),
-                        ticking[["a", "b"]].assign(weight=1.0)], ignore_index=True)
+                        ticking[["a", "b"]].assign(weight=ticking["windows"].astype(float))], ignore_index=True)
     crowds = crowds.groupby(["a", "b"], sort=True)["weight"].sum().reset_index()
     seeds |= _shared_list_workers(source, workers.difference(stats.index[stats["missing"]]), params)
     # a farm's burst-made accounts leave through addresses it rented for them, however little each looks up
