@@ -28,8 +28,8 @@ import scipy  # scipy.stats loads on first use
 from graph.detect.frames import EventsLike, among, as_events, scratch_connection
 
 __all__ = [
-    "activity_onsets", "clockwork", "hour_clock", "lockstep_spikes", "lockstep_days", "recurring_spikes", "slot_share", "spike_ties", "synchrony_ties",
-    "synchronized_windows",
+    "activity_onsets", "clockwork", "hour_clock", "lockstep_spikes", "lockstep_days", "recurring_spikes", "slot_share",
+    "spike_ties", "synchrony_ties", "synchronized_windows",
 ]
 
 
@@ -328,8 +328,6 @@ def clockwork(
 ) -> pd.DataFrame:
     """``a, b, windows``: accounts starting their lookups at one minute of the hour behind one address or device.
 
-    ``windows``: through how many windows, of how many addresses and devices, the pair was tied.
-
     A cron table fires at the same minute of the hour, every hour or every
     few, and an operation that fires one or two of its many accounts a tick
     never crowds a slot (:func:`recurring_spikes`): each account may work
@@ -337,25 +335,25 @@ def clockwork(
     up in a few minutes of the hour, tick after tick, where people's spread
     over the whole hour. So per entity the distinct (hour, minute) pairs
     holding an onset are counted in every window of ``window_minutes``
-    minutes of the hour; a window holding far more of them than the
+    minutes of the hour (pairs, not onsets: one crowded minute must not
+    outweigh the hours); a window holding far more of them than the
     binomial share of a uniform hour (``log10`` of the tail probability,
     times the 60 windows tried, at most ``max_log10_p``), on at least
     ``min_days`` different days (a staff directory pushed at nine, or a
-    reunion syncing at one venue, is one day's event), is a schedule's. The
-    accounts with at least three quarters of their onsets there in the
-    window are tied (:func:`_knit`: all pairs of up to ``10 * reach``,
-    ``reach`` random partners each, seeded, of more; half let in VPN users with one of two onsets there
-    by chance, measured on tuning draw 5), when they are at least
-    ``min_accounts`` and four times as many as chance would put there
-    (behind a busy address, one onset in three minutes of the hour is every
-    twentieth person's luck: at the incident's scale a proxy network's cron
+    reunion syncing at one venue, is one day's event), is a schedule's.
+
+    Its keepers, the accounts with at least three quarters of their onsets
+    there in the window (half let in VPN users with one of two onsets there
+    by chance, on tuning draw 5), are tied (:func:`_knit`) when they are at
+    least ``min_accounts`` and four times as many as chance would put there:
+    behind a busy address one onset in three minutes of the hour is every
+    twentieth person's luck (at the incident's scale a proxy network's cron
     kept its minute behind thousands of carrier addresses, each with some
-    ten such people). Counting (hour, minute) pairs, not onsets, keeps one crowded minute
-    from outweighing the hours. Accounts are paired behind one address or
-    device only: pairing the windows of one minute across addresses (one
-    cron sending its accounts out through several) joined two operations
-    sharing a minute on development draws and flagged one more look-alike
-    on tuning draw 5.
+    ten such people). ``windows`` counts the windows a pair was tied
+    through. Accounts are tied behind one address or device only: tying the
+    windows of one minute across addresses (one cron sending its accounts
+    out through several) joined two operations sharing a minute on
+    development draws and flagged one more look-alike on tuning draw 5.
 
     Parameters
     ----------
@@ -363,6 +361,8 @@ def clockwork(
         ``account_id, ts_ms`` (:func:`activity_onsets`, lookups only).
     usage : DataFrame
         ``account_id, entity``: the addresses and devices each account looked numbers up through.
+    reach, seed : int
+        How densely many keepers are tied (:func:`_knit`), and its random partners' seed.
 
     Examples
     --------
