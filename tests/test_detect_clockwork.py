@@ -5,6 +5,7 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pandas as pd
+from test_detect_slots import DAY, HOUR, START, _circles  # circles of friends on home lines
 
 from graph.detect import find_networks, synchrony
 from graph.detect.frames import events_frame
@@ -12,10 +13,7 @@ from graph.detect.infrastructure import looking_through
 from graph.detect.synchrony import activity_onsets, clockwork, hour_clock
 from graph.detect.tradecraft import evident_tradecrafts
 
-DAY = 86_400_000
-HOUR = 3_600_000
 MINUTE = 60_000
-START = 1_576_627_200_000  # 2019-12-18T00:00:00Z
 EXITS = ("45.77.7.1", "45.77.7.2")
 
 
@@ -26,21 +24,6 @@ def _row(account: str, target: str, *, ip: str, ts: int, matched: bool, kind: st
         "phone_hash": f"tel-{target}", "block_hash": f"blk-{target}", "block_ordinal": 7,
         "matched_account_id": target if matched else None, "phone_region": region, "ip_country": "DE",
     }
-
-
-def _circles(n: int, size: int, rng: np.random.Generator) -> list[dict]:
-    """Circles of friends on home lines syncing books that hold each other, each at a moment of its own."""
-    rows = []
-    for c in range(n):
-        circle = [f"c{c:02d}-{k}" for k in range(size)]
-        for k, me in enumerate(circle):
-            ts = START + int(rng.integers(0, 6 * DAY))
-            ip = f"85.{c}.{k}.1"
-            rows += [_row(me, friend, ip=ip, ts=ts + i * 5_000, matched=True, kind="residential")
-                     for i, friend in enumerate(f for f in circle if f != me)]
-            rows += [_row(me, f"nobody-{c}-{k}-{j}", ip=ip, ts=ts + MINUTE + j * 5_000, matched=False,
-                          kind="residential") for j in range(12)]
-    return rows
 
 
 def _vpn_users(rng: np.random.Generator) -> list[dict]:
