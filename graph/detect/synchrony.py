@@ -557,64 +557,79 @@ def synchrony_ties(
         raise ValueError(f"bucket_seconds must be positive, not {bucket_seconds}")
     if onsets.empty:
         return pd.DataFrame({c: pd.Series(dtype=object if c in "ab" else float) for c in columns})
+    # integer codes (sorted, so code order is id order): a busy case has tens of millions of chance meetings
+    codes, ids = pd.factorize(onsets["account_id"], sort=True)
+    endpoints, _ = pd.factorize(onsets["endpoint"], sort=True)
+    counts = np.bincount(codes, minlength=len(ids))
     bucket_ms = int(bucket_seconds * 1000)
-    con = scratch_connection()
-    try:
-        # pairs are built on integer codes (sorted, so code order is id order): a busy case has tens of
-        # millions of candidate pairs, and strings would take several times the memory
-        codes, ids = pd.factorize(onsets["account_id"], sort=True)
-        n = max(len(ids), 1)
-        endpoints, _ = pd.factorize(onsets["endpoint"], sort=True)
-        con.register("onsets", pd.DataFrame({"account_id": codes.astype(np.int32), "endpoint": endpoints.astype(np.int64),
-                                             "ts_ms": onsets["ts_ms"]}))
-        ties = con.execute(f"""
-            WITH tokens AS (
-                -- an onset's slot (endpoint, grid, bucket) as one integer (the grid in bit 40): the self-join
-                -- and the bucket sizes key on one column instead of three
-                SELECT DISTINCT account_id,
-                       ((endpoint * 2 + grid) << 40) + (ts_ms + grid * {bucket_ms // 2}) // {bucket_ms} AS slot
-                FROM onsets, (SELECT unnest([0, 1]) AS grid)
-            ), sized AS (
-                SELECT account_id, slot, count(*) OVER (PARTITION BY slot) AS accounts FROM tokens
-            ), counts AS (
-                SELECT account_id, count(*) AS n FROM onsets GROUP BY 1
-            ), pairable AS (
-                -- a pair shares at most as many buckets as the one with fewer onsets has onsets, so
-                -- accounts with fewer than min_shared onsets pair with nobody (they still count in a
-                -- bucket's size, taken above)
-                SELECT s.account_id, s.slot, s.accounts, c.n
-                FROM sized s JOIN counts c USING (account_id)
-                WHERE s.accounts BETWEEN 2 AND {int(max_accounts)} AND c.n >= {int(min_shared)}
-            ), per_grid AS (
-                -- a pair and grid as one integer, and only pairs that share enough on that grid: grouping
-                -- tens of millions of chance meetings by three columns, then again by two, cost twice this
-                SELECT (x.account_id::BIGINT * {n} + y.account_id) * 2 + ((x.slot >> 40) & 1) AS key,
-                       count(*) AS shared, sum(1.0 / (x.accounts - 1)) AS weight
-                FROM pairable x JOIN pairable y ON x.slot = y.slot AND x.account_id < y.account_id
-                -- for the same reason Jaccard is at most fewer / more onsets: pairs too unequal to
-                -- reach min_jaccard are dropped before they are counted
-                WHERE least(x.n, y.n) >= {float(min_jaccard) * (1 - 1e-9)} * greatest(x.n, y.n)
-                GROUP BY 1
-                HAVING count(*) >= {int(min_shared)}
-            ), best AS (
-                -- the better grid: more shared buckets, then more weight
-                SELECT pair // {n} AS a, pair % {n} AS b, top.s AS shared, top.w AS weight FROM (
-                    SELECT key // 2 AS pair, max(struct_pack(s := shared, w := weight)) AS top FROM per_grid GROUP BY 1
-                )
-            )
-            SELECT best.a, best.b, best.shared, best.weight, best.shared / (ca.n + cb.n - best.shared) AS jaccard
-            FROM best JOIN counts ca ON ca.account_id = best.a JOIN counts cb ON cb.account_id = best.b
-            WHERE best.shared / (ca.n + cb.n - best.shared) >= {float(min_jaccard)}
-            ORDER BY 1, 2
-        """).df()
-    finally:
-        con.close()
-    ties["a"] = ids[ties["a"].to_numpy()].astype(object)
-    ties["b"] = ids[ties["b"].to_numpy()].astype(object)
-    ties["shared"] = ties["shared"].astype(int)
+    grids = [_grid_ties(codes, counts, endpoints, (onsets["ts_ms"].to_numpy(np.int64) + grid * (bucket_ms // 2)) // bucket_ms,
+                        min_shared=min_shared, max_accounts=max_accounts, min_jaccard=min_jaccard)
+             for grid in (0, 1)]
+    # the better grid: more shared buckets, then more weight
+    ties = (pd.concat(grids, ignore_index=True)
+            .sort_values(["a", "b", "shared", "weight"], ascending=[True, True, False, False])
+            .drop_duplicates(["a", "b"], ignore_index=True))
+    a, b, shared = ties["a"].to_numpy(), ties["b"].to_numpy(), ties["shared"].to_numpy()
+    ties["a"], ties["b"] = ids[a], ids[b]
+    ties["shared"] = shared.astype(int)
     ties["weight"] = ties["weight"].astype(float).round(9)
-    ties["jaccard"] = ties["jaccard"].astype(float).clip(upper=1.0).round(9)
+    ties["jaccard"] = (shared / (counts[a] + counts[b] - shared)).clip(max=1.0).round(9)
     return ties[columns]
+
+
+#: partial products (slot members met) a block of accounts may make, and pairs weighed at once: memory stays
+#: bounded however busy the case (the products of a block are its pairs' rows before they are filtered)
+_PRODUCTS_A_BLOCK = 8_000_000
+_PAIRS_A_BLOCK = 100_000
+
+
+def _row_blocks(products: np.ndarray, limit: int) -> list[slice]:
+    """Consecutive rows in slices whose ``products`` add up to about ``limit`` (a heavier row is a slice alone)."""
+    cuts = np.searchsorted(np.cumsum(products), np.arange(limit, products.sum(), limit))
+    bounds = np.unique(np.concatenate([[0], cuts, [len(products)]]))
+    return [slice(int(start), int(end)) for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _grid_ties(
+    codes: np.ndarray, counts: np.ndarray, endpoints: np.ndarray, buckets: np.ndarray,
+    *, min_shared: int, max_accounts: int, min_jaccard: float,
+) -> pd.DataFrame:
+    """:func:`synchrony_ties` on one grid: ``a, b`` (codes, ``a < b``), ``shared`` and ``weight``.
+
+    Accounts by slots (endpoint, bucket) as a sparse matrix, whose product
+    with itself counts every pair's shared slots at once; only the few pairs
+    that share ``min_shared`` and reach ``min_jaccard`` (on this grid's count:
+    the better grid has the larger one) get their weights. A self-join of
+    slot members built each of the tens of millions of chance meetings as a
+    row, then grouped them, at several times the cost.
+    """
+    _, slot = np.unique(endpoints.astype(np.int64) * (int(buckets.max()) + 1) + buckets, return_inverse=True)
+    n_slots = int(slot.max()) + 1
+    token = np.unique(codes.astype(np.int64) * n_slots + slot.ravel())  # distinct (account, slot)
+    account, slot = token // n_slots, token % n_slots
+    size = np.bincount(slot, minlength=n_slots)
+    # a bucket in which too many start ties nobody; accounts with fewer onsets than min_shared pair with
+    # nobody (both still count in a bucket's size, taken above)
+    keep = (size[slot] >= 2) & (size[slot] <= max_accounts) & (counts[account] >= min_shared)
+    account, slot = account[keep], slot[keep]
+    shape = (len(counts), n_slots)
+    member = scipy.sparse.csr_matrix((np.ones(len(account), dtype=np.float32), (account, slot)), shape=shape)
+    weighted = scipy.sparse.csr_matrix((1.0 / (size[slot] - 1), (account, slot)), shape=shape)
+    members = member.T.tocsr()
+    found = []
+    for rows in _row_blocks(np.bincount(account, weights=size[slot], minlength=len(counts)), _PRODUCTS_A_BLOCK):
+        together = (member[rows] @ members).tocoo()
+        a, b, shared = together.row + rows.start, together.col, np.rint(together.data).astype(np.int64)
+        kept = (b > a) & (shared >= min_shared)
+        a, b, shared = a[kept], b[kept], shared[kept]
+        kept = shared / (counts[a] + counts[b] - shared) >= min_jaccard
+        found.append((a[kept], b[kept], shared[kept]))
+    a, b, shared = (np.concatenate(parts) for parts in zip(*found, strict=True))
+    weight = np.concatenate([np.zeros(0)] + [
+        np.asarray(weighted[a[i:i + _PAIRS_A_BLOCK]].multiply(member[b[i:i + _PAIRS_A_BLOCK]]).sum(axis=1)).ravel()
+        for i in range(0, len(a), _PAIRS_A_BLOCK)
+    ])
+    return pd.DataFrame({"a": a.astype(np.int64), "b": b.astype(np.int64), "shared": shared, "weight": weight})
 
 
 def synchronized_windows(
