@@ -445,11 +445,8 @@ def popular_target_share(
     out = source.query(f"""
         WITH looked AS ({_looked(source, max_block_numbers)}),
         lookers AS (
-            -- distinct (number, looker) pairs first, then counted: a count(DISTINCT) per number cost half as much again
-            SELECT phone, count(*) AS n FROM (
-                SELECT DISTINCT hash(phone_hash) AS phone, coalesce(device_id, 'account:' || account_id) AS looker
-                FROM {{events}} WHERE phone_hash IS NOT NULL AND account_id IS NOT NULL
-            ) GROUP BY 1
+            SELECT hash(phone_hash) AS phone, count(DISTINCT coalesce(device_id, 'account:' || account_id)) AS n
+            FROM {{events}} WHERE phone_hash IS NOT NULL AND account_id IS NOT NULL GROUP BY 1
         )
         SELECT account_id, count(*) AS numbers,
                count(*) FILTER (WHERE lookers.n BETWEEN {int(min_lookers)} AND {int(max_lookers)}) AS popular
