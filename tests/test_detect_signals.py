@@ -457,6 +457,23 @@ def test_synchrony_weight_is_the_better_grids():
     assert ties.loc[("a", "b"), "weight"] == pytest.approx(1.0)  # 3 x 1/3, not the other grid's 2 x 1/1
 
 
+def test_synchrony_ties_do_not_depend_on_how_accounts_are_blocked(monkeypatch):
+    # a crowd starting at random over a week, and a dozen accounts a cron starts together most days: the
+    # ties found a few accounts and pairs at a time (how a busy case keeps its memory bounded) are the
+    # ties found at once
+    rng = np.random.default_rng(3)
+    rows = [(f"p{i}", int(rng.integers(0, 7 * DAY))) for i in range(400) for _ in range(12)]
+    rows += [(f"bot{i}", d * DAY + 10 * HOUR + int(rng.integers(0, 30_000))) for i in range(12) for d in range(7)
+             if rng.random() < 0.8]
+    onsets = pd.DataFrame(rows, columns=["account_id", "ts_ms"]).assign(endpoint="contacts/lookup")
+    at_once = synchrony.synchrony_ties(onsets, min_shared=2)
+    monkeypatch.setattr(synchrony, "_PRODUCTS_A_BLOCK", 50)
+    monkeypatch.setattr(synchrony, "_PAIRS_A_BLOCK", 7)
+    blocked = synchrony.synchrony_ties(onsets, min_shared=2)
+    assert len(at_once) > 66 and {f"bot{i}" for i in range(12)} <= set(at_once["a"]) | set(at_once["b"])
+    pd.testing.assert_frame_equal(blocked, at_once)
+
+
 def test_onsets_ignore_continuous_work_and_random_people_do_not_tie():
     rng = np.random.default_rng(5)
     rows = [{"ts": MONDAY + d * DAY + 9 * HOUR + s * 5000, "ip": "1.1.1.1", "endpoint": "contacts/lookup",

@@ -584,7 +584,11 @@ _PAIRS_A_BLOCK = 100_000
 
 
 def _row_blocks(products: np.ndarray, limit: int) -> list[slice]:
-    """Consecutive rows in slices whose ``products`` add up to about ``limit`` (a heavier row is a slice alone)."""
+    """Consecutive rows in slices whose ``products`` add up to less than ``limit`` plus the slice's first row's.
+
+    >>> _row_blocks(np.array([5, 1, 1, 9, 0, 2]), 4)
+    [slice(0, 3, None), slice(3, 6, None)]
+    """
     cuts = np.searchsorted(np.cumsum(products), np.arange(limit, products.sum(), limit))
     bounds = np.unique(np.concatenate([[0], cuts, [len(products)]]))
     return [slice(int(start), int(end)) for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
