@@ -140,6 +140,10 @@ def write_planned(store: GraphStore, rel_type: str, batch: pa.Table, timings: Ti
     return written
 
 
+#: a Device node's properties: the latest user agent's parts
+_DEVICE_COLUMNS = ("user_agent_family", "app_version", "os_family", "device_family")
+
+
 def node_sql(label: str, incremental: bool, ip_lookup: str = IP_LOOKUP_TABLE,
              dirty_ips: str = DIRTY_IPS_TABLE) -> str:
     """SQL computing the properties of one node label from the events.
@@ -148,15 +152,34 @@ def node_sql(label: str, incremental: bool, ip_lookup: str = IP_LOOKUP_TABLE,
     country and ASN the requests themselves carried (the most common one;
     ``country_source`` says ``input`` then). ``Device``: its latest user
     agent. ``Phone``: its pseudonymized facts (never the number).
+
+    Incremental, only the nodes these batches change: a node's properties
+    are a function of its events, so one whose properties over the synced
+    events equal those over all of them holds them already (every earlier
+    sync wrote what its events gave). Rewriting the addresses and devices a
+    batch merely touched cost a tenth of a 10% batch over Bolt.
     """
     if label == IP:
+        seen = ("SELECT ip, mode(ip_country) AS country, mode(ip_asn) AS asn FROM {events} "
+                "SEMI JOIN scope USING (ip) GROUP BY ip")
         scope = f"SELECT DISTINCT ip FROM {_TOUCHED if incremental else EVENTS_TABLE} WHERE ip IS NOT NULL"
+        written = "scope"
         if incremental:
-            scope += f" UNION SELECT ip FROM {dirty_ips} WHERE list_contains($batches, batch_id)"
+            # an address whose requests' country and ASN come out as they did before these
+            # batches holds them already; new ones and those ip_intel re-enriched are written
+            dirty = f"SELECT ip FROM {dirty_ips} WHERE list_contains($batches, batch_id)"
+            synced = f"(SELECT * FROM {EVENTS_TABLE} WHERE NOT list_contains($batches, batch_id)) e"
+            scope += f" UNION {dirty}"
+            written = "changed"
+            changed = (
+                f", synced AS ({seen.format(events=synced)}), "
+                "changed AS (SELECT seen.ip FROM seen LEFT JOIN synced ON synced.ip = seen.ip "
+                "WHERE synced.ip IS NULL OR seen.country IS DISTINCT FROM synced.country "
+                f"OR seen.asn IS DISTINCT FROM synced.asn UNION {dirty})"
+            )
         return (
             "WITH scope AS (" + scope + "), "
-            f"seen AS (SELECT ip, mode(ip_country) AS country, mode(ip_asn) AS asn FROM {EVENTS_TABLE} "
-            "SEMI JOIN scope USING (ip) GROUP BY ip), "
+            f"seen AS ({seen.format(events=EVENTS_TABLE)})" + (changed if incremental else "") + ", "
             f"enriched AS (SELECT value AS ip, arg_min(raw, raw) AS raw FROM {ip_lookup} "
             "WHERE value IS NOT NULL GROUP BY value) "
             "SELECT s.ip, l.version::BIGINT AS version, l.prefix, "
@@ -166,18 +189,26 @@ def node_sql(label: str, incremental: bool, ip_lookup: str = IP_LOOKUP_TABLE,
             "coalesce(seen.asn, l.asn) AS asn, "
             "CASE WHEN seen.asn IS NOT NULL AND seen.asn IS DISTINCT FROM l.asn THEN NULL "
             "ELSE l.as_org END AS as_org, l.kind, l.kind_source "
-            f"FROM scope s JOIN enriched en ON en.ip = s.ip JOIN {ip_lookup} l ON l.raw = en.raw "
+            f"FROM {written} s JOIN enriched en ON en.ip = s.ip JOIN {ip_lookup} l ON l.raw = en.raw "
             "LEFT JOIN seen ON seen.ip = s.ip"
         )
     source = _TOUCHED if incremental else EVENTS_TABLE
     if label == DEVICE:
-        scope = (f"SEMI JOIN (SELECT DISTINCT device_id FROM {_TOUCHED}) t USING (device_id) "
-                 if incremental else "")
+        latest = ("SELECT device_id, arg_max(user_agent_family, ts) AS user_agent_family, "
+                  "arg_max(app_version, ts) AS app_version, arg_max(os_family, ts) AS os_family, "
+                  "arg_max(device_family, ts) AS device_family FROM {events} {scope}"
+                  "WHERE device_id IS NOT NULL GROUP BY device_id")
+        if not incremental:
+            return latest.format(events=EVENTS_TABLE, scope="")
+        # a device whose latest user agent is the one it had before these batches holds it already
+        scope = f"SEMI JOIN (SELECT DISTINCT device_id FROM {_TOUCHED}) t USING (device_id) "
+        synced = f"(SELECT * FROM {EVENTS_TABLE} WHERE NOT list_contains($batches, batch_id)) e"
+        differs = " OR ".join(f"fresh.{c} IS DISTINCT FROM synced.{c}" for c in _DEVICE_COLUMNS)
         return (
-            "SELECT device_id, arg_max(user_agent_family, ts) AS user_agent_family, "
-            "arg_max(app_version, ts) AS app_version, arg_max(os_family, ts) AS os_family, "
-            f"arg_max(device_family, ts) AS device_family FROM {EVENTS_TABLE} {scope}"
-            "WHERE device_id IS NOT NULL GROUP BY device_id"
+            f"WITH fresh AS ({latest.format(events=EVENTS_TABLE, scope=scope)}), "
+            f"synced AS ({latest.format(events=synced, scope=scope)}) "
+            "SELECT fresh.* FROM fresh LEFT JOIN synced ON synced.device_id = fresh.device_id "
+            f"WHERE synced.device_id IS NULL OR {differs}"
         )
     if label == PHONE:
         # The block's hash and ordinal are functions of the number, like its hash, so

@@ -11,12 +11,13 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from ingestcase import IPHONE_UA, seed_secret, write_table
+from ingestcase import ANDROID_UA, IPHONE_UA, graph_snapshot, seed_secret, write_table
 
 from graph import warehouse
-from graph.schema import LOOKED_UP, PHONE
+from graph.schema import DEVICE, IP, LOOKED_UP, PHONE
 from graph.store import open_store
 from graph.warehouse_schema import BATCHES_TABLE
+from graph.workspace import Workspace
 from ingest import aggregate, pipeline
 from ingest.readers import discover
 
@@ -133,3 +134,54 @@ def test_an_incremental_ingest_updates_the_hub_s_edges_and_adds_the_new_ones(tmp
     finally:
         store.close()
         warehouse.close_all()
+
+
+def _requests(day: str, ip: str, device: str, agent: str, country: str = "", rows: int = 2) -> list[dict]:
+    return [
+        {"ts": f"2019-12-{day}T07:{i:02d}:00Z", "ip": ip, "ip_country": country, "endpoint": "contacts/lookup",
+         "account_id": "acc", "device_id": device, "user_agent": agent, "status": "200",
+         "phone": f"+98912{2_000_000 + int(day) * 100 + i}", "matched_account_id": "", "request_id": f"{day}-{ip}-{i}"}
+        for i in range(rows)
+    ]
+
+
+def test_a_batch_writes_only_the_addresses_and_devices_it_changes(tmp_path, neo4j_workspace, monkeypatch):
+    days = {
+        "24": _requests("24", "5.160.10.1", "dev_1", IPHONE_UA, rows=4),
+        # the same address and handset again, unchanged; a new address and a new handset
+        "25": _requests("25", "5.160.10.1", "dev_1", IPHONE_UA) + _requests("25", "37.98.1.1", "dev_2", ANDROID_UA),
+        # the handset's latest user agent changes; the address's requests now say Israel
+        "26": _requests("26", "5.160.10.1", "dev_1", ANDROID_UA, country="IL", rows=8),
+        # nothing about either changes
+        "27": _requests("27", "37.98.1.1", "dev_2", ANDROID_UA),
+    }
+    for day, rows in days.items():
+        write_table(tmp_path / day, "requests", rows, "csv")
+        write_table(tmp_path / "once", f"requests-{day}", rows, "csv")
+    seed_secret(neo4j_workspace.root)
+    bolt = open_store(neo4j_workspace)
+    try:
+        written = [pipeline.ingest(neo4j_workspace, bolt, discover(tmp_path / day)[0]).graph for day in days]
+        stored = graph_snapshot(bolt)
+    finally:
+        bolt.close()
+        warehouse.close_all()
+    assert [graph[IP] for graph in written] == [1, 1, 1, 0]
+    assert [graph[DEVICE] for graph in written] == [1, 1, 1, 0]
+    for name in ("SYBILSCOPE_NEO4J_URI", "SYBILSCOPE_NEO4J_USER", "SYBILSCOPE_NEO4J_PASSWORD",
+                 "SYBILSCOPE_NEO4J_DATABASE"):
+        monkeypatch.delenv(name, raising=False)
+    once = Workspace.open(tmp_path / "once-workspace")
+    assert once.settings.store == "embedded"
+    seed_secret(once.root)
+    embedded = open_store(once)
+    try:
+        pipeline.ingest(once, embedded, discover(tmp_path / "once")[0])
+        expected = graph_snapshot(embedded)
+    finally:
+        embedded.close()
+        warehouse.close_all()
+    # what the skipped nodes hold is what all the events give, as one ingest of every day writes it
+    assert stored[IP] == expected[IP] and stored[DEVICE] == expected[DEVICE]
+    assert '"country": "IL"' in next(node for node in stored[IP] if "5.160.10.1" in node)
+    assert '"os_family": "Android"' in next(node for node in stored[DEVICE] if "dev_1" in node)
