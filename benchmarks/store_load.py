@@ -11,8 +11,11 @@ large batches; the Bolt figure is recorded on the ArcadeDB test server.
 over Bolt instead (issue 18): the case's requests are split by row ranges
 into a first load (``--first``, with the other tables) and ``--batches``
 equal incremental batches, each ingested into a workspace on the ArcadeDB
-test server; the table gives nodes/s and relationships/s of the graph sync
-and each batch's cost beside the first load's::
+test server, and last a probe of ``--probe`` rows (1,000) held back from
+them: a batch costs about the probe (process start, imports, the sync's
+statements over the whole event table, a transaction a group) plus its rows
+at the first load's rate. The table gives nodes/s and relationships/s of
+the graph sync and each batch's cost beside the first load's::
 
     .venv/bin/python benchmarks/store_load.py --ingest sample_data/case
     .venv/bin/python benchmarks/store_load.py --ingest CASE --first 0.9 --batches 1 --bolt-heap 3g
@@ -235,16 +238,19 @@ def _read_requests(path: Path) -> pa.Table:
     return pa_csv.read_csv(path, convert_options=text)
 
 
-def split_case(case: Path, out: Path, first: float, batches: int) -> list[tuple[Path, int]]:
+def split_case(case: Path, out: Path, first: float, batches: int, probe: int = 0) -> list[tuple[Path, int]]:
     """The case as folders to ingest in turn, with their request rows: ``first`` of the rows and every
-    other table, then ``batches`` equal parts of the rest (row ranges, in file order)."""
+    other table, then ``batches`` equal parts of the rest (row ranges, in file order), the last
+    ``probe`` rows held back from them as a final part of their own."""
     sources = sorted(p for p in case.iterdir() if p.name.startswith("requests"))
     if not sources:
         raise SystemExit(f"{case} holds no requests file")
     requests = pa.concat_tables(_read_requests(p) for p in sources)
-    rows = requests.num_rows
+    rows = requests.num_rows - probe
     cuts = [0, round(rows * first)]
     cuts += [round(rows * first + rows * (1 - first) * (i + 1) / batches) for i in range(batches)]
+    if probe:
+        cuts.append(rows + probe)
     parquet = sources[0].name.endswith(".parquet")
     parts = []
     for number, (start, stop) in enumerate(zip(cuts, cuts[1:], strict=False)):
@@ -274,7 +280,7 @@ def ingest_case(case: Path, args: argparse.Namespace, server, progress: Progress
     env = {**os.environ, **server.env()}
     results: list[tuple] = []
     with tempfile.TemporaryDirectory(prefix="sybilscope-bench-ingest-") as tmp:
-        parts = split_case(case, Path(tmp) / "parts", args.first, args.batches)
+        parts = split_case(case, Path(tmp) / "parts", args.first, args.batches, args.probe)
         task = progress.add_task(f"{case.name}: ingest over Bolt", total=len(parts))
         first_seconds = None
         for number, (folder, rows) in enumerate(parts):
@@ -291,7 +297,8 @@ def ingest_case(case: Path, args: argparse.Namespace, server, progress: Progress
             nodes = sum(summary["graph"].get(kind.label, 0) for kind in NODES)
             rels = sum(summary["graph"].get(kind.type, 0) for kind in RELATIONSHIPS)
             first_seconds = first_seconds or seconds
-            step = "first load" if number == 0 else f"batch {number}"
+            step = ("first load" if number == 0 else f"probe ({rows:,} rows)" if args.probe and number == len(parts) - 1
+                    else f"batch {number}")
             in_graph = server_relationships(server)
             results.append((case.name, step, rows, seconds, sync, nodes, nodes / sync, rels, rels / sync,
                             in_graph, seconds / first_seconds, summary["seconds"], summary["timings"]))
@@ -361,6 +368,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="measure `sybilscope ingest` of this case over Bolt instead (repeatable)")
     parser.add_argument("--first", type=float, default=0.6, help="share of the requests in the first load")
     parser.add_argument("--batches", type=int, default=4, help="incremental batches splitting the rest")
+    parser.add_argument("--probe", type=int, default=1_000,
+                        help="request rows held back for a last, tiny batch: what any batch costs whatever its size")
     args = parser.parse_args(argv)
     if args.ingest:
         run_ingest(args)
