@@ -157,7 +157,7 @@ def node_sql(label: str, incremental: bool, ip_lookup: str = IP_LOOKUP_TABLE,
     are a function of its events, so one whose properties over the synced
     events equal those over all of them holds them already (every earlier
     sync wrote what its events gave). Rewriting the addresses and devices a
-    batch merely touched cost a tenth of a 10% batch over Bolt.
+    batch merely touched was about 7% of a 10% batch's time over Bolt.
     """
     if label == IP:
         seen = ("SELECT ip, mode(ip_country) AS country, mode(ip_asn) AS asn FROM {events} "
@@ -194,10 +194,8 @@ def node_sql(label: str, incremental: bool, ip_lookup: str = IP_LOOKUP_TABLE,
         )
     source = _TOUCHED if incremental else EVENTS_TABLE
     if label == DEVICE:
-        latest = ("SELECT device_id, arg_max(user_agent_family, ts) AS user_agent_family, "
-                  "arg_max(app_version, ts) AS app_version, arg_max(os_family, ts) AS os_family, "
-                  "arg_max(device_family, ts) AS device_family FROM {events} {scope}"
-                  "WHERE device_id IS NOT NULL GROUP BY device_id")
+        latest = ("SELECT device_id, " + ", ".join(f"arg_max({c}, ts) AS {c}" for c in _DEVICE_COLUMNS)
+                  + " FROM {events} {scope}WHERE device_id IS NOT NULL GROUP BY device_id")
         if not incremental:
             return latest.format(events=EVENTS_TABLE, scope="")
         # a device whose latest user agent is the one it had before these batches holds it already
