@@ -267,6 +267,23 @@ def test_groups_tied_only_through_a_few_strays_in_the_larger_are_not_joined():
     G = nx.Graph([(f"s{i}", f"x{i % 3}", {"weight": 0.5}) for i in range(6)])
     assert clustering.operations(G, [big, squad]) == [[0, 1]]
 
+
+def test_a_squad_on_one_emulator_is_tied_to_its_operation_by_some_of_its_accounts():
+    # an operation's eight accounts and a squad of eight the modularity cut off along its emulator;
+    # three of the squad share targets or an exit with the operation's accounts, the rest only each other
+    op, squad = [f"o{i}" for i in range(8)], [f"s{i}" for i in range(8)]
+    G = nx.Graph([(f"s{i}", f"o{j}", {"weight": 0.5}) for i in range(3) for j in range(i, i + 3)])
+    G.add_edges_from((a, b, {"weight": 1.0}) for a in squad for b in squad if a < b)
+    assert clustering.operations(G, [op, squad]) == [[0], [1]]
+    one_hand = {"emu7": set(squad)}
+    assert clustering.operations(G, [op, squad], devices=[{}, one_hand]) == [[0, 1]]
+    # own handsets, one each, are as many hands: three of eight still do not reach
+    own = {f"phone{i}": {a} for i, a in enumerate(squad)}
+    assert clustering.operations(G, [op, squad], devices=[{}, own]) == [[0], [1]]
+    # nor does a device only the untied accounts work on
+    untied = {"emu7": set(squad[3:])}
+    assert clustering.operations(G, [op, squad], devices=[{}, untied]) == [[0], [1]]
+
 def test_a_fragment_tied_mostly_to_another_operation_is_not_its_clusters_squad():
     # a big operation (40 accounts) and a small one (12) on the same exits; 6 of the big one's accounts
     # sat in the small one's cluster (modularity's null model) and pruning cut them out as a fragment

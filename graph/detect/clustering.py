@@ -434,7 +434,11 @@ def operations(
     groups only when ``min_device`` of the smaller one's accounts (and
     ``min_touched`` at least) work on it, and as many of the larger one's,
     however thinly the groups are otherwise tied: a few of one operation's accounts
-    that ended up in another's cluster carry their own emulators there.
+    that ended up in another's cluster carry their own emulators there. With
+    ``devices``, an account tied across also counts, for the reach on its
+    side, every account of its group on a device it works on: one operator's
+    hand. Modularity cuts an operation dividing a list along its emulators,
+    and each emulator's accounts are tied to the rest only by some of them.
 
     Parameters
     ----------
@@ -491,6 +495,10 @@ def operations(
     # and the larger group's (a few strays of the smaller group's operation inside the larger do not link them)
     far = np.bincount(np.unique(pair_of[~mine] * len(position) + nodes[~mine]) // max(len(position), 1),
                       minlength=len(pairs))
+    if devices is not None:
+        names = list(position)
+        touched = _with_hands(touched, pair_of[mine], nodes[mine], smaller, devices, names)
+        far = _with_hands(far, pair_of[~mine], nodes[~mine], first + second - smaller, devices, names)
 
     def linked():
         for a, b, small, w, reached, held, address, across in zip(
@@ -509,6 +517,28 @@ def operations(
                 yield a, b
 
     return _joined(len(groups), linked())
+
+
+def _with_hands(touched: np.ndarray, pair_of: np.ndarray, nodes: np.ndarray, side: np.ndarray,
+                devices: Sequence[Mapping[str, Collection]], names: list) -> np.ndarray:
+    """Each pair's accounts on one side with a tie across, counting every account on a device one of them works on.
+
+    An operator holding several accounts on one handset or emulator is one
+    hand: when some of them are tied to another group, so is the hand.
+    Squads that modularity cut along the operation's emulators (each on its
+    own) are otherwise tied to the operation by only some of their accounts.
+    """
+    out = touched.copy()
+    order = np.argsort(pair_of, kind="stable")
+    starts = np.searchsorted(pair_of[order], np.arange(len(touched) + 1))
+    for k in range(len(touched)):
+        hands = devices[int(side[k])]
+        if not hands:
+            continue
+        reached = {names[i] for i in nodes[order[starts[k]:starts[k + 1]]].tolist()}
+        held = [accounts for accounts in hands.values() if len(accounts) >= 2 and not reached.isdisjoint(accounts)]
+        out[k] = len(reached.union(*held))
+    return out
 
 
 def _device_holders(mine: Mapping[str, Collection], theirs: Mapping[str, Collection]) -> int:
