@@ -22,10 +22,14 @@ from ingest.pipeline import ingest
 from ingest.readers import discover
 from ingest.simulate import simulate
 
+#: the target-list development draws (``quality.py --only``): leaked lists from hosting or VPN exits, on crons
+LISTS_ON_EXITS = {"selection": ["leaked_list"], "infrastructure": ["hosting", "vpn_exits"], "timing": ["cron"]}
 
-def _detected(root, seed: int, *, camouflage: bool = False) -> tuple[dict, list]:
-    """Simulate draw ``seed``, ingest it and detect: the truth and the clusters."""
-    simulate(root / "case", scenario="drawn", seed=seed, scale=1.0, fmt="parquet", camouflage=camouflage)
+
+def _detected(root, seed: int, *, camouflage: bool = False, tradecraft: dict | None = None) -> tuple[dict, list]:
+    """Simulate draw ``seed`` (narrowed to ``tradecraft``), ingest it and detect: the truth and the clusters."""
+    simulate(root / "case", scenario="drawn", seed=seed, scale=1.0, fmt="parquet", camouflage=camouflage,
+             tradecraft=tradecraft)
     truth = json.loads((root / "case.truth.json").read_text())
     ws = Workspace.open(root / "ws")
     store = open_store(ws)
@@ -211,3 +215,32 @@ def test_list_workers_too_quiet_to_judge_stay_with_their_operation(tmp_path):
     assert len(holding) == 1
     assert len(accounts & set(holding[0].members)) >= 0.85 * len(accounts)
     assert len(set(holding[0].members) - accounts) <= 0.05 * len(holding[0].members)
+
+
+def test_a_pool_operation_cut_along_its_emulators_is_one_cluster(tmp_path):
+    # 212 aged accounts on eight emulator fingerprints only they use work one leaked list from VPN
+    # exits; the communities were the emulators' accounts, and each emulator's tied to the rest by
+    # fewer than half of them (come out as 175 + 21 + 16 accounts)
+    truth, clusters = _detected(tmp_path, 107, tradecraft=LISTS_ON_EXITS)
+    campaign = truth["campaigns"]["op3_leaked_list_vpn_exits"]
+    drawn = campaign["drawn"]
+    assert (drawn["division"], drawn["devices"], drawn["device_count"]) == ("pool", "shared_emulators", 8)
+    accounts = set(campaign["accounts"])
+    holding = _holding(clusters, accounts)
+    assert len(holding) == 1
+    assert set(holding[0].members) == accounts
+
+
+def test_list_operations_renting_one_vpn_pool_are_split_by_the_country_each_works(tmp_path):
+    # five list operations on one pool of commercial VPN exits, each working its own country's
+    # dissidents besides the same three big countries; the exits' stranger ties made one cluster of
+    # four of them (121 accounts: 56 working an Israeli list, 40 an Iranian one, ...)
+    truth, clusters = _detected(tmp_path, 104, tradecraft=LISTS_ON_EXITS)
+    israel, iran = (truth["campaigns"][name] for name in ("op5_leaked_list_vpn_exits", "op4_leaked_list_vpn_exits"))
+    assert (israel["drawn"]["target_countries"][0], iran["drawn"]["target_countries"][0]) == ("IL", "IR")
+    listed = set(israel["accounts"])
+    main = max(_holding(clusters, listed), key=lambda c: len(listed & set(c.members)))
+    assert len(listed & set(main.members)) >= 0.9 * len(listed)
+    assert not set(iran["accounts"]) & set(main.members)
+    # the split keeps the flagged accounts it found: none of the Iranian list's accounts left unflagged
+    assert _holding(clusters, set(iran["accounts"]))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import networkx as nx
 import numpy as np
 import pandas as pd
 from test_detect_networks import DAY, START, _people
 
 from graph.detect import find_networks
 from graph.detect.frames import events_frame
-from graph.detect.resemblance import region_resemblance, target_regions
+from graph.detect.resemblance import region_resemblance, region_split, target_regions
 
 
 def _operation(name: str, region: str, *, exits: list[str], seed: int) -> list[dict]:
@@ -117,3 +118,42 @@ def test_bystanders_who_miss_behind_an_operations_carrier_addresses_stay_out_whe
     assert region_resemblance(counts, ["fox00"], ["heavy00"], shared=True)[0] < 0.7
     found = find_networks(events_frame(rows))
     assert [sorted(c.members) for c in found.clusters if c.flagged] == [[f"fox{k:02d}" for k in range(15)]]
+
+
+def _list_workers(name: str, home: str, accounts: int, *, seed: int, lookups: int = 16) -> list[tuple]:
+    """``(account, region, lookups)`` of list workers on a list of ``home``'s dissidents and three big countries'."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(accounts):
+        drawn = rng.choice([home, "US", "GB", "DE"], size=lookups, p=[0.4, 0.2, 0.2, 0.2])
+        rows += [(f"{name}{k:02d}", region, int((drawn == region).sum())) for region in sorted(set(drawn))]
+    return rows
+
+
+def test_a_community_of_two_list_operations_renting_one_exit_pool_splits_by_the_country_each_works():
+    rows = _list_workers("il", "IL", 20, seed=1) + _list_workers("ir", "IR", 12, seed=2)
+    regions = pd.DataFrame(rows, columns=["account_id", "region", "lookups"])
+    members = sorted(regions["account_id"].unique().tolist() + ["quiet"])
+    # an account with no lookups (side traffic only) goes where its ties go
+    G = nx.Graph([("quiet", "ir00"), ("quiet", "ir01"), ("quiet", "il00")])
+    parts = region_split(G, [members], regions)
+    assert parts == [[f"il{k:02d}" for k in range(20)], [f"ir{k:02d}" for k in range(12)] + ["quiet"]]
+
+
+def test_one_list_operation_whose_accounts_lean_to_different_big_countries_stays_whole():
+    # a list of India's dissidents and of three big countries' numbers; six of its accounts happened to
+    # draw none of India's, and lean to the United States (their pooled lookups share 0.43 with the rest)
+    rows = [(f"in{k:02d}", region, n) for k in range(20) for region, n in (("IN", 4), ("US", 1), ("GB", 1), ("DE", 1))]
+    rows += [(f"us{k}", region, n) for k in range(6) for region, n in (("US", 4), ("GB", 2), ("DE", 1))]
+    regions = pd.DataFrame(rows, columns=["account_id", "region", "lookups"])
+    members = sorted(regions["account_id"].unique())
+    assert region_split(nx.Graph(), [members], regions) == [members]
+    # the same six next to a list of Iran's: two jobs
+    rows += [(f"ir{k:02d}", region, n) for k in range(20) for region, n in (("IR", 4), ("US", 1), ("GB", 1), ("DE", 1))]
+    regions = pd.DataFrame(rows, columns=["account_id", "region", "lookups"])
+    iran_india = sorted(m for m in regions["account_id"].unique() if not m.startswith("us"))
+    parts = region_split(nx.Graph(), [iran_india], regions)
+    assert [p[0][:2] for p in parts] == ["in", "ir"] and all(len(p) == 20 for p in parts)
+    # a group with fewer than min_members accounts in each set is left alone
+    few = [m for m in members if m < "in05"] + ["us0", "us1"]
+    assert region_split(nx.Graph(), [few], regions) == [few]

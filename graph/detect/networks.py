@@ -27,8 +27,10 @@ store and saves the result. The steps:
    become one operation; weakly attached members of a flagged cluster are
    pruned and judged by what they share among themselves, and pruned parts
    flagged on their own that are still tied to the rest as squads rejoin
-   it; candidates outside any community are judged alone (the lone
-   enumerator).
+   it; a cluster working a list whose accounts work different countries'
+   lists (operations renting one exit pool) is split by country
+   (:func:`~graph.detect.resemblance.region_split`); candidates outside
+   any community are judged alone (the lone enumerator).
 6. **Evidence, attribution and exposure** for every kept cluster, and
    **stable ids** from earlier runs (:mod:`~graph.detect.identity`).
 
@@ -556,6 +558,35 @@ def _infrastructure_seeds(
     return seeds, acquaintance.stranger_pairs(members)
 
 
+def _by_country(kept: list[tuple], judge: Judge, G: nx.Graph, regions: pd.DataFrame,
+                params: DetectionParams) -> list[tuple]:
+    """Clusters that are several list operations renting one pool of exits, each working its own country's list, split.
+
+    The exits' ties across operations can outweigh those inside each
+    (development draw 104: four list operations on one VPN pool in one
+    cluster). A cluster working a list (its strongest evidence strangers or
+    shared targets: :func:`graph.detect.scoring.cluster_kind`'s "targeted
+    lookups") that neither enumerates nor misses (less than 1.0 of log-odds
+    from those together, the least a group's behaviour counts for when
+    squads are joined) is split by :func:`graph.detect.resemblance.region_split`,
+    and each part is judged on its own: those under ``params.keep_score`` were
+    bystanders. An operation working numbers may divide its countries
+    between its accounts (sequential walks over two countries' ranges whose
+    accounts also share numbers, on camouflaged tuning draw 9) and is left whole.
+    """
+    out = []
+    for row in kept:
+        numbers = sum(row[3].get(k, 0.0) for k in (*scoring.ENUMERATING, "misses"))
+        listing = scoring.cluster_kind(row[2], row[3]) == "targeted lookups" and numbers < 1.0
+        parts = resemblance.region_split(G, [row[0]], regions, min_members=scoring.STRANGERS_MIN_SIZE,
+                                         max_shared=params.operation_shared_targets) if listing else [row[0]]
+        if len(parts) == 1:
+            out.append(row)
+            continue
+        out.extend(part for part in judge.score_groups(parts) if part[1] >= params.keep_score)
+    return out
+
+
 def _slot_pools(slots: pd.DataFrame, links: pd.DataFrame) -> dict[int, list[str]]:
     """The accounts of ``links`` (pairs sharing a rare address or device), chained slot by slot and link by link.
 
@@ -913,6 +944,7 @@ def find_networks(
     # are (an operation's squad doing other work than the rest) are that operation again
     kept, rejoined = judge.rejoin([row for row in final if row[1] >= params.keep_score], origin)
     squad_of = {**squad_of, **rejoined}
+    kept = _by_country(kept, judge, G, regions, params)
     kept.sort(key=lambda r: (-r[1], -len(r[0]), r[0][0]))
 
     _step(progress, "evidence and attribution", 0.8)

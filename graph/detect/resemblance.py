@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+import networkx as nx
 import numpy as np
 import pandas as pd
 import scipy  # scipy.stats loads on first use
@@ -23,7 +24,8 @@ import scipy  # scipy.stats loads on first use
 from graph.detect import infrastructure
 from graph.detect.frames import EventsLike, among, as_events
 
-__all__ = ["target_regions", "region_matrix", "region_resemblance", "shared_mass", "home_countries", "looking_abroad"]
+__all__ = ["target_regions", "region_matrix", "region_resemblance", "region_split", "shared_mass", "home_countries",
+           "looking_abroad"]
 
 
 def target_regions(events: EventsLike, accounts: Collection[str]) -> pd.DataFrame:
@@ -182,3 +184,81 @@ def _plogp(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(observed > 0, observed * np.log(observed / np.where(expected > 0, expected, 1.0)), 0.0)
     return terms.sum(axis=1)
+
+
+def region_split(
+    G: nx.Graph, groups: list[list[str]], regions: pd.DataFrame, *, min_members: int = 5, min_lookups: int = 5,
+    max_shared: float = 0.6,
+) -> list[list[str]]:
+    """Groups whose accounts work different countries' numbers, split into one group per job.
+
+    Two operations renting one pool of VPN exits are tied through it, and
+    the ties across them can outweigh those inside each (development draw
+    104: four list operations in one community). Each works its own
+    country's list. A group is split when at least two sets of
+    ``min_members`` accounts (each with ``min_lookups`` lookups or more)
+    look up mostly one country's numbers, different countries, and the sets'
+    pooled lookups share less than ``max_shared`` of their countries
+    (:func:`shared_mass`, the bound under which :func:`graph.detect.clustering.operations`
+    never joins two groups): sets sharing more are one job whose accounts
+    lean different ways. A set's country counts only when some other set
+    looks it up at less than half the group's rate: lists of several
+    countries' dissidents share the big ones (accounts leaning to the United
+    States' part of two lists are no third job). Every account then goes to
+    the set whose countries its own lookups share most; one that looked up
+    too little to say goes where most of its ties in ``G`` go. An operation dividing its countries
+    between its accounts would be split too: detection splits only clusters
+    working a list this way (:func:`graph.detect.networks.find_networks`).
+
+    Examples
+    --------
+    >>> rows = [(f"i{k}", "IR", 8) for k in range(5)] + [(f"l{k}", "IL", 8) for k in range(5)]
+    >>> rows += [(a, "US", 2) for a, _, _ in rows] + [("quiet", "US", 1)]
+    >>> regions = pd.DataFrame(rows, columns=["account_id", "region", "lookups"])
+    >>> G = nx.Graph([("quiet", "l0"), ("quiet", "l1"), ("quiet", "i0")])
+    >>> region_split(G, [sorted(regions["account_id"].unique())], regions)
+    [['i0', 'i1', 'i2', 'i3', 'i4'], ['l0', 'l1', 'l2', 'l3', 'l4', 'quiet']]
+    """
+    index, matrix = region_matrix(regions)
+    row_of = dict(zip(index.tolist(), range(len(index)), strict=True))
+    out: list[list[str]] = []
+    for members in groups:
+        rows = np.array([row_of.get(m, -1) for m in members], dtype=np.int64)
+        counts = np.where(rows[:, None] >= 0, matrix[rows], 0.0) if len(index) else np.zeros((len(members), 0))
+        known = counts.sum(axis=1) >= min_lookups
+        top = np.where(known, counts.argmax(axis=1) if counts.shape[1] else -1, -1)
+        labels, sizes = np.unique(top[known], return_counts=True)
+        sets = labels[sizes >= min_members]
+        pooled = [counts[top == label].sum(axis=0) for label in sets]
+        # a country every set looks up (a list's common part: the same big countries) is no job's own
+        whole = counts.sum(axis=0) / max(counts.sum(), 1.0)
+        share = [p / max(p.sum(), 1.0) for p in pooled]
+        own = [i for i, label in enumerate(sets)
+               if any(share[j][label] < whole[label] / 2 for j in range(len(sets)) if j != i)]
+        pooled = [pooled[i] for i in own]
+        jobs = _joined_sets(pooled, max_shared)
+        if len(jobs) < 2:
+            out.append(members)
+            continue
+        profiles = np.array([sum(pooled[i] for i in job) for job in jobs])
+        part = np.full(len(members), -1)
+        part[known] = shared_mass(counts[known][:, None, :], profiles[None, :, :]).argmax(axis=1)
+        placed = {m: int(p) for m, p in zip(members, part.tolist(), strict=True) if p >= 0}
+        for m in members:
+            if m not in placed:
+                votes = np.zeros(len(jobs))
+                for other in G.adj.get(m, {}):
+                    if other in placed:
+                        votes[placed[other]] += 1
+                placed[m] = int(votes.argmax())
+        out.extend(sorted(m for m in members if placed[m] == k) for k in range(len(jobs)))
+    return [g for g in out if g]
+
+
+def _joined_sets(pooled: list[np.ndarray], max_shared: float) -> list[list[int]]:
+    """Sets whose pooled lookups share ``max_shared`` of their countries or more, joined transitively."""
+    jobs: list[list[int]] = []
+    for i, profile in enumerate(pooled):
+        near = [job for job in jobs if any(shared_mass(profile, pooled[j]) >= max_shared for j in job)]
+        jobs = [job for job in jobs if job not in near] + [sorted([i, *[j for job in near for j in job]])]
+    return sorted(jobs)
