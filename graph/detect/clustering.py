@@ -519,19 +519,22 @@ def operations(
     return _joined(len(groups), linked())
 
 
-def _with_hands(touched: np.ndarray, pair_of: np.ndarray, nodes: np.ndarray, side: np.ndarray,
+def _with_hands(counted: np.ndarray, pair_of: np.ndarray, nodes: np.ndarray, side: np.ndarray,
                 devices: Sequence[Mapping[str, Collection]], names: list) -> np.ndarray:
     """Each pair's accounts on one side with a tie across, counting every account on a device one of them works on.
 
-    An operator holding several accounts on one handset or emulator is one
-    hand: when some of them are tied to another group, so is the hand.
-    Squads that modularity cut along the operation's emulators (each on its
-    own) are otherwise tied to the operation by only some of their accounts.
+    ``counted`` is each pair's count without the devices; ``pair_of`` and
+    ``nodes`` are the side's ends of the ties across, ``side`` each pair's
+    group on that side. An operator holding several accounts on one handset
+    or emulator is one hand: when some of them are tied to another group, so
+    is the hand. Squads that modularity cut along the operation's emulators
+    (each on its own) are otherwise tied to the operation by only some of
+    their accounts.
     """
-    out = touched.copy()
+    out = counted.copy()
     order = np.argsort(pair_of, kind="stable")
-    starts = np.searchsorted(pair_of[order], np.arange(len(touched) + 1))
-    for k in range(len(touched)):
+    starts = np.searchsorted(pair_of[order], np.arange(len(counted) + 1))
+    for k in range(len(counted)):
         hands = devices[int(side[k])]
         if not hands:
             continue
