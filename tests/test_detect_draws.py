@@ -244,3 +244,17 @@ def test_list_operations_renting_one_vpn_pool_are_split_by_the_country_each_work
     assert not set(iran["accounts"]) & set(main.members)
     # the split keeps the flagged accounts it found: none of the Iranian list's accounts left unflagged
     assert _holding(clusters, set(iran["accounts"]))
+
+
+def test_an_operations_sub_groups_are_numbered_by_the_size_they_show(tmp_path):
+    # a list operation of four squads on VPN exits lost members of one squad to pruning: the squads
+    # were named when found (S2 46 accounts, S3 49 once pruned) and read out of order in the cluster
+    _, clusters = _detected(tmp_path, 106, tradecraft=LISTS_ON_EXITS)
+    operations = [c for c in clusters if c.flagged and len(set(c.sub_groups.values())) >= 3]
+    assert operations
+    for cluster in operations:
+        sizes = Counter(cluster.sub_groups.values())
+        assert sorted(sizes, key=lambda label: int(label[1:])) == [f"S{k}" for k in range(1, len(sizes) + 1)]
+        assert [sizes[f"S{k}"] for k in range(1, len(sizes) + 1)] == sorted(sizes.values(), reverse=True)
+        shown = {row["sub_group"]: row["size"] for row in cluster.evidence["sub_groups"]}
+        assert shown == dict(sizes)

@@ -50,7 +50,7 @@ from graph.detect.features import group_features
 from graph.detect.frames import Events, among
 from graph.detect.results import Cluster, DetectionParams
 
-__all__ = ["Judge"]
+__all__ = ["Judge", "squad_labels"]
 
 #: contributions that say what a group *does* (its lookups), not what it shares
 _BEHAVIOUR = ("misses", "enumerated_blocks", "number_runs", "enumeration_evidence", "shared_targets", "strangers")
@@ -60,6 +60,25 @@ _BEHAVIOUR = ("misses", "enumerated_blocks", "number_runs", "enumeration_evidenc
 #: evening's address books share too, nor a schedule's spikes, which two operators' crons on the hour share)
 _JOB = ("swept", "sharding")
 
+
+
+def squad_labels(squad_of: Mapping[str, object]) -> dict[str, str]:
+    """Each account's squad named ``S1``, ``S2``, ... by size, largest first (ties by first member).
+
+    ``squad_of`` maps an account to any key of its squad; the names say the
+    squads' order within one cluster, so they are given for a cluster's own
+    members only.
+
+    Examples
+    --------
+    >>> squad_labels({"a": 7, "b": 7, "d": "S3", "c": 3})
+    {'a': 'S1', 'b': 'S1', 'c': 'S2', 'd': 'S3'}
+    """
+    squads: dict[object, list[str]] = {}
+    for member, squad in squad_of.items():
+        squads.setdefault(squad, []).append(member)
+    ordered = sorted(squads.values(), key=lambda q: (-len(q), min(q)))
+    return {m: f"S{k}" for k, squad in enumerate(ordered, 1) for m in squad}
 
 @dataclass
 class Judge:
@@ -314,12 +333,7 @@ class Judge:
         # the communities an operation was made of are its squads, labelled by size
         labels: dict[str, str] = {}
         for row in scored:
-            squads: dict[int, list[str]] = {}
-            for m in row[0]:
-                if m in squad_of:
-                    squads.setdefault(squad_of[m], []).append(m)
-            ordered = sorted(squads.values(), key=lambda q: (-len(q), min(q)))
-            labels.update({m: f"S{k}" for k, squad in enumerate(ordered, 1) for m in squad})
+            labels.update(squad_labels({m: squad_of[m] for m in row[0] if m in squad_of}))
         return scored, labels
 
     def rejoin(self, rows: list[tuple], origin: Mapping[str, int]) -> tuple[list[tuple], dict[str, str]]:
@@ -652,7 +666,9 @@ class Judge:
         )
         clusters = []
         for cid, (members, score, features, parts) in zip(ids, kept, strict=True):
-            sub_groups = {m: squad_of[m] for m in members if m in squad_of}
+            # named again here: pruning, the split by country and rejoining leave a cluster some of
+            # the squads it was labelled with (S2 and S3 without an S1 would read as a squad missing)
+            sub_groups = squad_labels({m: squad_of[m] for m in members if m in squad_of})
             if len(set(sub_groups.values())) < 2:
                 sub_groups = {}
             features = {k: v for k, v in features.items() if not k.startswith("_")}
