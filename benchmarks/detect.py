@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -128,10 +129,14 @@ def incident(workspace: Path, truth: Path | None = None) -> None:
         raise SystemExit(f"detect failed:\n{child.stderr}")
     # DuckDB's progress bar may share the last line: the report is its last JSON object
     report = json.loads(child.stdout[child.stdout.rindex('{"seconds"'):].strip())
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak = usage.ru_maxrss / 1024
     stats = report["stats"]
     print(f"detect: {report['seconds']:.1f} s (process {time.perf_counter() - started:.1f} s), peak memory "
           f"{max(peak, report['peak_rss_mb']):,.0f} MB; targets: 120 s, 4096 MB")
+    # the same work takes a fifth longer on some days on a shared machine: CPU seconds tell a slower
+    # machine (same CPU time) from a slower detector (more of it)
+    print(f"  CPU: {usage.ru_utime:.0f} s user + {usage.ru_stime:.0f} s system on {os.cpu_count()} cores")
     print(f"  {stats['events']:,} events, {stats['callers']:,} callers, {stats['seeds']:,} seeds, "
           f"{stats['candidates']:,} candidates, graph {stats['graph_nodes']:,} nodes / {stats['graph_edges']:,} edges, "
           f"{stats['clusters_flagged']} flagged clusters ({stats['accounts_flagged']:,} accounts)")
