@@ -247,8 +247,8 @@ def test_list_operations_renting_one_vpn_pool_are_split_by_the_country_each_work
 
 
 def test_an_operations_sub_groups_are_numbered_by_the_size_they_show(tmp_path):
-    # a list operation of four squads on VPN exits lost members of one squad to pruning: the squads
-    # were named when found (S2 46 accounts, S3 49 once pruned) and read out of order in the cluster
+    # a list operation of four squads on VPN exits: its squads were named when it was merged, and
+    # pruning and rejoining changed what it holds (S2 46 accounts, S3 49 in the cluster kept)
     _, clusters = _detected(tmp_path, 106, tradecraft=LISTS_ON_EXITS)
     operations = [c for c in clusters if c.flagged and len(set(c.sub_groups.values())) >= 3]
     assert operations

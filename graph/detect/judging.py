@@ -61,7 +61,6 @@ _BEHAVIOUR = ("misses", "enumerated_blocks", "number_runs", "enumeration_evidenc
 _JOB = ("swept", "sharding")
 
 
-
 def squad_labels(squad_of: Mapping[str, object]) -> dict[str, str]:
     """Each account's squad named ``S1``, ``S2``, ... by size, largest first (ties by first member).
 
@@ -79,6 +78,7 @@ def squad_labels(squad_of: Mapping[str, object]) -> dict[str, str]:
         squads.setdefault(squad, []).append(member)
     ordered = sorted(squads.values(), key=lambda q: (-len(q), min(q)))
     return {m: f"S{k}" for k, squad in enumerate(ordered, 1) for m in squad}
+
 
 @dataclass
 class Judge:
