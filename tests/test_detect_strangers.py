@@ -133,6 +133,47 @@ def test_list_workers_chained_through_residential_proxies_are_one_cluster_and_ho
     assert flagged[0].contributions["strangers"] > 3.0 and flagged[0].features["target_closure"] == 0.0
 
 
+def _five_abroad(kind: str) -> list[dict]:
+    """Five list workers sharing three rare addresses of ``kind`` in the US, finding Iranian strangers.
+
+    Around them, circles of friends and 300 people whose five found contacts do not know each other
+    (closure is noisy one account at a time): five accounts finding strangers pool under two standard
+    errors below the usual.
+    """
+    rng = np.random.default_rng(20)
+    rows = _circles(40, 5, seed=18)
+    for k in range(300):
+        ip, ts = f"86.{k // 200}.{k % 200}.1", START + int(rng.integers(0, 10 * DAY))
+        rows += [_row(f"s{k:03d}", f"x{k:03d}-{i}", ip=ip, kind="residential", ts=ts, matched=True) for i in range(5)]
+    for k in range(5):
+        account = f"op{k:02d}"
+        for j, exit_ in enumerate((k % 3, (k + 1) % 3)):
+            ip, ts = f"45.77.{exit_}.9", START + int(rng.integers(0, 10 * DAY))
+            rows += [{**_row(account, f"c{(4 * k + 2 * j + i) % 40:02d}-0", ip=ip, kind=kind, ts=ts, matched=True),
+                      "ip_country": "US"} for i in range(2)]
+            rows += [{**_row(account, f"unlisted-{k}-{j}-{i}", ip=ip, kind=kind, ts=ts, matched=False), "ip_country": "US"}
+                     for i in range(6)]
+    return rows
+
+
+def test_five_list_workers_on_rented_datacenter_addresses_are_flagged_and_on_residential_exits_are_not():
+    # too few to pool two standard errors below the usual, and neither alone nor with looking abroad a
+    # case; leaving through datacenter addresses only they use is the second family (tuning draw 9: eight
+    # aged accounts working one list from five Vultr addresses were no cluster at all)
+    found = {}
+    for kind in ("hosting", "residential"):
+        rows = _five_abroad(kind)
+        accounts = pd.DataFrame({"account_id": sorted({r["account_id"] for r in rows}), "created_at": START - 400 * DAY})
+        source = events_frame(rows)
+        closure = target_closure(source)
+        usual = closure_baseline(closure)
+        assert (usual.mean - 0.0) / (usual.spread / np.sqrt(5)) < 2.0
+        found[kind] = [c for c in find_networks(source, accounts=accounts).clusters if c.flagged]
+    assert [c.members for c in found["hosting"]] == [[f"op{k:02d}" for k in range(5)]]
+    assert found["hosting"][0].contributions["strangers"] > 0
+    assert found["residential"] == []
+
+
 def test_list_workers_too_quiet_to_judge_still_chain_their_exits_and_a_household_on_one_does_not_join():
     # every other worker finds a single person, too few to tell friends from strangers; the
     # judged ones share no exit with each other, only with those quiet ones in between

@@ -30,7 +30,7 @@ does for misses.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -197,14 +197,16 @@ def crowd_pairs(members: Mapping[object, list[str]]) -> pd.DataFrame:
     return pd.DataFrame(sorted(pairs), columns=["a", "b"], dtype=object).reindex(columns=["a", "b"])
 
 
-def rare_links(events: EventsLike, accounts: pd.Index, *, max_accounts: int = 5) -> pd.DataFrame:
+def rare_links(events: EventsLike, accounts: pd.Index, *, max_accounts: int = 5,
+               kinds: Collection[str] | None = None) -> pd.DataFrame:
     """``a, b``: pairs of ``accounts`` that reached the service through one IP or device at most ``max_accounts`` use.
 
     Every request counts, not only lookups: an operator's everyday-looking
     side traffic leaves through the same proxy exits and handsets. The
     entity's size counts every account behind it, so a carrier NAT or an
     office, whose address is everyone's, links nobody; a household's router
-    or a proxy exit links its few.
+    or a proxy exit links its few. With ``kinds``, only IPs of those kinds
+    link (``hosting`` and ``vpn``: addresses rented in a datacenter).
 
     Examples
     --------
@@ -213,11 +215,15 @@ def rare_links(events: EventsLike, accounts: pd.Index, *, max_accounts: int = 5)
     ...         for ip, users in (("1.1.1.1", "ab"), ("2.2.2.2", "bc"), ("3.3.3.3", "cdefgh")) for a in users]
     >>> rare_links(events_frame(rows), pd.Index(list("abcdefgh"))).values.tolist()
     [['a', 'b'], ['b', 'c']]
+    >>> rows[2:4] = [{**row, "ip_kind": "hosting"} for row in rows[2:4]]
+    >>> rare_links(events_frame(rows), pd.Index(list("abcdefgh")), kinds=("hosting", "vpn")).values.tolist()
+    [['b', 'c']]
     """
     source = as_events(events)
     rows = source.query(f"""
         WITH used AS (
             SELECT entity_type, entity, account_id FROM {entity_usage(source)}
+            WHERE {"true" if kinds is None else "entity_type = 'ip' AND kind IN (SELECT kind FROM {kinds})"}
         ), rare AS (
             SELECT entity_type, entity FROM used GROUP BY 1, 2 HAVING count(*) BETWEEN 2 AND {int(max_accounts)}
         ), mine AS (
@@ -227,7 +233,8 @@ def rare_links(events: EventsLike, accounts: pd.Index, *, max_accounts: int = 5)
         SELECT DISTINCT x.account_id AS a, y.account_id AS b FROM mine x JOIN mine y
           ON x.entity_type = y.entity_type AND x.entity = y.entity AND x.account_id < y.account_id
         ORDER BY 1, 2
-    """, accounts=pd.DataFrame({"account_id": accounts.to_numpy(dtype=object)}))
+    """, accounts=pd.DataFrame({"account_id": accounts.to_numpy(dtype=object)}),
+        kinds=pd.DataFrame({"kind": sorted(kinds or ())}, dtype=object))
     return rows.astype({"a": object, "b": object})
 
 

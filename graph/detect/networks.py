@@ -373,7 +373,12 @@ def _stranger_ties(
     use, chaining them, are a second family of evidence, and ten list workers on residential
     proxies pool under three standard errors below the usual however few people they know
     (development draw 40; on tuning draws 2 and 8 it found an operation and lost a
-    look-alike). So are the accounts made in one sign-up burst (``cohorts``,
+    look-alike). Chained through rare hosting or VPN addresses alone (datacenter
+    addresses a handful of accounts rent, where households and carrier subscribers do not
+    appear), a group needs only a pooled closure at most ``params.warm_closure`` of the
+    usual, whatever its z: five to ten accounts cannot pool two standard errors below the
+    usual, and the rented addresses are the second family (tuning draw 9: eight aged accounts
+    working one list from five Vultr addresses pooled at z 1.7). So are the accounts made in one sign-up burst (``cohorts``,
     :func:`graph.detect.behaviour.cohort_links` among the accounts with a closure rate): an
     operation on carrier addresses and its own handsets shares nothing a link could see, but
     it made its accounts at once. A burst is itself evidence, so a cohort needs only what a
@@ -398,11 +403,14 @@ def _stranger_ties(
                       ignore_index=True)
     judged = set(rate.index)
     slot_links = acquaintance.stranger_pairs({k: [a for a in v if a in judged] for k, v in slots.items()}, reach=1)
+    rented = acquaintance.rare_links(source, pd.Index(pd.unique(pd.concat([rare["a"], rare["b"]])), dtype=object),
+                                     max_accounts=params.rare_link_accounts, kinds=("hosting", "vpn"))
     pools = {kind: acquaintance.rare_groups(found, closure.loc[rate.index], usual, min_accounts=params.stranger_accounts)
-             for kind, found in (("group", links), ("cohort", cohorts), ("slot", slot_links))}
+             for kind, found in (("group", links), ("cohort", cohorts), ("slot", slot_links), ("rented", rented))}
     groups = pd.concat([frame.assign(kind=kind) for kind, frame in pools.items()], ignore_index=True)
-    warm = (groups["z"] >= params.warm_stranger_z) & (groups["closure"] <= usual.mean * params.warm_closure)
-    groups = groups[(groups["z"] >= params.seed_stranger_z) | warm]
+    far = groups["closure"] <= usual.mean * params.warm_closure
+    warm = (groups["z"] >= params.warm_stranger_z) & far
+    groups = groups[(groups["z"] >= params.seed_stranger_z) | warm | (far & (groups["kind"] == "rented"))]
     # a schedule gathered its pool, not the people its accounts found: every account of a hot pool works
     # the list, those that found too few people to tell included, but not those that find friends
     pool_of = {a: k for k, v in slots.items() for a in v}
@@ -412,7 +420,7 @@ def _stranger_ties(
                              for a in slots[k] if a not in befriended], columns=["account_id", "group", "z", "kind"])
     # the accounts too quiet to judge that chained a group (``hidden``: nobody knows them and they leave
     # only through rare exits) work it too
-    chained = (groups["kind"] == "group") & ~groups["judged"]
+    chained = groups["kind"].isin(["group", "rented"]) & ~groups["judged"]
     groups = pd.concat([groups[(among(groups["account_id"], workers) | chained) & (groups["kind"] != "slot")], gathered],
                        ignore_index=True)
     members = {(kind, int(g)): list(frame["account_id"])
