@@ -378,7 +378,8 @@ def _stranger_ties(
     appear), a group needs only a pooled closure at most ``params.warm_closure`` of the
     usual, whatever its z: five to ten accounts cannot pool two standard errors below the
     usual, and the rented addresses are the second family (tuning draw 9: eight aged accounts
-    working one list from five Vultr addresses pooled at z 1.7). So are the accounts made in one sign-up burst (``cohorts``,
+    working one list from five Vultr addresses pooled at z 1.7). So are the accounts made
+    in one sign-up burst (``cohorts``,
     :func:`graph.detect.behaviour.cohort_links` among the accounts with a closure rate): an
     operation on carrier addresses and its own handsets shares nothing a link could see, but
     it made its accounts at once. A burst is itself evidence, so a cohort needs only what a

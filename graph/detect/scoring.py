@@ -62,7 +62,7 @@ def _made_together(f: Mapping[str, float]) -> float:
 
 
 def _rented(f: Mapping[str, float]) -> float:
-    """0..1: how much of the members' traffic leaves through datacenter addresses hardly anyone else uses."""
+    """0..1: the share of the members' traffic from hosting or VPN addresses, times the share on addresses and devices only they use."""
     return _clip(f.get("hosting_share", 0.0)) * _clip(f.get("exclusive_share", 0.0))
 
 
