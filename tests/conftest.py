@@ -193,6 +193,7 @@ def spark_connect():
     try:
         server.start()
     except ConnectServerUnavailable as exc:
+        server.stop()
         unavailable(f"the Spark Connect server is unavailable: {exc}")
     yield server.url
     server.stop()

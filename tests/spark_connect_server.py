@@ -10,6 +10,7 @@ UTC, and stops it by its own PID. Clients reach it at :attr:`ConnectServer.url`
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -40,7 +41,7 @@ class ConnectServer:
         self.startup_seconds = startup_seconds
         self.port = _free_port()
         self.process: subprocess.Popen | None = None
-        self.log = Path(tempfile.mkdtemp(prefix="sybilscope-connect-")) / "server.log"
+        self.log: Path | None = None  # made by start(), removed with its folder by stop()
 
     @property
     def url(self) -> str:
@@ -63,32 +64,37 @@ class ConnectServer:
                    "--conf", "spark.sql.session.timeZone=UTC", "--conf", "spark.ui.enabled=false",
                    "--conf", "spark.sql.shuffle.partitions=2"]
         env = {**os.environ, "SPARK_HOME": str(home), "PYSPARK_PYTHON": sys.executable}
+        self.log = Path(tempfile.mkdtemp(prefix="sybilscope-connect-")) / "server.log"
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env,
                                             start_new_session=True)
         deadline = time.monotonic() + self.startup_seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise ConnectServerUnavailable(f"the Connect server exited: {self._tail()}")
+                tail = self._tail()
+                self.stop()
+                raise ConnectServerUnavailable(f"the Connect server exited: {tail}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1):
                     return
             except OSError:
                 time.sleep(0.5)
+        tail = self._tail()
         self.stop()
-        raise ConnectServerUnavailable(f"the Connect server did not listen within {self.startup_seconds:.0f} s: "
-                                       f"{self._tail()}")
+        raise ConnectServerUnavailable(f"the Connect server did not listen within {self.startup_seconds:.0f} s: {tail}")
 
     def _tail(self) -> str:
-        return self.log.read_text(errors="replace")[-2000:] if self.log.exists() else "(no log)"
+        return self.log.read_text(errors="replace")[-2000:] if self.log and self.log.exists() else "(no log)"
 
     def stop(self) -> None:
-        """Stop the server's process group (the shell and the JVM it started)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        """Stop the server's process group (the shell and the JVM it started) and remove its log's folder."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        if self.log is not None:
+            shutil.rmtree(self.log.parent, ignore_errors=True)
+            self.log = None
