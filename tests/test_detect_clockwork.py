@@ -151,3 +151,33 @@ def test_hundreds_of_accounts_behind_one_address_are_tied_sparsely_into_one_grou
     assert graph.number_of_nodes() == 300 and nx.is_connected(graph)
     assert len(pairs) <= 300 * 10  # ten partners each, not 44,850 pairs
     assert min(dict(graph.degree).values()) >= 10
+
+
+def _ticks(prefix: str, count: int, minute: int, days: range) -> list[tuple[str, int]]:
+    """``count`` accounts a cron fires at ``minute`` past one hour of the day, each on one of ``days``."""
+    return [(f"{prefix}{k:02d}", START + days[k % len(days)] * DAY + (9 + k % 3) * HOUR + minute * MINUTE)
+            for k in range(count)]
+
+
+def test_two_crons_keeping_their_own_minutes_are_two_schedules_and_people_are_in_none():
+    rng = np.random.default_rng(5)
+    people = [(f"p{i:02d}", START + int(t)) for i, t in enumerate(rng.integers(0, 6 * DAY, 30))]
+    onsets = pd.DataFrame(_ticks("a", 40, 45, range(4)) + _ticks("b", 14, 27, range(2)) + people,
+                          columns=["account_id", "ts_ms"])
+    schedules = synchrony.minute_schedules(onsets, onsets["account_id"].unique(), min_days=2)
+    assert len(schedules) == 2
+    for schedule, cron in zip(schedules, ("a", "b"), strict=True):
+        # each cron's accounts, and the odd person whose one session started in its minutes
+        assert {m for m in schedule if not m.startswith("p")} == {m for m in onsets["account_id"] if m.startswith(cron)}
+        assert sum(m.startswith("p") for m in schedule) <= 3
+    # a cron that fired on one day only is one evening's crowd, not a schedule
+    assert [len(s) for s in synchrony.minute_schedules(onsets, onsets["account_id"].unique(), min_days=5)] == []
+    assert len(synchrony.minute_schedules(onsets[~onsets["account_id"].str.startswith("a")],
+                                          [f"b{k:02d}" for k in range(14)] + [p for p, _ in people], min_days=3)) == 0
+
+
+def test_people_starting_at_any_minute_keep_no_schedule_however_many():
+    rng = np.random.default_rng(6)
+    onsets = pd.DataFrame([(f"p{i % 200:03d}", START + int(t)) for i, t in enumerate(rng.integers(0, 9 * DAY, 600))],
+                          columns=["account_id", "ts_ms"])
+    assert synchrony.minute_schedules(onsets, onsets["account_id"].unique(), min_days=2) == []

@@ -231,11 +231,16 @@ def test_a_pool_operation_cut_along_its_emulators_is_one_cluster(tmp_path):
     assert set(holding[0].members) == accounts
 
 
-def test_list_operations_renting_one_vpn_pool_are_split_by_the_country_each_works(tmp_path):
+@pytest.fixture(scope="module")
+def draw_104(tmp_path_factory):
+    return _detected(tmp_path_factory.mktemp("draw104"), 104, tradecraft=LISTS_ON_EXITS)
+
+
+def test_list_operations_renting_one_vpn_pool_are_split_by_the_country_each_works(draw_104):
     # five list operations on one pool of commercial VPN exits, each working its own country's
     # dissidents besides the same three big countries; the exits' stranger ties made one cluster of
     # four of them (121 accounts: 56 working an Israeli list, 40 an Iranian one, ...)
-    truth, clusters = _detected(tmp_path, 104, tradecraft=LISTS_ON_EXITS)
+    truth, clusters = draw_104
     israel, iran = (truth["campaigns"][name] for name in ("op5_leaked_list_vpn_exits", "op4_leaked_list_vpn_exits"))
     assert (israel["drawn"]["target_countries"][0], iran["drawn"]["target_countries"][0]) == ("IL", "IR")
     listed = set(israel["accounts"])
@@ -244,6 +249,19 @@ def test_list_operations_renting_one_vpn_pool_are_split_by_the_country_each_work
     assert not set(iran["accounts"]) & set(main.members)
     # the split keeps the flagged accounts it found: none of the Iranian list's accounts left unflagged
     assert _holding(clusters, set(iran["accounts"]))
+
+
+def test_list_operations_renting_one_vpn_pool_are_split_by_the_minute_each_cron_keeps(draw_104):
+    # split by country, the Iranian list's operation still shared a cluster with a burst-made one
+    # (14 of its accounts) and an emulator farm (6): the pool's exits and the list's big countries
+    # tie them; their crons fire at 45, 27 and 17 minutes past the hour
+    truth, clusters = draw_104
+    iran, burst = (set(truth["campaigns"][name]["accounts"])
+                   for name in ("op4_leaked_list_vpn_exits", "op3_leaked_list_vpn_exits"))
+    assert truth["campaigns"]["op3_leaked_list_vpn_exits"]["drawn"]["account_age"] == "burst"
+    held = _holding(clusters, iran)
+    assert len(held) == 1 and set(held[0].members) <= iran and len(held[0].members) >= 40
+    assert sum(len(burst & set(c.members)) for c in _holding(clusters, burst)) >= 31
 
 
 def test_an_operations_sub_groups_are_numbered_by_the_size_they_show(tmp_path):

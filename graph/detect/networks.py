@@ -567,32 +567,64 @@ def _infrastructure_seeds(
     return seeds, acquaintance.stranger_pairs(members)
 
 
+def _listing(row: tuple) -> bool:
+    """Whether a judged cluster works a list: its strongest evidence strangers or shared targets
+    (:func:`graph.detect.scoring.cluster_kind`'s "targeted lookups"), and enumerating and missing
+    together count for less than 1.0 of log-odds (the least a group's behaviour counts for when
+    squads are joined)."""
+    numbers = sum(row[3].get(k, 0.0) for k in (*scoring.ENUMERATING, "misses"))
+    return scoring.cluster_kind(row[2], row[3]) == "targeted lookups" and numbers < 1.0
+
+
 def _by_country(kept: list[tuple], judge: Judge, G: nx.Graph, regions: pd.DataFrame,
                 params: DetectionParams) -> list[tuple]:
     """Clusters that are several list operations renting one pool of exits, each working its own country's list, split.
 
     The exits' ties across operations can outweigh those inside each
     (development draw 104: four list operations on one VPN pool in one
-    cluster). A cluster working a list (its strongest evidence strangers or
-    shared targets: :func:`graph.detect.scoring.cluster_kind`'s "targeted
-    lookups") that neither enumerates nor misses (less than 1.0 of log-odds
-    from those together, the least a group's behaviour counts for when
-    squads are joined) is split by :func:`graph.detect.resemblance.region_split`,
-    and each part is judged on its own: those under ``params.keep_score`` were
-    bystanders. An operation working numbers may divide its countries
-    between its accounts (sequential walks over two countries' ranges whose
-    accounts also share numbers, on camouflaged tuning draw 9) and is left whole.
+    cluster). A cluster working a list (:func:`_listing`) is split by
+    :func:`graph.detect.resemblance.region_split`, and each part is judged
+    on its own: those under ``params.keep_score`` were bystanders. An
+    operation working numbers may divide its countries between its accounts
+    (sequential walks over two countries' ranges whose accounts also share
+    numbers, on camouflaged tuning draw 9) and is left whole.
     """
     out = []
     for row in kept:
-        numbers = sum(row[3].get(k, 0.0) for k in (*scoring.ENUMERATING, "misses"))
-        listing = scoring.cluster_kind(row[2], row[3]) == "targeted lookups" and numbers < 1.0
         parts = resemblance.region_split(G, [row[0]], regions, min_members=scoring.STRANGERS_MIN_SIZE,
-                                         max_shared=params.operation_shared_targets) if listing else [row[0]]
+                                         max_shared=params.operation_shared_targets) if _listing(row) else [row[0]]
         if len(parts) == 1:
             out.append(row)
             continue
         out.extend(part for part in judge.score_groups(parts) if part[1] >= params.keep_score)
+    return out
+
+
+def _by_schedule(kept: list[tuple], judge: Judge, params: DetectionParams) -> list[tuple]:
+    """Clusters that are several list operations on one pool of exits and one list, each on its own cron, split.
+
+    Operations renting one commercial VPN's exits for one leaked list share
+    the exits and many targets, and may share the list's countries too
+    (development draw 104: three operations in one cluster after the split
+    by country). Each operator's cron fires at its own minute of the hour.
+    A cluster working a list (:func:`_listing`) whose members keep two
+    minutes of the hour or more
+    (:func:`graph.detect.synchrony.minute_schedules`) is split into one
+    part per schedule and one of the members keeping none, and each part
+    is judged on its own: those under ``params.keep_score`` were bystanders.
+    """
+    lookups = judge.onsets[judge.onsets["lookup"].astype(bool)]
+    out = []
+    for row in kept:
+        schedules = synchrony.minute_schedules(
+            lookups, row[0], min_members=scoring.STRANGERS_MIN_SIZE, max_log10_p=params.clock_log10_p,
+            min_days=params.schedule_days) if _listing(row) else []
+        if len(schedules) < 2:
+            out.append(row)
+            continue
+        timed = {m for schedule in schedules for m in schedule}
+        parts = [*schedules, [m for m in row[0] if m not in timed]]
+        out.extend(part for part in judge.score_groups([p for p in parts if p]) if part[1] >= params.keep_score)
     return out
 
 
@@ -953,7 +985,7 @@ def find_networks(
     # are (an operation's squad doing other work than the rest) are that operation again
     kept, rejoined = judge.rejoin([row for row in final if row[1] >= params.keep_score], origin)
     squad_of = {**squad_of, **rejoined}
-    kept = _by_country(kept, judge, G, regions, params)
+    kept = _by_schedule(_by_country(kept, judge, G, regions, params), judge, params)
     kept.sort(key=lambda r: (-r[1], -len(r[0]), r[0][0]))
 
     _step(progress, "evidence and attribution", 0.8)

@@ -147,6 +147,12 @@ class DetectionParams:
         every window this improbable that five accounts kept was an
         operation's (with a bystander or two at most), people's own came no
         closer than 10**-4.6, and the operations' reached 10**-85.
+    schedule_days : int
+        A cluster working a list is split by its members' crons
+        (:func:`graph.detect.synchrony.minute_schedules`, windows as
+        improbable as ``clock_log10_p``) when each minute kept is kept on
+        this many days or more: a cron repeats, one evening's crowd does not.
+        Chosen a priori, more than one day.
     seed_stranger_z : float
         Addresses and devices whose accounts' pooled closure (how many of the
         people they find know each other, :mod:`graph.detect.acquaintance`)
@@ -237,6 +243,7 @@ class DetectionParams:
     slot_days: int = 3
     slot_share: float = 0.5
     clock_log10_p: float = -6.0
+    schedule_days: int = 2
     seed_stranger_z: float = 4.0
     stranger_accounts: int = 5
     rare_link_accounts: int = 5

@@ -28,8 +28,8 @@ import scipy  # scipy.stats loads on first use
 from graph.detect.frames import EventsLike, among, as_events, scratch_connection
 
 __all__ = [
-    "activity_onsets", "clockwork", "hour_clock", "lockstep_spikes", "lockstep_days", "recurring_spikes", "slot_share",
-    "spike_ties", "synchrony_ties", "synchronized_windows",
+    "activity_onsets", "clockwork", "hour_clock", "lockstep_spikes", "lockstep_days", "minute_schedules",
+    "recurring_spikes", "slot_share", "spike_ties", "synchrony_ties", "synchronized_windows",
 ]
 
 
@@ -501,6 +501,69 @@ def hour_clock(onsets: pd.DataFrame, keys: Mapping[int, Sequence[str]], *, min_d
         if days.get(code, 0) >= min_days:
             out[group] = {"clock_log10_p": round(float(log10_p[code, start[code]]), 3),
                           "clock_share": round(float(keeping.get(code, 0)) / len(keys[group]), 6)}
+    return out
+
+
+def minute_schedules(onsets: pd.DataFrame, members: Sequence[str], *, window_minutes: int = 3, min_members: int = 5,
+                     max_log10_p: float = -6.0, min_days: int = 3, keep_share: float = 0.75) -> list[list[str]]:
+    """The sets of ``members`` that each keep a minute of the hour of their own: one set per schedule.
+
+    A cron fires its accounts at one minute of the hour, day after day, and
+    two operators' crons seldom share that minute; people start sessions at
+    any minute. Repeatedly, the window of ``window_minutes`` minutes kept by
+    the most of the members left (at least ``keep_share`` of an account's
+    (hour, minute) onsets inside it) is a schedule when there are at least
+    ``min_members`` such keepers, their onsets there fall on ``min_days``
+    days or more (a cron repeats; one evening's event does not), and that
+    many keepers are improbable (``log10`` of the binomial tail, each
+    account keeping a window by chance at most ``window_minutes / 60``,
+    times the 60 windows tried, at most ``max_log10_p``). Its keepers leave,
+    and the next is looked for among the rest.
+
+    Returns
+    -------
+    list of list of str
+        Each schedule's accounts, sorted, the most kept first; members
+        keeping none are in none.
+
+    Examples
+    --------
+    >>> ticks = [(f"a{i}", d * 86_400_000 + 7 * 60_000) for i in range(6) for d in range(3)]
+    >>> ticks += [(f"b{i}", d * 86_400_000 + 41 * 60_000) for i in range(6) for d in range(3)]
+    >>> ticks += [(f"p{i}", i * 3_600_000 + i * 11 * 60_000) for i in range(5)]
+    >>> onsets = pd.DataFrame(ticks, columns=["account_id", "ts_ms"])
+    >>> minute_schedules(onsets, sorted(onsets["account_id"].unique()), min_members=5, max_log10_p=-2.0)
+    [['a0', 'a1', 'a2', 'a3', 'a4', 'a5'], ['b0', 'b1', 'b2', 'b3', 'b4', 'b5']]
+    """
+    index = pd.Index(sorted(set(members)), dtype=object)
+    mine = onsets[among(onsets["account_id"], set(index))]
+    if mine.empty:
+        return []
+    ms = mine["ts_ms"].to_numpy(dtype=np.int64)
+    units = pd.DataFrame({"row": index.get_indexer(mine["account_id"]), "hour": ms // 3_600_000,
+                          "minute": (ms // 60_000) % 60}).drop_duplicates()
+    per_minute = np.zeros((len(index), 60))
+    np.add.at(per_minute, (units["row"].to_numpy(), units["minute"].to_numpy()), 1)
+    windows = sum(np.roll(per_minute, -shift, axis=1) for shift in range(window_minutes))
+    keeps = windows >= keep_share * per_minute.sum(axis=1)[:, None]
+    keeps &= per_minute.sum(axis=1)[:, None] > 0
+    rows, minutes, hours = units["row"].to_numpy(), units["minute"].to_numpy(), units["hour"].to_numpy()
+    left = np.ones(len(index), dtype=bool)
+    out: list[list[str]] = []
+    while True:
+        counts = (keeps & left[:, None]).sum(axis=0)
+        start = int(counts.argmax())
+        keepers = keeps[:, start] & left
+        kept = int(keepers.sum())
+        if kept < max(min_members, 1):
+            break
+        log10_p = (scipy.stats.binom.logsf(kept - 1, int(left.sum()), window_minutes / 60) / np.log(10)
+                   + np.log10(60))
+        inside = keepers[rows] & (((minutes - start) % 60) < window_minutes)
+        if log10_p > max_log10_p or len(np.unique(hours[inside] // 24)) < min_days:
+            break
+        out.append(index[keepers].tolist())
+        left &= ~keepers
     return out
 
 
