@@ -166,10 +166,13 @@ def test_two_crons_keeping_their_own_minutes_are_two_schedules_and_people_are_in
                           columns=["account_id", "ts_ms"])
     schedules = synchrony.minute_schedules(onsets, onsets["account_id"].unique(), min_days=2)
     assert len(schedules) == 2
-    for schedule, cron in zip(schedules, ("a", "b"), strict=True):
+    # the windows hold the crons' minutes, and their hours the crons' hours
+    for schedule, cron, minute in zip(schedules, ("a", "b"), (45, 27), strict=True):
+        assert (minute - schedule.minute) % 60 < 3 and {9, 10, 11} <= schedule.hours
         # each cron's accounts, and the odd person whose one session started in its minutes
-        assert {m for m in schedule if not m.startswith("p")} == {m for m in onsets["account_id"] if m.startswith(cron)}
-        assert sum(m.startswith("p") for m in schedule) <= 3
+        assert {m for m in schedule.accounts if not m.startswith("p")} == {
+            m for m in onsets["account_id"] if m.startswith(cron)}
+        assert sum(m.startswith("p") for m in schedule.accounts) <= 3
     # a cron that fired on one day only is one evening's crowd, not a schedule
     assert [len(s) for s in synchrony.minute_schedules(onsets, onsets["account_id"].unique(), min_days=5)] == []
     assert len(synchrony.minute_schedules(onsets[~onsets["account_id"].str.startswith("a")],

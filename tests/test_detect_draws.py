@@ -264,6 +264,16 @@ def test_list_operations_renting_one_vpn_pool_are_split_by_the_minute_each_cron_
     assert sum(len(burst & set(c.members)) for c in _holding(clusters, burst)) >= 31
 
 
+def test_fragments_of_a_list_operation_keeping_one_cron_through_its_exits_are_one_cluster_of_squads(draw_104):
+    # the splits left the burst-made operation in two clusters (17 and 14 accounts) that nothing
+    # tied any more; both keep 27 minutes past the hour, at the same hours, through the same exits
+    truth, clusters = draw_104
+    burst = set(truth["campaigns"]["op3_leaked_list_vpn_exits"]["accounts"])
+    held = _holding(clusters, burst)
+    assert len(held) == 1 and set(held[0].members) <= burst and len(held[0].members) >= 31
+    assert sorted(Counter(held[0].sub_groups.values()).values()) == [14, 17]
+
+
 def test_an_operations_sub_groups_are_numbered_by_the_size_they_show(tmp_path):
     # a list operation of four squads on VPN exits: its squads were named when it was merged, and
     # pruning and rejoining changed what it holds (S2 46 accounts, S3 49 in the cluster kept)

@@ -41,6 +41,7 @@ Steps 1 to 4 are here; the judging of steps 5 and 6 is
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 
@@ -572,8 +573,12 @@ def _listing(row: tuple) -> bool:
     (:func:`graph.detect.scoring.cluster_kind`'s "targeted lookups"), and enumerating and missing
     together count for less than 1.0 of log-odds (the least a group's behaviour counts for when
     squads are joined)."""
-    numbers = sum(row[3].get(k, 0.0) for k in (*scoring.ENUMERATING, "misses"))
-    return scoring.cluster_kind(row[2], row[3]) == "targeted lookups" and numbers < 1.0
+    return scoring.cluster_kind(row[2], row[3]) == "targeted lookups" and not _works_numbers(row)
+
+
+def _works_numbers(row: tuple) -> bool:
+    """Whether a judged cluster's enumerating and missing count for 1.0 of log-odds or more."""
+    return sum(row[3].get(k, 0.0) for k in (*scoring.ENUMERATING, "misses")) >= 1.0
 
 
 def _by_country(kept: list[tuple], judge: Judge, G: nx.Graph, regions: pd.DataFrame,
@@ -622,10 +627,55 @@ def _by_schedule(kept: list[tuple], judge: Judge, params: DetectionParams) -> li
         if len(schedules) < 2:
             out.append(row)
             continue
-        timed = {m for schedule in schedules for m in schedule}
-        parts = [*schedules, [m for m in row[0] if m not in timed]]
+        timed = {m for schedule in schedules for m in schedule.accounts}
+        parts = [*(schedule.accounts for schedule in schedules), [m for m in row[0] if m not in timed]]
         out.extend(part for part in judge.score_groups([p for p in parts if p]) if part[1] >= params.keep_score)
     return out
+
+
+def _joined_by_cron(kept: list[tuple], judge: Judge, params: DetectionParams) -> tuple[list[tuple], dict[str, object]]:
+    """Flagged clusters on one cron through one exit pool, joined as one operation's squads.
+
+    Pruning, regrouping and the splits by country and by cron leave some
+    operations in fragments that nothing ties any more (development draw
+    104: a burst-made list operation in two clusters of 17 and 14 accounts,
+    both keeping 27 minutes past the hour through the same VPN exits). Two
+    flagged clusters that neither enumerate nor miss (:func:`_works_numbers`)
+    join when at least half of each keeps one schedule
+    (:func:`graph.detect.synchrony.minute_schedules`), the two schedules'
+    windows overlap, their hours of the day are mostly the same (Jaccard at
+    least 1/2: two operators' crons differ in their hours too) and the
+    clusters' lookups left through an address in common. The cron alone is
+    not enough: one operator's minute is another's one time in twenty
+    (development draw 101 keeps one operation's fragments on different
+    exits apart). Each cluster joined is a squad of the operation. Returns
+    the rows and the joined members' squad keys.
+    """
+    lookups = judge.onsets[judge.onsets["lookup"].astype(bool)]
+    ips = judge.edges[(judge.edges["entity_type"] == "ip") & (judge.edges["lookups"] > 0)]
+    exits = ips.groupby("account_id", sort=False)["entity"].agg(frozenset).to_dict()
+    crons: dict[int, tuple[synchrony.Schedule, frozenset]] = {}
+    for i, (members, score, *_) in enumerate(kept):
+        if score < scoring.FLAG_THRESHOLD or _works_numbers(kept[i]):
+            continue
+        schedules = synchrony.minute_schedules(lookups, members, min_members=scoring.STRANGERS_MIN_SIZE,
+                                               max_log10_p=params.clock_log10_p, min_days=params.schedule_days)
+        if schedules and 2 * len(schedules[0].accounts) >= len(members):
+            crons[i] = (schedules[0], frozenset().union(*(exits.get(m, frozenset()) for m in members)))
+    same = nx.Graph()
+    same.add_nodes_from(crons)
+    for i, j in itertools.combinations(sorted(crons), 2):
+        (a, a_exits), (b, b_exits) = crons[i], crons[j]
+        near = min((a.minute - b.minute) % 60, (b.minute - a.minute) % 60) < 3
+        if near and len(a.hours & b.hours) * 2 >= len(a.hours | b.hours) and a_exits & b_exits:
+            same.add_edge(i, j)
+    joined = [sorted(part) for part in nx.connected_components(same) if len(part) > 1]
+    if not joined:
+        return kept, {}
+    squads = {m: (min(part), i) for part in joined for i in part for m in kept[i][0]}
+    rows = judge.score_groups([sorted(m for i in part for m in kept[i][0]) for part in joined])
+    gone = {i for part in joined for i in part}
+    return [row for i, row in enumerate(kept) if i not in gone] + rows, squads
 
 
 def _slot_pools(slots: pd.DataFrame, links: pd.DataFrame) -> dict[int, list[str]]:
@@ -985,7 +1035,9 @@ def find_networks(
     # are (an operation's squad doing other work than the rest) are that operation again
     kept, rejoined = judge.rejoin([row for row in final if row[1] >= params.keep_score], origin)
     squad_of = {**squad_of, **rejoined}
-    kept = _by_schedule(_by_country(kept, judge, G, regions, params), judge, params)
+    kept, crons = _joined_by_cron(_by_schedule(_by_country(kept, judge, G, regions, params), judge, params),
+                                  judge, params)
+    squad_of = {**squad_of, **crons}
     kept.sort(key=lambda r: (-r[1], -len(r[0]), r[0][0]))
 
     _step(progress, "evidence and attribution", 0.8)

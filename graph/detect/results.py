@@ -150,9 +150,10 @@ class DetectionParams:
     schedule_days : int
         A cluster working a list is split by its members' crons
         (:func:`graph.detect.synchrony.minute_schedules`, windows as
-        improbable as ``clock_log10_p``) when each minute kept is kept on
-        this many days or more: a cron repeats, one evening's crowd does not.
-        Chosen a priori, more than one day.
+        improbable as ``clock_log10_p``), and flagged clusters on one cron
+        are joined, when each minute kept is kept on this many days or more:
+        a cron repeats, one evening's crowd does not. Chosen a priori, more
+        than one day.
     seed_stranger_z : float
         Addresses and devices whose accounts' pooled closure (how many of the
         people they find know each other, :mod:`graph.detect.acquaintance`)

@@ -20,6 +20,7 @@ share a bucket on at least one grid, whatever the jitter's direction.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,7 @@ from graph.detect.frames import EventsLike, among, as_events, scratch_connection
 
 __all__ = [
     "activity_onsets", "clockwork", "hour_clock", "lockstep_spikes", "lockstep_days", "minute_schedules",
-    "recurring_spikes", "slot_share", "spike_ties", "synchrony_ties", "synchronized_windows",
+    "recurring_spikes", "Schedule", "slot_share", "spike_ties", "synchrony_ties", "synchronized_windows",
 ]
 
 
@@ -504,8 +505,19 @@ def hour_clock(onsets: pd.DataFrame, keys: Mapping[int, Sequence[str]], *, min_d
     return out
 
 
+class Schedule(NamedTuple):
+    """A cron's accounts (:func:`minute_schedules`): when it fires and whom."""
+
+    #: the first minute of the hour of the window its accounts keep
+    minute: int
+    #: the hours of the day its accounts' onsets in that window fell in
+    hours: frozenset[int]
+    #: its accounts, sorted
+    accounts: list[str]
+
+
 def minute_schedules(onsets: pd.DataFrame, members: Sequence[str], *, window_minutes: int = 3, min_members: int = 5,
-                     max_log10_p: float = -6.0, min_days: int = 3, keep_share: float = 0.75) -> list[list[str]]:
+                     max_log10_p: float = -6.0, min_days: int = 3, keep_share: float = 0.75) -> list[Schedule]:
     """The sets of ``members`` that each keep a minute of the hour of their own: one set per schedule.
 
     A cron fires its accounts at one minute of the hour, day after day, and
@@ -522,9 +534,8 @@ def minute_schedules(onsets: pd.DataFrame, members: Sequence[str], *, window_min
 
     Returns
     -------
-    list of list of str
-        Each schedule's accounts, sorted, the most kept first; members
-        keeping none are in none.
+    list of Schedule
+        The most kept first; members keeping none are in none.
 
     Examples
     --------
@@ -532,8 +543,9 @@ def minute_schedules(onsets: pd.DataFrame, members: Sequence[str], *, window_min
     >>> ticks += [(f"b{i}", d * 86_400_000 + 41 * 60_000) for i in range(6) for d in range(3)]
     >>> ticks += [(f"p{i}", i * 3_600_000 + i * 11 * 60_000) for i in range(5)]
     >>> onsets = pd.DataFrame(ticks, columns=["account_id", "ts_ms"])
-    >>> minute_schedules(onsets, sorted(onsets["account_id"].unique()), min_members=5, max_log10_p=-2.0)
-    [['a0', 'a1', 'a2', 'a3', 'a4', 'a5'], ['b0', 'b1', 'b2', 'b3', 'b4', 'b5']]
+    >>> crons = minute_schedules(onsets, sorted(onsets["account_id"].unique()), min_members=5, max_log10_p=-2.0)
+    >>> [(cron.minute, sorted(cron.hours), cron.accounts) for cron in crons]
+    [(5, [0], ['a0', 'a1', 'a2', 'a3', 'a4', 'a5']), (39, [0], ['b0', 'b1', 'b2', 'b3', 'b4', 'b5'])]
     """
     index = pd.Index(sorted(set(members)), dtype=object)
     mine = onsets[among(onsets["account_id"], set(index))]
@@ -549,7 +561,7 @@ def minute_schedules(onsets: pd.DataFrame, members: Sequence[str], *, window_min
     keeps &= per_minute.sum(axis=1)[:, None] > 0
     rows, minutes, hours = units["row"].to_numpy(), units["minute"].to_numpy(), units["hour"].to_numpy()
     left = np.ones(len(index), dtype=bool)
-    out: list[list[str]] = []
+    out: list[Schedule] = []
     while True:
         counts = (keeps & left[:, None]).sum(axis=0)
         start = int(counts.argmax())
@@ -562,7 +574,7 @@ def minute_schedules(onsets: pd.DataFrame, members: Sequence[str], *, window_min
         inside = keepers[rows] & (((minutes - start) % 60) < window_minutes)
         if log10_p > max_log10_p or len(np.unique(hours[inside] // 24)) < min_days:
             break
-        out.append(index[keepers].tolist())
+        out.append(Schedule(start, frozenset((hours[inside] % 24).tolist()), index[keepers].tolist()))
         left &= ~keepers
     return out
 
