@@ -569,15 +569,20 @@ def _infrastructure_seeds(
 
 
 def _listing(row: tuple) -> bool:
-    """Whether a judged cluster works a list: its strongest evidence strangers or shared targets
-    (:func:`graph.detect.scoring.cluster_kind`'s "targeted lookups"), and enumerating and missing
-    together count for less than 1.0 of log-odds (the least a group's behaviour counts for when
-    squads are joined)."""
+    """Whether a judged cluster works a list.
+
+    Its strongest evidence is strangers or shared targets
+    (:func:`graph.detect.scoring.cluster_kind`'s "targeted lookups"), and it
+    neither enumerates nor misses (:func:`_works_numbers`).
+    """
     return scoring.cluster_kind(row[2], row[3]) == "targeted lookups" and not _works_numbers(row)
 
 
 def _works_numbers(row: tuple) -> bool:
-    """Whether a judged cluster's enumerating and missing count for 1.0 of log-odds or more."""
+    """Whether a judged cluster's enumerating and missing count for 1.0 of log-odds or more.
+
+    1.0 is the least a group's behaviour counts for when squads are joined.
+    """
     return sum(row[3].get(k, 0.0) for k in (*scoring.ENUMERATING, "misses")) >= 1.0
 
 
@@ -613,10 +618,10 @@ def _by_schedule(kept: list[tuple], judge: Judge, params: DetectionParams) -> li
     (development draw 104: three operations in one cluster after the split
     by country). Each operator's cron fires at its own minute of the hour.
     A cluster working a list (:func:`_listing`) whose members keep two
-    minutes of the hour or more
-    (:func:`graph.detect.synchrony.minute_schedules`) is split into one
-    part per schedule and one of the members keeping none, and each part
-    is judged on its own: those under ``params.keep_score`` were bystanders.
+    minutes of the hour or more (:func:`graph.detect.synchrony.minute_schedules`)
+    is split into one part per schedule and one of the members keeping
+    none, and each part is judged on its own: those under
+    ``params.keep_score`` were bystanders.
     """
     lookups = judge.onsets[judge.onsets["lookup"].astype(bool)]
     out = []
