@@ -272,6 +272,10 @@ def test_fragments_of_a_list_operation_keeping_one_cron_through_its_exits_are_on
     held = _holding(clusters, burst)
     assert len(held) == 1 and set(held[0].members) <= burst and len(held[0].members) >= 31
     assert sorted(Counter(held[0].sub_groups.values()).values()) == [14, 17]
+    # the evidence says what joined them: the cron, not the exits' ties (which bystanders share too)
+    for row in held[0].evidence["sub_groups"]:
+        to_rest = row["ties"].split("; to the rest of the operation by ")[1]
+        assert to_rest.startswith("one schedule (lookups starting ") and "minutes past the hour" in to_rest
 
 
 def test_an_operations_sub_groups_are_numbered_by_the_size_they_show(tmp_path):

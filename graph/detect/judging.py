@@ -620,8 +620,15 @@ class Judge:
         return self._build_totals
 
     # -- description ----------------------------------------------------------
-    def squads(self, sub_groups: Mapping[str, str]) -> list[dict]:
-        """Each sub-group of an operation: its size, a sample of accounts, and what ties it inside and to the rest."""
+    def squads(self, sub_groups: Mapping[str, str], joined_by: Mapping[str, str] | None = None) -> list[dict]:
+        """Each sub-group of an operation: its size, a sample of accounts, and what ties it inside and to the rest.
+
+        What ties it to the rest is the coordination graph's ties across
+        sub-groups, after what ``joined_by`` says joined its members to the
+        rest where that was no tie of the graph (one cron through the same
+        exits, :func:`graph.detect.networks.find_networks`).
+        """
+        joined_by = joined_by or {}
         by_group: dict[str, list[str]] = {}
         for account, label in sub_groups.items():
             by_group.setdefault(label, []).append(account)
@@ -647,13 +654,18 @@ class Judge:
                 top = [kinds[k] for k, v in sorted(weights.items(), key=lambda kv: -kv[1]) if v > 0][:2]
                 return " and ".join(top) or "no direct ties"
 
+            rest = say(outside)
+            joined = sorted({joined_by[m] for m in members if m in joined_by})
+            if joined:
+                rest = " and ".join(joined) + ("" if rest == "no direct ties" else f", besides {rest}")
             rows.append({
                 "sub_group": label, "size": len(members), "accounts": members[:20],
-                "ties": f"tied inside by {say(inside)}; to the rest of the operation by {say(outside)}",
+                "ties": f"tied inside by {say(inside)}; to the rest of the operation by {rest}",
             })
         return rows
 
-    def describe(self, kept, ids: list[str], squad_of: Mapping[str, str]) -> list[Cluster]:
+    def describe(self, kept, ids: list[str], squad_of: Mapping[str, str],
+                 joined_by: Mapping[str, str] | None = None) -> list[Cluster]:
         if not kept:
             return []
         keys = {cid: row[0] for cid, row in zip(ids, kept, strict=True)}
@@ -712,7 +724,7 @@ class Judge:
                     member_scores=member_scores,
                     member_reasons=member_reasons,
                     evidence={**evidence[cid], "statistics": features, "contributions": parts,
-                              **({"sub_groups": self.squads(sub_groups)} if sub_groups else {})},
+                              **({"sub_groups": self.squads(sub_groups, joined_by)} if sub_groups else {})},
                     sub_groups=sub_groups,
                     attribution=attribution,
                     exposure=exposure[cid],

@@ -638,7 +638,8 @@ def _by_schedule(kept: list[tuple], judge: Judge, params: DetectionParams) -> li
     return out
 
 
-def _joined_by_cron(kept: list[tuple], judge: Judge, params: DetectionParams) -> tuple[list[tuple], dict[str, object]]:
+def _joined_by_cron(kept: list[tuple], judge: Judge,
+                    params: DetectionParams) -> tuple[list[tuple], dict[str, object], dict[str, str]]:
     """Flagged clusters on one cron through one exit pool, joined as one operation's squads.
 
     Pruning, regrouping and the splits by country and by cron leave some
@@ -654,7 +655,9 @@ def _joined_by_cron(kept: list[tuple], judge: Judge, params: DetectionParams) ->
     not enough: one operator's minute is another's one time in twenty
     (development draw 101 keeps one operation's fragments on different
     exits apart). Each cluster joined is a squad of the operation. Returns
-    the rows and the joined members' squad keys.
+    the rows, the joined members' squad keys and, for each joined member,
+    what joined its squad to the rest (the coordination graph's ties across
+    squads are only the exits' weak ones, which bystanders share).
     """
     lookups = judge.onsets[judge.onsets["lookup"].astype(bool)]
     ips = judge.edges[(judge.edges["entity_type"] == "ip") & (judge.edges["lookups"] > 0)]
@@ -676,11 +679,20 @@ def _joined_by_cron(kept: list[tuple], judge: Judge, params: DetectionParams) ->
             same.add_edge(i, j)
     joined = [sorted(part) for part in nx.connected_components(same) if len(part) > 1]
     if not joined:
-        return kept, {}
+        return kept, {}, {}
     squads = {m: (min(part), i) for part in joined for i in part for m in kept[i][0]}
+    why = {}
+    for part in joined:
+        minutes = [crons[i][0].minute for i in part]
+        # windows three minutes wide, less than three apart (across the hour: 58 and 0 are one cron)
+        first = min(minutes, key=lambda m: sum((m2 - m) % 60 for m2 in minutes))
+        last = (first + max((m - first) % 60 for m in minutes) + 2) % 60
+        text = (f"one schedule (lookups starting {first}-{last} minutes past the hour, at the same hours of the day) "
+                "through exits in common")
+        why.update({m: text for i in part for m in kept[i][0]})
     rows = judge.score_groups([sorted(m for i in part for m in kept[i][0]) for part in joined])
     gone = {i for part in joined for i in part}
-    return [row for i, row in enumerate(kept) if i not in gone] + rows, squads
+    return [row for i, row in enumerate(kept) if i not in gone] + rows, squads, why
 
 
 def _slot_pools(slots: pd.DataFrame, links: pd.DataFrame) -> dict[int, list[str]]:
@@ -1040,14 +1052,14 @@ def find_networks(
     # are (an operation's squad doing other work than the rest) are that operation again
     kept, rejoined = judge.rejoin([row for row in final if row[1] >= params.keep_score], origin)
     squad_of = {**squad_of, **rejoined}
-    kept, crons = _joined_by_cron(_by_schedule(_by_country(kept, judge, G, regions, params), judge, params),
-                                  judge, params)
+    kept, crons, cron_ties = _joined_by_cron(
+        _by_schedule(_by_country(kept, judge, G, regions, params), judge, params), judge, params)
     squad_of = {**squad_of, **crons}
     kept.sort(key=lambda r: (-r[1], -len(r[0]), r[0][0]))
 
     _step(progress, "evidence and attribution", 0.8)
     ids = assign_cluster_ids([set(r[0]) for r in kept], history, min_jaccard=params.min_jaccard)
-    clusters = judge.describe(kept, ids, squad_of)
+    clusters = judge.describe(kept, ids, squad_of, cron_ties)
     stats_out = {
         "events": int(len(source)),
         "callers": len(callers),
