@@ -440,17 +440,34 @@ def popular_target_share(
     >>> rows += [{"ts": 0, "ip": "2.2.2.2", "account_id": "me", "phone_hash": f"own{i}"} for i in range(5)]
     >>> popular_target_share(events_frame(rows))["share"].tolist()
     [0.0, 1.0, 1.0, 1.0, 1.0]
+
+    A family of three syncing one tablet's book is one looker; one person
+    looking a number up from three handsets is three:
+
+    >>> rows = [{"ts": 0, "ip": "3.3.3.3", "account_id": f"kid{k}", "device_id": "tablet", "phone_hash": f"f{i}"}
+    ...         for k in range(3) for i in range(5)]
+    >>> rows += [{"ts": 0, "ip": "4.4.4.4", "account_id": "me", "device_id": f"phone{k}", "phone_hash": "x"}
+    ...          for k in range(3)]
+    >>> popular_target_share(events_frame(rows))["share"].tolist()
+    [0.0, 0.0, 0.0, 1.0]
     """
     source = as_events(events)
+    # lookers are counted only for the numbers with enough lookups to have that many (a million of a busy
+    # case's thirteen million: an enumerator's numbers are looked up once), from the lookups' counts
     out = source.query(f"""
-        WITH looked AS ({_looked(source, max_block_numbers)}),
-        lookers AS (
-            SELECT hash(phone_hash) AS phone, count(DISTINCT coalesce(device_id, 'account:' || account_id)) AS n
-            FROM {{events}} WHERE phone_hash IS NOT NULL AND account_id IS NOT NULL GROUP BY 1
-        )
-        SELECT account_id, count(*) AS numbers,
-               count(*) FILTER (WHERE lookers.n BETWEEN {int(min_lookers)} AND {int(max_lookers)}) AS popular
-        FROM looked JOIN lookers USING (phone)
+        WITH often AS (
+            SELECT phone FROM {{lookups}} GROUP BY 1 HAVING sum(requests) >= {int(min_lookers)}
+        ), lookers AS (
+            SELECT phone FROM (
+                SELECT hash(phone_hash) AS phone, device_id, account_id
+                FROM {{events}} WHERE phone_hash IS NOT NULL AND account_id IS NOT NULL
+            ) SEMI JOIN often USING (phone)
+            GROUP BY 1
+            HAVING count(DISTINCT coalesce(device_id, 'account:' || account_id))
+                   BETWEEN {int(min_lookers)} AND {int(max_lookers)}
+        ), looked AS ({_looked(source, max_block_numbers)})
+        SELECT account_id, count(*) AS numbers, count(lookers.phone) AS popular
+        FROM looked LEFT JOIN lookers USING (phone)
         GROUP BY 1 ORDER BY 1
     """)
     out = out.set_index("account_id")
