@@ -695,6 +695,57 @@ def _joined_by_cron(kept: list[tuple], judge: Judge,
     return [row for i, row in enumerate(kept) if i not in gone] + rows, squads, why
 
 
+def _joined_by_start(kept: list[tuple], judge: Judge,
+                     params: DetectionParams) -> tuple[list[tuple], dict[str, object], dict[str, str]]:
+    """Flagged clusters most of whose accounts started looking numbers up together, joined as one operation's squads.
+
+    A scheduler firing an operation's squads at once starts them within
+    seconds of each other. In a case's first days it may have fired too
+    seldom for a schedule or a synchrony tie (tuning draw 3, its first
+    seven days: an operation of aged accounts, each walking its own ranges
+    through residential proxies and its own handset, was found as twelve
+    clusters that nothing else tied; all its accounts started within 73
+    seconds of each other). Two flagged clusters join when half of each or
+    more started a session in one two-minute window
+    (:func:`graph.detect.synchrony.common_start`), their windows overlap,
+    both work numbers or neither does (:func:`_works_numbers`) and their
+    lookups fall on the same countries' numbers (sharing
+    ``params.operation_targets`` of them): two operators' crons firing on
+    the same round hour work lists of their own. Each cluster joined is a
+    squad of the operation. Returns the rows, the joined members' squad
+    keys and what joined each of them.
+    """
+    lookups = judge.onsets[judge.onsets["lookup"].astype(bool)]
+    moments: dict[int, tuple[int, int]] = {}
+    for i, (members, score, *_) in enumerate(kept):
+        if score < scoring.FLAG_THRESHOLD or len(members) < scoring.STRANGERS_MIN_SIZE:
+            continue
+        start, together = synchrony.common_start(lookups, members)
+        if 2 * together >= len(members):
+            moments[i] = (start, together)
+    same = nx.Graph()
+    same.add_nodes_from(moments)
+    for i, j in itertools.combinations(sorted(moments), 2):
+        if abs(moments[i][0] - moments[j][0]) >= 2 or _works_numbers(kept[i]) != _works_numbers(kept[j]):
+            continue
+        a, b = judge.target_profile(kept[i][0]), judge.target_profile(kept[j][0])
+        if a is not None and b is not None and resemblance.shared_mass(a, b) >= params.operation_targets:
+            same.add_edge(i, j)
+    joined = [sorted(part) for part in nx.connected_components(same) if len(part) > 1]
+    if not joined:
+        return kept, {}, {}
+    squads = {m: ("start", min(part), i) for part in joined for i in part for m in kept[i][0]}
+    why = {}
+    for part in joined:
+        first = min(moments[i][0] for i in part)
+        at = pd.Timestamp(first * 60_000, unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M")
+        text = f"one start (most of its accounts' lookups began within two minutes of the rest's, at {at} UTC)"
+        why.update({m: text for i in part for m in kept[i][0]})
+    rows = judge.score_groups([sorted(m for i in part for m in kept[i][0]) for part in joined])
+    gone = {i for part in joined for i in part}
+    return [row for i, row in enumerate(kept) if i not in gone] + rows, squads, why
+
+
 def _slot_pools(slots: pd.DataFrame, links: pd.DataFrame) -> dict[int, list[str]]:
     """The accounts of ``links`` (pairs sharing a rare address or device), chained slot by slot and link by link.
 
@@ -1054,7 +1105,10 @@ def find_networks(
     squad_of = {**squad_of, **rejoined}
     kept, crons, cron_ties = _joined_by_cron(
         _by_schedule(_by_country(kept, judge, G, regions, params), judge, params), judge, params)
-    squad_of = {**squad_of, **crons}
+    kept, starts, start_ties = _joined_by_start(kept, judge, params)
+    # a cron-joined operation joined again at its start keeps the squads the cron joined
+    squad_of = {**squad_of, **starts, **crons}
+    cron_ties = {**start_ties, **cron_ties}
     kept.sort(key=lambda r: (-r[1], -len(r[0]), r[0][0]))
 
     _step(progress, "evidence and attribution", 0.8)

@@ -29,7 +29,7 @@ import scipy  # scipy.stats loads on first use
 from graph.detect.frames import EventsLike, among, as_events, scratch_connection
 
 __all__ = [
-    "activity_onsets", "clockwork", "hour_clock", "lockstep_spikes", "lockstep_days", "minute_schedules",
+    "activity_onsets", "clockwork", "common_start", "hour_clock", "lockstep_spikes", "lockstep_days", "minute_schedules",
     "recurring_spikes", "Schedule", "slot_share", "spike_ties", "synchrony_ties", "synchronized_windows",
 ]
 
@@ -514,6 +514,40 @@ class Schedule(NamedTuple):
     hours: frozenset[int]
     #: its accounts, sorted
     accounts: list[str]
+
+
+def common_start(onsets: pd.DataFrame, members: Sequence[str], *, window_minutes: int = 2) -> tuple[int, int]:
+    """The ``window_minutes`` in which the most of ``members`` started a session, and how many did.
+
+    A scheduler firing an operation's accounts starts them within seconds of
+    each other; people start sessions when they like. Windows start on
+    every minute, so onsets seconds apart across a minute's edge share one.
+
+    Returns
+    -------
+    tuple of int
+        The window's first minute (minutes since the epoch; the earliest of
+        equally full windows) and the members with an onset in it; ``(-1,
+        0)`` when none has an onset.
+
+    Examples
+    --------
+    >>> onsets = pd.DataFrame({"account_id": ["a", "b", "c", "c", "d"],
+    ...                        "ts_ms": [59_000, 61_000, 62_000, 900_000, 5_000_000]})
+    >>> common_start(onsets, ["a", "b", "c", "d"])
+    (0, 3)
+    """
+    mine = onsets[among(onsets["account_id"], members)]
+    if mine.empty:
+        return -1, 0
+    minute = mine["ts_ms"].to_numpy(dtype=np.int64) // 60_000
+    starts = pd.DataFrame({
+        "account_id": np.tile(mine["account_id"].to_numpy(dtype=object), window_minutes),
+        "start": np.concatenate([minute - k for k in range(window_minutes)]),
+    }).drop_duplicates()
+    counts = starts.groupby("start", sort=True).size()
+    best = int(counts.idxmax())
+    return best, int(counts[best])
 
 
 def minute_schedules(onsets: pd.DataFrame, members: Sequence[str], *, window_minutes: int = 3, min_members: int = 5,
