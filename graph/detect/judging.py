@@ -626,7 +626,7 @@ class Judge:
         What ties it to the rest is the coordination graph's ties across
         sub-groups, after what ``joined_by`` says joined its members to the
         rest where that was no tie of the graph (one cron through the same
-        exits, :func:`graph.detect.networks.find_networks`).
+        exits, or one start: :func:`graph.detect.networks.find_networks`).
         """
         joined_by = joined_by or {}
         by_group: dict[str, list[str]] = {}

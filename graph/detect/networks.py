@@ -1108,12 +1108,12 @@ def find_networks(
     kept, starts, start_ties = _joined_by_start(kept, judge, params)
     # a cron-joined operation joined again at its start keeps the squads the cron joined
     squad_of = {**squad_of, **starts, **crons}
-    cron_ties = {**start_ties, **cron_ties}
+    joined_by = {**start_ties, **cron_ties}
     kept.sort(key=lambda r: (-r[1], -len(r[0]), r[0][0]))
 
     _step(progress, "evidence and attribution", 0.8)
     ids = assign_cluster_ids([set(r[0]) for r in kept], history, min_jaccard=params.min_jaccard)
-    clusters = judge.describe(kept, ids, squad_of, cron_ties)
+    clusters = judge.describe(kept, ids, squad_of, joined_by)
     stats_out = {
         "events": int(len(source)),
         "callers": len(callers),
