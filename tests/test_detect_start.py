@@ -17,8 +17,8 @@ FIRED = START + 7 * DAY + 22 * HOUR + 5 * 60_000  # 22:05 UTC on the case's eigh
 def _squad(name: str, exit_ip: str, start: int, rng: np.random.Generator, *, region: str = "TR") -> list[dict]:
     """Eight accounts behind a hosting address of the squad's own, each walking a range of its own.
 
-    Each starts within seconds of ``start`` and looks up 150 consecutive numbers of a
-    block nobody else works, finding almost nobody: each squad is an enumeration
+    Each starts within seconds of ``start`` and looks up 150 consecutive numbers, in
+    blocks nobody else works, finding almost nobody: each squad is an enumeration
     network on its own, and no address, device, block or number ties two squads.
     """
     rows = []
