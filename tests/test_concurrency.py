@@ -156,7 +156,10 @@ def test_ingest_export_brief_and_detect_run_while_the_browser_reads_the_queue(br
     offer = page.locator(f"#{run_banner.BANNER} .alert")
     offer.wait_for(timeout=run_banner.POLL_MS + 15_000)
     assert after["run_id"] in offer.inner_text() and before["run_id"] in offer.inner_text()
-    page.click(f"#{run_banner.RELOAD}")
+    # the reload is a new page load: the old page's queue may already hold the new run's top cluster (ids
+    # carry over between runs), so waiting for it alone could return before the reload and see the old banner
+    with page.expect_navigation():
+        page.click(f"#{run_banner.RELOAD}")
     page.wait_for_selector(f"#queue-table-rows >> text={after['clusters'][0]['cluster_id']}")
     page.wait_for_timeout(run_banner.POLL_MS + 1_000)
     assert _banner(page) == ""
