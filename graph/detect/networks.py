@@ -677,22 +677,16 @@ def _joined_by_cron(kept: list[tuple], judge: Judge,
         near = min((a.minute - b.minute) % 60, (b.minute - a.minute) % 60) < 3
         if near and len(a.hours & b.hours) * 2 >= len(a.hours | b.hours) and a_exits & b_exits:
             same.add_edge(i, j)
-    joined = [sorted(part) for part in nx.connected_components(same) if len(part) > 1]
-    if not joined:
-        return kept, {}, {}
-    squads = {m: (min(part), i) for part in joined for i in part for m in kept[i][0]}
-    why = {}
-    for part in joined:
+
+    def say(part: list[int]) -> str:
         minutes = [crons[i][0].minute for i in part]
         # windows three minutes wide, less than three apart (across the hour: 58 and 0 are one cron)
         first = min(minutes, key=lambda m: sum((m2 - m) % 60 for m2 in minutes))
         last = (first + max((m - first) % 60 for m in minutes) + 2) % 60
-        text = (f"one schedule (lookups starting {first}-{last} minutes past the hour, at the same hours of the day) "
+        return (f"one schedule (lookups starting {first}-{last} minutes past the hour, at the same hours of the day) "
                 "through exits in common")
-        why.update({m: text for i in part for m in kept[i][0]})
-    rows = judge.score_groups([sorted(m for i in part for m in kept[i][0]) for part in joined])
-    gone = {i for part in joined for i in part}
-    return [row for i, row in enumerate(kept) if i not in gone] + rows, squads, why
+
+    return _as_squads(kept, same, judge, "cron", say)
 
 
 def _joined_by_start(kept: list[tuple], judge: Judge,
@@ -731,17 +725,30 @@ def _joined_by_start(kept: list[tuple], judge: Judge,
         a, b = judge.target_profile(kept[i][0]), judge.target_profile(kept[j][0])
         if a is not None and b is not None and resemblance.shared_mass(a, b) >= params.operation_targets:
             same.add_edge(i, j)
-    joined = [sorted(part) for part in nx.connected_components(same) if len(part) > 1]
-    if not joined:
-        return kept, {}, {}
-    squads = {m: ("start", min(part), i) for part in joined for i in part for m in kept[i][0]}
-    why = {}
-    for part in joined:
+
+    def say(part: list[int]) -> str:
         first = min(moments[i][0] for i in part)
         at = pd.Timestamp(first * 60_000, unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M")
-        text = f"one start (most of its accounts' lookups began within two minutes of the rest's, at {at} UTC)"
+        return f"one start (most of its accounts' lookups began within two minutes of the rest's, at {at} UTC)"
+
+    return _as_squads(kept, same, judge, "start", say)
+
+
+def _as_squads(kept: list[tuple], same: nx.Graph, judge: Judge, join: str,
+               say: Callable[[list[int]], str]) -> tuple[list[tuple], dict[str, object], dict[str, str]]:
+    """The clusters ``same`` links (indices into ``kept``), each linked set judged as one operation.
+
+    Each cluster joined is a squad of it (keyed by ``join``, the set and the
+    cluster); ``say`` names what joined the set. Returns the rows, the joined
+    members' squad keys and, for each of them, what joined it.
+    """
+    joined = [sorted(part) for part in nx.connected_components(same) if len(part) > 1]
+    squads = {m: (join, part[0], i) for part in joined for i in part for m in kept[i][0]}
+    why = {}
+    for part in joined:
+        text = say(part)
         why.update({m: text for i in part for m in kept[i][0]})
-    rows = judge.score_groups([sorted(m for i in part for m in kept[i][0]) for part in joined])
+    rows = judge.score_groups([sorted(m for i in part for m in kept[i][0]) for part in joined]) if joined else []
     gone = {i for part in joined for i in part}
     return [row for i, row in enumerate(kept) if i not in gone] + rows, squads, why
 
