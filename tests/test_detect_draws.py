@@ -231,6 +231,19 @@ def test_a_pool_operation_cut_along_its_emulators_is_one_cluster(tmp_path):
     assert set(holding[0].members) == accounts
 
 
+def test_an_emulator_farms_accounts_stay_with_it_whatever_their_own_finds(tmp_path):
+    # 52 accounts made in one burst take turns on three emulators only they use, six lookups each of
+    # one leaked list from two hosting addresses; pooled on two of the emulators their finds are
+    # strangers, and four of the third emulator's accounts were then cut from the operation as list
+    # workers without strangers of their own
+    truth, clusters = _detected(tmp_path, 10)
+    campaign = truth["campaigns"]["op3_leaked_list_hosting"]
+    assert (campaign["drawn"]["devices"], campaign["drawn"]["device_count"]) == ("shared_emulators", 3)
+    holding = _holding(clusters, set(campaign["accounts"]))
+    assert [sorted(c.members) for c in holding] == [sorted(campaign["accounts"])]
+    assert holding[0].contributions.get("strangers", 0.0) > 0
+
+
 @pytest.fixture(scope="module")
 def draw_104(tmp_path_factory):
     return _detected(tmp_path_factory.mktemp("draw104"), 104, tradecraft=LISTS_ON_EXITS)

@@ -43,8 +43,8 @@ from graph.detect.infrastructure import entity_usage, pooling_usage
 from graph.detect.targets import found_pairs
 
 __all__ = [
-    "ClosureBaseline", "target_closure", "closure_baseline", "entity_closure", "stranger_pairs", "rare_links",
-    "dedicated_links", "rare_groups", "warm_links",
+    "ClosureBaseline", "target_closure", "closure_baseline", "entity_closure", "farm_closure", "stranger_pairs",
+    "rare_links", "dedicated_links", "rare_groups", "warm_links",
 ]
 
 def target_closure(events: EventsLike) -> pd.DataFrame:
@@ -145,6 +145,58 @@ def entity_closure(
     """, rates=rates)
     rows["z"] = (baseline.mean - rows["closure"].astype(float)) / (baseline.spread / np.sqrt(rows["accounts"]))
     return rows
+
+
+def farm_closure(
+    events: EventsLike, closure: pd.DataFrame, baseline: ClosureBaseline, *, min_accounts: int = 5
+) -> pd.DataFrame:
+    """Each device fingerprint's accounts' mean closure, every account that found someone counted, and its z.
+
+    :func:`entity_closure` judges only accounts that found
+    ``baseline.min_targets`` people. An emulator farm's dozens of accounts
+    may each look up a handful of a list's numbers and find one or two
+    people: none has a closure of its own, yet that none of the people its
+    accounts found knows another is as telling, pooled, as one account's
+    hundred strangers. Each account's rate counts with the variance its few
+    targets leave it, the larger of the population's spread squared and a
+    coin's ``p(1 - p) / targets``; a family's tablet, a handful of accounts
+    finding their friends, stays near the usual closure and far inside
+    its wide error.
+
+    Returns
+    -------
+    DataFrame
+        ``entity`` (the device), ``accounts`` (that found someone through
+        it, ``min_accounts`` or more), ``closure`` (their mean) and ``z``
+        (positive: strangers).
+
+    Examples
+    --------
+    >>> from graph.detect.frames import events_frame
+    >>> rows = [{"ts": 0, "ip": f"9.9.9.{i}", "device_id": "emu", "account_id": f"op{i}", "phone_hash": "p"}
+    ...         for i in range(40)]
+    >>> closure = pd.DataFrame({"targets": 1, "closed": 0}, index=[f"op{i}" for i in range(40)])
+    >>> found = farm_closure(events_frame(rows), closure, ClosureBaseline(0.2, 0.15, 3))
+    >>> found["entity"].tolist(), found["accounts"].tolist(), bool(found["z"].iloc[0] > 3)
+    (['emu'], [40], True)
+    """
+    source = as_events(events)
+    found = closure[closure["targets"] > 0]
+    p = min(max(baseline.mean, 1e-6), 1 - 1e-6)
+    rates = pd.DataFrame({
+        "account_id": found.index.to_numpy(dtype=object),
+        "rate": (found["closed"] / found["targets"]).to_numpy(dtype=float),
+        "var": np.maximum(baseline.spread ** 2, p * (1 - p) / found["targets"].to_numpy(dtype=float)),
+    })
+    rows = source.query(f"""
+        SELECT u.entity, count(*) AS accounts, avg(r.rate) AS closure, sum(r.var) AS var
+        FROM {entity_usage(source)} u JOIN {{rates}} r ON r.account_id = u.account_id
+        WHERE u.entity_type = 'device' AND u.lookups > 0
+        GROUP BY 1 HAVING count(*) >= {int(min_accounts)}
+        ORDER BY 1
+    """, rates=rates)
+    rows["z"] = (baseline.mean - rows["closure"].astype(float)) / (np.sqrt(rows["var"].astype(float)) / rows["accounts"])
+    return rows.drop(columns="var").astype({"entity": object})
 
 
 def stranger_pairs(members: Mapping[object, list[str]], *, reach: int = 10) -> pd.DataFrame:

@@ -169,6 +169,7 @@ class Judge:
         top = max(sorted(judged), key=lambda k: judged[k]) if judged else None
         acquainted = set(features.get("_acquainted", ()))
         onboarded = self._onboarding({0: members}) if top == "shared_targets" else {}
+        farmed = self.farm_hands(members) if top == "strangers" else set()
         weak = []
         for m in members:
             own = float(self.stats.loc[m, "evidence"])
@@ -187,9 +188,10 @@ class Judge:
                 # the list workers are the accounts that find strangers from a hot address or device, and
                 # nobody in the group finds them; one that found too few people to tell, that nobody found,
                 # and whose ties (the operation's emulators, addresses, burst) lie almost all inside is an
-                # operator with little work of its own
+                # operator with little work of its own, and so is one taking turns with members on an
+                # emulator only they use
                 lacks = m in acquainted or (self.stranger_z is None or m not in self.stranger_z.index) and (
-                    not self._unjudged(m) or self.belonging(m, members) < 0.8)
+                    not self._unjudged(m) or self.belonging(m, members) < 0.8) and m not in farmed
             elif top in ("slots", "clockwork"):
                 # a schedule's accounts keep its slots or its minute of the hour; a bystander behind its
                 # VPN exit is tied to them by the exit alone, however much of its ties that is
@@ -463,6 +465,21 @@ class Judge:
         rows = index.get_indexer(list(members))
         total = matrix[rows[rows >= 0]].sum(axis=0)
         return total if total.sum() >= self.params.rhythm_support else None
+
+    def farm_hands(self, members: list[str]) -> set[str]:
+        """The members on a device fingerprint that ``params.seed_device_accounts`` members or more use, most of its accounts.
+
+        An emulator farm's accounts, one hand whatever each one's lookups
+        find (tuning draw 10: four of an operation's 52 accounts, on the one
+        of its three emulators whose accounts' finds were not strangers
+        enough to tell, were cut from it). Most, not all: the rest of the
+        farm may lie in another cluster until the operation is joined
+        (development draw 51, camouflaged).
+        """
+        mine = self.edges[(self.edges["entity_type"] == "device") & among(self.edges["account_id"], members)]
+        held = mine.groupby("entity").agg(members=("account_id", "nunique"), everyone=("entity_accounts", "max"))
+        farms = held.index[(held["members"] >= self.params.seed_device_accounts) & (2 * held["members"] > held["everyone"])]
+        return set(mine.loc[mine["entity"].isin(farms), "account_id"].tolist())
 
     def devices(self, groups: list[list[str]]) -> list[dict[str, set]]:
         """Each group's device fingerprints, each with the members that used it (only fingerprints not in

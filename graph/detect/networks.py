@@ -448,6 +448,40 @@ def _stranger_ties(
     return acquaintance.stranger_pairs(members), best
 
 
+def _farm_workers(source, closure: pd.DataFrame, usual: acquaintance.ClosureBaseline,
+                  params: DetectionParams) -> pd.Series:
+    """The accounts of device fingerprints whose accounts, pooled, find strangers, and their z.
+
+    An emulator farm's dozens of accounts, each looking up a few of a list's
+    numbers, find a person or two apiece: none is a list worker by its own
+    closure, but pooled on their fingerprint
+    (:func:`graph.detect.acquaintance.farm_closure`) the people they found
+    do not know each other (development draw 168: 273 aged accounts on
+    eight emulators, five lookups each, behind carrier addresses). A
+    fingerprint is hot as an entity is for :func:`_stranger_ties`: its
+    pooled closure ``params.seed_stranger_z`` standard errors below the
+    usual, or ``params.warm_stranger_z`` and at most ``params.warm_closure``
+    of it; ``params.seed_device_accounts`` accounts that found someone at
+    least. Every account looking numbers up through it works the list, those
+    that found nobody included, and so do those whose few finds know each
+    other: an emulator's accounts are one hand, and judged as friends they
+    were cut from their operation (development draw 107: two of 212).
+    Returns each worker's z; the fingerprint ties them already
+    (:func:`graph.detect.infrastructure.infrastructure_ties`), and ties of their own would cut an
+    operation into its emulators (tuning draw 2: 73 accounts on three emulators behind one VPN's exits).
+    """
+    farms = acquaintance.farm_closure(source, closure, usual, min_accounts=params.seed_device_accounts)
+    warm = (farms["z"] >= params.warm_stranger_z) & (farms["closure"] <= usual.mean * params.warm_closure)
+    hot = farms[(farms["z"] >= params.seed_stranger_z) | warm]
+    if hot.empty:
+        return pd.Series(dtype=float)
+    users = source.query(f"""
+        SELECT u.account_id, max(h.z) AS z FROM {infrastructure.entity_usage(source)} u JOIN {{hot}} h USING (entity)
+        WHERE u.entity_type = 'device' AND u.lookups > 0 GROUP BY 1 ORDER BY 1
+    """, hot=hot[["entity", "z"]])
+    return pd.Series(users["z"].to_numpy(dtype=float), index=users["account_id"].to_numpy(dtype=object))
+
+
 def _exit_lists(source, rare: pd.DataFrame, found: set[str], params: DetectionParams) -> pd.DataFrame:
     """``a, b``: accounts chained through rare exits that share numbers with each other and never found each other.
 
@@ -603,11 +637,57 @@ def _by_country(kept: list[tuple], judge: Judge, G: nx.Graph, regions: pd.DataFr
     for row in kept:
         parts = resemblance.region_split(G, [row[0]], regions, min_members=scoring.STRANGERS_MIN_SIZE,
                                          max_shared=params.operation_shared_targets) if _listing(row) else [row[0]]
+        parts = _one_making(parts, judge)
         if len(parts) == 1:
             out.append(row)
             continue
         out.extend(part for part in judge.score_groups(parts) if part[1] >= params.keep_score)
     return out
+
+
+def _one_making(parts: list[list[str]], judge: Judge) -> list[list[str]]:
+    """``parts`` of one cluster joined again where a device fingerprint, or one sign-up burst, holds two members of each.
+
+    Operations renting one pool of exits each bring their own handsets or
+    emulators and make their own accounts: accounts of two parts taking
+    turns on one fingerprint, or made in one burst, are one operation's,
+    however their few lookups each lean to a country (development draw 168:
+    273 accounts on eight emulators, five lookups each, split three ways by
+    the countries of their numbers) or each emulator keeps its own minute
+    of the hour (tuning draw 2: 73 accounts made in one evening, on three
+    emulators). The burst is the chain of :func:`graph.detect.behaviour.cohort_links`.
+    """
+    if len(parts) < 2:
+        return parts
+    members = [m for part in parts for m in part]
+    devices = judge.edges[(judge.edges["entity_type"] == "device") & among(judge.edges["account_id"], members)]
+    made = nx.Graph(behaviour.cohort_links(judge.created, judge.bursts & set(members),
+                                           judge.params.burst_window_hours).to_numpy().tolist())
+    makers = pd.DataFrame([(f"burst:{min(c)}", m) for c in nx.connected_components(made) for m in c],
+                          columns=["entity", "account_id"], dtype=object)
+    return _kin_parts(parts, pd.concat([devices[["entity", "account_id"]].assign(entity=lambda f: "device:" + f["entity"]),
+                                        makers], ignore_index=True))
+
+
+def _kin_parts(parts: list[list[str]], makers: pd.DataFrame) -> list[list[str]]:
+    """``parts`` joined where one ``entity`` of ``makers`` (``entity, account_id``) holds two members of each.
+
+    Examples
+    --------
+    >>> makers = pd.DataFrame({"entity": ["emu", "emu", "emu", "emu", "own", "own"],
+    ...                        "account_id": ["a", "b", "c", "d", "e", "f"]})
+    >>> _kin_parts([["a", "b"], ["c", "d"], ["e", "f"]], makers)
+    [['a', 'b', 'c', 'd'], ['e', 'f']]
+    """
+    part_of = {m: i for i, part in enumerate(parts) for m in part}
+    mine = makers[among(makers["account_id"], part_of.keys())].drop_duplicates(["entity", "account_id"])
+    held = mine.assign(part=mine["account_id"].map(part_of)).groupby(["entity", "part"]).size()
+    joined = nx.Graph()
+    joined.add_nodes_from(range(len(parts)))
+    for _, counts in held[held >= 2].groupby(level="entity"):
+        shared = counts.index.get_level_values("part").tolist()
+        joined.add_edges_from(zip(shared, shared[1:], strict=False))
+    return [sorted(m for i in sorted(c) for m in parts[i]) for c in sorted(nx.connected_components(joined), key=min)]
 
 
 def _by_schedule(kept: list[tuple], judge: Judge, params: DetectionParams) -> list[tuple]:
@@ -633,8 +713,12 @@ def _by_schedule(kept: list[tuple], judge: Judge, params: DetectionParams) -> li
             out.append(row)
             continue
         timed = {m for schedule in schedules for m in schedule.accounts}
-        parts = [*(schedule.accounts for schedule in schedules), [m for m in row[0] if m not in timed]]
-        out.extend(part for part in judge.score_groups([p for p in parts if p]) if part[1] >= params.keep_score)
+        parts = _one_making([p for p in [*(schedule.accounts for schedule in schedules),
+                                         [m for m in row[0] if m not in timed]] if p], judge)
+        if len(parts) == 1:
+            out.append(row)
+            continue
+        out.extend(part for part in judge.score_groups(parts) if part[1] >= params.keep_score)
     return out
 
 
@@ -935,6 +1019,9 @@ def find_networks(
                                            behaviour.cohort_links(created, bursts & set(rate.index),
                                                                   params.burst_window_hours),
                                            _slot_pools(slots, paired), befriended, rare)
+    # an emulator farm's accounts may find a person or two each: pooled on their fingerprint, strangers
+    stranger_z = pd.concat([stranger_z, _farm_workers(source, closure, usual_closure, params)]
+                           ).groupby(level=0).max().sort_index()
     seeds |= set(strangers["a"].tolist()) | set(strangers["b"].tolist())
     # a small operation's accounts, each with a little of one list and its own friends for cover, share
     # more numbers with each other than with anyone, behind exits few others use

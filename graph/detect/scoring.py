@@ -66,6 +66,12 @@ def _rented(f: Mapping[str, float]) -> float:
     return _clip(f.get("hosting_share", 0.0)) * _clip(f.get("exclusive_share", 0.0))
 
 
+def _farmed(f: Mapping[str, float]) -> float:
+    """0..1: the share of members on device fingerprints another member uses and few others do, times the share on
+    addresses and devices only they use (an emulator farm's)."""
+    return _clip(f.get("device_share", 0.0)) * _clip(f.get("exclusive_share", 0.0))
+
+
 def contributions(features: Mapping[str, float]) -> dict[str, float]:
     """Each feature's contribution to the log-odds (see the module docstring).
 
@@ -109,9 +115,11 @@ def contributions(features: Mapping[str, float]) -> dict[str, float]:
         * (1.0 - _clip(f.get("onboarding_share", 0.0))) if size >= 3 else 0.0,
         # members work from addresses or devices whose accounts find people who do not know each other
         # (address books are circles of friends; a leaked list, however divided, is strangers)
-        # (members made in one sign-up burst, or leaving through datacenter addresses hardly anyone else
-        # uses, need two standard errors less: the burst or the rented addresses are the second family)
-        "strangers": 4.5 * _clip((f.get("stranger_z", 0.0) + 2.0 * max(_made_together(f), _rented(f)) - 2.5) / 3.5)
+        # (members made in one sign-up burst, leaving through datacenter addresses hardly anyone else
+        # uses, or sharing device fingerprints nobody else does need two standard errors less: the burst,
+        # the rented addresses or the emulators are the second family)
+        "strangers": 4.5 * _clip((f.get("stranger_z", 0.0) + 2.0 * max(_made_together(f), _rented(f), _farmed(f))
+                                  - 2.5) / 3.5)
         if size >= STRANGERS_MIN_SIZE else 0.0,
         # created within hours of each other, against the population's sign-up rate (members made in one
         # run of burst windows count: an operation can take longer than a window to make its accounts)
