@@ -189,7 +189,7 @@ class Judge:
                 # nobody in the group finds them; one that found too few people to tell, that nobody found,
                 # and whose ties (the operation's emulators, addresses, burst) lie almost all inside is an
                 # operator with little work of its own, and so is one taking turns with members on an
-                # emulator only they use
+                # emulator most of whose accounts are members
                 lacks = m in acquainted or (self.stranger_z is None or m not in self.stranger_z.index) and (
                     not self._unjudged(m) or self.belonging(m, members) < 0.8) and m not in farmed
             elif top in ("slots", "clockwork"):
