@@ -217,12 +217,12 @@ class Neo4jStore(GraphStore):
     def writing_behind(self) -> Iterator[None]:
         """See :meth:`GraphStore.writing_behind`: one writer thread, at most one transaction in flight.
 
-        Preparing a batch (checking values, building the rows the driver
-        packs) costs the client about as much as the server takes to write
-        the batch before it; on two cores the two overlap. One transaction
-        in flight keeps the writes in call order, so an interrupted block
-        leaves what one-at-a-time writes would have left. Nested blocks
-        are one block.
+        Preparing a call's rows (checking values, building what the driver
+        packs) is the client's work and writing them the server's; on two
+        cores they overlap (a 1M-row first load over Bolt: 244 s -> 233 s;
+        the server's part is most of it). One transaction in flight keeps
+        the writes in call order, so an interrupted block leaves what
+        one-at-a-time writes would have left. Nested blocks are one block.
         """
         if self._behind is not None:
             yield
