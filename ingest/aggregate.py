@@ -315,11 +315,11 @@ def sync_graph(cur, store: GraphStore, batch_ids: Sequence[str], *, batch_rows: 
     incremental = older > 0
     counts: dict[str, int] = {}
 
-    def upsert_accounts(batch: pa.Table) -> int:
+    def upsert_accounts(batch: pa.Table, new: bool = False) -> int:
         rows = batch.to_pylist()
         for row in rows:
             row["extra"] = json.loads(row["extra"]) if row["extra"] else None
-        return store.upsert_nodes(ACCOUNT, rows)
+        return (store.upsert_new_nodes if new else store.upsert_nodes)(ACCOUNT, rows)
 
     # over Bolt the rows of the next call are prepared while the server writes the last call's
     with store.writing_behind():
@@ -341,12 +341,13 @@ def sync_graph(cur, store: GraphStore, batch_ids: Sequence[str], *, batch_rows: 
                    f"SELECT a.account_id, a.extra {accounts} AND a.extra IS NOT NULL ORDER BY b.loaded_at, a.pos",
                    params, upsert_accounts, min(size, 50_000))
         else:
-            # streamed in modest batches: accounts become Python dicts (their ``extra`` is free-form JSON)
+            # streamed in modest batches: accounts become Python dicts (their ``extra`` is free-form JSON);
+            # on a first load every one is new (one listed twice, in two batches, is upserted then)
             counts[ACCOUNT] = _write(
                 cur, timings, f"graph sync {ACCOUNT}",
                 f"SELECT a.account_id, {', '.join('a.' + c for c in _ACCOUNT_COLUMNS)}, a.extra {accounts} "
                 "ORDER BY b.loaded_at, a.pos",
-                params, upsert_accounts, min(size, 50_000),
+                params, partial(upsert_accounts, new=not incremental), min(size, 50_000),
             )
 
         for name in (IP, DEVICE, PHONE, *EDGES):

@@ -14,7 +14,7 @@ import pytest
 from ingestcase import ANDROID_UA, IPHONE_UA, graph_snapshot, seed_secret, write_table
 
 from graph import warehouse
-from graph.schema import DEVICE, IP, LOOKED_UP, PHONE
+from graph.schema import ACCOUNT, DEVICE, IP, LOOKED_UP, PHONE
 from graph.store import open_store
 from graph.warehouse_schema import BATCHES_TABLE
 from graph.workspace import Workspace
@@ -185,3 +185,32 @@ def test_a_batch_writes_only_the_addresses_and_devices_it_changes(tmp_path, neo4
     assert stored[IP] == expected[IP] and stored[DEVICE] == expected[DEVICE]
     assert '"country": "IL"' in next(node for node in stored[IP] if "5.160.10.1" in node)
     assert '"os_family": "Android"' in next(node for node in stored[DEVICE] if "dev_1" in node)
+
+
+def test_a_first_load_creates_its_accounts_and_one_listed_twice_or_synced_again_stays_one_node(
+        tmp_path, neo4j_workspace):
+    write_table(tmp_path / "day1", "requests", _requests("24", "5.160.10.1", "dev_1", IPHONE_UA), "csv")
+    write_table(tmp_path / "day1", "accounts", [
+        {"account_id": "acc", "handle": "before", "followers": "3"},
+        {"account_id": "other", "handle": "o", "followers": "1"},
+        {"account_id": "acc", "handle": "after", "followers": ""},  # later, and knows no followers
+    ], "csv")
+    seed_secret(neo4j_workspace.root)
+    store = open_store(neo4j_workspace)
+
+    def accounts() -> dict[str, tuple]:
+        return {row["account_id"]: (row.get("handle"), row.get("followers"))
+                for batch in store.iter_nodes(ACCOUNT) for row in batch}
+
+    try:
+        pipeline.ingest(neo4j_workspace, store, discover(tmp_path / "day1")[0])
+        assert accounts() == {"acc": ("after", 3), "other": ("o", 1)}
+        cur = warehouse.connect(neo4j_workspace.db_path).cursor()
+        batches = [row[0] for row in cur.execute(f"SELECT batch_id FROM {BATCHES_TABLE}").fetchall()]
+        # the first load synced again one account a call, as a run resumed after a kill does: every
+        # account exists now, and "acc" comes in two calls
+        assert aggregate.sync_graph(cur, store, batches, batch_rows=1)[ACCOUNT] == 3
+        assert accounts() == {"acc": ("after", 3), "other": ("o", 1)}
+    finally:
+        store.close()
+        warehouse.close_all()
