@@ -56,7 +56,8 @@ from ingest.free_text import masked_name
 from ingest.pseudonymize import BLOCK_DIGITS, hmac_hex_array, normalize_e164_array
 from ingest.validate import ColumnCheck
 
-__all__ = ["CachedFacts", "Lookups", "PHONE_SPLIT_MIN", "PhoneHelper", "UA_FACTS", "ip_facts", "phone_facts"]
+__all__ = ["CachedFacts", "Lookups", "PHONE_COLD_SPLIT_MIN", "PHONE_SPLIT_MIN", "PhoneHelper", "UA_FACTS",
+           "ip_facts", "phone_facts"]
 
 
 def _distinct(column: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
@@ -182,6 +183,11 @@ def phone_facts(values: pa.Array, secret: bytes) -> pa.Table:
 
 #: distinct phone values from which a lookup is split with the helper process (fewer: not worth a round trip)
 PHONE_SPLIT_MIN = 50_000
+#: numbers a run looks up (its lookups so far, this one included) before the helper is started: a fresh
+#: interpreter importing phonenumbers takes about 0.7 s, what this process spends on about 200,000
+#: numbers (80,000 took 0.25 s alone, 0.92 s split with a helper started for them), so a run pays for
+#: the start once about 400,000 are to be shared
+PHONE_COLD_SPLIT_MIN = 400_000
 
 
 def _serve(fd: int) -> None:
@@ -205,7 +211,8 @@ class PhoneHelper:
     and DuckDB is idle meanwhile: one core of two did nothing. The helper
     is a fresh interpreter (not a fork: DuckDB's threads; not
     ``multiprocessing``'s spawn, which re-imports the caller's main script)
-    started on first use, holding only its end of a socket pair: it exits
+    started once a run has looked up enough numbers to pay for its start
+    (:data:`PHONE_COLD_SPLIT_MIN`), holding only its end of a socket pair: it exits
     when the ingest hangs up or dies. Raw numbers cross the socket in
     memory only, like the Arrow memory they come from.
     """
@@ -213,6 +220,7 @@ class PhoneHelper:
     def __init__(self) -> None:
         self._conn: Connection | None = None
         self._process: subprocess.Popen | None = None
+        self._seen = 0  # numbers looked up through this helper, split or not
 
     def _start(self) -> Connection:
         if self._conn is None:
@@ -228,7 +236,8 @@ class PhoneHelper:
 
     def phone_facts(self, values: pa.Array, secret: bytes) -> pa.Table:
         """:func:`phone_facts` of ``values``, the second half computed by the helper."""
-        if len(values) < PHONE_SPLIT_MIN:
+        self._seen += len(values)
+        if len(values) < PHONE_SPLIT_MIN or (self._conn is None and self._seen < PHONE_COLD_SPLIT_MIN):
             return phone_facts(values, secret)
         conn = self._start()
         half = len(values) // 2

@@ -728,6 +728,7 @@ def test_phone_lookups_split_with_the_helper_process_give_the_same_workspace(tmp
     monkeypatch.setattr(phones, "PHONE_SPLIT_MIN", 10**9)
     ingest_json(tmp_path / "ws-alone", str(tmp_path / "case"))
     monkeypatch.setattr(phones, "PHONE_SPLIT_MIN", 1)
+    monkeypatch.setattr(phones, "PHONE_COLD_SPLIT_MIN", 1)
     ingest_json(tmp_path / "ws-split", str(tmp_path / "case"))
     assert _events(tmp_path / "ws-alone") == _events(tmp_path / "ws-split")
     assert _graph(tmp_path / "ws-alone") == _graph(tmp_path / "ws-split")
@@ -739,6 +740,7 @@ def test_phone_helper_hands_errors_back_and_exits_when_the_ingest_hangs_up(monke
     from ingest import lookups as phones
 
     monkeypatch.setattr(phones, "PHONE_SPLIT_MIN", 1)
+    monkeypatch.setattr(phones, "PHONE_COLD_SPLIT_MIN", 1)
     helper = phones.PhoneHelper()
     values = pa.array([PHONES[0], "not a number", None, PHONES[1], "  " + PHONES[2]], pa.string())
     try:
@@ -750,6 +752,32 @@ def test_phone_helper_hands_errors_back_and_exits_when_the_ingest_hangs_up(monke
     finally:
         helper.close()
     assert process.returncode == 0
+
+
+def test_phone_helper_starts_only_once_a_run_looks_up_enough_numbers_to_pay_for_its_start(monkeypatch):
+    import pyarrow as pa
+
+    from ingest import lookups as phones
+
+    monkeypatch.setattr(phones, "PHONE_SPLIT_MIN", 2)
+    monkeypatch.setattr(phones, "PHONE_COLD_SPLIT_MIN", 6)
+    few = pa.array(PHONES[:3], pa.string())
+    many = pa.array([*PHONES, "not a number", None], pa.string())
+    small, big = phones.PhoneHelper(), phones.PhoneHelper()
+    try:
+        assert small.phone_facts(few, b"k").equals(phones.phone_facts(few, b"k"))
+        assert small._process is None  # three numbers are not worth starting an interpreter
+        assert small.phone_facts(few, b"k").equals(phones.phone_facts(few, b"k"))
+        started = small._process
+        assert started is not None  # six now: the run is big enough
+        assert small.phone_facts(few, b"k").equals(phones.phone_facts(few, b"k"))
+        assert small._process is started  # kept for the rest of the run
+        assert big.phone_facts(many, b"k").equals(phones.phone_facts(many, b"k"))
+        assert big._process is not None  # one lookup big enough starts it at once
+    finally:
+        small.close()
+        big.close()
+    assert started.returncode == 0
 
 
 
