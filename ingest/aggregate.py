@@ -296,9 +296,7 @@ def sync_graph(cur, store: GraphStore, batch_ids: Sequence[str], *, batch_rows: 
     timings : Timings, optional
         Receives each node label's and relationship type's time, computing
         its rows (``graph sync NAME sql``) apart from writing them
-        (``graph sync NAME write``): where a batch's sync goes. A store
-        writing behind (:meth:`GraphStore.writing_behind`, Neo4j) counts
-        in a write's time the wait for the write before it.
+        (``graph sync NAME write``): where a batch's sync goes.
 
     Returns
     -------
@@ -321,58 +319,54 @@ def sync_graph(cur, store: GraphStore, batch_ids: Sequence[str], *, batch_rows: 
             row["extra"] = json.loads(row["extra"]) if row["extra"] else None
         return (store.upsert_new_nodes if new else store.upsert_nodes)(ACCOUNT, rows)
 
-    # over Bolt the rows of the next call are prepared while the server writes the last call's
-    with store.writing_behind():
-        in_place = _same_database(cur, store)
-        accounts = (f"FROM {ACCOUNTS_TABLE} a JOIN {BATCHES_TABLE} b USING (batch_id) "
-                    "WHERE list_contains($batches, a.batch_id)")
-        if in_place:
-            # the latest non-NULL value of each column wins, as upserting the rows in file order does
-            latest = ", ".join(
-                f"arg_max(a.{c}, (b.loaded_at, a.pos)) FILTER (WHERE a.{c} IS NOT NULL) AS {c}"
-                for c in _ACCOUNT_COLUMNS
+    in_place = _same_database(cur, store)
+    accounts = (f"FROM {ACCOUNTS_TABLE} a JOIN {BATCHES_TABLE} b USING (batch_id) "
+                "WHERE list_contains($batches, a.batch_id)")
+    if in_place:
+        # the latest non-NULL value of each column wins, as upserting the rows in file order does
+        latest = ", ".join(
+            f"arg_max(a.{c}, (b.loaded_at, a.pos)) FILTER (WHERE a.{c} IS NOT NULL) AS {c}" for c in _ACCOUNT_COLUMNS
+        )
+        with timings.timed(f"graph sync {ACCOUNT} write"):
+            counts[ACCOUNT] = store.upsert_query(
+                ACCOUNT, f"SELECT a.account_id, {latest} {accounts} GROUP BY a.account_id", params
             )
-            with timings.timed(f"graph sync {ACCOUNT} write"):
-                counts[ACCOUNT] = store.upsert_query(
-                    ACCOUNT, f"SELECT a.account_id, {latest} {accounts} GROUP BY a.account_id", params
-                )
-            # ``extra`` is free-form JSON, stored the way the store encodes it: through Python
-            _write(cur, timings, f"graph sync {ACCOUNT}",
-                   f"SELECT a.account_id, a.extra {accounts} AND a.extra IS NOT NULL ORDER BY b.loaded_at, a.pos",
-                   params, upsert_accounts, min(size, 50_000))
-        else:
-            # streamed in modest batches: accounts become Python dicts (their ``extra`` is free-form JSON);
-            # on a first load every one is new (one listed twice, in two batches, is upserted then)
-            counts[ACCOUNT] = _write(
-                cur, timings, f"graph sync {ACCOUNT}",
-                f"SELECT a.account_id, {', '.join('a.' + c for c in _ACCOUNT_COLUMNS)}, a.extra {accounts} "
-                "ORDER BY b.loaded_at, a.pos",
-                params, partial(upsert_accounts, new=not incremental), min(size, 50_000),
-            )
+        # ``extra`` is free-form JSON, stored the way the store encodes it: through Python
+        _write(cur, timings, f"graph sync {ACCOUNT}", f"SELECT a.account_id, a.extra {accounts} AND a.extra IS NOT NULL "
+               "ORDER BY b.loaded_at, a.pos", params, upsert_accounts, min(size, 50_000))
+    else:
+        # streamed in modest batches: accounts become Python dicts (their ``extra`` is free-form JSON);
+        # on a first load every one is new (one listed twice, in two batches, is upserted then)
+        counts[ACCOUNT] = _write(
+            cur, timings, f"graph sync {ACCOUNT}",
+            f"SELECT a.account_id, {', '.join('a.' + c for c in _ACCOUNT_COLUMNS)}, a.extra {accounts} "
+            "ORDER BY b.loaded_at, a.pos",
+            params, partial(upsert_accounts, new=not incremental), min(size, 50_000),
+        )
 
-        for name in (IP, DEVICE, PHONE, *EDGES):
-            sql = node_sql(name, incremental) if name in (IP, DEVICE, PHONE) else edge_sql(name, incremental)
-            bound = params if incremental else {}
-            phase = f"graph sync {name}"
-            if in_place and events is None:
-                # the IP, Device and Phone nodes of every value these events hold were just written
-                with timings.timed(f"{phase} write"):
-                    counts[name] = store.upsert_query(name, sql, bound, present_endpoints=(IP, DEVICE, PHONE))
-                continue
-            if name in EDGES:
-                # new edges created without a look, existing ones found from their lower-degree end
-                sql = edge_sql(name, incremental, planned=True)
-                write = partial(write_planned, store, name, timings=timings)
-            else:
-                # numbers a sync writes are new (node_sql), and on a first load every node is
-                new = name == PHONE or not incremental
-                write = partial(store.upsert_new_nodes if new else store.upsert_nodes, name)
-            if events is None:
-                counts[name] = _write(cur, timings, phase, sql, bound, write, size)
-                continue
-            with timings.timed(f"{phase} sql"):
-                answer = events(sql, bound)  # on the lake's engine (Spark), rows in the order the SQL gives
-            counts[name] = _write_batches(timings, phase, _rebatched(answer, size), write)
+    for name in (IP, DEVICE, PHONE, *EDGES):
+        sql = node_sql(name, incremental) if name in (IP, DEVICE, PHONE) else edge_sql(name, incremental)
+        bound = params if incremental else {}
+        phase = f"graph sync {name}"
+        if in_place and events is None:
+            # the IP, Device and Phone nodes of every value these events hold were just written
+            with timings.timed(f"{phase} write"):
+                counts[name] = store.upsert_query(name, sql, bound, present_endpoints=(IP, DEVICE, PHONE))
+            continue
+        if name in EDGES:
+            # new edges created without a look, existing ones found from their lower-degree end
+            sql = edge_sql(name, incremental, planned=True)
+            write = partial(write_planned, store, name, timings=timings)
+        else:
+            # numbers a sync writes are new (node_sql), and on a first load every node is
+            new = name == PHONE or not incremental
+            write = partial(store.upsert_new_nodes if new else store.upsert_nodes, name)
+        if events is None:
+            counts[name] = _write(cur, timings, phase, sql, bound, write, size)
+            continue
+        with timings.timed(f"{phase} sql"):
+            answer = events(sql, bound)  # on the lake's engine (Spark), rows in the order the SQL gives
+        counts[name] = _write_batches(timings, phase, _rebatched(answer, size), write)
 
     labels = cur.execute(
         "SELECT label_id, entity, entity_id, kind, value, actor, source, note "

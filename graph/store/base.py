@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -73,21 +72,6 @@ class GraphStore(ABC):
         self.close()
 
     # -- writes ---------------------------------------------------------------
-    @contextmanager
-    def writing_behind(self) -> Iterator[None]:
-        """A block of upserts whose writes may reach the store one call behind the caller.
-
-        A store that waits on a server (Neo4j) sends each call's transaction
-        while the caller prepares the next call's rows, so the two overlap
-        instead of taking turns. Inside the block a call may return before
-        its rows are stored, and a write's error may surface at the next
-        call; when the block ends every call's rows are stored, in call
-        order, or it raises. Each call's batch still lands whole or not at
-        all, and a read waits for the write in flight. The embedded store
-        writes at once.
-        """
-        yield
-
     @abstractmethod
     def upsert_nodes(self, label: str, rows: Sequence[Mapping]) -> int:
         """Create or update nodes by key; returns the number of rows written.

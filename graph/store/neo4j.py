@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -158,9 +157,6 @@ class Neo4jStore(GraphStore):
                 f"{uri!r} is not a Bolt URI: set SYBILSCOPE_NEO4J_URI to e.g. bolt://127.0.0.1:7687 "
                 f"(schemes: {', '.join(BOLT_SCHEMES)})"
             )
-        #: the writer thread and its transaction in flight, inside :meth:`writing_behind`
-        self._behind: ThreadPoolExecutor | None = None
-        self._pending: Future | None = None
         auth = neo4j.basic_auth(user, password or "") if user else None
         try:
             self._driver = GraphDatabase.driver(uri, auth=auth)
@@ -196,7 +192,6 @@ class Neo4jStore(GraphStore):
             raise StoreError(f"the Neo4j driver failed while {doing} against {where}: {_one_line(exc)}") from exc
 
     def _read(self, query: str, doing: str, **params: object) -> list[dict]:
-        self._settle()
         with self._errors(doing):
             records, _, _ = self._driver.execute_query(
                 query, params, database_=self.database, routing_=neo4j.RoutingControl.READ
@@ -205,52 +200,8 @@ class Neo4jStore(GraphStore):
 
     def _write(self, work: Callable[[neo4j.ManagedTransaction], object], doing: str) -> object:
         """Run ``work`` as one managed write transaction (retried by the driver on transient errors)."""
-        self._settle()
-        return self._transaction(work, doing)
-
-    def _transaction(self, work: Callable[[neo4j.ManagedTransaction], object], doing: str) -> object:
-        """:meth:`_write` without waiting for a write in flight: what the writer thread runs."""
         with self._errors(doing), self._driver.session(database=self.database) as session:
             return session.execute_write(work)
-
-    @contextmanager
-    def writing_behind(self) -> Iterator[None]:
-        """See :meth:`GraphStore.writing_behind`: one writer thread, at most one transaction in flight.
-
-        Preparing a call's rows (checking values, building what the driver
-        packs) is the client's work and writing them the server's; on two
-        cores they overlap (a 1M-row first load over Bolt: 244 s -> 233 s;
-        the server's part is most of it). One transaction in flight keeps
-        the writes in call order, so an interrupted block leaves what
-        one-at-a-time writes would have left. Nested blocks are one block.
-        """
-        if self._behind is not None:
-            yield
-            return
-        self._behind = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sybilscope-neo4j-writer")
-        try:
-            yield
-            self._settle()
-        finally:
-            behind, self._behind = self._behind, None
-            pending, self._pending = self._pending, None
-            if pending is not None:  # the block failed: its error is the one to see; the write ends first
-                pending.exception()
-            behind.shutdown(wait=True)
-
-    def _send(self, write: Callable[[], object]) -> None:
-        """Run ``write`` (whole transactions) now, or in the writer thread while the caller goes on."""
-        self._settle()
-        if self._behind is None:
-            write()
-        else:
-            self._pending = self._behind.submit(write)
-
-    def _settle(self) -> None:
-        """Wait for the write in flight (:meth:`writing_behind`), raising its error."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
 
     # -- set-up ---------------------------------------------------------------
     def ensure_schema(self) -> None:
@@ -325,15 +276,11 @@ class Neo4jStore(GraphStore):
             return 0
         doing = f"writing new {kind.label} nodes"
         create, upsert = create_node_statement(kind, prepared), node_statement(kind, prepared)
-
-        def write() -> None:
-            with self._errors(doing), self._driver.session(database=self.database) as session:
-                try:
-                    session.execute_write(lambda tx: run_chunks(tx, create, prepared, self.chunk_size))
-                except neo4j_errors.ConstraintError:  # rolled back whole: a resumed run wrote some already
-                    session.execute_write(lambda tx: run_chunks(tx, upsert, prepared, self.chunk_size))
-
-        self._send(write)
+        with self._errors(doing), self._driver.session(database=self.database) as session:
+            try:
+                session.execute_write(lambda tx: run_chunks(tx, create, prepared, self.chunk_size))
+            except neo4j_errors.ConstraintError:  # rolled back whole: a resumed run wrote some already
+                session.execute_write(lambda tx: run_chunks(tx, upsert, prepared, self.chunk_size))
         return len(prepared)
 
     def upsert_edges(self, rel_type: str, rows: _rows.Rows) -> int:
@@ -362,31 +309,26 @@ class Neo4jStore(GraphStore):
         if new:
             self._create_or_upsert(kind, prepared, {start: prepared})
         else:
-            self._send(lambda: self._transaction(lambda tx: upsert_from(tx, kind, prepared, start, self.chunk_size),
-                                                 f"updating {kind.type} relationships"))
+            self._write(lambda tx: upsert_from(tx, kind, prepared, start, self.chunk_size),
+                        f"updating {kind.type} relationships")
         return len(prepared)
 
     def _create_or_upsert(self, kind: RelKind, prepared: list[dict], starts: Mapping[str, list[dict]]) -> None:
         """Create every relationship; if one exists (a run resumed after a kill), upsert them from ``starts``."""
         create = edge_statement(kind, prepared)
-
-        def write() -> None:
-            with (self._errors(f"writing {kind.type} relationships"),
-                  self._driver.session(database=self.database) as session):
-                try:
-                    session.execute_write(lambda tx: run_chunks(tx, create, prepared, self.chunk_size))
-                except neo4j_errors.ConstraintError:  # rolled back whole: write them again, finding those that exist
-                    session.execute_write(lambda tx: [
-                        upsert_from(tx, kind, group, start, self.chunk_size) for start, group in starts.items() if group
-                    ])
-
-        self._send(write)
+        with self._errors(f"writing {kind.type} relationships"), self._driver.session(database=self.database) as session:
+            try:
+                session.execute_write(lambda tx: run_chunks(tx, create, prepared, self.chunk_size))
+            except neo4j_errors.ConstraintError:  # rolled back whole: write them again, finding those that exist
+                session.execute_write(lambda tx: [
+                    upsert_from(tx, kind, group, start, self.chunk_size) for start, group in starts.items() if group
+                ])
 
     def _write_rows(self, statement: str, prepared: list[dict], doing: str) -> int:
         """Run ``statement`` over every prepared row in one transaction; returns the rows written."""
         if not prepared:
             return 0
-        self._send(lambda: self._transaction(lambda tx: run_chunks(tx, statement, prepared, self.chunk_size), doing))
+        self._write(lambda tx: run_chunks(tx, statement, prepared, self.chunk_size), doing)
         return len(prepared)
 
     def save_run(self, run: Mapping, clusters: Sequence[Mapping], members: Sequence[Mapping]) -> None:
@@ -476,7 +418,6 @@ class Neo4jStore(GraphStore):
         """One query's records in batches, streamed from the server (reads need no write transaction)."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
-        self._settle()
         with self._errors(doing), self._driver.session(
             database=self.database, fetch_size=batch_size, default_access_mode=neo4j.READ_ACCESS
         ) as session:
