@@ -52,6 +52,8 @@ def test_a_table_with_the_schema_s_types_is_prepared_column_wise_as_the_rows_wou
                        "ts": {"first_seen": "2019-12-20T06:01:02.345000+00:00"}}
     assert datetime.fromisoformat(fast[0]["ts"]["last_seen"]) == datetime(2019, 12, 24, 6, 0, tzinfo=UTC)
     assert prepare(LOOKED, table) == fast
+    large = table.set_column(0, "src", table.column("src").cast(pa.large_string()))  # as Spark may send them
+    assert _prepare_table(large, ("src", "dst"), TYPES) == fast
 
 
 def test_integer_columns_become_the_schema_s_int_or_float_and_all_null_columns_write_nothing():

@@ -134,6 +134,11 @@ def prepare(kind: NodeKind | RelKind, rows: _rows.Rows) -> list[dict]:
     return prepared
 
 
+def _is_text(type_: pa.DataType) -> bool:
+    """Arrow text, of either offset width (Spark's Arrow batches may use large strings)."""
+    return pa.types.is_string(type_) or pa.types.is_large_string(type_)
+
+
 def _arrow_values(column: pa.ChunkedArray, type_: str) -> pa.Array | None:
     """A column as :func:`check_value` would send its values, or ``None`` when its Arrow type is not the property's.
 
@@ -142,7 +147,7 @@ def _arrow_values(column: pa.ChunkedArray, type_: str) -> pa.Array | None:
     """
     kind = column.type
     try:
-        if type_ == "str" and (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        if type_ == "str" and _is_text(kind):
             return column.combine_chunks()
         if type_ == "int" and pa.types.is_integer(kind):
             return column.cast(pa.int64()).combine_chunks()
@@ -171,7 +176,7 @@ def _prepare_table(table: pa.Table, keys: Sequence[str], types: Mapping[str, str
     rows = table.num_rows
     for key in keys:
         column = table.column(key) if key in table.column_names else None
-        if column is None or not pa.types.is_string(column.type) or column.null_count:
+        if column is None or not _is_text(column.type) or column.null_count:
             return None
         if rows and pc.min(pc.utf8_length(column)).as_py() == 0:
             return None
