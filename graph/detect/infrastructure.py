@@ -155,11 +155,15 @@ def pooling_usage(source: Events) -> str:
     )"""
 
 
-def looking_through(events: EventsLike, *, min_accounts: int = 5) -> pd.DataFrame:
+def looking_through(events: EventsLike, *, min_accounts: int = 5, networks: bool = False) -> pd.DataFrame:
     """``account_id, entity``: the accounts looking numbers up through each IP or device that ``min_accounts`` do.
 
-    ``entity`` is ``ip:<address>`` or ``device:<id>``. What a few accounts
-    share cannot be pooled to tell anything (:func:`graph.detect.synchrony.clockwork`).
+    ``entity`` is ``ip:<address>`` or ``device:<id>``, and with ``networks``
+    also ``network:AS<number>`` for the networks of hosting and VPN
+    addresses (a provider's addresses pooled, as in :func:`pooling_usage`,
+    with VPN exits too: what an operation's cron keeps shows against the
+    provider's other customers). What a few accounts share cannot be pooled
+    to tell anything (:func:`graph.detect.synchrony.clockwork`).
 
     Examples
     --------
@@ -172,10 +176,16 @@ def looking_through(events: EventsLike, *, min_accounts: int = 5) -> pd.DataFram
     2          c  ip:5.1.1.1
     """
     source = as_events(events)
+    usage = entity_usage(source)
+    pooled = "" if not networks else f"""
+        UNION
+        SELECT account_id, 'network' AS entity_type, 'AS' || CAST(asn AS VARCHAR) AS entity FROM {usage}
+        WHERE entity_type = 'ip' AND raw_kind IN ('hosting', 'vpn') AND asn IS NOT NULL AND lookups > 0
+    """
     return source.query(f"""
         SELECT account_id, entity_type || ':' || entity AS entity FROM (
             SELECT account_id, entity_type, entity, count(*) OVER (PARTITION BY entity_type, entity) AS lookers
-            FROM {entity_usage(source)} WHERE lookups > 0
+            FROM (SELECT account_id, entity_type, entity FROM {usage} WHERE lookups > 0 {pooled})
         ) WHERE lookers >= {int(min_accounts)}
         ORDER BY entity, account_id
     """)

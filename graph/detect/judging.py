@@ -121,7 +121,8 @@ class Judge:
     #: (:func:`graph.detect.synchrony.recurring_spikes`)
     slotted: frozenset = frozenset()
     #: accounts starting lookups at the minute of the hour a cron keeps behind an address or device they
-    #: share (:func:`graph.detect.synchrony.clockwork`)
+    #: share (:func:`graph.detect.synchrony.clockwork`), or in the minutes of the day it keeps there or
+    #: behind their hosting or VPN network (:func:`graph.detect.synchrony.day_clock`)
     clocked: frozenset = frozenset()
 
     # -- features -----------------------------------------------------------
@@ -538,8 +539,15 @@ class Judge:
         out = []
         onboarding = self._onboarding(keys)
         # the lookup sessions' starts: a cron's hour is in when its accounts look numbers up
-        clock = synchrony.hour_clock(self.onsets[self.onsets["lookup"].astype(bool)],
-                                     {g: m for g, m in keys.items() if len(m) >= 5}, min_days=self.params.slot_days)
+        lookups = self.onsets[self.onsets["lookup"].astype(bool)]
+        clocked_keys = {g: m for g, m in keys.items() if len(m) >= 5}
+        clock = synchrony.hour_clock(lookups, clocked_keys, min_days=self.params.slot_days)
+        # or a few minutes of the day (a cron firing at a few times a day): whichever says more
+        daily = synchrony.day_windows(lookups, clocked_keys, max_log10_p=self.params.clock_log10_p,
+                                      min_days=self.params.slot_days)
+        for g, day in daily.items():
+            if scoring.clock_strength(day) > scoring.clock_strength(clock.get(g, {})):
+                clock[g] = {**day, "clock_daily": 1.0}
         for g, members in keys.items():
             features = rows[g]
             features["_member_shared"] = shared[g]["members"]

@@ -977,6 +977,15 @@ def find_networks(
         min_accounts=params.stranger_accounts, max_log10_p=params.clock_log10_p, min_days=params.slot_days,
         seed=params.seed,
     )
+    # a cron firing a few of its aged accounts at a few times of the day, each for a handful of lookups,
+    # keeps no minute of the hour and crowds no slot where people's own sessions peak (development draw
+    # 137: 104 accounts behind eight rented addresses, three windows a day, missed): pooled behind their
+    # addresses or the hosting network those belong to, their onsets pile up in minutes of the day
+    clocked = pd.concat([clocked, synchrony.day_clock(
+        lookup_onsets, infrastructure.looking_through(source, min_accounts=params.stranger_accounts, networks=True),
+        min_accounts=params.stranger_accounts, max_log10_p=params.clock_log10_p, min_days=params.slot_days,
+        seed=params.seed,
+    )], ignore_index=True).groupby(["a", "b"], sort=True)["windows"].sum().reset_index()
     del lookup_onsets  # a busy case's millions of onsets
     # a bystander starting in a slot's minutes shares nothing else with the schedule's accounts; those
     # share proxy exits, handsets or emulators (an address or device few others use) with each other, or

@@ -72,6 +72,12 @@ def _farmed(f: Mapping[str, float]) -> float:
     return _clip(f.get("device_share", 0.0)) * _clip(f.get("exclusive_share", 0.0))
 
 
+def clock_strength(f: Mapping[str, float]) -> float:
+    """0..1: how surely the members keep a cron's clock: from a million to one to 10**-20, as members keeping it
+    grow from half to nine in ten (:func:`graph.detect.synchrony.hour_clock`, :func:`graph.detect.synchrony.day_windows`)."""
+    return _clip((-f.get("clock_log10_p", 0.0) - 6.0) / 14.0) * _clip((f.get("clock_share", 0.0) - 0.5) / 0.4)
+
+
 def contributions(features: Mapping[str, float]) -> dict[str, float]:
     """Each feature's contribution to the log-odds (see the module docstring).
 
@@ -151,8 +157,8 @@ def contributions(features: Mapping[str, float]) -> dict[str, float]:
         # most members' lookup sessions start at one minute of the hour, hour after hour on several days (a
         # cron table; people start at any minute): up to 3.0 from a million to one to 10**-20, as members
         # keeping it grow from half to nine in ten (one schedule, one family: only what it adds to the slots)
-        "clockwork": max(3.0 * _clip((-f.get("clock_log10_p", 0.0) - 6.0) / 14.0)
-                         * _clip((f.get("clock_share", 0.0) - 0.5) / 0.4) - slots, 0.0) if size >= 5 else 0.0,
+        # (or in the same few minutes of the day, day after day: a cron firing at a few times a day)
+        "clockwork": max(3.0 * clock_strength(f) - slots, 0.0) if size >= 5 else 0.0,
         # members finding each other by number: a social circle, not an operation
         "reciprocity": -4.0 * recip,
         # members or their addresses already vetted as benign (by head, or by the lookups they made)
@@ -281,6 +287,9 @@ _SENTENCES = {
         f"day, on most days they work (a scheduler blurred by jitter)"
     ),
     "clockwork": lambda f: (
+        f"{f.get('clock_share', 0):.0%} of members start their lookup sessions in the same few minutes of the day, "
+        f"day after day (chance 10^{f.get('clock_log10_p', 0):.0f}; a cron table firing a few times a day, where "
+        f"people's sessions spread over their waking hours)" if f.get("clock_daily") else
         f"{f.get('clock_share', 0):.0%} of members start their lookup sessions at one minute of the hour, hour "
         f"after hour on several days (chance 10^{f.get('clock_log10_p', 0):.0f}; a cron table, where people start "
         f"at any minute)"
@@ -310,7 +319,7 @@ SHORT_REASONS = {
     "synchronized_days": "starts work together",
     "lockstep_days": "started by one scheduler",
     "slots": "keeps a schedule's slots",
-    "clockwork": "starts at one minute of the hour",
+    "clockwork": "starts on a cron's clock",
     "reciprocity": "members know each other",
     "benign_labels": "labelled benign",
 }

@@ -29,7 +29,7 @@ import scipy  # scipy.stats loads on first use
 from graph.detect.frames import EventsLike, among, as_events, scratch_connection
 
 __all__ = [
-    "activity_onsets", "clockwork", "common_start", "hour_clock", "lockstep_spikes", "lockstep_days", "minute_schedules",
+    "activity_onsets", "clockwork", "common_start", "day_clock", "day_windows", "hour_clock", "lockstep_spikes", "lockstep_days", "minute_schedules",
     "recurring_spikes", "Schedule", "slot_share", "spike_ties", "synchrony_ties", "synchronized_windows",
 ]
 
@@ -381,23 +381,11 @@ def clockwork(
     """
     empty = pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object),
                           "windows": pd.Series(dtype="int64")})
-    usage = usage[usage.groupby("entity")["account_id"].transform("size") >= min_accounts]
-    accounts, account_ids = pd.factorize(pd.concat([onsets["account_id"], usage["account_id"]], ignore_index=True))
-    entity_of, entity_ids = pd.factorize(usage["entity"], sort=True)
-    # each account's distinct (hour, minute) onsets, then once behind each entity it used, entity by
-    # entity (integer codes throughout: at the incident's scale these are millions of rows)
-    ms = onsets["ts_ms"].to_numpy(dtype=np.int64)
-    units = np.unique(accounts[:len(onsets)].astype(np.int64) << 32 | (ms // 60_000))
-    unit_account, unit_clock = units >> 32, units & 0xFFFFFFFF
-    order = np.lexsort((accounts[len(onsets):], entity_of))
-    pair_entity, pair_account = entity_of[order], accounts[len(onsets):][order]
-    first = np.searchsorted(unit_account, pair_account)
-    onsets_there = np.searchsorted(unit_account, pair_account, side="right") - first
-    pair_of = np.repeat(np.arange(len(pair_entity)), onsets_there)
-    if not len(pair_of):
+    # each account's distinct (hour, minute) onsets, then once behind each entity it used, entity by entity
+    spread = _entity_onsets(onsets, usage, min_accounts)
+    if spread is None:
         return empty
-    clock = unit_clock[np.repeat(first, onsets_there) + np.arange(len(pair_of))
-                       - np.repeat(np.cumsum(onsets_there) - onsets_there, onsets_there)]
+    account_ids, entity_ids, pair_entity, pair_account, onsets_there, pair_of, clock = spread
     entity, minute = pair_entity[pair_of], clock % 60
     ticks = np.sort(entity.astype(np.int64) << 32 | clock)  # sorted, then distinct: faster than np.unique here
     ticks = ticks[np.r_[True, ticks[1:] != ticks[:-1]]]
@@ -431,6 +419,212 @@ def clockwork(
     knit, windows = np.unique(np.concatenate(pairs), return_counts=True)
     return pd.DataFrame({"a": account_ids[knit >> 32].astype(object), "b": account_ids[knit & 0xFFFFFFFF].astype(object),
                          "windows": windows.astype(np.int64)})
+
+
+def day_clock(
+    onsets: pd.DataFrame, usage: pd.DataFrame, *, min_accounts: int = 5, max_log10_p: float = -6.0,
+    min_days: int = 3, window_minutes: int = 10, context_minutes: int = 30, reach: int = 10, seed: int = 0,
+) -> pd.DataFrame:
+    """``a, b, windows``: accounts starting their lookups in the same minutes of the day behind one address, device or network.
+
+    A cron table firing at a few times of the day, each time one or two of
+    an operation's many accounts for a handful of lookups, crowds no slot
+    of the whole population's (:func:`recurring_spikes`: at ten in the
+    morning people's own sessions drown it) and keeps no minute of the hour
+    (:func:`clockwork`: three times a day at three different minutes).
+    Pooled behind what its accounts share (their rented addresses, or the
+    hosting or VPN network those belong to: ``usage`` from
+    :func:`graph.detect.infrastructure.looking_through` with ``networks``),
+    its onsets pile up in the same few minutes of the day, day after day.
+    So per entity the distinct minutes holding an onset are counted in
+    every window of ``window_minutes`` minutes of the day, against what the
+    ``context_minutes`` on each side hold (people's days have peaks: an
+    office starting its day between nine and twenty to ten fills the
+    context too, where a cron's few minutes stand alone) and never less
+    than a uniform day would give; a window holding
+    far more (``log10`` of the Poisson tail, times the windows tried, at
+    most ``max_log10_p``), on at least ``min_days`` different days (a staff
+    directory pushed at nine, or a reunion syncing at one venue, is one
+    day's event), is a schedule's. Its keepers, the accounts with at least
+    three quarters of their onsets behind the entity in the window, are
+    tied when they are at least ``min_accounts`` and four times as many as
+    chance would put there.
+
+    Examples
+    --------
+    Sixty aged accounts, one session each, fired in the five minutes from 10:13, 14:25 or 20:29 on eight days
+    through one rented network that thirty people also use at any time of day:
+
+    >>> rng = np.random.default_rng(0)
+    >>> day, minute = 86_400_000, 60_000
+    >>> cron = [(f"op{i}", (i // 3 % 8) * day + (613, 865, 1229)[i % 3] * minute + int(rng.integers(0, 300_000)))
+    ...         for i in range(60)]
+    >>> people = [(f"p{i}", int(t)) for i in range(30) for t in rng.integers(0, 8 * day, 4)]
+    >>> onsets = pd.DataFrame(cron + people, columns=["account_id", "ts_ms"])
+    >>> usage = pd.DataFrame({"account_id": onsets["account_id"].unique(), "entity": "AS20473"})
+    >>> pairs = day_clock(onsets, usage)
+    >>> sorted(set(pairs["a"]) | set(pairs["b"])) == sorted(f"op{i}" for i in range(60)), int(pairs["windows"].max())
+    (True, 1)
+
+    The same people alone keep no window:
+
+    >>> day_clock(onsets[onsets["account_id"].str.startswith("p")], usage).empty
+    True
+    """
+    empty = pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object),
+                          "windows": pd.Series(dtype="int64")})
+    span = 1440
+    if not 0 < window_minutes < span or not 0 < context_minutes <= span:
+        raise ValueError("window_minutes and context_minutes must lie within a day")
+    spread = _entity_onsets(onsets, usage, min_accounts)
+    if spread is None:
+        return empty
+    account_ids, entity_ids, pair_entity, pair_account, onsets_there, pair_of, clock = spread
+    entity = pair_entity[pair_of]
+    ticks = np.sort(entity.astype(np.int64) << 32 | clock)
+    ticks = ticks[np.r_[True, ticks[1:] != ticks[:-1]]]
+    tick_entity, tick_clock = ticks >> 32, ticks & 0xFFFFFFFF
+    tod = tick_clock % span
+    log10_p, expected, total = _day_windows(tick_entity, tod, len(entity_ids), window_minutes, context_minutes)
+    row_at, tick_at, pair_at = (np.searchsorted(codes, np.arange(len(entity_ids) + 1))
+                                for codes in (entity, tick_entity, pair_entity))
+    rng = np.random.default_rng(seed)
+    pairs, taken = [], {}
+    # the most improbable windows first; a window starting within another's width is the same one
+    for i in np.flatnonzero(log10_p <= max_log10_p)[np.argsort(log10_p[log10_p <= max_log10_p], kind="stable")]:
+        code, start = int(tick_entity[i]), int(tod[i])
+        if any(min((start - s) % span, (s - start) % span) < window_minutes for s in taken.get(code, ())):
+            continue
+        taken.setdefault(code, []).append(start)
+        there = tick_clock[tick_at[code]:tick_at[code + 1]]
+        if len(np.unique(there[(there % span - start) % span < window_minutes] // span)) < min_days:
+            continue
+        rows_there, first_pair = slice(row_at[code], row_at[code + 1]), pair_at[code]
+        inside = np.bincount(pair_of[rows_there] - first_pair,
+                             weights=(clock[rows_there] % span - start) % span < window_minutes,
+                             minlength=pair_at[code + 1] - first_pair)
+        counts = onsets_there[first_pair:pair_at[code + 1]]
+        keepers = first_pair + np.flatnonzero(inside >= 0.75 * counts)
+        # by chance, how many of the entity's accounts keep three quarters of their onsets in a window this busy
+        share = min(1.0, float(expected[i]) / float(total[i]))
+        chance = float(scipy.stats.binom.sf(np.ceil(0.75 * counts) - 1, counts, share).sum())
+        if len(keepers) >= max(min_accounts, 4 * chance):
+            pairs.append(_knit(np.sort(pair_account[keepers]), reach, rng))
+    if not pairs:
+        return empty
+    knit, windows = np.unique(np.concatenate(pairs), return_counts=True)
+    return pd.DataFrame({"a": account_ids[knit >> 32].astype(object), "b": account_ids[knit & 0xFFFFFFFF].astype(object),
+                         "windows": windows.astype(np.int64)})
+
+
+def _day_windows(codes: np.ndarray, tod: np.ndarray, groups: int, window_minutes: int,
+                 context_minutes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per tick (a group's distinct onset minute, ``tod`` its minute of the day): ``log10`` of how improbably many
+    of the group's ticks fall in the ``window_minutes`` from it (Poisson tail, times the windows tried), against
+    what the ``context_minutes`` on each side hold and never less than a uniform day's share; that expected count;
+    and the group's ticks."""
+    span, reach = 1440, window_minutes + context_minutes
+    # each group's minutes of the day, with the ones near midnight once more a day earlier or later, so windows
+    # and their context wrap round it
+    at = codes * 3 * span + span + tod
+    ring = np.sort(np.concatenate([at, at[tod >= span - reach] - span, at[tod < reach] + span]))
+    held = np.searchsorted(ring, at + window_minutes) - np.searchsorted(ring, at)
+    around = (np.searchsorted(ring, at + reach) - np.searchsorted(ring, at - context_minutes) - held)
+    total = np.bincount(codes, minlength=groups).astype(float)[codes]
+    expected = np.maximum(around * window_minutes / (2 * context_minutes), total * window_minutes / span)
+    # two minutes in a window are never improbable enough to count (a day's share of a window is 1/144 or more)
+    log10_p = np.zeros(len(at))
+    crowded = held >= 3
+    log10_p[crowded] = (scipy.stats.poisson.logsf(held[crowded] - 1, expected[crowded]) / np.log(10)
+                        + np.log10(span / window_minutes))
+    return log10_p, expected, total
+
+
+def day_windows(onsets: pd.DataFrame, keys: Mapping[int, Sequence[str]], *, max_log10_p: float = -6.0,
+                min_days: int = 3, window_minutes: int = 10, context_minutes: int = 30) -> dict[int, dict[str, float]]:
+    """Per group of ``keys``, how surely its members' onsets keep a few minutes of the day (:func:`day_clock`).
+
+    ``clock_log10_p``: the most improbable window of ``window_minutes``
+    minutes of the day holding the members' onset minutes, pooled, on at
+    least ``min_days`` days (0.0 when none). ``clock_share``: the share of
+    members with at least three quarters of their onsets in windows at
+    least as improbable as ``max_log10_p`` (a cron firing at three times of
+    the day keeps three windows, each with a third of the members).
+
+    Examples
+    --------
+    >>> day, minute = 86_400_000, 60_000
+    >>> cron = pd.DataFrame({"account_id": [f"op{i}" for i in range(60)],
+    ...                      "ts_ms": [(i // 3 % 8) * day + ((613, 865, 1229)[i % 3] + i % 4) * minute
+    ...                                for i in range(60)]})
+    >>> people = pd.DataFrame({"account_id": [f"p{i % 20}" for i in range(60)],
+    ...                        "ts_ms": [(i % 8) * day + (i * 137 % 1440) * minute for i in range(60)]})
+    >>> clock = day_windows(pd.concat([cron, people]), {0: [f"op{i}" for i in range(60)], 1: [f"p{i}" for i in range(20)]})
+    >>> clock[0]["clock_log10_p"] <= -6, clock[0]["clock_share"], clock[1]
+    (True, 1.0, {'clock_log10_p': 0.0, 'clock_share': 0.0})
+    """
+    span = 1440
+    out = {g: {"clock_log10_p": 0.0, "clock_share": 0.0} for g in keys}
+    members = pd.DataFrame([(g, a) for g, accounts in keys.items() for a in accounts], columns=["group", "account_id"])
+    units = onsets[["account_id", "ts_ms"]].merge(members, on="account_id")
+    if units.empty:
+        return out
+    ms = units["ts_ms"].to_numpy(dtype=np.int64)
+    units = pd.DataFrame({"group": units["group"].to_numpy(), "account_id": units["account_id"].to_numpy(),
+                          "clock": ms // 60_000}).drop_duplicates().sort_values(["group", "clock"], ignore_index=True)
+    ticks = units.drop_duplicates(["group", "clock"])
+    groups = np.array(sorted(ticks["group"].unique()))
+    codes, clock = np.searchsorted(groups, ticks["group"].to_numpy()), ticks["clock"].to_numpy(dtype=np.int64)
+    log10_p, _, _ = _day_windows(codes, clock % span, len(groups), window_minutes, context_minutes)
+    unit_codes, unit_tod = np.searchsorted(groups, units["group"].to_numpy()), units["clock"].to_numpy() % span
+    # ticks and units are sorted by group: each group's are one slice
+    tick_at, unit_at = (np.searchsorted(c, np.arange(len(groups) + 1)) for c in (codes, unit_codes))
+    accounts = units["account_id"].to_numpy()
+    for code, group in enumerate(groups):
+        mine = np.arange(tick_at[code], tick_at[code + 1])
+        tod, days = clock[mine] % span, clock[mine] // span
+        unit_tods = unit_tod[unit_at[code]:unit_at[code + 1]]
+        kept = np.zeros(len(unit_tods), dtype=bool)
+        best = 0.0
+        for i in mine[np.argsort(log10_p[mine], kind="stable")]:
+            if log10_p[i] > max_log10_p:
+                break
+            start = clock[i] % span
+            if len(np.unique(days[(tod - start) % span < window_minutes])) < min_days:
+                continue
+            best = min(best, float(log10_p[i]))
+            kept |= (unit_tods - start) % span < window_minutes
+        if best < 0.0:
+            keeping = pd.Series(kept).groupby(accounts[unit_at[code]:unit_at[code + 1]]).mean() >= 0.75
+            out[group] = {"clock_log10_p": round(best, 3), "clock_share": round(float(keeping.sum()) / len(keys[group]), 6)}
+    return out
+
+
+def _entity_onsets(onsets: pd.DataFrame, usage: pd.DataFrame, min_accounts: int) -> tuple | None:
+    """Each account's distinct onset minutes, once behind each entity (of ``min_accounts`` or more) it used.
+
+    Integer codes throughout (at the incident's scale these are millions of
+    rows): ``account_ids, entity_ids`` decode them; ``pair_entity,
+    pair_account`` (sorted by entity) are the account-entity pairs,
+    ``onsets_there`` each pair's onsets; ``pair_of, clock`` are the rows,
+    one a pair's onset minute (since the epoch). ``None`` when no pair has one.
+    """
+    usage = usage[usage.groupby("entity")["account_id"].transform("size") >= min_accounts]
+    accounts, account_ids = pd.factorize(pd.concat([onsets["account_id"], usage["account_id"]], ignore_index=True))
+    entity_of, entity_ids = pd.factorize(usage["entity"], sort=True)
+    ms = onsets["ts_ms"].to_numpy(dtype=np.int64)
+    units = np.unique(accounts[:len(onsets)].astype(np.int64) << 32 | (ms // 60_000))
+    unit_account, unit_clock = units >> 32, units & 0xFFFFFFFF
+    order = np.lexsort((accounts[len(onsets):], entity_of))
+    pair_entity, pair_account = entity_of[order], accounts[len(onsets):][order]
+    first = np.searchsorted(unit_account, pair_account)
+    onsets_there = np.searchsorted(unit_account, pair_account, side="right") - first
+    pair_of = np.repeat(np.arange(len(pair_entity)), onsets_there)
+    if not len(pair_of):
+        return None
+    clock = unit_clock[np.repeat(first, onsets_there) + np.arange(len(pair_of))
+                       - np.repeat(np.cumsum(onsets_there) - onsets_there, onsets_there)]
+    return account_ids, entity_ids, pair_entity, pair_account, onsets_there, pair_of, clock
 
 
 def _knit(members: np.ndarray, reach: int, rng: np.random.Generator) -> np.ndarray:

@@ -135,7 +135,8 @@ def _schedule(f: Mapping) -> str | None:
     size, days = _n(f.get("size")), _n(f.get("lockstep_days"))
     if days >= 3:
         return f"{_plural(size, 'account')} started lookups within the same minute on {days} days"
-    if size >= 5 and float(f.get("clock_log10_p", 0)) <= -6 and float(f.get("clock_share", 0)) >= 0.8:
+    clock = size >= 5 and float(f.get("clock_log10_p", 0)) <= -6 and float(f.get("clock_share", 0)) >= 0.8
+    if clock and not f.get("clock_daily"):
         # a cron firing a few accounts a tick: no crowd, one minute of the hour
         return (f"{_pct(f['clock_share'])} of {_plural(size, 'account')} started their lookups at one minute of the "
                 f"hour, hour after hour")
@@ -143,6 +144,10 @@ def _schedule(f: Mapping) -> str | None:
         # jitter blurred the minute, not the slots
         return (f"{_pct(f['slotted_share'])} of {_plural(size, 'account')} started their lookups in the same daily "
                 f"slots, a few of them each day")
+    if clock:
+        # a cron firing a few accounts at a few times of the day, too few to crowd the population's slots
+        return (f"{_pct(f['clock_share'])} of {_plural(size, 'account')} started their lookups in the same few "
+                f"minutes of the day, day after day")
     return None
 
 
