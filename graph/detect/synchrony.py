@@ -379,12 +379,10 @@ def clockwork(
     >>> sorted(set(pairs["a"]) | set(pairs["b"])), len(pairs)
     (['op0', 'op1', 'op2', 'op3', 'op4', 'op5'], 15)
     """
-    empty = pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object),
-                          "windows": pd.Series(dtype="int64")})
     # each account's distinct (hour, minute) onsets, then once behind each entity it used, entity by entity
     spread = _entity_onsets(onsets, usage, min_accounts)
     if spread is None:
-        return empty
+        return _tied([], np.array([], dtype=object))
     account_ids, entity_ids, pair_entity, pair_account, onsets_there, pair_of, clock = spread
     entity, minute = pair_entity[pair_of], clock % 60
     ticks = np.sort(entity.astype(np.int64) << 32 | clock)  # sorted, then distinct: faster than np.unique here
@@ -414,11 +412,7 @@ def clockwork(
         # behind a busy address, one onset in three minutes of the hour is every twentieth person's luck
         if len(keepers) >= max(min_accounts, 4 * expected[code]):
             pairs.append(_knit(np.sort(pair_account[keepers]), reach, rng))
-    if not pairs:
-        return empty
-    knit, windows = np.unique(np.concatenate(pairs), return_counts=True)
-    return pd.DataFrame({"a": account_ids[knit >> 32].astype(object), "b": account_ids[knit & 0xFFFFFFFF].astype(object),
-                         "windows": windows.astype(np.int64)})
+    return _tied(pairs, account_ids)
 
 
 def day_clock(
@@ -471,14 +465,12 @@ def day_clock(
     >>> day_clock(onsets[onsets["account_id"].str.startswith("p")], usage).empty
     True
     """
-    empty = pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object),
-                          "windows": pd.Series(dtype="int64")})
     span = 1440
     if not 0 < window_minutes < span or not 0 < context_minutes <= span:
         raise ValueError("window_minutes and context_minutes must lie within a day")
     spread = _entity_onsets(onsets, usage, min_accounts)
     if spread is None:
-        return empty
+        return _tied([], np.array([], dtype=object))
     account_ids, entity_ids, pair_entity, pair_account, onsets_there, pair_of, clock = spread
     entity = pair_entity[pair_of]
     ticks = np.sort(entity.astype(np.int64) << 32 | clock)
@@ -510,11 +502,7 @@ def day_clock(
         chance = float(scipy.stats.binom.sf(np.ceil(0.75 * counts) - 1, counts, share).sum())
         if len(keepers) >= max(min_accounts, 4 * chance):
             pairs.append(_knit(np.sort(pair_account[keepers]), reach, rng))
-    if not pairs:
-        return empty
-    knit, windows = np.unique(np.concatenate(pairs), return_counts=True)
-    return pd.DataFrame({"a": account_ids[knit >> 32].astype(object), "b": account_ids[knit & 0xFFFFFFFF].astype(object),
-                         "windows": windows.astype(np.int64)})
+    return _tied(pairs, account_ids)
 
 
 def _day_windows(codes: np.ndarray, tod: np.ndarray, groups: int, window_minutes: int,
@@ -625,6 +613,16 @@ def _entity_onsets(onsets: pd.DataFrame, usage: pd.DataFrame, min_accounts: int)
     clock = unit_clock[np.repeat(first, onsets_there) + np.arange(len(pair_of))
                        - np.repeat(np.cumsum(onsets_there) - onsets_there, onsets_there)]
     return account_ids, entity_ids, pair_entity, pair_account, onsets_there, pair_of, clock
+
+
+def _tied(pairs: list[np.ndarray], account_ids: np.ndarray) -> pd.DataFrame:
+    """``a, b, windows``: the knitted pairs (:func:`_knit`) of every window, decoded, with how many windows tied each."""
+    if not pairs:
+        return pd.DataFrame({"a": pd.Series(dtype=object), "b": pd.Series(dtype=object),
+                             "windows": pd.Series(dtype="int64")})
+    knit, windows = np.unique(np.concatenate(pairs), return_counts=True)
+    return pd.DataFrame({"a": account_ids[knit >> 32].astype(object), "b": account_ids[knit & 0xFFFFFFFF].astype(object),
+                         "windows": windows.astype(np.int64)})
 
 
 def _knit(members: np.ndarray, reach: int, rng: np.random.Generator) -> np.ndarray:
