@@ -569,22 +569,28 @@ def day_windows(onsets: pd.DataFrame, keys: Mapping[int, Sequence[str]], *, max_
     tick_at, unit_at = (np.searchsorted(c, np.arange(len(groups) + 1)) for c in (codes, unit_codes))
     accounts = units["account_id"].to_numpy()
     for code, group in enumerate(groups):
-        mine = np.arange(tick_at[code], tick_at[code + 1])
-        tod, days = clock[mine] % span, clock[mine] // span
-        unit_tods = unit_tod[unit_at[code]:unit_at[code + 1]]
-        kept = np.zeros(len(unit_tods), dtype=bool)
-        best = 0.0
-        for i in mine[np.argsort(log10_p[mine], kind="stable")]:
-            if log10_p[i] > max_log10_p:
-                break
-            start = clock[i] % span
-            if len(np.unique(days[(tod - start) % span < window_minutes])) < min_days:
-                continue
-            best = min(best, float(log10_p[i]))
-            kept |= (unit_tods - start) % span < window_minutes
-        if best < 0.0:
-            keeping = pd.Series(kept).groupby(accounts[unit_at[code]:unit_at[code + 1]]).mean() >= 0.75
-            out[group] = {"clock_log10_p": round(best, 3), "clock_share": round(float(keeping.sum()) / len(keys[group]), 6)}
+        mine = slice(tick_at[code], tick_at[code + 1])
+        significant = log10_p[mine] <= max_log10_p
+        if not significant.any():
+            continue
+        order = np.argsort(clock[mine] % span, kind="stable")
+        tod, days = clock[mine][order] % span, clock[mine][order] // span
+        # a window's improbability depends on its start minute alone (ticks on other days share it): try each once
+        starts, first = np.unique(clock[mine][significant] % span, return_index=True)
+        chances = log10_p[mine][significant][first]
+        lo, hi = np.searchsorted(tod, starts), np.searchsorted(tod, starts + window_minutes)
+        wrapped = np.searchsorted(tod, starts + window_minutes - span)
+        on_days = np.array([len(np.unique(np.concatenate([days[a:b], days[:c]])))
+                            for a, b, c in zip(lo, hi, wrapped, strict=True)])
+        held = on_days >= min_days
+        if not held.any():
+            continue
+        covered = np.zeros(span, dtype=bool)
+        covered[(starts[held, None] + np.arange(window_minutes)) % span] = True
+        kept = covered[unit_tod[unit_at[code]:unit_at[code + 1]]]
+        keeping = pd.Series(kept).groupby(accounts[unit_at[code]:unit_at[code + 1]]).mean() >= 0.75
+        out[group] = {"clock_log10_p": round(float(chances[held].min()), 3),
+                      "clock_share": round(float(keeping.sum()) / len(keys[group]), 6)}
     return out
 
 
