@@ -257,6 +257,46 @@ def test_squads_of_one_job_join_whatever_countries_each_works():
     assert clustering.operations(G, groups, targets=[iran, turkey], min_targets=0.8) == [[0], [1]]
 
 
+def test_two_operations_sweeping_one_block_each_on_its_own_collide_as_chance_has_it():
+    rng = np.random.default_rng(5)
+    # one operation's two squads share out a block's numbers; two operations each sweep most of it
+    pool = rng.permutation(1000)
+    collided, expected = enumeration.chance_collisions(np.sort(pool[:450]), np.sort(pool[450:]))
+    assert collided == 0 and expected == pytest.approx(450 * 550 / 1000)
+    sweep, walk = rng.choice(1000, 950, replace=False), np.arange(200, 900)
+    collided, expected = enumeration.chance_collisions(np.unique(sweep), walk + 0)
+    assert expected == pytest.approx(950 * 700 / 1000) and collided > expected / 2
+    # blocks are told apart by their code: numbers in different blocks never collide
+    assert enumeration.chance_collisions(np.arange(0, 500), np.arange(1000, 1500)) == (0, 0.0)
+    # from block coverage: a squad's accounts pooled, the other squad's, and an operation of its own
+    rows = [row for i in range(4) for row in _lookups(f"s{i}", pool[i * 200:(i + 1) * 200], block="x")]
+    rows += _lookups("own", sweep, block="x") + _lookups("own", np.arange(0, 100), block="z")
+    numbers = enumeration.coded_numbers(enumeration.block_coverage(events_frame(rows), ["s0", "s1", "s2", "s3", "own"]))
+    squads = [np.unique(np.concatenate([numbers[f"s{i}"] for i in pair])) for pair in ((0, 1), (2, 3))]
+    assert enumeration.chance_collisions(*squads) == (0, pytest.approx(400 * 400 / 1000))
+    collided, expected = enumeration.chance_collisions(squads[0], numbers["own"])
+    assert expected == pytest.approx(400 * 950 / 1000) and collided > expected / 2
+    assert len(numbers["own"]) == 1050
+
+
+def test_blocks_shared_by_chance_tie_no_operation_without_an_address_or_device():
+    groups = [["a0", "a1", "a2"], ["b0", "b1", "b2"]]
+
+    def joined(divided: bool, **parts: float) -> list[list[int]]:
+        G = nx.Graph([(f"a{i}", f"b{i}", {"weight": sum(parts.values()), **parts}) for i in range(3)])
+        return clustering.operations(G, groups, job=("swept", "sharding"), min_job=0.1, rented=("infra",),
+                                     divided=lambda a, b: divided)
+
+    # squads dividing their blocks: one operation, as before
+    assert joined(True, sharding=0.3) == [[0, 1]]
+    # two operations whose accounts' few numbers a block happen not to meet, nothing else shared: two
+    assert joined(False, sharding=0.3) == [[0], [1]]
+    # what else ties them still counts (a schedule's spikes, enough of them)
+    assert joined(False, sharding=0.3, crowds=0.2) == [[0, 1]]
+    # an operation whose accounts each walk their own numbers shares its exits: the job still ties its squads
+    assert joined(False, sharding=0.3, infra=0.05) == [[0, 1]]
+
+
 def test_groups_tied_only_through_a_few_strays_in_the_larger_are_not_joined():
     # a squad of six tied across by every member, but all its ties end on two accounts of the larger
     # group (strays of the squad's operation in another operation's cluster)

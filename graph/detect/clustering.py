@@ -21,7 +21,7 @@ the communities come back in a canonical order.
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 
 import graspologic_native
 import networkx as nx
@@ -395,6 +395,7 @@ def operations(
     job: Collection[str] = (),
     min_job: float = 0.1,
     rented: Collection[str] = (),
+    divided: Callable[[int, int], bool] | None = None,
     weight: str = "weight",
 ) -> list[list[int]]:
     """Groups tied into one operation: indices of ``groups``, joined wherever two are linked.
@@ -439,6 +440,17 @@ def operations(
     side, every account of its group on a device it works on: one operator's
     hand. Modularity cuts an operation dividing a list along its emulators,
     and each emulator's accounts are tied to the rest only by some of them.
+    With ``divided`` (called with two group indices), two groups that share
+    no address or device and did not divide the blocks both worked
+    (:func:`graph.detect.enumeration.chance_collisions`) are not tied by
+    the job at all: two operations sweeping one country's busiest blocks
+    each on its own leave thousands of account pairs whose few numbers a
+    block happen not to meet (development draw 162: a dense-block operation
+    on hosting addresses and a sequential one on residential proxies, one
+    cluster of 149). An operation whose accounts each walk their own
+    numbers does not divide its blocks either, but its squads share its
+    exits or handsets (tuning draw 4: without that condition, one was cut
+    in two).
 
     Parameters
     ----------
@@ -448,6 +460,7 @@ def operations(
         Disjoint groups of nodes (communities, scored clusters).
     min_link, min_reach : float
     min_touched : int
+    divided : callable, optional
     rhythms, targets : sequences of arrays (or None), optional
     min_rhythm, min_targets, min_shared_targets : float
     devices : sequence of mappings, optional
@@ -504,6 +517,8 @@ def operations(
         for a, b, small, w, reached, held, address, across in zip(
                 first.tolist(), second.tolist(), smaller.tolist(), between.tolist(), touched.tolist(),
                 bound.tolist(), rent.tolist(), far.tolist(), strict=True):
+            if held and not address and divided is not None and not divided(a, b):
+                w, held = w - held, 0.0
             one_hand = (devices is not None and _device_holders(devices[a], devices[b])
                         >= max(min_touched, min_device * len(groups[small]))) or (
                 bool(job) and held / len(groups[small]) >= min_job and held >= address)

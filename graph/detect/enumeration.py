@@ -42,6 +42,8 @@ __all__ = [
     "run_numbers",
     "block_coverage",
     "sharding_ties",
+    "chance_collisions",
+    "coded_numbers",
     "block_mates",
     "distinct_ordinals_sql",
 ]
@@ -346,6 +348,53 @@ def block_coverage(
     cover["ordinals"] = [np.asarray(o, dtype=np.int16) for o in cover["ordinals"]]
     cover["numbers"] = cover["numbers"].astype(int)
     return cover
+
+
+def coded_numbers(coverage: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each account's numbers in :func:`block_coverage` as ``block * BLOCK_SIZE + ordinal`` (for :func:`chance_collisions`).
+
+    Blocks are coded by their order of first appearance in ``coverage``:
+    the codes hold within one coverage frame only.
+
+    Examples
+    --------
+    >>> cover = pd.DataFrame({"account_id": ["a", "a", "b"], "block_hash": ["x", "y", "x"],
+    ...                       "ordinals": [np.array([1, 2]), np.array([7]), np.array([2, 3])]})
+    >>> {a: keys.tolist() for a, keys in coded_numbers(cover).items()}
+    {'a': [1, 2, 1007], 'b': [2, 3]}
+    """
+    codes = pd.factorize(coverage["block_hash"])[0].astype(np.int64)
+    keys = [code * BLOCK_SIZE + np.asarray(ordinals, dtype=np.int64)
+            for code, ordinals in zip(codes, coverage["ordinals"], strict=True)]
+    return {account: np.concatenate([keys[i] for i in rows])
+            for account, rows in coverage.groupby("account_id", sort=False).indices.items()}
+
+
+def chance_collisions(mine: np.ndarray, theirs: np.ndarray) -> tuple[int, float]:
+    """How many numbers two groups both tried in the blocks both worked, and how many chance would give.
+
+    ``mine`` and ``theirs`` are each group's distinct numbers as
+    ``block * BLOCK_SIZE + ordinal`` (any integer block codes, the same for
+    both). Chance is independence within each shared block: ``|A| |B| /
+    BLOCK_SIZE``. Squads of one operation dividing blocks between them
+    collide far less than chance (each number is one squad's); two
+    operations sweeping the same blocks each on its own collide as chance
+    has it, however complementary a pair of their accounts looks (a few
+    numbers each in a block rarely meet).
+
+    Examples
+    --------
+    >>> evens, odds = np.arange(0, 1000, 2), np.arange(1, 1000, 2)
+    >>> chance_collisions(evens, odds)  # one block divided
+    (0, 250.0)
+    >>> chance_collisions(np.arange(0, 900), np.arange(100, 1000) + 5000)  # no block in common
+    (0, 0.0)
+    """
+    blocks_a, count_a = np.unique(mine // BLOCK_SIZE, return_counts=True)
+    blocks_b, count_b = np.unique(theirs // BLOCK_SIZE, return_counts=True)
+    _, at_a, at_b = np.intersect1d(blocks_a, blocks_b, assume_unique=True, return_indices=True)
+    expected = float((count_a[at_a].astype(float) * count_b[at_b]).sum()) / BLOCK_SIZE
+    return len(np.intersect1d(mine, theirs)), expected
 
 
 def sharding_ties(

@@ -17,8 +17,9 @@ one groupby per feature, never one per group):
 
 from __future__ import annotations
 
+import functools
 import itertools
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import networkx as nx
@@ -100,6 +101,8 @@ class Judge:
     _builds: pd.Series | None = None
     _build_totals: pd.Series | None = None
     _weeks: dict | None = None
+    #: per enumerator, its sampled numbers as ``block * BLOCK_SIZE + ordinal`` (:meth:`divided`)
+    _numbers: dict | None = None
     _hours: tuple | None = None
     _benign: set | None = None
     bursts: frozenset = frozenset()
@@ -294,7 +297,8 @@ class Judge:
                 rhythms=[self.rhythm(g) for g in groups], min_rhythm=self.params.operation_rhythm,
                 targets=[self.target_profile(g) for g in groups], min_targets=self.params.operation_targets,
                 min_shared_targets=self.params.operation_shared_targets,
-                devices=self.devices(groups), job=job, min_job=self.params.operation_link, rented=("infra",))
+                devices=self.devices(groups), job=job, min_job=self.params.operation_link, rented=("infra",),
+                divided=self.divided(groups))
 
         # each pass: which groups take part (None: not), partitioned by the key, and how they are joined
         # (only ties among the groups count: a few groups' own are read, not the whole graph's)
@@ -374,6 +378,26 @@ class Judge:
             out.extend(joined)
             labels.update(squads)
         return out, labels
+
+    def divided(self, groups: list[list[str]]) -> Callable[[int, int], bool]:
+        """Whether two of ``groups`` divided the blocks both worked, as an operation's squads do.
+
+        Read from the enumerators' block coverage (sampled at scale); groups
+        that chance would let collide in fewer than ``params.divided_numbers``
+        numbers cannot tell, and count as divided. Squads dividing the work
+        collide at most half as often as chance.
+        """
+        if self._numbers is None:
+            self._numbers = enumeration.coded_numbers(self.coverage)
+        empty = np.zeros(0, dtype=np.int64)
+        numbers = functools.cache(lambda i: np.unique(np.concatenate(
+            [empty] + [self._numbers.get(m, empty) for m in groups[i]])))
+
+        def divided(a: int, b: int) -> bool:
+            collisions, expected = enumeration.chance_collisions(numbers(a), numbers(b))
+            return expected < self.params.divided_numbers or collisions <= expected / 2
+
+        return divided
 
     def kin(self, groups: list[list[str]]) -> list[list[int]]:
         """Groups that resemble each other in two ways (:func:`graph.detect.clustering.kin_operations`)."""

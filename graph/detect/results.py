@@ -202,6 +202,10 @@ class DetectionParams:
         changed; a development case's 242 aged list workers on five hosting
         addresses, 40-55 each, went from unfound to one flagged cluster; a
         half share flagged seven look-alike accounts on tuning draw 5, not three).
+    divided_numbers : float
+        Numbers two groups would both have tried by chance in the blocks both
+        worked, below which whether they divided the blocks cannot be told
+        (:meth:`graph.detect.judging.Judge.divided`).
     """
 
     seed: int = 0
@@ -256,6 +260,7 @@ class DetectionParams:
     abroad_share: float = 0.5
     abroad_lookups: int = 10
     fresh_share: float = 0.9
+    divided_numbers: float = 5.0
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
