@@ -148,13 +148,17 @@ def baseline_clusters(events) -> dict[str, list[set[str]]]:
              used AS (SELECT DISTINCT e.account_id, e.ip FROM {table} e JOIN lookers USING (account_id)
                       WHERE e.ip IS NOT NULL),
              idf AS (SELECT ip, ln(? / count(*)) AS w FROM used GROUP BY ip HAVING count(*) > 1)
-        SELECT x.account_id, y.account_id, sum(idf.w)
+        SELECT x.account_id, y.account_id, round(sum(idf.w) * 1e6)::BIGINT AS w
         FROM used x JOIN used y ON x.ip = y.ip AND x.account_id < y.account_id
         JOIN idf ON idf.ip = x.ip
-        GROUP BY 1, 2 HAVING sum(idf.w) > 0
+        GROUP BY 1, 2 HAVING w > 0
+        ORDER BY 1, 2
         """,
         [float(max(n_accounts, 1))],
     ).fetchall()
+    # integer weights, in a fixed order: networkx's Louvain can swap a node between two communities forever
+    # on float round-off (networkx issues 6751 and 8739; a development draw's baseline ran for minutes), and
+    # the order edges arrive in is part of its seeded run
     G = nx.Graph()
     G.add_weighted_edges_from(weighted)
     louvain = (
