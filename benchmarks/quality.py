@@ -25,7 +25,7 @@ Baselines, scored identically on the same events:
   and under 10% of its distinct numbers matched, each its own cluster;
 * ``ip-components``: connected components of accounts with lookups that
   share an IP (BotGraph-style), components of 3 or more flagged;
-* ``idf-louvain``: Louvain (networkx, seed 0) on the account-account graph of
+* ``idf-louvain``: Louvain (python-louvain, seed 0) on the account-account graph of
   shared IPs, each shared IP weighing log(N_accounts / accounts_on_ip),
   communities of 3 or more flagged.
 
@@ -91,6 +91,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from graph import warehouse  # noqa: E402
+from graph.detect.clustering import louvain_communities  # noqa: E402
 from graph.detect.metrics import adjusted_rand_index, precision_recall_f1  # noqa: E402
 from graph.detect.projection import workspace_events  # noqa: E402
 from graph.detect.run import detect  # noqa: E402
@@ -156,17 +157,12 @@ def baseline_clusters(events) -> dict[str, list[set[str]]]:
         """,
         [float(max(n_accounts, 1))],
     ).fetchall()
-    # integer weights, in a fixed order: networkx's Louvain can swap a node between two communities forever
-    # on float round-off (networkx issues 6751 and 8739; a development draw's baseline ran for minutes), and
-    # the order edges arrive in is part of its seeded run
+    # integer weights, in a fixed order (the order edges arrive in is part of a seeded run), and the reference
+    # Louvain: networkx 3.6's looped forever on a development draw (round-off ties, networkx issue 8739)
     G = nx.Graph()
     G.add_weighted_edges_from(weighted)
     louvain = (
-        [
-            set(c)
-            for c in nx.community.louvain_communities(G, weight="weight", seed=0)
-            if len(c) >= 3
-        ]
+        [c for c in louvain_communities(G, weight="weight", seed=0) if len(c) >= 3]
         if G.number_of_edges()
         else []
     )

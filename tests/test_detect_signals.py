@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import networkx as nx
 import numpy as np
 import pandas as pd
@@ -735,6 +737,23 @@ def test_every_method_is_deterministic_whatever_the_insertion_order(method):
     assert first == clustering.detect_communities(G2, method, seed=3)
     if method not in ("components", "k_core"):
         assert [sorted(c) for c in first] == [[f"a{i}" for i in range(6)], [f"b{i}" for i in range(5)]]
+
+
+def test_louvain_ends_where_networkx_36_swaps_a_node_forever():
+    # networkx issue 8739: Graph Atlas G674, whose modularity gains tie up to round-off (networkx 3.6 loops)
+    G = nx.Graph([(0, 1), (0, 2), (0, 5), (0, 6), (1, 2), (1, 4), (2, 3), (2, 5), (2, 6), (3, 4)])
+
+    def stuck(signum, frame):
+        raise TimeoutError("Louvain did not end")
+
+    previous = signal.signal(signal.SIGALRM, stuck)
+    signal.alarm(30)
+    try:
+        found = clustering.detect_communities(G, "louvain", seed=123)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert sorted(map(sorted, found)) == [[0, 2, 5, 6], [1, 3, 4]]
 
 
 def test_communities_are_split_into_connected_parts():

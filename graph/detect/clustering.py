@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 
+import community as community_louvain
 import graspologic_native
 import networkx as nx
 import numpy as np
@@ -31,7 +32,7 @@ from graph.detect.resemblance import shared_mass
 
 __all__ = [
     "METHODS", "EdgeArrays", "canonical_graph", "detect_communities", "kin_operations", "leiden_communities",
-    "merge_dense_neighbours", "operations", "partition_quality", "pulled_elsewhere",
+    "louvain_communities", "merge_dense_neighbours", "operations", "partition_quality", "pulled_elsewhere",
 ]
 
 METHODS = ("louvain", "leiden", "label_propagation", "greedy_modularity", "k_core", "components")
@@ -113,7 +114,7 @@ def detect_communities(
         Undirected, with non-negative edge weights under ``weight``.
     method : str
         One of :data:`METHODS`: ``"louvain"`` (modularity, Blondel et al. 2008;
-        networkx), ``"leiden"`` (modularity, Traag et al. 2019; compiled, the
+        :func:`louvain_communities`), ``"leiden"`` (modularity, Traag et al. 2019; compiled, the
         default: :func:`leiden_communities`), ``"label_propagation"``
         (asynchronous, Raghavan et al. 2007), ``"greedy_modularity"``
         (Clauset, Newman and Moore 2004), ``"k_core"`` (connected parts of the
@@ -170,7 +171,7 @@ def detect_communities(
                 continue
             part = next(parts)
             if method == "louvain":
-                found.extend(nx.community.louvain_communities(part, weight=weight, resolution=resolution, seed=seed))
+                found.extend(louvain_communities(part, weight=weight, resolution=resolution, seed=seed))
             elif method == "leiden":
                 found.extend(leiden_communities(part.edges(data=weight), resolution=resolution, seed=seed))
             else:
@@ -184,6 +185,28 @@ def detect_communities(
         found = list(nx.connected_components(H))
     communities = _connected_parts(H, found)
     return sorted(communities, key=lambda c: (-len(c), min(map(str, c))))
+
+
+def louvain_communities(G: nx.Graph, *, weight: str = "weight", resolution: float = 1.0,
+                        seed: int | None = None) -> list[set]:
+    """Louvain communities (Blondel et al. 2008) of ``G``, by the reference implementation (python-louvain).
+
+    networkx 3.6's own Louvain can move one node back and forth between two
+    communities forever when their modularity gains tie up to round-off
+    (networkx issues 6751 and 8739; an unweighted graph of seven nodes does
+    it); python-louvain stops a level once a pass gains less than 1e-7.
+
+    Examples
+    --------
+    >>> G = nx.Graph([(0, 1), (0, 2), (0, 5), (0, 6), (1, 2), (1, 4), (2, 3), (2, 5), (2, 6), (3, 4)])
+    >>> sorted(sorted(c) for c in louvain_communities(G, seed=123))
+    [[0, 2, 5, 6], [1, 3, 4]]
+    """
+    partition = community_louvain.best_partition(G, weight=weight, resolution=resolution, random_state=seed)
+    communities: dict[int, set] = {}
+    for node, label in partition.items():
+        communities.setdefault(label, set()).add(node)
+    return list(communities.values())
 
 
 def leiden_communities(edges: Iterable[tuple[object, object, float]], *, resolution: float = 1.0,
